@@ -1,0 +1,333 @@
+/**
+ * The discovery protocol as a sans-I/O state machine: the announce schedule,
+ * answers to newcomers, probes of silent peers and goodbyes. It never reads a
+ * clock or touches a socket: the driver (the daemon, or a simulator) feeds it
+ * datagrams and the time, asks {@link Discovery.pollTimeout} when to wake it
+ * next, and sends what {@link Discovery.drainTransmits} returns.
+ *
+ * @module
+ */
+import { type DecodeResult, decodePacket, DROP_REASONS, type DropReason, encodePacket, type Hello, type Packet } from "./wire/mod.ts";
+import { type LeaveReason, Roster, type RosterEvent } from "./roster.ts";
+
+/** Default announce interval. */
+export const DEFAULT_INTERVAL_MS = 2000;
+/** Offsets of the hellos sent right after start, before the periodic schedule. */
+export const STARTUP_BURST_MS: readonly number[] = [0, 100, 500];
+/** Up to this roster size a newcomer is answered at once. */
+export const INSTANT_REPLY_MAX_PEERS = 32;
+
+/** A UDP endpoint. */
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+/**
+ * Which socket a datagram leaves from: `broadcast` = the shared discovery
+ * socket, `unicast` = this daemon's own unicast socket.
+ */
+export type Via = "broadcast" | "unicast";
+
+/** A datagram the driver must send. */
+export interface Transmit {
+  via: Via;
+  to: Endpoint;
+  bytes: Uint8Array;
+  kind: Packet["kind"];
+}
+
+/** This node, as it announces itself. */
+export interface SelfInfo {
+  id: string;
+  incarnation: number;
+  name: string;
+  hostname: string;
+  version: string;
+  /** The unicast port peers must answer to. */
+  port: number;
+  httpPort: number;
+}
+
+export interface DiscoveryOptions {
+  self: SelfInfo;
+  /** Announce interval in ms. Default {@link DEFAULT_INTERVAL_MS}. */
+  intervalMs?: number;
+  probeTimeoutMs?: number;
+  /** Source of randomness in [0, 1): jitter and reply spreading. */
+  random?: () => number;
+}
+
+/** Counters kept by the protocol; the driver adds socket-level ones. */
+export interface DiscoveryCounters {
+  datagramsIn: number;
+  datagramsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  dropped: Record<DropReason, number>;
+  received: Record<Packet["kind"], number>;
+  peersJoined: number;
+  peersRestarted: number;
+  peersLeft: Record<LeaveReason, number>;
+  probesSent: number;
+}
+
+/**
+ * The delay before the next periodic announce: the interval with ±25 %
+ * jitter, so that daemons started together drift apart.
+ */
+export function announceDelay(intervalMs: number, random: number): number {
+  return Math.round(intervalMs * (0.75 + 0.5 * random));
+}
+
+/**
+ * How long to wait before answering a newcomer's hello when the roster has
+ * `peers` entries: at once on a small LAN; on a big one spread over a window
+ * that grows with the roster (as IP Messenger spreads ANSENTRY), so that a
+ * join does not make every host answer in the same millisecond.
+ */
+export function replyDelay(peers: number, random: number): number {
+  if (peers <= INSTANT_REPLY_MAX_PEERS) return 0;
+  const window = Math.min(4096, peers * 4);
+  return Math.floor(random * window);
+}
+
+interface PendingReply {
+  at: number;
+  peerId: string;
+  to: Endpoint;
+}
+
+/** The discovery state machine. */
+export class Discovery {
+  readonly self: SelfInfo;
+  readonly intervalMs: number;
+  readonly roster: Roster;
+  readonly counters: DiscoveryCounters;
+  #random: () => number;
+  #broadcastTargets: Endpoint[] = [];
+  #staticPeers: Endpoint[] = [];
+  #burst: number[] = [];
+  #nextAnnounce: number | undefined;
+  #replies: PendingReply[] = [];
+  #transmits: Transmit[] = [];
+  #events: RosterEvent[] = [];
+  #warned = new Set<string>();
+  #stopped = false;
+
+  constructor(options: DiscoveryOptions) {
+    this.self = options.self;
+    this.intervalMs = options.intervalMs ?? DEFAULT_INTERVAL_MS;
+    this.#random = options.random ?? Math.random;
+    this.roster = new Roster({ selfId: this.self.id, probeTimeoutMs: options.probeTimeoutMs });
+    this.counters = {
+      datagramsIn: 0,
+      datagramsOut: 0,
+      bytesIn: 0,
+      bytesOut: 0,
+      dropped: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
+      received: { hello: 0, goodbye: 0, ping: 0, pong: 0 },
+      peersJoined: 0,
+      peersRestarted: 0,
+      peersLeft: { goodbye: 0, timeout: 0 },
+      probesSent: 0,
+    };
+  }
+
+  /** Where announces go: broadcast addresses and static peers. */
+  get targets(): { broadcast: readonly Endpoint[]; peers: readonly Endpoint[] } {
+    return { broadcast: this.#broadcastTargets, peers: this.#staticPeers };
+  }
+
+  /** Starts the startup burst of announces at `now`. */
+  start(now: number): void {
+    this.#burst = STARTUP_BURST_MS.map((offset) => now + offset);
+    this.#nextAnnounce = this.#burst.shift();
+  }
+
+  /**
+   * Sets where announces go. A target that was not there before (a new
+   * interface, a new DHCP address) is announced to at once.
+   */
+  setTargets(broadcast: Endpoint[], staticPeers: Endpoint[]): void {
+    const key = (e: Endpoint) => `${e.address}:${e.port}`;
+    const oldB = new Set(this.#broadcastTargets.map(key));
+    const oldP = new Set(this.#staticPeers.map(key));
+    this.#broadcastTargets = [...broadcast];
+    this.#staticPeers = [...staticPeers];
+    if (this.#stopped || this.#nextAnnounce === undefined) return;
+    const hello = encodePacket(this.#hello(false));
+    for (const t of broadcast) if (!oldB.has(key(t))) this.#send("broadcast", t, hello, "hello");
+    for (const t of staticPeers) if (!oldP.has(key(t))) this.#send("unicast", t, hello, "hello");
+  }
+
+  /**
+   * Handles one received datagram. `from` is its source; `via` the socket
+   * it arrived on. Malformed input is counted by reason and dropped.
+   */
+  handleDatagram(bytes: Uint8Array, from: Endpoint, now: number): DecodeResult<Packet> {
+    this.counters.datagramsIn++;
+    this.counters.bytesIn += bytes.length;
+    const decoded = decodePacket(bytes);
+    if (!decoded.ok) {
+      this.counters.dropped[decoded.reason]++;
+      return decoded;
+    }
+    const packet = decoded.value;
+    if (packet.id === this.self.id) {
+      this.counters.dropped.self++;
+      return { ok: false, reason: "self", detail: "own datagram" };
+    }
+    if (this.#stopped) return decoded;
+    this.counters.received[packet.kind]++;
+    switch (packet.kind) {
+      case "hello":
+        this.#onHello(packet, from, now);
+        break;
+      case "goodbye": {
+        const event = this.roster.goodbye(packet.id, packet.incarnation, now);
+        if (event) this.#emit(event);
+        this.#replies = this.#replies.filter((r) => r.peerId !== packet.id);
+        break;
+      }
+      case "ping": {
+        const pong = encodePacket({ kind: "pong", id: this.self.id, incarnation: this.self.incarnation, nonce: packet.nonce });
+        this.#send("unicast", from, pong, "pong");
+        const known = this.roster.heard(packet.id, packet.incarnation, from.address, from.port, now);
+        // Someone probes us but we do not know them: introduce ourselves so
+        // that they answer with a hello.
+        if (!known) this.#send("unicast", from, encodePacket(this.#hello(false)), "hello");
+        break;
+      }
+      case "pong":
+        this.roster.heard(packet.id, packet.incarnation, from.address, from.port, now);
+        break;
+    }
+    return decoded;
+  }
+
+  /** Does whatever is due at `now`: announces, delayed replies, probes, expiry. */
+  handleTimeout(now: number): void {
+    if (this.#stopped) return;
+    if (this.#nextAnnounce !== undefined && now >= this.#nextAnnounce) {
+      this.#announce();
+      this.#nextAnnounce = this.#burst.shift() ??
+        Math.max(now, this.#nextAnnounce) + announceDelay(this.intervalMs, this.#random());
+    }
+    if (this.#replies.length > 0) {
+      const due = this.#replies.filter((r) => r.at <= now);
+      this.#replies = this.#replies.filter((r) => r.at > now);
+      if (due.length > 0) {
+        const reply = encodePacket(this.#hello(true));
+        for (const r of due) this.#send("unicast", r.to, reply, "hello");
+      }
+    }
+    const { probes, events } = this.roster.tick(now);
+    for (const probe of probes) {
+      const ping = encodePacket({ kind: "ping", id: this.self.id, incarnation: this.self.incarnation, nonce: probe.nonce });
+      for (const a of probe.addresses) this.#send("unicast", a, ping, "ping");
+      this.counters.probesSent++;
+    }
+    for (const event of events) this.#emit(event);
+  }
+
+  /** The next time {@link handleTimeout} must be called, if any. */
+  pollTimeout(): number | undefined {
+    if (this.#stopped) return undefined;
+    let next = this.#nextAnnounce ?? Infinity;
+    for (const r of this.#replies) if (r.at < next) next = r.at;
+    const roster = this.roster.nextDeadline();
+    if (roster !== undefined && roster < next) next = roster;
+    return next === Infinity ? undefined : next;
+  }
+
+  /** Datagrams to send, oldest first; the queue is emptied. */
+  drainTransmits(): Transmit[] {
+    const out = this.#transmits;
+    this.#transmits = [];
+    return out;
+  }
+
+  /** Roster events since the last call; the queue is emptied. */
+  drainEvents(): RosterEvent[] {
+    const out = this.#events;
+    this.#events = [];
+    return out;
+  }
+
+  /**
+   * Says goodbye on every broadcast target and to every static peer, then
+   * stops: no further announces or probes.
+   */
+  shutdown(): void {
+    if (this.#stopped) return;
+    const bye = encodePacket({ kind: "goodbye", id: this.self.id, incarnation: this.self.incarnation });
+    for (const t of this.#broadcastTargets) this.#send("broadcast", t, bye, "goodbye");
+    for (const t of this.#staticPeers) this.#send("unicast", t, bye, "goodbye");
+    this.#stopped = true;
+    this.#nextAnnounce = undefined;
+    this.#replies = [];
+  }
+
+  /** Warnings worth one log line per sender (e.g. another protocol version). */
+  shouldWarnOnce(key: string): boolean {
+    if (this.#warned.has(key)) return false;
+    if (this.#warned.size > 1000) this.#warned.clear();
+    this.#warned.add(key);
+    return true;
+  }
+
+  #onHello(hello: Hello, from: Endpoint, now: number): void {
+    const obs = this.roster.observe(hello, from.address, now);
+    if (obs.outcome === "ignored") {
+      if (obs.peer) this.counters.dropped["stale-incarnation"]++;
+      return;
+    }
+    if (obs.event) this.#emit(obs.event);
+    if ((obs.outcome === "joined" || obs.outcome === "restarted") && !hello.reply) {
+      const to = { address: from.address, port: hello.port };
+      if (this.#replies.some((r) => r.peerId === hello.id)) return;
+      const delay = replyDelay(this.roster.size, this.#random());
+      if (delay === 0) {
+        this.#send("unicast", to, encodePacket(this.#hello(true)), "hello");
+      } else {
+        this.#replies.push({ at: now + delay, peerId: hello.id, to });
+      }
+    }
+  }
+
+  #announce(): void {
+    const hello = encodePacket(this.#hello(false));
+    for (const t of this.#broadcastTargets) this.#send("broadcast", t, hello, "hello");
+    for (const t of this.#staticPeers) this.#send("unicast", t, hello, "hello");
+  }
+
+  #hello(reply: boolean): Hello {
+    const s = this.self;
+    return {
+      kind: "hello",
+      id: s.id,
+      incarnation: s.incarnation,
+      name: s.name,
+      hostname: s.hostname,
+      port: s.port,
+      httpPort: s.httpPort,
+      version: s.version,
+      interval: this.intervalMs,
+      reply,
+    };
+  }
+
+  #send(via: Via, to: Endpoint, bytes: Uint8Array, kind: Packet["kind"]): void {
+    this.counters.datagramsOut++;
+    this.counters.bytesOut += bytes.length;
+    this.#transmits.push({ via, to, bytes, kind });
+  }
+
+  #emit(event: RosterEvent): void {
+    if (event.type === "joined") this.counters.peersJoined++;
+    else if (event.type === "restarted") this.counters.peersRestarted++;
+    else this.counters.peersLeft[event.reason]++;
+    this.#events.push(event);
+  }
+}

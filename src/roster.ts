@@ -1,0 +1,298 @@
+/**
+ * The peer table as a pure state machine. Time is always passed in (`now`,
+ * monotonic milliseconds); nothing here reads a clock, opens a socket or
+ * sets a timer, so a test can drive hours of peer life in microseconds.
+ *
+ * Life of a peer:
+ * - a hello from an unknown id → **joined**;
+ * - a hello from a known id → refreshed (same incarnation) or **restarted**
+ *   (higher incarnation); a lower incarnation is a stale datagram and ignored;
+ * - silent for {@link STALE_INTERVALS} of its advertised intervals → a probe
+ *   is due (state `probing`); any packet from it makes it `alive` again;
+ * - no answer within the probe timeout → **left** with reason `timeout`;
+ * - a goodbye → **left** with reason `goodbye`, at once.
+ *
+ * A peer that said goodbye leaves a tombstone for a while so that a late
+ * datagram of the incarnation that said goodbye does not bring it back as a
+ * ghost.
+ *
+ * @module
+ */
+import type { Hello } from "./wire/mod.ts";
+
+/** A peer is probed after being silent for this many of its own intervals. */
+export const STALE_INTERVALS = 3;
+/** Default time to wait for a pong before declaring a probed peer gone. */
+export const DEFAULT_PROBE_TIMEOUT_MS = 500;
+
+/** One address a peer was heard on, with the port to reach it there. */
+export interface PeerAddress {
+  address: string;
+  port: number;
+  lastSeen: number;
+}
+
+export type PeerState = "alive" | "probing";
+
+/** A peer as the roster knows it. Times are monotonic ms as passed in. */
+export interface Peer {
+  id: string;
+  name: string;
+  hostname: string;
+  incarnation: number;
+  version: string;
+  httpPort: number;
+  /** The peer's announce interval in ms. */
+  interval: number;
+  firstSeen: number;
+  lastSeen: number;
+  state: PeerState;
+  /** Addresses it was heard on, most recently heard first. */
+  addresses: PeerAddress[];
+  /** When the current probe was sent, if probing. */
+  probeSentAt?: number;
+  /** Nonce of the current probe, if probing. */
+  probeNonce?: number;
+}
+
+export type LeaveReason = "goodbye" | "timeout";
+
+/** What a roster input changed. */
+export type RosterEvent =
+  | { type: "joined"; peer: Peer }
+  | { type: "restarted"; peer: Peer; previousIncarnation: number }
+  | { type: "left"; peer: Peer; reason: LeaveReason };
+
+/** The result of observing a hello. */
+export interface Observation {
+  /** joined / restarted / refreshed, or ignored for a stale incarnation. */
+  outcome: "joined" | "restarted" | "refreshed" | "ignored";
+  peer?: Peer;
+  event?: RosterEvent;
+}
+
+/** A probe the caller must send: a ping with this nonce to each address. */
+export interface ProbeRequest {
+  peer: Peer;
+  nonce: number;
+  addresses: PeerAddress[];
+}
+
+/** What {@link Roster.tick} asks of the caller. */
+export interface TickResult {
+  probes: ProbeRequest[];
+  events: RosterEvent[];
+}
+
+/**
+ * When a peer heard at `lastSeen` with announce interval `interval` becomes
+ * stale and must be probed.
+ */
+export function staleAt(lastSeen: number, interval: number): number {
+  return lastSeen + STALE_INTERVALS * interval;
+}
+
+export interface RosterOptions {
+  /** This node's id: packets claiming it are never added. */
+  selfId: string;
+  /** How long to wait for a pong. Default {@link DEFAULT_PROBE_TIMEOUT_MS}. */
+  probeTimeoutMs?: number;
+}
+
+/** The peer table. See the module documentation for the life cycle. */
+export class Roster {
+  readonly selfId: string;
+  readonly probeTimeoutMs: number;
+  #peers = new Map<string, Peer>();
+  /** id → [incarnation that left, until when the tombstone holds]. */
+  #tombstones = new Map<string, { incarnation: number; until: number }>();
+  #nextNonce = 1;
+  /** Bumped on every change, so callers can cache serialized views. */
+  #version = 0;
+
+  constructor(options: RosterOptions) {
+    this.selfId = options.selfId;
+    this.probeTimeoutMs = options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
+  }
+
+  /** Number of peers. */
+  get size(): number {
+    return this.#peers.size;
+  }
+
+  /** A counter bumped on every change of membership, state or address. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** A peer by id. */
+  get(id: string): Peer | undefined {
+    return this.#peers.get(id);
+  }
+
+  /** All peers, in no particular order. */
+  peers(): Peer[] {
+    return [...this.#peers.values()];
+  }
+
+  /**
+   * Records a hello heard from `address`. The peer's unicast port comes from
+   * the hello, not from the datagram's source port (broadcasts are sent from
+   * the shared discovery port).
+   */
+  observe(hello: Hello, address: string, now: number): Observation {
+    if (hello.id === this.selfId) return { outcome: "ignored" };
+    const tomb = this.#tombstones.get(hello.id);
+    if (tomb) {
+      if (tomb.until > now && hello.incarnation <= tomb.incarnation) {
+        return { outcome: "ignored" };
+      }
+      this.#tombstones.delete(hello.id);
+    }
+    const known = this.#peers.get(hello.id);
+    if (!known) {
+      const peer: Peer = {
+        id: hello.id,
+        name: hello.name,
+        hostname: hello.hostname,
+        incarnation: hello.incarnation,
+        version: hello.version,
+        httpPort: hello.httpPort,
+        interval: hello.interval,
+        firstSeen: now,
+        lastSeen: now,
+        state: "alive",
+        addresses: [{ address, port: hello.port, lastSeen: now }],
+      };
+      this.#peers.set(peer.id, peer);
+      this.#version++;
+      const event: RosterEvent = { type: "joined", peer };
+      return { outcome: "joined", peer, event };
+    }
+    if (hello.incarnation < known.incarnation) return { outcome: "ignored", peer: known };
+    const restarted = hello.incarnation > known.incarnation;
+    const previousIncarnation = known.incarnation;
+    if (
+      restarted || known.name !== hello.name || known.hostname !== hello.hostname ||
+      known.version !== hello.version || known.httpPort !== hello.httpPort ||
+      known.interval !== hello.interval || known.state !== "alive"
+    ) this.#version++;
+    known.incarnation = hello.incarnation;
+    known.name = hello.name;
+    known.hostname = hello.hostname;
+    known.version = hello.version;
+    known.httpPort = hello.httpPort;
+    known.interval = hello.interval;
+    if (restarted) {
+      // A restarted node may have new ports; old addresses are stale.
+      known.addresses = [];
+      known.firstSeen = now;
+    }
+    this.#touch(known, address, hello.port, now);
+    if (restarted) {
+      const event: RosterEvent = { type: "restarted", peer: known, previousIncarnation };
+      return { outcome: "restarted", peer: known, event };
+    }
+    return { outcome: "refreshed", peer: known };
+  }
+
+  /**
+   * Records any other proof of life (a pong, a ping, later a message) from a
+   * known peer at `address`:`port`. Unknown ids and stale incarnations are
+   * ignored. Returns the peer when it was known.
+   */
+  heard(id: string, incarnation: number, address: string, port: number, now: number): Peer | undefined {
+    const peer = this.#peers.get(id);
+    if (!peer || incarnation !== peer.incarnation) return undefined;
+    if (peer.state !== "alive") this.#version++;
+    this.#touch(peer, address, port, now);
+    return peer;
+  }
+
+  /** Removes a peer that said goodbye. Returns the "left" event, if it was known. */
+  goodbye(id: string, incarnation: number, now: number): RosterEvent | undefined {
+    const peer = this.#peers.get(id);
+    if (!peer || incarnation < peer.incarnation) return undefined;
+    return this.#remove(peer, "goodbye", now);
+  }
+
+  /**
+   * Advances the roster to `now`: peers gone stale get a probe (returned for
+   * the caller to send), probes past their timeout remove their peer,
+   * addresses not heard for 3 intervals are dropped, old tombstones pruned.
+   */
+  tick(now: number): TickResult {
+    const probes: ProbeRequest[] = [];
+    const events: RosterEvent[] = [];
+    for (const peer of this.#peers.values()) {
+      if (peer.state === "probing") {
+        if (now >= peer.probeSentAt! + this.probeTimeoutMs) {
+          events.push(this.#remove(peer, "timeout", now));
+        }
+        continue;
+      }
+      if (now >= staleAt(peer.lastSeen, peer.interval)) {
+        peer.state = "probing";
+        peer.probeSentAt = now;
+        peer.probeNonce = this.#nextNonce++ >>> 0;
+        this.#version++;
+        probes.push({ peer, nonce: peer.probeNonce, addresses: [...peer.addresses] });
+        continue;
+      }
+      // A peer alive on one address forgets addresses it left (changed IP).
+      const before = peer.addresses.length;
+      peer.addresses = peer.addresses.filter((a) => now < staleAt(a.lastSeen, peer.interval));
+      if (peer.addresses.length !== before) this.#version++;
+    }
+    for (const [id, tomb] of this.#tombstones) {
+      if (tomb.until <= now) this.#tombstones.delete(id);
+    }
+    return { probes, events };
+  }
+
+  /** The earliest time at which {@link tick} has something to do, if any. */
+  nextDeadline(): number | undefined {
+    let next = Infinity;
+    for (const peer of this.#peers.values()) {
+      const due = peer.state === "probing"
+        ? peer.probeSentAt! + this.probeTimeoutMs
+        : Math.min(...peer.addresses.map((a) => staleAt(a.lastSeen, peer.interval)));
+      if (due < next) next = due;
+    }
+    for (const tomb of this.#tombstones.values()) {
+      if (tomb.until < next) next = tomb.until;
+    }
+    return next === Infinity ? undefined : next;
+  }
+
+  #touch(peer: Peer, address: string, port: number, now: number): void {
+    peer.lastSeen = now;
+    peer.state = "alive";
+    delete peer.probeSentAt;
+    delete peer.probeNonce;
+    const i = peer.addresses.findIndex((a) => a.address === address);
+    if (i >= 0) {
+      const a = peer.addresses[i]!;
+      if (a.port !== port) this.#version++;
+      peer.addresses.splice(i, 1);
+      peer.addresses.unshift({ address, port, lastSeen: now });
+    } else {
+      peer.addresses.unshift({ address, port, lastSeen: now });
+      this.#version++;
+    }
+  }
+
+  #remove(peer: Peer, reason: LeaveReason, now: number): RosterEvent {
+    this.#peers.delete(peer.id);
+    // Only a goodbye leaves a tombstone: a peer that timed out (a cut cable)
+    // must be able to rejoin with the same incarnation the moment it is heard.
+    if (reason === "goodbye") {
+      this.#tombstones.set(peer.id, {
+        incarnation: peer.incarnation,
+        until: now + STALE_INTERVALS * peer.interval,
+      });
+    }
+    this.#version++;
+    return { type: "left", peer, reason };
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * A deterministic simulated LAN for the sans-I/O discovery code: N nodes on
+ * one broadcast domain, with latency, random loss, crashes and cut links, on
+ * a simulated clock. Nothing here sleeps: {@link SimLan.runFor} jumps time to
+ * the next event (a datagram arriving or a node's timer), as quinn's test
+ * `Pair.step()` does, so an hour of peer life takes milliseconds.
+ *
+ * @module
+ */
+import { Discovery, type DiscoveryOptions, type Endpoint } from "./discovery.ts";
+import type { RosterEvent } from "./roster.ts";
+
+/** A small, fast, seedable PRNG (mulberry32) returning numbers in [0, 1). */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export const SIM_DISCOVERY_PORT = 47474;
+export const SIM_UNICAST_PORT = 47475;
+const SUBNET = "198.18.";
+
+/** One simulated host running one daemon's discovery state. */
+export interface SimNode {
+  index: number;
+  address: string;
+  discovery: Discovery;
+  /** False after a crash or stop: the node neither sends nor receives. */
+  running: boolean;
+  /** False while its cable is cut: it runs but nothing gets in or out. */
+  linkUp: boolean;
+  /** Roster events with the simulated time they happened at. */
+  events: { at: number; event: RosterEvent }[];
+  /** Datagrams this node received (delivered to it), for rate figures. */
+  received: number;
+}
+
+interface InFlight {
+  at: number;
+  seq: number;
+  from: SimNode;
+  fromPort: number;
+  to: Endpoint;
+  bytes: Uint8Array;
+}
+
+export interface SimLanOptions {
+  seed?: number;
+  /** Probability in [0, 1] that any one delivery is lost. */
+  loss?: number;
+  /** One-way latency in ms (plus up to 10 % random). */
+  latencyMs?: number;
+}
+
+/** A simulated broadcast domain; addresses are 198.18.x.y/16. */
+export class SimLan {
+  now = 0;
+  readonly nodes: SimNode[] = [];
+  readonly random: () => number;
+  loss: number;
+  readonly latencyMs: number;
+  #queue: InFlight[] = [];
+  #seq = 0;
+
+  constructor(options: SimLanOptions = {}) {
+    this.random = seededRandom(options.seed ?? 1);
+    this.loss = options.loss ?? 0;
+    this.latencyMs = options.latencyMs ?? 0.2;
+  }
+
+  /** The broadcast address of the simulated subnet. */
+  get broadcast(): Endpoint {
+    return { address: `${SUBNET}255.255`, port: SIM_DISCOVERY_PORT };
+  }
+
+  /** Adds a node and starts it at the current time. */
+  addNode(options: Partial<Omit<DiscoveryOptions, "self">> & { incarnation?: number; name?: string } = {}): SimNode {
+    const index = this.nodes.length;
+    const address = `${SUBNET}${(index >> 8) & 255}.${(index & 255) + 1}`;
+    const id = (index + 1).toString(16).padStart(32, "0");
+    const discovery = new Discovery({
+      intervalMs: options.intervalMs,
+      probeTimeoutMs: options.probeTimeoutMs,
+      random: options.random ?? this.random,
+      self: {
+        id,
+        incarnation: options.incarnation ?? 1,
+        name: options.name ?? `node${index + 1}`,
+        hostname: `host${index + 1}`,
+        version: "sim",
+        port: SIM_UNICAST_PORT,
+        httpPort: 0,
+      },
+    });
+    const node: SimNode = { index, address, discovery, running: true, linkUp: true, events: [], received: 0 };
+    this.nodes.push(node);
+    discovery.setTargets([this.broadcast], []);
+    discovery.start(this.now);
+    this.#pump(node);
+    return node;
+  }
+
+  /** Restarts a stopped or crashed node with a higher incarnation. */
+  restart(node: SimNode): SimNode {
+    const old = node.discovery;
+    node.discovery = new Discovery({
+      intervalMs: old.intervalMs,
+      probeTimeoutMs: old.roster.probeTimeoutMs,
+      random: this.random,
+      self: { ...old.self, incarnation: old.self.incarnation + 1 },
+    });
+    node.running = true;
+    node.discovery.setTargets([this.broadcast], []);
+    node.discovery.start(this.now);
+    this.#pump(node);
+    return node;
+  }
+
+  /** Stops a node cleanly: it says goodbye, then stops. */
+  stop(node: SimNode): void {
+    node.discovery.shutdown();
+    this.#pump(node);
+    node.running = false;
+  }
+
+  /** Kills a node: it falls silent without a goodbye. */
+  crash(node: SimNode): void {
+    node.running = false;
+  }
+
+  /** Advances simulated time by `ms`, processing every event on the way. */
+  runFor(ms: number): void {
+    this.runUntil(this.now + ms);
+  }
+
+  /** Processes events until `t` or until `done()` holds; returns whether it held. */
+  runUntil(t: number, done?: () => boolean): boolean {
+    while (true) {
+      if (done?.()) return true;
+      const next = this.#nextEventTime();
+      if (next === undefined || next > t) {
+        this.now = t;
+        return done?.() ?? false;
+      }
+      this.now = Math.max(this.now, next);
+      this.#step();
+    }
+  }
+
+  /** True when every running node lists every other running node. */
+  converged(): boolean {
+    const running = this.nodes.filter((n) => n.running);
+    return running.every((n) =>
+      running.every((m) => m === n || n.discovery.roster.get(m.discovery.self.id) !== undefined)
+    );
+  }
+
+  #nextEventTime(): number | undefined {
+    let next = Infinity;
+    for (const d of this.#queue) if (d.at < next) next = d.at;
+    for (const n of this.nodes) {
+      if (!n.running) continue;
+      const t = n.discovery.pollTimeout();
+      if (t !== undefined && t < next) next = t;
+    }
+    return next === Infinity ? undefined : next;
+  }
+
+  #step(): void {
+    const now = this.now;
+    // Deliver every datagram due now, in send order.
+    const due = this.#queue.filter((d) => d.at <= now).sort((a, b) => a.at - b.at || a.seq - b.seq);
+    if (due.length > 0) {
+      this.#queue = this.#queue.filter((d) => d.at > now);
+      for (const d of due) this.#deliver(d);
+    }
+    for (const n of this.nodes) {
+      if (!n.running) continue;
+      const t = n.discovery.pollTimeout();
+      if (t !== undefined && t <= now) {
+        n.discovery.handleTimeout(now);
+        this.#pump(n);
+      }
+    }
+  }
+
+  #deliver(d: InFlight): void {
+    const isBroadcast = d.to.address === this.broadcast.address;
+    const receivers = isBroadcast
+      ? (d.to.port === SIM_DISCOVERY_PORT ? this.nodes : [])
+      : this.nodes.filter((n) => n.address === d.to.address && d.to.port === SIM_UNICAST_PORT);
+    for (const r of receivers) {
+      if (!r.running || !r.linkUp) continue;
+      // A node hears its own broadcasts (as a socket bound to 0.0.0.0 does).
+      if (r !== d.from && this.random() < this.loss) continue;
+      r.received++;
+      r.discovery.handleDatagram(d.bytes, { address: d.from.address, port: d.fromPort }, this.now);
+      this.#pump(r);
+    }
+  }
+
+  /** Moves a node's outputs onto the wire and its events into its log. */
+  #pump(node: SimNode): void {
+    for (const event of node.discovery.drainEvents()) node.events.push({ at: this.now, event });
+    for (const t of node.discovery.drainTransmits()) {
+      if (!node.linkUp) continue;
+      const fromPort = t.via === "broadcast" ? SIM_DISCOVERY_PORT : SIM_UNICAST_PORT;
+      const jitter = this.latencyMs * 0.1 * this.random();
+      this.#queue.push({ at: this.now + this.latencyMs + jitter, seq: this.#seq++, from: node, fromPort, to: t.to, bytes: t.bytes });
+    }
+  }
+}

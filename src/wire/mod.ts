@@ -1,0 +1,7 @@
+/**
+ * lanchat's datagram formats: pure encode, decode and validate, no I/O.
+ *
+ * @module
+ */
+export * from "./frame.ts";
+export * from "./packets.ts";

@@ -1,0 +1,161 @@
+import assert from "node:assert/strict";
+import { Roster, staleAt } from "../../src/roster.ts";
+import type { Hello } from "../../src/wire/mod.ts";
+
+const SELF = "f".repeat(32);
+const A = "a".repeat(32);
+
+function hello(overrides: Partial<Hello> = {}): Hello {
+  return {
+    kind: "hello",
+    id: A,
+    incarnation: 1,
+    name: "alice@h1",
+    hostname: "h1",
+    port: 47475,
+    httpPort: 47476,
+    version: "0.1.0",
+    interval: 1000,
+    reply: false,
+    ...overrides,
+  };
+}
+
+Deno.test("staleAt is three of the peer's own intervals after it was last heard", () => {
+  const rows: [number, number, number][] = [
+    [0, 2000, 6000],
+    [1000, 500, 2500],
+    [5, 50, 155],
+  ];
+  for (const [lastSeen, interval, expected] of rows) assert.equal(staleAt(lastSeen, interval), expected);
+});
+
+Deno.test("roster joins a peer on its first hello and refreshes it after", () => {
+  const r = new Roster({ selfId: SELF });
+  const first = r.observe(hello(), "198.18.0.11", 100);
+  assert.equal(first.outcome, "joined");
+  assert.equal(first.event?.type, "joined");
+  const again = r.observe(hello(), "198.18.0.11", 900);
+  assert.equal(again.outcome, "refreshed");
+  assert.equal(again.event, undefined);
+  const p = r.get(A)!;
+  assert.equal(p.firstSeen, 100);
+  assert.equal(p.lastSeen, 900);
+  assert.deepEqual(p.addresses, [{ address: "198.18.0.11", port: 47475, lastSeen: 900 }]);
+});
+
+Deno.test("roster never adds itself", () => {
+  const r = new Roster({ selfId: SELF });
+  assert.equal(r.observe(hello({ id: SELF }), "127.0.0.1", 0).outcome, "ignored");
+  assert.equal(r.size, 0);
+});
+
+Deno.test("roster keeps one peer with two addresses for a host with two interfaces", () => {
+  const r = new Roster({ selfId: SELF });
+  r.observe(hello(), "198.18.0.11", 0);
+  r.observe(hello(), "198.18.1.11", 10);
+  assert.equal(r.size, 1);
+  assert.deepEqual(r.get(A)!.addresses.map((a) => a.address), ["198.18.1.11", "198.18.0.11"]);
+});
+
+Deno.test("roster forgets an address the peer stopped using, not the peer", () => {
+  const r = new Roster({ selfId: SELF });
+  r.observe(hello(), "198.18.0.11", 0);
+  // DHCP gave it a new address; it is heard only there from now on.
+  for (let t = 1000; t <= 4000; t += 1000) {
+    r.observe(hello(), "198.18.0.99", t);
+    r.tick(t);
+  }
+  assert.deepEqual(r.get(A)!.addresses.map((a) => a.address), ["198.18.0.99"]);
+  assert.equal(r.get(A)!.state, "alive");
+});
+
+Deno.test("roster treats a higher incarnation as a restart and ignores a lower one", () => {
+  const r = new Roster({ selfId: SELF });
+  r.observe(hello({ incarnation: 5, port: 40000 }), "198.18.0.11", 0);
+  const restarted = r.observe(hello({ incarnation: 6, port: 40001 }), "198.18.0.11", 10);
+  assert.equal(restarted.outcome, "restarted");
+  assert.deepEqual(restarted.event, { type: "restarted", peer: r.get(A), previousIncarnation: 5 });
+  assert.deepEqual(r.get(A)!.addresses, [{ address: "198.18.0.11", port: 40001, lastSeen: 10 }]);
+  assert.equal(r.observe(hello({ incarnation: 5 }), "198.18.0.11", 20).outcome, "ignored");
+  assert.equal(r.get(A)!.incarnation, 6);
+});
+
+Deno.test("roster probes a peer silent for 3 intervals and removes it after the probe timeout", () => {
+  const r = new Roster({ selfId: SELF, probeTimeoutMs: 500 });
+  r.observe(hello({ interval: 1000 }), "198.18.0.11", 0);
+  assert.equal(r.nextDeadline(), 3000);
+  assert.deepEqual(r.tick(2999), { probes: [], events: [] });
+  const t1 = r.tick(3000);
+  assert.equal(t1.probes.length, 1);
+  assert.equal(t1.probes[0]!.peer.id, A);
+  assert.deepEqual(t1.probes[0]!.addresses.map((a) => a.address), ["198.18.0.11"]);
+  assert.equal(r.get(A)!.state, "probing");
+  assert.equal(r.nextDeadline(), 3500);
+  // A probe is sent once, not on every tick.
+  assert.equal(r.tick(3100).probes.length, 0);
+  const t2 = r.tick(3500);
+  assert.equal(t2.events.length, 1);
+  assert.equal(t2.events[0]!.type, "left");
+  assert.equal(t2.events[0]!.type === "left" && t2.events[0]!.reason, "timeout");
+  assert.equal(r.size, 0);
+  assert.equal(r.nextDeadline(), undefined);
+});
+
+Deno.test("roster keeps a probed peer that answers", () => {
+  const r = new Roster({ selfId: SELF, probeTimeoutMs: 500 });
+  r.observe(hello({ interval: 1000 }), "198.18.0.11", 0);
+  r.tick(3000);
+  assert.equal(r.heard(A, 1, "198.18.0.11", 47475, 3200)?.state, "alive");
+  assert.deepEqual(r.tick(3500).events, []);
+  assert.equal(r.nextDeadline(), 6200);
+});
+
+Deno.test("roster ignores proof of life from another incarnation or an unknown id", () => {
+  const r = new Roster({ selfId: SELF });
+  r.observe(hello({ incarnation: 2 }), "198.18.0.11", 0);
+  assert.equal(r.heard(A, 1, "198.18.0.11", 47475, 100), undefined);
+  assert.equal(r.heard("b".repeat(32), 1, "198.18.0.12", 47475, 100), undefined);
+  assert.equal(r.get(A)!.lastSeen, 0);
+});
+
+Deno.test("roster removes a peer at once on goodbye and ignores its late hellos", () => {
+  const r = new Roster({ selfId: SELF });
+  r.observe(hello({ incarnation: 3 }), "198.18.0.11", 0);
+  const left = r.goodbye(A, 3, 100);
+  assert.equal(left?.type, "left");
+  assert.equal(left?.type === "left" && left.reason, "goodbye");
+  assert.equal(r.size, 0);
+  // A hello of the same incarnation that was still in flight does not revive it.
+  assert.equal(r.observe(hello({ incarnation: 3 }), "198.18.0.11", 150).outcome, "ignored");
+  // The same node started again is welcome at once.
+  assert.equal(r.observe(hello({ incarnation: 4 }), "198.18.0.11", 200).outcome, "joined");
+});
+
+Deno.test("roster ignores a goodbye from an older incarnation", () => {
+  const r = new Roster({ selfId: SELF });
+  r.observe(hello({ incarnation: 4 }), "198.18.0.11", 0);
+  assert.equal(r.goodbye(A, 3, 10), undefined);
+  assert.equal(r.size, 1);
+});
+
+Deno.test("roster lets a peer that timed out rejoin with the same incarnation", () => {
+  const r = new Roster({ selfId: SELF, probeTimeoutMs: 500 });
+  r.observe(hello({ interval: 1000 }), "198.18.0.11", 0);
+  r.tick(3000);
+  r.tick(3500);
+  assert.equal(r.size, 0);
+  assert.equal(r.observe(hello({ interval: 1000 }), "198.18.0.11", 9000).outcome, "joined");
+});
+
+Deno.test("roster version changes with membership and state, not with a plain refresh", () => {
+  const r = new Roster({ selfId: SELF });
+  const v0 = r.version;
+  r.observe(hello(), "198.18.0.11", 0);
+  const v1 = r.version;
+  assert.ok(v1 > v0);
+  r.observe(hello(), "198.18.0.11", 100);
+  assert.equal(r.version, v1);
+  r.observe(hello({ name: "renamed" }), "198.18.0.11", 200);
+  assert.ok(r.version > v1);
+});
