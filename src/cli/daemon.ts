@@ -1,0 +1,71 @@
+/** `lanchat daemon`: runs the discovery daemon until SIGINT or SIGTERM. */
+import type { Command } from "commander";
+import { Option } from "commander";
+import { Daemon, DEFAULT_DISCOVERY_PORT, DEFAULT_UNICAST_PORT } from "../daemon.ts";
+import { DEFAULT_INTERVAL_MS } from "../discovery.ts";
+import { LOG_FORMATS, type LogFormat, logger, parseLevel, setupLogging } from "../log.ts";
+import type { LogLevel } from "@logtape/logtape";
+import { collect, parseDuration, parseHttp, parseIPv4Arg, parsePeer, parsePort } from "./options.ts";
+
+interface DaemonFlags {
+  name?: string;
+  dataDir?: string;
+  port: number;
+  unicastPort: number;
+  http: { hostname: string; port: number };
+  interval: number;
+  probeTimeout: number;
+  interface?: string[];
+  excludeInterface?: string[];
+  broadcast?: string[];
+  peer?: string[];
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+}
+
+export function registerDaemon(program: Command): void {
+  program.command("daemon")
+    .description("Run the lanchat daemon: announce this host, keep the roster, serve the status endpoint")
+    .option("--name <name>", "display name (default: $USER@hostname)")
+    .option("--data-dir <dir>", "where the node key and database live (default: $XDG_DATA_HOME/lanchat or ~/.local/share/lanchat)")
+    .option("--port <port>", "discovery UDP port, shared by all daemons of a LAN", parsePort, DEFAULT_DISCOVERY_PORT)
+    .option("--unicast-port <port>", "this daemon's unicast UDP port; falls back to a free one if taken", parsePort, DEFAULT_UNICAST_PORT)
+    .option("--http <host:port>", "status endpoint address", parseHttp, { hostname: "127.0.0.1", port: 47476 })
+    .option("--interval <duration>", "announce interval (e.g. 2s, 500ms)", parseDuration, DEFAULT_INTERVAL_MS)
+    .option("--probe-timeout <duration>", "how long a silent peer has to answer a probe", parseDuration, 500)
+    .option("--interface <name>", "announce only on this interface (repeatable)", collect(String))
+    .option("--exclude-interface <name>", "never announce on this interface, e.g. docker0 (repeatable)", collect(String))
+    .option("--broadcast <addr>", "also announce to this broadcast address (repeatable)", collect(parseIPv4Arg))
+    .option("--peer <host[:port]>", "also announce by unicast to this host, e.g. across subnets (repeatable)", collect(parsePeer))
+    .addOption(new Option("--log-level <level>", "trace, debug, info, warning, error").default("info").argParser(parseLevel))
+    .addOption(new Option("--log-format <format>", "log line format").choices(LOG_FORMATS).default("text"))
+    .action(async (flags: DaemonFlags) => {
+      if (flags.interval < 50 || flags.interval > 3_600_000) {
+        throw new RangeError(`--interval must be from 50ms to 1h, not ${flags.interval} ms`);
+      }
+      setupLogging({ level: flags.logLevel, format: flags.logFormat });
+      const daemon = await Daemon.start({
+        name: flags.name,
+        dataDir: flags.dataDir,
+        discoveryPort: flags.port,
+        unicastPort: flags.unicastPort,
+        http: flags.http,
+        intervalMs: flags.interval,
+        probeTimeoutMs: flags.probeTimeout,
+        interfaces: flags.interface,
+        excludeInterfaces: flags.excludeInterface,
+        broadcasts: flags.broadcast,
+        peers: flags.peer,
+      });
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const onSignal = (signal: Deno.Signal) => {
+          if (stopping) return;
+          stopping = true;
+          logger("daemon").info("Received {signal}, saying goodbye", { signal });
+          daemon.stop().finally(resolve);
+        };
+        for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, () => onSignal(s));
+      });
+    });
+}

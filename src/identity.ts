@@ -1,0 +1,94 @@
+/**
+ * This node's identity: an Ed25519 key pair (WebCrypto) created once and kept
+ * in the data directory, and the node id derived from its public key.
+ *
+ * @module
+ */
+
+/** File name of the key pair inside the data directory. */
+export const KEY_FILE = "node_key.json";
+
+export interface Identity {
+  /** 32 lowercase hex characters: the first 128 bits of SHA-256(public key). */
+  id: string;
+  /** Raw 32-byte Ed25519 public key. */
+  publicKey: Uint8Array;
+  privateKey: CryptoKey;
+  /** True when the key pair was created by this call. */
+  created: boolean;
+}
+
+interface KeyFile {
+  version: 1;
+  publicKey: string;
+  privateKey: string;
+}
+
+/** The node id for a raw public key. */
+export async function nodeIdFor(publicKey: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", publicKey as Uint8Array<ArrayBuffer>));
+  return [...digest.subarray(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The default data directory: `$XDG_DATA_HOME/lanchat`, else
+ * `$HOME/.local/share/lanchat`.
+ */
+export function defaultDataDir(env: (name: string) => string | undefined): string {
+  const xdg = env("XDG_DATA_HOME");
+  if (xdg) return `${xdg}/lanchat`;
+  const home = env("HOME");
+  if (!home) throw new Error("Cannot choose a data directory: neither XDG_DATA_HOME nor HOME is set; pass --data-dir");
+  return `${home}/.local/share/lanchat`;
+}
+
+/** Creates the data directory (mode 0700) if it does not exist. */
+export async function ensureDataDir(dir: string): Promise<void> {
+  try {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new Error(`Cannot create data directory ${dir}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** Loads the node's key pair from `dir`, creating it (mode 0600) on first start. */
+export async function loadOrCreateIdentity(dir: string): Promise<Identity> {
+  const path = `${dir}/${KEY_FILE}`;
+  let text: string | undefined;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new Error(`Cannot read node key ${path}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  if (text !== undefined) {
+    try {
+      const file = JSON.parse(text) as KeyFile;
+      const publicKey = Uint8Array.from(atob(file.publicKey), (c) => c.charCodeAt(0));
+      const pkcs8 = Uint8Array.from(atob(file.privateKey), (c) => c.charCodeAt(0));
+      const privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "Ed25519" }, false, ["sign"]);
+      if (publicKey.length !== 32) throw new RangeError("public key is not 32 bytes");
+      return { id: await nodeIdFor(publicKey), publicKey, privateKey, created: false };
+    } catch (e) {
+      throw new Error(
+        `Node key ${path} is corrupt (${(e as Error).message}); move it away to create a new identity`,
+        { cause: e },
+      );
+    }
+  }
+  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]) as CryptoKeyPair;
+  const publicKey = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
+  const file: KeyFile = {
+    version: 1,
+    publicKey: btoa(String.fromCharCode(...publicKey)),
+    privateKey: btoa(String.fromCharCode(...pkcs8)),
+  };
+  try {
+    await Deno.writeTextFile(path, JSON.stringify(file) + "\n", { mode: 0o600, createNew: true });
+  } catch (e) {
+    throw new Error(`Cannot write node key ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  return { id: await nodeIdFor(publicKey), publicKey, privateKey: pair.privateKey, created: true };
+}
