@@ -11,7 +11,13 @@ import { Discovery, type Endpoint, type Transmit } from "./discovery.ts";
 import { createHandler, type HttpServer, serveHttp, type StatusSource } from "./http.ts";
 import { defaultDataDir, ensureDataDir, loadOrCreateIdentity } from "./identity.ts";
 import { logger } from "./log.ts";
-import { type BroadcastTarget, broadcastTargets, type InterfaceAddress, parseIPv4, readInterfaces } from "./net_address.ts";
+import {
+  type BroadcastTarget,
+  broadcastTargets,
+  type InterfaceAddress,
+  parseIPv4,
+  readInterfaces,
+} from "./net_address.ts";
 import type { Peer, RosterEvent } from "./roster.ts";
 import { Store } from "./store.ts";
 import { BindError, bindUdp, endpointOf, receiveLoop, type Transport, udpAddr } from "./transport.ts";
@@ -190,20 +196,22 @@ export class Daemon {
           httpPort: 0,
         },
       });
-      let daemon: Daemon | undefined;
+      // The HTTP handler needs the daemon, which needs the HTTP port: a late-bound reference.
+      const ref: { daemon?: Daemon } = {};
       let http: HttpServer | undefined;
       const httpOpt = options.http === undefined ? DEFAULT_HTTP : options.http;
       if (httpOpt) {
         const source: StatusSource = {
-          peersJson: () => daemon!.peersJson(),
-          status: () => daemon!.status(),
-          metrics: () => daemon!.metrics(),
+          peersJson: () => ref.daemon!.peersJson(),
+          status: () => ref.daemon!.status(),
+          metrics: () => ref.daemon!.metrics(),
         };
         http = serveHttp(httpOpt.hostname, httpOpt.port, createHandler(source));
         opened.push({ close: () => void http!.shutdown() });
         discovery.self.httpPort = http.addr.port;
       }
-      daemon = new Daemon({ io, options, store, discovery, dataDir, discoverySocket, unicastSocket, http });
+      const daemon = new Daemon({ io, options, store, discovery, dataDir, discoverySocket, unicastSocket, http });
+      ref.daemon = daemon;
       await daemon.#begin();
       return daemon;
     } catch (e) {
@@ -460,7 +468,10 @@ export class Daemon {
       for (const [labels, v] of samples) lines.push(`${name}${labels} ${v}`);
     };
     const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
-    metric("lanchat_info", "gauge", "This node.", [[`{id="${s.id}",name="${esc(s.name)}",version="${esc(VERSION)}"}`, 1]]);
+    metric("lanchat_info", "gauge", "This node.", [[
+      `{id="${s.id}",name="${esc(s.name)}",version="${esc(VERSION)}"}`,
+      1,
+    ]]);
     metric("lanchat_uptime_seconds", "gauge", "Seconds since the daemon started.", [[
       "",
       Math.round((this.#io.now() - this.#startedAt) / 1000),

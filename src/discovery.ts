@@ -7,7 +7,15 @@
  *
  * @module
  */
-import { type DecodeResult, decodePacket, DROP_REASONS, type DropReason, encodePacket, type Hello, type Packet } from "./wire/mod.ts";
+import {
+  decodePacket,
+  type DecodeResult,
+  DROP_REASONS,
+  type DropReason,
+  encodePacket,
+  type Hello,
+  type Packet,
+} from "./wire/mod.ts";
 import { type LeaveReason, Roster, type RosterEvent } from "./roster.ts";
 
 /** Default announce interval. */
@@ -191,7 +199,12 @@ export class Discovery {
         break;
       }
       case "ping": {
-        const pong = encodePacket({ kind: "pong", id: this.self.id, incarnation: this.self.incarnation, nonce: packet.nonce });
+        const pong = encodePacket({
+          kind: "pong",
+          id: this.self.id,
+          incarnation: this.self.incarnation,
+          nonce: packet.nonce,
+        });
         this.#send("unicast", from, pong, "pong");
         const known = this.roster.heard(packet.id, packet.incarnation, from.address, from.port, now);
         // Someone probes us but we do not know them: introduce ourselves so
@@ -224,7 +237,12 @@ export class Discovery {
     }
     const { probes, events } = this.roster.tick(now);
     for (const probe of probes) {
-      const ping = encodePacket({ kind: "ping", id: this.self.id, incarnation: this.self.incarnation, nonce: probe.nonce });
+      const ping = encodePacket({
+        kind: "ping",
+        id: this.self.id,
+        incarnation: this.self.incarnation,
+        nonce: probe.nonce,
+      });
       for (const a of probe.addresses) this.#send("unicast", a, ping, "ping");
       this.counters.probesSent++;
     }

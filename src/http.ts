@@ -81,7 +81,9 @@ export function serveHttp(hostname: string, port: number, handler: (req: Request
     server = Deno.serve({ hostname, port, onListen: () => {} }, handler);
   } catch (e) {
     const why = e instanceof Deno.errors.AddrInUse ? "address already in use" : (e as Error).message;
-    throw new Error(`Cannot serve HTTP on ${hostname}:${port}: ${why}; pick another with --http HOST:PORT`, { cause: e });
+    throw new Error(`Cannot serve HTTP on ${hostname}:${port}: ${why}; pick another with --http HOST:PORT`, {
+      cause: e,
+    });
   }
   return { addr: server.addr, shutdown: () => server.shutdown() };
 }

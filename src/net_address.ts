@@ -61,7 +61,10 @@ export interface InterfaceFilter {
 }
 
 /** The broadcast targets for a list of interface addresses, one per subnet. */
-export function broadcastTargets(addresses: readonly InterfaceAddress[], filter: InterfaceFilter = {}): BroadcastTarget[] {
+export function broadcastTargets(
+  addresses: readonly InterfaceAddress[],
+  filter: InterfaceFilter = {},
+): BroadcastTarget[] {
   const out: BroadcastTarget[] = [];
   const seen = new Set<string>();
   for (const a of addresses) {

@@ -212,7 +212,14 @@ export class SimLan {
       if (!node.linkUp) continue;
       const fromPort = t.via === "broadcast" ? SIM_DISCOVERY_PORT : SIM_UNICAST_PORT;
       const jitter = this.latencyMs * 0.1 * this.random();
-      this.#queue.push({ at: this.now + this.latencyMs + jitter, seq: this.#seq++, from: node, fromPort, to: t.to, bytes: t.bytes });
+      this.#queue.push({
+        at: this.now + this.latencyMs + jitter,
+        seq: this.#seq++,
+        from: node,
+        fromPort,
+        to: t.to,
+        bytes: t.bytes,
+      });
     }
   }
 }

@@ -5,7 +5,7 @@ import { Daemon, DEFAULT_DISCOVERY_PORT, DEFAULT_UNICAST_PORT } from "../daemon.
 import { DEFAULT_INTERVAL_MS } from "../discovery.ts";
 import { LOG_FORMATS, type LogFormat, logger, parseLevel, setupLogging } from "../log.ts";
 import type { LogLevel } from "@logtape/logtape";
-import { collect, parseDuration, parseHttp, parseIPv4Arg, parsePeer, parsePort } from "./options.ts";
+import { collect, parseDurationIn, parseHttp, parseIPv4Arg, parsePeer, parsePort, usage } from "./options.ts";
 
 interface DaemonFlags {
   name?: string;
@@ -27,22 +27,49 @@ export function registerDaemon(program: Command): void {
   program.command("daemon")
     .description("Run the lanchat daemon: announce this host, keep the roster, serve the status endpoint")
     .option("--name <name>", "display name (default: $USER@hostname)")
-    .option("--data-dir <dir>", "where the node key and database live (default: $XDG_DATA_HOME/lanchat or ~/.local/share/lanchat)")
+    .option(
+      "--data-dir <dir>",
+      "where the node key and database live (default: $XDG_DATA_HOME/lanchat or ~/.local/share/lanchat)",
+    )
     .option("--port <port>", "discovery UDP port, shared by all daemons of a LAN", parsePort, DEFAULT_DISCOVERY_PORT)
-    .option("--unicast-port <port>", "this daemon's unicast UDP port; falls back to a free one if taken", parsePort, DEFAULT_UNICAST_PORT)
+    .option(
+      "--unicast-port <port>",
+      "this daemon's unicast UDP port; falls back to a free one if taken",
+      parsePort,
+      DEFAULT_UNICAST_PORT,
+    )
     .option("--http <host:port>", "status endpoint address", parseHttp, { hostname: "127.0.0.1", port: 47476 })
-    .option("--interval <duration>", "announce interval (e.g. 2s, 500ms)", parseDuration, DEFAULT_INTERVAL_MS)
-    .option("--probe-timeout <duration>", "how long a silent peer has to answer a probe", parseDuration, 500)
+    .option(
+      "--interval <duration>",
+      "announce interval, 50ms to 1h (e.g. 2s, 500ms)",
+      parseDurationIn(50, 3_600_000),
+      DEFAULT_INTERVAL_MS,
+    )
+    .option(
+      "--probe-timeout <duration>",
+      "how long a silent peer has to answer a probe",
+      parseDurationIn(10, 60_000),
+      500,
+    )
     .option("--interface <name>", "announce only on this interface (repeatable)", collect(String))
-    .option("--exclude-interface <name>", "never announce on this interface, e.g. docker0 (repeatable)", collect(String))
+    .option(
+      "--exclude-interface <name>",
+      "never announce on this interface, e.g. docker0 (repeatable)",
+      collect(String),
+    )
     .option("--broadcast <addr>", "also announce to this broadcast address (repeatable)", collect(parseIPv4Arg))
-    .option("--peer <host[:port]>", "also announce by unicast to this host, e.g. across subnets (repeatable)", collect(parsePeer))
-    .addOption(new Option("--log-level <level>", "trace, debug, info, warning, error").default("info").argParser(parseLevel))
+    .option(
+      "--peer <host[:port]>",
+      "also announce by unicast to this host, e.g. across subnets (repeatable)",
+      collect(parsePeer),
+    )
+    .addOption(
+      new Option("--log-level <level>", "trace, debug, info, warning, error").default("info").argParser(
+        usage(parseLevel),
+      ),
+    )
     .addOption(new Option("--log-format <format>", "log line format").choices(LOG_FORMATS).default("text"))
     .action(async (flags: DaemonFlags) => {
-      if (flags.interval < 50 || flags.interval > 3_600_000) {
-        throw new RangeError(`--interval must be from 50ms to 1h, not ${flags.interval} ms`);
-      }
       setupLogging({ level: flags.logLevel, format: flags.logFormat });
       const daemon = await Daemon.start({
         name: flags.name,

@@ -66,3 +66,26 @@ export function parsePeer(s: string): string {
 export function collect<T>(parse: (s: string) => T): (value: string, previous: T[] | undefined) => T[] {
   return (value, previous) => [...(previous ?? []), parse(value)];
 }
+
+/** Wraps a parser that throws plain errors so commander reports them as usage errors (exit 2). */
+export function usage<T>(parse: (s: string) => T): (s: string) => T {
+  return (s) => {
+    try {
+      return parse(s);
+    } catch (e) {
+      if (e instanceof InvalidArgumentError) throw e;
+      throw new InvalidArgumentError(`${(e as Error).message}.`);
+    }
+  };
+}
+
+/** A duration within [minMs, maxMs]. */
+export function parseDurationIn(minMs: number, maxMs: number): (s: string) => number {
+  return (s) => {
+    const ms = parseDuration(s);
+    if (ms < minMs || ms > maxMs) {
+      throw new InvalidArgumentError(`"${s}" is out of range (${minMs} ms to ${maxMs} ms).`);
+    }
+    return ms;
+  };
+}

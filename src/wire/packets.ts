@@ -5,14 +5,7 @@
  *
  * @module
  */
-import {
-  type DecodeResult,
-  decodeFrame,
-  encodeFrame,
-  PacketType,
-  type RawFrame,
-  reject,
-} from "./frame.ts";
+import { decodeFrame, type DecodeResult, encodeFrame, PacketType, type RawFrame, reject } from "./frame.ts";
 
 /** A node id: 32 lowercase hex characters (128 bits of SHA-256 of the node's public key). */
 export const NODE_ID_PATTERN = /^[0-9a-f]{32}$/;

@@ -62,7 +62,13 @@ Deno.test("wire round-trips every packet kind", () => {
 
 Deno.test("wire hello with the longest fields stays within the datagram limit", () => {
   const long = "界".repeat(21); // 63 bytes
-  const bytes = encodePacket({ ...hello, name: long, hostname: long, version: long, incarnation: Number.MAX_SAFE_INTEGER });
+  const bytes = encodePacket({
+    ...hello,
+    name: long,
+    hostname: long,
+    version: long,
+    incarnation: Number.MAX_SAFE_INTEGER,
+  });
   assert.ok(bytes.length <= MAX_DATAGRAM);
   assert.equal(decodePacket(bytes).ok, true);
 });
