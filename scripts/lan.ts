@@ -1,0 +1,184 @@
+/**
+ * A LAN lab out of network namespaces: N hosts, each with one veth link to a
+ * bridge that lives in its own namespace, addresses 198.18.0.11, .12, … /24.
+ * Loss is an nftables rule in the bridge's namespace (bridge family, forward
+ * hook): `tc netem` is not in this kernel. Needs root.
+ *
+ * As a library: `const lan = await createLan(4); … await lan.destroy();`.
+ * As a command:
+ *   deno run -A scripts/lan.ts up 4       # prints the prefix and hosts
+ *   deno run -A scripts/lan.ts down PREFIX
+ *
+ * Every namespace is named with a per-run random prefix; destroy() kills the
+ * processes still running in them (by pid) and deletes them all.
+ */
+
+export const SUBNET = "198.18.0";
+
+/** One host of the lab. */
+export interface LanHost {
+  index: number;
+  /** Namespace name. */
+  ns: string;
+  address: string;
+  /** The bridge-side end of its cable, in the bridge namespace. */
+  bridgePort: string;
+}
+
+export interface Lan {
+  prefix: string;
+  bridgeNs: string;
+  hosts: LanHost[];
+  /** Drops this percentage of UDP datagrams crossing the bridge (0 removes the rule). */
+  setLoss(percent: number): Promise<void>;
+  /** How many datagrams the loss rule has dropped so far. */
+  dropped(): Promise<number>;
+  /** Pulls a host's cable: its bridge port goes down. */
+  cutLink(host: LanHost): Promise<void>;
+  restoreLink(host: LanHost): Promise<void>;
+  /** Kills every process left in the lab's namespaces and deletes them. */
+  destroy(): Promise<void>;
+}
+
+/** Runs a command, throwing with its stderr when it fails. */
+export async function sh(cmd: string, args: string[], stdin?: string): Promise<string> {
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  if (!out.success) throw new Error(`${cmd} ${args.join(" ")} failed: ${dec.decode(out.stderr).trim()}`);
+  return dec.decode(out.stdout);
+}
+
+/** Whether this process can build namespaces (root, with `ip` and `nft`). Returns a reason when not. */
+export async function lanUnavailable(): Promise<string | undefined> {
+  if (Deno.build.os !== "linux") return "network namespaces need Linux";
+  if (Deno.uid() !== 0) return "network namespaces need root";
+  for (const tool of ["ip", "nft"]) {
+    try {
+      await sh(tool, ["-V"]);
+    } catch {
+      return `${tool} is not installed (apt-get install iproute2 nftables)`;
+    }
+  }
+  return undefined;
+}
+
+/** Builds a lab of `n` hosts (at most 200). */
+export async function createLan(n: number, prefix = `lc${crypto.randomUUID().slice(0, 6)}`): Promise<Lan> {
+  if (n < 1 || n > 200) throw new RangeError(`A lab has 1 to 200 hosts, not ${n}`);
+  const bridgeNs = `${prefix}-br`;
+  const hosts: LanHost[] = Array.from({ length: n }, (_, i) => ({
+    index: i,
+    ns: `${prefix}-h${i + 1}`,
+    address: `${SUBNET}.${11 + i}`,
+    bridgePort: `v${i + 1}`,
+  }));
+  const created: string[] = [];
+  const lan: Lan = {
+    prefix,
+    bridgeNs,
+    hosts,
+    async setLoss(percent) {
+      await sh("ip", ["netns", "exec", bridgeNs, "nft", "delete", "table", "bridge", "lanchat_loss"]).catch(() => {});
+      if (percent <= 0) return;
+      await sh(
+        "ip",
+        ["netns", "exec", bridgeNs, "nft", "-f", "-"],
+        [
+          "table bridge lanchat_loss {",
+          "  chain forward {",
+          "    type filter hook forward priority 0; policy accept;",
+          `    meta l4proto udp numgen random mod 100 < ${Math.round(percent)} counter drop`,
+          "  }",
+          "}",
+        ].join("\n"),
+      );
+    },
+    async dropped() {
+      const out = await sh("ip", ["netns", "exec", bridgeNs, "nft", "list", "table", "bridge", "lanchat_loss"])
+        .catch(() => "");
+      return Number(/counter packets (\d+)/.exec(out)?.[1] ?? 0);
+    },
+    cutLink: (h) => sh("ip", ["-n", bridgeNs, "link", "set", h.bridgePort, "down"]).then(() => {}),
+    restoreLink: (h) => sh("ip", ["-n", bridgeNs, "link", "set", h.bridgePort, "up"]).then(() => {}),
+    async destroy() {
+      for (const ns of [...created].reverse()) {
+        try {
+          const pids = (await sh("ip", ["netns", "pids", ns])).split(/\s+/).filter(Boolean).map(Number);
+          for (const pid of pids) {
+            try {
+              Deno.kill(pid, "SIGKILL");
+            } catch { /* gone */ }
+          }
+        } catch { /* namespace already gone */ }
+        await sh("ip", ["netns", "delete", ns]).catch(() => {});
+      }
+    },
+  };
+  try {
+    await sh("ip", ["netns", "add", bridgeNs]);
+    created.push(bridgeNs);
+    await sh("ip", ["-n", bridgeNs, "link", "add", "br0", "type", "bridge"]);
+    await sh("ip", ["-n", bridgeNs, "link", "set", "br0", "up"]);
+    for (const h of hosts) {
+      await sh("ip", ["netns", "add", h.ns]);
+      created.push(h.ns);
+      await sh("ip", [
+        "-n",
+        bridgeNs,
+        "link",
+        "add",
+        h.bridgePort,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth0",
+        "netns",
+        h.ns,
+      ]);
+      await sh("ip", ["-n", bridgeNs, "link", "set", h.bridgePort, "master", "br0", "up"]);
+      await sh("ip", ["-n", h.ns, "addr", "add", `${h.address}/24`, "dev", "eth0"]);
+      await sh("ip", ["-n", h.ns, "link", "set", "eth0", "up"]);
+      await sh("ip", ["-n", h.ns, "link", "set", "lo", "up"]);
+    }
+  } catch (e) {
+    await lan.destroy();
+    throw e;
+  }
+  return lan;
+}
+
+if (import.meta.main) {
+  const [cmd, arg] = Deno.args;
+  if (cmd === "up") {
+    const lan = await createLan(Number(arg ?? 4));
+    console.log(`prefix ${lan.prefix} (bridge namespace ${lan.bridgeNs})`);
+    for (const h of lan.hosts) console.log(`${h.ns}\t${h.address}`);
+    console.log(`run: ip netns exec ${lan.hosts[0]!.ns} deno task start`);
+    console.log(`tear down: deno run -A scripts/lan.ts down ${lan.prefix}`);
+  } else if (cmd === "down" && arg) {
+    const names = (await sh("ip", ["netns", "list"])).split("\n").map((l) => l.split(" ")[0]!).filter((n) =>
+      n.startsWith(`${arg}-`)
+    );
+    for (const ns of names) {
+      const pids = (await sh("ip", ["netns", "pids", ns])).split(/\s+/).filter(Boolean).map(Number);
+      for (const pid of pids) Deno.kill(pid, "SIGKILL");
+      await sh("ip", ["netns", "delete", ns]);
+    }
+    console.log(`deleted ${names.length} namespaces`);
+  } else {
+    console.error("usage: lan.ts up [N] | down PREFIX");
+    Deno.exit(2);
+  }
+}

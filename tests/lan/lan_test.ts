@@ -1,0 +1,98 @@
+/**
+ * A real multi-host LAN out of network namespaces (scripts/lan.ts): one
+ * daemon per host, default ports, announcing on every interface. Needs root;
+ * without it these tests are ignored with the reason printed.
+ */
+import assert from "node:assert/strict";
+import { createLan, type Lan, lanUnavailable } from "../../scripts/lan.ts";
+import { DaemonProcess, killAll, runCli, tempDataDir } from "../support/daemon_process.ts";
+import type { PeerJson } from "../../src/daemon.ts";
+
+const unavailable = await lanUnavailable();
+if (unavailable) console.warn(`LAN tests ignored: ${unavailable}`);
+
+const INTERVAL_MS = 500;
+const PROBE_MS = 500;
+/** Last hello up to 1.25 intervals before the cut, stale 3 intervals after it, then the probe. */
+const EXPIRY_BOUND_MS = 3 * INTERVAL_MS * 1.25 + PROBE_MS;
+
+async function withLan(n: number, body: (lan: Lan) => Promise<void>): Promise<void> {
+  const lan = await createLan(n);
+  try {
+    await body(lan);
+  } finally {
+    await killAll();
+    await lan.destroy();
+  }
+}
+
+function startIn(lan: Lan, i: number): DaemonProcess {
+  const h = lan.hosts[i]!;
+  return new DaemonProcess([
+    "--name",
+    `user@${h.ns}`,
+    "--data-dir",
+    tempDataDir(),
+    "--interval",
+    `${INTERVAL_MS}ms`,
+    "--probe-timeout",
+    `${PROBE_MS}ms`,
+  ], { netns: h.ns });
+}
+
+async function peersIn(ns: string): Promise<PeerJson[]> {
+  const r = await runCli(["peers", "--json"], { netns: ns });
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+Deno.test({
+  name: "four hosts on a LAN see each other; a stopped host and a host with a cut cable disappear everywhere",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  fn: () =>
+    withLan(4, async (lan) => {
+      const ds = await Promise.all(lan.hosts.map((_, i) => startIn(lan, i).started()));
+      for (const d of ds) for (const o of ds) if (o !== d) await d.joined(o.id, 2000);
+      // Every roster is complete, each peer on its LAN address, via the CLI inside each host.
+      for (const [i, h] of lan.hosts.entries()) {
+        const peers = await peersIn(h.ns);
+        assert.deepEqual(peers.map((p) => p.id).sort(), ds.filter((_, j) => j !== i).map((d) => d.id).sort());
+        for (const p of peers) assert.match(p.addresses[0]!.address, /^198\.18\.0\.1\d$/);
+      }
+      // Host 1 stops (SIGTERM): gone from every roster at once, by goodbye.
+      ds[0]!.signal("SIGTERM");
+      for (const d of ds.slice(1)) assert.equal((await d.left(ds[0]!.id, 1000)).properties.reason, "goodbye");
+      assert.equal((await ds[0]!.wait()).code, 0);
+      // Host 2's cable is pulled: gone everywhere within the expiry bound.
+      await lan.cutLink(lan.hosts[1]!);
+      for (const d of ds.slice(2)) {
+        assert.equal((await d.left(ds[1]!.id, EXPIRY_BOUND_MS + 1500)).properties.reason, "timeout");
+      }
+      for (const h of lan.hosts.slice(2)) assert.equal((await peersIn(h.ns)).length, 1);
+      // Cable back in: it rejoins (same incarnation, no restart needed).
+      const before = ds[2]!.lines.length;
+      await lan.restoreLink(lan.hosts[1]!);
+      await ds[2]!.waitFor(
+        (l) => ds[2]!.lines.indexOf(l) >= before && /^Peer joined/.test(l.message) && l.properties.id === ds[1]!.id,
+        3 * INTERVAL_MS * 1.25 + 2000,
+        "rejoin after the cable is back",
+      );
+    }),
+});
+
+Deno.test({
+  name: "hosts on a LAN that drops 30 % of UDP datagrams still all find each other within a few intervals",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  fn: () =>
+    withLan(3, async (lan) => {
+      await lan.setLoss(30);
+      const ds = await Promise.all(lan.hosts.map((_, i) => startIn(lan, i).started()));
+      // With loss a hello or reply may be lost; the burst and periodic hellos
+      // make up for it within a few intervals.
+      for (const d of ds) for (const o of ds) if (o !== d) await d.joined(o.id, 6 * INTERVAL_MS);
+      for (const h of lan.hosts) assert.equal((await peersIn(h.ns)).length, 2);
+      assert.ok(await lan.dropped() > 0, "the loss rule dropped datagrams");
+    }),
+});
