@@ -1,25 +1,8 @@
 /** The CLI as a user runs it: a child process against a real daemon on loopback, or none. */
 import assert from "node:assert/strict";
-import { DaemonProcess, freeTcpPort, freeUdpPort, killAll, runCli, tempDataDir } from "../support/daemon_process.ts";
+import { freeTcpPort, freeUdpPort, killAll, runCli, startLoopbackDaemon } from "../support/daemon_process.ts";
 
-function start(port: number, name: string): DaemonProcess {
-  return new DaemonProcess([
-    "--interface",
-    "lo",
-    "--port",
-    String(port),
-    "--unicast-port",
-    "0",
-    "--http",
-    "127.0.0.1:0",
-    "--interval",
-    "500ms",
-    "--name",
-    name,
-    "--data-dir",
-    tempDataDir(),
-  ]);
-}
+const start = (port: number, name: string) => startLoopbackDaemon(port, name);
 
 Deno.test("lanchat peers prints the roster as a table and as JSON", async () => {
   const port = freeUdpPort();

@@ -4,31 +4,14 @@
  * killed one is expired after 3 intervals and a probe.
  */
 import assert from "node:assert/strict";
-import { DaemonProcess, freeUdpPort, killAll, tempDataDir } from "../support/daemon_process.ts";
+import { DaemonProcess, freeUdpPort, killAll, startLoopbackDaemon, tempDataDir } from "../support/daemon_process.ts";
 import type { PeerJson } from "../../src/daemon.ts";
 
 const INTERVAL_MS = 500;
 const PROBE_MS = 500;
 
-function startLocal(port: number, name: string, dataDir = tempDataDir()): DaemonProcess {
-  return new DaemonProcess([
-    "--interface",
-    "lo",
-    "--port",
-    String(port),
-    "--unicast-port",
-    "0",
-    "--http",
-    "127.0.0.1:0",
-    "--interval",
-    `${INTERVAL_MS}ms`,
-    "--probe-timeout",
-    `${PROBE_MS}ms`,
-    "--name",
-    name,
-    "--data-dir",
-    dataDir,
-  ]);
+function startLocal(port: number, name: string, dataDir?: string): DaemonProcess {
+  return startLoopbackDaemon(port, name, { dataDir, intervalMs: INTERVAL_MS, probeMs: PROBE_MS });
 }
 
 async function peersOf(d: DaemonProcess): Promise<PeerJson[]> {

@@ -218,3 +218,34 @@ export async function runCli(
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
+
+/**
+ * Starts a daemon that announces on loopback only (so a test sends nothing
+ * to any other address), on discovery port `port`, with free unicast and
+ * HTTP ports and short timers.
+ */
+export function startLoopbackDaemon(
+  port: number,
+  name: string,
+  options: { dataDir?: string; intervalMs?: number; probeMs?: number; extra?: string[] } = {},
+): DaemonProcess {
+  return new DaemonProcess([
+    "--interface",
+    "lo",
+    "--port",
+    String(port),
+    "--unicast-port",
+    "0",
+    "--http",
+    "127.0.0.1:0",
+    "--interval",
+    `${options.intervalMs ?? 500}ms`,
+    "--probe-timeout",
+    `${options.probeMs ?? 500}ms`,
+    "--name",
+    name,
+    "--data-dir",
+    options.dataDir ?? tempDataDir(),
+    ...(options.extra ?? []),
+  ]);
+}
