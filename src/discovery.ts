@@ -134,7 +134,7 @@ export class Discovery {
       bytesIn: 0,
       bytesOut: 0,
       dropped: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
-      received: { hello: 0, goodbye: 0, ping: 0, pong: 0 },
+      received: { hello: 0, goodbye: 0, ping: 0, pong: 0, msg: 0, ack: 0 },
       peersJoined: 0,
       peersRestarted: 0,
       peersLeft: { goodbye: 0, timeout: 0 },
@@ -213,6 +213,10 @@ export class Discovery {
         break;
       }
       case "pong":
+      case "msg":
+      case "ack":
+        // Any packet from a peer's unicast socket proves it alive there;
+        // messages and acks are then handled by the messaging layer.
         this.roster.heard(packet.id, packet.incarnation, from.address, from.port, now);
         break;
     }

@@ -9,6 +9,9 @@
  * offset 6..   UTF-8 JSON object with the type's fields
  * ```
  *
+ * Types that carry a binary payload (a message fragment) put a 2-byte
+ * big-endian JSON length at offset 6, then the JSON object, then the payload.
+ *
  * Pure code: no I/O, no clock. Decoding never throws; it returns a
  * {@link DecodeResult} whose failure carries a {@link DropReason} that the
  * daemon counts.
@@ -34,9 +37,14 @@ export const PacketType = {
   goodbye: 2,
   ping: 3,
   pong: 4,
+  msg: 5,
+  ack: 6,
 } as const;
 export type PacketTypeName = keyof typeof PacketType;
 export type PacketTypeNumber = (typeof PacketType)[PacketTypeName];
+
+/** Packet types whose JSON is followed by a binary payload. */
+const PAYLOAD_TYPES = new Set<number>([PacketType.msg]);
 
 /** Why a datagram was dropped; each reason is a counter on /status and /metrics. */
 export type DropReason =
@@ -49,7 +57,8 @@ export type DropReason =
   | "bad-json"
   | "bad-field"
   | "self"
-  | "stale-incarnation";
+  | "stale-incarnation"
+  | "not-for-me";
 
 /** Every drop reason, in a stable order (for zero-valued counters). */
 export const DROP_REASONS: readonly DropReason[] = [
@@ -63,6 +72,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   "bad-field",
   "self",
   "stale-incarnation",
+  "not-for-me",
 ];
 
 /** The outcome of decoding: a value, or the reason it was rejected. */
@@ -74,6 +84,8 @@ export type DecodeResult<T> =
 export interface RawFrame {
   type: number;
   body: Record<string, unknown>;
+  /** The binary payload of types that carry one (a copy, not a view). */
+  payload?: Uint8Array;
 }
 
 const encoder = new TextEncoder();
@@ -91,18 +103,26 @@ export function reject<T>(reason: DropReason, detail: string): DecodeResult<T> {
  * @throws {RangeError} if the datagram would exceed {@link MAX_DATAGRAM}:
  *   callers cap every variable field, so this is a programming error.
  */
-export function encodeFrame(type: PacketTypeNumber, body: object): Uint8Array {
+export function encodeFrame(type: PacketTypeNumber, body: object, payload?: Uint8Array): Uint8Array {
   const json = encoder.encode(JSON.stringify(body));
-  const out = new Uint8Array(HEADER_LENGTH + json.length);
-  if (out.length > MAX_DATAGRAM) {
+  const hasPayload = PAYLOAD_TYPES.has(type);
+  const jsonAt = HEADER_LENGTH + (hasPayload ? 2 : 0);
+  const size = jsonAt + json.length + (hasPayload ? payload?.length ?? 0 : 0);
+  if (size > MAX_DATAGRAM) {
     throw new RangeError(
-      `Cannot encode packet type ${type}: ${out.length} bytes exceeds the ${MAX_DATAGRAM}-byte datagram limit`,
+      `Cannot encode packet type ${type}: ${size} bytes exceeds the ${MAX_DATAGRAM}-byte datagram limit`,
     );
   }
+  const out = new Uint8Array(size);
   out.set(MAGIC, 0);
   out[4] = PROTOCOL_VERSION;
   out[5] = type;
-  out.set(json, HEADER_LENGTH);
+  if (hasPayload) {
+    out[6] = json.length >> 8;
+    out[7] = json.length & 0xff;
+  }
+  out.set(json, jsonAt);
+  if (hasPayload && payload) out.set(payload, jsonAt + json.length);
   return out;
 }
 
@@ -127,9 +147,20 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult<RawFrame> {
   }
   const type = bytes[5]!;
   if (!typeNumbers.has(type)) return reject("unknown-type", `packet type ${type}`);
+  let jsonBytes = bytes.subarray(HEADER_LENGTH);
+  let payload: Uint8Array | undefined;
+  if (PAYLOAD_TYPES.has(type)) {
+    if (bytes.length < HEADER_LENGTH + 2) return reject("truncated", "no JSON length");
+    const jsonLength = (bytes[6]! << 8) | bytes[7]!;
+    if (HEADER_LENGTH + 2 + jsonLength > bytes.length) {
+      return reject("truncated", `JSON length ${jsonLength} runs past the datagram`);
+    }
+    jsonBytes = bytes.subarray(HEADER_LENGTH + 2, HEADER_LENGTH + 2 + jsonLength);
+    payload = bytes.slice(HEADER_LENGTH + 2 + jsonLength);
+  }
   let text: string;
   try {
-    text = strictDecoder.decode(bytes.subarray(HEADER_LENGTH));
+    text = strictDecoder.decode(jsonBytes);
   } catch {
     return reject("bad-utf8", "body is not valid UTF-8");
   }
@@ -142,5 +173,7 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult<RawFrame> {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     return reject("bad-json", "body is not a JSON object");
   }
-  return { ok: true, value: { type, body: body as Record<string, unknown> } };
+  const frame: RawFrame = { type, body: body as Record<string, unknown> };
+  if (payload) frame.payload = payload;
+  return { ok: true, value: frame };
 }

@@ -60,7 +60,71 @@ export interface Pong {
   nonce: number;
 }
 
-export type Packet = Hello | Goodbye | Ping | Pong;
+/** Longest message text, in UTF-8 bytes. */
+export const MAX_TEXT_BYTES = 65_536;
+/** Most fragments one message may be cut into. */
+export const MAX_FRAGMENTS = 128;
+/**
+ * Fragment payload size a sender uses: the datagram limit less header, JSON
+ * length and the largest message JSON (about 250 bytes), with a margin.
+ */
+export const FRAGMENT_PAYLOAD = 900;
+
+/** One fragment of a chat message. The text is cut into `count` equal spans (the last may be shorter). */
+export interface Msg {
+  kind: "msg";
+  /** Sender's node id. */
+  id: string;
+  incarnation: number;
+  /** Recipient's node id. */
+  to: string;
+  /** Globally unique message id: 32 hex characters (128 random bits). */
+  messageId: string;
+  /** Per (sender, recipient) sequence number, from 1. */
+  seq: number;
+  /** Lowest sequence number the sender has not had acknowledged yet: all below it were delivered. */
+  base: number;
+  /** When the user sent it, ms since the Unix epoch. */
+  sentAt: number;
+  /** Text length in UTF-8 bytes. */
+  length: number;
+  count: number;
+  index: number;
+  /** Transmission number of this fragment: 0 the first time. */
+  retry: number;
+  /** This fragment's bytes of the UTF-8 text. */
+  payload: Uint8Array;
+}
+
+/** Acknowledges fragments of a message, or (done) the whole message, stored. */
+export interface Ack {
+  kind: "ack";
+  /** The acknowledging node's id. */
+  id: string;
+  incarnation: number;
+  messageId: string;
+  count: number;
+  /** Bitmap of fragments received (bit i of byte i>>3, LSB first); empty when done. */
+  received: Uint8Array;
+  /** True when the whole message is stored (or was already: a duplicate). */
+  done: boolean;
+  /** Set when the receiver refuses the message for good (e.g. "bad-utf8"): the sender stops retrying. */
+  rejected?: string;
+}
+
+export type Packet = Hello | Goodbye | Ping | Pong | Msg | Ack;
+
+/** The byte span [start, end) of fragment `index` of a text of `length` bytes cut into `count` fragments. */
+export function fragmentSpan(length: number, count: number, index: number): [number, number] {
+  const size = Math.ceil(length / count);
+  const start = Math.min(length, index * size);
+  return [start, Math.min(length, start + size)];
+}
+
+/** How many fragments a text of `length` UTF-8 bytes is cut into. */
+export function fragmentCount(length: number, maxPayload = FRAGMENT_PAYLOAD): number {
+  return Math.max(1, Math.ceil(length / maxPayload));
+}
 
 const encoder = new TextEncoder();
 
@@ -85,7 +149,36 @@ export function encodePacket(packet: Packet): Uint8Array {
       return encodeFrame(PacketType.ping, { id: packet.id, inc: packet.incarnation, n: packet.nonce });
     case "pong":
       return encodeFrame(PacketType.pong, { id: packet.id, inc: packet.incarnation, n: packet.nonce });
+    case "msg":
+      return encodeFrame(PacketType.msg, {
+        id: packet.id,
+        inc: packet.incarnation,
+        to: packet.to,
+        m: packet.messageId,
+        seq: packet.seq,
+        base: packet.base,
+        ts: packet.sentAt,
+        len: packet.length,
+        n: packet.count,
+        i: packet.index,
+        ...(packet.retry ? { r: packet.retry } : {}),
+      }, packet.payload);
+    case "ack":
+      return encodeFrame(PacketType.ack, {
+        id: packet.id,
+        inc: packet.incarnation,
+        m: packet.messageId,
+        n: packet.count,
+        ...(packet.done ? { done: true } : { got: toHex(packet.received) }),
+        ...(packet.rejected ? { rej: packet.rejected } : {}),
+      });
   }
+}
+
+function toHex(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  return s;
 }
 
 /** Decodes and validates a datagram. Never throws. */
@@ -127,10 +220,64 @@ function validate(frame: RawFrame): Packet {
       return { kind: "ping", id, incarnation, nonce: uint(b, "n", 0, 0xffff_ffff) };
     case PacketType.pong:
       return { kind: "pong", id, incarnation, nonce: uint(b, "n", 0, 0xffff_ffff) };
+    case PacketType.msg:
+      return validateMsg(b, id, incarnation, frame.payload ?? new Uint8Array());
+    case PacketType.ack: {
+      const count = uint(b, "n", 1, MAX_FRAGMENTS);
+      const done = optionalBool(b, "done");
+      const rejected = b.rej === undefined ? undefined : text(b, "rej", 1);
+      let received = new Uint8Array(Math.ceil(count / 8));
+      if (!done) {
+        const got = b.got;
+        if (typeof got !== "string" || got.length !== received.length * 2 || !/^[0-9a-f]*$/.test(got)) {
+          throw new FieldError(`got: expected ${received.length * 2} hex characters`);
+        }
+        received = received.map((_, i) => parseInt(got.slice(i * 2, i * 2 + 2), 16));
+      }
+      const ack: Ack = { kind: "ack", id, incarnation, messageId: hex32(b, "m"), count, received, done };
+      if (rejected !== undefined) ack.rejected = rejected;
+      return ack;
+    }
     default:
       // decodeFrame only passes known types; a new type must be added here.
       throw new FieldError(`no validator for packet type ${frame.type}`);
   }
+}
+
+function validateMsg(b: Record<string, unknown>, id: string, incarnation: number, payload: Uint8Array): Msg {
+  const seq = uint(b, "seq", 1, Number.MAX_SAFE_INTEGER);
+  const base = uint(b, "base", 1, seq);
+  const length = uint(b, "len", 0, MAX_TEXT_BYTES);
+  const count = uint(b, "n", 1, MAX_FRAGMENTS);
+  const index = uint(b, "i", 0, count - 1);
+  if (count > Math.max(1, length)) throw new FieldError(`n: ${count} fragments for ${length} bytes`);
+  // No empty fragment: the last one must start before the end of the text.
+  if (length > 0 && fragmentSpan(length, count, count - 1)[0] >= length) {
+    throw new FieldError(`n: ${count} fragments leave an empty one for ${length} bytes`);
+  }
+  const [start, end] = fragmentSpan(length, count, index);
+  if (payload.length !== end - start) {
+    throw new FieldError(`payload: fragment ${index} of ${count} must be ${end - start} bytes, is ${payload.length}`);
+  }
+  return {
+    kind: "msg",
+    id,
+    incarnation,
+    to: nodeId(b, "to"),
+    messageId: hex32(b, "m"),
+    seq,
+    base,
+    sentAt: uint(b, "ts", 0, Number.MAX_SAFE_INTEGER),
+    length,
+    count,
+    index,
+    retry: b.r === undefined ? 0 : uint(b, "r", 0, 1_000_000),
+    payload,
+  };
+}
+
+function hex32(b: Record<string, unknown>, key: string): string {
+  return nodeId(b, key);
 }
 
 function nodeId(b: Record<string, unknown>, key: string): string {

@@ -1,12 +1,17 @@
 import assert from "node:assert/strict";
 import {
+  type Ack,
   decodeFrame,
   decodePacket,
   encodePacket,
   fitTextField,
+  fragmentCount,
+  fragmentSpan,
   type Hello,
   MAGIC,
   MAX_DATAGRAM,
+  MAX_TEXT_BYTES,
+  type Msg,
   type Packet,
   PROTOCOL_VERSION,
 } from "../../src/wire/mod.ts";
@@ -171,5 +176,120 @@ Deno.test("wire decoding random junk never throws", () => {
     }
     const r = decodePacket(bytes);
     assert.equal(typeof r.ok, "boolean");
+  }
+});
+
+const msgBase = {
+  kind: "msg" as const,
+  id: ID,
+  incarnation: 1,
+  to: "f".repeat(32),
+  messageId: "0".repeat(31) + "1",
+  seq: 5,
+  base: 3,
+  sentAt: 1_800_000_000_000,
+  retry: 0,
+};
+
+Deno.test("wire round-trips message fragments and acks, payload bytes exact", () => {
+  const text = new TextEncoder().encode("héllo 界 🚀".repeat(200));
+  const count = 3;
+  for (let i = 0; i < count; i++) {
+    const [s, e] = fragmentSpan(text.length, count, i);
+    const m: Msg = { ...msgBase, length: text.length, count, index: i, retry: i, payload: text.slice(s, e) };
+    const bytes = encodePacket(m);
+    assert.ok(bytes.length <= MAX_DATAGRAM);
+    assert.deepEqual(decodePacket(bytes), { ok: true, value: m });
+  }
+  const empty: Msg = { ...msgBase, length: 0, count: 1, index: 0, payload: new Uint8Array() };
+  assert.deepEqual(decodePacket(encodePacket(empty)), { ok: true, value: empty });
+  const acks: Ack[] = [
+    {
+      kind: "ack",
+      id: ID,
+      incarnation: 2,
+      messageId: msgBase.messageId,
+      count: 10,
+      received: new Uint8Array([0xff, 0x02]),
+      done: false,
+    },
+    {
+      kind: "ack",
+      id: ID,
+      incarnation: 2,
+      messageId: msgBase.messageId,
+      count: 1,
+      received: new Uint8Array(1),
+      done: true,
+    },
+    {
+      kind: "ack",
+      id: ID,
+      incarnation: 2,
+      messageId: msgBase.messageId,
+      count: 1,
+      received: new Uint8Array(1),
+      done: true,
+      rejected: "bad-utf8",
+    },
+  ];
+  for (const a of acks) assert.deepEqual(decodePacket(encodePacket(a)), { ok: true, value: a });
+});
+
+Deno.test("wire a fragment of the largest text with the longest header fits one datagram", () => {
+  const length = MAX_TEXT_BYTES;
+  const count = fragmentCount(length);
+  assert.ok(count <= 128);
+  const [s, e] = fragmentSpan(length, count, 0);
+  const m: Msg = {
+    ...msgBase,
+    seq: Number.MAX_SAFE_INTEGER,
+    base: Number.MAX_SAFE_INTEGER,
+    sentAt: Number.MAX_SAFE_INTEGER,
+    length,
+    count,
+    index: count - 1,
+    retry: 1_000_000,
+    payload: new Uint8Array(e - s),
+  };
+  assert.ok(encodePacket(m).length <= MAX_DATAGRAM);
+});
+
+Deno.test("wire rejects malformed message fragments and acks", () => {
+  const good = encodePacket({ ...msgBase, length: 10, count: 2, index: 1, payload: new Uint8Array(5) });
+  const frameOf = (meta: Record<string, unknown>, payload: Uint8Array) => {
+    const json = new TextEncoder().encode(JSON.stringify(meta));
+    return new Uint8Array([...MAGIC, 1, 5, json.length >> 8, json.length & 255, ...json, ...payload]);
+  };
+  const meta = { id: ID, inc: 1, to: msgBase.to, m: msgBase.messageId, seq: 5, base: 3, ts: 1, len: 10, n: 2, i: 1 };
+  assert.equal(decodePacket(frameOf(meta, new Uint8Array(5))).ok, true);
+  const bad: [string, Uint8Array, string][] = [
+    ["payload too short", frameOf(meta, new Uint8Array(4)), "bad-field"],
+    ["payload too long", frameOf(meta, new Uint8Array(6)), "bad-field"],
+    ["index past count", frameOf({ ...meta, i: 2 }, new Uint8Array(5)), "bad-field"],
+    ["base above seq", frameOf({ ...meta, base: 6 }, new Uint8Array(5)), "bad-field"],
+    ["seq 0", frameOf({ ...meta, seq: 0, base: 0 }, new Uint8Array(5)), "bad-field"],
+    ["text over 64 KiB", frameOf({ ...meta, len: 65_537, n: 128, i: 0 }, new Uint8Array(513)), "bad-field"],
+    ["more fragments than bytes", frameOf({ ...meta, len: 1, n: 2, i: 0 }, new Uint8Array(1)), "bad-field"],
+    ["empty last fragment", frameOf({ ...meta, len: 4, n: 3, i: 0 }, new Uint8Array(2)), "bad-field"],
+    ["bad recipient", frameOf({ ...meta, to: "x" }, new Uint8Array(5)), "bad-field"],
+    ["JSON length past end", good.slice(0, 10), "truncated"],
+    ["no JSON length", good.slice(0, 7), "truncated"],
+  ];
+  for (const [name, bytes, reason] of bad) {
+    const r = decodePacket(bytes);
+    assert.equal(r.ok, false, name);
+    if (!r.ok) assert.equal(r.reason, reason, name);
+  }
+  const ackFrame = (body: Record<string, unknown>) => frame(6, { id: ID, inc: 1, m: msgBase.messageId, ...body });
+  for (
+    const body of [{ n: 0 }, { n: 129 }, { n: 10, got: "ff" }, { n: 10, got: "zzzz" }, { n: 1, got: 5 }, {
+      n: 1,
+      done: "y",
+    }]
+  ) {
+    const r = decodePacket(ackFrame(body));
+    assert.equal(r.ok, false, JSON.stringify(body));
+    if (!r.ok) assert.equal(r.reason, "bad-field");
   }
 });

@@ -1,0 +1,660 @@
+/**
+ * Reliable unicast messaging as a sans-I/O state machine: outbox, fragments,
+ * acknowledgements, retransmission with backoff, de-duplication and
+ * per-sender ordering. It never reads a clock or touches a socket; the driver
+ * feeds it packets and the time and sends what {@link Messaging.drainTransmits}
+ * returns. Persistence goes through the synchronous {@link Store}: a message
+ * is acknowledged only after the transaction that stores it has committed,
+ * so an acknowledged message survives a crash of the receiver.
+ *
+ * Sender: every message is stored (outbox) before anything is sent. While its
+ * peer is in the roster, messages are sent in sequence order, at most
+ * {@link WINDOW_FRAGMENTS} unacknowledged fragments at a time; a message not
+ * fully acknowledged is re-sent (only its missing fragments) after a timeout
+ * that starts at {@link RTO_INITIAL_MS}, doubles on every retry up to
+ * {@link RTO_MAX_MS}, and starts over when an ack shows progress. When the peer
+ * leaves, its messages wait; when it is seen again they are sent at once.
+ *
+ * Receiver: fragments are reassembled (bounded in count, bytes and time); a
+ * complete message whose id is already stored is acknowledged and dropped
+ * (a duplicate). Messages from one sender enter the inbox in sequence order;
+ * one that arrives ahead of a gap is stored ("held") and acknowledged, and
+ * shown when the gap fills, when the sender's `base` shows the gap will never
+ * fill, or after {@link GAP_WAIT_MS}, with a marker saying how many are missing.
+ *
+ * @module
+ */
+import type { Endpoint, Transmit } from "./discovery.ts";
+import { type HeldMessage, type Store, type StoredMessage, StoreError } from "./store.ts";
+import {
+  type Ack,
+  encodePacket,
+  fragmentCount,
+  fragmentSpan,
+  MAX_FRAGMENTS,
+  MAX_TEXT_BYTES,
+  type Msg,
+} from "./wire/mod.ts";
+
+/** First retransmission timeout. */
+export const RTO_INITIAL_MS = 200;
+/** Retransmission timeouts double up to this. */
+export const RTO_MAX_MS = 3000;
+/** Most unacknowledged fragments in flight to one peer. */
+export const WINDOW_FRAGMENTS = 128;
+/** How long a gap in a sender's sequence is waited for before later messages are shown anyway. */
+export const GAP_WAIT_MS = 10_000;
+/** A partly received message is forgotten when no fragment of it came for this long. */
+export const REASSEMBLY_TTL_MS = 60_000;
+/** Most partly received messages kept at once, over all senders. */
+export const MAX_PARTIAL_MESSAGES = 512;
+/** Most bytes of partly received messages kept at once. */
+export const MAX_PARTIAL_BYTES = 16 * 1024 * 1024;
+
+/** Retransmission timeout after `retries` retries without progress. */
+export function retransmitTimeout(retries: number): number {
+  return Math.min(RTO_MAX_MS, RTO_INITIAL_MS * 2 ** Math.min(retries, 16));
+}
+
+/** What messaging reports to the driver. */
+export type MessagingEvent =
+  | { type: "queued"; message: StoredMessage }
+  | { type: "sent"; message: StoredMessage }
+  | { type: "delivered"; message: StoredMessage; rttMs: number }
+  | { type: "failed"; message: StoredMessage; error: string }
+  | { type: "message"; message: StoredMessage }
+  | { type: "store-error"; error: string };
+
+/** Counters kept by messaging. */
+export interface MessagingCounters {
+  messagesSent: number;
+  messagesDelivered: number;
+  messagesReceived: number;
+  duplicates: number;
+  fragmentsSent: number;
+  fragmentsRetransmitted: number;
+  fragmentsReceived: number;
+  acksSent: number;
+  acksReceived: number;
+  gapsSkipped: number;
+  storeErrors: number;
+  reassemblyDropped: number;
+}
+
+export interface MessagingOptions {
+  self: { id: string; incarnation: number };
+  store: Store;
+  /** Wall-clock time (ms since the epoch) for a monotonic time. */
+  wall: (now: number) => number;
+  /** A fresh message id (32 hex characters). */
+  newId?: () => string;
+  /** Largest fragment payload; tests make it small to exercise fragmentation. */
+  fragmentPayload?: number;
+}
+
+interface Outgoing {
+  message: StoredMessage;
+  bytes: Uint8Array;
+  count: number;
+  /** Bitmap of fragments the peer has acknowledged. */
+  acked: Uint8Array;
+  inFlight: boolean;
+  retries: number;
+  nextAt: number | undefined;
+  /** Monotonic time of the first transmission, for the round-trip time. */
+  firstSentAt: number | undefined;
+  transmissions: number;
+  /** Whether any ack for it came back (so `acked` says what is missing). */
+  ackSeen: boolean;
+}
+
+interface PeerOut {
+  queue: Outgoing[];
+  endpoint: Endpoint | undefined;
+}
+
+interface Partial {
+  peer: string;
+  messageId: string;
+  seq: number;
+  base: number;
+  sentAt: number;
+  length: number;
+  count: number;
+  frags: (Uint8Array | undefined)[];
+  got: Uint8Array;
+  have: number;
+  lastAt: number;
+}
+
+interface PeerIn {
+  /** Next sequence number to show; undefined before the first message from this peer. */
+  expected: number | undefined;
+  held: Map<number, HeldMessage>;
+  gapDeadline: number | undefined;
+}
+
+const bit = (map: Uint8Array, i: number) => (map[i >> 3]! >> (i & 7)) & 1;
+const setBit = (map: Uint8Array, i: number) => {
+  map[i >> 3]! |= 1 << (i & 7);
+};
+
+/** The messaging state machine. */
+export class Messaging {
+  readonly self: { id: string; incarnation: number };
+  readonly counters: MessagingCounters = {
+    messagesSent: 0,
+    messagesDelivered: 0,
+    messagesReceived: 0,
+    duplicates: 0,
+    fragmentsSent: 0,
+    fragmentsRetransmitted: 0,
+    fragmentsReceived: 0,
+    acksSent: 0,
+    acksReceived: 0,
+    gapsSkipped: 0,
+    storeErrors: 0,
+    reassemblyDropped: 0,
+  };
+  #store: Store;
+  #wall: (now: number) => number;
+  #newId: () => string;
+  #fragmentPayload: number;
+  #out = new Map<string, PeerOut>();
+  #byId = new Map<string, Outgoing>();
+  #in = new Map<string, PeerIn>();
+  #partials = new Map<string, Partial>();
+  #partialBytes = 0;
+  #transmits: Transmit[] = [];
+  #events: MessagingEvent[] = [];
+
+  constructor(options: MessagingOptions) {
+    this.self = options.self;
+    this.#store = options.store;
+    this.#wall = options.wall;
+    this.#fragmentPayload = options.fragmentPayload ?? 900;
+    this.#newId = options.newId ?? (() => {
+      const b = crypto.getRandomValues(new Uint8Array(16));
+      return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+    });
+    // Resume what a previous run left: the outbox, and messages held for order.
+    for (const m of this.#store.outbox()) this.#enqueue(m);
+    for (const h of this.#store.heldMessages()) this.#peerIn(h.peer).held.set(h.seq, h);
+  }
+
+  /** Messages waiting to be delivered to `peer` (or to anyone). */
+  pending(peer?: string): StoredMessage[] {
+    const queues = peer ? [this.#out.get(peer)?.queue ?? []] : [...this.#out.values()].map((p) => p.queue);
+    return queues.flat().map((o) => o.message);
+  }
+
+  /**
+   * Stores a message for `to` and sends it now if the peer is reachable.
+   *
+   * @throws {RangeError} when the text is longer than 64 KiB or the peer is this node.
+   * @throws {StoreError} when it cannot be stored: then nothing is sent.
+   */
+  send(to: string, text: string, now: number): StoredMessage {
+    if (to === this.self.id) throw new RangeError("Cannot send a message to this node itself");
+    const bytes = new TextEncoder().encode(text);
+    if (bytes.length > MAX_TEXT_BYTES) {
+      throw new RangeError(`Text is ${bytes.length} bytes; the limit is ${MAX_TEXT_BYTES} bytes (64 KiB)`);
+    }
+    const message = this.#store.insertOutgoing({ id: this.#newId(), peer: to, text, sentAt: this.#wall(now) });
+    this.#enqueue(message, bytes);
+    const peer = this.#out.get(to)!;
+    if (peer.endpoint) this.#fill(to, now);
+    else this.#events.push({ type: "queued", message });
+    return message;
+  }
+
+  /** The peer is reachable at `endpoint` (joined, restarted, or heard again): send its queue at once. */
+  peerUp(peer: string, endpoint: Endpoint, now: number): void {
+    const p = this.#peerOut(peer);
+    const wasDown = p.endpoint === undefined;
+    p.endpoint = endpoint;
+    if (!wasDown) return;
+    for (const o of p.queue) {
+      o.inFlight = false;
+      o.retries = 0;
+      o.nextAt = undefined;
+    }
+    this.#fill(peer, now);
+  }
+
+  /** The peer left the roster: its messages wait until it is back. */
+  peerDown(peer: string): void {
+    const p = this.#out.get(peer);
+    if (!p) return;
+    p.endpoint = undefined;
+    for (const o of p.queue) {
+      o.inFlight = false;
+      o.nextAt = undefined;
+    }
+  }
+
+  /** The peer restarted: whatever it had half received is gone, so everything unacknowledged goes again. */
+  peerRestarted(peer: string, endpoint: Endpoint, now: number): void {
+    this.peerDown(peer);
+    for (const o of this.#out.get(peer)?.queue ?? []) {
+      o.acked.fill(0);
+      o.ackSeen = false;
+    }
+    this.peerUp(peer, endpoint, now);
+  }
+
+  /**
+   * Handles a message fragment or an ack from `from`. Returns a drop reason
+   * when the packet is not for this node.
+   */
+  handlePacket(packet: Msg | Ack, from: Endpoint, now: number): "not-for-me" | "overload" | undefined {
+    if (packet.kind === "ack") {
+      this.#onAck(packet, now);
+      return undefined;
+    }
+    return this.#onMsg(packet, from, now);
+  }
+
+  /** Retransmissions, gap waits and reassembly expiry due at `now`. */
+  handleTimeout(now: number): void {
+    for (const [peer, p] of this.#out) {
+      if (!p.endpoint) continue;
+      for (const o of p.queue) {
+        if (o.inFlight && o.nextAt !== undefined && o.nextAt <= now) {
+          o.retries++;
+          this.#transmit(o, p.endpoint, now);
+        }
+      }
+      this.#fill(peer, now);
+    }
+    for (const [peer, state] of this.#in) {
+      if (state.gapDeadline !== undefined && state.gapDeadline <= now) this.#skipGap(peer, state, now);
+    }
+    for (const [id, partial] of this.#partials) {
+      if (partial.lastAt + REASSEMBLY_TTL_MS <= now) this.#dropPartial(id);
+    }
+  }
+
+  /** The next time {@link handleTimeout} has something to do. */
+  pollTimeout(): number | undefined {
+    let next = Infinity;
+    for (const p of this.#out.values()) {
+      if (!p.endpoint) continue;
+      for (const o of p.queue) if (o.inFlight && o.nextAt !== undefined && o.nextAt < next) next = o.nextAt;
+    }
+    for (const s of this.#in.values()) if (s.gapDeadline !== undefined && s.gapDeadline < next) next = s.gapDeadline;
+    for (const partial of this.#partials.values()) {
+      if (partial.lastAt + REASSEMBLY_TTL_MS < next) next = partial.lastAt + REASSEMBLY_TTL_MS;
+    }
+    return next === Infinity ? undefined : next;
+  }
+
+  drainTransmits(): Transmit[] {
+    const out = this.#transmits;
+    this.#transmits = [];
+    return out;
+  }
+
+  drainEvents(): MessagingEvent[] {
+    const out = this.#events;
+    this.#events = [];
+    return out;
+  }
+
+  // ---- sender ----
+
+  #peerOut(peer: string): PeerOut {
+    let p = this.#out.get(peer);
+    if (!p) {
+      p = { queue: [], endpoint: undefined };
+      this.#out.set(peer, p);
+    }
+    return p;
+  }
+
+  #enqueue(message: StoredMessage, bytes = new TextEncoder().encode(message.text)): void {
+    // At most MAX_FRAGMENTS: spans then stay ≤ 512 bytes for a 64 KiB text.
+    const count = Math.min(MAX_FRAGMENTS, fragmentCount(bytes.length, this.#fragmentPayload));
+    const o: Outgoing = {
+      message,
+      bytes,
+      count,
+      acked: new Uint8Array(Math.ceil(count / 8)),
+      inFlight: false,
+      retries: 0,
+      nextAt: undefined,
+      firstSentAt: undefined,
+      transmissions: 0,
+      ackSeen: false,
+    };
+    const p = this.#peerOut(message.peer);
+    p.queue.push(o);
+    p.queue.sort((a, b) => a.message.seq - b.message.seq);
+    this.#byId.set(message.id, o);
+  }
+
+  #missing(o: Outgoing): number {
+    let n = 0;
+    for (let i = 0; i < o.count; i++) if (!bit(o.acked, i)) n++;
+    return n;
+  }
+
+  /** Starts sending queued messages to `peer` while the window has room. */
+  #fill(peer: string, now: number): void {
+    const p = this.#out.get(peer);
+    if (!p?.endpoint) return;
+    let inFlight = 0;
+    for (const o of p.queue) if (o.inFlight) inFlight += this.#missing(o);
+    for (const o of p.queue) {
+      if (o.inFlight) continue;
+      const need = this.#missing(o);
+      if (inFlight > 0 && inFlight + need > WINDOW_FRAGMENTS) break;
+      inFlight += need;
+      o.inFlight = true;
+      o.retries = 0;
+      this.#transmit(o, p.endpoint, now);
+    }
+  }
+
+  /**
+   * Sends every fragment of `o` not yet acknowledged, and arms its
+   * retransmission timer. A retry of a message nothing came back for sends
+   * only its last fragment: the receiver answers a retried fragment with a
+   * bitmap of what it has, so only what is missing goes next (it costs one
+   * round trip instead of the whole message, when only the last was lost).
+   */
+  #transmit(o: Outgoing, to: Endpoint, now: number): void {
+    const p = this.#out.get(o.message.peer)!;
+    const base = p.queue[0]?.message.seq ?? o.message.seq;
+    let last = o.count - 1;
+    while (last > 0 && bit(o.acked, last)) last--;
+    const probeOnly = o.transmissions > 0 && !o.ackSeen && o.count > 1;
+    for (let i = probeOnly ? last : 0; i < o.count; i++) {
+      if (bit(o.acked, i)) continue;
+      const [start, end] = fragmentSpan(o.bytes.length, o.count, i);
+      const msg: Msg = {
+        kind: "msg",
+        id: this.self.id,
+        incarnation: this.self.incarnation,
+        to: o.message.peer,
+        messageId: o.message.id,
+        seq: o.message.seq,
+        base: Math.min(base, o.message.seq),
+        sentAt: o.message.sentAt,
+        length: o.bytes.length,
+        count: o.count,
+        index: i,
+        retry: o.transmissions,
+        payload: o.bytes.subarray(start, end),
+      };
+      this.#transmits.push({ via: "unicast", to, bytes: encodePacket(msg), kind: "msg" });
+      this.counters.fragmentsSent++;
+      if (o.transmissions > 0) this.counters.fragmentsRetransmitted++;
+    }
+    if (o.transmissions === 0) {
+      o.firstSentAt = now;
+      this.counters.messagesSent++;
+      try {
+        this.#store.markSent(o.message.id);
+        o.message.status = "sent";
+        this.#events.push({ type: "sent", message: o.message });
+      } catch (e) {
+        this.#storeError(e);
+      }
+    }
+    o.transmissions++;
+    o.nextAt = now + retransmitTimeout(o.retries);
+  }
+
+  #onAck(ack: Ack, now: number): void {
+    this.counters.acksReceived++;
+    const o = this.#byId.get(ack.messageId);
+    // An ack for a message we no longer wait for (a late duplicate), or from
+    // a node that is not its recipient: nothing to do.
+    if (!o || o.message.peer !== ack.id || ack.count !== o.count) return;
+    if (ack.rejected) {
+      this.#finish(o);
+      try {
+        this.#store.markFailed(o.message.id, `refused by the peer: ${ack.rejected}`);
+      } catch (e) {
+        this.#storeError(e);
+      }
+      o.message.status = "failed";
+      this.#events.push({ type: "failed", message: o.message, error: ack.rejected });
+      this.#fill(o.message.peer, now);
+      return;
+    }
+    if (ack.done) {
+      const rttMs = now - (o.firstSentAt ?? now);
+      this.#finish(o);
+      const at = this.#wall(now);
+      try {
+        this.#store.markDelivered(o.message.id, at, rttMs);
+      } catch (e) {
+        this.#storeError(e);
+      }
+      Object.assign(o.message, { status: "delivered", deliveredAt: at, rttMs });
+      this.counters.messagesDelivered++;
+      this.#events.push({ type: "delivered", message: o.message, rttMs });
+      this.#fill(o.message.peer, now);
+      return;
+    }
+    o.ackSeen = true;
+    let progress = false;
+    for (let i = 0; i < o.count; i++) {
+      if (bit(ack.received, i) && !bit(o.acked, i)) {
+        setBit(o.acked, i);
+        progress = true;
+      }
+    }
+    if (progress && o.inFlight) {
+      // Progress: the path works, start the backoff over.
+      o.retries = 0;
+      o.nextAt = now + RTO_INITIAL_MS;
+    }
+  }
+
+  #finish(o: Outgoing): void {
+    this.#byId.delete(o.message.id);
+    const p = this.#out.get(o.message.peer);
+    if (p) p.queue.splice(p.queue.indexOf(o), 1);
+  }
+
+  // ---- receiver ----
+
+  #peerIn(peer: string): PeerIn {
+    let s = this.#in.get(peer);
+    if (!s) {
+      s = { expected: undefined, held: new Map(), gapDeadline: undefined };
+      this.#in.set(peer, s);
+    }
+    return s;
+  }
+
+  #ack(to: Endpoint, messageId: string, count: number, received: Uint8Array, done: boolean, rejected?: string): void {
+    const ack: Ack = {
+      kind: "ack",
+      id: this.self.id,
+      incarnation: this.self.incarnation,
+      messageId,
+      count,
+      received,
+      done,
+    };
+    if (rejected) ack.rejected = rejected;
+    this.#transmits.push({ via: "unicast", to, bytes: encodePacket(ack), kind: "ack" });
+    this.counters.acksSent++;
+  }
+
+  #onMsg(m: Msg, from: Endpoint, now: number): "not-for-me" | "overload" | undefined {
+    if (m.to !== this.self.id) return "not-for-me";
+    this.counters.fragmentsReceived++;
+    const empty = new Uint8Array(Math.ceil(m.count / 8));
+    let partial = this.#partials.get(m.messageId);
+    if (!partial) {
+      if (this.#store.hasMessage(m.messageId)) {
+        this.counters.duplicates++;
+        this.#ack(from, m.messageId, m.count, empty, true);
+        return undefined;
+      }
+      if (this.#partials.size >= MAX_PARTIAL_MESSAGES || this.#partialBytes + m.length > MAX_PARTIAL_BYTES) {
+        this.counters.reassemblyDropped++;
+        return "overload";
+      }
+      partial = {
+        peer: m.id,
+        messageId: m.messageId,
+        seq: m.seq,
+        base: m.base,
+        sentAt: m.sentAt,
+        length: m.length,
+        count: m.count,
+        frags: new Array(m.count),
+        got: new Uint8Array(Math.ceil(m.count / 8)),
+        have: 0,
+        lastAt: now,
+      };
+      this.#partials.set(m.messageId, partial);
+      this.#partialBytes += m.length;
+    } else if (
+      partial.peer !== m.id || partial.count !== m.count || partial.length !== m.length || partial.seq !== m.seq
+    ) {
+      // Same id, different shape: not a fragment of this message.
+      return "overload";
+    }
+    partial.lastAt = now;
+    partial.base = Math.max(partial.base, m.base);
+    if (!bit(partial.got, m.index)) {
+      partial.frags[m.index] = m.payload;
+      setBit(partial.got, m.index);
+      partial.have++;
+    }
+    if (partial.have < partial.count) {
+      // Tell the sender what is missing once it has sent everything, and
+      // after every retransmitted fragment.
+      if (m.index === m.count - 1 || m.retry > 0) this.#ack(from, m.messageId, m.count, partial.got.slice(), false);
+      return undefined;
+    }
+    // Complete.
+    this.#dropPartial(m.messageId);
+    const bytes = new Uint8Array(partial.length);
+    let at = 0;
+    for (const f of partial.frags) {
+      bytes.set(f!, at);
+      at += f!.length;
+    }
+    let text: string;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch {
+      this.#ack(from, m.messageId, m.count, empty, true, "bad-utf8");
+      return undefined;
+    }
+    const held: HeldMessage = {
+      id: m.messageId,
+      peer: m.id,
+      seq: m.seq,
+      text,
+      sentAt: m.sentAt,
+      receivedAt: this.#wall(now),
+    };
+    try {
+      this.#accept(held, partial.base, now);
+    } catch (e) {
+      // Not stored, so not acknowledged: the sender will try again.
+      this.#storeError(e);
+      return undefined;
+    }
+    this.counters.messagesReceived++;
+    this.#ack(from, m.messageId, m.count, empty, true);
+    return undefined;
+  }
+
+  #dropPartial(id: string): void {
+    const p = this.#partials.get(id);
+    if (!p) return;
+    this.#partials.delete(id);
+    this.#partialBytes -= p.length;
+  }
+
+  /** Stores a complete incoming message: into the inbox if it is next, else held. */
+  #accept(m: HeldMessage, base: number, now: number): void {
+    const s = this.#peerIn(m.peer);
+    if (s.expected === undefined) {
+      const stored = this.#store.expectedSeq(m.peer);
+      // First contact: start at the sender's base, without a gap marker for
+      // what was delivered before this node's history began.
+      s.expected = stored === 1 ? base : stored;
+    }
+    const toRelease: (HeldMessage & { gapBefore: number; late: boolean })[] = [];
+    let expected = s.expected;
+    // Everything below the sender's base was acknowledged: what we hold below
+    // it can be shown; what we do not hold will never come.
+    if (base > expected) {
+      for (const seq of [...s.held.keys()].sort((a, b) => a - b)) {
+        if (seq >= base) break;
+        const h = s.held.get(seq)!;
+        toRelease.push({ ...h, gapBefore: seq - expected, late: false });
+        if (seq > expected) this.counters.gapsSkipped += seq - expected;
+        expected = seq + 1;
+        s.held.delete(seq);
+      }
+      if (base > expected) this.counters.gapsSkipped += base - expected;
+      expected = Math.max(expected, base);
+    }
+    if (m.seq < expected) {
+      toRelease.push({ ...m, gapBefore: 0, late: true });
+    } else if (m.seq === expected) {
+      toRelease.push({ ...m, gapBefore: 0, late: false });
+      expected++;
+      while (s.held.has(expected)) {
+        toRelease.push({ ...s.held.get(expected)!, gapBefore: 0, late: false });
+        s.held.delete(expected);
+        expected++;
+      }
+    } else {
+      if (toRelease.length > 0) this.#release(m.peer, toRelease, expected, now);
+      this.#store.hold(m);
+      s.expected = expected;
+      s.held.set(m.seq, m);
+      s.gapDeadline ??= now + GAP_WAIT_MS;
+      return;
+    }
+    this.#release(m.peer, toRelease, expected, now);
+    s.expected = expected;
+    if (s.held.size === 0) s.gapDeadline = undefined;
+    else s.gapDeadline = now + GAP_WAIT_MS;
+  }
+
+  #release(peer: string, ms: (HeldMessage & { gapBefore: number; late: boolean })[], next: number, now: number) {
+    const stored = this.#store.release(peer, ms, next, this.#wall(now));
+    for (const message of stored) this.#events.push({ type: "message", message });
+  }
+
+  /** The gap wait is over: show what is held, in order, marking what is missing. */
+  #skipGap(peer: string, s: PeerIn, now: number): void {
+    s.gapDeadline = undefined;
+    let expected = s.expected ?? 1;
+    const toRelease: (HeldMessage & { gapBefore: number; late: boolean })[] = [];
+    for (const seq of [...s.held.keys()].sort((a, b) => a - b)) {
+      const h = s.held.get(seq)!;
+      toRelease.push({ ...h, gapBefore: seq - expected, late: false });
+      this.counters.gapsSkipped += seq - expected;
+      expected = seq + 1;
+    }
+    try {
+      this.#release(peer, toRelease, expected, now);
+      s.held.clear();
+      s.expected = expected;
+    } catch (e) {
+      this.#storeError(e);
+      s.gapDeadline = now + GAP_WAIT_MS;
+    }
+  }
+
+  #storeError(e: unknown): void {
+    this.counters.storeErrors++;
+    const error = e instanceof StoreError ? e.message : `Storage failed: ${(e as Error)?.message ?? e}`;
+    this.#events.push({ type: "store-error", error });
+  }
+}

@@ -1,0 +1,361 @@
+/**
+ * Messaging between two nodes on a simulated link: real encode/decode, real
+ * SQLite stores (temp dirs), a stepped clock, seeded loss and duplication.
+ * Time jumps to the next event, so minutes of retries take milliseconds.
+ */
+import assert from "node:assert/strict";
+import { GAP_WAIT_MS, Messaging, retransmitTimeout, RTO_MAX_MS } from "../../src/messaging.ts";
+import { seededRandom } from "../../src/sim.ts";
+import { Store, StoreError } from "../../src/store.ts";
+import { decodePacket, encodePacket, type Msg } from "../../src/wire/mod.ts";
+
+const A = "a".repeat(32);
+const B = "b".repeat(32);
+const EA = { address: "198.18.0.1", port: 47475 };
+const EB = { address: "198.18.0.2", port: 47475 };
+const WALL0 = 1_800_000_000_000;
+
+interface Side {
+  id: string;
+  ep: { address: string; port: number };
+  dir: string;
+  store: Store;
+  m: Messaging;
+}
+
+async function side(id: string, ep: { address: string; port: number }, dir = Deno.makeTempDirSync(), incarnation = 1) {
+  const store = await Store.open(dir);
+  const m = new Messaging({ self: { id, incarnation }, store, wall: (t) => WALL0 + t, fragmentPayload: 100 });
+  return { id, ep, dir, store, m } as Side;
+}
+
+/** A link between two sides: loss and duplication per datagram, 1 ms latency. */
+class Link {
+  now = 0;
+  queue: { at: number; to: Side; from: Side; bytes: Uint8Array }[] = [];
+  rnd: () => number;
+  delivered = 0;
+  lost = 0;
+  constructor(public a: Side, public b: Side, public loss = 0, public dup = 0, seed = 1) {
+    this.rnd = seededRandom(seed);
+  }
+  other(s: Side) {
+    return s === this.a ? this.b : this.a;
+  }
+  pump(s: Side) {
+    for (const t of s.m.drainTransmits()) {
+      const to = this.other(s);
+      assert.deepEqual(t.to, to.ep, "sent to the peer's endpoint");
+      const copies = this.rnd() < this.dup ? 2 : 1;
+      for (let c = 0; c < copies; c++) {
+        if (this.rnd() < this.loss) {
+          this.lost++;
+          continue;
+        }
+        this.queue.push({ at: this.now + 1, to, from: s, bytes: t.bytes });
+      }
+    }
+  }
+  /** Runs until `done()` or until `limit` ms of simulated time. */
+  run(limit: number, done: () => boolean = () => false) {
+    const end = this.now + limit;
+    this.pump(this.a);
+    this.pump(this.b);
+    while (!done()) {
+      const times = [
+        ...this.queue.map((q) => q.at),
+        this.a.m.pollTimeout() ?? Infinity,
+        this.b.m.pollTimeout() ?? Infinity,
+      ];
+      const next = Math.min(...times);
+      if (next === Infinity || next > end) {
+        this.now = end;
+        return done();
+      }
+      this.now = Math.max(this.now, next);
+      const due = this.queue.filter((q) => q.at <= this.now);
+      this.queue = this.queue.filter((q) => q.at > this.now);
+      for (const d of due) {
+        const p = decodePacket(d.bytes);
+        assert.ok(p.ok, "every datagram decodes");
+        if (p.value.kind === "msg" || p.value.kind === "ack") {
+          d.to.m.handlePacket(p.value, d.from.ep, this.now);
+          this.delivered++;
+        }
+        this.pump(d.to);
+      }
+      for (const s of [this.a, this.b]) {
+        const t = s.m.pollTimeout();
+        if (t !== undefined && t <= this.now) {
+          s.m.handleTimeout(this.now);
+          this.pump(s);
+        }
+      }
+    }
+    return true;
+  }
+}
+
+function inbox(s: Side) {
+  return s.store.history({ limit: 10_000 }).filter((m) => m.direction === "in");
+}
+
+function text(i: number, rnd: () => number): string {
+  // Mostly short, some multi-fragment (fragment payload is 100 bytes here), some non-ASCII.
+  const r = rnd();
+  if (r < 0.2) return `long ${i} ` + "界🚀x".repeat(Math.floor(50 + rnd() * 300));
+  return `message ${i} ` + "é".repeat(Math.floor(rnd() * 20));
+}
+
+Deno.test("retransmitTimeout starts at 200 ms, doubles, and is capped", () => {
+  const rows: [number, number][] = [[0, 200], [1, 400], [2, 800], [3, 1600], [4, 3000], [30, RTO_MAX_MS]];
+  for (const [retries, ms] of rows) assert.equal(retransmitTimeout(retries), ms);
+});
+
+Deno.test("messaging delivers every message exactly once and in order at 30 % loss both ways", async () => {
+  const a = await side(A, EA);
+  const b = await side(B, EB);
+  const link = new Link(a, b, 0.3, 0.05, 42);
+  a.m.peerUp(B, EB, 0);
+  b.m.peerUp(A, EA, 0);
+  const rnd = seededRandom(7);
+  const sent: string[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t = text(i, rnd);
+    sent.push(t);
+    a.m.send(B, t, link.now);
+    if (i % 10 === 0) link.run(5);
+  }
+  assert.ok(link.run(600_000, () => a.m.pending().length === 0), "all acknowledged");
+  link.run(GAP_WAIT_MS * 2);
+  const got = inbox(b);
+  assert.deepEqual(got.map((m) => m.text), sent);
+  assert.deepEqual(got.map((m) => m.seq), sent.map((_, i) => i + 1));
+  assert.ok(got.every((m) => m.gapBefore === 0 && !m.late), "no gaps: nothing was given up on");
+  assert.equal(a.store.outbox().length, 0);
+  assert.ok(a.store.history({ limit: 1000 }).every((m) => m.status === "delivered"));
+  assert.ok(link.lost > 100, `the link lost ${link.lost} datagrams`);
+  assert.ok(b.m.counters.duplicates > 0, "duplicates were seen, acked and dropped");
+  a.store.close();
+  b.store.close();
+});
+
+Deno.test("messaging acks a duplicate and does not store it twice", async () => {
+  const a = await side(A, EA);
+  const b = await side(B, EB);
+  a.m.peerUp(B, EB, 0);
+  a.m.send(B, "hello", 0);
+  const [t] = a.m.drainTransmits();
+  const pkt = decodePacket(t!.bytes);
+  assert.ok(pkt.ok && pkt.value.kind === "msg");
+  for (let i = 0; i < 3; i++) b.m.handlePacket(pkt.value as Msg, EA, 1 + i);
+  const acks = b.m.drainTransmits().map((x) => decodePacket(x.bytes));
+  assert.equal(acks.length, 3, "each copy is acknowledged");
+  for (const ack of acks) assert.ok(ack.ok && ack.value.kind === "ack" && ack.value.done);
+  assert.equal(inbox(b).length, 1);
+  assert.equal(b.m.counters.duplicates, 2);
+  // Also after a restart of the receiver: the de-dup record is on disk.
+  b.store.close();
+  const b2 = await side(B, EB, b.dir, 2);
+  b2.m.handlePacket(pkt.value as Msg, EA, 10);
+  assert.equal(inbox(b2).length, 1);
+  assert.equal(b2.m.counters.duplicates, 1);
+  a.store.close();
+  b2.store.close();
+});
+
+Deno.test("messaging re-sends only the lost fragment of a long message, whichever it is", async () => {
+  const payload = "0123456789".repeat(100); // 1000 bytes, 10 fragments of 100
+  for (let lostIndex = 0; lostIndex < 10; lostIndex++) {
+    const a = await side(A, EA);
+    const b = await side(B, EB);
+    a.m.peerUp(B, EB, 0);
+    a.m.send(B, payload, 0);
+    const frags = a.m.drainTransmits();
+    assert.equal(frags.length, 10);
+    for (const [i, f] of frags.entries()) {
+      if (i === lostIndex) continue;
+      const p = decodePacket(f.bytes);
+      assert.ok(p.ok && p.value.kind === "msg");
+      b.m.handlePacket(p.value, EA, 1);
+    }
+    for (const f of b.m.drainTransmits()) {
+      const p = decodePacket(f.bytes);
+      assert.ok(p.ok && p.value.kind === "ack");
+      a.m.handlePacket(p.value, EB, 2);
+    }
+    // The retransmission timer fires: only the missing fragment goes again.
+    a.m.handleTimeout(a.m.pollTimeout()!);
+    const again = a.m.drainTransmits().map((f) => decodePacket(f.bytes));
+    assert.equal(again.length, 1, `lost fragment ${lostIndex}: one re-sent`);
+    assert.ok(again[0]!.ok && again[0]!.value.kind === "msg" && again[0]!.value.index === lostIndex);
+    b.m.handlePacket(again[0]!.value as Msg, EA, 300);
+    assert.equal(inbox(b)[0]?.text, payload);
+    a.store.close();
+    b.store.close();
+  }
+});
+
+Deno.test("messaging keeps messages queued while the peer is away and sends them when it is back", async () => {
+  const a = await side(A, EA);
+  const b = await side(B, EB);
+  const link = new Link(a, b);
+  for (let i = 0; i < 5; i++) a.m.send(B, `while away ${i}`, link.now);
+  assert.deepEqual(a.m.drainEvents().map((e) => e.type), ["queued", "queued", "queued", "queued", "queued"]);
+  link.run(60_000);
+  assert.equal(link.delivered, 0, "nothing is sent to a peer not in the roster");
+  a.m.peerUp(B, EB, link.now);
+  link.run(100, () => a.m.pending().length === 0);
+  assert.deepEqual(inbox(b).map((m) => m.text), [0, 1, 2, 3, 4].map((i) => `while away ${i}`));
+  // It leaves again with messages unacknowledged: they wait, then go on rejoin.
+  a.m.peerDown(B);
+  a.m.send(B, "after it left", link.now);
+  link.run(60_000);
+  assert.equal(inbox(b).length, 5);
+  a.m.peerUp(B, EB, link.now);
+  link.run(100, () => a.m.pending().length === 0);
+  assert.equal(inbox(b).at(-1)!.text, "after it left");
+  a.store.close();
+  b.store.close();
+});
+
+Deno.test("messaging resumes the outbox after the sender restarts", async () => {
+  const a = await side(A, EA);
+  a.m.send(B, "survives a restart", 0);
+  a.store.close();
+  const a2 = await side(A, EA, a.dir, 2);
+  const b = await side(B, EB);
+  const link = new Link(a2, b);
+  assert.equal(a2.m.pending().length, 1);
+  a2.m.peerUp(B, EB, 0);
+  link.run(100, () => a2.m.pending().length === 0);
+  assert.deepEqual(inbox(b).map((m) => m.text), ["survives a restart"]);
+  a2.store.close();
+  b.store.close();
+});
+
+Deno.test("messaging holds a message behind a gap, shows it when the gap fills, and marks a gap never filled", async () => {
+  const a = await side(A, EA);
+  const b = await side(B, EB);
+  a.m.peerUp(B, EB, 0);
+  const pkts = ["one", "two", "three"].map((t) => {
+    a.m.send(B, t, 0);
+    const p = decodePacket(a.m.drainTransmits()[0]!.bytes);
+    assert.ok(p.ok && p.value.kind === "msg");
+    return p.value as Msg;
+  });
+  // "three" first: held (acknowledged, stored, not shown).
+  b.m.handlePacket(pkts[2]!, EA, 1);
+  assert.equal(inbox(b).length, 0);
+  assert.equal(b.store.heldMessages().length, 1);
+  // "one": shown; "two" still missing, so "three" stays held.
+  b.m.handlePacket(pkts[0]!, EA, 2);
+  assert.deepEqual(inbox(b).map((m) => m.text), ["one"]);
+  // "two" never comes: after the gap wait, "three" is shown with a marker.
+  assert.equal(b.m.pollTimeout(), 2 + GAP_WAIT_MS, "the wait starts over with each gap");
+  b.m.handleTimeout(2 + GAP_WAIT_MS);
+  const shown = inbox(b);
+  assert.deepEqual(shown.map((m) => [m.text, m.gapBefore]), [["one", 0], ["three", 1]]);
+  // "two" arrives at last: shown, flagged late, not lost.
+  b.m.handlePacket(pkts[1]!, EA, 2 + GAP_WAIT_MS);
+  assert.deepEqual(inbox(b).map((m) => [m.text, m.late]), [["one", false], ["three", false], ["two", true]]);
+  a.store.close();
+  b.store.close();
+});
+
+Deno.test("messaging keeps held messages across a receiver restart", async () => {
+  const a = await side(A, EA);
+  const b = await side(B, EB);
+  a.m.peerUp(B, EB, 0);
+  const pkts = ["one", "two"].map((t) => {
+    a.m.send(B, t, 0);
+    return decodePacket(a.m.drainTransmits()[0]!.bytes);
+  });
+  b.m.handlePacket(pkts[1]!.ok ? pkts[1]!.value as Msg : assert.fail(), EA, 1);
+  b.store.close();
+  const b2 = await side(B, EB, b.dir, 2);
+  b2.m.handlePacket(pkts[0]!.ok ? pkts[0]!.value as Msg : assert.fail(), EA, 2);
+  assert.deepEqual(inbox(b2).map((m) => m.text), ["one", "two"]);
+  a.store.close();
+  b2.store.close();
+});
+
+Deno.test("messaging does not acknowledge a message it could not store, and the retry then gets it", async () => {
+  const a = await side(A, EA);
+  const b = await side(B, EB);
+  const link = new Link(a, b);
+  a.m.peerUp(B, EB, 0);
+  const release = b.store.release.bind(b.store);
+  b.store.release = () => {
+    throw new StoreError("Cannot store the message: database or disk is full");
+  };
+  a.m.send(B, "disk full", 0);
+  link.run(1000);
+  assert.equal(inbox(b).length, 0);
+  assert.equal(a.m.pending().length, 1, "not acknowledged, so still pending at the sender");
+  assert.ok(b.m.drainEvents().some((e) => e.type === "store-error" && /disk is full/.test(e.error)));
+  b.store.release = release;
+  link.run(10_000, () => a.m.pending().length === 0);
+  assert.deepEqual(inbox(b).map((m) => m.text), ["disk full"]);
+  a.store.close();
+  b.store.close();
+});
+
+Deno.test("messaging refuses texts over 64 KiB and messages to itself, storing nothing", async () => {
+  const a = await side(A, EA);
+  assert.throws(() => a.m.send(B, "x".repeat(65_537), 0), /limit is 65536 bytes/);
+  assert.throws(() => a.m.send(A, "me", 0), /itself/);
+  assert.equal(a.store.history().length, 0);
+  // Exactly the limit is fine, however small the fragments (at most 128 of them).
+  a.m.peerUp(B, EB, 0);
+  a.m.send(B, "x".repeat(65_536), 0);
+  assert.equal(a.m.drainTransmits().length, 128);
+  a.store.close();
+});
+
+Deno.test("messaging ignores a message for another node and an ack from a node that is not the recipient", async () => {
+  const a = await side(A, EA);
+  const b = await side(B, EB);
+  a.m.peerUp("c".repeat(32), EB, 0);
+  a.m.send("c".repeat(32), "for c", 0);
+  const p = decodePacket(a.m.drainTransmits()[0]!.bytes);
+  assert.ok(p.ok && p.value.kind === "msg");
+  assert.equal(b.m.handlePacket(p.value, EA, 1), "not-for-me");
+  assert.equal(inbox(b).length, 0);
+  // b forges a "done" for a's message to c: ignored.
+  const forged = encodePacket({
+    kind: "ack",
+    id: B,
+    incarnation: 1,
+    messageId: p.value.messageId,
+    count: 1,
+    received: new Uint8Array(1),
+    done: true,
+  });
+  const f = decodePacket(forged);
+  assert.ok(f.ok && f.value.kind === "ack");
+  a.m.handlePacket(f.value, EB, 2);
+  assert.equal(a.m.pending().length, 1);
+  a.store.close();
+  b.store.close();
+});
+
+Deno.test("messaging reports a message the peer refuses as failed and stops retrying it", async () => {
+  const a = await side(A, EA);
+  const b = await side(B, EB);
+  a.m.peerUp(B, EB, 0);
+  a.m.send(B, "ok", 0);
+  const p = decodePacket(a.m.drainTransmits()[0]!.bytes);
+  assert.ok(p.ok && p.value.kind === "msg");
+  // Corrupt the payload into invalid UTF-8 (same length) as a broken sender would.
+  const bad = { ...p.value, payload: new Uint8Array([0xff, 0xfe]) };
+  b.m.handlePacket(bad, EA, 1);
+  const ack = decodePacket(b.m.drainTransmits()[0]!.bytes);
+  assert.ok(ack.ok && ack.value.kind === "ack" && ack.value.rejected === "bad-utf8");
+  a.m.handlePacket(ack.value, EB, 2);
+  assert.equal(a.m.pending().length, 0);
+  assert.equal(a.store.history()[0]!.status, "failed");
+  assert.equal(inbox(b).length, 0);
+  a.store.close();
+  b.store.close();
+});
