@@ -8,7 +8,7 @@
  */
 import denoJson from "../deno.json" with { type: "json" };
 import { Discovery, type Endpoint, type Transmit } from "./discovery.ts";
-import { createHandler, type HttpServer, serveHttp, type StatusSource } from "./http.ts";
+import { type Api, createHandler, type HttpServer, serveHttp } from "./http.ts";
 import { defaultDataDir, ensureDataDir, loadOrCreateIdentity } from "./identity.ts";
 import { logger } from "./log.ts";
 import {
@@ -18,8 +18,9 @@ import {
   parseIPv4,
   readInterfaces,
 } from "./net_address.ts";
+import { Messaging, type MessagingEvent } from "./messaging.ts";
 import type { Peer, RosterEvent } from "./roster.ts";
-import { Store } from "./store.ts";
+import { type KnownPeer, Store, type StoredMessage } from "./store.ts";
 import { BindError, bindUdp, endpointOf, receiveLoop, type Transport, udpAddr } from "./transport.ts";
 import { DROP_REASONS, fitTextField } from "./wire/mod.ts";
 
@@ -85,6 +86,36 @@ export interface PeerJson {
   state: string;
 }
 
+/** Everything the daemon reports to listeners (the SSE stream, tests). */
+export type DaemonEvent = RosterEvent | MessagingEvent;
+
+/** A message as the API shows it. */
+export interface MessageJson {
+  id: string;
+  cursor: number;
+  direction: "in" | "out";
+  peer: { id: string; name: string };
+  seq: number;
+  text: string;
+  status: StoredMessage["status"];
+  sentAt: string;
+  receivedAt?: string;
+  deliveredAt?: string;
+  rttMs?: number;
+  gapBefore?: number;
+  late?: boolean;
+  error?: string;
+}
+
+/** The outcome of looking a peer up by what a user typed. */
+export type PeerLookup =
+  | { ok: true; peer: { id: string; name: string; hostname: string; online: boolean } }
+  | {
+    ok: false;
+    reason: "unknown" | "ambiguous";
+    candidates: { id: string; name: string; hostname: string; online: boolean }[];
+  };
+
 /** Parses `HOST[:PORT]`; PORT defaults to `defaultPort`. */
 export function parseHostPort(s: string, defaultPort: number): { host: string; port: number } {
   const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(s.trim());
@@ -99,6 +130,7 @@ export function parseHostPort(s: string, defaultPort: number): { host: string; p
 /** A running daemon. */
 export class Daemon {
   readonly discovery: Discovery;
+  readonly messaging: Messaging;
   readonly dataDir: string;
   readonly ports: { discovery: number; unicast: number; http: number };
   readonly httpUrl: string | undefined;
@@ -120,13 +152,15 @@ export class Daemon {
   #receiveErrors = 0;
   #peersCache: { version: number; at: number; json: string } | undefined;
   #log = logger("daemon");
-  #listeners = new Set<(e: RosterEvent) => void>();
+  #listeners = new Set<(e: DaemonEvent) => void>();
+  #known = new Map<string, KnownPeer>();
 
   private constructor(init: {
     io: DaemonIo;
     options: DaemonOptions;
     store: Store;
     discovery: Discovery;
+    messaging: Messaging;
     dataDir: string;
     discoverySocket: Transport;
     unicastSocket: Transport;
@@ -136,7 +170,9 @@ export class Daemon {
     this.#options = init.options;
     this.#store = init.store;
     this.discovery = init.discovery;
+    this.messaging = init.messaging;
     this.dataDir = init.dataDir;
+    for (const k of init.store.knownPeers()) this.#known.set(k.id, k);
     this.#discoverySocket = init.discoverySocket;
     this.#unicastSocket = init.unicastSocket;
     this.#http = init.http;
@@ -201,16 +237,43 @@ export class Daemon {
       let http: HttpServer | undefined;
       const httpOpt = options.http === undefined ? DEFAULT_HTTP : options.http;
       if (httpOpt) {
-        const source: StatusSource = {
-          peersJson: () => ref.daemon!.peersJson(),
-          status: () => ref.daemon!.status(),
-          metrics: () => ref.daemon!.metrics(),
+        const d = () => ref.daemon!;
+        const api: Api = {
+          peersJson: () => d().peersJson(),
+          status: () => d().status(),
+          metrics: () => d().metrics(),
+          lookupPeer: (q) => d().lookupPeer(q),
+          onlinePeers: () => d().discovery.roster.peers().map((p) => ({ id: p.id, name: p.name })),
+          sendMessage: (to, text) => d().sendMessage(to, text),
+          waitDelivered: (id, ms) => d().waitDelivered(id, ms),
+          history: (q) => d().history(q),
+          messageJson: (m) => d().messageJson(m),
+          onEvent: (l) => d().onEvent(l),
+          peerName: (id) => d().peerName(id),
         };
-        http = serveHttp(httpOpt.hostname, httpOpt.port, createHandler(source));
+        http = serveHttp(httpOpt.hostname, httpOpt.port, createHandler(api));
         opened.push({ close: () => void http!.shutdown() });
         discovery.self.httpPort = http.addr.port;
       }
-      const daemon = new Daemon({ io, options, store, discovery, dataDir, discoverySocket, unicastSocket, http });
+      const t0 = io.now();
+      const w0 = Date.now();
+      const messaging = new Messaging({
+        self: { id: identity.id, incarnation },
+        store,
+        // Whole milliseconds: the wire carries integers (performance.now() is fractional).
+        wall: (t) => Math.round(w0 + (t - t0)),
+      });
+      const daemon = new Daemon({
+        io,
+        options,
+        store,
+        discovery,
+        messaging,
+        dataDir,
+        discoverySocket,
+        unicastSocket,
+        http,
+      });
       ref.daemon = daemon;
       await daemon.#begin();
       return daemon;
@@ -224,8 +287,8 @@ export class Daemon {
     }
   }
 
-  /** Calls `listener` on every roster event until the returned function is called. */
-  onEvent(listener: (e: RosterEvent) => void): () => void {
+  /** Calls `listener` on every roster and messaging event until the returned function is called. */
+  onEvent(listener: (e: DaemonEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
@@ -277,7 +340,19 @@ export class Daemon {
   #onDatagram(bytes: Uint8Array, from: Deno.Addr): void {
     if (this.#stopped) return;
     const endpoint = endpointOf(from);
-    const result = this.discovery.handleDatagram(bytes, endpoint, this.#io.now());
+    const now = this.#io.now();
+    const result = this.discovery.handleDatagram(bytes, endpoint, now);
+    if (result.ok) {
+      const packet = result.value;
+      if (packet.kind === "msg" || packet.kind === "ack") {
+        const dropped = this.messaging.handlePacket(packet, endpoint, now);
+        if (dropped) this.discovery.counters.dropped[dropped]++;
+      } else if (packet.kind === "hello") {
+        // Keep messaging's idea of where the peer is current (a changed address).
+        const peer = this.discovery.roster.get(packet.id);
+        if (peer?.addresses[0]) this.messaging.peerUp(peer.id, peer.addresses[0], now);
+      }
+    }
     if (!result.ok && result.reason !== "self") {
       this.#log.debug("Dropped datagram from {from}: {reason} ({detail})", {
         from: `${endpoint.address}:${endpoint.port}`,
@@ -303,15 +378,21 @@ export class Daemon {
     this.#timer = undefined;
     this.#timerAt = Infinity;
     if (this.#stopped) return;
-    this.discovery.handleTimeout(this.#io.now());
+    const now = this.#io.now();
+    this.discovery.handleTimeout(now);
+    this.messaging.handleTimeout(now);
     this.#pump();
   }
 
   /** Sends what the protocol wants sent, reports events, re-arms the timer. */
   #pump(): Promise<unknown>[] {
-    const sends = this.discovery.drainTransmits().map((t) => this.#send(t));
+    // Roster events first: they tell messaging who is reachable.
     for (const event of this.discovery.drainEvents()) this.#report(event);
-    const next = this.discovery.pollTimeout();
+    const sends = [...this.discovery.drainTransmits(), ...this.messaging.drainTransmits()].map((t) => this.#send(t));
+    for (const event of this.messaging.drainEvents()) this.#reportMessaging(event);
+    const d = this.discovery.pollTimeout();
+    const m = this.#stopped ? undefined : this.messaging.pollTimeout();
+    const next = d === undefined ? m : m === undefined ? d : Math.min(d, m);
     if (next === undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -340,7 +421,29 @@ export class Daemon {
 
   #report(event: RosterEvent): void {
     const p = event.peer;
-    const address = p.addresses[0] ? `${p.addresses[0].address}:${p.addresses[0].port}` : "?";
+    const now = this.#io.now();
+    const first = p.addresses[0];
+    const address = first ? `${first.address}:${first.port}` : "?";
+    if (event.type === "left") {
+      this.messaging.peerDown(p.id);
+    } else if (first) {
+      if (event.type === "joined") this.messaging.peerUp(p.id, first, now);
+      else this.messaging.peerRestarted(p.id, first, now);
+      const known: KnownPeer = {
+        id: p.id,
+        name: p.name,
+        hostname: p.hostname,
+        address: first.address,
+        port: first.port,
+        lastSeen: this.#wall(now),
+      };
+      this.#known.set(p.id, known);
+      try {
+        this.#store.rememberPeer(known);
+      } catch (e) {
+        this.#log.warn("{error}", { error: (e as Error).message });
+      }
+    }
     if (event.type === "joined") {
       this.#log.info("Peer joined: {name} ({id}) at {address}", { name: p.name, id: p.id, address });
     } else if (event.type === "restarted") {
@@ -353,7 +456,140 @@ export class Daemon {
     } else {
       this.#log.info("Peer left: {name} ({id}), reason {reason}", { name: p.name, id: p.id, reason: event.reason });
     }
-    for (const l of this.#listeners) l(event);
+    this.#emit(event);
+  }
+
+  #reportMessaging(event: MessagingEvent): void {
+    if (event.type === "store-error") {
+      this.#log.error("Storage error: {error}", { error: event.error });
+    } else {
+      const m = event.message;
+      const name = this.peerName(m.peer);
+      if (event.type === "message") {
+        this.#log.info("Message from {name}: {bytes} bytes", { name, peer: m.peer, id: m.id, bytes: m.text.length });
+      } else if (event.type === "delivered") {
+        this.#log.debug("Delivered {id} to {name} in {rttMs} ms", { id: m.id, name, rttMs: event.rttMs });
+      } else if (event.type === "failed") {
+        this.#log.warn("Message {id} to {name} failed: {error}", { id: m.id, name, error: event.error });
+      }
+    }
+    this.#emit(event);
+  }
+
+  #emit(event: DaemonEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(event);
+      } catch (e) {
+        this.#log.error("Event listener failed: {error}", { error: (e as Error).message });
+      }
+    }
+  }
+
+  /** A peer's display name, from the roster or from peers seen before; else its short id. */
+  peerName(id: string): string {
+    return this.discovery.roster.get(id)?.name ?? this.#known.get(id)?.name ?? id.slice(0, 12);
+  }
+
+  /**
+   * Finds the peer a user means by `query`: a node id, a name, an address
+   * (`A.B.C.D`, a port after it is ignored), a hostname or the user part of
+   * a `user@host` name, or an unambiguous id prefix
+   * (4+ hex characters). Peers online and peers seen before both count.
+   */
+  lookupPeer(query: string): PeerLookup {
+    const q = query.trim();
+    type Cand = { id: string; name: string; hostname: string; online: boolean; addresses: string[] };
+    const cands = new Map<string, Cand>();
+    for (const k of this.#known.values()) {
+      cands.set(k.id, { id: k.id, name: k.name, hostname: k.hostname, online: false, addresses: [k.address] });
+    }
+    for (const p of this.discovery.roster.peers()) {
+      cands.set(p.id, {
+        id: p.id,
+        name: p.name,
+        hostname: p.hostname,
+        online: true,
+        addresses: p.addresses.map((a) => a.address).concat(cands.get(p.id)?.addresses ?? []),
+      });
+    }
+    const all = [...cands.values()];
+    const lower = q.toLowerCase();
+    const addr = q.split(":")[0] ?? "";
+    const rules: ((c: Cand) => boolean)[] = [
+      (c) => c.id === lower,
+      (c) => c.name === q,
+      (c) => c.name.toLowerCase() === lower,
+      (c) => parseIPv4(addr) !== undefined && c.addresses.includes(addr),
+      (c) => /^[0-9a-f]{4,}$/.test(lower) && c.id.startsWith(lower),
+      (c) => c.hostname === q || c.name.split("@")[0] === q,
+    ];
+    const view = ({ id, name, hostname, online }: Cand) => ({ id, name, hostname, online });
+    for (const rule of rules) {
+      const hits = all.filter(rule);
+      // Prefer peers online when an offline one shares the name.
+      const online = hits.filter((h) => h.online);
+      const chosen = hits.length > 1 && online.length === 1 ? online : hits;
+      if (chosen.length === 1) return { ok: true, peer: view(chosen[0]!) };
+      if (chosen.length > 1) return { ok: false, reason: "ambiguous", candidates: chosen.map(view) };
+    }
+    return { ok: false, reason: "unknown", candidates: all.map(view) };
+  }
+
+  /**
+   * Stores and sends a message. Resolves at once with the stored message
+   * (status queued or sent); delivery is reported by a "delivered" event.
+   */
+  sendMessage(to: string, text: string): StoredMessage {
+    const message = this.messaging.send(to, text, this.#io.now());
+    this.#pump();
+    return message;
+  }
+
+  /** Resolves with the delivered message, or undefined after `timeoutMs`. */
+  waitDelivered(id: string, timeoutMs: number): Promise<StoredMessage | undefined> {
+    const already = this.#store.message(id);
+    if (already?.status === "delivered" || already?.status === "failed") return Promise.resolve(already);
+    return new Promise((resolve) => {
+      const off = this.onEvent((e) => {
+        if ((e.type === "delivered" || e.type === "failed") && e.message.id === id) {
+          clearTimeout(timer);
+          off();
+          resolve(e.message);
+        }
+      });
+      const timer = setTimeout(() => {
+        off();
+        resolve(undefined);
+      }, timeoutMs);
+    });
+  }
+
+  /** History, oldest first (see {@link Store.history}). */
+  history(q: { peer?: string; sinceCursor?: number; sinceTime?: number; limit?: number }): StoredMessage[] {
+    return this.#store.history(q);
+  }
+
+  /** A stored message as the API shows it. */
+  messageJson(m: StoredMessage): MessageJson {
+    const iso = (t: number | undefined) => t === undefined ? undefined : new Date(t).toISOString();
+    const out: MessageJson = {
+      id: m.id,
+      cursor: m.cursor,
+      direction: m.direction,
+      peer: { id: m.peer, name: this.peerName(m.peer) },
+      seq: m.seq,
+      text: m.text,
+      status: m.status,
+      sentAt: iso(m.sentAt)!,
+    };
+    if (m.receivedAt !== undefined) out.receivedAt = iso(m.receivedAt);
+    if (m.deliveredAt !== undefined) out.deliveredAt = iso(m.deliveredAt);
+    if (m.rttMs !== undefined) out.rttMs = Math.round(m.rttMs * 1000) / 1000;
+    if (m.gapBefore) out.gapBefore = m.gapBefore;
+    if (m.late) out.late = true;
+    if (m.error) out.error = m.error;
+    return out;
   }
 
   async #refreshTargets(): Promise<void> {
@@ -455,6 +691,7 @@ export class Daemon {
       staticPeers: this.discovery.targets.peers.map((e) => `${e.address}:${e.port}`),
       peers: this.discovery.roster.size,
       counters: { ...c, sendErrors: this.#sendErrors, receiveErrors: this.#receiveErrors },
+      messaging: { ...this.messaging.counters, outbox: this.messaging.pending().length },
     };
   }
 
@@ -504,6 +741,24 @@ export class Daemon {
     metric("lanchat_probes_sent_total", "counter", "Probes sent to silent peers.", [["", c.probesSent]]);
     metric("lanchat_send_errors_total", "counter", "Datagrams the OS refused to send.", [["", this.#sendErrors]]);
     metric("lanchat_receive_errors_total", "counter", "Socket receive errors.", [["", this.#receiveErrors]]);
+    const mc = this.messaging.counters;
+    metric("lanchat_outbox_messages", "gauge", "Messages waiting to be delivered.", [[
+      "",
+      this.messaging.pending().length,
+    ]]);
+    for (
+      const [key, name, help] of [
+        ["messagesSent", "lanchat_messages_sent_total", "Messages sent (first transmission)."],
+        ["messagesDelivered", "lanchat_messages_delivered_total", "Messages acknowledged by their peer."],
+        ["messagesReceived", "lanchat_messages_received_total", "Messages received and stored."],
+        ["duplicates", "lanchat_message_duplicates_total", "Duplicate messages acknowledged and dropped."],
+        ["fragmentsSent", "lanchat_fragments_sent_total", "Message fragments sent."],
+        ["fragmentsRetransmitted", "lanchat_fragments_retransmitted_total", "Message fragments sent again."],
+        ["acksSent", "lanchat_acks_sent_total", "Acks sent."],
+        ["gapsSkipped", "lanchat_message_gaps_total", "Messages given up on by a sender, seen as gaps."],
+        ["storeErrors", "lanchat_store_errors_total", "Failed database writes."],
+      ] as const
+    ) metric(name, "counter", help, [["", mc[key]]]);
     return lines.join("\n") + "\n";
   }
 }

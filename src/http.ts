@@ -1,67 +1,336 @@
 /**
- * The status endpoint: `GET /peers`, `/status`, `/healthz`, `/metrics`.
- * {@link createHandler} is a plain `Request → Response` function, so tests
- * call it without a socket; {@link serveHttp} puts it on `Deno.serve`.
+ * The daemon's HTTP API. {@link createHandler} is a plain `Request → Response`
+ * function over an {@link Api}, so tests call it without a socket;
+ * {@link serveHttp} puts it on `Deno.serve`.
+ *
+ * | route | answer |
+ * |---|---|
+ * | `GET /peers` | the roster |
+ * | `GET /status` | this node and its counters |
+ * | `GET /healthz` | `ok` |
+ * | `GET /metrics` | Prometheus text |
+ * | `GET /resolve?peer=Q` | the peer Q means, or 404 / 409 with candidates |
+ * | `POST /messages[?wait=S]` | send `{to, text}` |
+ * | `GET /messages?peer=&since=&limit=` | history, newest last |
+ * | `POST /broadcast[?wait=S]` | send `{text}` to every peer online |
+ * | `GET /events` | Server-Sent Events |
  *
  * @module
  */
+import type { DaemonEvent, MessageJson, PeerLookup } from "./daemon.ts";
+import { type StoredMessage, StoreError } from "./store.ts";
+import { MAX_TEXT_BYTES } from "./wire/mod.ts";
+
+/** Largest request body accepted. */
+export const MAX_BODY_BYTES = 128 * 1024;
+/** Most Server-Sent Events clients at once. */
+export const MAX_SSE_CLIENTS = 64;
+/** Longest `?wait=` in seconds. */
+export const MAX_WAIT_SECONDS = 60;
 
 /** What the HTTP layer needs from the daemon. */
-export interface StatusSource {
+export interface Api {
   /** The roster, already serialized as pretty JSON with a trailing newline. */
   peersJson(): string;
   status(): unknown;
   metrics(): string;
+  lookupPeer(query: string): PeerLookup;
+  /** Peers in the roster now. */
+  onlinePeers(): { id: string; name: string }[];
+  sendMessage(to: string, text: string): StoredMessage;
+  waitDelivered(id: string, timeoutMs: number): Promise<StoredMessage | undefined>;
+  history(q: { peer?: string; sinceCursor?: number; sinceTime?: number; limit?: number }): StoredMessage[];
+  messageJson(m: StoredMessage): MessageJson;
+  onEvent(listener: (e: DaemonEvent) => void): () => void;
+  peerName(id: string): string;
 }
 
-type Route = Partial<Record<"GET" | "POST", (req: Request, url: URL) => Response | Promise<Response>>>;
+/** A failure with an HTTP status, turned into a JSON error body. */
+export class HttpError extends Error {
+  override name = "HttpError";
+  constructor(readonly status: number, message: string, readonly extra: Record<string, unknown> = {}) {
+    super(message);
+  }
+}
+
+type Handler = (req: Request, url: URL) => Response | Promise<Response>;
+type Route = Partial<Record<"GET" | "POST", Handler>>;
 
 function json(body: unknown, status = 200, headers: HeadersInit = {}): Response {
   return new Response(JSON.stringify(body, null, 2) + "\n", {
     status,
-    headers: { "content-type": "application/json; charset=utf-8", ...headers },
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers },
   });
 }
 
-/** A JSON error body `{error, status}` with the given status. */
-export function jsonError(status: number, message: string, headers: HeadersInit = {}): Response {
-  return json({ error: message, status }, status, headers);
+/** A JSON error body `{error, status, …extra}`. */
+export function jsonError(status: number, message: string, headers: HeadersInit = {}, extra = {}): Response {
+  return json({ error: message, status, ...extra }, status, headers);
 }
 
-/** Builds the request handler over a {@link StatusSource}. */
-export function createHandler(source: StatusSource): (req: Request) => Promise<Response> {
+/** Reads a request body of at most `limit` bytes as UTF-8 text. */
+export async function readBody(req: Request, limit = MAX_BODY_BYTES): Promise<string> {
+  const declared = Number(req.headers.get("content-length") ?? NaN);
+  if (declared > limit) throw new HttpError(413, `Body is ${declared} bytes; the limit is ${limit}`);
+  if (!req.body) return "";
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of req.body) {
+    total += chunk.length;
+    if (total > limit) throw new HttpError(413, `Body is over the ${limit}-byte limit`);
+    chunks.push(chunk);
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(all);
+  } catch {
+    throw new HttpError(400, "Body is not valid UTF-8");
+  }
+}
+
+async function readJsonObject(req: Request): Promise<Record<string, unknown>> {
+  const text = await readBody(req);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, "Body is not valid JSON");
+  }
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw new HttpError(400, "Body must be a JSON object");
+  }
+  return body as Record<string, unknown>;
+}
+
+function parseWait(url: URL): number {
+  const raw = url.searchParams.get("wait");
+  if (raw === null) return 0;
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s < 0 || s > MAX_WAIT_SECONDS) {
+    throw new HttpError(400, `wait must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}`);
+  }
+  return s;
+}
+
+function checkText(v: unknown): string {
+  if (typeof v !== "string") throw new HttpError(400, 'Field "text" must be a string');
+  const bytes = new TextEncoder().encode(v).length;
+  if (bytes > MAX_TEXT_BYTES) {
+    throw new HttpError(413, `Text is ${bytes} bytes; the limit is ${MAX_TEXT_BYTES} (64 KiB)`);
+  }
+  return v;
+}
+
+/** Resolves a peer query or throws 404 / 409 with the candidates. */
+function resolve(api: Api, query: string): { id: string; name: string; hostname: string; online: boolean } {
+  const r = api.lookupPeer(query);
+  if (r.ok) return r.peer;
+  if (r.reason === "ambiguous") {
+    throw new HttpError(409, `"${query}" matches ${r.candidates.length} peers; say which`, {
+      candidates: r.candidates,
+    });
+  }
+  throw new HttpError(404, `No peer matches "${query}"`, { candidates: r.candidates });
+}
+
+function send(api: Api, to: string, text: string): StoredMessage {
+  try {
+    return api.sendMessage(to, text);
+  } catch (e) {
+    if (e instanceof StoreError) throw new HttpError(507, `${e.message}; the message was not stored or sent`);
+    if (e instanceof RangeError) throw new HttpError(400, e.message);
+    throw e;
+  }
+}
+
+async function sendAndWait(api: Api, to: string, text: string, waitS: number) {
+  const stored = send(api, to, text);
+  const done = waitS > 0 ? await api.waitDelivered(stored.id, waitS * 1000) : undefined;
+  return done ?? stored;
+}
+
+/** The SSE event name and data for a daemon event. */
+export function sseEvent(api: Api, e: DaemonEvent): [string, unknown] | undefined {
+  switch (e.type) {
+    case "joined":
+    case "restarted":
+    case "left": {
+      const p = e.peer;
+      const a = p.addresses[0];
+      return [`peer-${e.type}`, {
+        id: p.id,
+        name: p.name,
+        hostname: p.hostname,
+        address: a ? `${a.address}:${a.port}` : undefined,
+        ...(e.type === "left" ? { reason: e.reason } : {}),
+      }];
+    }
+    case "message":
+    case "delivered":
+    case "queued":
+    case "sent":
+    case "failed":
+      return [e.type, api.messageJson(e.message)];
+    case "store-error":
+      return ["error", { error: e.error }];
+  }
+}
+
+/** The request handler, and a way to end open event streams (on shutdown). */
+export interface HandlerWithStreams {
+  (req: Request): Promise<Response>;
+  closeStreams(): void;
+}
+
+/** Builds the request handler over an {@link Api}. */
+export function createHandler(api: Api): HandlerWithStreams {
+  const streams = new Set<() => void>();
   const routes: Record<string, Route> = {
     "/peers": {
       GET: () =>
-        new Response(source.peersJson(), {
+        new Response(api.peersJson(), {
           headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
         }),
     },
-    "/status": { GET: () => json(source.status(), 200, { "cache-control": "no-store" }) },
+    "/status": { GET: () => json(api.status()) },
     "/healthz": { GET: () => new Response("ok\n", { headers: { "content-type": "text/plain; charset=utf-8" } }) },
     "/metrics": {
       GET: () =>
-        new Response(source.metrics(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } }),
+        new Response(api.metrics(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } }),
+    },
+    "/resolve": {
+      GET: (_req, url) => {
+        const q = url.searchParams.get("peer");
+        if (!q) throw new HttpError(400, "Query parameter peer is required");
+        return json(resolve(api, q));
+      },
+    },
+    "/messages": {
+      POST: async (req, url) => {
+        const waitS = parseWait(url);
+        const body = await readJsonObject(req);
+        if (typeof body.to !== "string" || body.to.trim() === "") {
+          throw new HttpError(400, 'Field "to" must name a peer (id, id prefix, name or address)');
+        }
+        const text = checkText(body.text);
+        const peer = resolve(api, body.to);
+        const m = await sendAndWait(api, peer.id, text, waitS);
+        const out = { ...api.messageJson(m), online: peer.online };
+        return json(out, m.status === "delivered" ? 200 : m.status === "failed" ? 502 : 202);
+      },
+      GET: (_req, url) => {
+        const q: { peer?: string; sinceCursor?: number; sinceTime?: number; limit?: number } = {};
+        const peer = url.searchParams.get("peer");
+        if (peer) q.peer = resolve(api, peer).id;
+        const since = url.searchParams.get("since");
+        if (since) {
+          if (/^\d+$/.test(since)) q.sinceCursor = Number(since);
+          else if (!Number.isNaN(Date.parse(since))) q.sinceTime = Date.parse(since);
+          else throw new HttpError(400, "since must be a cursor (a number) or an ISO 8601 time");
+        }
+        const limit = url.searchParams.get("limit");
+        if (limit !== null) {
+          if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > 10_000) {
+            throw new HttpError(400, "limit must be a whole number from 1 to 10000");
+          }
+          q.limit = Number(limit);
+        }
+        return json(api.history(q).map((m) => api.messageJson(m)));
+      },
+    },
+    "/broadcast": {
+      POST: async (req, url) => {
+        const waitS = parseWait(url);
+        const body = await readJsonObject(req);
+        const text = checkText(body.text);
+        const peers = api.onlinePeers();
+        const results = await Promise.all(peers.map(async (p) => {
+          const m = await sendAndWait(api, p.id, text, waitS);
+          return { ...api.messageJson(m) };
+        }));
+        const allDone = results.every((r) => r.status === "delivered");
+        return json({ peers: results.length, results }, allDone ? 200 : 202);
+      },
+    },
+    "/events": {
+      GET: (req) => {
+        if (streams.size >= MAX_SSE_CLIENTS) {
+          throw new HttpError(503, `Too many event streams open (${MAX_SSE_CLIENTS}); close one and retry`);
+        }
+        const enc = new TextEncoder();
+        let off = () => {};
+        let keepAlive: ReturnType<typeof setInterval> | undefined;
+        let close = () => {};
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(enc.encode(": lanchat events\n\n"));
+            off = api.onEvent((e) => {
+              const ev = sseEvent(api, e);
+              if (!ev) return;
+              try {
+                controller.enqueue(enc.encode(`event: ${ev[0]}\ndata: ${JSON.stringify(ev[1])}\n\n`));
+              } catch { /* stream closed */ }
+            });
+            keepAlive = setInterval(() => {
+              try {
+                controller.enqueue(enc.encode(": keep-alive\n\n"));
+              } catch { /* stream closed */ }
+            }, 15_000);
+            close = () => {
+              off();
+              clearInterval(keepAlive);
+              streams.delete(close);
+              try {
+                controller.close();
+              } catch { /* already closed */ }
+            };
+            streams.add(close);
+            req.signal.addEventListener("abort", () => close());
+          },
+          cancel() {
+            close();
+          },
+        });
+        return new Response(body, {
+          headers: {
+            "content-type": "text/event-stream; charset=utf-8",
+            "cache-control": "no-store",
+            "x-accel-buffering": "no",
+          },
+        });
+      },
     },
   };
-  return async (req: Request): Promise<Response> => {
+  const handler = (async (req: Request): Promise<Response> => {
     const url = new URL(req.url);
     const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, "") : url.pathname;
     const route = routes[path];
-    if (!route) return jsonError(404, `No such endpoint: ${url.pathname}; try /peers, /status, /healthz or /metrics`);
+    if (!route) {
+      return jsonError(404, `No such endpoint: ${url.pathname}; try ${Object.keys(routes).join(", ")}`);
+    }
     const method = req.method === "HEAD" ? "GET" : req.method;
-    const handler = route[method as keyof Route];
-    if (!handler) {
+    const h = route[method as keyof Route];
+    if (!h) {
       const allow = Object.keys(route).join(", ");
       return jsonError(405, `Method ${req.method} not allowed on ${path}; use ${allow}`, { allow });
     }
     try {
-      const res = await handler(req, url);
+      const res = await h(req, url);
       return req.method === "HEAD" ? new Response(null, { status: res.status, headers: res.headers }) : res;
     } catch (e) {
+      if (e instanceof HttpError) return jsonError(e.status, e.message, {}, e.extra);
       return jsonError(500, `Internal error: ${(e as Error).message}`);
     }
+  }) as HandlerWithStreams;
+  handler.closeStreams = () => {
+    for (const close of [...streams]) close();
   };
+  return handler;
 }
 
 /** A running HTTP server. */
@@ -75,7 +344,7 @@ export interface HttpServer {
  *
  * @throws {Error} with the address and cause when the port cannot be bound.
  */
-export function serveHttp(hostname: string, port: number, handler: (req: Request) => Promise<Response>): HttpServer {
+export function serveHttp(hostname: string, port: number, handler: HandlerWithStreams): HttpServer {
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
     server = Deno.serve({ hostname, port, onListen: () => {} }, handler);
@@ -85,5 +354,11 @@ export function serveHttp(hostname: string, port: number, handler: (req: Request
       cause: e,
     });
   }
-  return { addr: server.addr, shutdown: () => server.shutdown() };
+  return {
+    addr: server.addr,
+    shutdown: () => {
+      handler.closeStreams();
+      return server.shutdown();
+    },
+  };
 }

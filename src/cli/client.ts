@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { DEFAULT_HTTP } from "../daemon.ts";
+import { createParser } from "eventsource-parser";
+import { DEFAULT_HTTP, type MessageJson } from "../daemon.ts";
 
 /** Raised when no daemon answers; the CLI exits with code 3. */
 export class NoDaemonError extends Error {
@@ -17,29 +18,110 @@ export function daemonUrl(flag: string | undefined): string {
   return /^https?:\/\//.test(raw) ? raw.replace(/\/+$/, "") : `http://${raw}`;
 }
 
+/** Raised when the daemon answers with an error; carries its status and JSON body. */
+export class ApiError extends Error {
+  override name = "ApiError";
+  constructor(readonly status: number, message: string, readonly body: Record<string, unknown>) {
+    super(message);
+  }
+}
+
 /** GETs a JSON document from the daemon. */
 export async function getJson<T>(base: string, path: string): Promise<T> {
-  let res: Response;
+  return (await request<T>(base, path)).body;
+}
+
+/**
+ * Sends a request to the daemon; resolves with the status and JSON body of a
+ * 2xx answer, throws {@link ApiError} for any other, {@link NoDaemonError} when
+ * nothing answers.
+ */
+export async function request<T>(
+  base: string,
+  path: string,
+  init: { method?: string; body?: unknown; timeoutMs?: number } = {},
+): Promise<{ status: number; body: T }> {
+  const res = await connect(base, path, {
+    method: init.method ?? "GET",
+    headers: init.body === undefined ? {} : { "content-type": "application/json" },
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    signal: AbortSignal.timeout(init.timeoutMs ?? 5000),
+  });
+  const text = await res.text();
+  let body: unknown;
   try {
-    res = await fetch(`${base}${path}`, { signal: AbortSignal.timeout(5000) });
+    body = JSON.parse(text);
+  } catch {
+    throw new Error(`Daemon at ${base} sent invalid JSON for ${path} (status ${res.status})`);
+  }
+  if (!res.ok) {
+    const b = (body ?? {}) as Record<string, unknown>;
+    throw new ApiError(res.status, String(b.error ?? `status ${res.status}`), b);
+  }
+  return { status: res.status, body: body as T };
+}
+
+async function connect(base: string, path: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(`${base}${path}`, init);
   } catch (e) {
     const detail = `${e} ${(e as Error).cause ?? ""}`;
     const why = /refused/i.test(detail)
       ? "connection refused"
       : (e as Error).name === "TimeoutError"
-      ? "no answer within 5 s"
+      ? "no answer in time"
       : detail.trim();
     throw new NoDaemonError(
       `No lanchat daemon answers at ${base} (${why}). Start one with "lanchat daemon", or point --http or LANCHAT_HTTP at a running one.`,
     );
   }
-  const body = await res.text();
-  if (!res.ok) throw new Error(`Daemon at ${base} answered ${res.status} to ${path}: ${body.trim()}`);
+}
+
+/**
+ * Follows the daemon's event stream, calling `onEvent` for each event, until
+ * `signal` aborts or the daemon goes away (then it throws NoDaemonError).
+ * Resolves once the stream is open via `onOpen`.
+ */
+export async function followEvents(
+  base: string,
+  onEvent: (type: string, data: unknown) => void,
+  options: { signal?: AbortSignal; onOpen?: () => void } = {},
+): Promise<void> {
+  const res = await connect(base, "/events", { signal: options.signal });
+  if (!res.ok || !res.body) throw new ApiError(res.status, `Cannot follow events: status ${res.status}`, {});
+  options.onOpen?.();
+  const parser = createParser({
+    onEvent: (e) => {
+      let data: unknown = e.data;
+      try {
+        data = JSON.parse(e.data);
+      } catch { /* keep the text */ }
+      onEvent(e.event ?? "message", data);
+    },
+  });
   try {
-    return JSON.parse(body) as T;
-  } catch {
-    throw new Error(`Daemon at ${base} sent invalid JSON for ${path}`);
+    for await (const chunk of res.body.pipeThrough(new TextDecoderStream())) parser.feed(chunk);
+  } catch (e) {
+    if (options.signal?.aborted) return;
+    throw e;
   }
+  if (!options.signal?.aborted) throw new NoDaemonError(`The daemon at ${base} closed the event stream (stopped?)`);
+}
+
+/** One line for a message: time, who, text, and markers. */
+export function formatMessage(m: MessageJson): string {
+  const t = new Date(m.direction === "in" ? m.receivedAt ?? m.sentAt : m.sentAt);
+  const hhmmss = t.toTimeString().slice(0, 8);
+  const date = t.toISOString().slice(0, 10);
+  const marks: string[] = [];
+  if (m.direction === "out" && m.status !== "delivered") marks.push(m.status);
+  if (m.late) marks.push("late");
+  const gap = m.gapBefore
+    ? `  … ${m.gapBefore} message${m.gapBefore > 1 ? "s" : ""} from ${m.peer.name} missing …\n`
+    : "";
+  const who = m.direction === "in" ? m.peer.name : `you → ${m.peer.name}`;
+  const text = m.text.includes("\n") ? m.text.replaceAll("\n", "\n    ") : m.text;
+  return `${gap}${date} ${hhmmss}  ${who}: ${text}${marks.length ? `  (${marks.join(", ")})` : ""}`;
 }
 
 /** "0.4s ago", "3m ago" for an ISO time. */

@@ -14,7 +14,12 @@ export const EXIT = {
   error: 1,
   usage: 2,
   noDaemon: 3,
+  /** EX_TEMPFAIL: accepted and stored, not delivered yet. */
+  queued: 75,
 } as const;
+
+/** The exit code a command asks for when it ends without an error (default 0). */
+export const outcome = { code: EXIT.ok as number };
 
 /** A UDP/TCP port, 0 to 65535 (0 = any free port). */
 export function parsePort(s: string): number {
@@ -88,4 +93,21 @@ export function parseDurationIn(minMs: number, maxMs: number): (s: string) => nu
     }
     return ms;
   };
+}
+
+/** Seconds to wait, 0 to 60. */
+export function parseWaitSeconds(s: string): number {
+  const n = Number(s);
+  if (!/^\d+(\.\d+)?$/.test(s) || n > 60) {
+    throw new InvalidArgumentError(`"${s}" is not a number of seconds from 0 to 60.`);
+  }
+  return n;
+}
+
+/** A count from 1 to 10000. */
+export function parseLimit(s: string): number {
+  if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 10_000) {
+    throw new InvalidArgumentError(`"${s}" is not a whole number from 1 to 10000.`);
+  }
+  return Number(s);
 }

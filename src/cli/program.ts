@@ -2,8 +2,8 @@
  * The `lanchat` command: one commander program with a subcommand per file.
  * {@link run} returns the exit code instead of exiting, so tests can call it.
  *
- * Exit codes: 0 success, 1 error, 2 bad usage (unknown flag, bad value),
- * 3 no daemon answers.
+ * Exit codes: 0 success (delivered), 1 error, 2 bad usage (unknown flag, bad
+ * value), 3 no daemon answers, 75 accepted but not delivered yet (queued).
  *
  * @module
  */
@@ -11,7 +11,12 @@ import { Command, CommanderError } from "commander";
 import { VERSION } from "../daemon.ts";
 import { NoDaemonError } from "./client.ts";
 import { registerDaemon } from "./daemon.ts";
-import { EXIT } from "./options.ts";
+import { ApiError } from "./client.ts";
+import { registerBroadcast } from "./broadcast.ts";
+import { registerChat } from "./chat.ts";
+import { registerInbox } from "./inbox.ts";
+import { EXIT, outcome } from "./options.ts";
+import { registerSend } from "./send.ts";
 import { registerPeers } from "./peers.ts";
 import { registerStatus } from "./status.ts";
 
@@ -23,11 +28,15 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .addHelpText(
       "after",
-      "\nExit codes: 0 ok, 1 error, 2 bad usage, 3 no daemon answers.\nRead commands find the daemon by --http, else $LANCHAT_HTTP, else 127.0.0.1:47476.",
+      "\nExit codes: 0 ok (delivered), 1 error, 2 bad usage, 3 no daemon answers, 75 queued (not delivered yet).\nCommands other than daemon find it by --http, else $LANCHAT_HTTP, else 127.0.0.1:47476.",
     );
   registerDaemon(program);
   registerPeers(program);
   registerStatus(program);
+  registerSend(program);
+  registerBroadcast(program);
+  registerInbox(program);
+  registerChat(program);
   program.exitOverride();
   for (const c of program.commands) c.exitOverride();
   return program;
@@ -40,13 +49,25 @@ export async function run(args: string[]): Promise<number> {
     program.outputHelp();
     return EXIT.usage;
   }
+  outcome.code = EXIT.ok;
   try {
     await program.parseAsync(args, { from: "user" });
-    return EXIT.ok;
+    return outcome.code;
   } catch (e) {
     if (e instanceof CommanderError) {
       // commander already printed the message (or the help / version).
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (e instanceof ApiError) {
+      console.error(`lanchat: ${e.message}`);
+      const candidates = e.body.candidates as { name: string; id: string; online: boolean }[] | undefined;
+      if (candidates?.length) {
+        console.error(e.status === 409 ? "Matching peers:" : "Known peers:");
+        for (const c of candidates.slice(0, 20)) {
+          console.error(`  ${c.name}  ${c.id.slice(0, 12)}  ${c.online ? "online" : "offline"}`);
+        }
+      }
+      return EXIT.error;
     }
     if (e instanceof NoDaemonError) {
       console.error(`lanchat: ${e.message}`);

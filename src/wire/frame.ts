@@ -58,7 +58,8 @@ export type DropReason =
   | "bad-field"
   | "self"
   | "stale-incarnation"
-  | "not-for-me";
+  | "not-for-me"
+  | "overload";
 
 /** Every drop reason, in a stable order (for zero-valued counters). */
 export const DROP_REASONS: readonly DropReason[] = [
@@ -73,6 +74,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   "self",
   "stale-incarnation",
   "not-for-me",
+  "overload",
 ];
 
 /** The outcome of decoding: a value, or the reason it was rejected. */

@@ -1,61 +1,197 @@
 import assert from "node:assert/strict";
-import { createHandler, serveHttp } from "../../src/http.ts";
+import type { DaemonEvent, MessageJson, PeerLookup } from "../../src/daemon.ts";
+import { type Api, createHandler, MAX_BODY_BYTES, serveHttp } from "../../src/http.ts";
+import { type StoredMessage, StoreError } from "../../src/store.ts";
 
-const source = {
-  peersJson: () => '[\n  {"id": "x"}\n]\n',
-  status: () => ({ id: "me", peers: 1 }),
-  metrics: () => "lanchat_peers 1\n",
-};
-const handler = createHandler(source);
-const get = (path: string, method = "GET") => handler(new Request(`http://127.0.0.1${path}`, { method }));
+const BOB = { id: "b".repeat(32), name: "bob@h2", hostname: "h2", online: true };
+
+/** An Api over a fake daemon: records what was sent, answers lookups for "bob". */
+function fakeApi(overrides: Partial<Api> = {}) {
+  const sent: { to: string; text: string }[] = [];
+  const listeners = new Set<(e: DaemonEvent) => void>();
+  let n = 0;
+  const stored = (to: string, text: string): StoredMessage => ({
+    cursor: ++n,
+    id: String(n).padStart(32, "0"),
+    peer: to,
+    direction: "out",
+    seq: n,
+    text,
+    sentAt: 0,
+    status: "sent",
+    gapBefore: 0,
+    late: false,
+  });
+  const api: Api = {
+    peersJson: () => '[\n  {"id": "x"}\n]\n',
+    status: () => ({ id: "me", peers: 1 }),
+    metrics: () => "lanchat_peers 1\n",
+    lookupPeer: (q): PeerLookup =>
+      q === "bob" || q === BOB.id
+        ? { ok: true, peer: BOB }
+        : q === "b"
+        ? { ok: false, reason: "ambiguous", candidates: [BOB, { ...BOB, id: "b2".padEnd(32, "0"), name: "bob@h3" }] }
+        : { ok: false, reason: "unknown", candidates: [BOB] },
+    onlinePeers: () => [{ id: BOB.id, name: BOB.name }],
+    sendMessage: (to, text) => {
+      sent.push({ to, text });
+      return stored(to, text);
+    },
+    waitDelivered: (id) => Promise.resolve({ ...stored(BOB.id, "x"), id, status: "delivered", rttMs: 1.5 }),
+    history: () => [stored(BOB.id, "old")],
+    messageJson: (m) =>
+      ({
+        id: m.id,
+        cursor: m.cursor,
+        direction: m.direction,
+        peer: { id: m.peer, name: "bob@h2" },
+        seq: m.seq,
+        text: m.text,
+        status: m.status,
+        sentAt: new Date(m.sentAt).toISOString(),
+        ...(m.rttMs ? { rttMs: m.rttMs } : {}),
+      }) as MessageJson,
+    onEvent: (l) => {
+      listeners.add(l);
+      return () => listeners.delete(l);
+    },
+    peerName: () => "bob@h2",
+    ...overrides,
+  };
+  return { api, sent, listeners, handler: createHandler(api) };
+}
+
+const req = (path: string, init: RequestInit = {}) => new Request(`http://127.0.0.1${path}`, init);
+const post = (path: string, body: unknown) =>
+  req(path, { method: "POST", body: typeof body === "string" ? body : JSON.stringify(body) });
 
 Deno.test("http serves the roster, status, health and metrics", async () => {
-  const peers = await get("/peers");
+  const { handler, api } = fakeApi();
+  const peers = await handler(req("/peers"));
   assert.equal(peers.status, 200);
   assert.match(peers.headers.get("content-type")!, /application\/json/);
-  assert.equal(await peers.text(), source.peersJson());
-  const status = await get("/status");
-  assert.deepEqual(await status.json(), { id: "me", peers: 1 });
-  assert.equal(await (await get("/healthz")).text(), "ok\n");
-  const metrics = await get("/metrics");
+  assert.equal(await peers.text(), api.peersJson());
+  assert.deepEqual(await (await handler(req("/status"))).json(), { id: "me", peers: 1 });
+  assert.equal(await (await handler(req("/healthz"))).text(), "ok\n");
+  const metrics = await handler(req("/metrics"));
   assert.match(metrics.headers.get("content-type")!, /text\/plain; version=0.0.4/);
-  assert.equal(await metrics.text(), "lanchat_peers 1\n");
-  assert.equal((await get("/peers/")).status, 200, "a trailing slash is forgiven");
+  assert.equal((await handler(req("/peers/"))).status, 200, "a trailing slash is forgiven");
 });
 
-Deno.test("http answers an unknown path with a 404 JSON error", async () => {
-  const res = await get("/nope");
+Deno.test("http answers an unknown path with 404 and a wrong method with 405 and Allow", async () => {
+  const { handler } = fakeApi();
+  const res = await handler(req("/nope"));
   assert.equal(res.status, 404);
-  const body = await res.json();
-  assert.equal(body.status, 404);
-  assert.match(body.error, /No such endpoint: \/nope/);
-});
-
-Deno.test("http answers a wrong method with 405 and an Allow header", async () => {
+  assert.match((await res.json()).error, /No such endpoint: \/nope/);
   for (const m of ["POST", "PUT", "DELETE"]) {
-    const res = await get("/peers", m);
-    assert.equal(res.status, 405);
-    assert.equal(res.headers.get("allow"), "GET");
-    assert.equal((await res.json()).status, 405);
+    const r = await handler(req("/peers", { method: m }));
+    assert.equal(r.status, 405);
+    assert.equal(r.headers.get("allow"), "GET");
   }
-  const head = await get("/healthz", "HEAD");
+  assert.equal((await handler(req("/messages", { method: "DELETE" }))).headers.get("allow"), "POST, GET");
+  const head = await handler(req("/healthz", { method: "HEAD" }));
   assert.equal(head.status, 200);
   assert.equal(await head.text(), "");
 });
 
-Deno.test("http turns a failing source into a 500 JSON error", async () => {
-  const h = createHandler({
-    ...source,
-    status: () => {
-      throw new Error("boom");
+Deno.test("http POST /messages sends to the peer named and answers 202, or 200 when it waited for delivery", async () => {
+  const { handler, sent } = fakeApi();
+  const r1 = await handler(post("/messages", { to: "bob", text: "lunch?" }));
+  assert.equal(r1.status, 202);
+  assert.equal((await r1.json()).status, "sent");
+  const r2 = await handler(post("/messages?wait=2", { to: "bob", text: "now?" }));
+  assert.equal(r2.status, 200);
+  const b2 = await r2.json();
+  assert.equal(b2.status, "delivered");
+  assert.equal(b2.rttMs, 1.5);
+  assert.deepEqual(sent, [{ to: BOB.id, text: "lunch?" }, { to: BOB.id, text: "now?" }]);
+});
+
+Deno.test("http POST /messages rejects bad input with 400/413 and stores nothing", async () => {
+  const { handler, sent } = fakeApi();
+  const cases: [Request, number, RegExp][] = [
+    [post("/messages", "{nope"), 400, /not valid JSON/],
+    [post("/messages", "[1]"), 400, /JSON object/],
+    [post("/messages", { text: "x" }), 400, /"to"/],
+    [post("/messages", { to: "", text: "x" }), 400, /"to"/],
+    [post("/messages", { to: "bob" }), 400, /"text"/],
+    [post("/messages", { to: "bob", text: 5 }), 400, /"text"/],
+    [post("/messages", { to: "bob", text: "x".repeat(65_537) }), 413, /limit is 65536/],
+    [post("/messages", "x".repeat(MAX_BODY_BYTES + 1)), 413, /limit/],
+    [post("/messages?wait=-1", { to: "bob", text: "x" }), 400, /wait/],
+    [post("/messages?wait=abc", { to: "bob", text: "x" }), 400, /wait/],
+    [req("/messages", { method: "POST", body: new Uint8Array([0x7b, 0xff, 0x7d]) }), 400, /UTF-8/],
+  ];
+  for (const [r, status, msg] of cases) {
+    const res = await handler(r);
+    assert.equal(res.status, status, msg.source);
+    assert.match((await res.json()).error, msg);
+  }
+  assert.deepEqual(sent, []);
+});
+
+Deno.test("http POST /messages answers 404 for an unknown peer and 409 for an ambiguous one, with candidates", async () => {
+  const { handler, sent } = fakeApi();
+  const unknown = await handler(post("/messages", { to: "carol", text: "x" }));
+  assert.equal(unknown.status, 404);
+  assert.deepEqual((await unknown.json()).candidates.map((c: { name: string }) => c.name), ["bob@h2"]);
+  const amb = await handler(post("/messages", { to: "b", text: "x" }));
+  assert.equal(amb.status, 409);
+  assert.equal((await amb.json()).candidates.length, 2);
+  assert.deepEqual(sent, []);
+});
+
+Deno.test("http POST /messages answers 507 when the message cannot be stored", async () => {
+  const { handler } = fakeApi({
+    sendMessage: () => {
+      throw new StoreError("Cannot store the message: database or disk is full");
     },
   });
-  const res = await h(new Request("http://127.0.0.1/status"));
-  assert.equal(res.status, 500);
-  assert.match((await res.json()).error, /boom/);
+  const res = await handler(post("/messages", { to: "bob", text: "x" }));
+  assert.equal(res.status, 507);
+  assert.match((await res.json()).error, /disk is full; the message was not stored or sent/);
+});
+
+Deno.test("http GET /messages validates peer, since and limit", async () => {
+  const { handler } = fakeApi();
+  assert.equal((await handler(req("/messages?peer=bob&since=3&limit=10"))).status, 200);
+  assert.equal((await handler(req("/messages?since=2026-11-24T00:00:00Z"))).status, 200);
+  assert.equal((await handler(req("/messages?peer=carol"))).status, 404);
+  assert.equal((await handler(req("/messages?since=yesterday"))).status, 400);
+  assert.equal((await handler(req("/messages?limit=0"))).status, 400);
+  assert.equal((await handler(req("/messages?limit=10001"))).status, 400);
+  const body = await (await handler(req("/messages"))).json();
+  assert.equal(body[0].text, "old");
+});
+
+Deno.test("http POST /broadcast sends to every peer online and reports each", async () => {
+  const { handler, sent } = fakeApi();
+  const res = await handler(post("/broadcast?wait=1", { text: "all" }));
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  assert.equal(body.peers, 1);
+  assert.equal(body.results[0].status, "delivered");
+  assert.deepEqual(sent, [{ to: BOB.id, text: "all" }]);
+});
+
+Deno.test("http GET /events streams events and ends when the handler's streams are closed", async () => {
+  const { handler, listeners } = fakeApi();
+  const res = await handler(req("/events"));
+  assert.equal(res.headers.get("content-type"), "text/event-stream; charset=utf-8");
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  assert.match((await reader.read()).value!, /^: lanchat events/);
+  for (const l of listeners) {
+    l({ type: "message", message: { ...({} as StoredMessage), id: "m1", peer: BOB.id, text: "hi", sentAt: 0 } });
+  }
+  const chunk = (await reader.read()).value!;
+  assert.match(chunk, /^event: message\ndata: \{.*"text":"hi".*\}\n\n$/);
+  handler.closeStreams();
+  assert.equal((await reader.read()).done, true);
+  assert.equal(listeners.size, 0, "the listener is removed");
 });
 
 Deno.test("http serves on an ephemeral loopback port and says why a bind fails", async () => {
+  const { handler } = fakeApi();
   const server = serveHttp("127.0.0.1", 0, handler);
   try {
     const res = await fetch(`http://127.0.0.1:${server.addr.port}/healthz`);

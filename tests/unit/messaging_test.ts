@@ -140,6 +140,17 @@ Deno.test("messaging delivers every message exactly once and in order at 30 % lo
   b.store.close();
 });
 
+Deno.test("messaging sends times the wire accepts even when the clock is fractional", async () => {
+  const store = await Store.open(Deno.makeTempDirSync());
+  // As the daemon does: performance.now()-based monotonic time mapped to the wall clock, rounded.
+  const m = new Messaging({ self: { id: A, incarnation: 1 }, store, wall: (t) => Math.round(WALL0 + t + 0.25) });
+  m.peerUp(B, EB, 0.123);
+  m.send(B, "x", 1.789);
+  const p = decodePacket(m.drainTransmits()[0]!.bytes);
+  assert.ok(p.ok, "a fragment built from fractional times decodes");
+  store.close();
+});
+
 Deno.test("messaging acks a duplicate and does not store it twice", async () => {
   const a = await side(A, EA);
   const b = await side(B, EB);

@@ -1,0 +1,32 @@
+/** `lanchat broadcast TEXT`: one reliable message to every peer online, with each outcome. */
+import type { Command } from "commander";
+import type { MessageJson } from "../daemon.ts";
+import { daemonUrl, request } from "./client.ts";
+import { EXIT, outcome, parseWaitSeconds } from "./options.ts";
+import { describeOutcome, readStdin } from "./send.ts";
+
+export function registerBroadcast(program: Command): void {
+  program.command("broadcast")
+    .description("Send a message to every peer online, each as its own reliable message")
+    .argument("<text>", 'the message; "-" reads it from standard input')
+    .option("--wait <seconds>", "how long to wait for delivery", parseWaitSeconds, 5)
+    .option("--json", "print the results as JSON")
+    .option("--http <host:port>", "the daemon's HTTP endpoint (default: $LANCHAT_HTTP or 127.0.0.1:47476)")
+    .action(async (text: string, opts: { wait: number; json?: boolean; http?: string }) => {
+      const body = text === "-" ? (await readStdin()).replace(/\n$/, "") : text;
+      const { body: r } = await request<{ peers: number; results: MessageJson[] }>(
+        daemonUrl(opts.http),
+        `/broadcast?wait=${opts.wait}`,
+        { method: "POST", body: { text: body }, timeoutMs: opts.wait * 1000 + 5000 },
+      );
+      if (opts.json) console.log(JSON.stringify(r, null, 2));
+      else if (r.peers === 0) console.log("No peers online: nothing sent.");
+      let code: number = EXIT.ok;
+      for (const m of r.results) {
+        const [line, c] = describeOutcome({ ...m, online: true });
+        if (!opts.json) console.log(line);
+        code = Math.max(code, c);
+      }
+      outcome.code = code;
+    });
+}
