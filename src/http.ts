@@ -119,6 +119,7 @@ function parseWait(url: URL): number {
 
 function checkText(v: unknown): string {
   if (typeof v !== "string") throw new HttpError(400, 'Field "text" must be a string');
+  if (v.trim() === "") throw new HttpError(400, 'Field "text" is empty: nothing to send');
   const bytes = new TextEncoder().encode(v).length;
   if (bytes > MAX_TEXT_BYTES) {
     throw new HttpError(413, `Text is ${bytes} bytes; the limit is ${MAX_TEXT_BYTES} (64 KiB)`);

@@ -20,7 +20,10 @@
  * (a duplicate). Messages from one sender enter the inbox in sequence order;
  * one that arrives ahead of a gap is stored ("held") and acknowledged, and
  * shown when the gap fills, when the sender's `base` shows the gap will never
- * fill, or after {@link GAP_WAIT_MS}, with a marker saying how many are missing.
+ * fill, or when the sender has not shown for {@link GAP_WAIT_MS} that it still
+ * holds the missing message (every fragment carries its `base`), with a
+ * marker saying how many are missing. So loss never causes a false gap: a
+ * sender retries for as long as the peer is in its roster.
  *
  * @module
  */
@@ -42,7 +45,10 @@ export const RTO_INITIAL_MS = 200;
 export const RTO_MAX_MS = 3000;
 /** Most unacknowledged fragments in flight to one peer. */
 export const WINDOW_FRAGMENTS = 128;
-/** How long a gap in a sender's sequence is waited for before later messages are shown anyway. */
+/**
+ * How long a gap in a sender's sequence is waited for, after the sender last
+ * showed it still holds the missing message, before later messages are shown.
+ */
 export const GAP_WAIT_MS = 10_000;
 /** A partly received message is forgotten when no fragment of it came for this long. */
 export const REASSEMBLY_TTL_MS = 60_000;
@@ -106,6 +112,8 @@ interface Outgoing {
   transmissions: number;
   /** Whether any ack for it came back (so `acked` says what is missing). */
   ackSeen: boolean;
+  /** The transmission round a bitmap ack last triggered an immediate re-send in. */
+  fastRound: number;
 }
 
 interface PeerOut {
@@ -326,6 +334,7 @@ export class Messaging {
       firstSentAt: undefined,
       transmissions: 0,
       ackSeen: false,
+      fastRound: -1,
     };
     const p = this.#peerOut(message.peer);
     p.queue.push(o);
@@ -371,6 +380,7 @@ export class Messaging {
     const probeOnly = o.transmissions > 0 && !o.ackSeen && o.count > 1;
     for (let i = probeOnly ? last : 0; i < o.count; i++) {
       if (bit(o.acked, i)) continue;
+      // The round's last fragment asks the receiver for a bitmap.
       const [start, end] = fragmentSpan(o.bytes.length, o.count, i);
       const msg: Msg = {
         kind: "msg",
@@ -385,6 +395,7 @@ export class Messaging {
         count: o.count,
         index: i,
         retry: o.transmissions,
+        end: i === last,
         payload: o.bytes.subarray(start, end),
       };
       this.#transmits.push({ via: "unicast", to, bytes: encodePacket(msg), kind: "msg" });
@@ -452,6 +463,14 @@ export class Messaging {
       o.retries = 0;
       o.nextAt = now + RTO_INITIAL_MS;
     }
+    // A bitmap answers the end of a round: whatever it lacks was lost (a LAN
+    // does not reorder a burst), so re-send it now, once per round, rather
+    // than wait for the timer.
+    const endpoint = this.#out.get(o.message.peer)?.endpoint;
+    if (o.inFlight && endpoint && o.fastRound !== o.transmissions && this.#missing(o) > 0) {
+      o.fastRound = o.transmissions;
+      this.#transmit(o, endpoint, now);
+    }
   }
 
   #finish(o: Outgoing): void {
@@ -489,6 +508,14 @@ export class Messaging {
   #onMsg(m: Msg, from: Endpoint, now: number): "not-for-me" | "overload" | undefined {
     if (m.to !== this.self.id) return "not-for-me";
     this.counters.fragmentsReceived++;
+    // Any fragment (a duplicate too) whose sender still holds the message we
+    // wait for (its base is at or below our gap) means it will come: the gap
+    // wait starts over.
+    const waiting = this.#in.get(m.id);
+    if (waiting?.gapDeadline !== undefined && waiting.expected !== undefined && m.base <= waiting.expected) {
+      waiting.gapDeadline = now + GAP_WAIT_MS;
+    }
+
     const empty = new Uint8Array(Math.ceil(m.count / 8));
     let partial = this.#partials.get(m.messageId);
     if (!partial) {
@@ -530,9 +557,8 @@ export class Messaging {
       partial.have++;
     }
     if (partial.have < partial.count) {
-      // Tell the sender what is missing once it has sent everything, and
-      // after every retransmitted fragment.
-      if (m.index === m.count - 1 || m.retry > 0) this.#ack(from, m.messageId, m.count, partial.got.slice(), false);
+      // At the end of each of the sender's rounds, tell it what is missing.
+      if (m.end) this.#ack(from, m.messageId, m.count, partial.got.slice(), false);
       return undefined;
     }
     // Complete.

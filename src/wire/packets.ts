@@ -92,6 +92,8 @@ export interface Msg {
   index: number;
   /** Transmission number of this fragment: 0 the first time. */
   retry: number;
+  /** Last fragment of a transmission round: the receiver answers it with a bitmap of what it has. */
+  end: boolean;
   /** This fragment's bytes of the UTF-8 text. */
   payload: Uint8Array;
 }
@@ -162,6 +164,7 @@ export function encodePacket(packet: Packet): Uint8Array {
         n: packet.count,
         i: packet.index,
         ...(packet.retry ? { r: packet.retry } : {}),
+        ...(packet.end ? { e: true } : {}),
       }, packet.payload);
     case "ack":
       return encodeFrame(PacketType.ack, {
@@ -272,6 +275,7 @@ function validateMsg(b: Record<string, unknown>, id: string, incarnation: number
     count,
     index,
     retry: b.r === undefined ? 0 : uint(b, "r", 0, 1_000_000),
+    end: optionalBool(b, "e"),
     payload,
   };
 }

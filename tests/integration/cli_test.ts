@@ -1,6 +1,14 @@
 /** The CLI as a user runs it: a child process against a real daemon on loopback, or none. */
 import assert from "node:assert/strict";
-import { freeTcpPort, freeUdpPort, killAll, runCli, startLoopbackDaemon } from "../support/daemon_process.ts";
+import type { MessageJson } from "../../src/daemon.ts";
+import {
+  DAEMON_PERMISSIONS,
+  freeTcpPort,
+  freeUdpPort,
+  killAll,
+  runCli,
+  startLoopbackDaemon,
+} from "../support/daemon_process.ts";
 
 const start = (port: number, name: string) => startLoopbackDaemon(port, name);
 
@@ -90,3 +98,103 @@ Deno.test("lanchat --help on every subcommand describes it and exits 0", async (
     assert.match(d.stdout, new RegExp(flag));
   }
 });
+
+Deno.test("lanchat send reports delivery (exit 0), an unknown or ambiguous peer (exit 1) and an offline one (exit 75)", async () => {
+  const port = freeUdpPort();
+  try {
+    const a = await start(port, "alice@h1").started();
+    const b1 = await start(port, "bob@h2").started();
+    const b2 = await start(port, "bob@h3").started();
+    await a.joined(b1.id, 2000);
+    await a.joined(b2.id, 2000);
+    const http = a.httpUrl.replace("http://", "");
+    const ok = await runCli(["send", "bob@h2", "lunch?", "--http", http]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /^delivered to bob@h2 in [\d.]+ ms\n$/);
+    const unknown = await runCli(["send", "carol", "hi", "--http", http]);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /^lanchat: No peer matches "carol"\nKnown peers:\n/);
+    const ambiguous = await runCli(["send", "bob", "hi", "--http", http]);
+    assert.equal(ambiguous.code, 1);
+    assert.match(ambiguous.stderr, /"bob" matches 2 peers; say which\nMatching peers:\n {2}bob@h\d .*\n {2}bob@h\d /);
+    b2.signal("SIGTERM");
+    await a.left(b2.id, 2000);
+    const offline = await runCli(["send", "bob@h3", "are you there?", "--http", http]);
+    assert.equal(offline.code, 75, offline.stderr);
+    assert.equal(offline.stdout, "queued for bob@h3: will be delivered when it is back\n");
+    const stdin = await runCli(["send", b1.id.slice(0, 8), "-", "--http", http], { stdin: "from stdin\n" });
+    assert.equal(stdin.code, 0, stdin.stderr);
+    const inbox = await runCli(["inbox", "--json", "--http", b1.httpUrl.replace("http://", "")]);
+    assert.deepEqual(inbox.stdout.trim().split("\n").map((l) => JSON.parse(l).text), ["lunch?", "from stdin"]);
+  } finally {
+    await killAll();
+  }
+});
+
+Deno.test("lanchat chat sends typed lines and prints the peer's messages as they arrive", async () => {
+  const port = freeUdpPort();
+  try {
+    const a = await start(port, "alice").started();
+    const b = await start(port, "bob").started();
+    await a.joined(b.id, 2000);
+    const chat = chatProcess(["chat", "bob", "--http", a.httpUrl.replace("http://", "")]);
+    await chat.waitFor(/chatting with bob \(online\)/);
+    // Bob writes while alice's chat is open: it prints.
+    const r = await fetch(`${b.httpUrl}/messages?wait=5`, {
+      method: "POST",
+      body: JSON.stringify({ to: "alice", text: "hi alice" }),
+    });
+    assert.equal(r.status, 200);
+    await chat.waitFor(/^bob: hi alice$/m);
+    // Alice types two lines and ends input.
+    await chat.write("hello bob\nsee you\n");
+    await chat.end();
+    const status = await chat.status;
+    assert.equal(status.code, 0, chat.output());
+    const got: MessageJson[] = await (await fetch(`${b.httpUrl}/messages`)).json();
+    assert.deepEqual(got.filter((m) => m.direction === "in").map((m) => m.text), ["hello bob", "see you"]);
+  } finally {
+    await killAll();
+  }
+});
+
+/** A CLI process with piped stdin whose stdout can be awaited line by line. */
+function chatProcess(args: string[]) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--config",
+      new URL("../../deno.json", import.meta.url).pathname,
+      ...DAEMON_PERMISSIONS,
+      new URL("../../main.ts", import.meta.url).pathname,
+      ...args,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  const waiters: { re: RegExp; resolve: () => void }[] = [];
+  (async () => {
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      out += chunk;
+      for (const w of [...waiters]) if (w.re.test(out)) waiters.splice(waiters.indexOf(w), 1) && w.resolve();
+    }
+  })();
+  const stderr = new Response(child.stderr).text();
+  const writer = child.stdin.getWriter();
+  return {
+    status: child.status,
+    output: () => out,
+    waitFor: (re: RegExp) =>
+      re.test(out) ? Promise.resolve() : new Promise<void>((resolve, reject) => {
+        waiters.push({ re, resolve });
+        setTimeout(() => reject(new Error(`chat never printed ${re}; got:\n${out}`)), 10_000);
+      }),
+    write: (s: string) => writer.write(new TextEncoder().encode(s)),
+    end: async () => {
+      await writer.close();
+      await stderr;
+    },
+  };
+}

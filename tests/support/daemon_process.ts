@@ -207,14 +207,19 @@ export async function runCli(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const deno = [Deno.execPath(), "run", "--config", CONFIG, ...DAEMON_PERMISSIONS, MAIN, ...args];
   const [cmd, ...rest] = options.netns ? ["ip", "netns", "exec", options.netns, ...deno] : deno;
-  const out = await new Deno.Command(cmd!, {
+  const child = new Deno.Command(cmd!, {
     args: rest,
-    stdin: "null",
+    stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
     env: options.env,
-  })
-    .output();
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(options.stdin));
+    await w.close();
+  }
+  const out = await child.output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }

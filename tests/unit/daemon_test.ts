@@ -3,9 +3,8 @@
  * sockets and fake interfaces, no packets on any real interface.
  */
 import assert from "node:assert/strict";
-import { Daemon, type DaemonIo, parseHostPort } from "../../src/daemon.ts";
+import { Daemon, type DaemonEvent, type DaemonIo, parseHostPort } from "../../src/daemon.ts";
 import type { InterfaceAddress } from "../../src/net_address.ts";
-import type { RosterEvent } from "../../src/roster.ts";
 import { FakeNetwork } from "../../src/transport.ts";
 
 function fakeHost(net: FakeNetwork, address: string, interfaces: () => InterfaceAddress[]): DaemonIo {
@@ -46,7 +45,7 @@ Deno.test("daemons on a fake network join, then one leaves with a goodbye on sto
     { ...opts, dataDir: Deno.makeTempDirSync() },
     fakeHost(net, "198.18.0.1", () => [eth0("198.18.0.1")]),
   );
-  const events: RosterEvent[] = [];
+  const events: DaemonEvent[] = [];
   a.onEvent((e) => events.push(e));
   const b = await Daemon.start(
     { ...opts, dataDir: Deno.makeTempDirSync() },

@@ -116,6 +116,7 @@ Deno.test("http POST /messages rejects bad input with 400/413 and stores nothing
     [post("/messages", { to: "", text: "x" }), 400, /"to"/],
     [post("/messages", { to: "bob" }), 400, /"text"/],
     [post("/messages", { to: "bob", text: 5 }), 400, /"text"/],
+    [post("/messages", { to: "bob", text: " \n" }), 400, /empty/],
     [post("/messages", { to: "bob", text: "x".repeat(65_537) }), 413, /limit is 65536/],
     [post("/messages", "x".repeat(MAX_BODY_BYTES + 1)), 413, /limit/],
     [post("/messages?wait=-1", { to: "bob", text: "x" }), 400, /wait/],

@@ -189,6 +189,7 @@ const msgBase = {
   base: 3,
   sentAt: 1_800_000_000_000,
   retry: 0,
+  end: false,
 };
 
 Deno.test("wire round-trips message fragments and acks, payload bytes exact", () => {
@@ -196,7 +197,15 @@ Deno.test("wire round-trips message fragments and acks, payload bytes exact", ()
   const count = 3;
   for (let i = 0; i < count; i++) {
     const [s, e] = fragmentSpan(text.length, count, i);
-    const m: Msg = { ...msgBase, length: text.length, count, index: i, retry: i, payload: text.slice(s, e) };
+    const m: Msg = {
+      ...msgBase,
+      length: text.length,
+      count,
+      index: i,
+      retry: i,
+      end: i === count - 1,
+      payload: text.slice(s, e),
+    };
     const bytes = encodePacket(m);
     assert.ok(bytes.length <= MAX_DATAGRAM);
     assert.deepEqual(decodePacket(bytes), { ok: true, value: m });
