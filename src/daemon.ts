@@ -29,6 +29,10 @@ export const VERSION: string = denoJson.version;
 export const DEFAULT_DISCOVERY_PORT = 47474;
 export const DEFAULT_UNICAST_PORT = 47475;
 export const DEFAULT_HTTP = { hostname: "127.0.0.1", port: 47476 } as const;
+/** How often delivery-status updates are written to the database. */
+export const STATUS_FLUSH_MS = 250;
+/** The database's write-ahead log is checkpointed every this many flushes (10 s). */
+export const CHECKPOINT_EVERY_FLUSHES = 40;
 /** How often interfaces are re-read, to pick up a new DHCP address or interface. */
 export const INTERFACE_REFRESH_MS = 5000;
 
@@ -143,6 +147,7 @@ export class Daemon {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
   #refreshTimer: ReturnType<typeof setInterval> | undefined;
+  #flushTimer: ReturnType<typeof setInterval> | undefined;
   #loops: Promise<void>[] = [];
   #interfaces: BroadcastTarget[] = [];
   #startedAt: number;
@@ -302,6 +307,17 @@ export class Daemon {
       receiveLoop(this.#unicastSocket, (b, f) => this.#onDatagram(b, f), (e) => this.#onReceiveError(e)),
     );
     this.#refreshTimer = setInterval(() => void this.#refreshTargets(), INTERFACE_REFRESH_MS);
+    // Delivery-status updates are written behind (see Store.flush): at most
+    // this much of them is lost in a crash, and then only re-sent.
+    let ticks = 0;
+    this.#flushTimer = setInterval(() => {
+      try {
+        this.#store.flush();
+        if (++ticks % CHECKPOINT_EVERY_FLUSHES === 0) this.#store.checkpoint();
+      } catch (e) {
+        this.#log.error("Storage error: {error}", { error: (e as Error).message });
+      }
+    }, STATUS_FLUSH_MS);
     this.#log.info(
       "lanchat {version} started as {name} ({id}, incarnation {incarnation}); discovery UDP {discoveryPort}, unicast UDP {unicastPort}, HTTP {http}",
       {
@@ -327,6 +343,7 @@ export class Daemon {
     this.#stopped = true;
     clearTimeout(this.#timer);
     clearInterval(this.#refreshTimer);
+    clearInterval(this.#flushTimer);
     this.#discoverySocket.close();
     this.#unicastSocket.close();
     await Promise.allSettled(this.#loops);
