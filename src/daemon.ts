@@ -18,6 +18,7 @@ import {
   parseIPv4,
   readInterfaces,
 } from "./net_address.ts";
+import { Ipmsg, type IpmsgEvent, type IpmsgPeer } from "./ipmsg.ts";
 import { Messaging, type MessagingEvent } from "./messaging.ts";
 import type { Peer, RosterEvent } from "./roster.ts";
 import { type KnownPeer, Store, type StoredMessage } from "./store.ts";
@@ -53,6 +54,8 @@ export interface DaemonOptions {
   broadcasts?: string[];
   /** Static unicast peers: `HOST[:PORT]`, PORT being their unicast port. */
   peers?: string[];
+  /** Also speak IP Messenger (IP Messenger, FeiQ, iptux) on this UDP port. */
+  ipmsg?: { port: number; group: string };
 }
 
 /** The OS-facing calls, replaceable in tests. */
@@ -88,10 +91,21 @@ export interface PeerJson {
   firstSeen: string;
   lastSeen: string;
   state: string;
+  /** "lanchat", or "ipmsg" for IP Messenger, FeiQ and iptux users. */
+  protocol: "lanchat" | "ipmsg";
+  /** IP Messenger peers: their login name, nickname and group. */
+  user?: string;
+  nickname?: string;
+  group?: string;
 }
 
 /** Everything the daemon reports to listeners (the SSE stream, tests). */
-export type DaemonEvent = RosterEvent | MessagingEvent;
+export type DaemonEvent = RosterEvent | MessagingEvent | IpmsgRosterEvent;
+
+/** An IP Messenger peer joining or leaving, as listeners see it. */
+export type IpmsgRosterEvent =
+  | { type: "ipmsg-joined"; peer: IpmsgPeer }
+  | { type: "ipmsg-left"; peer: IpmsgPeer; reason: "goodbye" | "timeout" };
 
 /** A message as the API shows it. */
 export interface MessageJson {
@@ -135,6 +149,8 @@ export function parseHostPort(s: string, defaultPort: number): { host: string; p
 export class Daemon {
   readonly discovery: Discovery;
   readonly messaging: Messaging;
+  /** IP Messenger interop, when started with `ipmsg`. */
+  readonly ipmsg: Ipmsg | undefined;
   readonly dataDir: string;
   readonly ports: { discovery: number; unicast: number; http: number };
   readonly httpUrl: string | undefined;
@@ -143,6 +159,7 @@ export class Daemon {
   #store: Store;
   #discoverySocket: Transport;
   #unicastSocket: Transport;
+  #ipmsgSocket: Transport | undefined;
   #http: HttpServer | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
@@ -166,6 +183,8 @@ export class Daemon {
     store: Store;
     discovery: Discovery;
     messaging: Messaging;
+    ipmsg: Ipmsg | undefined;
+    ipmsgSocket: Transport | undefined;
     dataDir: string;
     discoverySocket: Transport;
     unicastSocket: Transport;
@@ -176,6 +195,8 @@ export class Daemon {
     this.#store = init.store;
     this.discovery = init.discovery;
     this.messaging = init.messaging;
+    this.ipmsg = init.ipmsg;
+    this.#ipmsgSocket = init.ipmsgSocket;
     this.dataDir = init.dataDir;
     for (const k of init.store.knownPeers()) this.#known.set(k.id, k);
     this.#discoverySocket = init.discoverySocket;
@@ -248,7 +269,7 @@ export class Daemon {
           status: () => d().status(),
           metrics: () => d().metrics(),
           lookupPeer: (q) => d().lookupPeer(q),
-          onlinePeers: () => d().discovery.roster.peers().map((p) => ({ id: p.id, name: p.name })),
+          onlinePeers: () => d().onlinePeers(),
           sendMessage: (to, text) => d().sendMessage(to, text),
           waitDelivered: (id, ms) => d().waitDelivered(id, ms),
           history: (q) => d().history(q),
@@ -262,11 +283,40 @@ export class Daemon {
       }
       const t0 = io.now();
       const w0 = Date.now();
+      // Whole milliseconds: the wire carries integers (performance.now() is fractional).
+      const wall = (t: number) => Math.round(w0 + (t - t0));
+      let ipmsg: Ipmsg | undefined;
+      let ipmsgSocket: Transport | undefined;
+      if (options.ipmsg) {
+        try {
+          ipmsgSocket = io.bindUdp("0.0.0.0", options.ipmsg.port, {});
+        } catch (e) {
+          if (e instanceof BindError && e.inUse) {
+            throw new Error(
+              `Cannot speak IP Messenger: UDP port ${options.ipmsg.port} is in use on this host (by IP Messenger, FeiQ, iptux or another lanchat --ipmsg); only one program per host can own it`,
+              { cause: e },
+            );
+          }
+          throw e;
+        }
+        opened.push(ipmsgSocket);
+        ipmsg = new Ipmsg({
+          user: fitTextField(user.replaceAll(":", ";")),
+          host: hostname.replaceAll(":", ";"),
+          nickname: discovery.self.name,
+          group: options.ipmsg.group,
+          port: options.ipmsg.port,
+          intervalMs: discovery.intervalMs,
+          firstPacketNo: Math.floor(Date.now() / 1000),
+          wall,
+        });
+      }
+      const ipmsgIds = new Set(store.knownPeers().filter((k) => k.protocol === "ipmsg").map((k) => k.id));
       const messaging = new Messaging({
         self: { id: identity.id, incarnation },
         store,
-        // Whole milliseconds: the wire carries integers (performance.now() is fractional).
-        wall: (t) => Math.round(w0 + (t - t0)),
+        wall,
+        foreignPeer: (peer) => ipmsgIds.has(peer),
       });
       const daemon = new Daemon({
         io,
@@ -274,6 +324,8 @@ export class Daemon {
         store,
         discovery,
         messaging,
+        ipmsg,
+        ipmsgSocket,
         dataDir,
         discoverySocket,
         unicastSocket,
@@ -302,6 +354,20 @@ export class Daemon {
     const self = this.discovery.self;
     await this.#refreshTargets();
     this.discovery.start(this.#io.now());
+    if (this.ipmsg && this.#ipmsgSocket) {
+      const ipmsg = this.ipmsg;
+      ipmsg.start(this.#io.now());
+      // Messages to IP Messenger peers left from the last run go out when those peers appear.
+      const ipmsgIds = new Set([...this.#known.values()].filter((k) => k.protocol === "ipmsg").map((k) => k.id));
+      for (const m of this.#store.outbox()) {
+        if (ipmsgIds.has(m.peer)) ipmsg.send(m.id, m.peer, m.text, this.#io.now());
+      }
+      this.#loops.push(receiveLoop(this.#ipmsgSocket, (b, f) => {
+        if (this.#stopped) return;
+        ipmsg.handleDatagram(b, endpointOf(f), this.#io.now());
+        this.#pump();
+      }, (e) => this.#onReceiveError(e)));
+    }
     this.#loops.push(
       receiveLoop(this.#discoverySocket, (b, f) => this.#onDatagram(b, f), (e) => this.#onReceiveError(e)),
       receiveLoop(this.#unicastSocket, (b, f) => this.#onDatagram(b, f), (e) => this.#onReceiveError(e)),
@@ -338,6 +404,7 @@ export class Daemon {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.discovery.shutdown();
+    this.ipmsg?.shutdown();
     const sends = this.#pump();
     await Promise.allSettled(sends);
     this.#stopped = true;
@@ -346,6 +413,7 @@ export class Daemon {
     clearInterval(this.#flushTimer);
     this.#discoverySocket.close();
     this.#unicastSocket.close();
+    this.#ipmsgSocket?.close();
     await Promise.allSettled(this.#loops);
     await this.#http?.shutdown();
     this.#store.close();
@@ -398,6 +466,7 @@ export class Daemon {
     const now = this.#io.now();
     this.discovery.handleTimeout(now);
     this.messaging.handleTimeout(now);
+    this.ipmsg?.handleTimeout(now);
     this.#pump();
   }
 
@@ -407,9 +476,27 @@ export class Daemon {
     for (const event of this.discovery.drainEvents()) this.#report(event);
     const sends = [...this.discovery.drainTransmits(), ...this.messaging.drainTransmits()].map((t) => this.#send(t));
     for (const event of this.messaging.drainEvents()) this.#reportMessaging(event);
-    const d = this.discovery.pollTimeout();
-    const m = this.#stopped ? undefined : this.messaging.pollTimeout();
-    const next = d === undefined ? m : m === undefined ? d : Math.min(d, m);
+    if (this.ipmsg && this.#ipmsgSocket) {
+      const socket = this.#ipmsgSocket;
+      for (const t of this.ipmsg.drainTransmits()) {
+        sends.push(
+          socket.send(t.bytes, udpAddr(t.to.address, t.to.port)).then(() => {}, (e) => {
+            this.#sendErrors++;
+            this.#log.debug("Cannot send IP Messenger packet to {to}: {error}", {
+              to: `${t.to.address}:${t.to.port}`,
+              error: (e as Error).message,
+            });
+          }),
+        );
+      }
+      for (const event of this.ipmsg.drainEvents()) this.#reportIpmsg(event);
+    }
+    const times = [
+      this.discovery.pollTimeout(),
+      this.#stopped ? undefined : this.messaging.pollTimeout(),
+      this.#stopped ? undefined : this.ipmsg?.pollTimeout(),
+    ].filter((t): t is number => t !== undefined);
+    const next = times.length ? Math.min(...times) : undefined;
     if (next === undefined) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -448,6 +535,7 @@ export class Daemon {
       else this.messaging.peerRestarted(p.id, first, now);
       const known: KnownPeer = {
         id: p.id,
+        protocol: "lanchat",
         name: p.name,
         hostname: p.hostname,
         address: first.address,
@@ -474,6 +562,82 @@ export class Daemon {
       this.#log.info("Peer left: {name} ({id}), reason {reason}", { name: p.name, id: p.id, reason: event.reason });
     }
     this.#emit(event);
+  }
+
+  #reportIpmsg(event: IpmsgEvent): void {
+    const now = this.#io.now();
+    switch (event.type) {
+      case "joined":
+      case "updated": {
+        const p = event.peer;
+        const known: KnownPeer = {
+          id: p.id,
+          protocol: "ipmsg",
+          name: p.nickname,
+          hostname: p.host,
+          address: p.address,
+          port: p.port,
+          lastSeen: this.#wall(now),
+        };
+        this.#known.set(p.id, known);
+        try {
+          this.#store.rememberPeer(known);
+        } catch (e) {
+          this.#log.warn("{error}", { error: (e as Error).message });
+        }
+        if (event.type === "joined") {
+          this.#log.info("IP Messenger peer joined: {name} ({user}@{host}, {client}) at {address}", {
+            name: p.nickname,
+            user: p.user,
+            host: p.host,
+            client: p.version,
+            address: p.address,
+            id: p.id,
+          });
+          this.#emit({ type: "ipmsg-joined", peer: p });
+        }
+        break;
+      }
+      case "left":
+        this.#log.info("IP Messenger peer left: {name} ({id}), reason {reason}", {
+          name: event.peer.nickname,
+          id: event.peer.id,
+          reason: event.reason,
+        });
+        this.#emit({ type: "ipmsg-left", peer: event.peer, reason: event.reason });
+        break;
+      case "message":
+        try {
+          const message = this.#store.receiveUnordered({
+            id: crypto.randomUUID().replaceAll("-", ""),
+            peer: event.peer.id,
+            text: event.text,
+            sentAt: event.sentAt,
+            receivedAt: this.#wall(now),
+          });
+          this.#reportMessaging({ type: "message", message });
+        } catch (e) {
+          // Already answered with RECVMSG (IP Messenger acks before the
+          // application sees it); say loudly that it could not be kept.
+          this.#reportMessaging({ type: "store-error", error: (e as Error).message });
+        }
+        break;
+      case "delivered": {
+        const at = this.#wall(now);
+        this.#store.markDelivered(event.messageId, at, event.rttMs);
+        const message = this.#store.message(event.messageId);
+        if (message) this.#reportMessaging({ type: "delivered", message, rttMs: event.rttMs });
+        break;
+      }
+    }
+  }
+
+  /** Every peer online, lanchat and IP Messenger, for a broadcast. */
+  onlinePeers(): { id: string; name: string }[] {
+    return [
+      ...this.discovery.roster.peers().map((p) => ({ id: p.id, name: p.name })),
+      ...(this.ipmsg?.peers() ?? []).map((p) => ({ id: p.id, name: p.nickname })),
+    ];
   }
 
   #reportMessaging(event: MessagingEvent): void {
@@ -505,7 +669,8 @@ export class Daemon {
 
   /** A peer's display name, from the roster or from peers seen before; else its short id. */
   peerName(id: string): string {
-    return this.discovery.roster.get(id)?.name ?? this.#known.get(id)?.name ?? id.slice(0, 12);
+    return this.discovery.roster.get(id)?.name ?? this.ipmsg?.get(id)?.nickname ?? this.#known.get(id)?.name ??
+      id.slice(0, 12);
   }
 
   /**
@@ -520,6 +685,15 @@ export class Daemon {
     const cands = new Map<string, Cand>();
     for (const k of this.#known.values()) {
       cands.set(k.id, { id: k.id, name: k.name, hostname: k.hostname, online: false, addresses: [k.address] });
+    }
+    for (const p of this.ipmsg?.peers() ?? []) {
+      cands.set(p.id, {
+        id: p.id,
+        name: p.nickname,
+        hostname: p.host,
+        online: true,
+        addresses: [p.address],
+      });
     }
     for (const p of this.discovery.roster.peers()) {
       cands.set(p.id, {
@@ -539,7 +713,7 @@ export class Daemon {
       (c) => c.name.toLowerCase() === lower,
       (c) => parseIPv4(addr) !== undefined && c.addresses.includes(addr),
       (c) => /^[0-9a-f]{4,}$/.test(lower) && c.id.startsWith(lower),
-      (c) => c.hostname === q || c.name.split("@")[0] === q,
+      (c) => c.hostname === q || c.name.split("@")[0] === q || this.ipmsg?.get(c.id)?.user === q,
     ];
     const view = ({ id, name, hostname, online }: Cand) => ({ id, name, hostname, online });
     for (const rule of rules) {
@@ -558,7 +732,25 @@ export class Daemon {
    * (status queued or sent); delivery is reported by a "delivered" event.
    */
   sendMessage(to: string, text: string): StoredMessage {
-    const message = this.messaging.send(to, text, this.#io.now());
+    const now = this.#io.now();
+    if (this.ipmsg && (this.ipmsg.get(to) || this.#known.get(to)?.protocol === "ipmsg")) {
+      if (!this.ipmsg.fits(to, text)) {
+        throw new RangeError("Text is too long for one IP Messenger packet (8 KiB); send it in parts");
+      }
+      const online = this.ipmsg.get(to) !== undefined;
+      const message = this.#store.insertOutgoing({
+        id: crypto.randomUUID().replaceAll("-", ""),
+        peer: to,
+        text,
+        sentAt: this.#wall(now),
+        status: online ? "sent" : "queued",
+      });
+      this.ipmsg.send(message.id, to, text, now);
+      this.#reportMessaging({ type: online ? "sent" : "queued", message });
+      this.#pump();
+      return message;
+    }
+    const message = this.messaging.send(to, text, now);
     this.#pump();
     return message;
   }
@@ -646,6 +838,7 @@ export class Daemon {
     }
     if (this.#stopped) return;
     this.discovery.setTargets(broadcast, statics);
+    this.ipmsg?.setBroadcasts(broadcast.map((b) => b.address));
     this.#pump();
   }
 
@@ -657,8 +850,7 @@ export class Daemon {
   /** The roster as `/peers` shows it, sorted by name. */
   peers(): PeerJson[] {
     const iso = (t: number) => new Date(this.#wall(t)).toISOString();
-    return this.discovery.roster.peers()
-      .sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id))
+    const lanchat: PeerJson[] = this.discovery.roster.peers()
       .map((p: Peer) => ({
         id: p.id,
         name: p.name,
@@ -671,7 +863,26 @@ export class Daemon {
         firstSeen: iso(p.firstSeen),
         lastSeen: iso(p.lastSeen),
         state: p.state,
+        protocol: "lanchat" as const,
       }));
+    const ipmsg: PeerJson[] = (this.ipmsg?.peers() ?? []).map((p) => ({
+      id: p.id,
+      name: p.nickname,
+      hostname: p.host,
+      addresses: [{ address: p.address, port: p.port, lastSeen: iso(p.lastSeen) }],
+      incarnation: 0,
+      version: p.version,
+      httpPort: 0,
+      intervalMs: 0,
+      firstSeen: iso(p.firstSeen),
+      lastSeen: iso(p.lastSeen),
+      state: p.absent ? "absent" : "alive",
+      protocol: "ipmsg" as const,
+      user: p.user,
+      nickname: p.nickname,
+      group: p.group,
+    }));
+    return [...lanchat, ...ipmsg].sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
   }
 
   /**
@@ -708,7 +919,11 @@ export class Daemon {
       staticPeers: this.discovery.targets.peers.map((e) => `${e.address}:${e.port}`),
       peers: this.discovery.roster.size,
       counters: { ...c, sendErrors: this.#sendErrors, receiveErrors: this.#receiveErrors },
-      messaging: { ...this.messaging.counters, outbox: this.messaging.pending().length },
+      messaging: {
+        ...this.messaging.counters,
+        outbox: this.messaging.pending().length + (this.ipmsg?.pending().length ?? 0),
+      },
+      ipmsg: this.ipmsg ? { port: this.ipmsg.port, peers: this.ipmsg.peers().length, ...this.ipmsg.counters } : null,
     };
   }
 

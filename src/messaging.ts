@@ -96,6 +96,8 @@ export interface MessagingOptions {
   newId?: () => string;
   /** Largest fragment payload; tests make it small to exercise fragmentation. */
   fragmentPayload?: number;
+  /** Outbox messages for these peers belong to another protocol (IP Messenger): not resumed here. */
+  foreignPeer?: (peer: string) => boolean;
 }
 
 interface Outgoing {
@@ -186,7 +188,7 @@ export class Messaging {
       return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
     });
     // Resume what a previous run left: the outbox, and messages held for order.
-    for (const m of this.#store.outbox()) this.#enqueue(m);
+    for (const m of this.#store.outbox()) if (!options.foreignPeer?.(m.peer)) this.#enqueue(m);
     for (const h of this.#store.heldMessages()) this.#peerIn(h.peer).held.set(h.seq, h);
   }
 

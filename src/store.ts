@@ -50,6 +50,8 @@ export interface HeldMessage {
 /** A peer this node has seen, remembered so it can be addressed while offline. */
 export interface KnownPeer {
   id: string;
+  /** "lanchat", or "ipmsg" for IP Messenger, FeiQ and iptux users. */
+  protocol: "lanchat" | "ipmsg";
   name: string;
   hostname: string;
   address: string;
@@ -106,6 +108,11 @@ export class Store {
       // The first write takes the exclusive lock and keeps it until close.
       db.exec("BEGIN IMMEDIATE");
       db.exec(SCHEMA);
+      // Databases made before the protocol column existed.
+      const columns = (db.prepare("PRAGMA table_info(peers)").all() as { name: string }[]).map((c) => c.name);
+      if (!columns.includes("protocol")) {
+        db.exec("ALTER TABLE peers ADD COLUMN protocol TEXT NOT NULL DEFAULT 'lanchat'");
+      }
       db.exec("COMMIT");
     } catch (e) {
       db.close();
@@ -157,21 +164,23 @@ export class Store {
   rememberPeer(p: KnownPeer): void {
     this.transaction("remember peer", () => {
       this.#q(
-        `INSERT INTO peers (id, name, hostname, address, port, last_seen) VALUES (?, ?, ?, ?, ?, ?)
+        `INSERT INTO peers (id, name, hostname, address, port, last_seen, protocol) VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, hostname = excluded.hostname,
-           address = excluded.address, port = excluded.port, last_seen = excluded.last_seen`,
-      ).run(p.id, p.name, p.hostname, p.address, p.port, p.lastSeen);
+           address = excluded.address, port = excluded.port, last_seen = excluded.last_seen,
+           protocol = excluded.protocol`,
+      ).run(p.id, p.name, p.hostname, p.address, p.port, p.lastSeen, p.protocol);
     });
   }
 
   /** Every peer ever seen. */
   knownPeers(): KnownPeer[] {
-    return (this.#q("SELECT id, name, hostname, address, port, last_seen FROM peers").all() as Record<
+    return (this.#q("SELECT id, name, hostname, address, port, last_seen, protocol FROM peers").all() as Record<
       string,
       unknown
     >[])
       .map((r) => ({
         id: String(r.id),
+        protocol: r.protocol === "ipmsg" ? "ipmsg" as const : "lanchat" as const,
         name: String(r.name),
         hostname: String(r.hostname),
         address: String(r.address),
@@ -278,6 +287,21 @@ export class Store {
     this.flush();
     const row = this.#q("SELECT * FROM messages WHERE id = ?").get(id) as Record<string, unknown> | undefined;
     return row ? toMessage(row) : undefined;
+  }
+
+  /**
+   * Stores an incoming message that needs no ordering (IP Messenger has no
+   * sequence numbers) straight into the inbox, numbering it per peer.
+   */
+  receiveUnordered(m: { id: string; peer: string; text: string; sentAt: number; receivedAt: number }): StoredMessage {
+    return this.transaction("store the message", () => {
+      const seq = this.#bumpSeq(m.peer, "in");
+      this.#q(
+        `INSERT INTO messages (id, peer, direction, seq, text, sent_at, received_at, delivered_at, status)
+         VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received')`,
+      ).run(m.id, m.peer, seq, m.text, m.sentAt, m.receivedAt, m.receivedAt);
+      return toMessage(this.#q("SELECT * FROM messages WHERE id = ?").get(m.id) as Record<string, unknown>);
+    });
   }
 
   /** The next sequence number expected from a peer (1 when none was seen). */
@@ -398,7 +422,8 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS peers (
   id TEXT PRIMARY KEY, name TEXT NOT NULL, hostname TEXT NOT NULL,
-  address TEXT NOT NULL, port INTEGER NOT NULL, last_seen INTEGER NOT NULL
+  address TEXT NOT NULL, port INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+  protocol TEXT NOT NULL DEFAULT 'lanchat'
 );
 -- Visible history, in the order it became visible (cursor).
 CREATE TABLE IF NOT EXISTS messages (

@@ -21,6 +21,9 @@ interface DaemonFlags {
   peer?: string[];
   logLevel: LogLevel;
   logFormat: LogFormat;
+  ipmsg?: boolean;
+  ipmsgPort: number;
+  ipmsgGroup: string;
 }
 
 export function registerDaemon(program: Command): void {
@@ -63,6 +66,9 @@ export function registerDaemon(program: Command): void {
       "also announce by unicast to this host, e.g. across subnets (repeatable)",
       collect(parsePeer),
     )
+    .option("--ipmsg", "also speak IP Messenger (IP Messenger, FeiQ, iptux users appear as peers)")
+    .option("--ipmsg-port <port>", "IP Messenger UDP port", parsePort, 2425)
+    .option("--ipmsg-group <name>", "group shown to IP Messenger users", "lanchat")
     .addOption(
       new Option("--log-level <level>", "trace, debug, info, warning, error").default("info").argParser(
         usage(parseLevel),
@@ -83,6 +89,7 @@ export function registerDaemon(program: Command): void {
         excludeInterfaces: flags.excludeInterface,
         broadcasts: flags.broadcast,
         peers: flags.peer,
+        ipmsg: flags.ipmsg ? { port: flags.ipmsgPort, group: flags.ipmsgGroup } : undefined,
       });
       await new Promise<void>((resolve) => {
         let stopping = false;

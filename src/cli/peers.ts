@@ -24,8 +24,11 @@ export function registerPeers(program: Command): void {
         p.addresses.map((a) => `${a.address}:${a.port}`).join(", "),
         p.state,
         ago(p.lastSeen),
+        p.protocol ?? "lanchat",
         p.id.slice(0, 12),
       ]);
-      Deno.stdout.writeSync(new TextEncoder().encode(table(["NAME", "HOST", "ADDRESS", "STATE", "SEEN", "ID"], rows)));
+      Deno.stdout.writeSync(
+        new TextEncoder().encode(table(["NAME", "HOST", "ADDRESS", "STATE", "SEEN", "VIA", "ID"], rows)),
+      );
     });
 }

@@ -1,0 +1,434 @@
+/**
+ * IP Messenger interop (IP Messenger, FeiQ, iptux) as a sans-I/O state
+ * machine, like discovery and messaging: it is fed datagrams and the time,
+ * and returns datagrams to send and events.
+ *
+ * - Entry: BR_ENTRY (nickname, group; UTF-8 capable) at start and on every
+ *   announce; BR_ENTRY from others is answered with ANSENTRY; ANSENTRY and
+ *   BR_ABSENCE add or update a peer; BR_EXIT removes it; so does silence for
+ *   {@link IPMSG_EXPIRY_ANNOUNCES} announces (every client answers our
+ *   BR_ENTRY, so a live one is heard on each).
+ * - Messages out: SENDMSG|SENDCHECKOPT, re-sent (same packet number) until a
+ *   RECVMSG names it, while the peer is present; queued while it is not.
+ * - Messages in: SENDMSG is answered with RECVMSG when it asks (SENDCHECKOPT)
+ *   and is not a broadcast or auto-reply; duplicates (same address, user and
+ *   packet number within {@link DEDUP_WINDOW_MS}) are answered but not
+ *   delivered twice.
+ * - Text: UTF-8 to peers that say they read it, GBK to the others.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import type { Endpoint } from "./discovery.ts";
+import {
+  decodeIpmsg,
+  encodeIpmsg,
+  IPMSG,
+  IPMSG_MAX_PACKET,
+  IPMSG_OPT,
+  type IpmsgDropReason,
+  type IpmsgEncoding,
+  type IpmsgPacket,
+  saysUtf8,
+} from "./wire/ipmsg.ts";
+
+/** The IP Messenger port. */
+export const IPMSG_PORT = 2425;
+/** An IP Messenger peer not heard for this many of our announces is removed. */
+export const IPMSG_EXPIRY_ANNOUNCES = 5;
+/** How long (ms) an incoming packet number is remembered, to drop duplicates. */
+export const DEDUP_WINDOW_MS = 10 * 60_000;
+/** Re-send delays for an unacknowledged SENDMSG: 1 s five times, then every 5 s. */
+export function ipmsgRetryDelay(attempt: number): number {
+  return attempt < 5 ? 1000 : 5000;
+}
+
+/** An IP Messenger peer. */
+export interface IpmsgPeer {
+  /** 32 hex characters derived from user and address, stable across restarts. */
+  id: string;
+  user: string;
+  host: string;
+  nickname: string;
+  group: string;
+  address: string;
+  port: number;
+  /** The client's version field, e.g. "1_iptux 0.8.3". */
+  version: string;
+  encoding: IpmsgEncoding;
+  absent: boolean;
+  firstSeen: number;
+  lastSeen: number;
+}
+
+export type IpmsgEvent =
+  | { type: "joined" | "updated"; peer: IpmsgPeer }
+  | { type: "left"; peer: IpmsgPeer; reason: "goodbye" | "timeout" }
+  | { type: "message"; peer: IpmsgPeer; text: string; sentAt: number }
+  | { type: "delivered"; messageId: string; peerId: string; rttMs: number };
+
+export interface IpmsgTransmit {
+  to: Endpoint;
+  bytes: Uint8Array;
+}
+
+export interface IpmsgCounters {
+  received: number;
+  dropped: Record<IpmsgDropReason | "self" | "unsupported", number>;
+  entries: number;
+  messagesIn: number;
+  messagesOut: number;
+  duplicates: number;
+  retransmits: number;
+}
+
+/** The id lanchat gives an IP Messenger peer: hex of SHA-256("ipmsg:" user "@" address), 32 characters. */
+export function ipmsgPeerId(user: string, address: string): string {
+  return createHash("sha256").update(`ipmsg:${user}@${address}`).digest("hex").slice(0, 32);
+}
+
+interface Outgoing {
+  messageId: string;
+  peerId: string;
+  text: string;
+  packetNo: string;
+  attempts: number;
+  nextAt: number | undefined;
+  firstSentAt: number | undefined;
+}
+
+export interface IpmsgOptions {
+  user: string;
+  host: string;
+  nickname: string;
+  group: string;
+  port?: number;
+  /** Announce interval (ms): BR_ENTRY goes out on it. */
+  intervalMs: number;
+  /** First packet number; IP Messenger clients use the time in seconds. */
+  firstPacketNo: number;
+  /** Wall clock (ms since the epoch) for a monotonic time. */
+  wall: (now: number) => number;
+}
+
+/** The IP Messenger state machine. */
+export class Ipmsg {
+  readonly self: { user: string; host: string; nickname: string; group: string };
+  readonly port: number;
+  readonly counters: IpmsgCounters = {
+    received: 0,
+    dropped: { oversize: 0, truncated: 0, "bad-field": 0, "bad-text": 0, self: 0, unsupported: 0 },
+    entries: 0,
+    messagesIn: 0,
+    messagesOut: 0,
+    duplicates: 0,
+    retransmits: 0,
+  };
+  #intervalMs: number;
+  #wall: (now: number) => number;
+  #packetNo: number;
+  #ownPacketNos = new Set<string>();
+  #peers = new Map<string, IpmsgPeer>();
+  #broadcasts: Endpoint[] = [];
+  #nextAnnounce: number | undefined;
+  #out: Outgoing[] = [];
+  #seen = new Map<string, number>();
+  #transmits: IpmsgTransmit[] = [];
+  #events: IpmsgEvent[] = [];
+  #stopped = false;
+
+  constructor(o: IpmsgOptions) {
+    this.self = { user: o.user, host: o.host, nickname: o.nickname, group: o.group };
+    this.port = o.port ?? IPMSG_PORT;
+    this.#intervalMs = o.intervalMs;
+    this.#wall = o.wall;
+    this.#packetNo = o.firstPacketNo;
+  }
+
+  /** Peers present now. */
+  peers(): IpmsgPeer[] {
+    return [...this.#peers.values()];
+  }
+
+  get(id: string): IpmsgPeer | undefined {
+    return this.#peers.get(id);
+  }
+
+  /** Messages not yet acknowledged, by message id. */
+  pending(): string[] {
+    return this.#out.map((o) => o.messageId);
+  }
+
+  /** Sets the broadcast addresses BR_ENTRY and BR_EXIT go to. */
+  setBroadcasts(addresses: string[]): void {
+    this.#broadcasts = addresses.map((address) => ({ address, port: this.port }));
+  }
+
+  start(now: number): void {
+    this.#nextAnnounce = now;
+  }
+
+  /**
+   * Queues a message for an IP Messenger peer (present or not), to go out
+   * now if it is present and again until a RECVMSG names it.
+   */
+  send(messageId: string, peerId: string, text: string, now: number): void {
+    const o: Outgoing = {
+      messageId,
+      peerId,
+      text,
+      packetNo: this.#nextPacketNo(),
+      attempts: 0,
+      nextAt: undefined,
+      firstSentAt: undefined,
+    };
+    this.#out.push(o);
+    if (this.#peers.has(peerId)) this.#transmitMessage(o, now);
+  }
+
+  /** Whether a text fits one IP Messenger packet for this peer. */
+  fits(peerId: string, text: string): boolean {
+    const peer = this.#peers.get(peerId);
+    try {
+      encodeIpmsg({
+        packetNo: "9999999999",
+        user: this.self.user,
+        host: this.self.host,
+        command: IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT | IPMSG_OPT.UTF8OPT,
+        extra: [text],
+        encoding: peer?.encoding ?? "utf-8",
+      });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  handleDatagram(bytes: Uint8Array, from: Endpoint, now: number): void {
+    if (this.#stopped) return;
+    this.counters.received++;
+    const known = [...this.#peers.values()].find((p) => p.address === from.address);
+    const decoded = decodeIpmsg(bytes, known?.encoding);
+    if (!decoded.ok) {
+      this.counters.dropped[decoded.reason]++;
+      return;
+    }
+    const p = decoded.value;
+    if (p.user === this.self.user && p.host === this.self.host && this.#ownPacketNos.has(p.packetNo)) {
+      this.counters.dropped.self++;
+      return;
+    }
+    const id = ipmsgPeerId(p.user, from.address);
+    switch (p.mode) {
+      case IPMSG.BR_ENTRY:
+        this.#upsert(p, from, now);
+        this.#send(from, IPMSG.ANSENTRY | this.#capabilities(), this.#entryExtra(), this.#peers.get(id)!.encoding);
+        break;
+      case IPMSG.ANSENTRY:
+      case IPMSG.BR_ABSENCE:
+        this.#upsert(p, from, now);
+        break;
+      case IPMSG.BR_EXIT: {
+        const peer = this.#peers.get(id);
+        if (peer) {
+          this.#peers.delete(id);
+          this.#events.push({ type: "left", peer, reason: "goodbye" });
+          for (const o of this.#out) if (o.peerId === id) o.nextAt = undefined;
+        }
+        break;
+      }
+      case IPMSG.SENDMSG:
+        this.#onSendMsg(p, id, from, now);
+        break;
+      case IPMSG.RECVMSG: {
+        this.#touch(id, now);
+        const acked = (p.extra[0] ?? "").trim();
+        const i = this.#out.findIndex((o) => o.peerId === id && o.packetNo === acked);
+        if (i >= 0) {
+          const [o] = this.#out.splice(i, 1);
+          this.#events.push({
+            type: "delivered",
+            messageId: o!.messageId,
+            peerId: id,
+            rttMs: now - (o!.firstSentAt ?? now),
+          });
+        }
+        break;
+      }
+      default:
+        // READMSG, file and encryption commands: not supported; proof of life.
+        this.#touch(id, now);
+        this.counters.dropped.unsupported++;
+    }
+  }
+
+  handleTimeout(now: number): void {
+    if (this.#stopped) return;
+    if (this.#nextAnnounce !== undefined && now >= this.#nextAnnounce) {
+      const extra = this.#entryExtra();
+      for (const b of this.#broadcasts) this.#send(b, IPMSG.BR_ENTRY | this.#capabilities(), extra, "utf-8");
+      this.#nextAnnounce = now + this.#intervalMs;
+      // Peers silent for several announces (each of which they answer) are gone.
+      for (const [id, peer] of this.#peers) {
+        if (now - peer.lastSeen > IPMSG_EXPIRY_ANNOUNCES * this.#intervalMs) {
+          this.#peers.delete(id);
+          this.#events.push({ type: "left", peer, reason: "timeout" });
+          for (const o of this.#out) if (o.peerId === id) o.nextAt = undefined;
+        }
+      }
+      for (const [key, at] of this.#seen) if (now - at > DEDUP_WINDOW_MS) this.#seen.delete(key);
+    }
+    for (const o of this.#out) {
+      if (o.nextAt !== undefined && o.nextAt <= now && this.#peers.has(o.peerId)) {
+        this.counters.retransmits++;
+        this.#transmitMessage(o, now);
+      }
+    }
+  }
+
+  pollTimeout(): number | undefined {
+    if (this.#stopped) return undefined;
+    let next = this.#nextAnnounce ?? Infinity;
+    for (const o of this.#out) if (o.nextAt !== undefined && o.nextAt < next) next = o.nextAt;
+    return next === Infinity ? undefined : next;
+  }
+
+  drainTransmits(): IpmsgTransmit[] {
+    const out = this.#transmits;
+    this.#transmits = [];
+    return out;
+  }
+
+  drainEvents(): IpmsgEvent[] {
+    const out = this.#events;
+    this.#events = [];
+    return out;
+  }
+
+  /** BR_EXIT on every broadcast address and to every peer, then stop. */
+  shutdown(): void {
+    if (this.#stopped) return;
+    for (const b of this.#broadcasts) this.#send(b, IPMSG.BR_EXIT | this.#capabilities(), this.#entryExtra(), "utf-8");
+    for (const p of this.#peers.values()) {
+      this.#send(p, IPMSG.BR_EXIT | this.#capabilities(), this.#entryExtra(), p.encoding);
+    }
+    this.#stopped = true;
+  }
+
+  #capabilities(): number {
+    return IPMSG_OPT.CAPUTF8OPT | IPMSG_OPT.UTF8OPT;
+  }
+
+  #entryExtra(): string[] {
+    return [this.self.nickname, this.self.group];
+  }
+
+  #nextPacketNo(): string {
+    const n = String(this.#packetNo++);
+    this.#ownPacketNos.add(n);
+    if (this.#ownPacketNos.size > 4096) this.#ownPacketNos.delete(this.#ownPacketNos.values().next().value!);
+    return n;
+  }
+
+  #send(to: Endpoint, command: number, extra: string[], encoding: IpmsgEncoding, packetNo?: string): void {
+    const utf8 = encoding === "utf-8";
+    // Tell a GBK peer nothing about UTF-8 in this packet (FeiQ reads GBK).
+    const cmd = utf8 ? command : command & ~(IPMSG_OPT.UTF8OPT | IPMSG_OPT.CAPUTF8OPT);
+    const bytes = encodeIpmsg({
+      packetNo: packetNo ?? this.#nextPacketNo(),
+      user: this.self.user,
+      host: this.self.host,
+      command: cmd,
+      extra,
+      encoding,
+    });
+    this.#transmits.push({ to: { address: to.address, port: to.port }, bytes });
+  }
+
+  #transmitMessage(o: Outgoing, now: number): void {
+    const peer = this.#peers.get(o.peerId)!;
+    this.#send(
+      peer,
+      IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT | this.#capabilities(),
+      [o.text],
+      peer.encoding,
+      o.packetNo,
+    );
+    if (o.attempts === 0) {
+      o.firstSentAt = now;
+      this.counters.messagesOut++;
+    }
+    o.nextAt = now + ipmsgRetryDelay(o.attempts);
+    o.attempts++;
+  }
+
+  #touch(id: string, now: number): void {
+    const p = this.#peers.get(id);
+    if (p) p.lastSeen = now;
+  }
+
+  #upsert(p: IpmsgPacket, from: Endpoint, now: number): void {
+    const id = ipmsgPeerId(p.user, from.address);
+    // iptux names its encoding in the entry's fourth part.
+    const declared = (p.extra[3] ?? "").toLowerCase().replace("_", "-");
+    // UTF-8 only when declared: a FeiQ user with an ASCII name sends bytes
+    // that are valid UTF-8, yet reads GBK.
+    const encoding: IpmsgEncoding = saysUtf8(p.options) || declared === "utf-8" || declared === "utf8"
+      ? "utf-8"
+      : "gbk";
+    const fields = {
+      user: p.user,
+      host: p.host,
+      nickname: p.extra[0] || p.user,
+      group: p.extra[1] ?? "",
+      address: from.address,
+      port: from.port,
+      version: p.version,
+      encoding,
+      absent: (p.options & IPMSG_OPT.ABSENCEOPT) !== 0 && p.mode === IPMSG.BR_ABSENCE,
+    };
+    const known = this.#peers.get(id);
+    if (!known) {
+      const peer: IpmsgPeer = { id, ...fields, firstSeen: now, lastSeen: now };
+      this.#peers.set(id, peer);
+      this.counters.entries++;
+      this.#events.push({ type: "joined", peer });
+      // It is back: whatever waits for it goes now.
+      for (const o of this.#out) if (o.peerId === id) this.#transmitMessage(o, now);
+      return;
+    }
+    const changed = known.nickname !== fields.nickname || known.group !== fields.group ||
+      known.absent !== fields.absent || known.port !== fields.port;
+    Object.assign(known, fields, { lastSeen: now });
+    if (changed) this.#events.push({ type: "updated", peer: known });
+  }
+
+  #onSendMsg(p: IpmsgPacket, id: string, from: Endpoint, now: number): void {
+    this.#touch(id, now);
+    const wantsAck = (p.options & IPMSG_OPT.SENDCHECKOPT) !== 0 &&
+      (p.options & (IPMSG_OPT.BROADCASTOPT | IPMSG_OPT.AUTORETOPT)) === 0;
+    const encoding = this.#peers.get(id)?.encoding ?? p.encoding;
+    if (wantsAck) this.#send(from, IPMSG.RECVMSG | this.#capabilities(), [p.packetNo], encoding);
+    const key = `${from.address}|${p.user}|${p.packetNo}`;
+    if (this.#seen.has(key)) {
+      this.counters.duplicates++;
+      return;
+    }
+    this.#seen.set(key, now);
+    // A sender we have no entry for (its BR_ENTRY was lost): take it from the packet.
+    if (!this.#peers.has(id)) this.#upsert({ ...p, extra: [p.user, ""] }, from, now);
+    const peer = this.#peers.get(id)!;
+    let text = p.extra[0] ?? "";
+    if (p.options & IPMSG_OPT.ENCRYPTOPT) {
+      this.counters.dropped.unsupported++;
+      text = "(an encrypted IP Messenger message: lanchat cannot read those)";
+    } else if (p.options & IPMSG_OPT.FILEATTACHOPT) {
+      text = `${text}\n(files were attached: lanchat does not receive files)`.trim();
+    }
+    this.counters.messagesIn++;
+    this.#events.push({ type: "message", peer, text, sentAt: this.#wall(now) });
+  }
+}
+
+/** Largest IP Messenger packet: re-exported for callers that check sizes. */
+export { IPMSG_MAX_PACKET };

@@ -1,0 +1,137 @@
+/**
+ * `lanchat daemon --ipmsg` against a raw socket that speaks like FeiQ (GBK,
+ * no UTF-8 options), on loopback.
+ */
+import assert from "node:assert/strict";
+import iconv from "iconv-lite";
+import type { MessageJson, PeerJson } from "../../src/daemon.ts";
+import { decodeIpmsg, IPMSG, IPMSG_OPT, type IpmsgPacket } from "../../src/wire/ipmsg.ts";
+import { freeUdpPort, killAll, startLoopbackDaemon } from "../support/daemon_process.ts";
+
+const gbk = (s: string) => new Uint8Array(iconv.encode(s, "gbk"));
+const ascii = (s: string) => new TextEncoder().encode(s);
+const cat = (...parts: Uint8Array[]) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+};
+
+/** A FeiQ-like client on a loopback socket: records what it receives. */
+function fakeFeiq() {
+  const sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const got: IpmsgPacket[] = [];
+  const raw: Uint8Array[] = [];
+  let onPacket: ((p: IpmsgPacket) => void) | undefined;
+  (async () => {
+    const buf = new Uint8Array(65536);
+    try {
+      while (true) {
+        const [b] = await sock.receive(buf);
+        raw.push(b.slice());
+        const d = decodeIpmsg(b.slice(), "gbk");
+        if (d.ok) {
+          got.push(d.value);
+          onPacket?.(d.value);
+        }
+      }
+    } catch { /* closed */ }
+  })();
+  return {
+    sock,
+    got,
+    raw,
+    send: (bytes: Uint8Array, port: number) => sock.send(bytes, { transport: "udp", hostname: "127.0.0.1", port }),
+    onPacket: (f: (p: IpmsgPacket) => void) => onPacket = f,
+    waitFor: async (pred: (p: IpmsgPacket) => boolean, ms = 3000) => {
+      const end = Date.now() + ms;
+      while (Date.now() < end) {
+        const p = got.find(pred);
+        if (p) return p;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      throw new Error(`no such packet; got ${JSON.stringify(got.map((p) => [p.mode, p.extra]))}`);
+    },
+  };
+}
+
+Deno.test("lanchat --ipmsg lists a FeiQ user, stores its GBK message as the right Chinese text, and delivers to it", async () => {
+  const port = freeUdpPort();
+  const ipmsgPort = freeUdpPort();
+  const feiq = fakeFeiq();
+  try {
+    const d = await startLoopbackDaemon(port, "alice", { extra: ["--ipmsg", "--ipmsg-port", String(ipmsgPort)] })
+      .started();
+    // FeiQ enters (GBK nickname and group).
+    await feiq.send(
+      cat(ascii("1_lbt4_0#128#000C29D8B0F6:1700000001:"), gbk("小明"), ascii(":XM-PC:1:"), gbk("小明\0财务部\0")),
+      ipmsgPort,
+    );
+    const ans = await feiq.waitFor((p) => p.mode === IPMSG.ANSENTRY);
+    assert.equal(ans.options & IPMSG_OPT.UTF8OPT, 0, "answered in GBK terms");
+    const peers: PeerJson[] = await (await fetch(`${d.httpUrl}/peers`)).json();
+    const xm = peers.find((p) => p.protocol === "ipmsg")!;
+    assert.deepEqual([xm.name, xm.user, xm.group, xm.hostname], ["小明", "小明", "财务部", "XM-PC"]);
+    // FeiQ sends a GBK message asking for a receipt.
+    await feiq.send(
+      cat(
+        ascii(`1_lbt4_0:1700000002:`),
+        gbk("小明"),
+        ascii(`:XM-PC:${IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT}:`),
+        gbk("午饭: 一起去吗？\0"),
+      ),
+      ipmsgPort,
+    );
+    const recv = await feiq.waitFor((p) => p.mode === IPMSG.RECVMSG);
+    assert.deepEqual(recv.extra, ["1700000002"]);
+    let inbox: MessageJson[] = [];
+    for (let i = 0; i < 50 && inbox.length === 0; i++) {
+      inbox = (await (await fetch(`${d.httpUrl}/messages`)).json()).filter((m: MessageJson) => m.direction === "in");
+      if (!inbox.length) await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.deepEqual(inbox.map((m) => [m.text, m.peer.name]), [["午饭: 一起去吗？", "小明"]]);
+    // lanchat writes back: FeiQ gets GBK, answers RECVMSG, the API says delivered.
+    feiq.onPacket((p) => {
+      if (p.mode === IPMSG.SENDMSG) {
+        void feiq.send(
+          cat(ascii("1_lbt4_0:1700000003:"), gbk("小明"), ascii(`:XM-PC:${IPMSG.RECVMSG}:${p.packetNo}\0`)),
+          ipmsgPort,
+        );
+      }
+    });
+    const res = await fetch(`${d.httpUrl}/messages?wait=5`, {
+      method: "POST",
+      body: JSON.stringify({ to: "小明", text: "好的，十二点见" }),
+    });
+    const sent = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(sent));
+    assert.equal(sent.status, "delivered");
+    const msg = feiq.got.find((p) => p.mode === IPMSG.SENDMSG)!;
+    assert.equal(msg.extra[0], "好的，十二点见");
+    assert.equal(msg.encoding, "gbk");
+  } finally {
+    feiq.sock.close();
+    await killAll();
+  }
+});
+
+Deno.test("a second lanchat --ipmsg on the same host says the IP Messenger port is taken", async () => {
+  const port = freeUdpPort();
+  const ipmsgPort = freeUdpPort();
+  try {
+    await startLoopbackDaemon(port, "first", { extra: ["--ipmsg", "--ipmsg-port", String(ipmsgPort)] }).started();
+    const second = startLoopbackDaemon(port, "second", { extra: ["--ipmsg", "--ipmsg-port", String(ipmsgPort)] });
+    assert.equal((await second.wait()).code, 1);
+    assert.match(
+      second.rawStderr.join("\n"),
+      new RegExp(
+        `UDP port ${ipmsgPort} is in use on this host \\(by IP Messenger, FeiQ, iptux or another lanchat --ipmsg\\)`,
+      ),
+    );
+  } finally {
+    await killAll();
+  }
+});

@@ -1,0 +1,220 @@
+import assert from "node:assert/strict";
+import iconv from "iconv-lite";
+import { Ipmsg, ipmsgPeerId, ipmsgRetryDelay } from "../../src/ipmsg.ts";
+import {
+  decodeIpmsg,
+  encodeIpmsg,
+  IPMSG,
+  IPMSG_MAX_PACKET,
+  IPMSG_OPT,
+  type IpmsgPacket,
+} from "../../src/wire/ipmsg.ts";
+
+const gbk = (s: string) => new Uint8Array(iconv.encode(s, "gbk"));
+const utf8 = (s: string) => new TextEncoder().encode(s);
+const cat = (...parts: Uint8Array[]) => {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+};
+const FEIQ = { address: "198.18.0.21", port: 2425 };
+const IPTUX = { address: "198.18.0.22", port: 2425 };
+
+function decoded(bytes: Uint8Array, hint?: "utf-8" | "gbk"): IpmsgPacket {
+  const r = decodeIpmsg(bytes, hint);
+  assert.ok(r.ok, JSON.stringify(r));
+  return r.value;
+}
+
+Deno.test("ipmsg codec round-trips every command lanchat uses, in both encodings", () => {
+  const commands = [
+    IPMSG.BR_ENTRY | IPMSG_OPT.CAPUTF8OPT | IPMSG_OPT.UTF8OPT,
+    IPMSG.ANSENTRY | IPMSG_OPT.CAPUTF8OPT,
+    IPMSG.BR_EXIT,
+    IPMSG.BR_ABSENCE | IPMSG_OPT.ABSENCEOPT,
+    IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT | IPMSG_OPT.UTF8OPT,
+    IPMSG.SENDMSG | IPMSG_OPT.BROADCASTOPT,
+    IPMSG.SENDMSG | IPMSG_OPT.AUTORETOPT,
+    IPMSG.RECVMSG,
+  ];
+  for (const encoding of ["utf-8", "gbk"] as const) {
+    for (const cmd of commands) {
+      // A GBK packet never claims UTF-8 (the sender clears those bits for GBK peers).
+      const command = encoding === "gbk" ? cmd & ~(IPMSG_OPT.UTF8OPT | IPMSG_OPT.CAPUTF8OPT) : cmd;
+      const p = { packetNo: "1700000000", user: "张三", host: "PC-01", command, extra: ["你好，世界", "组"], encoding };
+      const d = decoded(encodeIpmsg(p), encoding);
+      assert.equal(d.command, command);
+      assert.equal(d.mode, command & 0xff);
+      assert.equal(d.options, command & ~0xff);
+      assert.deepEqual([d.user, d.host, d.packetNo, d.extra], ["张三", "PC-01", "1700000000", ["你好，世界", "组"]]);
+      assert.equal(d.encoding, encoding);
+    }
+  }
+});
+
+Deno.test("ipmsg codec reads iptux's entry and FeiQ's GBK message as they are on the wire", () => {
+  const iptux = decoded(utf8("1_iptux 0.8.3:4:root:vm:259:root\0\0icon-tux.png\0utf-8\0"));
+  assert.deepEqual([iptux.version, iptux.mode, iptux.extra], ["1_iptux 0.8.3", IPMSG.ANSENTRY, [
+    "root",
+    "",
+    "icon-tux.png",
+    "utf-8",
+  ]]);
+  // FeiQ: GBK, no UTF-8 bits, a ':' inside the extra field.
+  const feiq = decoded(
+    cat(utf8("1_lbt4_0#128#000C29D8B0F6#0#0#0:1700000001:小明:XM-PC:288:"), gbk("午饭: 一起去吗？"), utf8("\0")),
+  );
+  assert.equal(feiq.encoding, "gbk");
+  assert.equal(feiq.user, "小明");
+  assert.deepEqual(feiq.extra, ["午饭: 一起去吗？"]);
+});
+
+Deno.test("ipmsg codec drops malformed packets by reason and never throws", () => {
+  const cases: [Uint8Array, string][] = [
+    [utf8(""), "truncated"],
+    [utf8("1:2:3:4"), "truncated"],
+    [utf8("1:abc:u:h:32:x"), "bad-field"],
+    [utf8("1:1:u:h:0x20:x"), "bad-field"],
+    [utf8("1:1:u:h:99999999999:x"), "bad-field"],
+    [utf8("1:1:u:h::x"), "bad-field"],
+    [new Uint8Array(IPMSG_MAX_PACKET + 1).fill(0x3a), "oversize"],
+    [cat(utf8("1:1:u:h:" + (0x20 | IPMSG_OPT.UTF8OPT) + ":"), new Uint8Array([0xff, 0xfe, 0x80])), "bad-text"],
+  ];
+  for (const [bytes, reason] of cases) {
+    const r = decodeIpmsg(bytes);
+    assert.equal(r.ok, false);
+    if (!r.ok) assert.equal(r.reason, reason);
+  }
+  let seed = 9;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  for (let i = 0; i < 10_000; i++) {
+    const b = new Uint8Array(Math.floor(rnd() * 300)).map(() => (rnd() < 0.1 ? 0x3a : rnd() * 256));
+    assert.equal(typeof decodeIpmsg(b).ok, "boolean");
+  }
+  assert.throws(
+    () =>
+      encodeIpmsg({ packetNo: "1", user: "u", host: "h", command: 32, extra: ["x".repeat(9000)], encoding: "utf-8" }),
+    RangeError,
+  );
+});
+
+function machine(now = 0) {
+  const m = new Ipmsg({
+    user: "alice",
+    host: "h1",
+    nickname: "Alice",
+    group: "lanchat",
+    intervalMs: 2000,
+    firstPacketNo: 1000,
+    wall: (t) => 1_800_000_000_000 + t,
+  });
+  m.setBroadcasts(["198.18.0.255"]);
+  m.start(now);
+  return m;
+}
+
+const out = (m: Ipmsg) => m.drainTransmits().map((t) => ({ to: t.to, p: decoded(t.bytes) }));
+
+Deno.test("ipmsg announces with BR_ENTRY, answers a BR_ENTRY with ANSENTRY, and lists the peer", () => {
+  const m = machine();
+  m.handleTimeout(0);
+  const [entry] = out(m);
+  assert.equal(entry!.p.mode, IPMSG.BR_ENTRY);
+  assert.ok(entry!.p.options & IPMSG_OPT.CAPUTF8OPT);
+  assert.deepEqual(entry!.p.extra, ["Alice", "lanchat"]);
+  assert.deepEqual(entry!.to, { address: "198.18.0.255", port: 2425 });
+  // Our own broadcast comes back: not a peer.
+  m.handleDatagram(encodeIpmsg({ ...entry!.p, extra: entry!.p.extra }), { address: "198.18.0.1", port: 2425 }, 1);
+  assert.equal(m.peers().length, 0);
+  m.handleDatagram(
+    cat(utf8("1_lbt4_0:5:"), gbk("小明"), utf8(":XM-PC:1:"), gbk("小明\0财务部\0")),
+    FEIQ,
+    2,
+  );
+  const [ans] = out(m);
+  assert.equal(ans!.p.mode, IPMSG.ANSENTRY);
+  assert.deepEqual(ans!.to, FEIQ);
+  assert.equal(ans!.p.options & IPMSG_OPT.UTF8OPT, 0, "no UTF-8 claim to a GBK peer");
+  const [peer] = m.peers();
+  assert.deepEqual([peer!.user, peer!.nickname, peer!.group, peer!.encoding], ["小明", "小明", "财务部", "gbk"]);
+  assert.equal(peer!.id, ipmsgPeerId("小明", FEIQ.address));
+  assert.deepEqual(m.drainEvents().map((e) => e.type), ["joined"]);
+});
+
+Deno.test("ipmsg answers SENDMSG|SENDCHECKOPT with RECVMSG, delivers once, and keeps quiet for broadcast and auto-reply", () => {
+  const m = machine();
+  m.handleDatagram(utf8("1_iptux 0.8.3:1:root:vm:259:root\0\0icon-tux.png\0utf-8\0"), IPTUX, 0);
+  m.drainEvents();
+  m.drainTransmits();
+  const msg = utf8(`1_iptux 0.8.3:7:root:vm:${IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT}:hello 你好\0`);
+  m.handleDatagram(msg, IPTUX, 10);
+  m.handleDatagram(msg, IPTUX, 20); // a retry
+  const acks = out(m);
+  assert.equal(acks.length, 2, "each copy is answered");
+  for (const a of acks) assert.deepEqual([a.p.mode, a.p.extra], [IPMSG.RECVMSG, ["7"]]);
+  const events = m.drainEvents();
+  assert.deepEqual(events.map((e) => e.type === "message" ? e.text : e.type), ["hello 你好"]);
+  for (const opt of [IPMSG_OPT.BROADCASTOPT, IPMSG_OPT.AUTORETOPT]) {
+    m.handleDatagram(utf8(`1:${opt}:root:vm:${IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT | opt}:x\0`), IPTUX, 30);
+    assert.equal(m.drainTransmits().length, 0);
+  }
+});
+
+Deno.test("ipmsg re-sends a message with the same packet number until RECVMSG names it", () => {
+  const m = machine();
+  m.handleDatagram(utf8("1_iptux 0.8.3:1:root:vm:259:root\0\0icon-tux.png\0utf-8\0"), IPTUX, 0);
+  m.drainTransmits();
+  const id = ipmsgPeerId("root", IPTUX.address);
+  m.send("msg-1", id, "lunch? 午饭", 100);
+  const [first] = out(m);
+  assert.equal(first!.p.mode, IPMSG.SENDMSG);
+  assert.ok(first!.p.options & IPMSG_OPT.SENDCHECKOPT);
+  assert.ok(first!.p.options & IPMSG_OPT.UTF8OPT, "iptux said utf-8 in its entry");
+  assert.deepEqual(first!.p.extra, ["lunch? 午饭"]);
+  m.handleTimeout(100 + ipmsgRetryDelay(0));
+  const [again] = out(m).filter((t) => t.p.mode === IPMSG.SENDMSG);
+  assert.equal(again!.p.packetNo, first!.p.packetNo);
+  m.handleDatagram(utf8(`1_iptux 0.8.3:9:root:vm:${IPMSG.RECVMSG}:${first!.p.packetNo}\0`), IPTUX, 1500);
+  const delivered = m.drainEvents().filter((e) => e.type === "delivered");
+  assert.equal(delivered.length, 1);
+  assert.equal(delivered[0]!.type === "delivered" && delivered[0]!.messageId, "msg-1");
+  assert.deepEqual(m.pending(), []);
+});
+
+Deno.test("ipmsg writes GBK to a peer that did not say it reads UTF-8", () => {
+  const m = machine();
+  m.handleDatagram(cat(utf8("1_lbt4_0:5:"), gbk("小明"), utf8(":XM-PC:1:"), gbk("小明\0\0")), FEIQ, 0);
+  m.drainTransmits();
+  m.send("m", ipmsgPeerId("小明", FEIQ.address), "下午开会", 10);
+  const [t] = m.drainTransmits();
+  const text = "下午开会";
+  assert.ok(new TextDecoder("latin1").decode(t!.bytes).length > 0);
+  const p = decoded(t!.bytes, "gbk");
+  assert.equal(p.extra[0], text);
+  assert.equal(p.options & IPMSG_OPT.UTF8OPT, 0);
+  // The bytes are GBK, not UTF-8.
+  assert.throws(() => new TextDecoder("utf-8", { fatal: true }).decode(t!.bytes));
+});
+
+Deno.test("ipmsg removes a peer on BR_EXIT, and one silent for five announces; queued messages wait", () => {
+  const m = machine();
+  m.handleDatagram(utf8("1_iptux 0.8.3:1:root:vm:259:root\0\0icon-tux.png\0utf-8\0"), IPTUX, 0);
+  m.handleDatagram(cat(utf8("1_lbt4_0:5:"), gbk("小明"), utf8(":XM-PC:1:"), gbk("小明\0\0")), FEIQ, 0);
+  m.handleDatagram(utf8(`1_iptux 0.8.3:2:root:vm:${IPMSG.BR_EXIT}:root\0`), IPTUX, 10);
+  assert.deepEqual(m.peers().map((p) => p.user), ["小明"]);
+  const id = ipmsgPeerId("root", IPTUX.address);
+  m.send("later", id, "when you are back", 20);
+  assert.equal(m.drainTransmits().filter((t) => decoded(t.bytes).mode === IPMSG.SENDMSG).length, 0);
+  for (let t = 2000; t <= 14_000; t += 2000) m.handleTimeout(t);
+  assert.deepEqual(m.peers(), [], "FeiQ never answered our BR_ENTRY: expired");
+  const left = m.drainEvents().filter((e) => e.type === "left");
+  assert.deepEqual(left.map((e) => e.type === "left" && e.reason), ["goodbye", "timeout"]);
+  // iptux comes back: the queued message goes at once.
+  m.drainTransmits();
+  m.handleDatagram(utf8("1_iptux 0.8.3:1:root:vm:259:root\0\0icon-tux.png\0utf-8\0"), IPTUX, 15_000);
+  assert.ok(out(m).some((t) => t.p.mode === IPMSG.SENDMSG && t.p.extra[0] === "when you are back"));
+});
