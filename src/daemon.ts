@@ -20,6 +20,8 @@ import {
 } from "./net_address.ts";
 import { Ipmsg, type IpmsgEvent, type IpmsgPeer } from "./ipmsg.ts";
 import { Messaging, type MessagingEvent } from "./messaging.ts";
+import { RateLimiter } from "./rate_limit.ts";
+import { Sealer } from "./seal.ts";
 import type { Peer, RosterEvent } from "./roster.ts";
 import { type KnownPeer, Store, type StoredMessage } from "./store.ts";
 import { BindError, bindUdp, endpointOf, receiveLoop, type Transport, udpAddr } from "./transport.ts";
@@ -30,6 +32,14 @@ export const VERSION: string = denoJson.version;
 export const DEFAULT_DISCOVERY_PORT = 47474;
 export const DEFAULT_UNICAST_PORT = 47475;
 export const DEFAULT_HTTP = { hostname: "127.0.0.1", port: 47476 } as const;
+/**
+ * Per-source limits. The shared broadcast socket carries announces (one
+ * every ~2 s per daemon on a host), so few suffice; the unicast socket
+ * carries messages, whose bursts are legitimate: the limit there only stops
+ * floods.
+ */
+export const BROADCAST_RATE = { rate: 50, burst: 100 } as const;
+export const UNICAST_RATE = { rate: 20_000, burst: 5_000 } as const;
 /** How often delivery-status updates are written to the database. */
 export const STATUS_FLUSH_MS = 250;
 /** The database's write-ahead log is checkpointed every this many flushes (10 s). */
@@ -54,6 +64,10 @@ export interface DaemonOptions {
   broadcasts?: string[];
   /** Static unicast peers: `HOST[:PORT]`, PORT being their unicast port. */
   peers?: string[];
+  /** The group's network key (32 bytes): every datagram sealed with it. */
+  networkKey?: Uint8Array;
+  /** Bound on the roster (default 1024). */
+  maxPeers?: number;
   /** Also speak IP Messenger (IP Messenger, FeiQ, iptux) on this UDP port. */
   ipmsg?: { port: number; group: string };
 }
@@ -175,6 +189,8 @@ export class Daemon {
   #peersCache: { version: number; at: number; json: string } | undefined;
   #log = logger("daemon");
   #listeners = new Set<(e: DaemonEvent) => void>();
+  #sealer: Sealer | undefined;
+  #limits = { broadcast: new RateLimiter(BROADCAST_RATE), unicast: new RateLimiter(UNICAST_RATE) };
   #known = new Map<string, KnownPeer>();
 
   private constructor(init: {
@@ -185,6 +201,7 @@ export class Daemon {
     messaging: Messaging;
     ipmsg: Ipmsg | undefined;
     ipmsgSocket: Transport | undefined;
+    sealer: Sealer | undefined;
     dataDir: string;
     discoverySocket: Transport;
     unicastSocket: Transport;
@@ -197,6 +214,7 @@ export class Daemon {
     this.messaging = init.messaging;
     this.ipmsg = init.ipmsg;
     this.#ipmsgSocket = init.ipmsgSocket;
+    this.#sealer = init.sealer;
     this.dataDir = init.dataDir;
     for (const k of init.store.knownPeers()) this.#known.set(k.id, k);
     this.#discoverySocket = init.discoverySocket;
@@ -248,6 +266,7 @@ export class Daemon {
       const discovery = new Discovery({
         intervalMs: options.intervalMs,
         probeTimeoutMs: options.probeTimeoutMs,
+        maxPeers: options.maxPeers,
         self: {
           id: identity.id,
           incarnation,
@@ -326,6 +345,7 @@ export class Daemon {
         messaging,
         ipmsg,
         ipmsgSocket,
+        sealer: options.networkKey ? await Sealer.create(options.networkKey) : undefined,
         dataDir,
         discoverySocket,
         unicastSocket,
@@ -369,8 +389,8 @@ export class Daemon {
       }, (e) => this.#onReceiveError(e)));
     }
     this.#loops.push(
-      receiveLoop(this.#discoverySocket, (b, f) => this.#onDatagram(b, f), (e) => this.#onReceiveError(e)),
-      receiveLoop(this.#unicastSocket, (b, f) => this.#onDatagram(b, f), (e) => this.#onReceiveError(e)),
+      receiveLoop(this.#discoverySocket, (b, f) => this.#onDatagram(b, f, "broadcast"), (e) => this.#onReceiveError(e)),
+      receiveLoop(this.#unicastSocket, (b, f) => this.#onDatagram(b, f, "unicast"), (e) => this.#onReceiveError(e)),
     );
     this.#refreshTimer = setInterval(() => void this.#refreshTargets(), INTERFACE_REFRESH_MS);
     // Delivery-status updates are written behind (see Store.flush): at most
@@ -380,6 +400,7 @@ export class Daemon {
       try {
         this.#store.flush();
         if (++ticks % CHECKPOINT_EVERY_FLUSHES === 0) this.#store.checkpoint();
+        this.#sealer?.guard.prune(this.#wall(this.#io.now()));
       } catch (e) {
         this.#log.error("Storage error: {error}", { error: (e as Error).message });
       }
@@ -422,10 +443,36 @@ export class Daemon {
     });
   }
 
-  #onDatagram(bytes: Uint8Array, from: Deno.Addr): void {
+  #onDatagram(bytes: Uint8Array, from: Deno.Addr, via: "broadcast" | "unicast"): void | Promise<void> {
     if (this.#stopped) return;
     const endpoint = endpointOf(from);
     const now = this.#io.now();
+    const drop = (reason: "rate-limit" | "auth" | "replay", detail?: string) => {
+      const c = this.discovery.counters;
+      c.datagramsIn++;
+      c.bytesIn += bytes.length;
+      c.dropped[reason]++;
+      if (detail) {
+        this.#log.debug("Dropped datagram from {from}: {reason} ({detail})", {
+          from: endpoint.address,
+          reason,
+          detail,
+        });
+      }
+    };
+    if (!this.#limits[via].allow(endpoint.address, now)) return drop("rate-limit");
+    if (this.#sealer) {
+      const sealer = this.#sealer;
+      return sealer.open(bytes, this.#wall(now)).then((r) => {
+        if (this.#stopped) return;
+        if (!r.ok) return drop(r.reason, r.detail);
+        this.#handlePlain(r.inner, endpoint, this.#io.now());
+      });
+    }
+    this.#handlePlain(bytes, endpoint, now);
+  }
+
+  #handlePlain(bytes: Uint8Array, endpoint: { address: string; port: number }, now: number): void {
     const result = this.discovery.handleDatagram(bytes, endpoint, now);
     if (result.ok) {
       const packet = result.value;
@@ -512,7 +559,8 @@ export class Daemon {
   async #send(t: Transmit): Promise<void> {
     const socket = t.via === "broadcast" ? this.#discoverySocket : this.#unicastSocket;
     try {
-      await socket.send(t.bytes, udpAddr(t.to.address, t.to.port));
+      const bytes = this.#sealer ? await this.#sealer.seal(t.bytes, this.#wall(this.#io.now())) : t.bytes;
+      await socket.send(bytes, udpAddr(t.to.address, t.to.port));
     } catch (e) {
       this.#sendErrors++;
       this.#log.debug("Cannot send {kind} to {to}: {error}", {
@@ -918,6 +966,9 @@ export class Daemon {
       broadcastTargets: this.discovery.targets.broadcast.map((e) => `${e.address}:${e.port}`),
       staticPeers: this.discovery.targets.peers.map((e) => `${e.address}:${e.port}`),
       peers: this.discovery.roster.size,
+      security: this.#sealer
+        ? { group: "keyed", keyId: this.#sealer.keyIdHex, cipher: "AES-256-GCM", replayWindowSeconds: 30 }
+        : { group: "open" },
       counters: { ...c, sendErrors: this.#sendErrors, receiveErrors: this.#receiveErrors },
       messaging: {
         ...this.messaging.counters,

@@ -62,6 +62,8 @@ export interface DiscoveryOptions {
   /** Announce interval in ms. Default {@link DEFAULT_INTERVAL_MS}. */
   intervalMs?: number;
   probeTimeoutMs?: number;
+  /** Bound on the roster. */
+  maxPeers?: number;
   /** Source of randomness in [0, 1): jitter and reply spreading. */
   random?: () => number;
 }
@@ -127,7 +129,11 @@ export class Discovery {
     this.self = options.self;
     this.intervalMs = options.intervalMs ?? DEFAULT_INTERVAL_MS;
     this.#random = options.random ?? Math.random;
-    this.roster = new Roster({ selfId: this.self.id, probeTimeoutMs: options.probeTimeoutMs });
+    this.roster = new Roster({
+      selfId: this.self.id,
+      probeTimeoutMs: options.probeTimeoutMs,
+      maxPeers: options.maxPeers,
+    });
     this.counters = {
       datagramsIn: 0,
       datagramsOut: 0,
@@ -301,6 +307,10 @@ export class Discovery {
 
   #onHello(hello: Hello, from: Endpoint, now: number): void {
     const obs = this.roster.observe(hello, from.address, now);
+    if (obs.outcome === "full") {
+      this.counters.dropped["roster-full"]++;
+      return;
+    }
     if (obs.outcome === "ignored") {
       if (obs.peer) this.counters.dropped["stale-incarnation"]++;
       return;

@@ -22,6 +22,10 @@ import type { Hello } from "./wire/mod.ts";
 
 /** A peer is probed after being silent for this many of its own intervals. */
 export const STALE_INTERVALS = 3;
+/** Default bound on the roster. */
+export const DEFAULT_MAX_PEERS = 1024;
+/** Most distinct node ids one source address may have in the roster (a flood of random ids from one host stops here). */
+export const MAX_PEERS_PER_ADDRESS = 16;
 /** Default time to wait for a pong before declaring a probed peer gone. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 500;
 
@@ -65,8 +69,8 @@ export type RosterEvent =
 
 /** The result of observing a hello. */
 export interface Observation {
-  /** joined / restarted / refreshed, or ignored for a stale incarnation. */
-  outcome: "joined" | "restarted" | "refreshed" | "ignored";
+  /** joined / restarted / refreshed; ignored for a stale incarnation; full when the roster (or the address's share) is full. */
+  outcome: "joined" | "restarted" | "refreshed" | "ignored" | "full";
   peer?: Peer;
   event?: RosterEvent;
 }
@@ -97,13 +101,18 @@ export interface RosterOptions {
   selfId: string;
   /** How long to wait for a pong. Default {@link DEFAULT_PROBE_TIMEOUT_MS}. */
   probeTimeoutMs?: number;
+  /** Most peers. Default {@link DEFAULT_MAX_PEERS}. */
+  maxPeers?: number;
 }
 
 /** The peer table. See the module documentation for the life cycle. */
 export class Roster {
   readonly selfId: string;
   readonly probeTimeoutMs: number;
+  readonly maxPeers: number;
   #peers = new Map<string, Peer>();
+  /** address → ids first heard there. */
+  #byAddress = new Map<string, Set<string>>();
   /** id → [incarnation that left, until when the tombstone holds]. */
   #tombstones = new Map<string, { incarnation: number; until: number }>();
   #nextNonce = 1;
@@ -113,6 +122,7 @@ export class Roster {
   constructor(options: RosterOptions) {
     this.selfId = options.selfId;
     this.probeTimeoutMs = options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
+    this.maxPeers = options.maxPeers ?? DEFAULT_MAX_PEERS;
   }
 
   /** Number of peers. */
@@ -151,6 +161,12 @@ export class Roster {
     }
     const known = this.#peers.get(hello.id);
     if (!known) {
+      // Bounded: a full roster takes no newcomer (peers in it are never
+      // evicted for one); nor does an address that already has its share.
+      const fromHere = this.#byAddress.get(address);
+      if (this.#peers.size >= this.maxPeers || (fromHere?.size ?? 0) >= MAX_PEERS_PER_ADDRESS) {
+        return { outcome: "full" };
+      }
       const peer: Peer = {
         id: hello.id,
         name: hello.name,
@@ -165,6 +181,8 @@ export class Roster {
         addresses: [{ address, port: hello.port, lastSeen: now }],
       };
       this.#peers.set(peer.id, peer);
+      if (fromHere) fromHere.add(peer.id);
+      else this.#byAddress.set(address, new Set([peer.id]));
       this.#version++;
       const event: RosterEvent = { type: "joined", peer };
       return { outcome: "joined", peer, event };
@@ -284,6 +302,9 @@ export class Roster {
 
   #remove(peer: Peer, reason: LeaveReason, now: number): RosterEvent {
     this.#peers.delete(peer.id);
+    for (const [address, ids] of this.#byAddress) {
+      if (ids.delete(peer.id) && ids.size === 0) this.#byAddress.delete(address);
+    }
     // Only a goodbye leaves a tombstone: a peer that timed out (a cut cable)
     // must be able to rejoin with the same incarnation the moment it is heard.
     if (reason === "goodbye") {

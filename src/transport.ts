@@ -69,7 +69,7 @@ export function udpAddr(address: string, port: number): Deno.NetAddr {
  */
 export async function receiveLoop(
   transport: Transport,
-  onDatagram: (bytes: Uint8Array, from: Deno.Addr) => void,
+  onDatagram: (bytes: Uint8Array, from: Deno.Addr) => void | Promise<void>,
   onError: (error: unknown) => void,
 ): Promise<void> {
   const buffer = new Uint8Array(RECEIVE_BUFFER_SIZE);
@@ -84,7 +84,10 @@ export async function receiveLoop(
       continue;
     }
     try {
-      onDatagram(bytes, from);
+      // An async handler (opening a sealed datagram) is awaited before the
+      // next receive: the buffer is reused, and datagrams keep their order.
+      const r = onDatagram(bytes, from);
+      if (r) await r;
     } catch (e) {
       onError(e);
     }

@@ -3,9 +3,19 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import { Daemon, DEFAULT_DISCOVERY_PORT, DEFAULT_UNICAST_PORT } from "../daemon.ts";
 import { DEFAULT_INTERVAL_MS } from "../discovery.ts";
+import { parseNetworkKey } from "../seal.ts";
 import { LOG_FORMATS, type LogFormat, logger, parseLevel, setupLogging } from "../log.ts";
 import type { LogLevel } from "@logtape/logtape";
-import { collect, parseDurationIn, parseHttp, parseIPv4Arg, parsePeer, parsePort, usage } from "./options.ts";
+import {
+  collect,
+  parseDurationIn,
+  parseHttp,
+  parseIPv4Arg,
+  parseMaxPeers,
+  parsePeer,
+  parsePort,
+  usage,
+} from "./options.ts";
 
 interface DaemonFlags {
   name?: string;
@@ -21,6 +31,8 @@ interface DaemonFlags {
   peer?: string[];
   logLevel: LogLevel;
   logFormat: LogFormat;
+  maxPeers: number;
+  keyFile?: Uint8Array;
   ipmsg?: boolean;
   ipmsgPort: number;
   ipmsgGroup: string;
@@ -66,6 +78,12 @@ export function registerDaemon(program: Command): void {
       "also announce by unicast to this host, e.g. across subnets (repeatable)",
       collect(parsePeer),
     )
+    .addOption(
+      new Option("--key-file <path>", "network key shared by the group (lanchat keygen); $LANCHAT_KEY_FILE")
+        .env("LANCHAT_KEY_FILE")
+        .argParser(usage(readKeyFile)),
+    )
+    .option("--max-peers <n>", "bound on the roster (1 to 100000)", usage(parseMaxPeers), 1024)
     .option("--ipmsg", "also speak IP Messenger (IP Messenger, FeiQ, iptux users appear as peers)")
     .option("--ipmsg-port <port>", "IP Messenger UDP port", parsePort, 2425)
     .option("--ipmsg-group <name>", "group shown to IP Messenger users", "lanchat")
@@ -89,6 +107,8 @@ export function registerDaemon(program: Command): void {
         excludeInterfaces: flags.excludeInterface,
         broadcasts: flags.broadcast,
         peers: flags.peer,
+        maxPeers: flags.maxPeers,
+        networkKey: flags.keyFile,
         ipmsg: flags.ipmsg ? { port: flags.ipmsgPort, group: flags.ipmsgGroup } : undefined,
       });
       await new Promise<void>((resolve) => {
@@ -102,4 +122,15 @@ export function registerDaemon(program: Command): void {
         for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, () => onSignal(s));
       });
     });
+}
+
+/** Reads and checks a network key file (an unreadable or malformed one is a usage error: exit 2). */
+function readKeyFile(path: string): Uint8Array {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(path);
+  } catch (e) {
+    throw new Error(`Cannot read key file ${path}: ${(e as Error).message}`);
+  }
+  return parseNetworkKey(text, path);
 }

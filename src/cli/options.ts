@@ -111,3 +111,11 @@ export function parseLimit(s: string): number {
   }
   return Number(s);
 }
+
+/** A roster bound, 1 to 100000. */
+export function parseMaxPeers(s: string): number {
+  if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 100_000) {
+    throw new InvalidArgumentError(`"${s}" is not a number of peers from 1 to 100000.`);
+  }
+  return Number(s);
+}

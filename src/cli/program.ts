@@ -15,6 +15,7 @@ import { ApiError } from "./client.ts";
 import { registerBroadcast } from "./broadcast.ts";
 import { registerChat } from "./chat.ts";
 import { registerInbox } from "./inbox.ts";
+import { registerKeygen } from "./keygen.ts";
 import { EXIT, outcome } from "./options.ts";
 import { registerSend } from "./send.ts";
 import { registerPeers } from "./peers.ts";
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerBroadcast(program);
   registerInbox(program);
   registerChat(program);
+  registerKeygen(program);
   program.exitOverride();
   for (const c of program.commands) c.exitOverride();
   return program;

@@ -59,7 +59,13 @@ export type DropReason =
   | "self"
   | "stale-incarnation"
   | "not-for-me"
-  | "overload";
+  | "overload"
+  | "roster-full"
+  | "rate-limit"
+  | "auth"
+  | "replay"
+  | "bad-signature"
+  | "impersonation";
 
 /** Every drop reason, in a stable order (for zero-valued counters). */
 export const DROP_REASONS: readonly DropReason[] = [
@@ -75,6 +81,12 @@ export const DROP_REASONS: readonly DropReason[] = [
   "stale-incarnation",
   "not-for-me",
   "overload",
+  "roster-full",
+  "rate-limit",
+  "auth",
+  "replay",
+  "bad-signature",
+  "impersonation",
 ];
 
 /** The outcome of decoding: a value, or the reason it was rejected. */
@@ -139,6 +151,9 @@ export function decodeFrame(bytes: Uint8Array): DecodeResult<RawFrame> {
       if (bytes[i] !== MAGIC[i]) return reject("bad-magic", "not a lanchat datagram");
     }
     return reject("truncated", `${bytes.length} bytes < ${HEADER_LENGTH}-byte header`);
+  }
+  if (bytes[0] === 0x4c && bytes[1] === 0x4e && bytes[2] === 0x43 && bytes[3] === 0x4b) {
+    return reject("auth", "sealed with a network key; this daemon has none (--key-file)");
   }
   for (let i = 0; i < MAGIC.length; i++) {
     if (bytes[i] !== MAGIC[i]) return reject("bad-magic", "not a lanchat datagram");
