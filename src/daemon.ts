@@ -8,7 +8,7 @@
  */
 import denoJson from "../deno.json" with { type: "json" };
 import { Discovery, type Endpoint, type Transmit } from "./discovery.ts";
-import { type Api, createHandler, type HttpServer, serveHttp } from "./http.ts";
+import { type Api, createHandler, type HttpServer, isLoopbackBind, LOOPBACK_HOSTS, serveHttp } from "./http.ts";
 import { defaultDataDir, ensureDataDir, loadOrCreateIdentity } from "./identity.ts";
 import { logger } from "./log.ts";
 import {
@@ -22,10 +22,11 @@ import { Ipmsg, type IpmsgEvent, type IpmsgPeer } from "./ipmsg.ts";
 import { Messaging, type MessagingEvent } from "./messaging.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import { Sealer } from "./seal.ts";
+import { fingerprintOf, NodeSigner, SignatureChecker } from "./signing.ts";
 import type { Peer, RosterEvent } from "./roster.ts";
-import { type KnownPeer, Store, type StoredMessage } from "./store.ts";
+import { type KnownPeer, type Pin, Store, type StoredMessage } from "./store.ts";
 import { BindError, bindUdp, endpointOf, receiveLoop, type Transport, udpAddr } from "./transport.ts";
-import { DROP_REASONS, fitTextField } from "./wire/mod.ts";
+import { DROP_REASONS, type DropReason, fitTextField, type Goodbye, type Hello } from "./wire/mod.ts";
 
 /** The software version, from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -40,6 +41,33 @@ export const DEFAULT_HTTP = { hostname: "127.0.0.1", port: 47476 } as const;
  */
 export const BROADCAST_RATE = { rate: 50, burst: 100 } as const;
 export const UNICAST_RATE = { rate: 20_000, burst: 5_000 } as const;
+/** The HTTP bearer token's file name in the data directory. */
+export const HTTP_TOKEN_FILE = "http_token";
+
+/** Reads the HTTP bearer token from `path`, creating a random one (mode 0600) if absent. */
+export async function loadOrCreateToken(path: string): Promise<string> {
+  try {
+    const token = (await Deno.readTextFile(path)).trim();
+    if (token.length < 16) {
+      throw new Error(`HTTP token file ${path} holds fewer than 16 characters; use a longer token`);
+    }
+    return token;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      if ((e as Error).message.startsWith("HTTP token file")) throw e;
+      throw new Error(`Cannot read HTTP token file ${path}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  const token = btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+  try {
+    await Deno.writeTextFile(path, token + "\n", { mode: 0o600, createNew: true });
+  } catch (e) {
+    throw new Error(`Cannot write HTTP token file ${path}: ${(e as Error).message}`, { cause: e });
+  }
+  return token;
+}
+
 /** How often delivery-status updates are written to the database. */
 export const STATUS_FLUSH_MS = 250;
 /** The database's write-ahead log is checkpointed every this many flushes (10 s). */
@@ -64,6 +92,12 @@ export interface DaemonOptions {
   broadcasts?: string[];
   /** Static unicast peers: `HOST[:PORT]`, PORT being their unicast port. */
   peers?: string[];
+  /**
+   * File holding the bearer token the HTTP API requires; created (0600) if
+   * absent. A bind beyond loopback always requires one: default
+   * `<data-dir>/http_token`.
+   */
+  httpTokenFile?: string;
   /** The group's network key (32 bytes): every datagram sealed with it. */
   networkKey?: Uint8Array;
   /** Bound on the roster (default 1024). */
@@ -107,6 +141,10 @@ export interface PeerJson {
   state: string;
   /** "lanchat", or "ipmsg" for IP Messenger, FeiQ and iptux users. */
   protocol: "lanchat" | "ipmsg";
+  /** lanchat peers: a short fingerprint of the node key, to compare out of band. */
+  fingerprint?: string;
+  /** lanchat peers: how far its key is trusted (see {@link Pin}). */
+  trust?: Pin["trust"];
   /** IP Messenger peers: their login name, nickname and group. */
   user?: string;
   nickname?: string;
@@ -144,9 +182,21 @@ export type PeerLookup =
   | { ok: true; peer: { id: string; name: string; hostname: string; online: boolean } }
   | {
     ok: false;
-    reason: "unknown" | "ambiguous";
-    candidates: { id: string; name: string; hostname: string; online: boolean }[];
+    reason: "unknown" | "ambiguous" | "conflict";
+    candidates: { id: string; name: string; hostname: string; online: boolean; trust?: Pin["trust"] }[];
   };
+
+/** A hello refused as a possible impersonation, as `/status` lists it. */
+export interface ImpersonationAlert {
+  at: string;
+  id: string;
+  name: string;
+  from: string;
+  detail: string;
+}
+
+/** Most impersonation alerts kept for `/status`. */
+export const MAX_ALERTS = 32;
 
 /** Parses `HOST[:PORT]`; PORT defaults to `defaultPort`. */
 export function parseHostPort(s: string, defaultPort: number): { host: string; port: number } {
@@ -192,6 +242,9 @@ export class Daemon {
   #sealer: Sealer | undefined;
   #limits = { broadcast: new RateLimiter(BROADCAST_RATE), unicast: new RateLimiter(UNICAST_RATE) };
   #known = new Map<string, KnownPeer>();
+  #pins = new Map<string, Pin>();
+  #checker = new SignatureChecker();
+  #alerts: ImpersonationAlert[] = [];
 
   private constructor(init: {
     io: DaemonIo;
@@ -217,6 +270,7 @@ export class Daemon {
     this.#sealer = init.sealer;
     this.dataDir = init.dataDir;
     for (const k of init.store.knownPeers()) this.#known.set(k.id, k);
+    for (const p of init.store.pins()) this.#pins.set(p.id, p);
     this.#discoverySocket = init.discoverySocket;
     this.#unicastSocket = init.unicastSocket;
     this.#http = init.http;
@@ -263,7 +317,11 @@ export class Daemon {
       opened.push(unicastSocket);
       const hostname = fitTextField(io.hostname());
       const user = io.env("USER") ?? io.env("LOGNAME") ?? "user";
+      // The daemon needs the discovery and the HTTP server, which call back into it: a late-bound reference.
+      const ref: { daemon?: Daemon } = {};
       const discovery = new Discovery({
+        signer: new NodeSigner(identity.pkcs8, identity.publicKey),
+        admit: (packet, from) => ref.daemon ? ref.daemon.#admit(packet, from) : undefined,
         intervalMs: options.intervalMs,
         probeTimeoutMs: options.probeTimeoutMs,
         maxPeers: options.maxPeers,
@@ -277,8 +335,6 @@ export class Daemon {
           httpPort: 0,
         },
       });
-      // The HTTP handler needs the daemon, which needs the HTTP port: a late-bound reference.
-      const ref: { daemon?: Daemon } = {};
       let http: HttpServer | undefined;
       const httpOpt = options.http === undefined ? DEFAULT_HTTP : options.http;
       if (httpOpt) {
@@ -295,8 +351,18 @@ export class Daemon {
           messageJson: (m) => d().messageJson(m),
           onEvent: (l) => d().onEvent(l),
           peerName: (id) => d().peerName(id),
+          trustPeer: (id) => d().trustPeer(id),
+          forgetPeer: (id) => d().forgetPeer(id),
         };
-        http = serveHttp(httpOpt.hostname, httpOpt.port, createHandler(api));
+        const loopback = isLoopbackBind(httpOpt.hostname);
+        const tokenFile = options.httpTokenFile ?? (loopback ? undefined : `${dataDir}/${HTTP_TOKEN_FILE}`);
+        const token = tokenFile === undefined ? undefined : await loadOrCreateToken(tokenFile);
+        if (tokenFile) log.info("The HTTP API requires the bearer token in {tokenFile}", { tokenFile });
+        http = serveHttp(
+          httpOpt.hostname,
+          httpOpt.port,
+          createHandler(api, { token, allowedHosts: loopback ? LOOPBACK_HOSTS : undefined }),
+        );
         opened.push({ close: () => void http!.shutdown() });
         discovery.self.httpPort = http.addr.port;
       }
@@ -483,6 +549,7 @@ export class Daemon {
         // Keep messaging's idea of where the peer is current (a changed address).
         const peer = this.discovery.roster.get(packet.id);
         if (peer?.addresses[0]) this.messaging.peerUp(peer.id, peer.addresses[0], now);
+        if (peer && packet.signed && !this.#pins.has(peer.id)) this.#pinOnFirstUse(packet, now);
       }
     }
     if (!result.ok && result.reason !== "self") {
@@ -499,6 +566,123 @@ export class Daemon {
       }
     }
     this.#pump();
+  }
+
+  /**
+   * Lets a hello or goodbye reach the roster only when it is signed by the
+   * key its node id derives from, and that key is the one pinned for the id.
+   */
+  #admit(packet: Hello | Goodbye, from: Endpoint): { reason: DropReason; detail: string } | undefined {
+    const check = this.#checker.check(packet.id, packet.signed);
+    if (!check.ok) {
+      if (check.reason === "impersonation") this.#alert(packet, from, check.detail);
+      return check;
+    }
+    const pin = this.#pins.get(packet.id);
+    const key = hex(packet.signed!.publicKey);
+    if (pin && pin.key !== key) {
+      const detail = `node id ${packet.id} is pinned to another key`;
+      this.#alert(packet, from, detail);
+      return { reason: "impersonation", detail };
+    }
+    return undefined;
+  }
+
+  #alert(packet: Hello | Goodbye, from: Endpoint, detail: string): void {
+    const name = packet.kind === "hello" ? packet.name : this.#pins.get(packet.id)?.name ?? "?";
+    const alert: ImpersonationAlert = {
+      at: new Date(this.#wall(this.#io.now())).toISOString(),
+      id: packet.id,
+      name,
+      from: `${from.address}:${from.port}`,
+      detail,
+    };
+    this.#alerts.push(alert);
+    if (this.#alerts.length > MAX_ALERTS) this.#alerts.shift();
+    if (this.discovery.shouldWarnOnce(`impersonation:${from.address}`)) {
+      this.#log.warn("Possible impersonation: {from} claims to be {name} ({id}): {detail}; refused", {
+        from: alert.from,
+        name,
+        id: packet.id,
+        detail,
+      });
+    }
+  }
+
+  /**
+   * Pins a node's key the first time the roster takes it (trust on first
+   * use). A new key claiming a name another pinned key has is pinned as a
+   * conflict: listed, warned about, never chosen by name until trusted.
+   */
+  #pinOnFirstUse(hello: Hello, now: number): void {
+    const rival = [...this.#pins.values()].find((p) =>
+      p.name === hello.name && p.id !== hello.id && (p.trust === "tofu" || p.trust === "trusted")
+    );
+    const pin: Pin = {
+      id: hello.id,
+      key: hex(hello.signed!.publicKey),
+      name: hello.name,
+      firstSeen: this.#wall(now),
+      trust: rival ? "conflict" : "tofu",
+    };
+    this.#pins.set(pin.id, pin);
+    try {
+      this.#store.savePins([pin]);
+    } catch (e) {
+      this.#log.warn("{error}", { error: (e as Error).message });
+    }
+    if (rival) {
+      this.#alerts.push({
+        at: new Date(pin.firstSeen).toISOString(),
+        id: hello.id,
+        name: hello.name,
+        from: this.discovery.roster.get(hello.id)?.addresses.map((a) => `${a.address}:${a.port}`).join(", ") ?? "?",
+        detail: `claims the name of ${rival.id} (key ${fingerprintOf(rival.id)}) with another key`,
+      });
+      if (this.#alerts.length > MAX_ALERTS) this.#alerts.shift();
+      this.#log.warn(
+        "Possible impersonation: {name} ({id}, key {fp}) claims a name pinned to {rival} (key {rivalFp}); " +
+          'it is not chosen by name: if that host got a new key, run "lanchat trust {id}"',
+        {
+          name: hello.name,
+          id: hello.id,
+          fp: fingerprintOf(hello.id),
+          rival: rival.id,
+          rivalFp: fingerprintOf(rival.id),
+        },
+      );
+    }
+  }
+
+  /**
+   * Marks a peer's pinned key as confirmed by a person; other keys pinned
+   * with the same name are marked replaced (no longer chosen by name).
+   */
+  trustPeer(id: string): Pin {
+    const pin = this.#pins.get(id);
+    if (!pin) throw new RangeError(`No key is pinned for ${id}: it has not been seen since it was forgotten`);
+    const changed: Pin[] = [{ ...pin, trust: "trusted" }];
+    for (const p of this.#pins.values()) {
+      if (p.id !== id && p.name === pin.name && p.trust !== "replaced") changed.push({ ...p, trust: "replaced" });
+    }
+    this.#store.savePins(changed);
+    for (const p of changed) this.#pins.set(p.id, p);
+    this.#peersCache = undefined;
+    return changed[0]!;
+  }
+
+  /** Forgets a peer's pinned key: its next hello pins a key anew (trust on first use). */
+  forgetPeer(id: string): boolean {
+    if (!this.#pins.has(id)) return false;
+    this.#store.deletePin(id);
+    this.#pins.delete(id);
+    this.#peersCache = undefined;
+    return true;
+  }
+
+  /** The pinned key of a node, if any. */
+  pin(id: string): Pin | undefined {
+    return this.#pins.get(id);
   }
 
   #onReceiveError(e: unknown): void {
@@ -755,17 +939,29 @@ export class Daemon {
     const all = [...cands.values()];
     const lower = q.toLowerCase();
     const addr = q.split(":")[0] ?? "";
+    // A name picks a node only by a key pinned for it: not a key that claimed
+    // a pinned name (a possible impersonation), not one whose name was handed
+    // to another key. Ids, id prefixes and addresses are explicit enough.
+    const trust = (c: Cand) => this.#pins.get(c.id)?.trust;
+    const byName = (f: (c: Cand) => boolean) => (c: Cand) => f(c) && trust(c) !== "replaced";
     const rules: ((c: Cand) => boolean)[] = [
       (c) => c.id === lower,
-      (c) => c.name === q,
-      (c) => c.name.toLowerCase() === lower,
+      byName((c) => c.name === q),
+      byName((c) => c.name.toLowerCase() === lower),
       (c) => parseIPv4(addr) !== undefined && c.addresses.includes(addr),
       (c) => /^[0-9a-f]{4,}$/.test(lower) && c.id.startsWith(lower),
-      (c) => c.hostname === q || c.name.split("@")[0] === q || this.ipmsg?.get(c.id)?.user === q,
+      byName((c) => c.hostname === q || c.name.split("@")[0] === q || this.ipmsg?.get(c.id)?.user === q),
     ];
-    const view = ({ id, name, hostname, online }: Cand) => ({ id, name, hostname, online });
-    for (const rule of rules) {
+    const view = (c: Cand) => {
+      const t = trust(c);
+      return { id: c.id, name: c.name, hostname: c.hostname, online: c.online, ...(t ? { trust: t } : {}) };
+    };
+    for (const [i, rule] of rules.entries()) {
       const hits = all.filter(rule);
+      const byNameRule = i === 1 || i === 2 || i === 5;
+      if (byNameRule && hits.some((h) => trust(h) === "conflict")) {
+        return { ok: false, reason: "conflict", candidates: hits.map(view) };
+      }
       // Prefer peers online when an offline one shares the name.
       const online = hits.filter((h) => h.online);
       const chosen = hits.length > 1 && online.length === 1 ? online : hits;
@@ -912,6 +1108,8 @@ export class Daemon {
         lastSeen: iso(p.lastSeen),
         state: p.state,
         protocol: "lanchat" as const,
+        fingerprint: fingerprintOf(p.id),
+        trust: this.#pins.get(p.id)?.trust,
       }));
     const ipmsg: PeerJson[] = (this.ipmsg?.peers() ?? []).map((p) => ({
       id: p.id,
@@ -966,9 +1164,15 @@ export class Daemon {
       broadcastTargets: this.discovery.targets.broadcast.map((e) => `${e.address}:${e.port}`),
       staticPeers: this.discovery.targets.peers.map((e) => `${e.address}:${e.port}`),
       peers: this.discovery.roster.size,
-      security: this.#sealer
-        ? { group: "keyed", keyId: this.#sealer.keyIdHex, cipher: "AES-256-GCM", replayWindowSeconds: 30 }
-        : { group: "open" },
+      security: {
+        ...(this.#sealer
+          ? { group: "keyed", keyId: this.#sealer.keyIdHex, cipher: "AES-256-GCM", replayWindowSeconds: 30 }
+          : { group: "open" }),
+        fingerprint: fingerprintOf(this.discovery.self.id),
+        signedHellos: "Ed25519",
+        pinnedKeys: this.#pins.size,
+        impersonations: this.#alerts,
+      },
       counters: { ...c, sendErrors: this.#sendErrors, receiveErrors: this.#receiveErrors },
       messaging: {
         ...this.messaging.counters,
@@ -1049,3 +1253,5 @@ export class Daemon {
 function hostForUrl(h: string): string {
   return h.includes(":") ? `[${h}]` : h;
 }
+
+const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");

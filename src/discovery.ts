@@ -8,11 +8,13 @@
  * @module
  */
 import {
+  appendSignature,
   decodePacket,
   type DecodeResult,
   DROP_REASONS,
   type DropReason,
   encodePacket,
+  type Goodbye,
   type Hello,
   type Packet,
 } from "./wire/mod.ts";
@@ -66,6 +68,14 @@ export interface DiscoveryOptions {
   maxPeers?: number;
   /** Source of randomness in [0, 1): jitter and reply spreading. */
   random?: () => number;
+  /** Signs this node's hellos and goodbyes (see wire `appendSignature`). */
+  signer?: { publicKey: Uint8Array; sign: (data: Uint8Array) => Uint8Array };
+  /**
+   * Decides whether a received hello or goodbye may reach the roster (the
+   * daemon checks its signature and the pinned key here). A reason refuses
+   * it: counted and dropped.
+   */
+  admit?: (packet: Hello | Goodbye, from: Endpoint) => { reason: DropReason; detail: string } | undefined;
 }
 
 /** Counters kept by the protocol; the driver adds socket-level ones. */
@@ -124,11 +134,16 @@ export class Discovery {
   #events: RosterEvent[] = [];
   #warned = new Set<string>();
   #stopped = false;
+  #signer: DiscoveryOptions["signer"];
+  #admit: DiscoveryOptions["admit"];
+  #signedCache = new Map<string, Uint8Array>();
 
   constructor(options: DiscoveryOptions) {
     this.self = options.self;
     this.intervalMs = options.intervalMs ?? DEFAULT_INTERVAL_MS;
     this.#random = options.random ?? Math.random;
+    this.#signer = options.signer;
+    this.#admit = options.admit;
     this.roster = new Roster({
       selfId: this.self.id,
       probeTimeoutMs: options.probeTimeoutMs,
@@ -170,7 +185,7 @@ export class Discovery {
     this.#broadcastTargets = [...broadcast];
     this.#staticPeers = [...staticPeers];
     if (this.#stopped || this.#nextAnnounce === undefined) return;
-    const hello = encodePacket(this.#hello(false));
+    const hello = this.#helloBytes(false);
     for (const t of broadcast) if (!oldB.has(key(t))) this.#send("broadcast", t, hello, "hello");
     for (const t of staticPeers) if (!oldP.has(key(t))) this.#send("unicast", t, hello, "hello");
   }
@@ -193,6 +208,13 @@ export class Discovery {
       return { ok: false, reason: "self", detail: "own datagram" };
     }
     if (this.#stopped) return decoded;
+    if (this.#admit && (packet.kind === "hello" || packet.kind === "goodbye")) {
+      const refused = this.#admit(packet, from);
+      if (refused) {
+        this.counters.dropped[refused.reason]++;
+        return { ok: false, ...refused };
+      }
+    }
     this.counters.received[packet.kind]++;
     switch (packet.kind) {
       case "hello":
@@ -215,7 +237,7 @@ export class Discovery {
         const known = this.roster.heard(packet.id, packet.incarnation, from.address, from.port, now);
         // Someone probes us but we do not know them: introduce ourselves so
         // that they answer with a hello.
-        if (!known) this.#send("unicast", from, encodePacket(this.#hello(false)), "hello");
+        if (!known) this.#send("unicast", from, this.#helloBytes(false), "hello");
         break;
       }
       case "pong":
@@ -241,7 +263,7 @@ export class Discovery {
       const due = this.#replies.filter((r) => r.at <= now);
       this.#replies = this.#replies.filter((r) => r.at > now);
       if (due.length > 0) {
-        const reply = encodePacket(this.#hello(true));
+        const reply = this.#helloBytes(true);
         for (const r of due) this.#send("unicast", r.to, reply, "hello");
       }
     }
@@ -289,7 +311,7 @@ export class Discovery {
    */
   shutdown(): void {
     if (this.#stopped) return;
-    const bye = encodePacket({ kind: "goodbye", id: this.self.id, incarnation: this.self.incarnation });
+    const bye = this.#signed(encodePacket({ kind: "goodbye", id: this.self.id, incarnation: this.self.incarnation }));
     for (const t of this.#broadcastTargets) this.#send("broadcast", t, bye, "goodbye");
     for (const t of this.#staticPeers) this.#send("unicast", t, bye, "goodbye");
     this.#stopped = true;
@@ -321,7 +343,7 @@ export class Discovery {
       if (this.#replies.some((r) => r.peerId === hello.id)) return;
       const delay = replyDelay(this.roster.size, this.#random());
       if (delay === 0) {
-        this.#send("unicast", to, encodePacket(this.#hello(true)), "hello");
+        this.#send("unicast", to, this.#helloBytes(true), "hello");
       } else {
         this.#replies.push({ at: now + delay, peerId: hello.id, to });
       }
@@ -329,9 +351,26 @@ export class Discovery {
   }
 
   #announce(): void {
-    const hello = encodePacket(this.#hello(false));
+    const hello = this.#helloBytes(false);
     for (const t of this.#broadcastTargets) this.#send("broadcast", t, hello, "hello");
     for (const t of this.#staticPeers) this.#send("unicast", t, hello, "hello");
+  }
+
+  /** This node's hello, signed when there is a signer (signatures reused while the hello is unchanged). */
+  #helloBytes(reply: boolean): Uint8Array {
+    return this.#signed(encodePacket(this.#hello(reply)));
+  }
+
+  #signed(unsigned: Uint8Array): Uint8Array {
+    if (!this.#signer) return unsigned;
+    const key = String.fromCharCode(...unsigned);
+    let out = this.#signedCache.get(key);
+    if (!out) {
+      out = appendSignature(unsigned, this.#signer.publicKey, this.#signer.sign);
+      if (this.#signedCache.size >= 8) this.#signedCache.clear();
+      this.#signedCache.set(key, out);
+    }
+    return out;
   }
 
   #hello(reply: boolean): Hello {

@@ -14,12 +14,15 @@
  * | `GET /messages?peer=&since=&limit=` | history, newest last |
  * | `POST /broadcast[?wait=S]` | send `{text}` to every peer online |
  * | `GET /events` | Server-Sent Events |
+ * | `POST /trust` | `{peer}`: confirm that peer's pinned node key |
+ * | `POST /forget` | `{peer}`: forget its pinned key (pinned anew on its next hello) |
  *
  * @module
  */
 import type { DaemonEvent, MessageJson, PeerLookup } from "./daemon.ts";
-import { type StoredMessage, StoreError } from "./store.ts";
+import { type Pin, type StoredMessage, StoreError } from "./store.ts";
 import { MAX_TEXT_BYTES } from "./wire/mod.ts";
+import { createHash, timingSafeEqual } from "node:crypto";
 
 /** Largest request body accepted. */
 export const MAX_BODY_BYTES = 128 * 1024;
@@ -43,6 +46,10 @@ export interface Api {
   messageJson(m: StoredMessage): MessageJson;
   onEvent(listener: (e: DaemonEvent) => void): () => void;
   peerName(id: string): string;
+  /** Confirms a peer's pinned key; throws RangeError when none is pinned. */
+  trustPeer(id: string): Pin;
+  /** Forgets a peer's pinned key; false when none was pinned. */
+  forgetPeer(id: string): boolean;
 }
 
 /** A failure with an HTTP status, turned into a JSON error body. */
@@ -127,10 +134,26 @@ function checkText(v: unknown): string {
   return v;
 }
 
+async function peerField(req: Request): Promise<string> {
+  const body = await readJsonObject(req);
+  if (typeof body.peer !== "string" || body.peer.trim() === "") {
+    throw new HttpError(400, 'Field "peer" must name a peer (id, id prefix, name or address)');
+  }
+  return body.peer;
+}
+
 /** Resolves a peer query or throws 404 / 409 with the candidates. */
 function resolve(api: Api, query: string): { id: string; name: string; hostname: string; online: boolean } {
   const r = api.lookupPeer(query);
   if (r.ok) return r.peer;
+  if (r.reason === "conflict") {
+    throw new HttpError(
+      409,
+      `"${query}" is claimed by more than one node key (a possible impersonation); compare fingerprints ` +
+        `(lanchat peers), then "lanchat trust ID" the right one, or address it by id`,
+      { candidates: r.candidates },
+    );
+  }
   if (r.reason === "ambiguous") {
     throw new HttpError(409, `"${query}" matches ${r.candidates.length} peers; say which`, {
       candidates: r.candidates,
@@ -188,8 +211,47 @@ export interface HandlerWithStreams {
   closeStreams(): void;
 }
 
+/** Who may use the API. */
+export interface HttpAccess {
+  /**
+   * A bearer token every route but `/healthz` requires (compared in
+   * constant time). Required whenever the server listens beyond loopback.
+   */
+  token?: string;
+  /**
+   * Host names (without port) a request's `Host` header may carry. Set on
+   * loopback binds: a web page that rebinds its own DNS name to 127.0.0.1
+   * still sends its own name as Host, and is refused.
+   */
+  allowedHosts?: readonly string[];
+}
+
+/** Host names accepted on a loopback bind. */
+export const LOOPBACK_HOSTS: readonly string[] = ["127.0.0.1", "localhost", "::1", "[::1]"];
+
+/** True when `hostname` (an address to bind) only accepts connections from this host. */
+export function isLoopbackBind(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "::1" || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+const digest = (s: string) => createHash("sha256").update(s).digest();
+
+/** Constant-time check of an `Authorization: Bearer …` header against the token. */
+function tokenMatches(header: string | null, token: string): boolean {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");
+  // Both sides hashed to 32 bytes: timingSafeEqual needs equal lengths, and
+  // the time taken then says nothing about the token's length either.
+  return timingSafeEqual(digest(m?.[1] ?? ""), digest(token)) && m !== null;
+}
+
+function hostAllowed(host: string | null, allowed: readonly string[]): boolean {
+  if (!host) return false;
+  const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.replace(/:\d+$/, "");
+  return allowed.includes(name.toLowerCase());
+}
+
 /** Builds the request handler over an {@link Api}. */
-export function createHandler(api: Api): HandlerWithStreams {
+export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStreams {
   const streams = new Set<() => void>();
   const routes: Record<string, Route> = {
     "/peers": {
@@ -258,6 +320,33 @@ export function createHandler(api: Api): HandlerWithStreams {
         return json({ peers: results.length, results }, allDone ? 200 : 202);
       },
     },
+    "/trust": {
+      POST: async (req) => {
+        const peer = resolve(api, await peerField(req));
+        try {
+          const pin = api.trustPeer(peer.id);
+          return json({ id: pin.id, name: pin.name, trust: pin.trust });
+        } catch (e) {
+          if (e instanceof RangeError) throw new HttpError(404, e.message);
+          if (e instanceof StoreError) throw new HttpError(507, e.message);
+          throw e;
+        }
+      },
+    },
+    "/forget": {
+      POST: async (req) => {
+        const peer = resolve(api, await peerField(req));
+        let forgotten: boolean;
+        try {
+          forgotten = api.forgetPeer(peer.id);
+        } catch (e) {
+          if (e instanceof StoreError) throw new HttpError(507, e.message);
+          throw e;
+        }
+        if (!forgotten) throw new HttpError(404, `No key is pinned for ${peer.name} (${peer.id})`);
+        return json({ id: peer.id, name: peer.name, forgotten: true });
+      },
+    },
     "/events": {
       GET: (req) => {
         if (streams.size >= MAX_SSE_CLIENTS) {
@@ -310,6 +399,23 @@ export function createHandler(api: Api): HandlerWithStreams {
   const handler = (async (req: Request): Promise<Response> => {
     const url = new URL(req.url);
     const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, "") : url.pathname;
+    if (access.allowedHosts && !hostAllowed(req.headers.get("host"), access.allowedHosts)) {
+      return jsonError(
+        403,
+        `Host "${req.headers.get("host") ?? ""}" is not allowed: this endpoint answers only to ${
+          access.allowedHosts.join(", ")
+        }`,
+      );
+    }
+    if (
+      access.token !== undefined && path !== "/healthz" && !tokenMatches(req.headers.get("authorization"), access.token)
+    ) {
+      return jsonError(
+        401,
+        "Missing or wrong bearer token: send Authorization: Bearer TOKEN (the daemon's --http-token-file; the CLI reads $LANCHAT_HTTP_TOKEN)",
+        { "www-authenticate": 'Bearer realm="lanchat"' },
+      );
+    }
     const route = routes[path];
     if (!route) {
       return jsonError(404, `No such endpoint: ${url.pathname}; try ${Object.keys(routes).join(", ")}`);

@@ -14,6 +14,8 @@ export interface Identity {
   /** Raw 32-byte Ed25519 public key. */
   publicKey: Uint8Array;
   privateKey: CryptoKey;
+  /** The private key as PKCS #8 DER, for the synchronous signer (signing.ts). */
+  pkcs8: Uint8Array;
   /** True when the key pair was created by this call. */
   created: boolean;
 }
@@ -69,7 +71,7 @@ export async function loadOrCreateIdentity(dir: string): Promise<Identity> {
       const pkcs8 = Uint8Array.from(atob(file.privateKey), (c) => c.charCodeAt(0));
       const privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "Ed25519" }, false, ["sign"]);
       if (publicKey.length !== 32) throw new RangeError("public key is not 32 bytes");
-      return { id: await nodeIdFor(publicKey), publicKey, privateKey, created: false };
+      return { id: await nodeIdFor(publicKey), publicKey, privateKey, pkcs8, created: false };
     } catch (e) {
       throw new Error(
         `Node key ${path} is corrupt (${(e as Error).message}); move it away to create a new identity`,
@@ -90,5 +92,5 @@ export async function loadOrCreateIdentity(dir: string): Promise<Identity> {
   } catch (e) {
     throw new Error(`Cannot write node key ${path}: ${(e as Error).message}`, { cause: e });
   }
-  return { id: await nodeIdFor(publicKey), publicKey, privateKey: pair.privateKey, created: true };
+  return { id: await nodeIdFor(publicKey), publicKey, privateKey: pair.privateKey, pkcs8, created: true };
 }

@@ -37,6 +37,24 @@ export interface StoredMessage {
   error?: string;
 }
 
+/**
+ * A node key pinned on first use (like SSH's known_hosts): the key a node id
+ * was first seen with, and the name it had then.
+ * - `tofu`: pinned when first seen, not checked by a person;
+ * - `trusted`: a person confirmed it (`lanchat trust`);
+ * - `conflict`: first seen claiming a name already pinned to another key: a
+ *   possible impersonation, never chosen by name until trusted;
+ * - `replaced`: its name was handed to another key by `lanchat trust`.
+ */
+export interface Pin {
+  id: string;
+  /** Raw Ed25519 public key, hex. */
+  key: string;
+  name: string;
+  firstSeen: number;
+  trust: "tofu" | "trusted" | "conflict" | "replaced";
+}
+
 /** An incoming message persisted but held back until the messages before it arrive. */
 export interface HeldMessage {
   id: string;
@@ -187,6 +205,35 @@ export class Store {
         port: Number(r.port),
         lastSeen: Number(r.last_seen),
       }));
+  }
+
+  /** Every pinned node key. */
+  pins(): Pin[] {
+    return (this.#q("SELECT id, key, name, first_seen, trust FROM pins").all() as Record<string, unknown>[])
+      .map((r) => ({
+        id: String(r.id),
+        key: String(r.key),
+        name: String(r.name),
+        firstSeen: Number(r.first_seen),
+        trust: String(r.trust) as Pin["trust"],
+      }));
+  }
+
+  /** Writes (inserts or replaces) pins in one transaction. */
+  savePins(pins: Pin[]): void {
+    this.transaction("save node key pins", () => {
+      for (const p of pins) {
+        this.#q("INSERT OR REPLACE INTO pins (id, key, name, first_seen, trust) VALUES (?, ?, ?, ?, ?)")
+          .run(p.id, p.key, p.name, p.firstSeen, p.trust);
+      }
+    });
+  }
+
+  /** Forgets a node's pinned key: the next hello pins it anew. */
+  deletePin(id: string): void {
+    this.transaction("forget the node key", () => {
+      this.#q("DELETE FROM pins WHERE id = ?").run(id);
+    });
   }
 
   /**
@@ -424,6 +471,10 @@ CREATE TABLE IF NOT EXISTS peers (
   id TEXT PRIMARY KEY, name TEXT NOT NULL, hostname TEXT NOT NULL,
   address TEXT NOT NULL, port INTEGER NOT NULL, last_seen INTEGER NOT NULL,
   protocol TEXT NOT NULL DEFAULT 'lanchat'
+);
+-- Node keys pinned on first use (see Pin).
+CREATE TABLE IF NOT EXISTS pins (
+  id TEXT PRIMARY KEY, key TEXT NOT NULL, name TEXT NOT NULL, first_seen INTEGER NOT NULL, trust TEXT NOT NULL
 );
 -- Visible history, in the order it became visible (cursor).
 CREATE TABLE IF NOT EXISTS messages (

@@ -1,11 +1,14 @@
 /**
  * How CLI commands talk to a running daemon: its HTTP endpoint, found by
- * `--http`, else `LANCHAT_HTTP`, else 127.0.0.1:47476.
+ * `--http`, else `LANCHAT_HTTP`, else 127.0.0.1:47476; with the bearer token
+ * in `LANCHAT_HTTP_TOKEN`, else the one in the default data directory (the
+ * daemon writes it there when it listens beyond loopback), if readable.
  *
  * @module
  */
 import { createParser } from "eventsource-parser";
-import { DEFAULT_HTTP, type MessageJson } from "../daemon.ts";
+import { DEFAULT_HTTP, HTTP_TOKEN_FILE, type MessageJson } from "../daemon.ts";
+import { defaultDataDir } from "../identity.ts";
 
 /** Raised when no daemon answers; the CLI exits with code 3. */
 export class NoDaemonError extends Error {
@@ -16,6 +19,25 @@ export class NoDaemonError extends Error {
 export function daemonUrl(flag: string | undefined): string {
   const raw = flag ?? Deno.env.get("LANCHAT_HTTP") ?? `${DEFAULT_HTTP.hostname}:${DEFAULT_HTTP.port}`;
   return /^https?:\/\//.test(raw) ? raw.replace(/\/+$/, "") : `http://${raw}`;
+}
+
+let cachedToken: string | null | undefined;
+
+/**
+ * The bearer token to send, if any. The token file of this host's daemon is
+ * only ever sent to this host (loopback), never to a daemon elsewhere.
+ */
+function httpToken(base: string): string | null {
+  const env = Deno.env.get("LANCHAT_HTTP_TOKEN")?.trim();
+  if (env) return env;
+  if (!/^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(base)) return null;
+  if (cachedToken !== undefined) return cachedToken;
+  cachedToken = null;
+  try {
+    const dir = defaultDataDir((n) => Deno.env.get(n));
+    cachedToken = Deno.readTextFileSync(`${dir}/${HTTP_TOKEN_FILE}`).trim() || null;
+  } catch { /* none: the daemon is on loopback only, or the user sets LANCHAT_HTTP_TOKEN */ }
+  return cachedToken;
 }
 
 /** Raised when the daemon answers with an error; carries its status and JSON body. */
@@ -62,8 +84,11 @@ export async function request<T>(
 }
 
 async function connect(base: string, path: string, init: RequestInit): Promise<Response> {
+  const token = httpToken(base);
+  const headers = new Headers(init.headers);
+  if (token) headers.set("authorization", `Bearer ${token}`);
   try {
-    return await fetch(`${base}${path}`, init);
+    return await fetch(`${base}${path}`, { ...init, headers });
   } catch (e) {
     const detail = `${e} ${(e as Error).cause ?? ""}`;
     const why = /refused/i.test(detail)

@@ -33,6 +33,7 @@ interface DaemonFlags {
   logFormat: LogFormat;
   maxPeers: number;
   keyFile?: Uint8Array;
+  httpTokenFile?: string;
   ipmsg?: boolean;
   ipmsgPort: number;
   ipmsgGroup: string;
@@ -83,6 +84,11 @@ export function registerDaemon(program: Command): void {
         .env("LANCHAT_KEY_FILE")
         .argParser(usage(readKeyFile)),
     )
+    .option(
+      "--http-token-file <path>",
+      "bearer token the HTTP API requires (created if absent); required beyond loopback, " +
+        "default <data-dir>/http_token then",
+    )
     .option("--max-peers <n>", "bound on the roster (1 to 100000)", usage(parseMaxPeers), 1024)
     .option("--ipmsg", "also speak IP Messenger (IP Messenger, FeiQ, iptux users appear as peers)")
     .option("--ipmsg-port <port>", "IP Messenger UDP port", parsePort, 2425)
@@ -101,6 +107,7 @@ export function registerDaemon(program: Command): void {
         discoveryPort: flags.port,
         unicastPort: flags.unicastPort,
         http: flags.http,
+        httpTokenFile: flags.httpTokenFile,
         intervalMs: flags.interval,
         probeTimeoutMs: flags.probeTimeout,
         interfaces: flags.interface,

@@ -26,9 +26,10 @@ export function registerPeers(program: Command): void {
         ago(p.lastSeen),
         p.protocol ?? "lanchat",
         p.id.slice(0, 12),
+        p.fingerprint ? `${p.fingerprint}${p.trust && p.trust !== "tofu" ? ` (${p.trust})` : ""}` : "-",
       ]);
       Deno.stdout.writeSync(
-        new TextEncoder().encode(table(["NAME", "HOST", "ADDRESS", "STATE", "SEEN", "VIA", "ID"], rows)),
+        new TextEncoder().encode(table(["NAME", "HOST", "ADDRESS", "STATE", "SEEN", "VIA", "ID", "KEY"], rows)),
       );
     });
 }

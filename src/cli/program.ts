@@ -20,6 +20,7 @@ import { EXIT, outcome } from "./options.ts";
 import { registerSend } from "./send.ts";
 import { registerPeers } from "./peers.ts";
 import { registerStatus } from "./status.ts";
+import { registerTrust } from "./trust.ts";
 
 /** Builds the program. */
 export function buildProgram(): Command {
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerInbox(program);
   registerChat(program);
   registerKeygen(program);
+  registerTrust(program);
   program.exitOverride();
   for (const c of program.commands) c.exitOverride();
   return program;
@@ -62,11 +64,14 @@ export async function run(args: string[]): Promise<number> {
     }
     if (e instanceof ApiError) {
       console.error(`lanchat: ${e.message}`);
-      const candidates = e.body.candidates as { name: string; id: string; online: boolean }[] | undefined;
+      const candidates = e.body.candidates as
+        | { name: string; id: string; online: boolean; trust?: string }[]
+        | undefined;
       if (candidates?.length) {
         console.error(e.status === 409 ? "Matching peers:" : "Known peers:");
         for (const c of candidates.slice(0, 20)) {
-          console.error(`  ${c.name}  ${c.id.slice(0, 12)}  ${c.online ? "online" : "offline"}`);
+          const trust = c.trust ? `  key ${c.trust}` : "";
+          console.error(`  ${c.name}  ${c.id.slice(0, 12)}  ${c.online ? "online" : "offline"}${trust}`);
         }
       }
       return EXIT.error;

@@ -12,6 +12,7 @@ interface Status {
   intervalMs: number;
   interfaces: { interface: string; address: string; broadcast: string }[];
   peers: number;
+  security: { group: string; keyId?: string; fingerprint: string; impersonations: { name: string; from: string }[] };
   counters: {
     datagramsIn: number;
     datagramsOut: number;
@@ -41,6 +42,13 @@ export function registerStatus(program: Command): void {
           `ports: discovery ${s.ports.discovery}/udp, unicast ${s.ports.unicast}/udp, http ${s.ports.http || "off"}`,
           `announcing every ${s.intervalMs} ms on: ${
             s.interfaces.map((i) => `${i.interface} (${i.broadcast})`).join(", ") || "no interface"
+          }`,
+          `group: ${s.security.group}${
+            s.security.keyId ? ` (key id ${s.security.keyId})` : ""
+          }, node key ${s.security.fingerprint}${
+            s.security.impersonations.length
+              ? `, ${s.security.impersonations.length} possible impersonation(s): see --json`
+              : ""
           }`,
           `peers: ${s.peers} (joined ${s.counters.peersJoined}, left ${left})`,
           `datagrams: in ${s.counters.datagramsIn}, out ${s.counters.datagramsOut}, dropped ${

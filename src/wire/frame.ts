@@ -43,8 +43,11 @@ export const PacketType = {
 export type PacketTypeName = keyof typeof PacketType;
 export type PacketTypeNumber = (typeof PacketType)[PacketTypeName];
 
-/** Packet types whose JSON is followed by a binary payload. */
-const PAYLOAD_TYPES = new Set<number>([PacketType.msg]);
+/**
+ * Packet types whose JSON is followed by a binary payload: a message's text
+ * fragment; the signature block of a hello or goodbye (see packets.ts).
+ */
+const PAYLOAD_TYPES = new Set<number>([PacketType.hello, PacketType.goodbye, PacketType.msg]);
 
 /** Why a datagram was dropped; each reason is a counter on /status and /metrics. */
 export type DropReason =

@@ -5,7 +5,15 @@
  *
  * @module
  */
-import { decodeFrame, type DecodeResult, encodeFrame, PacketType, type RawFrame, reject } from "./frame.ts";
+import {
+  decodeFrame,
+  type DecodeResult,
+  encodeFrame,
+  MAX_DATAGRAM,
+  PacketType,
+  type RawFrame,
+  reject,
+} from "./frame.ts";
 
 /** A node id: 32 lowercase hex characters (128 bits of SHA-256 of the node's public key). */
 export const NODE_ID_PATTERN = /^[0-9a-f]{32}$/;
@@ -35,13 +43,33 @@ export interface Hello {
   interval: number;
   /** True when this hello answers another: the receiver must not answer it. */
   reply: boolean;
+  /** Set on a decoded hello that carries a signature block. */
+  signed?: Signed;
 }
+
+/**
+ * A hello or goodbye's signature block, the payload after its JSON: the
+ * sender's raw Ed25519 public key (32 bytes), then an Ed25519 signature (64
+ * bytes) of every byte of the datagram before the signature. The node id must
+ * be the first 128 bits of SHA-256 of that key. Checked by the daemon
+ * (signing.ts), not here: decoding stays free of crypto.
+ */
+export interface Signed {
+  publicKey: Uint8Array;
+  signature: Uint8Array;
+  /** The bytes the signature covers. */
+  data: Uint8Array;
+}
+
+/** Bytes of a signature block: public key and signature. */
+export const SIGNATURE_BLOCK = 32 + 64;
 
 /** Sent on shutdown: remove me now. */
 export interface Goodbye {
   kind: "goodbye";
   id: string;
   incarnation: number;
+  signed?: Signed;
 }
 
 /** A liveness probe for a peer that has been silent. */
@@ -189,7 +217,20 @@ export function decodePacket(bytes: Uint8Array): DecodeResult<Packet> {
   const frame = decodeFrame(bytes);
   if (!frame.ok) return frame;
   try {
-    return { ok: true, value: validate(frame.value) };
+    const packet = validate(frame.value);
+    if (packet.kind === "hello" || packet.kind === "goodbye") {
+      const block = frame.value.payload ?? new Uint8Array();
+      if (block.length === SIGNATURE_BLOCK) {
+        packet.signed = {
+          publicKey: block.slice(0, 32),
+          signature: block.slice(32),
+          data: bytes.subarray(0, bytes.length - 64),
+        };
+      } else if (block.length !== 0) {
+        throw new FieldError(`signature block: ${block.length} bytes, expected 0 or ${SIGNATURE_BLOCK}`);
+      }
+    }
+    return { ok: true, value: packet };
   } catch (e) {
     if (e instanceof FieldError) return reject("bad-field", e.message);
     throw e;
@@ -328,5 +369,27 @@ export function fitTextField(s: string, maxBytes = MAX_TEXT_FIELD): string {
   // deno-lint-ignore no-control-regex
   let out = s.replace(/[\u0000-\u001f\u007f]/g, "?");
   while (encoder.encode(out).length > maxBytes) out = [...out].slice(0, -1).join("");
+  return out;
+}
+
+/**
+ * Appends a signature block to an encoded hello or goodbye (which must carry
+ * no payload yet): `publicKey`, then `sign(every byte before the signature)`.
+ */
+export function appendSignature(
+  unsigned: Uint8Array,
+  publicKey: Uint8Array,
+  sign: (data: Uint8Array) => Uint8Array,
+): Uint8Array {
+  if (publicKey.length !== 32) throw new RangeError("An Ed25519 public key is 32 bytes");
+  if (unsigned.length + SIGNATURE_BLOCK > MAX_DATAGRAM) {
+    throw new RangeError(`A signed packet would exceed the ${MAX_DATAGRAM}-byte datagram limit`);
+  }
+  const out = new Uint8Array(unsigned.length + SIGNATURE_BLOCK);
+  out.set(unsigned);
+  out.set(publicKey, unsigned.length);
+  const signature = sign(out.subarray(0, unsigned.length + 32));
+  if (signature.length !== 64) throw new RangeError("An Ed25519 signature is 64 bytes");
+  out.set(signature, unsigned.length + 32);
   return out;
 }

@@ -22,13 +22,13 @@ Deno.test("lanchat peers prints the roster as a table and as JSON", async () => 
     const tableOut = await runCli(["peers", "--http", http]);
     assert.equal(tableOut.code, 0, tableOut.stderr);
     const [header, row, ...rest] = tableOut.stdout.trimEnd().split("\n");
-    assert.match(header!, /^NAME\s+HOST\s+ADDRESS\s+STATE\s+SEEN\s+VIA\s+ID$/);
+    assert.match(header!, /^NAME\s+HOST\s+ADDRESS\s+STATE\s+SEEN\s+VIA\s+ID\s+KEY$/);
     assert.match(
       row!,
       new RegExp(
         `^bob\\s+\\S+\\s+127\\.0\\.0\\.1:${b.unicastPort}\\s+alive\\s+\\d+\\.\\ds ago\\s+lanchat\\s+${
           b.id.slice(0, 12)
-        }$`,
+        }\\s+${b.id.slice(0, 16).match(/.{4}/g)!.join(":")}$`,
       ),
     );
     assert.deepEqual(rest, []);

@@ -97,7 +97,7 @@ Deno.test("a daemon survives junk datagrams on both ports and counts them by rea
         new Uint8Array(0),
         new Uint8Array([1, 2, 3]),
         new Uint8Array(5000),
-        new TextEncoder().encode("LNCH\x01\x01{not json"),
+        new TextEncoder().encode("LNCH\x01\x03{not json"),
         new Uint8Array([0x4c, 0x4e, 0x43, 0x48, 9, 1, 0x7b, 0x7d]),
       ];
       for (const target of [port, d.unicastPort]) {

@@ -1,12 +1,20 @@
 import assert from "node:assert/strict";
 import type { DaemonEvent, MessageJson, PeerLookup } from "../../src/daemon.ts";
-import { type Api, createHandler, MAX_BODY_BYTES, serveHttp } from "../../src/http.ts";
+import {
+  type Api,
+  createHandler,
+  type HttpAccess,
+  isLoopbackBind,
+  LOOPBACK_HOSTS,
+  MAX_BODY_BYTES,
+  serveHttp,
+} from "../../src/http.ts";
 import { type StoredMessage, StoreError } from "../../src/store.ts";
 
 const BOB = { id: "b".repeat(32), name: "bob@h2", hostname: "h2", online: true };
 
 /** An Api over a fake daemon: records what was sent, answers lookups for "bob". */
-function fakeApi(overrides: Partial<Api> = {}) {
+function fakeApi(overrides: Partial<Api> = {}, access: HttpAccess = {}) {
   const sent: { to: string; text: string }[] = [];
   const listeners = new Set<(e: DaemonEvent) => void>();
   let n = 0;
@@ -56,9 +64,11 @@ function fakeApi(overrides: Partial<Api> = {}) {
       return () => listeners.delete(l);
     },
     peerName: () => "bob@h2",
+    trustPeer: (id) => ({ id, key: "00", name: "bob@h2", firstSeen: 0, trust: "trusted" }),
+    forgetPeer: () => true,
     ...overrides,
   };
-  return { api, sent, listeners, handler: createHandler(api) };
+  return { api, sent, listeners, handler: createHandler(api, access) };
 }
 
 const req = (path: string, init: RequestInit = {}) => new Request(`http://127.0.0.1${path}`, init);
@@ -204,4 +214,53 @@ Deno.test("http serves on an ephemeral loopback port and says why a bind fails",
   } finally {
     await server.shutdown();
   }
+});
+
+Deno.test("http with a token answers 401 without the right bearer token, except /healthz", async () => {
+  const token = "s3cret-token-0123456789";
+  const { handler, sent } = fakeApi({}, { token });
+  for (const path of ["/peers", "/status", "/metrics", "/messages"]) {
+    const res = await handler(req(path));
+    assert.equal(res.status, 401, path);
+    assert.match(res.headers.get("www-authenticate")!, /^Bearer/);
+    assert.match((await res.json()).error, /bearer token/);
+  }
+  const wrong = await handler(
+    req("/messages", { method: "POST", body: '{"to":"bob","text":"x"}', headers: { authorization: "Bearer nope" } }),
+  );
+  assert.equal(wrong.status, 401);
+  const prefix = await handler(req("/peers", { headers: { authorization: `Bearer ${token.slice(0, -1)}` } }));
+  assert.equal(prefix.status, 401, "a prefix of the token is not the token");
+  assert.equal(sent.length, 0, "nothing was sent without the token");
+  assert.equal((await handler(req("/healthz"))).status, 200);
+  const ok = await handler(req("/peers", { headers: { authorization: `Bearer ${token}` } }));
+  assert.equal(ok.status, 200);
+});
+
+Deno.test("http on a loopback bind refuses a Host header that is not loopback (DNS rebinding)", async () => {
+  const { handler } = fakeApi({}, { allowedHosts: LOOPBACK_HOSTS });
+  const evil = await handler(
+    new Request("http://evil.example:47476/peers", { headers: { host: "evil.example:47476" } }),
+  );
+  assert.equal(evil.status, 403);
+  assert.match((await evil.json()).error, /not allowed/);
+  for (const host of ["127.0.0.1:47476", "localhost:47476", "[::1]:47476", "localhost"]) {
+    const res = await handler(new Request(`http://${host}/peers`, { headers: { host } }));
+    assert.equal(res.status, 200, host);
+  }
+  assert.ok(isLoopbackBind("127.0.0.1") && isLoopbackBind("::1") && !isLoopbackBind("0.0.0.0"));
+  assert.ok(!isLoopbackBind("198.18.0.1"));
+});
+
+Deno.test("http trust and forget name a peer and report what changed", async () => {
+  const forgotten: string[] = [];
+  const { handler } = fakeApi({ forgetPeer: (id) => (forgotten.push(id), true) });
+  const t = await handler(post("/trust", { peer: "bob" }));
+  assert.equal(t.status, 200);
+  assert.equal((await t.json()).trust, "trusted");
+  const f = await handler(post("/forget", { peer: "bob" }));
+  assert.equal(f.status, 200);
+  assert.deepEqual(forgotten, [BOB.id]);
+  assert.equal((await handler(post("/trust", {}))).status, 400);
+  assert.equal((await handler(post("/forget", { peer: "carol" }))).status, 404);
 });

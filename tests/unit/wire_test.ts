@@ -30,9 +30,11 @@ const hello: Hello = {
   reply: false,
 };
 
+/** A frame by hand; hello (1), goodbye (2) and msg (5) carry a 2-byte JSON length before the JSON. */
 function frame(type: number, body: unknown, version = PROTOCOL_VERSION): Uint8Array {
   const json = new TextEncoder().encode(typeof body === "string" ? body : JSON.stringify(body));
-  return new Uint8Array([...MAGIC, version, type, ...json]);
+  const len = [1, 2, 5].includes(type) ? [json.length >> 8, json.length & 0xff] : [];
+  return new Uint8Array([...MAGIC, version, type, ...len, ...json]);
 }
 
 function rawHello(overrides: Record<string, unknown>): Uint8Array {
@@ -89,7 +91,8 @@ Deno.test("wire rejects datagrams by reason and never throws", () => {
     ["version 0", frame(1, {}, 0), "bad-version"],
     ["type 0", frame(0, {}), "unknown-type"],
     ["type 200", frame(200, {}), "unknown-type"],
-    ["bad utf-8", new Uint8Array([...MAGIC, 1, 1, 0xff, 0xfe]), "bad-utf8"],
+    ["bad utf-8", new Uint8Array([...MAGIC, 1, 3, 0xff, 0xfe]), "bad-utf8"],
+    ["JSON length past the end", new Uint8Array([...MAGIC, 1, 1, 0xff, 0xfe, 0x7b]), "truncated"],
     ["not json", frame(1, "{nope"), "bad-json"],
     ["json array", frame(1, "[1,2]"), "bad-json"],
     ["json null", frame(1, "null"), "bad-json"],
@@ -150,8 +153,8 @@ Deno.test("wire rejects ping and pong without a valid nonce", () => {
 });
 
 Deno.test("wire decodes the header before the body", () => {
-  const r = decodeFrame(frame(2, { anything: true }));
-  assert.deepEqual(r, { ok: true, value: { type: 2, body: { anything: true } } });
+  const r = decodeFrame(frame(3, { anything: true }));
+  assert.deepEqual(r, { ok: true, value: { type: 3, body: { anything: true } } });
 });
 
 Deno.test("wire encoder refuses a datagram above the limit", () => {

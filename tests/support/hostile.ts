@@ -1,0 +1,136 @@
+/**
+ * A hostile host for security tests: forges, replays and floods lanchat
+ * datagrams at a daemon. Used in-process (import) and as a program run
+ * inside a LAN namespace:
+ *
+ * ```
+ * deno run -A tests/support/hostile.ts forge-hello --victim ID --name NAME --to ADDR:PORT [--key FILE]
+ * deno run -A tests/support/hostile.ts replay-hello --port 47474 --to ADDR:PORT [--key FILE]
+ * deno run -A tests/support/hostile.ts msg-twice --to-id ID --to ADDR:PORT --text T [--key FILE]
+ * deno run -A tests/support/hostile.ts flood --count N --to ADDR:PORT [--key FILE]
+ * ```
+ *
+ * Each prints one JSON line saying what it sent.
+ */
+import { generateKeyPairSync } from "node:crypto";
+import { nodeIdOf, NodeSigner } from "../../src/signing.ts";
+import { parseNetworkKey, Sealer } from "../../src/seal.ts";
+import { appendSignature, encodePacket, type Hello, type Packet } from "../../src/wire/mod.ts";
+
+/** A fresh node key pair, as a daemon would make. */
+export function newNodeKey(): { id: string; signer: NodeSigner } {
+  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+  const x = publicKey.export({ format: "jwk" }).x!;
+  const raw = Uint8Array.from(atob(x.replaceAll("-", "+").replaceAll("_", "/") + "="), (c) => c.charCodeAt(0));
+  const pkcs8 = new Uint8Array(privateKey.export({ format: "der", type: "pkcs8" }));
+  return { id: nodeIdOf(raw), signer: new NodeSigner(pkcs8, raw) };
+}
+
+export function helloFor(id: string, name: string, port: number): Hello {
+  return {
+    kind: "hello",
+    id,
+    incarnation: 1,
+    name,
+    hostname: "hostile",
+    port,
+    httpPort: 0,
+    version: "0.1.0",
+    interval: 2000,
+    reply: false,
+  };
+}
+
+/** Encodes (and signs, for hello and goodbye, when `signer` is given) a packet. */
+export function encodeSigned(packet: Packet, signer?: NodeSigner): Uint8Array {
+  const bytes = encodePacket(packet);
+  return signer && (packet.kind === "hello" || packet.kind === "goodbye")
+    ? appendSignature(bytes, signer.publicKey, signer.sign)
+    : bytes;
+}
+
+function arg(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+function target(s: string): Deno.NetAddr {
+  const [hostname, port] = s.split(":");
+  return { transport: "udp", hostname: hostname!, port: Number(port) };
+}
+
+if (import.meta.main) {
+  const [mode, ...args] = Deno.args;
+  const keyFile = arg(args, "key");
+  const sealer = keyFile ? await Sealer.create(parseNetworkKey(Deno.readTextFileSync(keyFile), keyFile)) : undefined;
+  const seal = async (b: Uint8Array) => sealer ? await sealer.seal(b, Date.now()) : b;
+  const to = target(arg(args, "to") ?? "127.0.0.1:47475");
+  const sock = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port: 0 });
+  const myPort = (sock.addr as Deno.NetAddr).port;
+  switch (mode) {
+    case "forge-hello": {
+      // The victim's id and name, but the attacker's key (it has no other).
+      const me = newNodeKey();
+      const hello = helloFor(arg(args, "victim")!, arg(args, "name") ?? "victim", myPort);
+      for (let i = 0; i < 3; i++) await sock.send(await seal(encodeSigned(hello, me.signer)), to);
+      console.log(JSON.stringify({ sent: 3 }));
+      break;
+    }
+    case "replay-hello": {
+      // Capture a real broadcast hello on the discovery port, then send it again.
+      const port = Number(arg(args, "port") ?? 47474);
+      const listener = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port, reuseAddress: true });
+      const [captured] = await listener.receive();
+      listener.close();
+      await new Promise((r) => setTimeout(r, Number(arg(args, "delay") ?? 1000)));
+      await sock.send(captured, to);
+      console.log(JSON.stringify({ captured: captured.length, replayed: 1 }));
+      break;
+    }
+    case "msg-twice": {
+      // A group member's message, sent, then the very same datagram again.
+      const me = newNodeKey();
+      const text = new TextEncoder().encode(arg(args, "text") ?? "hello");
+      const bytes = await seal(encodePacket({
+        kind: "msg",
+        id: me.id,
+        incarnation: 1,
+        to: arg(args, "to-id")!,
+        messageId: crypto.randomUUID().replaceAll("-", ""),
+        seq: 1,
+        base: 1,
+        sentAt: Date.now(),
+        length: text.length,
+        count: 1,
+        index: 0,
+        retry: 0,
+        end: true,
+        payload: text,
+      }));
+      await sock.send(bytes, to);
+      await new Promise((r) => setTimeout(r, 500));
+      await sock.send(bytes, to);
+      console.log(JSON.stringify({ sent: 2, bytes: bytes.length }));
+      break;
+    }
+    case "flood": {
+      // Hellos from ever new node keys (properly signed), as fast as the socket takes them.
+      const count = Number(arg(args, "count") ?? 10_000);
+      const keys = Array.from({ length: 64 }, () => newNodeKey());
+      let sent = 0;
+      for (let i = 0; i < count; i++) {
+        // Ids beyond the 64 pre-made keys: a random id with a key that cannot match it.
+        const k = keys[i % keys.length]!;
+        const id = i < keys.length ? k.id : crypto.randomUUID().replaceAll("-", "");
+        await sock.send(await seal(encodeSigned(helloFor(id, `flood-${i}`, myPort), k.signer)), to);
+        sent++;
+      }
+      console.log(JSON.stringify({ sent }));
+      break;
+    }
+    default:
+      console.error(`unknown mode ${mode}`);
+      Deno.exit(2);
+  }
+  sock.close();
+}
