@@ -544,7 +544,11 @@ export class Daemon {
       const packet = result.value;
       if (packet.kind === "msg" || packet.kind === "ack") {
         const dropped = this.messaging.handlePacket(packet, endpoint, now);
-        if (dropped) this.discovery.counters.dropped[dropped]++;
+        if (dropped) {
+          // Counted once: as dropped, not as received (datagramsIn = Σ received + Σ dropped).
+          this.discovery.counters.dropped[dropped]++;
+          this.discovery.counters.received[packet.kind]--;
+        }
       } else if (packet.kind === "hello") {
         // Keep messaging's idea of where the peer is current (a changed address).
         const peer = this.discovery.roster.get(packet.id);
