@@ -26,7 +26,7 @@ import { fingerprintOf, NodeSigner, SignatureChecker } from "./signing.ts";
 import type { Peer, RosterEvent } from "./roster.ts";
 import { type KnownPeer, type Pin, Store, type StoredMessage } from "./store.ts";
 import { BindError, bindUdp, endpointOf, receiveLoop, type Transport, udpAddr } from "./transport.ts";
-import { DROP_REASONS, type DropReason, fitTextField, type Goodbye, type Hello } from "./wire/mod.ts";
+import { DROP_REASONS, type DropReason, fitTextField, type Goodbye, type Hello, PacketType } from "./wire/mod.ts";
 
 /** The software version, from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -34,13 +34,19 @@ export const DEFAULT_DISCOVERY_PORT = 47474;
 export const DEFAULT_UNICAST_PORT = 47475;
 export const DEFAULT_HTTP = { hostname: "127.0.0.1", port: 47476 } as const;
 /**
- * Per-source limits. The shared broadcast socket carries announces (one
- * every ~2 s per daemon on a host), so few suffice; the unicast socket
- * carries messages, whose bursts are legitimate: the limit there only stops
- * floods.
+ * Per-source-address limits (token buckets). Discovery packets (hello,
+ * goodbye, ping, pong) come from a host at a few a second (one announce
+ * every ~2 s per daemon on it, replies, probes), so few suffice whichever
+ * socket they reach; the shared broadcast socket carries nothing else. The
+ * unicast socket also carries messages, whose bursts are legitimate: the
+ * limit there only stops floods (and bounds the work of opening sealed
+ * datagrams).
  */
-export const BROADCAST_RATE = { rate: 50, burst: 100 } as const;
+export const DISCOVERY_RATE = { rate: 50, burst: 100 } as const;
 export const UNICAST_RATE = { rate: 20_000, burst: 5_000 } as const;
+/** First byte of the type field in a lanchat frame, and the discovery types it may hold. */
+const TYPE_OFFSET = 5;
+const DISCOVERY_TYPES = new Set<number>([PacketType.hello, PacketType.goodbye, PacketType.ping, PacketType.pong]);
 /** The HTTP bearer token's file name in the data directory. */
 export const HTTP_TOKEN_FILE = "http_token";
 
@@ -240,7 +246,11 @@ export class Daemon {
   #log = logger("daemon");
   #listeners = new Set<(e: DaemonEvent) => void>();
   #sealer: Sealer | undefined;
-  #limits = { broadcast: new RateLimiter(BROADCAST_RATE), unicast: new RateLimiter(UNICAST_RATE) };
+  #limits = {
+    broadcast: new RateLimiter(DISCOVERY_RATE),
+    unicast: new RateLimiter(UNICAST_RATE),
+    discovery: new RateLimiter(DISCOVERY_RATE),
+  };
   #known = new Map<string, KnownPeer>();
   #pins = new Map<string, Pin>();
   #checker = new SignatureChecker();
@@ -514,6 +524,7 @@ export class Daemon {
     const endpoint = endpointOf(from);
     const now = this.#io.now();
     const drop = (reason: "rate-limit" | "auth" | "replay", detail?: string) => {
+      if (this.#stopped) return;
       const c = this.discovery.counters;
       c.datagramsIn++;
       c.bytesIn += bytes.length;
@@ -532,10 +543,19 @@ export class Daemon {
       return sealer.open(bytes, this.#wall(now)).then((r) => {
         if (this.#stopped) return;
         if (!r.ok) return drop(r.reason, r.detail);
-        this.#handlePlain(r.inner, endpoint, this.#io.now());
+        const later = this.#io.now();
+        if (!this.#discoveryAllowed(r.inner, endpoint.address, later)) return drop("rate-limit");
+        this.#handlePlain(r.inner, endpoint, later);
       });
     }
+    if (!this.#discoveryAllowed(bytes, endpoint.address, now)) return drop("rate-limit");
     this.#handlePlain(bytes, endpoint, now);
+  }
+
+  /** The discovery-packet limit, by a look at the type byte (the full decode comes after). */
+  #discoveryAllowed(bytes: Uint8Array, address: string, now: number): boolean {
+    const type = bytes[TYPE_OFFSET];
+    return type === undefined || !DISCOVERY_TYPES.has(type) || this.#limits.discovery.allow(address, now);
   }
 
   #handlePlain(bytes: Uint8Array, endpoint: { address: string; port: number }, now: number): void {

@@ -5,7 +5,7 @@
  *
  * ```
  * deno run -A tests/support/hostile.ts forge-hello --victim ID --name NAME --to ADDR:PORT [--key FILE]
- * deno run -A tests/support/hostile.ts replay-hello --port 47474 --to ADDR:PORT [--key FILE]
+ * deno run -A tests/support/hostile.ts replay-hello --port 47474 --from ADDR --to ADDR:PORT
  * deno run -A tests/support/hostile.ts msg-twice --to-id ID --to ADDR:PORT --text T [--key FILE]
  * deno run -A tests/support/hostile.ts flood --count N --to ADDR:PORT [--key FILE]
  * ```
@@ -80,7 +80,15 @@ if (import.meta.main) {
       // Capture a real broadcast hello on the discovery port, then send it again.
       const port = Number(arg(args, "port") ?? 47474);
       const listener = Deno.listenDatagram({ transport: "udp", hostname: "0.0.0.0", port, reuseAddress: true });
-      const [captured] = await listener.receive();
+      const from = arg(args, "from");
+      let captured: Uint8Array;
+      while (true) {
+        const [bytes, addr] = await listener.receive();
+        if (!from || (addr as Deno.NetAddr).hostname === from) {
+          captured = bytes;
+          break;
+        }
+      }
       listener.close();
       await new Promise((r) => setTimeout(r, Number(arg(args, "delay") ?? 1000)));
       await sock.send(captured, to);

@@ -1,0 +1,174 @@
+/**
+ * Security on a real LAN of namespaces (scripts/lan.ts): a keyed group and
+ * a host with another key; replays, forged hellos and a hello flood from a
+ * hostile host (tests/support/hostile.ts). Needs root; without it these tests
+ * are ignored with the reason printed.
+ */
+import assert from "node:assert/strict";
+import { createLan, type Lan, lanUnavailable } from "../../scripts/lan.ts";
+import { DaemonProcess, killAll, runCli, tempDataDir } from "../support/daemon_process.ts";
+import type { PeerJson } from "../../src/daemon.ts";
+import { newNetworkKeyText } from "../../src/seal.ts";
+
+const unavailable = await lanUnavailable();
+const INTERVAL_MS = 500;
+const HOSTILE = new URL("../support/hostile.ts", import.meta.url).pathname;
+
+async function withLan(n: number, body: (lan: Lan) => Promise<void>): Promise<void> {
+  const lan = await createLan(n);
+  try {
+    await body(lan);
+  } finally {
+    await killAll();
+    await lan.destroy();
+  }
+}
+
+function keyFile(): string {
+  const path = `${tempDataDir()}/group.key`;
+  Deno.writeTextFileSync(path, newNetworkKeyText(), { mode: 0o600 });
+  return path;
+}
+
+function startIn(lan: Lan, i: number, extra: string[] = []): DaemonProcess {
+  const h = lan.hosts[i]!;
+  return new DaemonProcess(
+    ["--name", `user@${h.ns}`, "--data-dir", tempDataDir(), "--interval", `${INTERVAL_MS}ms`, ...extra],
+    { netns: h.ns },
+  );
+}
+
+async function peersIn(ns: string): Promise<PeerJson[]> {
+  const r = await runCli(["peers", "--json"], { netns: ns });
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+// deno-lint-ignore no-explicit-any
+async function statusIn(ns: string): Promise<any> {
+  const r = await runCli(["status", "--json"], { netns: ns });
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+/** Runs the hostile tool inside a host; returns its JSON summary. */
+async function hostile(ns: string, args: string[]): Promise<Record<string, number>> {
+  const out = await new Deno.Command("ip", {
+    args: ["netns", "exec", ns, Deno.execPath(), "run", "-A", HOSTILE, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assert.ok(out.success, `hostile ${args[0]} failed: ${new TextDecoder().decode(out.stderr)}`);
+  return JSON.parse(text.trim().split("\n").at(-1)!);
+}
+
+Deno.test({
+  name: "two keyed hosts see each other, one with another key sees neither; replays and forged hellos are refused",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  fn: () =>
+    withLan(4, async (lan) => {
+      const key = keyFile();
+      const other = keyFile();
+      const [a, b, c] = await Promise.all([
+        startIn(lan, 0, ["--key-file", key]).started(),
+        startIn(lan, 1, ["--key-file", key]).started(),
+        startIn(lan, 2, ["--key-file", other]).started(),
+      ]);
+      await a.joined(b.id, 2000);
+      await b.joined(a.id, 2000);
+      await new Promise((r) => setTimeout(r, 4 * INTERVAL_MS));
+      const [ha, hb, hc, hx] = lan.hosts as [
+        typeof lan.hosts[0],
+        typeof lan.hosts[0],
+        typeof lan.hosts[0],
+        typeof lan.hosts[0],
+      ];
+      assert.deepEqual((await peersIn(ha.ns)).map((p) => p.id), [b.id]);
+      assert.deepEqual((await peersIn(hb.ns)).map((p) => p.id), [a.id]);
+      assert.deepEqual(await peersIn(hc.ns), [], "the host with another key sees no one");
+      assert.ok((await statusIn(hc.ns)).counters.dropped.auth > 0);
+      assert.ok((await statusIn(ha.ns)).counters.dropped.auth > 0, "and is seen by no one");
+
+      // A hostile host captures a real sealed hello from the air and sends it again.
+      const replay = await hostile(hx.ns, [
+        "replay-hello",
+        "--from",
+        ha.address,
+        "--to",
+        `${hb.address}:47475`,
+        "--delay",
+        "1000",
+      ]);
+      assert.ok((replay.captured ?? 0) > 0);
+      // A group member's message sent, then the same datagram again: stored once.
+      const before = (await statusIn(hb.ns)).counters.dropped.replay;
+      await hostile(hx.ns, [
+        "msg-twice",
+        "--key",
+        key,
+        "--to-id",
+        b.id,
+        "--to",
+        `${hb.address}:47475`,
+        "--text",
+        "once",
+      ]);
+      const inbox = await runCli(["inbox", "--json"], { netns: hb.ns });
+      assert.deepEqual(inbox.stdout.trim().split("\n").map((l) => JSON.parse(l).text), ["once"]);
+      const replays = (await statusIn(hb.ns)).counters.dropped.replay;
+      assert.ok(replays >= before + 1 && replays >= 2, `replays counted: ${replays}`);
+
+      // An insider with the key forges a hello claiming a's id: refused, reported.
+      await hostile(hx.ns, [
+        "forge-hello",
+        "--key",
+        key,
+        "--victim",
+        a.id,
+        "--name",
+        "user@a",
+        "--to",
+        `${hb.address}:47475`,
+      ]);
+      await b.waitFor((l) => /Possible impersonation/.test(l.message), 2000, "impersonation warning");
+      const s = await statusIn(hb.ns);
+      assert.ok(s.counters.dropped.impersonation >= 1);
+      assert.equal(s.security.impersonations[0].id, a.id);
+      const peers = await peersIn(hb.ns);
+      assert.deepEqual(peers.map((p) => [p.id, p.addresses.map((x) => x.address)]), [[a.id, [ha.address]]]);
+      void c;
+    }),
+});
+
+Deno.test({
+  name: "a flood of 10,000 hellos with random ids from one host: roster capped, real peers listed, messages still flow",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  fn: () =>
+    withLan(3, async (lan) => {
+      const [a, b] = await Promise.all([startIn(lan, 0).started(), startIn(lan, 1).started()]);
+      await a.joined(b.id, 2000);
+      const [ha, hb, hx] = lan.hosts as [typeof lan.hosts[0], typeof lan.hosts[0], typeof lan.hosts[0]];
+      const t0 = performance.now();
+      const sent = await hostile(hx.ns, ["flood", "--count", "10000", "--to", `${ha.address}:47475`]);
+      const seconds = (performance.now() - t0) / 1000;
+      assert.equal(sent.sent, 10_000);
+      // Still answering, during and after.
+      const peers = await peersIn(ha.ns);
+      const s = await statusIn(ha.ns);
+      const d = s.counters.dropped;
+      console.log(
+        `flood: 10000 hellos in ${seconds.toFixed(1)} s; roster ${peers.length}; dropped rate-limit ${
+          d["rate-limit"]
+        }, roster-full ${d["roster-full"]}, impersonation ${d.impersonation}`,
+      );
+      assert.ok(peers.some((p) => p.id === b.id && p.state === "alive"), "the real peer is still listed");
+      assert.ok(peers.length <= 1 + 16, `roster capped: ${peers.length}`);
+      assert.ok(d["rate-limit"] > 5000, "most of the flood is refused by the per-source rate limit");
+      const r = await runCli(["send", b.id, "still here", "--wait", "5"], { netns: ha.ns });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.match(r.stdout, /delivered/);
+    }),
+});
