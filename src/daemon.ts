@@ -1188,6 +1188,7 @@ export class Daemon {
       broadcastTargets: this.discovery.targets.broadcast.map((e) => `${e.address}:${e.port}`),
       staticPeers: this.discovery.targets.peers.map((e) => `${e.address}:${e.port}`),
       peers: this.discovery.roster.size,
+      memory: (({ rss, heapUsed }) => ({ rssBytes: rss, heapUsedBytes: heapUsed }))(Deno.memoryUsage()),
       security: {
         ...(this.#sealer
           ? { group: "keyed", keyId: this.#sealer.keyIdHex, cipher: "AES-256-GCM", replayWindowSeconds: 30 }
