@@ -24,9 +24,13 @@
  * 30 % loss on the bridge; time until all are acknowledged, and whether the
  * receiver has every one exactly once and in order.
  *
+ * Security, on loopback: message throughput with and without a network key
+ * in one run, and a hello flood against a daemon (what it reads, whether it
+ * stays responsive).
+ *
  * Results are written to bench/results/*.json and *.md.
  *
- * Options: --only discovery,messaging,loss  --sizes 2,4,8  --runs 5
+ * Options: --only discovery,messaging,loss,security  --sizes 2,4,8  --runs 5
  *          --crash-runs 3  --messages 5000  --latency-samples 500
  */
 import { createLan, type Lan, lanUnavailable } from "./lan.ts";
@@ -39,12 +43,13 @@ import {
   startLoopbackDaemon,
   tempDataDir,
 } from "../tests/support/daemon_process.ts";
+import { newNetworkKeyText } from "../src/seal.ts";
 
 function arg(name: string, fallback: string): string {
   const i = Deno.args.indexOf(`--${name}`);
   return i >= 0 && Deno.args[i + 1] ? Deno.args[i + 1]! : fallback;
 }
-const ONLY = new Set(arg("only", "discovery,messaging,loss").split(","));
+const ONLY = new Set(arg("only", "discovery,messaging,loss,security").split(","));
 const MESSAGES = Number(arg("messages", "5000"));
 const LATENCY_SAMPLES = Number(arg("latency-samples", "500"));
 const SIZES = arg("sizes", "2,4,8").split(",").map(Number);
@@ -252,6 +257,169 @@ async function benchMessaging(): Promise<void> {
   }
 }
 
+/** Acked messages/s from `a` to `b`: `count` posted 64 at a time, until `b` stored them all. */
+async function throughput(a: DaemonProcess, b: DaemonProcess, count: number, text: string): Promise<number> {
+  const received0 = (await (await fetch(`${b.httpUrl}/status`)).json()).messaging.messagesReceived;
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (next < count) {
+      next++;
+      const r = await fetch(`${a.httpUrl}/messages`, { method: "POST", body: JSON.stringify({ to: b.id, text }) });
+      await r.body?.cancel();
+    }
+  }));
+  while ((await (await fetch(`${b.httpUrl}/status`)).json()).messaging.messagesReceived - received0 < count) {
+    await sleep(20);
+  }
+  return Math.round(count / ((performance.now() - t0) / 1000));
+}
+
+/**
+ * Security costs: message throughput with and without a network key in the
+ * same run, and a hello flood (signed hellos, random ids, from 100 source
+ * addresses, as fast as this process sends) against a daemon: what it reads
+ * per second and how responsive it stays meanwhile.
+ */
+async function benchSecurity(): Promise<void> {
+  console.log("security — loopback");
+  const text = "lunch at noon? ".repeat(6).trim();
+  const count = Math.min(MESSAGES, 3000);
+  const keyPath = `${tempDataDir()}/bench.key`;
+  Deno.writeTextFileSync(keyPath, newNetworkKeyText(), { mode: 0o600 });
+  const rates: Record<string, number> = {};
+  for (const [label, extra] of [["open", []], ["keyed", ["--key-file", keyPath]]] as const) {
+    const port = freeUdpPort();
+    try {
+      const a = await startLoopbackDaemon(port, `sec-a-${label}`, { intervalMs: 2000, extra: [...extra] }).started();
+      const b = await startLoopbackDaemon(port, `sec-b-${label}`, { intervalMs: 2000, extra: [...extra] }).started();
+      await a.joined(b.id, 5000);
+      await throughput(a, b, 200, text); // warm-up
+      rates[label] = await throughput(a, b, count, text);
+    } finally {
+      await killAll();
+    }
+  }
+  const ratio = Math.round((rates.keyed! / rates.open!) * 1000) / 1000;
+  const floods: FloodRow[] = [];
+  for (const rate of FLOOD_RATES) floods.push(await floodAt(rate));
+  const md = [
+    `| figure | measured |`,
+    `|---|---|`,
+    `| acked messages/s, open group (${count} messages) | ${rates.open} |`,
+    `| acked messages/s, keyed group (AES-256-GCM), same run | ${rates.keyed} |`,
+    `| keyed / open | ${(ratio * 100).toFixed(1)} % |`,
+    "",
+    "Hello flood at a daemon (signed hellos, 64 real keys and 192 forged ids, from 100 loopback source",
+    "addresses, sent by another process for 5 s) while its real peer sends it a message every 100 ms and",
+    "a client asks /healthz:",
+    "",
+    "| flood sent | daemon read | refused: rate limit / roster full | /healthz p50 / p99 | peer's messages delivered | rtt p50 / p99 | roster, real peer listed | RSS |",
+    "|---|---|---|---|---|---|---|---|",
+    ...floods.map((f) =>
+      `| ${f.sentPerSecond}/s | ${f.readPerSecond}/s | ${f.droppedRateLimit} / ${f.droppedRosterFull} | ${
+        f.healthzMs.p50.toFixed(1)
+      } / ${f.healthzMs.p99.toFixed(1)} ms | ${f.delivered} / ${f.messages} | ${f.rttMs.p50.toFixed(1)} / ${
+        f.rttMs.p99.toFixed(1)
+      } ms | ${f.roster}, ${f.realPeerListed ? "yes" : "NO"} | ${f.rssMiB} MiB |`
+    ),
+    "",
+    `Measured ${started.toISOString()} on ${machine}, loopback (flooder and daemons share the 2 cores).`,
+    "",
+  ].join("\n");
+  console.log(md);
+  await writeResult("security", { measuredAt: started.toISOString(), machine, rates, ratio, floods }, md);
+}
+
+/** Flood rates tried, datagrams/s (0: as fast as the flooding process can send). */
+const FLOOD_RATES = [1_000, 10_000, 0];
+
+interface FloodRow {
+  target: number;
+  sentPerSecond: number;
+  readPerSecond: number;
+  droppedRateLimit: number;
+  droppedRosterFull: number;
+  roster: number;
+  realPeerListed: boolean;
+  healthzMs: { p50: number; p99: number };
+  messages: number;
+  delivered: number;
+  rttMs: { p50: number; p99: number };
+  rssMiB: number;
+}
+
+/** One flood at `rate` datagrams/s against a fresh daemon with one real peer. */
+async function floodAt(rate: number): Promise<FloodRow> {
+  const port = freeUdpPort();
+  try {
+    const a = await startLoopbackDaemon(port, "flood-target", { intervalMs: 2000 }).started();
+    const b = await startLoopbackDaemon(port, "flood-peer", { intervalMs: 2000 }).started();
+    await a.joined(b.id, 5000);
+    const st0 = (await (await fetch(`${a.httpUrl}/status`)).json()).counters;
+    const hostile = new URL("../tests/support/hostile.ts", import.meta.url).pathname;
+    const flooder = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        hostile,
+        "flood",
+        "--rate",
+        String(rate),
+        "--seconds",
+        "5",
+        "--sources",
+        "100",
+        "--to",
+        `127.0.0.1:${a.unicastPort}`,
+      ],
+      stdout: "piped",
+    }).output();
+    await sleep(300); // the flooder starts
+    const health: number[] = [];
+    const rtts: number[] = [];
+    const sends: Promise<void>[] = [];
+    let messages = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < 4000) {
+      messages++;
+      sends.push((async () => {
+        const r = await fetch(`${b.httpUrl}/messages?wait=10`, {
+          method: "POST",
+          body: JSON.stringify({ to: a.id, text: "during the flood" }),
+        });
+        const m = await r.json();
+        if (m.status === "delivered") rtts.push(m.rttMs);
+      })());
+      const h0 = performance.now();
+      await (await fetch(`${a.httpUrl}/healthz`)).text();
+      health.push(performance.now() - h0);
+      await sleep(100);
+    }
+    const out = JSON.parse(new TextDecoder().decode((await flooder).stdout).trim().split("\n").at(-1)!);
+    await Promise.all(sends);
+    const st1 = await (await fetch(`${a.httpUrl}/status`)).json();
+    const peersAfter: { id: string }[] = await (await fetch(`${a.httpUrl}/peers`)).json();
+    const d = (k: string) => st1.counters.dropped[k] - st0.dropped[k];
+    return {
+      target: rate,
+      sentPerSecond: out.perSecond,
+      readPerSecond: Math.round((st1.counters.datagramsIn - st0.datagramsIn) / out.seconds),
+      droppedRateLimit: d("rate-limit"),
+      droppedRosterFull: d("roster-full"),
+      roster: peersAfter.length,
+      realPeerListed: peersAfter.some((p) => p.id === b.id),
+      healthzMs: { p50: percentile(health, 50), p99: percentile(health, 99) },
+      messages,
+      delivered: rtts.length,
+      rttMs: { p50: rtts.length ? percentile(rtts, 50) : NaN, p99: rtts.length ? percentile(rtts, 99) : NaN },
+      rssMiB: Math.round(st1.memory.rssBytes / 2 ** 20),
+    };
+  } finally {
+    await killAll();
+  }
+}
+
 async function benchLoss(): Promise<void> {
   const why = await lanUnavailable();
   if (why) {
@@ -327,3 +495,4 @@ async function benchLoss(): Promise<void> {
 if (ONLY.has("discovery")) await benchDiscovery();
 if (ONLY.has("messaging")) await benchMessaging();
 if (ONLY.has("loss")) await benchLoss();
+if (ONLY.has("security")) await benchSecurity();

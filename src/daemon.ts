@@ -519,7 +519,7 @@ export class Daemon {
     });
   }
 
-  #onDatagram(bytes: Uint8Array, from: Deno.Addr, via: "broadcast" | "unicast"): void | Promise<void> {
+  #onDatagram(bytes: Uint8Array, from: Deno.Addr, via: "broadcast" | "unicast"): void {
     if (this.#stopped) return;
     const endpoint = endpointOf(from);
     const now = this.#io.now();
@@ -538,18 +538,14 @@ export class Daemon {
       }
     };
     if (!this.#limits[via].allow(endpoint.address, now)) return drop("rate-limit");
+    let plain = bytes;
     if (this.#sealer) {
-      const sealer = this.#sealer;
-      return sealer.open(bytes, this.#wall(now)).then((r) => {
-        if (this.#stopped) return;
-        if (!r.ok) return drop(r.reason, r.detail);
-        const later = this.#io.now();
-        if (!this.#discoveryAllowed(r.inner, endpoint.address, later)) return drop("rate-limit");
-        this.#handlePlain(r.inner, endpoint, later);
-      });
+      const r = this.#sealer.open(bytes, this.#wall(now));
+      if (!r.ok) return drop(r.reason, r.detail);
+      plain = r.inner;
     }
-    if (!this.#discoveryAllowed(bytes, endpoint.address, now)) return drop("rate-limit");
-    this.#handlePlain(bytes, endpoint, now);
+    if (!this.#discoveryAllowed(plain, endpoint.address, now)) return drop("rate-limit");
+    this.#handlePlain(plain, endpoint, now);
   }
 
   /** The discovery-packet limit, by a look at the type byte (the full decode comes after). */
@@ -767,7 +763,7 @@ export class Daemon {
   async #send(t: Transmit): Promise<void> {
     const socket = t.via === "broadcast" ? this.#discoverySocket : this.#unicastSocket;
     try {
-      const bytes = this.#sealer ? await this.#sealer.seal(t.bytes, this.#wall(this.#io.now())) : t.bytes;
+      const bytes = this.#sealer ? this.#sealer.seal(t.bytes, this.#wall(this.#io.now())) : t.bytes;
       await socket.send(bytes, udpAddr(t.to.address, t.to.port));
     } catch (e) {
       this.#sendErrors++;

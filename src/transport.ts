@@ -59,6 +59,9 @@ export function udpAddr(address: string, port: number): Deno.NetAddr {
   return { transport: "udp", hostname: address, port };
 }
 
+/** Datagrams a receive loop handles before it lets the event loop turn. */
+export const YIELD_EVERY = 64;
+
 /**
  * Runs a receive loop with one reused buffer (the `for await` iterator
  * allocates 64 KiB per datagram and loses most of a burst) until the socket
@@ -73,7 +76,13 @@ export async function receiveLoop(
   onError: (error: unknown) => void,
 ): Promise<void> {
   const buffer = new Uint8Array(RECEIVE_BUFFER_SIZE);
+  let handled = 0;
   while (true) {
+    // While datagrams keep coming, each receive completes at once and this
+    // loop would never let timers or the HTTP server run: under a flood the
+    // daemon would stop answering. Every YIELD_EVERY datagrams it lets the
+    // event loop turn; what the socket cannot hold meanwhile the kernel drops.
+    if (++handled % YIELD_EVERY === 0) await new Promise((r) => setTimeout(r, 0));
     let bytes: Uint8Array;
     let from: Deno.Addr;
     try {

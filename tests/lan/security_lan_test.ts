@@ -151,6 +151,7 @@ Deno.test({
       const [a, b] = await Promise.all([startIn(lan, 0).started(), startIn(lan, 1).started()]);
       await a.joined(b.id, 2000);
       const [ha, , hx] = lan.hosts as [typeof lan.hosts[0], typeof lan.hosts[0], typeof lan.hosts[0]];
+      const before = await statusIn(ha.ns);
       const t0 = performance.now();
       const sent = await hostile(hx.ns, ["flood", "--count", "10000", "--to", `${ha.address}:47475`]);
       const seconds = (performance.now() - t0) / 1000;
@@ -158,15 +159,20 @@ Deno.test({
       // Still answering, during and after.
       const peers = await peersIn(ha.ns);
       const s = await statusIn(ha.ns);
-      const d = s.counters.dropped;
+      const delta = (f: (c: typeof s.counters) => number) => f(s.counters) - f(before.counters);
+      const read = delta((c) => c.datagramsIn);
+      const limited = delta((c) => c.dropped["rate-limit"]);
+      // Hellos past the rate limit: taken, refused as forged, or refused for a full roster.
+      const past = delta((c) => c.received.hello + c.dropped["roster-full"] + c.dropped.impersonation);
       console.log(
-        `flood: 10000 hellos in ${seconds.toFixed(1)} s; roster ${peers.length}; dropped rate-limit ${
-          d["rate-limit"]
-        }, roster-full ${d["roster-full"]}, impersonation ${d.impersonation}`,
+        `flood: 10000 hellos sent in ${seconds.toFixed(1)} s; daemon read ${read} (the kernel dropped the rest), ` +
+          `rate-limited ${limited}, past the limit ${past}; roster ${peers.length}`,
       );
       assert.ok(peers.some((p) => p.id === b.id && p.state === "alive"), "the real peer is still listed");
       assert.ok(peers.length <= 1 + 16, `roster capped: ${peers.length}`);
-      assert.ok(d["rate-limit"] > 5000, "most of the flood is refused by the per-source rate limit");
+      assert.ok(limited > 0, "the per-source rate limit refused some");
+      // One source gets its burst (100) and 50 a second through, plus the real peer's few hellos.
+      assert.ok(past <= 100 + 50 * (seconds + 2) + 20, `${past} hellos got past the rate limit`);
       const r = await runCli(["send", b.id, "still here", "--wait", "5"], { netns: ha.ns });
       assert.equal(r.code, 0, r.stderr + r.stdout);
       assert.match(r.stdout, /delivered/);

@@ -7,7 +7,7 @@
  * deno run -A tests/support/hostile.ts forge-hello --victim ID --name NAME --to ADDR:PORT [--key FILE]
  * deno run -A tests/support/hostile.ts replay-hello --port 47474 --from ADDR --to ADDR:PORT
  * deno run -A tests/support/hostile.ts msg-twice --to-id ID --to ADDR:PORT --text T [--key FILE]
- * deno run -A tests/support/hostile.ts flood --count N --to ADDR:PORT [--key FILE]
+ * deno run -A tests/support/hostile.ts flood [--count N] [--rate R --seconds S] [--sources N] --to ADDR:PORT [--key FILE]
  * ```
  *
  * Each prints one JSON line saying what it sent.
@@ -122,18 +122,46 @@ if (import.meta.main) {
       break;
     }
     case "flood": {
-      // Hellos from ever new node keys (properly signed), as fast as the socket takes them.
-      const count = Number(arg(args, "count") ?? 10_000);
+      // Hellos from ever new node ids as fast as the socket takes them (or at
+      // --rate per second for --seconds), from --sources loopback addresses
+      // (127.0.0.2 …) or from this host's own address.
+      const count = Number(arg(args, "count") ?? Infinity);
+      const rate = Number(arg(args, "rate") ?? 0);
+      const seconds = Number(arg(args, "seconds") ?? Infinity);
+      const nSources = Number(arg(args, "sources") ?? 0);
+      const sources = nSources > 0
+        ? Array.from(
+          { length: nSources },
+          (_, i) => Deno.listenDatagram({ transport: "udp", hostname: `127.0.0.${2 + i}`, port: 0 }),
+        )
+        : [sock];
+      // 64 real keys (valid signatures); past them, random ids whose key cannot match.
       const keys = Array.from({ length: 64 }, () => newNodeKey());
-      let sent = 0;
-      for (let i = 0; i < count; i++) {
-        // Ids beyond the 64 pre-made keys: a random id with a key that cannot match it.
+      const datagrams: Uint8Array[] = [];
+      for (let i = 0; i < 256; i++) {
         const k = keys[i % keys.length]!;
         const id = i < keys.length ? k.id : crypto.randomUUID().replaceAll("-", "");
-        await sock.send(await seal(encodeSigned(helloFor(id, `flood-${i}`, myPort), k.signer)), to);
-        sent++;
+        datagrams.push(encodeSigned(helloFor(id, `flood-${i}`, myPort), k.signer));
       }
-      console.log(JSON.stringify({ sent }));
+      let sent = 0;
+      const t0 = performance.now();
+      while (sent < count && performance.now() - t0 < seconds * 1000) {
+        const batch: Promise<number>[] = [];
+        for (let k = 0; k < 32 && sent < count; k++, sent++) {
+          // With a key, each one sealed afresh: an insider's flood, not replays.
+          const bytes = await seal(datagrams[sent % datagrams.length]!);
+          batch.push(sources[sent % sources.length]!.send(bytes, to));
+        }
+        await Promise.all(batch);
+        if (rate > 0) {
+          const due = t0 + (sent / rate) * 1000;
+          const wait = due - performance.now();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        }
+      }
+      const elapsed = (performance.now() - t0) / 1000;
+      for (const s of sources) if (s !== sock) s.close();
+      console.log(JSON.stringify({ sent, seconds: elapsed, perSecond: Math.round(sent / elapsed) }));
       break;
     }
     default:
