@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { KEY_FILE } from "./identity.ts";
 import { DatabaseSync } from "node:sqlite";
 
 /** File name of the database inside the data directory. */
@@ -141,7 +142,10 @@ export class Store {
           { cause: e },
         );
       }
-      throw new Error(`Cannot open database ${path}: ${msg}`, { cause: e });
+      const hint = /not a database|malformed|corrupt/i.test(msg)
+        ? `; it is damaged: move it away to start with an empty history (the node key is kept apart, in ${KEY_FILE})`
+        : "";
+      throw new Error(`Cannot open database ${path}: ${msg}${hint}`, { cause: e });
     }
     return new Store(path, db);
   }
