@@ -60,6 +60,8 @@ Deno.test("lanchat peers with no daemon says so in one line and exits 3", async 
 });
 
 Deno.test("lanchat rejects bad flags and values with exit code 2", async () => {
+  const shortKey = Deno.makeTempFileSync();
+  Deno.writeTextFileSync(shortKey, btoa("short"));
   const cases: [string[], RegExp][] = [
     [["daemon", "--bogus"], /unknown option '--bogus'/],
     [["daemon", "--port", "70000"], /"70000" is not a port/],
@@ -70,11 +72,16 @@ Deno.test("lanchat rejects bad flags and values with exit code 2", async () => {
     [["daemon", "--log-level", "loud"], /Unknown log level "loud"/],
     [["peers", "--jsn"], /unknown option '--jsn'/],
     [["fly"], /unknown command 'fly'/],
+    [["daemon", "--key-file", "/nonexistent/group.key"], /Cannot read key file \/nonexistent\/group\.key/],
+    [["daemon", "--key-file", shortKey], /holds 5 bytes, not 32; make one with "lanchat keygen"/],
+    [["daemon", "--max-peers", "0"], /--max-peers/],
+    [["daemon", "--unicast-port", "-1"], /"-1" is not a port/],
   ];
   for (const [args, message] of cases) {
     const r = await runCli(args);
     assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
     assert.match(r.stderr, message);
+    assert.ok(!/\n\s+at /.test(r.stderr), `no stack trace: ${r.stderr}`);
   }
 });
 
