@@ -36,6 +36,7 @@
 import { createLan, type Lan, lanUnavailable } from "./lan.ts";
 import {
   DaemonProcess,
+  freeTcpPort,
   freeUdpPort,
   killAll,
   type LogLine,
@@ -44,12 +45,17 @@ import {
   tempDataDir,
 } from "../tests/support/daemon_process.ts";
 import { newNetworkKeyText } from "../src/seal.ts";
+import { Roster } from "../src/roster.ts";
+import { percentileOf, runScale } from "../src/scale_sim.ts";
+import { helloFor } from "../tests/support/hostile.ts";
 
 function arg(name: string, fallback: string): string {
   const i = Deno.args.indexOf(`--${name}`);
   return i >= 0 && Deno.args[i + 1] ? Deno.args[i + 1]! : fallback;
 }
-const ONLY = new Set(arg("only", "discovery,messaging,loss,security").split(","));
+const ONLY = new Set(arg("only", "discovery,messaging,loss,security,scale").split(","));
+const SIM_SIZES = arg("sim-sizes", "10,100,1000").split(",").map(Number);
+const SIM_MINUTES = Number(arg("sim-minutes", "60"));
 const MESSAGES = Number(arg("messages", "5000"));
 const LATENCY_SAMPLES = Number(arg("latency-samples", "500"));
 const SIZES = arg("sizes", "2,4,8").split(",").map(Number);
@@ -420,6 +426,209 @@ async function floodAt(rate: number): Promise<FloodRow> {
   }
 }
 
+/** Requests/s wrk measures against `url` (10 s, 2 threads, 32 connections). */
+async function wrk(url: string): Promise<number> {
+  const out = await new Deno.Command("wrk", { args: ["-t2", "-c32", "-d10s", url], stdout: "piped" }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const m = /Requests\/sec:\s+([\d.]+)/.exec(text);
+  if (!m) throw new Error(`wrk printed no rate:\n${text}`);
+  return Number(m[1]);
+}
+
+/** Starts fake peers announcing to `port`; resolves once each has announced. */
+async function fakePeers(count: number, port: number, intervalMs: number): Promise<Deno.ChildProcess> {
+  const script = new URL("./fake_peers.ts", import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      script,
+      "--count",
+      String(count),
+      "--to",
+      `127.0.0.1:${port}`,
+      "--interval",
+      String(intervalMs),
+    ],
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  while (!buf.includes("ready")) buf += (await reader.read()).value ?? "";
+  reader.releaseLock();
+  return child;
+}
+
+async function waitForPeers(d: DaemonProcess, n: number, ms: number): Promise<number> {
+  const end = Date.now() + ms;
+  let size = 0;
+  while (Date.now() < end) {
+    size = (await (await fetch(`${d.httpUrl}/status`)).json()).peers;
+    if (size >= n) return size;
+    await sleep(200);
+  }
+  return size;
+}
+
+/**
+ * Scale: the simulator at N = 10, 100, 1000 (announce traffic, newcomer,
+ * crash detection), roster memory per peer, `/peers` with 1,000 peers under
+ * wrk beside a bare Deno.serve with the same bytes, idle RSS and CPU.
+ */
+async function benchScale(): Promise<void> {
+  console.log(`scale — simulator, ${SIM_MINUTES} simulated minutes per size`);
+  const sims = [];
+  for (const n of SIM_SIZES) {
+    const r = runScale({ nodes: n, durationMs: SIM_MINUTES * 60_000 });
+    const row = {
+      nodes: n,
+      intervalMs: r.intervalMs,
+      announcesPerHostPerSecond: r.announcesPerHostPerSecond,
+      datagramsPerHostPerSecond: r.datagramsPerHostPerSecond,
+      newcomerSeesAllMs: { p50: percentileOf(r.newcomerSeesAllMs, 50), max: Math.max(...r.newcomerSeesAllMs) },
+      allSeeNewcomerMs: { p50: percentileOf(r.allSeeNewcomerMs, 50), max: Math.max(...r.allSeeNewcomerMs) },
+      pairsP99Ms: {
+        newcomerSees: percentileOf(r.pairNewcomerSeesMs, 99),
+        seesNewcomer: percentileOf(r.pairSeesNewcomerMs, 99),
+      },
+      crashDetectedByAllMs: {
+        p50: percentileOf(r.crashDetectedByAllMs, 50),
+        max: Math.max(...r.crashDetectedByAllMs),
+      },
+      converged: r.convergedAfterWarmup && r.convergedAtEnd,
+      simulatedSeconds: r.simulatedSeconds,
+      wallSeconds: r.wallSeconds,
+    };
+    console.log(JSON.stringify(row));
+    sims.push(row);
+  }
+  // Roster memory: heap per peer entry, over 20 rosters of 1,000.
+  const before = Deno.memoryUsage().heapUsed;
+  const rosters = Array.from({ length: 20 }, (_, k) => {
+    const r = new Roster({ selfId: "f".repeat(32), maxPeers: 2000 });
+    for (let i = 0; i < 1000; i++) {
+      r.observe(
+        {
+          ...helloFor((k * 1000 + i).toString(16).padStart(32, "0"), `user${i}@host-${i}`, 47475),
+          interval: 20_000,
+        },
+        `198.18.${i >> 8}.${i & 255}`,
+        i,
+      );
+    }
+    return r;
+  });
+  const rosterBytesPerPeer = Math.round((Deno.memoryUsage().heapUsed - before) / (rosters.length * 1000));
+  // /peers with 1,000 peers, beside a bare server with the same bytes.
+  let http = { daemon: 0, bare: 0, bytes: 0, peers: 0 };
+  let idle = { rssMiB: 0, cpuPercentIdle: 0, cpuPercent100Peers: 0, peers: 0 };
+  const port = freeUdpPort();
+  try {
+    const a = await startLoopbackDaemon(port, "scale", { intervalMs: 2000 }).started();
+    // Idle: no peers, 30 s.
+    await sleep(5000);
+    const cpu = async () => {
+      const c = (await (await fetch(`${a.httpUrl}/status`)).json()).cpu;
+      return c.userMs + c.systemMs;
+    };
+    const c0 = await cpu();
+    await sleep(30_000);
+    const cpuIdle = (await cpu() - c0) / 300;
+    // 100 peers announcing every 2 s, 60 s.
+    const hundred = await fakePeers(100, a.unicastPort, 2000);
+    const peers100 = await waitForPeers(a, 100, 10_000);
+    await sleep(30_000);
+    const c1 = await cpu();
+    await sleep(30_000);
+    const cpu100 = (await cpu() - c1) / 300;
+    const rss = (await (await fetch(`${a.httpUrl}/status`)).json()).memory.rssBytes;
+    idle = {
+      rssMiB: Math.round(rss / 2 ** 20),
+      cpuPercentIdle: Math.round(cpuIdle * 100) / 100,
+      cpuPercent100Peers: Math.round(cpu100 * 100) / 100,
+      peers: peers100,
+    };
+    hundred.kill("SIGKILL");
+    await hundred.status;
+    // 1,000 peers.
+    const thousand = await fakePeers(900, a.unicastPort, 20_000);
+    const peers = await waitForPeers(a, 1000, 30_000);
+    const body = new Uint8Array(await (await fetch(`${a.httpUrl}/peers`)).arrayBuffer());
+    const file = Deno.makeTempFileSync({ suffix: ".json" });
+    Deno.writeFileSync(file, body);
+    const barePort = freeTcpPort();
+    const bare = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-net",
+        "--allow-read",
+        new URL("./bare_serve.ts", import.meta.url).pathname,
+        file,
+        String(barePort),
+      ],
+      stdout: "piped",
+    }).spawn();
+    const reader = bare.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let buf = "";
+    while (!buf.includes("ready")) buf += (await reader.read()).value ?? "";
+    const daemonRates: number[] = [];
+    const bareRates: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      bareRates.push(await wrk(`http://127.0.0.1:${barePort}/peers`));
+      daemonRates.push(await wrk(`${a.httpUrl}/peers`));
+    }
+    bare.kill("SIGKILL");
+    await bare.status;
+    thousand.kill("SIGKILL");
+    await thousand.status;
+    http = { daemon: Math.max(...daemonRates), bare: Math.max(...bareRates), bytes: body.length, peers };
+  } finally {
+    await killAll();
+  }
+  const result = { sims, rosterBytesPerPeer, http, idle };
+  const md = [
+    "Simulator (`src/sim.ts`: the real discovery and roster code, fake clock and network, no loss), hosts start",
+    `within the first minute, then ${SIM_MINUTES} simulated minutes with 10 newcomers and 5 crashes:`,
+    "",
+    "| N | interval | announces received per host per s (mean / max) | all datagrams per host per s | newcomer sees everyone (p50 / max) | everyone sees newcomer (max) | per-pair p99: newcomer sees / is seen | crash detected by all (p50 / max) | converged | wall time |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+    ...sims.map((r) =>
+      `| ${r.nodes} | ${
+        r.intervalMs / 1000
+      } s | ${r.announcesPerHostPerSecond.mean} / ${r.announcesPerHostPerSecond.max} | ${r.datagramsPerHostPerSecond.mean} / ${r.datagramsPerHostPerSecond.max} | ${
+        fmtMs(r.newcomerSeesAllMs.p50)
+      } / ${fmtMs(r.newcomerSeesAllMs.max)} | ${fmtMs(r.allSeeNewcomerMs.max)} | ${
+        fmtMs(r.pairsP99Ms.newcomerSees)
+      } / ${fmtMs(r.pairsP99Ms.seesNewcomer)} | ${fmtMs(r.crashDetectedByAllMs.p50)} / ${
+        fmtMs(r.crashDetectedByAllMs.max)
+      } | ${r.converged ? "yes" : "NO"} | ${r.wallSeconds} s for ${Math.round(r.simulatedSeconds / 60)} min |`
+    ),
+    "",
+    `Roster memory: ${rosterBytesPerPeer} bytes of heap per peer entry (20 rosters of 1,000).`,
+    "",
+    "| figure | measured | target |",
+    "|---|---|---|",
+    `| \`/peers\` with ${http.peers} peers (${
+      Math.round(http.bytes / 1024)
+    } KiB), requests/s (wrk, 2 threads, 32 connections, 10 s) | ${Math.round(http.daemon)} | |`,
+    `| bare \`Deno.serve\` returning the same bytes, same run | ${Math.round(http.bare)} | |`,
+    `| ratio | ${(http.daemon / http.bare * 100).toFixed(1)} % | ≥ 80 % |`,
+    `| RSS after 60 s with ${idle.peers} peers announcing every 2 s | ${idle.rssMiB} MiB | ≤ 60 MB |`,
+    `| CPU, idle (no peers), 30 s | ${idle.cpuPercentIdle} % of a core | ≈ 0 |`,
+    `| CPU with 100 peers announcing (50 hellos/s), 30 s | ${idle.cpuPercent100Peers} % of a core | |`,
+    "",
+    `Measured ${started.toISOString()} on ${machine}, loopback; fake peers are \`scripts/fake_peers.ts\` (signed hellos).`,
+    "",
+  ].join("\n");
+  console.log(md);
+  await writeResult("scale", { measuredAt: started.toISOString(), machine, ...result }, md);
+}
+
+function fmtMs(ms: number): string {
+  if (!Number.isFinite(ms)) return "not within the run";
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms < 10 ? ms.toFixed(2) : Math.round(ms)} ms`;
+}
+
 async function benchLoss(): Promise<void> {
   const why = await lanUnavailable();
   if (why) {
@@ -496,3 +705,4 @@ if (ONLY.has("discovery")) await benchDiscovery();
 if (ONLY.has("messaging")) await benchMessaging();
 if (ONLY.has("loss")) await benchLoss();
 if (ONLY.has("security")) await benchSecurity();
+if (ONLY.has("scale")) await benchScale();

@@ -26,6 +26,26 @@ export const DEFAULT_INTERVAL_MS = 2000;
 export const STARTUP_BURST_MS: readonly number[] = [0, 100, 500];
 /** Up to this roster size a newcomer is answered at once. */
 export const INSTANT_REPLY_MAX_PEERS = 32;
+/**
+ * Default announce budget: hellos a second that any one host may receive
+ * from all the others together, whatever the roster size.
+ */
+export const DEFAULT_ANNOUNCE_BUDGET = 50;
+/** Longest window replies to a newcomer are spread over. */
+export const MAX_REPLY_WINDOW_MS = 2000;
+
+/**
+ * The announce interval for a roster of `peers`: the configured interval
+ * while it keeps what each host receives under `budget` hellos a second,
+ * else long enough that it does (`peers / budget` seconds, rounded up to a
+ * whole second so that it does not change with every join), as RTCP scales
+ * its report interval with the group. Expiry (3 intervals) and so crash
+ * detection scale with it; receivers learn it from each hello.
+ */
+export function scaledInterval(baseMs: number, peers: number, budget: number): number {
+  const needed = (peers * 1000) / budget;
+  return needed <= baseMs ? baseMs : Math.ceil(needed / 1000) * 1000;
+}
 
 /** A UDP endpoint. */
 export interface Endpoint {
@@ -68,6 +88,8 @@ export interface DiscoveryOptions {
   maxPeers?: number;
   /** Source of randomness in [0, 1): jitter and reply spreading. */
   random?: () => number;
+  /** Hellos a second a host may receive from all others (default {@link DEFAULT_ANNOUNCE_BUDGET}). */
+  announceBudget?: number;
   /** Signs this node's hellos and goodbyes (see wire `appendSignature`). */
   signer?: { publicKey: Uint8Array; sign: (data: Uint8Array) => Uint8Array };
   /**
@@ -108,9 +130,12 @@ export function announceDelay(intervalMs: number, random: number): number {
  */
 export function replyDelay(peers: number, random: number): number {
   if (peers <= INSTANT_REPLY_MAX_PEERS) return 0;
-  const window = Math.min(4096, peers * 4);
+  const window = Math.min(MAX_REPLY_WINDOW_MS, peers * 2);
   return Math.floor(random * window);
 }
+
+/** What the drain methods return when there is nothing: no allocation per call on the hot path. */
+const NOTHING: readonly never[] = Object.freeze([]);
 
 interface PendingReply {
   at: number;
@@ -121,7 +146,9 @@ interface PendingReply {
 /** The discovery state machine. */
 export class Discovery {
   readonly self: SelfInfo;
+  /** The configured (smallest) announce interval. */
   readonly intervalMs: number;
+  readonly announceBudget: number;
   readonly roster: Roster;
   readonly counters: DiscoveryCounters;
   #random: () => number;
@@ -141,6 +168,7 @@ export class Discovery {
   constructor(options: DiscoveryOptions) {
     this.self = options.self;
     this.intervalMs = options.intervalMs ?? DEFAULT_INTERVAL_MS;
+    this.announceBudget = options.announceBudget ?? DEFAULT_ANNOUNCE_BUDGET;
     this.#random = options.random ?? Math.random;
     this.#signer = options.signer;
     this.#admit = options.admit;
@@ -161,6 +189,11 @@ export class Discovery {
       peersLeft: { goodbye: 0, timeout: 0 },
       probesSent: 0,
     };
+  }
+
+  /** The announce interval now: {@link scaledInterval} of the roster size. */
+  get announceIntervalMs(): number {
+    return scaledInterval(this.intervalMs, this.roster.size, this.announceBudget);
   }
 
   /** Where announces go: broadcast addresses and static peers. */
@@ -195,14 +228,24 @@ export class Discovery {
    * it arrived on. Malformed input is counted by reason and dropped.
    */
   handleDatagram(bytes: Uint8Array, from: Endpoint, now: number): DecodeResult<Packet> {
-    this.counters.datagramsIn++;
-    this.counters.bytesIn += bytes.length;
     const decoded = decodePacket(bytes);
     if (!decoded.ok) {
+      this.counters.datagramsIn++;
+      this.counters.bytesIn += bytes.length;
       this.counters.dropped[decoded.reason]++;
       return decoded;
     }
-    const packet = decoded.value;
+    return this.handlePacket(decoded.value, bytes.length, from, now);
+  }
+
+  /**
+   * Handles a packet already decoded from a datagram of `size` bytes (a
+   * simulator decodes a broadcast once for all its receivers).
+   */
+  handlePacket(packet: Packet, size: number, from: Endpoint, now: number): DecodeResult<Packet> {
+    this.counters.datagramsIn++;
+    this.counters.bytesIn += size;
+    const decoded: DecodeResult<Packet> = { ok: true, value: packet };
     if (packet.id === this.self.id) {
       this.counters.dropped.self++;
       return { ok: false, reason: "self", detail: "own datagram" };
@@ -257,7 +300,7 @@ export class Discovery {
     if (this.#nextAnnounce !== undefined && now >= this.#nextAnnounce) {
       this.#announce();
       this.#nextAnnounce = this.#burst.shift() ??
-        Math.max(now, this.#nextAnnounce) + announceDelay(this.intervalMs, this.#random());
+        Math.max(now, this.#nextAnnounce) + announceDelay(this.announceIntervalMs, this.#random());
     }
     if (this.#replies.length > 0) {
       const due = this.#replies.filter((r) => r.at <= now);
@@ -292,15 +335,17 @@ export class Discovery {
   }
 
   /** Datagrams to send, oldest first; the queue is emptied. */
-  drainTransmits(): Transmit[] {
+  drainTransmits(): readonly Transmit[] {
     const out = this.#transmits;
+    if (out.length === 0) return NOTHING;
     this.#transmits = [];
     return out;
   }
 
   /** Roster events since the last call; the queue is emptied. */
-  drainEvents(): RosterEvent[] {
+  drainEvents(): readonly RosterEvent[] {
     const out = this.#events;
+    if (out.length === 0) return NOTHING;
     this.#events = [];
     return out;
   }
@@ -328,7 +373,10 @@ export class Discovery {
   }
 
   #onHello(hello: Hello, from: Endpoint, now: number): void {
-    const obs = this.roster.observe(hello, from.address, now);
+    // On a LAN big enough to scale the interval, no peer is expected more
+    // often than this node announces (see Roster.observe).
+    const own = this.announceIntervalMs;
+    const obs = this.roster.observe(hello, from.address, now, own > this.intervalMs ? own : 0);
     if (obs.outcome === "full") {
       this.counters.dropped["roster-full"]++;
       return;
@@ -384,7 +432,7 @@ export class Discovery {
       port: s.port,
       httpPort: s.httpPort,
       version: s.version,
-      interval: this.intervalMs,
+      interval: this.announceIntervalMs,
       reply,
     };
   }

@@ -33,8 +33,8 @@ export const MAX_WAIT_SECONDS = 60;
 
 /** What the HTTP layer needs from the daemon. */
 export interface Api {
-  /** The roster, already serialized as pretty JSON with a trailing newline. */
-  peersJson(): string;
+  /** The roster, already serialized as pretty JSON with a trailing newline, UTF-8. */
+  peersBody(): Uint8Array;
   status(): unknown;
   metrics(): string;
   lookupPeer(query: string): PeerLookup;
@@ -256,7 +256,7 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
   const routes: Record<string, Route> = {
     "/peers": {
       GET: () =>
-        new Response(api.peersJson(), {
+        new Response(api.peersBody() as Uint8Array<ArrayBuffer>, {
           headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
         }),
     },

@@ -18,7 +18,52 @@
  *
  * @module
  */
+import TinyQueue from "tinyqueue";
 import type { Hello } from "./wire/mod.ts";
+
+/**
+ * A wake-up in the deadline queue: for peer `id` (or its tombstone) at
+ * `at`. Entries are never moved: one may be early (the peer was heard since),
+ * and is then re-queued at the real deadline when it comes up, so a refresh
+ * costs no queue operation at all.
+ */
+interface Wake {
+  at: number;
+  id: string;
+  tomb: boolean;
+}
+
+/**
+ * Wake-ups bucketed by time: deadlines sit on a grid (see {@link coalesce}),
+ * so many share a bucket; queuing one is an array push, and the ordered
+ * queue holds only the distinct times.
+ */
+class WakeQueue {
+  #buckets = new Map<number, Wake[]>();
+  #times = new TinyQueue<number>();
+
+  push(wake: Wake): void {
+    const bucket = this.#buckets.get(wake.at);
+    if (bucket) bucket.push(wake);
+    else {
+      this.#buckets.set(wake.at, [wake]);
+      this.#times.push(wake.at);
+    }
+  }
+
+  /** The earliest time with a wake-up queued. */
+  peekTime(): number | undefined {
+    return this.#times.peek();
+  }
+
+  /** Takes every wake-up of the earliest time. */
+  popBucket(): Wake[] {
+    const at = this.#times.pop()!;
+    const bucket = this.#buckets.get(at)!;
+    this.#buckets.delete(at);
+    return bucket;
+  }
+}
 
 /** A peer is probed after being silent for this many of its own intervals. */
 export const STALE_INTERVALS = 3;
@@ -96,6 +141,20 @@ export function staleAt(lastSeen: number, interval: number): number {
   return lastSeen + STALE_INTERVALS * interval;
 }
 
+/** Staleness is checked on a grid of this fraction of a peer's interval. */
+export const DEADLINE_GRID_FRACTION = 8;
+
+/**
+ * Rounds a staleness deadline up to the grid of 1/8 of the interval, so that
+ * peers going stale at nearly the same time are checked in one wake-up: with
+ * 1,000 peers a daemon wakes a few times a second at most, not once per peer.
+ * A silent peer is probed at most an eighth of an interval late.
+ */
+export function coalesce(at: number, interval: number): number {
+  const grid = Math.max(1, interval / DEADLINE_GRID_FRACTION);
+  return Math.ceil(at / grid) * grid;
+}
+
 export interface RosterOptions {
   /** This node's id: packets claiming it are never added. */
   selfId: string;
@@ -116,6 +175,7 @@ export class Roster {
   /** id → [incarnation that left, until when the tombstone holds]. */
   #tombstones = new Map<string, { incarnation: number; until: number }>();
   #nextNonce = 1;
+  #wakes = new WakeQueue();
   /** Bumped on every change, so callers can cache serialized views. */
   #version = 0;
 
@@ -150,8 +210,12 @@ export class Roster {
    * the hello, not from the datagram's source port (broadcasts are sent from
    * the shared discovery port).
    */
-  observe(hello: Hello, address: string, now: number): Observation {
+  observe(hello: Hello, address: string, now: number, minInterval = 0): Observation {
     if (hello.id === this.selfId) return { outcome: "ignored" };
+    // A newcomer on a big LAN announces its short start-up interval before it
+    // knows how big the LAN is; the caller's floor keeps it from being
+    // probed by every host before its next (longer) announce.
+    const interval = Math.max(hello.interval, minInterval);
     const tomb = this.#tombstones.get(hello.id);
     if (tomb) {
       if (tomb.until > now && hello.incarnation <= tomb.incarnation) {
@@ -174,7 +238,7 @@ export class Roster {
         incarnation: hello.incarnation,
         version: hello.version,
         httpPort: hello.httpPort,
-        interval: hello.interval,
+        interval,
         firstSeen: now,
         lastSeen: now,
         state: "alive",
@@ -183,30 +247,34 @@ export class Roster {
       this.#peers.set(peer.id, peer);
       if (fromHere) fromHere.add(peer.id);
       else this.#byAddress.set(address, new Set([peer.id]));
+      this.#wakes.push({ at: this.#due(peer), id: peer.id, tomb: false });
       this.#version++;
       const event: RosterEvent = { type: "joined", peer };
       return { outcome: "joined", peer, event };
     }
     if (hello.incarnation < known.incarnation) return { outcome: "ignored", peer: known };
     const restarted = hello.incarnation > known.incarnation;
+    // A shorter interval brings the deadline forward: queue a wake-up for it.
+    const sooner = interval < known.interval;
     const previousIncarnation = known.incarnation;
     if (
       restarted || known.name !== hello.name || known.hostname !== hello.hostname ||
       known.version !== hello.version || known.httpPort !== hello.httpPort ||
-      known.interval !== hello.interval || known.state !== "alive"
+      known.interval !== interval || known.state !== "alive"
     ) this.#version++;
     known.incarnation = hello.incarnation;
     known.name = hello.name;
     known.hostname = hello.hostname;
     known.version = hello.version;
     known.httpPort = hello.httpPort;
-    known.interval = hello.interval;
+    known.interval = interval;
     if (restarted) {
       // A restarted node may have new ports; old addresses are stale.
       known.addresses = [];
       known.firstSeen = now;
     }
     this.#touch(known, address, hello.port, now);
+    if (sooner) this.#wakes.push({ at: this.#due(known), id: known.id, tomb: false });
     if (restarted) {
       const event: RosterEvent = { type: "restarted", peer: known, previousIncarnation };
       return { outcome: "restarted", peer: known, event };
@@ -242,45 +310,60 @@ export class Roster {
   tick(now: number): TickResult {
     const probes: ProbeRequest[] = [];
     const events: RosterEvent[] = [];
-    for (const peer of this.#peers.values()) {
-      if (peer.state === "probing") {
-        if (now >= peer.probeSentAt! + this.probeTimeoutMs) {
-          events.push(this.#remove(peer, "timeout", now));
-        }
-        continue;
-      }
-      if (now >= staleAt(peer.lastSeen, peer.interval)) {
-        peer.state = "probing";
-        peer.probeSentAt = now;
-        peer.probeNonce = this.#nextNonce++ >>> 0;
-        this.#version++;
-        probes.push({ peer, nonce: peer.probeNonce, addresses: [...peer.addresses] });
-        continue;
-      }
+    // Only peers whose wake-up has come are looked at: O(due · log n), not O(n).
+    while ((this.#wakes.peekTime() ?? Infinity) <= now) {
+      for (const wake of this.#wakes.popBucket()) this.#wake(wake, now, probes, events);
+    }
+    return { probes, events };
+  }
+
+  #wake(wake: Wake, now: number, probes: ProbeRequest[], events: RosterEvent[]): void {
+    if (wake.tomb) {
+      const tomb = this.#tombstones.get(wake.id);
+      if (tomb && tomb.until <= now) this.#tombstones.delete(wake.id);
+      return;
+    }
+    const peer = this.#peers.get(wake.id);
+    if (!peer) return; // left since; a stale wake-up
+    const due = this.#due(peer);
+    if (due > now) {
+      // Heard since this wake-up was queued: come back at the real deadline.
+      this.#wakes.push({ at: due, id: peer.id, tomb: false });
+      return;
+    }
+    if (peer.state === "probing") {
+      events.push(this.#remove(peer, "timeout", now));
+      return;
+    }
+    if (now >= staleAt(peer.lastSeen, peer.interval)) {
+      peer.state = "probing";
+      peer.probeSentAt = now;
+      peer.probeNonce = this.#nextNonce++ >>> 0;
+      this.#version++;
+      probes.push({ peer, nonce: peer.probeNonce, addresses: [...peer.addresses] });
+    } else {
       // A peer alive on one address forgets addresses it left (changed IP).
       const before = peer.addresses.length;
       peer.addresses = peer.addresses.filter((a) => now < staleAt(a.lastSeen, peer.interval));
       if (peer.addresses.length !== before) this.#version++;
     }
-    for (const [id, tomb] of this.#tombstones) {
-      if (tomb.until <= now) this.#tombstones.delete(id);
-    }
-    return { probes, events };
+    this.#wakes.push({ at: this.#due(peer), id: peer.id, tomb: false });
   }
 
-  /** The earliest time at which {@link tick} has something to do, if any. */
+  /** The earliest time at which {@link tick} may have something to do, if any (O(1)). */
   nextDeadline(): number | undefined {
-    let next = Infinity;
-    for (const peer of this.#peers.values()) {
-      const due = peer.state === "probing"
-        ? peer.probeSentAt! + this.probeTimeoutMs
-        : Math.min(...peer.addresses.map((a) => staleAt(a.lastSeen, peer.interval)));
-      if (due < next) next = due;
-    }
-    for (const tomb of this.#tombstones.values()) {
-      if (tomb.until < next) next = tomb.until;
-    }
-    return next === Infinity ? undefined : next;
+    return this.#wakes.peekTime();
+  }
+
+  /**
+   * When a peer next needs attention: its probe's timeout while probing,
+   * else when its oldest address goes stale.
+   */
+  #due(peer: Peer): number {
+    if (peer.state === "probing") return peer.probeSentAt! + this.probeTimeoutMs;
+    let oldest = Infinity;
+    for (const a of peer.addresses) if (a.lastSeen < oldest) oldest = a.lastSeen;
+    return coalesce(staleAt(oldest === Infinity ? peer.lastSeen : oldest, peer.interval), peer.interval);
   }
 
   #touch(peer: Peer, address: string, port: number, now: number): void {
@@ -288,6 +371,12 @@ export class Roster {
     peer.state = "alive";
     delete peer.probeSentAt;
     delete peer.probeNonce;
+    const first = peer.addresses[0];
+    if (first?.address === address && first.port === port) {
+      // The common case, a refresh from where it was heard last: no allocation.
+      first.lastSeen = now;
+      return;
+    }
     const i = peer.addresses.findIndex((a) => a.address === address);
     if (i >= 0) {
       const a = peer.addresses[i]!;
@@ -308,10 +397,9 @@ export class Roster {
     // Only a goodbye leaves a tombstone: a peer that timed out (a cut cable)
     // must be able to rejoin with the same incarnation the moment it is heard.
     if (reason === "goodbye") {
-      this.#tombstones.set(peer.id, {
-        incarnation: peer.incarnation,
-        until: now + STALE_INTERVALS * peer.interval,
-      });
+      const until = now + STALE_INTERVALS * peer.interval;
+      this.#tombstones.set(peer.id, { incarnation: peer.incarnation, until });
+      this.#wakes.push({ at: until, id: peer.id, tomb: true });
     }
     this.#version++;
     return { type: "left", peer, reason };

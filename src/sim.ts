@@ -7,8 +7,10 @@
  *
  * @module
  */
+import TinyQueue from "tinyqueue";
 import { Discovery, type DiscoveryOptions, type Endpoint } from "./discovery.ts";
 import type { RosterEvent } from "./roster.ts";
+import { decodePacket, type Packet } from "./wire/mod.ts";
 
 /** A small, fast, seedable PRNG (mulberry32) returning numbers in [0, 1). */
 export function seededRandom(seed: number): () => number {
@@ -39,6 +41,11 @@ export interface SimNode {
   events: { at: number; event: RosterEvent }[];
   /** Datagrams this node received (delivered to it), for rate figures. */
   received: number;
+  /** Of those, announces (hellos that are not replies), counted from {@link SimLan.countFrom}. */
+  announcesReceived: number;
+  /** When the node's pending wake-up is due, and the token that marks it current. */
+  wakeAt: number | undefined;
+  wakeToken: number;
 }
 
 interface InFlight {
@@ -47,7 +54,15 @@ interface InFlight {
   from: SimNode;
   fromPort: number;
   to: Endpoint;
-  bytes: Uint8Array;
+  /** Decoded once for every receiver (a broadcast reaches them all). */
+  packet: Packet;
+  size: number;
+}
+
+interface Wake {
+  at: number;
+  node: SimNode;
+  token: number;
 }
 
 export interface SimLanOptions {
@@ -65,8 +80,12 @@ export class SimLan {
   readonly random: () => number;
   loss: number;
   readonly latencyMs: number;
-  #queue: InFlight[] = [];
+  #queue = new TinyQueue<InFlight>([], (a, b) => a.at - b.at || a.seq - b.seq);
+  #wakes = new TinyQueue<Wake>([], (a, b) => a.at - b.at || a.node.index - b.node.index);
   #seq = 0;
+  #byAddress = new Map<string, SimNode>();
+  /** Announces are counted from this simulated time on (after a warm-up). */
+  countFrom = Infinity;
 
   constructor(options: SimLanOptions = {}) {
     this.random = seededRandom(options.seed ?? 1);
@@ -98,8 +117,20 @@ export class SimLan {
         httpPort: 0,
       },
     });
-    const node: SimNode = { index, address, discovery, running: true, linkUp: true, events: [], received: 0 };
+    const node: SimNode = {
+      index,
+      address,
+      discovery,
+      running: true,
+      linkUp: true,
+      events: [],
+      received: 0,
+      announcesReceived: 0,
+      wakeAt: undefined,
+      wakeToken: 0,
+    };
     this.nodes.push(node);
+    this.#byAddress.set(address, node);
     discovery.setTargets([this.broadcast], []);
     discovery.start(this.now);
     this.#pump(node);
@@ -116,6 +147,7 @@ export class SimLan {
       self: { ...old.self, incarnation: old.self.incarnation + 1 },
     });
     node.running = true;
+    node.wakeAt = undefined;
     node.discovery.setTargets([this.broadcast], []);
     node.discovery.start(this.now);
     this.#pump(node);
@@ -127,11 +159,13 @@ export class SimLan {
     node.discovery.shutdown();
     this.#pump(node);
     node.running = false;
+    node.wakeAt = undefined;
   }
 
   /** Kills a node: it falls silent without a goodbye. */
   crash(node: SimNode): void {
     node.running = false;
+    node.wakeAt = undefined;
   }
 
   /** Advances simulated time by `ms`, processing every event on the way. */
@@ -141,6 +175,8 @@ export class SimLan {
 
   /** Processes events until `t` or until `done()` holds; returns whether it held. */
   runUntil(t: number, done?: () => boolean): boolean {
+    // Time never runs backwards: a `t` already past returns at once.
+    if (t < this.now) return done?.() ?? false;
     while (true) {
       if (done?.()) return true;
       const next = this.#nextEventTime();
@@ -162,31 +198,27 @@ export class SimLan {
   }
 
   #nextEventTime(): number | undefined {
-    let next = Infinity;
-    for (const d of this.#queue) if (d.at < next) next = d.at;
-    for (const n of this.nodes) {
-      if (!n.running) continue;
-      const t = n.discovery.pollTimeout();
-      if (t !== undefined && t < next) next = t;
+    // Drop wake-ups that were superseded or whose node stopped.
+    while (this.#wakes.length > 0) {
+      const w = this.#wakes.peek()!;
+      if (w.token === w.node.wakeToken && w.node.running) break;
+      this.#wakes.pop();
     }
+    const next = Math.min(this.#queue.peek()?.at ?? Infinity, this.#wakes.peek()?.at ?? Infinity);
     return next === Infinity ? undefined : next;
   }
 
+  /** Processes every datagram and wake-up due at `now`: datagrams first, in send order. */
   #step(): void {
     const now = this.now;
-    // Deliver every datagram due now, in send order.
-    const due = this.#queue.filter((d) => d.at <= now).sort((a, b) => a.at - b.at || a.seq - b.seq);
-    if (due.length > 0) {
-      this.#queue = this.#queue.filter((d) => d.at > now);
-      for (const d of due) this.#deliver(d);
-    }
-    for (const n of this.nodes) {
-      if (!n.running) continue;
-      const t = n.discovery.pollTimeout();
-      if (t !== undefined && t <= now) {
-        n.discovery.handleTimeout(now);
-        this.#pump(n);
-      }
+    while (this.#queue.length > 0 && this.#queue.peek()!.at <= now) this.#deliver(this.#queue.pop()!);
+    while (this.#wakes.length > 0 && this.#wakes.peek()!.at <= now) {
+      const w = this.#wakes.pop()!;
+      const n = w.node;
+      if (w.token !== n.wakeToken || !n.running) continue;
+      n.wakeAt = undefined;
+      n.discovery.handleTimeout(now);
+      this.#pump(n);
     }
   }
 
@@ -194,22 +226,27 @@ export class SimLan {
     const isBroadcast = d.to.address === this.broadcast.address;
     const receivers = isBroadcast
       ? (d.to.port === SIM_DISCOVERY_PORT ? this.nodes : [])
-      : this.nodes.filter((n) => n.address === d.to.address && d.to.port === SIM_UNICAST_PORT);
+      : (d.to.port === SIM_UNICAST_PORT ? [this.#byAddress.get(d.to.address)].filter((n) => n !== undefined) : []);
+    const from = { address: d.from.address, port: d.fromPort };
+    const announce = d.packet.kind === "hello" && !d.packet.reply && this.now >= this.countFrom;
     for (const r of receivers) {
       if (!r.running || !r.linkUp) continue;
       // A node hears its own broadcasts (as a socket bound to 0.0.0.0 does).
       if (r !== d.from && this.random() < this.loss) continue;
       r.received++;
-      r.discovery.handleDatagram(d.bytes, { address: d.from.address, port: d.fromPort }, this.now);
+      if (announce && r !== d.from) r.announcesReceived++;
+      r.discovery.handlePacket(d.packet, d.size, from, this.now);
       this.#pump(r);
     }
   }
 
-  /** Moves a node's outputs onto the wire and its events into its log. */
+  /** Moves a node's outputs onto the wire and its events into its log; re-arms its wake-up. */
   #pump(node: SimNode): void {
     for (const event of node.discovery.drainEvents()) node.events.push({ at: this.now, event });
     for (const t of node.discovery.drainTransmits()) {
       if (!node.linkUp) continue;
+      const decoded = decodePacket(t.bytes);
+      if (!decoded.ok) throw new Error(`node ${node.index} sent an undecodable datagram: ${decoded.detail}`);
       const fromPort = t.via === "broadcast" ? SIM_DISCOVERY_PORT : SIM_UNICAST_PORT;
       const jitter = this.latencyMs * 0.1 * this.random();
       this.#queue.push({
@@ -218,8 +255,14 @@ export class SimLan {
         from: node,
         fromPort,
         to: t.to,
-        bytes: t.bytes,
+        packet: decoded.value,
+        size: t.bytes.length,
       });
+    }
+    const want = node.running ? node.discovery.pollTimeout() : undefined;
+    if (want !== undefined && want !== node.wakeAt) {
+      node.wakeAt = want;
+      this.#wakes.push({ at: want, node, token: ++node.wakeToken });
     }
   }
 }

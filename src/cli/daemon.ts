@@ -8,6 +8,7 @@ import { LOG_FORMATS, type LogFormat, logger, parseLevel, setupLogging } from ".
 import type { LogLevel } from "@logtape/logtape";
 import {
   collect,
+  parseBudget,
   parseDurationIn,
   parseHttp,
   parseIPv4Arg,
@@ -32,6 +33,7 @@ interface DaemonFlags {
   logLevel: LogLevel;
   logFormat: LogFormat;
   maxPeers: number;
+  announceBudget: number;
   keyFile?: Uint8Array;
   httpTokenFile?: string;
   ipmsg?: boolean;
@@ -89,6 +91,12 @@ export function registerDaemon(program: Command): void {
       "bearer token the HTTP API requires (created if absent); required beyond loopback, " +
         "default <data-dir>/http_token then",
     )
+    .option(
+      "--announce-budget <n>",
+      "hellos a second each host may receive from all others: past it the interval grows with the roster (1 to 10000)",
+      usage(parseBudget),
+      50,
+    )
     .option("--max-peers <n>", "bound on the roster (1 to 100000)", usage(parseMaxPeers), 1024)
     .option("--ipmsg", "also speak IP Messenger (IP Messenger, FeiQ, iptux users appear as peers)")
     .option("--ipmsg-port <port>", "IP Messenger UDP port", parsePort, 2425)
@@ -115,6 +123,7 @@ export function registerDaemon(program: Command): void {
         broadcasts: flags.broadcast,
         peers: flags.peer,
         maxPeers: flags.maxPeers,
+        announceBudget: flags.announceBudget,
         networkKey: flags.keyFile,
         ipmsg: flags.ipmsg ? { port: flags.ipmsgPort, group: flags.ipmsgGroup } : undefined,
       });

@@ -119,3 +119,11 @@ export function parseMaxPeers(s: string): number {
   }
   return Number(s);
 }
+
+/** `--announce-budget`: a whole number of hellos a second, 1 to 10000. */
+export function parseBudget(s: string): number {
+  if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 10_000) {
+    throw new InvalidArgumentError(`"${s}" is not a number of hellos a second from 1 to 10000.`);
+  }
+  return Number(s);
+}

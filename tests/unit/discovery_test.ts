@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { announceDelay, Discovery, replyDelay } from "../../src/discovery.ts";
+import { announceDelay, Discovery, replyDelay, scaledInterval } from "../../src/discovery.ts";
 import { SimLan } from "../../src/sim.ts";
 import { decodePacket, encodePacket } from "../../src/wire/mod.ts";
 
@@ -18,11 +18,23 @@ Deno.test("replyDelay answers at once on a small LAN and spreads replies on a la
     [1, 0.9, 0],
     [32, 0.9, 0],
     [33, 0, 0],
-    [100, 0.5, 200],
-    [1000, 0.5, 2000],
-    [5000, 0.999, 4091],
+    [100, 0.5, 100],
+    [1000, 0.5, 1000],
+    [5000, 0.999, 1998],
   ];
   for (const [peers, r, expected] of rows) assert.equal(replyDelay(peers, r), expected);
+});
+
+Deno.test("the announce interval keeps every host under the budget at any roster size", () => {
+  assert.equal(scaledInterval(2000, 0, 50), 2000);
+  assert.equal(scaledInterval(2000, 100, 50), 2000, "100 peers at 2 s: 50 hellos/s");
+  assert.equal(scaledInterval(2000, 101, 50), 3000, "rounded up to whole seconds");
+  assert.equal(scaledInterval(2000, 999, 50), 20_000);
+  assert.equal(scaledInterval(500, 10, 50), 500, "a short configured interval is kept while it fits");
+  for (const peers of [1, 10, 99, 100, 101, 250, 999, 5000]) {
+    const ivl = scaledInterval(2000, peers, 50);
+    assert.ok(peers / (ivl / 1000) <= 50, `${peers} peers every ${ivl} ms`);
+  }
 });
 
 Deno.test("discovery sends the startup burst then announces on a jittered interval", () => {

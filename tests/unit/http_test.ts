@@ -31,7 +31,7 @@ function fakeApi(overrides: Partial<Api> = {}, access: HttpAccess = {}) {
     late: false,
   });
   const api: Api = {
-    peersJson: () => '[\n  {"id": "x"}\n]\n',
+    peersBody: () => new TextEncoder().encode('[\n  {"id": "x"}\n]\n'),
     status: () => ({ id: "me", peers: 1 }),
     metrics: () => "lanchat_peers 1\n",
     lookupPeer: (q): PeerLookup =>
@@ -80,7 +80,7 @@ Deno.test("http serves the roster, status, health and metrics", async () => {
   const peers = await handler(req("/peers"));
   assert.equal(peers.status, 200);
   assert.match(peers.headers.get("content-type")!, /application\/json/);
-  assert.equal(await peers.text(), api.peersJson());
+  assert.equal(await peers.text(), new TextDecoder().decode(api.peersBody()));
   assert.deepEqual(await (await handler(req("/status"))).json(), { id: "me", peers: 1 });
   assert.equal(await (await handler(req("/healthz"))).text(), "ok\n");
   const metrics = await handler(req("/metrics"));

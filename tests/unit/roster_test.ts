@@ -108,7 +108,8 @@ Deno.test("roster keeps a probed peer that answers", () => {
   r.tick(3000);
   assert.equal(r.heard(A, 1, "198.18.0.11", 47475, 3200)?.state, "alive");
   assert.deepEqual(r.tick(3500).events, []);
-  assert.equal(r.nextDeadline(), 6200);
+  // Stale again 3 intervals after 3200, on the 125 ms grid (1/8 interval) that coalesces wake-ups.
+  assert.equal(r.nextDeadline(), 6250);
 });
 
 Deno.test("roster ignores proof of life from another incarnation or an unknown id", () => {
@@ -158,4 +159,41 @@ Deno.test("roster version changes with membership and state, not with a plain re
   assert.equal(r.version, v1);
   r.observe(hello({ name: "renamed" }), "198.18.0.11", 200);
   assert.ok(r.version > v1);
+});
+
+Deno.test("roster checks peers that go stale close together in one wake-up (a grid of 1/8 interval)", () => {
+  const r = new Roster({ selfId: SELF, maxPeers: 2000 });
+  // 1,000 peers announcing every 20 s, each at its own phase.
+  const ids = Array.from({ length: 1000 }, (_, i) => i.toString(16).padStart(32, "0"));
+  const phase = ids.map((_, i) => ((i * 7919) % 200) * 100);
+  for (const [i, id] of ids.entries()) {
+    r.observe(hello({ id, interval: 20_000 }), `198.18.${i >> 8}.${i & 255}`, phase[i]!);
+  }
+  let wakes = 0;
+  let probes = 0;
+  // Every peer refreshes on time for ten minutes: the roster wakes on its grid, no more.
+  for (let t = 20_000; t <= 600_000; t += 1) {
+    for (const [i, id] of ids.entries()) {
+      if ((t - phase[i]!) % 20_000 === 0) r.observe(hello({ id, interval: 20_000 }), `198.18.${i >> 8}.${i & 255}`, t);
+    }
+    const due = r.nextDeadline();
+    if (due !== undefined && due <= t) {
+      wakes++;
+      probes += r.tick(t).probes.length;
+    }
+    t += 99; // step 100 ms
+  }
+  assert.equal(probes, 0, "no peer that keeps announcing is probed");
+  assert.equal(r.size, 1000);
+  // At most one wake-up per 2.5 s grid cell (232 in 580 s), far from one per peer refresh (29,000).
+  assert.ok(wakes <= 580 / 2.5 + 2, `${wakes} wake-ups`);
+});
+
+Deno.test("roster holds a peer to the caller's floor interval: a newcomer's short start-up interval", () => {
+  const r = new Roster({ selfId: SELF });
+  // The newcomer says 2 s (it knows no one yet); this LAN announces every 20 s.
+  r.observe(hello({ interval: 2000 }), "198.18.0.11", 0, 20_000);
+  assert.equal(r.get(A)!.interval, 20_000);
+  assert.deepEqual(r.tick(7_000).probes, [], "not probed after 3 of its own 2 s intervals");
+  assert.equal(r.tick(60_000).probes.length, 1, "but after 3 of the LAN's");
 });

@@ -1,0 +1,148 @@
+/**
+ * The scale scenario on the simulated LAN ({@link SimLan}): N hosts start
+ * within the first minute, settle, then live for a simulated hour while
+ * newcomers join and hosts crash. Pure and deterministic for a seed: the
+ * benchmark prints its figures, a test checks its deterministic properties.
+ *
+ * @module
+ */
+import { SimLan, type SimNode } from "./sim.ts";
+
+export interface ScaleOptions {
+  nodes: number;
+  /** Simulated time in ms, from the first start (default one hour). */
+  durationMs?: number;
+  loss?: number;
+  seed?: number;
+  /** Newcomers joining during the run (default 10). */
+  newcomers?: number;
+  /** Hosts crashing during the run (default 5). */
+  crashes?: number;
+}
+
+export interface ScaleResult {
+  nodes: number;
+  simulatedSeconds: number;
+  loss: number;
+  /** Announce interval every host settled on, ms. */
+  intervalMs: number;
+  /** Hellos that are announces, received per host per second after warm-up: mean and max over hosts. */
+  announcesPerHostPerSecond: { mean: number; max: number };
+  /** Every datagram (announces, replies, probes) received per host per second after warm-up. */
+  datagramsPerHostPerSecond: { mean: number; max: number };
+  /** Whether every running host listed every other at the end of warm-up and at the end. */
+  convergedAfterWarmup: boolean;
+  convergedAtEnd: boolean;
+  /** Per newcomer: ms until it listed every host / until every host listed it. */
+  newcomerSeesAllMs: number[];
+  allSeeNewcomerMs: number[];
+  /** Per (newcomer, host) pair: ms until the newcomer listed the host, and until the host listed the newcomer. */
+  pairNewcomerSeesMs: number[];
+  pairSeesNewcomerMs: number[];
+  /** Per crash: ms until every other host removed it, and the interval the crashed host announced. */
+  crashDetectedByAllMs: number[];
+  crashIntervalMs: number[];
+  /** Wall-clock seconds the simulation took. */
+  wallSeconds: number;
+}
+
+/** Runs the scenario. */
+export function runScale(o: ScaleOptions): ScaleResult {
+  const wall0 = performance.now();
+  const duration = o.durationMs ?? 3_600_000;
+  const lan = new SimLan({ seed: o.seed ?? 7, loss: o.loss ?? 0 });
+  const random = lan.random;
+  // Start N hosts at random times within the first minute.
+  const starts = Array.from({ length: o.nodes }, () => Math.floor(random() * 60_000)).sort((a, b) => a - b);
+  for (const at of starts) {
+    lan.runUntil(at);
+    lan.addNode();
+  }
+  // Warm up: long enough for every host to have announced at its settled interval.
+  const warmup = 60_000 + 4 * Math.max(2000, Math.ceil(o.nodes / 50) * 1000);
+  lan.runUntil(warmup);
+  const convergedAfterWarmup = lan.converged();
+  lan.countFrom = lan.now;
+  const received0 = new Map(lan.nodes.map((n) => [n, n.received]));
+  const newcomers = o.newcomers ?? 10;
+  const crashes = o.crashes ?? 5;
+  const events = newcomers + crashes;
+  const spacing = Math.floor((duration - warmup) / (events + 1));
+  const result: Omit<ScaleResult, "wallSeconds" | "announcesPerHostPerSecond" | "datagramsPerHostPerSecond"> = {
+    nodes: o.nodes,
+    simulatedSeconds: 0,
+    loss: o.loss ?? 0,
+    intervalMs: lan.nodes[0]!.discovery.announceIntervalMs,
+    convergedAfterWarmup,
+    convergedAtEnd: false,
+    newcomerSeesAllMs: [],
+    allSeeNewcomerMs: [],
+    pairNewcomerSeesMs: [],
+    pairSeesNewcomerMs: [],
+    crashDetectedByAllMs: [],
+    crashIntervalMs: [],
+  };
+  const crashed = new Set<SimNode>();
+  for (let k = 0; k < events; k++) {
+    lan.runUntil(warmup + (k + 1) * spacing);
+    const t0 = lan.now;
+    if (k % 3 !== 2 && result.newcomerSeesAllMs.length < newcomers || result.crashDetectedByAllMs.length >= crashes) {
+      const others = lan.nodes.filter((n) => n.running);
+      const nc = lan.addNode();
+      const id = nc.discovery.self.id;
+      // A host answers within the reply window; a lost answer waits for its next announce.
+      lan.runFor(3 * lan.nodes[0]!.discovery.announceIntervalMs);
+      const seen = new Map<string, number>();
+      for (const e of nc.events) {
+        if (e.event.type === "joined" && !seen.has(e.event.peer.id)) seen.set(e.event.peer.id, e.at - t0);
+      }
+      const mine = others.map((n) =>
+        n.events.find((e) => e.at >= t0 && e.event.type === "joined" && e.event.peer.id === id)
+      );
+      const seesMs = others.map((n) => seen.get(n.discovery.self.id) ?? Infinity);
+      const seenByMs = mine.map((e) => e ? e.at - t0 : Infinity);
+      result.pairNewcomerSeesMs.push(...seesMs);
+      result.pairSeesNewcomerMs.push(...seenByMs);
+      result.newcomerSeesAllMs.push(Math.max(...seesMs));
+      result.allSeeNewcomerMs.push(Math.max(...seenByMs));
+    } else {
+      const candidates = lan.nodes.filter((n) => n.running);
+      const victim = candidates[Math.floor(random() * candidates.length)]!;
+      const id = victim.discovery.self.id;
+      result.crashIntervalMs.push(victim.discovery.announceIntervalMs);
+      lan.crash(victim);
+      crashed.add(victim);
+      const bound = 3 * victim.discovery.announceIntervalMs * 1.25 + 4 * victim.discovery.roster.probeTimeoutMs + 5000;
+      lan.runFor(bound);
+      const others = lan.nodes.filter((n) => n.running);
+      const left = others.map((n) =>
+        n.events.find((e) => e.at >= t0 && e.event.type === "left" && e.event.peer.id === id)?.at ?? Infinity
+      );
+      result.crashDetectedByAllMs.push(Math.max(...left) - t0);
+    }
+  }
+  lan.runUntil(duration);
+  result.convergedAtEnd = lan.converged();
+  result.simulatedSeconds = Math.round(lan.now / 1000);
+  const seconds = (lan.now - lan.countFrom) / 1000;
+  // Hosts that ran the whole measured window.
+  const steady = lan.nodes.filter((n) => n.running && received0.has(n) && !crashed.has(n));
+  const ann = steady.map((n) => n.announcesReceived / seconds);
+  const all = steady.map((n) => (n.received - received0.get(n)!) / seconds);
+  const stat = (xs: number[]) => ({
+    mean: Math.round((xs.reduce((a, b) => a + b, 0) / xs.length) * 10) / 10,
+    max: Math.round(Math.max(...xs) * 10) / 10,
+  });
+  return {
+    ...result,
+    announcesPerHostPerSecond: stat(ann),
+    datagramsPerHostPerSecond: stat(all),
+    wallSeconds: Math.round((performance.now() - wall0) / 100) / 10,
+  };
+}
+
+/** The p-th percentile (nearest rank) of `xs`. */
+export function percentileOf(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
