@@ -134,6 +134,8 @@ async function writeResult(name: string, json: unknown, md: string): Promise<voi
 }
 
 const started = new Date();
+/** One row per headline figure of this run: figure, measured, target. Printed and written at the end. */
+const summary: [string, string, string][] = [];
 const machine = `${Deno.build.target}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}`;
 
 async function benchDiscovery(): Promise<void> {
@@ -164,6 +166,17 @@ async function benchDiscovery(): Promise<void> {
     "",
   ].join("\n");
   console.log("\n" + md);
+  for (const r of rows) {
+    summary.push(
+      [`real namespaces N = ${r.n}: join, max of ${RUNS} (≈ p99)`, `${r.join.max} ms`, "≤ 100 ms"],
+      [`real namespaces N = ${r.n}: leave, max`, `${r.leave.max} ms`, "≤ 100 ms"],
+      [
+        `real namespaces N = ${r.n}: crash detection, max of ${CRASH_RUNS}`,
+        `${(r.crash.max / 1000).toFixed(1)} s`,
+        "≤ 7 s",
+      ],
+    );
+  }
   await writeResult("discovery", {
     measuredAt: started.toISOString(),
     machine,
@@ -257,6 +270,18 @@ async function benchMessaging(): Promise<void> {
       "",
     ].join("\n");
     console.log(md);
+    summary.push(
+      [
+        "acked messages/s vs raw Deno UDP, same run",
+        `${perSecond} vs ${raw}: ${(result.ratio * 100).toFixed(1)} %`,
+        "≥ 50 %",
+      ],
+      [
+        "message latency p50 / p99, loopback",
+        `${result.latencyMs.p50.toFixed(2)} / ${result.latencyMs.p99.toFixed(2)} ms`,
+        "≤ 1 / ≤ 5 ms",
+      ],
+    );
     await writeResult("messaging", { measuredAt: started.toISOString(), machine, ...result }, md);
   } finally {
     await killAll();
@@ -334,6 +359,7 @@ async function benchSecurity(): Promise<void> {
     "",
   ].join("\n");
   console.log(md);
+  summary.push(["acked messages/s, keyed group / open group, same run", `${(ratio * 100).toFixed(1)} %`, ""]);
   await writeResult("security", { measuredAt: started.toISOString(), machine, rates, ratio, floods }, md);
 }
 
@@ -551,7 +577,7 @@ async function benchScale(): Promise<void> {
     hundred.kill("SIGKILL");
     await hundred.status;
     // 1,000 peers.
-    const thousand = await fakePeers(900, a.unicastPort, 20_000);
+    const thousand = await fakePeers(1000, a.unicastPort, 20_000);
     const peers = await waitForPeers(a, 1000, 30_000);
     const body = new Uint8Array(await (await fetch(`${a.httpUrl}/peers`)).arrayBuffer());
     const file = Deno.makeTempFileSync({ suffix: ".json" });
@@ -573,7 +599,7 @@ async function benchScale(): Promise<void> {
     while (!buf.includes("ready")) buf += (await reader.read()).value ?? "";
     const daemonRates: number[] = [];
     const bareRates: number[] = [];
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < 3; i++) {
       bareRates.push(await wrk(`http://127.0.0.1:${barePort}/peers`));
       daemonRates.push(await wrk(`${a.httpUrl}/peers`));
     }
@@ -621,6 +647,47 @@ async function benchScale(): Promise<void> {
     "",
   ].join("\n");
   console.log(md);
+  for (const r of sims) {
+    summary.push([
+      `simulated N = ${r.nodes}: announces received per host per s (max over hosts)`,
+      String(r.announcesPerHostPerSecond.max),
+      "≤ 50",
+    ]);
+  }
+  const big = sims.find((r) => r.nodes === 1000);
+  if (big) {
+    summary.push(
+      [
+        "simulated N = 1000: newcomer sees everyone, max of 10 (per-pair p99)",
+        `${fmtMs(big.newcomerSeesAllMs.max)} (${fmtMs(big.pairsP99Ms.newcomerSees)})`,
+        "p99 ≤ 3 s",
+      ],
+      ["simulated N = 1000: everyone sees newcomer, max of 10", fmtMs(big.allSeeNewcomerMs.max), "p99 ≤ 3 s"],
+      [
+        "simulated N = 1000: crash detected by all, p50 / max of 5",
+        `${fmtMs(big.crashDetectedByAllMs.p50)} / ${fmtMs(big.crashDetectedByAllMs.max)}`,
+        "bounded, reported",
+      ],
+      [
+        `simulator speed, N = 1000 for ${Math.round(big.simulatedSeconds / 60)} simulated minutes`,
+        `${big.wallSeconds} s`,
+        "well under a minute",
+      ],
+    );
+  }
+  summary.push(
+    [
+      `HTTP /peers with ${http.peers} peers vs bare Deno.serve, same bytes (wrk)`,
+      `${Math.round(http.daemon)} vs ${Math.round(http.bare)} req/s: ${(http.daemon / http.bare * 100).toFixed(0)} %`,
+      "≥ 80 %",
+    ],
+    [`RSS after 60 s with ${idle.peers} peers`, `${idle.rssMiB} MiB`, "≤ 60 MB"],
+    [
+      "CPU idle (no peers) / with 100 peers",
+      `${idle.cpuPercentIdle} % / ${idle.cpuPercent100Peers} % of a core`,
+      "≈ 0",
+    ],
+  );
   await writeResult("scale", { measuredAt: started.toISOString(), machine, ...result }, md);
 }
 
@@ -706,3 +773,16 @@ if (ONLY.has("messaging")) await benchMessaging();
 if (ONLY.has("loss")) await benchLoss();
 if (ONLY.has("security")) await benchSecurity();
 if (ONLY.has("scale")) await benchScale();
+
+if (summary.length > 0) {
+  const md = [
+    "| figure | measured | target |",
+    "|---|---|---|",
+    ...summary.map(([f, m, t]) => `| ${f} | ${m} | ${t} |`),
+    "",
+    `Measured ${started.toISOString()} on ${machine}. Reproduce: \`deno task bench\` (as root, for the namespace LAN; \`wrk\` from Debian).`,
+    "",
+  ].join("\n");
+  console.log("\nSummary\n\n" + md);
+  await writeResult("summary", { measuredAt: started.toISOString(), machine, rows: summary }, md);
+}
