@@ -27,3 +27,14 @@ for (const nodes of [20, 250]) {
     }
   });
 }
+
+Deno.test("with 2 % loss, 100 simulated hosts still converge and stay under the announce budget", () => {
+  const r = runScale({ nodes: 100, durationMs: 12 * 60_000, newcomers: 3, crashes: 2, loss: 0.02, seed: 5 });
+  assert.ok(r.convergedAtEnd, "everyone lists everyone at the end");
+  assert.ok(r.announcesPerHostPerSecond.max <= DEFAULT_ANNOUNCE_BUDGET);
+  // A lost reply is made up for by the peer's next announce (one interval, ±25 %).
+  for (const ms of r.newcomerSeesAllMs) {
+    assert.ok(ms <= 2000 + 2.5 * r.intervalMs, `newcomer saw everyone after ${ms} ms`);
+  }
+  for (const ms of r.crashDetectedByAllMs) assert.ok(Number.isFinite(ms), "every crash detected by every host");
+});
