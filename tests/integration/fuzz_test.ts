@@ -13,6 +13,7 @@ import type { PeerJson } from "../../src/daemon.ts";
 import { type DaemonProcess, freeUdpPort, killAll, startLoopbackDaemon } from "../support/daemon_process.ts";
 import { encodeSigned, helloFor, newNodeKey } from "../support/hostile.ts";
 import { decodePacket, type Packet } from "../../src/wire/mod.ts";
+import { seededRandom } from "../../src/sim.ts";
 
 const TOTAL = Number(Deno.env.get("LANCHAT_FUZZ_COUNT") ?? 100_000);
 /** Datagrams in flight at once: well under a loopback socket's receive buffer, so the kernel drops none. */
@@ -24,18 +25,6 @@ const status = async (d: DaemonProcess): Promise<any> => await (await fetch(`${d
 
 /** The daemon's resident set size, as it reports it. */
 const rssBytes = async (d: DaemonProcess): Promise<number> => (await status(d)).memory.rssBytes;
-
-/** mulberry32: small, fast, seedable. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WEIRD_VALUES: unknown[] = [
   -1,
@@ -124,7 +113,7 @@ Deno.test({
   fn: async () => {
     const seed = Number(Deno.env.get("LANCHAT_FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
     console.log(`fuzz seed ${seed}`);
-    const r = rng(seed);
+    const r = seededRandom(seed);
     const port = freeUdpPort();
     const sockets: Deno.DatagramConn[] = [];
     try {

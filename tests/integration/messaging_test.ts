@@ -10,6 +10,7 @@ import {
   killAll,
   startLoopbackDaemon,
   tempDataDir,
+  until,
 } from "../support/daemon_process.ts";
 
 async function post(d: DaemonProcess, path: string, body: unknown): Promise<{ status: number; body: MessageJson }> {
@@ -24,14 +25,6 @@ async function inbox(d: DaemonProcess): Promise<MessageJson[]> {
 
 async function outbox(d: DaemonProcess): Promise<number> {
   return (await (await fetch(`${d.httpUrl}/status`)).json()).messaging.outbox;
-}
-
-async function until(what: string, pred: () => Promise<boolean>, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 Deno.test("a message goes from one daemon to another and is acknowledged", async () => {

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { MessageJson, PeerJson } from "../../src/daemon.ts";
-import { newNetworkKeyText, parseNetworkKey, Sealer } from "../../src/seal.ts";
+import { parseNetworkKey, Sealer } from "../../src/seal.ts";
 import { encodePacket } from "../../src/wire/mod.ts";
 import {
   type DaemonProcess,
@@ -15,27 +15,14 @@ import {
   runCli,
   startLoopbackDaemon,
   tempDataDir,
+  until,
 } from "../support/daemon_process.ts";
-import { encodeSigned, helloFor, newNodeKey } from "../support/hostile.ts";
-
-function keyFile(): string {
-  const path = `${tempDataDir()}/group.key`;
-  Deno.writeTextFileSync(path, newNetworkKeyText(), { mode: 0o600 });
-  return path;
-}
+import { encodeSigned, helloFor, newNodeKey, oneFragmentMsg, writeKeyFile } from "../support/hostile.ts";
 
 const json = async <T>(d: DaemonProcess, path: string): Promise<T> => await (await fetch(`${d.httpUrl}${path}`)).json();
 const peers = (d: DaemonProcess) => json<PeerJson[]>(d, "/peers");
 // deno-lint-ignore no-explicit-any
 const status = (d: DaemonProcess) => json<any>(d, "/status");
-
-async function until(what: string, pred: () => Promise<boolean>, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function sendUdp(bytes: Uint8Array, port: number): Promise<void> {
   const s = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
@@ -48,8 +35,8 @@ async function sendUdp(bytes: Uint8Array, port: number): Promise<void> {
 
 Deno.test("daemons with one key see each other; another key and no key are invisible both ways", async () => {
   const port = freeUdpPort();
-  const k1 = keyFile();
-  const k2 = keyFile();
+  const k1 = writeKeyFile();
+  const k2 = writeKeyFile();
   try {
     const a = await startLoopbackDaemon(port, "a", { intervalMs: 200, extra: ["--key-file", k1] }).started();
     const b = await startLoopbackDaemon(port, "b", { intervalMs: 200, extra: ["--key-file", k1] }).started();
@@ -79,31 +66,12 @@ Deno.test("daemons with one key see each other; another key and no key are invis
 
 Deno.test("a sealed message sent twice is stored once; the second copy is counted as a replay", async () => {
   const port = freeUdpPort();
-  const k = keyFile();
+  const k = writeKeyFile();
   try {
     const b = await startLoopbackDaemon(port, "b", { extra: ["--key-file", k] }).started();
     const sealer = await Sealer.create(parseNetworkKey(Deno.readTextFileSync(k), k));
     const sender = newNodeKey();
-    const text = new TextEncoder().encode("only once");
-    const bytes = await sealer.seal(
-      encodePacket({
-        kind: "msg",
-        id: sender.id,
-        incarnation: 1,
-        to: b.id,
-        messageId: "ab".repeat(16),
-        seq: 1,
-        base: 1,
-        sentAt: Date.now(),
-        length: text.length,
-        count: 1,
-        index: 0,
-        retry: 0,
-        end: true,
-        payload: text,
-      }),
-      Date.now(),
-    );
+    const bytes = sealer.seal(encodePacket(oneFragmentMsg(sender.id, b.id, "only once", "ab".repeat(16))), Date.now());
     await sendUdp(bytes, b.unicastPort);
     await until("the message", async () => (await json<MessageJson[]>(b, "/messages")).length === 1, 3000);
     await sendUdp(bytes, b.unicastPort);

@@ -4,9 +4,9 @@
  * without it these tests are ignored with the reason printed.
  */
 import assert from "node:assert/strict";
-import { createLan, type Lan, lanUnavailable } from "../../scripts/lan.ts";
-import { DaemonProcess, killAll, runCli, tempDataDir } from "../support/daemon_process.ts";
-import type { PeerJson } from "../../src/daemon.ts";
+import { type Lan, lanUnavailable } from "../../scripts/lan.ts";
+import { DaemonProcess, runCli, tempDataDir } from "../support/daemon_process.ts";
+import { peersIn, withLan } from "../support/lan_hosts.ts";
 
 const unavailable = await lanUnavailable();
 if (unavailable) console.warn(`LAN tests ignored: ${unavailable}`);
@@ -15,16 +15,6 @@ const INTERVAL_MS = 500;
 const PROBE_MS = 500;
 /** Last hello up to 1.25 intervals before the cut, stale 3 intervals after it, then the probe. */
 const EXPIRY_BOUND_MS = 3 * INTERVAL_MS * 1.25 + PROBE_MS;
-
-async function withLan(n: number, body: (lan: Lan) => Promise<void>): Promise<void> {
-  const lan = await createLan(n);
-  try {
-    await body(lan);
-  } finally {
-    await killAll();
-    await lan.destroy();
-  }
-}
 
 function startIn(lan: Lan, i: number): DaemonProcess {
   const h = lan.hosts[i]!;
@@ -38,12 +28,6 @@ function startIn(lan: Lan, i: number): DaemonProcess {
     "--probe-timeout",
     `${PROBE_MS}ms`,
   ], { netns: h.ns });
-}
-
-async function peersIn(ns: string): Promise<PeerJson[]> {
-  const r = await runCli(["peers", "--json"], { netns: ns });
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout);
 }
 
 Deno.test({

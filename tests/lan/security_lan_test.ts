@@ -5,30 +5,14 @@
  * are ignored with the reason printed.
  */
 import assert from "node:assert/strict";
-import { createLan, type Lan, lanUnavailable } from "../../scripts/lan.ts";
-import { DaemonProcess, killAll, runCli, tempDataDir } from "../support/daemon_process.ts";
-import type { PeerJson } from "../../src/daemon.ts";
-import { newNetworkKeyText } from "../../src/seal.ts";
+import { type Lan, lanUnavailable } from "../../scripts/lan.ts";
+import { DaemonProcess, runCli, tempDataDir } from "../support/daemon_process.ts";
+import { writeKeyFile } from "../support/hostile.ts";
+import { peersIn, statusIn, withLan } from "../support/lan_hosts.ts";
 
 const unavailable = await lanUnavailable();
 const INTERVAL_MS = 500;
 const HOSTILE = new URL("../support/hostile.ts", import.meta.url).pathname;
-
-async function withLan(n: number, body: (lan: Lan) => Promise<void>): Promise<void> {
-  const lan = await createLan(n);
-  try {
-    await body(lan);
-  } finally {
-    await killAll();
-    await lan.destroy();
-  }
-}
-
-function keyFile(): string {
-  const path = `${tempDataDir()}/group.key`;
-  Deno.writeTextFileSync(path, newNetworkKeyText(), { mode: 0o600 });
-  return path;
-}
 
 function startIn(lan: Lan, i: number, extra: string[] = []): DaemonProcess {
   const h = lan.hosts[i]!;
@@ -36,19 +20,6 @@ function startIn(lan: Lan, i: number, extra: string[] = []): DaemonProcess {
     ["--name", `user@${h.ns}`, "--data-dir", tempDataDir(), "--interval", `${INTERVAL_MS}ms`, ...extra],
     { netns: h.ns },
   );
-}
-
-async function peersIn(ns: string): Promise<PeerJson[]> {
-  const r = await runCli(["peers", "--json"], { netns: ns });
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout);
-}
-
-// deno-lint-ignore no-explicit-any
-async function statusIn(ns: string): Promise<any> {
-  const r = await runCli(["status", "--json"], { netns: ns });
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout);
 }
 
 /** Runs the hostile tool inside a host; returns its JSON summary. */
@@ -69,8 +40,8 @@ Deno.test({
   sanitizeResources: false,
   fn: () =>
     withLan(4, async (lan) => {
-      const key = keyFile();
-      const other = keyFile();
+      const key = writeKeyFile();
+      const other = writeKeyFile();
       const [a, b, c] = await Promise.all([
         startIn(lan, 0, ["--key-file", key]).started(),
         startIn(lan, 1, ["--key-file", key]).started(),

@@ -254,3 +254,12 @@ export function startLoopbackDaemon(
     ...(options.extra ?? []),
   ]);
 }
+
+/** Polls `pred` every 50 ms until it holds; throws after `ms`, naming `what`. */
+export async function until(what: string, pred: () => Promise<boolean>, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`Timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

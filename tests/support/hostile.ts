@@ -14,7 +14,7 @@
  */
 import { generateKeyPairSync } from "node:crypto";
 import { nodeIdOf, NodeSigner } from "../../src/signing.ts";
-import { parseNetworkKey, Sealer } from "../../src/seal.ts";
+import { newNetworkKeyText, parseNetworkKey, Sealer } from "../../src/seal.ts";
 import { appendSignature, encodePacket, type Hello, type Packet } from "../../src/wire/mod.ts";
 
 /** A fresh node key pair, as a daemon would make. */
@@ -24,6 +24,34 @@ export function newNodeKey(): { id: string; signer: NodeSigner } {
   const raw = Uint8Array.from(atob(x.replaceAll("-", "+").replaceAll("_", "/") + "="), (c) => c.charCodeAt(0));
   const pkcs8 = new Uint8Array(privateKey.export({ format: "der", type: "pkcs8" }));
   return { id: nodeIdOf(raw), signer: new NodeSigner(pkcs8, raw) };
+}
+
+/** A one-fragment message from `from` to `to`, as a sender's messaging layer would make it. */
+export function oneFragmentMsg(from: string, to: string, text: string, messageId: string): Packet {
+  const payload = new TextEncoder().encode(text);
+  return {
+    kind: "msg",
+    id: from,
+    incarnation: 1,
+    to,
+    messageId,
+    seq: 1,
+    base: 1,
+    sentAt: Date.now(),
+    length: payload.length,
+    count: 1,
+    index: 0,
+    retry: 0,
+    end: true,
+    payload,
+  };
+}
+
+/** Writes a new network key file (0600) in a fresh temporary directory; returns its path. */
+export function writeKeyFile(): string {
+  const path = `${Deno.makeTempDirSync({ prefix: "lanchat-test-" })}/group.key`;
+  Deno.writeTextFileSync(path, newNetworkKeyText(), { mode: 0o600 });
+  return path;
 }
 
 export function helloFor(id: string, name: string, port: number): Hello {
@@ -98,23 +126,10 @@ if (import.meta.main) {
     case "msg-twice": {
       // A group member's message, sent, then the very same datagram again.
       const me = newNodeKey();
-      const text = new TextEncoder().encode(arg(args, "text") ?? "hello");
-      const bytes = await seal(encodePacket({
-        kind: "msg",
-        id: me.id,
-        incarnation: 1,
-        to: arg(args, "to-id")!,
-        messageId: crypto.randomUUID().replaceAll("-", ""),
-        seq: 1,
-        base: 1,
-        sentAt: Date.now(),
-        length: text.length,
-        count: 1,
-        index: 0,
-        retry: 0,
-        end: true,
-        payload: text,
-      }));
+      const messageId = crypto.randomUUID().replaceAll("-", "");
+      const bytes = await seal(
+        encodePacket(oneFragmentMsg(me.id, arg(args, "to-id")!, arg(args, "text") ?? "hello", messageId)),
+      );
       await sock.send(bytes, to);
       await new Promise((r) => setTimeout(r, 500));
       await sock.send(bytes, to);

@@ -1,19 +1,8 @@
 import assert from "node:assert/strict";
-import { generateKeyPairSync } from "node:crypto";
-import { fingerprintOf, nodeIdOf, NodeSigner, SignatureChecker } from "../../src/signing.ts";
-import { nodeIdFor } from "../../src/identity.ts";
+import { fingerprintOf, nodeIdOf, SignatureChecker } from "../../src/signing.ts";
+import { loadOrCreateIdentity } from "../../src/identity.ts";
+import { newNodeKey } from "../support/hostile.ts";
 import { appendSignature, decodePacket, encodePacket, type Hello, SIGNATURE_BLOCK } from "../../src/wire/mod.ts";
-
-function newNode() {
-  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
-  const jwk = publicKey.export({ format: "jwk" });
-  const raw = new Uint8Array(
-    atob(jwk.x!.replaceAll("-", "+").replaceAll("_", "/") + "=").split("").map((c) => c.charCodeAt(0)),
-  );
-  const pkcs8 = new Uint8Array(privateKey.export({ format: "der", type: "pkcs8" }));
-  const signer = new NodeSigner(pkcs8, raw);
-  return { id: nodeIdOf(raw), signer };
-}
 
 const helloOf = (id: string, name = "alice@h1"): Hello => ({
   kind: "hello",
@@ -28,7 +17,7 @@ const helloOf = (id: string, name = "alice@h1"): Hello => ({
   reply: false,
 });
 
-function signedHello(node: ReturnType<typeof newNode>, hello = helloOf(node.id)): Uint8Array {
+function signedHello(node: ReturnType<typeof newNodeKey>, hello = helloOf(node.id)): Uint8Array {
   return appendSignature(encodePacket(hello), node.signer.publicKey, node.signer.sign);
 }
 
@@ -39,7 +28,7 @@ function decodeHello(bytes: Uint8Array): Hello {
 }
 
 Deno.test("a signed hello decodes with its key and verifies", () => {
-  const node = newNode();
+  const node = newNodeKey();
   const bytes = signedHello(node);
   const hello = decodeHello(bytes);
   assert.deepEqual(hello.signed!.publicKey, node.signer.publicKey);
@@ -47,15 +36,18 @@ Deno.test("a signed hello decodes with its key and verifies", () => {
   assert.deepEqual(new SignatureChecker().check(hello.id, hello.signed), { ok: true });
 });
 
-Deno.test("the node id is SHA-256 of the key, the same sync and async", async () => {
-  const node = newNode();
-  assert.equal(node.id, await nodeIdFor(node.signer.publicKey));
-  assert.match(fingerprintOf(node.id), /^[0-9a-f]{4}(:[0-9a-f]{4}){3}$/);
+Deno.test("the node id is SHA-256 of the key, for a daemon's own identity and for receivers", async () => {
+  const identity = await loadOrCreateIdentity(Deno.makeTempDirSync({ prefix: "lanchat-id-" }));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", identity.publicKey as Uint8Array<ArrayBuffer>));
+  const expected = [...digest.subarray(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  assert.equal(identity.id, expected);
+  assert.equal(nodeIdOf(identity.publicKey), expected);
+  assert.match(fingerprintOf(identity.id), /^[0-9a-f]{4}(:[0-9a-f]{4}){3}$/);
 });
 
 Deno.test("a hello claiming another node's id with its own key is an impersonation", () => {
-  const victim = newNode();
-  const attacker = newNode();
+  const victim = newNodeKey();
+  const attacker = newNodeKey();
   const forged = decodeHello(signedHello(attacker, helloOf(victim.id, "alice@h1")));
   const r = new SignatureChecker().check(victim.id, forged.signed);
   assert.equal(r.ok, false);
@@ -63,7 +55,7 @@ Deno.test("a hello claiming another node's id with its own key is an impersonati
 });
 
 Deno.test("a hello whose signed bytes were changed, or with no signature, is refused", () => {
-  const node = newNode();
+  const node = newNodeKey();
   const checker = new SignatureChecker();
   const bytes = signedHello(node);
   // Change the port inside the signed JSON: "47475" → "47476".
@@ -84,7 +76,7 @@ Deno.test("a hello whose signed bytes were changed, or with no signature, is ref
 });
 
 Deno.test("a signature block of the wrong size is a bad field", () => {
-  const node = newNode();
+  const node = newNodeKey();
   const bytes = signedHello(node);
   const r = decodePacket(bytes.subarray(0, bytes.length - 1));
   assert.equal(r.ok, false);
