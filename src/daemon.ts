@@ -27,7 +27,15 @@ import { fingerprintOf, NodeSigner, SignatureChecker } from "./signing.ts";
 import type { Peer, RosterEvent } from "./roster.ts";
 import { type KnownPeer, type Pin, Store, type StoredMessage } from "./store.ts";
 import { BindError, bindUdp, endpointOf, receiveLoop, type Transport, udpAddr } from "./transport.ts";
-import { DROP_REASONS, type DropReason, fitTextField, type Goodbye, type Hello, PacketType } from "./wire/mod.ts";
+import {
+  DROP_REASONS,
+  type DropReason,
+  fitTextField,
+  type Goodbye,
+  type Hello,
+  PacketType,
+  toHex,
+} from "./wire/mod.ts";
 
 /** The software version, from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -527,29 +535,26 @@ export class Daemon {
     if (this.#stopped) return;
     const endpoint = endpointOf(from);
     const now = this.#io.now();
-    const drop = (reason: "rate-limit" | "auth" | "replay", detail?: string) => {
-      if (this.#stopped) return;
-      const c = this.discovery.counters;
-      c.datagramsIn++;
-      c.bytesIn += bytes.length;
-      c.dropped[reason]++;
-      if (detail) {
-        this.#log.debug("Dropped datagram from {from}: {reason} ({detail})", {
-          from: endpoint.address,
-          reason,
-          detail,
-        });
-      }
-    };
-    if (!this.#limits[via].allow(endpoint.address, now)) return drop("rate-limit");
+    if (!this.#limits[via].allow(endpoint.address, now)) return this.#dropUnread(bytes, endpoint, "rate-limit");
     let plain = bytes;
     if (this.#sealer) {
       const r = this.#sealer.open(bytes, this.#wall(now));
-      if (!r.ok) return drop(r.reason, r.detail);
+      if (!r.ok) return this.#dropUnread(bytes, endpoint, r.reason, r.detail);
       plain = r.inner;
     }
-    if (!this.#discoveryAllowed(plain, endpoint.address, now)) return drop("rate-limit");
+    if (!this.#discoveryAllowed(plain, endpoint.address, now)) return this.#dropUnread(bytes, endpoint, "rate-limit");
     this.#handlePlain(plain, endpoint, now);
+  }
+
+  /** Counts a datagram dropped before the protocol saw it (rate limit, network key). */
+  #dropUnread(bytes: Uint8Array, from: Endpoint, reason: "rate-limit" | "auth" | "replay", detail?: string): void {
+    const c = this.discovery.counters;
+    c.datagramsIn++;
+    c.bytesIn += bytes.length;
+    c.dropped[reason]++;
+    if (detail) {
+      this.#log.debug("Dropped datagram from {from}: {reason} ({detail})", { from: from.address, reason, detail });
+    }
   }
 
   /** The discovery-packet limit, by a look at the type byte (the full decode comes after). */
@@ -603,7 +608,7 @@ export class Daemon {
       return check;
     }
     const pin = this.#pins.get(packet.id);
-    const key = hex(packet.signed!.publicKey);
+    const key = toHex(packet.signed!.publicKey);
     if (pin && pin.key !== key) {
       const detail = `node id ${packet.id} is pinned to another key`;
       this.#alert(packet, from, detail);
@@ -644,7 +649,7 @@ export class Daemon {
     );
     const pin: Pin = {
       id: hello.id,
-      key: hex(hello.signed!.publicKey),
+      key: toHex(hello.signed!.publicKey),
       name: hello.name,
       firstSeen: this.#wall(now),
       trust: rival ? "conflict" : "tofu",
@@ -1284,5 +1289,3 @@ export class Daemon {
 function hostForUrl(h: string): string {
   return h.includes(":") ? `[${h}]` : h;
 }
-
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");

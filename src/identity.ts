@@ -5,6 +5,8 @@
  * @module
  */
 
+import { nodeIdOf } from "./signing.ts";
+
 /** File name of the key pair inside the data directory. */
 export const KEY_FILE = "node_key.json";
 
@@ -24,12 +26,6 @@ interface KeyFile {
   version: 1;
   publicKey: string;
   privateKey: string;
-}
-
-/** The node id for a raw public key. */
-export async function nodeIdFor(publicKey: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", publicKey as Uint8Array<ArrayBuffer>));
-  return [...digest.subarray(0, 16)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /**
@@ -71,7 +67,7 @@ export async function loadOrCreateIdentity(dir: string): Promise<Identity> {
       const pkcs8 = Uint8Array.from(atob(file.privateKey), (c) => c.charCodeAt(0));
       const privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "Ed25519" }, false, ["sign"]);
       if (publicKey.length !== 32) throw new RangeError("public key is not 32 bytes");
-      return { id: await nodeIdFor(publicKey), publicKey, privateKey, pkcs8, created: false };
+      return { id: nodeIdOf(publicKey), publicKey, privateKey, pkcs8, created: false };
     } catch (e) {
       throw new Error(
         `Node key ${path} is corrupt (${(e as Error).message}); move it away to create a new identity`,
@@ -92,5 +88,5 @@ export async function loadOrCreateIdentity(dir: string): Promise<Identity> {
   } catch (e) {
     throw new Error(`Cannot write node key ${path}: ${(e as Error).message}`, { cause: e });
   }
-  return { id: await nodeIdFor(publicKey), publicKey, privateKey: pair.privateKey, pkcs8, created: true };
+  return { id: nodeIdOf(publicKey), publicKey, privateKey: pair.privateKey, pkcs8, created: true };
 }

@@ -24,6 +24,7 @@
  */
 
 import { createCipheriv, createDecipheriv } from "node:crypto";
+import { toHex } from "./wire/mod.ts";
 
 const TAG_BYTES = 16;
 
@@ -73,8 +74,6 @@ export class ReplayGuard {
   }
 }
 
-const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-
 /** Seals and opens datagrams with one network key. */
 export class Sealer {
   readonly keyId: Uint8Array;
@@ -113,7 +112,7 @@ export class Sealer {
 
   /** The key id as hex, for /status. */
   get keyIdHex(): string {
-    return hex(this.keyId);
+    return toHex(this.keyId);
   }
 
   /** Seals an inner datagram, stamping it with `wallNow` (ms since the epoch). */
@@ -167,7 +166,7 @@ export class Sealer {
     }
     let sentAt = 0;
     for (let i = 0; i < 6; i++) sentAt = sentAt * 256 + nonce[i]!;
-    const fresh = this.guard.check(hex(nonce), sentAt, wallNow);
+    const fresh = this.guard.check(toHex(nonce), sentAt, wallNow);
     if (!fresh.ok) return { ok: false, reason: "replay", detail: fresh.detail };
     return { ok: true, inner };
   }

@@ -206,7 +206,8 @@ export function encodePacket(packet: Packet): Uint8Array {
   }
 }
 
-function toHex(bytes: Uint8Array): string {
+/** Bytes as lowercase hex. */
+export function toHex(bytes: Uint8Array): string {
   let s = "";
   for (const b of bytes) s += b.toString(16).padStart(2, "0");
   return s;
