@@ -119,11 +119,6 @@ async function measure(n: number) {
   return { n, join: stats(join), leave: stats(leave), crash: stats(crash) };
 }
 
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-}
-
 async function writeResult(name: string, json: unknown, md: string): Promise<void> {
   await Deno.mkdir(new URL("../bench/results/", import.meta.url), { recursive: true });
   await Deno.writeTextFile(
@@ -186,21 +181,38 @@ async function benchDiscovery(): Promise<void> {
   }, md);
 }
 
+/**
+ * Runs one of these scripts in another Deno process with `permissions`, and
+ * resolves once it printed "ready"; its further output stays in `reader`.
+ */
+async function spawnReady(
+  script: string,
+  permissions: string[],
+  args: string[],
+): Promise<{ child: Deno.ChildProcess; reader: ReadableStreamDefaultReader<string> }> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...permissions, new URL(script, import.meta.url).pathname, ...args],
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  while (!buf.includes("ready")) buf += (await reader.read()).value ?? "";
+  return { child, reader };
+}
+
 /** Raw UDP: datagrams/s a reused-buffer Deno loop receives from another Deno process. */
 async function rawUdp(count: number, size: number): Promise<number> {
   const port = freeUdpPort();
   const script = new URL("./udp_baseline.ts", import.meta.url).pathname;
-  const recv = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", script, "recv", String(port), String(count)],
-    stdout: "piped",
-  }).spawn();
-  const reader = recv.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  while (!buf.includes("ready")) buf += (await reader.read()).value ?? "";
+  const { child: recv, reader } = await spawnReady("./udp_baseline.ts", ["--allow-net"], [
+    "recv",
+    String(port),
+    String(count),
+  ]);
   await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", script, "send", String(port), String(count), String(size)],
   }).output();
-  buf = "";
+  let buf = "";
   while (true) {
     const { value, done } = await reader.read();
     if (done) break;
@@ -251,8 +263,8 @@ async function benchMessaging(): Promise<void> {
       rawUdp: { perSecond: raw, datagramBytes: size },
       ratio: Math.round((perSecond / raw) * 1000) / 1000,
       latencyMs: {
-        p50: percentile(rtts, 50),
-        p99: percentile(rtts, 99),
+        p50: percentileOf(rtts, 50),
+        p99: percentileOf(rtts, 99),
         max: Math.max(...rtts),
         samples: rtts.length,
       },
@@ -441,10 +453,10 @@ async function floodAt(rate: number): Promise<FloodRow> {
       droppedRosterFull: d("roster-full"),
       roster: peersAfter.length,
       realPeerListed: peersAfter.some((p) => p.id === b.id),
-      healthzMs: { p50: percentile(health, 50), p99: percentile(health, 99) },
+      healthzMs: { p50: percentileOf(health, 50), p99: percentileOf(health, 99) },
       messages,
       delivered: rtts.length,
-      rttMs: { p50: rtts.length ? percentile(rtts, 50) : NaN, p99: rtts.length ? percentile(rtts, 99) : NaN },
+      rttMs: { p50: rtts.length ? percentileOf(rtts, 50) : NaN, p99: rtts.length ? percentileOf(rtts, 99) : NaN },
       rssMiB: Math.round(st1.memory.rssBytes / 2 ** 20),
     };
   } finally {
@@ -463,25 +475,14 @@ async function wrk(url: string): Promise<number> {
 
 /** Starts fake peers announcing to `port`; resolves once each has announced. */
 async function fakePeers(count: number, port: number, intervalMs: number): Promise<Deno.ChildProcess> {
-  const script = new URL("./fake_peers.ts", import.meta.url).pathname;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      script,
-      "--count",
-      String(count),
-      "--to",
-      `127.0.0.1:${port}`,
-      "--interval",
-      String(intervalMs),
-    ],
-    stdout: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  while (!buf.includes("ready")) buf += (await reader.read()).value ?? "";
-  reader.releaseLock();
+  const { child } = await spawnReady("./fake_peers.ts", ["-A"], [
+    "--count",
+    String(count),
+    "--to",
+    `127.0.0.1:${port}`,
+    "--interval",
+    String(intervalMs),
+  ]);
   return child;
 }
 
@@ -583,20 +584,10 @@ async function benchScale(): Promise<void> {
     const file = Deno.makeTempFileSync({ suffix: ".json" });
     Deno.writeFileSync(file, body);
     const barePort = freeTcpPort();
-    const bare = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--allow-net",
-        "--allow-read",
-        new URL("./bare_serve.ts", import.meta.url).pathname,
-        file,
-        String(barePort),
-      ],
-      stdout: "piped",
-    }).spawn();
-    const reader = bare.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let buf = "";
-    while (!buf.includes("ready")) buf += (await reader.read()).value ?? "";
+    const { child: bare } = await spawnReady("./bare_serve.ts", ["--allow-net", "--allow-read"], [
+      file,
+      String(barePort),
+    ]);
     const daemonRates: number[] = [];
     const bareRates: number[] = [];
     for (let i = 0; i < 3; i++) {
