@@ -8,6 +8,7 @@
  */
 import denoJson from "../deno.json" with { type: "json" };
 import process from "node:process";
+import { clearImmediate, setImmediate } from "node:timers";
 import { Discovery, type Endpoint, type Transmit } from "./discovery.ts";
 import { type Api, createHandler, type HttpServer, isLoopbackBind, LOOPBACK_HOSTS, serveHttp } from "./http.ts";
 import { defaultDataDir, ensureDataDir, loadOrCreateIdentity } from "./identity.ts";
@@ -229,7 +230,8 @@ export function parseHostPort(s: string, defaultPort: number): { host: string; p
 /** A running daemon. */
 export class Daemon {
   readonly discovery: Discovery;
-  readonly messaging: Messaging;
+  /** Replaced by a fresh one, read back from the store, when a group commit fails. */
+  messaging: Messaging;
   /** IP Messenger interop, when started with `ipmsg`. */
   readonly ipmsg: Ipmsg | undefined;
   readonly dataDir: string;
@@ -246,6 +248,10 @@ export class Daemon {
   #timerAt = Infinity;
   #refreshTimer: ReturnType<typeof setInterval> | undefined;
   #flushTimer: ReturnType<typeof setInterval> | undefined;
+  #commitTimer: ReturnType<typeof setImmediate> | undefined;
+  /** Callers waiting for the open group transaction to commit. */
+  #commitWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  #newMessaging: () => Messaging;
   #loops: Promise<void>[] = [];
   #interfaces: BroadcastTarget[] = [];
   #startedAt: number;
@@ -272,7 +278,7 @@ export class Daemon {
     options: DaemonOptions;
     store: Store;
     discovery: Discovery;
-    messaging: Messaging;
+    newMessaging: () => Messaging;
     ipmsg: Ipmsg | undefined;
     ipmsgSocket: Transport | undefined;
     sealer: Sealer | undefined;
@@ -285,7 +291,14 @@ export class Daemon {
     this.#options = init.options;
     this.#store = init.store;
     this.discovery = init.discovery;
-    this.messaging = init.messaging;
+    this.#newMessaging = init.newMessaging;
+    this.messaging = init.newMessaging();
+    // Group commit: what a burst of datagrams or requests writes is committed
+    // once, at the end of the event-loop turn; acks and replies wait for it.
+    // (setImmediate: setTimeout(0) waits about 2 ms here, setImmediate 5 µs.)
+    init.store.startGroupCommit(() => {
+      this.#commitTimer ??= setImmediate(() => this.#commit());
+    });
     this.ipmsg = init.ipmsg;
     this.#ipmsgSocket = init.ipmsgSocket;
     this.#sealer = init.sealer;
@@ -419,18 +432,19 @@ export class Daemon {
         });
       }
       const ipmsgIds = new Set(store.knownPeers().filter((k) => k.protocol === "ipmsg").map((k) => k.id));
-      const messaging = new Messaging({
-        self: { id: identity.id, incarnation },
-        store,
-        wall,
-        foreignPeer: (peer) => ipmsgIds.has(peer),
-      });
+      const newMessaging = () =>
+        new Messaging({
+          self: { id: identity.id, incarnation },
+          store,
+          wall,
+          foreignPeer: (peer) => ipmsgIds.has(peer),
+        });
       const daemon = new Daemon({
         io,
         options,
         store,
         discovery,
-        messaging,
+        newMessaging,
         ipmsg,
         ipmsgSocket,
         sealer: options.networkKey ? await Sealer.create(options.networkKey) : undefined,
@@ -512,6 +526,7 @@ export class Daemon {
   /** Says goodbye on every interface, closes sockets and the database. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
+    this.#commit();
     this.discovery.shutdown();
     this.ipmsg?.shutdown();
     const sends = this.#pump();
@@ -526,6 +541,7 @@ export class Daemon {
     await Promise.allSettled(this.#loops);
     await this.#http?.shutdown();
     this.#store.close();
+    if (this.#commitTimer) clearImmediate(this.#commitTimer);
     this.#log.info("lanchat stopped; goodbye sent to {targets} targets", {
       targets: this.discovery.targets.broadcast.length + this.discovery.targets.peers.length,
     });
@@ -730,12 +746,54 @@ export class Daemon {
     this.#pump();
   }
 
+  /**
+   * Commits the open group transaction; then what waited for it (acks,
+   * messaging events, API replies) goes. When the commit fails, nothing of
+   * it was stored: messaging starts over from the store, so the senders of
+   * what was lost retry (no ack went out) and what was posted gets an error.
+   */
+  #commit(): void {
+    if (this.#commitTimer) clearImmediate(this.#commitTimer);
+    this.#commitTimer = undefined;
+    const waiters = this.#commitWaiters;
+    this.#commitWaiters = [];
+    try {
+      this.#store.commit();
+    } catch (e) {
+      this.#log.error("{error}; messages received or posted since the last commit were not stored", {
+        error: (e as Error).message,
+      });
+      const counters = { ...this.messaging.counters, storeErrors: this.messaging.counters.storeErrors + 1 };
+      this.messaging = this.#newMessaging();
+      Object.assign(this.messaging.counters, counters);
+      const now = this.#io.now();
+      for (const p of this.discovery.roster.peers()) {
+        if (p.addresses[0]) this.messaging.peerUp(p.id, p.addresses[0], now);
+      }
+      for (const w of waiters) w.reject(e);
+      this.#pump();
+      return;
+    }
+    for (const w of waiters) w.resolve();
+    this.#pump();
+  }
+
+  /** Resolves when what was written so far is committed; rejects with a StoreError if that commit fails. */
+  #durable(): Promise<void> {
+    if (!this.#store.uncommitted) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#commitWaiters.push({ resolve, reject }));
+  }
+
   /** Sends what the protocol wants sent, reports events, re-arms the timer. */
   #pump(): Promise<unknown>[] {
     // Roster events first: they tell messaging who is reachable.
     for (const event of this.discovery.drainEvents()) this.#report(event);
-    const sends = [...this.discovery.drainTransmits(), ...this.messaging.drainTransmits()].map((t) => this.#send(t));
-    for (const event of this.messaging.drainEvents()) this.#reportMessaging(event);
+    const sends = this.discovery.drainTransmits().map((t) => this.#send(t));
+    // Acks, and events about stored messages, only once the store committed them.
+    if (!this.#store.uncommitted) {
+      for (const t of this.messaging.drainTransmits()) sends.push(this.#send(t));
+      for (const event of this.messaging.drainEvents()) this.#reportMessaging(event);
+    }
     if (this.ipmsg && this.#ipmsgSocket) {
       const socket = this.#ipmsgSocket;
       for (const t of this.ipmsg.drainTransmits()) {
@@ -1004,7 +1062,7 @@ export class Daemon {
    * Stores and sends a message. Resolves at once with the stored message
    * (status queued or sent); delivery is reported by a "delivered" event.
    */
-  sendMessage(to: string, text: string): StoredMessage {
+  async sendMessage(to: string, text: string): Promise<StoredMessage> {
     const now = this.#io.now();
     if (this.ipmsg && (this.ipmsg.get(to) || this.#known.get(to)?.protocol === "ipmsg")) {
       if (!this.ipmsg.fits(to, text)) {
@@ -1018,6 +1076,7 @@ export class Daemon {
         sentAt: this.#wall(now),
         status: online ? "sent" : "queued",
       });
+      await this.#durable();
       this.ipmsg.send(message.id, to, text, now);
       this.#reportMessaging({ type: online ? "sent" : "queued", message });
       this.#pump();
@@ -1025,6 +1084,7 @@ export class Daemon {
     }
     const message = this.messaging.send(to, text, now);
     this.#pump();
+    await this.#durable();
     return message;
   }
 

@@ -40,7 +40,8 @@ export interface Api {
   lookupPeer(query: string): PeerLookup;
   /** Peers in the roster now. */
   onlinePeers(): { id: string; name: string }[];
-  sendMessage(to: string, text: string): StoredMessage;
+  /** Stores a message to send; resolves once it is durable (committed). */
+  sendMessage(to: string, text: string): Promise<StoredMessage>;
   waitDelivered(id: string, timeoutMs: number): Promise<StoredMessage | undefined>;
   history(q: { peer?: string; sinceCursor?: number; sinceTime?: number; limit?: number }): StoredMessage[];
   messageJson(m: StoredMessage): MessageJson;
@@ -162,9 +163,9 @@ function resolve(api: Api, query: string): { id: string; name: string; hostname:
   throw new HttpError(404, `No peer matches "${query}"`, { candidates: r.candidates });
 }
 
-function send(api: Api, to: string, text: string): StoredMessage {
+async function send(api: Api, to: string, text: string): Promise<StoredMessage> {
   try {
-    return api.sendMessage(to, text);
+    return await api.sendMessage(to, text);
   } catch (e) {
     if (e instanceof StoreError) throw new HttpError(507, `${e.message}; the message was not stored or sent`);
     if (e instanceof RangeError) throw new HttpError(400, e.message);
@@ -173,7 +174,7 @@ function send(api: Api, to: string, text: string): StoredMessage {
 }
 
 async function sendAndWait(api: Api, to: string, text: string, waitS: number) {
-  const stored = send(api, to, text);
+  const stored = await send(api, to, text);
   const done = waitS > 0 ? await api.waitDelivered(stored.id, waitS * 1000) : undefined;
   return done ?? stored;
 }

@@ -172,6 +172,8 @@ export class Messaging {
   #fragmentPayload: number;
   #out = new Map<string, PeerOut>();
   #byId = new Map<string, Outgoing>();
+  /** Messages sent and not yet fully acknowledged, to peers that are up: the ones with a timer. */
+  #inFlight = new Set<Outgoing>();
   #in = new Map<string, PeerIn>();
   #partials = new Map<string, Partial>();
   #partialBytes = 0;
@@ -232,7 +234,7 @@ export class Messaging {
     p.endpoint = endpoint;
     if (!wasDown) return;
     for (const o of p.queue) {
-      o.inFlight = false;
+      this.#setInFlight(o, false);
       o.retries = 0;
       o.nextAt = undefined;
     }
@@ -245,7 +247,7 @@ export class Messaging {
     if (!p) return;
     p.endpoint = undefined;
     for (const o of p.queue) {
-      o.inFlight = false;
+      this.#setInFlight(o, false);
       o.nextAt = undefined;
     }
   }
@@ -274,16 +276,16 @@ export class Messaging {
 
   /** Retransmissions, gap waits and reassembly expiry due at `now`. */
   handleTimeout(now: number): void {
-    for (const [peer, p] of this.#out) {
-      if (!p.endpoint) continue;
-      for (const o of p.queue) {
-        if (o.inFlight && o.nextAt !== undefined && o.nextAt <= now) {
-          o.retries++;
-          this.#transmit(o, p.endpoint, now);
-        }
+    const due = new Set<string>();
+    for (const o of this.#inFlight) {
+      const endpoint = this.#out.get(o.message.peer)?.endpoint;
+      if (endpoint && o.nextAt !== undefined && o.nextAt <= now) {
+        o.retries++;
+        this.#transmit(o, endpoint, now);
+        due.add(o.message.peer);
       }
-      this.#fill(peer, now);
     }
+    for (const peer of due) this.#fill(peer, now);
     for (const [peer, state] of this.#in) {
       if (state.gapDeadline !== undefined && state.gapDeadline <= now) this.#skipGap(peer, state, now);
     }
@@ -295,10 +297,7 @@ export class Messaging {
   /** The next time {@link handleTimeout} has something to do. */
   pollTimeout(): number | undefined {
     let next = Infinity;
-    for (const p of this.#out.values()) {
-      if (!p.endpoint) continue;
-      for (const o of p.queue) if (o.inFlight && o.nextAt !== undefined && o.nextAt < next) next = o.nextAt;
-    }
+    for (const o of this.#inFlight) if (o.nextAt !== undefined && o.nextAt < next) next = o.nextAt;
     for (const s of this.#in.values()) if (s.gapDeadline !== undefined && s.gapDeadline < next) next = s.gapDeadline;
     for (const partial of this.#partials.values()) {
       if (partial.lastAt + REASSEMBLY_TTL_MS < next) next = partial.lastAt + REASSEMBLY_TTL_MS;
@@ -345,9 +344,11 @@ export class Messaging {
       ackSeen: false,
       fastRound: -1,
     };
-    const p = this.#peerOut(message.peer);
-    p.queue.push(o);
-    p.queue.sort((a, b) => a.message.seq - b.message.seq);
+    const q = this.#peerOut(message.peer).queue;
+    // In sequence order; a new message is almost always the last.
+    let at = q.length;
+    while (at > 0 && q[at - 1]!.message.seq > message.seq) at--;
+    q.splice(at, 0, o);
     this.#byId.set(message.id, o);
   }
 
@@ -357,21 +358,34 @@ export class Messaging {
     return n;
   }
 
-  /** Starts sending queued messages to `peer` while the window has room. */
+  /**
+   * Starts sending queued messages to `peer` while the window has room. The
+   * messages in flight are the front of the queue (they start in order), so
+   * the scan stops at the first one the window cannot take: a long queue
+   * costs nothing per ack.
+   */
   #fill(peer: string, now: number): void {
     const p = this.#out.get(peer);
     if (!p?.endpoint) return;
     let inFlight = 0;
-    for (const o of p.queue) if (o.inFlight) inFlight += this.#missing(o);
     for (const o of p.queue) {
-      if (o.inFlight) continue;
       const need = this.#missing(o);
+      if (o.inFlight) {
+        inFlight += need;
+        continue;
+      }
       if (inFlight > 0 && inFlight + need > WINDOW_FRAGMENTS) break;
       inFlight += need;
-      o.inFlight = true;
+      this.#setInFlight(o, true);
       o.retries = 0;
       this.#transmit(o, p.endpoint, now);
     }
+  }
+
+  #setInFlight(o: Outgoing, on: boolean): void {
+    o.inFlight = on;
+    if (on) this.#inFlight.add(o);
+    else this.#inFlight.delete(o);
   }
 
   /**
@@ -415,7 +429,8 @@ export class Messaging {
       o.firstSentAt = now;
       this.counters.messagesSent++;
       try {
-        this.#store.markSent(o.message.id);
+        // A message stored while its peer was up was stored as sent already.
+        if (o.message.status === "queued") this.#store.markSent(o.message.id);
         o.message.status = "sent";
         this.#events.push({ type: "sent", message: o.message });
       } catch (e) {
@@ -483,6 +498,7 @@ export class Messaging {
   }
 
   #finish(o: Outgoing): void {
+    this.#setInFlight(o, false);
     this.#byId.delete(o.message.id);
     const p = this.#out.get(o.message.peer);
     if (p) p.queue.splice(p.queue.indexOf(o), 1);
@@ -621,7 +637,7 @@ export class Messaging {
       // what was delivered before this node's history began.
       s.expected = stored === 1 ? base : stored;
     }
-    const toRelease: (HeldMessage & { gapBefore: number; late: boolean })[] = [];
+    const toRelease: (HeldMessage & { gapBefore: number; late: boolean; wasHeld?: boolean })[] = [];
     let expected = s.expected;
     // Everything below the sender's base was acknowledged: what we hold below
     // it can be shown; what we do not hold will never come.
@@ -638,9 +654,9 @@ export class Messaging {
       expected = Math.max(expected, base);
     }
     if (m.seq < expected) {
-      toRelease.push({ ...m, gapBefore: 0, late: true });
+      toRelease.push({ ...m, gapBefore: 0, late: true, wasHeld: false });
     } else if (m.seq === expected) {
-      toRelease.push({ ...m, gapBefore: 0, late: false });
+      toRelease.push({ ...m, gapBefore: 0, late: false, wasHeld: false });
       expected++;
       while (s.held.has(expected)) {
         toRelease.push({ ...s.held.get(expected)!, gapBefore: 0, late: false });
@@ -661,7 +677,12 @@ export class Messaging {
     else s.gapDeadline = now + GAP_WAIT_MS;
   }
 
-  #release(peer: string, ms: (HeldMessage & { gapBefore: number; late: boolean })[], next: number, now: number) {
+  #release(
+    peer: string,
+    ms: (HeldMessage & { gapBefore: number; late: boolean; wasHeld?: boolean })[],
+    next: number,
+    now: number,
+  ) {
     const stored = this.#store.release(peer, ms, next, this.#wall(now));
     for (const message of stored) this.#events.push({ type: "message", message });
   }
@@ -670,7 +691,7 @@ export class Messaging {
   #skipGap(peer: string, s: PeerIn, now: number): void {
     s.gapDeadline = undefined;
     let expected = s.expected ?? 1;
-    const toRelease: (HeldMessage & { gapBefore: number; late: boolean })[] = [];
+    const toRelease: (HeldMessage & { gapBefore: number; late: boolean; wasHeld?: boolean })[] = [];
     for (const seq of [...s.held.keys()].sort((a, b) => a - b)) {
       const h = s.held.get(seq)!;
       toRelease.push({ ...h, gapBefore: seq - expected, late: false });

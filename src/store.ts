@@ -161,8 +161,63 @@ export class Store {
     return st;
   }
 
-  /** Runs `fn` in one transaction; on any error rolls back and throws a {@link StoreError}. */
+  /** Called when a group transaction opens; undefined while group commit is off. */
+  #schedule: (() => void) | undefined;
+  /** Whether a group transaction is open (written to, not yet committed). */
+  #open = false;
+  /** Set when SQLite ended the open group transaction on an error: the commit must fail. */
+  #lost: Error | undefined;
+
+  /**
+   * Turns on group commit: from now on every write joins one open
+   * transaction (each write in its own savepoint, so a failed write undoes
+   * only itself) until {@link commit}. `schedule` is called each time such a
+   * transaction opens; the caller commits soon after (the daemon: once per
+   * turn of the event loop), and must not acknowledge or report anything
+   * written meanwhile before the commit returns. One commit (about 70 µs
+   * here) then serves a whole burst of messages instead of one each.
+   */
+  startGroupCommit(schedule: () => void): void {
+    this.#schedule = schedule;
+  }
+
+  /** True while writes wait for {@link commit}. */
+  get uncommitted(): boolean {
+    return this.#open;
+  }
+
+  /**
+   * Commits the open group transaction, if any, with the status updates
+   * written behind.
+   *
+   * @throws {StoreError} when the commit fails: then everything written since
+   * the last commit is rolled back (nothing of it is stored).
+   */
+  commit(): void {
+    if (!this.#open) return;
+    try {
+      if (this.#lost) throw this.#lost;
+      this.flush();
+      this.#db.exec("COMMIT");
+      this.#writesSinceCheckpoint++;
+    } catch (e) {
+      try {
+        this.#db.exec("ROLLBACK");
+      } catch { /* SQLite may have rolled back already */ }
+      throw new StoreError(`Cannot store messages: ${(e as Error).message}`, { cause: e });
+    } finally {
+      this.#open = false;
+      this.#lost = undefined;
+    }
+  }
+
+  /**
+   * Runs `fn` in one transaction; on any error rolls back and throws a
+   * {@link StoreError}. Under group commit, `fn` runs in a savepoint of the
+   * open group transaction instead, and is durable after {@link commit}.
+   */
   transaction<T>(what: string, fn: () => T): T {
+    if (this.#schedule) return this.#inGroup(what, fn);
     try {
       this.#db.exec("BEGIN IMMEDIATE");
     } catch (e) {
@@ -177,6 +232,35 @@ export class Store {
       try {
         this.#db.exec("ROLLBACK");
       } catch { /* the failed statement may have rolled back already */ }
+      if (e instanceof StoreError) throw e;
+      throw new StoreError(`Cannot ${what}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  #inGroup<T>(what: string, fn: () => T): T {
+    try {
+      if (!this.#open) {
+        this.#db.exec("BEGIN IMMEDIATE");
+        this.#open = true;
+        this.#schedule!();
+      }
+      this.#db.exec("SAVEPOINT w");
+    } catch (e) {
+      throw new StoreError(`Cannot ${what}: ${(e as Error).message}`, { cause: e });
+    }
+    try {
+      const out = fn();
+      this.#db.exec("RELEASE w");
+      return out;
+    } catch (e) {
+      try {
+        this.#db.exec("ROLLBACK TO w");
+        this.#db.exec("RELEASE w");
+      } catch { /* the failed statement may have ended the transaction */ }
+      // SQLite ends the whole transaction on some errors (a full disk, an I/O
+      // error): then the writes before this one are gone too, and the commit
+      // must say so rather than commit what is left.
+      if (!this.#db.isTransaction) this.#lost ??= e as Error;
       if (e instanceof StoreError) throw e;
       throw new StoreError(`Cannot ${what}: ${(e as Error).message}`, { cause: e });
     }
@@ -249,11 +333,23 @@ export class Store {
   ): StoredMessage {
     return this.transaction("store the message", () => {
       const seq = this.#bumpSeq(m.peer, "out");
-      this.#q(
-        `INSERT INTO messages (id, peer, direction, seq, text, sent_at, status) VALUES (?, ?, 'out', ?, ?, ?, ?)`,
-      ).run(m.id, m.peer, seq, m.text, m.sentAt, m.status ?? "queued");
-      const row = this.#q("SELECT * FROM messages WHERE id = ?").get(m.id) as Record<string, unknown>;
-      return toMessage(row);
+      const status = m.status ?? "queued";
+      const row = this.#q(
+        `INSERT INTO messages (id, peer, direction, seq, text, sent_at, status) VALUES (?, ?, 'out', ?, ?, ?, ?)
+         RETURNING cursor`,
+      ).get(m.id, m.peer, seq, m.text, m.sentAt, status) as { cursor: number };
+      return {
+        cursor: Number(row.cursor),
+        id: m.id,
+        peer: m.peer,
+        direction: "out",
+        seq,
+        text: m.text,
+        sentAt: m.sentAt,
+        status,
+        gapBefore: 0,
+        late: false,
+      };
     });
   }
 
@@ -314,7 +410,7 @@ export class Store {
    * daemon's timer so that the cost does not land on one message's latency.
    */
   checkpoint(): void {
-    if (this.#writesSinceCheckpoint === 0) return;
+    if (this.#writesSinceCheckpoint === 0 || this.#open) return;
     this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     this.#writesSinceCheckpoint = 0;
   }
@@ -347,11 +443,12 @@ export class Store {
   receiveUnordered(m: { id: string; peer: string; text: string; sentAt: number; receivedAt: number }): StoredMessage {
     return this.transaction("store the message", () => {
       const seq = this.#bumpSeq(m.peer, "in");
-      this.#q(
-        `INSERT INTO messages (id, peer, direction, seq, text, sent_at, received_at, delivered_at, status)
-         VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received')`,
-      ).run(m.id, m.peer, seq, m.text, m.sentAt, m.receivedAt, m.receivedAt);
-      return toMessage(this.#q("SELECT * FROM messages WHERE id = ?").get(m.id) as Record<string, unknown>);
+      return toMessage(
+        this.#q(
+          `INSERT INTO messages (id, peer, direction, seq, text, sent_at, received_at, delivered_at, status)
+           VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received') RETURNING *`,
+        ).get(m.id, m.peer, seq, m.text, m.sentAt, m.receivedAt, m.receivedAt) as Record<string, unknown>,
+      );
     });
   }
 
@@ -385,24 +482,39 @@ export class Store {
 
   /**
    * Puts incoming messages in the inbox, in the order given, in one
-   * transaction: each is removed from the held ones if it was held, and the
+   * transaction: each is removed from the held ones unless `wasHeld` is false, and the
    * peer's expected sequence number becomes `nextExpected`.
    */
   release(
     peer: string,
-    messages: (HeldMessage & { gapBefore: number; late: boolean })[],
+    messages: (HeldMessage & { gapBefore: number; late: boolean; wasHeld?: boolean })[],
     nextExpected: number,
     now: number,
   ): StoredMessage[] {
     return this.transaction("store the message", () => {
       const out: StoredMessage[] = [];
       for (const m of messages) {
-        this.#q("DELETE FROM held WHERE id = ?").run(m.id);
-        this.#q(
+        if (m.wasHeld !== false) this.#q("DELETE FROM held WHERE id = ?").run(m.id);
+        const row = this.#q(
           `INSERT INTO messages (id, peer, direction, seq, text, sent_at, received_at, delivered_at, status, gap_before, late)
-           VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received', ?, ?)`,
-        ).run(m.id, m.peer, m.seq, m.text, m.sentAt, m.receivedAt, now, m.gapBefore, m.late ? 1 : 0);
-        out.push(toMessage(this.#q("SELECT * FROM messages WHERE id = ?").get(m.id) as Record<string, unknown>));
+           VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received', ?, ?) RETURNING cursor`,
+        ).get(m.id, m.peer, m.seq, m.text, m.sentAt, m.receivedAt, now, m.gapBefore, m.late ? 1 : 0) as {
+          cursor: number;
+        };
+        out.push({
+          cursor: Number(row.cursor),
+          id: m.id,
+          peer: m.peer,
+          direction: "in",
+          seq: m.seq,
+          text: m.text,
+          sentAt: m.sentAt,
+          receivedAt: m.receivedAt,
+          deliveredAt: now,
+          status: "received",
+          gapBefore: m.gapBefore,
+          late: m.late,
+        });
       }
       this.#q(
         `INSERT INTO sequences (peer, direction, next) VALUES (?, 'in', ?)
@@ -461,7 +573,8 @@ export class Store {
   close(): void {
     if (this.#db.isOpen) {
       try {
-        this.flush();
+        if (this.#open) this.commit();
+        else this.flush();
       } catch { /* closing anyway; a re-send will fix the status */ }
     }
     this.#stmts.clear();

@@ -43,7 +43,7 @@ function fakeApi(overrides: Partial<Api> = {}, access: HttpAccess = {}) {
     onlinePeers: () => [{ id: BOB.id, name: BOB.name }],
     sendMessage: (to, text) => {
       sent.push({ to, text });
-      return stored(to, text);
+      return Promise.resolve(stored(to, text));
     },
     waitDelivered: (id) => Promise.resolve({ ...stored(BOB.id, "x"), id, status: "delivered", rttMs: 1.5 }),
     history: () => [stored(BOB.id, "old")],
@@ -154,9 +154,7 @@ Deno.test("http POST /messages answers 404 for an unknown peer and 409 for an am
 
 Deno.test("http POST /messages answers 507 when the message cannot be stored", async () => {
   const { handler } = fakeApi({
-    sendMessage: () => {
-      throw new StoreError("Cannot store the message: database or disk is full");
-    },
+    sendMessage: () => Promise.reject(new StoreError("Cannot store the message: database or disk is full")),
   });
   const res = await handler(post("/messages", { to: "bob", text: "x" }));
   assert.equal(res.status, 507);

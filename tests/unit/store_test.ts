@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DataDirInUseError, Store } from "../../src/store.ts";
+import { DataDirInUseError, Store, StoreError } from "../../src/store.ts";
 
 Deno.test("a damaged database is a clear error at start that says what to do", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "lanchat-store-" });
@@ -14,5 +14,58 @@ Deno.test("a database held by another daemon is refused with the data directory 
     await assert.rejects(() => Store.open(dir), (e) => e instanceof DataDirInUseError && e.message.includes(dir));
   } finally {
     first.close();
+  }
+});
+
+const PEER = "b".repeat(32);
+const outgoing = (id: string, text = "hi") => ({
+  id: id.padEnd(32, "0"),
+  peer: PEER,
+  text,
+  sentAt: 1,
+  status: "sent" as const,
+});
+
+Deno.test("group commit: a burst of writes opens one transaction, durable once commit returns", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "lanchat-store-" });
+  const store = await Store.open(dir);
+  let opened = 0;
+  store.startGroupCommit(() => opened++);
+  assert.equal(store.uncommitted, false);
+  for (const id of ["a1", "a2", "a3"]) store.insertOutgoing(outgoing(id));
+  assert.equal(opened, 1, "one transaction for the burst");
+  assert.equal(store.uncommitted, true);
+  store.commit();
+  assert.equal(store.uncommitted, false);
+  store.insertOutgoing(outgoing("a4"));
+  assert.equal(opened, 2, "the next write opens the next one");
+  store.commit();
+  store.close();
+  const again = await Store.open(dir);
+  try {
+    assert.deepEqual(again.history().map((m) => [m.id.slice(0, 2), m.seq]), [["a1", 1], ["a2", 2], ["a3", 3], [
+      "a4",
+      4,
+    ]]);
+  } finally {
+    again.close();
+  }
+});
+
+Deno.test("group commit: a write that fails undoes only itself, not the burst it is part of", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "lanchat-store-" });
+  const store = await Store.open(dir);
+  store.startGroupCommit(() => {});
+  store.insertOutgoing(outgoing("b1"));
+  // Same id again: the insert fails after its sequence number was taken.
+  assert.throws(() => store.insertOutgoing(outgoing("b1")), StoreError);
+  store.insertOutgoing(outgoing("b2"));
+  store.commit();
+  store.close();
+  const again = await Store.open(dir);
+  try {
+    assert.deepEqual(again.history().map((m) => [m.id.slice(0, 2), m.seq]), [["b1", 1], ["b2", 2]]);
+  } finally {
+    again.close();
   }
 });
