@@ -57,6 +57,21 @@ export const MAX_PARTIAL_MESSAGES = 512;
 /** Most bytes of partly received messages kept at once. */
 export const MAX_PARTIAL_BYTES = 16 * 1024 * 1024;
 
+/**
+ * A message id: 48 bits of the send time in ms, then 80 random bits, as 32
+ * hex characters (the layout of a UUIDv7, without its version bits). Ids
+ * made close in time sort together, so a burst of messages lands on a few
+ * pages of the stores' id index instead of one random page each (which made
+ * every group commit write ~64 scattered pages); 80 random bits per
+ * millisecond keep them unique.
+ */
+export function timeOrderedId(wallMs: number): string {
+  const random = crypto.getRandomValues(new Uint8Array(10));
+  let hex = Math.max(0, Math.floor(wallMs)).toString(16).padStart(12, "0").slice(-12);
+  for (const b of random) hex += (b < 16 ? "0" : "") + b.toString(16);
+  return hex;
+}
+
 /** Retransmission timeout after `retries` retries without progress. */
 export function retransmitTimeout(retries: number): number {
   return Math.min(RTO_MAX_MS, RTO_INITIAL_MS * 2 ** Math.min(retries, 16));
@@ -92,8 +107,8 @@ export interface MessagingOptions {
   store: Store;
   /** Wall-clock time (ms since the epoch) for a monotonic time. */
   wall: (now: number) => number;
-  /** A fresh message id (32 hex characters). */
-  newId?: () => string;
+  /** A fresh message id (32 hex characters) for a message sent at `wallMs`; default {@link timeOrderedId}. */
+  newId?: (wallMs: number) => string;
   /** Largest fragment payload; tests make it small to exercise fragmentation. */
   fragmentPayload?: number;
   /** Outbox messages for these peers belong to another protocol (IP Messenger): not resumed here. */
@@ -116,10 +131,20 @@ interface Outgoing {
   ackSeen: boolean;
   /** The transmission round a bitmap ack last triggered an immediate re-send in. */
   fastRound: number;
+  /** Acknowledged or refused: no longer in the outbox. */
+  finished: boolean;
 }
 
+/**
+ * A peer's outbox in sequence order. Acknowledged messages are marked
+ * `finished` and skipped; `head` moves past those at the front, and the
+ * array is cut only now and then, so an ack costs O(1) however long the
+ * queue (splicing each one out was 11 % of a sender's time with 20,000
+ * queued).
+ */
 interface PeerOut {
   queue: Outgoing[];
+  head: number;
   endpoint: Endpoint | undefined;
 }
 
@@ -168,7 +193,7 @@ export class Messaging {
   };
   #store: Store;
   #wall: (now: number) => number;
-  #newId: () => string;
+  #newId: (wallMs: number) => string;
   #fragmentPayload: number;
   #out = new Map<string, PeerOut>();
   #byId = new Map<string, Outgoing>();
@@ -185,10 +210,7 @@ export class Messaging {
     this.#store = options.store;
     this.#wall = options.wall;
     this.#fragmentPayload = options.fragmentPayload ?? 900;
-    this.#newId = options.newId ?? (() => {
-      const b = crypto.getRandomValues(new Uint8Array(16));
-      return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
-    });
+    this.#newId = options.newId ?? timeOrderedId;
     // Resume what a previous run left: the outbox, and messages held for order.
     for (const m of this.#store.outbox()) if (!options.foreignPeer?.(m.peer)) this.#enqueue(m);
     for (const h of this.#store.heldMessages()) this.#peerIn(h.peer).held.set(h.seq, h);
@@ -196,8 +218,8 @@ export class Messaging {
 
   /** Messages waiting to be delivered to `peer` (or to anyone). */
   pending(peer?: string): StoredMessage[] {
-    const queues = peer ? [this.#out.get(peer)?.queue ?? []] : [...this.#out.values()].map((p) => p.queue);
-    return queues.flat().map((o) => o.message);
+    const outs = peer ? [this.#out.get(peer)] : [...this.#out.values()];
+    return outs.flatMap((p) => p ? p.queue.slice(p.head).filter((o) => !o.finished).map((o) => o.message) : []);
   }
 
   /**
@@ -213,11 +235,12 @@ export class Messaging {
       throw new RangeError(`Text is ${bytes.length} bytes; the limit is ${MAX_TEXT_BYTES} bytes (64 KiB)`);
     }
     const reachable = this.#out.get(to)?.endpoint !== undefined;
+    const sentAt = this.#wall(now);
     const message = this.#store.insertOutgoing({
-      id: this.#newId(),
+      id: this.#newId(sentAt),
       peer: to,
       text,
-      sentAt: this.#wall(now),
+      sentAt,
       // Sent right below when the peer is reachable: saves a second write.
       status: reachable ? "sent" : "queued",
     });
@@ -322,7 +345,7 @@ export class Messaging {
   #peerOut(peer: string): PeerOut {
     let p = this.#out.get(peer);
     if (!p) {
-      p = { queue: [], endpoint: undefined };
+      p = { queue: [], head: 0, endpoint: undefined };
       this.#out.set(peer, p);
     }
     return p;
@@ -343,11 +366,13 @@ export class Messaging {
       transmissions: 0,
       ackSeen: false,
       fastRound: -1,
+      finished: false,
     };
-    const q = this.#peerOut(message.peer).queue;
+    const p = this.#peerOut(message.peer);
+    const q = p.queue;
     // In sequence order; a new message is almost always the last.
     let at = q.length;
-    while (at > 0 && q[at - 1]!.message.seq > message.seq) at--;
+    while (at > p.head && q[at - 1]!.message.seq > message.seq) at--;
     q.splice(at, 0, o);
     this.#byId.set(message.id, o);
   }
@@ -368,7 +393,9 @@ export class Messaging {
     const p = this.#out.get(peer);
     if (!p?.endpoint) return;
     let inFlight = 0;
-    for (const o of p.queue) {
+    for (let i = p.head; i < p.queue.length; i++) {
+      const o = p.queue[i]!;
+      if (o.finished) continue;
       const need = this.#missing(o);
       if (o.inFlight) {
         inFlight += need;
@@ -397,7 +424,7 @@ export class Messaging {
    */
   #transmit(o: Outgoing, to: Endpoint, now: number): void {
     const p = this.#out.get(o.message.peer)!;
-    const base = p.queue[0]?.message.seq ?? o.message.seq;
+    const base = p.queue[p.head]?.message.seq ?? o.message.seq;
     let last = o.count - 1;
     while (last > 0 && bit(o.acked, last)) last--;
     const probeOnly = o.transmissions > 0 && !o.ackSeen && o.count > 1;
@@ -501,7 +528,13 @@ export class Messaging {
     this.#setInFlight(o, false);
     this.#byId.delete(o.message.id);
     const p = this.#out.get(o.message.peer);
-    if (p) p.queue.splice(p.queue.indexOf(o), 1);
+    o.finished = true;
+    if (!p) return;
+    while (p.head < p.queue.length && p.queue[p.head]!.finished) p.head++;
+    if (p.head > 1024 && p.head * 2 > p.queue.length) {
+      p.queue.splice(0, p.head);
+      p.head = 0;
+    }
   }
 
   // ---- receiver ----

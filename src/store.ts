@@ -124,6 +124,13 @@ export class Store {
       // Checkpoints (which fsync) run from the daemon's timer, not inside
       // whichever commit happens to cross the threshold: see checkpoint().
       db.exec("PRAGMA wal_autocheckpoint = 0");
+      // Group commit puts each write in a savepoint, whose undo log is a temp
+      // file by default: a pwrite per write was a third of a receiver's time.
+      db.exec("PRAGMA temp_store = MEMORY");
+      // 8 MiB of page cache (default 2 MiB): a history of a few tens of
+      // thousands of messages stays in memory instead of being re-read page
+      // by page; an idle daemon with a small history uses no more than before.
+      db.exec("PRAGMA cache_size = -8192");
       // The first write takes the exclusive lock and keeps it until close.
       db.exec("BEGIN IMMEDIATE");
       db.exec(SCHEMA);
@@ -244,13 +251,13 @@ export class Store {
         this.#open = true;
         this.#schedule!();
       }
-      this.#db.exec("SAVEPOINT w");
+      this.#q("SAVEPOINT w").run();
     } catch (e) {
       throw new StoreError(`Cannot ${what}: ${(e as Error).message}`, { cause: e });
     }
     try {
       const out = fn();
-      this.#db.exec("RELEASE w");
+      this.#q("RELEASE w").run();
       return out;
     } catch (e) {
       try {
@@ -334,12 +341,12 @@ export class Store {
     return this.transaction("store the message", () => {
       const seq = this.#bumpSeq(m.peer, "out");
       const status = m.status ?? "queued";
-      const row = this.#q(
-        `INSERT INTO messages (id, peer, direction, seq, text, sent_at, status) VALUES (?, ?, 'out', ?, ?, ?, ?)
-         RETURNING cursor`,
-      ).get(m.id, m.peer, seq, m.text, m.sentAt, status) as { cursor: number };
+      // run() and lastInsertRowid: RETURNING goes through a temporary table (2.5× slower here).
+      const { lastInsertRowid } = this.#q(
+        `INSERT INTO messages (id, peer, direction, seq, text, sent_at, status) VALUES (?, ?, 'out', ?, ?, ?, ?)`,
+      ).run(m.id, m.peer, seq, m.text, m.sentAt, status);
       return {
-        cursor: Number(row.cursor),
+        cursor: Number(lastInsertRowid),
         id: m.id,
         peer: m.peer,
         direction: "out",
@@ -495,14 +502,12 @@ export class Store {
       const out: StoredMessage[] = [];
       for (const m of messages) {
         if (m.wasHeld !== false) this.#q("DELETE FROM held WHERE id = ?").run(m.id);
-        const row = this.#q(
+        const { lastInsertRowid } = this.#q(
           `INSERT INTO messages (id, peer, direction, seq, text, sent_at, received_at, delivered_at, status, gap_before, late)
-           VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received', ?, ?) RETURNING cursor`,
-        ).get(m.id, m.peer, m.seq, m.text, m.sentAt, m.receivedAt, now, m.gapBefore, m.late ? 1 : 0) as {
-          cursor: number;
-        };
+           VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received', ?, ?)`,
+        ).run(m.id, m.peer, m.seq, m.text, m.sentAt, m.receivedAt, now, m.gapBefore, m.late ? 1 : 0);
         out.push({
-          cursor: Number(row.cursor),
+          cursor: Number(lastInsertRowid),
           id: m.id,
           peer: m.peer,
           direction: "in",

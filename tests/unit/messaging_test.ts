@@ -4,7 +4,7 @@
  * Time jumps to the next event, so minutes of retries take milliseconds.
  */
 import assert from "node:assert/strict";
-import { GAP_WAIT_MS, Messaging, retransmitTimeout, RTO_MAX_MS } from "../../src/messaging.ts";
+import { GAP_WAIT_MS, Messaging, retransmitTimeout, RTO_MAX_MS, timeOrderedId } from "../../src/messaging.ts";
 import { seededRandom } from "../../src/sim.ts";
 import { Store, StoreError } from "../../src/store.ts";
 import { decodePacket, encodePacket, type Msg } from "../../src/wire/mod.ts";
@@ -138,6 +138,38 @@ Deno.test("messaging delivers every message exactly once and in order at 30 % lo
   assert.ok(b.m.counters.duplicates > 0, "duplicates were seen, acked and dropped");
   a.store.close();
   b.store.close();
+});
+
+Deno.test("messaging delivers 3,000 messages queued at once in order, the outbox shrinking as acks come", async () => {
+  const a = await side(A, EA);
+  const b = await side(B, EB);
+  const link = new Link(a, b, 0.05, 0, 9);
+  a.m.peerUp(B, EB, 0);
+  b.m.peerUp(A, EA, 0);
+  const sent = Array.from({ length: 3000 }, (_, i) => `queued ${i}`);
+  for (const t of sent) a.m.send(B, t, link.now);
+  assert.equal(a.m.pending().length, 3000);
+  link.run(60_000, () => a.m.pending(B).length < 1500);
+  const half = a.m.pending(B);
+  assert.ok(half.length > 0 && half.length < 1500);
+  const order = half.map((m) => m.seq);
+  assert.deepEqual(order, [...order].sort((x, y) => x - y), "what is left stays in sequence order");
+  assert.ok(half.every((m) => m.status !== "delivered"), "nothing acknowledged is still pending");
+  assert.ok(link.run(600_000, () => a.m.pending().length === 0), "all acknowledged");
+  assert.deepEqual(inbox(b).map((m) => m.text), sent);
+  assert.ok(a.store.history({ limit: 5000 }).every((m) => m.status === "delivered"));
+  a.store.close();
+  b.store.close();
+});
+
+Deno.test("timeOrderedId: 32 hex characters, sorting by send time, unique within a millisecond", () => {
+  const t = 1_800_000_000_000;
+  const ids = [t, t, t + 1, t + 1000, t + 86_400_000].map(timeOrderedId);
+  for (const id of ids) assert.match(id, /^[0-9a-f]{32}$/);
+  assert.deepEqual([...ids].sort(), ids.slice(0, 2).sort().concat(ids.slice(2)));
+  assert.notEqual(ids[0], ids[1]);
+  assert.equal(ids[0]!.slice(0, 12), t.toString(16).padStart(12, "0"));
+  assert.equal(new Set(Array.from({ length: 10_000 }, () => timeOrderedId(t))).size, 10_000);
 });
 
 Deno.test("messaging sends times the wire accepts even when the clock is fractional", async () => {
