@@ -26,7 +26,7 @@ import { RateLimiter } from "./rate_limit.ts";
 import { Sealer } from "./seal.ts";
 import { fingerprintOf, NodeSigner, SignatureChecker } from "./signing.ts";
 import type { Peer, RosterEvent } from "./roster.ts";
-import { type KnownPeer, type Pin, Store, type StoredMessage } from "./store.ts";
+import { type KnownPeer, type Pin, Store, type StoredMessage, StoreError } from "./store.ts";
 import { BindError, bindUdp, endpointOf, receiveLoop, type Transport, udpAddr } from "./transport.ts";
 import {
   DROP_REASONS,
@@ -381,6 +381,7 @@ export class Daemon {
           lookupPeer: (q) => d().lookupPeer(q),
           onlinePeers: () => d().onlinePeers(),
           sendMessage: (to, text) => d().sendMessage(to, text),
+          sendMessages: (items) => d().sendMessages(items),
           waitDelivered: (id, ms) => d().waitDelivered(id, ms),
           history: (q) => d().history(q),
           messageJson: (m) => d().messageJson(m),
@@ -966,7 +967,8 @@ export class Daemon {
       const m = event.message;
       const name = this.peerName(m.peer);
       if (event.type === "message") {
-        this.#log.info("Message from {name}: {bytes} bytes", { name, peer: m.peer, id: m.id, bytes: m.text.length });
+        // Debug, like deliveries: at thousands a second, a line each would be the daemon's main cost.
+        this.#log.debug("Message from {name}: {bytes} bytes", { name, peer: m.peer, id: m.id, bytes: m.text.length });
       } else if (event.type === "delivered") {
         this.#log.debug("Delivered {id} to {name} in {rttMs} ms", { id: m.id, name, rttMs: event.rttMs });
       } else if (event.type === "failed") {
@@ -1059,33 +1061,62 @@ export class Daemon {
   }
 
   /**
-   * Stores and sends a message. Resolves at once with the stored message
-   * (status queued or sent); delivery is reported by a "delivered" event.
+   * Stores and sends a message. Resolves once it is stored (committed), with
+   * status queued or sent; delivery is reported by a "delivered" event.
+   *
+   * @throws {RangeError} for a text too long or a message to this node.
+   * @throws {StoreError} when it cannot be stored: then nothing is sent.
    */
   async sendMessage(to: string, text: string): Promise<StoredMessage> {
+    const [result] = await this.sendMessages([{ to, text }]);
+    if (result instanceof Error) throw result;
+    return result!;
+  }
+
+  /**
+   * Stores and sends messages under one commit. Resolves once they are
+   * stored, with each one's stored message or the error (RangeError,
+   * StoreError) that kept it from being stored; rejects with a StoreError
+   * when the commit fails (then none of them is stored or sent).
+   */
+  async sendMessages(items: { to: string; text: string }[]): Promise<(StoredMessage | Error)[]> {
     const now = this.#io.now();
-    if (this.ipmsg && (this.ipmsg.get(to) || this.#known.get(to)?.protocol === "ipmsg")) {
-      if (!this.ipmsg.fits(to, text)) {
-        throw new RangeError("Text is too long for one IP Messenger packet (8 KiB); send it in parts");
+    const results: (StoredMessage | Error)[] = [];
+    // IP Messenger has no ack of ours to hold back: its sends wait for the commit here.
+    const ipmsgSends: (() => void)[] = [];
+    for (const { to, text } of items) {
+      try {
+        if (this.ipmsg && (this.ipmsg.get(to) || this.#known.get(to)?.protocol === "ipmsg")) {
+          const ipmsg = this.ipmsg;
+          if (!ipmsg.fits(to, text)) {
+            throw new RangeError("Text is too long for one IP Messenger packet (8 KiB); send it in parts");
+          }
+          const online = ipmsg.get(to) !== undefined;
+          const message = this.#store.insertOutgoing({
+            id: crypto.randomUUID().replaceAll("-", ""),
+            peer: to,
+            text,
+            sentAt: this.#wall(now),
+            status: online ? "sent" : "queued",
+          });
+          results.push(message);
+          ipmsgSends.push(() => {
+            ipmsg.send(message.id, to, text, this.#io.now());
+            this.#reportMessaging({ type: online ? "sent" : "queued", message });
+          });
+        } else {
+          results.push(this.messaging.send(to, text, now));
+        }
+      } catch (e) {
+        if (!(e instanceof RangeError || e instanceof StoreError)) throw e;
+        results.push(e);
       }
-      const online = this.ipmsg.get(to) !== undefined;
-      const message = this.#store.insertOutgoing({
-        id: crypto.randomUUID().replaceAll("-", ""),
-        peer: to,
-        text,
-        sentAt: this.#wall(now),
-        status: online ? "sent" : "queued",
-      });
-      await this.#durable();
-      this.ipmsg.send(message.id, to, text, now);
-      this.#reportMessaging({ type: online ? "sent" : "queued", message });
-      this.#pump();
-      return message;
     }
-    const message = this.messaging.send(to, text, now);
     this.#pump();
     await this.#durable();
-    return message;
+    for (const send of ipmsgSends) send();
+    if (ipmsgSends.length) this.#pump();
+    return results;
   }
 
   /** Resolves with the delivered message, or undefined after `timeoutMs`. */

@@ -28,6 +28,8 @@ import { createHash, timingSafeEqual } from "node:crypto";
 export const MAX_BODY_BYTES = 128 * 1024;
 /** Most Server-Sent Events clients at once. */
 export const MAX_SSE_CLIENTS = 64;
+/** Most messages one `POST /messages` with a `messages` array may carry. */
+export const MAX_BATCH = 1000;
 /** Longest `?wait=` in seconds. */
 export const MAX_WAIT_SECONDS = 60;
 
@@ -42,6 +44,8 @@ export interface Api {
   onlinePeers(): { id: string; name: string }[];
   /** Stores a message to send; resolves once it is durable (committed). */
   sendMessage(to: string, text: string): Promise<StoredMessage>;
+  /** Stores messages under one commit: per message, the stored message or why it was not stored. */
+  sendMessages(items: { to: string; text: string }[]): Promise<(StoredMessage | Error)[]>;
   waitDelivered(id: string, timeoutMs: number): Promise<StoredMessage | undefined>;
   history(q: { peer?: string; sinceCursor?: number; sinceTime?: number; limit?: number }): StoredMessage[];
   messageJson(m: StoredMessage): MessageJson;
@@ -179,6 +183,63 @@ async function sendAndWait(api: Api, to: string, text: string, waitS: number) {
   return done ?? stored;
 }
 
+/**
+ * `POST /messages` with `{"messages": [{"to", "text"}, …]}`: every item is
+ * checked and its peer resolved before anything is stored (a bad one is a
+ * 4xx naming its index, and nothing is sent); then all are stored under one
+ * commit. 202 with the stored messages (200 when `?wait=` saw all
+ * delivered); an item that could not be stored carries `error`, and the
+ * status is then 207 (507 when none was stored).
+ */
+async function sendBatch(api: Api, raw: unknown, waitS: number): Promise<Response> {
+  if (!Array.isArray(raw) || raw.length === 0 || raw.length > MAX_BATCH) {
+    throw new HttpError(400, `Field "messages" must be an array of 1 to ${MAX_BATCH} {"to", "text"} objects`);
+  }
+  const peers = new Map<string, ReturnType<typeof resolve>>();
+  const items = raw.map((item, index) => {
+    try {
+      if (item === null || typeof item !== "object" || typeof item.to !== "string" || item.to.trim() === "") {
+        throw new HttpError(400, 'Field "to" must name a peer (id, id prefix, name or address)');
+      }
+      const text = checkText(item.text);
+      let peer = peers.get(item.to);
+      if (!peer) peers.set(item.to, peer = resolve(api, item.to));
+      return { to: peer.id, text, peer };
+    } catch (e) {
+      if (e instanceof HttpError) {
+        throw new HttpError(e.status, `messages[${index}]: ${e.message}`, { index, ...e.extra });
+      }
+      throw e;
+    }
+  });
+  let results: (StoredMessage | Error)[];
+  try {
+    results = await api.sendMessages(items.map(({ to, text }) => ({ to, text })));
+  } catch (e) {
+    if (e instanceof StoreError) throw new HttpError(507, `${e.message}; no message was stored or sent`);
+    throw e;
+  }
+  const done = await Promise.all(
+    results.map((r) =>
+      r instanceof Error || waitS === 0 ? r : api.waitDelivered(r.id, waitS * 1000).then((d) => d ?? r)
+    ),
+  );
+  const messages = done.map((r, i) =>
+    r instanceof Error
+      ? { error: r.message, status: r instanceof StoreError ? 507 : 400 }
+      : { ...api.messageJson(r), online: items[i]!.peer.online }
+  );
+  const failed = done.filter((r) => r instanceof Error).length;
+  const status = failed === done.length
+    ? (done.some((r) => r instanceof StoreError) ? 507 : 400)
+    : failed > 0
+    ? 207
+    : done.every((r) => !(r instanceof Error) && r.status === "delivered")
+    ? 200
+    : 202;
+  return json({ messages }, status);
+}
+
 /** The SSE event name and data for a daemon event. */
 export function sseEvent(api: Api, e: DaemonEvent): [string, unknown] | undefined {
   switch (e.type) {
@@ -278,6 +339,7 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
       POST: async (req, url) => {
         const waitS = parseWait(url);
         const body = await readJsonObject(req);
+        if (body.messages !== undefined) return await sendBatch(api, body.messages, waitS);
         if (typeof body.to !== "string" || body.to.trim() === "") {
           throw new HttpError(400, 'Field "to" must name a peer (id, id prefix, name or address)');
         }

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import type { MessageJson } from "../daemon.ts";
 import { daemonUrl, request } from "./client.ts";
+import { MAX_BATCH, MAX_BODY_BYTES } from "../http.ts";
 import { EXIT, outcome, parseWaitSeconds } from "./options.ts";
 
 /** Reads all of standard input as text. */
@@ -36,8 +37,21 @@ export function registerSend(program: Command): void {
     .argument("<text>", 'the message; "-" reads it from standard input')
     .option("--wait <seconds>", "how long to wait for delivery", parseWaitSeconds, 5)
     .option("--json", "print the message as JSON")
+    .option("--lines", 'with "-": send each non-empty line of standard input as its own message')
     .option("--http <host:port>", "the daemon's HTTP endpoint (default: $LANCHAT_HTTP or 127.0.0.1:47476)")
-    .action(async (peer: string, text: string, opts: { wait: number; json?: boolean; http?: string }) => {
+    .action(async (
+      peer: string,
+      text: string,
+      opts: { wait: number; json?: boolean; lines?: boolean; http?: string },
+      cmd: Command,
+    ) => {
+      if (opts.lines) {
+        if (text !== "-") cmd.error('error: --lines reads standard input: pass "-" as the text');
+        const lines = (await readStdin()).split(/\r?\n/).filter((l) => l.trim() !== "");
+        if (lines.length === 0) cmd.error("error: standard input has no line to send");
+        await sendLines(daemonUrl(opts.http), peer, lines, opts);
+        return;
+      }
       const body = text === "-" ? (await readStdin()).replace(/\n$/, "") : text;
       const { body: m } = await request<MessageJson & { online: boolean }>(
         daemonUrl(opts.http),
@@ -48,4 +62,50 @@ export function registerSend(program: Command): void {
       console.log(opts.json ? JSON.stringify(m, null, 2) : line);
       outcome.code = code;
     });
+}
+
+/**
+ * Sends `lines` to `peer` as separate messages, in order, in as few
+ * requests as the API's batch limits allow (each batch is stored under one
+ * commit). Prints one line of totals (or the messages as JSON); exit 0 when
+ * all were delivered, 75 when some wait, 1 when some failed.
+ */
+async function sendLines(
+  base: string,
+  peer: string,
+  lines: string[],
+  opts: { wait: number; json?: boolean },
+): Promise<void> {
+  const all: (MessageJson & { online?: boolean; error?: string })[] = [];
+  const encoder = new TextEncoder();
+  for (let i = 0; i < lines.length;) {
+    const batch: { to: string; text: string }[] = [];
+    let bytes = 64;
+    while (i < lines.length && batch.length < MAX_BATCH) {
+      const size = encoder.encode(JSON.stringify({ to: peer, text: lines[i] })).length + 1;
+      if (batch.length > 0 && bytes + size > MAX_BODY_BYTES) break;
+      batch.push({ to: peer, text: lines[i++]! });
+      bytes += size;
+    }
+    const { body } = await request<{ messages: (MessageJson & { online?: boolean; error?: string })[] }>(
+      base,
+      `/messages?wait=${opts.wait}`,
+      { method: "POST", body: { messages: batch }, timeoutMs: opts.wait * 1000 + 30_000 },
+    );
+    all.push(...body.messages);
+  }
+  const count = (s: string) => all.filter((m) => !m.error && m.status === s).length;
+  const notStored = all.filter((m) => m.error).length;
+  const failed = count("failed") + notStored;
+  if (opts.json) console.log(JSON.stringify(all, null, 2));
+  else {
+    const name = all.find((m) => m.peer)?.peer.name ?? peer;
+    console.log(
+      `${all.length} messages to ${name}: ${count("delivered")} delivered, ${
+        count("sent")
+      } sent and not acknowledged ` +
+        `yet, ${count("queued")} queued, ${failed} failed`,
+    );
+  }
+  outcome.code = failed > 0 ? EXIT.error : all.every((m) => m.status === "delivered") ? EXIT.ok : EXIT.queued;
 }

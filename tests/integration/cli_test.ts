@@ -133,8 +133,25 @@ Deno.test("lanchat send reports delivery (exit 0), an unknown or ambiguous peer 
     assert.equal(offline.stdout, "queued for bob@h3: will be delivered when it is back\n");
     const stdin = await runCli(["send", b1.id.slice(0, 8), "-", "--http", http], { stdin: "from stdin\n" });
     assert.equal(stdin.code, 0, stdin.stderr);
-    const inbox = await runCli(["inbox", "--json", "--http", b1.httpUrl.replace("http://", "")]);
-    assert.deepEqual(inbox.stdout.trim().split("\n").map((l) => JSON.parse(l).text), ["lunch?", "from stdin"]);
+    // --lines: 1,500 lines (two batches), each its own message, in order.
+    const lines = Array.from({ length: 1500 }, (_, i) => `line ${i + 1}`);
+    const many = await runCli(["send", "bob@h2", "-", "--lines", "--http", http], {
+      stdin: lines.join("\n") + "\n\n",
+    });
+    assert.equal(many.code, 0, many.stderr);
+    assert.equal(
+      many.stdout,
+      "1500 messages to bob@h2: 1500 delivered, 0 sent and not acknowledged yet, 0 queued, 0 failed\n",
+    );
+    const noDash = await runCli(["send", "bob@h2", "hi", "--lines", "--http", http]);
+    assert.equal(noDash.code, 2);
+    assert.match(noDash.stderr, /--lines reads standard input/);
+    const inbox = await runCli(["inbox", "--json", "--limit", "2000", "--http", b1.httpUrl.replace("http://", "")]);
+    assert.deepEqual(inbox.stdout.trim().split("\n").map((l) => JSON.parse(l).text), [
+      "lunch?",
+      "from stdin",
+      ...lines,
+    ]);
   } finally {
     await killAll();
   }

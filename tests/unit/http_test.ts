@@ -45,6 +45,10 @@ function fakeApi(overrides: Partial<Api> = {}, access: HttpAccess = {}) {
       sent.push({ to, text });
       return Promise.resolve(stored(to, text));
     },
+    sendMessages: (items) => {
+      sent.push(...items);
+      return Promise.resolve(items.map(({ to, text }) => stored(to, text)));
+    },
     waitDelivered: (id) => Promise.resolve({ ...stored(BOB.id, "x"), id, status: "delivered", rttMs: 1.5 }),
     history: () => [stored(BOB.id, "old")],
     messageJson: (m) =>
@@ -150,6 +154,64 @@ Deno.test("http POST /messages answers 404 for an unknown peer and 409 for an am
   assert.equal(amb.status, 409);
   assert.equal((await amb.json()).candidates.length, 2);
   assert.deepEqual(sent, []);
+});
+
+Deno.test("http POST /messages with a messages array stores them all at once, in order", async () => {
+  const { handler, sent } = fakeApi();
+  const res = await handler(post("/messages", { messages: [{ to: "bob", text: "one" }, { to: BOB.id, text: "two" }] }));
+  assert.equal(res.status, 202);
+  const body = await res.json();
+  assert.deepEqual(body.messages.map((m: { text: string; status: string }) => [m.text, m.status]), [
+    ["one", "sent"],
+    ["two", "sent"],
+  ]);
+  assert.deepEqual(sent, [{ to: BOB.id, text: "one" }, { to: BOB.id, text: "two" }]);
+});
+
+Deno.test("http POST /messages with a messages array refuses the whole batch for one bad item, naming it", async () => {
+  const { handler, sent } = fakeApi();
+  const cases: [unknown, number, RegExp][] = [
+    [[], 400, /1 to 1000/],
+    ["x", 400, /1 to 1000/],
+    [Array.from({ length: 1001 }, () => ({ to: "bob", text: "x" })), 400, /1 to 1000/],
+    [[{ to: "bob", text: "ok" }, { to: "bob", text: "" }], 400, /^messages\[1\]: .*empty/],
+    [[{ to: "bob", text: "ok" }, null], 400, /^messages\[1\]: .*"to"/],
+    [[{ to: "carol", text: "x" }], 404, /^messages\[0\]: No peer matches "carol"/],
+    [[{ to: "bob", text: "ok" }, { to: "b", text: "x" }], 409, /^messages\[1\]: .*matches 2 peers/],
+  ];
+  for (const [messages, status, msg] of cases) {
+    const res = await handler(post("/messages", { messages }));
+    assert.equal(res.status, status, msg.source);
+    assert.match((await res.json()).error, msg);
+  }
+  assert.deepEqual(sent, []);
+});
+
+Deno.test("http POST /messages with a messages array reports an item that could not be stored (207)", async () => {
+  const { handler } = fakeApi({
+    sendMessages: (items) =>
+      Promise.resolve(
+        items.map((it, i) =>
+          i === 1 ? new StoreError("Cannot store the message: database or disk is full") : {
+            cursor: i + 1,
+            id: String(i + 1).padStart(32, "0"),
+            peer: it.to,
+            direction: "out" as const,
+            seq: i + 1,
+            text: it.text,
+            sentAt: 0,
+            status: "sent" as const,
+            gapBefore: 0,
+            late: false,
+          }
+        ),
+      ),
+  });
+  const res = await handler(post("/messages", { messages: [{ to: "bob", text: "a" }, { to: "bob", text: "b" }] }));
+  assert.equal(res.status, 207);
+  const body = await res.json();
+  assert.equal(body.messages[0].status, "sent");
+  assert.deepEqual(body.messages[1], { error: "Cannot store the message: database or disk is full", status: 507 });
 });
 
 Deno.test("http POST /messages answers 507 when the message cannot be stored", async () => {
