@@ -503,10 +503,17 @@ export class Messaging {
     }
     o.ackSeen = true;
     let progress = false;
+    // The bitmap is what the receiver holds now, so it replaces ours: a
+    // receiver that lost half a message (its store failed a commit and it
+    // started over from disk) would otherwise never be sent the fragments we
+    // had marked as received.
     for (let i = 0; i < o.count; i++) {
-      if (bit(ack.received, i) && !bit(o.acked, i)) {
+      const has = bit(ack.received, i);
+      if (has && !bit(o.acked, i)) {
         setBit(o.acked, i);
         progress = true;
+      } else if (!has && bit(o.acked, i)) {
+        o.acked[i >> 3]! &= ~(1 << (i & 7));
       }
     }
     if (progress && o.inFlight) {

@@ -249,6 +249,33 @@ Deno.test("messaging re-sends only the lost fragment of a long message, whicheve
   }
 });
 
+Deno.test("messaging re-sends fragments a receiver had acknowledged and then lost (it started over from disk)", async () => {
+  const payload = "0123456789".repeat(100); // 10 fragments of 100
+  const a = await side(A, EA);
+  const b = await side(B, EB);
+  a.m.peerUp(B, EB, 0);
+  a.m.send(B, payload, 0);
+  const frags = a.m.drainTransmits().map((f) => decodePacket(f.bytes));
+  // Fragments 5–9 arrive; B's bitmap tells A so.
+  for (const p of frags.slice(5)) b.m.handlePacket(p.ok ? p.value as Msg : assert.fail(), EA, 1);
+  const ack = decodePacket(b.m.drainTransmits()[0]!.bytes);
+  assert.ok(ack.ok && ack.value.kind === "ack");
+  a.m.handlePacket(ack.value, EB, 2);
+  a.m.drainTransmits(); // the fast re-send of 0–4: lost
+  // B's messaging starts over from its store (as after a failed commit): its half message is gone.
+  const b2 = new Messaging({
+    self: { id: B, incarnation: 1 },
+    store: b.store,
+    wall: (t) => WALL0 + t,
+    fragmentPayload: 100,
+  });
+  const link = new Link(a, { ...b, m: b2 });
+  assert.ok(link.run(60_000, () => a.m.pending().length === 0), "acknowledged in the end");
+  assert.equal(inbox(b)[0]?.text, payload);
+  a.store.close();
+  b.store.close();
+});
+
 Deno.test("messaging keeps messages queued while the peer is away and sends them when it is back", async () => {
   const a = await side(A, EA);
   const b = await side(B, EB);

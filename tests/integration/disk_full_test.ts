@@ -1,0 +1,78 @@
+/**
+ * A receiver whose disk fills up: its group commits fail, so it acknowledges
+ * nothing it could not store; the sender keeps retrying, and once there is
+ * room every message arrives, once, in order. The data directory is a small
+ * tmpfs (mounting one needs root, as the LAN tests do).
+ */
+import assert from "node:assert/strict";
+import type { MessageJson } from "../../src/daemon.ts";
+import { freeUdpPort, killAll, startLoopbackDaemon, until } from "../support/daemon_process.ts";
+
+const unavailable = Deno.build.os !== "linux" ? "tmpfs needs Linux" : Deno.uid() !== 0 ? "mount needs root" : undefined;
+
+async function run(cmd: string, args: string[]): Promise<void> {
+  const out = await new Deno.Command(cmd, { args, stderr: "piped" }).output();
+  if (!out.success) throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+}
+
+/** Writes zeros to `path` until the file system says it is full. */
+async function fill(path: string): Promise<void> {
+  const file = await Deno.open(path, { write: true, create: true });
+  const chunk = new Uint8Array(16 * 1024);
+  try {
+    while (true) await file.write(chunk);
+  } catch (e) {
+    if (!/No space left|os error 28/i.test((e as Error).message)) throw e;
+  } finally {
+    file.close();
+  }
+}
+
+const status = async (url: string) => await (await fetch(`${url}/status`)).json();
+
+Deno.test({
+  name:
+    "a receiver with a full disk acknowledges nothing it could not store; with room again, all arrive once in order",
+  ignore: unavailable !== undefined,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "lanchat-full-" });
+    await run("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", dir]);
+    const port = freeUdpPort();
+    try {
+      const a = await startLoopbackDaemon(port, "alice@h1").started();
+      const b = await startLoopbackDaemon(port, "bob@h2", { dataDir: dir }).started();
+      await a.joined(b.id, 3000);
+      await fill(`${dir}/filler`);
+      const texts = Array.from({ length: 40 }, (_, i) => `while full ${i} ` + "x".repeat(2000));
+      const res = await fetch(`${a.httpUrl}/messages`, {
+        method: "POST",
+        body: JSON.stringify({ messages: texts.map((text) => ({ to: b.id, text })) }),
+      });
+      assert.equal(res.status, 202, await res.text());
+      await until(
+        "the receiver to fail a commit",
+        async () => (await status(b.httpUrl)).messaging.storeErrors > 0,
+        10_000,
+      );
+      assert.ok(
+        (await status(a.httpUrl)).messaging.outbox > 0,
+        "what the receiver could not store is not acknowledged",
+      );
+      assert.equal(await (await fetch(`${b.httpUrl}/healthz`)).text(), "ok\n", "the receiver keeps running");
+      await Deno.remove(`${dir}/filler`);
+      await until(
+        "every message to be acknowledged",
+        async () => (await status(a.httpUrl)).messaging.outbox === 0,
+        30_000,
+      );
+      const inbox: MessageJson[] = (await (await fetch(`${b.httpUrl}/messages?limit=1000`)).json())
+        .filter((m: MessageJson) => m.direction === "in");
+      assert.deepEqual(inbox.map((m) => m.text), texts, "each once, in order");
+      assert.ok(inbox.every((m) => !m.gapBefore && !m.late));
+    } finally {
+      await killAll();
+      await run("umount", [dir]).catch(() => {});
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
