@@ -13,8 +13,9 @@
  * bench/results/discovery.{json,md}.
  *
  * Messaging, two daemons on loopback:
- * - acked throughput: N messages posted to the sender's API (64 at a time),
- *   from the first post until the receiver has stored them all, beside a raw
+ * - acked throughput: 4N messages posted to the sender's API in batches of
+ *   500, and N one per request (64 at a time), each from the first post
+ *   until the receiver has stored them all, beside a raw
  *   Deno UDP baseline (scripts/udp_baseline.ts: the same reused-buffer loop,
  *   the same datagram size) measured in the same run;
  * - latency: one message at a time, the daemon's own round-trip time from
@@ -241,7 +242,7 @@ async function benchMessaging(): Promise<void> {
     // Throughput, two ways into the daemon: one message per request (64
     // requests at a time), and batches of 1,000 per request (`send --lines`).
     const single = await throughput(a, b, MESSAGES, text);
-    const perSecond = await throughputBatched(a, b, MESSAGES * 4, text);
+    const perSecond = await throughput(a, b, MESSAGES * 4, text, BATCH);
     // The datagram a message of this text makes, for the raw baseline.
     const size = 6 + 2 + 220 + new TextEncoder().encode(text).length;
     const raw = await rawUdp(Math.max(50_000, MESSAGES * 10), size);
@@ -293,41 +294,29 @@ async function benchMessaging(): Promise<void> {
 
 const BATCH = 500;
 
-/** Acked messages/s from `a` to `b`: `count` posted in batches of BATCH, two requests at a time, until `b` stored them all. */
-async function throughputBatched(a: DaemonProcess, b: DaemonProcess, count: number, text: string): Promise<number> {
+/**
+ * Acked messages/s from `a` to `b`, until `b` stored all `count`: one
+ * message per request with 64 requests at a time (`batch` 1), or `batch`
+ * messages per request (`{"messages": […]}`) with two at a time.
+ */
+async function throughput(a: DaemonProcess, b: DaemonProcess, count: number, text: string, batch = 1): Promise<number> {
   const received0 = (await (await fetch(`${b.httpUrl}/status`)).json()).messaging.messagesReceived;
   const t0 = performance.now();
   let next = 0;
-  await Promise.all(Array.from({ length: 2 }, async () => {
+  await Promise.all(Array.from({ length: batch === 1 ? 64 : 2 }, async () => {
     while (next < count) {
-      const n = Math.min(BATCH, count - next);
+      const n = Math.min(batch, count - next);
       next += n;
-      const messages = Array.from({ length: n }, () => ({ to: b.id, text }));
-      const r = await fetch(`${a.httpUrl}/messages`, { method: "POST", body: JSON.stringify({ messages }) });
-      if (r.status !== 202 && r.status !== 200) throw new Error(`batch post: ${r.status} ${await r.text()}`);
+      const body = batch === 1
+        ? { to: b.id, text }
+        : { messages: Array.from({ length: n }, () => ({ to: b.id, text })) };
+      const r = await fetch(`${a.httpUrl}/messages`, { method: "POST", body: JSON.stringify(body) });
+      if (r.status !== 202 && r.status !== 200) throw new Error(`POST /messages: ${r.status} ${await r.text()}`);
       await r.body?.cancel();
     }
   }));
   while ((await (await fetch(`${b.httpUrl}/status`)).json()).messaging.messagesReceived - received0 < count) {
     await sleep(5);
-  }
-  return Math.round(count / ((performance.now() - t0) / 1000));
-}
-
-/** Acked messages/s from `a` to `b`: `count` posted 64 at a time, until `b` stored them all. */
-async function throughput(a: DaemonProcess, b: DaemonProcess, count: number, text: string): Promise<number> {
-  const received0 = (await (await fetch(`${b.httpUrl}/status`)).json()).messaging.messagesReceived;
-  const t0 = performance.now();
-  let next = 0;
-  await Promise.all(Array.from({ length: 64 }, async () => {
-    while (next < count) {
-      next++;
-      const r = await fetch(`${a.httpUrl}/messages`, { method: "POST", body: JSON.stringify({ to: b.id, text }) });
-      await r.body?.cancel();
-    }
-  }));
-  while ((await (await fetch(`${b.httpUrl}/status`)).json()).messaging.messagesReceived - received0 < count) {
-    await sleep(20);
   }
   return Math.round(count / ((performance.now() - t0) / 1000));
 }

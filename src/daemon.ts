@@ -21,7 +21,7 @@ import {
   readInterfaces,
 } from "./net_address.ts";
 import { Ipmsg, type IpmsgEvent, type IpmsgPeer } from "./ipmsg.ts";
-import { Messaging, type MessagingEvent } from "./messaging.ts";
+import { Messaging, type MessagingEvent, timeOrderedId } from "./messaging.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import { Sealer } from "./seal.ts";
 import { fingerprintOf, NodeSigner, SignatureChecker } from "./signing.ts";
@@ -929,7 +929,7 @@ export class Daemon {
       case "message":
         try {
           const message = this.#store.receiveUnordered({
-            id: crypto.randomUUID().replaceAll("-", ""),
+            id: timeOrderedId(event.sentAt),
             peer: event.peer.id,
             text: event.text,
             sentAt: event.sentAt,
@@ -1093,7 +1093,7 @@ export class Daemon {
           }
           const online = ipmsg.get(to) !== undefined;
           const message = this.#store.insertOutgoing({
-            id: crypto.randomUUID().replaceAll("-", ""),
+            id: timeOrderedId(this.#wall(now)),
             peer: to,
             text,
             sentAt: this.#wall(now),

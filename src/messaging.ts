@@ -28,7 +28,7 @@
  * @module
  */
 import type { Endpoint, Transmit } from "./discovery.ts";
-import { type HeldMessage, type Store, type StoredMessage, StoreError } from "./store.ts";
+import { type HeldMessage, type Release, type Store, type StoredMessage, StoreError } from "./store.ts";
 import {
   type Ack,
   encodePacket,
@@ -503,19 +503,12 @@ export class Messaging {
     }
     o.ackSeen = true;
     let progress = false;
+    for (let i = 0; i < o.count && !progress; i++) progress = bit(ack.received, i) === 1 && !bit(o.acked, i);
     // The bitmap is what the receiver holds now, so it replaces ours: a
     // receiver that lost half a message (its store failed a commit and it
     // started over from disk) would otherwise never be sent the fragments we
     // had marked as received.
-    for (let i = 0; i < o.count; i++) {
-      const has = bit(ack.received, i);
-      if (has && !bit(o.acked, i)) {
-        setBit(o.acked, i);
-        progress = true;
-      } else if (!has && bit(o.acked, i)) {
-        o.acked[i >> 3]! &= ~(1 << (i & 7));
-      }
-    }
+    o.acked.set(ack.received);
     if (progress && o.inFlight) {
       // Progress: the path works, start the backoff over.
       o.retries = 0;
@@ -677,7 +670,7 @@ export class Messaging {
       // what was delivered before this node's history began.
       s.expected = stored === 1 ? base : stored;
     }
-    const toRelease: (HeldMessage & { gapBefore: number; late: boolean; wasHeld?: boolean })[] = [];
+    const toRelease: Release[] = [];
     let expected = s.expected;
     // Everything below the sender's base was acknowledged: what we hold below
     // it can be shown; what we do not hold will never come.
@@ -719,7 +712,7 @@ export class Messaging {
 
   #release(
     peer: string,
-    ms: (HeldMessage & { gapBefore: number; late: boolean; wasHeld?: boolean })[],
+    ms: Release[],
     next: number,
     now: number,
   ) {
@@ -731,7 +724,7 @@ export class Messaging {
   #skipGap(peer: string, s: PeerIn, now: number): void {
     s.gapDeadline = undefined;
     let expected = s.expected ?? 1;
-    const toRelease: (HeldMessage & { gapBefore: number; late: boolean; wasHeld?: boolean })[] = [];
+    const toRelease: Release[] = [];
     for (const seq of [...s.held.keys()].sort((a, b) => a - b)) {
       const h = s.held.get(seq)!;
       toRelease.push({ ...h, gapBefore: seq - expected, late: false });

@@ -66,6 +66,16 @@ export interface HeldMessage {
   receivedAt: number;
 }
 
+/** An incoming message going into the inbox, as {@link Store.release} takes it. */
+export type Release = HeldMessage & {
+  /** How many earlier messages of the sender are missing before it. */
+  gapBefore: number;
+  /** It arrived after later messages were shown. */
+  late: boolean;
+  /** False when it was never held, so there is nothing to delete from `held`. */
+  wasHeld?: boolean;
+};
+
 /** A peer this node has seen, remembered so it can be addressed while offline. */
 export interface KnownPeer {
   id: string;
@@ -494,7 +504,7 @@ export class Store {
    */
   release(
     peer: string,
-    messages: (HeldMessage & { gapBefore: number; late: boolean; wasHeld?: boolean })[],
+    messages: Release[],
     nextExpected: number,
     now: number,
   ): StoredMessage[] {

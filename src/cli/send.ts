@@ -76,7 +76,8 @@ async function sendLines(
   lines: string[],
   opts: { wait: number; json?: boolean },
 ): Promise<void> {
-  const all: (MessageJson & { online?: boolean; error?: string })[] = [];
+  type Result = MessageJson & { online?: boolean; error?: string };
+  const all: Result[] = [];
   const encoder = new TextEncoder();
   for (let i = 0; i < lines.length;) {
     const batch: { to: string; text: string }[] = [];
@@ -87,7 +88,7 @@ async function sendLines(
       batch.push({ to: peer, text: lines[i++]! });
       bytes += size;
     }
-    const { body } = await request<{ messages: (MessageJson & { online?: boolean; error?: string })[] }>(
+    const { body } = await request<{ messages: Result[] }>(
       base,
       `/messages?wait=${opts.wait}`,
       { method: "POST", body: { messages: batch }, timeoutMs: opts.wait * 1000 + 30_000 },
