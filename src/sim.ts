@@ -84,6 +84,7 @@ export class SimLan {
   #wakes = new TinyQueue<Wake>([], (a, b) => a.at - b.at || a.node.index - b.node.index);
   #seq = 0;
   #byAddress = new Map<string, SimNode>();
+  #strings = new Map<string, string>();
   /** Announces are counted from this simulated time on (after a warm-up). */
   countFrom = Infinity;
 
@@ -240,6 +241,29 @@ export class SimLan {
     }
   }
 
+  /**
+   * Makes a decoded packet's strings the one copy of each: a real daemon
+   * decodes every datagram anew, but 1,000 simulated rosters that each keep
+   * and compare their own copies of every id and name would spend the run on
+   * cache misses. The roster code is the same either way.
+   */
+  #canonical(packet: Packet): Packet {
+    packet.id = this.#intern(packet.id);
+    if (packet.kind === "hello") {
+      packet.name = this.#intern(packet.name);
+      packet.hostname = this.#intern(packet.hostname);
+      packet.version = this.#intern(packet.version);
+    }
+    return packet;
+  }
+
+  #intern(s: string): string {
+    const known = this.#strings.get(s);
+    if (known !== undefined) return known;
+    this.#strings.set(s, s);
+    return s;
+  }
+
   /** Moves a node's outputs onto the wire and its events into its log; re-arms its wake-up. */
   #pump(node: SimNode): void {
     for (const event of node.discovery.drainEvents()) node.events.push({ at: this.now, event });
@@ -255,7 +279,7 @@ export class SimLan {
         from: node,
         fromPort,
         to: t.to,
-        packet: decoded.value,
+        packet: this.#canonical(decoded.value),
         size: t.bytes.length,
       });
     }

@@ -3,7 +3,7 @@
  * sockets and fake interfaces, no packets on any real interface.
  */
 import assert from "node:assert/strict";
-import { Daemon, type DaemonEvent, type DaemonIo, parseHostPort } from "../../src/daemon.ts";
+import { byNameThenId, Daemon, type DaemonEvent, type DaemonIo, parseHostPort } from "../../src/daemon.ts";
 import type { InterfaceAddress } from "../../src/net_address.ts";
 import { FakeNetwork } from "../../src/transport.ts";
 
@@ -130,4 +130,18 @@ Deno.test("parseHostPort reads HOST, HOST:PORT and [v6]:PORT", () => {
   assert.throws(() => parseHostPort("h:70000", 1), RangeError);
   assert.throws(() => parseHostPort("a:b:c", 1), TypeError);
   assert.throws(() => parseHostPort("", 1), TypeError);
+});
+
+Deno.test("peers are listed by name without regard to case, then by id", () => {
+  const peers = [
+    { name: "bob", id: "2" },
+    { name: "Alice", id: "9" },
+    { name: "alice", id: "1" },
+    { name: "Émile", id: "3" },
+    { name: "carol", id: "4" },
+  ];
+  assert.deepEqual(
+    peers.sort(byNameThenId).map((p) => `${p.name}/${p.id}`),
+    ["alice/1", "Alice/9", "bob/2", "carol/4", "Émile/3"],
+  );
 });
