@@ -1,0 +1,89 @@
+/**
+ * Storage floor for the messaging benchmark: the SQLite work one acked
+ * message costs the two daemons, through the daemon's own {@link Store}
+ * calls, in one process, with no network, HTTP, JSON or datagram decoding.
+ * lanchat stores a message before it says "accepted" (sender) and before it
+ * acks (receiver), so no wire format can carry more acked messages a second
+ * than this allows.
+ *
+ *   deno run --allow-read --allow-write scripts/store_floor.ts COUNT [BATCH]
+ *
+ * Prints one JSON line: µs per message on the sending side (insert in
+ * batches of BATCH, one group commit per batch; `sent` and `delivered` written
+ * behind) and on the receiving side (one release per message, one group
+ * commit per 64, as a burst of datagrams is read), and the messages a second
+ * both sides could store on the 2 cores if they did nothing else.
+ */
+import { Store } from "../src/store.ts";
+import { timeOrderedId } from "../src/messaging.ts";
+
+const count = Number(Deno.args[0] ?? 20_000);
+const batch = Number(Deno.args[1] ?? 500);
+const text = "lunch at noon? ".repeat(6).trim();
+const peerOut = "b".repeat(32);
+const peerIn = "a".repeat(32);
+
+const dirs = [Deno.makeTempDirSync({ prefix: "lanchat-floor-" }), Deno.makeTempDirSync({ prefix: "lanchat-floor-" })];
+const sender = await Store.open(dirs[0]!);
+const receiver = await Store.open(dirs[1]!);
+// As in the daemon: writes join a group transaction committed by the caller.
+sender.startGroupCommit(() => {});
+receiver.startGroupCommit(() => {});
+try {
+  const ids = Array.from({ length: count }, () => timeOrderedId(Date.now()));
+  // Sending side: a posted batch is stored and committed before the API
+  // answers; then each message is marked sent and, on its ack, delivered.
+  let t0 = performance.now();
+  for (let i = 0; i < count; i += batch) {
+    for (let j = i; j < Math.min(count, i + batch); j++) {
+      sender.insertOutgoing({ id: ids[j]!, peer: peerOut, text, sentAt: Date.now() });
+    }
+    sender.commit();
+    for (let j = i; j < Math.min(count, i + batch); j++) sender.markSent(ids[j]!);
+    for (let j = i; j < Math.min(count, i + batch); j++) sender.markDelivered(ids[j]!, Date.now(), 1);
+    sender.flush();
+    sender.commit();
+  }
+  const senderUs = ((performance.now() - t0) * 1000) / count;
+  // Receiving side: each complete message is released into the inbox (in
+  // sequence order) in its own savepoint; a burst of 64 shares a commit.
+  t0 = performance.now();
+  for (let i = 0; i < count; i++) {
+    const now = Date.now();
+    receiver.release(
+      peerIn,
+      [{
+        id: ids[i]!,
+        peer: peerIn,
+        seq: i + 1,
+        text,
+        sentAt: now,
+        receivedAt: now,
+        gapBefore: 0,
+        late: false,
+        wasHeld: false,
+      }],
+      i + 2,
+      now,
+    );
+    if (i % 64 === 63) receiver.commit();
+  }
+  receiver.commit();
+  const receiverUs = ((performance.now() - t0) * 1000) / count;
+  const cores = navigator.hardwareConcurrency;
+  // Each side on a core of its own: the slower side decides.
+  const perSecond = Math.round(
+    Math.min(cores, 2) === 2 ? 1e6 / Math.max(senderUs, receiverUs) : 1e6 / (senderUs + receiverUs),
+  );
+  console.log(JSON.stringify({
+    count,
+    batch,
+    senderUsPerMessage: Math.round(senderUs * 100) / 100,
+    receiverUsPerMessage: Math.round(receiverUs * 100) / 100,
+    perSecond,
+  }));
+} finally {
+  sender.close();
+  receiver.close();
+  for (const d of dirs) Deno.removeSync(d, { recursive: true });
+}
