@@ -634,7 +634,9 @@ async function benchScale(): Promise<void> {
     // 100 peers announcing every 2 s, 60 s; beside it the runtime floor
     // (scripts/runtime_floor.ts) verifying the same hellos from its own 100.
     const floorPort = freeUdpPort();
-    const { child: floorProcess } = await spawnReady("./runtime_floor.ts", ["-A"], [String(floorPort)]);
+    const { child: floorProcess, reader: floorOut } = await spawnReady("./runtime_floor.ts", ["-A"], [
+      String(floorPort),
+    ]);
     const floorPeers = await fakePeers(100, floorPort, 2000);
     const hundred = await fakePeers(100, a.unicastPort, 2000);
     const peers100 = await waitForPeers(a, 100, 10_000);
@@ -643,12 +645,18 @@ async function benchScale(): Promise<void> {
     await sleep(30_000);
     const cpu100 = (await cpu() - c1) / 300;
     const rss = (await (await fetch(`${a.httpUrl}/status`)).json()).memory.rssBytes;
-    const floorRss = Number(/VmRSS:\s+(\d+) kB/.exec(await Deno.readTextFile(`/proc/${floorProcess.pid}/status`))![1]) *
-      1024;
-    for (const c of [floorPeers, floorProcess]) {
-      c.kill("SIGKILL");
-      await c.status;
+    // It reports its RSS when told to stop, at the same moment as the daemon's.
+    floorProcess.kill("SIGTERM");
+    let floorText = "";
+    while (!floorText.includes("rssBytes")) {
+      const { value, done } = await floorOut.read();
+      if (done) throw new Error("runtime_floor.ts stopped without reporting its RSS");
+      floorText += value;
     }
+    await floorProcess.status;
+    const floorRss: number = JSON.parse(floorText.trim().split("\n").at(-1)!).rssBytes;
+    floorPeers.kill("SIGKILL");
+    await floorPeers.status;
     idle = {
       rssMiB: Math.round(rss / 2 ** 20),
       runtimeFloorRssMiB: Math.round(floorRss / 2 ** 20),

@@ -8,7 +8,7 @@
  *
  *   deno run -A scripts/runtime_floor.ts UDP_PORT
  *
- * Prints "ready", then a JSON line with datagrams verified when it gets SIGTERM.
+ * Prints "ready"; on SIGTERM, a JSON line with the datagrams it verified and its RSS.
  */
 import { Command } from "commander";
 import { configureSync, getLogger, getTextFormatter } from "@logtape/logtape";
@@ -39,7 +39,7 @@ console.log("ready");
 let verified = 0;
 const keys = new Map<string, ReturnType<typeof createPublicKey>>();
 Deno.addSignalListener("SIGTERM", () => {
-  console.log(JSON.stringify({ verified }));
+  console.log(JSON.stringify({ verified, rssBytes: Deno.memoryUsage().rss }));
   socket.close();
   server.shutdown();
   db.close();
