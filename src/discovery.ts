@@ -143,6 +143,9 @@ interface PendingReply {
   to: Endpoint;
 }
 
+/** Why a well-formed packet was not taken (counted under `reason`). */
+export type Refused = Extract<DecodeResult<Packet>, { ok: false }>;
+
 /** The discovery state machine. */
 export class Discovery {
   readonly self: SelfInfo;
@@ -150,15 +153,27 @@ export class Discovery {
   readonly intervalMs: number;
   readonly announceBudget: number;
   readonly roster: Roster;
-  readonly counters: DiscoveryCounters;
+  #counters: DiscoveryCounters;
+  // The per-datagram counts, kept as plain fields and folded into the
+  // counters when they are read: on a LAN of 1,000 every host counts 50
+  // hellos a second, and the simulator 50,000 (see src/sim.ts).
+  #datagramsIn = 0;
+  #bytesIn = 0;
+  #hellosIn = 0;
+  #selfId: string;
   #random: () => number;
   #broadcastTargets: Endpoint[] = [];
   #staticPeers: Endpoint[] = [];
   #burst: number[] = [];
   #nextAnnounce: number | undefined;
   #replies: PendingReply[] = [];
+  /** When the earliest pending reply is due (Infinity if none). */
+  #nextReply = Infinity;
   #transmits: Transmit[] = [];
   #events: RosterEvent[] = [];
+  /** Whether {@link drainTransmits} / {@link drainEvents} have anything, without touching the queues. */
+  #anyTransmit = false;
+  #anyEvent = false;
   #warned = new Set<string>();
   #stopped = false;
   #signer: DiscoveryOptions["signer"];
@@ -167,6 +182,7 @@ export class Discovery {
 
   constructor(options: DiscoveryOptions) {
     this.self = options.self;
+    this.#selfId = options.self.id;
     this.intervalMs = options.intervalMs ?? DEFAULT_INTERVAL_MS;
     this.announceBudget = options.announceBudget ?? DEFAULT_ANNOUNCE_BUDGET;
     this.#random = options.random ?? Math.random;
@@ -177,7 +193,7 @@ export class Discovery {
       probeTimeoutMs: options.probeTimeoutMs,
       maxPeers: options.maxPeers,
     });
-    this.counters = {
+    this.#counters = {
       datagramsIn: 0,
       datagramsOut: 0,
       bytesIn: 0,
@@ -189,6 +205,18 @@ export class Discovery {
       peersLeft: { goodbye: 0, timeout: 0 },
       probesSent: 0,
     };
+  }
+
+  /** Counters kept by the protocol (the driver may add to them). */
+  get counters(): DiscoveryCounters {
+    const c = this.#counters;
+    if (this.#datagramsIn > 0) {
+      c.datagramsIn += this.#datagramsIn;
+      c.bytesIn += this.#bytesIn;
+      c.received.hello += this.#hellosIn;
+      this.#datagramsIn = this.#bytesIn = this.#hellosIn = 0;
+    }
+    return c;
   }
 
   /** The announce interval now: {@link scaledInterval} of the roster size. */
@@ -230,43 +258,45 @@ export class Discovery {
   handleDatagram(bytes: Uint8Array, from: Endpoint, now: number): DecodeResult<Packet> {
     const decoded = decodePacket(bytes);
     if (!decoded.ok) {
-      this.counters.datagramsIn++;
-      this.counters.bytesIn += bytes.length;
-      this.counters.dropped[decoded.reason]++;
+      this.#datagramsIn++;
+      this.#bytesIn += bytes.length;
+      this.#counters.dropped[decoded.reason]++;
       return decoded;
     }
-    return this.handlePacket(decoded.value, bytes.length, from, now);
+    return this.handlePacket(decoded.value, bytes.length, from, now) ?? decoded;
   }
 
   /**
    * Handles a packet already decoded from a datagram of `size` bytes (a
-   * simulator decodes a broadcast once for all its receivers).
+   * simulator decodes a broadcast once for all its receivers). Returns why
+   * it was dropped, or undefined when it was taken.
    */
-  handlePacket(packet: Packet, size: number, from: Endpoint, now: number): DecodeResult<Packet> {
-    this.counters.datagramsIn++;
-    this.counters.bytesIn += size;
-    const decoded: DecodeResult<Packet> = { ok: true, value: packet };
-    if (packet.id === this.self.id) {
-      this.counters.dropped.self++;
+  handlePacket(packet: Packet, size: number, from: Endpoint, now: number): Refused | undefined {
+    this.#datagramsIn++;
+    this.#bytesIn += size;
+    if (packet.id === this.#selfId) {
+      this.#counters.dropped.self++;
       return { ok: false, reason: "self", detail: "own datagram" };
     }
-    if (this.#stopped) return decoded;
+    if (this.#stopped) return undefined;
     if (this.#admit && (packet.kind === "hello" || packet.kind === "goodbye")) {
       const refused = this.#admit(packet, from);
       if (refused) {
-        this.counters.dropped[refused.reason]++;
+        this.#counters.dropped[refused.reason]++;
         return { ok: false, ...refused };
       }
     }
-    this.counters.received[packet.kind]++;
+    if (packet.kind === "hello") {
+      this.#hellosIn++;
+      this.#onHello(packet, from, now);
+      return undefined;
+    }
+    this.#counters.received[packet.kind]++;
     switch (packet.kind) {
-      case "hello":
-        this.#onHello(packet, from, now);
-        break;
       case "goodbye": {
         const event = this.roster.goodbye(packet.id, packet.incarnation, now);
         if (event) this.#emit(event);
-        this.#replies = this.#replies.filter((r) => r.peerId !== packet.id);
+        this.#setReplies(this.#replies.filter((r) => r.peerId !== packet.id));
         break;
       }
       case "ping": {
@@ -291,7 +321,7 @@ export class Discovery {
         this.roster.heard(packet.id, packet.incarnation, from.address, from.port, now);
         break;
     }
-    return decoded;
+    return undefined;
   }
 
   /** Does whatever is due at `now`: announces, delayed replies, probes, expiry. */
@@ -302,9 +332,9 @@ export class Discovery {
       this.#nextAnnounce = this.#burst.shift() ??
         Math.max(now, this.#nextAnnounce) + announceDelay(this.announceIntervalMs, this.#random());
     }
-    if (this.#replies.length > 0) {
+    if (this.#nextReply <= now) {
       const due = this.#replies.filter((r) => r.at <= now);
-      this.#replies = this.#replies.filter((r) => r.at > now);
+      this.#setReplies(this.#replies.filter((r) => r.at > now));
       if (due.length > 0) {
         const reply = this.#helloBytes(true);
         for (const r of due) this.#send("unicast", r.to, reply, "hello");
@@ -319,7 +349,7 @@ export class Discovery {
         nonce: probe.nonce,
       });
       for (const a of probe.addresses) this.#send("unicast", a, ping, "ping");
-      this.counters.probesSent++;
+      this.#counters.probesSent++;
     }
     for (const event of events) this.#emit(event);
   }
@@ -328,7 +358,7 @@ export class Discovery {
   pollTimeout(): number | undefined {
     if (this.#stopped) return undefined;
     let next = this.#nextAnnounce ?? Infinity;
-    for (const r of this.#replies) if (r.at < next) next = r.at;
+    if (this.#nextReply < next) next = this.#nextReply;
     const roster = this.roster.nextDeadline();
     if (roster !== undefined && roster < next) next = roster;
     return next === Infinity ? undefined : next;
@@ -336,17 +366,19 @@ export class Discovery {
 
   /** Datagrams to send, oldest first; the queue is emptied. */
   drainTransmits(): readonly Transmit[] {
+    if (!this.#anyTransmit) return NOTHING;
     const out = this.#transmits;
-    if (out.length === 0) return NOTHING;
     this.#transmits = [];
+    this.#anyTransmit = false;
     return out;
   }
 
   /** Roster events since the last call; the queue is emptied. */
   drainEvents(): readonly RosterEvent[] {
+    if (!this.#anyEvent) return NOTHING;
     const out = this.#events;
-    if (out.length === 0) return NOTHING;
     this.#events = [];
+    this.#anyEvent = false;
     return out;
   }
 
@@ -361,7 +393,7 @@ export class Discovery {
     for (const t of this.#staticPeers) this.#send("unicast", t, bye, "goodbye");
     this.#stopped = true;
     this.#nextAnnounce = undefined;
-    this.#replies = [];
+    this.#setReplies([]);
   }
 
   /** Warnings worth one log line per sender (e.g. another protocol version). */
@@ -378,11 +410,11 @@ export class Discovery {
     const own = this.announceIntervalMs;
     const obs = this.roster.observe(hello, from.address, now, own > this.intervalMs ? own : 0);
     if (obs.outcome === "full") {
-      this.counters.dropped["roster-full"]++;
+      this.#counters.dropped["roster-full"]++;
       return;
     }
     if (obs.outcome === "ignored") {
-      if (obs.peer) this.counters.dropped["stale-incarnation"]++;
+      if (obs.peer) this.#counters.dropped["stale-incarnation"]++;
       return;
     }
     if (obs.event) this.#emit(obs.event);
@@ -394,6 +426,7 @@ export class Discovery {
         this.#send("unicast", to, this.#helloBytes(true), "hello");
       } else {
         this.#replies.push({ at: now + delay, peerId: hello.id, to });
+        if (now + delay < this.#nextReply) this.#nextReply = now + delay;
       }
     }
   }
@@ -438,15 +471,24 @@ export class Discovery {
   }
 
   #send(via: Via, to: Endpoint, bytes: Uint8Array, kind: Packet["kind"]): void {
-    this.counters.datagramsOut++;
-    this.counters.bytesOut += bytes.length;
+    this.#counters.datagramsOut++;
+    this.#counters.bytesOut += bytes.length;
     this.#transmits.push({ via, to, bytes, kind });
+    this.#anyTransmit = true;
   }
 
   #emit(event: RosterEvent): void {
-    if (event.type === "joined") this.counters.peersJoined++;
-    else if (event.type === "restarted") this.counters.peersRestarted++;
-    else this.counters.peersLeft[event.reason]++;
+    if (event.type === "joined") this.#counters.peersJoined++;
+    else if (event.type === "restarted") this.#counters.peersRestarted++;
+    else this.#counters.peersLeft[event.reason]++;
     this.#events.push(event);
+    this.#anyEvent = true;
+  }
+
+  #setReplies(replies: PendingReply[]): void {
+    this.#replies = replies;
+    let next = Infinity;
+    for (const r of replies) if (r.at < next) next = r.at;
+    this.#nextReply = next;
   }
 }

@@ -22,15 +22,17 @@ import TinyQueue from "tinyqueue";
 import type { Hello } from "./wire/mod.ts";
 
 /**
- * A wake-up in the deadline queue: for peer `id` (or its tombstone) at
+ * A wake-up in the deadline queue: for `peer` (or the tombstone of `id`) at
  * `at`. Entries are never moved: one may be early (the peer was heard since),
  * and is then re-queued at the real deadline when it comes up, so a refresh
- * costs no queue operation at all.
+ * costs no queue operation at all. The entry holds the peer itself so that an
+ * early one is re-queued without a lookup (with 1,000 peers that is most of
+ * the wake-ups); a peer that left since is found out when it comes due.
  */
 interface Wake {
   at: number;
   id: string;
-  tomb: boolean;
+  peer: Peer | undefined;
 }
 
 /**
@@ -174,8 +176,12 @@ export class Roster {
   #byAddress = new Map<string, Set<string>>();
   /** id → [incarnation that left, until when the tombstone holds]. */
   #tombstones = new Map<string, { incarnation: number; until: number }>();
+  /** The tombstone count, kept here so that a hello need not look in an empty map. */
+  #tombstoneCount = 0;
   #nextNonce = 1;
   #wakes = new WakeQueue();
+  /** The earliest wake-up queued (Infinity if none), read on every poll without touching the queue. */
+  #earliest = Infinity;
   /** Bumped on every change, so callers can cache serialized views. */
   #version = 0;
 
@@ -216,12 +222,12 @@ export class Roster {
     // knows how big the LAN is; the caller's floor keeps it from being
     // probed by every host before its next (longer) announce.
     const interval = Math.max(hello.interval, minInterval);
-    const tomb = this.#tombstones.get(hello.id);
+    const tomb = this.#tombstoneCount > 0 ? this.#tombstones.get(hello.id) : undefined;
     if (tomb) {
       if (tomb.until > now && hello.incarnation <= tomb.incarnation) {
         return { outcome: "ignored" };
       }
-      this.#tombstones.delete(hello.id);
+      this.#deleteTombstone(hello.id);
     }
     const known = this.#peers.get(hello.id);
     if (!known) {
@@ -247,7 +253,7 @@ export class Roster {
       this.#peers.set(peer.id, peer);
       if (fromHere) fromHere.add(peer.id);
       else this.#byAddress.set(address, new Set([peer.id]));
-      this.#wakes.push({ at: this.#due(peer), id: peer.id, tomb: false });
+      this.#queue({ at: this.#due(peer), id: peer.id, peer });
       this.#version++;
       const event: RosterEvent = { type: "joined", peer };
       return { outcome: "joined", peer, event };
@@ -276,7 +282,7 @@ export class Roster {
       known.firstSeen = now;
     }
     this.#touch(known, address, hello.port, now);
-    if (sooner) this.#wakes.push({ at: this.#due(known), id: known.id, tomb: false });
+    if (sooner) this.#queue({ at: this.#due(known), id: known.id, peer: known });
     if (restarted) {
       const event: RosterEvent = { type: "restarted", peer: known, previousIncarnation };
       return { outcome: "restarted", peer: known, event };
@@ -315,25 +321,36 @@ export class Roster {
     while ((this.#wakes.peekTime() ?? Infinity) <= now) {
       for (const wake of this.#wakes.popBucket()) this.#wake(wake, now, probes, events);
     }
+    this.#earliest = this.#wakes.peekTime() ?? Infinity;
     return { probes, events };
   }
 
+  #queue(wake: Wake): void {
+    this.#wakes.push(wake);
+    if (wake.at < this.#earliest) this.#earliest = wake.at;
+  }
+
+  #deleteTombstone(id: string): void {
+    if (this.#tombstones.delete(id)) this.#tombstoneCount--;
+  }
+
   #wake(wake: Wake, now: number, probes: ProbeRequest[], events: RosterEvent[]): void {
-    if (wake.tomb) {
+    const peer = wake.peer;
+    if (!peer) {
       const tomb = this.#tombstones.get(wake.id);
-      if (tomb && tomb.until <= now) this.#tombstones.delete(wake.id);
+      if (tomb && tomb.until <= now) this.#deleteTombstone(wake.id);
       return;
     }
-    const peer = this.#peers.get(wake.id);
-    if (!peer) return; // left since; a stale wake-up
     const due = this.#due(peer);
     if (due > now) {
-      // Heard since this wake-up was queued: come back at the real deadline
-      // (the same entry, moved: a roster of 1,000 does this ~17 times a second).
+      // Heard since this wake-up was queued (or left since, and then it comes
+      // due within 3 intervals): come back at the real deadline, the same
+      // entry moved (a roster of 1,000 does this ~17 times a second).
       wake.at = due;
       this.#wakes.push(wake);
       return;
     }
+    if (this.#peers.get(wake.id) !== peer) return; // left (and maybe rejoined) since: a stale wake-up
     if (peer.state === "probing") {
       events.push(this.#remove(peer, "timeout", now));
       return;
@@ -350,12 +367,12 @@ export class Roster {
       peer.addresses = peer.addresses.filter((a) => now < staleAt(a.lastSeen, peer.interval));
       if (peer.addresses.length !== before) this.#version++;
     }
-    this.#wakes.push({ at: this.#due(peer), id: peer.id, tomb: false });
+    this.#wakes.push({ at: this.#due(peer), id: peer.id, peer });
   }
 
   /** The earliest time at which {@link tick} may have something to do, if any (O(1)). */
   nextDeadline(): number | undefined {
-    return this.#wakes.peekTime();
+    return this.#earliest === Infinity ? undefined : this.#earliest;
   }
 
   /**
@@ -404,8 +421,9 @@ export class Roster {
     // must be able to rejoin with the same incarnation the moment it is heard.
     if (reason === "goodbye") {
       const until = now + STALE_INTERVALS * peer.interval;
+      if (!this.#tombstones.has(peer.id)) this.#tombstoneCount++;
       this.#tombstones.set(peer.id, { incarnation: peer.incarnation, until });
-      this.#wakes.push({ at: until, id: peer.id, tomb: true });
+      this.#queue({ at: until, id: peer.id, peer: undefined });
     }
     this.#version++;
     return { type: "left", peer, reason };

@@ -133,6 +133,26 @@ Deno.test("roster removes a peer at once on goodbye and ignores its late hellos"
   assert.equal(r.observe(hello({ incarnation: 4 }), "198.18.0.11", 200).outcome, "joined");
 });
 
+Deno.test("roster: a wake-up queued for a peer that left does not touch the peer that rejoined under its id", () => {
+  const r = new Roster({ selfId: SELF, probeTimeoutMs: 500 });
+  r.observe(hello({ incarnation: 1, interval: 1000 }), "198.18.0.11", 0);
+  r.goodbye(A, 1, 100);
+  // Restarted at once; it keeps announcing every second.
+  assert.equal(r.observe(hello({ incarnation: 2, interval: 1000 }), "198.18.0.11", 200).outcome, "joined");
+  assert.equal(r.nextDeadline(), 3000, "the first incarnation's wake-up is still queued");
+  for (let t = 1200; t <= 6200; t += 1000) {
+    const { probes, events } = r.tick(t - 100);
+    assert.deepEqual([probes.length, events.length], [0, 0], `at ${t - 100} ms`);
+    r.observe(hello({ incarnation: 2, interval: 1000 }), "198.18.0.11", t);
+  }
+  assert.equal(r.get(A)?.state, "alive");
+  assert.equal(r.get(A)?.incarnation, 2);
+  // And once it falls silent, it is probed and removed as usual.
+  assert.equal(r.tick(10_000).probes.length, 1);
+  assert.equal(r.tick(10_500).events[0]?.type, "left");
+  assert.equal(r.size, 0);
+});
+
 Deno.test("roster ignores a goodbye from an older incarnation", () => {
   const r = new Roster({ selfId: SELF });
   r.observe(hello({ incarnation: 4 }), "198.18.0.11", 0);
