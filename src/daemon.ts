@@ -20,7 +20,8 @@ import {
   parseIPv4,
   readInterfaces,
 } from "./net_address.ts";
-import { Ipmsg, type IpmsgEvent, type IpmsgPeer } from "./ipmsg.ts";
+// Loaded only with --ipmsg (start()): its GBK codec (iconv-lite) costs ~2 MiB of RSS.
+import type { Ipmsg, IpmsgEvent, IpmsgPeer } from "./ipmsg.ts";
 import { Messaging, type MessagingEvent, timeOrderedId } from "./messaging.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import { Sealer } from "./seal.ts";
@@ -421,6 +422,7 @@ export class Daemon {
           throw e;
         }
         opened.push(ipmsgSocket);
+        const { Ipmsg } = await import("./ipmsg.ts");
         ipmsg = new Ipmsg({
           user: fitTextField(user.replaceAll(":", ";")),
           host: hostname.replaceAll(":", ";"),
