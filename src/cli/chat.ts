@@ -25,6 +25,9 @@ export function registerChat(program: Command): void {
       const out = (s: string) => Deno.stdout.writeSync(enc.encode(s + "\n"));
       out(`chatting with ${peer.name} (${peer.online ? "online" : "offline: messages will wait"}); Ctrl-D ends`);
       const unacked = new Set<string>();
+      // The "delivered" event can come in before the POST that sent the message
+      // has answered (the ack races the HTTP reply): remember it for that case.
+      const settled = new Set<string>();
       let drained: (() => void) | undefined;
       const ctrl = new AbortController();
       let opened!: () => void;
@@ -35,7 +38,7 @@ export function registerChat(program: Command): void {
         if (type === "message") out(`${m.peer.name}: ${m.text}`);
         else if (type === "delivered" || type === "failed") {
           if (type === "failed") out(`(not delivered: ${m.error ?? "refused"}) ${m.text}`);
-          unacked.delete(m.id);
+          if (!unacked.delete(m.id)) settled.add(m.id);
           if (unacked.size === 0) drained?.();
         }
       }, { signal: ctrl.signal, onOpen: opened }).catch((e) => {
@@ -50,7 +53,7 @@ export function registerChat(program: Command): void {
             method: "POST",
             body: { to: peer.id, text: line },
           });
-          if (m.status !== "delivered") unacked.add(m.id);
+          if (m.status !== "delivered" && m.status !== "failed" && !settled.delete(m.id)) unacked.add(m.id);
           if (!m.online) out(`(queued: ${peer.name} is offline)`);
         } catch (e) {
           failed = true;

@@ -185,6 +185,45 @@ Deno.test("lanchat chat sends typed lines and prints the peer's messages as they
 });
 
 /** A CLI process with piped stdin whose stdout can be awaited line by line. */
+Deno.test("lanchat chat counts a message delivered when its ack's event comes before the POST answers", async () => {
+  // A stand-in daemon that acks faster than it answers: the "delivered" event
+  // for each message goes out on /events before the POST that sent it returns.
+  const bob = { id: "b".repeat(32), name: "bob" };
+  const enc = new TextEncoder();
+  let events: ReadableStreamDefaultController<Uint8Array> | undefined;
+  let n = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const path = new URL(req.url).pathname;
+    if (path === "/resolve") return Response.json({ ...bob, online: true });
+    if (path === "/events") {
+      return new Response(
+        new ReadableStream<Uint8Array>({ start: (c) => void (events = c) }),
+        { headers: { "content-type": "text/event-stream" } },
+      );
+    }
+    if (path === "/messages" && req.method === "POST") {
+      const { text } = await req.json();
+      const m = { id: `m${++n}`, peer: bob, direction: "out", text, status: "sent" };
+      events?.enqueue(enc.encode(`event: delivered\ndata: ${JSON.stringify({ ...m, status: "delivered" })}\n\n`));
+      await new Promise((r) => setTimeout(r, 100));
+      return Response.json({ ...m, online: true }, { status: 202 });
+    }
+    return Response.json({ error: "not found" }, { status: 404 });
+  });
+  try {
+    const chat = chatProcess(["chat", "bob", "--http", `127.0.0.1:${server.addr.port}`]);
+    await chat.waitFor(/chatting with bob \(online\)/);
+    await chat.write("hello bob\nsee you\n");
+    await chat.end();
+    const status = await chat.status;
+    assert.equal(status.code, 0, chat.output());
+    assert.equal(n, 2);
+    assert.doesNotMatch(chat.output(), /not delivered/);
+  } finally {
+    await server.shutdown();
+  }
+});
+
 function chatProcess(args: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
