@@ -171,9 +171,6 @@ export class Discovery {
   #nextReply = Infinity;
   #transmits: Transmit[] = [];
   #events: RosterEvent[] = [];
-  /** Whether {@link drainTransmits} / {@link drainEvents} have anything, without touching the queues. */
-  #anyTransmit = false;
-  #anyEvent = false;
   #warned = new Set<string>();
   #stopped = false;
   #signer: DiscoveryOptions["signer"];
@@ -366,19 +363,17 @@ export class Discovery {
 
   /** Datagrams to send, oldest first; the queue is emptied. */
   drainTransmits(): readonly Transmit[] {
-    if (!this.#anyTransmit) return NOTHING;
     const out = this.#transmits;
+    if (out.length === 0) return NOTHING;
     this.#transmits = [];
-    this.#anyTransmit = false;
     return out;
   }
 
   /** Roster events since the last call; the queue is emptied. */
   drainEvents(): readonly RosterEvent[] {
-    if (!this.#anyEvent) return NOTHING;
     const out = this.#events;
+    if (out.length === 0) return NOTHING;
     this.#events = [];
-    this.#anyEvent = false;
     return out;
   }
 
@@ -474,7 +469,6 @@ export class Discovery {
     this.#counters.datagramsOut++;
     this.#counters.bytesOut += bytes.length;
     this.#transmits.push({ via, to, bytes, kind });
-    this.#anyTransmit = true;
   }
 
   #emit(event: RosterEvent): void {
@@ -482,7 +476,6 @@ export class Discovery {
     else if (event.type === "restarted") this.#counters.peersRestarted++;
     else this.#counters.peersLeft[event.reason]++;
     this.#events.push(event);
-    this.#anyEvent = true;
   }
 
   #setReplies(replies: PendingReply[]): void {

@@ -176,8 +176,6 @@ export class Roster {
   #byAddress = new Map<string, Set<string>>();
   /** id → [incarnation that left, until when the tombstone holds]. */
   #tombstones = new Map<string, { incarnation: number; until: number }>();
-  /** The tombstone count, kept here so that a hello need not look in an empty map. */
-  #tombstoneCount = 0;
   #nextNonce = 1;
   #wakes = new WakeQueue();
   /** The earliest wake-up queued (Infinity if none), read on every poll without touching the queue. */
@@ -222,12 +220,12 @@ export class Roster {
     // knows how big the LAN is; the caller's floor keeps it from being
     // probed by every host before its next (longer) announce.
     const interval = Math.max(hello.interval, minInterval);
-    const tomb = this.#tombstoneCount > 0 ? this.#tombstones.get(hello.id) : undefined;
+    const tomb = this.#tombstones.get(hello.id);
     if (tomb) {
       if (tomb.until > now && hello.incarnation <= tomb.incarnation) {
         return { outcome: "ignored" };
       }
-      this.#deleteTombstone(hello.id);
+      this.#tombstones.delete(hello.id);
     }
     const known = this.#peers.get(hello.id);
     if (!known) {
@@ -330,15 +328,11 @@ export class Roster {
     if (wake.at < this.#earliest) this.#earliest = wake.at;
   }
 
-  #deleteTombstone(id: string): void {
-    if (this.#tombstones.delete(id)) this.#tombstoneCount--;
-  }
-
   #wake(wake: Wake, now: number, probes: ProbeRequest[], events: RosterEvent[]): void {
     const peer = wake.peer;
     if (!peer) {
       const tomb = this.#tombstones.get(wake.id);
-      if (tomb && tomb.until <= now) this.#deleteTombstone(wake.id);
+      if (tomb && tomb.until <= now) this.#tombstones.delete(wake.id);
       return;
     }
     const due = this.#due(peer);
@@ -421,7 +415,6 @@ export class Roster {
     // must be able to rejoin with the same incarnation the moment it is heard.
     if (reason === "goodbye") {
       const until = now + STALE_INTERVALS * peer.interval;
-      if (!this.#tombstones.has(peer.id)) this.#tombstoneCount++;
       this.#tombstones.set(peer.id, { incarnation: peer.incarnation, until });
       this.#queue({ at: until, id: peer.id, peer: undefined });
     }
