@@ -184,7 +184,6 @@ Deno.test("lanchat chat sends typed lines and prints the peer's messages as they
   }
 });
 
-/** A CLI process with piped stdin whose stdout can be awaited line by line. */
 Deno.test("lanchat chat counts a message delivered when its ack's event comes before the POST answers", async () => {
   // A stand-in daemon that acks faster than it answers: the "delivered" event
   // for each message goes out on /events before the POST that sent it returns.
@@ -224,6 +223,7 @@ Deno.test("lanchat chat counts a message delivered when its ack's event comes be
   }
 });
 
+/** A CLI process with piped stdin whose stdout can be awaited line by line. */
 function chatProcess(args: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
     args: [
