@@ -24,6 +24,8 @@ import {
 import type { Ipmsg, IpmsgEvent, IpmsgPeer } from "./ipmsg.ts";
 import { Messaging, type MessagingEvent, timeOrderedId } from "./messaging.ts";
 import { RateLimiter } from "./rate_limit.ts";
+import { CLOSE_REASONS, DEFAULT_HTTP_LIMITS, isOutOfFds } from "./http_server.ts";
+import { OncePer } from "./once_per.ts";
 import { Sealer } from "./seal.ts";
 import { fingerprintOf, NodeSigner, SignatureChecker } from "./signing.ts";
 import type { Peer, RosterEvent } from "./roster.ts";
@@ -123,6 +125,8 @@ export interface DaemonOptions {
   announceBudget?: number;
   /** Also speak IP Messenger (IP Messenger, FeiQ, iptux) on this UDP port. */
   ipmsg?: { port: number; group: string };
+  /** Most HTTP connections open at once (default 256, lowered to fit the open-file limit). */
+  httpMaxConnections?: number;
 }
 
 /** The OS-facing calls, replaceable in tests. */
@@ -260,6 +264,8 @@ export class Daemon {
   #stopped = false;
   #sendErrors = 0;
   #receiveErrors = 0;
+  #fdExhausted = 0;
+  #oncePer = new OncePer();
   #peersCache: { version: number; at: number; body: Uint8Array } | undefined;
   #log = logger("daemon");
   #listeners = new Set<(e: DaemonEvent) => void>();
@@ -399,7 +405,17 @@ export class Daemon {
           httpOpt.hostname,
           httpOpt.port,
           createHandler(api, { token, allowedHosts: loopback ? LOOPBACK_HOSTS : undefined }),
+          {
+            limits: options.httpMaxConnections ? { maxConnections: options.httpMaxConnections } : {},
+            onFdExhausted: (e) => ref.daemon?.outOfFds("accepting an HTTP connection", e),
+          },
         );
+        if (http.maxConnections < (options.httpMaxConnections ?? DEFAULT_HTTP_LIMITS.maxConnections)) {
+          log.warn(
+            "HTTP connections are capped at {cap}, not {wanted}: the open-file limit is lower (raise it with ulimit -n or LimitNOFILE=)",
+            { cap: http.maxConnections, wanted: options.httpMaxConnections ?? DEFAULT_HTTP_LIMITS.maxConnections },
+          );
+        }
         opened.push({ close: () => void http!.shutdown() });
         discovery.self.httpPort = http.addr.port;
       }
@@ -731,6 +747,21 @@ export class Daemon {
   /** The pinned key of a node, if any. */
   pin(id: string): Pin | undefined {
     return this.#pins.get(id);
+  }
+
+  /**
+   * Running out of file descriptors, anywhere: counted, and logged at most
+   * once a minute per place, never a crash.
+   */
+  outOfFds(where: string, e: unknown): void {
+    this.#fdExhausted++;
+    const n = this.#oncePer.hit(`fd:${where}`, this.#io.now());
+    if (n > 0) {
+      this.#log.warn(
+        "Out of file descriptors while {where} ({count}× since the last such line): {error}; raise the open-file limit (ulimit -n, LimitNOFILE=) or lower --http-max-connections",
+        { where, count: n, error: (e as Error)?.message ?? String(e) },
+      );
+    }
   }
 
   #onReceiveError(e: unknown): void {
@@ -1175,7 +1206,8 @@ export class Daemon {
       const { addresses, down } = this.#io.readInterfaces();
       interfaces = broadcastTargets(addresses, { include: o.interfaces, exclude: o.excludeInterfaces, down });
     } catch (e) {
-      this.#log.warn("Cannot read network interfaces: {error}", { error: (e as Error).message });
+      if (isOutOfFds(e)) this.outOfFds("reading network interfaces", e);
+      else this.#log.warn("Cannot read network interfaces: {error}", { error: (e as Error).message });
     }
     const changed = JSON.stringify(interfaces) !== JSON.stringify(this.#interfaces);
     if (changed) {
@@ -1302,7 +1334,13 @@ export class Daemon {
         pinnedKeys: this.#pins.size,
         impersonations: this.#alerts,
       },
-      counters: { ...c, sendErrors: this.#sendErrors, receiveErrors: this.#receiveErrors },
+      counters: {
+        ...c,
+        sendErrors: this.#sendErrors,
+        receiveErrors: this.#receiveErrors,
+        fdExhausted: this.#fdExhausted,
+      },
+      http: this.#http ? { maxConnections: this.#http.maxConnections, ...this.#http.stats() } : null,
       messaging: {
         ...this.messaging.counters,
         outbox: this.messaging.pending().length + (this.ipmsg?.pending().length ?? 0),
@@ -1357,6 +1395,28 @@ export class Daemon {
     metric("lanchat_probes_sent_total", "counter", "Probes sent to silent peers.", [["", c.probesSent]]);
     metric("lanchat_send_errors_total", "counter", "Datagrams the OS refused to send.", [["", this.#sendErrors]]);
     metric("lanchat_receive_errors_total", "counter", "Socket receive errors.", [["", this.#receiveErrors]]);
+    metric(
+      "lanchat_fd_exhausted_total",
+      "counter",
+      "Times an operation failed for want of file descriptors.",
+      [["", this.#fdExhausted]],
+    );
+    if (this.#http) {
+      const h = this.#http.stats();
+      metric("lanchat_http_connections", "gauge", "HTTP connections open.", [["", h.open]]);
+      metric("lanchat_http_connections_max", "gauge", "Cap on open HTTP connections.", [[
+        "",
+        this.#http.maxConnections,
+      ]]);
+      metric("lanchat_http_connections_accepted_total", "counter", "HTTP connections accepted.", [["", h.accepted]]);
+      metric(
+        "lanchat_http_connections_closed_total",
+        "counter",
+        "HTTP connections the daemon closed itself, by reason.",
+        CLOSE_REASONS.map((r) => [`{reason="${r}"}`, h.closed[r]]),
+      );
+      metric("lanchat_http_requests_total", "counter", "HTTP requests.", [["", h.requests]]);
+    }
     const mc = this.messaging.counters;
     metric("lanchat_outbox_messages", "gauge", "Messages waiting to be delivered.", [[
       "",

@@ -23,11 +23,16 @@ import type { DaemonEvent, MessageJson, PeerLookup } from "./daemon.ts";
 import { type Pin, type StoredMessage, StoreError } from "./store.ts";
 import { MAX_TEXT_BYTES } from "./wire/mod.ts";
 import { createHash, timingSafeEqual } from "node:crypto";
+import { type HttpServer, serveHttp as serveConnections, type ServeOptions } from "./http_server.ts";
+
+export type { HttpServer };
 
 /** Largest request body accepted. */
 export const MAX_BODY_BYTES = 128 * 1024;
 /** Most Server-Sent Events clients at once. */
 export const MAX_SSE_CLIENTS = 64;
+/** Bytes of events queued for one event-stream client that does not read, before it is cut off. */
+export const MAX_SSE_BACKLOG_BYTES = 4 * 1024 * 1024;
 /** Most messages one `POST /messages` with a `messages` array may carry. */
 export const MAX_BATCH = 1000;
 /** Longest `?wait=` in seconds. */
@@ -411,7 +416,7 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
       },
     },
     "/events": {
-      GET: (req) => {
+      GET: () => {
         if (streams.size >= MAX_SSE_CLIENTS) {
           throw new HttpError(503, `Too many event streams open (${MAX_SSE_CLIENTS}); close one and retry`);
         }
@@ -425,6 +430,9 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
             off = api.onEvent((e) => {
               const ev = sseEvent(api, e);
               if (!ev) return;
+              // A client that stops reading is cut off rather than let its
+              // backlog grow without bound; it reconnects and pages history.
+              if ((controller.desiredSize ?? 0) < -MAX_SSE_BACKLOG_BYTES) return close();
               try {
                 controller.enqueue(enc.encode(`event: ${ev[0]}\ndata: ${JSON.stringify(ev[1])}\n\n`));
               } catch { /* stream closed */ }
@@ -443,12 +451,11 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
               } catch { /* already closed */ }
             };
             streams.add(close);
-            req.signal.addEventListener("abort", () => close());
           },
           cancel() {
             close();
           },
-        });
+        }, { highWaterMark: 64 * 1024, size: (chunk) => chunk.byteLength });
         return new Response(body, {
           headers: {
             "content-type": "text/event-stream; charset=utf-8",
@@ -503,32 +510,18 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
   return handler;
 }
 
-/** A running HTTP server. */
-export interface HttpServer {
-  addr: Deno.NetAddr;
-  shutdown(): Promise<void>;
-}
-
 /**
- * Serves the handler on `hostname:port` (port 0 picks one).
+ * Serves the handler on `hostname:port` (port 0 picks one) with the
+ * connection cap and deadlines of {@link serveConnections}; open event
+ * streams are ended on shutdown.
  *
  * @throws {Error} with the address and cause when the port cannot be bound.
  */
-export function serveHttp(hostname: string, port: number, handler: HandlerWithStreams): HttpServer {
-  let server: Deno.HttpServer<Deno.NetAddr>;
-  try {
-    server = Deno.serve({ hostname, port, onListen: () => {} }, handler);
-  } catch (e) {
-    const why = e instanceof Deno.errors.AddrInUse ? "address already in use" : (e as Error).message;
-    throw new Error(`Cannot serve HTTP on ${hostname}:${port}: ${why}; pick another with --http HOST:PORT`, {
-      cause: e,
-    });
-  }
-  return {
-    addr: server.addr,
-    shutdown: () => {
-      handler.closeStreams();
-      return server.shutdown();
-    },
-  };
+export function serveHttp(
+  hostname: string,
+  port: number,
+  handler: HandlerWithStreams,
+  options: ServeOptions = {},
+): HttpServer {
+  return serveConnections(hostname, port, handler, { ...options, onShutdown: () => handler.closeStreams() });
 }

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import { Daemon, DEFAULT_DISCOVERY_PORT, DEFAULT_UNICAST_PORT } from "../daemon.ts";
 import { DEFAULT_INTERVAL_MS } from "../discovery.ts";
+import { DEFAULT_HTTP_LIMITS } from "../http_server.ts";
 import { parseNetworkKey } from "../seal.ts";
 import { LOG_FORMATS, type LogFormat, logger, parseLevel, setupLogging } from "../log.ts";
 import type { LogLevel } from "@logtape/logtape";
@@ -12,6 +13,7 @@ import {
   parseDurationIn,
   parseHttp,
   parseIPv4Arg,
+  parseMaxConnections,
   parseMaxPeers,
   parsePeer,
   parsePort,
@@ -33,6 +35,7 @@ interface DaemonFlags {
   logLevel: LogLevel;
   logFormat: LogFormat;
   maxPeers: number;
+  httpMaxConnections: number;
   announceBudget: number;
   keyFile?: Uint8Array;
   httpTokenFile?: string;
@@ -98,6 +101,12 @@ export function registerDaemon(program: Command): void {
       50,
     )
     .option("--max-peers <n>", "bound on the roster (1 to 100000)", usage(parseMaxPeers), 1024)
+    .option(
+      "--http-max-connections <n>",
+      "most HTTP connections open at once (1 to 100000); past it the longest-idle one is closed",
+      usage(parseMaxConnections),
+      DEFAULT_HTTP_LIMITS.maxConnections,
+    )
     .option("--ipmsg", "also speak IP Messenger (IP Messenger, FeiQ, iptux users appear as peers)")
     .option("--ipmsg-port <port>", "IP Messenger UDP port", parsePort, 2425)
     .option("--ipmsg-group <name>", "group shown to IP Messenger users", "lanchat")
@@ -126,6 +135,7 @@ export function registerDaemon(program: Command): void {
         announceBudget: flags.announceBudget,
         networkKey: flags.keyFile,
         ipmsg: flags.ipmsg ? { port: flags.ipmsgPort, group: flags.ipmsgGroup } : undefined,
+        httpMaxConnections: flags.httpMaxConnections,
       });
       await new Promise<void>((resolve) => {
         let stopping = false;

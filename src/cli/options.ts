@@ -120,6 +120,14 @@ export function parseMaxPeers(s: string): number {
   return Number(s);
 }
 
+/** `--http-max-connections`: 1 to 100000. */
+export function parseMaxConnections(s: string): number {
+  if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 100_000) {
+    throw new InvalidArgumentError(`"${s}" is not a number of connections from 1 to 100000.`);
+  }
+  return Number(s);
+}
+
 /** `--announce-budget`: a whole number of hellos a second, 1 to 10000. */
 export function parseBudget(s: string): number {
   if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 10_000) {

@@ -9,13 +9,14 @@ const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
 /**
- * The permission flags a daemon runs with in tests: exactly those of
- * `deno task start`, read from deno.json, so a permission the daemon lacks
- * in real use fails the tests too.
+ * The flags a daemon runs with in tests: exactly the permissions and V8
+ * flags of `deno task start`, read from deno.json, so a permission the
+ * daemon lacks in real use fails the tests too, and memory is measured as
+ * it runs.
  */
 export const DAEMON_PERMISSIONS: string[] = (() => {
   const config = JSON.parse(Deno.readTextFileSync(CONFIG)) as { tasks: Record<string, string> };
-  return config.tasks.start!.split(/\s+/).filter((w) => w.startsWith("--allow-"));
+  return config.tasks.start!.split(/\s+/).filter((w) => w.startsWith("--allow-") || w.startsWith("--v8-flags="));
 })();
 
 /** One parsed JSON log line. */
@@ -41,7 +42,11 @@ export class DaemonProcess {
   #waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   #done: Promise<void>;
 
-  constructor(args: string[], options: { netns?: string; env?: Record<string, string> } = {}) {
+  /**
+   * `options.prefix` runs the daemon under another command that then execs
+   * it, e.g. `["prlimit", "--nofile=1024:1024", "--"]`.
+   */
+  constructor(args: string[], options: { netns?: string; env?: Record<string, string>; prefix?: string[] } = {}) {
     const deno = [
       Deno.execPath(),
       "run",
@@ -54,7 +59,8 @@ export class DaemonProcess {
       "json",
       ...args,
     ];
-    const [cmd, ...rest] = options.netns ? ["ip", "netns", "exec", options.netns, ...deno] : deno;
+    const wrapped = [...(options.prefix ?? []), ...deno];
+    const [cmd, ...rest] = options.netns ? ["ip", "netns", "exec", options.netns, ...wrapped] : wrapped;
     this.child = new Deno.Command(cmd!, {
       args: rest,
       stdin: "null",
@@ -232,7 +238,7 @@ export async function runCli(
 export function startLoopbackDaemon(
   port: number,
   name: string,
-  options: { dataDir?: string; intervalMs?: number; probeMs?: number; extra?: string[] } = {},
+  options: { dataDir?: string; intervalMs?: number; probeMs?: number; extra?: string[]; prefix?: string[] } = {},
 ): DaemonProcess {
   return new DaemonProcess([
     "--interface",
@@ -252,7 +258,7 @@ export function startLoopbackDaemon(
     "--data-dir",
     options.dataDir ?? tempDataDir(),
     ...(options.extra ?? []),
-  ]);
+  ], { prefix: options.prefix });
 }
 
 /** Polls `pred` every 50 ms until it holds; throws after `ms`, naming `what`. */
