@@ -22,6 +22,7 @@ import {
 } from "./net_address.ts";
 // Loaded only with --ipmsg (start()): its GBK codec (iconv-lite) cost every daemon ~1.3 MB of RSS.
 import type { Ipmsg, IpmsgEvent, IpmsgPeer } from "./ipmsg.ts";
+import { IPMSG, peekIpmsgMode } from "./wire/ipmsg_command.ts";
 import { Messaging, type MessagingEvent, timeOrderedId } from "./messaging.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import { CLOSE_REASONS, DEFAULT_HTTP_LIMITS, isOutOfFds } from "./http_server.ts";
@@ -60,6 +61,8 @@ export const UNICAST_RATE = { rate: 20_000, burst: 5_000 } as const;
 /** First byte of the type field in a lanchat frame, and the discovery types it may hold. */
 const TYPE_OFFSET = 5;
 const DISCOVERY_TYPES = new Set<number>([PacketType.hello, PacketType.goodbye, PacketType.ping, PacketType.pong]);
+/** IP Messenger modes limited like hellos: entries, absence and exit. */
+const IPMSG_ENTRY_MODES = new Set<number>([IPMSG.BR_ENTRY, IPMSG.ANSENTRY, IPMSG.BR_ABSENCE, IPMSG.BR_EXIT]);
 /** The HTTP bearer token's file name in the data directory. */
 export const HTTP_TOKEN_FILE = "http_token";
 
@@ -91,6 +94,15 @@ export async function loadOrCreateToken(path: string): Promise<string> {
 export const STATUS_FLUSH_MS = 250;
 /** The database's write-ahead log is checkpointed every this many flushes (10 s). */
 export const CHECKPOINT_EVERY_FLUSHES = 40;
+/**
+ * Known peers (remembered so they can be addressed offline) that no message
+ * was ever exchanged with are forgotten after this long unseen, and beyond
+ * {@link MAX_IDLE_KNOWN_PEERS} of them, the least recently seen first.
+ */
+export const IDLE_PEER_TTL_MS = 7 * 24 * 3600_000;
+export const MAX_IDLE_KNOWN_PEERS = 10_000;
+/** How often known peers are pruned (and once at start). */
+export const PRUNE_EVERY_MS = 3600_000;
 /** How often interfaces are re-read, to pick up a new DHCP address or interface. */
 export const INTERFACE_REFRESH_MS = 5000;
 
@@ -252,6 +264,7 @@ export class Daemon {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
   #refreshTimer: ReturnType<typeof setInterval> | undefined;
+  #pruneTimer: ReturnType<typeof setInterval> | undefined;
   #flushTimer: ReturnType<typeof setInterval> | undefined;
   #commitTimer: ReturnType<typeof setImmediate> | undefined;
   /** Callers waiting for the open group transaction to commit. */
@@ -274,6 +287,7 @@ export class Daemon {
     broadcast: new RateLimiter(DISCOVERY_RATE),
     unicast: new RateLimiter(UNICAST_RATE),
     discovery: new RateLimiter(DISCOVERY_RATE),
+    ipmsg: new RateLimiter(UNICAST_RATE),
   };
   #known = new Map<string, KnownPeer>();
   #pins = new Map<string, Pin>();
@@ -359,13 +373,15 @@ export class Daemon {
       const hostname = fitTextField(io.hostname());
       const user = io.env("USER") ?? io.env("LOGNAME") ?? "user";
       // The daemon needs the discovery and the HTTP server, which call back into it: a late-bound reference.
-      const ref: { daemon?: Daemon } = {};
+      const ref: { daemon?: Daemon; ipmsg?: Ipmsg } = {};
       const discovery = new Discovery({
         signer: new NodeSigner(identity.pkcs8, identity.publicKey),
         admit: (packet, from) => ref.daemon ? ref.daemon.#admit(packet, from) : undefined,
         intervalMs: options.intervalMs,
         probeTimeoutMs: options.probeTimeoutMs,
         maxPeers: options.maxPeers,
+        // IP Messenger peers count against the same bounds (--max-peers, 16 per address).
+        others: { count: () => ref.ipmsg?.size ?? 0, countAt: (a) => ref.ipmsg?.countAt(a) ?? 0 },
         announceBudget: options.announceBudget,
         self: {
           id: identity.id,
@@ -448,7 +464,10 @@ export class Daemon {
           intervalMs: discovery.intervalMs,
           firstPacketNo: Math.floor(Date.now() / 1000),
           wall,
+          maxPeers: options.maxPeers,
+          others: { count: () => discovery.roster.size, countAt: (a) => discovery.roster.countAt(a) },
         });
+        ref.ipmsg = ipmsg;
       }
       const ipmsgIds = new Set(store.knownPeers().filter((k) => k.protocol === "ipmsg").map((k) => k.id));
       const newMessaging = () =>
@@ -505,7 +524,20 @@ export class Daemon {
       }
       this.#loops.push(receiveLoop(this.#ipmsgSocket, (b, f) => {
         if (this.#stopped) return;
-        ipmsg.handleDatagram(b, endpointOf(f), this.#io.now());
+        const from = endpointOf(f);
+        const now = this.#io.now();
+        // The same per-source limits as lanchat's sockets, before any decoding:
+        // everything, and entries (like hellos) much lower.
+        const mode = peekIpmsgMode(b);
+        const entry = mode !== undefined && IPMSG_ENTRY_MODES.has(mode);
+        if (
+          !this.#limits.ipmsg.allow(from.address, now) || (entry && !this.#limits.discovery.allow(from.address, now))
+        ) {
+          ipmsg.counters.received++;
+          ipmsg.counters.dropped["rate-limit"]++;
+          return this.#flood(from.address, "IP Messenger datagrams", "over its rate limit", now);
+        }
+        ipmsg.handleDatagram(b, from, now);
         this.#pump();
       }, (e) => this.#onReceiveError(e)));
     }
@@ -514,6 +546,8 @@ export class Daemon {
       receiveLoop(this.#unicastSocket, (b, f) => this.#onDatagram(b, f, "unicast"), (e) => this.#onReceiveError(e)),
     );
     this.#refreshTimer = setInterval(() => void this.#refreshTargets(), INTERFACE_REFRESH_MS);
+    this.#pruneKnownPeers();
+    this.#pruneTimer = setInterval(() => this.#pruneKnownPeers(), PRUNE_EVERY_MS);
     // Delivery-status updates are written behind (see Store.flush): at most
     // this much of them is lost in a crash, and then only re-sent.
     let ticks = 0;
@@ -554,6 +588,7 @@ export class Daemon {
     clearTimeout(this.#timer);
     clearInterval(this.#refreshTimer);
     clearInterval(this.#flushTimer);
+    clearInterval(this.#pruneTimer);
     this.#discoverySocket.close();
     this.#unicastSocket.close();
     this.#ipmsgSocket?.close();
@@ -570,15 +605,37 @@ export class Daemon {
     if (this.#stopped) return;
     const endpoint = endpointOf(from);
     const now = this.#io.now();
-    if (!this.#limits[via].allow(endpoint.address, now)) return this.#dropUnread(bytes, endpoint, "rate-limit");
+    if (!this.#limits[via].allow(endpoint.address, now)) {
+      this.#flood(endpoint.address, "datagrams", "over its rate limit", now);
+      return this.#dropUnread(bytes, endpoint, "rate-limit");
+    }
     let plain = bytes;
     if (this.#sealer) {
       const r = this.#sealer.open(bytes, this.#wall(now));
       if (!r.ok) return this.#dropUnread(bytes, endpoint, r.reason, r.detail);
       plain = r.inner;
     }
-    if (!this.#discoveryAllowed(plain, endpoint.address, now)) return this.#dropUnread(bytes, endpoint, "rate-limit");
+    if (!this.#discoveryAllowed(plain, endpoint.address, now)) {
+      this.#flood(endpoint.address, "discovery packets", "over its rate limit", now);
+      return this.#dropUnread(bytes, endpoint, "rate-limit");
+    }
     this.#handlePlain(plain, endpoint, now);
+  }
+
+  /**
+   * A flood from one source, in the log: one line per source and kind per
+   * minute with how many were refused, not one per datagram.
+   */
+  #flood(address: string, what: string, why: string, now: number): void {
+    const n = this.#oncePer.hit(`flood:${address}:${what}:${why}`, now);
+    if (n > 0) {
+      this.#log.warn("Refusing {what} from {address}: {why} ({count} since the last such line)", {
+        what,
+        address,
+        why,
+        count: n,
+      });
+    }
   }
 
   /** Counts a datagram dropped before the protocol saw it (rate limit, network key). */
@@ -923,21 +980,7 @@ export class Daemon {
       case "joined":
       case "updated": {
         const p = event.peer;
-        const known: KnownPeer = {
-          id: p.id,
-          protocol: "ipmsg",
-          name: p.nickname,
-          hostname: p.host,
-          address: p.address,
-          port: p.port,
-          lastSeen: this.#wall(now),
-        };
-        this.#known.set(p.id, known);
-        try {
-          this.#store.rememberPeer(known);
-        } catch (e) {
-          this.#log.warn("{error}", { error: (e as Error).message });
-        }
+        this.#remember(p, now);
         if (event.type === "joined") {
           this.#log.info("IP Messenger peer joined: {name} ({user}@{host}, {client}) at {address}", {
             name: p.nickname,
@@ -959,7 +1002,15 @@ export class Daemon {
         });
         this.#emit({ type: "ipmsg-left", peer: event.peer, reason: event.reason });
         break;
+      case "refused":
+        if (event.reason === "roster-full") {
+          this.#flood(event.address, "IP Messenger entries", "the roster is full (--max-peers, 16 per address)", now);
+        } else {
+          this.#flood(event.address, "IP Messenger messages", "more than 120 a minute from one address", now);
+        }
+        break;
       case "message":
+        if (!this.#known.has(event.peer.id)) this.#remember(event.peer, now);
         try {
           const message = this.#store.receiveUnordered({
             id: timeOrderedId(event.sentAt),
@@ -982,6 +1033,39 @@ export class Daemon {
         if (message) this.#reportMessaging({ type: "delivered", message, rttMs: event.rttMs });
         break;
       }
+    }
+  }
+
+  /** Forgets known peers never messaged and long unseen (see {@link IDLE_PEER_TTL_MS}). */
+  #pruneKnownPeers(): void {
+    const now = this.#wall(this.#io.now());
+    try {
+      const gone = this.#store.pruneKnownPeers(now - IDLE_PEER_TTL_MS, MAX_IDLE_KNOWN_PEERS);
+      for (const id of gone) this.#known.delete(id);
+      if (gone.length > 0) {
+        this.#log.info("Forgot {count} peers never messaged and not seen for 7 days", { count: gone.length });
+      }
+    } catch (e) {
+      this.#log.warn("{error}", { error: (e as Error).message });
+    }
+  }
+
+  /** Remembers an IP Messenger peer, so that it can be addressed while offline. */
+  #remember(p: IpmsgPeer, now: number): void {
+    const known: KnownPeer = {
+      id: p.id,
+      protocol: "ipmsg",
+      name: p.nickname,
+      hostname: p.host,
+      address: p.address,
+      port: p.port,
+      lastSeen: this.#wall(now),
+    };
+    this.#known.set(p.id, known);
+    try {
+      this.#store.rememberPeer(known);
+    } catch (e) {
+      this.#log.warn("{error}", { error: (e as Error).message });
     }
   }
 

@@ -18,7 +18,7 @@ import {
   type Hello,
   type Packet,
 } from "./wire/mod.ts";
-import { type LeaveReason, Roster, type RosterEvent } from "./roster.ts";
+import { type LeaveReason, Roster, type RosterEvent, type RosterOptions } from "./roster.ts";
 
 /** Default announce interval. */
 export const DEFAULT_INTERVAL_MS = 2000;
@@ -86,6 +86,8 @@ export interface DiscoveryOptions {
   probeTimeoutMs?: number;
   /** Bound on the roster. */
   maxPeers?: number;
+  /** Peers of another protocol counted against the roster's bounds (see {@link RosterOptions.others}). */
+  others?: RosterOptions["others"];
   /** Source of randomness in [0, 1): jitter and reply spreading. */
   random?: () => number;
   /** Hellos a second a host may receive from all others (default {@link DEFAULT_ANNOUNCE_BUDGET}). */
@@ -189,6 +191,7 @@ export class Discovery {
       selfId: this.self.id,
       probeTimeoutMs: options.probeTimeoutMs,
       maxPeers: options.maxPeers,
+      others: options.others,
     });
     this.#counters = {
       datagramsIn: 0,

@@ -20,6 +20,8 @@
  */
 import { createHash } from "node:crypto";
 import type { Endpoint } from "./discovery.ts";
+import { RateLimiter } from "./rate_limit.ts";
+import { DEFAULT_MAX_PEERS, MAX_PEERS_PER_ADDRESS } from "./roster.ts";
 import {
   decodeIpmsg,
   encodeIpmsg,
@@ -38,6 +40,16 @@ export const IPMSG_PORT = 2425;
 export const IPMSG_EXPIRY_ANNOUNCES = 5;
 /** How long (ms) an incoming packet number is remembered, to drop duplicates. */
 export const DEDUP_WINDOW_MS = 10 * 60_000;
+/** Most incoming packet numbers remembered (the oldest go first). */
+export const MAX_REMEMBERED_PACKETS = 100_000;
+/**
+ * Messages stored from one source address: a burst of
+ * {@link MESSAGE_BURST}, then {@link MESSAGE_RATE_PER_S} a second (120 a
+ * minute). Past it a message is neither answered nor stored: its sender's
+ * client retries, then tells its user it was not received.
+ */
+export const MESSAGE_BURST = 120;
+export const MESSAGE_RATE_PER_S = 2;
 /** Re-send delays for an unacknowledged SENDMSG: 1 s five times, then every 5 s. */
 export function ipmsgRetryDelay(attempt: number): number {
   return attempt < 5 ? 1000 : 5000;
@@ -65,7 +77,9 @@ export type IpmsgEvent =
   | { type: "joined" | "updated"; peer: IpmsgPeer }
   | { type: "left"; peer: IpmsgPeer; reason: "goodbye" | "timeout" }
   | { type: "message"; peer: IpmsgPeer; text: string; sentAt: number }
-  | { type: "delivered"; messageId: string; peerId: string; rttMs: number };
+  | { type: "delivered"; messageId: string; peerId: string; rttMs: number }
+  /** Something from `address` was refused for a bound: the roster is full, or it sent messages too fast. */
+  | { type: "refused"; address: string; reason: "roster-full" | "message-rate" };
 
 export interface IpmsgTransmit {
   to: Endpoint;
@@ -74,9 +88,11 @@ export interface IpmsgTransmit {
 
 export interface IpmsgCounters {
   received: number;
-  dropped: Record<IpmsgDropReason | "self" | "unsupported", number>;
+  dropped: Record<IpmsgDropReason | "self" | "unsupported" | "rate-limit" | "roster-full", number>;
   entries: number;
   messagesIn: number;
+  /** Messages refused (not answered, not stored) because their sender's address sent too many. */
+  messagesRefused: number;
   messagesOut: number;
   duplicates: number;
   retransmits: number;
@@ -109,6 +125,16 @@ export interface IpmsgOptions {
   firstPacketNo: number;
   /** Wall clock (ms since the epoch) for a monotonic time. */
   wall: (now: number) => number;
+  /** Bound on peers, shared with lanchat's roster (default {@link DEFAULT_MAX_PEERS}). */
+  maxPeers?: number;
+  /** The other protocol's peers, counted against the same bounds (lanchat's roster). */
+  others?: PeerCount;
+}
+
+/** Peers of another protocol that share the roster bounds: how many, and how many at one address. */
+export interface PeerCount {
+  count(): number;
+  countAt(address: string): number;
 }
 
 /** The IP Messenger state machine. */
@@ -117,9 +143,19 @@ export class Ipmsg {
   readonly port: number;
   readonly counters: IpmsgCounters = {
     received: 0,
-    dropped: { oversize: 0, truncated: 0, "bad-field": 0, "bad-text": 0, self: 0, unsupported: 0 },
+    dropped: {
+      oversize: 0,
+      truncated: 0,
+      "bad-field": 0,
+      "bad-text": 0,
+      self: 0,
+      unsupported: 0,
+      "rate-limit": 0,
+      "roster-full": 0,
+    },
     entries: 0,
     messagesIn: 0,
+    messagesRefused: 0,
     messagesOut: 0,
     duplicates: 0,
     retransmits: 0,
@@ -129,6 +165,11 @@ export class Ipmsg {
   #packetNo: number;
   #ownPacketNos = new Set<string>();
   #peers = new Map<string, IpmsgPeer>();
+  /** address → peers there (an id is derived from user and address, so a peer never moves). */
+  #byAddress = new Map<string, number>();
+  #maxPeers: number;
+  #others: PeerCount;
+  #messageBudget = new RateLimiter({ rate: MESSAGE_RATE_PER_S, burst: MESSAGE_BURST });
   #broadcasts: Endpoint[] = [];
   #nextAnnounce: number | undefined;
   #out: Outgoing[] = [];
@@ -143,6 +184,18 @@ export class Ipmsg {
     this.#intervalMs = o.intervalMs;
     this.#wall = o.wall;
     this.#packetNo = o.firstPacketNo;
+    this.#maxPeers = o.maxPeers ?? DEFAULT_MAX_PEERS;
+    this.#others = o.others ?? { count: () => 0, countAt: () => 0 };
+  }
+
+  /** Peers present now. */
+  get size(): number {
+    return this.#peers.size;
+  }
+
+  /** Peers present now at `address`. */
+  countAt(address: string): number {
+    return this.#byAddress.get(address) ?? 0;
   }
 
   /** Peers present now. */
@@ -220,21 +273,18 @@ export class Ipmsg {
     }
     const id = ipmsgPeerId(p.user, from.address);
     switch (p.mode) {
-      case IPMSG.BR_ENTRY:
-        this.#upsert(p, from, now);
-        this.#send(from, IPMSG.ANSENTRY | this.#capabilities(), this.#entryExtra(), this.#peers.get(id)!.encoding);
+      case IPMSG.BR_ENTRY: {
+        const peer = this.#upsert(p, from, now);
+        if (peer) this.#send(from, IPMSG.ANSENTRY | this.#capabilities(), this.#entryExtra(), peer.encoding);
         break;
+      }
       case IPMSG.ANSENTRY:
       case IPMSG.BR_ABSENCE:
         this.#upsert(p, from, now);
         break;
       case IPMSG.BR_EXIT: {
         const peer = this.#peers.get(id);
-        if (peer) {
-          this.#peers.delete(id);
-          this.#events.push({ type: "left", peer, reason: "goodbye" });
-          for (const o of this.#out) if (o.peerId === id) o.nextAt = undefined;
-        }
+        if (peer) this.#remove(peer, "goodbye");
         break;
       }
       case IPMSG.SENDMSG:
@@ -269,12 +319,8 @@ export class Ipmsg {
       for (const b of this.#broadcasts) this.#send(b, IPMSG.BR_ENTRY | this.#capabilities(), extra, "utf-8");
       this.#nextAnnounce = now + this.#intervalMs;
       // Peers silent for several announces (each of which they answer) are gone.
-      for (const [id, peer] of this.#peers) {
-        if (now - peer.lastSeen > IPMSG_EXPIRY_ANNOUNCES * this.#intervalMs) {
-          this.#peers.delete(id);
-          this.#events.push({ type: "left", peer, reason: "timeout" });
-          for (const o of this.#out) if (o.peerId === id) o.nextAt = undefined;
-        }
+      for (const peer of this.#peers.values()) {
+        if (now - peer.lastSeen > IPMSG_EXPIRY_ANNOUNCES * this.#intervalMs) this.#remove(peer, "timeout");
       }
       for (const [key, at] of this.#seen) if (now - at > DEDUP_WINDOW_MS) this.#seen.delete(key);
     }
@@ -367,7 +413,26 @@ export class Ipmsg {
     if (p) p.lastSeen = now;
   }
 
-  #upsert(p: IpmsgPacket, from: Endpoint, now: number): void {
+  /** A sender with no room in the roster, as its message's event shows it. */
+  #transient(p: IpmsgPacket, id: string, from: Endpoint, now: number): IpmsgPeer {
+    return {
+      id,
+      user: p.user,
+      host: p.host,
+      nickname: p.user,
+      group: "",
+      address: from.address,
+      port: from.port,
+      version: p.version,
+      encoding: p.encoding,
+      absent: false,
+      firstSeen: now,
+      lastSeen: now,
+    };
+  }
+
+  /** Adds or updates the sender of an entry; undefined when a new one does not fit the bounds (counted). */
+  #upsert(p: IpmsgPacket, from: Endpoint, now: number): IpmsgPeer | undefined {
     const id = ipmsgPeerId(p.user, from.address);
     // iptux names its encoding in the entry's fourth part.
     const declared = (p.extra[3] ?? "").toLowerCase().replace("_", "-");
@@ -389,18 +454,37 @@ export class Ipmsg {
     };
     const known = this.#peers.get(id);
     if (!known) {
+      // The same bounds as lanchat's roster, shared with it: a full roster
+      // takes no newcomer, nor does an address that has its share.
+      const here = this.countAt(from.address) + this.#others.countAt(from.address);
+      if (this.#peers.size + this.#others.count() >= this.#maxPeers || here >= MAX_PEERS_PER_ADDRESS) {
+        this.counters.dropped["roster-full"]++;
+        this.#events.push({ type: "refused", address: from.address, reason: "roster-full" });
+        return undefined;
+      }
       const peer: IpmsgPeer = { id, ...fields, firstSeen: now, lastSeen: now };
       this.#peers.set(id, peer);
+      this.#byAddress.set(from.address, this.countAt(from.address) + 1);
       this.counters.entries++;
       this.#events.push({ type: "joined", peer });
       // It is back: whatever waits for it goes now.
       for (const o of this.#out) if (o.peerId === id) this.#transmitMessage(o, now);
-      return;
+      return peer;
     }
     const changed = known.nickname !== fields.nickname || known.group !== fields.group ||
       known.absent !== fields.absent || known.port !== fields.port;
     Object.assign(known, fields, { lastSeen: now });
     if (changed) this.#events.push({ type: "updated", peer: known });
+    return known;
+  }
+
+  #remove(peer: IpmsgPeer, reason: "goodbye" | "timeout"): void {
+    this.#peers.delete(peer.id);
+    const left = this.countAt(peer.address) - 1;
+    if (left > 0) this.#byAddress.set(peer.address, left);
+    else this.#byAddress.delete(peer.address);
+    this.#events.push({ type: "left", peer, reason });
+    for (const o of this.#out) if (o.peerId === peer.id) o.nextAt = undefined;
   }
 
   #onSendMsg(p: IpmsgPacket, id: string, from: Endpoint, now: number): void {
@@ -408,16 +492,28 @@ export class Ipmsg {
     const wantsAck = (p.options & IPMSG_OPT.SENDCHECKOPT) !== 0 &&
       (p.options & (IPMSG_OPT.BROADCASTOPT | IPMSG_OPT.AUTORETOPT)) === 0;
     const encoding = this.#peers.get(id)?.encoding ?? p.encoding;
-    if (wantsAck) this.#send(from, IPMSG.RECVMSG | this.#capabilities(), [p.packetNo], encoding);
+    const ack = () => {
+      if (wantsAck) this.#send(from, IPMSG.RECVMSG | this.#capabilities(), [p.packetNo], encoding);
+    };
     const key = `${from.address}|${p.user}|${p.packetNo}`;
     if (this.#seen.has(key)) {
+      // Stored already: the sender missed our answer.
       this.counters.duplicates++;
+      return ack();
+    }
+    if (!this.#messageBudget.allow(from.address, now)) {
+      // Not answered, so the sender's client knows it was not received.
+      this.counters.messagesRefused++;
+      this.#events.push({ type: "refused", address: from.address, reason: "message-rate" });
       return;
     }
+    ack();
     this.#seen.set(key, now);
-    // A sender we have no entry for (its BR_ENTRY was lost): take it from the packet.
-    if (!this.#peers.has(id)) this.#upsert({ ...p, extra: [p.user, ""] }, from, now);
-    const peer = this.#peers.get(id)!;
+    if (this.#seen.size > MAX_REMEMBERED_PACKETS) this.#seen.delete(this.#seen.keys().next().value!);
+    // A sender we have no entry for (its BR_ENTRY was lost): take it from the
+    // packet. Its message is kept even when the roster has no room for it.
+    const peer = this.#peers.get(id) ?? this.#upsert({ ...p, extra: [p.user, ""] }, from, now) ??
+      this.#transient(p, id, from, now);
     let text = p.extra[0] ?? "";
     if (p.options & IPMSG_OPT.ENCRYPTOPT) {
       this.counters.dropped.unsupported++;

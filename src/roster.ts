@@ -164,6 +164,11 @@ export interface RosterOptions {
   probeTimeoutMs?: number;
   /** Most peers. Default {@link DEFAULT_MAX_PEERS}. */
   maxPeers?: number;
+  /**
+   * Peers of another protocol (IP Messenger) counted against the same
+   * bounds: {@link maxPeers} in all, {@link MAX_PEERS_PER_ADDRESS} per address.
+   */
+  others?: { count(): number; countAt(address: string): number };
 }
 
 /** The peer table. See the module documentation for the life cycle. */
@@ -182,11 +187,18 @@ export class Roster {
   #earliest = Infinity;
   /** Bumped on every change, so callers can cache serialized views. */
   #version = 0;
+  #others: RosterOptions["others"];
 
   constructor(options: RosterOptions) {
     this.selfId = options.selfId;
     this.probeTimeoutMs = options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
     this.maxPeers = options.maxPeers ?? DEFAULT_MAX_PEERS;
+    this.#others = options.others;
+  }
+
+  /** Peers first heard at `address` now. */
+  countAt(address: string): number {
+    return this.#byAddress.get(address)?.size ?? 0;
   }
 
   /** Number of peers. */
@@ -232,7 +244,11 @@ export class Roster {
       // Bounded: a full roster takes no newcomer (peers in it are never
       // evicted for one); nor does an address that already has its share.
       const fromHere = this.#byAddress.get(address);
-      if (this.#peers.size >= this.maxPeers || (fromHere?.size ?? 0) >= MAX_PEERS_PER_ADDRESS) {
+      const others = this.#others;
+      if (
+        this.#peers.size + (others?.count() ?? 0) >= this.maxPeers ||
+        (fromHere?.size ?? 0) + (others?.countAt(address) ?? 0) >= MAX_PEERS_PER_ADDRESS
+      ) {
         return { outcome: "full" };
       }
       const peer: Peer = {

@@ -312,6 +312,27 @@ export class Store {
       }));
   }
 
+  /**
+   * Forgets peers no message was ever exchanged with that were last seen
+   * before `seenBefore` (ms since the epoch), and of the rest of those the
+   * least recently seen beyond `keep`: what a flood of made-up peers leaves
+   * behind does not stay forever. Returns the ids forgotten.
+   */
+  pruneKnownPeers(seenBefore: number, keep: number): string[] {
+    const idle = this.#q(
+      `SELECT id, last_seen FROM peers p
+       WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.peer = p.id)
+         AND NOT EXISTS (SELECT 1 FROM held h WHERE h.peer = p.id)
+       ORDER BY last_seen DESC`,
+    ).all() as { id: string; last_seen: number }[];
+    const gone = idle.filter((r, i) => i >= keep || Number(r.last_seen) < seenBefore).map((r) => String(r.id));
+    if (gone.length === 0) return gone;
+    this.transaction("forget idle peers", () => {
+      for (const id of gone) this.#q("DELETE FROM peers WHERE id = ?").run(id);
+    });
+    return gone;
+  }
+
   /** Every pinned node key. */
   pins(): Pin[] {
     return (this.#q("SELECT id, key, name, first_seen, trust FROM pins").all() as Record<string, unknown>[])

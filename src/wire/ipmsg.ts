@@ -15,37 +15,9 @@
  * @module
  */
 import iconv from "iconv-lite";
+import { IPMSG, IPMSG_OPT, peekIpmsgMode } from "./ipmsg_command.ts";
 
-/** Command modes (low 8 bits). */
-export const IPMSG = {
-  NOOPERATION: 0x00,
-  BR_ENTRY: 0x01,
-  BR_EXIT: 0x02,
-  ANSENTRY: 0x03,
-  BR_ABSENCE: 0x04,
-  SENDMSG: 0x20,
-  RECVMSG: 0x21,
-  READMSG: 0x30,
-  ANSREADMSG: 0x32,
-  GETFILEDATA: 0x60,
-  GETPUBKEY: 0x72,
-  ANSPUBKEY: 0x73,
-} as const;
-
-/** Option bits (high 24 bits). */
-export const IPMSG_OPT = {
-  ABSENCEOPT: 0x100,
-  SENDCHECKOPT: 0x100,
-  SECRETOPT: 0x200,
-  BROADCASTOPT: 0x400,
-  MULTICASTOPT: 0x800,
-  AUTORETOPT: 0x2000,
-  READCHECKOPT: 0x100000,
-  FILEATTACHOPT: 0x200000,
-  ENCRYPTOPT: 0x400000,
-  UTF8OPT: 0x800000,
-  CAPUTF8OPT: 0x1000000,
-} as const;
+export { IPMSG, IPMSG_OPT, peekIpmsgMode };
 
 /** The largest IP Messenger datagram lanchat sends or accepts (iptux's limit). */
 export const IPMSG_MAX_PACKET = 8192;

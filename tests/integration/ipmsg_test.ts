@@ -135,3 +135,41 @@ Deno.test("a second lanchat --ipmsg on the same host says the IP Messenger port 
     await killAll();
   }
 });
+
+Deno.test("a flood of IP Messenger entries and messages from one address: 16 peers, 120 messages, a few log lines", async () => {
+  const port = freeUdpPort();
+  const ipmsgPort = freeUdpPort();
+  const entries = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.7", port: 0 });
+  const messages = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.8", port: 0 });
+  try {
+    const d = await startLoopbackDaemon(port, "alice", { extra: ["--ipmsg", "--ipmsg-port", String(ipmsgPort)] })
+      .started();
+    const to = { transport: "udp" as const, hostname: "127.0.0.1", port: ipmsgPort };
+    for (let i = 0; i < 20_000; i++) {
+      await entries.send(ascii(`1:${i}:user${i}:host:${IPMSG.BR_ENTRY}:user${i}\0flood\0`), to);
+    }
+    for (let i = 0; i < 2_000; i++) {
+      const cmd = IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT;
+      await messages.send(ascii(`1:${100_000 + i}:spammer:host:${cmd}:spam ${i}\0`), to);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const peers: PeerJson[] = await (await fetch(`${d.httpUrl}/peers`)).json();
+    const fromFlooder = peers.filter((p) => p.addresses.some((a) => a.address === "127.0.0.7"));
+    assert.ok(fromFlooder.length <= 16, `${fromFlooder.length} peers from one address`);
+    const status = await (await fetch(`${d.httpUrl}/status`)).json();
+    const c = status.ipmsg;
+    assert.ok(c.dropped["rate-limit"] > 0 && c.dropped["roster-full"] > 0 && c.messagesRefused > 0, JSON.stringify(c));
+    assert.ok(c.entries <= 17, "16 from the flooder, 1 the spammer");
+    const history: MessageJson[] = await (await fetch(`${d.httpUrl}/messages?limit=10000`)).json();
+    const stored = history.filter((m) => m.text.startsWith("spam ")).length;
+    assert.ok(stored >= 100 && stored <= 125, `${stored} of 2,000 stored`);
+    const joinLines = d.lines.filter((l) => /^IP Messenger peer joined/.test(l.message)).length;
+    const floodLines = d.lines.filter((l) => /^Refusing/.test(l.message)).length;
+    assert.ok(joinLines <= 17, `${joinLines} join lines`);
+    assert.ok(floodLines >= 1 && floodLines <= 6, `${floodLines} flood lines:\n${d.rawStderr.join("\n")}`);
+  } finally {
+    entries.close();
+    messages.close();
+    await killAll();
+  }
+});

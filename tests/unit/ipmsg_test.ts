@@ -8,6 +8,7 @@ import {
   IPMSG_MAX_PACKET,
   IPMSG_OPT,
   type IpmsgPacket,
+  peekIpmsgMode,
 } from "../../src/wire/ipmsg.ts";
 
 const gbk = (s: string) => new Uint8Array(iconv.encode(s, "gbk"));
@@ -217,4 +218,80 @@ Deno.test("ipmsg removes a peer on BR_EXIT, and one silent for five announces; q
   m.drainTransmits();
   m.handleDatagram(utf8("1_iptux 0.8.3:1:root:vm:259:root\0\0icon-tux.png\0utf-8\0"), IPTUX, 15_000);
   assert.ok(out(m).some((t) => t.p.mode === IPMSG.SENDMSG && t.p.extra[0] === "when you are back"));
+});
+
+Deno.test("ipmsg takes at most 16 peers from one address and counts lanchat's roster in --max-peers", () => {
+  const m = machine();
+  const entry = (user: string, address: string) =>
+    m.handleDatagram(utf8(`1:${user.length}:${user}:host:1:${user}\0g\0`), { address, port: 2425 }, 1);
+  for (let i = 0; i < 100; i++) entry(`user${i}`, "198.18.0.30");
+  assert.equal(m.peers().length, 16, "16 ids per address");
+  assert.equal(m.countAt("198.18.0.30"), 16);
+  assert.equal(m.counters.dropped["roster-full"], 84);
+  const refused = m.drainEvents().filter((e) => e.type === "refused");
+  assert.equal(refused.length, 84);
+  assert.equal(out(m).length, 16, "only admitted entries are answered");
+
+  // lanchat peers count too: 1,020 of them leave room for 4 of 1,024.
+  const shared = new Ipmsg({
+    user: "alice",
+    host: "h1",
+    nickname: "Alice",
+    group: "lanchat",
+    intervalMs: 2000,
+    firstPacketNo: 1000,
+    wall: (t) => t,
+    maxPeers: 1024,
+    others: { count: () => 1020, countAt: (a) => a === "198.18.0.40" ? 15 : 0 },
+  });
+  for (let i = 0; i < 10; i++) {
+    shared.handleDatagram(utf8(`1:${i}:u${i}:h:1:u${i}\0\0`), { address: `198.18.0.${50 + i}`, port: 2425 }, 1);
+  }
+  assert.equal(shared.size, 4);
+  // An address where lanchat already has 15 ids takes one more, from either protocol.
+  const tight = new Ipmsg({
+    user: "a",
+    host: "h",
+    nickname: "A",
+    group: "g",
+    intervalMs: 2000,
+    firstPacketNo: 1,
+    wall: (t) => t,
+    others: { count: () => 15, countAt: (a) => a === "198.18.0.40" ? 15 : 0 },
+  });
+  for (const u of ["x", "y"]) {
+    tight.handleDatagram(utf8(`1:1:${u}:h:1:${u}\0\0`), { address: "198.18.0.40", port: 2425 }, 1);
+  }
+  assert.equal(tight.countAt("198.18.0.40"), 1);
+});
+
+Deno.test("ipmsg stores at most 120 messages a minute from one address; the rest go unanswered, duplicates are still answered", () => {
+  const m = machine();
+  const send = (n: number, t: number) =>
+    m.handleDatagram(
+      utf8(`1:${n}:flooder:host:${IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT}:message ${n}\0`),
+      FEIQ,
+      t,
+    );
+  for (let n = 1; n <= 500; n++) send(n, 10);
+  const stored = m.drainEvents().filter((e) => e.type === "message").length;
+  const acks = out(m).filter((t) => t.p.mode === IPMSG.RECVMSG).length;
+  assert.equal(stored, 120);
+  assert.equal(acks, 120, "only what was stored is answered");
+  assert.equal(m.counters.messagesRefused, 380);
+  send(5, 20); // a retransmission of one already stored
+  assert.equal(out(m).filter((t) => t.p.mode === IPMSG.RECVMSG).length, 1);
+  assert.equal(m.drainEvents().filter((e) => e.type === "message").length, 0);
+  // A minute later there is room again (2 a second).
+  for (let n = 1000; n < 1200; n++) send(n, 60_010);
+  assert.equal(m.drainEvents().filter((e) => e.type === "message").length, 120);
+});
+
+Deno.test("ipmsg peek reads a datagram's command mode without decoding it", () => {
+  assert.equal(peekIpmsgMode(utf8("1:2:u:h:1:x\0")), IPMSG.BR_ENTRY);
+  assert.equal(peekIpmsgMode(utf8("1_lbt4:2:u:h:288:text")), IPMSG.SENDMSG);
+  assert.equal(peekIpmsgMode(utf8(`1:2:u:h:${IPMSG.ANSENTRY | IPMSG_OPT.UTF8OPT}:`)), IPMSG.ANSENTRY);
+  assert.equal(peekIpmsgMode(utf8("1:2:u:h:x:")), undefined);
+  assert.equal(peekIpmsgMode(utf8("1:2:u:h")), undefined);
+  assert.equal(peekIpmsgMode(new Uint8Array(0)), undefined);
 });

@@ -52,3 +52,18 @@ Deno.test("roster takes at most a few ids from one address, so one host cannot f
   r.goodbye(hex(1), 1, 10);
   assert.equal(r.observe(hello(hex(30_000)), "198.18.0.66", 20).outcome, "joined");
 });
+
+Deno.test("roster counts IP Messenger peers in its bounds: --max-peers in all and 16 per address", () => {
+  const ipmsg = { total: 45, at: new Map([["198.18.0.9", 10]]) };
+  const r = new Roster({
+    selfId: "f".repeat(32),
+    maxPeers: 50,
+    others: { count: () => ipmsg.total, countAt: (a) => ipmsg.at.get(a) ?? 0 },
+  });
+  for (let i = 1; i <= 20; i++) r.observe(hello(hex(i)), "198.18.0.9", 0);
+  assert.equal(r.size, 5, "50 in all, 45 of them IP Messenger users");
+  assert.equal(r.countAt("198.18.0.9"), 5);
+  ipmsg.total = 0;
+  for (let i = 21; i <= 40; i++) r.observe(hello(hex(i)), "198.18.0.9", 0);
+  assert.equal(r.countAt("198.18.0.9"), 6, "16 per address, 10 of them IP Messenger users");
+});

@@ -69,3 +69,32 @@ Deno.test("group commit: a write that fails undoes only itself, not the burst it
     again.close();
   }
 });
+
+Deno.test("known peers never messaged are forgotten when long unseen, or beyond a bound; messaged ones are kept", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "lanchat-store-" });
+  const store = await Store.open(dir);
+  try {
+    const peer = (id: string, lastSeen: number) => ({
+      id: id.padEnd(32, "0"),
+      protocol: "ipmsg" as const,
+      name: id,
+      hostname: "h",
+      address: "198.18.0.5",
+      port: 2425,
+      lastSeen,
+    });
+    store.rememberPeer(peer("a", 100)); // old, never messaged: forgotten
+    store.rememberPeer(peer("b", 100)); // old, but messaged: kept
+    store.insertOutgoing({ ...outgoing("m1"), peer: "b".padEnd(32, "0") });
+    for (let i = 0; i < 5; i++) store.rememberPeer(peer(`c${i}`, 1000 + i)); // recent, never messaged
+    const gone = store.pruneKnownPeers(500, 3);
+    assert.deepEqual(gone.sort(), ["a", "c0", "c1"].map((id) => id.padEnd(32, "0")));
+    assert.deepEqual(
+      store.knownPeers().map((p) => p.name).sort(),
+      ["b", "c2", "c3", "c4"],
+      "the messaged one and the 3 most recently seen",
+    );
+  } finally {
+    store.close();
+  }
+});
