@@ -33,6 +33,7 @@ import type { Peer, RosterEvent } from "./roster.ts";
 import { type KnownPeer, type Pin, Store, type StoredMessage, StoreError } from "./store.ts";
 import { BindError, bindUdp, endpointOf, receiveLoop, type Transport, udpAddr } from "./transport.ts";
 import {
+  decodePacket,
   DROP_REASONS,
   type DropReason,
   fitTextField,
@@ -58,6 +59,8 @@ export const DEFAULT_HTTP = { hostname: "127.0.0.1", port: 47476 } as const;
  */
 export const DISCOVERY_RATE = { rate: 50, burst: 100 } as const;
 export const UNICAST_RATE = { rate: 20_000, burst: 5_000 } as const;
+/** Datagrams past their source's rate limit looked at, per probe, for the pong it awaits (see Daemon #overLimit). */
+export const RESCUE_BUDGET = 2000;
 /** First byte of the type field in a lanchat frame, and the discovery types it may hold. */
 const TYPE_OFFSET = 5;
 const DISCOVERY_TYPES = new Set<number>([PacketType.hello, PacketType.goodbye, PacketType.ping, PacketType.pong]);
@@ -278,6 +281,8 @@ export class Daemon {
   #sendErrors = 0;
   #receiveErrors = 0;
   #fdExhausted = 0;
+  /** Pongs to our probes let through a flood that had spent their address's rate limit. */
+  #rescued = 0;
   #oncePer = new OncePer();
   #peersCache: { version: number; at: number; body: Uint8Array } | undefined;
   #log = logger("daemon");
@@ -605,21 +610,44 @@ export class Daemon {
     if (this.#stopped) return;
     const endpoint = endpointOf(from);
     const now = this.#io.now();
-    if (!this.#limits[via].allow(endpoint.address, now)) {
-      this.#flood(endpoint.address, "datagrams", "over its rate limit", now);
-      return this.#dropUnread(bytes, endpoint, "rate-limit");
-    }
+    if (!this.#limits[via].allow(endpoint.address, now)) return this.#overLimit(bytes, undefined, endpoint, now);
     let plain = bytes;
     if (this.#sealer) {
       const r = this.#sealer.open(bytes, this.#wall(now));
       if (!r.ok) return this.#dropUnread(bytes, endpoint, r.reason, r.detail);
       plain = r.inner;
     }
-    if (!this.#discoveryAllowed(plain, endpoint.address, now)) {
-      this.#flood(endpoint.address, "discovery packets", "over its rate limit", now);
-      return this.#dropUnread(bytes, endpoint, "rate-limit");
-    }
+    if (!this.#discoveryAllowed(plain, endpoint.address, now)) return this.#overLimit(bytes, plain, endpoint, now);
     this.#handlePlain(plain, endpoint, now);
+  }
+
+  /**
+   * A datagram past its source's rate limit. Dropped, unless it is the pong
+   * answering a probe this node sent to that address (the probe's random
+   * nonce proves it came from the peer): a flood of junk sent under a live
+   * peer's address spends that address's budget, and must not evict the peer.
+   * At most {@link RESCUE_BUDGET} datagrams a probe are looked at this way
+   * (opened, with a network key, and peeked at), which bounds the work.
+   */
+  #overLimit(bytes: Uint8Array, plain: Uint8Array | undefined, endpoint: Endpoint, now: number): void {
+    const awaited = this.discovery.awaitedPong(endpoint.address, now);
+    if (awaited && awaited.examined++ < RESCUE_BUDGET) {
+      if (plain === undefined && this.#sealer) {
+        const r = this.#sealer.open(bytes, this.#wall(now));
+        if (r.ok) plain = r.inner;
+      } else {
+        plain ??= bytes;
+      }
+      if (plain !== undefined && plain[TYPE_OFFSET] === PacketType.pong) {
+        const d = decodePacket(plain);
+        if (d.ok && d.value.kind === "pong" && d.value.id === awaited.id && d.value.nonce === awaited.nonce) {
+          this.#rescued++;
+          return this.#handlePlain(plain, endpoint, now);
+        }
+      }
+    }
+    this.#flood(endpoint.address, "datagrams", "over its rate limit", now);
+    this.#dropUnread(bytes, endpoint, "rate-limit");
   }
 
   /**
@@ -1423,6 +1451,7 @@ export class Daemon {
         sendErrors: this.#sendErrors,
         receiveErrors: this.#receiveErrors,
         fdExhausted: this.#fdExhausted,
+        pongsPastRateLimit: this.#rescued,
       },
       http: this.#http ? { maxConnections: this.#http.maxConnections, ...this.#http.stats() } : null,
       messaging: {
@@ -1479,6 +1508,12 @@ export class Daemon {
     metric("lanchat_probes_sent_total", "counter", "Probes sent to silent peers.", [["", c.probesSent]]);
     metric("lanchat_send_errors_total", "counter", "Datagrams the OS refused to send.", [["", this.#sendErrors]]);
     metric("lanchat_receive_errors_total", "counter", "Socket receive errors.", [["", this.#receiveErrors]]);
+    metric(
+      "lanchat_pongs_past_rate_limit_total",
+      "counter",
+      "Pongs answering this node's probes let through a flood that had spent their address's rate limit.",
+      [["", this.#rescued]],
+    );
     metric(
       "lanchat_fd_exhausted_total",
       "counter",

@@ -145,6 +145,17 @@ interface PendingReply {
   to: Endpoint;
 }
 
+/** A probe sent to an address whose pong has not come yet. */
+export interface AwaitedPong {
+  /** The probed peer. */
+  id: string;
+  nonce: number;
+  /** When the probe times out. */
+  until: number;
+  /** Datagrams from the address the driver looked at for this pong past their rate limit (it bounds that work). */
+  examined: number;
+}
+
 /** Why a well-formed packet was not taken (counted under `reason`). */
 export type Refused = Extract<DecodeResult<Packet>, { ok: false }>;
 
@@ -178,6 +189,8 @@ export class Discovery {
   #signer: DiscoveryOptions["signer"];
   #admit: DiscoveryOptions["admit"];
   #signedCache = new Map<string, Uint8Array>();
+  /** address → the probe awaiting a pong from it. */
+  #awaiting = new Map<string, AwaitedPong>();
 
   constructor(options: DiscoveryOptions) {
     this.self = options.self;
@@ -314,6 +327,9 @@ export class Discovery {
         break;
       }
       case "pong":
+        if (this.#awaiting.get(from.address)?.id === packet.id) this.#awaiting.delete(from.address);
+        this.roster.heard(packet.id, packet.incarnation, from.address, from.port, now);
+        break;
       case "msg":
       case "ack":
         // Any packet from a peer's unicast socket proves it alive there;
@@ -348,10 +364,31 @@ export class Discovery {
         incarnation: this.self.incarnation,
         nonce: probe.nonce,
       });
-      for (const a of probe.addresses) this.#send("unicast", a, ping, "ping");
+      const until = now + this.roster.probeTimeoutMs;
+      for (const a of probe.addresses) {
+        this.#send("unicast", a, ping, "ping");
+        this.#awaiting.set(a.address, { id: probe.peer.id, nonce: probe.nonce, until, examined: 0 });
+      }
       this.#counters.probesSent++;
     }
+    for (const [address, a] of this.#awaiting) if (a.until < now) this.#awaiting.delete(address);
     for (const event of events) this.#emit(event);
+  }
+
+  /**
+   * The probe awaiting a pong from `address` at `now`, if any. A peer that
+   * is alive answers it with the probe's random nonce, which a host that did
+   * not see the ping cannot guess: the driver lets such a pong through a
+   * flood that spends the address's rate limit (someone else sending junk
+   * under the peer's address), so that the flood cannot evict the peer.
+   */
+  awaitedPong(address: string, now: number): AwaitedPong | undefined {
+    const a = this.#awaiting.get(address);
+    if (a && a.until < now) {
+      this.#awaiting.delete(address);
+      return undefined;
+    }
+    return a;
   }
 
   /** The next time {@link handleTimeout} must be called, if any. */

@@ -169,6 +169,17 @@ export interface RosterOptions {
    * bounds: {@link maxPeers} in all, {@link MAX_PEERS_PER_ADDRESS} per address.
    */
   others?: { count(): number; countAt(address: string): number };
+  /**
+   * Probe nonces (32 bits). Random by default, so that a host that does not
+   * see the ping cannot forge its pong (the daemon lets a pong that answers
+   * its own ping through a flood that spends its sender's rate limit).
+   */
+  nonce?: () => number;
+}
+
+/** 32 random bits. */
+export function randomNonce(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0]!;
 }
 
 /** The peer table. See the module documentation for the life cycle. */
@@ -181,7 +192,7 @@ export class Roster {
   #byAddress = new Map<string, Set<string>>();
   /** id → [incarnation that left, until when the tombstone holds]. */
   #tombstones = new Map<string, { incarnation: number; until: number }>();
-  #nextNonce = 1;
+  #nonce: () => number;
   #wakes = new WakeQueue();
   /** The earliest wake-up queued (Infinity if none), read on every poll without touching the queue. */
   #earliest = Infinity;
@@ -194,6 +205,7 @@ export class Roster {
     this.probeTimeoutMs = options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
     this.maxPeers = options.maxPeers ?? DEFAULT_MAX_PEERS;
     this.#others = options.others;
+    this.#nonce = options.nonce ?? randomNonce;
   }
 
   /** Peers first heard at `address` now. */
@@ -368,7 +380,7 @@ export class Roster {
     if (now >= staleAt(peer.lastSeen, peer.interval)) {
       peer.state = "probing";
       peer.probeSentAt = now;
-      peer.probeNonce = this.#nextNonce++ >>> 0;
+      peer.probeNonce = this.#nonce() >>> 0;
       this.#version++;
       probes.push({ peer, nonce: peer.probeNonce, addresses: [...peer.addresses] });
     } else {

@@ -5,7 +5,7 @@
  * are ignored with the reason printed.
  */
 import assert from "node:assert/strict";
-import { type Lan, lanUnavailable } from "../../scripts/lan.ts";
+import { type Lan, lanUnavailable, sh } from "../../scripts/lan.ts";
 import { DaemonProcess, runCli, tempDataDir } from "../support/daemon_process.ts";
 import { writeKeyFile } from "../support/hostile.ts";
 import { peersIn, statusIn, withLan } from "../support/lan_hosts.ts";
@@ -147,5 +147,45 @@ Deno.test({
       const r = await runCli(["send", b.id, "still here", "--wait", "5"], { netns: ha.ns });
       assert.equal(r.code, 0, r.stderr + r.stdout);
       assert.match(r.stdout, /delivered/);
+    }),
+});
+
+Deno.test({
+  name: "junk at 40,000/s under a live peer's address spends its rate limit but does not evict it",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  fn: () =>
+    withLan(3, async (lan) => {
+      const [a, b] = await Promise.all([startIn(lan, 0).started(), startIn(lan, 1).started()]);
+      await Promise.all([a.joined(b.id, 2000), b.joined(a.id, 2000)]);
+      const [ha, hb, hx] = lan.hosts as [typeof lan.hosts[0], typeof lan.hosts[0], typeof lan.hosts[0]];
+      // The hostile host's datagrams to A's unicast port leave with B's address as their source.
+      await sh(
+        "ip",
+        ["netns", "exec", hx.ns, "nft", "-f", "-"],
+        [
+          "table ip spoof {",
+          "  chain post {",
+          "    type nat hook postrouting priority srcnat; policy accept;",
+          `    ip daddr ${ha.address} udp dport 47475 snat to ${hb.address}`,
+          "  }",
+          "}",
+        ].join("\n"),
+      );
+      const linesBefore = a.lines.length;
+      const flood = await hostile(hx.ns, ["junk", "--rate", "40000", "--seconds", "8", "--to", `${ha.address}:47475`]);
+      const s = await statusIn(ha.ns);
+      console.log(
+        `junk as ${hb.address}: ${flood.sent} sent (${flood.perSecond}/s); A refused ${
+          s.counters.dropped["rate-limit"]
+        } past the rate limit, let ${s.counters.pongsPastRateLimit} pongs to its probes through`,
+      );
+      assert.ok((flood.perSecond ?? 0) > 20_000, `the flood reached ${flood.perSecond}/s`);
+      assert.ok(s.counters.dropped["rate-limit"] > 0, "the flood spent B's rate limit");
+      const left = a.lines.slice(linesBefore).filter((l) => /^Peer left/.test(l.message) && l.properties?.id === b.id);
+      assert.deepEqual(left, [], "B was never removed from A's roster");
+      assert.ok((await peersIn(ha.ns)).some((p) => p.id === b.id), "B is listed");
+      const r = await runCli(["send", a.id, "after the flood", "--wait", "5"], { netns: hb.ns });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
     }),
 });

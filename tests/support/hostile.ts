@@ -8,7 +8,12 @@
  * deno run -A tests/support/hostile.ts replay-hello --port 47474 --from ADDR --to ADDR:PORT
  * deno run -A tests/support/hostile.ts msg-twice --to-id ID --to ADDR:PORT --text T [--key FILE]
  * deno run -A tests/support/hostile.ts flood [--count N] [--rate R --seconds S] [--sources N] --to ADDR:PORT [--key FILE]
+ * deno run -A tests/support/hostile.ts junk --rate R --seconds S --to ADDR:PORT
  * ```
+ *
+ * `junk` sends random bytes (20 to 1,200 of them) at R datagrams a second
+ * for S seconds; run it behind an nftables SNAT rule and it arrives under
+ * someone else's source address.
  *
  * Each prints one JSON line saying what it sent.
  */
@@ -176,6 +181,23 @@ if (import.meta.main) {
       }
       const elapsed = (performance.now() - t0) / 1000;
       for (const s of sources) if (s !== sock) s.close();
+      console.log(JSON.stringify({ sent, seconds: elapsed, perSecond: Math.round(sent / elapsed) }));
+      break;
+    }
+    case "junk": {
+      const rate = Number(arg(args, "rate") ?? 40_000);
+      const seconds = Number(arg(args, "seconds") ?? 5);
+      const pool = Array.from({ length: 64 }, (_, i) => crypto.getRandomValues(new Uint8Array(20 + i * 18)));
+      let sent = 0;
+      const t0 = performance.now();
+      while (performance.now() - t0 < seconds * 1000) {
+        const batch: Promise<number>[] = [];
+        for (let k = 0; k < 64; k++, sent++) batch.push(sock.send(pool[sent % pool.length]!, to).catch(() => 0));
+        await Promise.all(batch);
+        const wait = t0 + (sent / rate) * 1000 - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+      const elapsed = (performance.now() - t0) / 1000;
       console.log(JSON.stringify({ sent, seconds: elapsed, perSecond: Math.round(sent / elapsed) }));
       break;
     }

@@ -132,6 +132,62 @@ Deno.test("discovery answers a ping from an unknown node with a pong and a hello
   assert.deepEqual(kinds, [["pong", 45000], ["hello", 45000]]);
 });
 
+Deno.test("discovery remembers the random nonce of each probe until its pong comes or it times out", () => {
+  const me = new Discovery({
+    self: { id: "1".repeat(32), incarnation: 1, name: "me", hostname: "h", version: "v", port: 40000, httpPort: 0 },
+    intervalMs: 1000,
+    probeTimeoutMs: 500,
+  });
+  me.start(0);
+  const peer = "2".repeat(32);
+  const from = { address: "198.18.0.12", port: 45000 };
+  const hello = (t: number) =>
+    me.handleDatagram(
+      encodePacket({
+        kind: "hello",
+        id: peer,
+        incarnation: 1,
+        name: "peer",
+        hostname: "h2",
+        port: 45000,
+        httpPort: 0,
+        version: "v",
+        interval: 1000,
+        reply: true,
+      }),
+      from,
+      t,
+    );
+  hello(0);
+  /** Steps time until a probe goes out; returns its nonce and when it went. */
+  const probe = () => {
+    let t = 0;
+    while (true) {
+      t = me.pollTimeout()!;
+      me.handleTimeout(t);
+      const ping = me.drainTransmits().map((x) => decodePacket(x.bytes)).find((d) => d.ok && d.value.kind === "ping");
+      if (ping?.ok && ping.value.kind === "ping") return { nonce: ping.value.nonce, at: t };
+    }
+  };
+  const nonces = new Set<number>();
+  for (let round = 0; round < 3; round++) {
+    const { nonce, at } = probe();
+    nonces.add(nonce);
+    const awaited = me.awaitedPong(from.address, at + 400)!;
+    assert.deepEqual([awaited.id, awaited.nonce], [peer, nonce]);
+    assert.equal(me.awaitedPong("198.18.0.99", at + 400), undefined, "only the probed address");
+    // The pong answers it: nothing awaited any more.
+    me.handleDatagram(encodePacket({ kind: "pong", id: peer, incarnation: 1, nonce }), from, at + 400);
+    assert.equal(me.awaitedPong(from.address, at + 400), undefined);
+    hello(at + 400);
+  }
+  assert.equal(nonces.size, 3, "a fresh random nonce each probe");
+  // Unanswered, it is awaited until the probe times out (500 ms), then not.
+  const { at } = probe();
+  assert.ok(me.awaitedPong(from.address, at + 499));
+  assert.equal(me.awaitedPong(from.address, at + 501), undefined);
+});
+
 Deno.test("four nodes on a LAN list each other within one round trip of the last start", () => {
   const lan = new SimLan({ seed: 7 });
   for (let i = 0; i < 3; i++) lan.addNode();
