@@ -16,6 +16,7 @@ import {
   parseLogLevel,
   resetSync,
 } from "@logtape/logtape";
+import { printableLine } from "./printable.ts";
 
 export type LogFormat = "text" | "json";
 export const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
@@ -30,7 +31,8 @@ export function setupLogging(options: { level: LogLevel; format: LogFormat }): v
     : getTextFormatter({
       timestamp: "date-time-tz",
       category: ".",
-      value: (v: unknown) => typeof v === "string" ? v : Deno.inspect(v),
+      // Names and texts from peers are shown with their control characters visible, not obeyed.
+      value: (v: unknown) => printableLine(typeof v === "string" ? v : Deno.inspect(v)),
     });
   resetSync();
   configureSync({

@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import type { MessageJson } from "../daemon.ts";
 import { ApiError, daemonUrl, followEvents, request } from "./client.ts";
 import { EXIT, outcome } from "./options.ts";
+import { printable, printableLine } from "../printable.ts";
 
 const DRAIN_MS = 5000;
 
@@ -23,7 +24,8 @@ export function registerChat(program: Command): void {
       )).body;
       const enc = new TextEncoder();
       const out = (s: string) => Deno.stdout.writeSync(enc.encode(s + "\n"));
-      out(`chatting with ${peer.name} (${peer.online ? "online" : "offline: messages will wait"}); Ctrl-D ends`);
+      const name = printableLine(peer.name);
+      out(`chatting with ${name} (${peer.online ? "online" : "offline: messages will wait"}); Ctrl-D ends`);
       const unacked = new Set<string>();
       // The "delivered" event can come in before the POST that sent the message
       // has answered (the ack races the HTTP reply): remember it for that case.
@@ -35,9 +37,9 @@ export function registerChat(program: Command): void {
       const follow = followEvents(base, (type, data) => {
         const m = data as MessageJson;
         if (m?.peer?.id !== peer.id) return;
-        if (type === "message") out(`${m.peer.name}: ${m.text}`);
+        if (type === "message") out(`${printableLine(m.peer.name)}: ${printable(m.text)}`);
         else if (type === "delivered" || type === "failed") {
-          if (type === "failed") out(`(not delivered: ${m.error ?? "refused"}) ${m.text}`);
+          if (type === "failed") out(`(not delivered: ${printableLine(m.error ?? "refused")}) ${printable(m.text)}`);
           if (!unacked.delete(m.id)) settled.add(m.id);
           if (unacked.size === 0) drained?.();
         }
@@ -54,7 +56,7 @@ export function registerChat(program: Command): void {
             body: { to: peer.id, text: line },
           });
           if (m.status !== "delivered" && m.status !== "failed" && !settled.delete(m.id)) unacked.add(m.id);
-          if (!m.online) out(`(queued: ${peer.name} is offline)`);
+          if (!m.online) out(`(queued: ${name} is offline)`);
         } catch (e) {
           failed = true;
           out(`(not sent: ${e instanceof ApiError ? e.message : (e as Error).message})`);
@@ -72,7 +74,7 @@ export function registerChat(program: Command): void {
         out(
           `(${unacked.size} message${
             unacked.size > 1 ? "s" : ""
-          } not delivered yet: queued, will go when ${peer.name} is back)`,
+          } not delivered yet: queued, will go when ${name} is back)`,
         );
         outcome.code = EXIT.queued;
       } else if (failed) {

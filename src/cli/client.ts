@@ -9,6 +9,8 @@
 import { createParser } from "eventsource-parser";
 import { DEFAULT_HTTP, HTTP_TOKEN_FILE, type MessageJson } from "../daemon.ts";
 import { defaultDataDir } from "../identity.ts";
+import { printable, printableLine } from "../printable.ts";
+import stringWidth from "string-width";
 
 /** Raised when no daemon answers; the CLI exits with code 3. */
 export class NoDaemonError extends Error {
@@ -141,11 +143,12 @@ export function formatMessage(m: MessageJson): string {
   const marks: string[] = [];
   if (m.direction === "out" && m.status !== "delivered") marks.push(m.status);
   if (m.late) marks.push("late");
-  const gap = m.gapBefore
-    ? `  … ${m.gapBefore} message${m.gapBefore > 1 ? "s" : ""} from ${m.peer.name} missing …\n`
-    : "";
-  const who = m.direction === "in" ? m.peer.name : `you → ${m.peer.name}`;
-  const text = m.text.includes("\n") ? m.text.replaceAll("\n", "\n    ") : m.text;
+  // Everything a peer supplies is printed with its control characters shown, not obeyed.
+  const name = printableLine(m.peer.name);
+  const gap = m.gapBefore ? `  … ${m.gapBefore} message${m.gapBefore > 1 ? "s" : ""} from ${name} missing …\n` : "";
+  const who = m.direction === "in" ? name : `you → ${name}`;
+  const safe = printable(m.text);
+  const text = safe.includes("\n") ? safe.replaceAll("\n", "\n    ") : safe;
   return `${gap}${date} ${hhmmss}  ${who}: ${text}${marks.length ? `  (${marks.join(", ")})` : ""}`;
 }
 
@@ -157,9 +160,15 @@ export function ago(iso: string, now = Date.now()): string {
   return `${Math.floor(ms / 3_600_000)}h ago`;
 }
 
-/** Lays out rows as left-aligned columns under a header. */
+/**
+ * Lays out rows as left-aligned columns under a header, by display width
+ * (a CJK character or an emoji takes two columns), with every cell's
+ * control characters shown, not obeyed.
+ */
 export function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
-  return [line(header), ...rows.map(line)].join("\n") + "\n";
+  const safe = rows.map((r) => r.map(printableLine));
+  const widths = header.map((h, i) => Math.max(stringWidth(h), ...safe.map((r) => stringWidth(r[i] ?? ""))));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => c + " ".repeat(Math.max(0, widths[i]! - stringWidth(c)))).join("  ").trimEnd();
+  return [line(header), ...safe.map(line)].join("\n") + "\n";
 }

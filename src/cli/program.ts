@@ -21,6 +21,7 @@ import { registerSend } from "./send.ts";
 import { registerPeers } from "./peers.ts";
 import { registerStatus } from "./status.ts";
 import { registerTrust } from "./trust.ts";
+import { printableLine } from "../printable.ts";
 
 /** Builds the program. */
 export function buildProgram(): Command {
@@ -63,7 +64,7 @@ export async function run(args: string[]): Promise<number> {
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (e instanceof ApiError) {
-      console.error(`lanchat: ${e.message}`);
+      console.error(`lanchat: ${printableLine(e.message)}`);
       const candidates = e.body.candidates as
         | { name: string; id: string; online: boolean; trust?: string }[]
         | undefined;
@@ -71,7 +72,7 @@ export async function run(args: string[]): Promise<number> {
         console.error(e.status === 409 ? "Matching peers:" : "Known peers:");
         for (const c of candidates.slice(0, 20)) {
           const trust = c.trust ? `  key ${c.trust}` : "";
-          console.error(`  ${c.name}  ${c.id.slice(0, 12)}  ${c.online ? "online" : "offline"}${trust}`);
+          console.error(`  ${printableLine(c.name)}  ${c.id.slice(0, 12)}  ${c.online ? "online" : "offline"}${trust}`);
         }
       }
       return EXIT.error;

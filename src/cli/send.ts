@@ -4,6 +4,7 @@ import type { MessageJson } from "../daemon.ts";
 import { daemonUrl, request } from "./client.ts";
 import { MAX_BATCH, MAX_BODY_BYTES } from "../http.ts";
 import { EXIT, outcome, parseWaitSeconds } from "./options.ts";
+import { printableLine } from "../printable.ts";
 
 /** Reads all of standard input as text. */
 export async function readStdin(): Promise<string> {
@@ -14,15 +15,16 @@ export async function readStdin(): Promise<string> {
 
 /** The line `send` prints for a message and the exit code it implies. */
 export function describeOutcome(m: MessageJson & { online?: boolean }): [string, number] {
+  const name = printableLine(m.peer.name);
   switch (m.status) {
     case "delivered":
-      return [`delivered to ${m.peer.name} in ${formatMs(m.rttMs ?? 0)}`, EXIT.ok];
+      return [`delivered to ${name} in ${formatMs(m.rttMs ?? 0)}`, EXIT.ok];
     case "failed":
-      return [`failed: ${m.peer.name} refused it (${m.error ?? "no reason"})`, EXIT.error];
+      return [`failed: ${name} refused it (${printableLine(m.error ?? "no reason")})`, EXIT.error];
     default:
       return m.online === false || m.status === "queued"
-        ? [`queued for ${m.peer.name}: will be delivered when it is back`, EXIT.queued]
-        : [`sent to ${m.peer.name}, not acknowledged yet: will keep trying`, EXIT.queued];
+        ? [`queued for ${name}: will be delivered when it is back`, EXIT.queued]
+        : [`sent to ${name}, not acknowledged yet: will keep trying`, EXIT.queued];
   }
 }
 
@@ -100,7 +102,7 @@ async function sendLines(
   const failed = count("failed") + notStored;
   if (opts.json) console.log(JSON.stringify(all, null, 2));
   else {
-    const name = all.find((m) => m.peer)?.peer.name ?? peer;
+    const name = printableLine(all.find((m) => m.peer)?.peer.name ?? peer);
     console.log(
       `${all.length} messages to ${name}: ${count("delivered")} delivered, ${
         count("sent")

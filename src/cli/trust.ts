@@ -1,6 +1,7 @@
 /** `lanchat trust PEER` and `lanchat forget PEER`: manage pinned node keys. */
 import type { Command } from "commander";
 import { daemonUrl, request } from "./client.ts";
+import { printableLine } from "../printable.ts";
 
 const HTTP_HELP = "the daemon's HTTP endpoint (default: $LANCHAT_HTTP or 127.0.0.1:47476)";
 
@@ -17,7 +18,7 @@ export function registerTrust(program: Command): void {
         method: "POST",
         body: { peer },
       });
-      console.log(`trusted ${r.body.name} (${r.body.id})`);
+      console.log(`trusted ${printableLine(r.body.name)} (${r.body.id})`);
     });
   program.command("forget")
     .description("Forget a peer's pinned node key: the key it shows next is pinned anew (trust on first use)")
@@ -28,6 +29,6 @@ export function registerTrust(program: Command): void {
         method: "POST",
         body: { peer },
       });
-      console.log(`forgot the key of ${r.body.name} (${r.body.id})`);
+      console.log(`forgot the key of ${printableLine(r.body.name)} (${r.body.id})`);
     });
 }

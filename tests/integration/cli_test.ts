@@ -1,6 +1,7 @@
 /** The CLI as a user runs it: a child process against a real daemon on loopback, or none. */
 import assert from "node:assert/strict";
 import type { MessageJson } from "../../src/daemon.ts";
+import stringWidth from "string-width";
 import {
   DAEMON_PERMISSIONS,
   freeTcpPort,
@@ -263,3 +264,46 @@ function chatProcess(args: string[]) {
     },
   };
 }
+
+Deno.test("peer text reaches the terminal with control characters shown; tables align CJK and emoji; --json is exact", async () => {
+  const port = freeUdpPort();
+  try {
+    const a = await start(port, "alice").started();
+    const b = await start(port, "小明😀").started();
+    const c = await start(port, "eve\u009b31m\u202e").started();
+    await Promise.all([a.joined(b.id, 2000), a.joined(c.id, 2000)]);
+    const http = a.httpUrl.replace("http://", "");
+    const nasty = "clear\x1b[2J\x1b[H title\x1b]0;owned\x07 bell\x07 csi\u009b31m\nsecond line";
+    const sent = await fetch(`${b.httpUrl}/messages?wait=5`, {
+      method: "POST",
+      body: JSON.stringify({ to: a.id, text: nasty }),
+    });
+    assert.equal((await sent.json()).status, "delivered");
+    const inbox = await runCli(["inbox", "--http", http]);
+    assert.equal(inbox.code, 0, inbox.stderr);
+    // deno-lint-ignore no-control-regex
+    assert.doesNotMatch(inbox.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/, "no raw control character");
+    assert.match(
+      inbox.stdout,
+      /小明😀: clear\^\[\[2J\^\[\[H title\^\[\]0;owned\^G bell\^G csi<U\+009B>31m\n {4}second line/,
+    );
+    const json = await runCli(["inbox", "--json", "--http", http]);
+    assert.equal(JSON.parse(json.stdout.trim().split("\n").at(-1)!).text, nasty, "--json stays exact");
+
+    const peers = await runCli(["peers", "--http", http]);
+    assert.equal(peers.code, 0, peers.stderr);
+    // deno-lint-ignore no-control-regex
+    assert.doesNotMatch(peers.stdout, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/);
+    assert.match(peers.stdout, /eve<U\+009B>31m<U\+202E> /);
+    // Every column starts at the same display column on every line.
+    const lines = peers.stdout.trimEnd().split("\n");
+    const columnAt = (line: string, text: string) => stringWidth(line.slice(0, line.indexOf(text)));
+    const hostCol = columnAt(lines[0]!, "HOST");
+    for (const line of lines.slice(1)) {
+      const host = line.split(/\s{2,}/)[1]!;
+      assert.equal(columnAt(line, host), hostCol, `HOST column of ${JSON.stringify(line)}`);
+    }
+  } finally {
+    await killAll();
+  }
+});

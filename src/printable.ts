@@ -1,0 +1,39 @@
+/**
+ * Text from peers (messages, names, hostnames, file names) made safe to
+ * print on a terminal: control characters are shown, not obeyed, as
+ * `write(1)` and `cat -v` show them. A message with `ESC[2J` prints `^[[2J`
+ * instead of clearing the screen; an OSC sequence cannot retitle the window;
+ * BEL does not ring.
+ *
+ * - C0 controls and DEL become caret notation: ESC `^[`, BEL `^G`, CR `^M`,
+ *   DEL `^?` (newline and tab are kept in multi-line text);
+ * - C1 controls (U+0080–U+009F, among them the one-character CSI U+009B),
+ *   and the invisible characters that reorder text (bidirectional overrides
+ *   and isolates, which can make a name read as another) become `<U+009B>`.
+ *
+ * JSON output never goes through this: it is exact, and JSON escapes them.
+ *
+ * @module
+ */
+
+// deno-lint-ignore no-control-regex
+const UNSAFE_MULTILINE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+// deno-lint-ignore no-control-regex
+const UNSAFE_LINE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+function show(c: string): string {
+  const code = c.charCodeAt(0);
+  if (code < 0x20) return "^" + String.fromCharCode(code + 0x40);
+  if (code === 0x7f) return "^?";
+  return `<U+${code.toString(16).toUpperCase().padStart(4, "0")}>`;
+}
+
+/** `s` with every control character made visible; newlines and tabs are kept. */
+export function printable(s: string): string {
+  return s.replace(UNSAFE_MULTILINE, show);
+}
+
+/** `s` for one line (a table cell, a name): newlines and tabs made visible too. */
+export function printableLine(s: string): string {
+  return s.replace(UNSAFE_LINE, show);
+}
