@@ -9,7 +9,7 @@
 import denoJson from "../deno.json" with { type: "json" };
 import process from "node:process";
 import { clearImmediate, setImmediate } from "node:timers";
-import { Discovery, type Endpoint, type Transmit } from "./discovery.ts";
+import { Discovery, type DiscoveryCounters, type Endpoint, type Transmit } from "./discovery.ts";
 import { type Api, createHandler, type HttpServer, isLoopbackBind, LOOPBACK_HOSTS, serveHttp } from "./http.ts";
 import { defaultDataDir, ensureDataDir, loadOrCreateIdentity } from "./identity.ts";
 import { logger } from "./log.ts";
@@ -187,6 +187,8 @@ export interface PeerJson {
   user?: string;
   nickname?: string;
   group?: string;
+  /** lanchat peers: how far its clock is ahead of this host's, in ms (negative: behind), from its last hello. */
+  clockOffsetMs?: number;
 }
 
 /** Everything the daemon reports to listeners (the SSE stream, tests). */
@@ -378,8 +380,13 @@ export class Daemon {
       const hostname = fitTextField(io.hostname());
       const user = io.env("USER") ?? io.env("LOGNAME") ?? "user";
       // The daemon needs the discovery and the HTTP server, which call back into it: a late-bound reference.
+      const t0 = io.now();
+      const w0 = Date.now();
+      // Whole milliseconds: the wire carries integers (performance.now() is fractional).
+      const wall = (t: number) => Math.round(w0 + (t - t0));
       const ref: { daemon?: Daemon; ipmsg?: Ipmsg } = {};
       const discovery = new Discovery({
+        wall,
         signer: new NodeSigner(identity.pkcs8, identity.publicKey),
         admit: (packet, from) => ref.daemon ? ref.daemon.#admit(packet, from) : undefined,
         intervalMs: options.intervalMs,
@@ -404,6 +411,7 @@ export class Daemon {
         const d = () => ref.daemon!;
         const api: Api = {
           peersBody: () => d().peersBody(),
+          allPeers: () => d().allPeers(),
           status: () => d().status(),
           metrics: () => d().metrics(),
           lookupPeer: (q) => d().lookupPeer(q),
@@ -440,10 +448,6 @@ export class Daemon {
         opened.push({ close: () => void http!.shutdown() });
         discovery.self.httpPort = http.addr.port;
       }
-      const t0 = io.now();
-      const w0 = Date.now();
-      // Whole milliseconds: the wire carries integers (performance.now() is fractional).
-      const wall = (t: number) => Math.round(w0 + (t - t0));
       let ipmsg: Ipmsg | undefined;
       let ipmsgSocket: Transport | undefined;
       if (options.ipmsg) {
@@ -566,8 +570,11 @@ export class Daemon {
       }
     }, STATUS_FLUSH_MS);
     this.#log.info(
-      "lanchat {version} started as {name} ({id}, incarnation {incarnation}); discovery UDP {discoveryPort}, unicast UDP {unicastPort}, HTTP {http}",
+      "lanchat {version} started as {name} ({id}, incarnation {incarnation}); {group}; discovery UDP {discoveryPort}, unicast UDP {unicastPort}, HTTP {http}",
       {
+        group: this.#sealer
+          ? `keyed group (network key id ${this.#sealer.keyIdHex}: only hosts with that key see it)`
+          : "open group (no network key: every lanchat host on the LAN sees it)",
         version: VERSION,
         name: self.name,
         id: self.id,
@@ -614,7 +621,10 @@ export class Daemon {
     let plain = bytes;
     if (this.#sealer) {
       const r = this.#sealer.open(bytes, this.#wall(now));
-      if (!r.ok) return this.#dropUnread(bytes, endpoint, r.reason, r.detail);
+      if (!r.ok) {
+        if (r.aheadMs !== undefined) this.#clockSkew(endpoint.address, r.aheadMs, now);
+        return this.#dropUnread(bytes, endpoint, r.reason, r.detail);
+      }
       plain = r.inner;
     }
     if (!this.#discoveryAllowed(plain, endpoint.address, now)) return this.#overLimit(bytes, plain, endpoint, now);
@@ -648,6 +658,19 @@ export class Daemon {
     }
     this.#flood(endpoint.address, "datagrams", "over its rate limit", now);
     this.#dropUnread(bytes, endpoint, "rate-limit");
+  }
+
+  /**
+   * Sealed datagrams refused for their send time: say why in words, once an
+   * hour per source, since such a host otherwise simply never appears.
+   */
+  #clockSkew(address: string, aheadMs: number, now: number): void {
+    if (this.#oncePer.hit(`clock:${address}`, now, 3600_000) === 0) return;
+    const s = Math.round(Math.abs(aheadMs) / 1000);
+    this.#log.warn(
+      "Datagrams from {address} are {seconds} s {direction} this host's clock; a keyed group needs clocks within 30 s: run NTP on both",
+      { address, seconds: s, direction: aheadMs > 0 ? "ahead of" : "behind" },
+    );
   }
 
   /**
@@ -1140,17 +1163,34 @@ export class Daemon {
   }
 
   /**
-   * Finds the peer a user means by `query`: a node id, a name, an address
-   * (`A.B.C.D`, a port after it is ignored), a hostname or the user part of
-   * a `user@host` name, or an unambiguous id prefix
-   * (4+ hex characters). Peers online and peers seen before both count.
+   * Finds the peer a user means by `query`, online or seen before, by the
+   * first of these rules that matches anything:
+   *
+   * 1. its node id;
+   * 2. its display name, exactly; 3. the same without regard to case;
+   * 4. an IPv4 address it was heard on (`A.B.C.D`), and with `:PORT` also
+   *    that port (its unicast port, or 2425 for IP Messenger);
+   * 5. an unambiguous id prefix (4+ hex characters);
+   * 6. its hostname, the user part of a `user@host` name, or its IP
+   *    Messenger login name.
+   *
+   * Exactly one match is the answer, whether online or not; more than one is
+   * ambiguous, listed, never guessed (not even by preferring the one online:
+   * a message meant for someone offline must not go to their namesake).
    */
   lookupPeer(query: string): PeerLookup {
     const q = query.trim();
-    type Cand = { id: string; name: string; hostname: string; online: boolean; addresses: string[] };
+    /** A candidate, with the `address:port` endpoints it was heard on. */
+    type Cand = { id: string; name: string; hostname: string; online: boolean; endpoints: string[] };
     const cands = new Map<string, Cand>();
     for (const k of this.#known.values()) {
-      cands.set(k.id, { id: k.id, name: k.name, hostname: k.hostname, online: false, addresses: [k.address] });
+      cands.set(k.id, {
+        id: k.id,
+        name: k.name,
+        hostname: k.hostname,
+        online: false,
+        endpoints: [`${k.address}:${k.port}`],
+      });
     }
     for (const p of this.ipmsg?.peers() ?? []) {
       cands.set(p.id, {
@@ -1158,7 +1198,7 @@ export class Daemon {
         name: p.nickname,
         hostname: p.host,
         online: true,
-        addresses: [p.address],
+        endpoints: [`${p.address}:${p.port}`],
       });
     }
     for (const p of this.discovery.roster.peers()) {
@@ -1167,12 +1207,15 @@ export class Daemon {
         name: p.name,
         hostname: p.hostname,
         online: true,
-        addresses: p.addresses.map((a) => a.address).concat(cands.get(p.id)?.addresses ?? []),
+        endpoints: p.addresses.map((a) => `${a.address}:${a.port}`).concat(cands.get(p.id)?.endpoints ?? []),
       });
     }
     const all = [...cands.values()];
     const lower = q.toLowerCase();
-    const addr = q.split(":")[0] ?? "";
+    const at = /^(\d+\.\d+\.\d+\.\d+)(?::(\d+))?$/.exec(q);
+    const atAddress = (c: Cand) =>
+      at !== null && parseIPv4(at[1]!) !== undefined &&
+      c.endpoints.some((e) => at[2] === undefined ? e.startsWith(`${at[1]}:`) : e === `${at[1]}:${Number(at[2])}`);
     // A name picks a node only by a key pinned for it: not a key that claimed
     // a pinned name (a possible impersonation), not one whose name was handed
     // to another key. Ids, id prefixes and addresses are explicit enough.
@@ -1182,7 +1225,7 @@ export class Daemon {
       (c) => c.id === lower,
       byName((c) => c.name === q),
       byName((c) => c.name.toLowerCase() === lower),
-      (c) => parseIPv4(addr) !== undefined && c.addresses.includes(addr),
+      atAddress,
       (c) => /^[0-9a-f]{4,}$/.test(lower) && c.id.startsWith(lower),
       byName((c) => c.hostname === q || c.name.split("@")[0] === q || this.ipmsg?.get(c.id)?.user === q),
     ];
@@ -1196,11 +1239,8 @@ export class Daemon {
       if (byNameRule && hits.some((h) => trust(h) === "conflict")) {
         return { ok: false, reason: "conflict", candidates: hits.map(view) };
       }
-      // Prefer peers online when an offline one shares the name.
-      const online = hits.filter((h) => h.online);
-      const chosen = hits.length > 1 && online.length === 1 ? online : hits;
-      if (chosen.length === 1) return { ok: true, peer: view(chosen[0]!) };
-      if (chosen.length > 1) return { ok: false, reason: "ambiguous", candidates: chosen.map(view) };
+      if (hits.length === 1) return { ok: true, peer: view(hits[0]!) };
+      if (hits.length > 1) return { ok: false, reason: "ambiguous", candidates: hits.map(view) };
     }
     return { ok: false, reason: "unknown", candidates: all.map(view) };
   }
@@ -1314,12 +1354,22 @@ export class Daemon {
     if (this.#stopped) return;
     const o = this.#options;
     let interfaces: BroadcastTarget[] = [];
+    const known = new Set<string>();
     try {
       const { addresses, down } = this.#io.readInterfaces();
+      for (const a of addresses) known.add(a.name);
       interfaces = broadcastTargets(addresses, { include: o.interfaces, exclude: o.excludeInterfaces, down });
     } catch (e) {
       if (isOutOfFds(e)) this.outOfFds("reading network interfaces", e);
       else this.#log.warn("Cannot read network interfaces: {error}", { error: (e as Error).message });
+    }
+    for (const name of known.size > 0 ? o.interfaces ?? [] : []) {
+      if (!known.has(name) && this.discovery.shouldWarnOnce(`interface:${name}`)) {
+        this.#log.warn(
+          "--interface {name} names no interface of this host (it has {names}); nothing is announced there until it appears",
+          { name, names: [...known].join(", ") || "none" },
+        );
+      }
     }
     const changed = JSON.stringify(interfaces) !== JSON.stringify(this.#interfaces);
     if (changed) {
@@ -1341,8 +1391,12 @@ export class Daemon {
       try {
         for (const a of await this.#io.resolve(host)) statics.push({ address: a, port: p });
       } catch (e) {
-        if (this.discovery.shouldWarnOnce(`resolve:${host}`)) {
-          this.#log.warn("Cannot resolve --peer {host}: {error}", { host, error: (e as Error).message });
+        if (isOutOfFds(e)) this.outOfFds("resolving a --peer host name", e);
+        else if (this.discovery.shouldWarnOnce(`resolve:${host}`)) {
+          this.#log.warn("Cannot resolve --peer {host}: {error}; will try again every 5 s", {
+            host,
+            error: dnsProblem(e),
+          });
         }
       }
     }
@@ -1376,6 +1430,7 @@ export class Daemon {
         protocol: "lanchat" as const,
         fingerprint: fingerprintOf(p.id),
         trust: this.#pins.get(p.id)?.trust,
+        clockOffsetMs: p.clockOffset,
       }));
     const ipmsg: PeerJson[] = (this.ipmsg?.peers() ?? []).map((p) => ({
       id: p.id,
@@ -1398,6 +1453,36 @@ export class Daemon {
   }
 
   /**
+   * The roster, then every peer seen before that is not online (state
+   * `offline`, the address and time it was last seen), each part sorted by
+   * name: `GET /peers?all=1`, `lanchat peers --all`.
+   */
+  allPeers(): PeerJson[] {
+    const online = this.peers();
+    const here = new Set(online.map((p) => p.id));
+    const offline: PeerJson[] = [...this.#known.values()].filter((k) => !here.has(k.id)).map((k) => {
+      const seen = new Date(k.lastSeen).toISOString();
+      const pin = this.#pins.get(k.id);
+      return {
+        id: k.id,
+        name: k.name,
+        hostname: k.hostname,
+        addresses: [{ address: k.address, port: k.port, lastSeen: seen }],
+        incarnation: 0,
+        version: "",
+        httpPort: 0,
+        intervalMs: 0,
+        firstSeen: seen,
+        lastSeen: seen,
+        state: "offline",
+        protocol: k.protocol,
+        ...(k.protocol === "lanchat" ? { fingerprint: fingerprintOf(k.id), trust: pin?.trust } : {}),
+      };
+    });
+    return [...online, ...offline.sort(byNameThenId)];
+  }
+
+  /**
    * `/peers` as pretty JSON, UTF-8. Serialized and encoded once per roster
    * change (and at most every 250 ms for the last-seen times), not once per
    * request: with 1,000 peers that is 400 KB a request not re-made.
@@ -1415,7 +1500,6 @@ export class Daemon {
   /** This node and its counters, as `/status` shows them. */
   status(): Record<string, unknown> {
     const s = this.discovery.self;
-    const c = this.discovery.counters;
     return {
       id: s.id,
       name: s.name,
@@ -1447,7 +1531,7 @@ export class Daemon {
         impersonations: this.#alerts,
       },
       counters: {
-        ...c,
+        ...this.#viewCounters(),
         sendErrors: this.#sendErrors,
         receiveErrors: this.#receiveErrors,
         fdExhausted: this.#fdExhausted,
@@ -1462,9 +1546,27 @@ export class Daemon {
     };
   }
 
+  /**
+   * The protocol's counters as /status and /metrics show them: our own
+   * broadcasts heard back (every daemon hears its own) are not datagrams in
+   * and not drops, but a count of their own, so that `dropped` means only
+   * what someone else sent that was refused. Σ received + Σ dropped is still
+   * `datagramsIn`.
+   */
+  #viewCounters(): DiscoveryCounters & { ownEchoes: number } {
+    const c = this.discovery.counters;
+    const { self: ownEchoes, ...dropped } = c.dropped;
+    return {
+      ...c,
+      datagramsIn: c.datagramsIn - ownEchoes,
+      dropped: dropped as DiscoveryCounters["dropped"],
+      ownEchoes,
+    };
+  }
+
   /** Counters and gauges in the Prometheus text format. */
   metrics(): string {
-    const c = this.discovery.counters;
+    const c = this.#viewCounters();
     const s = this.discovery.self;
     const lines: string[] = [];
     const metric = (name: string, type: string, help: string, samples: [string, number][]) => {
@@ -1481,7 +1583,8 @@ export class Daemon {
       Math.round((this.#io.now() - this.#startedAt) / 1000),
     ]]);
     metric("lanchat_peers", "gauge", "Peers in the roster.", [["", this.discovery.roster.size]]);
-    metric("lanchat_datagrams_received_total", "counter", "Datagrams received.", [["", c.datagramsIn]]);
+    metric("lanchat_datagrams_received_total", "counter", "Datagrams received from others.", [["", c.datagramsIn]]);
+    metric("lanchat_own_echoes_total", "counter", "This node's own broadcasts heard back.", [["", c.ownEchoes]]);
     metric("lanchat_datagrams_sent_total", "counter", "Datagrams sent.", [["", c.datagramsOut]]);
     metric("lanchat_bytes_received_total", "counter", "Bytes received.", [["", c.bytesIn]]);
     metric("lanchat_bytes_sent_total", "counter", "Bytes sent.", [["", c.bytesOut]]);
@@ -1489,7 +1592,7 @@ export class Daemon {
       "lanchat_datagrams_dropped_total",
       "counter",
       "Datagrams dropped, by reason.",
-      DROP_REASONS.map((r) => [`{reason="${r}"}`, c.dropped[r]]),
+      DROP_REASONS.filter((r) => r !== "self").map((r) => [`{reason="${r}"}`, c.dropped[r]]),
     );
     metric(
       "lanchat_packets_received_total",
@@ -1556,6 +1659,17 @@ export class Daemon {
     ) metric(name, "counter", help, [["", mc[key]]]);
     return lines.join("\n") + "\n";
   }
+}
+
+/** Why a host name could not be resolved, in words (the resolver's own errors dump its query structure). */
+export function dnsProblem(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return "no such host (no DNS A record)";
+  if (e instanceof Deno.errors.TimedOut) return "the DNS server did not answer in time";
+  if (e instanceof Deno.errors.ConnectionRefused) return "the DNS server refused the query";
+  const message = (e as Error)?.message ?? String(e);
+  if (/invalid characters|malformed label/i.test(message)) return "not a valid host name";
+  if (/no connections available|network is unreachable/i.test(message)) return "no DNS server can be reached";
+  return "the lookup failed";
 }
 
 function hostForUrl(h: string): string {

@@ -92,6 +92,12 @@ export interface DiscoveryOptions {
   random?: () => number;
   /** Hellos a second a host may receive from all others (default {@link DEFAULT_ANNOUNCE_BUDGET}). */
   announceBudget?: number;
+  /**
+   * Wall clock (ms since the epoch) for a monotonic time: hellos then carry
+   * their send time, and each peer's clock offset is kept (see
+   * {@link Peer.clockOffset}).
+   */
+  wall?: (now: number) => number;
   /** Signs this node's hellos and goodbyes (see wire `appendSignature`). */
   signer?: { publicKey: Uint8Array; sign: (data: Uint8Array) => Uint8Array };
   /**
@@ -188,7 +194,9 @@ export class Discovery {
   #stopped = false;
   #signer: DiscoveryOptions["signer"];
   #admit: DiscoveryOptions["admit"];
-  #signedCache = new Map<string, Uint8Array>();
+  #wall: ((now: number) => number) | undefined;
+  /** The latest time this machine was told (stamps hellos sent from setTargets). */
+  #now = 0;
   /** address → the probe awaiting a pong from it. */
   #awaiting = new Map<string, AwaitedPong>();
 
@@ -200,6 +208,7 @@ export class Discovery {
     this.#random = options.random ?? Math.random;
     this.#signer = options.signer;
     this.#admit = options.admit;
+    this.#wall = options.wall;
     this.roster = new Roster({
       selfId: this.self.id,
       probeTimeoutMs: options.probeTimeoutMs,
@@ -244,6 +253,7 @@ export class Discovery {
 
   /** Starts the startup burst of announces at `now`. */
   start(now: number): void {
+    this.#now = now;
     this.#burst = STARTUP_BURST_MS.map((offset) => now + offset);
     this.#nextAnnounce = this.#burst.shift();
   }
@@ -285,6 +295,7 @@ export class Discovery {
    * it was dropped, or undefined when it was taken.
    */
   handlePacket(packet: Packet, size: number, from: Endpoint, now: number): Refused | undefined {
+    this.#now = now;
     this.#datagramsIn++;
     this.#bytesIn += size;
     if (packet.id === this.#selfId) {
@@ -343,6 +354,7 @@ export class Discovery {
   /** Does whatever is due at `now`: announces, delayed replies, probes, expiry. */
   handleTimeout(now: number): void {
     if (this.#stopped) return;
+    this.#now = now;
     if (this.#nextAnnounce !== undefined && now >= this.#nextAnnounce) {
       this.#announce();
       this.#nextAnnounce = this.#burst.shift() ??
@@ -452,6 +464,9 @@ export class Discovery {
       if (obs.peer) this.#counters.dropped["stale-incarnation"]++;
       return;
     }
+    if (obs.peer && hello.sentAt !== undefined && this.#wall) {
+      obs.peer.clockOffset = hello.sentAt - Math.round(this.#wall(now));
+    }
     if (obs.event) this.#emit(obs.event);
     if ((obs.outcome === "joined" || obs.outcome === "restarted") && !hello.reply) {
       const to = { address: from.address, port: hello.port };
@@ -478,15 +493,8 @@ export class Discovery {
   }
 
   #signed(unsigned: Uint8Array): Uint8Array {
-    if (!this.#signer) return unsigned;
-    const key = String.fromCharCode(...unsigned);
-    let out = this.#signedCache.get(key);
-    if (!out) {
-      out = appendSignature(unsigned, this.#signer.publicKey, this.#signer.sign);
-      if (this.#signedCache.size >= 8) this.#signedCache.clear();
-      this.#signedCache.set(key, out);
-    }
-    return out;
+    // Each hello carries its send time, so each is signed afresh (~30 µs).
+    return this.#signer ? appendSignature(unsigned, this.#signer.publicKey, this.#signer.sign) : unsigned;
   }
 
   #hello(reply: boolean): Hello {
@@ -502,6 +510,7 @@ export class Discovery {
       version: s.version,
       interval: this.announceIntervalMs,
       reply,
+      ...(this.#wall ? { sentAt: Math.round(this.#wall(this.#now)) } : {}),
     };
   }
 

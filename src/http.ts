@@ -5,7 +5,7 @@
  *
  * | route | answer |
  * |---|---|
- * | `GET /peers` | the roster |
+ * | `GET /peers[?all=1]` | the roster (with `all`, then the peers seen before that are offline) |
  * | `GET /status` | this node and its counters |
  * | `GET /healthz` | `ok` |
  * | `GET /metrics` | Prometheus text |
@@ -42,6 +42,8 @@ export const MAX_WAIT_SECONDS = 60;
 export interface Api {
   /** The roster, already serialized as pretty JSON with a trailing newline, UTF-8. */
   peersBody(): Uint8Array;
+  /** The roster, then peers seen before that are offline. */
+  allPeers(): unknown[];
   status(): unknown;
   metrics(): string;
   lookupPeer(query: string): PeerLookup;
@@ -182,9 +184,14 @@ async function send(api: Api, to: string, text: string): Promise<StoredMessage> 
   }
 }
 
-async function sendAndWait(api: Api, to: string, text: string, waitS: number) {
+/**
+ * Stores and sends a message, then waits up to `waitS` for its delivery:
+ * not at all when the peer is known to be offline (it is queued, and says so
+ * at once).
+ */
+async function sendAndWait(api: Api, to: string, text: string, waitS: number, online = true) {
   const stored = await send(api, to, text);
-  const done = waitS > 0 ? await api.waitDelivered(stored.id, waitS * 1000) : undefined;
+  const done = waitS > 0 && online ? await api.waitDelivered(stored.id, waitS * 1000) : undefined;
   return done ?? stored;
 }
 
@@ -225,8 +232,10 @@ async function sendBatch(api: Api, raw: unknown, waitS: number): Promise<Respons
     throw e;
   }
   const done = await Promise.all(
-    results.map((r) =>
-      r instanceof Error || waitS === 0 ? r : api.waitDelivered(r.id, waitS * 1000).then((d) => d ?? r)
+    results.map((r, i) =>
+      r instanceof Error || waitS === 0 || !items[i]!.peer.online
+        ? r
+        : api.waitDelivered(r.id, waitS * 1000).then((d) => d ?? r)
     ),
   );
   const messages = done.map((r, i) =>
@@ -322,10 +331,12 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
   const streams = new Set<() => void>();
   const routes: Record<string, Route> = {
     "/peers": {
-      GET: () =>
-        new Response(api.peersBody() as Uint8Array<ArrayBuffer>, {
-          headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
-        }),
+      GET: (_req, url) =>
+        /^(1|true|yes)$/.test(url.searchParams.get("all") ?? "")
+          ? json(api.allPeers())
+          : new Response(api.peersBody() as Uint8Array<ArrayBuffer>, {
+            headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
+          }),
     },
     "/status": { GET: () => json(api.status()) },
     "/healthz": { GET: () => new Response("ok\n", { headers: { "content-type": "text/plain; charset=utf-8" } }) },
@@ -350,7 +361,7 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         }
         const text = checkText(body.text);
         const peer = resolve(api, body.to);
-        const m = await sendAndWait(api, peer.id, text, waitS);
+        const m = await sendAndWait(api, peer.id, text, waitS, peer.online);
         const out = { ...api.messageJson(m), online: peer.online };
         return json(out, m.status === "delivered" ? 200 : m.status === "failed" ? 502 : 202);
       },

@@ -7,7 +7,6 @@
  */
 import {
   configureSync,
-  getJsonLinesFormatter,
   getLogger,
   getTextFormatter,
   type Logger,
@@ -26,14 +25,12 @@ const encoder = new TextEncoder();
 
 /** Configures the process-wide logger. Safe to call more than once. */
 export function setupLogging(options: { level: LogLevel; format: LogFormat }): void {
-  const format = options.format === "json"
-    ? getJsonLinesFormatter({ properties: "nest:properties" })
-    : getTextFormatter({
-      timestamp: "date-time-tz",
-      category: ".",
-      // Names and texts from peers are shown with their control characters visible, not obeyed.
-      value: (v: unknown) => printableLine(typeof v === "string" ? v : Deno.inspect(v)),
-    });
+  const format = options.format === "json" ? jsonLine : getTextFormatter({
+    timestamp: "date-time-tz",
+    category: ".",
+    // Names and texts from peers are shown with their control characters visible, not obeyed.
+    value: (v: unknown) => printableLine(typeof v === "string" ? v : Deno.inspect(v)),
+  });
   resetSync();
   configureSync({
     sinks: {
@@ -46,6 +43,35 @@ export function setupLogging(options: { level: LogLevel; format: LogFormat }): v
       { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
     ],
   });
+}
+
+/**
+ * One JSON object per line: `@timestamp`, `level`, `message` (values written
+ * as they are, a string without quotes), `logger` and `properties`.
+ * (LogTape's own JSON formatter quotes string values inside the message.)
+ */
+export function jsonLine(record: LogRecord): string {
+  let message = "";
+  for (let i = 0; i < record.message.length; i++) {
+    const part = record.message[i];
+    message += i % 2 === 0 || typeof part === "string" ? String(part) : safeJson(part);
+  }
+  return JSON.stringify({
+    "@timestamp": new Date(record.timestamp).toISOString(),
+    level: record.level === "warning" ? "WARN" : record.level.toUpperCase(),
+    message,
+    logger: record.category.join("."),
+    properties: record.properties,
+  }) + "\n";
+}
+
+function safeJson(v: unknown): string {
+  if (v instanceof Error) return v.message;
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
 }
 
 /** Parses a `--log-level` value; throws a TypeError naming the valid ones. */

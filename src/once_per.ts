@@ -19,13 +19,14 @@ export class OncePer {
   }
 
   /**
-   * Records one occurrence of `key` at `now`. Returns how many occurrences
+   * Records one occurrence of `key` at `now` (with its own interval if
+   * given). Returns how many occurrences
    * the line due now reports (this one and those held back since the last
    * line), or 0 when no line is due (the occurrence is counted for the next).
    */
-  hit(key: string, now: number): number {
+  hit(key: string, now: number, intervalMs = this.intervalMs): number {
     const k = this.#keys.get(key);
-    if (k && now - k.at < this.intervalMs) {
+    if (k && now - k.at < intervalMs) {
       k.count++;
       return 0;
     }

@@ -104,6 +104,13 @@ export interface Peer {
   probeSentAt?: number;
   /** Nonce of the current probe, if probing. */
   probeNonce?: number;
+  /**
+   * How far ahead of this host's clock the peer's clock is, in ms (negative:
+   * behind), from the send time in its last hello; undefined for versions
+   * that do not send it. On a LAN the transit time is well under a
+   * millisecond, so this is the clocks' difference.
+   */
+  clockOffset?: number;
 }
 
 export type LeaveReason = "goodbye" | "timeout";

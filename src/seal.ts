@@ -41,16 +41,25 @@ export const NETWORK_KEY_BYTES = 32;
 
 export type OpenResult =
   | { ok: true; inner: Uint8Array }
-  | { ok: false; reason: "auth" | "replay"; detail: string };
+  /** `aheadMs`: for a datagram refused for its send time, how far its sender's clock is ahead of ours. */
+  | { ok: false; reason: "auth" | "replay"; detail: string; aheadMs?: number };
 
 /** Remembers nonces seen within the window (time passed in; pure). */
 export class ReplayGuard {
   #seen = new Map<string, number>();
 
   /** True (and remembered) when `nonce` sent at `sentAt` is fresh at `now`. */
-  check(nonce: string, sentAt: number, now: number): { ok: true } | { ok: false; detail: string } {
+  check(
+    nonce: string,
+    sentAt: number,
+    now: number,
+  ): { ok: true } | { ok: false; detail: string; aheadMs?: number } {
     if (Math.abs(now - sentAt) > REPLAY_WINDOW_MS) {
-      return { ok: false, detail: `sent ${Math.round((now - sentAt) / 1000)} s ago, outside the ±30 s window` };
+      return {
+        ok: false,
+        detail: `sent ${Math.round((now - sentAt) / 1000)} s ago, outside the ±30 s window`,
+        aheadMs: sentAt - now,
+      };
     }
     if (this.#seen.has(nonce)) return { ok: false, detail: "nonce seen before" };
     if (this.#seen.size >= MAX_REMEMBERED_NONCES) {
@@ -167,7 +176,7 @@ export class Sealer {
     let sentAt = 0;
     for (let i = 0; i < 6; i++) sentAt = sentAt * 256 + nonce[i]!;
     const fresh = this.guard.check(toHex(nonce), sentAt, wallNow);
-    if (!fresh.ok) return { ok: false, reason: "replay", detail: fresh.detail };
+    if (!fresh.ok) return { ok: false, reason: "replay", detail: fresh.detail, aheadMs: fresh.aheadMs };
     return { ok: true, inner };
   }
 }

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import type { MessageJson } from "../daemon.ts";
 import { daemonUrl, request } from "./client.ts";
-import { EXIT, outcome, parseWaitSeconds } from "./options.ts";
+import { EXIT, httpOption, outcome, parseWaitSeconds } from "./options.ts";
 import { describeOutcome, readStdin } from "./send.ts";
 
 export function registerBroadcast(program: Command): void {
@@ -11,7 +11,7 @@ export function registerBroadcast(program: Command): void {
     .argument("<text>", 'the message; "-" reads it from standard input')
     .option("--wait <seconds>", "how long to wait for delivery", parseWaitSeconds, 5)
     .option("--json", "print the results as JSON")
-    .option("--http <host:port>", "the daemon's HTTP endpoint (default: $LANCHAT_HTTP or 127.0.0.1:47476)")
+    .addOption(httpOption())
     .action(async (text: string, opts: { wait: number; json?: boolean; http?: string }) => {
       const body = text === "-" ? (await readStdin()).replace(/\n$/, "") : text;
       const { body: r } = await request<{ peers: number; results: MessageJson[] }>(

@@ -1,12 +1,14 @@
 /**
  * `lanchat chat PEER`: a full-duplex conversation. Lines typed (or piped) go
- * out as messages; messages from the peer print as they arrive. At the end
- * of input it waits a little for the last messages to be delivered.
+ * out as messages; messages from the peer print as they arrive. When the
+ * daemon restarts, it reconnects: what the peer sent meanwhile is printed
+ * from history, and lines typed meanwhile are sent once it is back. At the
+ * end of input it waits a little for the last messages to be delivered.
  */
 import type { Command } from "commander";
 import type { MessageJson } from "../daemon.ts";
-import { ApiError, daemonUrl, followEvents, request } from "./client.ts";
-import { EXIT, outcome } from "./options.ts";
+import { ApiError, daemonUrl, followEventsForever, getJson, NoDaemonError, request } from "./client.ts";
+import { EXIT, httpOption, outcome } from "./options.ts";
 import { printable, printableLine } from "../printable.ts";
 
 const DRAIN_MS = 5000;
@@ -15,7 +17,7 @@ export function registerChat(program: Command): void {
   program.command("chat")
     .description("Talk with a peer: typed lines go out, its messages print as they arrive (Ctrl-D ends)")
     .argument("<peer>", "node id, id prefix, name, user or address")
-    .option("--http <host:port>", "the daemon's HTTP endpoint (default: $LANCHAT_HTTP or 127.0.0.1:47476)")
+    .addOption(httpOption())
     .action(async (query: string, opts: { http?: string }) => {
       const base = daemonUrl(opts.http);
       const peer = (await request<{ id: string; name: string; online: boolean }>(
@@ -31,25 +33,23 @@ export function registerChat(program: Command): void {
       // has answered (the ack races the HTTP reply): remember it for that case.
       const settled = new Set<string>();
       let drained: (() => void) | undefined;
+      // The highest cursor seen: what the peer sent while the daemon was away
+      // is fetched from history above it on reconnect, nothing twice.
+      let lastCursor = 0;
+      const show = (m: MessageJson) => {
+        if (m.cursor <= lastCursor) return;
+        lastCursor = m.cursor;
+        if (m.direction === "in") out(`${printableLine(m.peer.name)}: ${printable(m.text)}`);
+      };
+      // Lines typed while the daemon is away, sent in order once it is back.
+      const backlog: string[] = [];
+      let connected = true;
+      let reconnected: (() => void) | undefined;
       const ctrl = new AbortController();
       let opened!: () => void;
       const open = new Promise<void>((r) => opened = r);
-      const follow = followEvents(base, (type, data) => {
-        const m = data as MessageJson;
-        if (m?.peer?.id !== peer.id) return;
-        if (type === "message") out(`${printableLine(m.peer.name)}: ${printable(m.text)}`);
-        else if (type === "delivered" || type === "failed") {
-          if (type === "failed") out(`(not delivered: ${printableLine(m.error ?? "refused")}) ${printable(m.text)}`);
-          if (!unacked.delete(m.id)) settled.add(m.id);
-          if (unacked.size === 0) drained?.();
-        }
-      }, { signal: ctrl.signal, onOpen: opened }).catch((e) => {
-        if (!ctrl.signal.aborted) out(`(${(e as Error).message})`);
-      });
-      await Promise.race([open, follow]);
       let failed = false;
-      for await (const line of Deno.stdin.readable.pipeThrough(new TextDecoderStream()).pipeThrough(lines())) {
-        if (line.trim() === "") continue;
+      const post = async (line: string): Promise<boolean> => {
         try {
           const { body: m } = await request<MessageJson & { online: boolean }>(base, "/messages", {
             method: "POST",
@@ -57,20 +57,59 @@ export function registerChat(program: Command): void {
           });
           if (m.status !== "delivered" && m.status !== "failed" && !settled.delete(m.id)) unacked.add(m.id);
           if (!m.online) out(`(queued: ${name} is offline)`);
+          return true;
         } catch (e) {
+          if (e instanceof NoDaemonError) return false;
           failed = true;
-          out(`(not sent: ${e instanceof ApiError ? e.message : (e as Error).message})`);
+          out(`(not sent: ${printableLine(e instanceof ApiError ? e.message : (e as Error).message)})`);
+          return true;
+        }
+      };
+      const follow = followEventsForever(base, (type, data) => {
+        const m = data as MessageJson;
+        if (m?.peer?.id !== peer.id) return;
+        if (type === "message") show(m);
+        else if (type === "delivered" || type === "failed") {
+          if (type === "failed") out(`(not delivered: ${printableLine(m.error ?? "refused")}) ${printable(m.text)}`);
+          if (!unacked.delete(m.id)) settled.add(m.id);
+          if (unacked.size === 0) drained?.();
+        }
+      }, {
+        signal: ctrl.signal,
+        onOpen: async (reconnect) => {
+          connected = true;
+          if (!reconnect) return opened();
+          out("(reconnected to the daemon)");
+          const q = new URLSearchParams({ peer: peer.id, since: String(lastCursor), limit: "10000" });
+          for (const m of await getJson<MessageJson[]>(base, `/messages?${q}`)) show(m);
+          while (backlog.length > 0 && await post(backlog[0]!)) backlog.shift();
+          reconnected?.();
+        },
+        onLost: () => {
+          connected = false;
+          out("(the daemon went away: reconnecting…; lines you type now are sent when it is back)");
+        },
+      }).catch((e) => {
+        if (!ctrl.signal.aborted) out(`(${printableLine((e as Error).message)})`);
+      });
+      await Promise.race([open, follow]);
+      for await (const line of Deno.stdin.readable.pipeThrough(new TextDecoderStream()).pipeThrough(lines())) {
+        if (line.trim() === "") continue;
+        if (!connected || backlog.length > 0 || !(await post(line))) {
+          backlog.push(line);
+          connected = false;
         }
       }
-      if (unacked.size > 0) {
-        await Promise.race([
-          new Promise<void>((r) => drained = r),
-          new Promise<void>((r) => setTimeout(r, DRAIN_MS)),
-        ]);
-      }
+      const wait = (ms: number, until: (r: () => void) => void) =>
+        Promise.race([new Promise<void>((r) => until(r)), new Promise<void>((r) => setTimeout(r, ms))]);
+      if (backlog.length > 0) await wait(DRAIN_MS, (r) => reconnected = r);
+      if (unacked.size > 0) await wait(DRAIN_MS, (r) => drained = r);
       ctrl.abort();
       await follow;
-      if (unacked.size > 0) {
+      if (backlog.length > 0) {
+        out(`(${backlog.length} line${backlog.length > 1 ? "s" : ""} not sent: no daemon answers)`);
+        outcome.code = EXIT.error;
+      } else if (unacked.size > 0) {
         out(
           `(${unacked.size} message${
             unacked.size > 1 ? "s" : ""

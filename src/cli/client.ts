@@ -10,6 +10,7 @@ import { createParser } from "eventsource-parser";
 import { DEFAULT_HTTP, HTTP_TOKEN_FILE, type MessageJson } from "../daemon.ts";
 import { defaultDataDir } from "../identity.ts";
 import { printable, printableLine } from "../printable.ts";
+import { parseDaemonAddress, UsageError } from "./options.ts";
 import stringWidth from "string-width";
 
 /** Raised when no daemon answers; the CLI exits with code 3. */
@@ -17,10 +18,20 @@ export class NoDaemonError extends Error {
   override name = "NoDaemonError";
 }
 
-/** The base URL of the daemon to talk to. */
+/**
+ * The base URL of the daemon to talk to: `--http` (already checked by its
+ * parser), else `$LANCHAT_HTTP` (a {@link UsageError} when malformed), else
+ * the default.
+ */
 export function daemonUrl(flag: string | undefined): string {
-  const raw = flag ?? Deno.env.get("LANCHAT_HTTP") ?? `${DEFAULT_HTTP.hostname}:${DEFAULT_HTTP.port}`;
-  return /^https?:\/\//.test(raw) ? raw.replace(/\/+$/, "") : `http://${raw}`;
+  if (flag) return flag;
+  const env = Deno.env.get("LANCHAT_HTTP");
+  if (env === undefined || env.trim() === "") return `http://${DEFAULT_HTTP.hostname}:${DEFAULT_HTTP.port}`;
+  try {
+    return parseDaemonAddress(env);
+  } catch (e) {
+    throw new UsageError(`LANCHAT_HTTP: ${(e as Error).message}`);
+  }
 }
 
 let cachedToken: string | null | undefined;
@@ -135,6 +146,56 @@ export async function followEvents(
   if (!options.signal?.aborted) throw new NoDaemonError(`The daemon at ${base} closed the event stream (stopped?)`);
 }
 
+/**
+ * Follows the daemon's events like {@link followEvents}, and when the daemon
+ * goes away (a restart), keeps trying to reconnect (every 0.5 s, backing off
+ * to 5 s) until `signal` aborts. `onOpen` is called on every (re)connect,
+ * before any event of that connection: the place to fetch what was missed
+ * meanwhile. `onLost` is called once each time the connection drops. No
+ * daemon on the first try throws, as {@link followEvents} does.
+ */
+export async function followEventsForever(
+  base: string,
+  onEvent: (type: string, data: unknown) => void,
+  options: { signal: AbortSignal; onOpen: (reconnect: boolean) => Promise<void> | void; onLost?: () => void },
+): Promise<void> {
+  let reconnect = false;
+  let delay = 500;
+  while (!options.signal.aborted) {
+    // Events that arrive while onOpen fetches history wait for it, in order.
+    let queue: [string, unknown][] | undefined = [];
+    let opened = false;
+    try {
+      await followEvents(base, (type, data) => queue ? queue.push([type, data]) : onEvent(type, data), {
+        signal: options.signal,
+        onOpen: () => {
+          opened = true;
+          delay = 500;
+          Promise.resolve(options.onOpen(reconnect)).then(() => {
+            for (const [t, d] of queue ?? []) onEvent(t, d);
+            queue = undefined;
+          });
+        },
+      });
+    } catch (e) {
+      // No daemon at all at the start is the caller's error (exit 3); later it is a restart.
+      if (!reconnect && !opened) throw e;
+      if (!(e instanceof NoDaemonError) && !(e instanceof TypeError) && !(e instanceof ApiError)) throw e;
+    }
+    if (options.signal.aborted) return;
+    if (opened) options.onLost?.();
+    reconnect = true;
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, delay);
+      options.signal.addEventListener("abort", () => {
+        clearTimeout(t);
+        r();
+      }, { once: true });
+    });
+    delay = Math.min(5000, delay * 2);
+  }
+}
+
 /** One line for a message: time, who, text, and markers. */
 export function formatMessage(m: MessageJson): string {
   const t = new Date(m.direction === "in" ? m.receivedAt ?? m.sentAt : m.sentAt);
@@ -157,7 +218,8 @@ export function ago(iso: string, now = Date.now()): string {
   const ms = Math.max(0, now - Date.parse(iso));
   if (ms < 60_000) return `${(ms / 1000).toFixed(1)}s ago`;
   if (ms < 3_600_000) return `${Math.floor(ms / 60_000)}m ago`;
-  return `${Math.floor(ms / 3_600_000)}h ago`;
+  if (ms < 2 * 86_400_000) return `${Math.floor(ms / 3_600_000)}h ago`;
+  return `${Math.floor(ms / 86_400_000)}d ago`;
 }
 
 /**

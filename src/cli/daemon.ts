@@ -1,7 +1,8 @@
 /** `lanchat daemon`: runs the discovery daemon until SIGINT or SIGTERM. */
 import type { Command } from "commander";
 import { Option } from "commander";
-import { Daemon, DEFAULT_DISCOVERY_PORT, DEFAULT_UNICAST_PORT } from "../daemon.ts";
+import { Daemon, DEFAULT_DISCOVERY_PORT, DEFAULT_HTTP, DEFAULT_UNICAST_PORT } from "../daemon.ts";
+import { DEFAULT_PROBE_TIMEOUT_MS } from "../roster.ts";
 import { DEFAULT_INTERVAL_MS } from "../discovery.ts";
 import { DEFAULT_HTTP_LIMITS } from "../http_server.ts";
 import { parseNetworkKey } from "../seal.ts";
@@ -9,12 +10,15 @@ import { LOG_FORMATS, type LogFormat, logger, parseLevel, setupLogging } from ".
 import type { LogLevel } from "@logtape/logtape";
 import {
   collect,
+  formatDuration,
   parseBudget,
+  parseDiscoveryPort,
   parseDurationIn,
   parseHttp,
   parseIPv4Arg,
   parseMaxConnections,
   parseMaxPeers,
+  parseName,
   parsePeer,
   parsePort,
   usage,
@@ -37,7 +41,7 @@ interface DaemonFlags {
   maxPeers: number;
   httpMaxConnections: number;
   announceBudget: number;
-  keyFile?: Uint8Array;
+  keyFile?: KeyFile;
   httpTokenFile?: string;
   ipmsg?: boolean;
   ipmsgPort: number;
@@ -47,30 +51,37 @@ interface DaemonFlags {
 export function registerDaemon(program: Command): void {
   program.command("daemon")
     .description("Run the lanchat daemon: announce this host, keep the roster, serve the status endpoint")
-    .option("--name <name>", "display name (default: $USER@hostname)")
+    .option("--name <name>", "display name, 1 to 64 UTF-8 bytes (default: $USER@hostname)", parseName)
     .option(
       "--data-dir <dir>",
       "where the node key and database live (default: $XDG_DATA_HOME/lanchat or ~/.local/share/lanchat)",
     )
-    .option("--port <port>", "discovery UDP port, shared by all daemons of a LAN", parsePort, DEFAULT_DISCOVERY_PORT)
+    .option(
+      "--port <port>",
+      "discovery UDP port, the same on every host of a LAN",
+      parseDiscoveryPort,
+      DEFAULT_DISCOVERY_PORT,
+    )
     .option(
       "--unicast-port <port>",
       "this daemon's unicast UDP port; falls back to a free one if taken",
       parsePort,
       DEFAULT_UNICAST_PORT,
     )
-    .option("--http <host:port>", "status endpoint address", parseHttp, { hostname: "127.0.0.1", port: 47476 })
-    .option(
-      "--interval <duration>",
-      "announce interval, 50ms to 1h (e.g. 2s, 500ms)",
-      parseDurationIn(50, 3_600_000),
-      DEFAULT_INTERVAL_MS,
+    .addOption(
+      new Option("--http <host:port>", "status endpoint address (port 0 picks a free one)")
+        .argParser(parseHttp)
+        .default({ ...DEFAULT_HTTP }, `${DEFAULT_HTTP.hostname}:${DEFAULT_HTTP.port}`),
     )
-    .option(
-      "--probe-timeout <duration>",
-      "how long a silent peer has to answer a probe",
-      parseDurationIn(10, 60_000),
-      500,
+    .addOption(
+      new Option("--interval <duration>", "announce interval, 50ms to 1h (e.g. 500ms, 2s, 1m30s)")
+        .argParser(parseDurationIn(50, 3_600_000))
+        .default(DEFAULT_INTERVAL_MS, formatDuration(DEFAULT_INTERVAL_MS)),
+    )
+    .addOption(
+      new Option("--probe-timeout <duration>", "how long a silent peer has to answer a probe, 10ms to 1m")
+        .argParser(parseDurationIn(10, 60_000))
+        .default(DEFAULT_PROBE_TIMEOUT_MS, formatDuration(DEFAULT_PROBE_TIMEOUT_MS)),
     )
     .option("--interface <name>", "announce only on this interface (repeatable)", collect(String))
     .option(
@@ -118,6 +129,12 @@ export function registerDaemon(program: Command): void {
     .addOption(new Option("--log-format <format>", "log line format").choices(LOG_FORMATS).default("text"))
     .action(async (flags: DaemonFlags) => {
       setupLogging({ level: flags.logLevel, format: flags.logFormat });
+      if (flags.keyFile?.looseMode !== undefined) {
+        logger("daemon").warn(
+          "Key file {path} can be read by other users of this host (mode {mode}): whoever reads it can join the group; run chmod 600 {path}",
+          { path: flags.keyFile.path, mode: flags.keyFile.looseMode.toString(8).padStart(4, "0") },
+        );
+      }
       const daemon = await Daemon.start({
         name: flags.name,
         dataDir: flags.dataDir,
@@ -133,7 +150,7 @@ export function registerDaemon(program: Command): void {
         peers: flags.peer,
         maxPeers: flags.maxPeers,
         announceBudget: flags.announceBudget,
-        networkKey: flags.keyFile,
+        networkKey: flags.keyFile?.key,
         ipmsg: flags.ipmsg ? { port: flags.ipmsgPort, group: flags.ipmsgGroup } : undefined,
         httpMaxConnections: flags.httpMaxConnections,
       });
@@ -150,13 +167,24 @@ export function registerDaemon(program: Command): void {
     });
 }
 
+/** A network key read from its file, with whether others than its owner may read that file. */
+interface KeyFile {
+  key: Uint8Array;
+  path: string;
+  /** The file's permission bits when group or others may read it (a warning), else undefined. */
+  looseMode?: number;
+}
+
 /** Reads and checks a network key file (an unreadable or malformed one is a usage error: exit 2). */
-function readKeyFile(path: string): Uint8Array {
+function readKeyFile(path: string): KeyFile {
   let text: string;
+  let mode: number | null;
   try {
     text = Deno.readTextFileSync(path);
+    mode = Deno.statSync(path).mode;
   } catch (e) {
     throw new Error(`Cannot read key file ${path}: ${(e as Error).message}`);
   }
-  return parseNetworkKey(text, path);
+  const perms = (mode ?? 0) & 0o777;
+  return { key: parseNetworkKey(text, path), path, looseMode: perms & 0o077 ? perms : undefined };
 }

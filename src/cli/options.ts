@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { InvalidArgumentError } from "commander";
-import { parseHostPort } from "../daemon.ts";
+import { InvalidArgumentError, Option } from "commander";
+import { textFieldProblem } from "../wire/mod.ts";
 
 /** Exit codes shared by every subcommand. */
 export const EXIT = {
@@ -27,26 +27,136 @@ export function parsePort(s: string): number {
   return Number(s);
 }
 
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
 /**
- * A duration: `500ms`, `2s`, `1.5s`, `1m`, or a plain number of seconds.
- * Returns milliseconds.
+ * A duration with units, `ms`, `s`, `m`, `h`, alone or combined: `500ms`,
+ * `2s`, `1.5s`, `1m30s`, `1h`. Returns milliseconds, or undefined for a plain
+ * number (see {@link parseDurationIn}).
+ *
+ * @throws {InvalidArgumentError} for anything else.
  */
-export function parseDuration(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(s.trim());
-  if (!m) throw new InvalidArgumentError(`"${s}" is not a duration (e.g. 500ms, 2s, 1m).`);
-  const n = Number(m[1]);
-  const ms = m[2] === "ms" ? n : m[2] === "m" ? n * 60_000 : n * 1000;
+export function parseDuration(s: string): number | undefined {
+  const t = s.trim();
+  if (/^\d+(\.\d+)?$/.test(t)) return undefined;
+  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(t)) {
+    throw new InvalidArgumentError(`"${s}" is not a duration (e.g. 500ms, 2s, 1m30s, 1h).`);
+  }
+  let ms = 0;
+  for (const [, n, unit] of t.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(n) * UNIT_MS[unit!]!;
   return Math.round(ms);
 }
 
-/** `HOST:PORT` for --http. */
-export function parseHttp(s: string): { hostname: string; port: number } {
-  try {
-    const { host, port } = parseHostPort(s, 47476);
-    return { hostname: host, port };
-  } catch (e) {
-    throw new InvalidArgumentError(`${(e as Error).message}.`);
+/** A duration as a user types it: `500ms`, `2s`, `1m30s`, `33m20s`, `1h`. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms}ms`;
+  const parts: string[] = [];
+  let left = ms;
+  for (const [unit, size] of [["h", 3_600_000], ["m", 60_000], ["s", 1000]] as const) {
+    const n = Math.floor(left / size);
+    if (n > 0) parts.push(`${n}${unit}`);
+    left -= n * size;
   }
+  if (left > 0) parts.push(`${left}ms`);
+  return parts.join("");
+}
+
+/**
+ * A duration within [minMs, maxMs]. A plain number is taken as seconds only
+ * when that fits and the same number of milliseconds does not (`--interval
+ * 5` is 5 s); when both or only milliseconds fit, it is an error that says
+ * which unit to write, never a silent 33 minutes for `--interval 2000`.
+ */
+export function parseDurationIn(minMs: number, maxMs: number): (s: string) => number {
+  const range = `${formatDuration(minMs)} to ${formatDuration(maxMs)}`;
+  const fits = (ms: number) => ms >= minMs && ms <= maxMs;
+  return (s) => {
+    const ms = parseDuration(s);
+    if (ms !== undefined) {
+      if (!fits(ms)) throw new InvalidArgumentError(`"${s}" is out of range (${range}).`);
+      return ms;
+    }
+    const n = Number(s.trim());
+    const asSeconds = Math.round(n * 1000);
+    const asMs = Math.round(n);
+    if (fits(asSeconds) && !fits(asMs)) return asSeconds;
+    if (fits(asSeconds) && fits(asMs)) {
+      throw new InvalidArgumentError(
+        `"${s}" has no unit: write ${s.trim()}ms (${formatDuration(asMs)}) or ${s.trim()}s (${
+          formatDuration(asSeconds)
+        }).`,
+      );
+    }
+    if (fits(asMs)) throw new InvalidArgumentError(`"${s}" has no unit: did you mean ${s.trim()}ms?`);
+    throw new InvalidArgumentError(`"${s}" is out of range (${range}); write a unit: ms, s, m or h.`);
+  };
+}
+
+/** A usage error found outside commander's parsing (an environment variable): exit 2, one line. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** True for a dotted-quad IPv4 address. */
+export function isIPv4(s: string): boolean {
+  return /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(s) && s.split(".").every((o) => Number(o) <= 255);
+}
+
+/** True for a DNS host name (letters, digits and hyphens in dot-separated labels of up to 63). */
+export function isHostName(s: string): boolean {
+  return s.length <= 253 && /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i.test(s);
+}
+
+/** Splits `HOST[:PORT]`, with the host checked; a message in words when it is not one. */
+function hostPort(s: string, what: string, portRequired: boolean): { host: string; port: number | undefined } {
+  const m = /^(\[[^\]]*\]|[^:\[\]]+)(?::(\d*))?$/.exec(s.trim());
+  if (!m) {
+    throw new InvalidArgumentError(
+      `"${s}" is not ${what}: expected HOST${portRequired ? ":PORT" : "[:PORT]"}, e.g. 127.0.0.1:47476.`,
+    );
+  }
+  const host = m[1]!;
+  if (m[2] === undefined && portRequired) {
+    throw new InvalidArgumentError(`"${s}" has no port: expected HOST:PORT, e.g. ${host}:47476.`);
+  }
+  if (host.startsWith("[")) {
+    const inner = host.slice(1, -1);
+    if (!/^[0-9a-f:.]+$/i.test(inner) || !inner.includes(":")) {
+      throw new InvalidArgumentError(`"${host}" is not an IPv6 address.`);
+    }
+  } else if (!isIPv4(host) && !isHostName(host)) {
+    throw new InvalidArgumentError(`"${host}" is not a host name or an IPv4 address.`);
+  }
+  let port: number | undefined;
+  if (m[2] !== undefined) {
+    port = Number(m[2]);
+    if (m[2] === "" || port > 65535) throw new InvalidArgumentError(`"${m[2]}" in "${s}" is not a port (0 to 65535).`);
+  }
+  return { host, port };
+}
+
+/** `HOST:PORT` (or HOST) the daemon serves HTTP on; port 0 picks a free one. */
+export function parseHttp(s: string): { hostname: string; port: number } {
+  const { host, port } = hostPort(s, "an address to serve HTTP on", false);
+  return { hostname: host.replace(/^\[|\]$/g, ""), port: port ?? 47476 };
+}
+
+/**
+ * The daemon a command talks to: `HOST:PORT`, or an `http://` URL with one.
+ * Anything else is a usage error (exit 2), not "no daemon" (exit 3).
+ */
+export function parseDaemonAddress(s: string): string {
+  const raw = s.trim().replace(/\/+$/, "");
+  const url = /^https?:\/\//i.exec(raw);
+  const { host, port } = hostPort(url ? raw.slice(url[0].length) : raw, "a daemon address", true);
+  if (port === 0) throw new InvalidArgumentError(`"${s}": port 0 names no daemon; give the port it listens on.`);
+  return `${url ? url[0].toLowerCase() : "http://"}${host}:${port}`;
+}
+
+/** The client's `--http <host:port>` option. */
+export function httpOption(): Option {
+  return new Option("--http <host:port>", "the daemon's HTTP endpoint (default: $LANCHAT_HTTP or 127.0.0.1:47476)")
+    .argParser(parseDaemonAddress);
 }
 
 /** An IPv4 address. */
@@ -59,11 +169,34 @@ export function parseIPv4Arg(s: string): string {
 
 /** `HOST[:PORT]` for --peer, checked now so a typo fails at start. */
 export function parsePeer(s: string): string {
-  try {
-    parseHostPort(s, 47475);
-  } catch (e) {
-    throw new InvalidArgumentError(`${(e as Error).message}.`);
+  const { host, port } = hostPort(s, "a peer address", false);
+  if (host.startsWith("[")) {
+    throw new InvalidArgumentError(
+      `"${s}": --peer takes an IPv4 address or a host name; lanchat's unicast socket speaks IPv4 only.`,
+    );
   }
+  if (port === 0) throw new InvalidArgumentError(`"${s}": port 0 names no peer; give its unicast port (47475).`);
+  return s;
+}
+
+/**
+ * The discovery port: every daemon of a LAN must use the same one, so 0
+ * (any free port) is refused.
+ */
+export function parseDiscoveryPort(s: string): number {
+  const port = parsePort(s);
+  if (port === 0) {
+    throw new InvalidArgumentError(
+      "the discovery port cannot be 0: every host of the LAN must use the same one (default 47474).",
+    );
+  }
+  return port;
+}
+
+/** A display name, checked as the wire checks it: 1 to 64 UTF-8 bytes, no control characters. */
+export function parseName(s: string): string {
+  const problem = textFieldProblem(s, 1);
+  if (problem) throw new InvalidArgumentError(`--name ${JSON.stringify(s)}: ${problem}.`);
   return s;
 }
 
@@ -81,17 +214,6 @@ export function usage<T>(parse: (s: string) => T): (s: string) => T {
       if (e instanceof InvalidArgumentError) throw e;
       throw new InvalidArgumentError(`${(e as Error).message}.`);
     }
-  };
-}
-
-/** A duration within [minMs, maxMs]. */
-export function parseDurationIn(minMs: number, maxMs: number): (s: string) => number {
-  return (s) => {
-    const ms = parseDuration(s);
-    if (ms < minMs || ms > maxMs) {
-      throw new InvalidArgumentError(`"${s}" is out of range (${minMs} ms to ${maxMs} ms).`);
-    }
-    return ms;
   };
 }
 

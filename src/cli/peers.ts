@@ -2,14 +2,28 @@
 import type { Command } from "commander";
 import type { PeerJson } from "../daemon.ts";
 import { ago, daemonUrl, getJson, table } from "./client.ts";
+import { httpOption } from "./options.ts";
+
+/** Clock offsets at least this large are shown in the table (a keyed group refuses 30 s). */
+export const CLOCK_SHOWN_FROM_MS = 1000;
+
+/** The STATE cell: the state, and the peer's clock when it is off (`alive, clock 95s ahead`). */
+export function stateCell(p: PeerJson): string {
+  const off = p.clockOffsetMs;
+  if (off === undefined || Math.abs(off) < CLOCK_SHOWN_FROM_MS) return p.state;
+  const s = Math.round(Math.abs(off) / 1000);
+  const amount = s >= 120 ? `${Math.round(s / 60)}m` : `${s}s`;
+  return `${p.state}, clock ${amount} ${off > 0 ? "ahead" : "behind"}`;
+}
 
 export function registerPeers(program: Command): void {
   program.command("peers")
-    .description("List the peers the local daemon sees")
+    .description("List the peers the local daemon sees (with --all, also those seen before and offline now)")
+    .option("--all", "also list peers seen before that are offline now")
     .option("--json", "print the roster as JSON, as GET /peers does")
-    .option("--http <host:port>", "the daemon's HTTP endpoint (default: $LANCHAT_HTTP or 127.0.0.1:47476)")
-    .action(async (opts: { json?: boolean; http?: string }) => {
-      const peers = await getJson<PeerJson[]>(daemonUrl(opts.http), "/peers");
+    .addOption(httpOption())
+    .action(async (opts: { all?: boolean; json?: boolean; http?: string }) => {
+      const peers = await getJson<PeerJson[]>(daemonUrl(opts.http), opts.all ? "/peers?all=1" : "/peers");
       if (opts.json) {
         console.log(JSON.stringify(peers, null, 2));
         return;
@@ -22,7 +36,7 @@ export function registerPeers(program: Command): void {
         p.name,
         p.hostname,
         p.addresses.map((a) => `${a.address}:${a.port}`).join(", "),
-        p.state,
+        stateCell(p),
         ago(p.lastSeen),
         p.protocol ?? "lanchat",
         p.id.slice(0, 12),

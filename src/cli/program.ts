@@ -16,11 +16,14 @@ import { registerBroadcast } from "./broadcast.ts";
 import { registerChat } from "./chat.ts";
 import { registerInbox } from "./inbox.ts";
 import { registerKeygen } from "./keygen.ts";
-import { EXIT, outcome } from "./options.ts";
+import { EXIT, outcome, UsageError } from "./options.ts";
 import { registerSend } from "./send.ts";
 import { registerPeers } from "./peers.ts";
 import { registerStatus } from "./status.ts";
 import { registerTrust } from "./trust.ts";
+import { registerService } from "./service.ts";
+import { registerInstall } from "./install.ts";
+import { registerCompletion } from "./completion.ts";
 import { printableLine } from "../printable.ts";
 
 /** Builds the program. */
@@ -42,8 +45,14 @@ export function buildProgram(): Command {
   registerChat(program);
   registerKeygen(program);
   registerTrust(program);
+  registerService(program);
+  registerInstall(program);
+  registerCompletion(program);
   program.exitOverride();
-  for (const c of program.commands) c.exitOverride();
+  for (const c of program.commands) {
+    c.exitOverride();
+    for (const sub of c.commands) sub.exitOverride();
+  }
   return program;
 }
 
@@ -74,8 +83,15 @@ export async function run(args: string[]): Promise<number> {
           const trust = c.trust ? `  key ${c.trust}` : "";
           console.error(`  ${printableLine(c.name)}  ${c.id.slice(0, 12)}  ${c.online ? "online" : "offline"}${trust}`);
         }
+        if (e.status === 409) {
+          console.error(`Name one by its full name or an id prefix, e.g. ${candidates[0]!.id.slice(0, 8)}`);
+        }
       }
       return EXIT.error;
+    }
+    if (e instanceof UsageError) {
+      console.error(`lanchat: ${e.message}`);
+      return EXIT.usage;
     }
     if (e instanceof NoDaemonError) {
       console.error(`lanchat: ${e.message}`);

@@ -1,9 +1,9 @@
 /** `lanchat send PEER TEXT`: send one message and say whether it was delivered. */
 import type { Command } from "commander";
 import type { MessageJson } from "../daemon.ts";
-import { daemonUrl, request } from "./client.ts";
+import { daemonUrl, followEvents, request } from "./client.ts";
 import { MAX_BATCH, MAX_BODY_BYTES } from "../http.ts";
-import { EXIT, outcome, parseWaitSeconds } from "./options.ts";
+import { EXIT, httpOption, outcome, parseWaitSeconds } from "./options.ts";
 import { printableLine } from "../printable.ts";
 
 /** Reads all of standard input as text. */
@@ -40,7 +40,7 @@ export function registerSend(program: Command): void {
     .option("--wait <seconds>", "how long to wait for delivery", parseWaitSeconds, 5)
     .option("--json", "print the message as JSON")
     .option("--lines", 'with "-": send each non-empty line of standard input as its own message')
-    .option("--http <host:port>", "the daemon's HTTP endpoint (default: $LANCHAT_HTTP or 127.0.0.1:47476)")
+    .addOption(httpOption())
     .action(async (
       peer: string,
       text: string,
@@ -69,8 +69,10 @@ export function registerSend(program: Command): void {
 /**
  * Sends `lines` to `peer` as separate messages, in order, in as few
  * requests as the API's batch limits allow (each batch is stored under one
- * commit). Prints one line of totals (or the messages as JSON); exit 0 when
- * all were delivered, 75 when some wait, 1 when some failed.
+ * commit), then waits up to `--wait` in all (not per batch) for them to be
+ * delivered, following the daemon's events. Prints one line of totals (or
+ * the messages as JSON); exit 0 when all were delivered, 75 when some wait,
+ * 1 when some failed.
  */
 async function sendLines(
   base: string,
@@ -79,36 +81,68 @@ async function sendLines(
   opts: { wait: number; json?: boolean },
 ): Promise<void> {
   type Result = MessageJson & { online?: boolean; error?: string };
+  const deadline = Date.now() + opts.wait * 1000;
+  // Follow events first, so that no delivery falls between a batch's answer and the wait.
+  const settled = new Map<string, MessageJson>();
+  let pending = new Set<string>();
+  let allSettled: (() => void) | undefined;
+  const ctrl = new AbortController();
+  let opened!: () => void;
+  const open = new Promise<void>((r) => opened = r);
+  const follow = opts.wait > 0
+    ? followEvents(base, (type, data) => {
+      if (type !== "delivered" && type !== "failed") return;
+      const m = data as MessageJson;
+      settled.set(m.id, m);
+      if (pending.delete(m.id) && pending.size === 0) allSettled?.();
+    }, { signal: ctrl.signal, onOpen: opened }).catch(() => {})
+    : Promise.resolve();
+  if (opts.wait > 0) await Promise.race([open, follow]);
   const all: Result[] = [];
   const encoder = new TextEncoder();
-  for (let i = 0; i < lines.length;) {
-    const batch: { to: string; text: string }[] = [];
-    let bytes = 64;
-    while (i < lines.length && batch.length < MAX_BATCH) {
-      const size = encoder.encode(JSON.stringify({ to: peer, text: lines[i] })).length + 1;
-      if (batch.length > 0 && bytes + size > MAX_BODY_BYTES) break;
-      batch.push({ to: peer, text: lines[i++]! });
-      bytes += size;
+  try {
+    for (let i = 0; i < lines.length;) {
+      const batch: { to: string; text: string }[] = [];
+      let bytes = 64;
+      while (i < lines.length && batch.length < MAX_BATCH) {
+        const size = encoder.encode(JSON.stringify({ to: peer, text: lines[i] })).length + 1;
+        if (batch.length > 0 && bytes + size > MAX_BODY_BYTES) break;
+        batch.push({ to: peer, text: lines[i++]! });
+        bytes += size;
+      }
+      const { body } = await request<{ messages: Result[] }>(
+        base,
+        "/messages?wait=0",
+        { method: "POST", body: { messages: batch }, timeoutMs: 30_000 },
+      );
+      all.push(...body.messages);
     }
-    const { body } = await request<{ messages: Result[] }>(
-      base,
-      `/messages?wait=${opts.wait}`,
-      { method: "POST", body: { messages: batch }, timeoutMs: opts.wait * 1000 + 30_000 },
+    pending = new Set(
+      all.filter((m) => !m.error && m.online !== false && m.status === "sent" && !settled.has(m.id)).map((m) => m.id),
     );
-    all.push(...body.messages);
+    if (pending.size > 0 && Date.now() < deadline) {
+      await Promise.race([
+        new Promise<void>((r) => allSettled = r),
+        new Promise<void>((r) => setTimeout(r, deadline - Date.now())),
+      ]);
+    }
+  } finally {
+    ctrl.abort();
+    await follow;
   }
-  const count = (s: string) => all.filter((m) => !m.error && m.status === s).length;
-  const notStored = all.filter((m) => m.error).length;
+  const final = all.map((m) => (m.error ? m : { ...m, ...settled.get(m.id) }) as Result);
+  const count = (s: string) => final.filter((m) => !m.error && m.status === s).length;
+  const notStored = final.filter((m) => m.error).length;
   const failed = count("failed") + notStored;
-  if (opts.json) console.log(JSON.stringify(all, null, 2));
+  if (opts.json) console.log(JSON.stringify(final, null, 2));
   else {
-    const name = printableLine(all.find((m) => m.peer)?.peer.name ?? peer);
+    const name = printableLine(final.find((m) => m.peer)?.peer.name ?? peer);
     console.log(
-      `${all.length} messages to ${name}: ${count("delivered")} delivered, ${
+      `${final.length} messages to ${name}: ${count("delivered")} delivered, ${
         count("sent")
       } sent and not acknowledged ` +
         `yet, ${count("queued")} queued, ${failed} failed`,
     );
   }
-  outcome.code = failed > 0 ? EXIT.error : all.every((m) => m.status === "delivered") ? EXIT.ok : EXIT.queued;
+  outcome.code = failed > 0 ? EXIT.error : final.every((m) => m.status === "delivered") ? EXIT.ok : EXIT.queued;
 }

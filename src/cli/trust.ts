@@ -1,9 +1,8 @@
 /** `lanchat trust PEER` and `lanchat forget PEER`: manage pinned node keys. */
 import type { Command } from "commander";
+import { httpOption } from "./options.ts";
 import { daemonUrl, request } from "./client.ts";
 import { printableLine } from "../printable.ts";
-
-const HTTP_HELP = "the daemon's HTTP endpoint (default: $LANCHAT_HTTP or 127.0.0.1:47476)";
 
 export function registerTrust(program: Command): void {
   program.command("trust")
@@ -12,7 +11,7 @@ export function registerTrust(program: Command): void {
         "other keys pinned with the same name are no longer chosen by name",
     )
     .argument("<peer>", "node id, id prefix, name or address")
-    .option("--http <host:port>", HTTP_HELP)
+    .addOption(httpOption())
     .action(async (peer: string, opts: { http?: string }) => {
       const r = await request<{ id: string; name: string; trust: string }>(daemonUrl(opts.http), "/trust", {
         method: "POST",
@@ -23,7 +22,7 @@ export function registerTrust(program: Command): void {
   program.command("forget")
     .description("Forget a peer's pinned node key: the key it shows next is pinned anew (trust on first use)")
     .argument("<peer>", "node id, id prefix, name or address")
-    .option("--http <host:port>", HTTP_HELP)
+    .addOption(httpOption())
     .action(async (peer: string, opts: { http?: string }) => {
       const r = await request<{ id: string; name: string }>(daemonUrl(opts.http), "/forget", {
         method: "POST",

@@ -43,6 +43,12 @@ export interface Hello {
   interval: number;
   /** True when this hello answers another: the receiver must not answer it. */
   reply: boolean;
+  /**
+   * When it was sent, ms since the epoch by the sender's clock (`ts`; absent
+   * from versions before it): receivers show how far the sender's clock is
+   * from theirs.
+   */
+  sentAt?: number;
   /** Set on a decoded hello that carries a signature block. */
   signed?: Signed;
 }
@@ -172,6 +178,7 @@ export function encodePacket(packet: Packet): Uint8Array {
         ver: packet.version,
         ivl: packet.interval,
         ...(packet.reply ? { re: true } : {}),
+        ...(packet.sentAt !== undefined ? { ts: packet.sentAt } : {}),
       });
     case "goodbye":
       return encodeFrame(PacketType.goodbye, { id: packet.id, inc: packet.incarnation });
@@ -258,6 +265,7 @@ function validate(frame: RawFrame): Packet {
         version: text(b, "ver", 0),
         interval: uint(b, "ivl", MIN_INTERVAL_MS, MAX_INTERVAL_MS),
         reply: optionalBool(b, "re"),
+        ...(b.ts === undefined ? {} : { sentAt: uint(b, "ts", 0, Number.MAX_SAFE_INTEGER) }),
       };
     case PacketType.goodbye:
       return { kind: "goodbye", id, incarnation };
@@ -345,14 +353,27 @@ function uint(b: Record<string, unknown>, key: string, min: number, max: number)
 function text(b: Record<string, unknown>, key: string, minLength: number): string {
   const v = b[key];
   if (typeof v !== "string") throw new FieldError(`${key}: expected a string`);
+  const problem = textFieldProblem(v, minLength);
+  if (problem) throw new FieldError(`${key}: ${problem}`);
+  return v;
+}
+
+/**
+ * What is wrong with a text field (a name, a hostname), or undefined: it
+ * must be `minLength` to {@link MAX_TEXT_FIELD} UTF-8 bytes without control
+ * characters (they would garble logs and terminal tables). The daemon checks
+ * its own `--name` with it, so a name every peer would refuse fails at start.
+ */
+export function textFieldProblem(v: string, minLength: number): string | undefined {
   const bytes = encoder.encode(v).length;
   if (v.length < minLength || bytes > MAX_TEXT_FIELD) {
-    throw new FieldError(`${key}: expected ${minLength} to ${MAX_TEXT_FIELD} UTF-8 bytes`);
+    return v.length < minLength && minLength === 1
+      ? "must not be empty"
+      : `is ${bytes} UTF-8 bytes; expected ${minLength} to ${MAX_TEXT_FIELD}`;
   }
-  // Control characters would garble logs and terminal tables.
   // deno-lint-ignore no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(v)) throw new FieldError(`${key}: control characters`);
-  return v;
+  if (/[\u0000-\u001f\u007f]/.test(v)) return "contains control characters";
+  return undefined;
 }
 
 function optionalBool(b: Record<string, unknown>, key: string): boolean {

@@ -272,3 +272,29 @@ Deno.test("ten nodes at 10 % loss are converged at every check of a simulated ho
   assert.ok(apart <= 3, `not converged at ${apart} of 60 checks`);
   for (const n of nodes) assert.equal(n.discovery.roster.size, 9);
 });
+
+Deno.test("discovery keeps each peer's clock offset from the send time in its hellos", () => {
+  const self = (id: string) => ({
+    id,
+    incarnation: 1,
+    name: id[0]!,
+    hostname: "h",
+    version: "v",
+    port: 40000,
+    httpPort: 0,
+  });
+  // B's clock is 95 s ahead of A's.
+  const a = new Discovery({ self: self("1".repeat(32)), wall: (t) => 1_800_000_000_000 + t });
+  const b = new Discovery({ self: self("2".repeat(32)), wall: (t) => 1_800_000_095_000 + t });
+  const old = new Discovery({ self: self("3".repeat(32)) }); // a version without send times
+  for (const d of [a, b, old]) {
+    d.setTargets([{ address: "198.18.0.255", port: 47474 }], []);
+    d.start(0);
+  }
+  b.handleTimeout(0);
+  old.handleTimeout(0);
+  for (const t of b.drainTransmits()) a.handleDatagram(t.bytes, { address: "198.18.0.12", port: 47474 }, 3);
+  for (const t of old.drainTransmits()) a.handleDatagram(t.bytes, { address: "198.18.0.13", port: 47474 }, 3);
+  assert.equal(a.roster.get("2".repeat(32))!.clockOffset, 95_000 - 3);
+  assert.equal(a.roster.get("3".repeat(32))!.clockOffset, undefined);
+});

@@ -32,6 +32,7 @@ function fakeApi(overrides: Partial<Api> = {}, access: HttpAccess = {}) {
   });
   const api: Api = {
     peersBody: () => new TextEncoder().encode('[\n  {"id": "x"}\n]\n'),
+    allPeers: () => [{ id: "x" }, { id: "y", state: "offline" }],
     status: () => ({ id: "me", peers: 1 }),
     metrics: () => "lanchat_peers 1\n",
     lookupPeer: (q): PeerLookup =>
