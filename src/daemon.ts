@@ -994,7 +994,7 @@ export class Daemon {
     } else if (first) {
       if (event.type === "joined") this.messaging.peerUp(p.id, first, now);
       else this.messaging.peerRestarted(p.id, first, now);
-      const known: KnownPeer = {
+      this.#remember({
         id: p.id,
         protocol: "lanchat",
         name: p.name,
@@ -1002,13 +1002,7 @@ export class Daemon {
         address: first.address,
         port: first.port,
         lastSeen: this.#wall(now),
-      };
-      this.#known.set(p.id, known);
-      try {
-        this.#store.rememberPeer(known);
-      } catch (e) {
-        this.#log.warn("{error}", { error: (e as Error).message });
-      }
+      });
     }
     if (event.type === "joined") {
       this.#log.info("Peer joined: {name} ({id}) at {address}", { name: p.name, id: p.id, address });
@@ -1031,7 +1025,7 @@ export class Daemon {
       case "joined":
       case "updated": {
         const p = event.peer;
-        this.#remember(p, now);
+        this.#remember(this.#knownIpmsg(p, now));
         if (event.type === "joined") {
           this.#log.info("IP Messenger peer joined: {name} ({user}@{host}, {client}) at {address}", {
             name: p.nickname,
@@ -1061,7 +1055,7 @@ export class Daemon {
         }
         break;
       case "message":
-        if (!this.#known.has(event.peer.id)) this.#remember(event.peer, now);
+        if (!this.#known.has(event.peer.id)) this.#remember(this.#knownIpmsg(event.peer, now));
         try {
           const message = this.#store.receiveUnordered({
             id: timeOrderedId(event.sentAt),
@@ -1101,9 +1095,9 @@ export class Daemon {
     }
   }
 
-  /** Remembers an IP Messenger peer, so that it can be addressed while offline. */
-  #remember(p: IpmsgPeer, now: number): void {
-    const known: KnownPeer = {
+  /** An IP Messenger peer as a known peer. */
+  #knownIpmsg(p: IpmsgPeer, now: number): KnownPeer {
+    return {
       id: p.id,
       protocol: "ipmsg",
       name: p.nickname,
@@ -1112,7 +1106,11 @@ export class Daemon {
       port: p.port,
       lastSeen: this.#wall(now),
     };
-    this.#known.set(p.id, known);
+  }
+
+  /** Remembers a peer (in memory and in the database), so that it can be addressed while offline. */
+  #remember(known: KnownPeer): void {
+    this.#known.set(known.id, known);
     try {
       this.#store.rememberPeer(known);
     } catch (e) {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import iconv from "iconv-lite";
-import { Ipmsg, ipmsgPeerId, ipmsgRetryDelay } from "../../src/ipmsg.ts";
+import { Ipmsg, type IpmsgOptions, ipmsgPeerId, ipmsgRetryDelay } from "../../src/ipmsg.ts";
 import {
   decodeIpmsg,
   encodeIpmsg,
@@ -103,7 +103,7 @@ Deno.test("ipmsg codec drops malformed packets by reason and never throws", () =
   );
 });
 
-function machine(now = 0) {
+function machine(now = 0, options: Partial<IpmsgOptions> = {}) {
   const m = new Ipmsg({
     user: "alice",
     host: "h1",
@@ -112,6 +112,7 @@ function machine(now = 0) {
     intervalMs: 2000,
     firstPacketNo: 1000,
     wall: (t) => 1_800_000_000_000 + t,
+    ...options,
   });
   m.setBroadcasts(["198.18.0.255"]);
   m.start(now);
@@ -233,14 +234,7 @@ Deno.test("ipmsg takes at most 16 peers from one address and counts lanchat's ro
   assert.equal(out(m).length, 16, "only admitted entries are answered");
 
   // lanchat peers count too: 1,020 of them leave room for 4 of 1,024.
-  const shared = new Ipmsg({
-    user: "alice",
-    host: "h1",
-    nickname: "Alice",
-    group: "lanchat",
-    intervalMs: 2000,
-    firstPacketNo: 1000,
-    wall: (t) => t,
+  const shared = machine(0, {
     maxPeers: 1024,
     others: { count: () => 1020, countAt: (a) => a === "198.18.0.40" ? 15 : 0 },
   });
@@ -249,16 +243,7 @@ Deno.test("ipmsg takes at most 16 peers from one address and counts lanchat's ro
   }
   assert.equal(shared.size, 4);
   // An address where lanchat already has 15 ids takes one more, from either protocol.
-  const tight = new Ipmsg({
-    user: "a",
-    host: "h",
-    nickname: "A",
-    group: "g",
-    intervalMs: 2000,
-    firstPacketNo: 1,
-    wall: (t) => t,
-    others: { count: () => 15, countAt: (a) => a === "198.18.0.40" ? 15 : 0 },
-  });
+  const tight = machine(0, { others: { count: () => 15, countAt: (a) => a === "198.18.0.40" ? 15 : 0 } });
   for (const u of ["x", "y"]) {
     tight.handleDatagram(utf8(`1:1:${u}:h:1:${u}\0\0`), { address: "198.18.0.40", port: 2425 }, 1);
   }
