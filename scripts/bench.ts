@@ -45,9 +45,9 @@ import {
   startLoopbackDaemon,
   tempDataDir,
 } from "../tests/support/daemon_process.ts";
-import { newNetworkKeyText } from "../src/seal.ts";
-import { Roster } from "../src/roster.ts";
-import { percentileOf, runScale } from "../src/scale_sim.ts";
+import { newNetworkKeyText } from "../src/security/seal.ts";
+import { Roster } from "../src/protocol/roster.ts";
+import { percentileOf, runScale } from "../src/sim/scale_sim.ts";
 import { helloFor } from "../tests/support/hostile.ts";
 
 function arg(name: string, fallback: string): string {

@@ -14,8 +14,8 @@
  * commit per 64, as a burst of datagrams is read), and the messages a second
  * both sides could store on the 2 cores if they did nothing else.
  */
-import { Store } from "../src/store.ts";
-import { timeOrderedId } from "../src/messaging.ts";
+import { Store } from "../src/storage/store.ts";
+import { timeOrderedId } from "../src/protocol/messaging.ts";
 
 const count = Number(Deno.args[0] ?? 20_000);
 const batch = Number(Deno.args[1] ?? 500);

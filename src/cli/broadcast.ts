@@ -1,6 +1,6 @@
 /** `lanchat broadcast TEXT`: one reliable message to every peer online, with each outcome. */
 import type { Command } from "commander";
-import type { MessageJson } from "../daemon.ts";
+import type { MessageJson } from "../api/types.ts";
 import { daemonUrl, request } from "./client.ts";
 import { EXIT, httpOption, outcome, parseWaitSeconds } from "./options.ts";
 import { describeOutcome, readStdin } from "./send.ts";

@@ -6,10 +6,10 @@
  * end of input it waits a little for the last messages to be delivered.
  */
 import type { Command } from "commander";
-import type { MessageJson } from "../daemon.ts";
+import type { MessageJson } from "../api/types.ts";
 import { ApiError, daemonUrl, followEventsForever, getJson, NoDaemonError, request } from "./client.ts";
 import { EXIT, httpOption, outcome } from "./options.ts";
-import { printable, printableLine } from "../printable.ts";
+import { printable, printableLine } from "../common/printable.ts";
 
 const DRAIN_MS = 5000;
 

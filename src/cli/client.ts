@@ -7,9 +7,10 @@
  * @module
  */
 import { createParser } from "eventsource-parser";
-import { DEFAULT_HTTP, HTTP_TOKEN_FILE, type MessageJson } from "../daemon.ts";
-import { defaultDataDir } from "../identity.ts";
-import { printable, printableLine } from "../printable.ts";
+import type { MessageJson } from "../api/types.ts";
+import { DEFAULT_HTTP } from "../node/options.ts";
+import { defaultDataDir, HTTP_TOKEN_FILE } from "../common/data_dir.ts";
+import { printable, printableLine } from "../common/printable.ts";
 import { parseDaemonAddress, UsageError } from "./options.ts";
 import stringWidth from "string-width";
 

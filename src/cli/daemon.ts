@@ -1,12 +1,13 @@
 /** `lanchat daemon`: runs the discovery daemon until SIGINT or SIGTERM. */
 import type { Command } from "commander";
 import { Option } from "commander";
-import { Daemon, DEFAULT_DISCOVERY_PORT, DEFAULT_HTTP, DEFAULT_UNICAST_PORT } from "../daemon.ts";
-import { DEFAULT_PROBE_TIMEOUT_MS } from "../roster.ts";
-import { DEFAULT_INTERVAL_MS } from "../discovery.ts";
-import { DEFAULT_HTTP_LIMITS } from "../http_server.ts";
-import { parseNetworkKey } from "../seal.ts";
-import { LOG_FORMATS, type LogFormat, logger, parseLevel, setupLogging } from "../log.ts";
+import { Daemon } from "../node/daemon.ts";
+import { DEFAULT_DISCOVERY_PORT, DEFAULT_HTTP, DEFAULT_UNICAST_PORT } from "../node/options.ts";
+import { DEFAULT_PROBE_TIMEOUT_MS } from "../protocol/roster.ts";
+import { DEFAULT_INTERVAL_MS } from "../protocol/discovery.ts";
+import { DEFAULT_HTTP_LIMITS } from "../node/http_server.ts";
+import { parseNetworkKey } from "../security/seal.ts";
+import { LOG_FORMATS, type LogFormat, logger, parseLevel, setupLogging } from "../common/log.ts";
 import type { LogLevel } from "@logtape/logtape";
 import {
   collect,

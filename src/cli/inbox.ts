@@ -1,6 +1,6 @@
 /** `lanchat inbox`: message history, and with --follow new messages as they arrive. */
 import type { Command } from "commander";
-import type { MessageJson } from "../daemon.ts";
+import type { MessageJson } from "../api/types.ts";
 import { daemonUrl, followEventsForever, formatMessage, getJson, request } from "./client.ts";
 import { httpOption, parseLimit } from "./options.ts";
 

@@ -1,6 +1,6 @@
 /** `lanchat keygen PATH`: writes a new network key (mode 0600). */
 import type { Command } from "commander";
-import { newNetworkKeyText } from "../seal.ts";
+import { newNetworkKeyText } from "../security/seal.ts";
 
 export function registerKeygen(program: Command): void {
   program.command("keygen")

@@ -1,6 +1,6 @@
 /** `lanchat peers`: the roster as a table, or as JSON with --json. */
 import type { Command } from "commander";
-import type { PeerJson } from "../daemon.ts";
+import type { PeerJson } from "../api/types.ts";
 import { ago, daemonUrl, getJson, table } from "./client.ts";
 import { httpOption } from "./options.ts";
 

@@ -8,7 +8,7 @@
  * @module
  */
 import { Command, CommanderError } from "commander";
-import { VERSION } from "../daemon.ts";
+import { VERSION } from "../common/version.ts";
 import { NoDaemonError } from "./client.ts";
 import { registerDaemon } from "./daemon.ts";
 import { ApiError } from "./client.ts";
@@ -24,7 +24,7 @@ import { registerTrust } from "./trust.ts";
 import { registerService } from "./service.ts";
 import { registerInstall } from "./install.ts";
 import { registerCompletion } from "./completion.ts";
-import { printableLine } from "../printable.ts";
+import { printableLine } from "../common/printable.ts";
 
 /** Builds the program. */
 export function buildProgram(): Command {

@@ -1,10 +1,10 @@
 /** `lanchat send PEER TEXT`: send one message and say whether it was delivered. */
 import type { Command } from "commander";
-import type { MessageJson } from "../daemon.ts";
+import type { MessageJson } from "../api/types.ts";
 import { daemonUrl, followEvents, request } from "./client.ts";
-import { MAX_BATCH, MAX_BODY_BYTES } from "../http.ts";
+import { MAX_BATCH, MAX_BODY_BYTES } from "../api/http.ts";
 import { EXIT, httpOption, outcome, parseWaitSeconds } from "./options.ts";
-import { printableLine } from "../printable.ts";
+import { printableLine } from "../common/printable.ts";
 
 /** Reads all of standard input as text. */
 export async function readStdin(): Promise<string> {

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { daemonUrl, getJson } from "./client.ts";
 import { httpOption } from "./options.ts";
-import { printableLine } from "../printable.ts";
+import { printableLine } from "../common/printable.ts";
 
 interface Status {
   id: string;

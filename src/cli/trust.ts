@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { httpOption } from "./options.ts";
 import { daemonUrl, request } from "./client.ts";
-import { printableLine } from "../printable.ts";
+import { printableLine } from "../common/printable.ts";
 
 export function registerTrust(program: Command): void {
   program.command("trust")

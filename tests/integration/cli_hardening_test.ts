@@ -5,8 +5,8 @@
  * JSON, and a clock that is off said in words. Real daemons on loopback.
  */
 import assert from "node:assert/strict";
-import type { PeerJson } from "../../src/daemon.ts";
-import { Sealer } from "../../src/seal.ts";
+import type { PeerJson } from "../../src/api/types.ts";
+import { Sealer } from "../../src/security/seal.ts";
 import { encodePacket } from "../../src/wire/mod.ts";
 import {
   DAEMON_PERMISSIONS,

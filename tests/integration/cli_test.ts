@@ -1,6 +1,6 @@
 /** The CLI as a user runs it: a child process against a real daemon on loopback, or none. */
 import assert from "node:assert/strict";
-import type { MessageJson } from "../../src/daemon.ts";
+import type { MessageJson } from "../../src/api/types.ts";
 import stringWidth from "string-width";
 import {
   DAEMON_PERMISSIONS,

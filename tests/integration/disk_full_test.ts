@@ -5,7 +5,7 @@
  * tmpfs (mounting one needs root, as the LAN tests do).
  */
 import assert from "node:assert/strict";
-import type { MessageJson } from "../../src/daemon.ts";
+import type { MessageJson } from "../../src/api/types.ts";
 import { freeUdpPort, killAll, startLoopbackDaemon, until } from "../support/daemon_process.ts";
 
 const unavailable = Deno.build.os !== "linux" ? "tmpfs needs Linux" : Deno.uid() !== 0 ? "mount needs root" : undefined;

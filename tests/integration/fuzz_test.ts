@@ -9,11 +9,11 @@
  * The seed is printed; set LANCHAT_FUZZ_SEED to replay a run.
  */
 import assert from "node:assert/strict";
-import type { PeerJson } from "../../src/daemon.ts";
+import type { PeerJson } from "../../src/api/types.ts";
 import { type DaemonProcess, freeUdpPort, killAll, startLoopbackDaemon } from "../support/daemon_process.ts";
 import { encodeSigned, helloFor, newNodeKey } from "../support/hostile.ts";
 import { decodePacket, type Packet } from "../../src/wire/mod.ts";
-import { seededRandom } from "../../src/sim.ts";
+import { seededRandom } from "../../src/sim/sim.ts";
 
 const TOTAL = Number(Deno.env.get("LANCHAT_FUZZ_COUNT") ?? 100_000);
 /** Datagrams in flight at once: well under a loopback socket's receive buffer, so the kernel drops none. */

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { killAll, startLoopbackDaemon, until } from "../support/daemon_process.ts";
-import type { MessageJson, PeerJson } from "../../src/daemon.ts";
+import type { MessageJson, PeerJson } from "../../src/api/types.ts";
 
 const FLOOD = new URL("../support/http_flood.ts", import.meta.url).pathname;
 const hasPrlimit = await new Deno.Command("prlimit", { args: ["--version"], stdout: "null", stderr: "null" })

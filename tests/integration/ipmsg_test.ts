@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import iconv from "iconv-lite";
-import type { MessageJson, PeerJson } from "../../src/daemon.ts";
+import type { MessageJson, PeerJson } from "../../src/api/types.ts";
 import { decodeIpmsg, IPMSG, IPMSG_OPT, type IpmsgPacket } from "../../src/wire/ipmsg.ts";
 import { freeUdpPort, killAll, startLoopbackDaemon } from "../support/daemon_process.ts";
 

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { DaemonProcess, freeUdpPort, killAll, startLoopbackDaemon, tempDataDir } from "../support/daemon_process.ts";
-import type { PeerJson } from "../../src/daemon.ts";
+import type { PeerJson } from "../../src/api/types.ts";
 
 const INTERVAL_MS = 500;
 const PROBE_MS = 500;

@@ -3,7 +3,7 @@
  * or doubled when either side is killed (kill -9) and restarted.
  */
 import assert from "node:assert/strict";
-import type { MessageJson } from "../../src/daemon.ts";
+import type { MessageJson } from "../../src/api/types.ts";
 import {
   type DaemonProcess,
   freeUdpPort,

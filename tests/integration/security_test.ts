@@ -4,8 +4,8 @@
  * API beyond loopback wants its token.
  */
 import assert from "node:assert/strict";
-import type { MessageJson, PeerJson } from "../../src/daemon.ts";
-import { parseNetworkKey, Sealer } from "../../src/seal.ts";
+import type { MessageJson, PeerJson } from "../../src/api/types.ts";
+import { parseNetworkKey, Sealer } from "../../src/security/seal.ts";
 import { encodePacket } from "../../src/wire/mod.ts";
 import {
   type DaemonProcess,

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { createLan, lanUnavailable, sh } from "../../scripts/lan.ts";
-import type { PeerJson } from "../../src/daemon.ts";
+import type { PeerJson } from "../../src/api/types.ts";
 import { DaemonProcess, killAll, runCli, tempDataDir } from "../support/daemon_process.ts";
 
 async function missingTools(): Promise<string | undefined> {

@@ -18,8 +18,8 @@
  * Each prints one JSON line saying what it sent.
  */
 import { generateKeyPairSync } from "node:crypto";
-import { nodeIdOf, NodeSigner } from "../../src/signing.ts";
-import { newNetworkKeyText, parseNetworkKey, Sealer } from "../../src/seal.ts";
+import { nodeIdOf, NodeSigner } from "../../src/security/signing.ts";
+import { newNetworkKeyText, parseNetworkKey, Sealer } from "../../src/security/seal.ts";
 import { appendSignature, encodePacket, type Hello, type Packet } from "../../src/wire/mod.ts";
 
 /** A fresh node key pair, as a daemon would make. */

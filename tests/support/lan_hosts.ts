@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { createLan, type Lan } from "../../scripts/lan.ts";
 import { killAll, runCli } from "./daemon_process.ts";
-import type { PeerJson } from "../../src/daemon.ts";
+import type { PeerJson } from "../../src/api/types.ts";
 
 /** Builds a LAN of `n` hosts, runs `body`, then kills every daemon and deletes the lab, even on failure. */
 export async function withLan(n: number, body: (lan: Lan) => Promise<void>): Promise<void> {

@@ -3,9 +3,11 @@
  * sockets and fake interfaces, no packets on any real interface.
  */
 import assert from "node:assert/strict";
-import { byNameThenId, Daemon, type DaemonEvent, type DaemonIo, parseHostPort } from "../../src/daemon.ts";
-import type { InterfaceAddress } from "../../src/net_address.ts";
-import { FakeNetwork } from "../../src/transport.ts";
+import { Daemon, type DaemonEvent, type DaemonIo } from "../../src/node/daemon.ts";
+import { parseHostPort } from "../../src/node/options.ts";
+import { byNameThenId } from "../../src/node/views.ts";
+import type { InterfaceAddress } from "../../src/node/net_address.ts";
+import { FakeNetwork } from "../../src/node/transport.ts";
 
 function fakeHost(net: FakeNetwork, address: string, interfaces: () => InterfaceAddress[]): DaemonIo {
   return {

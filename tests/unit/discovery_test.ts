@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { announceDelay, Discovery, replyDelay, scaledInterval } from "../../src/discovery.ts";
-import { SimLan } from "../../src/sim.ts";
+import { announceDelay, Discovery, replyDelay, scaledInterval } from "../../src/protocol/discovery.ts";
+import { SimLan } from "../../src/sim/sim.ts";
 import { decodePacket, encodePacket } from "../../src/wire/mod.ts";
 
 Deno.test("announceDelay jitters the interval by ±25 %", () => {

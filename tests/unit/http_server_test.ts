@@ -5,7 +5,7 @@
  * wait long).
  */
 import assert from "node:assert/strict";
-import { connectionCap, type HttpLimits, openFileLimit, serveHttp } from "../../src/http_server.ts";
+import { connectionCap, type HttpLimits, openFileLimit, serveHttp } from "../../src/node/http_server.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { DaemonEvent, MessageJson, PeerLookup } from "../../src/daemon.ts";
+import type { DaemonEvent, MessageJson, PeerLookup } from "../../src/api/types.ts";
 import {
   type Api,
   createHandler,
@@ -7,9 +7,9 @@ import {
   isLoopbackBind,
   LOOPBACK_HOSTS,
   MAX_BODY_BYTES,
-  serveHttp,
-} from "../../src/http.ts";
-import { type StoredMessage, StoreError } from "../../src/store.ts";
+} from "../../src/api/http.ts";
+import { serveHttp } from "../../src/node/http_server.ts";
+import { type StoredMessage, StoreError } from "../../src/storage/store.ts";
 
 const BOB = { id: "b".repeat(32), name: "bob@h2", hostname: "h2", online: true };
 

@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import iconv from "iconv-lite";
-import { Ipmsg, type IpmsgOptions, ipmsgPeerId, ipmsgRetryDelay } from "../../src/ipmsg.ts";
+import {
+  Ipmsg,
+  type IpmsgOptions,
+  ipmsgPeerId,
+  ipmsgRetryDelay,
+  MESSAGE_BURST,
+  MESSAGE_RATE_PER_S,
+} from "../../src/protocol/ipmsg.ts";
+import { RateLimiter } from "../../src/security/rate_limit.ts";
 import {
   decodeIpmsg,
   encodeIpmsg,
@@ -251,7 +259,9 @@ Deno.test("ipmsg takes at most 16 peers from one address and counts lanchat's ro
 });
 
 Deno.test("ipmsg stores at most 120 messages a minute from one address; the rest go unanswered, duplicates are still answered", () => {
-  const m = machine();
+  // The budget the daemon gives it (node/services/ipmsg.ts).
+  const budget = new RateLimiter({ rate: MESSAGE_RATE_PER_S, burst: MESSAGE_BURST });
+  const m = machine(0, { allowMessage: (address, now) => budget.allow(address, now) });
   const send = (n: number, t: number) =>
     m.handleDatagram(
       utf8(`1:${n}:flooder:host:${IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT}:message ${n}\0`),

@@ -4,9 +4,9 @@
  * Time jumps to the next event, so minutes of retries take milliseconds.
  */
 import assert from "node:assert/strict";
-import { GAP_WAIT_MS, Messaging, retransmitTimeout, RTO_MAX_MS, timeOrderedId } from "../../src/messaging.ts";
-import { seededRandom } from "../../src/sim.ts";
-import { Store, StoreError } from "../../src/store.ts";
+import { GAP_WAIT_MS, Messaging, retransmitTimeout, RTO_MAX_MS, timeOrderedId } from "../../src/protocol/messaging.ts";
+import { seededRandom } from "../../src/sim/sim.ts";
+import { Store, StoreError } from "../../src/storage/store.ts";
 import { decodePacket, encodePacket, type Msg } from "../../src/wire/mod.ts";
 
 const A = "a".repeat(32);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { broadcastTargets, directedBroadcast, type InterfaceAddress, parseIPv4 } from "../../src/net_address.ts";
+import { broadcastTargets, directedBroadcast, type InterfaceAddress, parseIPv4 } from "../../src/node/net_address.ts";
 
 Deno.test("directedBroadcast is address | ~netmask, and none for /31 and /32", () => {
   const rows: [string, string, string | undefined][] = [

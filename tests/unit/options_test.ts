@@ -10,8 +10,8 @@ import {
 } from "../../src/cli/options.ts";
 import { humanDuration } from "../../src/cli/status.ts";
 import { stateCell } from "../../src/cli/peers.ts";
-import { dnsProblem } from "../../src/daemon.ts";
-import type { PeerJson } from "../../src/daemon.ts";
+import { dnsProblem } from "../../src/node/options.ts";
+import type { PeerJson } from "../../src/api/types.ts";
 
 Deno.test("durations take ms, s, m and h, alone or combined, and a plain number only when it cannot mean ms", () => {
   const interval = parseDurationIn(50, 3_600_000);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { printable, printableLine } from "../../src/printable.ts";
+import { printable, printableLine } from "../../src/common/printable.ts";
 
 Deno.test("printable shows control characters as write(1) does instead of letting the terminal obey them", () => {
   const rows: [string, string, string][] = [

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { RateLimiter } from "../../src/rate_limit.ts";
-import { MAX_PEERS_PER_ADDRESS, Roster } from "../../src/roster.ts";
+import { RateLimiter } from "../../src/security/rate_limit.ts";
+import { MAX_PEERS_PER_ADDRESS, Roster } from "../../src/protocol/roster.ts";
 import type { Hello } from "../../src/wire/mod.ts";
 
 Deno.test("rate limiter allows a burst, then the rate, per source", () => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Roster, staleAt } from "../../src/roster.ts";
+import { Roster, staleAt } from "../../src/protocol/roster.ts";
 import type { Hello } from "../../src/wire/mod.ts";
 
 const SELF = "f".repeat(32);

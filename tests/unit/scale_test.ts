@@ -5,8 +5,8 @@
  * see everyone, crashes are detected. Speed figures are the benchmark's.
  */
 import assert from "node:assert/strict";
-import { runScale } from "../../src/scale_sim.ts";
-import { DEFAULT_ANNOUNCE_BUDGET } from "../../src/discovery.ts";
+import { runScale } from "../../src/sim/scale_sim.ts";
+import { DEFAULT_ANNOUNCE_BUDGET } from "../../src/protocol/discovery.ts";
 
 for (const nodes of [20, 250]) {
   Deno.test(`${nodes} simulated hosts converge, stay under ${DEFAULT_ANNOUNCE_BUDGET} announces/s each, and see joins and crashes`, () => {

@@ -6,7 +6,7 @@ import {
   ReplayGuard,
   SEAL_OVERHEAD,
   Sealer,
-} from "../../src/seal.ts";
+} from "../../src/security/seal.ts";
 
 const T0 = Date.UTC(2026, 10, 24, 9, 0, 0);
 const text = (s: string) => new TextEncoder().encode(s);

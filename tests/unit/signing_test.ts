@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { fingerprintOf, nodeIdOf, SignatureChecker } from "../../src/signing.ts";
-import { loadOrCreateIdentity } from "../../src/identity.ts";
+import { fingerprintOf, nodeIdOf, SignatureChecker } from "../../src/security/signing.ts";
+import { loadOrCreateIdentity } from "../../src/security/identity.ts";
 import { newNodeKey } from "../support/hostile.ts";
 import { appendSignature, decodePacket, encodePacket, type Hello, SIGNATURE_BLOCK } from "../../src/wire/mod.ts";
 

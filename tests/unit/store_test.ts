@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { DataDirInUseError, Store, StoreError } from "../../src/store.ts";
+import { DataDirInUseError, Store, StoreError } from "../../src/storage/store.ts";
 
 Deno.test("a damaged database is a clear error at start that says what to do", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "lanchat-store-" });

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { BindError, bindUdp, FakeNetwork, RECEIVE_BUFFER_SIZE, receiveLoop, udpAddr } from "../../src/transport.ts";
+import {
+  BindError,
+  bindUdp,
+  FakeNetwork,
+  RECEIVE_BUFFER_SIZE,
+  receiveLoop,
+  udpAddr,
+} from "../../src/node/transport.ts";
 
 Deno.test("receive loop keeps going after receive errors and handler errors, and ends on close", async () => {
   const net = new FakeNetwork();

@@ -1,7 +1,7 @@
 /**
  * The daemon's HTTP API. {@link createHandler} is a plain `Request → Response`
  * function over an {@link Api}, so tests call it without a socket;
- * {@link serveHttp} puts it on `Deno.serve`.
+ * the daemon serves it on its own HTTP/1.1 server (node/http_server.ts).
  *
  * | route | answer |
  * |---|---|
@@ -19,24 +19,30 @@
  *
  * @module
  */
-import type { DaemonEvent, MessageJson, PeerLookup } from "./daemon.ts";
-import { type Pin, type StoredMessage, StoreError } from "./store.ts";
-import { MAX_TEXT_BYTES } from "./wire/mod.ts";
+import type { DaemonEvent, MessageJson, PeerLookup } from "./types.ts";
+import { type Pin, type StoredMessage, StoreError } from "../storage/store.ts";
+import {
+  checkText,
+  HttpError,
+  json,
+  jsonError,
+  MAX_BODY_BYTES,
+  MAX_WAIT_SECONDS,
+  parseWait,
+  peerField,
+  readBody,
+  readJsonObject,
+} from "./request.ts";
+
+export { HttpError, jsonError, MAX_BODY_BYTES, MAX_WAIT_SECONDS, readBody };
 import { createHash, timingSafeEqual } from "node:crypto";
-import { type HttpServer, serveHttp as serveConnections, type ServeOptions } from "./http_server.ts";
 
-export type { HttpServer };
-
-/** Largest request body accepted. */
-export const MAX_BODY_BYTES = 128 * 1024;
 /** Most Server-Sent Events clients at once. */
 export const MAX_SSE_CLIENTS = 64;
 /** Bytes of events queued for one event-stream client that does not read, before it is cut off. */
 export const MAX_SSE_BACKLOG_BYTES = 4 * 1024 * 1024;
 /** Most messages one `POST /messages` with a `messages` array may carry. */
 export const MAX_BATCH = 1000;
-/** Longest `?wait=` in seconds. */
-export const MAX_WAIT_SECONDS = 60;
 
 /** What the HTTP layer needs from the daemon. */
 export interface Api {
@@ -64,95 +70,8 @@ export interface Api {
   forgetPeer(id: string): boolean;
 }
 
-/** A failure with an HTTP status, turned into a JSON error body. */
-export class HttpError extends Error {
-  override name = "HttpError";
-  constructor(readonly status: number, message: string, readonly extra: Record<string, unknown> = {}) {
-    super(message);
-  }
-}
-
 type Handler = (req: Request, url: URL) => Response | Promise<Response>;
 type Route = Partial<Record<"GET" | "POST", Handler>>;
-
-function json(body: unknown, status = 200, headers: HeadersInit = {}): Response {
-  return new Response(JSON.stringify(body, null, 2) + "\n", {
-    status,
-    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers },
-  });
-}
-
-/** A JSON error body `{error, status, …extra}`. */
-export function jsonError(status: number, message: string, headers: HeadersInit = {}, extra = {}): Response {
-  return json({ error: message, status, ...extra }, status, headers);
-}
-
-/** Reads a request body of at most `limit` bytes as UTF-8 text. */
-export async function readBody(req: Request, limit = MAX_BODY_BYTES): Promise<string> {
-  const declared = Number(req.headers.get("content-length") ?? NaN);
-  if (declared > limit) throw new HttpError(413, `Body is ${declared} bytes; the limit is ${limit}`);
-  if (!req.body) return "";
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of req.body) {
-    total += chunk.length;
-    if (total > limit) throw new HttpError(413, `Body is over the ${limit}-byte limit`);
-    chunks.push(chunk);
-  }
-  const all = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(all);
-  } catch {
-    throw new HttpError(400, "Body is not valid UTF-8");
-  }
-}
-
-async function readJsonObject(req: Request): Promise<Record<string, unknown>> {
-  const text = await readBody(req);
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new HttpError(400, "Body is not valid JSON");
-  }
-  if (body === null || typeof body !== "object" || Array.isArray(body)) {
-    throw new HttpError(400, "Body must be a JSON object");
-  }
-  return body as Record<string, unknown>;
-}
-
-function parseWait(url: URL): number {
-  const raw = url.searchParams.get("wait");
-  if (raw === null) return 0;
-  const s = Number(raw);
-  if (!Number.isFinite(s) || s < 0 || s > MAX_WAIT_SECONDS) {
-    throw new HttpError(400, `wait must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}`);
-  }
-  return s;
-}
-
-function checkText(v: unknown): string {
-  if (typeof v !== "string") throw new HttpError(400, 'Field "text" must be a string');
-  if (v.trim() === "") throw new HttpError(400, 'Field "text" is empty: nothing to send');
-  const bytes = new TextEncoder().encode(v).length;
-  if (bytes > MAX_TEXT_BYTES) {
-    throw new HttpError(413, `Text is ${bytes} bytes; the limit is ${MAX_TEXT_BYTES} (64 KiB)`);
-  }
-  return v;
-}
-
-async function peerField(req: Request): Promise<string> {
-  const body = await readJsonObject(req);
-  if (typeof body.peer !== "string" || body.peer.trim() === "") {
-    throw new HttpError(400, 'Field "peer" must name a peer (id, id prefix, name or address)');
-  }
-  return body.peer;
-}
 
 /** Resolves a peer query or throws 404 / 409 with the candidates. */
 function resolve(api: Api, query: string): { id: string; name: string; hostname: string; online: boolean } {
@@ -519,20 +438,4 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
     for (const close of [...streams]) close();
   };
   return handler;
-}
-
-/**
- * Serves the handler on `hostname:port` (port 0 picks one) with the
- * connection cap and deadlines of {@link serveConnections}; open event
- * streams are ended on shutdown.
- *
- * @throws {Error} with the address and cause when the port cannot be bound.
- */
-export function serveHttp(
-  hostname: string,
-  port: number,
-  handler: HandlerWithStreams,
-  options: ServeOptions = {},
-): HttpServer {
-  return serveConnections(hostname, port, handler, { ...options, onShutdown: () => handler.closeStreams() });
 }

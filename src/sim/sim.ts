@@ -8,9 +8,9 @@
  * @module
  */
 import TinyQueue from "tinyqueue";
-import { Discovery, type DiscoveryOptions, type Endpoint } from "./discovery.ts";
-import type { RosterEvent } from "./roster.ts";
-import { decodePacket, type Packet } from "./wire/mod.ts";
+import { Discovery, type DiscoveryOptions, type Endpoint } from "../protocol/discovery.ts";
+import type { RosterEvent } from "../protocol/roster.ts";
+import { decodePacket, type Packet } from "../wire/mod.ts";
 
 /** A small, fast, seedable PRNG (mulberry32) returning numbers in [0, 1). */
 export function seededRandom(seed: number): () => number {

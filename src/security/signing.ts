@@ -9,7 +9,7 @@
  */
 import { createHash, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from "node:crypto";
 import { Buffer } from "node:buffer";
-import type { Signed } from "./wire/mod.ts";
+import type { Signed } from "../wire/mod.ts";
 
 /** The node id for a raw Ed25519 public key: first 128 bits of SHA-256, hex. */
 export function nodeIdOf(publicKey: Uint8Array): string {

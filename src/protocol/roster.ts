@@ -19,7 +19,7 @@
  * @module
  */
 import TinyQueue from "tinyqueue";
-import type { Hello } from "./wire/mod.ts";
+import type { Hello } from "../wire/mod.ts";
 
 /**
  * A wake-up in the deadline queue: for `peer` (or the tombstone of `id`) at

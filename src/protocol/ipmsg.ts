@@ -20,7 +20,6 @@
  */
 import { createHash } from "node:crypto";
 import type { Endpoint } from "./discovery.ts";
-import { RateLimiter } from "./rate_limit.ts";
 import { DEFAULT_MAX_PEERS, MAX_PEERS_PER_ADDRESS } from "./roster.ts";
 import {
   decodeIpmsg,
@@ -32,7 +31,7 @@ import {
   type IpmsgEncoding,
   type IpmsgPacket,
   saysUtf8,
-} from "./wire/ipmsg.ts";
+} from "../wire/ipmsg.ts";
 
 /** The IP Messenger port. */
 export const IPMSG_PORT = 2425;
@@ -129,6 +128,13 @@ export interface IpmsgOptions {
   maxPeers?: number;
   /** The other protocol's peers, counted against the same bounds (lanchat's roster). */
   others?: PeerCount;
+  /**
+   * Whether a new message from `address` may be stored at `now` (the
+   * driver's per-address budget, {@link MESSAGE_BURST} then
+   * {@link MESSAGE_RATE_PER_S}); a message refused is neither answered nor
+   * stored. Default: every message.
+   */
+  allowMessage?: (address: string, now: number) => boolean;
 }
 
 /** Peers of another protocol that share the roster bounds: how many, and how many at one address. */
@@ -169,7 +175,7 @@ export class Ipmsg {
   #byAddress = new Map<string, number>();
   #maxPeers: number;
   #others: PeerCount;
-  #messageBudget = new RateLimiter({ rate: MESSAGE_RATE_PER_S, burst: MESSAGE_BURST });
+  #allowMessage: (address: string, now: number) => boolean;
   #broadcasts: Endpoint[] = [];
   #nextAnnounce: number | undefined;
   #out: Outgoing[] = [];
@@ -186,6 +192,7 @@ export class Ipmsg {
     this.#packetNo = o.firstPacketNo;
     this.#maxPeers = o.maxPeers ?? DEFAULT_MAX_PEERS;
     this.#others = o.others ?? { count: () => 0, countAt: () => 0 };
+    this.#allowMessage = o.allowMessage ?? (() => true);
   }
 
   /** Peers present now. */
@@ -501,7 +508,7 @@ export class Ipmsg {
       this.counters.duplicates++;
       return ack();
     }
-    if (!this.#messageBudget.allow(from.address, now)) {
+    if (!this.#allowMessage(from.address, now)) {
       // Not answered, so the sender's client knows it was not received.
       this.counters.messagesRefused++;
       this.#events.push({ type: "refused", address: from.address, reason: "message-rate" });

@@ -6,11 +6,8 @@
  *
  * @module
  */
-import { KEY_FILE } from "./identity.ts";
+import { DB_FILE, KEY_FILE } from "../common/data_dir.ts";
 import { DatabaseSync } from "node:sqlite";
-
-/** File name of the database inside the data directory. */
-export const DB_FILE = "lanchat.db";
 
 /** A message as stored and shown in history. */
 export interface StoredMessage {

@@ -28,7 +28,7 @@
  * @module
  */
 import type { Endpoint, Transmit } from "./discovery.ts";
-import { type HeldMessage, type Release, type Store, type StoredMessage, StoreError } from "./store.ts";
+import { type HeldMessage, type Release, type Store, type StoredMessage, StoreError } from "../storage/store.ts";
 import {
   type Ack,
   encodePacket,
@@ -37,7 +37,7 @@ import {
   MAX_FRAGMENTS,
   MAX_TEXT_BYTES,
   type Msg,
-} from "./wire/mod.ts";
+} from "../wire/mod.ts";
 
 /** First retransmission timeout. */
 export const RTO_INITIAL_MS = 200;

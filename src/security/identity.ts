@@ -5,10 +5,8 @@
  * @module
  */
 
+import { KEY_FILE } from "../common/data_dir.ts";
 import { nodeIdOf } from "./signing.ts";
-
-/** File name of the key pair inside the data directory. */
-export const KEY_FILE = "node_key.json";
 
 export interface Identity {
   /** 32 lowercase hex characters: the first 128 bits of SHA-256(public key). */
@@ -26,27 +24,6 @@ interface KeyFile {
   version: 1;
   publicKey: string;
   privateKey: string;
-}
-
-/**
- * The default data directory: `$XDG_DATA_HOME/lanchat`, else
- * `$HOME/.local/share/lanchat`.
- */
-export function defaultDataDir(env: (name: string) => string | undefined): string {
-  const xdg = env("XDG_DATA_HOME");
-  if (xdg) return `${xdg}/lanchat`;
-  const home = env("HOME");
-  if (!home) throw new Error("Cannot choose a data directory: neither XDG_DATA_HOME nor HOME is set; pass --data-dir");
-  return `${home}/.local/share/lanchat`;
-}
-
-/** Creates the data directory (mode 0700) if it does not exist. */
-export async function ensureDataDir(dir: string): Promise<void> {
-  try {
-    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  } catch (e) {
-    throw new Error(`Cannot create data directory ${dir}: ${(e as Error).message}`, { cause: e });
-  }
 }
 
 /** Loads the node's key pair from `dir`, creating it (mode 0600) on first start. */

@@ -17,7 +17,7 @@ import {
   type Goodbye,
   type Hello,
   type Packet,
-} from "./wire/mod.ts";
+} from "../wire/mod.ts";
 import { type LeaveReason, Roster, type RosterEvent, type RosterOptions } from "./roster.ts";
 
 /** Default announce interval. */

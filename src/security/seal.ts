@@ -24,7 +24,7 @@
  */
 
 import { createCipheriv, createDecipheriv } from "node:crypto";
-import { toHex } from "./wire/mod.ts";
+import { toHex } from "../wire/mod.ts";
 
 const TAG_BYTES = 16;
 

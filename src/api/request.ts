@@ -1,0 +1,100 @@
+/**
+ * Reading a request and writing an error, for the API's routes: bodies read
+ * under a size limit as UTF-8 and JSON, the common fields checked with
+ * messages that say what is wrong, and errors as JSON `{error, status}`.
+ *
+ * @module
+ */
+import { MAX_TEXT_BYTES } from "../wire/mod.ts";
+
+/** Largest request body accepted. */
+export const MAX_BODY_BYTES = 128 * 1024;
+/** Longest `?wait=` in seconds. */
+export const MAX_WAIT_SECONDS = 60;
+
+/** A failure with an HTTP status, turned into a JSON error body. */
+export class HttpError extends Error {
+  override name = "HttpError";
+  constructor(readonly status: number, message: string, readonly extra: Record<string, unknown> = {}) {
+    super(message);
+  }
+}
+
+export function json(body: unknown, status = 200, headers: HeadersInit = {}): Response {
+  return new Response(JSON.stringify(body, null, 2) + "\n", {
+    status,
+    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store", ...headers },
+  });
+}
+
+/** A JSON error body `{error, status, …extra}`. */
+export function jsonError(status: number, message: string, headers: HeadersInit = {}, extra = {}): Response {
+  return json({ error: message, status, ...extra }, status, headers);
+}
+
+/** Reads a request body of at most `limit` bytes as UTF-8 text. */
+export async function readBody(req: Request, limit = MAX_BODY_BYTES): Promise<string> {
+  const declared = Number(req.headers.get("content-length") ?? NaN);
+  if (declared > limit) throw new HttpError(413, `Body is ${declared} bytes; the limit is ${limit}`);
+  if (!req.body) return "";
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of req.body) {
+    total += chunk.length;
+    if (total > limit) throw new HttpError(413, `Body is over the ${limit}-byte limit`);
+    chunks.push(chunk);
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(all);
+  } catch {
+    throw new HttpError(400, "Body is not valid UTF-8");
+  }
+}
+
+export async function readJsonObject(req: Request): Promise<Record<string, unknown>> {
+  const text = await readBody(req);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, "Body is not valid JSON");
+  }
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw new HttpError(400, "Body must be a JSON object");
+  }
+  return body as Record<string, unknown>;
+}
+
+export function parseWait(url: URL): number {
+  const raw = url.searchParams.get("wait");
+  if (raw === null) return 0;
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s < 0 || s > MAX_WAIT_SECONDS) {
+    throw new HttpError(400, `wait must be a number of seconds from 0 to ${MAX_WAIT_SECONDS}`);
+  }
+  return s;
+}
+
+export function checkText(v: unknown): string {
+  if (typeof v !== "string") throw new HttpError(400, 'Field "text" must be a string');
+  if (v.trim() === "") throw new HttpError(400, 'Field "text" is empty: nothing to send');
+  const bytes = new TextEncoder().encode(v).length;
+  if (bytes > MAX_TEXT_BYTES) {
+    throw new HttpError(413, `Text is ${bytes} bytes; the limit is ${MAX_TEXT_BYTES} (64 KiB)`);
+  }
+  return v;
+}
+
+export async function peerField(req: Request): Promise<string> {
+  const body = await readJsonObject(req);
+  if (typeof body.peer !== "string" || body.peer.trim() === "") {
+    throw new HttpError(400, 'Field "peer" must name a peer (id, id prefix, name or address)');
+  }
+  return body.peer;
+}

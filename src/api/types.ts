@@ -1,0 +1,77 @@
+/**
+ * The HTTP API's data: a peer, a message and a lookup as JSON, and the
+ * events `/events` streams. Declared here, below the daemon: the daemon
+ * builds them (node/views.ts), the API serves them (api/http.ts), the CLI
+ * reads them.
+ *
+ * @module
+ */
+import type { IpmsgPeer } from "../protocol/ipmsg.ts";
+import type { MessagingEvent } from "../protocol/messaging.ts";
+import type { RosterEvent } from "../protocol/roster.ts";
+import type { Pin, StoredMessage } from "../storage/store.ts";
+
+/** A peer as `/peers` shows it. */
+export interface PeerJson {
+  id: string;
+  name: string;
+  hostname: string;
+  addresses: { address: string; port: number; lastSeen: string }[];
+  incarnation: number;
+  version: string;
+  httpPort: number;
+  intervalMs: number;
+  firstSeen: string;
+  lastSeen: string;
+  state: string;
+  /** "lanchat", or "ipmsg" for IP Messenger, FeiQ and iptux users. */
+  protocol: "lanchat" | "ipmsg";
+  /** lanchat peers: a short fingerprint of the node key, to compare out of band. */
+  fingerprint?: string;
+  /** lanchat peers: how far its key is trusted (see {@link Pin}). */
+  trust?: Pin["trust"];
+  /** IP Messenger peers: their login name, nickname and group. */
+  user?: string;
+  nickname?: string;
+  group?: string;
+  /** lanchat peers: how far its clock is ahead of this host's, in ms (negative: behind), from its last hello. */
+  clockOffsetMs?: number;
+}
+
+/** Everything the daemon reports to listeners (the SSE stream, tests). */
+export type DaemonEvent = RosterEvent | MessagingEvent | IpmsgRosterEvent;
+
+/**
+ * An IP Messenger peer joining, changing (its name, group, absence, or a
+ * sender seen by its message) or leaving, as listeners see it.
+ */
+export type IpmsgRosterEvent =
+  | { type: "ipmsg-joined" | "ipmsg-updated"; peer: IpmsgPeer }
+  | { type: "ipmsg-left"; peer: IpmsgPeer; reason: "goodbye" | "timeout" };
+
+/** A message as the API shows it. */
+export interface MessageJson {
+  id: string;
+  cursor: number;
+  direction: "in" | "out";
+  peer: { id: string; name: string };
+  seq: number;
+  text: string;
+  status: StoredMessage["status"];
+  sentAt: string;
+  receivedAt?: string;
+  deliveredAt?: string;
+  rttMs?: number;
+  gapBefore?: number;
+  late?: boolean;
+  error?: string;
+}
+
+/** The outcome of looking a peer up by what a user typed. */
+export type PeerLookup =
+  | { ok: true; peer: { id: string; name: string; hostname: string; online: boolean } }
+  | {
+    ok: false;
+    reason: "unknown" | "ambiguous" | "conflict";
+    candidates: { id: string; name: string; hostname: string; online: boolean; trust?: Pin["trust"] }[];
+  };

@@ -1,0 +1,163 @@
+/**
+ * The composition root: which sockets a daemon binds and which services run
+ * on them, built from its options. The driver (node/daemon.ts) calls these
+ * once at start and then knows the services only through the Service
+ * interface. A new service (files, presence) is added here.
+ *
+ * @module
+ */
+import { fitTextField } from "../wire/mod.ts";
+import { VERSION } from "../common/version.ts";
+import type { Identity } from "../security/identity.ts";
+import { Admission, SourceLimits } from "../security/admission.ts";
+import { Pins } from "../security/pins.ts";
+import { Sealer } from "../security/seal.ts";
+import { NodeSigner } from "../security/signing.ts";
+import type { Store } from "../storage/store.ts";
+import { Conversations } from "./conversations.ts";
+import { Directory } from "./directory.ts";
+import type { Notices } from "./notices.ts";
+import { type DaemonIo, type DaemonOptions, DEFAULT_DISCOVERY_PORT, DEFAULT_UNICAST_PORT } from "./options.ts";
+import type { Service, SocketSpec } from "./service.ts";
+import { DISCOVERY_SOCKET, LanchatService, UNICAST_SOCKET } from "./services/lanchat.ts";
+import { MessagingService } from "./services/messaging.ts";
+import type { IpmsgService } from "./services/ipmsg.ts";
+import { Targets } from "./targets.ts";
+
+/** The sockets a daemon with these options binds. */
+export function socketSpecs(options: DaemonOptions): SocketSpec[] {
+  const specs: SocketSpec[] = [
+    // Every daemon on the host binds the discovery port (SO_REUSEADDR) and gets its broadcasts.
+    {
+      name: DISCOVERY_SOCKET,
+      hostname: "0.0.0.0",
+      port: options.discoveryPort ?? DEFAULT_DISCOVERY_PORT,
+      reuseAddress: true,
+    },
+    // Each has its own unicast port: a second daemon on the host takes a free one.
+    {
+      name: UNICAST_SOCKET,
+      hostname: "0.0.0.0",
+      port: options.unicastPort ?? DEFAULT_UNICAST_PORT,
+      fallBackToFreePort: true,
+    },
+  ];
+  if (options.ipmsg) {
+    const port = options.ipmsg.port;
+    specs.push({
+      name: "ipmsg",
+      hostname: "0.0.0.0",
+      port,
+      inUse:
+        `Cannot speak IP Messenger: UDP port ${port} is in use on this host (by IP Messenger, FeiQ, iptux or another lanchat --ipmsg); only one program per host can own it`,
+    });
+  }
+  return specs;
+}
+
+/** The services of a daemon, and the parts the driver and the views reach into. */
+export interface Parts {
+  lanchat: LanchatService;
+  messaging: MessagingService;
+  ipmsg: IpmsgService | undefined;
+  directory: Directory;
+  conversations: Conversations;
+  targets: Targets;
+  /** In the order the driver runs them: the link before what is built on it. */
+  services: Service[];
+}
+
+/** Builds the services for a daemon whose sockets are bound at `ports`. */
+export async function assemble(o: {
+  options: DaemonOptions;
+  io: DaemonIo;
+  store: Store;
+  identity: Identity;
+  incarnation: number;
+  ports: { discovery: number; unicast: number };
+  wall: (now: number) => number;
+  notices: Notices;
+}): Promise<Parts> {
+  const { options, io, store, identity, notices } = o;
+  const hostname = fitTextField(io.hostname());
+  const user = io.env("USER") ?? io.env("LOGNAME") ?? "user";
+  const pins = new Pins(store, (w) => notices.once(w.key, w.message, w.properties));
+  const directory = new Directory(store, pins);
+  const targets = new Targets(io, {
+    interfaces: options.interfaces,
+    excludeInterfaces: options.excludeInterfaces,
+    broadcasts: options.broadcasts,
+    peers: options.peers,
+    discoveryPort: o.ports.discovery,
+    unicastPort: DEFAULT_UNICAST_PORT,
+  }, notices);
+  const limits = new SourceLimits();
+  // Late-bound: lanchat's roster and IP Messenger's users share one bound (--max-peers, 16 per address).
+  const ref: { ipmsg?: IpmsgService; lanchat?: LanchatService } = {};
+  const admission = new Admission({
+    limits,
+    sealer: options.networkKey ? await Sealer.create(options.networkKey) : undefined,
+    awaitedPong: (address, now) => ref.lanchat?.discovery.awaitedPong(address, now),
+  });
+  const lanchat = ref.lanchat = new LanchatService({
+    admission,
+    pins,
+    targets,
+    notices,
+    wall: o.wall,
+    discovery: {
+      signer: new NodeSigner(identity.pkcs8, identity.publicKey),
+      intervalMs: options.intervalMs,
+      probeTimeoutMs: options.probeTimeoutMs,
+      maxPeers: options.maxPeers,
+      others: { count: () => ref.ipmsg?.ipmsg.size ?? 0, countAt: (a) => ref.ipmsg?.ipmsg.countAt(a) ?? 0 },
+      announceBudget: options.announceBudget,
+      self: {
+        id: identity.id,
+        incarnation: o.incarnation,
+        name: fitTextField(options.name ?? `${user}@${hostname}`),
+        hostname,
+        version: VERSION,
+        port: o.ports.unicast,
+        httpPort: 0,
+      },
+    },
+  });
+  const knownIpmsg = (peer: string) => directory.get(peer)?.protocol === "ipmsg";
+  const messaging = new MessagingService({
+    lanchat,
+    store,
+    self: { id: identity.id, incarnation: o.incarnation },
+    wall: o.wall,
+    foreign: (peer) => knownIpmsg(peer) || ref.ipmsg?.ipmsg.get(peer) !== undefined,
+  });
+  directory.addSource(lanchat);
+  if (options.ipmsg) {
+    // Loaded only with --ipmsg: its GBK codec (iconv-lite) cost every daemon ~1.3 MB of RSS.
+    const { IpmsgService } = await import("./services/ipmsg.ts");
+    ref.ipmsg = new IpmsgService({
+      store,
+      limits,
+      notices,
+      targets,
+      knownIpmsg,
+      ipmsg: {
+        user: fitTextField(user.replaceAll(":", ";")),
+        host: hostname.replaceAll(":", ";"),
+        nickname: lanchat.discovery.self.name,
+        group: options.ipmsg.group,
+        port: options.ipmsg.port,
+        intervalMs: lanchat.discovery.intervalMs,
+        firstPacketNo: Math.floor(Date.now() / 1000),
+        wall: o.wall,
+        maxPeers: options.maxPeers,
+        others: { count: () => lanchat.discovery.roster.size, countAt: (a) => lanchat.discovery.roster.countAt(a) },
+      },
+    });
+    directory.addSource(ref.ipmsg);
+  }
+  const ipmsg = ref.ipmsg;
+  const conversations = new Conversations(store, directory, ipmsg ? [ipmsg, messaging] : [messaging]);
+  const services: Service[] = [lanchat, messaging, ...(ipmsg ? [ipmsg] : []), directory, conversations];
+  return { lanchat, messaging, ipmsg, directory, conversations, targets, services };
+}

@@ -1,0 +1,168 @@
+/**
+ * Conversations: what the API does with messages, whichever protocol
+ * carries them. Sending picks the carrier of each peer (IP Messenger for
+ * its users, lanchat's messaging for the rest) and answers once the group
+ * commit has made the message durable; waiting for delivery, history, and a
+ * stored message as JSON. A service with no socket: it listens to the bus
+ * for deliveries, and logs messages coming and going.
+ *
+ * @module
+ */
+import type { DaemonEvent, MessageJson } from "../api/types.ts";
+import { logger } from "../common/log.ts";
+import { type Store, type StoredMessage, StoreError } from "../storage/store.ts";
+import type { Directory } from "./directory.ts";
+import type { Outgoing, Service, ServiceContext } from "./service.ts";
+import { NOTHING } from "./service.ts";
+import type { Carrier } from "./services/messaging.ts";
+
+export class Conversations implements Service {
+  readonly name = "conversations";
+  #store: Store;
+  #directory: Directory;
+  /** In order of preference: the first that carries a peer sends to it. */
+  #carriers: Carrier[];
+  #ctx!: ServiceContext;
+  /** Callers of {@link waitDelivered}, by message id. */
+  #waiting = new Map<string, Set<(m: StoredMessage) => void>>();
+  #log = logger("daemon");
+
+  constructor(store: Store, directory: Directory, carriers: Carrier[]) {
+    this.#store = store;
+    this.#directory = directory;
+    this.#carriers = carriers;
+  }
+
+  start(ctx: ServiceContext): void {
+    this.#ctx = ctx;
+  }
+
+  /** Messages waiting for delivery, every carrier's. */
+  outboxSize(): number {
+    return this.#carriers.reduce((n, c) => n + c.outboxSize(), 0);
+  }
+
+  /**
+   * Stores and sends a message. Resolves once it is stored (committed), with
+   * status queued or sent; delivery is reported by a "delivered" event.
+   *
+   * @throws {RangeError} for a text too long or a message to this node.
+   * @throws {StoreError} when it cannot be stored: then nothing is sent.
+   */
+  async sendMessage(to: string, text: string): Promise<StoredMessage> {
+    const [result] = await this.sendMessages([{ to, text }]);
+    if (result instanceof Error) throw result;
+    return result!;
+  }
+
+  /**
+   * Stores and sends messages under one commit. Resolves once they are
+   * stored, with each one's stored message or the error (RangeError,
+   * StoreError) that kept it from being stored; rejects with a StoreError
+   * when the commit fails (then none of them is stored or sent).
+   */
+  async sendMessages(items: { to: string; text: string }[]): Promise<(StoredMessage | Error)[]> {
+    const now = this.#ctx.io.now();
+    const results: (StoredMessage | Error)[] = [];
+    for (const { to, text } of items) {
+      try {
+        const carrier = this.#carriers.find((c) => c.carries(to));
+        if (!carrier) {
+          throw new RangeError(
+            this.#directory.get(to)?.protocol === "ipmsg"
+              ? `${this.#directory.peerName(to)} is an IP Messenger user: start the daemon with --ipmsg to write to it`
+              : `No protocol carries messages to ${to}`,
+          );
+        }
+        results.push(carrier.send(to, text, now));
+      } catch (e) {
+        if (!(e instanceof RangeError || e instanceof StoreError)) throw e;
+        results.push(e);
+      }
+    }
+    this.#ctx.changed();
+    await this.#ctx.durable();
+    return results;
+  }
+
+  /** Resolves with the delivered (or refused) message, or undefined after `timeoutMs`. */
+  waitDelivered(id: string, timeoutMs: number): Promise<StoredMessage | undefined> {
+    const already = this.#store.message(id);
+    if (already?.status === "delivered" || already?.status === "failed") return Promise.resolve(already);
+    return new Promise((resolve) => {
+      const set = this.#waiting.get(id) ?? new Set();
+      this.#waiting.set(id, set);
+      const done = (m: StoredMessage | undefined) => {
+        clearTimeout(timer);
+        set.delete(settle);
+        if (set.size === 0) this.#waiting.delete(id);
+        resolve(m);
+      };
+      const settle = (m: StoredMessage) => done(m);
+      set.add(settle);
+      const timer = setTimeout(() => done(undefined), timeoutMs);
+    });
+  }
+
+  onEvent(event: DaemonEvent): void {
+    if (event.type === "store-error") {
+      this.#log.error("Storage error: {error}", { error: event.error });
+      return;
+    }
+    if (event.type !== "message" && event.type !== "delivered" && event.type !== "failed") return;
+    const m = event.message;
+    const name = this.#directory.peerName(m.peer);
+    if (event.type === "message") {
+      // Debug, like deliveries: at thousands a second, a line each would be the daemon's main cost.
+      this.#log.debug("Message from {name}: {bytes} bytes", { name, peer: m.peer, id: m.id, bytes: m.text.length });
+      return;
+    }
+    if (event.type === "delivered") {
+      this.#log.debug("Delivered {id} to {name} in {rttMs} ms", { id: m.id, name, rttMs: event.rttMs });
+    } else {
+      this.#log.warn("Message {id} to {name} failed: {error}", { id: m.id, name, error: event.error });
+    }
+    for (const settle of this.#waiting.get(m.id) ?? []) settle(m);
+  }
+
+  /** History, oldest first (see {@link Store.history}). */
+  history(q: { peer?: string; sinceCursor?: number; sinceTime?: number; limit?: number }): StoredMessage[] {
+    return this.#store.history(q);
+  }
+
+  /** A stored message as the API shows it. */
+  messageJson(m: StoredMessage): MessageJson {
+    const iso = (t: number | undefined) => t === undefined ? undefined : new Date(t).toISOString();
+    const out: MessageJson = {
+      id: m.id,
+      cursor: m.cursor,
+      direction: m.direction,
+      peer: { id: m.peer, name: this.#directory.peerName(m.peer) },
+      seq: m.seq,
+      text: m.text,
+      status: m.status,
+      sentAt: iso(m.sentAt)!,
+    };
+    if (m.receivedAt !== undefined) out.receivedAt = iso(m.receivedAt);
+    if (m.deliveredAt !== undefined) out.deliveredAt = iso(m.deliveredAt);
+    if (m.rttMs !== undefined) out.rttMs = Math.round(m.rttMs * 1000) / 1000;
+    if (m.gapBefore) out.gapBefore = m.gapBefore;
+    if (m.late) out.late = true;
+    if (m.error) out.error = m.error;
+    return out;
+  }
+
+  handleTimeout(): void {}
+
+  pollTimeout(): undefined {
+    return undefined;
+  }
+
+  drainTransmits(): readonly Outgoing[] {
+    return NOTHING;
+  }
+
+  drainEvents(): readonly DaemonEvent[] {
+    return NOTHING;
+  }
+}

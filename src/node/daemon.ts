@@ -1,0 +1,447 @@
+/**
+ * The driver: a small loop over services (node/service.ts). It owns the
+ * sockets (opened here, through transport.ts, and nowhere else), the clock,
+ * the one timer, the group commit and the event bus; it knows no protocol by
+ * name. A datagram goes to the service that declared its socket; a timer
+ * wakes every service whose deadline has come; after each, the driver
+ * drains what the services have to say (events first, to every service and
+ * listener, then datagrams to send), holding back what must wait for the
+ * group commit, and re-arms the timer at the earliest deadline.
+ *
+ * Tests pass their own {@link DaemonIo} (a fake network, fake interfaces).
+ *
+ * @module
+ */
+import { clearImmediate, setImmediate } from "node:timers";
+import { type Api, createHandler, isLoopbackBind, LOOPBACK_HOSTS } from "../api/http.ts";
+import type { DaemonEvent, PeerJson } from "../api/types.ts";
+import { defaultDataDir, ensureDataDir, HTTP_TOKEN_FILE } from "../common/data_dir.ts";
+import { logger } from "../common/log.ts";
+import { VERSION } from "../common/version.ts";
+import type { Discovery } from "../protocol/discovery.ts";
+import { loadOrCreateToken } from "../security/http_token.ts";
+import { loadOrCreateIdentity } from "../security/identity.ts";
+import { Store } from "../storage/store.ts";
+import { assemble, type Parts, socketSpecs } from "./assemble.ts";
+import { DEFAULT_HTTP_LIMITS, type HttpServer, serveHttp } from "./http_server.ts";
+import { Notices } from "./notices.ts";
+import {
+  CHECKPOINT_EVERY_FLUSHES,
+  type DaemonIo,
+  type DaemonOptions,
+  DEFAULT_HTTP,
+  realIo,
+  STATUS_FLUSH_MS,
+} from "./options.ts";
+import type { Outgoing, Service, ServiceContext, SocketSpec } from "./service.ts";
+import { BindError, endpointOf, receiveLoop, type Transport, udpAddr } from "./transport.ts";
+import { Views } from "./views.ts";
+
+export type { DaemonIo, DaemonOptions } from "./options.ts";
+export type { DaemonEvent } from "../api/types.ts";
+
+/** A running daemon. */
+export class Daemon {
+  readonly dataDir: string;
+  readonly ports: { discovery: number; unicast: number; http: number };
+  httpUrl: string | undefined;
+  readonly views: Views;
+  readonly parts: Parts;
+  #io: DaemonIo;
+  #store: Store;
+  #services: Service[];
+  #sockets: Map<string, Transport>;
+  #bySocket = new Map<string, Service>();
+  #http: HttpServer | undefined;
+  #notices: Notices;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+  #intervals: ReturnType<typeof setInterval>[] = [];
+  #commitTimer: ReturnType<typeof setImmediate> | undefined;
+  /** Callers waiting for the open group transaction to commit. */
+  #commitWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  #loops: Promise<void>[] = [];
+  #listeners = new Set<(e: DaemonEvent) => void>();
+  #startedAt: number;
+  #startedWall: number;
+  #stopped = false;
+  #sendErrors = 0;
+  #receiveErrors = 0;
+  #log = logger("daemon");
+
+  private constructor(init: {
+    io: DaemonIo;
+    store: Store;
+    dataDir: string;
+    sockets: Map<string, Transport>;
+    parts: Parts;
+    notices: Notices;
+    startedAt: number;
+    startedWall: number;
+  }) {
+    this.#io = init.io;
+    this.#store = init.store;
+    this.dataDir = init.dataDir;
+    this.#sockets = init.sockets;
+    this.parts = init.parts;
+    this.#services = init.parts.services;
+    this.#notices = init.notices;
+    this.#startedAt = init.startedAt;
+    this.#startedWall = init.startedWall;
+    for (const s of this.#services) for (const name of s.sockets ?? []) this.#bySocket.set(name, s);
+    const port = (name: string) => (init.sockets.get(name)?.addr as Deno.NetAddr | undefined)?.port ?? 0;
+    this.ports = { discovery: port("discovery"), unicast: port("unicast"), http: 0 };
+    // Group commit: what a burst of datagrams or requests writes is committed
+    // once, at the end of the event-loop turn; acks and replies wait for it.
+    // (setImmediate: setTimeout(0) waits about 2 ms here, setImmediate 5 µs.)
+    init.store.startGroupCommit(() => {
+      this.#commitTimer ??= setImmediate(() => this.#commit());
+    });
+    this.views = new Views({
+      driver: {
+        dataDir: this.dataDir,
+        ports: this.ports,
+        startedAt: this.#startedAt,
+        startedWall: this.#startedWall,
+        socketErrors: () => ({ send: this.#sendErrors, receive: this.#receiveErrors }),
+        now: () => this.#io.now(),
+        wall: (t) => this.#wall(t),
+      },
+      lanchat: init.parts.lanchat,
+      ipmsgPeers: () => init.parts.ipmsg?.ipmsg.peers() ?? [],
+      directory: init.parts.directory,
+      conversations: init.parts.conversations,
+      services: this.#services,
+      notices: init.notices,
+      http: () => this.#http,
+    });
+  }
+
+  /**
+   * Starts a daemon: identity, database, sockets, services, HTTP, then the
+   * announce schedule. Throws an Error with a message a user can act on when
+   * any of them cannot be set up; whatever was opened is closed again.
+   */
+  static async start(options: DaemonOptions = {}, io: DaemonIo = realIo): Promise<Daemon> {
+    const log = logger("daemon");
+    const dataDir = options.dataDir ?? defaultDataDir(io.env);
+    await ensureDataDir(dataDir);
+    const identity = await loadOrCreateIdentity(dataDir);
+    if (identity.created) log.info("Created node identity {id} in {dataDir}", { id: identity.id, dataDir });
+    const store = await Store.open(dataDir);
+    const opened: { close(): void }[] = [store];
+    try {
+      const incarnation = store.nextIncarnation();
+      const sockets = new Map<string, Transport>();
+      for (const spec of socketSpecs(options)) {
+        const socket = bind(io, spec);
+        opened.push(socket);
+        sockets.set(spec.name, socket);
+      }
+      const startedAt = io.now();
+      const startedWall = Date.now();
+      // Whole milliseconds: the wire carries integers (performance.now() is fractional).
+      const wall = (t: number) => Math.round(startedWall + (t - startedAt));
+      const notices = new Notices(() => io.now());
+      const portOf = (name: string) => (sockets.get(name)!.addr as Deno.NetAddr).port;
+      const parts = await assemble({
+        options,
+        io,
+        store,
+        identity,
+        incarnation,
+        ports: { discovery: portOf("discovery"), unicast: portOf("unicast") },
+        wall,
+        notices,
+      });
+      const daemon = new Daemon({ io, store, dataDir, sockets, parts, notices, startedAt, startedWall });
+      const http = options.http === undefined ? DEFAULT_HTTP : options.http;
+      if (http) {
+        opened.push({ close: () => void daemon.#http?.shutdown() });
+        await daemon.#serve(http, options);
+      }
+      await daemon.#begin();
+      return daemon;
+    } catch (e) {
+      for (const o of opened.reverse()) {
+        try {
+          o.close();
+        } catch { /* already closed */ }
+      }
+      throw e;
+    }
+  }
+
+  /** The discovery state machine (the roster, the announce targets). */
+  get discovery(): Discovery {
+    return this.parts.lanchat.discovery;
+  }
+
+  /** The roster as `/peers` shows it. */
+  peers(): PeerJson[] {
+    return this.views.peers();
+  }
+
+  /** Calls `listener` on every event until the returned function is called. */
+  onEvent(listener: (e: DaemonEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** The HTTP API over this daemon's views, conversations, directory and pins. */
+  api(): Api {
+    const { directory, conversations, lanchat } = this.parts;
+    return {
+      peersBody: () => this.views.peersBody(),
+      allPeers: () => this.views.allPeers(),
+      status: () => this.views.status(),
+      metrics: () => this.views.metrics(),
+      lookupPeer: (q) => directory.lookup(q),
+      onlinePeers: () => directory.onlinePeers(),
+      sendMessage: (to, text) => conversations.sendMessage(to, text),
+      sendMessages: (items) => conversations.sendMessages(items),
+      waitDelivered: (id, ms) => conversations.waitDelivered(id, ms),
+      history: (q) => conversations.history(q),
+      messageJson: (m) => conversations.messageJson(m),
+      onEvent: (l) => this.onEvent(l),
+      peerName: (id) => directory.peerName(id),
+      trustPeer: (id) => lanchat.pins.trust(id),
+      forgetPeer: (id) => lanchat.pins.forget(id),
+    };
+  }
+
+  async #serve(where: { hostname: string; port: number }, options: DaemonOptions): Promise<void> {
+    const log = this.#log;
+    const loopback = isLoopbackBind(where.hostname);
+    const tokenFile = options.httpTokenFile ?? (loopback ? undefined : `${this.dataDir}/${HTTP_TOKEN_FILE}`);
+    const token = tokenFile === undefined ? undefined : await loadOrCreateToken(tokenFile);
+    if (tokenFile) log.info("The HTTP API requires the bearer token in {tokenFile}", { tokenFile });
+    const handler = createHandler(this.api(), { token, allowedHosts: loopback ? LOOPBACK_HOSTS : undefined });
+    const wanted = options.httpMaxConnections ?? DEFAULT_HTTP_LIMITS.maxConnections;
+    this.#http = serveHttp(where.hostname, where.port, handler, {
+      limits: { maxConnections: wanted },
+      onFdExhausted: (e) => this.#notices.outOfFds("accepting an HTTP connection", e),
+      onShutdown: () => handler.closeStreams(),
+    });
+    if (this.#http.maxConnections < wanted) {
+      log.warn(
+        "HTTP connections are capped at {cap}, not {wanted}: the open-file limit is lower (raise it with ulimit -n or LimitNOFILE=)",
+        { cap: this.#http.maxConnections, wanted },
+      );
+    }
+    const addr = this.#http.addr;
+    this.ports.http = addr.port;
+    this.httpUrl = `http://${addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname}:${addr.port}`;
+    // Hellos carry the HTTP port.
+    this.parts.lanchat.discovery.self.httpPort = addr.port;
+  }
+
+  async #begin(): Promise<void> {
+    const ctx: ServiceContext = {
+      io: this.#io,
+      wall: (t) => this.#wall(t),
+      every: (ms, fn) => {
+        this.#intervals.push(setInterval(() => {
+          if (this.#stopped) return;
+          Promise.resolve(fn()).catch((e) => this.#log.error("{error}", { error: (e as Error).message }));
+        }, ms));
+      },
+      changed: () => void this.#pump(),
+      durable: () => this.#durable(),
+    };
+    for (const s of this.#services) await s.start(ctx, this.#io.now());
+    for (const [name, socket] of this.#sockets) {
+      this.#loops.push(receiveLoop(socket, (b, f) => this.#onDatagram(name, b, f), (e) => this.#onReceiveError(e)));
+    }
+    // Delivery-status updates are written behind (see Store.flush): at most
+    // this much of them is lost in a crash, and then only re-sent.
+    let ticks = 0;
+    ctx.every(STATUS_FLUSH_MS, () => {
+      try {
+        this.#store.flush();
+        if (++ticks % CHECKPOINT_EVERY_FLUSHES === 0) this.#store.checkpoint();
+      } catch (e) {
+        this.#log.error("Storage error: {error}", { error: (e as Error).message });
+      }
+    });
+    const self = this.parts.lanchat.discovery.self;
+    this.#log.info(
+      "lanchat {version} started as {name} ({id}, incarnation {incarnation}); {group}; discovery UDP {discoveryPort}, unicast UDP {unicastPort}, HTTP {http}",
+      {
+        group: this.parts.lanchat.groupLine(),
+        version: VERSION,
+        name: self.name,
+        id: self.id,
+        incarnation: self.incarnation,
+        discoveryPort: this.ports.discovery,
+        unicastPort: this.ports.unicast,
+        http: this.httpUrl ?? "off",
+        dataDir: this.dataDir,
+      },
+    );
+    this.#pump();
+  }
+
+  /** Says goodbye (every service), closes sockets, HTTP and the database. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#commit();
+    const now = this.#io.now();
+    for (const s of this.#services) s.shutdown?.(now);
+    await Promise.allSettled(this.#pump());
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    for (const i of this.#intervals) clearInterval(i);
+    for (const socket of this.#sockets.values()) socket.close();
+    await Promise.allSettled(this.#loops);
+    await this.#http?.shutdown();
+    this.#store.close();
+    if (this.#commitTimer) clearImmediate(this.#commitTimer);
+    const targets = this.parts.lanchat.discovery.targets;
+    this.#log.info("lanchat stopped; goodbye sent to {targets} targets", {
+      targets: targets.broadcast.length + targets.peers.length,
+    });
+  }
+
+  #onDatagram(socket: string, bytes: Uint8Array, from: Deno.Addr): void {
+    if (this.#stopped) return;
+    this.#bySocket.get(socket)?.onDatagram?.(socket, bytes, endpointOf(from), this.#io.now());
+    this.#pump();
+  }
+
+  #onReceiveError(e: unknown): void {
+    this.#receiveErrors++;
+    this.#log.debug("Receive error: {error}", { error: (e as Error)?.message ?? String(e) });
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    if (this.#stopped) return;
+    const now = this.#io.now();
+    for (const s of this.#services) s.handleTimeout(now);
+    this.#pump();
+  }
+
+  /**
+   * Commits the open group transaction; then what waited for it (acks,
+   * events about stored messages, API replies) goes. When the commit fails,
+   * nothing of it was stored: the services start over from the store (so
+   * the senders of what was lost retry: no ack went out) and what was posted
+   * gets an error.
+   */
+  #commit(): void {
+    if (this.#commitTimer) clearImmediate(this.#commitTimer);
+    this.#commitTimer = undefined;
+    const waiters = this.#commitWaiters;
+    this.#commitWaiters = [];
+    const now = this.#io.now();
+    try {
+      this.#store.commit();
+    } catch (e) {
+      this.#log.error("{error}; messages received or posted since the last commit were not stored", {
+        error: (e as Error).message,
+      });
+      for (const s of this.#services) s.onCommitFailed?.(now);
+      for (const w of waiters) w.reject(e);
+      this.#pump();
+      return;
+    }
+    for (const s of this.#services) s.onCommitted?.(now);
+    for (const w of waiters) w.resolve();
+    this.#pump();
+  }
+
+  /** Resolves when what was written so far is committed; rejects with a StoreError if that commit fails. */
+  #durable(): Promise<void> {
+    if (!this.#store.uncommitted) return Promise.resolve();
+    return new Promise((resolve, reject) => this.#commitWaiters.push({ resolve, reject }));
+  }
+
+  /**
+   * Delivers what the services have to say, sends what they have to send,
+   * and re-arms the timer. Events go first, to every service (roster events
+   * tell messaging who is reachable) and listener, until none is left; a
+   * service that waits for the commit is drained only when nothing is
+   * uncommitted.
+   */
+  #pump(): Promise<unknown>[] {
+    const now = this.#io.now();
+    const ready = (s: Service) => !(s.waitsForCommit && this.#store.uncommitted);
+    for (let round = 0; round < 16; round++) {
+      const events: DaemonEvent[] = [];
+      for (const s of this.#services) if (ready(s)) events.push(...s.drainEvents());
+      if (events.length === 0) break;
+      for (const e of events) {
+        for (const s of this.#services) s.onEvent?.(e, now);
+        this.#emit(e);
+      }
+    }
+    const sends: Promise<unknown>[] = [];
+    for (const s of this.#services) {
+      if (ready(s)) { for (const t of s.drainTransmits()) sends.push(this.#send(t)); }
+    }
+    let next = Infinity;
+    if (!this.#stopped) {
+      for (const s of this.#services) {
+        const t = s.pollTimeout();
+        if (t !== undefined && t < next) next = t;
+      }
+    }
+    if (next === Infinity) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+    } else if (next < this.#timerAt) {
+      clearTimeout(this.#timer);
+      this.#timerAt = next;
+      this.#timer = setTimeout(() => this.#onTimer(), Math.max(0, next - now));
+    }
+    return sends;
+  }
+
+  async #send(t: Outgoing): Promise<void> {
+    try {
+      await this.#sockets.get(t.socket)!.send(t.bytes, udpAddr(t.to.address, t.to.port));
+    } catch (e) {
+      this.#sendErrors++;
+      this.#log.debug("Cannot send {kind} to {to}: {error}", {
+        kind: t.kind,
+        to: `${t.to.address}:${t.to.port}`,
+        error: (e as Error).message,
+      });
+    }
+  }
+
+  #emit(event: DaemonEvent): void {
+    for (const l of this.#listeners) {
+      try {
+        l(event);
+      } catch (e) {
+        this.#log.error("Event listener failed: {error}", { error: (e as Error).message });
+      }
+    }
+  }
+
+  /** Wall-clock time (ms since the epoch) of a monotonic time from the io clock. */
+  #wall(t: number): number {
+    return this.#startedWall + (t - this.#startedAt);
+  }
+}
+
+/** Binds one socket as its spec says. */
+function bind(io: DaemonIo, spec: SocketSpec): Transport {
+  try {
+    return io.bindUdp(spec.hostname, spec.port, { reuseAddress: spec.reuseAddress });
+  } catch (e) {
+    if (!(e instanceof BindError && e.inUse)) throw e;
+    if (spec.inUse) throw new Error(spec.inUse, { cause: e });
+    if (!spec.fallBackToFreePort || spec.port === 0) throw e;
+    const socket = io.bindUdp(spec.hostname, 0, {});
+    logger("daemon").info("Unicast port {wanted} is in use (another daemon on this host?); using port {port}", {
+      wanted: spec.port,
+      port: (socket.addr as Deno.NetAddr).port,
+    });
+    return socket;
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * What a daemon is started with: its options and their defaults, the
+ * operating-system calls it makes (replaceable in tests by a fake network),
+ * and the daemon's own timing constants.
+ *
+ * @module
+ */
+import { bindUdp, type Transport } from "./transport.ts";
+import { type InterfaceAddress, readInterfaces } from "./net_address.ts";
+
+export const DEFAULT_DISCOVERY_PORT = 47474;
+export const DEFAULT_UNICAST_PORT = 47475;
+export const DEFAULT_HTTP = { hostname: "127.0.0.1", port: 47476 } as const;
+
+/** How often delivery-status updates are written to the database. */
+export const STATUS_FLUSH_MS = 250;
+/** The database's write-ahead log is checkpointed every this many flushes (10 s). */
+export const CHECKPOINT_EVERY_FLUSHES = 40;
+/** How often interfaces are re-read, to pick up a new DHCP address or interface. */
+export const INTERFACE_REFRESH_MS = 5000;
+/**
+ * Known peers (remembered so they can be addressed offline) that no message
+ * was ever exchanged with are forgotten after this long unseen, and beyond
+ * {@link MAX_IDLE_KNOWN_PEERS} of them, the least recently seen first.
+ */
+export const IDLE_PEER_TTL_MS = 7 * 24 * 3600_000;
+export const MAX_IDLE_KNOWN_PEERS = 10_000;
+/** How often known peers are pruned (and once at start). */
+export const PRUNE_EVERY_MS = 3600_000;
+
+export interface DaemonOptions {
+  dataDir?: string;
+  name?: string;
+  discoveryPort?: number;
+  unicastPort?: number;
+  /** Where to serve HTTP; null for none. */
+  http?: { hostname: string; port: number } | null;
+  intervalMs?: number;
+  probeTimeoutMs?: number;
+  /** Allow list of interface names (empty: all). */
+  interfaces?: string[];
+  /** Deny list of interface names. */
+  excludeInterfaces?: string[];
+  /** Extra broadcast addresses. */
+  broadcasts?: string[];
+  /** Static unicast peers: `HOST[:PORT]`, PORT being their unicast port. */
+  peers?: string[];
+  /**
+   * File holding the bearer token the HTTP API requires; created (0600) if
+   * absent. A bind beyond loopback always requires one: default
+   * `<data-dir>/http_token`.
+   */
+  httpTokenFile?: string;
+  /** The group's network key (32 bytes): every datagram sealed with it. */
+  networkKey?: Uint8Array;
+  /** Bound on the roster (default 1024). */
+  maxPeers?: number;
+  /** Hellos a second each host may receive from all others (default 50): scales the announce interval. */
+  announceBudget?: number;
+  /** Also speak IP Messenger (IP Messenger, FeiQ, iptux) on this UDP port. */
+  ipmsg?: { port: number; group: string };
+  /** Most HTTP connections open at once (default 256, lowered to fit the open-file limit). */
+  httpMaxConnections?: number;
+}
+
+/** The OS-facing calls, replaceable in tests. */
+export interface DaemonIo {
+  bindUdp(hostname: string, port: number, options: { reuseAddress?: boolean }): Transport;
+  readInterfaces(): { addresses: InterfaceAddress[]; down: Set<string> };
+  resolve(host: string): Promise<string[]>;
+  now(): number;
+  hostname(): string;
+  env(name: string): string | undefined;
+}
+
+/** The real OS. */
+export const realIo: DaemonIo = {
+  bindUdp,
+  readInterfaces,
+  resolve: (host) => Deno.resolveDns(host, "A"),
+  now: () => performance.now(),
+  hostname: () => Deno.hostname(),
+  env: (name) => Deno.env.get(name),
+};
+
+/** Parses `HOST[:PORT]`; PORT defaults to `defaultPort`. */
+export function parseHostPort(s: string, defaultPort: number): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(s.trim());
+  if (!m || !m[1]) throw new TypeError(`Invalid address "${s}": expected HOST or HOST:PORT`);
+  const port = m[2] === undefined ? defaultPort : Number(m[2]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`Invalid port in "${s}": expected 0 to 65535`);
+  }
+  return { host: m[1].replace(/^\[|\]$/g, ""), port };
+}
+
+/** Why a host name could not be resolved, in words (the resolver's own errors dump its query structure). */
+export function dnsProblem(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return "no such host (no DNS A record)";
+  if (e instanceof Deno.errors.TimedOut) return "the DNS server did not answer in time";
+  if (e instanceof Deno.errors.ConnectionRefused) return "the DNS server refused the query";
+  const message = (e as Error)?.message ?? String(e);
+  if (/invalid characters|malformed label/i.test(message)) return "not a valid host name";
+  if (/no connections available|network is unreachable/i.test(message)) return "no DNS server can be reached";
+  return "the lookup failed";
+}

@@ -1,0 +1,88 @@
+/**
+ * The one interface between the driver (node/daemon.ts) and what runs on
+ * it: discovery, messaging, IP Messenger, and whatever comes next (files,
+ * presence) as more services, without the driver's loop changing.
+ *
+ * A service is a sans-I/O state machine with a thin adapter: the driver
+ * hands it the datagrams of the sockets it declared, tells it the time
+ * (`handleTimeout(now)`), asks when to wake it (`pollTimeout()`), sends what
+ * it has to send (`drainTransmits()`) and passes its events to the others
+ * and to listeners (`drainEvents()`, `onEvent()`). The driver owns the
+ * sockets, the clock, the one timer, the group commit and the event bus.
+ *
+ * @module
+ */
+import type { DaemonEvent } from "../api/types.ts";
+import type { Endpoint } from "../protocol/discovery.ts";
+import type { MetricsWriter } from "./metrics.ts";
+import type { DaemonIo } from "./options.ts";
+
+/** A datagram to send on one of the driver's sockets. */
+export interface Outgoing {
+  /** The name of the socket to send it from (see {@link SocketSpec}). */
+  socket: string;
+  to: Endpoint;
+  bytes: Uint8Array;
+  /** What it is, for the log when sending fails. */
+  kind: string;
+}
+
+/** A UDP socket the driver opens. */
+export interface SocketSpec {
+  name: string;
+  hostname: string;
+  port: number;
+  /** SO_REUSEADDR: every daemon on the host receives the broadcasts. */
+  reuseAddress?: boolean;
+  /** When the port is taken, bind a free one instead (and log it). */
+  fallBackToFreePort?: boolean;
+  /** The error to give when the port is taken, in words. */
+  inUse?: string;
+}
+
+/** What the driver lends a service. */
+export interface ServiceContext {
+  readonly io: DaemonIo;
+  /** Wall-clock time (ms since the epoch) of a monotonic time. */
+  wall(now: number): number;
+  /** Runs `fn` every `ms` until the daemon stops. */
+  every(ms: number, fn: () => void | Promise<void>): void;
+  /** Says that state changed outside a driver call (after async work): the driver drains and re-arms. */
+  changed(): void;
+  /** Resolves once everything written so far is committed (see Store group commit). */
+  durable(): Promise<void>;
+}
+
+/** A protocol (or other long-lived part) the driver runs. */
+export interface Service {
+  readonly name: string;
+  /** Names of the sockets whose datagrams come to {@link onDatagram}. */
+  readonly sockets?: readonly string[];
+  /**
+   * True when what it drains (acks of stored messages, events about them)
+   * must wait until the open group transaction has committed.
+   */
+  readonly waitsForCommit?: boolean;
+  /** Called once, after every socket is bound, with the context to keep. */
+  start(ctx: ServiceContext, now: number): void | Promise<void>;
+  onDatagram?(socket: string, bytes: Uint8Array, from: Endpoint, now: number): void;
+  handleTimeout(now: number): void;
+  pollTimeout(): number | undefined;
+  drainTransmits(): readonly Outgoing[];
+  drainEvents(): readonly DaemonEvent[];
+  /** Every event on the bus, its own included. */
+  onEvent?(event: DaemonEvent, now: number): void;
+  /** The open group transaction committed: what was written is durable. */
+  onCommitted?(now: number): void;
+  /** The group commit failed: what was written since the last one is gone; start over from the store. */
+  onCommitFailed?(now: number): void;
+  /** The daemon stops: say goodbye (drained and sent before the sockets close). */
+  shutdown?(now: number): void;
+  /** Its part of `/status`, merged into the top level. */
+  status?(): Record<string, unknown>;
+  /** Its counters and gauges for `/metrics`. */
+  metrics?(m: MetricsWriter): void;
+}
+
+/** What every drain returns when there is nothing: no allocation per call. */
+export const NOTHING: readonly never[] = Object.freeze([]);

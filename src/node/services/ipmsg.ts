@@ -1,0 +1,234 @@
+/**
+ * IP Messenger, FeiQ and iptux users, as a service (`--ipmsg`): the IP
+ * Messenger state machine on UDP 2425, behind the same per-source limits as
+ * lanchat's sockets, storing what its users send in the same history and
+ * carrying messages to them. Loaded only with `--ipmsg` (its GBK codec costs
+ * every daemon ~1.3 MB otherwise).
+ *
+ * @module
+ */
+import type { DaemonEvent } from "../../api/types.ts";
+import { logger } from "../../common/log.ts";
+import type { Endpoint } from "../../protocol/discovery.ts";
+import { Ipmsg, type IpmsgOptions, MESSAGE_BURST, MESSAGE_RATE_PER_S } from "../../protocol/ipmsg.ts";
+import { timeOrderedId } from "../../protocol/messaging.ts";
+import type { SourceLimits } from "../../security/admission.ts";
+import { RateLimiter } from "../../security/rate_limit.ts";
+import type { Store, StoredMessage } from "../../storage/store.ts";
+import { IPMSG, peekIpmsgMode } from "../../wire/ipmsg_command.ts";
+import type { Notices } from "../notices.ts";
+import type { Outgoing, Service, ServiceContext } from "../service.ts";
+import { NOTHING } from "../service.ts";
+import type { Targets } from "../targets.ts";
+import type { OnlinePeer } from "./lanchat.ts";
+import type { Carrier } from "./messaging.ts";
+
+export const IPMSG_SOCKET = "ipmsg";
+
+/** IP Messenger modes limited like hellos: entries, absence and exit. */
+const ENTRY_MODES = new Set<number>([IPMSG.BR_ENTRY, IPMSG.ANSENTRY, IPMSG.BR_ABSENCE, IPMSG.BR_EXIT]);
+
+export class IpmsgService implements Service, Carrier {
+  readonly name = "ipmsg";
+  readonly sockets = [IPMSG_SOCKET] as const;
+  /** Its transmits wait for the group commit: a message is sent once it is stored. */
+  readonly waitsForCommit = true;
+  readonly ipmsg: Ipmsg;
+  #store: Store;
+  #limits: SourceLimits;
+  #notices: Notices;
+  #known: (peer: string) => boolean;
+  #ctx!: ServiceContext;
+  #events: DaemonEvent[] = [];
+  /** Sends of messages stored in the open group transaction, done once it commits. */
+  #afterCommit: ((now: number) => void)[] = [];
+  #log = logger("daemon");
+
+  constructor(o: {
+    ipmsg: Omit<IpmsgOptions, "allowMessage">;
+    store: Store;
+    limits: SourceLimits;
+    notices: Notices;
+    targets: Targets;
+    /** Peers seen before as IP Messenger users (messages to them wait here while they are away). */
+    knownIpmsg: (peer: string) => boolean;
+  }) {
+    this.#store = o.store;
+    this.#limits = o.limits;
+    this.#notices = o.notices;
+    this.#known = o.knownIpmsg;
+    // At most MESSAGE_BURST messages stored from one address, then MESSAGE_RATE_PER_S a second.
+    const budget = new RateLimiter({ rate: MESSAGE_RATE_PER_S, burst: MESSAGE_BURST });
+    this.ipmsg = new Ipmsg({ ...o.ipmsg, allowMessage: (address, now) => budget.allow(address, now) });
+    o.targets.onRefresh((t) => this.ipmsg.setBroadcasts(t.broadcast.map((b) => b.address)));
+  }
+
+  start(ctx: ServiceContext, now: number): void {
+    this.#ctx = ctx;
+    this.ipmsg.start(now);
+    // Messages to IP Messenger peers left from the last run go out when those peers appear.
+    for (const m of this.#store.outbox()) {
+      if (this.#known(m.peer)) this.ipmsg.send(m.id, m.peer, m.text, now);
+    }
+  }
+
+  onDatagram(_socket: string, bytes: Uint8Array, from: Endpoint, now: number): void {
+    // The same per-source limits as lanchat's sockets, before any decoding:
+    // everything, and entries (like hellos) much lower.
+    const mode = peekIpmsgMode(bytes);
+    const entry = mode !== undefined && ENTRY_MODES.has(mode);
+    const l = this.#limits;
+    if (!l.ipmsg.allow(from.address, now) || (entry && !l.discovery.allow(from.address, now))) {
+      this.ipmsg.counters.received++;
+      this.ipmsg.counters.dropped["rate-limit"]++;
+      return this.#notices.flood(from.address, "IP Messenger datagrams", "over its rate limit");
+    }
+    this.ipmsg.handleDatagram(bytes, from, now);
+  }
+
+  carries(peer: string): boolean {
+    return this.ipmsg.get(peer) !== undefined || this.#known(peer);
+  }
+
+  send(to: string, text: string, now: number): StoredMessage {
+    if (!this.ipmsg.fits(to, text)) {
+      throw new RangeError("Text is too long for one IP Messenger packet (8 KiB); send it in parts");
+    }
+    const online = this.ipmsg.get(to) !== undefined;
+    const message = this.#store.insertOutgoing({
+      id: timeOrderedId(this.#ctx.wall(now)),
+      peer: to,
+      text,
+      sentAt: this.#ctx.wall(now),
+      status: online ? "sent" : "queued",
+    });
+    // Sent once it is stored: after the commit (and not at all if that fails).
+    this.#afterCommit.push((at) => {
+      this.ipmsg.send(message.id, to, text, at);
+      this.#events.push({ type: online ? "sent" : "queued", message });
+    });
+    return message;
+  }
+
+  onCommitted(now: number): void {
+    const sends = this.#afterCommit;
+    this.#afterCommit = [];
+    for (const send of sends) send(now);
+  }
+
+  onCommitFailed(): void {
+    this.#afterCommit = [];
+  }
+
+  outboxSize(): number {
+    return this.ipmsg.pending().length;
+  }
+
+  handleTimeout(now: number): void {
+    this.ipmsg.handleTimeout(now);
+  }
+
+  pollTimeout(): number | undefined {
+    return this.ipmsg.pollTimeout();
+  }
+
+  drainTransmits(): readonly Outgoing[] {
+    const out = this.ipmsg.drainTransmits();
+    if (out.length === 0) return NOTHING;
+    return out.map((t) => ({ socket: IPMSG_SOCKET, to: t.to, bytes: t.bytes, kind: "ipmsg" }));
+  }
+
+  drainEvents(): readonly DaemonEvent[] {
+    const now = this.#ctx.io.now();
+    for (const event of this.ipmsg.drainEvents()) {
+      switch (event.type) {
+        case "joined":
+        case "updated": {
+          const p = event.peer;
+          if (event.type === "joined") {
+            this.#log.info("IP Messenger peer joined: {name} ({user}@{host}, {client}) at {address}", {
+              name: p.nickname,
+              user: p.user,
+              host: p.host,
+              client: p.version,
+              address: p.address,
+              id: p.id,
+            });
+          }
+          this.#events.push({ type: event.type === "joined" ? "ipmsg-joined" : "ipmsg-updated", peer: p });
+          break;
+        }
+        case "left":
+          this.#log.info("IP Messenger peer left: {name} ({id}), reason {reason}", {
+            name: event.peer.nickname,
+            id: event.peer.id,
+            reason: event.reason,
+          });
+          this.#events.push({ type: "ipmsg-left", peer: event.peer, reason: event.reason });
+          break;
+        case "refused":
+          if (event.reason === "roster-full") {
+            this.#notices.flood(
+              event.address,
+              "IP Messenger entries",
+              "the roster is full (--max-peers, 16 per address)",
+            );
+          } else {
+            this.#notices.flood(event.address, "IP Messenger messages", "more than 120 a minute from one address");
+          }
+          break;
+        case "message":
+          // A sender with no entry (or no room in the roster) is remembered by its message.
+          this.#events.push({ type: "ipmsg-updated", peer: event.peer });
+          try {
+            const message = this.#store.receiveUnordered({
+              id: timeOrderedId(event.sentAt),
+              peer: event.peer.id,
+              text: event.text,
+              sentAt: event.sentAt,
+              receivedAt: this.#ctx.wall(now),
+            });
+            this.#events.push({ type: "message", message });
+          } catch (e) {
+            // Already answered with RECVMSG (IP Messenger acks before the
+            // application sees it); say loudly that it could not be kept.
+            this.#events.push({ type: "store-error", error: (e as Error).message });
+          }
+          break;
+        case "delivered": {
+          this.#store.markDelivered(event.messageId, this.#ctx.wall(now), event.rttMs);
+          const message = this.#store.message(event.messageId);
+          if (message) this.#events.push({ type: "delivered", message, rttMs: event.rttMs });
+          break;
+        }
+      }
+    }
+    const out = this.#events;
+    this.#events = [];
+    return out;
+  }
+
+  shutdown(): void {
+    this.ipmsg.shutdown();
+  }
+
+  nameOf(id: string): string | undefined {
+    return this.ipmsg.get(id)?.nickname;
+  }
+
+  /** Its users online, for peer lookup. */
+  onlinePeers(): OnlinePeer[] {
+    return this.ipmsg.peers().map((p) => ({
+      id: p.id,
+      name: p.nickname,
+      hostname: p.host,
+      endpoints: [`${p.address}:${p.port}`],
+      protocol: "ipmsg" as const,
+      user: p.user,
+    }));
+  }
+
+  status(): Record<string, unknown> {
+    return { ipmsg: { port: this.ipmsg.port, peers: this.ipmsg.size, ...this.ipmsg.counters } };
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Where announces go, re-read every few seconds: the directed broadcast of
+ * every IPv4 interface that is up (with `--interface`/`--exclude-interface`
+ * applied), the extra `--broadcast` addresses, and the `--peer` hosts
+ * (host names resolved each time). Discovery announces to them; IP
+ * Messenger broadcasts its entries to the same addresses.
+ *
+ * @module
+ */
+import { logger } from "../common/log.ts";
+import type { Endpoint } from "../protocol/discovery.ts";
+import { isOutOfFds } from "./http_server.ts";
+import { type BroadcastTarget, broadcastTargets, parseIPv4 } from "./net_address.ts";
+import type { Notices } from "./notices.ts";
+import { type DaemonIo, dnsProblem, parseHostPort } from "./options.ts";
+
+export interface TargetOptions {
+  /** Allow list of interface names (empty: all). */
+  interfaces?: string[];
+  excludeInterfaces?: string[];
+  /** Extra broadcast addresses. */
+  broadcasts?: string[];
+  /** Static unicast peers, `HOST[:PORT]`. */
+  peers?: string[];
+  /** Port broadcasts go to (the discovery port). */
+  discoveryPort: number;
+  /** Default port of a static peer (the unicast port). */
+  unicastPort: number;
+}
+
+/** The announce targets, as last read. */
+export class Targets {
+  /** The interfaces announced on (for `/status`). */
+  interfaces: BroadcastTarget[] = [];
+  broadcast: Endpoint[] = [];
+  statics: Endpoint[] = [];
+  #io: DaemonIo;
+  #o: TargetOptions;
+  #notices: Notices;
+  #log = logger("daemon");
+  #listeners: ((t: Targets) => void)[] = [];
+
+  constructor(io: DaemonIo, options: TargetOptions, notices: Notices) {
+    this.#io = io;
+    this.#o = options;
+    this.#notices = notices;
+  }
+
+  /** Calls `listener` after every refresh. */
+  onRefresh(listener: (t: Targets) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  /** Reads interfaces and resolves static peers again. */
+  async refresh(): Promise<void> {
+    const o = this.#o;
+    let interfaces: BroadcastTarget[] = [];
+    const known = new Set<string>();
+    try {
+      const { addresses, down } = this.#io.readInterfaces();
+      for (const a of addresses) known.add(a.name);
+      interfaces = broadcastTargets(addresses, { include: o.interfaces, exclude: o.excludeInterfaces, down });
+    } catch (e) {
+      if (isOutOfFds(e)) this.#notices.outOfFds("reading network interfaces", e);
+      else this.#log.warn("Cannot read network interfaces: {error}", { error: (e as Error).message });
+    }
+    for (const name of known.size > 0 ? o.interfaces ?? [] : []) {
+      if (!known.has(name)) {
+        this.#notices.once(
+          `interface:${name}`,
+          "--interface {name} names no interface of this host (it has {names}); nothing is announced there until it appears",
+          { name, names: [...known].join(", ") || "none" },
+        );
+      }
+    }
+    if (JSON.stringify(interfaces) !== JSON.stringify(this.interfaces)) {
+      this.#log.info("Announcing on {targets}", {
+        targets: interfaces.length ? interfaces.map((i) => `${i.interface} ${i.broadcast}`).join(", ") : "no interface",
+      });
+    }
+    const port = o.discoveryPort;
+    const broadcast: Endpoint[] = interfaces.map((i) => ({ address: i.broadcast, port }));
+    for (const b of o.broadcasts ?? []) broadcast.push({ address: b, port });
+    const statics: Endpoint[] = [];
+    for (const spec of o.peers ?? []) {
+      const { host, port: p } = parseHostPort(spec, o.unicastPort);
+      if (parseIPv4(host) !== undefined) {
+        statics.push({ address: host, port: p });
+        continue;
+      }
+      try {
+        for (const a of await this.#io.resolve(host)) statics.push({ address: a, port: p });
+      } catch (e) {
+        if (isOutOfFds(e)) this.#notices.outOfFds("resolving a --peer host name", e);
+        else {
+          this.#notices.once(`resolve:${host}`, "Cannot resolve --peer {host}: {error}; will try again every 5 s", {
+            host,
+            error: dnsProblem(e),
+          });
+        }
+      }
+    }
+    this.interfaces = interfaces;
+    this.broadcast = broadcast;
+    this.statics = statics;
+    for (const l of this.#listeners) l(this);
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Admission: what a lanchat datagram goes through before any protocol sees
+ * it, and on its way out. In front of the services:
+ *
+ * 1. the per-source rate limit of the socket it came in on (a token bucket
+ *    per address), before any decryption or signature work;
+ * 2. with a network key, opening it (AES-256-GCM, replay window);
+ * 3. the per-source limit on discovery packets (hello, goodbye, ping, pong),
+ *    by a look at the type byte;
+ * 4. past a limit, one exception: the pong that answers one of this node's
+ *    own outstanding probes (its random nonce proves it came from the
+ *    peer), so that junk sent under a live peer's address cannot evict it.
+ *
+ * Signatures and pinned keys (security/pins.ts) are checked once the packet
+ * is decoded, through the discovery state's `admit` hook. Out, every
+ * datagram is sealed when there is a network key.
+ *
+ * @module
+ */
+import type { AwaitedPong, Endpoint } from "../protocol/discovery.ts";
+import { decodePacket, PacketType } from "../wire/mod.ts";
+import { RateLimiter } from "./rate_limit.ts";
+import type { Sealer } from "./seal.ts";
+
+/**
+ * Per-source-address limits (token buckets). Discovery packets (hello,
+ * goodbye, ping, pong) come from a host at a few a second (one announce
+ * every ~2 s per daemon on it, replies, probes), so few suffice whichever
+ * socket they reach; the shared broadcast socket carries nothing else. The
+ * unicast socket also carries messages, whose bursts are legitimate: the
+ * limit there only stops floods (and bounds the work of opening sealed
+ * datagrams). IP Messenger's port gets the same two limits.
+ */
+export const DISCOVERY_RATE = { rate: 50, burst: 100 } as const;
+export const UNICAST_RATE = { rate: 20_000, burst: 5_000 } as const;
+/** Datagrams past their source's rate limit looked at, per probe, for the pong it awaits. */
+export const RESCUE_BUDGET = 2000;
+
+/** First byte of the type field in a lanchat frame, and the discovery types it may hold. */
+const TYPE_OFFSET = 5;
+const DISCOVERY_TYPES = new Set<number>([PacketType.hello, PacketType.goodbye, PacketType.ping, PacketType.pong]);
+
+/** The per-source token buckets of every socket, shared by lanchat's admission and IP Messenger's. */
+export class SourceLimits {
+  readonly broadcast = new RateLimiter(DISCOVERY_RATE);
+  readonly unicast = new RateLimiter(UNICAST_RATE);
+  /** Discovery packets (and IP Messenger entries) from an address, whichever socket they reach. */
+  readonly discovery = new RateLimiter(DISCOVERY_RATE);
+  readonly ipmsg = new RateLimiter(UNICAST_RATE);
+}
+
+/** What admission decided about a datagram. */
+export type Verdict =
+  | { ok: true; plain: Uint8Array }
+  | {
+    ok: false;
+    reason: "rate-limit" | "auth" | "replay";
+    detail?: string;
+    /** For a sealed datagram refused for its send time: how far its sender's clock is ahead of ours. */
+    aheadMs?: number;
+    /** For a rate limit: which one. */
+    limit?: "datagrams" | "discovery packets";
+  };
+
+export interface AdmissionOptions {
+  limits: SourceLimits;
+  /** The network key, when the group has one. */
+  sealer?: Sealer;
+  /** The probe awaiting a pong from an address, if any (the discovery state's). */
+  awaitedPong: (address: string, now: number) => AwaitedPong | undefined;
+}
+
+/** The gate in front of lanchat's two sockets. */
+export class Admission {
+  readonly limits: SourceLimits;
+  readonly sealer: Sealer | undefined;
+  /** Pongs to this node's probes let through a flood that had spent their address's rate limit. */
+  rescued = 0;
+  #awaitedPong: AdmissionOptions["awaitedPong"];
+
+  constructor(o: AdmissionOptions) {
+    this.limits = o.limits;
+    this.sealer = o.sealer;
+    this.#awaitedPong = o.awaitedPong;
+  }
+
+  /**
+   * Decides on a datagram from `from` that came in on the `via` socket at
+   * `now` (monotonic; `wall` the same in ms since the epoch, for the seal's
+   * replay window). On success, `plain` is the lanchat datagram inside.
+   */
+  admit(bytes: Uint8Array, from: Endpoint, via: "broadcast" | "unicast", now: number, wall: number): Verdict {
+    if (!this.limits[via].allow(from.address, now)) {
+      return this.#overLimit(bytes, undefined, from, now, wall, "datagrams");
+    }
+    let plain = bytes;
+    if (this.sealer) {
+      const r = this.sealer.open(bytes, wall);
+      if (!r.ok) return r;
+      plain = r.inner;
+    }
+    const type = plain[TYPE_OFFSET];
+    if (type !== undefined && DISCOVERY_TYPES.has(type) && !this.limits.discovery.allow(from.address, now)) {
+      return this.#overLimit(bytes, plain, from, now, wall, "discovery packets");
+    }
+    return { ok: true, plain };
+  }
+
+  /**
+   * A datagram past its source's rate limit: refused, unless it is the pong
+   * answering a probe this node sent to that address. At most
+   * {@link RESCUE_BUDGET} datagrams a probe are looked at this way (opened,
+   * with a network key, and peeked at), which bounds the work.
+   */
+  #overLimit(
+    bytes: Uint8Array,
+    plain: Uint8Array | undefined,
+    from: Endpoint,
+    now: number,
+    wall: number,
+    limit: "datagrams" | "discovery packets",
+  ): Verdict {
+    const awaited = this.#awaitedPong(from.address, now);
+    if (awaited && awaited.examined++ < RESCUE_BUDGET) {
+      if (plain === undefined && this.sealer) {
+        const r = this.sealer.open(bytes, wall);
+        if (r.ok) plain = r.inner;
+      } else {
+        plain ??= bytes;
+      }
+      if (plain !== undefined && plain[TYPE_OFFSET] === PacketType.pong) {
+        const d = decodePacket(plain);
+        if (d.ok && d.value.kind === "pong" && d.value.id === awaited.id && d.value.nonce === awaited.nonce) {
+          this.rescued++;
+          return { ok: true, plain };
+        }
+      }
+    }
+    return { ok: false, reason: "rate-limit", limit };
+  }
+
+  /** A datagram as it goes out: sealed, stamped with `wall`, when the group has a key. */
+  seal(bytes: Uint8Array, wall: number): Uint8Array {
+    return this.sealer ? this.sealer.seal(bytes, wall) : bytes;
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * The layout of src/ is a rule, not a habit: each folder is a layer, a file
+ * imports only from its own folder and the layers below it (static,
+ * dynamic and type-only imports alike), and no two files import each other,
+ * directly or around a loop. See docs/architecture.md.
+ */
+import assert from "node:assert/strict";
+
+/** Each layer and the layers it may import from (besides itself). */
+const LAYERS: Record<string, string[]> = {
+  common: [],
+  wire: ["common"],
+  storage: ["common"],
+  protocol: ["wire", "storage", "common"],
+  sim: ["protocol", "wire", "common"],
+  security: ["protocol", "wire", "storage", "common"],
+  api: ["security", "protocol", "wire", "storage", "common"],
+  node: ["api", "security", "protocol", "wire", "storage", "common"],
+  cli: ["node", "api", "security", "protocol", "wire", "storage", "common"],
+};
+
+const SRC = new URL("../../src/", import.meta.url);
+
+function sourceFiles(dir: URL, out: string[] = []): string[] {
+  for (const e of Deno.readDirSync(dir)) {
+    if (e.isDirectory) sourceFiles(new URL(`${e.name}/`, dir), out);
+    else if (e.name.endsWith(".ts")) out.push(new URL(e.name, dir).pathname);
+  }
+  return out;
+}
+
+/** Every relative import of a file (static, re-export, dynamic, type-only), resolved to a path. */
+function importsOf(path: string): string[] {
+  const text = Deno.readTextFileSync(path);
+  const specs = [
+    ...text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+"(\.[^"]+)"/g),
+    ...text.matchAll(/import\(\s*"(\.[^"]+)"\s*\)/g),
+  ].map((m) => m[1]!);
+  return specs.map((s) => new URL(s, `file://${path}`).pathname).filter((p) => p.endsWith(".ts"));
+}
+
+function layerOf(path: string): string {
+  return path.slice(SRC.pathname.length).split("/")[0]!;
+}
+
+Deno.test("every src/ file sits in a layer and imports only its own layer and the ones below", () => {
+  const files = sourceFiles(SRC);
+  const wrong: string[] = [];
+  for (const f of files) {
+    const layer = layerOf(f);
+    assert.ok(LAYERS[layer], `${f} is in no known layer (${layer}/): add it to the table and to docs/architecture.md`);
+    for (const target of importsOf(f)) {
+      if (!target.startsWith(SRC.pathname)) continue; // deno.json, read for the version
+      const to = layerOf(target);
+      if (to !== layer && !LAYERS[layer]!.includes(to)) {
+        wrong.push(`${f.slice(SRC.pathname.length)} (${layer}) imports ${target.slice(SRC.pathname.length)} (${to})`);
+      }
+    }
+  }
+  assert.deepEqual(wrong, []);
+});
+
+Deno.test("no src/ files import each other, directly or around a loop", () => {
+  const files = sourceFiles(SRC);
+  const edges = new Map(files.map((f) => [f, importsOf(f).filter((t) => t.startsWith(SRC.pathname))]));
+  // Depth-first search with colours: reaching a file still on the stack is a cycle.
+  const state = new Map<string, "open" | "done">();
+  const cycles: string[] = [];
+  const stack: string[] = [];
+  const visit = (f: string) => {
+    state.set(f, "open");
+    stack.push(f);
+    for (const t of edges.get(f) ?? []) {
+      if (state.get(t) === "open") {
+        cycles.push(stack.slice(stack.indexOf(t)).concat(t).map((p) => p.slice(SRC.pathname.length)).join(" → "));
+      } else if (!state.has(t)) visit(t);
+    }
+    stack.pop();
+    state.set(f, "done");
+  };
+  for (const f of files) if (!state.has(f)) visit(f);
+  assert.deepEqual(cycles, []);
+});
+
+Deno.test("the layer check sees a cycle and an upward import when there is one", () => {
+  // The checks above parse imports with these two expressions: prove they find what they must.
+  const dir = Deno.makeTempDirSync();
+  Deno.writeTextFileSync(`${dir}/a.ts`, 'import type { B } from "./b.ts";\nexport const a = 1;\n');
+  Deno.writeTextFileSync(`${dir}/b.ts`, 'export type B = 1;\nconst m = await import("./a.ts");\n');
+  assert.deepEqual(importsOf(`${dir}/a.ts`), [`${dir}/b.ts`]);
+  assert.deepEqual(importsOf(`${dir}/b.ts`), [`${dir}/a.ts`]);
+});
