@@ -151,6 +151,13 @@ interface PendingReply {
   to: Endpoint;
 }
 
+/**
+ * Pings a probe sends, spread over the probe timeout (at 0, ⅓ and ⅔ of it):
+ * one lost ping or pong (loss on the link, or a flood filling the peer's
+ * receive buffer) does not remove a peer that is alive.
+ */
+export const PINGS_PER_PROBE = 3;
+
 /** A probe sent to an address whose pong has not come yet. */
 export interface AwaitedPong {
   /** The probed peer. */
@@ -160,6 +167,11 @@ export interface AwaitedPong {
   until: number;
   /** Datagrams from the address the driver looked at for this pong past their rate limit (it bounds that work). */
   examined: number;
+  /** Where the pings go, the ping itself, when the next one is due and how many are left to send. */
+  to: Endpoint;
+  ping: Uint8Array;
+  resendAt: number;
+  resends: number;
 }
 
 /** Why a well-formed packet was not taken (counted under `reason`). */
@@ -376,14 +388,30 @@ export class Discovery {
         incarnation: this.self.incarnation,
         nonce: probe.nonce,
       });
-      const until = now + this.roster.probeTimeoutMs;
+      const timeout = this.roster.probeTimeoutMs;
       for (const a of probe.addresses) {
         this.#send("unicast", a, ping, "ping");
-        this.#awaiting.set(a.address, { id: probe.peer.id, nonce: probe.nonce, until, examined: 0 });
+        this.#awaiting.set(a.address, {
+          id: probe.peer.id,
+          nonce: probe.nonce,
+          until: now + timeout,
+          examined: 0,
+          to: { address: a.address, port: a.port },
+          ping,
+          resendAt: now + timeout / PINGS_PER_PROBE,
+          resends: PINGS_PER_PROBE - 1,
+        });
       }
       this.#counters.probesSent++;
     }
-    for (const [address, a] of this.#awaiting) if (a.until < now) this.#awaiting.delete(address);
+    for (const [address, a] of this.#awaiting) {
+      if (a.until < now) this.#awaiting.delete(address);
+      else if (a.resends > 0 && a.resendAt <= now) {
+        this.#send("unicast", a.to, a.ping, "ping");
+        a.resends--;
+        a.resendAt += this.roster.probeTimeoutMs / PINGS_PER_PROBE;
+      }
+    }
     for (const event of events) this.#emit(event);
   }
 
@@ -410,6 +438,8 @@ export class Discovery {
     if (this.#nextReply < next) next = this.#nextReply;
     const roster = this.roster.nextDeadline();
     if (roster !== undefined && roster < next) next = roster;
+    // Pings still to repeat (only while peers are being probed: few, if any).
+    for (const a of this.#awaiting.values()) if (a.resends > 0 && a.resendAt < next) next = a.resendAt;
     return next === Infinity ? undefined : next;
   }
 

@@ -182,6 +182,7 @@ Deno.test({
       );
       assert.ok((flood.perSecond ?? 0) > 20_000, `the flood reached ${flood.perSecond}/s`);
       assert.ok(s.counters.dropped["rate-limit"] > 0, "the flood spent B's rate limit");
+      assert.ok(s.counters.pongsPastRateLimit > 0, "B's pongs to A's probes came through it");
       const left = a.lines.slice(linesBefore).filter((l) => /^Peer left/.test(l.message) && l.properties?.id === b.id);
       assert.deepEqual(left, [], "B was never removed from A's roster");
       assert.ok((await peersIn(ha.ns)).some((p) => p.id === b.id), "B is listed");

@@ -11,8 +11,8 @@
  * deno run -A tests/support/hostile.ts junk --rate R --seconds S --to ADDR:PORT
  * ```
  *
- * `junk` sends random bytes (20 to 1,200 of them) at R datagrams a second
- * for S seconds; run it behind an nftables SNAT rule and it arrives under
+ * `junk` sends junk (20 to 1,200 bytes, half of it random, half starting
+ * like a hello) at R datagrams a second for S seconds; run it behind an nftables SNAT rule and it arrives under
  * someone else's source address.
  *
  * Each prints one JSON line saying what it sent.
@@ -187,7 +187,13 @@ if (import.meta.main) {
     case "junk": {
       const rate = Number(arg(args, "rate") ?? 40_000);
       const seconds = Number(arg(args, "seconds") ?? 5);
-      const pool = Array.from({ length: 64 }, (_, i) => crypto.getRandomValues(new Uint8Array(20 + i * 18)));
+      // Half of it random bytes, half starting like a lanchat hello (magic, version, type) and junk after:
+      // those spend the sender's discovery budget too, as a hello would.
+      const pool = Array.from({ length: 64 }, (_, i) => {
+        const bytes = crypto.getRandomValues(new Uint8Array(20 + i * 18));
+        if (i % 2 === 1) bytes.set([0x4c, 0x4e, 0x43, 0x48, 1, 1]);
+        return bytes;
+      });
       let sent = 0;
       const t0 = performance.now();
       while (performance.now() - t0 < seconds * 1000) {

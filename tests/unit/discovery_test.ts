@@ -298,3 +298,45 @@ Deno.test("discovery keeps each peer's clock offset from the send time in its he
   assert.equal(a.roster.get("2".repeat(32))!.clockOffset, 95_000 - 3);
   assert.equal(a.roster.get("3".repeat(32))!.clockOffset, undefined);
 });
+
+Deno.test("a probe pings three times within its timeout, so one lost ping or pong does not remove a live peer", () => {
+  const me = new Discovery({
+    self: { id: "1".repeat(32), incarnation: 1, name: "me", hostname: "h", version: "v", port: 40000, httpPort: 0 },
+    intervalMs: 1000,
+    probeTimeoutMs: 600,
+  });
+  me.start(0);
+  const peer = "2".repeat(32);
+  const from = { address: "198.18.0.12", port: 45000 };
+  me.handleDatagram(
+    encodePacket({
+      kind: "hello",
+      id: peer,
+      incarnation: 1,
+      name: "peer",
+      hostname: "h2",
+      port: 45000,
+      httpPort: 0,
+      version: "v",
+      interval: 1000,
+      reply: true,
+    }),
+    from,
+    0,
+  );
+  // Step the clock until the peer is stale, collecting the pings and when they went.
+  const pings: number[] = [];
+  let t = 0;
+  while (pings.length < 3 && t < 10_000) {
+    t = me.pollTimeout()!;
+    me.handleTimeout(t);
+    for (const x of me.drainTransmits()) if (x.kind === "ping") pings.push(t);
+  }
+  assert.deepEqual(pings.map((p) => p - pings[0]!), [0, 200, 400]);
+  // The first two were lost; the pong to the third keeps the peer.
+  const nonce = me.awaitedPong(from.address, t)!.nonce;
+  me.handleDatagram(encodePacket({ kind: "pong", id: peer, incarnation: 1, nonce }), from, t + 1);
+  me.handleTimeout(pings[0]! + 700);
+  assert.equal(me.drainEvents().filter((e) => e.type === "left").length, 0);
+  assert.equal(me.roster.get(peer)?.state, "alive");
+});
