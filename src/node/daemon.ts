@@ -33,7 +33,7 @@ import {
   realIo,
   STATUS_FLUSH_MS,
 } from "./options.ts";
-import type { Outgoing, Service, ServiceContext, SocketSpec } from "./service.ts";
+import { NOTHING, type Outgoing, type Service, type ServiceContext, type SocketSpec } from "./service.ts";
 import { BindError, endpointOf, receiveLoop, type Transport, udpAddr } from "./transport.ts";
 import { Views } from "./views.ts";
 
@@ -319,7 +319,7 @@ export class Daemon {
     this.#timerAt = Infinity;
     if (this.#stopped) return;
     const now = this.#io.now();
-    for (const s of this.#services) s.handleTimeout(now);
+    for (const s of this.#services) s.handleTimeout?.(now);
     this.#pump();
   }
 
@@ -370,7 +370,7 @@ export class Daemon {
     const ready = (s: Service) => !(s.waitsForCommit && this.#store.uncommitted);
     for (let round = 0; round < 16; round++) {
       const events: DaemonEvent[] = [];
-      for (const s of this.#services) if (ready(s)) events.push(...s.drainEvents());
+      for (const s of this.#services) if (ready(s)) events.push(...(s.drainEvents?.() ?? NOTHING));
       if (events.length === 0) break;
       for (const e of events) {
         for (const s of this.#services) s.onEvent?.(e, now);
@@ -379,12 +379,13 @@ export class Daemon {
     }
     const sends: Promise<unknown>[] = [];
     for (const s of this.#services) {
-      if (ready(s)) { for (const t of s.drainTransmits()) sends.push(this.#send(t)); }
+      if (!ready(s)) continue;
+      for (const t of s.drainTransmits?.() ?? NOTHING) sends.push(this.#send(t));
     }
     let next = Infinity;
     if (!this.#stopped) {
       for (const s of this.#services) {
-        const t = s.pollTimeout();
+        const t = s.pollTimeout?.();
         if (t !== undefined && t < next) next = t;
       }
     }

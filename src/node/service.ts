@@ -66,10 +66,11 @@ export interface Service {
   /** Called once, after every socket is bound, with the context to keep. */
   start(ctx: ServiceContext, now: number): void | Promise<void>;
   onDatagram?(socket: string, bytes: Uint8Array, from: Endpoint, now: number): void;
-  handleTimeout(now: number): void;
-  pollTimeout(): number | undefined;
-  drainTransmits(): readonly Outgoing[];
-  drainEvents(): readonly DaemonEvent[];
+  /** What is due at `now` (a service with no deadline of its own has none). */
+  handleTimeout?(now: number): void;
+  pollTimeout?(): number | undefined;
+  drainTransmits?(): readonly Outgoing[];
+  drainEvents?(): readonly DaemonEvent[];
   /** Every event on the bus, its own included. */
   onEvent?(event: DaemonEvent, now: number): void;
   /** The open group transaction committed: what was written is durable. */

@@ -132,6 +132,22 @@ Deno.test("discovery answers a ping from an unknown node with a pong and a hello
   assert.deepEqual(kinds, [["pong", 45000], ["hello", 45000]]);
 });
 
+/** A peer's hello (a reply, so it is not answered), announcing every second. */
+function helloFrom(id: string, port: number): Uint8Array {
+  return encodePacket({
+    kind: "hello",
+    id,
+    incarnation: 1,
+    name: "peer",
+    hostname: "h2",
+    port,
+    httpPort: 0,
+    version: "v",
+    interval: 1000,
+    reply: true,
+  });
+}
+
 Deno.test("discovery remembers the random nonce of each probe until its pong comes or it times out", () => {
   const me = new Discovery({
     self: { id: "1".repeat(32), incarnation: 1, name: "me", hostname: "h", version: "v", port: 40000, httpPort: 0 },
@@ -141,23 +157,7 @@ Deno.test("discovery remembers the random nonce of each probe until its pong com
   me.start(0);
   const peer = "2".repeat(32);
   const from = { address: "198.18.0.12", port: 45000 };
-  const hello = (t: number) =>
-    me.handleDatagram(
-      encodePacket({
-        kind: "hello",
-        id: peer,
-        incarnation: 1,
-        name: "peer",
-        hostname: "h2",
-        port: 45000,
-        httpPort: 0,
-        version: "v",
-        interval: 1000,
-        reply: true,
-      }),
-      from,
-      t,
-    );
+  const hello = (t: number) => me.handleDatagram(helloFrom(peer, from.port), from, t);
   hello(0);
   /** Steps time until a probe goes out; returns its nonce and when it went. */
   const probe = () => {
@@ -308,22 +308,7 @@ Deno.test("a probe pings three times within its timeout, so one lost ping or pon
   me.start(0);
   const peer = "2".repeat(32);
   const from = { address: "198.18.0.12", port: 45000 };
-  me.handleDatagram(
-    encodePacket({
-      kind: "hello",
-      id: peer,
-      incarnation: 1,
-      name: "peer",
-      hostname: "h2",
-      port: 45000,
-      httpPort: 0,
-      version: "v",
-      interval: 1000,
-      reply: true,
-    }),
-    from,
-    0,
-  );
+  me.handleDatagram(helloFrom(peer, from.port), from, 0);
   // Step the clock until the peer is stale, collecting the pings and when they went.
   const pings: number[] = [];
   let t = 0;
