@@ -408,6 +408,9 @@ export class Discovery {
       if (a.until < now) this.#awaiting.delete(address);
       else if (a.resends > 0 && a.resendAt <= now) {
         this.#send("unicast", a.to, a.ping, "ping");
+        // Each ping's pong gets its own look past the rate limit: under a
+        // flood the first pong may have been dropped by a full socket buffer.
+        a.examined = 0;
         a.resends--;
         a.resendAt += this.roster.probeTimeoutMs / PINGS_PER_PROBE;
       }

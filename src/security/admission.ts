@@ -33,7 +33,7 @@ import type { Sealer } from "./seal.ts";
  */
 export const DISCOVERY_RATE = { rate: 50, burst: 100 } as const;
 export const UNICAST_RATE = { rate: 20_000, burst: 5_000 } as const;
-/** Datagrams past their source's rate limit looked at, per probe, for the pong it awaits. */
+/** Datagrams past their source's rate limit looked at, per ping of a probe, for the pong it awaits. */
 export const RESCUE_BUDGET = 2000;
 
 /** First byte of the type field in a lanchat frame, and the discovery types it may hold. */
@@ -109,7 +109,7 @@ export class Admission {
   /**
    * A datagram past its source's rate limit: refused, unless it is the pong
    * answering a probe this node sent to that address. At most
-   * {@link RESCUE_BUDGET} datagrams a probe are looked at this way (opened,
+   * {@link RESCUE_BUDGET} datagrams a ping are looked at this way (opened,
    * with a network key, and peeked at), which bounds the work.
    */
   #overLimit(

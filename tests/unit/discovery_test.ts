@@ -310,14 +310,24 @@ Deno.test("a probe pings three times within its timeout, so one lost ping or pon
   const from = { address: "198.18.0.12", port: 45000 };
   me.handleDatagram(helloFrom(peer, from.port), from, 0);
   // Step the clock until the peer is stale, collecting the pings and when they went.
+  // A flood under the peer's address spends the look-past budget after each ping (the driver counts
+  // `examined`); each new ping starts a fresh one, since the last pong may have been lost in that flood.
   const pings: number[] = [];
+  const budgetAtPing: number[] = [];
   let t = 0;
   while (pings.length < 3 && t < 10_000) {
     t = me.pollTimeout()!;
     me.handleTimeout(t);
-    for (const x of me.drainTransmits()) if (x.kind === "ping") pings.push(t);
+    for (const x of me.drainTransmits()) {
+      if (x.kind !== "ping") continue;
+      pings.push(t);
+      const awaited = me.awaitedPong(from.address, t)!;
+      budgetAtPing.push(awaited.examined);
+      awaited.examined = 5_000;
+    }
   }
   assert.deepEqual(pings.map((p) => p - pings[0]!), [0, 200, 400]);
+  assert.deepEqual(budgetAtPing, [0, 0, 0]);
   // The first two were lost; the pong to the third keeps the peer.
   const nonce = me.awaitedPong(from.address, t)!.nonce;
   me.handleDatagram(encodePacket({ kind: "pong", id: peer, incarnation: 1, nonce }), from, t + 1);
