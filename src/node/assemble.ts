@@ -21,6 +21,7 @@ import { type DaemonIo, type DaemonOptions, DEFAULT_DISCOVERY_PORT, DEFAULT_UNIC
 import type { Service, SocketSpec } from "./service.ts";
 import { DISCOVERY_SOCKET, LanchatService, UNICAST_SOCKET } from "./services/lanchat.ts";
 import { MessagingService } from "./services/messaging.ts";
+import { StorageService } from "./services/storage.ts";
 import type { IpmsgService } from "./services/ipmsg.ts";
 import { Targets } from "./targets.ts";
 
@@ -158,6 +159,13 @@ export async function assemble(o: {
   }
   const ipmsg = ref.ipmsg;
   const conversations = new Conversations(store, directory, ipmsg ? [ipmsg, messaging] : [messaging]);
-  const services: Service[] = [lanchat, messaging, ...(ipmsg ? [ipmsg] : []), directory, conversations];
+  const services: Service[] = [
+    lanchat,
+    messaging,
+    ...(ipmsg ? [ipmsg] : []),
+    directory,
+    conversations,
+    new StorageService(store),
+  ];
   return { lanchat, messaging, ipmsg, directory, conversations, targets, services };
 }

@@ -10,7 +10,7 @@
  */
 import type { DaemonEvent, MessageJson } from "../api/types.ts";
 import { logger } from "../common/log.ts";
-import { type Store, type StoredMessage, StoreError } from "../storage/store.ts";
+import { type HistoryQuery, type SearchResult, type Store, type StoredMessage, StoreError } from "../storage/store.ts";
 import type { Directory } from "./directory.ts";
 import type { Outgoing, Service, ServiceContext } from "./service.ts";
 import { NOTHING } from "./service.ts";
@@ -125,9 +125,19 @@ export class Conversations implements Service {
     for (const settle of this.#waiting.get(m.id) ?? []) settle(m);
   }
 
-  /** History, oldest first (see {@link Store.history}). */
-  history(q: { peer?: string; sinceCursor?: number; sinceTime?: number; limit?: number }): StoredMessage[] {
+  /** A page of history, oldest first (see {@link Store.history}). */
+  history(q: HistoryQuery): StoredMessage[] {
     return this.#store.history(q);
+  }
+
+  /** The first cursor of what entered history at or after `time`. */
+  cursorAt(time: number): number {
+    return this.#store.cursorAt(time);
+  }
+
+  /** Messages containing a text, newest first (see {@link Store.search}). */
+  search(q: { text: string; peer?: string; before?: number; limit?: number }): SearchResult {
+    return this.#store.search(q);
   }
 
   /** A stored message as the API shows it. */

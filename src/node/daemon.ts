@@ -25,14 +25,7 @@ import { Store } from "../storage/store.ts";
 import { assemble, type Parts, socketSpecs } from "./assemble.ts";
 import { DEFAULT_HTTP_LIMITS, type HttpServer, serveHttp } from "./http_server.ts";
 import { Notices } from "./notices.ts";
-import {
-  CHECKPOINT_EVERY_FLUSHES,
-  type DaemonIo,
-  type DaemonOptions,
-  DEFAULT_HTTP,
-  realIo,
-  STATUS_FLUSH_MS,
-} from "./options.ts";
+import { type DaemonIo, type DaemonOptions, DEFAULT_HTTP, realIo } from "./options.ts";
 import { NOTHING, type Outgoing, type Service, type ServiceContext, type SocketSpec } from "./service.ts";
 import { BindError, endpointOf, receiveLoop, type Transport, udpAddr } from "./transport.ts";
 import { Views } from "./views.ts";
@@ -253,17 +246,6 @@ export class Daemon {
     for (const [name, socket] of this.#sockets) {
       this.#loops.push(receiveLoop(socket, (b, f) => this.#onDatagram(name, b, f), (e) => this.#onReceiveError(e)));
     }
-    // Delivery-status updates are written behind (see Store.flush): at most
-    // this much of them is lost in a crash, and then only re-sent.
-    let ticks = 0;
-    ctx.every(STATUS_FLUSH_MS, () => {
-      try {
-        this.#store.flush();
-        if (++ticks % CHECKPOINT_EVERY_FLUSHES === 0) this.#store.checkpoint();
-      } catch (e) {
-        this.#log.error("Storage error: {error}", { error: (e as Error).message });
-      }
-    });
     const self = this.parts.lanchat.discovery.self;
     this.#log.info(
       "lanchat {version} started as {name} ({id}, incarnation {incarnation}); {group}; discovery UDP {discoveryPort}, unicast UDP {unicastPort}, HTTP {http}",

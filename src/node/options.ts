@@ -14,8 +14,6 @@ export const DEFAULT_HTTP = { hostname: "127.0.0.1", port: 47476 } as const;
 
 /** How often delivery-status updates are written to the database. */
 export const STATUS_FLUSH_MS = 250;
-/** The database's write-ahead log is checkpointed every this many flushes (10 s). */
-export const CHECKPOINT_EVERY_FLUSHES = 40;
 /** How often interfaces are re-read, to pick up a new DHCP address or interface. */
 export const INTERFACE_REFRESH_MS = 5000;
 /**

@@ -39,6 +39,15 @@ import {
   type Msg,
 } from "../wire/mod.ts";
 
+/**
+ * The outbox lives on disk: of the messages waiting for a peer, at most
+ * this many are in memory (read in order, as earlier ones are
+ * acknowledged: refilled when fewer than {@link OUTBOX_REFILL} are left), so
+ * 100,000 messages queued for an absent peer cost memory for 256.
+ */
+export const OUTBOX_WINDOW = 256;
+export const OUTBOX_REFILL = 128;
+
 /** First retransmission timeout. */
 export const RTO_INITIAL_MS = 200;
 /** Retransmission timeouts double up to this. */
@@ -146,6 +155,14 @@ interface PeerOut {
   queue: Outgoing[];
   head: number;
   endpoint: Endpoint | undefined;
+  /** Messages to this peer not yet acknowledged: in the queue, and on disk beyond it. */
+  pending: number;
+  /** Unfinished messages in the queue (the window read from disk). */
+  loaded: number;
+  /** The highest sequence number read into the queue. */
+  loadedTo: number;
+  /** Whether messages may wait on disk beyond `loadedTo`. */
+  more: boolean;
 }
 
 interface Partial {
@@ -204,6 +221,9 @@ export class Messaging {
   #partialBytes = 0;
   #transmits: Transmit[] = [];
   #events: MessagingEvent[] = [];
+  /** Messages not yet acknowledged, to every peer (O(1) for /status). */
+  #pending = 0;
+  #foreign: (peer: string) => boolean;
 
   constructor(options: MessagingOptions) {
     this.self = options.self;
@@ -211,15 +231,48 @@ export class Messaging {
     this.#wall = options.wall;
     this.#fragmentPayload = options.fragmentPayload ?? 900;
     this.#newId = options.newId ?? timeOrderedId;
-    // Resume what a previous run left: the outbox, and messages held for order.
-    for (const m of this.#store.outbox()) if (!options.foreignPeer?.(m.peer)) this.#enqueue(m);
+    this.#foreign = options.foreignPeer ?? (() => false);
+    // Resume what a previous run left: the outbox (a window of it per peer;
+    // the rest stays on disk), and messages held for order.
+    for (const [peer, n] of this.#store.outboxCounts()) {
+      if (this.#foreign(peer)) continue;
+      const p = this.#peerOut(peer);
+      p.pending = n;
+      p.more = true;
+      this.#pending += n;
+      this.#load(p, peer);
+    }
     for (const h of this.#store.heldMessages()) this.#peerIn(h.peer).held.set(h.seq, h);
   }
 
-  /** Messages waiting to be delivered to `peer` (or to anyone). */
+  /**
+   * Messages waiting to be delivered to `peer` (or to anyone), in sequence
+   * order per peer: read from the store, as most of a long outbox is only
+   * there (for tests and tools; {@link pendingCount} is what `/status` uses).
+   */
   pending(peer?: string): StoredMessage[] {
-    const outs = peer ? [this.#out.get(peer)] : [...this.#out.values()];
-    return outs.flatMap((p) => p ? p.queue.slice(p.head).filter((o) => !o.finished).map((o) => o.message) : []);
+    return this.#store.outbox(peer).filter((m) => !this.#foreign(m.peer));
+  }
+
+  /** How many messages wait to be delivered, to every peer. */
+  pendingCount(): number {
+    return this.#pending;
+  }
+
+  /** How many of them are in memory (the windows read from disk). */
+  inMemory(): number {
+    let n = 0;
+    for (const p of this.#out.values()) n += p.loaded;
+    return n;
+  }
+
+  /** Reads the next messages waiting for `peer` from disk into its queue, up to the window. */
+  #load(p: PeerOut, peer: string): void {
+    const room = OUTBOX_WINDOW - p.loaded;
+    if (!p.more || room <= 0) return;
+    const page = this.#store.outboxPage(peer, p.loadedTo, room);
+    for (const m of page) this.#enqueue(m);
+    if (page.length < room) p.more = false;
   }
 
   /**
@@ -234,7 +287,8 @@ export class Messaging {
     if (bytes.length > MAX_TEXT_BYTES) {
       throw new RangeError(`Text is ${bytes.length} bytes; the limit is ${MAX_TEXT_BYTES} bytes (64 KiB)`);
     }
-    const reachable = this.#out.get(to)?.endpoint !== undefined;
+    const p = this.#peerOut(to);
+    const reachable = p.endpoint !== undefined;
     const sentAt = this.#wall(now);
     const message = this.#store.insertOutgoing({
       id: this.#newId(sentAt),
@@ -244,7 +298,12 @@ export class Messaging {
       // Sent right below when the peer is reachable: saves a second write.
       status: reachable ? "sent" : "queued",
     });
-    this.#enqueue(message, bytes);
+    p.pending++;
+    this.#pending++;
+    // Into memory when the window has room and nothing older waits on disk;
+    // else it waits on disk, read when its turn comes.
+    if (!p.more && p.loaded < OUTBOX_WINDOW) this.#enqueue(message, bytes);
+    else p.more = true;
     if (reachable) this.#fill(to, now);
     else this.#events.push({ type: "queued", message });
     return message;
@@ -345,7 +404,7 @@ export class Messaging {
   #peerOut(peer: string): PeerOut {
     let p = this.#out.get(peer);
     if (!p) {
-      p = { queue: [], head: 0, endpoint: undefined };
+      p = { queue: [], head: 0, endpoint: undefined, pending: 0, loaded: 0, loadedTo: 0, more: false };
       this.#out.set(peer, p);
     }
     return p;
@@ -375,6 +434,8 @@ export class Messaging {
     while (at > p.head && q[at - 1]!.message.seq > message.seq) at--;
     q.splice(at, 0, o);
     this.#byId.set(message.id, o);
+    p.loaded++;
+    if (message.seq > p.loadedTo) p.loadedTo = message.seq;
   }
 
   #missing(o: Outgoing): number {
@@ -530,11 +591,16 @@ export class Messaging {
     const p = this.#out.get(o.message.peer);
     o.finished = true;
     if (!p) return;
+    p.pending--;
+    p.loaded--;
+    this.#pending--;
     while (p.head < p.queue.length && p.queue[p.head]!.finished) p.head++;
     if (p.head > 1024 && p.head * 2 > p.queue.length) {
       p.queue.splice(0, p.head);
       p.head = 0;
     }
+    // Running low: the next messages come from disk.
+    if (p.more && p.loaded < OUTBOX_REFILL) this.#load(p, o.message.peer);
   }
 
   // ---- receiver ----

@@ -103,6 +103,22 @@ export class Store {
   private constructor(path: string, db: DatabaseSync) {
     this.path = path;
     this.#db = db;
+    this.#loadPartitions();
+  }
+
+  /**
+   * Reads which search-index partitions exist. Also after a rollback: one
+   * made in the transaction that was rolled back is gone again.
+   */
+  #loadPartitions(): void {
+    this.#partitions.clear();
+    const tables = this.#db.prepare(
+      "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'messages_fts_%'",
+    ).all() as { name: string }[];
+    for (const { name } of tables) {
+      const m = /^messages_fts_(\d+)$/.exec(name);
+      if (m) this.#partitions.add(Number(m[1]));
+    }
   }
 
   /**
@@ -128,9 +144,14 @@ export class Store {
       // take the last commits. Measured here: 72 µs a commit, 276 µs with FULL.
       db.exec("PRAGMA journal_mode = WAL");
       db.exec("PRAGMA synchronous = NORMAL");
-      // Checkpoints (which fsync) run from the daemon's timer, not inside
-      // whichever commit happens to cross the threshold: see checkpoint().
-      db.exec("PRAGMA wal_autocheckpoint = 0");
+      // The write-ahead log is checkpointed by the commit that takes it past
+      // WAL_CHECKPOINT_PAGES (4 MiB: ~8 ms here, 2 ms a MiB), so no load can
+      // starve the checkpoint, nor make a long one; after it, the file is cut
+      // back to WAL_FILE_LIMIT. (A timer used to do it every 10 s, and skipped
+      // it whenever a group transaction was open: 470 MB WALs under load, and
+      // pauses of up to 475 ms to checkpoint them.)
+      db.exec(`PRAGMA wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
+      db.exec(`PRAGMA journal_size_limit = ${WAL_FILE_LIMIT}`);
       // Group commit puts each write in a savepoint, whose undo log is a temp
       // file by default: a pwrite per write was a third of a receiver's time.
       db.exec("PRAGMA temp_store = MEMORY");
@@ -140,12 +161,7 @@ export class Store {
       db.exec("PRAGMA cache_size = -8192");
       // The first write takes the exclusive lock and keeps it until close.
       db.exec("BEGIN IMMEDIATE");
-      db.exec(SCHEMA);
-      // Databases made before the protocol column existed.
-      const columns = (db.prepare("PRAGMA table_info(peers)").all() as { name: string }[]).map((c) => c.name);
-      if (!columns.includes("protocol")) {
-        db.exec("ALTER TABLE peers ADD COLUMN protocol TEXT NOT NULL DEFAULT 'lanchat'");
-      }
+      migrate(db);
       db.exec("COMMIT");
     } catch (e) {
       db.close();
@@ -213,11 +229,11 @@ export class Store {
       if (this.#lost) throw this.#lost;
       this.flush();
       this.#db.exec("COMMIT");
-      this.#writesSinceCheckpoint++;
     } catch (e) {
       try {
         this.#db.exec("ROLLBACK");
       } catch { /* SQLite may have rolled back already */ }
+      this.#loadPartitions();
       throw new StoreError(`Cannot store messages: ${(e as Error).message}`, { cause: e });
     } finally {
       this.#open = false;
@@ -240,12 +256,12 @@ export class Store {
     try {
       const out = fn();
       this.#db.exec("COMMIT");
-      this.#writesSinceCheckpoint++;
       return out;
     } catch (e) {
       try {
         this.#db.exec("ROLLBACK");
       } catch { /* the failed statement may have rolled back already */ }
+      this.#loadPartitions();
       if (e instanceof StoreError) throw e;
       throw new StoreError(`Cannot ${what}: ${(e as Error).message}`, { cause: e });
     }
@@ -271,6 +287,7 @@ export class Store {
         this.#db.exec("ROLLBACK TO w");
         this.#db.exec("RELEASE w");
       } catch { /* the failed statement may have ended the transaction */ }
+      this.#loadPartitions();
       // SQLite ends the whole transaction on some errors (a full disk, an I/O
       // error): then the writes before this one are gone too, and the commit
       // must say so rather than commit what is left.
@@ -373,6 +390,7 @@ export class Store {
       const { lastInsertRowid } = this.#q(
         `INSERT INTO messages (id, peer, direction, seq, text, sent_at, status) VALUES (?, ?, 'out', ?, ?, ?, ?)`,
       ).run(m.id, m.peer, seq, m.text, m.sentAt, status);
+      this.#index(Number(lastInsertRowid), m.text);
       return {
         cursor: Number(lastInsertRowid),
         id: m.id,
@@ -437,25 +455,62 @@ export class Store {
     for (const [id] of updates) this.#deferred.delete(id);
   }
 
-  #writesSinceCheckpoint = 0;
-
   /**
-   * Copies the write-ahead log into the database file, fsyncs, and empties
-   * the log, if anything was written since the last time. Called from the
-   * daemon's timer so that the cost does not land on one message's latency.
+   * Checkpoints the write-ahead log now and cuts the file back (commits do
+   * it by themselves past WAL_CHECKPOINT_PAGES); the open group transaction,
+   * if any, is committed first, so it cannot be skipped.
    */
   checkpoint(): void {
-    if (this.#writesSinceCheckpoint === 0 || this.#open) return;
+    if (this.#open) this.commit();
     this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-    this.#writesSinceCheckpoint = 0;
   }
 
-  /** Outgoing messages not yet delivered, in sequence order per peer. */
-  outbox(): StoredMessage[] {
+  /** Bytes of the database file. */
+  databaseBytes(): number {
+    try {
+      return Deno.statSync(this.path).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  /** Bytes in the write-ahead log file now (0 when there is none). */
+  walBytes(): number {
+    try {
+      return Deno.statSync(`${this.path}-wal`).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * Outgoing messages not yet delivered (to `peer`, or to anyone), in
+   * sequence order per peer. All of them: the daemon reads its outbox in
+   * windows ({@link outboxPage}); this is for tests and small outboxes.
+   */
+  outbox(peer?: string): StoredMessage[] {
     this.flush();
-    return (this.#q(
-      `SELECT * FROM messages WHERE direction = 'out' AND status IN ('queued', 'sent') ORDER BY peer, seq`,
-    ).all() as Record<string, unknown>[]).map(toMessage);
+    const rows = peer === undefined
+      ? this.#q(`SELECT * FROM messages WHERE ${PENDING} ORDER BY peer, seq`).all()
+      : this.#q(`SELECT * FROM messages WHERE ${PENDING} AND peer = ? ORDER BY peer, seq`).all(peer);
+    return (rows as Record<string, unknown>[]).map(toMessage);
+  }
+
+  /** How many outgoing messages wait for delivery, per peer (one pass over the pending index). */
+  outboxCounts(): Map<string, number> {
+    this.flush();
+    const rows = this.#q(`SELECT peer, count(*) AS n FROM messages WHERE ${PENDING} GROUP BY peer`).all() as {
+      peer: string;
+      n: number;
+    }[];
+    return new Map(rows.map((r) => [String(r.peer), Number(r.n)]));
+  }
+
+  /** The next `limit` outgoing messages waiting for `peer` after sequence number `afterSeq`, in order. */
+  outboxPage(peer: string, afterSeq: number, limit: number): StoredMessage[] {
+    this.flush();
+    return (this.#q(`SELECT * FROM messages WHERE ${PENDING} AND peer = ? AND seq > ? ORDER BY seq LIMIT ?`)
+      .all(peer, afterSeq, limit) as Record<string, unknown>[]).map(toMessage);
   }
 
   /** True when a message with this id is stored, visible or held. */
@@ -478,12 +533,14 @@ export class Store {
   receiveUnordered(m: { id: string; peer: string; text: string; sentAt: number; receivedAt: number }): StoredMessage {
     return this.transaction("store the message", () => {
       const seq = this.#bumpSeq(m.peer, "in");
-      return toMessage(
+      const message = toMessage(
         this.#q(
           `INSERT INTO messages (id, peer, direction, seq, text, sent_at, received_at, delivered_at, status)
            VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received') RETURNING *`,
         ).get(m.id, m.peer, seq, m.text, m.sentAt, m.receivedAt, m.receivedAt) as Record<string, unknown>,
       );
+      this.#index(message.cursor, message.text);
+      return message;
     });
   }
 
@@ -534,6 +591,7 @@ export class Store {
           `INSERT INTO messages (id, peer, direction, seq, text, sent_at, received_at, delivered_at, status, gap_before, late)
            VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received', ?, ?)`,
         ).run(m.id, m.peer, m.seq, m.text, m.sentAt, m.receivedAt, now, m.gapBefore, m.late ? 1 : 0);
+        this.#index(Number(lastInsertRowid), m.text);
         out.push({
           cursor: Number(lastInsertRowid),
           id: m.id,
@@ -558,31 +616,167 @@ export class Store {
   }
 
   /**
-   * History, oldest first: messages with a cursor above `since` (or, when
-   * `since` is a time, sent at or after it), with or from `peer`, the last
-   * `limit` of them.
+   * A page of history, oldest first, with or from `peer` if given: the
+   * newest `limit` messages (default 100, at most 10,000), or those just
+   * before cursor `before`, or those just after cursor `after` (both: the
+   * first after `after`, up to `before`). Every page is a range of the
+   * primary key or of the (peer, cursor) index: as fast at the oldest end of
+   * a million messages as at the newest.
    */
-  history(q: { peer?: string; sinceCursor?: number; sinceTime?: number; limit?: number } = {}): StoredMessage[] {
+  history(q: HistoryQuery = {}): StoredMessage[] {
     const where: string[] = [];
     const args: (string | number)[] = [];
     if (q.peer) {
       where.push("peer = ?");
       args.push(q.peer);
     }
-    if (q.sinceCursor !== undefined) {
+    let after = q.after ?? q.sinceCursor;
+    if (q.sinceTime !== undefined) after = Math.max(after ?? 0, this.cursorAt(q.sinceTime) - 1);
+    if (after !== undefined) {
       where.push("cursor > ?");
-      args.push(q.sinceCursor);
+      args.push(after);
     }
-    if (q.sinceTime !== undefined) {
-      where.push("sent_at >= ?");
-      args.push(q.sinceTime);
+    if (q.before !== undefined) {
+      where.push("cursor < ?");
+      args.push(q.before);
     }
     this.flush();
-    const limit = Math.max(1, Math.min(q.limit ?? 100, 10_000));
-    const sql = `SELECT * FROM (SELECT * FROM messages ${
-      where.length ? "WHERE " + where.join(" AND ") : ""
-    } ORDER BY cursor DESC LIMIT ${limit}) ORDER BY cursor ASC`;
-    return (this.#db.prepare(sql).all(...args) as Record<string, unknown>[]).map(toMessage);
+    const limit = Math.max(1, Math.min(q.limit ?? 100, MAX_PAGE));
+    const filter = where.length ? "WHERE " + where.join(" AND ") : "";
+    // Forward from `after`; otherwise backward from the end (or `before`), then turned around.
+    const sql = after !== undefined
+      ? `SELECT * FROM messages ${filter} ORDER BY cursor ASC LIMIT ${limit}`
+      : `SELECT * FROM (SELECT * FROM messages ${filter} ORDER BY cursor DESC LIMIT ${limit}) ORDER BY cursor ASC`;
+    return (this.#q(sql).all(...args) as Record<string, unknown>[]).map(toMessage);
+  }
+
+  /**
+   * The first cursor of the messages that entered history at or after
+   * `time` (ms since the epoch: an incoming message when it was shown, an
+   * outgoing one when it was sent), from the index on that time; one past
+   * the last cursor when none did. Times follow cursors (both grow as
+   * messages come), so a time is a place in the cursor order.
+   */
+  cursorAt(time: number): number {
+    const row = this.#q(`SELECT cursor FROM messages WHERE ${ENTERED} >= ? ORDER BY ${ENTERED} LIMIT 1`).get(time) as
+      | { cursor: number }
+      | undefined;
+    if (row) return Number(row.cursor);
+    return this.lastCursor() + 1;
+  }
+
+  /** The highest cursor so far (0 for an empty history). */
+  lastCursor(): number {
+    const row = this.#q("SELECT max(cursor) AS c FROM messages").get() as { c: number | null };
+    return Number(row.c ?? 0);
+  }
+
+  /**
+   * Messages whose text contains `text` (any language: CJK included; case
+   * is ignored for ASCII), newest first, with or from `peer` if given,
+   * before cursor `before` if given. A text of three characters or more is
+   * found through the trigram indexes over all of history, newest partition
+   * first (see {@link SEARCH_PARTITION}); a shorter one (a trigram index
+   * cannot look it up) is looked for in the newest
+   * {@link SHORT_SEARCH_WINDOW} messages only, and `complete` says so, as it
+   * does while older history is still being indexed after an upgrade.
+   */
+  search(q: { text: string; peer?: string; before?: number; limit?: number }): SearchResult {
+    this.flush();
+    const limit = Math.max(1, Math.min(q.limit ?? 50, MAX_PAGE));
+    const before = Math.min(q.before ?? Number.MAX_SAFE_INTEGER, this.lastCursor() + 1);
+    let complete = this.searchIndexProgress().done;
+    const found: StoredMessage[] = [];
+    // LIKE's wildcards in the text itself: the index narrows, an exact test decides.
+    const exact = /[%_]/.test(q.text)
+      ? (m: StoredMessage) => asciiLower(m.text).includes(asciiLower(q.text))
+      : undefined;
+    const take = (rows: unknown[]) => {
+      for (const m of (rows as Record<string, unknown>[]).map(toMessage)) {
+        if (found.length < limit && (!exact || exact(m))) found.push(m);
+      }
+    };
+    const pattern = `%${q.text}%`;
+    const peer = q.peer ? "AND m.peer = ?" : "";
+    const peerArg = q.peer ? [q.peer] : [];
+    if ([...q.text].length >= 3) {
+      for (let part = (before - 1) >> SEARCH_PARTITION_BITS; part >= 0 && found.length < limit; part--) {
+        if (!this.#partitions.has(part)) continue;
+        // Within a partition, page by cursor until enough or none is left.
+        for (let upTo = before; found.length < limit;) {
+          const want = limit - found.length + (exact ? 64 : 0);
+          const rows = this.#q(
+            `SELECT m.* FROM ${partitionTable(part)} f JOIN messages m ON m.cursor = f.rowid
+             WHERE f.text LIKE ? AND f.rowid < ? ${peer} ORDER BY f.rowid DESC LIMIT ${want}`,
+          ).all(pattern, upTo, ...peerArg) as Record<string, unknown>[];
+          take(rows);
+          if (rows.length < want) break;
+          upTo = Number(rows.at(-1)!.cursor);
+        }
+      }
+    } else {
+      const from = this.lastCursor() - SHORT_SEARCH_WINDOW;
+      complete = from <= 0;
+      take(
+        this.#q(
+          `SELECT m.* FROM messages m WHERE m.text LIKE ? ESCAPE '\\' AND m.cursor < ? ${peer} AND m.cursor > ?
+           ORDER BY m.cursor DESC LIMIT ${limit}`,
+        ).all(`%${q.text.replace(/[\\%_]/g, (c) => "\\" + c)}%`, before, ...peerArg, from),
+      );
+    }
+    return { messages: found, complete };
+  }
+
+  /** Partitions of the search index that exist (partition n holds cursors n·2^16 … (n+1)·2^16 − 1). */
+  #partitions = new Set<number>();
+
+  /** Adds a message to the search index, in its partition (made when its first message comes). */
+  #index(cursor: number, text: string): void {
+    const part = cursor >> SEARCH_PARTITION_BITS;
+    if (!this.#partitions.has(part)) {
+      this.#db.exec(
+        `CREATE VIRTUAL TABLE IF NOT EXISTS ${partitionTable(part)} USING fts5(
+           text, content='messages', content_rowid='cursor', tokenize='trigram', detail=none)`,
+      );
+      this.#partitions.add(part);
+    }
+    this.#q(`INSERT INTO ${partitionTable(part)} (rowid, text) VALUES (?, ?)`).run(cursor, text);
+  }
+
+  /** How far the search index has been built over the history it was added to (after an upgrade). */
+  searchIndexProgress(): { done: boolean; indexed: number; total: number } {
+    const next = Number(this.#meta("search_backfill_next") ?? 1);
+    const end = Number(this.#meta("search_backfill_end") ?? 0);
+    return { done: next > end, indexed: Math.min(end, next - 1), total: end };
+  }
+
+  /**
+   * Adds up to `rows` more of the history that existed before the search
+   * index did to it, in one write (new messages are indexed as they are
+   * stored). Returns the progress.
+   */
+  indexForSearch(rows: number): { done: boolean; indexed: number; total: number } {
+    const { done, indexed, total } = this.searchIndexProgress();
+    if (done) return { done, indexed, total };
+    const from = indexed + 1;
+    this.transaction("index history for search", () => {
+      const last = this.#q(
+        `SELECT max(cursor) AS c FROM (SELECT cursor FROM messages WHERE cursor >= ? AND cursor <= ? ORDER BY cursor LIMIT ?)`,
+      ).get(from, total, rows) as { c: number | null };
+      const to = last.c === null ? total : Number(last.c);
+      const batch = this.#q("SELECT cursor, text FROM messages WHERE cursor >= ? AND cursor <= ?").all(from, to) as {
+        cursor: number;
+        text: string;
+      }[];
+      for (const r of batch) this.#index(Number(r.cursor), String(r.text));
+      this.#q("UPDATE meta SET value = ? WHERE key = 'search_backfill_next'").run(String(to + 1));
+    });
+    return this.searchIndexProgress();
+  }
+
+  #meta(key: string): string | undefined {
+    const row = this.#q("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined;
+    return row?.value;
   }
 
   #bumpSeq(peer: string, direction: "in" | "out"): number {
@@ -615,7 +809,11 @@ export class Store {
   }
 }
 
-const SCHEMA = `
+/**
+ * The schema as the first versions made it (version 0: before the schema
+ * had a version number). Every later change is a migration below.
+ */
+const SCHEMA_V0 = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS peers (
   id TEXT PRIMARY KEY, name TEXT NOT NULL, hostname TEXT NOT NULL,
@@ -655,6 +853,111 @@ CREATE TABLE IF NOT EXISTS sequences (
   peer TEXT NOT NULL, direction TEXT NOT NULL, next INTEGER NOT NULL, PRIMARY KEY (peer, direction)
 );
 `;
+
+/** When a message entered this node's history: an incoming one when it was shown, an outgoing one when sent. */
+const ENTERED = "(CASE direction WHEN 'in' THEN delivered_at ELSE sent_at END)";
+/** Outgoing messages waiting for delivery: the condition of the partial index messages_pending. */
+const PENDING = "direction = 'out' AND status IN ('queued', 'sent')";
+/** Largest page of history or search results. */
+export const MAX_PAGE = 10_000;
+/** A search text under three characters is looked for in this many of the newest messages. */
+export const SHORT_SEARCH_WINDOW = 100_000;
+/** The write-ahead log is checkpointed by the commit that takes it past this many pages (4 KiB each). */
+export const WAL_CHECKPOINT_PAGES = 1000;
+/** After a checkpoint, the write-ahead log file is cut back to this many bytes. */
+export const WAL_FILE_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * The search index is one FTS5 table (trigram tokens, `detail=none`) per
+ * 2^16 cursors, `messages_fts_0`, `messages_fts_1`, …: a trigram query
+ * cannot seek within one index's token lists, so in a single index of a
+ * million messages a page of older results for a common word cost 200 ms;
+ * a partition costs a few ms, and a search goes from the newest partition
+ * back, stopping when the page is full. Inserting into the small current
+ * partition is also twice as fast. Each message is indexed in the same write
+ * that stores it.
+ */
+export const SEARCH_PARTITION_BITS = 16;
+export const SEARCH_PARTITION = 2 ** SEARCH_PARTITION_BITS;
+
+function partitionTable(part: number): string {
+  return `messages_fts_${part}`;
+}
+
+/** Lower case for ASCII letters only, as SQLite's LIKE compares. */
+function asciiLower(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => String.fromCharCode(c.charCodeAt(0) + 32));
+}
+
+/** The schema version this code writes (`PRAGMA user_version`). */
+export const SCHEMA_VERSION = 1;
+
+/** Each schema change since version 0, in order: run on start, in the transaction that opens the database. */
+const MIGRATIONS: { to: number; sql: string }[] = [
+  {
+    // Version 1: history paged by time, search, and an outbox read in windows.
+    to: 1,
+    sql: `
+      CREATE INDEX IF NOT EXISTS messages_pending ON messages (peer, seq) WHERE ${PENDING};
+      DROP INDEX IF EXISTS messages_outbox;
+      CREATE INDEX IF NOT EXISTS messages_entered ON messages ${ENTERED};
+      -- The search index (messages_fts_N, made as history grows: see Store.search) covers new
+      -- messages as they are stored; history from before it is indexed after start, a little at
+      -- a time (Store.indexForSearch).
+      INSERT INTO meta (key, value) VALUES ('search_backfill_next', '1') ON CONFLICT (key) DO NOTHING;
+      INSERT INTO meta (key, value) SELECT 'search_backfill_end', CAST(COALESCE(max(cursor), 0) AS TEXT) FROM messages
+        WHERE true ON CONFLICT (key) DO NOTHING;
+    `,
+  },
+];
+
+/**
+ * Brings a database of any earlier version to {@link SCHEMA_VERSION}, inside
+ * the caller's transaction (a failure leaves it as it was).
+ *
+ * @throws {Error} for a database made by a newer version of lanchat.
+ */
+function migrate(db: DatabaseSync): void {
+  const version = Number((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version);
+  if (version > SCHEMA_VERSION) {
+    throw new Error(
+      `its schema is version ${version}, newer than this lanchat's (${SCHEMA_VERSION}): upgrade lanchat, or use another --data-dir`,
+    );
+  }
+  if (version === 0) {
+    db.exec(SCHEMA_V0);
+    // Databases made before the protocol column existed.
+    const columns = (db.prepare("PRAGMA table_info(peers)").all() as { name: string }[]).map((c) => c.name);
+    if (!columns.includes("protocol")) {
+      db.exec("ALTER TABLE peers ADD COLUMN protocol TEXT NOT NULL DEFAULT 'lanchat'");
+    }
+  }
+  for (const m of MIGRATIONS) {
+    if (m.to <= version) continue;
+    db.exec(m.sql);
+    db.exec(`PRAGMA user_version = ${m.to}`);
+  }
+}
+
+/** A page of history as {@link Store.history} reads it. */
+export interface HistoryQuery {
+  peer?: string;
+  /** Only messages with a cursor below this. */
+  before?: number;
+  /** Only messages with a cursor above this; the page starts there. */
+  after?: number;
+  limit?: number;
+  /** @deprecated the same as `after`. */
+  sinceCursor?: number;
+  /** Messages that entered history at or after this time (ms since the epoch): `after` the cursor before it. */
+  sinceTime?: number;
+}
+
+/** Search results, newest first; `complete` is false when part of history could not be searched. */
+export interface SearchResult {
+  messages: StoredMessage[];
+  complete: boolean;
+}
 
 function toMessage(r: Record<string, unknown>): StoredMessage {
   const m: StoredMessage = {

@@ -67,8 +67,9 @@ export class IpmsgService implements Service, Carrier {
     this.#ctx = ctx;
     this.ipmsg.start(now);
     // Messages to IP Messenger peers left from the last run go out when those peers appear.
-    for (const m of this.#store.outbox()) {
-      if (this.#known(m.peer)) this.ipmsg.send(m.id, m.peer, m.text, now);
+    for (const peer of this.#store.outboxCounts().keys()) {
+      if (!this.#known(peer)) continue;
+      for (const m of this.#store.outbox(peer)) this.ipmsg.send(m.id, m.peer, m.text, now);
     }
   }
 

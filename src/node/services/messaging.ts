@@ -80,7 +80,7 @@ export class MessagingService implements Service, Carrier {
   }
 
   outboxSize(): number {
-    return this.messaging.pending().length;
+    return this.messaging.pendingCount();
   }
 
   onEvent(event: DaemonEvent, now: number): void {
