@@ -182,6 +182,15 @@ export class Store {
 
   #stmts = new Map<string, ReturnType<DatabaseSync["prepare"]>>();
 
+  /**
+   * The SQL of every statement this store has prepared so far: its whole
+   * query vocabulary once a workload has run (a test checks each one's plan).
+   * It stays small: values are always bound, never written into the SQL.
+   */
+  preparedStatements(): string[] {
+    return [...this.#stmts.keys()];
+  }
+
   #q(sql: string): ReturnType<DatabaseSync["prepare"]> {
     let st = this.#stmts.get(sql);
     if (!st) {
@@ -645,9 +654,11 @@ export class Store {
     const filter = where.length ? "WHERE " + where.join(" AND ") : "";
     // Forward from `after`; otherwise backward from the end (or `before`), then turned around.
     const sql = after !== undefined
-      ? `SELECT * FROM messages ${filter} ORDER BY cursor ASC LIMIT ${limit}`
-      : `SELECT * FROM (SELECT * FROM messages ${filter} ORDER BY cursor DESC LIMIT ${limit}) ORDER BY cursor ASC`;
-    return (this.#q(sql).all(...args) as Record<string, unknown>[]).map(toMessage);
+      ? `SELECT * FROM messages ${filter} ORDER BY cursor ASC LIMIT ?`
+      : `SELECT * FROM (SELECT * FROM messages ${filter} ORDER BY cursor DESC LIMIT ?) ORDER BY cursor ASC`;
+    // The limit is bound, not written into the SQL: each statement is kept prepared, and one per limit would be
+    // a cache that grows with every page size a client asks for.
+    return (this.#q(sql).all(...args, limit) as Record<string, unknown>[]).map(toMessage);
   }
 
   /**
@@ -707,8 +718,8 @@ export class Store {
           const want = limit - found.length + (exact ? 64 : 0);
           const rows = this.#q(
             `SELECT m.* FROM ${partitionTable(part)} f JOIN messages m ON m.cursor = f.rowid
-             WHERE f.text LIKE ? AND f.rowid < ? ${peer} ORDER BY f.rowid DESC LIMIT ${want}`,
-          ).all(pattern, upTo, ...peerArg) as Record<string, unknown>[];
+             WHERE f.text LIKE ? AND f.rowid < ? ${peer} ORDER BY f.rowid DESC LIMIT ?`,
+          ).all(pattern, upTo, ...peerArg, want) as Record<string, unknown>[];
           take(rows);
           if (rows.length < want) break;
           upTo = Number(rows.at(-1)!.cursor);
@@ -720,8 +731,8 @@ export class Store {
       take(
         this.#q(
           `SELECT m.* FROM messages m WHERE m.text LIKE ? ESCAPE '\\' AND m.cursor < ? ${peer} AND m.cursor > ?
-           ORDER BY m.cursor DESC LIMIT ${limit}`,
-        ).all(`%${q.text.replace(/[\\%_]/g, (c) => "\\" + c)}%`, before, ...peerArg, from),
+           ORDER BY m.cursor DESC LIMIT ?`,
+        ).all(`%${q.text.replace(/[\\%_]/g, (c) => "\\" + c)}%`, before, ...peerArg, from, limit),
       );
     }
     return { messages: found, complete };
@@ -901,6 +912,7 @@ const MIGRATIONS: { to: number; sql: string }[] = [
       CREATE INDEX IF NOT EXISTS messages_pending ON messages (peer, seq) WHERE ${PENDING};
       DROP INDEX IF EXISTS messages_outbox;
       CREATE INDEX IF NOT EXISTS messages_entered ON messages ${ENTERED};
+      CREATE INDEX IF NOT EXISTS held_peer ON held (peer, seq);
       -- The search index (messages_fts_N, made as history grows: see Store.search) covers new
       -- messages as they are stored; history from before it is indexed after start, a little at
       -- a time (Store.indexForSearch).
