@@ -11,7 +11,8 @@
  * | `GET /metrics` | Prometheus text |
  * | `GET /resolve?peer=Q` | the peer Q means, or 404 / 409 with candidates |
  * | `POST /messages[?wait=S]` | send `{to, text}` |
- * | `GET /messages?peer=&since=&limit=` | history, newest last |
+ * | `GET /messages?peer=&before=&after=&limit=` | a page of history, oldest first (before/after: a cursor or a time) |
+ * | `GET /messages/search?q=&peer=&before=&limit=` | messages containing q, newest first |
  * | `POST /broadcast[?wait=S]` | send `{text}` to every peer online |
  * | `GET /events` | Server-Sent Events |
  * | `POST /trust` | `{peer}`: confirm that peer's pinned node key |
@@ -20,7 +21,15 @@
  * @module
  */
 import type { DaemonEvent, MessageJson, PeerLookup } from "./types.ts";
-import { type Pin, type StoredMessage, StoreError } from "../storage/store.ts";
+import {
+  type HistoryQuery,
+  MAX_PAGE,
+  type Pin,
+  type SearchResult,
+  SHORT_SEARCH_WINDOW,
+  type StoredMessage,
+  StoreError,
+} from "../storage/store.ts";
 import {
   checkText,
   HttpError,
@@ -60,7 +69,12 @@ export interface Api {
   /** Stores messages under one commit: per message, the stored message or why it was not stored. */
   sendMessages(items: { to: string; text: string }[]): Promise<(StoredMessage | Error)[]>;
   waitDelivered(id: string, timeoutMs: number): Promise<StoredMessage | undefined>;
-  history(q: { peer?: string; sinceCursor?: number; sinceTime?: number; limit?: number }): StoredMessage[];
+  /** A page of history, oldest first (see Store.history). */
+  history(q: HistoryQuery): StoredMessage[];
+  /** The first cursor of what entered history at or after `time` (ms since the epoch). */
+  cursorAt(time: number): number;
+  /** Messages containing a text, newest first (see Store.search). */
+  search(q: { text: string; peer?: string; before?: number; limit?: number }): SearchResult;
   messageJson(m: StoredMessage): MessageJson;
   onEvent(listener: (e: DaemonEvent) => void): () => void;
   peerName(id: string): string;
@@ -72,6 +86,50 @@ export interface Api {
 
 type Handler = (req: Request, url: URL) => Response | Promise<Response>;
 type Route = Partial<Record<"GET" | "POST", Handler>>;
+
+/**
+ * A place in history given as a query parameter: a cursor (a whole number)
+ * or an ISO 8601 time, which becomes the first cursor at or after it
+ * (`exact` false). Undefined when the parameter is absent.
+ */
+function place(api: Api, url: URL, name: string): { cursor: number; exact: boolean } | undefined {
+  const v = url.searchParams.get(name);
+  if (v === null || v === "") return undefined;
+  if (/^\d+$/.test(v)) return { cursor: Number(v), exact: true };
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new HttpError(400, `${name} must be a cursor (a number) or an ISO 8601 time`);
+  return { cursor: api.cursorAt(t), exact: false };
+}
+
+/** `limit`, 1 to MAX_PAGE. */
+function pageSize(url: URL, fallback: number): number {
+  const limit = url.searchParams.get("limit");
+  if (limit === null) return fallback;
+  if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_PAGE) {
+    throw new HttpError(400, `limit must be a whole number from 1 to ${MAX_PAGE}`);
+  }
+  return Number(limit);
+}
+
+/** The request's URL with one query parameter set and the paging ones it replaces removed. */
+function withParam(url: URL, name: string, value: string): string {
+  const u = new URL(url);
+  for (const p of ["before", "after", "since"]) u.searchParams.delete(p);
+  u.searchParams.set(name, value);
+  return `${u.pathname}${u.search}`;
+}
+
+/** A `Link` header to the pages before and after this one. */
+function pageLinks(url: URL, page: StoredMessage[]): HeadersInit {
+  const first = page[0];
+  const last = page.at(-1);
+  if (!first || !last) return {};
+  return {
+    link: `<${withParam(url, "before", String(first.cursor))}>; rel="prev", <${
+      withParam(url, "after", String(last.cursor))
+    }>; rel="next"`,
+  };
+}
 
 /** Resolves a peer query or throws 404 / 409 with the candidates. */
 function resolve(api: Api, query: string): { id: string; name: string; hostname: string; online: boolean } {
@@ -285,23 +343,46 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         return json(out, m.status === "delivered" ? 200 : m.status === "failed" ? 502 : 202);
       },
       GET: (_req, url) => {
-        const q: { peer?: string; sinceCursor?: number; sinceTime?: number; limit?: number } = {};
+        const q: HistoryQuery = {};
         const peer = url.searchParams.get("peer");
         if (peer) q.peer = resolve(api, peer).id;
-        const since = url.searchParams.get("since");
-        if (since) {
-          if (/^\d+$/.test(since)) q.sinceCursor = Number(since);
-          else if (!Number.isNaN(Date.parse(since))) q.sinceTime = Date.parse(since);
-          else throw new HttpError(400, "since must be a cursor (a number) or an ISO 8601 time");
-        }
-        const limit = url.searchParams.get("limit");
-        if (limit !== null) {
-          if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > 10_000) {
-            throw new HttpError(400, "limit must be a whole number from 1 to 10000");
-          }
-          q.limit = Number(limit);
-        }
-        return json(api.history(q).map((m) => api.messageJson(m)));
+        // `since` is the older name of `after`.
+        const after = place(api, url, "after") ?? place(api, url, "since");
+        if (after !== undefined) q.after = after.cursor - (after.exact ? 0 : 1);
+        const before = place(api, url, "before");
+        if (before !== undefined) q.before = before.cursor;
+        q.limit = pageSize(url, 100);
+        const page = api.history(q);
+        return json(page.map((m) => api.messageJson(m)), 200, pageLinks(url, page));
+      },
+    },
+    "/messages/search": {
+      GET: (_req, url) => {
+        const text = url.searchParams.get("q") ?? "";
+        if (text.trim() === "") throw new HttpError(400, "Query parameter q is required: the text to look for");
+        const peer = url.searchParams.get("peer");
+        const before = place(api, url, "before");
+        const r = api.search({
+          text,
+          peer: peer ? resolve(api, peer).id : undefined,
+          before: before?.cursor,
+          limit: pageSize(url, 50),
+        });
+        const out = {
+          query: text,
+          complete: r.complete,
+          ...(r.complete ? {} : {
+            note: [...text].length < 3
+              ? `A text under 3 characters is looked for in the newest ${SHORT_SEARCH_WINDOW} messages only`
+              : "Older history is still being indexed for search",
+          }),
+          messages: r.messages.map((m) => api.messageJson(m)),
+        };
+        const last = r.messages.at(-1);
+        const next: HeadersInit = last
+          ? { link: `<${withParam(url, "before", String(last.cursor))}>; rel="next"` }
+          : {};
+        return json(out, 200, next);
       },
     },
     "/broadcast": {

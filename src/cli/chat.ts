@@ -80,8 +80,14 @@ export function registerChat(program: Command): void {
           connected = true;
           if (!reconnect) return opened();
           out("(reconnected to the daemon)");
-          const q = new URLSearchParams({ peer: peer.id, since: String(lastCursor), limit: "10000" });
-          for (const m of await getJson<MessageJson[]>(base, `/messages?${q}`)) show(m);
+          // What came meanwhile: every page after the last message shown.
+          for (let after = lastCursor;;) {
+            const q = new URLSearchParams({ peer: peer.id, after: String(after), limit: "10000" });
+            const got = await getJson<MessageJson[]>(base, `/messages?${q}`);
+            for (const m of got) show(m);
+            if (got.length < 10_000) break;
+            after = got.at(-1)!.cursor;
+          }
           while (backlog.length > 0 && await post(backlog[0]!)) backlog.shift();
           reconnected?.();
         },

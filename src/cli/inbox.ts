@@ -1,18 +1,34 @@
-/** `lanchat inbox`: message history, and with --follow new messages as they arrive. */
+/**
+ * `lanchat inbox`: message history, a page at a time in either direction,
+ * and with --follow new messages as they arrive.
+ */
 import type { Command } from "commander";
 import type { MessageJson } from "../api/types.ts";
 import { daemonUrl, followEventsForever, formatMessage, getJson, request } from "./client.ts";
-import { httpOption, parseLimit } from "./options.ts";
+import { httpOption, parseLimit, parsePlace, shellWord } from "./options.ts";
+import { printableLine } from "../common/printable.ts";
 
 export function registerInbox(program: Command): void {
   program.command("inbox")
-    .description("Show message history (both directions), oldest first")
+    .description("Show message history (both directions), oldest first, a page at a time")
     .option("--peer <peer>", "only messages with this peer")
-    .option("--limit <n>", "how many of the latest messages", parseLimit, 50)
+    .option("--limit <n>", "how many messages (a page)", parseLimit, 50)
+    .option("--before <cursor|time>", "the page just before this cursor or ISO 8601 time (walk back)", parsePlace)
+    .option("--after <cursor|time>", "the page just after this cursor or ISO 8601 time (walk forward)", parsePlace)
     .option("--follow", "then print new messages as they arrive, across daemon restarts (Ctrl-C to stop)")
     .option("--json", "one JSON object per line")
     .addOption(httpOption())
-    .action(async (opts: { peer?: string; limit: number; follow?: boolean; json?: boolean; http?: string }) => {
+    .action(async (
+      opts: {
+        peer?: string;
+        limit: number;
+        before?: string;
+        after?: string;
+        follow?: boolean;
+        json?: boolean;
+        http?: string;
+      },
+    ) => {
       const base = daemonUrl(opts.http);
       let peerId: string | undefined;
       if (opts.peer) {
@@ -26,16 +42,40 @@ export function registerInbox(program: Command): void {
         lastCursor = m.cursor;
         console.log(opts.json ? JSON.stringify(m) : formatMessage(m));
       };
-      const history = async (since?: number) => {
-        const q = new URLSearchParams({ limit: String(since === undefined ? opts.limit : 10_000) });
+      const page = (params: Record<string, string>) => {
+        const q = new URLSearchParams(params);
         if (peerId) q.set("peer", peerId);
-        if (since !== undefined) q.set("since", String(since));
-        for (const m of await getJson<MessageJson[]>(base, `/messages?${q}`)) print(m);
+        return getJson<MessageJson[]>(base, `/messages?${q}`);
       };
-      if (!opts.follow) {
-        await history();
-        return;
-      }
+      /** Everything after `cursor`, page by page. */
+      const catchUp = async (cursor: number) => {
+        for (let after = cursor;;) {
+          const got = await page({ after: String(after), limit: "10000" });
+          for (const m of got) print(m);
+          if (got.length < 10_000) return;
+          after = got.at(-1)!.cursor;
+        }
+      };
+      const first = async () => {
+        const params: Record<string, string> = { limit: String(opts.limit) };
+        if (opts.before) params.before = opts.before;
+        if (opts.after) params.after = opts.after;
+        const got = await page(params);
+        for (const m of got) print(m);
+        // Where to go from here, for a person walking through history.
+        if (!opts.json && !opts.follow && got.length > 0) {
+          const hints: string[] = [];
+          const peer = opts.peer ? ` --peer ${shellWord(opts.peer)}` : "";
+          if (got.length === opts.limit || opts.after) {
+            hints.push(`older: lanchat inbox${peer} --before ${got[0]!.cursor}`);
+          }
+          if (opts.before || (opts.after && got.length === opts.limit)) {
+            hints.push(`newer: lanchat inbox${peer} --after ${got.at(-1)!.cursor}`);
+          }
+          if (hints.length) console.error(`(${printableLine(hints.join("; "))})`);
+        }
+      };
+      if (!opts.follow) return await first();
       const ctrl = new AbortController();
       Deno.addSignalListener("SIGINT", () => ctrl.abort());
       // Subscribe first, then print history, so nothing falls between the two;
@@ -47,7 +87,7 @@ export function registerInbox(program: Command): void {
         signal: ctrl.signal,
         onOpen: async (reconnect) => {
           if (reconnect) console.error("(reconnected to the daemon)");
-          await history(reconnect ? lastCursor : undefined);
+          await (reconnect ? catchUp(lastCursor) : first());
         },
         onLost: () => console.error("(the daemon went away: reconnecting…)"),
       });

@@ -234,6 +234,18 @@ export function parseLimit(s: string): number {
   return Number(s);
 }
 
+/** A word for a POSIX shell, quoted when it needs to be (for commands printed as hints). */
+export function shellWord(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/** A place in history: a cursor (a whole number) or an ISO 8601 time. */
+export function parsePlace(s: string): string {
+  const v = s.trim();
+  if (/^\d+$/.test(v) || !Number.isNaN(Date.parse(v))) return v;
+  throw new InvalidArgumentError(`"${s}" is not a cursor (a number) or an ISO 8601 time (e.g. 2026-12-01T09:00).`);
+}
+
 /** A roster bound, 1 to 100000. */
 export function parseMaxPeers(s: string): number {
   if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 100_000) {

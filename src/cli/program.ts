@@ -15,6 +15,7 @@ import { ApiError } from "./client.ts";
 import { registerBroadcast } from "./broadcast.ts";
 import { registerChat } from "./chat.ts";
 import { registerInbox } from "./inbox.ts";
+import { registerSearch } from "./search.ts";
 import { registerKeygen } from "./keygen.ts";
 import { EXIT, outcome, UsageError } from "./options.ts";
 import { registerSend } from "./send.ts";
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
   registerSend(program);
   registerBroadcast(program);
   registerInbox(program);
+  registerSearch(program);
   registerChat(program);
   registerKeygen(program);
   registerTrust(program);

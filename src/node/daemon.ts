@@ -195,6 +195,8 @@ export class Daemon {
       sendMessages: (items) => conversations.sendMessages(items),
       waitDelivered: (id, ms) => conversations.waitDelivered(id, ms),
       history: (q) => conversations.history(q),
+      cursorAt: (t) => conversations.cursorAt(t),
+      search: (q) => conversations.search(q),
       messageJson: (m) => conversations.messageJson(m),
       onEvent: (l) => this.onEvent(l),
       peerName: (id) => directory.peerName(id),

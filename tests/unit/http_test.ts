@@ -52,6 +52,8 @@ function fakeApi(overrides: Partial<Api> = {}, access: HttpAccess = {}) {
     },
     waitDelivered: (id) => Promise.resolve({ ...stored(BOB.id, "x"), id, status: "delivered", rttMs: 1.5 }),
     history: () => [stored(BOB.id, "old")],
+    cursorAt: (t) => Math.floor(t / 1000),
+    search: (q) => ({ messages: [stored(BOB.id, `found ${q.text}`)], complete: true }),
     messageJson: (m) =>
       ({
         id: m.id,

@@ -7,6 +7,7 @@ import {
   parseHttp,
   parseName,
   parsePeer,
+  shellWord,
 } from "../../src/cli/options.ts";
 import { humanDuration } from "../../src/cli/status.ts";
 import { stateCell } from "../../src/cli/peers.ts";
@@ -111,4 +112,12 @@ Deno.test("DNS failures are said in words, not as the resolver's query dump", ()
   );
   assert.equal(dnsProblem(new Deno.errors.TimedOut("x")), "the DNS server did not answer in time");
   assert.doesNotMatch(dnsProblem(new Error('proto error: something Query { name: Name("x") }')), /Query|Name\(/);
+});
+
+Deno.test("hints print commands that paste into a shell as they were meant: words with spaces, quotes or $ are quoted", () => {
+  assert.equal(shellWord("bob@host-1.lan"), "bob@host-1.lan");
+  assert.equal(shellWord("line 2"), "'line 2'");
+  assert.equal(shellWord("it's $HOME"), `'it'\\''s $HOME'`);
+  assert.equal(shellWord("午饭"), "'午饭'");
+  assert.equal(shellWord(""), "''");
 });
