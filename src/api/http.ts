@@ -24,6 +24,7 @@ import type { DaemonEvent, MessageJson, PeerLookup } from "./types.ts";
 import {
   type HistoryQuery,
   MAX_PAGE,
+  MAX_SEARCH_PAGE,
   type Pin,
   type SearchResult,
   SHORT_SEARCH_WINDOW,
@@ -35,6 +36,7 @@ import {
   HttpError,
   json,
   jsonError,
+  jsonStream,
   MAX_BODY_BYTES,
   MAX_WAIT_SECONDS,
   parseWait,
@@ -71,6 +73,8 @@ export interface Api {
   waitDelivered(id: string, timeoutMs: number): Promise<StoredMessage | undefined>;
   /** A page of history, oldest first (see Store.history). */
   history(q: HistoryQuery): StoredMessage[];
+  /** The first and last cursor of the page `history(q)` would give (see Store.historyRange). */
+  historyRange(q: HistoryQuery): { first: number; last: number; count: number } | undefined;
   /** The first cursor of what entered history at or after `time` (ms since the epoch). */
   cursorAt(time: number): number;
   /** Messages containing a text, newest first (see Store.search). */
@@ -101,12 +105,12 @@ function place(api: Api, url: URL, name: string): { cursor: number; exact: boole
   return { cursor: api.cursorAt(t), exact: false };
 }
 
-/** `limit`, 1 to MAX_PAGE. */
-function pageSize(url: URL, fallback: number): number {
+/** `limit`, 1 to `max`. */
+function pageSize(url: URL, fallback: number, max = MAX_PAGE): number {
   const limit = url.searchParams.get("limit");
   if (limit === null) return fallback;
-  if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_PAGE) {
-    throw new HttpError(400, `limit must be a whole number from 1 to ${MAX_PAGE}`);
+  if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > max) {
+    throw new HttpError(400, `limit must be a whole number from 1 to ${max}`);
   }
   return Number(limit);
 }
@@ -119,17 +123,17 @@ function withParam(url: URL, name: string, value: string): string {
   return `${u.pathname}${u.search}`;
 }
 
-/** A `Link` header to the pages before and after this one. */
-function pageLinks(url: URL, page: StoredMessage[]): HeadersInit {
-  const first = page[0];
-  const last = page.at(-1);
-  if (!first || !last) return {};
+/** A `Link` header to the pages before and after the page from cursor `first` to `last`. */
+function pageLinks(url: URL, first: number, last: number): HeadersInit {
   return {
-    link: `<${withParam(url, "before", String(first.cursor))}>; rel="prev", <${
-      withParam(url, "after", String(last.cursor))
+    link: `<${withParam(url, "before", String(first))}>; rel="prev", <${
+      withParam(url, "after", String(last))
     }>; rel="next"`,
   };
 }
+
+/** Messages of a page read and sent this many at a time: a page of 10,000 never exists whole as objects or text. */
+const PAGE_SLICE = 250;
 
 /** Resolves a peer query or throws 404 / 409 with the candidates. */
 function resolve(api: Api, query: string): { id: string; name: string; hostname: string; online: boolean } {
@@ -352,8 +356,17 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         const before = place(api, url, "before");
         if (before !== undefined) q.before = before.cursor;
         q.limit = pageSize(url, 100);
-        const page = api.history(q);
-        return json(page.map((m) => api.messageJson(m)), 200, pageLinks(url, page));
+        const range = api.historyRange(q);
+        if (!range) return json([]);
+        // The page is the range of cursors found now, read a slice at a time as the client takes it.
+        let at = range.first - 1;
+        return jsonStream(() => {
+          if (at >= range.last) return undefined;
+          const slice = api.history({ peer: q.peer, after: at, before: range.last + 1, limit: PAGE_SLICE });
+          if (slice.length === 0) return undefined;
+          at = slice.at(-1)!.cursor;
+          return slice.map((m) => api.messageJson(m));
+        }, { headers: pageLinks(url, range.first, range.last) });
       },
     },
     "/messages/search": {
@@ -366,9 +379,9 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
           text,
           peer: peer ? resolve(api, peer).id : undefined,
           before: before?.cursor,
-          limit: pageSize(url, 50),
+          limit: pageSize(url, 50, MAX_SEARCH_PAGE),
         });
-        const out = {
+        const head = {
           query: text,
           complete: r.complete,
           ...(r.complete ? {} : {
@@ -376,13 +389,16 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
               ? `A text under 3 characters is looked for in the newest ${SHORT_SEARCH_WINDOW} messages only`
               : "Older history is still being indexed for search",
           }),
-          messages: r.messages.map((m) => api.messageJson(m)),
         };
         const last = r.messages.at(-1);
         const next: HeadersInit = last
           ? { link: `<${withParam(url, "before", String(last.cursor))}>; rel="next"` }
           : {};
-        return json(out, 200, next);
+        let at = 0;
+        return jsonStream(() => {
+          if (at >= r.messages.length) return undefined;
+          return r.messages.slice(at, at += PAGE_SLICE).map((m) => api.messageJson(m));
+        }, { head, key: "messages", headers: next });
       },
     },
     "/broadcast": {

@@ -27,6 +27,66 @@ export function json(body: unknown, status = 200, headers: HeadersInit = {}): Re
   });
 }
 
+/**
+ * A JSON answer holding a long array, made and sent a slice at a time: the
+ * same text {@link json} would give for `head` with the array as its last
+ * field `key` (or for the bare array, without `head`), without ever holding
+ * all of it. `next` gives the following items, or undefined at the end; it
+ * is called as the client reads, so a large page costs a slice of memory,
+ * not the whole page twice over (as objects and as text).
+ */
+export function jsonStream(
+  next: () => unknown[] | undefined,
+  o: { head?: Record<string, unknown>; key?: string; status?: number; headers?: HeadersInit } = {},
+): Response {
+  const encoder = new TextEncoder();
+  // Where the array goes, and how deep its items are indented.
+  let open = "";
+  let close = "\n";
+  let indent = "  ";
+  if (o.head && o.key) {
+    const whole = JSON.stringify({ ...o.head, [o.key]: [] }, null, 2);
+    open = whole.slice(0, -"[]\n}".length);
+    close = "\n}\n";
+    indent = "    ";
+  }
+  let items = 0;
+  let done = false;
+  const body = new ReadableStream<Uint8Array>({
+    pull(ctrl) {
+      // Each pull enqueues something (an empty batch is skipped), or the stream would wait for nothing.
+      while (!done) {
+        const batch = next();
+        if (batch === undefined) {
+          done = true;
+          const end = items === 0 ? "[]" : `\n${indent.slice(2)}]`;
+          ctrl.enqueue(encoder.encode(`${items === 0 ? open : ""}${end}${close}`));
+          ctrl.close();
+          return;
+        }
+        if (batch.length === 0) continue;
+        let text = items === 0 ? `${open}[` : "";
+        for (const item of batch) {
+          text += `${items++ === 0 ? "" : ","}\n${indent}${
+            JSON.stringify(item, null, 2).replaceAll("\n", `\n${indent}`)
+          }`;
+        }
+        ctrl.enqueue(encoder.encode(text));
+        return;
+      }
+    },
+  }, { highWaterMark: 0 });
+  return new Response(body, {
+    status: o.status ?? 200,
+    headers: {
+      "content-type": "application/json; charset=utf-8",
+      "cache-control": "no-store",
+      "transfer-encoding": "chunked",
+      ...o.headers,
+    },
+  });
+}
+
 /** A JSON error body `{error, status, …extra}`. */
 export function jsonError(status: number, message: string, headers: HeadersInit = {}, extra = {}): Response {
   return json({ error: message, status, ...extra }, status, headers);

@@ -130,6 +130,11 @@ export class Conversations implements Service {
     return this.#store.history(q);
   }
 
+  /** The first and last cursor of a page of history (see {@link Store.historyRange}). */
+  historyRange(q: HistoryQuery): { first: number; last: number; count: number } | undefined {
+    return this.#store.historyRange(q);
+  }
+
   /** The first cursor of what entered history at or after `time`. */
   cursorAt(time: number): number {
     return this.#store.cursorAt(time);

@@ -195,6 +195,7 @@ export class Daemon {
       sendMessages: (items) => conversations.sendMessages(items),
       waitDelivered: (id, ms) => conversations.waitDelivered(id, ms),
       history: (q) => conversations.history(q),
+      historyRange: (q) => conversations.historyRange(q),
       cursorAt: (t) => conversations.cursorAt(t),
       search: (q) => conversations.search(q),
       messageJson: (m) => conversations.messageJson(m),

@@ -391,10 +391,12 @@ export class Connection {
   }
 
   /**
-   * Writes a response. An event stream (`text/event-stream`) goes out
-   * chunked, each piece as it comes; a body with a `content-length` is
-   * streamed under that length; any other body is read whole first (the
-   * API's JSON and text) and sent with its length.
+   * Writes a response. An event stream (`text/event-stream`), or a body
+   * the handler marked `transfer-encoding: chunked` (a large JSON answer
+   * made a slice at a time), goes out chunked, each piece as it comes; a
+   * body with a `content-length` is streamed under that length; any other
+   * body is read whole first (the API's JSON and text) and sent with its
+   * length.
    */
   async #writeResponse(res: Response, incoming: Incoming): Promise<void> {
     const keepAlive = incoming.keepAlive && incoming.complete;
@@ -410,23 +412,46 @@ export class Connection {
       return;
     }
     const declared = res.headers.get("content-length");
-    const streamed = /^text\/event-stream/i.test(res.headers.get("content-type") ?? "");
+    const events = /^text\/event-stream/i.test(res.headers.get("content-type") ?? "");
+    const streamed = events || /^chunked$/i.test(res.headers.get("transfer-encoding") ?? "");
     if (!streamed && declared === null) {
       const body = await res.bytes();
       lines.push(`content-length: ${body.byteLength}`);
-      await this.#write(concat(encodeHead(lines), body));
+      // A small answer goes out in one write; a large one is not copied to put its head in front.
+      if (body.byteLength <= 16 * 1024) await this.#write(concat(encodeHead(lines), body));
+      else {
+        await this.#write(encodeHead(lines));
+        await this.#write(body);
+      }
       return;
     }
     const reader = res.body.getReader();
     this.#responseReader = reader;
     try {
-      if (streamed) {
+      if (events) {
+        // Each event goes out as it comes.
         lines.push("transfer-encoding: chunked");
         await this.#write(encodeHead(lines));
         for (let r = await reader.read(); !r.done; r = await reader.read()) {
           if (r.value.byteLength > 0) await this.#write(chunk(r.value));
         }
         await this.#write(LAST_CHUNK);
+      } else if (streamed) {
+        // A long answer made a slice at a time: the head goes with the first
+        // slice and the end with the last, so a short one is a single write.
+        lines.push("transfer-encoding: chunked");
+        let pending = encodeHead(lines);
+        let first = true;
+        for (let r = await reader.read(); !r.done; r = await reader.read()) {
+          if (r.value.byteLength === 0) continue;
+          if (first) pending = concat(pending, chunk(r.value));
+          else {
+            await this.#write(pending);
+            pending = chunk(r.value);
+          }
+          first = false;
+        }
+        await this.#write(concat(pending, LAST_CHUNK));
       } else {
         let left = Number(declared);
         lines.push(`content-length: ${left}`);

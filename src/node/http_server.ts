@@ -208,6 +208,10 @@ class Server implements HttpServer, ConnectionHost {
         continue;
       }
       this.#counts.accepted++;
+      // Answers are written whole or in large slices; events must not wait for an ack (Nagle).
+      try {
+        conn.setNoDelay(true);
+      } catch { /* already closed by the peer */ }
       if (this.#conns.size >= this.#cap() && !this.#evictOne()) {
         this.#counts.closed.refused++;
         refuse(conn);

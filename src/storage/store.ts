@@ -155,10 +155,11 @@ export class Store {
       // Group commit puts each write in a savepoint, whose undo log is a temp
       // file by default: a pwrite per write was a third of a receiver's time.
       db.exec("PRAGMA temp_store = MEMORY");
-      // 8 MiB of page cache (default 2 MiB): a history of a few tens of
-      // thousands of messages stays in memory instead of being re-read page
-      // by page; an idle daemon with a small history uses no more than before.
-      db.exec("PRAGMA cache_size = -8192");
+      // 2 MiB of page cache (SQLite's default). It was 8 MiB: once a few
+      // large pages of history had filled it, those 6 MiB more stayed
+      // resident for good, and pages not in it come from the OS's file cache
+      // in microseconds (every page read is an index range of a few pages).
+      db.exec("PRAGMA cache_size = -2048");
       // The first write takes the exclusive lock and keeps it until close.
       db.exec("BEGIN IMMEDIATE");
       migrate(db);
@@ -633,6 +634,36 @@ export class Store {
    * a million messages as at the newest.
    */
   history(q: HistoryQuery = {}): StoredMessage[] {
+    const { filter, args, forward, limit } = this.#page(q);
+    this.flush();
+    // Forward from `after`; otherwise backward from the end (or `before`), then turned around.
+    const sql = forward
+      ? `SELECT * FROM messages ${filter} ORDER BY cursor ASC LIMIT ?`
+      : `SELECT * FROM (SELECT * FROM messages ${filter} ORDER BY cursor DESC LIMIT ?) ORDER BY cursor ASC`;
+    // The limit is bound, not written into the SQL: each statement is kept prepared, and one per limit would be
+    // a cache that grows with every page size a client asks for.
+    return (this.#q(sql).all(...args, limit) as Record<string, unknown>[]).map(toMessage);
+  }
+
+  /**
+   * The cursors of the first and last message of the page {@link history}
+   * would give for `q`, and how many it holds; undefined for an empty page.
+   * Reads cursors only: a large page can then be read a slice at a time
+   * (`after: first - 1, before: last + 1`), and it stays the same page
+   * whatever is stored meanwhile (new messages get higher cursors).
+   */
+  historyRange(q: HistoryQuery = {}): { first: number; last: number; count: number } | undefined {
+    const { filter, args, forward, limit } = this.#page(q);
+    const row = this.#q(
+      `SELECT min(cursor) AS first, max(cursor) AS last, count(*) AS n FROM
+       (SELECT cursor FROM messages ${filter} ORDER BY cursor ${forward ? "ASC" : "DESC"} LIMIT ?)`,
+    ).get(...args, limit) as { first: number | null; last: number | null; n: number };
+    if (!row.n) return undefined;
+    return { first: Number(row.first), last: Number(row.last), count: Number(row.n) };
+  }
+
+  /** The WHERE clause of a page of history, its arguments, its direction and its size. */
+  #page(q: HistoryQuery): { filter: string; args: (string | number)[]; forward: boolean; limit: number } {
     const where: string[] = [];
     const args: (string | number)[] = [];
     if (q.peer) {
@@ -649,16 +680,12 @@ export class Store {
       where.push("cursor < ?");
       args.push(q.before);
     }
-    this.flush();
-    const limit = Math.max(1, Math.min(q.limit ?? 100, MAX_PAGE));
-    const filter = where.length ? "WHERE " + where.join(" AND ") : "";
-    // Forward from `after`; otherwise backward from the end (or `before`), then turned around.
-    const sql = after !== undefined
-      ? `SELECT * FROM messages ${filter} ORDER BY cursor ASC LIMIT ?`
-      : `SELECT * FROM (SELECT * FROM messages ${filter} ORDER BY cursor DESC LIMIT ?) ORDER BY cursor ASC`;
-    // The limit is bound, not written into the SQL: each statement is kept prepared, and one per limit would be
-    // a cache that grows with every page size a client asks for.
-    return (this.#q(sql).all(...args, limit) as Record<string, unknown>[]).map(toMessage);
+    return {
+      filter: where.length ? "WHERE " + where.join(" AND ") : "",
+      args,
+      forward: after !== undefined,
+      limit: Math.max(1, Math.min(q.limit ?? 100, MAX_PAGE)),
+    };
   }
 
   /**
@@ -694,7 +721,7 @@ export class Store {
    */
   search(q: { text: string; peer?: string; before?: number; limit?: number }): SearchResult {
     this.flush();
-    const limit = Math.max(1, Math.min(q.limit ?? 50, MAX_PAGE));
+    const limit = Math.max(1, Math.min(q.limit ?? 50, MAX_SEARCH_PAGE));
     const before = Math.min(q.before ?? Number.MAX_SAFE_INTEGER, this.lastCursor() + 1);
     let complete = this.searchIndexProgress().done;
     const found: StoredMessage[] = [];
@@ -869,8 +896,10 @@ CREATE TABLE IF NOT EXISTS sequences (
 const ENTERED = "(CASE direction WHEN 'in' THEN delivered_at ELSE sent_at END)";
 /** Outgoing messages waiting for delivery: the condition of the partial index messages_pending. */
 const PENDING = "direction = 'out' AND status IN ('queued', 'sent')";
-/** Largest page of history or search results. */
+/** Largest page of history. */
 export const MAX_PAGE = 10_000;
+/** Largest page of search results (each is found, then kept until the page is sent). */
+export const MAX_SEARCH_PAGE = 1_000;
 /** A search text under three characters is looked for in this many of the newest messages. */
 export const SHORT_SEARCH_WINDOW = 100_000;
 /** The write-ahead log is checkpointed by the commit that takes it past this many pages (4 KiB each). */

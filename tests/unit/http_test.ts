@@ -9,7 +9,7 @@ import {
   MAX_BODY_BYTES,
 } from "../../src/api/http.ts";
 import { serveHttp } from "../../src/node/http_server.ts";
-import { type StoredMessage, StoreError } from "../../src/storage/store.ts";
+import { Store, type StoredMessage, StoreError } from "../../src/storage/store.ts";
 
 const BOB = { id: "b".repeat(32), name: "bob@h2", hostname: "h2", online: true };
 
@@ -52,6 +52,7 @@ function fakeApi(overrides: Partial<Api> = {}, access: HttpAccess = {}) {
     },
     waitDelivered: (id) => Promise.resolve({ ...stored(BOB.id, "x"), id, status: "delivered", rttMs: 1.5 }),
     history: () => [stored(BOB.id, "old")],
+    historyRange: () => ({ first: 1, last: 1, count: 1 }),
     cursorAt: (t) => Math.floor(t / 1000),
     search: (q) => ({ messages: [stored(BOB.id, `found ${q.text}`)], complete: true }),
     messageJson: (m) =>
@@ -326,4 +327,47 @@ Deno.test("http trust and forget name a peer and report what changed", async () 
   assert.deepEqual(forgotten, [BOB.id]);
   assert.equal((await handler(post("/trust", {}))).status, 400);
   assert.equal((await handler(post("/forget", { peer: "carol" }))).status, 404);
+});
+
+Deno.test("a page of thousands of messages goes out in slices, and reads as the same JSON a small page would", async () => {
+  const store = await Store.open(Deno.makeTempDirSync({ prefix: "lanchat-http-page-" }));
+  try {
+    store.startGroupCommit(() => {});
+    for (let i = 1; i <= 1234; i++) {
+      store.insertOutgoing({ id: String(i).padStart(32, "0"), peer: BOB.id, text: `line ${i}\n"quoted"`, sentAt: i });
+    }
+    store.commit();
+    let slices = 0;
+    const { handler, api } = fakeApi({
+      history: (q) => {
+        slices++;
+        return store.history(q);
+      },
+      historyRange: (q) => store.historyRange(q),
+    });
+    const server = serveHttp("127.0.0.1", 0, handler);
+    try {
+      const base = `http://127.0.0.1:${server.addr.port}`;
+      const res = await fetch(`${base}/messages?before=1200&limit=1000`);
+      assert.equal(res.headers.get("transfer-encoding"), "chunked");
+      assert.equal(
+        res.headers.get("link"),
+        '</messages?limit=1000&before=200>; rel="prev", </messages?limit=1000&after=1199>; rel="next"',
+      );
+      const text = await res.text();
+      const expected = store.history({ before: 1200, limit: 1000 }).map((m) => api.messageJson(m));
+      assert.equal(text, JSON.stringify(expected, null, 2) + "\n", "byte for byte what json() would send");
+      assert.equal(slices, 4, "read 250 at a time");
+      assert.deepEqual((JSON.parse(text) as MessageJson[]).map((m) => m.cursor).slice(0, 2), [200, 201]);
+      // Forward past the end, an empty page, a search page: all well-formed.
+      assert.equal((await (await fetch(`${base}/messages?after=1000&limit=10000`)).json()).length, 234);
+      assert.deepEqual(await (await fetch(`${base}/messages?after=5000`)).json(), []);
+      const found = await (await fetch(`${base}/messages/search?q=old`)).json();
+      assert.deepEqual(Object.keys(found), ["query", "complete", "messages"]);
+    } finally {
+      await server.shutdown();
+    }
+  } finally {
+    store.close();
+  }
 });
