@@ -22,6 +22,7 @@ import type { Service, SocketSpec } from "./service.ts";
 import { DISCOVERY_SOCKET, LanchatService, UNICAST_SOCKET } from "./services/lanchat.ts";
 import { MessagingService } from "./services/messaging.ts";
 import { StorageService } from "./services/storage.ts";
+import { MemoryService } from "./services/memory.ts";
 import type { IpmsgService } from "./services/ipmsg.ts";
 import { Targets } from "./targets.ts";
 
@@ -166,6 +167,7 @@ export async function assemble(o: {
     directory,
     conversations,
     new StorageService(store),
+    new MemoryService(),
   ];
   return { lanchat, messaging, ipmsg, directory, conversations, targets, services };
 }

@@ -166,7 +166,6 @@ export class Views {
       uptimeSeconds: Math.round((d.now() - d.startedAt) / 1000),
       dataDir: d.dataDir,
       ports: d.ports,
-      memory: (({ rss, heapUsed }) => ({ rssBytes: rss, heapUsedBytes: heapUsed }))(Deno.memoryUsage()),
       cpu: (({ user, system }) => ({ userMs: Math.round(user / 1000), systemMs: Math.round(system / 1000) }))(
         process.cpuUsage(),
       ),
