@@ -6,7 +6,7 @@ const MiB = 1024 * 1024;
 
 /** A process whose resident size the test sets, and whose compaction brings it back to `live`. */
 function fakeProcess(compacts = true) {
-  const p = { rss: 60 * MiB, live: 60 * MiB, now: 0, compactions: 0 };
+  const p = { rss: 60 * MiB, live: 60 * MiB, now: 0, cpu: 0, compactions: 0 };
   const probe = {
     usage: () => ({ rss: p.rss, heapUsed: p.rss / 4, heapTotal: p.rss / 3 }),
     compact: compacts
@@ -16,6 +16,7 @@ function fakeProcess(compacts = true) {
       }
       : undefined,
     now: () => p.now,
+    cpuMs: () => p.cpu,
   };
   const service = new MemoryService(probe);
   service.start({ every: () => {} } as unknown as ServiceContext);
@@ -58,4 +59,16 @@ Deno.test("memory without --expose-gc: only reported, never compacted", () => {
   p.now = 1e9;
   assert.equal(service.check(), false);
   assert.equal((service.status().memory as { rssBytes: number }).rssBytes, 500 * MiB);
+});
+
+Deno.test("memory is not compacted while the daemon is busy, only once the burst is over", () => {
+  const { p, service } = fakeProcess();
+  p.rss = 150 * MiB;
+  p.now = 60_000;
+  p.cpu = 30_000; // half a core over the last minute: a fill is going on
+  assert.equal(service.check(), false);
+  p.now += 10_000;
+  p.cpu += 500; // 5 % of a core over those 10 s: quiet
+  assert.equal(service.check(), true);
+  assert.equal(p.rss, 60 * MiB);
 });

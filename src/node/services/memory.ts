@@ -5,7 +5,9 @@
  * live objects. V8's own memory reducer, which would shrink the heap when
  * the process goes idle, does not run in an idle Deno process. So this
  * service looks every {@link CHECK_MS}: when the resident size has grown
- * {@link GROWTH_BYTES} past what it was after the last compaction, it asks
+ * {@link GROWTH_BYTES} past what it was after the last compaction, and the
+ * daemon has been quiet since the previous look (under
+ * {@link BUSY_SHARE} of a core: the burst is over), it asks
  * V8 for a compacting collection (the "last resort" flavour, which moves
  * live objects together and hands the emptied pages back to the system; a
  * plain full collection frees the objects but keeps the pages), at most
@@ -27,6 +29,12 @@ export const CHECK_MS = 10_000;
 export const GROWTH_BYTES = 8 * 1024 * 1024;
 /** Least time between two compactions. */
 export const MIN_GAP_MS = 30_000;
+/**
+ * Share of a core above which the daemon counts as busy: a burst is still
+ * going on, the memory is in use, and a compaction would only add a pause
+ * (15–30 ms) to the work; it waits for the next quiet check.
+ */
+export const BUSY_SHARE = 0.1;
 
 /** What V8's `gc()` takes when exposed. */
 type Gc = (
@@ -39,6 +47,8 @@ export interface MemoryProbe {
   compact: (() => void) | undefined;
   /** A monotonic clock in ms. */
   now(): number;
+  /** CPU time this process has used, in ms. */
+  cpuMs(): number;
 }
 
 export function realMemoryProbe(): MemoryProbe {
@@ -47,6 +57,10 @@ export function realMemoryProbe(): MemoryProbe {
     usage: () => Deno.memoryUsage(),
     compact: gc ? () => gc({ type: "major", execution: "sync", flavor: "last-resort" }) : undefined,
     now: () => performance.now(),
+    cpuMs: () => {
+      const { user, system } = process.cpuUsage();
+      return (user + system) / 1000;
+    },
   };
 }
 
@@ -57,6 +71,9 @@ export class MemoryService implements Service {
   /** Resident size right after the last compaction (or at start). */
   #floor = 0;
   #lastAt = -Infinity;
+  /** The previous check: when, and the CPU time used by then. */
+  #checkedAt = 0;
+  #cpuAt = 0;
   compactions = 0;
   #last: { ms: number; freedBytes: number; heapUsedBytes: number } | undefined;
 
@@ -66,16 +83,27 @@ export class MemoryService implements Service {
 
   start(ctx: ServiceContext): void {
     this.#floor = this.#probe.usage().rss;
+    this.#checkedAt = this.#probe.now();
+    this.#cpuAt = this.#probe.cpuMs();
     ctx.every(CHECK_MS, () => {
       this.check();
     });
   }
 
-  /** Compacts when the resident size grew enough since the last time; returns whether it did. */
+  /**
+   * Compacts when the resident size grew enough since the last time and
+   * the daemon was quiet since the previous check; returns whether it did.
+   */
   check(): boolean {
     const before = this.#probe.usage();
     const now = this.#probe.now();
-    if (!this.#probe.compact || before.rss < this.#floor + GROWTH_BYTES || now - this.#lastAt < MIN_GAP_MS) {
+    const cpu = this.#probe.cpuMs();
+    const busy = (cpu - this.#cpuAt) > BUSY_SHARE * (now - this.#checkedAt);
+    this.#checkedAt = now;
+    this.#cpuAt = cpu;
+    if (
+      !this.#probe.compact || busy || before.rss < this.#floor + GROWTH_BYTES || now - this.#lastAt < MIN_GAP_MS
+    ) {
       return false;
     }
     this.#probe.compact();
@@ -83,6 +111,7 @@ export class MemoryService implements Service {
     const ms = this.#probe.now() - now;
     this.#lastAt = now;
     this.#floor = after.rss;
+    this.#cpuAt = this.#probe.cpuMs();
     this.compactions++;
     this.#last = {
       ms: Math.round(ms * 10) / 10,
