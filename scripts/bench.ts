@@ -29,10 +29,16 @@
  * in one run, and a hello flood against a daemon (what it reads, whether it
  * stays responsive).
  *
+ * History (scripts/bench_history.ts, `--only history`, not in the default
+ * set: it takes about six minutes): pages and searches at 10k, 100k and 1M
+ * messages, a sustained fill, a 100,000-message outbox across a restart.
+ *
  * Results are written to bench/results/*.json and *.md.
  *
- * Options: --only discovery,messaging,loss,security  --sizes 2,4,8  --runs 5
+ * Options: --only discovery,messaging,loss,security,scale,history  --sizes 2,4,8  --runs 5
  *          --crash-runs 3  --messages 5000  --latency-samples 500
+ *          --history-sizes 10000,100000,1000000  --history-parts sizes,fill,outbox
+ *          --fill-seconds 60  --fill-rate 7000  --outbox 100000  --settle-seconds 60
  */
 import { createLan, type Lan, lanUnavailable } from "./lan.ts";
 import {
@@ -49,6 +55,7 @@ import { newNetworkKeyText } from "../src/security/seal.ts";
 import { Roster } from "../src/protocol/roster.ts";
 import { percentileOf, runScale } from "../src/sim/scale_sim.ts";
 import { helloFor } from "../tests/support/hostile.ts";
+import { benchHistory } from "./bench_history.ts";
 
 function arg(name: string, fallback: string): string {
   const i = Deno.args.indexOf(`--${name}`);
@@ -870,6 +877,16 @@ if (ONLY.has("messaging")) await benchMessaging();
 if (ONLY.has("loss")) await benchLoss();
 if (ONLY.has("security")) await benchSecurity();
 if (ONLY.has("scale")) await benchScale();
+if (ONLY.has("history")) {
+  await benchHistory({ started, machine, summary, writeResult }, {
+    sizes: arg("history-sizes", "10000,100000,1000000").split(",").map(Number),
+    fillSeconds: Number(arg("fill-seconds", "60")),
+    fillRate: Number(arg("fill-rate", "7000")),
+    outbox: Number(arg("outbox", "100000")),
+    settleSeconds: Number(arg("settle-seconds", "60")),
+    parts: new Set(arg("history-parts", "sizes,fill,outbox").split(",")),
+  });
+}
 
 if (summary.length > 0) {
   const md = [
@@ -881,5 +898,11 @@ if (summary.length > 0) {
     "",
   ].join("\n");
   console.log("\nSummary\n\n" + md);
-  await writeResult("summary", { measuredAt: started.toISOString(), machine, rows: summary }, md);
+  // A run of some parts only writes its own summary, beside the full run's.
+  const all = ONLY.size === 5 && !ONLY.has("history");
+  await writeResult(all ? "summary" : `summary-${[...ONLY].join("-")}`, {
+    measuredAt: started.toISOString(),
+    machine,
+    rows: summary,
+  }, md);
 }

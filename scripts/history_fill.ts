@@ -1,0 +1,116 @@
+/**
+ * Grows a data directory's history to a given number of messages, through
+ * the daemon's own Store calls (as a long-running daemon would have stored
+ * them: half received from bob, half sent to and acked by carol, each
+ * indexed for search in the write that stores it), for the history
+ * benchmark. Texts are ~100 bytes of made-up words, with known needles:
+ *
+ * - `zebracorn` in the first 5 messages only (a rare hit in the oldest history),
+ * - `deadline` in one message in 1,000,
+ * - `午饭吃什么` in one message in 100,
+ * - `qxqxqxq` in none (a miss).
+ *
+ * Message i entered history at {@link timeOf}(i): one a ~31.5 s, a year per
+ * million. The daemon must not be running on the directory.
+ *
+ *   deno run --allow-read --allow-write scripts/history_fill.ts DIR COUNT
+ *
+ * Prints one JSON line: messages before and after, and the fill rate.
+ */
+import { Store } from "../src/storage/store.ts";
+
+export const BOB = "b0b".padEnd(32, "0");
+export const CAROL = "ca201".padEnd(32, "0");
+const T0 = Date.UTC(2025, 11, 1);
+/** When message i (1-based) entered history. */
+export const timeOf = (i: number): number => T0 + i * 31_536;
+
+/** A small seeded generator, so every run makes the same history. */
+function words(seed: number): () => string {
+  let s = seed >>> 0 || 1;
+  const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
+  const syllables = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "shi", "pe", "da", "go", "zu", "fa", "re", "no", "bi"];
+  return () => {
+    let w = "";
+    for (let n = 2 + ((next() >>> 16) % 3); n > 0; n--) w += syllables[(next() >>> 16) % syllables.length];
+    return w;
+  };
+}
+
+export function textOf(i: number): string {
+  const word = words(i * 2654435761);
+  const parts: string[] = [];
+  if (i <= 5) parts.push("zebracorn");
+  if (i % 1000 === 0) parts.push("deadline");
+  if (i % 100 === 50) parts.push("午饭吃什么");
+  while (parts.join(" ").length < 95) parts.push(word());
+  return parts.join(" ");
+}
+
+const idOf = (i: number) => i.toString(16).padStart(32, "0");
+
+if (import.meta.main) {
+  const [dir, countArg] = Deno.args;
+  if (!dir || !countArg) throw new Error("usage: history_fill.ts DIR COUNT");
+  const target = Number(countArg);
+  const store = await Store.open(dir);
+  store.startGroupCommit(() => {});
+  try {
+    const from = store.lastCursor() + 1;
+    store.rememberPeer({
+      id: BOB,
+      protocol: "lanchat",
+      name: "bob@bench",
+      hostname: "bench",
+      address: "127.0.0.2",
+      port: 9,
+      lastSeen: timeOf(from),
+    });
+    store.rememberPeer({
+      id: CAROL,
+      protocol: "lanchat",
+      name: "carol@bench",
+      hostname: "bench",
+      address: "127.0.0.3",
+      port: 9,
+      lastSeen: timeOf(from),
+    });
+    let seq = store.expectedSeq(BOB) - 1;
+    const t0 = performance.now();
+    for (let i = from; i <= target; i++) {
+      const at = timeOf(i);
+      if (i % 2) {
+        seq++;
+        store.release(
+          BOB,
+          [{
+            id: idOf(i),
+            peer: BOB,
+            seq,
+            text: textOf(i),
+            sentAt: at,
+            receivedAt: at,
+            gapBefore: 0,
+            late: false,
+            wasHeld: false,
+          }],
+          seq + 1,
+          at,
+        );
+      } else {
+        store.insertOutgoing({ id: idOf(i), peer: CAROL, text: textOf(i), sentAt: at, status: "sent" });
+        store.markDelivered(idOf(i), at + 3, 1);
+      }
+      if (i % 1000 === 0) {
+        store.flush();
+        store.commit();
+      }
+    }
+    store.flush();
+    store.commit();
+    const seconds = (performance.now() - t0) / 1000;
+    console.log(JSON.stringify({ from: from - 1, to: target, perSecond: Math.round((target - from + 1) / seconds) }));
+  } finally {
+    store.close();
+  }
+}
