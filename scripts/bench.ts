@@ -30,15 +30,20 @@
  * stays responsive).
  *
  * History (scripts/bench_history.ts, `--only history`, not in the default
- * set: it takes about six minutes): pages and searches at 10k, 100k and 1M
+ * set: it takes about ten minutes): pages and searches at 10k, 100k and 1M
  * messages, a sustained fill, a 100,000-message outbox across a restart.
+ *
+ * Soak (scripts/bench_soak.ts, `--only soak`, not in the default set: it
+ * takes `--minutes`, 30 by default, plus the drain): five hosts on the
+ * namespace LAN with loss, restarts and kills, memory sampled over time.
  *
  * Results are written to bench/results/*.json and *.md.
  *
  * Options: --only discovery,messaging,loss,security,scale,history  --sizes 2,4,8  --runs 5
  *          --crash-runs 3  --messages 5000  --latency-samples 500
  *          --history-sizes 10000,100000,1000000  --history-parts sizes,fill,outbox
- *          --fill-seconds 60  --fill-rate 7000  --outbox 100000  --settle-seconds 60
+ *          --minutes 30  --warmup-minutes 5  --daemon-repo DIR (soak: daemons from another checkout)
+ *          --fill-seconds 60  --fill-rate 7000  --fill-batch 100  --outbox 100000  --settle-seconds 60
  */
 import { createLan, type Lan, lanUnavailable } from "./lan.ts";
 import {
@@ -56,6 +61,7 @@ import { Roster } from "../src/protocol/roster.ts";
 import { percentileOf, runScale } from "../src/sim/scale_sim.ts";
 import { helloFor } from "../tests/support/hostile.ts";
 import { benchHistory } from "./bench_history.ts";
+import { benchSoak } from "./bench_soak.ts";
 
 function arg(name: string, fallback: string): string {
   const i = Deno.args.indexOf(`--${name}`);
@@ -882,9 +888,19 @@ if (ONLY.has("history")) {
     sizes: arg("history-sizes", "10000,100000,1000000").split(",").map(Number),
     fillSeconds: Number(arg("fill-seconds", "60")),
     fillRate: Number(arg("fill-rate", "7000")),
+    fillBatch: Number(arg("fill-batch", "100")),
     outbox: Number(arg("outbox", "100000")),
     settleSeconds: Number(arg("settle-seconds", "60")),
     parts: new Set(arg("history-parts", "sizes,fill,outbox").split(",")),
+  });
+}
+
+if (ONLY.has("soak")) {
+  const repo = arg("daemon-repo", "");
+  await benchSoak({ started, machine, summary, writeResult }, {
+    minutes: Number(arg("minutes", "30")),
+    warmupMinutes: Number(arg("warmup-minutes", "5")),
+    daemonRepo: repo || undefined,
   });
 }
 
@@ -899,7 +915,7 @@ if (summary.length > 0) {
   ].join("\n");
   console.log("\nSummary\n\n" + md);
   // A run of some parts only writes its own summary, beside the full run's.
-  const all = ONLY.size === 5 && !ONLY.has("history");
+  const all = ONLY.size === 5 && !ONLY.has("history") && !ONLY.has("soak");
   await writeResult(all ? "summary" : `summary-${[...ONLY].join("-")}`, {
     measuredAt: started.toISOString(),
     machine,

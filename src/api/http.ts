@@ -16,6 +16,7 @@
  * | `POST /broadcast[?wait=S]` | send `{text}` to every peer online |
  * | `GET /events` | Server-Sent Events |
  * | `POST /trust` | `{peer}`: confirm that peer's pinned node key |
+ * | `POST /memory/compact` | compact the heap now (at most every 10 s) |
  * | `POST /forget` | `{peer}`: forget its pinned key (pinned anew on its next hello) |
  *
  * @module
@@ -86,6 +87,8 @@ export interface Api {
   trustPeer(id: string): Pin;
   /** Forgets a peer's pinned key; false when none was pinned. */
   forgetPeer(id: string): boolean;
+  /** Compacts the heap now; undefined when the daemon cannot (V8's gc not exposed). */
+  compactMemory(): { ok: true } | { ok: false; retryAfterMs: number } | undefined;
 }
 
 type Handler = (req: Request, url: URL) => Response | Promise<Response>;
@@ -440,6 +443,22 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         }
         if (!forgotten) throw new HttpError(404, `No key is pinned for ${peer.name} (${peer.id})`);
         return json({ id: peer.id, name: peer.name, forgotten: true });
+      },
+    },
+    "/memory/compact": {
+      POST: () => {
+        const r = api.compactMemory();
+        if (r === undefined) {
+          throw new HttpError(
+            501,
+            "This daemon runs without V8's gc exposed (--v8-flags=--expose-gc): it cannot compact",
+          );
+        }
+        if (!r.ok) {
+          const s = Math.ceil(r.retryAfterMs / 1000);
+          return jsonError(429, `Compacted less than 10 s ago; try again in ${s} s`, { "retry-after": String(s) });
+        }
+        return json((api.status() as { memory?: unknown }).memory ?? {});
       },
     },
     "/events": {

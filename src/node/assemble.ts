@@ -65,6 +65,7 @@ export interface Parts {
   directory: Directory;
   conversations: Conversations;
   targets: Targets;
+  memory: MemoryService;
   /** In the order the driver runs them: the link before what is built on it. */
   services: Service[];
 }
@@ -160,6 +161,7 @@ export async function assemble(o: {
   }
   const ipmsg = ref.ipmsg;
   const conversations = new Conversations(store, directory, ipmsg ? [ipmsg, messaging] : [messaging]);
+  const memory = new MemoryService();
   const services: Service[] = [
     lanchat,
     messaging,
@@ -167,7 +169,7 @@ export async function assemble(o: {
     directory,
     conversations,
     new StorageService(store),
-    new MemoryService(),
+    memory,
   ];
-  return { lanchat, messaging, ipmsg, directory, conversations, targets, services };
+  return { lanchat, messaging, ipmsg, directory, conversations, targets, memory, services };
 }

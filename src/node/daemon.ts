@@ -203,6 +203,7 @@ export class Daemon {
       peerName: (id) => directory.peerName(id),
       trustPeer: (id) => lanchat.pins.trust(id),
       forgetPeer: (id) => lanchat.pins.forget(id),
+      compactMemory: () => this.parts.memory.compactNow(),
     };
   }
 

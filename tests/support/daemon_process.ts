@@ -14,10 +14,12 @@ const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
  * daemon lacks in real use fails the tests too, and memory is measured as
  * it runs.
  */
-export const DAEMON_PERMISSIONS: string[] = (() => {
-  const config = JSON.parse(Deno.readTextFileSync(CONFIG)) as { tasks: Record<string, string> };
-  return config.tasks.start!.split(/\s+/).filter((w) => w.startsWith("--allow-") || w.startsWith("--v8-flags="));
-})();
+export const DAEMON_PERMISSIONS: string[] = daemonFlags(CONFIG);
+
+function daemonFlags(config: string): string[] {
+  const tasks = (JSON.parse(Deno.readTextFileSync(config)) as { tasks: Record<string, string> }).tasks;
+  return tasks.start!.split(/\s+/).filter((w) => w.startsWith("--allow-") || w.startsWith("--v8-flags="));
+}
 
 /** One parsed JSON log line. */
 export interface LogLine {
@@ -44,16 +46,22 @@ export class DaemonProcess {
 
   /**
    * `options.prefix` runs the daemon under another command that then execs
-   * it, e.g. `["prlimit", "--nofile=1024:1024", "--"]`.
+   * it, e.g. `["prlimit", "--nofile=1024:1024", "--"]`; `options.repo` runs
+   * another checkout's daemon (its main.ts, deno.json and flags), for a
+   * benchmark's "before" figures.
    */
-  constructor(args: string[], options: { netns?: string; env?: Record<string, string>; prefix?: string[] } = {}) {
+  constructor(
+    args: string[],
+    options: { netns?: string; env?: Record<string, string>; prefix?: string[]; repo?: string } = {},
+  ) {
+    const config = options.repo ? `${options.repo}/deno.json` : CONFIG;
     const deno = [
       Deno.execPath(),
       "run",
       "--config",
-      CONFIG,
-      ...DAEMON_PERMISSIONS,
-      MAIN,
+      config,
+      ...(options.repo ? daemonFlags(config) : DAEMON_PERMISSIONS),
+      options.repo ? `${options.repo}/main.ts` : MAIN,
       "daemon",
       "--log-format",
       "json",

@@ -74,6 +74,7 @@ function fakeApi(overrides: Partial<Api> = {}, access: HttpAccess = {}) {
     peerName: () => "bob@h2",
     trustPeer: (id) => ({ id, key: "00", name: "bob@h2", firstSeen: 0, trust: "trusted" }),
     forgetPeer: () => true,
+    compactMemory: () => ({ ok: true }),
     ...overrides,
   };
   return { api, sent, listeners, handler: createHandler(api, access) };
@@ -370,4 +371,24 @@ Deno.test("a page of thousands of messages goes out in slices, and reads as the 
   } finally {
     store.close();
   }
+});
+
+Deno.test("POST /memory/compact compacts and shows the memory; too soon is 429 with Retry-After, impossible is 501", async () => {
+  let answer: ReturnType<Api["compactMemory"]> = { ok: true };
+  const { handler } = fakeApi({
+    compactMemory: () => answer,
+    status: () => ({ memory: { rssBytes: 1, heapUsedBytes: 2 } }),
+  });
+  const ok = await handler(req("/memory/compact", { method: "POST" }));
+  assert.equal(ok.status, 200);
+  assert.deepEqual(await ok.json(), { rssBytes: 1, heapUsedBytes: 2 });
+  answer = { ok: false, retryAfterMs: 4200 };
+  const soon = await handler(req("/memory/compact", { method: "POST" }));
+  assert.equal(soon.status, 429);
+  assert.equal(soon.headers.get("retry-after"), "5");
+  answer = undefined;
+  const no = await handler(req("/memory/compact", { method: "POST" }));
+  assert.equal(no.status, 501);
+  assert.match((await no.json()).error, /--expose-gc/);
+  assert.equal((await handler(req("/memory/compact"))).status, 405);
 });

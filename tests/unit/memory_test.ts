@@ -72,3 +72,16 @@ Deno.test("memory is not compacted while the daemon is busy, only once the burst
   assert.equal(service.check(), true);
   assert.equal(p.rss, 60 * MiB);
 });
+
+Deno.test("memory compaction asked for through the API runs at once, at most every 10 s, and not without gc", () => {
+  const { p, service } = fakeProcess();
+  p.now = 1000;
+  p.rss = 61 * MiB; // hardly grown: the API compacts anyway
+  assert.deepEqual(service.compactNow(), { ok: true });
+  p.now += 4000;
+  assert.deepEqual(service.compactNow(), { ok: false, retryAfterMs: 6000 });
+  p.now += 6000;
+  assert.deepEqual(service.compactNow(), { ok: true });
+  assert.equal(p.compactions, 2);
+  assert.equal(fakeProcess(false).service.compactNow(), undefined);
+});

@@ -29,6 +29,8 @@ export const CHECK_MS = 10_000;
 export const GROWTH_BYTES = 8 * 1024 * 1024;
 /** Least time between two compactions. */
 export const MIN_GAP_MS = 30_000;
+/** Least time between two compactions asked for through the API. */
+export const ASKED_GAP_MS = 10_000;
 /**
  * Share of a core above which the daemon counts as busy: a burst is still
  * going on, the memory is in use, and a compaction would only add a pause
@@ -71,6 +73,7 @@ export class MemoryService implements Service {
   /** Resident size right after the last compaction (or at start). */
   #floor = 0;
   #lastAt = -Infinity;
+  #askedAt = -Infinity;
   /** The previous check: when, and the CPU time used by then. */
   #checkedAt = 0;
   #cpuAt = 0;
@@ -106,7 +109,26 @@ export class MemoryService implements Service {
     ) {
       return false;
     }
-    this.#probe.compact();
+    this.#compact(before, now);
+    return true;
+  }
+
+  /**
+   * Compacts now, whatever the growth (for `POST /memory/compact`: a
+   * benchmark measuring the live heap, an admin), at most every
+   * {@link ASKED_GAP_MS}. Undefined when V8's gc is not exposed.
+   */
+  compactNow(): { ok: true } | { ok: false; retryAfterMs: number } | undefined {
+    if (!this.#probe.compact) return undefined;
+    const now = this.#probe.now();
+    if (now - this.#askedAt < ASKED_GAP_MS) return { ok: false, retryAfterMs: ASKED_GAP_MS - (now - this.#askedAt) };
+    this.#askedAt = now;
+    this.#compact(this.#probe.usage(), now);
+    return { ok: true };
+  }
+
+  #compact(before: { rss: number }, now: number): void {
+    this.#probe.compact!();
     const after = this.#probe.usage();
     const ms = this.#probe.now() - now;
     this.#lastAt = now;
@@ -123,7 +145,6 @@ export class MemoryService implements Service {
       before: Math.round(before.rss / 2 ** 20),
       after: Math.round(after.rss / 2 ** 20),
     });
-    return true;
   }
 
   status(): Record<string, unknown> {
