@@ -122,6 +122,9 @@ export class Daemon {
     const identity = await loadOrCreateIdentity(dataDir);
     if (identity.created) log.info("Created node identity {id} in {dataDir}", { id: identity.id, dataDir });
     const store = await Store.open(dataDir);
+    if (store.upgraded) {
+      log.info("Upgraded the database from schema version {from} to {to} in {ms} ms", store.upgraded);
+    }
     const opened: { close(): void }[] = [store];
     try {
       const incarnation = store.nextIncarnation();

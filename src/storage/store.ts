@@ -98,11 +98,14 @@ export class DataDirInUseError extends Error {
 /** The daemon's database. */
 export class Store {
   readonly path: string;
+  /** The schema version the database had, and how long bringing it up to date took, when it was older. */
+  readonly upgraded: { from: number; to: number; ms: number } | undefined;
   #db: DatabaseSync;
 
-  private constructor(path: string, db: DatabaseSync) {
+  private constructor(path: string, db: DatabaseSync, upgraded?: { from: number; to: number; ms: number }) {
     this.path = path;
     this.#db = db;
+    this.upgraded = upgraded;
     this.#loadPartitions();
   }
 
@@ -129,6 +132,7 @@ export class Store {
   static async open(dir: string): Promise<Store> {
     const path = `${dir}/${DB_FILE}`;
     let db: DatabaseSync;
+    let upgraded: { from: number; to: number; ms: number } | undefined;
     try {
       // Create the file with mode 0600 before SQLite does (it would use 0644).
       await Deno.writeFile(path, new Uint8Array(), { append: true, mode: 0o600 });
@@ -162,8 +166,10 @@ export class Store {
       db.exec("PRAGMA cache_size = -2048");
       // The first write takes the exclusive lock and keeps it until close.
       db.exec("BEGIN IMMEDIATE");
-      migrate(db);
+      const t0 = performance.now();
+      const from = migrate(db);
       db.exec("COMMIT");
+      if (from < SCHEMA_VERSION) upgraded = { from, to: SCHEMA_VERSION, ms: Math.round(performance.now() - t0) };
     } catch (e) {
       db.close();
       const msg = (e as Error).message;
@@ -178,7 +184,7 @@ export class Store {
         : "";
       throw new Error(`Cannot open database ${path}: ${msg}${hint}`, { cause: e });
     }
-    return new Store(path, db);
+    return new Store(path, db, upgraded);
   }
 
   #stmts = new Map<string, ReturnType<DatabaseSync["prepare"]>>();
@@ -954,17 +960,20 @@ const MIGRATIONS: { to: number; sql: string }[] = [
 
 /**
  * Brings a database of any earlier version to {@link SCHEMA_VERSION}, inside
- * the caller's transaction (a failure leaves it as it was).
+ * the caller's transaction (a failure leaves it as it was). Returns the
+ * version it had (a new database: {@link SCHEMA_VERSION}).
  *
  * @throws {Error} for a database made by a newer version of lanchat.
  */
-function migrate(db: DatabaseSync): void {
+function migrate(db: DatabaseSync): number {
   const version = Number((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version);
   if (version > SCHEMA_VERSION) {
     throw new Error(
       `its schema is version ${version}, newer than this lanchat's (${SCHEMA_VERSION}): upgrade lanchat, or use another --data-dir`,
     );
   }
+  // Version 0 is also an empty file: then nothing is being upgraded.
+  const fresh = version === 0 && db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'messages'").get() === undefined;
   if (version === 0) {
     db.exec(SCHEMA_V0);
     // Databases made before the protocol column existed.
@@ -978,6 +987,7 @@ function migrate(db: DatabaseSync): void {
     db.exec(m.sql);
     db.exec(`PRAGMA user_version = ${m.to}`);
   }
+  return fresh ? SCHEMA_VERSION : version;
 }
 
 /** A page of history as {@link Store.history} reads it. */

@@ -332,8 +332,8 @@ Deno.test("a database made by main before schema versions opens, migrates in pla
   Deno.copyFileSync(new URL("../fixtures/lanchat_v0_4307208.db", import.meta.url), `${dir}/lanchat.db`);
   const store = await Store.open(dir);
   try {
-    const db = new DatabaseSync(`${dir}/lanchat.db`, { readOnly: true });
-    db.close();
+    assert.equal(store.upgraded?.from, 0, "the upgrade is reported (the daemon logs it)");
+    assert.equal(store.upgraded?.to, SCHEMA_VERSION);
     assert.equal(store.history({ limit: 1000 }).length, 51);
     assert.equal(store.outbox().length, 10, "the outbox of the old database is intact");
     assert.deepEqual([...store.outboxCounts()], [[BOB, 10]]);
@@ -359,6 +359,7 @@ Deno.test("a database made by main before schema versions opens, migrates in pla
   // Its version is recorded; opening it again changes nothing.
   const again = await Store.open(dir);
   again.close();
+  assert.equal(again.upgraded, undefined);
   const db = new DatabaseSync(`${dir}/lanchat.db`, { readOnly: true });
   assert.equal((db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version, SCHEMA_VERSION);
   db.close();
@@ -366,7 +367,9 @@ Deno.test("a database made by main before schema versions opens, migrates in pla
 
 Deno.test("a database from a newer lanchat is refused with words, not opened", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "lanchat-newer-" });
-  (await Store.open(dir)).close();
+  const fresh = await Store.open(dir);
+  fresh.close();
+  assert.equal(fresh.upgraded, undefined, "a new database is not an upgrade");
   const db = new DatabaseSync(`${dir}/lanchat.db`);
   db.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
   db.close();

@@ -14,7 +14,7 @@ import type { MetricsWriter } from "../metrics.ts";
 import { STATUS_FLUSH_MS } from "../options.ts";
 import type { Service, ServiceContext } from "../service.ts";
 
-/** Messages of old history indexed for search per step: 3–6 ms of work here, then the event loop turns. */
+/** Messages of old history indexed for search per step: 3–6 ms here, then the event loop turns (300,000 in 4.5 s). */
 export const INDEX_ROWS_PER_STEP = 500;
 
 export class StorageService implements Service {
