@@ -39,6 +39,9 @@ import {
   type Msg,
 } from "../wire/mod.ts";
 
+/** Finished entries at the front of a peer's queue that are cut off at once. */
+const QUEUE_CUT = 64;
+const NO_BYTES = new Uint8Array(0);
 /**
  * The outbox lives on disk: of the messages waiting for a peer, at most
  * this many are in memory (read in order, as earlier ones are
@@ -264,6 +267,17 @@ export class Messaging {
     let n = 0;
     for (const p of this.#out.values()) n += p.loaded;
     return n;
+  }
+
+  /** Entries in the peers' queues (acknowledged ones not yet cut off included) and the encoded bytes they hold. */
+  retained(): { entries: number; bytes: number } {
+    let entries = 0;
+    let bytes = 0;
+    for (const p of this.#out.values()) {
+      entries += p.queue.length;
+      for (const o of p.queue) bytes += o.bytes.length;
+    }
+    return { entries, bytes };
   }
 
   /** Reads the next messages waiting for `peer` from disk into its queue, up to the window. */
@@ -590,12 +604,18 @@ export class Messaging {
     this.#byId.delete(o.message.id);
     const p = this.#out.get(o.message.peer);
     o.finished = true;
+    // Its encoded bytes are not needed any more, though the entry may wait
+    // in the queue behind one not yet acknowledged.
+    o.bytes = NO_BYTES;
+    o.acked = NO_BYTES;
     if (!p) return;
     p.pending--;
     p.loaded--;
     this.#pending--;
     while (p.head < p.queue.length && p.queue[p.head]!.finished) p.head++;
-    if (p.head > 1024 && p.head * 2 > p.queue.length) {
+    // The queue holds at most a window of messages (OUTBOX_WINDOW) and those
+    // acknowledged before it: cut the front off once it is a good part of it.
+    if (p.head >= QUEUE_CUT && p.head * 2 > p.queue.length) {
       p.queue.splice(0, p.head);
       p.head = 0;
     }

@@ -278,7 +278,7 @@ Deno.test("the write-ahead log stays bounded under a long stream of commits", as
   }
 });
 
-Deno.test("an outbox of 5,000 for an absent peer is kept on disk, 256 in memory, and delivered in order", async () => {
+Deno.test("an outbox of 5,000 for an absent peer is kept on disk, 256 in memory, delivered in order, and forgotten as acked", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "lanchat-outbox-" });
   let store = await Store.open(dir);
   const self = { id: "a".repeat(32), incarnation: 1 };
@@ -315,6 +315,10 @@ Deno.test("an outbox of 5,000 for an absent peer is kept on disk, 256 in memory,
       );
     }
     assert.ok(m.inMemory() <= OUTBOX_WINDOW);
+    // Acknowledged messages do not linger: few entries, and none keeps its bytes.
+    const r = m.retained();
+    assert.ok(r.entries <= 2 * OUTBOX_WINDOW + 64, `${r.entries} entries in the queue`);
+    assert.ok(r.bytes <= OUTBOX_WINDOW * 200, `${r.bytes} bytes held for ${m.inMemory()} messages`);
     m.handleTimeout(t);
   }
   assert.equal(m.pendingCount(), 0);
