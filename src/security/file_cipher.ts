@@ -1,0 +1,89 @@
+/**
+ * The file stream under a network key: after the (plain) hello and auth
+ * frames, every frame body both ways is sealed with AES-256-GCM under a key
+ * of its own connection:
+ *
+ * ```
+ * key   = HKDF-SHA-256(network key, salt = server challenge ‖ client nonce, info = "lanchat files v1")
+ * nonce = direction (4 bytes: 0 client → server, 1 server → client) ‖ frame counter (8 bytes, big-endian)
+ * body  = AES-256-GCM(type ‖ payload) ‖ 16-byte tag
+ * ```
+ *
+ * Each connection's key is new (both sides contribute randomness), and each
+ * frame's nonce is its place in the stream, so a frame that is dropped,
+ * repeated, reordered, altered or moved from another connection fails to
+ * open, and the stream is closed. A peer without the network key cannot
+ * read the data nor make a request the server can open.
+ *
+ * Why not TLS with a pre-shared key: Deno's TLS (rustls) offers certificates
+ * only, no PSK suites; a self-signed certificate would need its own pinning.
+ * Sealed frames reuse what the datagrams already use (node:crypto's
+ * synchronous AES-GCM) and keep one framing for open and keyed groups.
+ *
+ * @module
+ */
+import { createCipheriv, createDecipheriv, hkdfSync } from "node:crypto";
+
+const TAG = 16;
+
+/** The 32-byte key of one connection. */
+export function streamKey(networkKey: Uint8Array, challenge: Uint8Array, nonce: Uint8Array): Uint8Array {
+  const salt = new Uint8Array(challenge.length + nonce.length);
+  salt.set(challenge);
+  salt.set(nonce, challenge.length);
+  return new Uint8Array(hkdfSync("sha256", networkKey, salt, "lanchat files v1", 32));
+}
+
+/** Seals what one side sends and opens what it receives, counting frames each way. */
+export class StreamCipher {
+  #key: Uint8Array;
+  #send: number;
+  #recv: number;
+  #sent = 0n;
+  #received = 0n;
+
+  /** `side`: which end this is; its frames go out under its own direction number. */
+  constructor(key: Uint8Array, side: "client" | "server") {
+    this.#key = key;
+    this.#send = side === "client" ? 0 : 1;
+    this.#recv = side === "client" ? 1 : 0;
+  }
+
+  #nonce(direction: number, counter: bigint): Uint8Array {
+    const n = new Uint8Array(12);
+    const v = new DataView(n.buffer);
+    v.setUint32(0, direction);
+    v.setBigUint64(4, counter);
+    return n;
+  }
+
+  seal(body: Uint8Array): Uint8Array {
+    const c = createCipheriv("aes-256-gcm", this.#key, this.#nonce(this.#send, this.#sent++));
+    const head = c.update(body);
+    const tail = c.final();
+    const tag = c.getAuthTag();
+    const out = new Uint8Array(head.length + tail.length + TAG);
+    out.set(head);
+    out.set(tail, head.length);
+    out.set(tag, head.length + tail.length);
+    return out;
+  }
+
+  /** The plain body, or undefined when the frame does not open (tampered, out of place, another key). */
+  open(sealed: Uint8Array): Uint8Array | undefined {
+    if (sealed.length < TAG + 1) return undefined;
+    const d = createDecipheriv("aes-256-gcm", this.#key, this.#nonce(this.#recv, this.#received++));
+    d.setAuthTag(sealed.subarray(sealed.length - TAG));
+    try {
+      const head = d.update(sealed.subarray(0, sealed.length - TAG));
+      const tail = d.final();
+      if (tail.length === 0) return new Uint8Array(head.buffer, head.byteOffset, head.length);
+      const out = new Uint8Array(head.length + tail.length);
+      out.set(head);
+      out.set(tail, head.length);
+      return out;
+    } catch {
+      return undefined;
+    }
+  }
+}

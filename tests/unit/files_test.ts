@@ -1,0 +1,221 @@
+/**
+ * File transfer without sockets: hostile names made safe, the stream's
+ * framing cut at any byte, sealed frames that refuse tampering and
+ * reordering, the notes carried by messages, and who may fetch what.
+ */
+import assert from "node:assert/strict";
+import {
+  collisionKey,
+  MAX_NAME_BYTES,
+  numbered,
+  safeName,
+  safePaths,
+  safeRelativePath,
+} from "../../src/protocol/file_names.ts";
+import {
+  fetchProof,
+  FILES_MARK,
+  manifestBytes,
+  mayFetch,
+  noteText,
+  parseManifest,
+  parseNote,
+} from "../../src/protocol/files.ts";
+import { frameBody, frameBytes, FrameReader, MAX_FRAME_BODY, splitBody } from "../../src/wire/file_frames.ts";
+import { StreamCipher, streamKey } from "../../src/security/file_cipher.ts";
+
+Deno.test("hostile names become one safe name each, never a path", () => {
+  const cases: [string, string][] = [
+    ["report.pdf", "report.pdf"],
+    ["..", "_"],
+    [".", "_"],
+    ["...", "_"],
+    ["", "_"],
+    ["a/b", "a_b"],
+    ["a\\b", "a_b"],
+    ["C:", "C_"],
+    ["evil\u0000.txt", "evil_.txt"],
+    ["bell\u0007\u001b[31mred", "bell__[31mred"],
+    ["del\u007f", "del_"],
+    ["c1\u009bx", "c1_x"],
+    ["gnp.exe\u202etxt", "gnp.exe_txt"], // a right-to-left override that makes it read "txt.exe"
+    ["isolate\u2066x\u2069", "isolate_x_"],
+    ['win<>:"|?*.txt', "win_______.txt"],
+    ["CON", "_CON"],
+    ["con.txt", "_con.txt"],
+    ["NUL.tar.gz", "_NUL.tar.gz"],
+    ["com1", "_com1"],
+    ["LPT9.log", "_LPT9.log"],
+    ["console.log", "console.log"],
+    ["trailing. . ", "trailing"],
+    ["  leading", "leading"],
+    ["e\u0301t\u00e9", "\u00e9t\u00e9"], // NFD é becomes NFC
+    ["中文文件名.txt", "中文文件名.txt"],
+    ["🎉 party.png", "🎉 party.png"],
+  ];
+  for (const [input, want] of cases) assert.equal(safeName(input), want, JSON.stringify(input));
+});
+
+Deno.test("overlong names are cut to 255 bytes at a character, keeping the extension", () => {
+  const long = "数".repeat(200) + ".txt"; // 604 bytes
+  const safe = safeName(long);
+  assert.ok(new TextEncoder().encode(safe).length <= MAX_NAME_BYTES);
+  assert.ok(safe.endsWith(".txt"));
+  assert.ok(!safe.includes("\ufffd"));
+  const emoji = "😀".repeat(100); // 4 bytes each: no surrogate may be split
+  const cut = safeName(emoji);
+  assert.ok(new TextEncoder().encode(cut).length <= MAX_NAME_BYTES);
+  assert.equal([...cut].every((c) => c === "😀"), true);
+  assert.ok(new TextEncoder().encode(numbered(long, 12)).length <= MAX_NAME_BYTES);
+  assert.ok(numbered(long, 12).endsWith(" (12).txt"));
+});
+
+Deno.test("paths never climb: dot-dot, absolute paths and drive letters are dropped, not obeyed", () => {
+  assert.deepEqual(safeRelativePath("../../etc/passwd"), ["etc", "passwd"]);
+  assert.deepEqual(safeRelativePath("/etc/shadow"), ["etc", "shadow"]);
+  assert.deepEqual(safeRelativePath("C:\\Windows\\system32\\x.dll"), ["Windows", "system32", "x.dll"]);
+  assert.deepEqual(safeRelativePath("a/./b//c"), ["a", "b", "c"]);
+  assert.deepEqual(safeRelativePath("photos/2024/../../../x.jpg"), ["photos", "2024", "x.jpg"]);
+  assert.equal(safeRelativePath("../.."), undefined);
+  assert.equal(safeRelativePath("/"), undefined);
+  assert.equal(safeRelativePath("a/".repeat(40) + "f"), undefined);
+});
+
+Deno.test("names that differ only by case or normalization get (1), and a file never takes a folder's name", () => {
+  const out = safePaths([
+    "Report.pdf",
+    "report.PDF",
+    "caf\u00e9.txt",
+    "cafe\u0301.txt",
+    "dir/a.txt",
+    "DIR/b.txt",
+    "dir",
+    "x/../Report.pdf",
+  ]);
+  assert.deepEqual(out.map((p) => p?.join("/")), [
+    "Report.pdf",
+    "report (1).PDF",
+    "caf\u00e9.txt",
+    "caf\u00e9 (1).txt",
+    "dir/a.txt",
+    "dir/b.txt", // the same folder, whatever its case
+    "dir (1)",
+    "x/Report.pdf",
+  ]);
+  const keys = out.map((p) => collisionKey(p!.join("/")));
+  assert.equal(new Set(keys).size, keys.length);
+});
+
+Deno.test("frames come out whole however the stream is cut, and an oversized length stops the reader", () => {
+  const bodies = [
+    frameBody(1, new TextEncoder().encode('{"a":1}')),
+    frameBody(6, new Uint8Array(5_000).fill(7)),
+    frameBody(7, new Uint8Array()),
+  ];
+  const stream = new Uint8Array(bodies.reduce((n, b) => n + b.length + 4, 0));
+  let at = 0;
+  for (const b of bodies) {
+    stream.set(frameBytes(b), at);
+    at += b.length + 4;
+  }
+  for (const step of [1, 3, 4, 5, 1000, stream.length]) {
+    const r = new FrameReader();
+    const got: Uint8Array[] = [];
+    for (let i = 0; i < stream.length; i += step) {
+      r.push(stream.slice(i, i + step));
+      for (let f = r.next(); f; f = r.next()) got.push(f);
+    }
+    assert.equal(got.length, 3, `step ${step}`);
+    assert.deepEqual(got.map((g) => splitBody(g)!.type), [1, 6, 7]);
+    assert.deepEqual(got[1], bodies[1]);
+    assert.equal(r.buffered, 0);
+  }
+  const bad = new FrameReader();
+  const head = new Uint8Array(4);
+  new DataView(head.buffer).setUint32(0, MAX_FRAME_BODY + 1);
+  bad.push(head);
+  assert.equal(bad.next(), undefined);
+  assert.match(bad.error!, /at most/);
+});
+
+Deno.test("sealed frames open in order only: tampered, replayed, reordered or wrong-key frames do not", () => {
+  const key = streamKey(new Uint8Array(32).fill(1), new Uint8Array(32).fill(2), new Uint8Array(32).fill(3));
+  const client = new StreamCipher(key, "client");
+  const server = new StreamCipher(key, "server");
+  const a = client.seal(frameBody(4, new TextEncoder().encode("first")));
+  const b = client.seal(frameBody(4, new TextEncoder().encode("second")));
+  assert.equal(new TextDecoder().decode(server.open(a)!.subarray(1)), "first");
+  assert.equal(server.open(a), undefined, "a replayed frame");
+  const s2 = new StreamCipher(key, "server");
+  assert.equal(s2.open(b), undefined, "a frame out of order");
+  const s3 = new StreamCipher(key, "server");
+  const flipped = a.slice();
+  flipped[3]! ^= 1;
+  assert.equal(s3.open(flipped), undefined, "a flipped bit");
+  const other = new StreamCipher(
+    streamKey(new Uint8Array(32).fill(9), new Uint8Array(32).fill(2), new Uint8Array(32).fill(3)),
+    "server",
+  );
+  assert.equal(other.open(a), undefined, "another network key");
+  // The server's own frames are not taken for the client's (a reflected frame).
+  const s4 = new StreamCipher(key, "server");
+  const fromServer = s4.seal(frameBody(5, new Uint8Array([1])));
+  assert.equal(new StreamCipher(key, "server").open(fromServer), undefined);
+  assert.ok(new StreamCipher(key, "client").open(fromServer));
+});
+
+Deno.test("a file note round-trips through a message text; anything malformed stays an ordinary message", () => {
+  const offer = {
+    kind: "offer" as const,
+    offer: "0123456789abcdef0123456789abcdef",
+    count: 3,
+    bytes: 12_345_678,
+    names: ["report.pdf", "photos/"],
+    manifest: "a".repeat(64),
+    expires: 1_800_000_000_000,
+  };
+  const text = noteText(offer);
+  assert.match(text, /^Files offered: report\.pdf, photos\/ \(3 files, 12\.3 MB\)\n/);
+  assert.deepEqual(parseNote(text), offer);
+  assert.deepEqual(parseNote(noteText({ kind: "received", offer: offer.offer })), {
+    kind: "received",
+    offer: offer.offer,
+  });
+  for (
+    const bad of [
+      "hello",
+      `${FILES_MARK}{`,
+      `${FILES_MARK}${JSON.stringify({ ...offer, offer: "../x" })}`,
+      `${FILES_MARK}${JSON.stringify({ ...offer, count: -1 })}`,
+      `${FILES_MARK}${JSON.stringify({ ...offer, manifest: "zz" })}`,
+      `${FILES_MARK}${JSON.stringify({ ...offer, names: new Array(50).fill("x") })}`,
+      `${FILES_MARK}${JSON.stringify({ ...offer, kind: "steal" })}`,
+    ]
+  ) assert.equal(parseNote(bad), undefined, bad.slice(0, 60));
+});
+
+Deno.test("a manifest is checked entry by entry", () => {
+  const files = [{ path: "a.txt", size: 3, mtime: 1, sha256: "b".repeat(64) }];
+  assert.deepEqual(parseManifest(manifestBytes(files)), files);
+  assert.equal(parseManifest(manifestBytes([{ ...files[0]!, size: -1 }])), undefined);
+  assert.equal(parseManifest(manifestBytes([{ ...files[0]!, sha256: "nope" }])), undefined);
+  assert.equal(parseManifest(new TextEncoder().encode("[]")), undefined);
+});
+
+Deno.test("only the peer an offer was made to fetches, only what it lists, only while it lasts", () => {
+  const offer = { to: "bob", state: "offered" as const, expires: 1000, count: 2 };
+  assert.deepEqual(mayFetch(offer, "bob", 0, 500), { ok: true });
+  assert.deepEqual(mayFetch(offer, "bob", -1, 500), { ok: true }, "the manifest");
+  assert.equal(mayFetch(undefined, "bob", 0, 500).ok, false);
+  assert.equal((mayFetch(offer, "mallory", 0, 500) as { code: string }).code, "not-yours");
+  assert.equal((mayFetch(offer, "bob", 2, 500) as { code: string }).code, "no-such-file");
+  assert.equal((mayFetch(offer, "bob", -2, 500) as { code: string }).code, "no-such-file");
+  assert.equal((mayFetch(offer, "bob", 0.5, 500) as { code: string }).code, "no-such-file");
+  assert.equal((mayFetch(offer, "bob", 0, 1001) as { code: string }).code, "expired");
+  assert.equal((mayFetch({ ...offer, state: "cancelled" }, "bob", 0, 500) as { code: string }).code, "ended");
+  assert.equal((mayFetch({ ...offer, state: "refused" }, "bob", 0, 500) as { code: string }).code, "ended");
+  // The proof binds the offer, the requester and both sides' randomness.
+  const p = fetchProof(new Uint8Array([1]), new Uint8Array([2]), "o", "bob");
+  assert.notDeepEqual(p, fetchProof(new Uint8Array([1]), new Uint8Array([2]), "o", "eve"));
+  assert.notDeepEqual(p, fetchProof(new Uint8Array([1]), new Uint8Array([3]), "o", "bob"));
+});
