@@ -18,10 +18,13 @@
  * | `POST /trust` | `{peer}`: confirm that peer's pinned node key |
  * | `POST /memory/compact` | compact the heap now (at most every 10 s) |
  * | `POST /forget` | `{peer}`: forget its pinned key (pinned anew on its next hello) |
+ * | `POST /files` | `{to, paths}`: offer files and folders (paths on the daemon's host) |
+ * | `GET /transfers`, `GET /transfers/ID` | file transfers, both ways |
+ * | `POST /transfers/ID/accept` (`{dir}` optional), `/refuse`, `/cancel` | answer or end a transfer |
  *
  * @module
  */
-import type { DaemonEvent, MessageJson, PeerLookup } from "./types.ts";
+import type { DaemonEvent, MessageJson, PeerLookup, TransferJson } from "./types.ts";
 import {
   type HistoryQuery,
   MAX_PAGE,
@@ -87,8 +90,22 @@ export interface Api {
   trustPeer(id: string): Pin;
   /** Forgets a peer's pinned key; false when none was pinned. */
   forgetPeer(id: string): boolean;
+  /** File transfer; absent in a daemon without it. */
+  files?: FilesApi;
   /** Compacts the heap now; undefined when the daemon cannot (V8's gc not exposed). */
   compactMemory(): { ok: true } | { ok: false; retryAfterMs: number } | undefined;
+}
+
+/** File transfer, both ways. Errors are {@link HttpError}s with the status to answer. */
+export interface FilesApi {
+  /** Offers files and folders (paths on the daemon's host) to a peer; resolves once hashed and stored. */
+  offer(to: string, paths: string[]): Promise<TransferJson>;
+  list(): TransferJson[];
+  /** A transfer by id or id prefix. */
+  get(id: string): TransferJson;
+  accept(id: string, dir?: string): TransferJson;
+  refuse(id: string): TransferJson;
+  cancel(id: string): TransferJson;
 }
 
 type Handler = (req: Request, url: URL) => Response | Promise<Response>;
@@ -238,6 +255,42 @@ async function sendBatch(api: Api, raw: unknown, waitS: number): Promise<Respons
   return json({ messages }, status);
 }
 
+function filesOf(api: Api): FilesApi {
+  if (!api.files) throw new HttpError(501, "This daemon does not transfer files");
+  return api.files;
+}
+
+function transferId(raw: string): string {
+  if (!/^[0-9a-f]{4,32}$/.test(raw)) {
+    throw new HttpError(400, "A transfer id is 4 to 32 hex digits (see GET /transfers)");
+  }
+  return raw;
+}
+
+/** `/transfers/ID` and `/transfers/ID/accept|refuse|cancel`. */
+function transferRoute(api: Api, id: string, action: string | undefined): Route {
+  if (!action) return { GET: () => json(filesOf(api).get(transferId(id))) };
+  return {
+    POST: async (req) => {
+      const files = filesOf(api);
+      const tid = transferId(id);
+      if (action === "accept") {
+        const text = await readBody(req);
+        let dir: string | undefined;
+        if (text.trim() !== "") {
+          const body = await readJsonObject(new Request("http://x/", { method: "POST", body: text }));
+          if (body.dir !== undefined && (typeof body.dir !== "string" || body.dir === "")) {
+            throw new HttpError(400, 'Field "dir" must be a folder on the daemon\'s host');
+          }
+          dir = body.dir;
+        }
+        return json(files.accept(tid, dir));
+      }
+      return json(action === "refuse" ? files.refuse(tid) : files.cancel(tid));
+    },
+  };
+}
+
 /** The SSE event name and data for a daemon event. */
 export function sseEvent(api: Api, e: DaemonEvent): [string, unknown] | undefined {
   switch (e.type) {
@@ -262,6 +315,12 @@ export function sseEvent(api: Api, e: DaemonEvent): [string, unknown] | undefine
       return [e.type, api.messageJson(e.message)];
     case "store-error":
       return ["error", { error: e.error }];
+    case "transfer-offered":
+    case "transfer-progress":
+    case "transfer-done":
+    case "transfer-failed":
+    case "transfer-updated":
+      return [e.type, e.transfer];
   }
 }
 
@@ -461,6 +520,26 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         return json((api.status() as { memory?: unknown }).memory ?? {});
       },
     },
+    "/files": {
+      POST: async (req) => {
+        const files = filesOf(api);
+        const body = await readJsonObject(req);
+        if (typeof body.to !== "string" || body.to.trim() === "") {
+          throw new HttpError(400, 'Field "to" must name a peer (id, id prefix, name or address)');
+        }
+        if (
+          !Array.isArray(body.paths) || body.paths.length === 0 ||
+          body.paths.some((p) => typeof p !== "string" || p === "")
+        ) {
+          throw new HttpError(400, 'Field "paths" must be a list of files and folders on the daemon\'s host');
+        }
+        const peer = resolve(api, body.to);
+        return json(await files.offer(peer.id, body.paths as string[]), 202);
+      },
+    },
+    "/transfers": {
+      GET: () => json(filesOf(api).list()),
+    },
     "/events": {
       GET: () => {
         if (streams.size >= MAX_SSE_CLIENTS) {
@@ -532,7 +611,8 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         { "www-authenticate": 'Bearer realm="lanchat"' },
       );
     }
-    const route = routes[path];
+    const transfer = /^\/transfers\/([^/]+)(?:\/(accept|refuse|cancel))?$/.exec(path);
+    const route = routes[path] ?? (transfer ? transferRoute(api, transfer[1]!, transfer[2]) : undefined);
     if (!route) {
       return jsonError(404, `No such endpoint: ${url.pathname}; try ${Object.keys(routes).join(", ")}`);
     }

@@ -13,6 +13,8 @@ export const MAX_BODY_BYTES = 128 * 1024;
 export const MAX_WAIT_SECONDS = 60;
 
 /** A failure with an HTTP status, turned into a JSON error body. */
+import { FILES_MARK } from "../protocol/files.ts";
+
 export class HttpError extends Error {
   override name = "HttpError";
   constructor(readonly status: number, message: string, readonly extra: Record<string, unknown> = {}) {
@@ -144,6 +146,9 @@ export function parseWait(url: URL): number {
 export function checkText(v: unknown): string {
   if (typeof v !== "string") throw new HttpError(400, 'Field "text" must be a string');
   if (v.trim() === "") throw new HttpError(400, 'Field "text" is empty: nothing to send');
+  if (v.includes(FILES_MARK)) {
+    throw new HttpError(400, "Text carries a file-offer line (U+0001 lanchat-files): offer files with POST /files");
+  }
   const bytes = new TextEncoder().encode(v).length;
   if (bytes > MAX_TEXT_BYTES) {
     throw new HttpError(413, `Text is ${bytes} bytes; the limit is ${MAX_TEXT_BYTES} (64 KiB)`);

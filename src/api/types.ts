@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { FilesNote } from "../protocol/files.ts";
 import type { IpmsgPeer } from "../protocol/ipmsg.ts";
 import type { MessagingEvent } from "../protocol/messaging.ts";
 import type { RosterEvent } from "../protocol/roster.ts";
@@ -39,7 +40,36 @@ export interface PeerJson {
 }
 
 /** Everything the daemon reports to listeners (the SSE stream, tests). */
-export type DaemonEvent = RosterEvent | MessagingEvent | IpmsgRosterEvent;
+export type DaemonEvent = RosterEvent | MessagingEvent | IpmsgRosterEvent | TransferEvent;
+
+/** A file transfer starting, moving (at most a few times a second), changing state, ending. */
+export interface TransferEvent {
+  type: "transfer-offered" | "transfer-progress" | "transfer-done" | "transfer-failed" | "transfer-updated";
+  transfer: TransferJson;
+}
+
+/** A file transfer as the API shows it. */
+export interface TransferJson {
+  id: string;
+  direction: "in" | "out";
+  peer: { id: string; name: string };
+  state: "offered" | "waiting" | "active" | "paused" | "done" | "refused" | "failed" | "cancelled";
+  files: number;
+  filesDone: number;
+  bytes: number;
+  transferred: number;
+  /** Bytes per second, while active. */
+  rate?: number;
+  etaSeconds?: number;
+  /** The top-level names offered (a folder ends in "/"). */
+  names: string[];
+  createdAt: string;
+  updatedAt: string;
+  expires: string;
+  /** Incoming, once accepted: the folder the files go in. */
+  dir?: string;
+  error?: string;
+}
 
 /**
  * An IP Messenger peer joining, changing (its name, group, absence, or a
@@ -65,6 +95,8 @@ export interface MessageJson {
   gapBefore?: number;
   late?: boolean;
   error?: string;
+  /** A file offer or its outcome (then `text` is the line a person reads). */
+  files?: FilesNote;
 }
 
 /** The outcome of looking a peer up by what a user typed. */

@@ -9,6 +9,7 @@ import { DEFAULT_HTTP_LIMITS } from "../node/http_server.ts";
 import { parseNetworkKey } from "../security/seal.ts";
 import { LOG_FORMATS, type LogFormat, logger, parseLevel, setupLogging } from "../common/log.ts";
 import type { LogLevel } from "@logtape/logtape";
+import { parseSize } from "./options.ts";
 import {
   collect,
   formatDuration,
@@ -47,6 +48,10 @@ interface DaemonFlags {
   ipmsg?: boolean;
   ipmsgPort: number;
   ipmsgGroup: string;
+  downloads?: string;
+  acceptFiles: "ask" | "trusted" | "always";
+  autoAcceptMax: number;
+  keepFree: number;
 }
 
 export function registerDaemon(program: Command): void {
@@ -122,6 +127,26 @@ export function registerDaemon(program: Command): void {
     .option("--ipmsg", "also speak IP Messenger (IP Messenger, FeiQ, iptux users appear as peers)")
     .option("--ipmsg-port <port>", "IP Messenger UDP port", parsePort, 2425)
     .option("--ipmsg-group <name>", "group shown to IP Messenger users", "lanchat")
+    .option("--downloads <dir>", "where received files go (default: $XDG_DOWNLOAD_DIR/lanchat or ~/Downloads/lanchat)")
+    .addOption(
+      new Option(
+        "--accept-files <policy>",
+        "file offers: ask (wait for lanchat accept), trusted (accept from trusted keys), always",
+      )
+        .choices(["ask", "trusted", "always"]).default("ask"),
+    )
+    .option(
+      "--auto-accept-max <size>",
+      "larger offers always wait to be accepted (e.g. 500M, 2G)",
+      parseSize,
+      1024 ** 3,
+    )
+    .option(
+      "--keep-free <size>",
+      "disk space always left free in --downloads: offers that would not leave it are refused",
+      parseSize,
+      1024 ** 3,
+    )
     .addOption(
       new Option("--log-level <level>", "trace, debug, info, warning, error").default("info").argParser(
         usage(parseLevel),
@@ -154,6 +179,12 @@ export function registerDaemon(program: Command): void {
         networkKey: flags.keyFile?.key,
         ipmsg: flags.ipmsg ? { port: flags.ipmsgPort, group: flags.ipmsgGroup } : undefined,
         httpMaxConnections: flags.httpMaxConnections,
+        files: {
+          downloads: flags.downloads,
+          accept: flags.acceptFiles,
+          autoAcceptMaxBytes: flags.autoAcceptMax,
+          keepFreeBytes: flags.keepFree,
+        },
       });
       await new Promise<void>((resolve) => {
         let stopping = false;

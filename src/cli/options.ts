@@ -92,6 +92,33 @@ export function parseDurationIn(minMs: number, maxMs: number): (s: string) => nu
   };
 }
 
+const SIZE_UNITS: Record<string, number> = {
+  "": 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: 1024 ** 2,
+  mb: 1000 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1000 ** 3,
+  gib: 1024 ** 3,
+  t: 1024 ** 4,
+  tb: 1000 ** 4,
+  tib: 1024 ** 4,
+};
+
+/** A size in bytes: `0`, `4096`, `500M`, `1.5G`, `2GiB`, `10GB` (K/M/G/T alone are binary). */
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(s.trim());
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new InvalidArgumentError(`"${s}" is not a size (e.g. 4096, 500M, 2G, 10GB).`);
+  const n = Math.round(Number(m[1]) * unit);
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`"${s}" is too large.`);
+  return n;
+}
+
 /** A usage error found outside commander's parsing (an environment variable): exit 2, one line. */
 export class UsageError extends Error {
   override name = "UsageError";

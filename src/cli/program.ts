@@ -16,6 +16,7 @@ import { registerBroadcast } from "./broadcast.ts";
 import { registerChat } from "./chat.ts";
 import { registerInbox } from "./inbox.ts";
 import { registerSearch } from "./search.ts";
+import { registerFiles } from "./files.ts";
 import { registerKeygen } from "./keygen.ts";
 import { EXIT, outcome, UsageError } from "./options.ts";
 import { registerSend } from "./send.ts";
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerBroadcast(program);
   registerInbox(program);
   registerSearch(program);
+  registerFiles(program);
   registerChat(program);
   registerKeygen(program);
   registerTrust(program);

@@ -33,3 +33,17 @@ export async function ensureDataDir(dir: string): Promise<void> {
     throw new Error(`Cannot create data directory ${dir}: ${(e as Error).message}`, { cause: e });
   }
 }
+
+/**
+ * Where received files go by default: `lanchat/` in the user's download
+ * directory (`$XDG_DOWNLOAD_DIR`, else `$HOME/Downloads`).
+ */
+export function defaultDownloads(env: (name: string) => string | undefined): string {
+  const xdg = env("XDG_DOWNLOAD_DIR");
+  if (xdg) return `${xdg}/lanchat`;
+  const home = env("HOME");
+  if (!home) {
+    throw new Error("Cannot choose a downloads folder: neither XDG_DOWNLOAD_DIR nor HOME is set; pass --downloads");
+  }
+  return `${home}/Downloads/lanchat`;
+}

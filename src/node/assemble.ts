@@ -23,6 +23,8 @@ import { DISCOVERY_SOCKET, LanchatService, UNICAST_SOCKET } from "./services/lan
 import { MessagingService } from "./services/messaging.ts";
 import { StorageService } from "./services/storage.ts";
 import { MemoryService } from "./services/memory.ts";
+import { FilesService } from "./services/files.ts";
+import { defaultDownloads } from "../common/data_dir.ts";
 import type { IpmsgService } from "./services/ipmsg.ts";
 import { Targets } from "./targets.ts";
 
@@ -66,6 +68,8 @@ export interface Parts {
   conversations: Conversations;
   targets: Targets;
   memory: MemoryService;
+  /** File transfer (absent on a fake network without TCP). */
+  files: FilesService | undefined;
   /** In the order the driver runs them: the link before what is built on it. */
   services: Service[];
 }
@@ -162,14 +166,32 @@ export async function assemble(o: {
   const ipmsg = ref.ipmsg;
   const conversations = new Conversations(store, directory, ipmsg ? [ipmsg, messaging] : [messaging]);
   const memory = new MemoryService();
+  const files = io.listenTcp && io.connectTcp
+    ? new FilesService({
+      store,
+      self: { id: identity.id, publicKey: identity.publicKey },
+      signer: new NodeSigner(identity.pkcs8, identity.publicKey),
+      networkKey: options.networkKey,
+      options: { ...options.files, downloads: options.files?.downloads ?? defaultDownloads(io.env) },
+      send: (to, text) => conversations.sendMessage(to, text),
+      addressOf: (peer) => lanchat.discovery.roster.get(peer)?.addresses[0],
+      isLanchat: (peer) => !knownIpmsg(peer) && ipmsg?.ipmsg.get(peer) === undefined,
+      trusted: (peer) => pins.get(peer)?.trust === "trusted",
+      peerName: (peer) => directory.peerName(peer),
+      listenTcp: io.listenTcp,
+      connectTcp: io.connectTcp,
+      port: o.ports.unicast,
+    })
+    : undefined;
   const services: Service[] = [
     lanchat,
     messaging,
     ...(ipmsg ? [ipmsg] : []),
     directory,
     conversations,
+    ...(files ? [files] : []),
     new StorageService(store),
     memory,
   ];
-  return { lanchat, messaging, ipmsg, directory, conversations, targets, memory, services };
+  return { lanchat, messaging, ipmsg, directory, conversations, targets, memory, files, services };
 }

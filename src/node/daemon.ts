@@ -207,6 +207,7 @@ export class Daemon {
       trustPeer: (id) => lanchat.pins.trust(id),
       forgetPeer: (id) => lanchat.pins.forget(id),
       compactMemory: () => this.parts.memory.compactNow(),
+      files: this.parts.files,
     };
   }
 

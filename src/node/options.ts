@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { bindUdp, type Transport } from "./transport.ts";
+import { bindUdp, connectTcp, listenTcp, type Transport } from "./transport.ts";
 import { type InterfaceAddress, readInterfaces } from "./net_address.ts";
 
 export const DEFAULT_DISCOVERY_PORT = 47474;
@@ -59,11 +59,27 @@ export interface DaemonOptions {
   ipmsg?: { port: number; group: string };
   /** Most HTTP connections open at once (default 256, lowered to fit the open-file limit). */
   httpMaxConnections?: number;
+  /** File transfer: where received files go, and which offers are accepted without asking. */
+  files?: FileOptions;
+}
+
+export interface FileOptions {
+  /** Where received files go (default: the XDG download directory, or ~/Downloads, then lanchat/). */
+  downloads?: string;
+  /** `ask`: an offer waits for `lanchat accept`; `trusted`: accepted from peers whose key is trusted; `always`. */
+  accept?: "ask" | "trusted" | "always";
+  /** Offers larger than this (bytes) always wait to be accepted (default 1 GiB). */
+  autoAcceptMaxBytes?: number;
+  /** Bytes always kept free on the downloads' file system: an offer that would not leave them is refused (default 1 GiB). */
+  keepFreeBytes?: number;
 }
 
 /** The OS-facing calls, replaceable in tests. */
 export interface DaemonIo {
   bindUdp(hostname: string, port: number, options: { reuseAddress?: boolean }): Transport;
+  /** TCP for file transfer; a fake network without it runs no file service. */
+  listenTcp?(hostname: string, port: number): Deno.TcpListener;
+  connectTcp?(hostname: string, port: number): Promise<Deno.TcpConn>;
   readInterfaces(): { addresses: InterfaceAddress[]; down: Set<string> };
   resolve(host: string): Promise<string[]>;
   now(): number;
@@ -74,6 +90,8 @@ export interface DaemonIo {
 /** The real OS. */
 export const realIo: DaemonIo = {
   bindUdp,
+  listenTcp,
+  connectTcp,
   readInterfaces,
   resolve: (host) => Deno.resolveDns(host, "A"),
   now: () => performance.now(),

@@ -27,10 +27,10 @@ export class BindError extends Error {
   override name = "BindError";
   /** True when another process holds the port. */
   readonly inUse: boolean;
-  constructor(hostname: string, port: number, cause: unknown) {
+  constructor(hostname: string, port: number, cause: unknown, protocol: "UDP" | "TCP" = "UDP") {
     const inUse = cause instanceof Deno.errors.AddrInUse;
     const why = inUse ? "address already in use" : cause instanceof Error ? cause.message : String(cause);
-    super(`Cannot bind UDP ${hostname}:${port}: ${why}`, { cause });
+    super(`Cannot bind ${protocol} ${hostname}:${port}: ${why}`, { cause });
     this.inUse = inUse;
   }
 }
@@ -42,6 +42,22 @@ export function bindUdp(hostname: string, port: number, options: { reuseAddress?
   } catch (e) {
     throw new BindError(hostname, port, e);
   }
+}
+
+/** Listens on a TCP port (file transfer). Throws {@link BindError} with a message a user can act on. */
+export function listenTcp(hostname: string, port: number): Deno.TcpListener {
+  try {
+    return Deno.listen({ transport: "tcp", hostname, port });
+  } catch (e) {
+    throw new BindError(hostname, port, e, "TCP");
+  }
+}
+
+/** Opens a TCP connection (file transfer), with TCP_NODELAY: frames go out as they are written. */
+export async function connectTcp(hostname: string, port: number): Promise<Deno.TcpConn> {
+  const conn = await Deno.connect({ transport: "tcp", hostname, port });
+  conn.setNoDelay(true);
+  return conn;
 }
 
 /** The IPv4/IPv6 address and port of a UDP address. */

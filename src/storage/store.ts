@@ -90,6 +90,16 @@ export class StoreError extends Error {
   override name = "StoreError";
 }
 
+/** A file transfer as stored: its state in columns, the rest as JSON (see node/services/files.ts). */
+export interface TransferRow {
+  id: string;
+  direction: "in" | "out";
+  peer: string;
+  state: string;
+  updated: number;
+  json: string;
+}
+
 /** Raised when another daemon already uses the data directory. */
 export class DataDirInUseError extends Error {
   override name = "DataDirInUseError";
@@ -311,6 +321,42 @@ export class Store {
       if (e instanceof StoreError) throw e;
       throw new StoreError(`Cannot ${what}: ${(e as Error).message}`, { cause: e });
     }
+  }
+
+  /** Writes a file transfer's record (its files apart: {@link saveTransferFiles}). */
+  saveTransfer(t: TransferRow): void {
+    this.transaction("save the file transfer", () => {
+      this.#q("INSERT OR REPLACE INTO transfers (id, direction, peer, state, updated, json) VALUES (?, ?, ?, ?, ?, ?)")
+        .run(t.id, t.direction, t.peer, t.state, t.updated, t.json);
+    });
+  }
+
+  /** Every transfer, newest first. */
+  transfers(): TransferRow[] {
+    return this.#q("SELECT id, direction, peer, state, updated, json FROM transfers ORDER BY updated DESC")
+      .all() as unknown as TransferRow[];
+  }
+
+  /** Writes some files of a transfer (by index). */
+  saveTransferFiles(id: string, direction: string, files: { idx: number; json: string }[]): void {
+    this.transaction("save the files of a transfer", () => {
+      const st = this.#q("INSERT OR REPLACE INTO transfer_files (id, direction, idx, json) VALUES (?, ?, ?, ?)");
+      for (const f of files) st.run(id, direction, f.idx, f.json);
+    });
+  }
+
+  /** A transfer's files, in order. */
+  transferFiles(id: string, direction: string): { idx: number; json: string }[] {
+    return this.#q("SELECT idx, json FROM transfer_files WHERE id = ? AND direction = ? ORDER BY idx")
+      .all(id, direction) as unknown as { idx: number; json: string }[];
+  }
+
+  /** Forgets a transfer and its files. */
+  deleteTransfer(id: string, direction: string): void {
+    this.transaction("forget the file transfer", () => {
+      this.#q("DELETE FROM transfer_files WHERE id = ? AND direction = ?").run(id, direction);
+      this.#q("DELETE FROM transfers WHERE id = ? AND direction = ?").run(id, direction);
+    });
   }
 
   /** Remembers a peer (on join or restart), so it can be addressed while offline. */
@@ -936,7 +982,7 @@ function asciiLower(s: string): string {
 }
 
 /** The schema version this code writes (`PRAGMA user_version`). */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** Each schema change since version 0, in order: run on start, in the transaction that opens the database. */
 const MIGRATIONS: { to: number; sql: string }[] = [
@@ -954,6 +1000,20 @@ const MIGRATIONS: { to: number; sql: string }[] = [
       INSERT INTO meta (key, value) VALUES ('search_backfill_next', '1') ON CONFLICT (key) DO NOTHING;
       INSERT INTO meta (key, value) SELECT 'search_backfill_end', CAST(COALESCE(max(cursor), 0) AS TEXT) FROM messages
         WHERE true ON CONFLICT (key) DO NOTHING;
+    `,
+  },
+  {
+    // Version 2: file transfers, both ways; a transfer's files in rows of their own (an offer may list 100,000).
+    to: 2,
+    sql: `
+      CREATE TABLE IF NOT EXISTS transfers (
+        id TEXT NOT NULL, direction TEXT NOT NULL, peer TEXT NOT NULL, state TEXT NOT NULL,
+        updated INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (id, direction)
+      ) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS transfer_files (
+        id TEXT NOT NULL, direction TEXT NOT NULL, idx INTEGER NOT NULL, json TEXT NOT NULL,
+        PRIMARY KEY (id, direction, idx)
+      ) WITHOUT ROWID;
     `,
   },
 ];

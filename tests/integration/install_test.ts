@@ -131,7 +131,7 @@ Deno.test("completion for bash completes commands, options and option values; zs
     assert.equal(r.code, 0, r.stderr);
     return r.stdout.trim().split("\n").filter(Boolean);
   };
-  assert.deepEqual(await complete(["lanchat", "se"]), ["send", "search", "service"]);
+  assert.deepEqual(await complete(["lanchat", "se"]), ["send", "search", "send-file", "service"]);
   assert.deepEqual(await complete(["lanchat", "daemon", "--log-f"]), ["--log-format"]);
   assert.deepEqual(await complete(["lanchat", "daemon", "--log-format", ""]), ["text", "json"]);
   assert.deepEqual(await complete(["lanchat", "peers", "--"]), ["--all", "--json", "--http", "--help"]);

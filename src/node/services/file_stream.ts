@@ -1,0 +1,131 @@
+/**
+ * One end of a file-stream connection: frames in and out over a TCP
+ * connection, sealed once a key is agreed, with a deadline on every read
+ * (a stalled peer is cut off, not waited for).
+ *
+ * @module
+ */
+import {
+  controlPayload,
+  frameBody,
+  frameBytes,
+  FrameReader,
+  FrameType,
+  parseControl,
+  splitBody,
+} from "../../wire/file_frames.ts";
+import type { StreamCipher } from "../../security/file_cipher.ts";
+
+/** Bytes asked of the socket per read. */
+const READ_CHUNK = 256 * 1024 + 64;
+/** A read that waits longer than this ends the connection. */
+export const STALL_MS = 30_000;
+
+/** Raised for a broken stream: the peer sent something malformed, went away or stalled. */
+export class StreamError extends Error {
+  override name = "StreamError";
+}
+
+export class FrameConn {
+  readonly conn: Deno.Conn;
+  cipher: StreamCipher | undefined;
+  #reader = new FrameReader();
+  #closed = false;
+  /** A read already under way, and the buffer it fills. */
+  #ahead: [Uint8Array, Promise<number | null>] | undefined;
+  /** Keep a read under way while a chunk is handled (for bulk data; off until the handshake is done). */
+  readAhead = false;
+  stallMs: number;
+
+  constructor(conn: Deno.Conn, stallMs = STALL_MS) {
+    this.conn = conn;
+    this.stallMs = stallMs;
+  }
+
+  /** Sends one frame (sealed once a key is agreed). */
+  async send(type: number, payload: Uint8Array): Promise<void> {
+    const body = frameBody(type, payload);
+    await this.writeAll(frameBytes(this.cipher ? this.cipher.seal(body) : body));
+  }
+
+  sendControl(type: number, value: Record<string, unknown>): Promise<void> {
+    return this.send(type, controlPayload(value));
+  }
+
+  async writeAll(bytes: Uint8Array): Promise<void> {
+    let at = 0;
+    while (at < bytes.length) at += await this.conn.write(bytes.subarray(at));
+  }
+
+  /** The next frame; throws {@link StreamError} when the stream ends, stalls or is malformed. */
+  async next(): Promise<{ type: number; payload: Uint8Array }> {
+    for (;;) {
+      const body = this.#reader.next();
+      if (body) {
+        const plain = this.cipher ? this.cipher.open(body) : body;
+        const frame = plain && splitBody(plain);
+        if (!frame) {
+          throw new StreamError(this.cipher ? "a frame did not open (another network key?)" : "an empty frame");
+        }
+        return frame;
+      }
+      if (this.#reader.error) throw new StreamError(this.#reader.error);
+      const [buf, reading] = this.#ahead ?? this.#read();
+      this.#ahead = undefined;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const n = await Promise.race([
+        reading,
+        new Promise<"stalled">((resolve) => timer = setTimeout(() => resolve("stalled"), this.stallMs)),
+      ]).finally(() => clearTimeout(timer)).catch((e) => {
+        throw new StreamError(`the connection broke: ${(e as Error).message}`);
+      });
+      if (n === "stalled") {
+        this.close();
+        throw new StreamError(`nothing came for ${Math.round(this.stallMs / 1000)} s`);
+      }
+      if (n === null) throw new StreamError("the peer closed the connection");
+      // Read ahead while this chunk is handled (written to disk, hashed): the socket never waits for us.
+      if (this.readAhead) this.#ahead = this.#read();
+      this.#reader.push(buf.subarray(0, n));
+    }
+  }
+
+  #read(): [Uint8Array, Promise<number | null>] {
+    const buf = new Uint8Array(READ_CHUNK);
+    const p = this.conn.read(buf);
+    // A read left behind when the stream ends early must not become an unhandled rejection.
+    p.catch(() => {});
+    return [buf, p];
+  }
+
+  /** The next frame, which must be a control frame of `type` (an error frame becomes a thrown {@link RemoteError}). */
+  async control(type: number): Promise<Record<string, unknown>> {
+    const f = await this.next();
+    if (f.type === FrameType.error) {
+      const v = parseControl(f.payload);
+      throw new RemoteError(String(v?.error ?? "the peer refused"), String(v?.code ?? "error"));
+    }
+    if (f.type !== type) throw new StreamError(`expected frame type ${type}, got ${f.type}`);
+    const v = parseControl(f.payload);
+    if (!v) throw new StreamError("a malformed control frame");
+    return v;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.conn.close();
+    } catch { /* already closed */ }
+  }
+}
+
+/** The other end said no (an error frame): `code` says why, for the state machine. */
+export class RemoteError extends Error {
+  override name = "RemoteError";
+  readonly code: string;
+  constructor(message: string, code: string) {
+    super(message);
+    this.code = code;
+  }
+}

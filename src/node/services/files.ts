@@ -1,0 +1,1128 @@
+/**
+ * File transfer between lanchat peers, as a service.
+ *
+ * Sending: `offer()` walks the paths (folders recursively; symbolic links
+ * are not followed), hashes every file (SHA-256) and sends the offer as a
+ * reliable message (protocol/files.ts), so it waits in the outbox for a
+ * peer that is offline and survives restarts. Then it serves the files on
+ * TCP, on the port number of the unicast UDP socket, to that peer alone.
+ *
+ * Receiving: an offer waits to be accepted (or is accepted at once, by
+ * `--accept-files`). Accepted, the receiver pulls: it connects, proves with
+ * its node key that it is the peer the offer was made to, fetches the
+ * manifest (checked against the SHA-256 in the offer), then each file into
+ * `NAME.part` from the offset it already has, checks the SHA-256 and
+ * renames it. A broken connection (a killed daemon on either side) is
+ * retried with a back-off and resumes where the `.part` file ends.
+ *
+ * @module
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { Buffer } from "node:buffer";
+import { statfsSync } from "node:fs";
+import type { DaemonEvent, TransferJson } from "../../api/types.ts";
+import { HttpError } from "../../api/request.ts";
+import { logger } from "../../common/log.ts";
+import { StreamCipher, streamKey } from "../../security/file_cipher.ts";
+import { nodeIdOf, type NodeSigner, SignatureChecker } from "../../security/signing.ts";
+import type { Store, StoredMessage } from "../../storage/store.ts";
+import { DATA_CHUNK, FrameType } from "../../wire/file_frames.ts";
+import { collisionKey, numbered, safePaths } from "../../protocol/file_names.ts";
+import {
+  fetchProof,
+  type FilesNote,
+  finished,
+  formatBytes,
+  manifestBytes,
+  type ManifestEntry,
+  MAX_NOTE_NAMES,
+  MAX_OFFER_FILES,
+  mayFetch,
+  noteText,
+  OFFER_TTL_MS,
+  type OfferNote,
+  parseManifest,
+  parseNote,
+  type TransferState,
+} from "../../protocol/files.ts";
+import type { Service, ServiceContext } from "../service.ts";
+import { NOTHING } from "../service.ts";
+import type { FileOptions } from "../options.ts";
+import { FrameConn, RemoteError, StreamError } from "./file_stream.ts";
+
+/** Most file-stream connections served at once; more are refused. */
+export const MAX_SERVED_CONNECTIONS = 32;
+/** Most transfers fetching at once; the others wait their turn. */
+export const MAX_ACTIVE_FETCHES = 4;
+/** How long a connection may take to authenticate. */
+const HANDSHAKE_MS = 10_000;
+/** Progress events per transfer at most this often. */
+const PROGRESS_EVERY_MS = 250;
+/** Back-off between attempts to reach a sender, doubling up to the maximum. */
+const RETRY_FIRST_MS = 2_000;
+const RETRY_MAX_MS = 60_000;
+/** Finished transfers listed (the oldest beyond it are forgotten). */
+const KEEP_FINISHED = 500;
+
+/** A file of a transfer, as stored. */
+interface TransferFile extends ManifestEntry {
+  /** Outgoing: the file served. */
+  source?: string;
+  /** Incoming: where it goes, relative to the transfer's folder; set once it is done, its final name. */
+  dest?: string;
+  done?: boolean;
+  /** Incoming: fetched once more after a SHA-256 mismatch (a second one fails the transfer). */
+  retried?: boolean;
+}
+
+/** A transfer, either way. */
+interface Transfer {
+  id: string;
+  direction: "in" | "out";
+  peer: string;
+  state: TransferState;
+  createdAt: number;
+  updatedAt: number;
+  expires: number;
+  count: number;
+  bytes: number;
+  names: string[];
+  /** SHA-256 of the manifest. */
+  manifest: string;
+  /** Outgoing: the message that carries the offer (delivered: the state becomes "offered"). */
+  message?: string;
+  /** Incoming: the folder the files go in. */
+  dir?: string;
+  error?: string;
+  /** Bytes done (incoming: written and checked or in a .part; outgoing: served). */
+  transferred: number;
+  /** Files done. */
+  filesDone: number;
+  // Not stored:
+  files?: TransferFile[];
+  rate?: number;
+  lastProgressAt?: number;
+  rateSample?: { at: number; bytes: number };
+  abort?: AbortController;
+  retryMs?: number;
+  retryTimer?: ReturnType<typeof setTimeout>;
+}
+
+/** What the service needs from the rest of the daemon. */
+export interface FilesDeps {
+  store: Store;
+  self: { id: string; publicKey: Uint8Array };
+  signer: NodeSigner;
+  networkKey?: Uint8Array;
+  options: FileOptions & { downloads: string };
+  /** Sends a text message (durable when the promise resolves). */
+  send(to: string, text: string): Promise<StoredMessage>;
+  /** Where a lanchat peer is now (its unicast address: the file port is the same number), if online. */
+  addressOf(peer: string): { address: string; port: number } | undefined;
+  /** Whether a peer is a lanchat peer (file transfer to IP Messenger users is not built yet). */
+  isLanchat(peer: string): boolean;
+  trusted(peer: string): boolean;
+  peerName(peer: string): string;
+  /** TCP, through the driver's io. */
+  listenTcp(hostname: string, port: number): Deno.TcpListener;
+  connectTcp(hostname: string, port: number): Promise<Deno.TcpConn>;
+  /** The TCP port to serve on (the unicast UDP port's number). */
+  port: number;
+}
+
+/** Raised for a request a user can fix (a missing path, an unknown transfer), with the HTTP status it answers. */
+export class FileError extends HttpError {
+  override name = "FileError";
+  constructor(message: string, status = 400) {
+    super(status, message);
+  }
+}
+
+export class FilesService implements Service {
+  readonly name = "files";
+  #d: FilesDeps;
+  #ctx!: ServiceContext;
+  #log = logger("files");
+  #transfers = new Map<string, Transfer>();
+  #events: DaemonEvent[] = [];
+  #listener: Deno.TcpListener | undefined;
+  #served = new Set<FrameConn>();
+  #fetching = 0;
+  #stopped = false;
+  #checker = new SignatureChecker();
+  counters = {
+    offersSent: 0,
+    offersReceived: 0,
+    filesReceived: 0,
+    filesServed: 0,
+    bytesReceived: 0,
+    bytesServed: 0,
+    corrupted: 0,
+    refusedFetches: 0,
+    resumed: 0,
+  };
+
+  constructor(deps: FilesDeps) {
+    this.#d = deps;
+  }
+
+  /** Wall-clock time now, in whole ms (notes carry integers). */
+  #wallNow(): number {
+    return Math.round(this.#ctx.wall(this.#ctx.io.now()));
+  }
+
+  static key(direction: string, id: string): string {
+    return `${direction}:${id}`;
+  }
+
+  start(ctx: ServiceContext): void {
+    this.#ctx = ctx;
+    for (const row of this.#d.store.transfers()) {
+      const t = { ...JSON.parse(row.json), state: row.state } as Transfer;
+      this.#transfers.set(FilesService.key(t.direction, t.id), t);
+    }
+    this.#prune();
+    try {
+      this.#listener = this.#d.listenTcp("0.0.0.0", this.#d.port);
+      this.#acceptLoop(this.#listener);
+    } catch (e) {
+      this.#log.warn("Cannot serve files: {error}; peers cannot fetch what this node offers", {
+        error: (e as Error).message,
+      });
+    }
+    // Incoming transfers that were under way when the daemon stopped go on.
+    for (const t of this.#transfers.values()) {
+      if (t.direction === "in" && (t.state === "active" || t.state === "waiting")) this.#schedule(t, 0);
+    }
+  }
+
+  // ---- the API ----
+
+  list(): TransferJson[] {
+    return [...this.#transfers.values()].sort((a, b) => b.createdAt - a.createdAt).map((t) => this.json(t));
+  }
+
+  /** A transfer by id (or id prefix of at least 4 characters); outgoing first when both exist. */
+  find(id: string): Transfer {
+    const all = [...this.#transfers.values()].filter((t) => t.id === id || (id.length >= 4 && t.id.startsWith(id)));
+    if (all.length === 0) throw new FileError(`No transfer ${id}: see lanchat transfers`, 404);
+    const ids = new Set(all.map((t) => t.id));
+    if (ids.size > 1) throw new FileError(`${id} matches ${ids.size} transfers: give more of the id`, 409);
+    return all.find((t) => t.direction === "out") ?? all[0]!;
+  }
+
+  get(id: string): TransferJson {
+    return this.json(this.find(id));
+  }
+
+  json(t: Transfer): TransferJson {
+    const eta = t.state === "active" && t.rate && t.rate > 0
+      ? Math.round((t.bytes - t.transferred) / t.rate)
+      : undefined;
+    return {
+      id: t.id,
+      direction: t.direction,
+      peer: { id: t.peer, name: this.#d.peerName(t.peer) },
+      state: t.state,
+      files: t.count,
+      filesDone: t.filesDone,
+      bytes: t.bytes,
+      transferred: t.transferred,
+      ...(t.state === "active" && t.rate !== undefined ? { rate: Math.round(t.rate) } : {}),
+      ...(eta !== undefined ? { etaSeconds: eta } : {}),
+      names: t.names,
+      createdAt: new Date(t.createdAt).toISOString(),
+      updatedAt: new Date(t.updatedAt).toISOString(),
+      expires: new Date(t.expires).toISOString(),
+      ...(t.dir ? { dir: t.dir } : {}),
+      ...(t.error ? { error: t.error } : {}),
+    };
+  }
+
+  /**
+   * Offers files and folders (paths on this host) to a peer. Resolves once
+   * every file is hashed and the offer is stored to be sent.
+   *
+   * @throws {FileError} for a path that does not exist or cannot be read, or a peer this cannot send files to.
+   */
+  async offer(to: string, paths: string[]): Promise<TransferJson> {
+    if (!this.#d.isLanchat(to)) {
+      throw new FileError(
+        `${
+          this.#d.peerName(to)
+        } is an IP Messenger user: sending files to IP Messenger, FeiQ and iptux is not built yet`,
+        501,
+      );
+    }
+    if (paths.length === 0) throw new FileError("Nothing to send: give at least one path");
+    const files: TransferFile[] = [];
+    const names: string[] = [];
+    let skipped = 0;
+    for (const p of paths) {
+      let info: Deno.FileInfo;
+      try {
+        info = await Deno.lstat(p);
+      } catch (e) {
+        throw new FileError(
+          `Cannot send ${p}: ${e instanceof Deno.errors.NotFound ? "no such file or folder" : (e as Error).message}`,
+        );
+      }
+      const base = p.replace(/\/+$/, "").split("/").pop() || p;
+      if (info.isSymlink) {
+        // A link given by name is what the user means: follow it (only links inside folders are not followed).
+        info = await Deno.stat(p).catch(() => {
+          throw new FileError(`Cannot send ${p}: it is a symbolic link to nothing`);
+        });
+      }
+      if (info.isDirectory) {
+        names.push(`${base}/`);
+        skipped += await this.#walk(p, base, files);
+      } else if (info.isFile) {
+        names.push(base);
+        files.push({ path: base, size: info.size, mtime: info.mtime?.getTime() ?? 0, sha256: "", source: p });
+      } else {
+        throw new FileError(`Cannot send ${p}: not a file or folder`);
+      }
+      if (files.length > MAX_OFFER_FILES) {
+        throw new FileError(`Too many files: at most ${MAX_OFFER_FILES} in one offer`);
+      }
+    }
+    for (const f of files) {
+      try {
+        f.sha256 = await hashFile(f.source!);
+      } catch (e) {
+        throw new FileError(`Cannot read ${f.source}: ${(e as Error).message}`);
+      }
+    }
+    const now = this.#wallNow();
+    const entries = files.map(({ path, size, mtime, sha256 }) => ({ path, size, mtime, sha256 }));
+    const manifest = createHash("sha256").update(manifestBytes(entries)).digest("hex");
+    const t: Transfer = {
+      id: randomBytes(16).toString("hex"),
+      direction: "out",
+      peer: to,
+      state: "waiting",
+      createdAt: now,
+      updatedAt: now,
+      expires: now + OFFER_TTL_MS,
+      count: files.length,
+      bytes: files.reduce((n, f) => n + f.size, 0),
+      names: names.slice(0, MAX_NOTE_NAMES),
+      manifest,
+      transferred: 0,
+      filesDone: 0,
+      files,
+    };
+    const note: OfferNote = {
+      kind: "offer",
+      offer: t.id,
+      count: t.count,
+      bytes: t.bytes,
+      names: t.names,
+      manifest,
+      expires: t.expires,
+    };
+    this.#d.store.saveTransferFiles(t.id, "out", files.map((f, idx) => ({ idx, json: JSON.stringify(f) })));
+    this.#transfers.set(FilesService.key("out", t.id), t);
+    const m = await this.#d.send(to, noteText(note));
+    t.message = m.id;
+    if (m.status === "delivered") t.state = "offered";
+    this.#save(t);
+    this.counters.offersSent++;
+    this.#log.info("Offered {count} files ({size}) to {name}{skipped}", {
+      count: t.count,
+      size: formatBytes(t.bytes),
+      name: this.#d.peerName(to),
+      skipped: skipped ? `; ${skipped} symbolic links inside folders were left out` : "",
+      offer: t.id,
+    });
+    this.#emit("transfer-updated", t);
+    return this.json(t);
+  }
+
+  /** Files under a folder, depth first; symbolic links are left out (counted). */
+  async #walk(dir: string, rel: string, out: TransferFile[]): Promise<number> {
+    let skipped = 0;
+    const entries: Deno.DirEntry[] = [];
+    for await (const e of Deno.readDir(dir)) entries.push(e);
+    entries.sort((a, b) => a.name < b.name ? -1 : 1);
+    for (const e of entries) {
+      const path = `${dir}/${e.name}`;
+      if (e.isSymlink) {
+        skipped++;
+      } else if (e.isDirectory) {
+        skipped += await this.#walk(path, `${rel}/${e.name}`, out);
+      } else if (e.isFile) {
+        const info = await Deno.stat(path);
+        out.push({
+          path: `${rel}/${e.name}`,
+          size: info.size,
+          mtime: info.mtime?.getTime() ?? 0,
+          sha256: "",
+          source: path,
+        });
+        if (out.length > MAX_OFFER_FILES) return skipped;
+      }
+    }
+    return skipped;
+  }
+
+  /** Accepts an incoming offer; its files go to `dir` (default: the downloads folder). */
+  accept(id: string, dir?: string): TransferJson {
+    const t = this.find(id);
+    if (t.direction !== "in") {
+      throw new FileError(`Transfer ${t.id} is one this node offered: only its receiver accepts it`, 409);
+    }
+    if (t.state !== "offered") throw new FileError(`Transfer ${t.id} is ${t.state}, not waiting to be accepted`, 409);
+    const target = dir ?? this.#d.options.downloads;
+    const room = this.#room(target, t.bytes);
+    if (room) {
+      this.#end(t, "refused", room);
+      void this.#note(t, { kind: "refused", offer: t.id, reason: room });
+      throw new FileError(`Refused: ${room}`, 507);
+    }
+    t.dir = target;
+    t.state = "waiting";
+    this.#save(t);
+    this.#emit("transfer-updated", t);
+    this.#schedule(t, 0);
+    return this.json(t);
+  }
+
+  refuse(id: string): TransferJson {
+    const t = this.find(id);
+    if (t.direction !== "in") throw new FileError(`Transfer ${t.id} is one this node offered: cancel it instead`, 409);
+    if (finished(t.state)) throw new FileError(`Transfer ${t.id} is already ${t.state}`, 409);
+    this.#stopFetch(t);
+    this.#end(t, "refused");
+    void this.#note(t, { kind: "refused", offer: t.id });
+    return this.json(t);
+  }
+
+  cancel(id: string): TransferJson {
+    const t = this.find(id);
+    if (finished(t.state)) throw new FileError(`Transfer ${t.id} is already ${t.state}`, 409);
+    this.#stopFetch(t);
+    if (t.direction === "in") void this.#removeParts(t);
+    this.#end(t, "cancelled");
+    void this.#note(t, { kind: "cancelled", offer: t.id });
+    if (t.direction === "out") { for (const c of this.#served) if ((c as ServedConn).offer === t.id) c.close(); }
+    return this.json(t);
+  }
+
+  /** Why `bytes` more would not fit in `dir` (keeping --keep-free), or undefined. */
+  #room(dir: string, bytes: number): string | undefined {
+    let probe = dir;
+    for (;;) {
+      try {
+        const s = statfsSync(probe);
+        const free = Number(s.bavail) * Number(s.bsize);
+        const keep = this.#d.options.keepFreeBytes ?? 1024 ** 3;
+        if (free - bytes < keep) {
+          return `${formatBytes(bytes)} would not fit in ${dir} (${formatBytes(free)} free, ${
+            formatBytes(keep)
+          } kept free)`;
+        }
+        return undefined;
+      } catch {
+        const up = probe.replace(/\/[^/]*\/?$/, "");
+        if (up === probe || up === "") return undefined;
+        probe = up;
+      }
+    }
+  }
+
+  // ---- the bus ----
+
+  onEvent(event: DaemonEvent, now: number): void {
+    if (event.type === "message" && event.message.direction === "in") {
+      const note = parseNote(event.message.text);
+      if (note) this.#onNote(event.message.peer, note, now);
+    } else if (event.type === "delivered" || event.type === "failed") {
+      for (const t of this.#transfers.values()) {
+        if (t.direction !== "out" || t.message !== event.message.id || t.state !== "waiting") continue;
+        if (event.type === "delivered") {
+          t.state = "offered";
+          this.#save(t);
+          this.#emit("transfer-updated", t);
+        } else this.#end(t, "failed", `the offer could not be delivered: ${event.error}`);
+      }
+    } else if (event.type === "joined" || event.type === "restarted") {
+      // A sender came back: try its transfers now rather than at the end of the back-off.
+      for (const t of this.#transfers.values()) {
+        if (t.direction === "in" && t.peer === event.peer.id && t.state === "waiting" && !t.abort) this.#schedule(t, 0);
+      }
+    }
+  }
+
+  #onNote(peer: string, note: FilesNote, _now: number): void {
+    if (note.kind === "offer") {
+      const key = FilesService.key("in", note.offer);
+      if (this.#transfers.has(key)) return;
+      const wall = this.#wallNow();
+      const t: Transfer = {
+        id: note.offer,
+        direction: "in",
+        peer,
+        state: "offered",
+        createdAt: wall,
+        updatedAt: wall,
+        expires: note.expires,
+        count: note.count,
+        bytes: note.bytes,
+        names: note.names,
+        manifest: note.manifest,
+        transferred: 0,
+        filesDone: 0,
+      };
+      this.#transfers.set(key, t);
+      this.counters.offersReceived++;
+      this.#save(t);
+      this.#emit("transfer-offered", t);
+      this.#log.info("{name} offers {count} files ({size}): lanchat accept {id}", {
+        name: this.#d.peerName(peer),
+        count: t.count,
+        size: formatBytes(t.bytes),
+        id: t.id.slice(0, 8),
+      });
+      const policy = this.#d.options.accept ?? "ask";
+      const small = t.bytes <= (this.#d.options.autoAcceptMaxBytes ?? 1024 ** 3);
+      if (small && (policy === "always" || (policy === "trusted" && this.#d.trusted(peer)))) {
+        try {
+          this.accept(t.id);
+        } catch (e) {
+          this.#log.warn("Could not accept {id} from {name}: {error}", {
+            id: t.id,
+            name: this.#d.peerName(peer),
+            error: (e as Error).message,
+          });
+        }
+      }
+      return;
+    }
+    // An outcome: about an offer this node made (or, "cancelled", one it received).
+    const out = this.#transfers.get(FilesService.key("out", note.offer));
+    const inc = this.#transfers.get(FilesService.key("in", note.offer));
+    const t = out?.peer === peer ? out : inc?.peer === peer ? inc : undefined;
+    if (!t || finished(t.state)) return;
+    if (note.kind === "received" && t.direction === "out") {
+      t.transferred = t.bytes;
+      t.filesDone = t.count;
+      this.#end(t, "done");
+    } else if (note.kind === "refused" && t.direction === "out") {
+      this.#end(t, "refused", note.reason);
+    } else if (note.kind === "cancelled") {
+      this.#stopFetch(t);
+      if (t.direction === "in") void this.#removeParts(t);
+      this.#end(t, "cancelled", `cancelled by ${this.#d.peerName(peer)}`);
+    }
+  }
+
+  drainEvents(): readonly DaemonEvent[] {
+    if (this.#events.length === 0) return NOTHING;
+    const out = this.#events;
+    this.#events = [];
+    return out;
+  }
+
+  shutdown(): void {
+    this.#stopped = true;
+    try {
+      this.#listener?.close();
+    } catch { /* closed */ }
+    for (const c of this.#served) c.close();
+    for (const t of this.#transfers.values()) {
+      clearTimeout(t.retryTimer);
+      t.abort?.abort();
+    }
+  }
+
+  status(): Record<string, unknown> {
+    let active = 0;
+    let waiting = 0;
+    for (const t of this.#transfers.values()) {
+      if (t.state === "active") active++;
+      else if (t.state === "waiting" || t.state === "offered") waiting++;
+    }
+    return { files: { ...this.counters, active, waiting, port: this.#listener ? this.#d.port : null } };
+  }
+
+  metrics(m: import("../metrics.ts").MetricsWriter): void {
+    const c = this.counters;
+    m.single("lanchat_file_bytes_received_total", "counter", "File bytes received and written.", c.bytesReceived);
+    m.single("lanchat_file_bytes_served_total", "counter", "File bytes sent to peers.", c.bytesServed);
+    m.single("lanchat_files_received_total", "counter", "Files received and verified.", c.filesReceived);
+    m.single(
+      "lanchat_files_corrupted_total",
+      "counter",
+      "Files whose SHA-256 did not match (fetched again).",
+      c.corrupted,
+    );
+    m.single(
+      "lanchat_file_fetches_refused_total",
+      "counter",
+      "Fetches refused (not offered, not to that peer, expired).",
+      c.refusedFetches,
+    );
+  }
+
+  // ---- state ----
+
+  #save(t: Transfer): void {
+    t.updatedAt = this.#wallNow();
+    const { files: _f, rate: _r, lastProgressAt: _l, rateSample: _s, abort: _a, retryMs: _m, retryTimer: _t, ...row } =
+      t;
+    try {
+      this.#d.store.saveTransfer({
+        id: t.id,
+        direction: t.direction,
+        peer: t.peer,
+        state: t.state,
+        updated: t.updatedAt,
+        json: JSON.stringify(row),
+      });
+      this.#ctx.changed();
+    } catch (e) {
+      this.#log.error("Cannot save transfer {id}: {error}", { id: t.id, error: (e as Error).message });
+    }
+  }
+
+  #end(t: Transfer, state: TransferState, error?: string): void {
+    t.state = state;
+    if (error) t.error = error;
+    t.rate = undefined;
+    clearTimeout(t.retryTimer);
+    this.#save(t);
+    const type = state === "done" ? "transfer-done" : state === "failed" ? "transfer-failed" : "transfer-updated";
+    this.#emit(type, t);
+    const name = this.#d.peerName(t.peer);
+    if (state === "failed") this.#log.warn("Transfer {id} with {name} failed: {error}", { id: t.id, name, error });
+    else this.#log.info("Transfer {id} with {name}: {state}", { id: t.id, name, state });
+    this.#prune();
+  }
+
+  #emit(
+    type: "transfer-offered" | "transfer-progress" | "transfer-done" | "transfer-failed" | "transfer-updated",
+    t: Transfer,
+  ) {
+    this.#events.push({ type, transfer: this.json(t) });
+    this.#ctx.changed();
+  }
+
+  #progress(t: Transfer, force = false): void {
+    const now = this.#ctx.io.now();
+    const s = t.rateSample;
+    if (!s) t.rateSample = { at: now, bytes: t.transferred };
+    else if (now - s.at >= 1000) {
+      const r = ((t.transferred - s.bytes) * 1000) / (now - s.at);
+      t.rate = t.rate === undefined ? r : 0.5 * t.rate + 0.5 * r;
+      t.rateSample = { at: now, bytes: t.transferred };
+    }
+    if (!force && t.lastProgressAt !== undefined && now - t.lastProgressAt < PROGRESS_EVERY_MS) return;
+    t.lastProgressAt = now;
+    this.#emit("transfer-progress", t);
+  }
+
+  /** Forgets the oldest finished transfers beyond KEEP_FINISHED. */
+  #prune(): void {
+    const done = [...this.#transfers.values()].filter((t) => finished(t.state)).sort((a, b) =>
+      b.updatedAt - a.updatedAt
+    );
+    for (const t of done.slice(KEEP_FINISHED)) {
+      this.#transfers.delete(FilesService.key(t.direction, t.id));
+      try {
+        this.#d.store.deleteTransfer(t.id, t.direction);
+      } catch { /* kept: tried again next time */ }
+    }
+  }
+
+  async #note(t: Transfer, note: FilesNote): Promise<void> {
+    try {
+      await this.#d.send(t.peer, noteText(note));
+    } catch (e) {
+      this.#log.warn("Cannot tell {name} about transfer {id}: {error}", {
+        name: this.#d.peerName(t.peer),
+        id: t.id,
+        error: (e as Error).message,
+      });
+    }
+  }
+
+  #files(t: Transfer): TransferFile[] {
+    t.files ??= this.#d.store.transferFiles(t.id, t.direction).map((r) => JSON.parse(r.json) as TransferFile);
+    return t.files;
+  }
+
+  // ---- serving ----
+
+  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch (e) {
+        if (this.#stopped || e instanceof Deno.errors.BadResource) return;
+        // Out of file descriptors and the like: keep listening after a breath.
+        this.#log.warn("File port: {error}", { error: (e as Error).message });
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
+      if (this.#served.size >= MAX_SERVED_CONNECTIONS) {
+        conn.close();
+        continue;
+      }
+      conn.setNoDelay(true);
+      const fc = new FrameConn(conn) as ServedConn;
+      this.#served.add(fc);
+      this.#serve(fc).catch((e) => {
+        if (!(e instanceof StreamError) && !this.#stopped) {
+          this.#log.debug("File connection ended: {error}", { error: (e as Error).message });
+        }
+      }).finally(() => {
+        this.#served.delete(fc);
+        fc.close();
+      });
+    }
+  }
+
+  async #serve(c: ServedConn): Promise<void> {
+    const challenge = new Uint8Array(randomBytes(32));
+    await c.sendControl(FrameType.hello, { v: 1, challenge: b64(challenge) });
+    c.stallMs = HANDSHAKE_MS;
+    const auth = await c.control(FrameType.auth);
+    const refuse = async (code: string, error: string) => {
+      this.counters.refusedFetches++;
+      await c.sendControl(FrameType.error, { code, error }).catch(() => {});
+    };
+    const offer = String(auth.offer ?? "");
+    const requester = String(auth.id ?? "");
+    let publicKey: Uint8Array;
+    let nonce: Uint8Array;
+    let signature: Uint8Array;
+    try {
+      publicKey = unb64(auth.publicKey);
+      nonce = unb64(auth.nonce);
+      signature = unb64(auth.signature);
+    } catch {
+      return refuse("malformed", "a malformed request");
+    }
+    if (nonce.length < 16 || nonce.length > 64) return refuse("malformed", "a malformed request");
+    if (nodeIdOf(publicKey) !== requester) return refuse("not-yours", "the key does not match the node id");
+    const check = this.#checker.check(requester, {
+      publicKey,
+      data: fetchProof(challenge, nonce, offer, requester),
+      signature,
+    });
+    if (!check.ok) return refuse("not-yours", "the signature does not verify");
+    const t = this.#transfers.get(FilesService.key("out", offer));
+    const wall = this.#wallNow();
+    const first = mayFetch(
+      t && { to: t.peer, state: t.state, expires: t.expires, count: t.count },
+      requester,
+      -1,
+      wall,
+    );
+    if (!first.ok) {
+      this.#log.info("Refused a fetch of offer {offer} by {requester}: {error}", {
+        offer,
+        requester,
+        error: first.error,
+      });
+      return refuse(first.code, first.error);
+    }
+    c.offer = offer;
+    if (this.#d.networkKey) c.cipher = new StreamCipher(streamKey(this.#d.networkKey, challenge, nonce), "server");
+    await c.sendControl(FrameType.welcome, { ok: true });
+    c.stallMs = 60_000;
+    const files = this.#files(t!);
+    if (t!.state === "offered" || t!.state === "waiting") {
+      t!.state = "active";
+      this.#save(t!);
+      this.#emit("transfer-updated", t!);
+    }
+    for (;;) {
+      const f = await c.next();
+      if (f.type === FrameType.verified) {
+        const v = parseVerified(f.payload);
+        if (v !== undefined && files[v]) {
+          files[v]!.done = true;
+          t!.filesDone = files.filter((x) => x.done).length;
+          this.counters.filesServed++;
+        }
+        continue;
+      }
+      if (f.type !== FrameType.get) return refuse("malformed", "expected a request");
+      const req = parseGet(f.payload);
+      const again = mayFetch(
+        { to: t!.peer, state: t!.state, expires: t!.expires, count: t!.count },
+        requester,
+        req?.file ?? -2,
+        this.#wallNow(),
+      );
+      if (!req || !again.ok) {
+        return refuse(again.ok ? "malformed" : again.code, again.ok ? "a malformed request" : again.error);
+      }
+      if (req.file === -1) {
+        const bytes = manifestBytes(files.map(({ path, size, mtime, sha256 }) => ({ path, size, mtime, sha256 })));
+        await c.sendControl(FrameType.file, { size: bytes.length, offset: 0 });
+        for (let at = 0; at < bytes.length; at += DATA_CHUNK) {
+          await c.send(FrameType.data, bytes.subarray(at, at + DATA_CHUNK));
+        }
+        await c.sendControl(FrameType.end, { bytes: bytes.length });
+        continue;
+      }
+      const file = files[req.file]!;
+      const problem = await unchanged(file);
+      if (problem) {
+        this.#end(t!, "failed", problem);
+        return refuse("changed", problem);
+      }
+      if (req.offset > file.size) return refuse("malformed", "an offset past the end of the file");
+      await this.#sendFile(c, t!, file, req.offset);
+    }
+  }
+
+  async #sendFile(c: ServedConn, t: Transfer, file: TransferFile, offset: number): Promise<void> {
+    using f = await Deno.open(file.source!, { read: true });
+    if (offset > 0) await f.seek(offset, Deno.SeekMode.Start);
+    await c.sendControl(FrameType.file, { size: file.size, offset });
+    let left = file.size - offset;
+    // Two buffers, each with room for the frame header, read into in place: the next chunk is read
+    // from the file while this one goes out on the socket.
+    const bufs = [new Uint8Array(5 + DATA_CHUNK), new Uint8Array(5 + DATA_CHUNK)];
+    const read = async (buf: Uint8Array, want: number): Promise<number> => {
+      const n = await f.read(buf.subarray(5, 5 + want));
+      if (n === null || n === 0) throw new StreamError(`${file.source} ended early`);
+      return n;
+    };
+    const send = async (buf: Uint8Array, n: number): Promise<void> => {
+      if (c.cipher) return c.send(FrameType.data, buf.subarray(5, 5 + n));
+      new DataView(buf.buffer).setUint32(0, n + 1);
+      buf[4] = FrameType.data;
+      await c.writeAll(buf.subarray(0, 5 + n));
+    };
+    let k = 0;
+    let reading = left > 0 ? read(bufs[0]!, Math.min(DATA_CHUNK, left)) : undefined;
+    let sending: Promise<void> = Promise.resolve();
+    while (reading) {
+      const n = await reading;
+      left -= n;
+      await sending;
+      reading = left > 0 ? read(bufs[1 - k]!, Math.min(DATA_CHUNK, left)) : undefined;
+      // A read left behind by a failed send must not become an unhandled rejection.
+      reading?.catch(() => {});
+      sending = send(bufs[k]!, n);
+      k = 1 - k;
+      this.counters.bytesServed += n;
+      t.transferred = Math.min(t.bytes, t.transferred + n);
+      this.#progress(t);
+    }
+    await sending;
+    await c.sendControl(FrameType.end, { bytes: file.size - offset });
+  }
+
+  // ---- fetching ----
+
+  #schedule(t: Transfer, ms: number): void {
+    clearTimeout(t.retryTimer);
+    if (this.#stopped) return;
+    t.retryTimer = setTimeout(() => {
+      t.retryTimer = undefined;
+      if (this.#stopped || finished(t.state) || t.abort) return;
+      if (this.#fetching >= MAX_ACTIVE_FETCHES) return this.#schedule(t, 500);
+      void this.#fetch(t);
+    }, ms);
+  }
+
+  #stopFetch(t: Transfer): void {
+    clearTimeout(t.retryTimer);
+    t.abort?.abort();
+  }
+
+  async #fetch(t: Transfer): Promise<void> {
+    const abort = t.abort = new AbortController();
+    this.#fetching++;
+    let fc: FrameConn | undefined;
+    abort.signal.addEventListener("abort", () => fc?.close());
+    try {
+      const wall = this.#wallNow();
+      if (wall > t.expires) throw new RemoteError("the offer has expired", "expired");
+      const at = this.#d.addressOf(t.peer);
+      if (!at) throw new StreamError(`${this.#d.peerName(t.peer)} is not online`);
+      const conn = await this.#d.connectTcp(at.address, at.port).catch((e) => {
+        throw new StreamError(`cannot connect to ${at.address}:${at.port}: ${(e as Error).message}`);
+      });
+      fc = new FrameConn(conn);
+      if (abort.signal.aborted) return;
+      const hello = await fc.control(FrameType.hello);
+      const challenge = unb64(hello.challenge);
+      const nonce = new Uint8Array(randomBytes(32));
+      const signature = this.#d.signer.sign(fetchProof(challenge, nonce, t.id, this.#d.self.id));
+      await fc.sendControl(FrameType.auth, {
+        v: 1,
+        offer: t.id,
+        id: this.#d.self.id,
+        publicKey: b64(this.#d.self.publicKey),
+        nonce: b64(nonce),
+        signature: b64(signature),
+      });
+      if (this.#d.networkKey) fc.cipher = new StreamCipher(streamKey(this.#d.networkKey, challenge, nonce), "client");
+      await fc.control(FrameType.welcome);
+      if (t.state !== "active" || t.error) {
+        t.state = "active";
+        t.error = undefined;
+        this.#save(t);
+        this.#emit("transfer-updated", t);
+      }
+      t.retryMs = undefined;
+      fc.readAhead = true;
+      const files = await this.#manifest(fc, t);
+      t.transferred = 0;
+      for (const f of files) t.transferred += f.done ? f.size : 0;
+      for (const [idx, f] of files.entries()) {
+        if (f.done) continue;
+        await this.#fetchFile(fc, t, idx, f);
+        if (abort.signal.aborted) return;
+      }
+      fc.close();
+      t.filesDone = t.count;
+      t.transferred = t.bytes;
+      this.#end(t, "done");
+      void this.#note(t, { kind: "received", offer: t.id });
+    } catch (e) {
+      if (abort.signal.aborted || this.#stopped || finished(t.state)) return;
+      if (e instanceof RemoteError || e instanceof FileError) {
+        this.#end(t, "failed", e.message);
+        return;
+      }
+      // Unreachable, broken, stalled: try again later, from where it stopped.
+      t.retryMs = Math.min(RETRY_MAX_MS, (t.retryMs ?? RETRY_FIRST_MS / 2) * 2);
+      if (t.state !== "waiting") {
+        t.state = "waiting";
+        t.error = (e as Error).message;
+        this.#save(t);
+        this.#emit("transfer-updated", t);
+      }
+      this.#log.info("Transfer {id} from {name} paused: {error}; trying again in {s} s", {
+        id: t.id.slice(0, 8),
+        name: this.#d.peerName(t.peer),
+        error: (e as Error).message,
+        s: t.retryMs / 1000,
+      });
+      this.#schedule(t, t.retryMs);
+    } finally {
+      this.#fetching--;
+      if (t.abort === abort) t.abort = undefined;
+      fc?.close();
+    }
+  }
+
+  /** The offer's files with where each goes: fetched (and checked) once, then kept in the store. */
+  async #manifest(fc: FrameConn, t: Transfer): Promise<TransferFile[]> {
+    const known = this.#files(t);
+    if (known.length === t.count && t.count > 0) return known;
+    if (t.count === 0) return [];
+    await fc.sendControl(FrameType.get, { file: -1, offset: 0 });
+    const head = await fc.control(FrameType.file);
+    const size = Number(head.size);
+    if (!Number.isSafeInteger(size) || size < 0 || size > 64 * 1024 * 1024) {
+      throw new RemoteError("a manifest too large", "malformed");
+    }
+    const parts: Uint8Array[] = [];
+    let got = 0;
+    for (;;) {
+      const f = await fc.next();
+      if (f.type === FrameType.end) break;
+      if (f.type !== FrameType.data) throw new StreamError("expected manifest data");
+      got += f.payload.length;
+      if (got > size) throw new StreamError("more manifest than announced");
+      parts.push(f.payload.slice());
+    }
+    const bytes = new Uint8Array(Buffer.concat(parts));
+    if (createHash("sha256").update(bytes).digest("hex") !== t.manifest) {
+      throw new RemoteError("the list of files does not match the offer (SHA-256)", "corrupt");
+    }
+    const entries = parseManifest(bytes);
+    if (!entries || entries.length !== t.count) throw new RemoteError("a malformed list of files", "malformed");
+    const total = entries.reduce((n, e) => n + e.size, 0);
+    if (total !== t.bytes) throw new RemoteError("the list of files does not add up to the offer's size", "malformed");
+    // Where each goes: safe names, and top-level names that exist already get "name (1)".
+    const safe = safePaths(entries.map((e) => e.path));
+    const tops = new Map<string, string>();
+    await Deno.mkdir(t.dir!, { recursive: true });
+    const files: TransferFile[] = [];
+    for (const [i, e] of entries.entries()) {
+      const parts = safe[i];
+      if (!parts) throw new RemoteError(`an unusable file name: ${JSON.stringify(e.path).slice(0, 100)}`, "malformed");
+      const top = parts[0]!;
+      let mapped = tops.get(collisionKey(top));
+      if (mapped === undefined) {
+        mapped = top;
+        for (let n = 1; await exists(`${t.dir}/${mapped}`) || await exists(`${t.dir}/${mapped}.part`); n++) {
+          mapped = numbered(top, n);
+        }
+        tops.set(collisionKey(top), mapped);
+      }
+      files.push({ ...e, dest: [mapped, ...parts.slice(1)].join("/") });
+    }
+    this.#d.store.saveTransferFiles(t.id, "in", files.map((f, idx) => ({ idx, json: JSON.stringify(f) })));
+    t.files = files;
+    return files;
+  }
+
+  async #fetchFile(fc: FrameConn, t: Transfer, idx: number, f: TransferFile): Promise<void> {
+    const final = `${t.dir}/${f.dest}`;
+    const part = `${final}.part`;
+    await Deno.mkdir(final.slice(0, final.lastIndexOf("/")), { recursive: true });
+    using out = await Deno.open(part, { read: true, write: true, create: true });
+    let offset = (await out.stat()).size;
+    if (offset > f.size) {
+      await out.truncate(0);
+      offset = 0;
+    }
+    const hash = createHash("sha256");
+    if (offset > 0) {
+      // Resume: hash what is already there, then ask for the rest.
+      const buf = new Uint8Array(1024 * 1024);
+      let at = 0;
+      while (at < offset) {
+        const n = await out.read(buf.subarray(0, Math.min(buf.length, offset - at)));
+        if (n === null) break;
+        hash.update(buf.subarray(0, n));
+        at += n;
+      }
+      this.counters.resumed++;
+      this.#log.info("Resuming {file} at {offset} of {size}", { file: f.dest, offset, size: f.size });
+    }
+    await out.seek(offset, Deno.SeekMode.Start);
+    t.transferred += offset;
+    await fc.sendControl(FrameType.get, { file: idx, offset });
+    const head = await fc.control(FrameType.file);
+    if (Number(head.size) !== f.size || Number(head.offset) !== offset) {
+      throw new RemoteError("the file is not the one offered", "changed");
+    }
+    let got = offset;
+    for (;;) {
+      const frame = await fc.next();
+      if (frame.type === FrameType.end) break;
+      if (frame.type !== FrameType.data) throw new StreamError("expected file data");
+      if (got + frame.payload.length > f.size) throw new StreamError("more data than the file's size");
+      if (got % (64 * 1024 * 1024) < frame.payload.length && this.#room(t.dir!, f.size - got)) {
+        throw new FileError(this.#room(t.dir!, f.size - got)!);
+      }
+      // The write runs on Deno's I/O threads while this one hashes the same bytes.
+      const written = writeAll(out, frame.payload);
+      hash.update(frame.payload);
+      await written;
+      got += frame.payload.length;
+      this.counters.bytesReceived += frame.payload.length;
+      t.transferred += frame.payload.length;
+      this.#progress(t);
+    }
+    if (got !== f.size) throw new StreamError("the file ended early");
+    if (hash.digest("hex") !== f.sha256) {
+      // Corrupted on the way or on disk: start this file over (once more; then give up).
+      this.counters.corrupted++;
+      await out.truncate(0);
+      t.transferred -= got;
+      if (f.retried) throw new RemoteError(`${f.dest} arrived damaged twice (SHA-256 mismatch)`, "corrupt");
+      f.retried = true;
+      this.#log.warn("{file} arrived damaged (SHA-256 mismatch): fetching it again", { file: f.dest });
+      return this.#fetchFile(fc, t, idx, f);
+    }
+    await out.utime(new Date(), new Date(f.mtime)).catch(() => {});
+    // Never overwrite: a file that appeared meanwhile under the final name keeps it.
+    let name = final;
+    for (let n = 1; await exists(name); n++) {
+      name = `${final.slice(0, final.lastIndexOf("/"))}/${numbered(final.slice(final.lastIndexOf("/") + 1), n)}`;
+    }
+    await Deno.rename(part, name);
+    f.done = true;
+    f.dest = name.slice(t.dir!.length + 1);
+    t.filesDone++;
+    this.counters.filesReceived++;
+    this.#d.store.saveTransferFiles(t.id, "in", [{ idx, json: JSON.stringify(f) }]);
+    this.#save(t);
+    this.#progress(t, true);
+    await fc.sendControl(FrameType.verified, { file: idx });
+  }
+
+  async #removeParts(t: Transfer): Promise<void> {
+    if (!t.dir) return;
+    for (const f of this.#files(t)) {
+      if (!f.done && f.dest) await Deno.remove(`${t.dir}/${f.dest}.part`).catch(() => {});
+    }
+  }
+}
+
+interface ServedConn extends FrameConn {
+  offer?: string;
+}
+
+function b64(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString("base64");
+}
+
+function unb64(v: unknown): Uint8Array {
+  if (typeof v !== "string" || v.length > 200) throw new TypeError("not base64");
+  return new Uint8Array(Buffer.from(v, "base64"));
+}
+
+function parseGet(payload: Uint8Array): { file: number; offset: number } | undefined {
+  try {
+    const v = JSON.parse(new TextDecoder().decode(payload));
+    if (!Number.isSafeInteger(v.file) || !Number.isSafeInteger(v.offset) || v.offset < 0) return undefined;
+    return { file: v.file, offset: v.offset };
+  } catch {
+    return undefined;
+  }
+}
+
+function parseVerified(payload: Uint8Array): number | undefined {
+  try {
+    const v = JSON.parse(new TextDecoder().decode(payload));
+    return Number.isSafeInteger(v.file) ? v.file : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeAll(f: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let w = 0;
+  while (w < bytes.length) w += await f.write(bytes.subarray(w));
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Why a served file is not the one offered any more (its size or time changed), or undefined. */
+async function unchanged(f: TransferFile): Promise<string | undefined> {
+  try {
+    const info = await Deno.stat(f.source!);
+    if (!info.isFile || info.size !== f.size || (info.mtime?.getTime() ?? 0) !== f.mtime) {
+      return `${f.path} changed since it was offered`;
+    }
+    return undefined;
+  } catch (e) {
+    return `${f.path} cannot be read any more: ${(e as Error).message}`;
+  }
+}
+
+/** SHA-256 of a file, hex, read 1 MiB at a time (the event loop is not held). */
+export async function hashFile(path: string): Promise<string> {
+  using f = await Deno.open(path, { read: true });
+  const hash = createHash("sha256");
+  const buf = new Uint8Array(1024 * 1024);
+  for (;;) {
+    const n = await f.read(buf);
+    if (n === null) break;
+    hash.update(buf.subarray(0, n));
+  }
+  return hash.digest("hex");
+}

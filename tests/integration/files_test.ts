@@ -1,0 +1,325 @@
+/**
+ * File transfer between real daemons on loopback: a folder tree with a
+ * 0-byte file and a Chinese name, refusing and cancelling, a transfer
+ * resumed after either side is killed (kill -9), a file altered after it
+ * was offered caught by its SHA-256, and fetches by anyone but the peer an
+ * offer was made to refused.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import type { MessageJson, TransferJson } from "../../src/api/types.ts";
+import {
+  type DaemonProcess,
+  freeUdpPort,
+  killAll,
+  runCli,
+  startLoopbackDaemon,
+  tempDataDir,
+  until,
+} from "../support/daemon_process.ts";
+import { loadOrCreateIdentity } from "../../src/security/identity.ts";
+import { NodeSigner } from "../../src/security/signing.ts";
+import { FrameConn, RemoteError } from "../../src/node/services/file_stream.ts";
+import { FrameType } from "../../src/wire/file_frames.ts";
+import { fetchProof } from "../../src/protocol/files.ts";
+import { Buffer } from "node:buffer";
+
+async function api<T>(d: DaemonProcess, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const res = await fetch(
+    `${d.httpUrl}${path}`,
+    body === undefined ? {} : { method: "POST", body: JSON.stringify(body) },
+  );
+  return { status: res.status, body: await res.json() };
+}
+
+async function transfer(d: DaemonProcess, id: string): Promise<TransferJson> {
+  return (await api<TransferJson>(d, `/transfers/${id}`)).body;
+}
+
+async function waitState(d: DaemonProcess, id: string, state: string, ms: number): Promise<TransferJson> {
+  let t: TransferJson | undefined;
+  await until(`transfer ${id} to be ${state}`, async () => {
+    t = await transfer(d, id).catch(() => undefined);
+    return t?.state === state;
+  }, ms).catch((e) => {
+    throw new Error(`${e.message}; it is ${JSON.stringify(t)}`);
+  });
+  return t!;
+}
+
+function sha(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+async function sha256File(path: string): Promise<string> {
+  using f = await Deno.open(path);
+  const h = createHash("sha256");
+  const buf = new Uint8Array(1 << 20);
+  for (let n = await f.read(buf); n !== null; n = await f.read(buf)) h.update(buf.subarray(0, n));
+  return h.digest("hex");
+}
+
+/** A sparse file of `size` bytes with a few random blocks (so a wrong offset shows in its hash). */
+async function sparseFile(path: string, size: number): Promise<void> {
+  using f = await Deno.open(path, { write: true, create: true, truncate: true });
+  await f.truncate(size);
+  for (let at = 0; at + 4096 <= size; at += Math.floor(size / 7)) {
+    await f.seek(at, Deno.SeekMode.Start);
+    await f.write(crypto.getRandomValues(new Uint8Array(4096)));
+  }
+}
+
+async function pair(options: { aExtra?: string[]; bExtra?: string[]; aDir?: string; bDir?: string } = {}) {
+  const port = freeUdpPort();
+  const downloads = Deno.makeTempDirSync({ prefix: "lanchat-dl-" });
+  const aDir = options.aDir ?? tempDataDir();
+  const bDir = options.bDir ?? tempDataDir();
+  const start = (who: "a" | "b") =>
+    who === "a"
+      ? startLoopbackDaemon(port, "alice", { dataDir: aDir, extra: options.aExtra }).started()
+      : startLoopbackDaemon(port, "bob", {
+        dataDir: bDir,
+        extra: ["--downloads", downloads, ...(options.bExtra ?? [])],
+      })
+        .started();
+  const a = await start("a");
+  const b = await start("b");
+  await a.joined(b.id, 3000);
+  await b.joined(a.id, 3000);
+  return { a, b, downloads, aDir, bDir, port, start };
+}
+
+Deno.test("a folder tree, a 0-byte file and a Chinese name arrive intact; the offer and the outcome are in both histories", async () => {
+  const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
+  try {
+    const { a, b, downloads } = await pair();
+    await Deno.mkdir(`${src}/project/docs/deep`, { recursive: true });
+    const files: Record<string, Uint8Array> = {
+      "project/readme.txt": new TextEncoder().encode("hello\n"),
+      "project/empty": new Uint8Array(),
+      "project/docs/报告.txt": new TextEncoder().encode("中文内容"),
+      "project/docs/deep/data.bin": crypto.getRandomValues(new Uint8Array(65536)).map((x, i) => x ^ i),
+    };
+    for (const [p, bytes] of Object.entries(files)) await Deno.writeFile(`${src}/${p}`, bytes);
+    // A link inside the folder pointing out of it is not followed.
+    await Deno.symlink("/etc/hostname", `${src}/project/docs/escape`);
+    await Deno.writeTextFile(`${src}/single.txt`, "one");
+
+    const offered = await api<TransferJson>(a, "/files", { to: "bob", paths: [`${src}/project`, `${src}/single.txt`] });
+    assert.equal(offered.status, 202, JSON.stringify(offered.body));
+    assert.equal(offered.body.files, 5);
+    assert.deepEqual(offered.body.names, ["project/", "single.txt"]);
+    const id = offered.body.id;
+    const incoming = await waitState(b, id, "offered", 5000);
+    assert.equal(incoming.direction, "in");
+    assert.equal(incoming.bytes, 6 + 0 + 12 + 65536 + 3);
+    await waitState(a, id, "offered", 5000);
+
+    // Accepted through the CLI, by an id prefix.
+    const acc = await runCli(["accept", id.slice(0, 8), "--http", b.httpUrl.replace("http://", "")]);
+    assert.equal(acc.code, 0, acc.stderr);
+    await waitState(b, id, "done", 15_000);
+    await waitState(a, id, "done", 10_000);
+    for (const [p, bytes] of Object.entries(files)) {
+      assert.equal(sha(await Deno.readFile(`${downloads}/${p}`)), sha(bytes), p);
+    }
+    assert.equal(await Deno.readTextFile(`${downloads}/single.txt`), "one");
+    await assert.rejects(Deno.lstat(`${downloads}/project/docs/escape`));
+    const left = [...Deno.readDirSync(`${downloads}/project`)].map((e) => e.name).sort();
+    assert.deepEqual(left, ["docs", "empty", "readme.txt"], "no .part file left behind");
+
+    // The same offer again: nothing is overwritten.
+    const again = await api<TransferJson>(a, "/files", { to: "bob", paths: [`${src}/single.txt`] });
+    await waitState(b, again.body.id, "offered", 5000);
+    await api(b, `/transfers/${again.body.id}/accept`, {});
+    await waitState(b, again.body.id, "done", 10_000);
+    assert.equal(await Deno.readTextFile(`${downloads}/single (1).txt`), "one");
+
+    const history: MessageJson[] = await (await fetch(`${b.httpUrl}/messages?peer=alice`)).json();
+    const notes = history.filter((m) => m.files).map((m) => `${m.direction} ${m.files!.kind}`);
+    assert.deepEqual(notes, ["in offer", "out received", "in offer", "out received"]);
+    assert.match(history[0]!.text, /^Files offered: project\/, single\.txt \(5 files, 65\.6 kB\)$/);
+    // The CLI lists both.
+    const list = await runCli(["transfers", "--http", b.httpUrl.replace("http://", "")]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /in +alice +done +5\/5/);
+  } finally {
+    await killAll();
+    await Deno.remove(src, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("an offer refused or cancelled ends on both sides, and a missing path is a clear error", async () => {
+  try {
+    const { a, b } = await pair();
+    const file = await Deno.makeTempFile();
+    await Deno.writeTextFile(file, "x");
+    const missing = await api<{ error: string }>(a, "/files", { to: "bob", paths: ["/nonexistent/lanchat"] });
+    assert.equal(missing.status, 400);
+    assert.match(missing.body.error, /no such file or folder/);
+    const self = await api<{ error: string }>(a, "/files", { to: "nobody-at-all", paths: [file] });
+    assert.equal(self.status, 404);
+
+    const one = (await api<TransferJson>(a, "/files", { to: "bob", paths: [file] })).body;
+    await waitState(b, one.id, "offered", 5000);
+    const r = await runCli(["refuse", one.id, "--http", b.httpUrl.replace("http://", "")]);
+    assert.equal(r.code, 0, r.stderr);
+    await waitState(a, one.id, "refused", 5000);
+
+    const two = (await api<TransferJson>(a, "/files", { to: "bob", paths: [file] })).body;
+    await waitState(b, two.id, "offered", 5000);
+    assert.equal((await api(a, `/transfers/${two.id}/cancel`, {})).status, 200);
+    await waitState(b, two.id, "cancelled", 5000);
+    const late = await api<{ error: string }>(b, `/transfers/${two.id}/accept`, {});
+    assert.equal(late.status, 409);
+  } finally {
+    await killAll();
+  }
+});
+
+Deno.test("a transfer resumes where it stopped after the sender is killed (kill -9), and after the receiver is", async () => {
+  const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
+  try {
+    const p = await pair({ bExtra: ["--accept-files", "always", "--auto-accept-max", "4G"] });
+    let { a, b } = p;
+    const size = 1536 * 1024 * 1024;
+    await sparseFile(`${src}/big.img`, size);
+    const want = await sha256File(`${src}/big.img`);
+    const offered = (await api<TransferJson>(a, "/files", { to: "bob", paths: [`${src}/big.img`] })).body;
+    const id = offered.id;
+
+    // Kill the sender a quarter of the way in.
+    await until("a quarter received", async () => (await transfer(b, id)).transferred > size / 4, 60_000);
+    await a.kill();
+    const at = (await transfer(b, id)).transferred;
+    a = await p.start("a");
+    await b.joined(a.id, 5000).catch(() => {});
+    // Then the receiver, past half way.
+    await until("half received", async () => (await transfer(b, id)).transferred > size / 2, 60_000);
+    await b.kill();
+    b = await p.start("b");
+    const done = await waitState(b, id, "done", 90_000);
+    assert.equal(done.transferred, size);
+    assert.equal(await sha256File(`${p.downloads}/big.img`), want);
+    // Each restart resumed from what the .part file held, not from zero.
+    const resumed = b.lines.find((l) => /^Resuming/.test(l.message));
+    assert.ok(resumed, "the restarted receiver resumed");
+    assert.ok(Number(resumed.properties.offset) > size / 2, `resumed at ${resumed.properties.offset}`);
+    assert.ok(at > 0);
+    const status = await api<{ files: { bytesReceived: number } }>(b, "/status");
+    assert.ok(
+      status.body.files.bytesReceived < size / 2 + 64 * 1024 * 1024,
+      `${status.body.files.bytesReceived} bytes after the restart`,
+    );
+    await waitState(a, id, "done", 10_000);
+  } finally {
+    await killAll();
+    await Deno.remove(src, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("a file altered after it was offered (same size and time) is caught by its SHA-256 and the transfer fails", async () => {
+  const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
+  try {
+    const { a, b, downloads } = await pair();
+    const path = `${src}/doc.txt`;
+    await Deno.writeTextFile(path, "the original text, 32 bytes long");
+    const offered = (await api<TransferJson>(a, "/files", { to: "bob", paths: [path] })).body;
+    const info = await Deno.stat(path);
+    // One byte changed in place, and the time put back: the sender cannot tell.
+    await Deno.writeTextFile(path, "the original text, 32 bytes lonG");
+    await Deno.utime(path, info.atime!, info.mtime!);
+    await waitState(b, offered.id, "offered", 5000);
+    await api(b, `/transfers/${offered.id}/accept`, {});
+    const failed = await waitState(b, offered.id, "failed", 10_000);
+    assert.match(failed.error!, /damaged twice \(SHA-256 mismatch\)/);
+    await assert.rejects(Deno.lstat(`${downloads}/doc.txt`), "a damaged file is never given its final name");
+  } finally {
+    await killAll();
+    await Deno.remove(src, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("only the peer an offer was made to can fetch it: a third node and a forged key are refused", async () => {
+  const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
+  try {
+    const { a, b, bDir } = await pair();
+    await Deno.writeTextFile(`${src}/secret.txt`, "for bob only");
+    const offered = (await api<TransferJson>(a, "/files", { to: "bob", paths: [`${src}/secret.txt`] })).body;
+    await waitState(b, offered.id, "offered", 5000);
+    const port = Number(a.unicastPort);
+    const fetchAs = async (
+      who: { id: string; publicKey: Uint8Array; sign: (d: Uint8Array) => Uint8Array },
+      file: number,
+    ) => {
+      const fc = new FrameConn(await Deno.connect({ hostname: "127.0.0.1", port }));
+      try {
+        const hello = await fc.control(FrameType.hello);
+        const challenge = new Uint8Array(Buffer.from(String(hello.challenge), "base64"));
+        const nonce = crypto.getRandomValues(new Uint8Array(32));
+        await fc.sendControl(FrameType.auth, {
+          v: 1,
+          offer: offered.id,
+          id: who.id,
+          publicKey: Buffer.from(who.publicKey).toString("base64"),
+          nonce: Buffer.from(nonce).toString("base64"),
+          signature: Buffer.from(who.sign(fetchProof(challenge, nonce, offered.id, who.id))).toString("base64"),
+        });
+        await fc.control(FrameType.welcome);
+        await fc.sendControl(FrameType.get, { file, offset: 0 });
+        await fc.control(FrameType.file);
+        const data = await fc.next();
+        return new TextDecoder().decode(data.payload);
+      } finally {
+        fc.close();
+      }
+    };
+    // A third node, with a key of its own.
+    const carol = await loadOrCreateIdentity(tempDataDir());
+    const carolSigner = new NodeSigner(carol.pkcs8, carol.publicKey);
+    await assert.rejects(fetchAs({ id: carol.id, publicKey: carol.publicKey, sign: carolSigner.sign }, 0), (e) => {
+      return e instanceof RemoteError && e.code === "not-yours";
+    });
+    // Carol claiming to be bob, with her own key.
+    await assert.rejects(fetchAs({ id: b.id, publicKey: carol.publicKey, sign: carolSigner.sign }, 0), (e) => {
+      return e instanceof RemoteError && e.code === "not-yours";
+    });
+    // Bob himself (his node key from his data directory): the file, but not one past the offer's list.
+    const bob = await loadOrCreateIdentity(bDir);
+    const bobSigner = new NodeSigner(bob.pkcs8, bob.publicKey);
+    assert.equal(await fetchAs({ id: bob.id, publicKey: bob.publicKey, sign: bobSigner.sign }, 0), "for bob only");
+    await assert.rejects(fetchAs({ id: bob.id, publicKey: bob.publicKey, sign: bobSigner.sign }, 1), (e) => {
+      return e instanceof RemoteError && e.code === "no-such-file";
+    });
+    const status = await api<{ files: { refusedFetches: number } }>(a, "/status");
+    assert.equal(status.body.files.refusedFetches, 3);
+  } finally {
+    await killAll();
+    await Deno.remove(src, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("with a network key the file stream is sealed, and a transfer goes through", async () => {
+  const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
+  const keyFile = `${src}/key`;
+  try {
+    const gen = await runCli(["keygen", keyFile]);
+    assert.equal(gen.code, 0, gen.stderr);
+    const { a, b, downloads } = await pair({
+      aExtra: ["--key-file", keyFile],
+      bExtra: ["--key-file", keyFile, "--accept-files", "always"],
+    });
+    const bytes = crypto.getRandomValues(new Uint8Array(60_000));
+    const big = new Uint8Array(3 * 1024 * 1024);
+    for (let i = 0; i < big.length; i += bytes.length) {
+      big.set(bytes.subarray(0, Math.min(bytes.length, big.length - i)), i);
+    }
+    await Deno.writeFile(`${src}/sealed.bin`, big);
+    const offered = (await api<TransferJson>(a, "/files", { to: "bob", paths: [`${src}/sealed.bin`] })).body;
+    await waitState(b, offered.id, "done", 15_000);
+    assert.equal(sha(await Deno.readFile(`${downloads}/sealed.bin`)), sha(big));
+  } finally {
+    await killAll();
+    await Deno.remove(src, { recursive: true }).catch(() => {});
+  }
+});
