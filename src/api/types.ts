@@ -8,6 +8,7 @@
  */
 import type { FilesNote } from "../protocol/files.ts";
 import type { IpmsgPeer } from "../protocol/ipmsg.ts";
+import type { IpmsgAttachment } from "../wire/ipmsg_files.ts";
 import type { MessagingEvent } from "../protocol/messaging.ts";
 import type { RosterEvent } from "../protocol/roster.ts";
 import type { Pin, StoredMessage } from "../storage/store.ts";
@@ -77,7 +78,9 @@ export interface TransferJson {
  */
 export type IpmsgRosterEvent =
   | { type: "ipmsg-joined" | "ipmsg-updated"; peer: IpmsgPeer }
-  | { type: "ipmsg-left"; peer: IpmsgPeer; reason: "goodbye" | "timeout" };
+  | { type: "ipmsg-left"; peer: IpmsgPeer; reason: "goodbye" | "timeout" }
+  /** An IP Messenger user offered files (a message with attachments): fetched over TCP by its packet number. */
+  | { type: "ipmsg-files"; peer: IpmsgPeer; packetNo: number; files: IpmsgAttachment[]; messageId: string };
 
 /** A message as the API shows it. */
 export interface MessageJson {

@@ -130,6 +130,7 @@ export async function assemble(o: {
       },
     },
   });
+  const ipmsgUser = fitTextField(user.replaceAll(":", ";"));
   const knownIpmsg = (peer: string) => directory.get(peer)?.protocol === "ipmsg";
   const messaging = new MessagingService({
     lanchat,
@@ -149,7 +150,7 @@ export async function assemble(o: {
       targets,
       knownIpmsg,
       ipmsg: {
-        user: fitTextField(user.replaceAll(":", ";")),
+        user: ipmsgUser,
         host: hostname.replaceAll(":", ";"),
         nickname: lanchat.discovery.self.name,
         group: options.ipmsg.group,
@@ -181,6 +182,20 @@ export async function assemble(o: {
       listenTcp: io.listenTcp,
       connectTcp: io.connectTcp,
       port: o.ports.unicast,
+      ipmsg: ipmsg && {
+        peer: (id) => {
+          const p = ipmsg.ipmsg.get(id);
+          return p && { address: p.address, port: p.port, encoding: p.encoding, version: p.version };
+        },
+        self: () => ({ user: ipmsgUser, host: hostname.replaceAll(":", ";") }),
+        release: (peer, packetNo) => {
+          ipmsg.ipmsg.releaseFiles(peer, packetNo);
+        },
+        offer: (to, text, attach) => ipmsg.sendFiles(to, text, attach, io.now()),
+        reattach: (messageId, packetNo, attach) =>
+          ipmsg.ipmsg.attachTo(messageId, { packetNo: String(packetNo), attach }),
+        port: ipmsg.ipmsg.port,
+      },
     })
     : undefined;
   const services: Service[] = [

@@ -18,6 +18,8 @@
  *
  * @module
  */
+import { IPMSG_FILE, type IpmsgAttachment, parseAttachments } from "../wire/ipmsg_files.ts";
+import { formatBytes } from "./files.ts";
 import { createHash } from "node:crypto";
 import type { Endpoint } from "./discovery.ts";
 import { DEFAULT_MAX_PEERS, MAX_PEERS_PER_ADDRESS } from "./roster.ts";
@@ -75,7 +77,14 @@ export interface IpmsgPeer {
 export type IpmsgEvent =
   | { type: "joined" | "updated"; peer: IpmsgPeer }
   | { type: "left"; peer: IpmsgPeer; reason: "goodbye" | "timeout" }
-  | { type: "message"; peer: IpmsgPeer; text: string; sentAt: number }
+  /** `files`: what a message with FILEATTACHOPT offers (fetched over TCP with its packet number). */
+  | {
+    type: "message";
+    peer: IpmsgPeer;
+    text: string;
+    sentAt: number;
+    files?: { packetNo: number; list: IpmsgAttachment[] };
+  }
   | { type: "delivered"; messageId: string; peerId: string; rttMs: number }
   /** Something from `address` was refused for a bound: the roster is full, or it sent messages too fast. */
   | { type: "refused"; address: string; reason: "roster-full" | "message-rate" };
@@ -106,6 +115,8 @@ interface Outgoing {
   messageId: string;
   peerId: string;
   text: string;
+  /** Files attached (the attachment part of the extra field, see wire/ipmsg_files.ts). */
+  attach?: string;
   packetNo: string;
   attempts: number;
   nextAt: number | undefined;
@@ -210,6 +221,16 @@ export class Ipmsg {
     return [...this.#peers.values()];
   }
 
+  /** Tells a user that the files of its message `packetNo` are not wanted (RELEASEFILES); false when it is not online. */
+  releaseFiles(id: string, packetNo: number): boolean {
+    const peer = this.#peers.get(id);
+    if (!peer) return false;
+    this.#send({ address: peer.address, port: peer.port }, IPMSG.RELEASEFILES | this.#capabilities(), [
+      String(packetNo),
+    ], peer.encoding);
+    return true;
+  }
+
   get(id: string): IpmsgPeer | undefined {
     return this.#peers.get(id);
   }
@@ -232,18 +253,36 @@ export class Ipmsg {
    * Queues a message for an IP Messenger peer (present or not), to go out
    * now if it is present and again until a RECVMSG names it.
    */
-  send(messageId: string, peerId: string, text: string, now: number): void {
+  send(
+    messageId: string,
+    peerId: string,
+    text: string,
+    now: number,
+    files?: { packetNo: string; attach: string },
+  ): void {
     const o: Outgoing = {
       messageId,
       peerId,
       text,
-      packetNo: this.#nextPacketNo(),
+      ...(files ? { attach: files.attach } : {}),
+      packetNo: files?.packetNo ?? this.#nextPacketNo(),
       attempts: 0,
       nextAt: undefined,
       firstSentAt: undefined,
     };
     this.#out.push(o);
     if (this.#peers.has(peerId)) this.#transmitMessage(o, now);
+  }
+
+  /** A packet number for a message to be sent (one that offers files: its requests name it). */
+  packetNumber(): string {
+    return this.#nextPacketNo();
+  }
+
+  /** Gives a queued message (re-queued from the outbox at start) back the files it offers. */
+  attachTo(messageId: string, files: { packetNo: string; attach: string }): void {
+    const o = this.#out.find((x) => x.messageId === messageId);
+    if (o) Object.assign(o, { packetNo: files.packetNo, attach: files.attach });
   }
 
   /** Whether a text fits one IP Messenger packet for this peer. */
@@ -402,8 +441,8 @@ export class Ipmsg {
     const peer = this.#peers.get(o.peerId)!;
     this.#send(
       peer,
-      IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT | this.#capabilities(),
-      [o.text],
+      IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT | this.#capabilities() | (o.attach ? IPMSG_OPT.FILEATTACHOPT : 0),
+      o.attach ? [o.text, o.attach] : [o.text],
       peer.encoding,
       o.packetNo,
     );
@@ -525,11 +564,26 @@ export class Ipmsg {
     if (p.options & IPMSG_OPT.ENCRYPTOPT) {
       this.counters.dropped.unsupported++;
       text = "(an encrypted IP Messenger message: lanchat cannot read those)";
-    } else if (p.options & IPMSG_OPT.FILEATTACHOPT) {
-      text = `${text}\n(files were attached: lanchat does not receive files)`.trim();
+    }
+    let files: IpmsgAttachment[] | undefined;
+    if (p.options & IPMSG_OPT.FILEATTACHOPT && !(p.options & IPMSG_OPT.ENCRYPTOPT) && /^\d{1,10}$/.test(p.packetNo)) {
+      files = parseAttachments(p.extra[1] ?? "");
+      const names = files.map((f) => f.kind === IPMSG_FILE.DIR ? `${f.name}/` : f.name);
+      const size = formatBytes(files.reduce((n, f) => n + f.size, 0));
+      text = files.length > 0
+        ? `${text}\n(Files offered: ${names.slice(0, 3).join(", ")}${names.length > 3 ? ", …" : ""} (${
+          files.length === 1 ? "1 file" : `${files.length} files`
+        }, ${size}): lanchat transfers)`.trim()
+        : `${text}\n(files were attached, in a form lanchat cannot read)`.trim();
     }
     this.counters.messagesIn++;
-    this.#events.push({ type: "message", peer, text, sentAt: this.#wall(now) });
+    this.#events.push({
+      type: "message",
+      peer,
+      text,
+      sentAt: this.#wall(now),
+      ...(files?.length ? { files: { packetNo: Number(p.packetNo), list: files } } : {}),
+    });
   }
 }
 

@@ -219,3 +219,87 @@ Deno.test("only the peer an offer was made to fetches, only what it lists, only 
   assert.notDeepEqual(p, fetchProof(new Uint8Array([1]), new Uint8Array([2]), "o", "eve"));
   assert.notDeepEqual(p, fetchProof(new Uint8Array([1]), new Uint8Array([3]), "o", "bob"));
 });
+
+import {
+  dirHeader,
+  formatAttachments,
+  IPMSG_FILE,
+  parseAttachments,
+  parseDirHeader,
+  parseFileRequest,
+} from "../../src/wire/ipmsg_files.ts";
+import { RawReader, receiveFolder } from "../../src/node/services/ipmsg_files.ts";
+
+Deno.test("IP Messenger attachments: iptux's list (decimal ids, hex sizes, \\a and \\a: separators, :: in names) is read; junk is left out", () => {
+  const iptux = "0:report.bin:10000:6740f1a2:1:\u0007:1:报告2024.txt:5dc0:6740f1a3:1:\u0007:";
+  assert.deepEqual(parseAttachments(iptux), [
+    { id: 0, name: "report.bin", size: 0x10000, mtime: 0x6740f1a2, kind: IPMSG_FILE.REGULAR },
+    { id: 1, name: "报告2024.txt", size: 0x5dc0, mtime: 0x6740f1a3, kind: IPMSG_FILE.REGULAR },
+  ]);
+  assert.deepEqual(parseAttachments("12:a::b.txt:3:0:1:\u000713:photos:0:0:2:\u0007"), [
+    { id: 12, name: "a:b.txt", size: 3, mtime: 0, kind: IPMSG_FILE.REGULAR },
+    { id: 13, name: "photos", size: 0, mtime: 0, kind: IPMSG_FILE.DIR },
+  ]);
+  for (const junk of ["", "x:y:z", "1::3:0:1:\u0007", "1:a:zz:0:1:\u0007", "1:a:3:0:9:\u0007", "-1:a:3:0:1:\u0007"]) {
+    assert.deepEqual(parseAttachments(junk), [], JSON.stringify(junk));
+  }
+  const mine = [{ id: 11, name: "x:y.txt", size: 255, mtime: 16, kind: IPMSG_FILE.REGULAR }];
+  assert.deepEqual(parseAttachments(formatAttachments(mine)), mine);
+  // Requests name the file id in hex (as iptux and IP Messenger send it), then decimal as a fallback.
+  assert.deepEqual(parseFileRequest("1a:b:400"), { packetNo: 26, ids: [11], offset: 1024 });
+  assert.deepEqual(parseFileRequest("1a:10:0"), { packetNo: 26, ids: [16, 10], offset: 0 });
+  assert.equal(parseFileRequest("zz:1:0"), undefined);
+});
+
+/** A connection that gives `bytes` in chunks of `step`. */
+function fakeConn(bytes: Uint8Array, step: number): Deno.Conn {
+  let at = 0;
+  return {
+    read(buf: Uint8Array): Promise<number | null> {
+      if (at >= bytes.length) return Promise.resolve(null);
+      const n = Math.min(step, buf.length, bytes.length - at);
+      buf.set(bytes.subarray(at, at + n));
+      at += n;
+      return Promise.resolve(n);
+    },
+  } as unknown as Deno.Conn;
+}
+
+Deno.test("a folder stream as iptux sends it is written under safe names, and a hostile name never climbs out", async () => {
+  const enc = (s: string) => new TextEncoder().encode(s);
+  const parts = [
+    dirHeader(enc("photos"), 0, IPMSG_FILE.DIR, 1),
+    dirHeader(enc("a.txt"), 5, IPMSG_FILE.REGULAR, 1),
+    enc("alpha"),
+    dirHeader(enc(".."), 0, IPMSG_FILE.DIR, 1), // a folder named ".." stays inside
+    dirHeader(enc("../../escape.txt"), 3, IPMSG_FILE.REGULAR, 1),
+    enc("bad"),
+    dirHeader(enc("."), 0, IPMSG_FILE.RETPARENT, 1),
+    dirHeader(enc("中文.txt"), 6, IPMSG_FILE.REGULAR, 1),
+    enc("中文"),
+    dirHeader(enc("."), 0, IPMSG_FILE.RETPARENT, 1),
+  ];
+  const stream = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    stream.set(p, at);
+    at += p.length;
+  }
+  assert.deepEqual((parseDirHeader(parts[0]!) as { kind: number }).kind, IPMSG_FILE.DIR);
+  for (const step of [1, 7, stream.length]) {
+    const dir = Deno.makeTempDirSync();
+    const root = `${dir}/photos.part`;
+    const got = await receiveFolder(new RawReader(fakeConn(stream, step)), root, "utf-8", () => {});
+    assert.deepEqual(got, { files: 3, bytes: 5 + 3 + 6 });
+    assert.equal(Deno.readTextFileSync(`${root}/a.txt`), "alpha");
+    assert.equal(Deno.readTextFileSync(`${root}/_/.._.._escape.txt`), "bad", "the \"..\" folder became \"_\", the path a name");
+    assert.equal(Deno.readTextFileSync(`${root}/中文.txt`), "中文");
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["photos.part"], "nothing outside the folder");
+    Deno.removeSync(dir, { recursive: true });
+  }
+  // A stream cut short is an error, not a hang.
+  await assert.rejects(
+    receiveFolder(new RawReader(fakeConn(stream.subarray(0, 40), 8)), `${Deno.makeTempDirSync()}/x`, "utf-8", () => {}),
+    /ended early/,
+  );
+});

@@ -111,6 +111,29 @@ export class IpmsgService implements Service, Carrier {
     return message;
   }
 
+  /**
+   * Stores a message that offers files (an attachment part, see
+   * wire/ipmsg_files.ts) and sends it when it can; its packet number is what
+   * the user's requests for the files will name.
+   */
+  sendFiles(to: string, text: string, attach: string, now: number): { message: StoredMessage; packetNo: number } {
+    const packetNo = this.ipmsg.packetNumber();
+    const online = this.ipmsg.get(to) !== undefined;
+    const message = this.#store.insertOutgoing({
+      id: timeOrderedId(this.#ctx.wall(now)),
+      peer: to,
+      text,
+      sentAt: this.#ctx.wall(now),
+      status: online ? "sent" : "queued",
+    });
+    this.#afterCommit.push((at) => {
+      this.ipmsg.send(message.id, to, text, at, { packetNo, attach });
+      this.#events.push({ type: online ? "sent" : "queued", message });
+    });
+    this.#ctx.changed();
+    return { message, packetNo: Number(packetNo) };
+  }
+
   onCommitted(now: number): void {
     const sends = this.#afterCommit;
     this.#afterCommit = [];
@@ -190,6 +213,15 @@ export class IpmsgService implements Service, Carrier {
               receivedAt: this.#ctx.wall(now),
             });
             this.#events.push({ type: "message", message });
+            if (event.files) {
+              this.#events.push({
+                type: "ipmsg-files",
+                peer: event.peer,
+                packetNo: event.files.packetNo,
+                files: event.files.list,
+                messageId: message.id,
+              });
+            }
           } catch (e) {
             // Already answered with RECVMSG (IP Messenger acks before the
             // application sees it); say loudly that it could not be kept.
