@@ -29,8 +29,8 @@ export interface Lan {
   prefix: string;
   bridgeNs: string;
   hosts: LanHost[];
-  /** Drops this percentage of UDP datagrams crossing the bridge (0 removes the rule). */
-  setLoss(percent: number): Promise<void>;
+  /** Drops `percent` % of UDP datagrams crossing the bridge (0 removes the rule); with `all`, of every packet (TCP too). */
+  setLoss(percent: number, options?: { all?: boolean }): Promise<void>;
   /** How many datagrams the loss rule has dropped so far. */
   dropped(): Promise<number>;
   /** Pulls a host's cable: its bridge port goes down. */
@@ -88,7 +88,7 @@ export async function createLan(n: number, prefix = `lc${crypto.randomUUID().sli
     prefix,
     bridgeNs,
     hosts,
-    async setLoss(percent) {
+    async setLoss(percent, options = {}) {
       await sh("ip", ["netns", "exec", bridgeNs, "nft", "delete", "table", "bridge", "lanchat_loss"]).catch(() => {});
       if (percent <= 0) return;
       await sh(
@@ -98,7 +98,7 @@ export async function createLan(n: number, prefix = `lc${crypto.randomUUID().sli
           "table bridge lanchat_loss {",
           "  chain forward {",
           "    type filter hook forward priority 0; policy accept;",
-          `    meta l4proto udp numgen random mod 100 < ${Math.round(percent)} counter drop`,
+          `    ${options.all ? "" : "meta l4proto udp "}numgen random mod 100 < ${Math.round(percent)} counter drop`,
           "  }",
           "}",
         ].join("\n"),

@@ -39,7 +39,7 @@ export const FrameType = {
 export type FrameTypeName = keyof typeof FrameType;
 
 /** Bytes of file data per data frame. */
-export const DATA_CHUNK = 256 * 1024;
+export const DATA_CHUNK = 1024 * 1024;
 /** Largest frame body accepted: a data chunk, its type byte and a cipher's tag, with room. */
 export const MAX_FRAME_BODY = DATA_CHUNK + 64;
 /** Largest JSON payload of a control frame. */

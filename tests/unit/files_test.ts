@@ -292,7 +292,11 @@ Deno.test("a folder stream as iptux sends it is written under safe names, and a 
     const got = await receiveFolder(new RawReader(fakeConn(stream, step)), root, "utf-8", () => {});
     assert.deepEqual(got, { files: 3, bytes: 5 + 3 + 6 });
     assert.equal(Deno.readTextFileSync(`${root}/a.txt`), "alpha");
-    assert.equal(Deno.readTextFileSync(`${root}/_/.._.._escape.txt`), "bad", "the \"..\" folder became \"_\", the path a name");
+    assert.equal(
+      Deno.readTextFileSync(`${root}/_/.._.._escape.txt`),
+      "bad",
+      'the ".." folder became "_", the path a name',
+    );
     assert.equal(Deno.readTextFileSync(`${root}/中文.txt`), "中文");
     assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["photos.part"], "nothing outside the folder");
     Deno.removeSync(dir, { recursive: true });

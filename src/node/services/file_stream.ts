@@ -17,7 +17,9 @@ import {
 import type { StreamCipher } from "../../security/file_cipher.ts";
 
 /** Bytes asked of the socket per read. */
-const READ_CHUNK = 256 * 1024 + 64;
+const READ_CHUNK = 1024 * 1024 + 64;
+/** Bytes read ahead of the frames taken, at most. */
+const READ_AHEAD_BYTES = 4 * 1024 * 1024;
 /** A read that waits longer than this ends the connection. */
 export const STALL_MS = 30_000;
 
@@ -31,9 +33,14 @@ export class FrameConn {
   cipher: StreamCipher | undefined;
   #reader = new FrameReader();
   #closed = false;
-  /** A read already under way, and the buffer it fills. */
-  #ahead: [Uint8Array, Promise<number | null>] | undefined;
-  /** Keep a read under way while a chunk is handled (for bulk data; off until the handshake is done). */
+  #pumping = false;
+  /** Wakes a {@link next} waiting for bytes. */
+  #wake: (() => void) | undefined;
+  /** Wakes the pump waiting for room. */
+  #resume: (() => void) | undefined;
+  /** Why the stream ended, once it has. */
+  #ended: StreamError | undefined;
+  /** Read continuously ahead of the frames taken (bulk data; off during the handshake). */
   readAhead = false;
   stallMs: number;
 
@@ -62,6 +69,8 @@ export class FrameConn {
     for (;;) {
       const body = this.#reader.next();
       if (body) {
+        // Room again in the read-ahead: let the pump go on.
+        if (this.#reader.buffered < READ_AHEAD_BYTES) this.#resume?.();
         const plain = this.cipher ? this.cipher.open(body) : body;
         const frame = plain && splitBody(plain);
         if (!frame) {
@@ -70,32 +79,55 @@ export class FrameConn {
         return frame;
       }
       if (this.#reader.error) throw new StreamError(this.#reader.error);
-      const [buf, reading] = this.#ahead ?? this.#read();
-      this.#ahead = undefined;
+      if (this.#ended) throw this.#ended;
+      if (!this.#pumping) this.#pump();
       let timer: ReturnType<typeof setTimeout> | undefined;
-      const n = await Promise.race([
-        reading,
+      const woke = await Promise.race([
+        new Promise<"more">((resolve) => this.#wake = () => resolve("more")),
         new Promise<"stalled">((resolve) => timer = setTimeout(() => resolve("stalled"), this.stallMs)),
-      ]).finally(() => clearTimeout(timer)).catch((e) => {
-        throw new StreamError(`the connection broke: ${(e as Error).message}`);
-      });
-      if (n === "stalled") {
+      ]).finally(() => clearTimeout(timer));
+      this.#wake = undefined;
+      if (woke === "stalled") {
         this.close();
         throw new StreamError(`nothing came for ${Math.round(this.stallMs / 1000)} s`);
       }
-      if (n === null) throw new StreamError("the peer closed the connection");
-      // Read ahead while this chunk is handled (written to disk, hashed): the socket never waits for us.
-      if (this.readAhead) this.#ahead = this.#read();
-      this.#reader.push(buf.subarray(0, n));
     }
   }
 
-  #read(): [Uint8Array, Promise<number | null>] {
-    const buf = new Uint8Array(READ_CHUNK);
-    const p = this.conn.read(buf);
-    // A read left behind when the stream ends early must not become an unhandled rejection.
-    p.catch(() => {});
-    return [buf, p];
+  /**
+   * Reads the socket into the frame reader: one read at a time during the
+   * handshake, then (with {@link readAhead}) continuously, up to
+   * READ_AHEAD_BYTES ahead of what has been taken, so the network keeps
+   * flowing while a frame is written to disk and hashed.
+   */
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      do {
+        if (this.#reader.buffered >= READ_AHEAD_BYTES) {
+          await new Promise<void>((resolve) => this.#resume = resolve);
+          this.#resume = undefined;
+          continue;
+        }
+        const buf = new Uint8Array(READ_CHUNK);
+        let n: number | null;
+        try {
+          n = await this.conn.read(buf);
+        } catch (e) {
+          this.#ended = new StreamError(`the connection broke: ${(e as Error).message}`);
+          break;
+        }
+        if (n === null) {
+          this.#ended = new StreamError("the peer closed the connection");
+          break;
+        }
+        this.#reader.push(buf.subarray(0, n));
+        this.#wake?.();
+      } while (this.readAhead && !this.#closed);
+    } finally {
+      this.#pumping = false;
+      this.#wake?.();
+    }
   }
 
   /** The next frame, which must be a control frame of `type` (an error frame becomes a thrown {@link RemoteError}). */
@@ -114,6 +146,7 @@ export class FrameConn {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#resume?.();
     try {
       this.conn.close();
     } catch { /* already closed */ }
