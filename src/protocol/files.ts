@@ -29,7 +29,7 @@ export type TransferState =
   | "offered" // incoming: waiting for the user to accept; outgoing: delivered, waiting for the peer to accept
   | "waiting" // outgoing: the offer is not delivered yet (the peer is offline); incoming: accepted, the sender is unreachable
   | "active"
-  | "paused"
+  | "paused" // incoming: the sender went away mid-way; tried again with a back-off, at once when it is back
   | "done"
   | "refused"
   | "failed"

@@ -200,7 +200,10 @@ Deno.test("a file over 4 GiB (sparse) resumes where it stopped after the sender 
     // Kill the sender a quarter of the way in.
     await until("a quarter received", async () => (await transfer(b, id)).transferred > size / 4, 120_000);
     await a.kill();
-    const at = (await transfer(b, id)).transferred;
+    // The receiver says so: paused (bytes came, then the sender went away), to go on when it is back.
+    const paused = await waitState(b, id, "paused", 10_000);
+    assert.match(paused.error ?? "", /closed the connection|broke|not online|connect/);
+    const at = paused.transferred;
     a = await p.start("a");
     await b.joined(a.id, 5000).catch(() => {});
     // Then the receiver, past half way.

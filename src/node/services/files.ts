@@ -253,7 +253,9 @@ export class FilesService implements Service {
     }
     // Incoming transfers that were under way when the daemon stopped go on.
     for (const t of this.#transfers.values()) {
-      if (t.direction === "in" && (t.state === "active" || t.state === "waiting")) this.#schedule(t, 0);
+      if (t.direction === "in" && (t.state === "active" || t.state === "waiting" || t.state === "paused")) {
+        this.#schedule(t, 0);
+      }
     }
   }
 
@@ -664,7 +666,8 @@ export class FilesService implements Service {
     } else if (event.type === "joined" || event.type === "restarted") {
       // A sender came back: try its transfers now rather than at the end of the back-off.
       for (const t of this.#transfers.values()) {
-        if (t.direction === "in" && t.peer === event.peer.id && t.state === "waiting" && !t.abort) this.#schedule(t, 0);
+        const stalled = t.state === "waiting" || t.state === "paused";
+        if (t.direction === "in" && t.peer === event.peer.id && stalled && !t.abort) this.#schedule(t, 0);
       }
     }
   }
@@ -800,7 +803,7 @@ export class FilesService implements Service {
     let waiting = 0;
     for (const t of this.#transfers.values()) {
       if (t.state === "active") active++;
-      else if (t.state === "waiting" || t.state === "offered") waiting++;
+      else if (t.state === "waiting" || t.state === "offered" || t.state === "paused") waiting++;
     }
     return { files: { ...this.counters, active, waiting, port: this.#listener ? this.#d.port : null } };
   }
@@ -1157,8 +1160,10 @@ export class FilesService implements Service {
       }
       // Unreachable, broken, stalled: try again later, from where it stopped.
       t.retryMs = Math.min(RETRY_MAX_MS, (t.retryMs ?? RETRY_FIRST_MS / 2) * 2);
-      if (t.state !== "waiting") {
-        t.state = "waiting";
+      // Paused once bytes have come (the sender went away mid-way); waiting while none has.
+      const next = t.transferred > 0 ? "paused" : "waiting";
+      if (t.state !== next) {
+        t.state = next;
         t.error = (e as Error).message;
         this.#save(t);
         this.#emit("transfer-updated", t);
