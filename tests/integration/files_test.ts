@@ -335,3 +335,32 @@ Deno.test("with a network key the file stream is sealed, and a transfer goes thr
     await Deno.remove(src, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("junk, oversized frames and idle connections on the file port change nothing: a real transfer still goes through", async () => {
+  const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
+  try {
+    const { a, b, downloads } = await pair({ bExtra: ["--accept-files", "always"] });
+    const port = Number(a.unicastPort);
+    const conns: Deno.TcpConn[] = [];
+    // 40 idle connections (past the cap of 32), 20 that send junk, 20 that announce a 4 GiB frame.
+    for (let i = 0; i < 40; i++) conns.push(await Deno.connect({ hostname: "127.0.0.1", port }));
+    for (let i = 0; i < 20; i++) {
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      await c.write(crypto.getRandomValues(new Uint8Array(1000))).catch(() => 0);
+      c.close();
+      const d = await Deno.connect({ hostname: "127.0.0.1", port });
+      await d.write(new Uint8Array([0xff, 0xff, 0xff, 0xff, 2])).catch(() => 0);
+      d.close();
+    }
+    // With the idle ones still open: they are cut after 10 s without a handshake, and the receiver's retry gets in.
+    await Deno.writeTextFile(`${src}/after.txt`, "still works");
+    const offered = (await api<TransferJson>(a, "/files", { to: "bob", paths: [`${src}/after.txt`] })).body;
+    await waitState(b, offered.id, "done", 40_000);
+    for (const c of conns) c.close();
+    assert.equal(await Deno.readTextFile(`${downloads}/after.txt`), "still works");
+    assert.equal((await fetch(`${a.httpUrl}/healthz`).then((r) => r.text())).trim(), "ok");
+  } finally {
+    await cleanUp();
+    await Deno.remove(src, { recursive: true }).catch(() => {});
+  }
+});
