@@ -38,9 +38,11 @@ export class RawReader {
     this.#stallMs = stallMs;
   }
 
-  /** The next chunk, or null at the end of the stream. */
+  #buf = new Uint8Array(256 * 1024);
+
+  /** The next chunk (a copy: the read buffer is reused), or null at the end of the stream. */
   async read(): Promise<Uint8Array | null> {
-    const buf = new Uint8Array(256 * 1024);
+    const buf = this.#buf;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const n = await Promise.race([
       this.#conn.read(buf),
@@ -49,7 +51,7 @@ export class RawReader {
       throw new StreamError(`the connection broke: ${(e as Error).message}`);
     });
     if (n === "stalled") throw new StreamError(`nothing came for ${Math.round(this.#stallMs / 1000)} s`);
-    return n === null ? null : buf.subarray(0, n);
+    return n === null ? null : buf.slice(0, n);
   }
 }
 
