@@ -83,6 +83,12 @@ export function parseControl(payload: Uint8Array): Record<string, unknown> | und
   }
 }
 
+/** The body length a 4-byte frame header says, or why it cannot be read (past MAX_FRAME_BODY). */
+export function bodyLength(head: Uint8Array): number | string {
+  const length = new DataView(head.buffer, head.byteOffset, 4).getUint32(0);
+  return length > MAX_FRAME_BODY ? `a frame of ${length} bytes (at most ${MAX_FRAME_BODY})` : length;
+}
+
 /** Splits a frame body into type and payload; undefined for an empty body. */
 export function splitBody(body: Uint8Array): Frame | undefined {
   if (body.length === 0) return undefined;
@@ -97,6 +103,7 @@ export class FrameReader {
   #chunks: Uint8Array[] = [];
   #buffered = 0;
   #need = -1;
+  #scratch = new Uint8Array(0);
   /** Set once the stream is malformed (a length past the maximum); nothing more is read. */
   error: string | undefined;
 
@@ -112,15 +119,18 @@ export class FrameReader {
     return this.#buffered;
   }
 
-  /** The next whole frame body, or undefined until more bytes come. */
+  /**
+   * The next whole frame body, or undefined until more bytes come. The body
+   * may be a view into a buffer the reader reuses: it is valid until the
+   * next call (copy it to keep it).
+   */
   next(): Uint8Array | undefined {
     if (this.error) return undefined;
     if (this.#need < 0) {
       if (this.#buffered < 4) return undefined;
-      const head = this.#take(4);
-      const length = new DataView(head.buffer, head.byteOffset, 4).getUint32(0);
-      if (length > MAX_FRAME_BODY) {
-        this.error = `a frame of ${length} bytes (at most ${MAX_FRAME_BODY})`;
+      const length = bodyLength(this.#take(4));
+      if (typeof length === "string") {
+        this.error = length;
         this.#chunks = [];
         this.#buffered = 0;
         return undefined;
@@ -143,7 +153,10 @@ export class FrameReader {
       this.#buffered -= n;
       return out;
     }
-    const out = new Uint8Array(n);
+    // Spread over chunks: assembled in one buffer that is reused (a frame body is valid until the next
+    // call to next(): callers finish with it first), not a new megabyte per frame for the GC to find.
+    if (this.#scratch.length < n) this.#scratch = new Uint8Array(Math.max(n, 64 * 1024));
+    const out = this.#scratch.subarray(0, n);
     let at = 0;
     while (at < n) {
       const c = this.#chunks[0]!;

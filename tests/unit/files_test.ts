@@ -123,7 +123,7 @@ Deno.test("frames come out whole however the stream is cut, and an oversized len
     const got: Uint8Array[] = [];
     for (let i = 0; i < stream.length; i += step) {
       r.push(stream.slice(i, i + step));
-      for (let f = r.next(); f; f = r.next()) got.push(f);
+      for (let f = r.next(); f; f = r.next()) got.push(f.slice());
     }
     assert.equal(got.length, 3, `step ${step}`);
     assert.deepEqual(got.map((g) => splitBody(g)!.type), [1, 6, 7]);

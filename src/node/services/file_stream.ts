@@ -6,20 +6,17 @@
  * @module
  */
 import {
+  bodyLength,
   controlPayload,
   frameBody,
   frameBytes,
-  FrameReader,
   FrameType,
+  MAX_FRAME_BODY,
   parseControl,
   splitBody,
 } from "../../wire/file_frames.ts";
 import type { StreamCipher } from "../../security/file_cipher.ts";
 
-/** Bytes asked of the socket per read. */
-const READ_CHUNK = 1024 * 1024 + 64;
-/** Bytes read ahead of the frames taken, at most. */
-const READ_AHEAD_BYTES = 4 * 1024 * 1024;
 /** A read that waits longer than this ends the connection. */
 export const STALL_MS = 30_000;
 
@@ -31,17 +28,18 @@ export class StreamError extends Error {
 export class FrameConn {
   readonly conn: Deno.Conn;
   cipher: StreamCipher | undefined;
-  #reader = new FrameReader();
   #closed = false;
-  #pumping = false;
-  #readBuffer: Uint8Array | undefined;
-  /** Wakes a {@link next} waiting for bytes. */
-  #wake: (() => void) | undefined;
-  /** Wakes the pump waiting for room. */
-  #resume: (() => void) | undefined;
-  /** Why the stream ended, once it has. */
-  #ended: StreamError | undefined;
-  /** Read continuously ahead of the frames taken (bulk data; off during the handshake). */
+  /**
+   * Frames are read whole with reads sized to them (a header, then exactly
+   * its body), each body into one of two buffers that are reused: no
+   * allocation per frame, and never more than one frame read ahead.
+   */
+  #bodies = [new Uint8Array(64 * 1024), new Uint8Array(64 * 1024)];
+  #turn = 0;
+  #head = new Uint8Array(4);
+  /** The next frame, already being read (with {@link readAhead}). */
+  #ahead: Promise<Uint8Array> | undefined;
+  /** Read the next frame while the last is handled (bulk data; off during the handshake). */
   readAhead = false;
   stallMs: number;
 
@@ -65,71 +63,57 @@ export class FrameConn {
     while (at < bytes.length) at += await this.conn.write(bytes.subarray(at));
   }
 
-  /** The next frame; throws {@link StreamError} when the stream ends, stalls or is malformed. */
+  /**
+   * The next frame; throws {@link StreamError} when the stream ends, stalls
+   * or is malformed. Its payload is valid until the next call (copy it to
+   * keep it): the buffer is reused.
+   */
   async next(): Promise<{ type: number; payload: Uint8Array }> {
-    for (;;) {
-      const body = this.#reader.next();
-      if (body) {
-        // Room again in the read-ahead: let the pump go on.
-        if (this.#reader.buffered < READ_AHEAD_BYTES) this.#resume?.();
-        const plain = this.cipher ? this.cipher.open(body) : body;
-        const frame = plain && splitBody(plain);
-        if (!frame) {
-          throw new StreamError(this.cipher ? "a frame did not open (another network key?)" : "an empty frame");
-        }
-        return frame;
-      }
-      if (this.#reader.error) throw new StreamError(this.#reader.error);
-      if (this.#ended) throw this.#ended;
-      if (!this.#pumping) this.#pump();
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const woke = await Promise.race([
-        new Promise<"more">((resolve) => this.#wake = () => resolve("more")),
-        new Promise<"stalled">((resolve) => timer = setTimeout(() => resolve("stalled"), this.stallMs)),
-      ]).finally(() => clearTimeout(timer));
-      this.#wake = undefined;
-      if (woke === "stalled") {
-        this.close();
-        throw new StreamError(`nothing came for ${Math.round(this.stallMs / 1000)} s`);
-      }
+    const reading = this.#ahead ?? this.#readFrame();
+    this.#ahead = undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const body = await Promise.race([
+      reading,
+      new Promise<"stalled">((resolve) => timer = setTimeout(() => resolve("stalled"), this.stallMs)),
+    ]).finally(() => clearTimeout(timer));
+    if (body === "stalled") {
+      this.close();
+      throw new StreamError(`nothing came for ${Math.round(this.stallMs / 1000)} s`);
     }
+    // The next frame goes into the other buffer while this one is handled.
+    if (this.readAhead) {
+      this.#ahead = this.#readFrame();
+      this.#ahead.catch(() => {}); // seen by the next call, if any
+    }
+    const plain = this.cipher ? this.cipher.open(body) : body;
+    const frame = plain && splitBody(plain);
+    if (!frame) throw new StreamError(this.cipher ? "a frame did not open (another network key?)" : "an empty frame");
+    return frame;
   }
 
-  /**
-   * Reads the socket into the frame reader: one read at a time during the
-   * handshake, then (with {@link readAhead}) continuously, up to
-   * READ_AHEAD_BYTES ahead of what has been taken, so the network keeps
-   * flowing while a frame is written to disk and hashed.
-   */
-  async #pump(): Promise<void> {
-    this.#pumping = true;
-    try {
-      do {
-        if (this.#reader.buffered >= READ_AHEAD_BYTES) {
-          await new Promise<void>((resolve) => this.#resume = resolve);
-          this.#resume = undefined;
-          continue;
-        }
-        // One buffer for every read, and a copy of what came: a view into a fresh 1 MiB buffer per
-        // read kept the whole megabyte alive for a 64 KiB read (150 MiB during a 4 GiB transfer).
-        const buf = this.#readBuffer ??= new Uint8Array(READ_CHUNK);
-        let n: number | null;
-        try {
-          n = await this.conn.read(buf);
-        } catch (e) {
-          this.#ended = new StreamError(`the connection broke: ${(e as Error).message}`);
-          break;
-        }
-        if (n === null) {
-          this.#ended = new StreamError("the peer closed the connection");
-          break;
-        }
-        this.#reader.push(buf.slice(0, n));
-        this.#wake?.();
-      } while (this.readAhead && !this.#closed);
-    } finally {
-      this.#pumping = false;
-      this.#wake?.();
+  async #readFrame(): Promise<Uint8Array> {
+    await this.#readExact(this.#head);
+    const length = bodyLength(this.#head);
+    if (typeof length === "string") throw new StreamError(length);
+    const i = this.#turn;
+    this.#turn = 1 - i;
+    if (this.#bodies[i]!.length < length) this.#bodies[i] = new Uint8Array(Math.min(MAX_FRAME_BODY, length * 2));
+    const body = this.#bodies[i]!.subarray(0, length);
+    await this.#readExact(body);
+    return body;
+  }
+
+  async #readExact(into: Uint8Array): Promise<void> {
+    let got = 0;
+    while (got < into.length) {
+      let n: number | null;
+      try {
+        n = await this.conn.read(into.subarray(got));
+      } catch (e) {
+        throw new StreamError(`the connection broke: ${(e as Error).message}`);
+      }
+      if (n === null) throw new StreamError("the peer closed the connection");
+      got += n;
     }
   }
 
@@ -149,7 +133,6 @@ export class FrameConn {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#resume?.();
     try {
       this.conn.close();
     } catch { /* already closed */ }
