@@ -90,3 +90,31 @@ Deno.test("the layer check sees a cycle and an upward import when there is one",
   assert.deepEqual(importsOf(`${dir}/a.ts`), [`${dir}/b.ts`]);
   assert.deepEqual(importsOf(`${dir}/b.ts`), [`${dir}/a.ts`]);
 });
+
+/** Imports that load code when the importer runs: static ones, not `import type` nor `import(…)`. */
+function loadedImportsOf(path: string): string[] {
+  const text = Deno.readTextFileSync(path);
+  return [...text.matchAll(/(?:^|\n)\s*(import|export)\s(?!type\s)[^;]*?from\s+"(\.[^"]+)"/g)]
+    .map((m) => new URL(m[2]!, `file://${path}`).pathname)
+    .filter((p) => p.endsWith(".ts"));
+}
+
+Deno.test("a daemon without --ipmsg never loads IP Messenger's codec (iconv-lite's GBK tables, ~1.3 MB)", () => {
+  const seen = new Set<string>();
+  const stack = [new URL("../../main.ts", import.meta.url).pathname];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    if (seen.has(p)) continue;
+    seen.add(p);
+    stack.push(...loadedImportsOf(p));
+  }
+  const codec = [...seen].filter((p) =>
+    /iconv-lite/.test(Deno.readTextFileSync(p)) && /^import iconv/m.test(Deno.readTextFileSync(p))
+  );
+  assert.deepEqual(
+    codec.map((p) => p.slice(SRC.pathname.length)),
+    [],
+    "loaded at start: only through import(…) with --ipmsg",
+  );
+  assert.ok([...seen].some((p) => p.endsWith("node/services/files.ts")), "the walk reaches the daemon's services");
+});

@@ -21,20 +21,17 @@ import { createHash, randomBytes } from "node:crypto";
 import { Buffer } from "node:buffer";
 import { statfsSync } from "node:fs";
 import type { DaemonEvent, TransferJson } from "../../api/types.ts";
-import { HttpError } from "../../api/request.ts";
 import { logger } from "../../common/log.ts";
 import { StreamCipher, streamKey } from "../../security/file_cipher.ts";
-import { nodeIdOf, type NodeSigner, SignatureChecker } from "../../security/signing.ts";
-import type { Store, StoredMessage } from "../../storage/store.ts";
+import { nodeIdOf, SignatureChecker } from "../../security/signing.ts";
 import { DATA_CHUNK, FrameType } from "../../wire/file_frames.ts";
-import { collisionKey, numbered, safeName, safePaths } from "../../protocol/file_names.ts";
+import { collisionKey, numbered, safePaths } from "../../protocol/file_names.ts";
 import {
   fetchProof,
   type FilesNote,
   finished,
   formatBytes,
   manifestBytes,
-  type ManifestEntry,
   MAX_NOTE_NAMES,
   MAX_OFFER_FILES,
   mayFetch,
@@ -45,31 +42,29 @@ import {
   parseNote,
   type TransferState,
 } from "../../protocol/files.ts";
+import { formatAttachments } from "../../wire/ipmsg_files.ts";
 import type { Service, ServiceContext } from "../service.ts";
 import { NOTHING } from "../service.ts";
-import type { FileOptions } from "../options.ts";
 import { FrameConn, RemoteError, StreamError } from "./file_stream.ts";
 import {
-  folderBytes,
-  freeName,
-  ipmsgRequest,
-  type IpmsgSender,
-  RawReader,
-  receiveFile,
-  receiveFolder,
-  sendFolder,
-  sendRaw,
-} from "./ipmsg_files.ts";
-import { formatAttachments, IPMSG_FILE, type IpmsgAttachment, parseFileRequest } from "../../wire/ipmsg_files.ts";
-import { decodeIpmsg } from "../../wire/ipmsg.ts";
-import { IPMSG } from "../../wire/ipmsg_command.ts";
+  exists,
+  fileCounters,
+  FileError,
+  type FilesDeps,
+  HANDSHAKE_MS,
+  type Transfer,
+  type TransferFile,
+  transferKey,
+  writeAll,
+} from "./files_model.ts";
+import type { IpmsgFiles } from "./files_ipmsg.ts";
+
+export { FileError, type FilesDeps };
 
 /** Most file-stream connections served at once; more are refused. */
 export const MAX_SERVED_CONNECTIONS = 32;
 /** Most transfers fetching at once; the others wait their turn. */
 export const MAX_ACTIVE_FETCHES = 4;
-/** How long a connection may take to authenticate. */
-const HANDSHAKE_MS = 10_000;
 /** Progress events per transfer at most this often. */
 const PROGRESS_EVERY_MS = 250;
 /** Back-off between attempts to reach a sender, doubling up to the maximum. */
@@ -77,102 +72,6 @@ const RETRY_FIRST_MS = 2_000;
 const RETRY_MAX_MS = 60_000;
 /** Finished transfers listed (the oldest beyond it are forgotten). */
 const KEEP_FINISHED = 500;
-
-/** A file of a transfer, as stored. */
-interface TransferFile extends ManifestEntry {
-  /** Outgoing: the file served. */
-  source?: string;
-  /** Incoming: where it goes, relative to the transfer's folder; set once it is done, its final name. */
-  dest?: string;
-  done?: boolean;
-  /** Incoming: fetched once more after a SHA-256 mismatch (a second one fails the transfer). */
-  retried?: boolean;
-}
-
-/** A transfer, either way. */
-interface Transfer {
-  id: string;
-  direction: "in" | "out";
-  peer: string;
-  state: TransferState;
-  createdAt: number;
-  updatedAt: number;
-  expires: number;
-  count: number;
-  bytes: number;
-  names: string[];
-  /** SHA-256 of the manifest. */
-  manifest: string;
-  /** Outgoing: the message that carries the offer (delivered: the state becomes "offered"). */
-  message?: string;
-  /** Incoming: the folder the files go in. */
-  dir?: string;
-  error?: string;
-  /** Bytes done (incoming: written and checked or in a .part; outgoing: served). */
-  transferred: number;
-  /** Files done. */
-  filesDone: number;
-  /** An IP Messenger offer: its packet number, its attachments, where each went, which are done. */
-  ipmsg?: {
-    packetNo: number;
-    files: IpmsgAttachment[];
-    dest: (string | null)[];
-    done: boolean[];
-    /** Outgoing: the file or folder each attachment is. */
-    sources?: string[];
-  };
-  // Not stored:
-  files?: TransferFile[];
-  rate?: number;
-  lastProgressAt?: number;
-  rateSample?: { at: number; bytes: number };
-  abort?: AbortController;
-  retryMs?: number;
-  retryTimer?: ReturnType<typeof setTimeout>;
-}
-
-/** What the service needs from the rest of the daemon. */
-export interface FilesDeps {
-  store: Store;
-  self: { id: string; publicKey: Uint8Array };
-  signer: NodeSigner;
-  networkKey?: Uint8Array;
-  options: FileOptions & { downloads: string };
-  /** Sends a text message (durable when the promise resolves). */
-  send(to: string, text: string): Promise<StoredMessage>;
-  /** Where a lanchat peer is now (its unicast address: the file port is the same number), if online. */
-  addressOf(peer: string): { address: string; port: number } | undefined;
-  /** Whether a peer is a lanchat peer (file transfer to IP Messenger users is not built yet). */
-  isLanchat(peer: string): boolean;
-  trusted(peer: string): boolean;
-  peerName(peer: string): string;
-  /** TCP, through the driver's io. */
-  listenTcp(hostname: string, port: number): Deno.TcpListener;
-  connectTcp(hostname: string, port: number): Promise<Deno.TcpConn>;
-  /** The TCP port to serve on (the unicast UDP port's number). */
-  port: number;
-  /** With --ipmsg: IP Messenger users as senders of files. */
-  ipmsg?: {
-    peer(id: string): IpmsgSender | undefined;
-    self(): { user: string; host: string };
-    /** Tells a sender its offer is not wanted (RELEASEFILES). */
-    release(peer: string, packetNo: number): void;
-    /** Sends a message offering files; its packet number names them in requests. */
-    offer(to: string, text: string, attach: string): { message: StoredMessage; packetNo: number };
-    /** Gives a message re-queued from the outbox at start back its files. */
-    reattach(messageId: string, packetNo: number, attach: string): void;
-    /** The TCP port IP Messenger users fetch files from (the IP Messenger UDP port's number). */
-    port: number;
-  };
-}
-
-/** Raised for a request a user can fix (a missing path, an unknown transfer), with the HTTP status it answers. */
-export class FileError extends HttpError {
-  override name = "FileError";
-  constructor(message: string, status = 400) {
-    super(status, message);
-  }
-}
 
 export class FilesService implements Service {
   readonly name = "files";
@@ -190,20 +89,34 @@ export class FilesService implements Service {
   #checker = new SignatureChecker();
   /** Packet numbers of our IP Messenger file requests. */
   #packetNo = Math.floor(Date.now() / 1000);
-  counters = {
-    offersSent: 0,
-    offersReceived: 0,
-    filesReceived: 0,
-    filesServed: 0,
-    bytesReceived: 0,
-    bytesServed: 0,
-    corrupted: 0,
-    refusedFetches: 0,
-    resumed: 0,
-  };
+  counters = fileCounters();
+
+  /** The IP Messenger side, loaded with --ipmsg only (its GBK codec costs every daemon ~1.3 MB). */
+  #ipmsg: IpmsgFiles | undefined;
 
   constructor(deps: FilesDeps) {
     this.#d = deps;
+  }
+
+  async #loadIpmsg(): Promise<void> {
+    const { IpmsgFiles } = await import("./files_ipmsg.ts");
+    const ctx = () => this.#ctx;
+    this.#ipmsg = new IpmsgFiles({
+      d: this.#d,
+      get ctx() {
+        return ctx();
+      },
+      log: this.#log,
+      transfers: this.#transfers,
+      counters: this.counters,
+      wallNow: () => this.#wallNow(),
+      save: (t) => this.#save(t),
+      emit: (type, t) => this.#emit(type, t),
+      progress: (t, force) => this.#progress(t, force),
+      end: (t, state, error) => this.#end(t, state, error),
+      json: (t) => this.json(t),
+      accept: (id, dir) => this.accept(id, dir),
+    });
   }
 
   /** Wall-clock time now, in whole ms (notes carry integers). */
@@ -212,11 +125,12 @@ export class FilesService implements Service {
   }
 
   static key(direction: string, id: string): string {
-    return `${direction}:${id}`;
+    return transferKey(direction, id);
   }
 
-  start(ctx: ServiceContext): void {
+  async start(ctx: ServiceContext): Promise<void> {
     this.#ctx = ctx;
+    if (this.#d.ipmsg) await this.#loadIpmsg();
     for (const row of this.#d.store.transfers()) {
       const t = { ...JSON.parse(row.json), state: row.state } as Transfer;
       this.#transfers.set(FilesService.key(t.direction, t.id), t);
@@ -240,7 +154,7 @@ export class FilesService implements Service {
     if (this.#d.ipmsg) {
       try {
         const l = this.#ipmsgListener = this.#d.listenTcp("0.0.0.0", this.#d.ipmsg.port);
-        this.#acceptLoop(l, (conn) => this.#serveIpmsg(conn));
+        this.#acceptLoop(l, (conn) => this.#ipmsg!.serve(conn));
       } catch (e) {
         this.#log.warn("Cannot serve files to IP Messenger users: {error}", { error: (e as Error).message });
       }
@@ -315,7 +229,7 @@ export class FilesService implements Service {
           `${this.#d.peerName(to)} is an IP Messenger user: start the daemon with --ipmsg to send to it`,
         );
       }
-      return await this.#offerIpmsg(to, paths);
+      return await this.#ipmsg!.offer(to, paths);
     }
     if (paths.length === 0) throw new FileError("Nothing to send: give at least one path");
     const files: TransferFile[] = [];
@@ -401,155 +315,6 @@ export class FilesService implements Service {
     });
     this.#emit("transfer-updated", t);
     return this.json(t);
-  }
-
-  /**
-   * Offers files and folders to an IP Messenger user: a message with them
-   * attached (its text says what, for the history), served on TCP at the IP
-   * Messenger port to that user's address alone. IP Messenger has no
-   * checksum: the files are not hashed.
-   */
-  async #offerIpmsg(to: string, paths: string[]): Promise<TransferJson> {
-    const files: IpmsgAttachment[] = [];
-    const sources: string[] = [];
-    for (const [i, p] of paths.entries()) {
-      let info: Deno.FileInfo;
-      try {
-        info = await Deno.stat(p);
-      } catch (e) {
-        const why = e instanceof Deno.errors.NotFound ? "no such file or folder" : (e as Error).message;
-        throw new FileError(`Cannot send ${p}: ${why}`);
-      }
-      const name = p.replace(/\/+$/, "").split("/").pop() || p;
-      if (info.isDirectory) {
-        // Built (sendFolder answers GETDIRFILES as iptux's own sender does), but iptux 0.8.3 dies
-        // receiving it (a recursion in its AnalogFS::mkdir): refused until that is understood.
-        throw new FileError(
-          `Folders cannot be sent to IP Messenger users yet (iptux 0.8.3 crashes receiving one): send the files in ${p}, or an archive of it`,
-        );
-      }
-      if (!info.isFile) throw new FileError(`Cannot send ${p}: not a file or folder`);
-      const size = info.isFile ? info.size : await folderBytes(p);
-      const mtime = Math.floor((info.mtime?.getTime() ?? 0) / 1000);
-      files.push({ id: i, name, size, mtime, kind: info.isFile ? IPMSG_FILE.REGULAR : IPMSG_FILE.DIR });
-      sources.push(p);
-    }
-    const wall = this.#wallNow();
-    const names = files.map((f) => f.kind === IPMSG_FILE.DIR ? `${f.name}/` : f.name);
-    const bytes = files.reduce((n, f) => n + f.size, 0);
-    const text = `Files offered: ${names.slice(0, 3).join(", ")}${names.length > 3 ? ", …" : ""} (${
-      files.length === 1 ? "1 file" : `${files.length} files`
-    }, ${formatBytes(bytes)})`;
-    const attach = formatAttachments(files);
-    if (new TextEncoder().encode(text + attach).length > 7000) {
-      throw new FileError(
-        "Too many files, or names too long, for one IP Messenger message: send a folder instead",
-        413,
-      );
-    }
-    let sent: { message: StoredMessage; packetNo: number };
-    try {
-      sent = this.#d.ipmsg!.offer(to, text, attach);
-    } catch (e) {
-      throw new FileError(`Cannot offer these files: ${(e as Error).message}`, 413);
-    }
-    await this.#ctx.durable();
-    const t: Transfer = {
-      id: createHash("sha256").update(`ipmsg-out:${to}:${sent.packetNo}:${wall}`).digest("hex").slice(0, 32),
-      direction: "out",
-      peer: to,
-      state: "waiting",
-      createdAt: wall,
-      updatedAt: wall,
-      expires: wall + OFFER_TTL_MS,
-      count: files.length,
-      bytes,
-      names: names.slice(0, MAX_NOTE_NAMES),
-      manifest: "",
-      message: sent.message.id,
-      transferred: 0,
-      filesDone: 0,
-      ipmsg: { packetNo: sent.packetNo, files, dest: files.map(() => null), done: files.map(() => false), sources },
-    };
-    this.#transfers.set(FilesService.key("out", t.id), t);
-    this.#save(t);
-    this.counters.offersSent++;
-    this.#emit("transfer-updated", t);
-    return this.json(t);
-  }
-
-  /** Serves an IP Messenger user's GETFILEDATA or GETDIRFILES request, if it names an offer made to it. */
-  async #serveIpmsg(conn: Deno.TcpConn): Promise<void> {
-    const remote = (conn.remoteAddr as Deno.NetAddr).hostname;
-    const reader = new RawReader(conn, HANDSHAKE_MS);
-    let head = new Uint8Array();
-    // The request is one packet ending in NUL; a client that sends none and waits gets an answer to what came.
-    let pending: Promise<Uint8Array | null> | undefined;
-    while (!head.includes(0) && head.length < 8192) {
-      pending ??= reader.read();
-      const chunk = await Promise.race([pending, new Promise<"quiet">((r) => setTimeout(() => r("quiet"), 500))]);
-      if (chunk === "quiet") {
-        if (head.length > 0) break;
-        continue;
-      }
-      pending = undefined;
-      if (chunk === null) return;
-      const joined = new Uint8Array(head.length + chunk.length);
-      joined.set(head);
-      joined.set(chunk, head.length);
-      head = joined;
-    }
-    pending?.catch(() => {});
-    const end = head.indexOf(0);
-    const decoded = decodeIpmsg(end >= 0 ? head.subarray(0, end + 1) : head);
-    if (!decoded.ok) return;
-    const p = decoded.value;
-    if (p.mode !== IPMSG.GETFILEDATA && p.mode !== IPMSG.GETDIRFILES) return;
-    const req = parseFileRequest(p.extra[0] ?? "");
-    const t = req &&
-      [...this.#transfers.values()].find((x) =>
-        x.direction === "out" && x.ipmsg?.packetNo === req.packetNo && this.#d.ipmsg?.peer(x.peer)?.address === remote
-      );
-    const refuse = (why: string) => {
-      this.counters.refusedFetches++;
-      this.#log.info("Refused an IP Messenger file request from {address}: {why}", { address: remote, why });
-    };
-    if (!req || !t) return refuse("it names no offer made to that address");
-    if (finished(t.state) && t.state !== "done") return refuse(`the offer was ${t.state}`);
-    if (this.#wallNow() > t.expires) return refuse("the offer has expired");
-    const im = t.ipmsg!;
-    const idx = req.ids.map((id) => im.files.findIndex((f) => f.id === id)).find((i) => i >= 0);
-    if (idx === undefined) return refuse("no such file in the offer");
-    const f = im.files[idx]!;
-    const source = im.sources![idx]!;
-    const sender = this.#d.ipmsg!.peer(t.peer)!;
-    if (t.state !== "active") {
-      t.state = "active";
-      this.#save(t);
-      this.#emit("transfer-updated", t);
-    }
-    const write = async (bytes: Uint8Array) => {
-      let w = 0;
-      while (w < bytes.length) w += await conn.write(bytes.subarray(w));
-    };
-    const count = (n: number) => {
-      this.counters.bytesServed += n;
-      t.transferred = Math.min(t.bytes, t.transferred + n);
-      this.#progress(t);
-    };
-    if (p.mode === IPMSG.GETFILEDATA && f.kind === IPMSG_FILE.REGULAR) {
-      if (req.offset > f.size) return refuse("an offset past the end of the file");
-      await sendRaw(source, req.offset, f.size - req.offset, write, count);
-    } else if (p.mode === IPMSG.GETDIRFILES && f.kind === IPMSG_FILE.DIR) {
-      await sendFolder(source, f.name, sender.encoding, write, count);
-    } else return refuse("a file asked for as a folder, or the reverse");
-    im.done[idx] = true;
-    t.filesDone = im.done.filter(Boolean).length;
-    this.counters.filesServed++;
-    if (im.done.every(Boolean)) {
-      t.transferred = t.bytes;
-      this.#end(t, "done");
-    } else this.#save(t);
   }
 
   /** Files under a folder, depth first; symbolic links are left out (counted). */
@@ -650,7 +415,7 @@ export class FilesService implements Service {
   // ---- the bus ----
 
   onEvent(event: DaemonEvent, now: number): void {
-    if (event.type === "ipmsg-files") return this.#onIpmsgOffer(event.peer.id, event.packetNo, event.files);
+    if (event.type === "ipmsg-files") return this.#ipmsg?.onOffer(event.peer.id, event.packetNo, event.files);
     if (event.type === "message" && event.message.direction === "in") {
       const note = parseNote(event.message.text);
       if (note) this.#onNote(event.message.peer, note, now);
@@ -668,48 +433,6 @@ export class FilesService implements Service {
       for (const t of this.#transfers.values()) {
         const stalled = t.state === "waiting" || t.state === "paused";
         if (t.direction === "in" && t.peer === event.peer.id && stalled && !t.abort) this.#schedule(t, 0);
-      }
-    }
-  }
-
-  /** An IP Messenger user's attachments: an incoming offer like any other. */
-  #onIpmsgOffer(peer: string, packetNo: number, files: IpmsgAttachment[]): void {
-    const id = createHash("sha256").update(`ipmsg:${peer}:${packetNo}`).digest("hex").slice(0, 32);
-    const key = FilesService.key("in", id);
-    if (this.#transfers.has(key) || files.length === 0) return;
-    const wall = this.#wallNow();
-    const t: Transfer = {
-      id,
-      direction: "in",
-      peer,
-      state: "offered",
-      createdAt: wall,
-      updatedAt: wall,
-      expires: wall + OFFER_TTL_MS,
-      count: files.length,
-      bytes: files.reduce((n, f) => n + f.size, 0),
-      names: files.slice(0, MAX_NOTE_NAMES).map((f) => f.kind === IPMSG_FILE.DIR ? `${f.name}/` : f.name),
-      manifest: "",
-      transferred: 0,
-      filesDone: 0,
-      ipmsg: { packetNo, files, dest: files.map(() => null), done: files.map(() => false) },
-    };
-    this.#transfers.set(key, t);
-    this.counters.offersReceived++;
-    this.#save(t);
-    this.#emit("transfer-offered", t);
-    this.#log.info("{name} (IP Messenger) offers {count} files ({size}): lanchat accept {id}", {
-      name: this.#d.peerName(peer),
-      count: t.count,
-      size: formatBytes(t.bytes),
-      id: t.id.slice(0, 8),
-    });
-    // IP Messenger users have no node key: only --accept-files always takes their offers unasked.
-    if (this.#d.options.accept === "always" && t.bytes <= (this.#d.options.autoAcceptMaxBytes ?? 1024 ** 3)) {
-      try {
-        this.accept(t.id);
-      } catch (e) {
-        this.#log.warn("Could not accept {id}: {error}", { id: t.id, error: (e as Error).message });
       }
     }
   }
@@ -1109,7 +832,10 @@ export class FilesService implements Service {
     try {
       const wall = this.#wallNow();
       if (wall > t.expires) throw new RemoteError("the offer has expired", "expired");
-      if (t.ipmsg) return await this.#fetchIpmsg(t, abort.signal);
+      if (t.ipmsg) {
+        if (!this.#ipmsg) throw new FileError("an IP Messenger transfer: start the daemon with --ipmsg to fetch it");
+        return await this.#ipmsg.fetch(t, abort.signal);
+      }
       const at = this.#d.addressOf(t.peer);
       if (!at) throw new StreamError(`${this.#d.peerName(t.peer)} is not online`);
       const conn = await this.#d.connectTcp(at.address, at.port).catch((e) => {
@@ -1312,85 +1038,6 @@ export class FilesService implements Service {
     await fc.sendControl(FrameType.verified, { file: idx });
   }
 
-  /**
-   * Fetches an IP Messenger offer: each file from the length of its .part
-   * (GETFILEDATA), each folder whole into NAME.part/ (GETDIRFILES has no
-   * offset), then renamed. No checksum exists in IP Messenger: a file is
-   * done when its size has arrived.
-   */
-  async #fetchIpmsg(t: Transfer, signal: AbortSignal): Promise<void> {
-    const im = t.ipmsg!;
-    const sender = this.#d.ipmsg?.peer(t.peer);
-    if (!sender) throw new StreamError(`${this.#d.peerName(t.peer)} is not online`);
-    if (t.state !== "active" || t.error) {
-      t.state = "active";
-      t.error = undefined;
-      this.#save(t);
-      this.#emit("transfer-updated", t);
-    }
-    await Deno.mkdir(t.dir!, { recursive: true });
-    t.transferred = im.files.reduce((n, f, i) => n + (im.done[i] ? f.size : 0), 0);
-    const onBytes = (n: number) => {
-      this.counters.bytesReceived += n;
-      t.transferred += n;
-      this.#progress(t);
-    };
-    for (const [i, f] of im.files.entries()) {
-      if (im.done[i]) continue;
-      if (signal.aborted) return;
-      im.dest[i] ??= await freeName(t.dir!, safeName(f.name));
-      this.#save(t);
-      const part = `${t.dir}/${im.dest[i]}.part`;
-      const self = { ...this.#d.ipmsg!.self(), packetNo: this.#packetNo++ };
-      if (f.kind === IPMSG_FILE.REGULAR) {
-        using out = await Deno.open(part, { read: true, write: true, create: true });
-        let offset = (await out.stat()).size;
-        if (offset > f.size) {
-          await out.truncate(0);
-          offset = 0;
-        }
-        await out.seek(offset, Deno.SeekMode.Start);
-        if (offset > 0) {
-          this.counters.resumed++;
-          this.#log.info("Resuming {file} at {offset} of {size}", { file: im.dest[i], offset, size: f.size });
-        }
-        t.transferred += offset;
-        const conn = await ipmsgRequest(this.#d.connectTcp, sender, self, "file", im.packetNo, f.id, offset);
-        signal.addEventListener("abort", () => conn.close());
-        try {
-          await receiveFile(new RawReader(conn), out, f.size - offset, onBytes);
-        } finally {
-          try {
-            conn.close();
-          } catch { /* closed */ }
-        }
-        if (f.mtime) await out.utime(new Date(), new Date(f.mtime * 1000)).catch(() => {});
-      } else {
-        // A folder comes whole: what an earlier attempt left is started over.
-        await Deno.remove(part, { recursive: true }).catch(() => {});
-        const conn = await ipmsgRequest(this.#d.connectTcp, sender, self, "dir", im.packetNo, f.id, 0);
-        signal.addEventListener("abort", () => conn.close());
-        try {
-          await receiveFolder(new RawReader(conn), part, sender.encoding, onBytes);
-        } finally {
-          try {
-            conn.close();
-          } catch { /* closed */ }
-        }
-      }
-      const final = await freeName(t.dir!, im.dest[i]!, false);
-      await Deno.rename(part, `${t.dir}/${final}`);
-      im.dest[i] = final;
-      im.done[i] = true;
-      t.filesDone++;
-      this.counters.filesReceived++;
-      this.#save(t);
-    }
-    t.bytes = Math.max(t.bytes, t.transferred);
-    t.transferred = t.bytes;
-    this.#end(t, "done");
-  }
-
   async #removeParts(t: Transfer): Promise<void> {
     if (t.ipmsg) {
       for (const [i, d] of t.ipmsg.dest.entries()) {
@@ -1434,20 +1081,6 @@ function parseVerified(payload: Uint8Array): number | undefined {
     return Number.isSafeInteger(v.file) ? v.file : undefined;
   } catch {
     return undefined;
-  }
-}
-
-async function writeAll(f: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let w = 0;
-  while (w < bytes.length) w += await f.write(bytes.subarray(w));
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

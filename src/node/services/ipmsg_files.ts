@@ -19,15 +19,9 @@ import {
 } from "../../wire/ipmsg_files.ts";
 import { numbered, safeName } from "../../protocol/file_names.ts";
 import { STALL_MS, StreamError } from "./file_stream.ts";
+import { exists, type IpmsgSender, writeAll } from "./files_model.ts";
 
-/** The sender as the request needs it. */
-export interface IpmsgSender {
-  address: string;
-  port: number;
-  encoding: IpmsgEncoding;
-  /** Its version field: iptux wants FILEATTACHOPT on GETFILEDATA, as it sends it. */
-  version: string;
-}
+export type { IpmsgSender };
 
 /** Reads a TCP connection chunk by chunk, giving up after STALL_MS of silence. */
 export class RawReader {
@@ -87,20 +81,6 @@ export async function ipmsgRequest(
     throw new StreamError(`cannot send the request: ${(e as Error).message}`);
   }
   return conn;
-}
-
-async function writeAll(f: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let w = 0;
-  while (w < bytes.length) w += await f.write(bytes.subarray(w));
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**

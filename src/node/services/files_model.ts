@@ -1,0 +1,179 @@
+/**
+ * What the file service and its two protocol sides share: a transfer as
+ * kept and stored, what the service needs from the daemon, the errors it
+ * answers with, and the host interface through which the IP Messenger side
+ * reaches the service's state.
+ *
+ * @module
+ */
+import type { DaemonEvent, TransferJson } from "../../api/types.ts";
+import { HttpError } from "../../api/request.ts";
+import type { Logger } from "@logtape/logtape";
+import type { ManifestEntry, TransferState } from "../../protocol/files.ts";
+import type { NodeSigner } from "../../security/signing.ts";
+import type { Store, StoredMessage } from "../../storage/store.ts";
+import type { IpmsgAttachment } from "../../wire/ipmsg_files.ts";
+import type { FileOptions } from "../options.ts";
+import type { ServiceContext } from "../service.ts";
+import type { IpmsgEncoding } from "../../wire/ipmsg.ts";
+
+/** The sender as the request needs it. */
+export interface IpmsgSender {
+  address: string;
+  port: number;
+  encoding: IpmsgEncoding;
+  /** Its version field: iptux wants FILEATTACHOPT on GETFILEDATA, as it sends it. */
+  version: string;
+}
+
+/** How long a connection may take to authenticate (or, for IP Messenger, to say what it wants). */
+export const HANDSHAKE_MS = 10_000;
+
+/** The key of a transfer in the service's map: an offer id is the same on both sides. */
+export function transferKey(direction: string, id: string): string {
+  return `${direction}:${id}`;
+}
+
+/** A file of a transfer, as stored. */
+export interface TransferFile extends ManifestEntry {
+  /** Outgoing: the file served. */
+  source?: string;
+  /** Incoming: where it goes, relative to the transfer's folder; set once it is done, its final name. */
+  dest?: string;
+  done?: boolean;
+  /** Incoming: fetched once more after a SHA-256 mismatch (a second one fails the transfer). */
+  retried?: boolean;
+}
+
+/** A transfer, either way. */
+export interface Transfer {
+  id: string;
+  direction: "in" | "out";
+  peer: string;
+  state: TransferState;
+  createdAt: number;
+  updatedAt: number;
+  expires: number;
+  count: number;
+  bytes: number;
+  names: string[];
+  /** SHA-256 of the manifest. */
+  manifest: string;
+  /** Outgoing: the message that carries the offer (delivered: the state becomes "offered"). */
+  message?: string;
+  /** Incoming: the folder the files go in. */
+  dir?: string;
+  error?: string;
+  /** Bytes done (incoming: written and checked or in a .part; outgoing: served). */
+  transferred: number;
+  /** Files done. */
+  filesDone: number;
+  /** An IP Messenger offer: its packet number, its attachments, where each went, which are done. */
+  ipmsg?: {
+    packetNo: number;
+    files: IpmsgAttachment[];
+    dest: (string | null)[];
+    done: boolean[];
+    /** Outgoing: the file or folder each attachment is. */
+    sources?: string[];
+  };
+  // Not stored:
+  files?: TransferFile[];
+  rate?: number;
+  lastProgressAt?: number;
+  rateSample?: { at: number; bytes: number };
+  abort?: AbortController;
+  retryMs?: number;
+  retryTimer?: ReturnType<typeof setTimeout>;
+}
+
+/** What the service needs from the rest of the daemon. */
+export interface FilesDeps {
+  store: Store;
+  self: { id: string; publicKey: Uint8Array };
+  signer: NodeSigner;
+  networkKey?: Uint8Array;
+  options: FileOptions & { downloads: string };
+  /** Sends a text message (durable when the promise resolves). */
+  send(to: string, text: string): Promise<StoredMessage>;
+  /** Where a lanchat peer is now (its unicast address: the file port is the same number), if online. */
+  addressOf(peer: string): { address: string; port: number } | undefined;
+  /** Whether a peer is a lanchat peer (file transfer to IP Messenger users is not built yet). */
+  isLanchat(peer: string): boolean;
+  trusted(peer: string): boolean;
+  peerName(peer: string): string;
+  /** TCP, through the driver's io. */
+  listenTcp(hostname: string, port: number): Deno.TcpListener;
+  connectTcp(hostname: string, port: number): Promise<Deno.TcpConn>;
+  /** The TCP port to serve on (the unicast UDP port's number). */
+  port: number;
+  /** With --ipmsg: IP Messenger users as senders of files. */
+  ipmsg?: {
+    peer(id: string): IpmsgSender | undefined;
+    self(): { user: string; host: string };
+    /** Tells a sender its offer is not wanted (RELEASEFILES). */
+    release(peer: string, packetNo: number): void;
+    /** Sends a message offering files; its packet number names them in requests. */
+    offer(to: string, text: string, attach: string): { message: StoredMessage; packetNo: number };
+    /** Gives a message re-queued from the outbox at start back its files. */
+    reattach(messageId: string, packetNo: number, attach: string): void;
+    /** The TCP port IP Messenger users fetch files from (the IP Messenger UDP port's number). */
+    port: number;
+  };
+}
+
+/** Raised for a request a user can fix (a missing path, an unknown transfer), with the HTTP status it answers. */
+export class FileError extends HttpError {
+  override name = "FileError";
+  constructor(message: string, status = 400) {
+    super(status, message);
+  }
+}
+
+/** The file service's counters (in /status as `files`). */
+export function fileCounters() {
+  return {
+    offersSent: 0,
+    offersReceived: 0,
+    filesReceived: 0,
+    filesServed: 0,
+    bytesReceived: 0,
+    bytesServed: 0,
+    corrupted: 0,
+    refusedFetches: 0,
+    resumed: 0,
+  };
+}
+export type FileCounters = ReturnType<typeof fileCounters>;
+
+/** The file service's state and actions, as its IP Messenger side uses them. */
+export interface FilesHost {
+  readonly d: FilesDeps;
+  readonly ctx: ServiceContext;
+  readonly log: Logger;
+  readonly transfers: Map<string, Transfer>;
+  readonly counters: FileCounters;
+  wallNow(): number;
+  save(t: Transfer): void;
+  emit(type: Extract<DaemonEvent, { transfer: TransferJson }>["type"], t: Transfer): void;
+  progress(t: Transfer, force?: boolean): void;
+  end(t: Transfer, state: TransferState, error?: string): void;
+  json(t: Transfer): TransferJson;
+  accept(id: string, dir?: string): TransferJson;
+}
+
+/** Writes all of `bytes` (a write may take only part). */
+export async function writeAll(f: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let w = 0;
+  while (w < bytes.length) w += await f.write(bytes.subarray(w));
+}
+
+/** Whether anything (a file, a folder, a link) is at `path`. */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
