@@ -369,6 +369,29 @@ function hostAllowed(host: string | null, allowed: readonly string[]): boolean {
   return allowed.includes(name.toLowerCase());
 }
 
+/**
+ * Why a request that changes something is refused as coming from another
+ * site's page (a browser says so: `Origin` not this server, or
+ * `Sec-Fetch-Site: cross-site`), or undefined. Any page open in the user's
+ * browser can POST to 127.0.0.1 (a form, or `fetch` with `mode: "no-cors"`);
+ * the Host check does not see it, as the Host is ours. Reads are safe:
+ * without CORS headers the other page cannot read the answer. Clients that
+ * are not browsers (the CLI, curl) send neither header.
+ */
+export function crossOrigin(req: Request): string | undefined {
+  if (req.method === "GET" || req.method === "HEAD" || req.method === "OPTIONS") return undefined;
+  const site = req.headers.get("sec-fetch-site");
+  const origin = req.headers.get("origin");
+  let sameHost = false;
+  try {
+    sameHost = origin !== null && new URL(origin).host === req.headers.get("host");
+  } catch { /* "null" or malformed: not this server */ }
+  if ((origin !== null && !sameHost) || (site !== null && site !== "same-origin" && site !== "none")) {
+    return `Cross-origin request refused: a page from ${origin ?? "another site"} may not ${req.method} here`;
+  }
+  return undefined;
+}
+
 /** Builds the request handler over an {@link Api}. */
 export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStreams {
   const streams = new Set<() => void>();
@@ -611,6 +634,8 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         { "www-authenticate": 'Bearer realm="lanchat"' },
       );
     }
+    const cross = crossOrigin(req);
+    if (cross) return jsonError(403, cross);
     const transfer = /^\/transfers\/([^/]+)(?:\/(accept|refuse|cancel))?$/.exec(path);
     const route = routes[path] ?? (transfer ? transferRoute(api, transfer[1]!, transfer[2]) : undefined);
     if (!route) {

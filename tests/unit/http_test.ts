@@ -392,3 +392,41 @@ Deno.test("POST /memory/compact compacts and shows the memory; too soon is 429 w
   assert.match((await no.json()).error, /--expose-gc/);
   assert.equal((await handler(req("/memory/compact"))).status, 405);
 });
+
+Deno.test("http refuses a message posted by another site's page open in the browser (Origin or Sec-Fetch-Site), and nothing is sent", async () => {
+  const { handler, sent } = fakeApi({}, { allowedHosts: LOOPBACK_HOSTS });
+  const body = JSON.stringify({ to: "bob", text: "sent by evil.example" });
+  const from = (headers: Record<string, string>) =>
+    handler(
+      new Request("http://127.0.0.1:47476/messages", {
+        method: "POST",
+        body,
+        headers: { host: "127.0.0.1:47476", "content-type": "text/plain", ...headers },
+      }),
+    );
+  for (
+    const headers of <Record<string, string>[]> [
+      { origin: "http://evil.example" },
+      { origin: "null" },
+      { origin: "http://127.0.0.1:8080" }, // another port is another origin
+      { "sec-fetch-site": "cross-site" },
+      { "sec-fetch-site": "same-site" },
+    ]
+  ) {
+    const res = await from(headers);
+    assert.equal(res.status, 403, JSON.stringify(headers));
+    assert.match((await res.json()).error, /Cross-origin request refused/);
+  }
+  assert.equal(sent.length, 0);
+  // The page the daemon serves itself, the CLI and curl (no Origin) go through.
+  assert.equal((await from({ origin: "http://127.0.0.1:47476", "sec-fetch-site": "same-origin" })).status, 202);
+  assert.equal((await from({})).status, 202);
+  // Reads stay open: another page cannot read the answer anyway (no CORS headers).
+  const read = await handler(
+    new Request("http://127.0.0.1:47476/peers", {
+      headers: { host: "127.0.0.1:47476", origin: "http://evil.example" },
+    }),
+  );
+  assert.equal(read.status, 200);
+  assert.equal(read.headers.get("access-control-allow-origin"), null);
+});
