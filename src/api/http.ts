@@ -15,6 +15,7 @@
  * | `GET /messages/search?q=&peer=&before=&limit=` | messages containing q, newest first |
  * | `POST /broadcast[?wait=S]` | send `{text}` to every peer online |
  * | `GET /events` | Server-Sent Events |
+ * | `GET /`, `/app.js`, `/app.css` | the web page (web/ in the repository) |
  * | `POST /trust` | `{peer}`: confirm that peer's pinned node key |
  * | `POST /memory/compact` | compact the heap now (at most every 10 s) |
  * | `POST /forget` | `{peer}`: forget its pinned key (pinned anew on its next hello) |
@@ -330,6 +331,20 @@ export interface HandlerWithStreams {
   closeStreams(): void;
 }
 
+/** A file of the web page, as served. */
+export interface WebAsset {
+  body: Uint8Array;
+  type: string;
+}
+
+/**
+ * The page's policy: its own scripts and styles only, no inline script, no
+ * connection but to this server, not framed. Peers' text is never HTML in it.
+ */
+export const PAGE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
+  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 /** Who may use the API. */
 export interface HttpAccess {
   /**
@@ -343,6 +358,8 @@ export interface HttpAccess {
    * still sends its own name as Host, and is refused.
    */
   allowedHosts?: readonly string[];
+  /** The web page's files by path ("/", "/app.js", …). */
+  web?: ReadonlyMap<string, WebAsset>;
 }
 
 /** Host names accepted on a loopback bind. */
@@ -637,6 +654,19 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
     const cross = crossOrigin(req);
     if (cross) return jsonError(403, cross);
     const transfer = /^\/transfers\/([^/]+)(?:\/(accept|refuse|cancel))?$/.exec(path);
+    const asset = access.web?.get(url.pathname);
+    if (asset && (req.method === "GET" || req.method === "HEAD")) {
+      return new Response(req.method === "HEAD" ? null : asset.body as Uint8Array<ArrayBuffer>, {
+        headers: {
+          "content-type": asset.type,
+          "cache-control": "no-cache",
+          "content-security-policy": PAGE_CSP,
+          "x-content-type-options": "nosniff",
+          "referrer-policy": "no-referrer",
+          "x-frame-options": "DENY",
+        },
+      });
+    }
     const route = routes[path] ?? (transfer ? transferRoute(api, transfer[1]!, transfer[2]) : undefined);
     if (!route) {
       return jsonError(404, `No such endpoint: ${url.pathname}; try ${Object.keys(routes).join(", ")}`);

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { loadWebAssets } from "./web_assets.ts";
 import { clearImmediate, setImmediate } from "node:timers";
 import { type Api, createHandler, isLoopbackBind, LOOPBACK_HOSTS } from "../api/http.ts";
 import type { DaemonEvent, PeerJson } from "../api/types.ts";
@@ -217,7 +218,11 @@ export class Daemon {
     const tokenFile = options.httpTokenFile ?? (loopback ? undefined : `${this.dataDir}/${HTTP_TOKEN_FILE}`);
     const token = tokenFile === undefined ? undefined : await loadOrCreateToken(tokenFile);
     if (tokenFile) log.info("The HTTP API requires the bearer token in {tokenFile}", { tokenFile });
-    const handler = createHandler(this.api(), { token, allowedHosts: loopback ? LOOPBACK_HOSTS : undefined });
+    const handler = createHandler(this.api(), {
+      token,
+      allowedHosts: loopback ? LOOPBACK_HOSTS : undefined,
+      web: await loadWebAssets(),
+    });
     const wanted = options.httpMaxConnections ?? DEFAULT_HTTP_LIMITS.maxConnections;
     this.#http = serveHttp(where.hostname, where.port, handler, {
       limits: { maxConnections: wanted },

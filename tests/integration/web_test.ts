@@ -1,0 +1,94 @@
+/**
+ * The web page in a real browser (Debian's chromium, headless, driven by
+ * playwright-core): two daemons on loopback, a page on each. Ignored, with
+ * the reason, where chromium is not installed.
+ */
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+import { freeUdpPort, killAll, startLoopbackDaemon } from "../support/daemon_process.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const unavailable = await Deno.stat(CHROMIUM).then(
+  () => undefined,
+  () => `${CHROMIUM} is not installed (apt-get install chromium)`,
+);
+if (unavailable) console.warn(`web test ignored: ${unavailable}`);
+
+Deno.test({
+  name:
+    "a message typed in page A appears live in page B, gets its delivery tick in A, and a hostile name and text stay text",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const port = freeUdpPort();
+    const hostile = `<img src=x onerror="window.pwned=1">`;
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const a = await startLoopbackDaemon(port, "alice").started();
+      const b = await startLoopbackDaemon(port, hostile).started();
+      await a.joined(b.id, 3000);
+      await b.joined(a.id, 3000);
+      const dialogs: string[] = [];
+      const open = async (url: string) => {
+        const page = await browser.newPage();
+        page.on("dialog", (d) => {
+          dialogs.push(d.message());
+          void d.dismiss();
+        });
+        await page.goto(url);
+        return page;
+      };
+      const pageA = await open(a.httpUrl);
+      const pageB = await open(b.httpUrl);
+      // A sees bob by his hostile name, as text.
+      const bobInA = pageA.locator("#peer-list li", { hasText: "<img src=x" });
+      await bobInA.waitFor({ timeout: 10_000 });
+      assert.equal(await pageA.locator("#peer-list img").count(), 0, "no element was made of the name");
+      await bobInA.click();
+      await pageA.fill("#text", `hello bob ${hostile}\nsecond line 你好 🎉`);
+      await pageA.press("#text", "Enter");
+      // B: the message arrives live, as text; unread count and title show it until opened.
+      const aliceInB = pageB.locator("#peer-list li", { hasText: "alice" });
+      await aliceInB.locator(".unread").waitFor({ timeout: 10_000 });
+      assert.match(await pageB.title(), /^\(1\) lanchat/);
+      await aliceInB.click();
+      const got = pageB.locator("#messages li.in").last();
+      await got.waitFor({ timeout: 10_000 });
+      assert.match(await got.innerText(), /hello bob <img src=x onerror="window.pwned=1">\nsecond line 你好 🎉/);
+      assert.equal(await pageB.locator("#messages img").count(), 0);
+      assert.match(await pageB.title(), /^lanchat/);
+      // A: the delivery tick.
+      await pageA.locator("#messages li.out .meta", { hasText: "delivered ✓" }).waitFor({ timeout: 10_000 });
+      // Nothing ran.
+      for (const page of [pageA, pageB]) {
+        assert.equal(await page.evaluate(() => (globalThis as { pwned?: number }).pwned), undefined);
+      }
+      assert.deepEqual(dialogs, []);
+      // Another site's page cannot post a message through the user's browser.
+      const evil = await browser.newPage();
+      await evil.goto("about:blank");
+      const status = await evil.evaluate(async (url) => {
+        try {
+          const r = await fetch(`${url}/messages`, {
+            method: "POST",
+            body: JSON.stringify({ to: "alice", text: "forged" }),
+            mode: "no-cors",
+          });
+          return r.type;
+        } catch (e) {
+          return String(e);
+        }
+      }, b.httpUrl);
+      assert.ok(status === "opaque" || /Failed/.test(status), status);
+      const inA: { text: string }[] = await (await fetch(`${a.httpUrl}/messages`)).json();
+      assert.ok(!inA.some((m) => m.text === "forged"), "the forged message was not sent");
+      await Deno.mkdir(new URL("../../docs/", import.meta.url), { recursive: true });
+      await pageB.setViewportSize({ width: 1000, height: 600 });
+      await pageB.screenshot({ path: new URL("../../docs/web.png", import.meta.url).pathname });
+    } finally {
+      await browser.close();
+      await killAll();
+    }
+  },
+});

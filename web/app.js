@@ -1,0 +1,337 @@
+// lanchat's page: the roster, a conversation per peer, incoming file offers, live over Server-Sent Events.
+// Everything a peer supplies is put in the page as text (textContent), never as HTML; the daemon's
+// Content-Security-Policy allows no inline script and no connection but to the daemon itself.
+
+const $ = (id) => document.getElementById(id);
+const PAGE = 50;
+
+const state = {
+  peers: [], // from /peers?all=1
+  unread: new Map(), // peer id -> count
+  current: undefined, // peer id
+  oldest: undefined, // cursor of the oldest message shown
+  loadingOlder: false,
+  noOlder: false,
+  shown: new Map(), // message id -> li
+  transfers: new Map(), // transfer id -> transfer
+  baseTitle: "lanchat",
+};
+
+function el(tag, className, text) {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+async function api(path, body) {
+  const res = await fetch(
+    path,
+    body === undefined ? {} : {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    },
+  );
+  const json = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(json.error ?? `${res.status}`);
+  return json;
+}
+
+// ---- people ----
+
+async function loadPeers() {
+  state.peers = await api("/peers?all=1");
+  renderPeers();
+}
+
+function peerName(id) {
+  return state.peers.find((p) => p.id === id)?.name ?? id.slice(0, 8);
+}
+
+function renderPeers() {
+  const q = $("search").value.trim().toLowerCase();
+  const list = $("peer-list");
+  list.replaceChildren();
+  const online = (p) => p.state !== "offline";
+  const peers = state.peers
+    .filter((p) => !q || p.name.toLowerCase().includes(q) || (p.hostname ?? "").toLowerCase().includes(q))
+    .sort((a, b) => Number(online(b)) - Number(online(a)) || a.name.localeCompare(b.name));
+  for (const p of peers) {
+    const li = el("li", online(p) ? "" : "offline");
+    li.tabIndex = 0;
+    li.dataset.id = p.id;
+    li.setAttribute("aria-selected", String(p.id === state.current));
+    li.append(el("span", "name", p.name));
+    const detail = [
+      p.hostname,
+      online(p) ? "online" : "offline",
+      p.protocol === "ipmsg" ? "IP Messenger" : "lanchat",
+      p.fingerprint ? `key ${p.fingerprint}${p.trust === "trusted" ? " ✓" : ""}` : undefined,
+    ].filter(Boolean).join(" · ");
+    li.append(el("span", "detail", detail));
+    const n = state.unread.get(p.id) ?? 0;
+    if (n > 0) li.append(el("span", "unread", String(n)));
+    li.addEventListener("click", () => openConversation(p.id));
+    li.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") openConversation(p.id);
+    });
+    list.append(li);
+  }
+  updateTitle();
+}
+
+function updateTitle() {
+  let total = 0;
+  for (const n of state.unread.values()) total += n;
+  document.title = total > 0 ? `(${total}) ${state.baseTitle}` : state.baseTitle;
+}
+
+// ---- conversation ----
+
+function statusText(m) {
+  if (m.direction === "in") return "";
+  return { queued: "queued", sent: "sent", delivered: "delivered ✓", failed: `failed: ${m.error ?? ""}` }[m.status] ??
+    m.status;
+}
+
+const RANK = { queued: 1, sent: 2, delivered: 3, failed: 3, received: 3 };
+
+function messageItem(m) {
+  const li = el("li", m.direction);
+  li.dataset.cursor = String(m.cursor);
+  li.dataset.status = m.status;
+  li.append(document.createTextNode(m.text));
+  const time = new Date(m.receivedAt ?? m.sentAt).toLocaleTimeString();
+  const meta = [time, statusText(m), m.late ? "late" : ""].filter(Boolean).join(" · ");
+  li.append(el("span", "meta", meta));
+  state.shown.set(m.id, li);
+  return li;
+}
+
+function withGap(m, li) {
+  if (!m.gapBefore) return [li];
+  return [el("li", "gap", `${m.gapBefore} message(s) never arrived here`), li];
+}
+
+async function openConversation(id) {
+  state.current = id;
+  state.oldest = undefined;
+  state.noOlder = false;
+  state.shown.clear();
+  state.unread.delete(id);
+  $("peer-title").textContent = peerName(id);
+  $("composer").hidden = false;
+  const list = $("messages");
+  list.replaceChildren();
+  renderPeers();
+  renderTransfers();
+  const page = await api(`/messages?peer=${encodeURIComponent(id)}&limit=${PAGE}`);
+  if (state.current !== id) return;
+  for (const m of page) list.append(...withGap(m, messageItem(m)));
+  state.oldest = page[0]?.cursor;
+  state.noOlder = page.length < PAGE;
+  list.scrollTop = list.scrollHeight;
+  $("text").focus();
+}
+
+async function loadOlder() {
+  if (state.loadingOlder || state.noOlder || state.oldest === undefined || !state.current) return;
+  state.loadingOlder = true;
+  const id = state.current;
+  try {
+    const page = await api(
+      `/messages?peer=${encodeURIComponent(id)}&before=${state.oldest}&limit=${PAGE}`,
+    );
+    if (state.current !== id) return;
+    const list = $("messages");
+    const before = list.scrollHeight;
+    const items = page.flatMap((m) => withGap(m, messageItem(m)));
+    list.prepend(...items);
+    list.scrollTop += list.scrollHeight - before;
+    state.oldest = page[0]?.cursor ?? state.oldest;
+    state.noOlder = page.length < PAGE;
+  } finally {
+    state.loadingOlder = false;
+  }
+}
+
+function showMessage(m) {
+  if (m.peer.id !== state.current) return false;
+  const known = state.shown.get(m.id);
+  if (known) {
+    // The delivery event can overtake the answer to the POST that sent it: never go back a step.
+    if ((RANK[m.status] ?? 0) >= (RANK[known.dataset.status] ?? 0)) known.replaceWith(messageItem(m));
+    return true;
+  }
+  const list = $("messages");
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  list.append(...withGap(m, messageItem(m)));
+  if (atBottom || m.direction === "out") list.scrollTop = list.scrollHeight;
+  return true;
+}
+
+async function send() {
+  const text = $("text").value;
+  if (!state.current || text.trim() === "") return;
+  $("text").value = "";
+  try {
+    const m = await api("/messages", { to: state.current, text });
+    showMessage(m);
+  } catch (e) {
+    $("text").value = text;
+    alertLine(`Not sent: ${e.message}`);
+  }
+}
+
+function alertLine(text) {
+  const list = $("messages");
+  list.append(el("li", "gap", text));
+  list.scrollTop = list.scrollHeight;
+}
+
+// ---- files ----
+
+function renderTransfers() {
+  const box = $("transfers");
+  box.replaceChildren();
+  for (const t of state.transfers.values()) {
+    if (t.peer.id !== state.current) continue;
+    if (["done", "refused", "cancelled", "failed"].includes(t.state) && Date.now() - Date.parse(t.updatedAt) > 60_000) {
+      continue;
+    }
+    const row = el("div", "transfer");
+    const what = t.files === 1 ? t.names[0] ?? "1 file" : `${t.files} files`;
+    row.append(el("span", "", `${t.direction === "in" ? "From" : "To"} ${t.peer.name}: ${what} — ${t.state}`));
+    const bar = el("progress");
+    bar.max = Math.max(1, t.bytes);
+    bar.value = t.transferred;
+    row.append(bar);
+    if (t.direction === "in" && t.state === "offered") {
+      const accept = el("button", "", "Accept");
+      accept.addEventListener("click", () => act(t.id, "accept"));
+      const refuse = el("button", "", "Refuse");
+      refuse.addEventListener("click", () => act(t.id, "refuse"));
+      row.append(accept, refuse);
+    }
+    if (t.dir && t.state === "done") row.append(el("span", "", `saved in ${t.dir}`));
+    if (t.error) row.append(el("span", "", t.error));
+    box.append(row);
+  }
+}
+
+async function act(id, what) {
+  try {
+    const t = await api(`/transfers/${id}/${what}`, {});
+    state.transfers.set(t.id, t);
+    renderTransfers();
+  } catch (e) {
+    alertLine(`${what}: ${e.message}`);
+  }
+}
+
+// ---- status ----
+
+async function showStatus() {
+  const s = await api("/status");
+  const lines = [
+    `${s.name} (${s.id})`,
+    `up ${Math.round(s.uptimeSeconds / 60)} min, lanchat ${s.version}`,
+    `group: ${s.security?.group ?? "?"}${s.security?.keyId ? ` (key ${s.security.keyId})` : ""}`,
+    `peers online: ${s.peers}`,
+    `data directory: ${s.dataDir}`,
+    `messages waiting to be delivered: ${s.messaging?.outbox ?? 0}`,
+    `files: ${s.files ? `${s.files.active} active, ${s.files.waiting} waiting` : "off"}`,
+  ];
+  $("status-text").textContent = lines.join("\n");
+  $("status-dialog").showModal();
+}
+
+// ---- notifications ----
+
+function notify(title, body) {
+  if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
+  new Notification(title, { body });
+}
+
+// ---- live ----
+
+function listen() {
+  const events = new EventSource("/events");
+  let peersTimer;
+  const refreshPeers = () => {
+    clearTimeout(peersTimer);
+    peersTimer = setTimeout(loadPeers, 200);
+  };
+  for (const type of ["peer-joined", "peer-left", "peer-restarted"]) events.addEventListener(type, refreshPeers);
+  events.addEventListener("message", (e) => {
+    const m = JSON.parse(e.data);
+    if (!state.peers.some((p) => p.id === m.peer.id)) refreshPeers();
+    if (!showMessage(m) || document.hidden) {
+      if (m.peer.id !== state.current || document.hidden) {
+        state.unread.set(m.peer.id, (state.unread.get(m.peer.id) ?? 0) + 1);
+        renderPeers();
+      }
+      notify(m.peer.name, m.text);
+    }
+  });
+  for (const type of ["queued", "sent", "delivered", "failed"]) {
+    events.addEventListener(type, (e) => showMessage(JSON.parse(e.data)));
+  }
+  for (
+    const type of ["transfer-offered", "transfer-progress", "transfer-updated", "transfer-done", "transfer-failed"]
+  ) {
+    events.addEventListener(type, (e) => {
+      const t = JSON.parse(e.data);
+      state.transfers.set(t.id, t);
+      if (type === "transfer-offered") notify(t.peer.name, `offers ${t.files} file(s)`);
+      renderTransfers();
+    });
+  }
+  // Reconnected after the daemon restarted: catch up on what was missed.
+  events.addEventListener("open", () => {
+    loadPeers();
+    if (state.current) openConversation(state.current);
+  });
+}
+
+// ---- start ----
+
+async function start() {
+  $("search").addEventListener("input", renderPeers);
+  $("composer").addEventListener("submit", (e) => {
+    e.preventDefault();
+    send();
+  });
+  $("text").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      send();
+    }
+  });
+  $("messages").addEventListener("scroll", () => {
+    if ($("messages").scrollTop < 80) loadOlder();
+  });
+  $("status-button").addEventListener("click", showStatus);
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && state.current) {
+      state.unread.delete(state.current);
+      renderPeers();
+    }
+  });
+  if ("Notification" in window && Notification.permission === "default") {
+    $("notify-button").hidden = false;
+    $("notify-button").addEventListener("click", async () => {
+      await Notification.requestPermission();
+      $("notify-button").hidden = true;
+    });
+  }
+  const s = await api("/status");
+  state.baseTitle = `lanchat — ${s.name}`;
+  $("me").textContent = `${s.name} · ${s.id.slice(0, 8)}`;
+  for (const t of await api("/transfers")) state.transfers.set(t.id, t);
+  await loadPeers();
+  listen();
+}
+
+start().catch((e) => alertLine(`Cannot reach the daemon: ${e.message}`));
