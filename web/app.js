@@ -34,8 +34,28 @@ async function api(path, body) {
     },
   );
   const json = await res.json().catch(() => ({}));
+  if (res.status === 401) throw new AuthError(json.error ?? "a token is needed");
   if (!res.ok) throw new Error(json.error ?? `${res.status}`);
   return json;
+}
+
+class AuthError extends Error {}
+
+/** Beyond loopback: ask for the token once; the daemon keeps it in an HttpOnly cookie. */
+function askForToken() {
+  $("people").hidden = true;
+  $("conversation").hidden = true;
+  $("login").hidden = false;
+  $("token").focus();
+  $("login").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await api("/session", { token: $("token").value });
+      location.reload();
+    } catch (err) {
+      $("login-error").textContent = err.message;
+    }
+  });
 }
 
 // ---- people ----
@@ -334,4 +354,4 @@ async function start() {
   listen();
 }
 
-start().catch((e) => alertLine(`Cannot reach the daemon: ${e.message}`));
+start().catch((e) => e instanceof AuthError ? askForToken() : alertLine(`Cannot reach the daemon: ${e.message}`));

@@ -409,6 +409,30 @@ export function crossOrigin(req: Request): string | undefined {
   return undefined;
 }
 
+/** The cookie the web page's session keeps the token in. */
+export const SESSION_COOKIE = "lanchat_token";
+
+/** Whether a `Cookie` header carries the token (compared in constant time). */
+function cookieMatches(header: string | null, token: string): boolean {
+  const m = new RegExp(`(?:^|;\\s*)${SESSION_COOKIE}=([^;]+)`).exec(header ?? "");
+  return m !== null && timingSafeEqual(digest(decodeURIComponent(m[1]!)), digest(token));
+}
+
+/**
+ * `POST /session {"token": …}`: the page beyond loopback asks for the token
+ * once; a right one comes back as an HttpOnly, SameSite=Strict cookie (no
+ * script can read it, no other site's request carries it).
+ */
+async function startSession(req: Request, token: string): Promise<Response> {
+  const body = await readJsonObject(req);
+  if (typeof body.token !== "string" || !timingSafeEqual(digest(body.token.trim()), digest(token))) {
+    return jsonError(401, "Wrong token: it is in the daemon's --http-token-file");
+  }
+  return json({ ok: true }, 200, {
+    "set-cookie": `${SESSION_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000`,
+  });
+}
+
 /** Builds the request handler over an {@link Api}. */
 export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStreams {
   const streams = new Set<() => void>();
@@ -642,8 +666,18 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         }`,
       );
     }
+    // The page's own files carry no secret: served to anyone who may reach the server, so that the
+    // page can ask for the token. The token then travels in an HttpOnly, SameSite=Strict cookie.
+    const asset = access.web?.get(url.pathname);
+    const open = path === "/healthz" || (asset !== undefined && (req.method === "GET" || req.method === "HEAD"));
+    if (access.token !== undefined && path === "/session" && req.method === "POST") {
+      const cross = crossOrigin(req);
+      if (cross) return jsonError(403, cross);
+      return await startSession(req, access.token);
+    }
     if (
-      access.token !== undefined && path !== "/healthz" && !tokenMatches(req.headers.get("authorization"), access.token)
+      access.token !== undefined && !open && !tokenMatches(req.headers.get("authorization"), access.token) &&
+      !cookieMatches(req.headers.get("cookie"), access.token)
     ) {
       return jsonError(
         401,
@@ -654,7 +688,6 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
     const cross = crossOrigin(req);
     if (cross) return jsonError(403, cross);
     const transfer = /^\/transfers\/([^/]+)(?:\/(accept|refuse|cancel))?$/.exec(path);
-    const asset = access.web?.get(url.pathname);
     if (asset && (req.method === "GET" || req.method === "HEAD")) {
       return new Response(req.method === "HEAD" ? null : asset.body as Uint8Array<ArrayBuffer>, {
         headers: {

@@ -92,3 +92,39 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a daemon that needs its token: the page asks once, keeps it in an HttpOnly cookie no script can read, and works",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const port = freeUdpPort();
+    const dir = Deno.makeTempDirSync();
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const a = await startLoopbackDaemon(port, "alice", { extra: ["--http-token-file", `${dir}/token`] }).started();
+      const token = Deno.readTextFileSync(`${dir}/token`).trim();
+      assert.equal((await fetch(`${a.httpUrl}/peers`)).status, 401, "the API still needs it");
+      const page = await browser.newPage();
+      await page.goto(a.httpUrl);
+      await page.locator("#login").waitFor({ timeout: 10_000 });
+      await page.fill("#token", "wrong");
+      await page.click("#login button");
+      await page.locator("#login-error", { hasText: "Wrong token" }).waitFor({ timeout: 5000 });
+      await page.fill("#token", token);
+      await page.click("#login button");
+      await page.locator("#me", { hasText: "alice" }).waitFor({ timeout: 10_000 });
+      assert.equal(await page.evaluate("document.cookie"), "", "the cookie is HttpOnly");
+      const cookies = await page.context().cookies();
+      const session = cookies.find((c) => c.name === "lanchat_token")!;
+      assert.equal(session.httpOnly, true);
+      assert.equal(session.sameSite, "Strict");
+    } finally {
+      await browser.close();
+      await killAll();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
