@@ -67,6 +67,7 @@ import { helloFor } from "../tests/support/hostile.ts";
 import { benchHistory } from "./bench_history.ts";
 import { benchSoak } from "./bench_soak.ts";
 import { benchFiles } from "./bench_files.ts";
+import { benchWeb } from "./bench_web.ts";
 
 function arg(name: string, fallback: string): string {
   const i = Deno.args.indexOf(`--${name}`);
@@ -916,6 +917,13 @@ if (ONLY.has("files")) {
   });
 }
 
+if (ONLY.has("web")) {
+  await benchWeb({ started, machine, summary, writeResult }, {
+    messages: Number(arg("web-messages", "100000")),
+    peers: Number(arg("web-peers", "1000")),
+  });
+}
+
 if (summary.length > 0) {
   const md = [
     "| figure | measured | target |",
@@ -927,7 +935,7 @@ if (summary.length > 0) {
   ].join("\n");
   console.log("\nSummary\n\n" + md);
   // A run of some parts only writes its own summary, beside the full run's.
-  const all = ONLY.size === 5 && !ONLY.has("history") && !ONLY.has("soak") && !ONLY.has("files");
+  const all = ONLY.size === 5 && !ONLY.has("history") && !ONLY.has("soak") && !ONLY.has("files") && !ONLY.has("web");
   const before = arg("daemon-repo", "") ? "-before" : "";
   await writeResult(all ? "summary" : `summary-${[...ONLY].join("-")}${before}`, {
     measuredAt: started.toISOString(),

@@ -352,6 +352,9 @@ async function start() {
   for (const t of await api("/transfers")) state.transfers.set(t.id, t);
   await loadPeers();
   listen();
+  // A link to a conversation: #peer=ID.
+  const linked = /^#peer=([0-9a-f]{32})$/.exec(location.hash);
+  if (linked) await openConversation(linked[1]);
 }
 
 start().catch((e) => e instanceof AuthError ? askForToken() : alertLine(`Cannot reach the daemon: ${e.message}`));
