@@ -4,6 +4,8 @@
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 50;
+/** Most messages in the page at once: a window over the conversation, moved as you scroll (100,000 stay smooth). */
+const WINDOW = 300;
 
 const state = {
   peers: [], // from /peers?all=1
@@ -12,6 +14,8 @@ const state = {
   oldest: undefined, // cursor of the oldest message shown
   loadingOlder: false,
   noOlder: false,
+  atNewest: true, // the window reaches the newest message
+  newest: undefined, // cursor of the newest message shown
   shown: new Map(), // message id -> li
   transfers: new Map(), // transfer id -> transfer
   baseTitle: "lanchat",
@@ -121,6 +125,7 @@ function messageItem(m) {
   const li = el("li", m.direction);
   li.dataset.cursor = String(m.cursor);
   li.dataset.status = m.status;
+  li.dataset.id = m.id;
   li.append(document.createTextNode(m.text));
   const time = new Date(m.receivedAt ?? m.sentAt).toLocaleTimeString();
   const meta = [time, statusText(m), m.late ? "late" : ""].filter(Boolean).join(" · ");
@@ -150,7 +155,10 @@ async function openConversation(id) {
   if (state.current !== id) return;
   for (const m of page) list.append(...withGap(m, messageItem(m)));
   state.oldest = page[0]?.cursor;
+  state.newest = page.at(-1)?.cursor;
+  state.atNewest = true;
   state.noOlder = page.length < PAGE;
+  markEnds();
   list.scrollTop = list.scrollHeight;
   $("text").focus();
 }
@@ -171,6 +179,55 @@ async function loadOlder() {
     list.scrollTop += list.scrollHeight - before;
     state.oldest = page[0]?.cursor ?? state.oldest;
     state.noOlder = page.length < PAGE;
+    trim("bottom");
+    markEnds();
+  } finally {
+    state.loadingOlder = false;
+  }
+}
+
+/** Marks on the list whether its window reaches the oldest and the newest message (for tests and the benchmark). */
+function markEnds() {
+  $("messages").dataset.oldest = String(state.noOlder);
+  $("messages").dataset.newest = String(state.atNewest);
+}
+
+/** Keeps the window at WINDOW messages, dropping them from the far end. */
+function trim(end) {
+  const list = $("messages");
+  const items = () => list.querySelectorAll("li[data-cursor]");
+  let all = items();
+  if (all.length <= WINDOW) return;
+  const drop = end === "bottom" ? [...all].slice(WINDOW) : [...all].slice(0, all.length - WINDOW);
+  const height = list.scrollHeight;
+  for (const li of drop) {
+    state.shown.delete(li.dataset.id);
+    li.remove();
+  }
+  all = items();
+  if (end === "bottom") {
+    state.atNewest = false;
+    state.newest = Number(all[all.length - 1].dataset.cursor);
+  } else {
+    state.noOlder = false;
+    state.oldest = Number(all[0].dataset.cursor);
+    list.scrollTop -= height - list.scrollHeight;
+  }
+}
+
+/** Scrolled down to the end of a window that does not reach the newest message: the next page. */
+async function loadNewer() {
+  if (state.loadingOlder || state.atNewest || state.newest === undefined || !state.current) return;
+  state.loadingOlder = true;
+  const id = state.current;
+  try {
+    const page = await api(`/messages?peer=${encodeURIComponent(id)}&after=${state.newest}&limit=${PAGE}`);
+    if (state.current !== id) return;
+    $("messages").append(...page.flatMap((m) => withGap(m, messageItem(m))));
+    state.newest = page.at(-1)?.cursor ?? state.newest;
+    state.atNewest = page.length < PAGE;
+    trim("top");
+    markEnds();
   } finally {
     state.loadingOlder = false;
   }
@@ -184,9 +241,13 @@ function showMessage(m) {
     if ((RANK[m.status] ?? 0) >= (RANK[known.dataset.status] ?? 0)) known.replaceWith(messageItem(m));
     return true;
   }
+  // Far back in history: the new message waits until the window comes back down to it.
+  if (!state.atNewest) return true;
   const list = $("messages");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   list.append(...withGap(m, messageItem(m)));
+  state.newest = m.cursor;
+  trim("top");
   if (atBottom || m.direction === "out") list.scrollTop = list.scrollHeight;
   return true;
 }
@@ -197,6 +258,7 @@ async function send() {
   $("text").value = "";
   try {
     const m = await api("/messages", { to: state.current, text });
+    if (!state.atNewest) await openConversation(state.current);
     showMessage(m);
   } catch (e) {
     $("text").value = text;
@@ -330,7 +392,9 @@ async function start() {
     }
   });
   $("messages").addEventListener("scroll", () => {
-    if ($("messages").scrollTop < 80) loadOlder();
+    const list = $("messages");
+    if (list.scrollTop < 80) loadOlder();
+    else if (list.scrollHeight - list.scrollTop - list.clientHeight < 80) loadNewer();
   });
   $("status-button").addEventListener("click", showStatus);
   document.addEventListener("visibilitychange", () => {

@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { freeUdpPort, killAll, startLoopbackDaemon } from "../support/daemon_process.ts";
+import { freeUdpPort, killAll, startLoopbackDaemon, tempDataDir } from "../support/daemon_process.ts";
+import { BOB } from "../../scripts/history_fill.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const unavailable = await Deno.stat(CHROMIUM).then(
@@ -121,6 +122,52 @@ Deno.test({
       const session = cookies.find((c) => c.name === "lanchat_token")!;
       assert.equal(session.httpOnly, true);
       assert.equal(session.sameSite, "Strict");
+    } finally {
+      await browser.close();
+      await killAll();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a conversation of 3,000 messages scrolls to its first message and back with at most a window of them in the page",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = tempDataDir();
+    const fill = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("../../scripts/history_fill.ts", import.meta.url).pathname, dir, "6000"],
+      stdout: "piped",
+    }).output();
+    assert.ok(fill.success);
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const a = await startLoopbackDaemon(freeUdpPort(), "alice", { dataDir: dir }).started();
+      const page = await browser.newPage();
+      await page.goto(`${a.httpUrl}/#peer=${BOB}`);
+      const list = page.locator("#messages");
+      await list.locator("li").first().waitFor({ timeout: 10_000 });
+      let most = 0;
+      for (let i = 0; i < 400 && await page.locator("#messages[data-oldest='true']").count() === 0; i++) {
+        await page.evaluate("document.getElementById('messages').scrollTop = 0");
+        await page.waitForTimeout(15);
+        most = Math.max(most, await list.locator("li").count());
+      }
+      assert.equal(await page.locator("#messages[data-oldest='true']").count(), 1, "reached the first message");
+      assert.ok(most <= 400, `${most} items in the page at most`);
+      const first = await list.locator("li[data-cursor]").first().getAttribute("data-cursor");
+      const oldest: { cursor: number }[] = await (await fetch(`${a.httpUrl}/messages?peer=${BOB}&after=0&limit=1`))
+        .json();
+      assert.equal(Number(first), oldest[0]!.cursor);
+      // And back down to the newest.
+      for (let i = 0; i < 400 && await page.locator("#messages[data-newest='true']").count() === 0; i++) {
+        await page.evaluate("const l = document.getElementById('messages'); l.scrollTop = l.scrollHeight");
+        await page.waitForTimeout(15);
+      }
+      assert.equal(await page.locator("#messages[data-newest='true']").count(), 1, "back at the newest message");
     } finally {
       await browser.close();
       await killAll();
