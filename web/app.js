@@ -302,6 +302,29 @@ function renderTransfers() {
   }
 }
 
+/** Offers files the user picked or dropped: each goes up to the daemon, which offers it like any file. */
+async function sendFiles(files) {
+  const to = state.current;
+  if (!to) return;
+  for (const file of files) {
+    const note = el("li", "gap", `Sending ${file.name} (${file.size} bytes)…`);
+    $("messages").append(note);
+    try {
+      const res = await fetch(`/files/upload?to=${encodeURIComponent(to)}&name=${encodeURIComponent(file.name)}`, {
+        method: "POST",
+        body: file,
+      });
+      const t = await res.json();
+      if (!res.ok) throw new Error(t.error ?? `${res.status}`);
+      state.transfers.set(t.id, t);
+      note.remove();
+      renderTransfers();
+    } catch (e) {
+      note.textContent = `${file.name} not sent: ${e.message}`;
+    }
+  }
+}
+
 async function act(id, what) {
   try {
     const t = await api(`/transfers/${id}/${what}`, {});
@@ -397,6 +420,25 @@ async function start() {
     else if (list.scrollHeight - list.scrollTop - list.clientHeight < 80) loadNewer();
   });
   $("status-button").addEventListener("click", showStatus);
+  $("file-button").addEventListener("click", () => $("file-input").click());
+  $("file-input").addEventListener("change", () => {
+    sendFiles([...$("file-input").files]);
+    $("file-input").value = "";
+  });
+  const zone = $("conversation");
+  zone.addEventListener("dragover", (e) => {
+    if (state.current && e.dataTransfer?.types.includes("Files")) {
+      e.preventDefault();
+      zone.classList.add("dropping");
+    }
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("dropping"));
+  zone.addEventListener("drop", (e) => {
+    zone.classList.remove("dropping");
+    if (!state.current || !e.dataTransfer?.files.length) return;
+    e.preventDefault();
+    sendFiles([...e.dataTransfer.files]);
+  });
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden && state.current) {
       state.unread.delete(state.current);

@@ -20,6 +20,7 @@
  * | `POST /memory/compact` | compact the heap now (at most every 10 s) |
  * | `POST /forget` | `{peer}`: forget its pinned key (pinned anew on its next hello) |
  * | `POST /files` | `{to, paths}`: offer files and folders (paths on the daemon's host) |
+ * | `POST /files/upload?to=&name=` | offer the file in the body (the web page's uploads) |
  * | `GET /transfers`, `GET /transfers/ID` | file transfers, both ways |
  * | `POST /transfers/ID/accept` (`{dir}` optional), `/refuse`, `/cancel` | answer or end a transfer |
  *
@@ -101,6 +102,8 @@ export interface Api {
 export interface FilesApi {
   /** Offers files and folders (paths on the daemon's host) to a peer; resolves once hashed and stored. */
   offer(to: string, paths: string[]): Promise<TransferJson>;
+  /** Offers a file whose bytes come in the request (from the web page), staged in the data directory. */
+  offerUpload(to: string, name: string, size: number, body: ReadableStream<Uint8Array>): Promise<TransferJson>;
   list(): TransferJson[];
   /** A transfer by id or id prefix. */
   get(id: string): TransferJson;
@@ -599,6 +602,20 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         }
         const peer = resolve(api, body.to);
         return json(await files.offer(peer.id, body.paths as string[]), 202);
+      },
+    },
+    "/files/upload": {
+      POST: async (req, url) => {
+        const files = filesOf(api);
+        const to = url.searchParams.get("to") ?? "";
+        const name = url.searchParams.get("name") ?? "";
+        if (to.trim() === "" || name.trim() === "") {
+          throw new HttpError(400, "Query parameters to (a peer) and name (the file's name) are required");
+        }
+        const size = Number(req.headers.get("content-length") ?? NaN);
+        if (!Number.isSafeInteger(size) || size < 0) throw new HttpError(411, "Content-Length is required");
+        const peer = resolve(api, to);
+        return json(await files.offerUpload(peer.id, name, size, req.body ?? new ReadableStream()), 202);
       },
     },
     "/transfers": {

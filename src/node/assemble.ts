@@ -182,6 +182,7 @@ export async function assemble(o: {
       listenTcp: io.listenTcp,
       connectTcp: io.connectTcp,
       port: o.ports.unicast,
+      uploads: `${store.path.slice(0, store.path.lastIndexOf("/"))}/uploads`,
       ipmsg: ipmsg && {
         peer: (id) => {
           const p = ipmsg.ipmsg.get(id);

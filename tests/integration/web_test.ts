@@ -175,3 +175,47 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a file picked in page A is offered in page B, accepted there, and arrives verified; its staging copy is gone",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const port = freeUdpPort();
+    const work = Deno.makeTempDirSync();
+    const aDir = tempDataDir();
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const a = await startLoopbackDaemon(port, "alice", { dataDir: aDir }).started();
+      const b = await startLoopbackDaemon(port, "bob", { extra: ["--downloads", `${work}/dl`] }).started();
+      await a.joined(b.id, 3000);
+      const bytes = new Uint8Array(300_000).map((_, i) => (i * 2654435761) >>> 24);
+      await Deno.writeFile(`${work}/photo 照片.bin`, bytes);
+      const pageA = await browser.newPage();
+      const pageB = await browser.newPage();
+      for (const p of [pageA, pageB]) p.on("pageerror", (e) => console.log("page error:", e.message));
+      await pageA.goto(`${a.httpUrl}/#peer=${b.id}`);
+      await pageB.goto(`${b.httpUrl}/#peer=${a.id}`);
+      await pageA.locator("#composer").waitFor({ state: "visible", timeout: 10_000 }).catch(async (e) => {
+        throw new Error(`${e.message}\n${await pageA.locator("body").innerText()}`);
+      });
+      await pageB.locator("#composer").waitFor({ state: "visible", timeout: 10_000 });
+      await pageA.setInputFiles("#file-input", `${work}/photo 照片.bin`);
+      const offer = pageB.locator("#transfers .transfer", { hasText: "photo 照片.bin" });
+      await offer.locator("button", { hasText: "Accept" }).click({ timeout: 15_000 });
+      await pageB.locator("#transfers .transfer", { hasText: "done" }).waitFor({ timeout: 15_000 });
+      await pageA.locator("#transfers .transfer", { hasText: "done" }).waitFor({ timeout: 15_000 });
+      const got = await Deno.readFile(`${work}/dl/photo 照片.bin`);
+      assert.deepEqual(got, bytes);
+      // The copy the upload left in alice's data directory goes once the transfer is done.
+      await new Promise((r) => setTimeout(r, 500));
+      const staged = [...Deno.readDirSync(`${aDir}/uploads`)];
+      assert.deepEqual(staged, []);
+    } finally {
+      await browser.close();
+      await killAll();
+      await Deno.remove(work, { recursive: true }).catch(() => {});
+    }
+  },
+});

@@ -25,7 +25,7 @@ import { logger } from "../../common/log.ts";
 import { StreamCipher, streamKey } from "../../security/file_cipher.ts";
 import { nodeIdOf, SignatureChecker } from "../../security/signing.ts";
 import { DATA_CHUNK, FrameType } from "../../wire/file_frames.ts";
-import { collisionKey, numbered, safePaths } from "../../protocol/file_names.ts";
+import { collisionKey, numbered, safeName, safePaths } from "../../protocol/file_names.ts";
 import {
   fetchProof,
   type FilesNote,
@@ -222,6 +222,42 @@ export class FilesService implements Service {
    *
    * @throws {FileError} for a path that does not exist or cannot be read, or a peer this cannot send files to.
    */
+  /**
+   * Offers a file sent from the web page (which has bytes, not a path on
+   * this host): the body is written to a staging folder in the data
+   * directory, then offered like any file; the folder goes once the
+   * transfer ends.
+   *
+   * @throws {FileError} for a size that does not match what came, or that would not fit.
+   */
+  async offerUpload(to: string, name: string, size: number, body: ReadableStream<Uint8Array>): Promise<TransferJson> {
+    const room = this.#room(this.#d.uploads, size);
+    if (room) throw new FileError(`Cannot take this file: ${room}`, 507);
+    const dir = `${this.#d.uploads}/${randomBytes(8).toString("hex")}`;
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    const path = `${dir}/${safeName(name)}`;
+    try {
+      let got = 0;
+      {
+        using out = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
+        for await (const chunk of body) {
+          got += chunk.length;
+          if (got > size) throw new FileError(`More than the ${size} bytes announced`);
+          await writeAll(out, chunk);
+        }
+      }
+      if (got !== size) throw new FileError(`The upload ended after ${got} of ${size} bytes`);
+      const json = await this.offer(to, [path]);
+      const t = this.#transfers.get(transferKey("out", json.id))!;
+      t.staged = dir;
+      this.#save(t);
+      return json;
+    } catch (e) {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      throw e;
+    }
+  }
+
   async offer(to: string, paths: string[]): Promise<TransferJson> {
     if (!this.#d.isLanchat(to)) {
       if (!this.#d.ipmsg) {
@@ -573,6 +609,10 @@ export class FilesService implements Service {
 
   #end(t: Transfer, state: TransferState, error?: string): void {
     t.state = state;
+    if (t.staged && finished(state)) {
+      void Deno.remove(t.staged, { recursive: true }).catch(() => {});
+      t.staged = undefined;
+    }
     if (error) t.error = error;
     t.rate = undefined;
     clearTimeout(t.retryTimer);

@@ -61,6 +61,8 @@ export interface Transfer {
   manifest: string;
   /** Outgoing: the message that carries the offer (delivered: the state becomes "offered"). */
   message?: string;
+  /** Outgoing, sent from the web page: the staging folder its upload went to, removed once the transfer ends. */
+  staged?: string;
   /** Incoming: the folder the files go in. */
   dir?: string;
   error?: string;
@@ -107,6 +109,8 @@ export interface FilesDeps {
   connectTcp(hostname: string, port: number): Promise<Deno.TcpConn>;
   /** The TCP port to serve on (the unicast UDP port's number). */
   port: number;
+  /** Where files sent from the web page wait while offered (in the data directory). */
+  uploads: string;
   /** With --ipmsg: IP Messenger users as senders of files. */
   ipmsg?: {
     peer(id: string): IpmsgSender | undefined;
