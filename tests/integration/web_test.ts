@@ -206,6 +206,17 @@ Deno.test({
       await offer.locator("button", { hasText: "Accept" }).click({ timeout: 15_000 });
       await pageB.locator("#transfers .transfer", { hasText: "done" }).waitFor({ timeout: 15_000 });
       await pageA.locator("#transfers .transfer", { hasText: "done" }).waitFor({ timeout: 15_000 });
+      await pageB.setViewportSize({ width: 1000, height: 600 });
+      await pageB.screenshot({ path: new URL("../../docs/web-files.png", import.meta.url).pathname });
+      // The same page on a phone, in the dark.
+      await pageA.emulateMedia({ colorScheme: "dark" });
+      await pageA.setViewportSize({ width: 360, height: 700 });
+      assert.equal(
+        await pageA.evaluate("document.documentElement.scrollWidth <= 360"),
+        true,
+        "nothing wider than 360 px",
+      );
+      await pageA.screenshot({ path: new URL("../../docs/web-narrow-dark.png", import.meta.url).pathname });
       const got = await Deno.readFile(`${work}/dl/photo 照片.bin`);
       assert.deepEqual(got, bytes);
       // The copy the upload left in alice's data directory goes once the transfer is done.
