@@ -150,6 +150,7 @@ export async function assemble(o: {
       targets,
       knownIpmsg,
       ipmsg: {
+        software: `lanchat ${VERSION}`,
         user: ipmsgUser,
         host: hostname.replaceAll(":", ";"),
         nickname: lanchat.discovery.self.name,

@@ -124,6 +124,8 @@ interface Outgoing {
 }
 
 export interface IpmsgOptions {
+  /** What GETINFO is answered with (the program and its version). */
+  software?: string;
   user: string;
   host: string;
   nickname: string;
@@ -157,6 +159,7 @@ export interface PeerCount {
 /** The IP Messenger state machine. */
 export class Ipmsg {
   readonly self: { user: string; host: string; nickname: string; group: string };
+  #software: string;
   readonly port: number;
   readonly counters: IpmsgCounters = {
     received: 0,
@@ -197,6 +200,7 @@ export class Ipmsg {
 
   constructor(o: IpmsgOptions) {
     this.self = { user: o.user, host: o.host, nickname: o.nickname, group: o.group };
+    this.#software = o.software ?? "lanchat";
     this.port = o.port ?? IPMSG_PORT;
     this.#intervalMs = o.intervalMs;
     this.#wall = o.wall;
@@ -219,6 +223,11 @@ export class Ipmsg {
   /** Peers present now. */
   peers(): IpmsgPeer[] {
     return [...this.#peers.values()];
+  }
+
+  /** The encoding to answer a packet in: the peer's, else the packet's own. */
+  #encodingOf(id: string, p: IpmsgPacket): IpmsgEncoding {
+    return this.#peers.get(id)?.encoding ?? p.encoding;
   }
 
   /** Tells a user that the files of its message `packetNo` are not wanted (RELEASEFILES); false when it is not online. */
@@ -351,8 +360,25 @@ export class Ipmsg {
         }
         break;
       }
+      case IPMSG.GETINFO:
+        // Which program answers: IP Messenger shows it in a user's details.
+        this.#touch(id, now);
+        this.#send(from, IPMSG.SENDINFO | this.#capabilities(), [this.#software], this.#encodingOf(id, p));
+        break;
+      case IPMSG.GETABSENCEINFO:
+        // IP Messenger's own words when its user is not absent.
+        this.#touch(id, now);
+        this.#send(from, IPMSG.SENDABSENCEINFO | this.#capabilities(), ["Not absence mode"], this.#encodingOf(id, p));
+        break;
+      case IPMSG.READMSG:
+        // A sealed message of ours was opened: answer when asked (READCHECKOPT), as the sender waits for it.
+        this.#touch(id, now);
+        if (p.options & IPMSG_OPT.READCHECKOPT) {
+          this.#send(from, IPMSG.ANSREADMSG | this.#capabilities(), [p.packetNo], this.#encodingOf(id, p));
+        }
+        break;
       default:
-        // READMSG, file and encryption commands: not supported; proof of life.
+        // File and encryption commands: not supported here; proof of life.
         this.#touch(id, now);
         this.counters.dropped.unsupported++;
     }

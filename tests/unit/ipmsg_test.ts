@@ -290,3 +290,20 @@ Deno.test("ipmsg peek reads a datagram's command mode without decoding it", () =
   assert.equal(peekIpmsgMode(utf8("1:2:u:h")), undefined);
   assert.equal(peekIpmsgMode(new Uint8Array(0)), undefined);
 });
+
+Deno.test("ipmsg answers GETINFO with SENDINFO, GETABSENCEINFO with SENDABSENCEINFO, and an opened sealed message with ANSREADMSG when asked", () => {
+  const m = machine(0, { software: "lanchat 0.1.0" });
+  m.handleDatagram(utf8("1_iptux 0.8.3:1:root:vm:259:root\0\0icon-tux.png\0utf-8\0"), IPTUX, 0);
+  m.drainTransmits();
+  m.handleDatagram(utf8(`1:5:root:vm:${IPMSG.GETINFO}:\0`), IPTUX, 10);
+  m.handleDatagram(utf8(`1:6:root:vm:${IPMSG.GETABSENCEINFO}:\0`), IPTUX, 20);
+  m.handleDatagram(utf8(`1:7:root:vm:${IPMSG.READMSG | IPMSG_OPT.READCHECKOPT}:1001\0`), IPTUX, 30);
+  m.handleDatagram(utf8(`1:8:root:vm:${IPMSG.READMSG}:1002\0`), IPTUX, 40); // not asked: no answer
+  const answers = out(m);
+  assert.deepEqual(answers.map((a) => [a.to.address, a.p.mode, a.p.extra]), [
+    [IPTUX.address, IPMSG.SENDINFO, ["lanchat 0.1.0"]],
+    [IPTUX.address, IPMSG.SENDABSENCEINFO, ["Not absence mode"]],
+    [IPTUX.address, IPMSG.ANSREADMSG, ["7"]],
+  ]);
+  assert.equal(m.counters.dropped.unsupported, 0);
+});
