@@ -28,11 +28,11 @@ function el(tag, className, text) {
   return e;
 }
 
-async function api(path, body) {
+async function api(path, body, method = "POST") {
   const res = await fetch(
     path,
     body === undefined ? {} : {
-      method: "POST",
+      method,
       headers: { "content-type": "application/json" },
       body: JSON.stringify(body),
     },
@@ -89,7 +89,9 @@ function renderPeers() {
     li.append(el("span", "name", p.name));
     const detail = [
       p.hostname,
-      online(p) ? "online" : "offline",
+      online(p)
+        ? (p.presence && p.presence !== "online" ? `${p.presence}${p.note ? `: ${p.note}` : ""}` : "online")
+        : "offline",
       p.protocol === "ipmsg" ? "IP Messenger" : "lanchat",
       p.fingerprint ? `key ${p.fingerprint}${p.trust === "trusted" ? " ✓" : ""}` : undefined,
     ].filter(Boolean).join(" · ");
@@ -355,6 +357,7 @@ async function showStatus() {
 // ---- notifications ----
 
 function notify(title, body) {
+  if ($("presence").value === "busy") return; // do not disturb
   if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
   new Notification(title, { body });
 }
@@ -368,7 +371,9 @@ function listen() {
     clearTimeout(peersTimer);
     peersTimer = setTimeout(loadPeers, 200);
   };
-  for (const type of ["peer-joined", "peer-left", "peer-restarted"]) events.addEventListener(type, refreshPeers);
+  for (const type of ["peer-joined", "peer-left", "peer-restarted", "peer-presence"]) {
+    events.addEventListener(type, refreshPeers);
+  }
   events.addEventListener("message", (e) => {
     const m = JSON.parse(e.data);
     if (!state.peers.some((p) => p.id === m.peer.id)) refreshPeers();
@@ -452,7 +457,15 @@ async function start() {
       $("notify-button").hidden = true;
     });
   }
+  $("presence").addEventListener("change", async () => {
+    try {
+      await api("/presence", { presence: $("presence").value }, "PUT");
+    } catch (e) {
+      alertLine(`Presence not changed: ${e.message}`);
+    }
+  });
   const s = await api("/status");
+  $("presence").value = s.presence ?? "online";
   state.baseTitle = `lanchat — ${s.name}`;
   $("me").textContent = `${s.name} · ${s.id.slice(0, 8)}`;
   for (const t of await api("/transfers")) state.transfers.set(t.id, t);

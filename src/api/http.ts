@@ -14,6 +14,7 @@
  * | `GET /messages?peer=&before=&after=&limit=` | a page of history, oldest first (before/after: a cursor or a time) |
  * | `GET /messages/search?q=&peer=&before=&limit=` | messages containing q, newest first |
  * | `POST /broadcast[?wait=S]` | send `{text}` to every peer online |
+ * | `PUT /presence` | `{presence: online|away|busy, note?}` |
  * | `GET /events` | Server-Sent Events |
  * | `GET /`, `/app.js`, `/app.css` | the web page (web/ in the repository) |
  * | `POST /trust` | `{peer}`: confirm that peer's pinned node key |
@@ -27,6 +28,7 @@
  * @module
  */
 import type { DaemonEvent, MessageJson, PeerLookup, TransferJson } from "./types.ts";
+import { MAX_NOTE_CHARS } from "../wire/packets.ts";
 import {
   type HistoryQuery,
   MAX_PAGE,
@@ -92,6 +94,8 @@ export interface Api {
   trustPeer(id: string): Pin;
   /** Forgets a peer's pinned key; false when none was pinned. */
   forgetPeer(id: string): boolean;
+  /** This node's presence: online, away or busy, with a note; sent to every peer at once. */
+  setPresence(presence: "online" | "away" | "busy", note?: string): { presence: string; note?: string };
   /** File transfer; absent in a daemon without it. */
   files?: FilesApi;
   /** Compacts the heap now; undefined when the daemon cannot (V8's gc not exposed). */
@@ -113,7 +117,7 @@ export interface FilesApi {
 }
 
 type Handler = (req: Request, url: URL) => Response | Promise<Response>;
-type Route = Partial<Record<"GET" | "POST", Handler>>;
+type Route = Partial<Record<"GET" | "POST" | "PUT", Handler>>;
 
 /**
  * A place in history given as a query parameter: a cursor (a whole number)
@@ -311,6 +315,13 @@ export function sseEvent(api: Api, e: DaemonEvent): [string, unknown] | undefine
         ...(e.type === "left" ? { reason: e.reason } : {}),
       }];
     }
+    case "presence":
+      return ["peer-presence", {
+        id: e.peer.id,
+        name: e.peer.name,
+        presence: e.peer.presence ?? "online",
+        ...(e.peer.note ? { note: e.peer.note } : {}),
+      }];
     case "message":
     case "delivered":
     case "queued":
@@ -616,6 +627,18 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         if (!Number.isSafeInteger(size) || size < 0) throw new HttpError(411, "Content-Length is required");
         const peer = resolve(api, to);
         return json(await files.offerUpload(peer.id, name, size, req.body ?? new ReadableStream()), 202);
+      },
+    },
+    "/presence": {
+      PUT: async (req) => {
+        const body = await readJsonObject(req);
+        if (body.presence !== "online" && body.presence !== "away" && body.presence !== "busy") {
+          throw new HttpError(400, 'Field "presence" must be "online", "away" or "busy"');
+        }
+        if (body.note !== undefined && (typeof body.note !== "string" || [...body.note].length > MAX_NOTE_CHARS)) {
+          throw new HttpError(400, `Field "note" must be a text of at most ${MAX_NOTE_CHARS} characters`);
+        }
+        return json(api.setPresence(body.presence, body.note as string | undefined));
       },
     },
     "/transfers": {

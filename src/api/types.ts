@@ -36,6 +36,9 @@ export interface PeerJson {
   user?: string;
   nickname?: string;
   group?: string;
+  /** online, away or busy (IP Messenger users in absence mode: away), with a note when its user left one. */
+  presence?: "online" | "away" | "busy";
+  note?: string;
   /** lanchat peers: how far its clock is ahead of this host's, in ms (negative: behind), from its last hello. */
   clockOffsetMs?: number;
 }

@@ -1,4 +1,5 @@
 /** `lanchat peers`: the roster as a table, or as JSON with --json. */
+import { printableLine } from "../common/printable.ts";
 import type { Command } from "commander";
 import type { PeerJson } from "../api/types.ts";
 import { ago, daemonUrl, getJson, table } from "./client.ts";
@@ -9,11 +10,14 @@ export const CLOCK_SHOWN_FROM_MS = 1000;
 
 /** The STATE cell: the state, and the peer's clock when it is off (`alive, clock 95s ahead`). */
 export function stateCell(p: PeerJson): string {
+  const away = p.presence && p.presence !== "online"
+    ? `, ${p.presence}${p.note ? `: ${printableLine(p.note)}` : ""}`
+    : "";
   const off = p.clockOffsetMs;
-  if (off === undefined || Math.abs(off) < CLOCK_SHOWN_FROM_MS) return p.state;
+  if (off === undefined || Math.abs(off) < CLOCK_SHOWN_FROM_MS) return `${p.state}${away}`;
   const s = Math.round(Math.abs(off) / 1000);
   const amount = s >= 120 ? `${Math.round(s / 60)}m` : `${s}s`;
-  return `${p.state}, clock ${amount} ${off > 0 ? "ahead" : "behind"}`;
+  return `${p.state}${away}, clock ${amount} ${off > 0 ? "ahead" : "behind"}`;
 }
 
 export function registerPeers(program: Command): void {

@@ -17,6 +17,7 @@ import { registerChat } from "./chat.ts";
 import { registerInbox } from "./inbox.ts";
 import { registerSearch } from "./search.ts";
 import { registerFiles } from "./files.ts";
+import { registerPresence } from "./presence.ts";
 import { registerKeygen } from "./keygen.ts";
 import { EXIT, outcome, UsageError } from "./options.ts";
 import { registerSend } from "./send.ts";
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   registerInbox(program);
   registerSearch(program);
   registerFiles(program);
+  registerPresence(program);
   registerChat(program);
   registerKeygen(program);
   registerTrust(program);

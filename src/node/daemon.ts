@@ -208,6 +208,7 @@ export class Daemon {
       trustPeer: (id) => lanchat.pins.trust(id),
       forgetPeer: (id) => lanchat.pins.forget(id),
       compactMemory: () => this.parts.memory.compactNow(),
+      setPresence: (presence, note) => this.#setPresence(presence, note, true),
       files: this.parts.files,
     };
   }
@@ -242,6 +243,32 @@ export class Daemon {
     this.parts.lanchat.discovery.self.httpPort = addr.port;
   }
 
+  #savedPresence(): { presence: "online" | "away" | "busy"; note?: string } {
+    try {
+      const v = JSON.parse(this.#store.setting("presence") ?? "{}");
+      if (v.presence === "away" || v.presence === "busy") {
+        return { presence: v.presence, note: typeof v.note === "string" ? v.note : undefined };
+      }
+    } catch { /* none kept */ }
+    return { presence: "online" };
+  }
+
+  /**
+   * Sets this node's presence: in lanchat's hellos (sent at once), as
+   * IP Messenger's absence (away and busy alike: it knows only absent), and
+   * kept for the next start.
+   */
+  #setPresence(presence: "online" | "away" | "busy", note: string | undefined, save: boolean) {
+    const clean = note?.trim() || undefined;
+    this.parts.lanchat.discovery.setPresence(presence, clean, this.#io.now());
+    this.parts.ipmsg?.ipmsg.setAbsence(presence === "online" ? undefined : clean ?? "");
+    if (save) {
+      this.#store.saveSetting("presence", JSON.stringify({ presence, note: clean }));
+      this.#pump();
+    }
+    return { presence, ...(clean ? { note: clean } : {}) };
+  }
+
   async #begin(): Promise<void> {
     const ctx: ServiceContext = {
       io: this.#io,
@@ -255,6 +282,9 @@ export class Daemon {
       changed: () => void this.#pump(),
       durable: () => this.#durable(),
     };
+    // The presence the node had before it stopped: in its first hellos already.
+    const saved = this.#savedPresence();
+    if (saved.presence !== "online") this.#setPresence(saved.presence, saved.note, false);
     for (const s of this.#services) await s.start(ctx, this.#io.now());
     for (const [name, socket] of this.#sockets) {
       this.#loops.push(receiveLoop(socket, (b, f) => this.#onDatagram(name, b, f), (e) => this.#onReceiveError(e)));

@@ -85,6 +85,8 @@ export class Views {
       fingerprint: fingerprintOf(p.id),
       trust: pins.get(p.id)?.trust,
       clockOffsetMs: p.clockOffset,
+      presence: p.presence ?? "online",
+      ...(p.note ? { note: p.note } : {}),
     }));
     const ipmsg: PeerJson[] = this.#ipmsgPeers().map((p) => ({
       id: p.id,
@@ -98,6 +100,7 @@ export class Views {
       firstSeen: iso(p.firstSeen),
       lastSeen: iso(p.lastSeen),
       state: p.absent ? "absent" : "alive",
+      presence: p.absent ? "away" as const : "online" as const,
       protocol: "ipmsg" as const,
       user: p.user,
       nickname: p.nickname,
@@ -162,6 +165,8 @@ export class Views {
       hostname: s.hostname,
       version: VERSION,
       incarnation: s.incarnation,
+      presence: s.presence ?? "online",
+      ...(s.note ? { note: s.note } : {}),
       startedAt: new Date(d.startedWall).toISOString(),
       uptimeSeconds: Math.round((d.now() - d.startedAt) / 1000),
       dataDir: d.dataDir,

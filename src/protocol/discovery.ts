@@ -77,6 +77,9 @@ export interface SelfInfo {
   /** The unicast port peers must answer to. */
   port: number;
   httpPort: number;
+  /** This node's state when not online, and a note, sent in every hello. */
+  presence?: "away" | "busy";
+  note?: string;
 }
 
 export interface DiscoveryOptions {
@@ -500,6 +503,12 @@ export class Discovery {
     if (obs.peer && hello.sentAt !== undefined && this.#wall) {
       obs.peer.clockOffset = hello.sentAt - Math.round(this.#wall(now));
     }
+    if (obs.peer && (obs.peer.presence !== hello.presence || obs.peer.note !== hello.note)) {
+      obs.peer.presence = hello.presence;
+      obs.peer.note = hello.note;
+      // A joining or restarting peer's state comes with that event; a change later is its own.
+      if (obs.outcome === "refreshed") this.#events.push({ type: "presence", peer: obs.peer });
+    }
     if (obs.event) this.#emit(obs.event);
     if ((obs.outcome === "joined" || obs.outcome === "restarted") && !hello.reply) {
       const to = { address: from.address, port: hello.port };
@@ -512,6 +521,17 @@ export class Discovery {
         if (now + delay < this.#nextReply) this.#nextReply = now + delay;
       }
     }
+  }
+
+  /**
+   * Sets this node's presence and announces it at once (not at the next
+   * interval): every peer's roster shows it within a datagram's time.
+   */
+  setPresence(presence: "online" | "away" | "busy", note: string | undefined, now: number): void {
+    this.#now = now;
+    this.self.presence = presence === "online" ? undefined : presence;
+    this.self.note = presence === "online" ? undefined : note || undefined;
+    this.#announce();
   }
 
   #announce(): void {
@@ -543,6 +563,7 @@ export class Discovery {
       version: s.version,
       interval: this.announceIntervalMs,
       reply,
+      ...(s.presence ? { presence: s.presence, ...(s.note ? { note: s.note } : {}) } : {}),
       ...(this.#wall ? { sentAt: Math.round(this.#wall(this.#now)) } : {}),
     };
   }
@@ -556,7 +577,7 @@ export class Discovery {
   #emit(event: RosterEvent): void {
     if (event.type === "joined") this.#counters.peersJoined++;
     else if (event.type === "restarted") this.#counters.peersRestarted++;
-    else this.#counters.peersLeft[event.reason]++;
+    else if (event.type === "left") this.#counters.peersLeft[event.reason]++;
     this.#events.push(event);
   }
 

@@ -160,6 +160,8 @@ export interface PeerCount {
 export class Ipmsg {
   readonly self: { user: string; host: string; nickname: string; group: string };
   #software: string;
+  /** Our absence note while absent ("" for none); undefined while present. */
+  #absence: string | undefined;
   readonly port: number;
   readonly counters: IpmsgCounters = {
     received: 0,
@@ -368,7 +370,12 @@ export class Ipmsg {
       case IPMSG.GETABSENCEINFO:
         // IP Messenger's own words when its user is not absent.
         this.#touch(id, now);
-        this.#send(from, IPMSG.SENDABSENCEINFO | this.#capabilities(), ["Not absence mode"], this.#encodingOf(id, p));
+        this.#send(
+          from,
+          IPMSG.SENDABSENCEINFO | this.#capabilities(),
+          [this.#absence === undefined ? "Not absence mode" : this.#absence || "Away"],
+          this.#encodingOf(id, p),
+        );
         break;
       case IPMSG.READMSG:
         // A sealed message of ours was opened: answer when asked (READCHECKOPT), as the sender waits for it.
@@ -434,7 +441,20 @@ export class Ipmsg {
   }
 
   #capabilities(): number {
-    return IPMSG_OPT.CAPUTF8OPT | IPMSG_OPT.UTF8OPT;
+    return IPMSG_OPT.CAPUTF8OPT | IPMSG_OPT.UTF8OPT | (this.#absence !== undefined ? IPMSG_OPT.ABSENCEOPT : 0);
+  }
+
+  /**
+   * Our absence as IP Messenger clients show it: entries carry ABSENCEOPT,
+   * a BR_ABSENCE goes out at once (to every broadcast address and every
+   * user), and GETABSENCEINFO is answered with the note. Undefined: present.
+   */
+  setAbsence(note: string | undefined): void {
+    this.#absence = note;
+    const extra = this.#entryExtra();
+    const command = IPMSG.BR_ABSENCE | this.#capabilities();
+    for (const b of this.#broadcasts) this.#send(b, command, extra, "utf-8");
+    for (const p of this.#peers.values()) this.#send(p, command, extra, p.encoding);
   }
 
   #entryExtra(): string[] {

@@ -111,6 +111,9 @@ export interface Peer {
    * millisecond, so this is the clocks' difference.
    */
   clockOffset?: number;
+  /** What its last hello said: online (absent), away or busy, and a note. */
+  presence?: "away" | "busy";
+  note?: string;
 }
 
 export type LeaveReason = "goodbye" | "timeout";
@@ -119,7 +122,9 @@ export type LeaveReason = "goodbye" | "timeout";
 export type RosterEvent =
   | { type: "joined"; peer: Peer }
   | { type: "restarted"; peer: Peer; previousIncarnation: number }
-  | { type: "left"; peer: Peer; reason: LeaveReason };
+  | { type: "left"; peer: Peer; reason: LeaveReason }
+  /** Its hellos now say another state or note (away, busy, back online). */
+  | { type: "presence"; peer: Peer };
 
 /** The result of observing a hello. */
 export interface Observation {

@@ -359,6 +359,18 @@ export class Store {
     });
   }
 
+  /** A setting kept across restarts (the node's presence), or undefined. */
+  setting(key: string): string | undefined {
+    return this.#meta(`setting:${key}`);
+  }
+
+  saveSetting(key: string, value: string): void {
+    this.transaction("save a setting", () => {
+      this.#q("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        .run(`setting:${key}`, value);
+    });
+  }
+
   /** Remembers a peer (on join or restart), so it can be addressed while offline. */
   rememberPeer(p: KnownPeer): void {
     this.transaction("remember peer", () => {

@@ -24,6 +24,9 @@ export const MIN_INTERVAL_MS = 50;
 export const MAX_INTERVAL_MS = 3_600_000;
 
 /** An announcement: "I am here, and this is how to reach me". */
+/** Most characters of a presence note kept from a hello. */
+export const MAX_NOTE_CHARS = 100;
+
 export interface Hello {
   kind: "hello";
   /** Sender's node id. */
@@ -49,6 +52,13 @@ export interface Hello {
    * from theirs.
    */
   sentAt?: number;
+  /**
+   * `away` or `busy` (`pr`), with an optional note (`pn`, "at lunch until
+   * 14:00"); absent: online. Older versions ignore both (unknown fields);
+   * an unknown state from a newer one is read as online.
+   */
+  presence?: "away" | "busy";
+  note?: string;
   /** Set on a decoded hello that carries a signature block. */
   signed?: Signed;
 }
@@ -179,6 +189,8 @@ export function encodePacket(packet: Packet): Uint8Array {
         ivl: packet.interval,
         ...(packet.reply ? { re: true } : {}),
         ...(packet.sentAt !== undefined ? { ts: packet.sentAt } : {}),
+        ...(packet.presence ? { pr: packet.presence } : {}),
+        ...(packet.presence && packet.note ? { pn: packet.note } : {}),
       });
     case "goodbye":
       return encodeFrame(PacketType.goodbye, { id: packet.id, inc: packet.incarnation });
@@ -266,6 +278,10 @@ function validate(frame: RawFrame): Packet {
         interval: uint(b, "ivl", MIN_INTERVAL_MS, MAX_INTERVAL_MS),
         reply: optionalBool(b, "re"),
         ...(b.ts === undefined ? {} : { sentAt: uint(b, "ts", 0, Number.MAX_SAFE_INTEGER) }),
+        ...(b.pr === "away" || b.pr === "busy" ? { presence: b.pr } : {}),
+        ...((b.pr === "away" || b.pr === "busy") && b.pn !== undefined
+          ? { note: text(b, "pn", 0).slice(0, MAX_NOTE_CHARS) }
+          : {}),
       };
     case PacketType.goodbye:
       return { kind: "goodbye", id, incarnation };

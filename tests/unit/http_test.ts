@@ -75,6 +75,7 @@ function fakeApi(overrides: Partial<Api> = {}, access: HttpAccess = {}) {
     trustPeer: (id) => ({ id, key: "00", name: "bob@h2", firstSeen: 0, trust: "trusted" }),
     forgetPeer: () => true,
     compactMemory: () => ({ ok: true }),
+    setPresence: (presence, note) => ({ presence, ...(note ? { note } : {}) }),
     ...overrides,
   };
   return { api, sent, listeners, handler: createHandler(api, access) };

@@ -307,3 +307,20 @@ Deno.test("ipmsg answers GETINFO with SENDINFO, GETABSENCEINFO with SENDABSENCEI
   ]);
   assert.equal(m.counters.dropped.unsupported, 0);
 });
+
+Deno.test("ipmsg absence: BR_ABSENCE with ABSENCEOPT goes out at once, entries carry it, GETABSENCEINFO gets the note", () => {
+  const m = machine();
+  m.handleDatagram(utf8("1_iptux 0.8.3:1:root:vm:259:root\0\0icon-tux.png\0utf-8\0"), IPTUX, 0);
+  m.drainTransmits();
+  m.setAbsence("at lunch");
+  const sent = out(m);
+  assert.ok(sent.length >= 2, "to the broadcast address and to the peer");
+  for (const s of sent) {
+    assert.equal(s.p.mode, IPMSG.BR_ABSENCE);
+    assert.ok(s.p.options & IPMSG_OPT.ABSENCEOPT);
+  }
+  m.handleDatagram(utf8(`1:9:root:vm:${IPMSG.GETABSENCEINFO}:\0`), IPTUX, 10);
+  assert.deepEqual(out(m).map((a) => [a.p.mode, a.p.extra]), [[IPMSG.SENDABSENCEINFO, ["at lunch"]]]);
+  m.setAbsence(undefined);
+  for (const s of out(m)) assert.equal(s.p.options & IPMSG_OPT.ABSENCEOPT, 0);
+});

@@ -311,7 +311,14 @@ function logRosterEvent(log: ReturnType<typeof logger>, event: RosterEvent): voi
       address,
       incarnation: p.incarnation,
     });
-  } else {
+  } else if (event.type === "left") {
     log.info("Peer left: {name} ({id}), reason {reason}", { name: p.name, id: p.id, reason: event.reason });
+  } else {
+    log.info("{name} is {presence}{note}", {
+      name: p.name,
+      id: p.id,
+      presence: p.presence ?? "online",
+      note: p.note ? `: ${p.note}` : "",
+    });
   }
 }

@@ -1,0 +1,60 @@
+/**
+ * Presence between two daemons on loopback: away with a note is seen by the
+ * other at once (not at the next announce), kept across a restart, and
+ * back online; the web API refuses a state it does not know.
+ */
+import assert from "node:assert/strict";
+import type { PeerJson } from "../../src/api/types.ts";
+import { freeUdpPort, killAll, runCli, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
+
+async function peerIn(httpUrl: string, id: string): Promise<PeerJson | undefined> {
+  const peers: PeerJson[] = await (await fetch(`${httpUrl}/peers`)).json();
+  return peers.find((p) => p.id === id);
+}
+
+Deno.test("away with a note reaches the other daemon at once, survives a restart, and online clears it", async () => {
+  const port = freeUdpPort();
+  const aDir = tempDataDir();
+  try {
+    // A long announce interval: what arrives within a second came with the change, not with the next hello.
+    let a = await startLoopbackDaemon(port, "alice", { dataDir: aDir, intervalMs: 20_000, probeMs: 5000 }).started();
+    const b = await startLoopbackDaemon(port, "bob", { intervalMs: 20_000, probeMs: 5000 }).started();
+    await b.joined(a.id, 5000);
+    const events = new AbortController();
+    const seen: string[] = [];
+    const stream = fetch(`${b.httpUrl}/events`, { signal: events.signal }).then(async (r) => {
+      for await (const chunk of r.body!.pipeThrough(new TextDecoderStream())) seen.push(chunk);
+    }).catch(() => {});
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    const away = await runCli(["away", "at", "lunch", "until", "14:00", "--http", a.httpUrl.replace("http://", "")]);
+    assert.equal(away.code, 0, away.stderr);
+    assert.equal(away.stdout.trim(), "You are away: at lunch until 14:00");
+    await until("bob to see alice away", async () => (await peerIn(b.httpUrl, a.id))?.presence === "away", 2000);
+    assert.ok(Date.now() - t0 < 2000);
+    assert.equal((await peerIn(b.httpUrl, a.id))?.note, "at lunch until 14:00");
+    await until("the peer-presence event", () => Promise.resolve(seen.join("").includes("event: peer-presence")), 2000);
+    const peers = await runCli(["peers", "--http", b.httpUrl.replace("http://", "")]);
+    assert.match(peers.stdout, /alice .*alive, away: at lunch until 14:00/);
+    // Kept across a restart: alice's first hellos say away.
+    await a.kill();
+    a = await startLoopbackDaemon(port, "alice", { dataDir: aDir, intervalMs: 20_000, probeMs: 5000 }).started();
+    const status = await (await fetch(`${a.httpUrl}/status`)).json();
+    assert.deepEqual([status.presence, status.note], ["away", "at lunch until 14:00"]);
+    await until("bob to see the restarted alice, still away", async () => {
+      const p = await peerIn(b.httpUrl, a.id);
+      return p?.incarnation === 2 && p.presence === "away";
+    }, 5000);
+    // Back.
+    const back = await runCli(["online", "--http", a.httpUrl.replace("http://", "")]);
+    assert.equal(back.code, 0, back.stderr);
+    await until("bob to see alice online", async () => (await peerIn(b.httpUrl, a.id))?.presence === "online", 2000);
+    assert.equal((await peerIn(b.httpUrl, a.id))?.note, undefined);
+    const bad = await fetch(`${a.httpUrl}/presence`, { method: "PUT", body: JSON.stringify({ presence: "asleep" }) });
+    assert.equal(bad.status, 400);
+    events.abort();
+    await stream;
+  } finally {
+    await killAll();
+  }
+});
