@@ -14,6 +14,7 @@ export const MAX_WAIT_SECONDS = 60;
 
 /** A failure with an HTTP status, turned into a JSON error body. */
 import { FILES_MARK } from "../protocol/files.ts";
+import { AUTO_MARK } from "../protocol/auto_reply.ts";
 
 export class HttpError extends Error {
   override name = "HttpError";
@@ -146,6 +147,7 @@ export function parseWait(url: URL): number {
 export function checkText(v: unknown): string {
   if (typeof v !== "string") throw new HttpError(400, 'Field "text" must be a string');
   if (v.trim() === "") throw new HttpError(400, 'Field "text" is empty: nothing to send');
+  if (v.includes(AUTO_MARK)) throw new HttpError(400, "Text carries an automatic-reply line (U+0001 lanchat-auto)");
   if (v.includes(FILES_MARK)) {
     throw new HttpError(400, "Text carries a file-offer line (U+0001 lanchat-files): offer files with POST /files");
   }

@@ -101,6 +101,8 @@ export interface MessageJson {
   gapBefore?: number;
   late?: boolean;
   error?: string;
+  /** An automatic reply (a peer away): no one answers it with another. */
+  autoReply?: boolean;
   /** A file offer or its outcome (then `text` is the line a person reads). */
   files?: FilesNote;
 }

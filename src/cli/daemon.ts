@@ -52,6 +52,7 @@ interface DaemonFlags {
   acceptFiles: "ask" | "trusted" | "always";
   autoAcceptMax: number;
   keepFree: number;
+  awayReply?: string;
 }
 
 export function registerDaemon(program: Command): void {
@@ -127,6 +128,7 @@ export function registerDaemon(program: Command): void {
     .option("--ipmsg", "also speak IP Messenger (IP Messenger, FeiQ, iptux users appear as peers)")
     .option("--ipmsg-port <port>", "IP Messenger UDP port", parsePort, 2425)
     .option("--ipmsg-group <name>", "group shown to IP Messenger users", "lanchat")
+    .option("--away-reply <text>", "while away, each peer that writes gets this once (an automatic reply)")
     .option("--downloads <dir>", "where received files go (default: $XDG_DOWNLOAD_DIR/lanchat or ~/Downloads/lanchat)")
     .addOption(
       new Option(
@@ -179,6 +181,7 @@ export function registerDaemon(program: Command): void {
         networkKey: flags.keyFile?.key,
         ipmsg: flags.ipmsg ? { port: flags.ipmsgPort, group: flags.ipmsgGroup } : undefined,
         httpMaxConnections: flags.httpMaxConnections,
+        awayReply: flags.awayReply,
         files: {
           downloads: flags.downloads,
           accept: flags.acceptFiles,

@@ -24,6 +24,7 @@ import { MessagingService } from "./services/messaging.ts";
 import { StorageService } from "./services/storage.ts";
 import { MemoryService } from "./services/memory.ts";
 import { FilesService } from "./services/files.ts";
+import { AutoReplyService } from "./services/auto_reply.ts";
 import { defaultDownloads } from "../common/data_dir.ts";
 import type { IpmsgService } from "./services/ipmsg.ts";
 import { Targets } from "./targets.ts";
@@ -168,6 +169,13 @@ export async function assemble(o: {
   const ipmsg = ref.ipmsg;
   const conversations = new Conversations(store, directory, ipmsg ? [ipmsg, messaging] : [messaging]);
   const memory = new MemoryService();
+  const autoReply = options.awayReply
+    ? new AutoReplyService({
+      text: options.awayReply,
+      away: () => lanchat.discovery.self.presence === "away" ? lanchat.discovery.self.presenceChanges ?? 0 : undefined,
+      send: (to, text) => conversations.sendMessage(to, text),
+    })
+    : undefined;
   const files = io.listenTcp && io.connectTcp
     ? new FilesService({
       store,
@@ -207,6 +215,7 @@ export async function assemble(o: {
     directory,
     conversations,
     ...(files ? [files] : []),
+    ...(autoReply ? [autoReply] : []),
     new StorageService(store),
     memory,
   ];

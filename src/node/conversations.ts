@@ -11,6 +11,7 @@
 import type { DaemonEvent, MessageJson } from "../api/types.ts";
 import { logger } from "../common/log.ts";
 import { FILES_MARK, noteSummary, parseNote } from "../protocol/files.ts";
+import { isAutoReply, withoutAutoMark } from "../protocol/auto_reply.ts";
 import { type HistoryQuery, type SearchResult, type Store, type StoredMessage, StoreError } from "../storage/store.ts";
 import type { Directory } from "./directory.ts";
 import type { Outgoing, Service, ServiceContext } from "./service.ts";
@@ -165,6 +166,10 @@ export class Conversations implements Service {
     if (m.gapBefore) out.gapBefore = m.gapBefore;
     if (m.late) out.late = true;
     if (m.error) out.error = m.error;
+    if (isAutoReply(m.text)) {
+      out.text = withoutAutoMark(m.text);
+      out.autoReply = true;
+    }
     const note = m.text.includes(FILES_MARK) ? parseNote(m.text) : undefined;
     if (note) {
       out.text = noteSummary(note);

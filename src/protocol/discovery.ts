@@ -80,6 +80,8 @@ export interface SelfInfo {
   /** This node's state when not online, and a note, sent in every hello. */
   presence?: "away" | "busy";
   note?: string;
+  /** Bumped on every change of presence (an auto-reply is sent once per absence). */
+  presenceChanges?: number;
 }
 
 export interface DiscoveryOptions {
@@ -531,6 +533,7 @@ export class Discovery {
     this.#now = now;
     this.self.presence = presence === "online" ? undefined : presence;
     this.self.note = presence === "online" ? undefined : note || undefined;
+    this.self.presenceChanges = (this.self.presenceChanges ?? 0) + 1;
     this.#announce();
   }
 

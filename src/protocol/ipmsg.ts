@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { autoReplyText, isAutoReply, withoutAutoMark } from "./auto_reply.ts";
 import { IPMSG_FILE, type IpmsgAttachment, parseAttachments } from "../wire/ipmsg_files.ts";
 import { formatBytes } from "./files.ts";
 import { createHash } from "node:crypto";
@@ -487,8 +488,9 @@ export class Ipmsg {
     const peer = this.#peers.get(o.peerId)!;
     this.#send(
       peer,
-      IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT | this.#capabilities() | (o.attach ? IPMSG_OPT.FILEATTACHOPT : 0),
-      o.attach ? [o.text, o.attach] : [o.text],
+      IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT | this.#capabilities() | (o.attach ? IPMSG_OPT.FILEATTACHOPT : 0) |
+        (isAutoReply(o.text) ? IPMSG_OPT.AUTORETOPT : 0),
+      o.attach ? [withoutAutoMark(o.text), o.attach] : [withoutAutoMark(o.text)],
       peer.encoding,
       o.packetNo,
     );
@@ -622,6 +624,8 @@ export class Ipmsg {
         }, ${size}): lanchat transfers)`.trim()
         : `${text}\n(files were attached, in a form lanchat cannot read)`.trim();
     }
+    // Another client's automatic reply: stored as one, so nobody answers it.
+    if (p.options & IPMSG_OPT.AUTORETOPT) text = autoReplyText(text);
     this.counters.messagesIn++;
     this.#events.push({
       type: "message",

@@ -58,3 +58,37 @@ Deno.test("away with a note reaches the other daemon at once, survives a restart
     await killAll();
   }
 });
+
+Deno.test("away with --away-reply: each peer that writes gets the reply once per absence, and an auto-reply is never answered", async () => {
+  const port = freeUdpPort();
+  try {
+    const a = await startLoopbackDaemon(port, "alice", { extra: ["--away-reply", "Back at 14:00"] }).started();
+    const b = await startLoopbackDaemon(port, "bob", { extra: ["--away-reply", "Bob is out too"] }).started();
+    await a.joined(b.id, 3000);
+    const http = (d: { httpUrl: string }) => d.httpUrl.replace("http://", "");
+    for (const d of [a, b]) assert.equal((await runCli(["away", "--http", http(d)])).code, 0);
+    for (const text of ["hi alice", "still there?"]) {
+      const r = await runCli(["send", "alice", text, "--http", http(b)]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    type M = { direction: string; text: string; autoReply?: boolean };
+    const atB: M[] = await (await fetch(`${b.httpUrl}/messages?peer=alice`)).json();
+    const replies = atB.filter((m) => m.direction === "in" && m.autoReply);
+    assert.deepEqual(replies.map((m) => m.text), ["Back at 14:00"], "one reply for two messages");
+    // Bob is away too, yet alice's auto-reply got no auto-reply back.
+    const atA: M[] = await (await fetch(`${a.httpUrl}/messages?peer=bob`)).json();
+    assert.equal(atA.filter((m) => m.direction === "in" && m.autoReply).length, 0);
+    // A new absence, a new reply.
+    assert.equal((await runCli(["online", "--http", http(a)])).code, 0);
+    assert.equal((await runCli(["away", "--http", http(a)])).code, 0);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await runCli(["send", "alice", "and now?", "--http", http(b)])).code, 0);
+    await until("a second reply, for the second absence", async () => {
+      const ms: M[] = await (await fetch(`${b.httpUrl}/messages?peer=alice`)).json();
+      return ms.filter((m) => m.autoReply).length === 2;
+    }, 3000);
+  } finally {
+    await killAll();
+  }
+});
