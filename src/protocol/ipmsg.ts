@@ -97,7 +97,8 @@ export interface IpmsgTransmit {
 
 export interface IpmsgCounters {
   received: number;
-  dropped: Record<IpmsgDropReason | "self" | "unsupported" | "rate-limit" | "roster-full", number>;
+  /** `lanchat`: another lanchat daemon's IP Messenger side, which is listed once, as a lanchat peer. */
+  dropped: Record<IpmsgDropReason | "self" | "unsupported" | "rate-limit" | "roster-full" | "lanchat", number>;
   entries: number;
   messagesIn: number;
   /** Messages refused (not answered, not stored) because their sender's address sent too many. */
@@ -175,6 +176,7 @@ export class Ipmsg {
       unsupported: 0,
       "rate-limit": 0,
       "roster-full": 0,
+      lanchat: 0,
     },
     entries: 0,
     messagesIn: 0,
@@ -302,7 +304,8 @@ export class Ipmsg {
     const peer = this.#peers.get(peerId);
     try {
       encodeIpmsg({
-        packetNo: "9999999999",
+        version: LANCHAT_VERSION_FIELD,
+        packetNo: "99999999999",
         user: this.self.user,
         host: this.self.host,
         command: IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT | IPMSG_OPT.UTF8OPT,
@@ -327,6 +330,11 @@ export class Ipmsg {
     const p = decoded.value;
     if (p.user === this.self.user && p.host === this.self.host && this.#ownPacketNos.has(p.packetNo)) {
       this.counters.dropped.self++;
+      return;
+    }
+    // Another lanchat daemon with --ipmsg: it is a lanchat peer already (listing it twice made `send alice` ambiguous).
+    if (p.version.startsWith(LANCHAT_VERSION_FIELD)) {
+      this.counters.dropped.lanchat++;
       return;
     }
     const id = ipmsgPeerId(p.user, from.address);
@@ -473,14 +481,23 @@ export class Ipmsg {
     const utf8 = encoding === "utf-8";
     // Tell a GBK peer nothing about UTF-8 in this packet (FeiQ reads GBK).
     const cmd = utf8 ? command : command & ~(IPMSG_OPT.UTF8OPT | IPMSG_OPT.CAPUTF8OPT);
-    const bytes = encodeIpmsg({
-      packetNo: packetNo ?? this.#nextPacketNo(),
-      user: this.self.user,
-      host: this.self.host,
-      command: cmd,
-      extra,
-      encoding,
-    });
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeIpmsg({
+        version: LANCHAT_VERSION_FIELD,
+        packetNo: packetNo ?? this.#nextPacketNo(),
+        user: this.self.user,
+        host: this.self.host,
+        command: cmd,
+        extra,
+        encoding,
+      });
+    } catch (e) {
+      // Too large for one packet (fits() should have said so first): counted, never a crash.
+      if (!(e instanceof RangeError)) throw e;
+      this.counters.dropped.oversize++;
+      return;
+    }
     this.#transmits.push({ to: { address: to.address, port: to.port }, bytes });
   }
 
@@ -636,6 +653,9 @@ export class Ipmsg {
     });
   }
 }
+
+/** The version field of lanchat's IP Messenger packets: clients show it; another lanchat knows it is one. */
+export const LANCHAT_VERSION_FIELD = "1_lanchat";
 
 /** Largest IP Messenger packet: re-exported for callers that check sizes. */
 export { IPMSG_MAX_PACKET };

@@ -133,6 +133,8 @@ export function encodeText(text: string, encoding: IpmsgEncoding): Uint8Array {
  * @throws {RangeError} when the datagram would exceed {@link IPMSG_MAX_PACKET}.
  */
 export function encodeIpmsg(p: {
+  /** The version field (default "1"); clients name themselves in it after the 1 (`1_iptux 0.8.3`). */
+  version?: string;
   packetNo: string;
   user: string;
   host: string;
@@ -142,7 +144,10 @@ export function encodeIpmsg(p: {
 }): Uint8Array {
   // ':' would break the header; IP Messenger clients replace it too.
   const clean = (s: string) => s.replaceAll(":", ";");
-  const head = encodeText(`1:${p.packetNo}:${clean(p.user)}:${clean(p.host)}:${p.command >>> 0}:`, p.encoding);
+  const head = encodeText(
+    `${p.version ?? "1"}:${p.packetNo}:${clean(p.user)}:${clean(p.host)}:${p.command >>> 0}:`,
+    p.encoding,
+  );
   const extra = p.extra.length ? encodeText(p.extra.join("\0") + "\0", p.encoding) : new Uint8Array();
   if (head.length + extra.length > IPMSG_MAX_PACKET) {
     throw new RangeError(

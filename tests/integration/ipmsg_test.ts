@@ -112,6 +112,20 @@ Deno.test("lanchat --ipmsg lists a FeiQ user, stores its GBK message as the righ
     const msg = feiq.got.find((p) => p.mode === IPMSG.SENDMSG)!;
     assert.equal(msg.extra[0], "好的，十二点见");
     assert.equal(msg.encoding, "gbk");
+    // A text longer than one IP Messenger packet (8 KiB) goes as several messages, not refused, and nothing is lost.
+    const long = Array.from({ length: 900 }, (_, i) => `第${i}行 line ${i}`).join("\n");
+    const before = feiq.got.filter((p) => p.mode === IPMSG.SENDMSG).length;
+    const big = await fetch(`${d.httpUrl}/messages?wait=10`, {
+      method: "POST",
+      body: JSON.stringify({ to: "小明", text: long }),
+    }).catch((e) => {
+      throw new Error(`${e.message}: ${d.rawStderr.slice(-6).join("\n")}`);
+    });
+    assert.equal(big.status, 200, await big.clone().text());
+    const parts = feiq.got.filter((p) => p.mode === IPMSG.SENDMSG).slice(before);
+    const unique = [...new Map(parts.map((p) => [p.packetNo, p.extra[0]!])).values()];
+    assert.ok(unique.length >= 2, `${unique.length} parts`);
+    assert.equal(unique.join(""), long);
   } finally {
     feiq.sock.close();
     await killAll();

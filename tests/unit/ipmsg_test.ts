@@ -324,3 +324,14 @@ Deno.test("ipmsg absence: BR_ABSENCE with ABSENCEOPT goes out at once, entries c
   m.setAbsence(undefined);
   for (const s of out(m)) assert.equal(s.p.options & IPMSG_OPT.ABSENCEOPT, 0);
 });
+
+Deno.test("ipmsg: another lanchat daemon's IP Messenger side is not listed (it is a lanchat peer already); ours says lanchat in the version field", () => {
+  const m = machine();
+  m.handleDatagram(utf8(`1_lanchat:1:bob:h2:${IPMSG.BR_ENTRY | IPMSG_OPT.CAPUTF8OPT}:bob\0lanchat\0`), FEIQ, 0);
+  assert.equal(m.size, 0);
+  assert.equal(m.counters.dropped.lanchat, 1);
+  assert.equal(m.drainTransmits().filter((t) => t.to.address === FEIQ.address).length, 0, "not answered either");
+  m.handleTimeout(0);
+  const [entry] = out(m);
+  assert.equal(entry!.p.version, "1_lanchat");
+});

@@ -91,10 +91,46 @@ export class IpmsgService implements Service, Carrier {
     return this.ipmsg.get(peer) !== undefined || this.#known(peer);
   }
 
+  /**
+   * Stores and sends a message; a text longer than one IP Messenger packet
+   * (8 KiB) goes as several messages, cut at a line or a space where it can
+   * be (IP Messenger has no fragments). Returns the last of them.
+   */
   send(to: string, text: string, now: number): StoredMessage {
-    if (!this.ipmsg.fits(to, text)) {
-      throw new RangeError("Text is too long for one IP Messenger packet (8 KiB); send it in parts");
+    let last: StoredMessage | undefined;
+    for (const part of this.#parts(to, text)) last = this.#sendOne(to, part, now);
+    return last!;
+  }
+
+  /** The text cut into parts that each fit one packet for this peer. */
+  #parts(to: string, text: string): string[] {
+    const parts: string[] = [];
+    let rest = [...text];
+    while (rest.length > 0) {
+      if (this.ipmsg.fits(to, rest.join(""))) {
+        parts.push(rest.join(""));
+        break;
+      }
+      // The longest prefix that fits (code points, never half a character), then back to a line or a space.
+      let lo = 1;
+      let hi = rest.length;
+      while (lo < hi) {
+        const mid = Math.ceil((lo + hi) / 2);
+        if (this.ipmsg.fits(to, rest.slice(0, mid).join(""))) lo = mid;
+        else hi = mid - 1;
+      }
+      let cut = lo;
+      const line = rest.slice(0, lo).lastIndexOf("\n");
+      const space = rest.slice(0, lo).lastIndexOf(" ");
+      if (line > lo / 2) cut = line + 1;
+      else if (space > lo / 2) cut = space + 1;
+      parts.push(rest.slice(0, cut).join(""));
+      rest = rest.slice(cut);
     }
+    return parts;
+  }
+
+  #sendOne(to: string, text: string, now: number): StoredMessage {
     const online = this.ipmsg.get(to) !== undefined;
     const message = this.#store.insertOutgoing({
       id: timeOrderedId(this.#ctx.wall(now)),
