@@ -106,6 +106,8 @@ export interface IpmsgCounters {
   messagesOut: number;
   duplicates: number;
   retransmits: number;
+  /** Packets with bytes that were no character in their encoding (left out of the text, not shown as �). */
+  undecodable: number;
 }
 
 /** The id lanchat gives an IP Messenger peer: hex of SHA-256("ipmsg:" user "@" address), 32 characters. */
@@ -184,6 +186,7 @@ export class Ipmsg {
     messagesOut: 0,
     duplicates: 0,
     retransmits: 0,
+    undecodable: 0,
   };
   #intervalMs: number;
   #wall: (now: number) => number;
@@ -328,6 +331,7 @@ export class Ipmsg {
       return;
     }
     const p = decoded.value;
+    if (p.lossy) this.counters.undecodable++;
     if (p.user === this.self.user && p.host === this.self.host && this.#ownPacketNos.has(p.packetNo)) {
       this.counters.dropped.self++;
       return;

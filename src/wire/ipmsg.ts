@@ -39,6 +39,8 @@ export interface IpmsgPacket {
   extra: string[];
   /** The encoding the packet was read with. */
   encoding: IpmsgEncoding;
+  /** Set when some bytes were no character in that encoding: they were left out of the text. */
+  lossy?: boolean;
 }
 
 export type IpmsgDropReason = "oversize" | "truncated" | "bad-field" | "bad-text";
@@ -79,6 +81,7 @@ export function decodeIpmsg(bytes: Uint8Array, hint?: IpmsgEncoding): IpmsgDecod
   const options = command & ~0xff;
   const utf8 = new TextDecoder("utf-8", { fatal: true });
   let encoding: IpmsgEncoding = saysUtf8(options) || hint === "utf-8" ? "utf-8" : "gbk";
+  let lossy = false;
   const decodeText = (b: Uint8Array): string | undefined => {
     if (encoding === "utf-8") {
       try {
@@ -95,7 +98,13 @@ export function decodeIpmsg(bytes: Uint8Array, hint?: IpmsgEncoding): IpmsgDecod
       return s;
     } catch {
       encoding = "gbk";
-      return new TextDecoder("gb18030").decode(b);
+      try {
+        return new TextDecoder("gb18030", { fatal: true }).decode(b);
+      } catch {
+        // Bytes that are no character in GB18030 either: left out, and said so (lossy).
+        lossy = true;
+        return new TextDecoder("gb18030").decode(b).replaceAll("\uFFFD", "");
+      }
     }
   };
   const user = decodeText(field(2));
@@ -118,6 +127,7 @@ export function decodeIpmsg(bytes: Uint8Array, hint?: IpmsgEncoding): IpmsgDecod
       options,
       extra,
       encoding,
+      ...(lossy ? { lossy } : {}),
     },
   };
 }

@@ -335,3 +335,16 @@ Deno.test("ipmsg: another lanchat daemon's IP Messenger side is not listed (it i
   const [entry] = out(m);
   assert.equal(entry!.p.version, "1_lanchat");
 });
+
+Deno.test("ipmsg: bytes that are no GBK character are left out and counted, not stored as U+FFFD", () => {
+  const m = machine();
+  // 0xFF is no lead byte in GBK or GB18030.
+  m.handleDatagram(
+    cat(utf8(`1:7:xm:PC:${IPMSG.SENDMSG}:`), gbk("你好"), new Uint8Array([0xff]), gbk("世界\0")),
+    FEIQ,
+    0,
+  );
+  const [e] = m.drainEvents().filter((x) => x.type === "message");
+  assert.equal(e?.type === "message" ? e.text : "", "你好世界");
+  assert.equal(m.counters.undecodable, 1);
+});
