@@ -409,6 +409,12 @@ export class Ipmsg {
     if (this.#nextAnnounce !== undefined && now >= this.#nextAnnounce) {
       const extra = this.#entryExtra();
       for (const b of this.#broadcasts) this.#send(b, IPMSG.BR_ENTRY | this.#capabilities(), extra, "utf-8");
+      // A GBK-only client (FeiQ) reads the broadcast's UTF-8 name as mojibake: it gets one in GBK after it.
+      if (/[^\x00-\x7f]/.test(extra.join(""))) {
+        for (const peer of this.#peers.values()) {
+          if (peer.encoding === "gbk") this.#send(peer, IPMSG.BR_ENTRY | this.#capabilities(), extra, "gbk");
+        }
+      }
       this.#nextAnnounce = now + this.#intervalMs;
       // Peers silent for several announces (each of which they answer) are gone.
       for (const peer of this.#peers.values()) {

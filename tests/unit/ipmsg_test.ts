@@ -348,3 +348,20 @@ Deno.test("ipmsg: bytes that are no GBK character are left out and counted, not 
   assert.equal(e?.type === "message" ? e.text : "", "你好世界");
   assert.equal(m.counters.undecodable, 1);
 });
+
+Deno.test("ipmsg: a GBK-only client gets our Chinese nickname in GBK after each UTF-8 broadcast entry", () => {
+  const m = machine(0, { nickname: "小李" });
+  m.handleDatagram(cat(utf8(`1_lbt4_0:1:xm:PC:${IPMSG.BR_ENTRY}:`), gbk("小明\0财务部\0")), FEIQ, 0);
+  m.drainTransmits();
+  m.handleTimeout(10_000);
+  const sent = m.drainTransmits();
+  const toFeiq = sent.filter((t) => t.to.address === FEIQ.address).map((t) => decodeIpmsg(t.bytes, "gbk"));
+  const entry = toFeiq.find((d) => d.ok && d.value.mode === IPMSG.BR_ENTRY);
+  assert.ok(entry?.ok);
+  assert.equal(entry.value.encoding, "gbk");
+  assert.equal(entry.value.extra[0], "小李");
+  assert.equal(entry.value.options & IPMSG_OPT.UTF8OPT, 0);
+  // The raw bytes are GBK (小 = 0xD0 0xA1), not UTF-8.
+  const raw = sent.find((t) => t.to.address === FEIQ.address)!.bytes;
+  assert.ok(raw.some((b, i) => b === 0xd0 && raw[i + 1] === 0xa1));
+});
