@@ -410,7 +410,7 @@ export class Ipmsg {
       const extra = this.#entryExtra();
       for (const b of this.#broadcasts) this.#send(b, IPMSG.BR_ENTRY | this.#capabilities(), extra, "utf-8");
       // A GBK-only client (FeiQ) reads the broadcast's UTF-8 name as mojibake: it gets one in GBK after it.
-      if (/[^\x00-\x7f]/.test(extra.join(""))) {
+      if ([...extra.join("")].some((c) => c.charCodeAt(0) > 0x7f)) {
         for (const peer of this.#peers.values()) {
           if (peer.encoding === "gbk") this.#send(peer, IPMSG.BR_ENTRY | this.#capabilities(), extra, "gbk");
         }
