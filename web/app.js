@@ -155,9 +155,13 @@ async function openConversation(id) {
   renderTransfers();
   const page = await api(`/messages?peer=${encodeURIComponent(id)}&limit=${PAGE}`);
   if (state.current !== id) return;
-  for (const m of page) list.append(...withGap(m, messageItem(m)));
+  // Messages that arrived live while the page was fetched are either in it (shown once) or newer (kept after it).
+  const inPage = new Set(page.map((m) => m.id));
+  const arrived = [...list.querySelectorAll("li[data-id]")].filter((li) => !inPage.has(li.dataset.id));
+  list.replaceChildren(...page.flatMap((m) => withGap(m, messageItem(m))), ...arrived);
   state.oldest = page[0]?.cursor;
-  state.newest = page.at(-1)?.cursor;
+  const last = arrived.at(-1)?.dataset.cursor;
+  state.newest = last !== undefined ? Number(last) : page.at(-1)?.cursor;
   state.atNewest = true;
   state.noOlder = page.length < PAGE;
   markEnds();
