@@ -403,7 +403,9 @@ function listen() {
     });
   }
   // Reconnected after the daemon restarted: catch up on what was missed.
-  events.addEventListener("open", () => {
+  events.addEventListener("open", async () => {
+    for (const t of await api("/transfers").catch(() => [])) state.transfers.set(t.id, t);
+    renderTransfers();
     loadPeers();
     if (state.current) openConversation(state.current);
   });
