@@ -403,7 +403,9 @@ function listen() {
     });
   }
   // Reconnected after the daemon restarted: catch up on what was missed.
+  events.addEventListener("error", () => document.body.dataset.live = "false");
   events.addEventListener("open", async () => {
+    document.body.dataset.live = "true";
     for (const t of await api("/transfers").catch(() => [])) state.transfers.set(t.id, t);
     renderTransfers();
     loadPeers();

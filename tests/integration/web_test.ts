@@ -38,6 +38,7 @@ Deno.test({
           void d.dismiss();
         });
         await page.goto(url);
+        await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
         return page;
       };
       const pageA = await open(a.httpUrl);
@@ -197,6 +198,7 @@ Deno.test({
       for (const p of [pageA, pageB]) p.on("pageerror", (e) => console.log("page error:", e.message));
       await pageA.goto(`${a.httpUrl}/#peer=${b.id}`);
       await pageB.goto(`${b.httpUrl}/#peer=${a.id}`);
+      for (const p of [pageA, pageB]) await p.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
       await pageA.locator("#composer").waitFor({ state: "visible", timeout: 10_000 }).catch(async (e) => {
         throw new Error(`${e.message}\n${await pageA.locator("body").innerText()}`);
       });
