@@ -117,16 +117,20 @@ function updateTitle() {
 
 function statusText(m) {
   if (m.direction === "in") return "";
+  if (m.readAt) return "read ✓✓";
   return { queued: "queued", sent: "sent", delivered: "delivered ✓", failed: `failed: ${m.error ?? ""}` }[m.status] ??
     m.status;
 }
 
 const RANK = { queued: 1, sent: 2, delivered: 3, failed: 3, received: 3 };
+/** How far a message has come: read (a receipt) is past delivered. */
+const rank = (m) => m.readAt ? 4 : RANK[m.status] ?? 0;
 
 function messageItem(m) {
   const li = el("li", m.direction);
   li.dataset.cursor = String(m.cursor);
   li.dataset.status = m.status;
+  li.dataset.rank = String(rank(m));
   li.dataset.id = m.id;
   li.append(document.createTextNode(m.text));
   const time = new Date(m.receivedAt ?? m.sentAt).toLocaleTimeString();
@@ -167,6 +171,7 @@ async function openConversation(id) {
   markEnds();
   list.scrollTop = list.scrollHeight;
   $("text").focus();
+  markRead();
 }
 
 async function loadOlder() {
@@ -244,7 +249,7 @@ function showMessage(m) {
   const known = state.shown.get(m.id);
   if (known) {
     // The delivery event can overtake the answer to the POST that sent it: never go back a step.
-    if ((RANK[m.status] ?? 0) >= (RANK[known.dataset.status] ?? 0)) known.replaceWith(messageItem(m));
+    if (rank(m) >= Number(known.dataset.rank ?? 0)) known.replaceWith(messageItem(m));
     return true;
   }
   // Far back in history: the new message waits until the window comes back down to it.
@@ -276,6 +281,12 @@ function alertLine(text) {
   const list = $("messages");
   list.append(el("li", "gap", text));
   list.scrollTop = list.scrollHeight;
+}
+
+/** What is on screen of the open conversation has been read (the peer gets a read receipt). */
+function markRead() {
+  if (!state.current || document.hidden || !state.atNewest) return;
+  api("/messages/read", { peer: state.current }).catch(() => {});
 }
 
 // ---- files ----
@@ -381,7 +392,8 @@ function listen() {
   events.addEventListener("message", (e) => {
     const m = JSON.parse(e.data);
     if (!state.peers.some((p) => p.id === m.peer.id)) refreshPeers();
-    if (!showMessage(m) || document.hidden) {
+    if (showMessage(m) && !document.hidden) markRead();
+    else {
       if (m.peer.id !== state.current || document.hidden) {
         state.unread.set(m.peer.id, (state.unread.get(m.peer.id) ?? 0) + 1);
         renderPeers();
@@ -389,7 +401,7 @@ function listen() {
       notify(m.peer.name, m.text);
     }
   });
-  for (const type of ["queued", "sent", "delivered", "failed"]) {
+  for (const type of ["queued", "sent", "delivered", "failed", "read"]) {
     events.addEventListener(type, (e) => showMessage(JSON.parse(e.data)));
   }
   for (
@@ -456,6 +468,7 @@ async function start() {
     if (!document.hidden && state.current) {
       state.unread.delete(state.current);
       renderPeers();
+      markRead();
     }
   });
   if ("Notification" in window && Notification.permission === "default") {

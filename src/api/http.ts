@@ -96,6 +96,8 @@ export interface Api {
   forgetPeer(id: string): boolean;
   /** This node's presence: online, away or busy, with a note; sent to every peer at once. */
   setPresence(presence: "online" | "away" | "busy", note?: string): { presence: string; note?: string };
+  /** Marks what came from a peer read up to a cursor (default: all); a read receipt tells the peer. */
+  markRead(peer: string, upTo?: number): number;
   /** File transfer; absent in a daemon without it. */
   files?: FilesApi;
   /** Compacts the heap now; undefined when the daemon cannot (V8's gc not exposed). */
@@ -322,6 +324,7 @@ export function sseEvent(api: Api, e: DaemonEvent): [string, unknown] | undefine
         presence: e.peer.presence ?? "online",
         ...(e.peer.note ? { note: e.peer.note } : {}),
       }];
+    case "read":
     case "message":
     case "delivered":
     case "queued":
@@ -507,6 +510,19 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
           at = slice.at(-1)!.cursor;
           return slice.map((m) => api.messageJson(m));
         }, { headers: pageLinks(url, range.first, range.last) });
+      },
+    },
+    "/messages/read": {
+      POST: async (req) => {
+        const body = await readJsonObject(req);
+        if (typeof body.peer !== "string" || body.peer.trim() === "") {
+          throw new HttpError(400, 'Field "peer" must name a peer (id, id prefix, name or address)');
+        }
+        if (body.upTo !== undefined && (!Number.isSafeInteger(body.upTo) || (body.upTo as number) < 0)) {
+          throw new HttpError(400, 'Field "upTo" must be a cursor (a whole number)');
+        }
+        const peer = resolve(api, body.peer);
+        return json({ peer: peer.id, read: api.markRead(peer.id, body.upTo as number | undefined) });
       },
     },
     "/messages/search": {

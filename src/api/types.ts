@@ -97,6 +97,8 @@ export interface MessageJson {
   sentAt: string;
   receivedAt?: string;
   deliveredAt?: string;
+  /** When it was read: an incoming one here, an outgoing one by its peer (its read receipt). */
+  readAt?: string;
   rttMs?: number;
   gapBefore?: number;
   late?: boolean;

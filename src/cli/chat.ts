@@ -7,7 +7,7 @@
  */
 import type { Command } from "commander";
 import type { MessageJson } from "../api/types.ts";
-import { ApiError, daemonUrl, followEventsForever, getJson, NoDaemonError, request } from "./client.ts";
+import { ApiError, daemonUrl, followEventsForever, getJson, NoDaemonError, readMarker, request } from "./client.ts";
 import { EXIT, httpOption, outcome } from "./options.ts";
 import { printable, printableLine } from "../common/printable.ts";
 
@@ -36,10 +36,15 @@ export function registerChat(program: Command): void {
       // The highest cursor seen: what the peer sent while the daemon was away
       // is fetched from history above it on reconnect, nothing twice.
       let lastCursor = 0;
+      // What is shown in the conversation has been read: the peer gets a read receipt.
+      const read = readMarker(base);
       const show = (m: MessageJson) => {
         if (m.cursor <= lastCursor) return;
         lastCursor = m.cursor;
-        if (m.direction === "in") out(`${printableLine(m.peer.name)}: ${printable(m.text)}`);
+        if (m.direction === "in") {
+          out(`${printableLine(m.peer.name)}: ${printable(m.text)}`);
+          read.mark(m);
+        }
       };
       // Lines typed while the daemon is away, sent in order once it is back.
       const backlog: string[] = [];

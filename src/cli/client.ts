@@ -235,3 +235,32 @@ export function table(header: string[], rows: string[][]): string {
     cells.map((c, i) => c + " ".repeat(Math.max(0, widths[i]! - stringWidth(c)))).join("  ").trimEnd();
   return [line(header), ...safe.map(line)].join("\n") + "\n";
 }
+
+/**
+ * Marks incoming messages read once they are printed: the highest cursor
+ * per peer, posted a moment later (a burst is one request), best effort
+ * (a daemon that cannot is not an error for the command that printed).
+ */
+export function readMarker(base: string): { mark(m: MessageJson): void; flush(): Promise<void> } {
+  const upTo = new Map<string, number>();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const flush = async () => {
+    clearTimeout(timer);
+    timer = undefined;
+    const todo = [...upTo];
+    upTo.clear();
+    await Promise.all(
+      todo.map(([peer, cursor]) =>
+        request(base, "/messages/read", { method: "POST", body: { peer, upTo: cursor } }).catch(() => {})
+      ),
+    );
+  };
+  return {
+    mark(m) {
+      if (m.direction !== "in") return;
+      upTo.set(m.peer.id, Math.max(upTo.get(m.peer.id) ?? 0, m.cursor));
+      timer ??= setTimeout(() => void flush(), 200);
+    },
+    flush,
+  };
+}

@@ -53,6 +53,7 @@ interface DaemonFlags {
   autoAcceptMax: number;
   keepFree: number;
   awayReply?: string;
+  readReceipts: boolean;
 }
 
 export function registerDaemon(program: Command): void {
@@ -128,6 +129,7 @@ export function registerDaemon(program: Command): void {
     .option("--ipmsg", "also speak IP Messenger (IP Messenger, FeiQ, iptux users appear as peers)")
     .option("--ipmsg-port <port>", "IP Messenger UDP port", parsePort, 2425)
     .option("--ipmsg-group <name>", "group shown to IP Messenger users", "lanchat")
+    .option("--no-read-receipts", "never tell a peer that its messages were read")
     .option("--away-reply <text>", "while away, each peer that writes gets this once (an automatic reply)")
     .option("--downloads <dir>", "where received files go (default: $XDG_DOWNLOAD_DIR/lanchat or ~/Downloads/lanchat)")
     .addOption(
@@ -182,6 +184,7 @@ export function registerDaemon(program: Command): void {
         ipmsg: flags.ipmsg ? { port: flags.ipmsgPort, group: flags.ipmsgGroup } : undefined,
         httpMaxConnections: flags.httpMaxConnections,
         awayReply: flags.awayReply,
+        readReceipts: flags.readReceipts,
         files: {
           downloads: flags.downloads,
           accept: flags.acceptFiles,

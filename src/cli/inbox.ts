@@ -4,7 +4,7 @@
  */
 import type { Command } from "commander";
 import type { MessageJson } from "../api/types.ts";
-import { daemonUrl, followEventsForever, formatMessage, getJson, request } from "./client.ts";
+import { daemonUrl, followEventsForever, formatMessage, getJson, readMarker, request } from "./client.ts";
 import { httpOption, parseLimit, parsePlace, shellWord } from "./options.ts";
 import { printableLine } from "../common/printable.ts";
 
@@ -37,10 +37,13 @@ export function registerInbox(program: Command): void {
       // Messages become visible in cursor order: the highest cursor printed
       // says what has been shown, across reconnects, with nothing kept per message.
       let lastCursor = 0;
+      // What is printed has been read: the peers get read receipts (unless --json: a program, not a person).
+      const read = readMarker(base);
       const print = (m: MessageJson) => {
         if (m.cursor <= lastCursor || (peerId && m.peer.id !== peerId)) return;
         lastCursor = m.cursor;
         console.log(opts.json ? JSON.stringify(m) : formatMessage(m));
+        if (!opts.json) read.mark(m);
       };
       const page = (params: Record<string, string>) => {
         const q = new URLSearchParams(params);
@@ -75,7 +78,10 @@ export function registerInbox(program: Command): void {
           if (hints.length) console.error(`(${printableLine(hints.join("; "))})`);
         }
       };
-      if (!opts.follow) return await first();
+      if (!opts.follow) {
+        await first();
+        return await read.flush();
+      }
       const ctrl = new AbortController();
       Deno.addSignalListener("SIGINT", () => ctrl.abort());
       // Subscribe first, then print history, so nothing falls between the two;

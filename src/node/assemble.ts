@@ -167,7 +167,9 @@ export async function assemble(o: {
     directory.addSource(ref.ipmsg);
   }
   const ipmsg = ref.ipmsg;
-  const conversations = new Conversations(store, directory, ipmsg ? [ipmsg, messaging] : [messaging]);
+  const conversations = new Conversations(store, directory, ipmsg ? [ipmsg, messaging] : [messaging], {
+    readReceipts: options.readReceipts,
+  });
   const memory = new MemoryService();
   const autoReply = options.awayReply
     ? new AutoReplyService({

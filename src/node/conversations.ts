@@ -29,7 +29,11 @@ export class Conversations implements Service {
   #waiting = new Map<string, Set<(m: StoredMessage) => void>>();
   #log = logger("daemon");
 
-  constructor(store: Store, directory: Directory, carriers: Carrier[]) {
+  /** Whether read receipts are sent (`--no-read-receipts` turns them off). */
+  #receipts: boolean;
+
+  constructor(store: Store, directory: Directory, carriers: Carrier[], options: { readReceipts?: boolean } = {}) {
+    this.#receipts = options.readReceipts ?? true;
     this.#store = store;
     this.#directory = directory;
     this.#carriers = carriers;
@@ -127,6 +131,20 @@ export class Conversations implements Service {
     for (const settle of this.#waiting.get(m.id) ?? []) settle(m);
   }
 
+  /**
+   * Marks what came from `peer` read, up to `upTo` (a cursor; default: all),
+   * and tells the peer with a read receipt unless receipts are off. Returns
+   * how many messages were newly marked.
+   */
+  markRead(peer: string, upTo?: number): number {
+    const now = this.#ctx.io.now();
+    const r = this.#store.markReadIn(peer, upTo ?? this.#store.lastCursor(), this.#ctx.wall(now));
+    if (!r) return 0;
+    if (this.#receipts && r.marked > 0) this.#carriers.find((c) => c.carries(peer))?.markRead?.(peer, r.lastId, now);
+    this.#ctx.changed();
+    return r.marked;
+  }
+
   /** A page of history, oldest first (see {@link Store.history}). */
   history(q: HistoryQuery): StoredMessage[] {
     return this.#store.history(q);
@@ -166,6 +184,7 @@ export class Conversations implements Service {
     if (m.gapBefore) out.gapBefore = m.gapBefore;
     if (m.late) out.late = true;
     if (m.error) out.error = m.error;
+    if (m.readAt !== undefined) out.readAt = iso(m.readAt);
     if (isAutoReply(m.text)) {
       out.text = withoutAutoMark(m.text);
       out.autoReply = true;

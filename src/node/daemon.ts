@@ -209,6 +209,7 @@ export class Daemon {
       forgetPeer: (id) => lanchat.pins.forget(id),
       compactMemory: () => this.parts.memory.compactNow(),
       setPresence: (presence, note) => this.#setPresence(presence, note, true),
+      markRead: (peer, upTo) => conversations.markRead(peer, upTo),
       files: this.parts.files,
     };
   }

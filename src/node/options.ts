@@ -59,6 +59,8 @@ export interface DaemonOptions {
   ipmsg?: { port: number; group: string };
   /** Most HTTP connections open at once (default 256, lowered to fit the open-file limit). */
   httpMaxConnections?: number;
+  /** Send read receipts (default true; `--no-read-receipts`). */
+  readReceipts?: boolean;
   /** While away, the text each peer that writes gets once (an automatic reply). */
   awayReply?: string;
   /** File transfer: where received files go, and which offers are accepted without asking. */

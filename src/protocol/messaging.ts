@@ -37,6 +37,7 @@ import {
   MAX_FRAGMENTS,
   MAX_TEXT_BYTES,
   type Msg,
+  type Read,
 } from "../wire/mod.ts";
 
 /** Finished entries at the front of a peer's queue that are cut off at once. */
@@ -48,6 +49,9 @@ const NO_BYTES = new Uint8Array(0);
  * acknowledged: refilled when fewer than {@link OUTBOX_REFILL} are left), so
  * 100,000 messages queued for an absent peer cost memory for 256.
  */
+/** Tries and first retry delay of a read receipt (doubling). */
+export const RECEIPT_TRIES = 8;
+export const RECEIPT_RETRY_MS = 1000;
 export const OUTBOX_WINDOW = 256;
 export const OUTBOX_REFILL = 128;
 
@@ -96,6 +100,8 @@ export type MessagingEvent =
   | { type: "delivered"; message: StoredMessage; rttMs: number }
   | { type: "failed"; message: StoredMessage; error: string }
   | { type: "message"; message: StoredMessage }
+  /** The peer read it (its read receipt came). */
+  | { type: "read"; message: StoredMessage }
   | { type: "store-error"; error: string };
 
 /** Counters kept by messaging. */
@@ -227,6 +233,8 @@ export class Messaging {
   /** Messages not yet acknowledged, to every peer (O(1) for /status). */
   #pending = 0;
   #foreign: (peer: string) => boolean;
+  /** Read receipts to send, by peer: the newest message read, re-sent until the peer answers. */
+  #receipts = new Map<string, { messageId: string; nextAt: number; tries: number }>();
 
   constructor(options: MessagingOptions) {
     this.self = options.self;
@@ -329,6 +337,12 @@ export class Messaging {
     const wasDown = p.endpoint === undefined;
     p.endpoint = endpoint;
     if (!wasDown) return;
+    // A receipt that waited for the peer goes now.
+    const receipt = this.#receipts.get(peer);
+    if (receipt) {
+      receipt.nextAt = now;
+      this.#sendReceipt(peer, now);
+    }
     for (const o of p.queue) {
       this.#setInFlight(o, false);
       o.retries = 0;
@@ -362,7 +376,59 @@ export class Messaging {
    * Handles a message fragment or an ack from `from`. Returns a drop reason
    * when the packet is not for this node.
    */
-  handlePacket(packet: Msg | Ack, from: Endpoint, now: number): "not-for-me" | "overload" | undefined {
+  /**
+   * Tells `peer` that messages up to `messageId` (one of its, received
+   * here) were read: a small packet, sent again (1 s, doubling, 8 times)
+   * until the peer answers, and again when it comes back.
+   */
+  markRead(peer: string, messageId: string, now: number): void {
+    this.#receipts.set(peer, { messageId, nextAt: now, tries: 0 });
+    this.#sendReceipt(peer, now);
+  }
+
+  #sendReceipt(peer: string, now: number): void {
+    const r = this.#receipts.get(peer);
+    const to = this.#out.get(peer)?.endpoint;
+    if (!r || now < r.nextAt) return;
+    if (r.tries >= RECEIPT_TRIES) {
+      this.#receipts.delete(peer);
+      return;
+    }
+    r.tries++;
+    r.nextAt = now + RECEIPT_RETRY_MS * 2 ** (r.tries - 1);
+    if (!to) return;
+    const read: Read = { kind: "read", ...this.#selfIds(), to: peer, messageId: r.messageId, ack: false };
+    this.#transmits.push({ via: "unicast", to, bytes: encodePacket(read), kind: "read" });
+  }
+
+  #selfIds(): { id: string; incarnation: number } {
+    return { id: this.self.id, incarnation: this.self.incarnation };
+  }
+
+  /** A read receipt from the reader, or the answer to ours. */
+  #onRead(packet: Read, from: Endpoint, now: number): "not-for-me" | undefined {
+    if (packet.to !== this.self.id) return "not-for-me";
+    if (packet.ack) {
+      if (this.#receipts.get(packet.id)?.messageId === packet.messageId) this.#receipts.delete(packet.id);
+      return undefined;
+    }
+    try {
+      for (const message of this.#store.markReadOut(packet.id, packet.messageId, this.#wall(now))) {
+        this.#events.push({ type: "read", message });
+      }
+    } catch (e) {
+      // Not stored: not answered, so the reader sends it again.
+      this.counters.storeErrors++;
+      this.#events.push({ type: "store-error", error: (e as Error).message });
+      return undefined;
+    }
+    const ack: Read = { kind: "read", ...this.#selfIds(), to: packet.id, messageId: packet.messageId, ack: true };
+    this.#transmits.push({ via: "unicast", to: from, bytes: encodePacket(ack), kind: "read" });
+    return undefined;
+  }
+
+  handlePacket(packet: Msg | Ack | Read, from: Endpoint, now: number): "not-for-me" | "overload" | undefined {
+    if (packet.kind === "read") return this.#onRead(packet, from, now);
     if (packet.kind === "ack") {
       this.#onAck(packet, now);
       return undefined;
@@ -372,6 +438,7 @@ export class Messaging {
 
   /** Retransmissions, gap waits and reassembly expiry due at `now`. */
   handleTimeout(now: number): void {
+    for (const peer of [...this.#receipts.keys()]) this.#sendReceipt(peer, now);
     const due = new Set<string>();
     for (const o of this.#inFlight) {
       const endpoint = this.#out.get(o.message.peer)?.endpoint;
@@ -393,6 +460,7 @@ export class Messaging {
   /** The next time {@link handleTimeout} has something to do. */
   pollTimeout(): number | undefined {
     let next = Infinity;
+    for (const r of this.#receipts.values()) if (r.nextAt < next) next = r.nextAt;
     for (const o of this.#inFlight) if (o.nextAt !== undefined && o.nextAt < next) next = o.nextAt;
     for (const s of this.#in.values()) if (s.gapDeadline !== undefined && s.gapDeadline < next) next = s.gapDeadline;
     for (const partial of this.#partials.values()) {

@@ -25,6 +25,8 @@ export interface StoredMessage {
   receivedAt?: number;
   /** Out: when the peer acknowledged it. In: when it was put in the inbox. */
   deliveredAt?: number;
+  /** When it was read: an incoming one by a person here, an outgoing one by its peer (a read receipt). */
+  readAt?: number;
   /** Out: queued, sent, delivered or failed. In: received. */
   status: "queued" | "sent" | "delivered" | "failed" | "received";
   rttMs?: number;
@@ -356,6 +358,54 @@ export class Store {
     this.transaction("forget the file transfer", () => {
       this.#q("DELETE FROM transfer_files WHERE id = ? AND direction = ?").run(id, direction);
       this.#q("DELETE FROM transfers WHERE id = ? AND direction = ?").run(id, direction);
+    });
+  }
+
+  /**
+   * Marks incoming messages from `peer` up to `upTo` (a cursor) read at
+   * `at`. Returns the newest incoming message up to there (what a read
+   * receipt names) and how many were newly marked; only messages after the
+   * last call's are visited.
+   */
+  markReadIn(peer: string, upTo: number, at: number): { lastId: string; marked: number } | undefined {
+    return this.transaction("mark messages read", () => {
+      const last = this.#q(
+        "SELECT id, cursor FROM messages WHERE peer = ? AND cursor <= ? AND direction = 'in' ORDER BY cursor DESC LIMIT 1",
+      ).get(peer, upTo) as { id: string; cursor: number } | undefined;
+      if (!last) return undefined;
+      const from = Number(this.setting(`read-in:${peer}`) ?? 0);
+      if (last.cursor <= from) return { lastId: last.id, marked: 0 };
+      const r = this.#q(
+        "UPDATE messages SET read_at = ? WHERE peer = ? AND cursor > ? AND cursor <= ? AND direction = 'in' AND read_at IS NULL",
+      ).run(at, peer, from, last.cursor);
+      this.saveSetting(`read-in:${peer}`, String(last.cursor));
+      return { lastId: last.id, marked: Number(r.changes) };
+    });
+  }
+
+  /**
+   * Marks outgoing messages to `peer` read, up to and including message
+   * `upToId` (from its read receipt); returns those newly marked.
+   */
+  markReadOut(peer: string, upToId: string, at: number): StoredMessage[] {
+    return this.transaction("mark messages read by the peer", () => {
+      const upTo = this.#q("SELECT cursor FROM messages WHERE id = ? AND peer = ?").get(upToId, peer) as
+        | { cursor: number }
+        | undefined;
+      // A receipt names a message of ours (ids are the sender's, kept by the receiver): every one up to it is read.
+      if (!upTo) return [];
+      const cursor = upTo.cursor;
+      const from = Number(this.setting(`read-out:${peer}`) ?? 0);
+      if (cursor <= from) return [];
+      const rows = this.#q(
+        "SELECT * FROM messages WHERE peer = ? AND cursor > ? AND cursor <= ? AND direction = 'out' AND read_at IS NULL AND status != 'failed'",
+      ).all(peer, from, cursor) as Record<string, unknown>[];
+      this.#q(
+        "UPDATE messages SET read_at = ? WHERE peer = ? AND cursor > ? AND cursor <= ? AND direction = 'out' AND read_at IS NULL AND status != 'failed'",
+      ).run(at, peer, from, cursor);
+      this.saveSetting(`read-out:${peer}`, String(cursor));
+      // Read is past delivered, whatever the status written behind says yet.
+      return rows.map((r) => ({ ...toMessage(r), status: "delivered" as const, readAt: at }));
     });
   }
 
@@ -994,7 +1044,7 @@ function asciiLower(s: string): string {
 }
 
 /** The schema version this code writes (`PRAGMA user_version`). */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Each schema change since version 0, in order: run on start, in the transaction that opens the database. */
 const MIGRATIONS: { to: number; sql: string }[] = [
@@ -1027,6 +1077,11 @@ const MIGRATIONS: { to: number; sql: string }[] = [
         PRIMARY KEY (id, direction, idx)
       ) WITHOUT ROWID;
     `,
+  },
+  {
+    // Version 3: read receipts (when a message was read: an incoming one here, an outgoing one by its peer).
+    to: 3,
+    sql: `ALTER TABLE messages ADD COLUMN read_at INTEGER;`,
   },
 ];
 
@@ -1098,6 +1153,7 @@ function toMessage(r: Record<string, unknown>): StoredMessage {
   if (r.received_at !== null) m.receivedAt = Number(r.received_at);
   if (r.delivered_at !== null) m.deliveredAt = Number(r.delivered_at);
   if (r.rtt_ms !== null) m.rttMs = Number(r.rtt_ms);
+  if (r.read_at !== null && r.read_at !== undefined) m.readAt = Number(r.read_at);
   if (r.error !== null) m.error = String(r.error);
   return m;
 }

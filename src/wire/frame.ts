@@ -39,6 +39,7 @@ export const PacketType = {
   pong: 4,
   msg: 5,
   ack: 6,
+  read: 7,
 } as const;
 export type PacketTypeName = keyof typeof PacketType;
 export type PacketTypeNumber = (typeof PacketType)[PacketTypeName];

@@ -158,7 +158,21 @@ export interface Ack {
   rejected?: string;
 }
 
-export type Packet = Hello | Goodbye | Ping | Pong | Msg | Ack;
+/**
+ * A read receipt: the reader (`id`) has read, from `to`, every message up to
+ * and including `m`; with `ack`, the answer of `to` saying it has that.
+ * Sent again until answered (see protocol/messaging.ts).
+ */
+export interface Read {
+  kind: "read";
+  id: string;
+  incarnation: number;
+  to: string;
+  messageId: string;
+  ack: boolean;
+}
+
+export type Packet = Hello | Goodbye | Ping | Pong | Msg | Ack | Read;
 
 /** The byte span [start, end) of fragment `index` of a text of `length` bytes cut into `count` fragments. */
 export function fragmentSpan(length: number, count: number, index: number): [number, number] {
@@ -213,6 +227,14 @@ export function encodePacket(packet: Packet): Uint8Array {
         ...(packet.retry ? { r: packet.retry } : {}),
         ...(packet.end ? { e: true } : {}),
       }, packet.payload);
+    case "read":
+      return encodeFrame(PacketType.read, {
+        id: packet.id,
+        inc: packet.incarnation,
+        to: packet.to,
+        m: packet.messageId,
+        ...(packet.ack ? { ack: true } : {}),
+      });
     case "ack":
       return encodeFrame(PacketType.ack, {
         id: packet.id,
@@ -307,6 +329,15 @@ function validate(frame: RawFrame): Packet {
       if (rejected !== undefined) ack.rejected = rejected;
       return ack;
     }
+    case PacketType.read:
+      return {
+        kind: "read",
+        id,
+        incarnation,
+        to: nodeId(b, "to"),
+        messageId: hex32(b, "m"),
+        ack: optionalBool(b, "ack"),
+      };
     default:
       // decodeFrame only passes known types; a new type must be added here.
       throw new FieldError(`no validator for packet type ${frame.type}`);

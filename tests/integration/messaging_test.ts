@@ -8,6 +8,7 @@ import {
   type DaemonProcess,
   freeUdpPort,
   killAll,
+  runCli,
   startLoopbackDaemon,
   tempDataDir,
   until,
@@ -94,6 +95,57 @@ Deno.test("the sender killed (kill -9) with a queued outbox delivers it after it
     await until("bob's inbox to fill", async () => (await inbox(b)).length === 5, 10_000);
     assert.deepEqual((await inbox(b)).map((m) => m.text), [1, 2, 3, 4, 5].map((i) => `queued ${i}`));
     await until("alice's outbox to drain", async () => (await outbox(a)) === 0, 5000);
+  } finally {
+    await killAll();
+  }
+});
+
+Deno.test("a read receipt: bob reads alice's messages, alice's are marked read (readAt, SSE read); with --no-read-receipts none is sent", async () => {
+  const port = freeUdpPort();
+  try {
+    const a = await startLoopbackDaemon(port, "alice").started();
+    const b = await startLoopbackDaemon(port, "bob").started();
+    const c = await startLoopbackDaemon(port, "carol", { extra: ["--no-read-receipts"] }).started();
+    await a.joined(b.id, 2000);
+    await a.joined(c.id, 2000);
+    const events: string[] = [];
+    const ctrl = new AbortController();
+    const stream = fetch(`${a.httpUrl}/events`, { signal: ctrl.signal }).then(async (r) => {
+      for await (const chunk of r.body!.pipeThrough(new TextDecoderStream())) events.push(chunk);
+    }).catch(() => {});
+    for (const text of ["one", "two"]) {
+      assert.equal((await post(a, "/messages?wait=5", { to: "bob", text })).status, 200);
+    }
+    assert.equal((await post(a, "/messages?wait=5", { to: "carol", text: "three" })).status, 200);
+    const read = await fetch(`${b.httpUrl}/messages/read`, { method: "POST", body: JSON.stringify({ peer: "alice" }) });
+    assert.deepEqual(await read.json(), { peer: a.id, read: 2 });
+    const again = await fetch(`${b.httpUrl}/messages/read`, {
+      method: "POST",
+      body: JSON.stringify({ peer: "alice" }),
+    });
+    assert.equal((await again.json()).read, 0, "read once");
+    await until("alice to see both read", async () => {
+      const out: MessageJson[] = await (await fetch(`${a.httpUrl}/messages?peer=bob`)).json();
+      return out.length === 2 && out.every((m) => m.readAt !== undefined);
+    }, 5000);
+    await until("the read events", () => Promise.resolve(events.join("").split("event: read").length - 1 >= 2), 3000);
+    // Printed by lanchat inbox is read too.
+    assert.equal((await post(a, "/messages?wait=5", { to: "bob", text: "four" })).status, 200);
+    const inboxRun = await runCli(["inbox", "--http", b.httpUrl.replace("http://", "")]);
+    assert.equal(inboxRun.code, 0, inboxRun.stderr);
+    await until("alice to see 'four' read", async () => {
+      const out: MessageJson[] = await (await fetch(`${a.httpUrl}/messages?peer=bob`)).json();
+      return out.find((m) => m.text === "four")?.readAt !== undefined;
+    }, 5000);
+    // Carol reads too, but sends no receipt.
+    await fetch(`${c.httpUrl}/messages/read`, { method: "POST", body: JSON.stringify({ peer: "alice" }) });
+    await new Promise((r) => setTimeout(r, 1000));
+    const toCarol: MessageJson[] = await (await fetch(`${a.httpUrl}/messages?peer=carol`)).json();
+    assert.equal(toCarol[0]!.readAt, undefined);
+    const atCarol: MessageJson[] = await (await fetch(`${c.httpUrl}/messages?peer=alice`)).json();
+    assert.ok(atCarol[0]!.readAt, "marked read where it was read");
+    ctrl.abort();
+    await stream;
   } finally {
     await killAll();
   }

@@ -61,7 +61,17 @@ Deno.test({
       assert.equal(await pageB.locator("#messages img").count(), 0);
       assert.match(await pageB.title(), /^lanchat/);
       // A: the delivery tick.
-      await pageA.locator("#messages li.out .meta", { hasText: "delivered ✓" }).waitFor({ timeout: 10_000 });
+      await pageA.locator("#messages li.out .meta", { hasText: /delivered ✓|read ✓✓/ }).waitFor({ timeout: 10_000 });
+      // B has the conversation open and in view: A learns it was read (a read receipt).
+      await pageA.locator("#messages li.out .meta", { hasText: "read ✓✓" }).waitFor({ timeout: 10_000 }).catch(
+        async (e) => {
+          const atA = await (await fetch(`${a.httpUrl}/messages`)).json();
+          const atB = await (await fetch(`${b.httpUrl}/messages`)).json();
+          const hidden = await pageB.evaluate("document.hidden") + " A meta: " +
+            (await pageA.locator("#messages").innerText());
+          throw new Error(`${e.message}\nA: ${JSON.stringify(atA)}\nB: ${JSON.stringify(atB)}\nB hidden: ${hidden}`);
+        },
+      );
       // Nothing ran.
       for (const page of [pageA, pageB]) {
         assert.equal(await page.evaluate(() => (globalThis as { pwned?: number }).pwned), undefined);

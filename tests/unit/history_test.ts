@@ -193,6 +193,10 @@ Deno.test("every statement the store prepares reads through an index, bar a few 
   store.searchIndexProgress();
   store.indexForSearch(10);
   store.nextIncarnation();
+  store.markReadIn(BOB, 500, T0);
+  store.markReadOut(CAROL, id(2), T0);
+  store.setting("presence");
+  store.saveSetting("presence", "{}");
   store.commit();
   store.flush();
   // Values are bound, never written into the SQL: page sizes do not each add a statement.

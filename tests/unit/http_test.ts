@@ -76,6 +76,7 @@ function fakeApi(overrides: Partial<Api> = {}, access: HttpAccess = {}) {
     forgetPeer: () => true,
     compactMemory: () => ({ ok: true }),
     setPresence: (presence, note) => ({ presence, ...(note ? { note } : {}) }),
+    markRead: () => 0,
     ...overrides,
   };
   return { api, sent, listeners, handler: createHandler(api, access) };

@@ -305,3 +305,35 @@ Deno.test("wire rejects malformed message fragments and acks", () => {
     if (!r.ok) assert.equal(r.reason, "bad-field");
   }
 });
+
+Deno.test("wire: a read receipt and its answer round-trip; a hello's presence too, and an unknown presence reads as online", () => {
+  const id = "a".repeat(32);
+  for (const ack of [false, true]) {
+    const p = { kind: "read" as const, id, incarnation: 3, to: "b".repeat(32), messageId: "c".repeat(32), ack };
+    const d = decodePacket(encodePacket(p));
+    assert.ok(d.ok);
+    assert.deepEqual(d.value, p);
+  }
+  const bad = encodePacket({ kind: "read", id, incarnation: 1, to: "nope", messageId: "c".repeat(32), ack: false });
+  assert.equal(decodePacket(bad).ok, false);
+  const hello = {
+    kind: "hello" as const,
+    id,
+    incarnation: 1,
+    name: "alice",
+    hostname: "h",
+    port: 47475,
+    httpPort: 0,
+    version: "0.1.0",
+    interval: 2000,
+    reply: false,
+    presence: "away" as const,
+    note: "at lunch",
+  };
+  const h = decodePacket(encodePacket(hello));
+  assert.ok(h.ok && h.value.kind === "hello");
+  assert.deepEqual([h.value.presence, h.value.note], ["away", "at lunch"]);
+  const future = decodePacket(encodePacket({ ...hello, presence: "dancing" as unknown as "away" }));
+  assert.ok(future.ok && future.value.kind === "hello");
+  assert.equal(future.value.presence, undefined);
+});

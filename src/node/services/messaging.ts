@@ -31,6 +31,8 @@ export interface Carrier {
   send(to: string, text: string, now: number): StoredMessage;
   /** Messages waiting for delivery. */
   outboxSize(): number;
+  /** Tells `peer` its messages up to `messageId` were read (carriers that have read receipts). */
+  markRead?(peer: string, messageId: string, now: number): void;
 }
 
 export class MessagingService implements Service, Carrier {
@@ -55,9 +57,11 @@ export class MessagingService implements Service, Carrier {
     this.#newMessaging = () => new Messaging({ self: o.self, store: o.store, wall: o.wall, foreignPeer: o.foreign });
     this.messaging = this.#newMessaging();
     o.lanchat.route(
-      ["msg", "ack"],
+      ["msg", "ack", "read"],
       (packet, from, now) =>
-        packet.kind === "msg" || packet.kind === "ack" ? this.messaging.handlePacket(packet, from, now) : undefined,
+        packet.kind === "msg" || packet.kind === "ack" || packet.kind === "read"
+          ? this.messaging.handlePacket(packet, from, now)
+          : undefined,
     );
     // Keep messaging's idea of where a peer is current (a changed address).
     o.lanchat.route(["hello"], (packet, _from, now) => {
@@ -81,6 +85,11 @@ export class MessagingService implements Service, Carrier {
 
   outboxSize(): number {
     return this.messaging.pendingCount();
+  }
+
+  markRead(peer: string, messageId: string, now: number): void {
+    this.messaging.markRead(peer, messageId, now);
+    this.#ctx.changed();
   }
 
   onEvent(event: DaemonEvent, now: number): void {
