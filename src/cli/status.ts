@@ -27,6 +27,9 @@ interface Status {
   };
   messaging?: { messagesReceived: number; messagesSent: number; outbox: number };
   ipmsg: { peers: number } | null;
+  presence?: "online" | "away" | "busy";
+  note?: string;
+  files?: { active: number; waiting: number };
 }
 
 /** A duration for people: `500 ms`, `2 s`, `1.5 s`, `5m 3s`, `3h 12m`, `2d 4h`. */
@@ -74,6 +77,7 @@ export function describeStatus(s: Status): string[] {
   const lines = [
     `${printableLine(s.name)} (${s.id})`,
     `up ${humanDuration(s.uptimeSeconds * 1000)}, version ${s.version}, incarnation ${s.incarnation}`,
+    `presence: ${s.presence ?? "online"}${s.note ? `: ${printableLine(s.note)}` : ""}`,
     `data directory: ${s.dataDir}`,
     `group: ${group}`,
     `node key: ${s.security.fingerprint}${
@@ -95,6 +99,7 @@ export function describeStatus(s: Status): string[] {
         `outbox: ${s.messaging.outbox} waiting for delivery`,
     );
   }
+  if (s.files) lines.push(`file transfers: ${s.files.active} active, ${s.files.waiting} waiting`);
   lines.push(
     `datagrams: in ${s.counters.datagramsIn}, out ${s.counters.datagramsOut}, dropped ${dropped.join(", ") || "none"}`,
   );

@@ -34,6 +34,8 @@ Deno.test("away with a note reaches the other daemon at once, survives a restart
     assert.ok(Date.now() - t0 < 2000);
     assert.equal((await peerIn(b.httpUrl, a.id))?.note, "at lunch until 14:00");
     await until("the peer-presence event", () => Promise.resolve(seen.join("").includes("event: peer-presence")), 2000);
+    const mine = await runCli(["status", "--http", a.httpUrl.replace("http://", "")]);
+    assert.match(mine.stdout, /^presence: away: at lunch until 14:00$/m);
     const peers = await runCli(["peers", "--http", b.httpUrl.replace("http://", "")]);
     assert.match(peers.stdout, /alice .*alive, away: at lunch until 14:00/);
     // Kept across a restart: alice's first hellos say away.
