@@ -130,7 +130,8 @@ export class IpmsgService implements Service, Carrier {
     return parts;
   }
 
-  #sendOne(to: string, text: string, now: number): StoredMessage {
+  /** Stores one message and sends it once the commit has made it durable (with `files`: attached to it). */
+  #sendOne(to: string, text: string, now: number, files?: { packetNo: string; attach: string }): StoredMessage {
     const online = this.ipmsg.get(to) !== undefined;
     const message = this.#store.insertOutgoing({
       id: timeOrderedId(this.#ctx.wall(now)),
@@ -141,7 +142,7 @@ export class IpmsgService implements Service, Carrier {
     });
     // Sent once it is stored: after the commit (and not at all if that fails).
     this.#afterCommit.push((at) => {
-      this.ipmsg.send(message.id, to, text, at);
+      this.ipmsg.send(message.id, to, text, at, files);
       this.#events.push({ type: online ? "sent" : "queued", message });
     });
     return message;
@@ -154,18 +155,7 @@ export class IpmsgService implements Service, Carrier {
    */
   sendFiles(to: string, text: string, attach: string, now: number): { message: StoredMessage; packetNo: number } {
     const packetNo = this.ipmsg.packetNumber();
-    const online = this.ipmsg.get(to) !== undefined;
-    const message = this.#store.insertOutgoing({
-      id: timeOrderedId(this.#ctx.wall(now)),
-      peer: to,
-      text,
-      sentAt: this.#ctx.wall(now),
-      status: online ? "sent" : "queued",
-    });
-    this.#afterCommit.push((at) => {
-      this.ipmsg.send(message.id, to, text, at, { packetNo, attach });
-      this.#events.push({ type: online ? "sent" : "queued", message });
-    });
+    const message = this.#sendOne(to, text, now, { packetNo, attach });
     this.#ctx.changed();
     return { message, packetNo: Number(packetNo) };
   }
