@@ -20,6 +20,26 @@ import type { StreamCipher } from "../../security/file_cipher.ts";
 /** A read that waits longer than this ends the connection. */
 export const STALL_MS = 30_000;
 
+/**
+ * `p`, or a {@link StreamError} once `ms` pass without it ("nothing came for
+ * N s"): every read from a peer has a deadline. `onStall` runs first (to
+ * close the connection, so the read left behind ends too).
+ */
+export async function withinStall<T>(p: Promise<T>, ms: number, onStall?: () => void): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = Symbol("stalled");
+  const r = await Promise.race([
+    p,
+    new Promise<typeof stalled>((resolve) => timer = setTimeout(() => resolve(stalled), ms)),
+  ])
+    .finally(() => clearTimeout(timer));
+  if (r === stalled) {
+    onStall?.();
+    throw new StreamError(`nothing came for ${Math.round(ms / 1000)} s`);
+  }
+  return r as T;
+}
+
 /** Raised for a broken stream: the peer sent something malformed, went away or stalled. */
 export class StreamError extends Error {
   override name = "StreamError";
@@ -71,15 +91,7 @@ export class FrameConn {
   async next(): Promise<{ type: number; payload: Uint8Array }> {
     const reading = this.#ahead ?? this.#readFrame();
     this.#ahead = undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const body = await Promise.race([
-      reading,
-      new Promise<"stalled">((resolve) => timer = setTimeout(() => resolve("stalled"), this.stallMs)),
-    ]).finally(() => clearTimeout(timer));
-    if (body === "stalled") {
-      this.close();
-      throw new StreamError(`nothing came for ${Math.round(this.stallMs / 1000)} s`);
-    }
+    const body = await withinStall(reading, this.stallMs, () => this.close());
     // The next frame goes into the other buffer while this one is handled.
     if (this.readAhead) {
       this.#ahead = this.#readFrame();

@@ -24,8 +24,8 @@ import type { DaemonEvent, TransferJson } from "../../api/types.ts";
 import { logger } from "../../common/log.ts";
 import { StreamCipher, streamKey } from "../../security/file_cipher.ts";
 import { nodeIdOf, SignatureChecker } from "../../security/signing.ts";
-import { DATA_CHUNK, FrameType } from "../../wire/file_frames.ts";
-import { collisionKey, numbered, safeName, safePaths } from "../../protocol/file_names.ts";
+import { DATA_CHUNK, FrameType, parseControl } from "../../wire/file_frames.ts";
+import { collisionKey, safeName, safePaths } from "../../protocol/file_names.ts";
 import {
   fetchProof,
   type FilesNote,
@@ -47,10 +47,10 @@ import type { Service, ServiceContext } from "../service.ts";
 import { NOTHING } from "../service.ts";
 import { FrameConn, RemoteError, StreamError } from "./file_stream.ts";
 import {
-  exists,
   fileCounters,
   FileError,
   type FilesDeps,
+  freeName,
   HANDSHAKE_MS,
   type Transfer,
   type TransferFile,
@@ -114,6 +114,7 @@ export class FilesService implements Service {
       emit: (type, t) => this.#emit(type, t),
       progress: (t, force) => this.#progress(t, force),
       end: (t, state, error) => this.#end(t, state, error),
+      activate: (t) => this.#activate(t),
       json: (t) => this.json(t),
       accept: (id, dir) => this.accept(id, dir),
     });
@@ -568,22 +569,18 @@ export class FilesService implements Service {
   }
 
   metrics(m: import("../metrics.ts").MetricsWriter): void {
-    const c = this.counters;
-    m.single("lanchat_file_bytes_received_total", "counter", "File bytes received and written.", c.bytesReceived);
-    m.single("lanchat_file_bytes_served_total", "counter", "File bytes sent to peers.", c.bytesServed);
-    m.single("lanchat_files_received_total", "counter", "Files received and verified.", c.filesReceived);
-    m.single(
-      "lanchat_files_corrupted_total",
-      "counter",
-      "Files whose SHA-256 did not match (fetched again).",
-      c.corrupted,
-    );
-    m.single(
-      "lanchat_file_fetches_refused_total",
-      "counter",
-      "Fetches refused (not offered, not to that peer, expired).",
-      c.refusedFetches,
-    );
+    const rows = [
+      ["bytesReceived", "lanchat_file_bytes_received_total", "File bytes received and written."],
+      ["bytesServed", "lanchat_file_bytes_served_total", "File bytes sent to peers."],
+      ["filesReceived", "lanchat_files_received_total", "Files received and verified."],
+      ["corrupted", "lanchat_files_corrupted_total", "Files whose SHA-256 did not match (fetched again)."],
+      [
+        "refusedFetches",
+        "lanchat_file_fetches_refused_total",
+        "Fetches refused (not offered, not to that peer, expired).",
+      ],
+    ] as const;
+    for (const [key, name, help] of rows) m.single(name, "counter", help, this.counters[key]);
   }
 
   // ---- state ----
@@ -605,6 +602,15 @@ export class FilesService implements Service {
     } catch (e) {
       this.#log.error("Cannot save transfer {id}: {error}", { id: t.id, error: (e as Error).message });
     }
+  }
+
+  /** A fetch got through: the transfer is active again, and the error of the last attempt goes. */
+  #activate(t: Transfer): void {
+    if (t.state === "active" && !t.error) return;
+    t.state = "active";
+    t.error = undefined;
+    this.#save(t);
+    this.#emit("transfer-updated", t);
   }
 
   #end(t: Transfer, state: TransferState, error?: string): void {
@@ -897,12 +903,7 @@ export class FilesService implements Service {
       });
       if (this.#d.networkKey) fc.cipher = new StreamCipher(streamKey(this.#d.networkKey, challenge, nonce), "client");
       await fc.control(FrameType.welcome);
-      if (t.state !== "active" || t.error) {
-        t.state = "active";
-        t.error = undefined;
-        this.#save(t);
-        this.#emit("transfer-updated", t);
-      }
+      this.#activate(t);
       t.retryMs = undefined;
       fc.readAhead = true;
       const files = await this.#manifest(fc, t);
@@ -988,10 +989,7 @@ export class FilesService implements Service {
       const top = parts[0]!;
       let mapped = tops.get(collisionKey(top));
       if (mapped === undefined) {
-        mapped = top;
-        for (let n = 1; await exists(`${t.dir}/${mapped}`) || await exists(`${t.dir}/${mapped}.part`); n++) {
-          mapped = numbered(top, n);
-        }
+        mapped = await freeName(t.dir!, top);
         tops.set(collisionKey(top), mapped);
       }
       files.push({ ...e, dest: [mapped, ...parts.slice(1)].join("/") });
@@ -1063,10 +1061,8 @@ export class FilesService implements Service {
     }
     await out.utime(new Date(), new Date(f.mtime)).catch(() => {});
     // Never overwrite: a file that appeared meanwhile under the final name keeps it.
-    let name = final;
-    for (let n = 1; await exists(name); n++) {
-      name = `${final.slice(0, final.lastIndexOf("/"))}/${numbered(final.slice(final.lastIndexOf("/") + 1), n)}`;
-    }
+    const folder = final.slice(0, final.lastIndexOf("/"));
+    const name = `${folder}/${await freeName(folder, final.slice(final.lastIndexOf("/") + 1), false)}`;
     await Deno.rename(part, name);
     f.done = true;
     f.dest = name.slice(t.dir!.length + 1);
@@ -1105,23 +1101,19 @@ function unb64(v: unknown): Uint8Array {
   return new Uint8Array(Buffer.from(v, "base64"));
 }
 
+/** A `get` frame's file and offset (the control frame read as wire/file_frames.ts reads them all). */
 function parseGet(payload: Uint8Array): { file: number; offset: number } | undefined {
-  try {
-    const v = JSON.parse(new TextDecoder().decode(payload));
-    if (!Number.isSafeInteger(v.file) || !Number.isSafeInteger(v.offset) || v.offset < 0) return undefined;
-    return { file: v.file, offset: v.offset };
-  } catch {
+  const v = parseControl(payload);
+  if (!v || !Number.isSafeInteger(v.file) || !Number.isSafeInteger(v.offset) || (v.offset as number) < 0) {
     return undefined;
   }
+  return { file: v.file as number, offset: v.offset as number };
 }
 
+/** A `verified` frame's file. */
 function parseVerified(payload: Uint8Array): number | undefined {
-  try {
-    const v = JSON.parse(new TextDecoder().decode(payload));
-    return Number.isSafeInteger(v.file) ? v.file : undefined;
-  } catch {
-    return undefined;
-  }
+  const v = parseControl(payload);
+  return v && Number.isSafeInteger(v.file) ? v.file as number : undefined;
 }
 
 /** Why a served file is not the one offered any more (its size or time changed), or undefined. */

@@ -240,12 +240,7 @@ export class IpmsgFiles {
     const im = t.ipmsg!;
     const sender = this.#h.d.ipmsg?.peer(t.peer);
     if (!sender) throw new StreamError(`${this.#h.d.peerName(t.peer)} is not online`);
-    if (t.state !== "active" || t.error) {
-      t.state = "active";
-      t.error = undefined;
-      this.#h.save(t);
-      this.#h.emit("transfer-updated", t);
-    }
+    this.#h.activate(t);
     await Deno.mkdir(t.dir!, { recursive: true });
     t.transferred = im.files.reduce((n, f, i) => n + (im.done[i] ? f.size : 0), 0);
     const onBytes = (n: number) => {

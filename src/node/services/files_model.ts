@@ -7,6 +7,7 @@
  * @module
  */
 import type { DaemonEvent, TransferJson } from "../../api/types.ts";
+import { numbered } from "../../protocol/file_names.ts";
 import { HttpError } from "../../api/request.ts";
 import type { Logger } from "@logtape/logtape";
 import type { ManifestEntry, TransferState } from "../../protocol/files.ts";
@@ -162,6 +163,8 @@ export interface FilesHost {
   emit(type: Extract<DaemonEvent, { transfer: TransferJson }>["type"], t: Transfer): void;
   progress(t: Transfer, force?: boolean): void;
   end(t: Transfer, state: TransferState, error?: string): void;
+  /** A fetch got through: active again, the last attempt's error gone. */
+  activate(t: Transfer): void;
   json(t: Transfer): TransferJson;
   accept(id: string, dir?: string): TransferJson;
 }
@@ -180,4 +183,16 @@ export async function exists(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * A free name in `dir` for `name`: `name (1).ext` and so on. `withPart`: also
+ * free of `NAME.part` (choosing where a download starts; not when renaming
+ * its own .part into place).
+ */
+export async function freeName(dir: string, name: string, withPart = true): Promise<string> {
+  let out = name;
+  const taken = async (n: string) => await exists(`${dir}/${n}`) || (withPart && await exists(`${dir}/${n}.part`));
+  for (let n = 1; await taken(out); n++) out = numbered(name, n);
+  return out;
 }

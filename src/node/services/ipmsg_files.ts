@@ -17,11 +17,11 @@ import {
   IPMSG_FILE,
   parseDirHeader,
 } from "../../wire/ipmsg_files.ts";
-import { numbered, safeName } from "../../protocol/file_names.ts";
-import { STALL_MS, StreamError } from "./file_stream.ts";
-import { exists, type IpmsgSender, writeAll } from "./files_model.ts";
+import { safeName } from "../../protocol/file_names.ts";
+import { STALL_MS, StreamError, withinStall } from "./file_stream.ts";
+import { freeName, type IpmsgSender, writeAll } from "./files_model.ts";
 
-export type { IpmsgSender };
+export { freeName, type IpmsgSender };
 
 /** Reads a TCP connection chunk by chunk, giving up after STALL_MS of silence. */
 export class RawReader {
@@ -37,14 +37,10 @@ export class RawReader {
   /** The next chunk (a copy: the read buffer is reused), or null at the end of the stream. */
   async read(): Promise<Uint8Array | null> {
     const buf = this.#buf;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const n = await Promise.race([
-      this.#conn.read(buf),
-      new Promise<"stalled">((r) => timer = setTimeout(() => r("stalled"), this.#stallMs)),
-    ]).finally(() => clearTimeout(timer)).catch((e) => {
+    const reading = this.#conn.read(buf).catch((e) => {
       throw new StreamError(`the connection broke: ${(e as Error).message}`);
     });
-    if (n === "stalled") throw new StreamError(`nothing came for ${Math.round(this.#stallMs / 1000)} s`);
+    const n = await withinStall(reading, this.#stallMs);
     return n === null ? null : buf.slice(0, n);
   }
 }
@@ -81,18 +77,6 @@ export async function ipmsgRequest(
     throw new StreamError(`cannot send the request: ${(e as Error).message}`);
   }
   return conn;
-}
-
-/**
- * A free name in `dir` for `name`: `name (1).ext` and so on. `withPart`: also
- * free of `NAME.part` (choosing where a download starts; not when renaming
- * its own .part into place).
- */
-export async function freeName(dir: string, name: string, withPart = true): Promise<string> {
-  let out = name;
-  const taken = async (n: string) => await exists(`${dir}/${n}`) || (withPart && await exists(`${dir}/${n}.part`));
-  for (let n = 1; await taken(out); n++) out = numbered(name, n);
-  return out;
 }
 
 /** Reads `want` bytes of a file into `out`; throws when the stream ends first. */
