@@ -22,7 +22,7 @@ import {
   startLoopbackDaemon,
   tempDataDir,
 } from "../tests/support/daemon_process.ts";
-import type { BenchContext } from "./bench_history.ts";
+import { type BenchContext, rssMiB } from "./bench_history.ts";
 import type { TransferJson } from "../src/api/types.ts";
 
 export interface FilesOptions {
@@ -30,11 +30,6 @@ export interface FilesOptions {
   gib: number;
   /** The file for RSS and resume (default 4 GiB). */
   bigGib: number;
-}
-
-async function rssMiB(pid: number): Promise<number> {
-  const out = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)] }).output();
-  return Math.round(Number(new TextDecoder().decode(out.stdout).trim()) / 1024 * 10) / 10;
 }
 
 /** A file of `bytes` random-looking bytes (written once, not sparse: the disk is part of the floor). */

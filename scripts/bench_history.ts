@@ -53,8 +53,8 @@ export interface HistoryOptions {
 }
 
 /** Resident memory of a process, from `ps` (no request to the daemon, so nothing allocated to answer). */
-async function rssMiB(d: DaemonProcess): Promise<number> {
-  const out = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(d.child.pid)] }).output();
+export async function rssMiB(pid: number): Promise<number> {
+  const out = await new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)] }).output();
   const kb = Number(new TextDecoder().decode(out.stdout).trim());
   return Math.round((kb / 1024) * 10) / 10;
 }
@@ -143,7 +143,7 @@ export async function benchHistory(ctx: BenchContext, o: HistoryOptions): Promis
     {
       const { d, startMs } = await startTimed(port, "idle", tempDataDir());
       await sleep(3000);
-      idleRss = await rssMiB(d);
+      idleRss = await rssMiB(d.child.pid);
       idleStartMs = startMs;
       await stopTimed(d);
       console.log(`idle daemon: started in ${startMs} ms, RSS ${idleRss} MiB`);
@@ -153,7 +153,7 @@ export async function benchHistory(ctx: BenchContext, o: HistoryOptions): Promis
       const bytes = fileBytes(`${dir}/lanchat.db`) + fileBytes(`${dir}/lanchat.db-wal`);
       const { d, startMs } = await startTimed(port, "history", dir);
       await sleep(2000);
-      const rss = await rssMiB(d);
+      const rss = await rssMiB(d.child.pid);
       const base = d.httpUrl;
       const mid = Math.floor(size / 2);
       const iso = encodeURIComponent(new Date(timeOf(mid)).toISOString());
@@ -180,15 +180,15 @@ export async function benchHistory(ctx: BenchContext, o: HistoryOptions): Promis
       rows.push(row);
       if (size === o.sizes.at(-1)) {
         // Memory after a burst of big reads, then a minute of nothing.
-        const before = await rssMiB(d);
+        const before = await rssMiB(d.child.pid);
         for (let i = 0; i < 6; i++) {
           await timeGet(`${base}/messages?before=${Math.floor((size * (i + 1)) / 7)}&limit=10000`);
         }
-        const after = await rssMiB(d);
+        const after = await rssMiB(d.child.pid);
         const series: number[] = [];
         for (let s = 0; s < 6; s++) {
           await sleep(o.settleSeconds * 1000 / 6);
-          series.push(await rssMiB(d));
+          series.push(await rssMiB(d.child.pid));
         }
         burst = { before, after, minuteLater: series.at(-1)!, series };
         console.log(
@@ -378,9 +378,9 @@ async function sustainedFill(port: number, o: HistoryOptions): Promise<Sustained
   const seconds = (performance.now() - t0) / 1000;
   running = false;
   await Promise.all([sampler, ...pollers]);
-  const rssAfter = [await rssMiB(a), await rssMiB(b)];
+  const rssAfter = [await rssMiB(a.child.pid), await rssMiB(b.child.pid)];
   await sleep(o.settleSeconds * 1000);
-  const rssMinuteLater = [await rssMiB(a), await rssMiB(b)];
+  const rssMinuteLater = [await rssMiB(a.child.pid), await rssMiB(b.child.pid)];
   const dbMiB = dirs.map((d) => Math.round(fileBytes(`${d}/lanchat.db`) / MiB));
   const stopMs = [await stopTimed(a), await stopTimed(b)];
   const p99 = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length * 0.99)]!;
@@ -435,23 +435,23 @@ async function outboxRestart(port: number, count: number): Promise<OutboxResult>
     await r.body?.cancel();
   }
   const status = await latency(`${a.httpUrl}/status`);
-  const rssQueued = await rssMiB(a);
+  const rssQueued = await rssMiB(a.child.pid);
   await stopTimed(a);
   // The same restart on an empty directory, for the cost of the outbox alone.
   const idle = await startTimed(port, "outbox-idle", tempDataDir());
   await sleep(2000);
-  const rssIdle = await rssMiB(idle.d);
+  const rssIdle = await rssMiB(idle.d.child.pid);
   await stopTimed(idle.d);
   const restarted = await startTimed(port, "outbox-a", dirs[0]!);
   a = restarted.d;
   await sleep(2000);
   const queuedNow = (await (await fetch(`${a.httpUrl}/status`)).json()).messaging;
-  const rssAfterRestart = await rssMiB(a);
+  const rssAfterRestart = await rssMiB(a.child.pid);
   let rssDrainPeak = rssAfterRestart;
   const t0 = performance.now();
   b = await startLoopbackDaemon(port, "outbox-b", { dataDir: dirs[1], intervalMs: 2000 }).started();
   while ((await (await fetch(`${b.httpUrl}/status`)).json()).messaging.messagesReceived < count) {
-    rssDrainPeak = Math.max(rssDrainPeak, await rssMiB(a));
+    rssDrainPeak = Math.max(rssDrainPeak, await rssMiB(a.child.pid));
     await sleep(100);
   }
   const drainSeconds = (performance.now() - t0) / 1000;

@@ -23,7 +23,7 @@
  */
 import { createLan, type Lan } from "./lan.ts";
 import { DaemonProcess, killAll, tempDataDir } from "../tests/support/daemon_process.ts";
-import type { BenchContext } from "./bench_history.ts";
+import { type BenchContext, rssMiB } from "./bench_history.ts";
 
 export interface SoakOptions {
   minutes: number;
@@ -109,9 +109,6 @@ async function shell(script: string): Promise<string> {
 }
 
 /** Resident size of a process in MiB (`ps`). */
-async function rssMiB(pid: number): Promise<number> {
-  return Math.round((Number(await shell(`ps -o rss= -p ${pid}`)) / 1024) * 10) / 10;
-}
 
 /** Deterministic-enough random text of `n` bytes or so, with some CJK. */
 function payload(n: number): string {
