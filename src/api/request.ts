@@ -13,8 +13,7 @@ export const MAX_BODY_BYTES = 128 * 1024;
 export const MAX_WAIT_SECONDS = 60;
 
 /** A failure with an HTTP status, turned into a JSON error body. */
-import { FILES_MARK } from "../protocol/files.ts";
-import { AUTO_MARK } from "../protocol/auto_reply.ts";
+import { MACHINE_LINE } from "../protocol/messaging.ts";
 
 export class HttpError extends Error {
   override name = "HttpError";
@@ -147,9 +146,11 @@ export function parseWait(url: URL): number {
 export function checkText(v: unknown): string {
   if (typeof v !== "string") throw new HttpError(400, 'Field "text" must be a string');
   if (v.trim() === "") throw new HttpError(400, 'Field "text" is empty: nothing to send');
-  if (v.includes(AUTO_MARK)) throw new HttpError(400, "Text carries an automatic-reply line (U+0001 lanchat-auto)");
-  if (v.includes(FILES_MARK)) {
-    throw new HttpError(400, "Text carries a file-offer line (U+0001 lanchat-files): offer files with POST /files");
+  if (v.includes(MACHINE_LINE)) {
+    throw new HttpError(
+      400,
+      "Text carries a line lanchat keeps for itself (U+0001 lanchat-…: a file offer, an automatic reply); offer files with POST /files",
+    );
   }
   const bytes = new TextEncoder().encode(v).length;
   if (bytes > MAX_TEXT_BYTES) {

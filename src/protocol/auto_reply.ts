@@ -7,8 +7,10 @@
  * @module
  */
 
+import { MACHINE_LINE } from "./messaging.ts";
+
 /** Marks the line of a message that says it is an automatic reply. */
-export const AUTO_MARK = "\u0001lanchat-auto";
+export const AUTO_MARK = `${MACHINE_LINE}auto`;
 
 /** Whether a message is an automatic reply (ours or an IP Messenger client's). */
 export function isAutoReply(text: string): boolean {

@@ -16,8 +16,10 @@
  * @module
  */
 
+import { MACHINE_LINE } from "./messaging.ts";
+
 /** Marks the line of a message that carries a file note. */
-export const FILES_MARK = "\u0001lanchat-files ";
+export const FILES_MARK = `${MACHINE_LINE}files `;
 /** How long an offer can be fetched after it is made. */
 export const OFFER_TTL_MS = 7 * 24 * 3600_000;
 /** Most files in one offer. */

@@ -52,6 +52,12 @@ const NO_BYTES = new Uint8Array(0);
 /** Tries and first retry delay of a read receipt (doubling). */
 export const RECEIPT_TRIES = 8;
 export const RECEIPT_RETRY_MS = 1000;
+/**
+ * Starts a line lanchat writes into a message's text for machines (a file
+ * offer, an automatic reply): no text a person sends may carry it, so no
+ * one can forge such a line by typing it.
+ */
+export const MACHINE_LINE = "\u0001lanchat-";
 export const OUTBOX_WINDOW = 256;
 export const OUTBOX_REFILL = 128;
 
