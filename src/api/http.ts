@@ -27,8 +27,9 @@
  *
  * @module
  */
-import type { DaemonEvent, MessageJson, PeerLookup, TransferJson } from "./types.ts";
+import type { DaemonEvent, GroupJson, GroupLookup, MessageJson, PeerLookup, TransferJson } from "./types.ts";
 import { MAX_NOTE_CHARS } from "../wire/packets.ts";
+import { groupNameProblem } from "../protocol/groups.ts";
 import {
   type HistoryQuery,
   MAX_PAGE,
@@ -100,8 +101,21 @@ export interface Api {
   markRead(peer: string, upTo?: number): number;
   /** File transfer; absent in a daemon without it. */
   files?: FilesApi;
+  /** Group conversations. */
+  groups: GroupsApi;
   /** Compacts the heap now; undefined when the daemon cannot (V8's gc not exposed). */
   compactMemory(): { ok: true } | { ok: false; retryAfterMs: number } | undefined;
+}
+
+/** Group conversations. RangeError: refused (400); StoreError: not stored (507). */
+export interface GroupsApi {
+  list(): GroupJson[];
+  lookup(query: string): GroupLookup;
+  create(name: string, members: string[]): Promise<{ group: GroupJson; message: StoredMessage }>;
+  add(id: string, members: string[]): Promise<{ group: GroupJson; message: StoredMessage }>;
+  leave(id: string): Promise<{ group: GroupJson; message: StoredMessage }>;
+  send(id: string, text: string): Promise<StoredMessage>;
+  markRead(id: string, upTo?: number): number;
 }
 
 /** File transfer, both ways. Errors are {@link HttpError}s with the status to answer. */
@@ -183,6 +197,61 @@ function resolve(api: Api, query: string): { id: string; name: string; hostname:
     });
   }
   throw new HttpError(404, `No peer matches "${query}"`, { candidates: r.candidates });
+}
+
+/** The group a user means (`@NAME`, a name, an id or id prefix), or a 404/409 saying why not. */
+function resolveGroup(api: Api, query: string): GroupJson {
+  const r = api.groups.lookup(query);
+  if (r.ok) return r.group;
+  if (r.reason === "ambiguous") {
+    throw new HttpError(409, `"${query}" matches ${r.candidates.length} groups; say which (by id)`, {
+      candidates: r.candidates,
+    });
+  }
+  throw new HttpError(404, `No group matches "${query}" (see GET /groups)`);
+}
+
+/** Runs a group operation, its errors as HTTP errors: refused 400, not stored 507. */
+async function groupCall<T>(fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof StoreError) throw new HttpError(507, `${e.message}; nothing was stored or sent`);
+    if (e instanceof RangeError) throw new HttpError(400, e.message);
+    throw e;
+  }
+}
+
+/** Field `members`: peers as a user names them, resolved to node ids. */
+function memberIds(api: Api, raw: unknown): string[] {
+  if (!Array.isArray(raw) || raw.length === 0 || raw.some((m) => typeof m !== "string" || m.trim() === "")) {
+    throw new HttpError(400, 'Field "members" must be a list of peers (ids, names or addresses)');
+  }
+  return raw.map((m) => resolve(api, m as string).id);
+}
+
+/** A path segment percent-decoded (a group's name may be in it); as it came when that is malformed. */
+function decodedSegment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}
+
+/** `/groups/ID` and `/groups/ID/add|leave`. */
+function groupRoute(api: Api, query: string, action: string | undefined): Route {
+  if (!action) return { GET: () => json(resolveGroup(api, query)) };
+  return {
+    POST: async (req) => {
+      const g = resolveGroup(api, query);
+      if (action === "leave") return json(await groupCall(() => api.groups.leave(g.id)), 200);
+      const body = await readJsonObject(req);
+      const members = memberIds(api, body.members);
+      const r = await groupCall(() => api.groups.add(g.id, members));
+      return json({ group: r.group, message: api.messageJson(r.message) });
+    },
+  };
 }
 
 async function send(api: Api, to: string, text: string): Promise<StoredMessage> {
@@ -330,7 +399,10 @@ export function sseEvent(api: Api, e: DaemonEvent): [string, unknown] | undefine
     case "queued":
     case "sent":
     case "failed":
-      return [e.type, api.messageJson(e.message)];
+      // A member's copy of a group message is not history: its group message's event says what it did.
+      return e.message.copyOf ? undefined : [e.type, api.messageJson(e.message)];
+    case "group":
+      return ["group", e.group];
     case "store-error":
       return ["error", { error: e.error }];
     case "transfer-offered":
@@ -480,6 +552,19 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         const waitS = parseWait(url);
         const body = await readJsonObject(req);
         if (body.messages !== undefined) return await sendBatch(api, body.messages, waitS);
+        const groupQuery = typeof body.group === "string"
+          ? body.group
+          : typeof body.to === "string" && body.to.startsWith("@")
+          ? body.to
+          : undefined;
+        if (groupQuery !== undefined) {
+          const text = checkText(body.text);
+          const g = resolveGroup(api, groupQuery);
+          const stored = await groupCall(() => api.groups.send(g.id, text));
+          const m = (waitS > 0 ? await api.waitDelivered(stored.id, waitS * 1000) : undefined) ?? stored;
+          const out = api.messageJson(m);
+          return json(out, out.status === "delivered" ? 200 : out.status === "failed" ? 502 : 202);
+        }
         if (typeof body.to !== "string" || body.to.trim() === "") {
           throw new HttpError(400, 'Field "to" must name a peer (id, id prefix, name or address)');
         }
@@ -492,7 +577,9 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
       GET: (_req, url) => {
         const q: HistoryQuery = {};
         const peer = url.searchParams.get("peer");
-        if (peer) q.peer = resolve(api, peer).id;
+        const group = url.searchParams.get("group");
+        if (group) q.group = resolveGroup(api, group).id;
+        else if (peer) q.peer = resolve(api, peer).id;
         // `since` is the older name of `after`.
         const after = place(api, url, "after") ?? place(api, url, "since");
         if (after !== undefined) q.after = after.cursor - (after.exact ? 0 : 1);
@@ -505,7 +592,13 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         let at = range.first - 1;
         return jsonStream(() => {
           if (at >= range.last) return undefined;
-          const slice = api.history({ peer: q.peer, after: at, before: range.last + 1, limit: PAGE_SLICE });
+          const slice = api.history({
+            peer: q.peer,
+            group: q.group,
+            after: at,
+            before: range.last + 1,
+            limit: PAGE_SLICE,
+          });
           if (slice.length === 0) return undefined;
           at = slice.at(-1)!.cursor;
           return slice.map((m) => api.messageJson(m));
@@ -515,11 +608,18 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
     "/messages/read": {
       POST: async (req) => {
         const body = await readJsonObject(req);
-        if (typeof body.peer !== "string" || body.peer.trim() === "") {
-          throw new HttpError(400, 'Field "peer" must name a peer (id, id prefix, name or address)');
-        }
         if (body.upTo !== undefined && (!Number.isSafeInteger(body.upTo) || (body.upTo as number) < 0)) {
           throw new HttpError(400, 'Field "upTo" must be a cursor (a whole number)');
+        }
+        if (typeof body.group === "string" && body.group.trim() !== "") {
+          const g = resolveGroup(api, body.group);
+          return json({ group: g.id, read: api.groups.markRead(g.id, body.upTo as number | undefined) });
+        }
+        if (typeof body.peer !== "string" || body.peer.trim() === "") {
+          throw new HttpError(
+            400,
+            'Field "peer" must name a peer (id, id prefix, name or address), or "group" a group',
+          );
         }
         const peer = resolve(api, body.peer);
         return json({ peer: peer.id, read: api.markRead(peer.id, body.upTo as number | undefined) });
@@ -660,6 +760,21 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
     "/transfers": {
       GET: () => json(filesOf(api).list()),
     },
+    "/groups": {
+      GET: () => json(api.groups.list()),
+      POST: async (req) => {
+        const body = await readJsonObject(req);
+        if (typeof body.name !== "string") throw new HttpError(400, 'Field "name" must be the group\'s name');
+        const name = body.name;
+        const members = memberIds(api, body.members);
+        const r = await groupCall(() => {
+          const problem = groupNameProblem(name);
+          if (problem) throw new RangeError(problem);
+          return api.groups.create(name, members);
+        });
+        return json({ group: r.group, message: api.messageJson(r.message) }, 201);
+      },
+    },
     "/events": {
       GET: () => {
         if (streams.size >= MAX_SSE_CLIENTS) {
@@ -744,6 +859,7 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
     const cross = crossOrigin(req);
     if (cross) return jsonError(403, cross);
     const transfer = /^\/transfers\/([^/]+)(?:\/(accept|refuse|cancel))?$/.exec(path);
+    const group = /^\/groups\/([^/]+)(?:\/(add|leave))?$/.exec(path);
     if (asset && (req.method === "GET" || req.method === "HEAD")) {
       return new Response(req.method === "HEAD" ? null : asset.body as Uint8Array<ArrayBuffer>, {
         headers: {
@@ -756,7 +872,12 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         },
       });
     }
-    const route = routes[path] ?? (transfer ? transferRoute(api, transfer[1]!, transfer[2]) : undefined);
+    const route = routes[path] ??
+      (transfer
+        ? transferRoute(api, transfer[1]!, transfer[2])
+        : group
+        ? groupRoute(api, decodedSegment(group[1]!), group[2])
+        : undefined);
     if (!route) {
       return jsonError(404, `No such endpoint: ${url.pathname}; try ${Object.keys(routes).join(", ")}`);
     }

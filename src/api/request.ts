@@ -13,7 +13,7 @@ export const MAX_BODY_BYTES = 128 * 1024;
 export const MAX_WAIT_SECONDS = 60;
 
 /** A failure with an HTTP status, turned into a JSON error body. */
-import { MACHINE_LINE } from "../protocol/messaging.ts";
+import { MACHINE_LINE } from "../protocol/machine_line.ts";
 
 export class HttpError extends Error {
   override name = "HttpError";

@@ -44,7 +44,29 @@ export interface PeerJson {
 }
 
 /** Everything the daemon reports to listeners (the SSE stream, tests). */
-export type DaemonEvent = RosterEvent | MessagingEvent | IpmsgRosterEvent | TransferEvent;
+export type DaemonEvent = RosterEvent | MessagingEvent | IpmsgRosterEvent | TransferEvent | GroupEvent;
+
+/** A group this node is in was made, or its members changed (by this node or a message of the group). */
+export interface GroupEvent {
+  type: "group";
+  group: GroupJson;
+}
+
+/** A group looked up by what a user typed: found, or why not. */
+export type GroupLookup =
+  | { ok: true; group: GroupJson }
+  | { ok: false; reason: "unknown" | "ambiguous"; candidates: GroupJson[] };
+
+/** A group conversation as the API shows it. */
+export interface GroupJson {
+  /** 32 hex digits. */
+  id: string;
+  name: string;
+  /** Its members now, this node included (`self`) while it is one. */
+  members: { id: string; name: string; online?: boolean; self?: true }[];
+  /** This node left it (its history stays). */
+  left?: true;
+}
 
 /** A file transfer starting, moving (at most a few times a second), changing state, ending. */
 export interface TransferEvent {
@@ -107,6 +129,13 @@ export interface MessageJson {
   autoReply?: boolean;
   /** A file offer or its outcome (then `text` is the line a person reads). */
   files?: FilesNote;
+  /**
+   * The group it was written to (see protocol/groups.ts); `change` on the
+   * messages that changed its members.
+   */
+  group?: { id: string; name: string; change?: "create" | "add" | "leave" };
+  /** A message this node wrote to a group: each member's copy (status and when it was read). */
+  recipients?: { id: string; name: string; status: StoredMessage["status"]; readAt?: string }[];
 }
 
 /** The outcome of looking a peer up by what a user typed. */

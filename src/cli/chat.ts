@@ -10,24 +10,37 @@ import type { MessageJson } from "../api/types.ts";
 import { ApiError, daemonUrl, followEventsForever, getJson, NoDaemonError, readMarker, request } from "./client.ts";
 import { EXIT, httpOption, outcome } from "./options.ts";
 import { printable, printableLine } from "../common/printable.ts";
+import { resolveGroup } from "./group.ts";
 
 const DRAIN_MS = 5000;
 
 export function registerChat(program: Command): void {
   program.command("chat")
     .description("Talk with a peer: typed lines go out, its messages print as they arrive (Ctrl-D ends)")
-    .argument("<peer>", "node id, id prefix, name, user or address")
+    .argument("<peer>", "node id, id prefix, name, user or address; @NAME for a group")
     .addOption(httpOption())
     .action(async (query: string, opts: { http?: string }) => {
       const base = daemonUrl(opts.http);
-      const peer = (await request<{ id: string; name: string; online: boolean }>(
-        base,
-        `/resolve?peer=${encodeURIComponent(query)}`,
-      )).body;
+      // A group: its messages, from any member, are the conversation; what is typed goes to all of them.
+      const group = query.startsWith("@") ? await resolveGroup(base, query) : undefined;
+      const peer = group
+        ? { id: group.id, name: `@${group.name}`, online: group.members.some((m) => m.online) }
+        : (await request<{ id: string; name: string; online: boolean }>(
+          base,
+          `/resolve?peer=${encodeURIComponent(query)}`,
+        )).body;
+      /** Whether a message is of this conversation. */
+      const ours = (m: MessageJson) => group ? m.group?.id === group.id : m.peer?.id === peer.id && !m.group;
       const enc = new TextEncoder();
       const out = (s: string) => Deno.stdout.writeSync(enc.encode(s + "\n"));
       const name = printableLine(peer.name);
-      out(`chatting with ${name} (${peer.online ? "online" : "offline: messages will wait"}); Ctrl-D ends`);
+      out(
+        group
+          ? `chatting in ${name} with ${
+            group.members.filter((m) => !m.self).map((m) => printableLine(m.name)).join(", ")
+          }; Ctrl-D ends`
+          : `chatting with ${name} (${peer.online ? "online" : "offline: messages will wait"}); Ctrl-D ends`,
+      );
       const unacked = new Set<string>();
       // The "delivered" event can come in before the POST that sent the message
       // has answered (the ack races the HTTP reply): remember it for that case.
@@ -58,10 +71,11 @@ export function registerChat(program: Command): void {
         try {
           const { body: m } = await request<MessageJson & { online: boolean }>(base, "/messages", {
             method: "POST",
-            body: { to: peer.id, text: line },
+            body: group ? { group: group.id, text: line } : { to: peer.id, text: line },
           });
           if (m.status !== "delivered" && m.status !== "failed" && !settled.delete(m.id)) unacked.add(m.id);
-          if (!m.online) out(`(queued: ${name} is offline)`);
+          if (group && m.status === "queued") out("(queued: no member is online)");
+          else if (!group && !m.online) out(`(queued: ${name} is offline)`);
           return true;
         } catch (e) {
           if (e instanceof NoDaemonError) return false;
@@ -72,7 +86,7 @@ export function registerChat(program: Command): void {
       };
       const follow = followEventsForever(base, (type, data) => {
         const m = data as MessageJson;
-        if (m?.peer?.id !== peer.id) return;
+        if (!m?.peer || !ours(m)) return;
         if (type === "message") show(m);
         else if (type === "delivered" || type === "failed") {
           if (type === "failed") out(`(not delivered: ${printableLine(m.error ?? "refused")}) ${printable(m.text)}`);
@@ -87,7 +101,11 @@ export function registerChat(program: Command): void {
           out("(reconnected to the daemon)");
           // What came meanwhile: every page after the last message shown.
           for (let after = lastCursor;;) {
-            const q = new URLSearchParams({ peer: peer.id, after: String(after), limit: "10000" });
+            const q = new URLSearchParams({
+              [group ? "group" : "peer"]: peer.id,
+              after: String(after),
+              limit: "10000",
+            });
             const got = await getJson<MessageJson[]>(base, `/messages?${q}`);
             for (const m of got) show(m);
             if (got.length < 10_000) break;

@@ -208,7 +208,12 @@ export function formatMessage(m: MessageJson): string {
   // Everything a peer supplies is printed with its control characters shown, not obeyed.
   const name = printableLine(m.peer.name);
   const gap = m.gapBefore ? `  … ${m.gapBefore} message${m.gapBefore > 1 ? "s" : ""} from ${name} missing …\n` : "";
-  const who = m.direction === "in" ? name : `you → ${name}`;
+  const group = m.group ? `[${printableLine(m.group.name)}] ` : "";
+  const who = m.group
+    ? `${group}${m.direction === "in" ? name : "you"}`
+    : m.direction === "in"
+    ? name
+    : `you → ${name}`;
   const safe = printable(m.text);
   const text = safe.includes("\n") ? safe.replaceAll("\n", "\n    ") : safe;
   return `${gap}${date} ${hhmmss}  ${who}: ${text}${marks.length ? `  (${marks.join(", ")})` : ""}`;

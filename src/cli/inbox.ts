@@ -5,13 +5,15 @@
 import type { Command } from "commander";
 import type { MessageJson } from "../api/types.ts";
 import { daemonUrl, followEventsForever, formatMessage, getJson, readMarker, request } from "./client.ts";
-import { httpOption, parseLimit, parsePlace, shellWord } from "./options.ts";
+import { httpOption, parseLimit, parsePlace, shellWord, UsageError } from "./options.ts";
+import { resolveGroup } from "./group.ts";
 import { printableLine } from "../common/printable.ts";
 
 export function registerInbox(program: Command): void {
   program.command("inbox")
     .description("Show message history (both directions), oldest first, a page at a time")
-    .option("--peer <peer>", "only messages with this peer")
+    .option("--peer <peer>", "only messages with this peer (not in groups)")
+    .option("--group <group>", "only messages of this group (@NAME, its name or id)")
     .option("--limit <n>", "how many messages (a page)", parseLimit, 50)
     .option("--before <cursor|time>", "the page just before this cursor or ISO 8601 time (walk back)", parsePlace)
     .option("--after <cursor|time>", "the page just after this cursor or ISO 8601 time (walk forward)", parsePlace)
@@ -21,6 +23,7 @@ export function registerInbox(program: Command): void {
     .action(async (
       opts: {
         peer?: string;
+        group?: string;
         limit: number;
         before?: string;
         after?: string;
@@ -31,6 +34,8 @@ export function registerInbox(program: Command): void {
     ) => {
       const base = daemonUrl(opts.http);
       let peerId: string | undefined;
+      const groupId = opts.group ? (await resolveGroup(base, opts.group)).id : undefined;
+      if (opts.peer && groupId) throw new UsageError("--peer and --group: choose one");
       if (opts.peer) {
         peerId = (await request<{ id: string }>(base, `/resolve?peer=${encodeURIComponent(opts.peer)}`)).body.id;
       }
@@ -40,7 +45,9 @@ export function registerInbox(program: Command): void {
       // What is printed has been read: the peers get read receipts (unless --json: a program, not a person).
       const read = readMarker(base);
       const print = (m: MessageJson) => {
-        if (m.cursor <= lastCursor || (peerId && m.peer.id !== peerId)) return;
+        if (m.cursor <= lastCursor) return;
+        if (peerId && (m.peer.id !== peerId || m.group)) return;
+        if (groupId && m.group?.id !== groupId) return;
         lastCursor = m.cursor;
         console.log(opts.json ? JSON.stringify(m) : formatMessage(m));
         if (!opts.json) read.mark(m);
@@ -48,6 +55,7 @@ export function registerInbox(program: Command): void {
       const page = (params: Record<string, string>) => {
         const q = new URLSearchParams(params);
         if (peerId) q.set("peer", peerId);
+        if (groupId) q.set("group", groupId);
         return getJson<MessageJson[]>(base, `/messages?${q}`);
       };
       /** Everything after `cursor`, page by page. */
@@ -68,7 +76,11 @@ export function registerInbox(program: Command): void {
         // Where to go from here, for a person walking through history.
         if (!opts.json && !opts.follow && got.length > 0) {
           const hints: string[] = [];
-          const peer = opts.peer ? ` --peer ${shellWord(opts.peer)}` : "";
+          const peer = opts.peer
+            ? ` --peer ${shellWord(opts.peer)}`
+            : opts.group
+            ? ` --group ${shellWord(opts.group)}`
+            : "";
           if (got.length === opts.limit || opts.after) {
             hints.push(`older: lanchat inbox${peer} --before ${got[0]!.cursor}`);
           }

@@ -18,6 +18,7 @@ import { registerInbox } from "./inbox.ts";
 import { registerSearch } from "./search.ts";
 import { registerFiles } from "./files.ts";
 import { registerPresence } from "./presence.ts";
+import { registerGroup } from "./group.ts";
 import { registerKeygen } from "./keygen.ts";
 import { EXIT, outcome, UsageError } from "./options.ts";
 import { registerSend } from "./send.ts";
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   registerSearch(program);
   registerFiles(program);
   registerPresence(program);
+  registerGroup(program);
   registerChat(program);
   registerKeygen(program);
   registerTrust(program);

@@ -16,6 +16,16 @@ export async function readStdin(): Promise<string> {
 /** The line `send` prints for a message and the exit code it implies. */
 export function describeOutcome(m: MessageJson & { online?: boolean }): [string, number] {
   const name = printableLine(m.peer.name);
+  if (m.recipients) {
+    // Written to a group: how far it got with each member.
+    const n = (s: string) => m.recipients!.filter((r) => r.status === s).length;
+    const all = m.recipients.length;
+    const line = `@${name}: delivered to ${n("delivered")} of ${all}` +
+      (n("queued") ? `, queued for ${n("queued")} offline` : "") +
+      (n("sent") ? `, ${n("sent")} not acknowledged yet` : "") +
+      (n("failed") ? `, refused by ${n("failed")}` : "");
+    return [line, n("delivered") === all ? EXIT.ok : n("failed") ? EXIT.error : EXIT.queued];
+  }
   switch (m.status) {
     case "delivered":
       return [`delivered to ${name} in ${formatMs(m.rttMs ?? 0)}`, EXIT.ok];
@@ -35,7 +45,7 @@ function formatMs(ms: number): string {
 export function registerSend(program: Command): void {
   program.command("send")
     .description("Send a message to a peer; exit 0 when delivered, 75 when queued")
-    .argument("<peer>", "node id, id prefix, name, user or address")
+    .argument("<peer>", "node id, id prefix, name, user or address; @NAME for a group")
     .argument("<text>", 'the message; "-" reads it from standard input')
     .option("--wait <seconds>", "how long to wait for delivery", parseWaitSeconds, 5)
     .option("--json", "print the message as JSON")
@@ -51,6 +61,7 @@ export function registerSend(program: Command): void {
         if (text !== "-") cmd.error('error: --lines reads standard input: pass "-" as the text');
         const lines = (await readStdin()).split(/\r?\n/).filter((l) => l.trim() !== "");
         if (lines.length === 0) cmd.error("error: standard input has no line to send");
+        if (peer.startsWith("@")) cmd.error("error: --lines sends to a peer; to a group, send the text as one message");
         await sendLines(daemonUrl(opts.http), peer, lines, opts);
         return;
       }

@@ -25,6 +25,7 @@ import { StorageService } from "./services/storage.ts";
 import { MemoryService } from "./services/memory.ts";
 import { FilesService } from "./services/files.ts";
 import { AutoReplyService } from "./services/auto_reply.ts";
+import { GroupsService } from "./services/groups.ts";
 import { defaultDownloads } from "../common/data_dir.ts";
 import type { IpmsgService } from "./services/ipmsg.ts";
 import { Targets } from "./targets.ts";
@@ -67,6 +68,7 @@ export interface Parts {
   ipmsg: IpmsgService | undefined;
   directory: Directory;
   conversations: Conversations;
+  groups: GroupsService;
   targets: Targets;
   memory: MemoryService;
   /** File transfer (absent on a fake network without TCP). */
@@ -170,6 +172,8 @@ export async function assemble(o: {
   const conversations = new Conversations(store, directory, ipmsg ? [ipmsg, messaging] : [messaging], {
     readReceipts: options.readReceipts,
   });
+  const groups = new GroupsService({ store, conversations, directory, self: identity.id });
+  conversations.groupName = (id) => groups.groupName(id);
   const memory = new MemoryService();
   const autoReply = options.awayReply
     ? new AutoReplyService({
@@ -216,10 +220,11 @@ export async function assemble(o: {
     ...(ipmsg ? [ipmsg] : []),
     directory,
     conversations,
+    groups,
     ...(files ? [files] : []),
     ...(autoReply ? [autoReply] : []),
     new StorageService(store),
     memory,
   ];
-  return { lanchat, messaging, ipmsg, directory, conversations, targets, memory, files, services };
+  return { lanchat, messaging, ipmsg, directory, conversations, groups, targets, memory, files, services };
 }

@@ -17,6 +17,8 @@ import type { Directory } from "./directory.ts";
 import type { Outgoing, Service, ServiceContext } from "./service.ts";
 import { NOTHING } from "./service.ts";
 import type { Carrier } from "./services/messaging.ts";
+import type { GroupCopy } from "../protocol/messaging.ts";
+import { GROUP_MARK, parseGroupLine, withoutGroupLine } from "../protocol/groups.ts";
 
 export class Conversations implements Service {
   readonly name = "conversations";
@@ -67,10 +69,10 @@ export class Conversations implements Service {
    * StoreError) that kept it from being stored; rejects with a StoreError
    * when the commit fails (then none of them is stored or sent).
    */
-  async sendMessages(items: { to: string; text: string }[]): Promise<(StoredMessage | Error)[]> {
+  async sendMessages(items: { to: string; text: string; copy?: GroupCopy }[]): Promise<(StoredMessage | Error)[]> {
     const now = this.#ctx.io.now();
     const results: (StoredMessage | Error)[] = [];
-    for (const { to, text } of items) {
+    for (const { to, text, copy } of items) {
       try {
         const carrier = this.#carriers.find((c) => c.carries(to));
         if (!carrier) {
@@ -80,7 +82,7 @@ export class Conversations implements Service {
               : `No protocol carries messages to ${to}`,
           );
         }
-        results.push(carrier.send(to, text, now));
+        results.push(carrier.send(to, text, now, copy));
       } catch (e) {
         if (!(e instanceof RangeError || e instanceof StoreError)) throw e;
         results.push(e);
@@ -93,7 +95,8 @@ export class Conversations implements Service {
 
   /** Resolves with the delivered (or refused) message, or undefined after `timeoutMs`. */
   waitDelivered(id: string, timeoutMs: number): Promise<StoredMessage | undefined> {
-    const already = this.#store.message(id);
+    const stored = this.#store.message(id);
+    const already = stored?.status === "group" ? this.groupStatus(stored) : stored;
     if (already?.status === "delivered" || already?.status === "failed") return Promise.resolve(already);
     return new Promise((resolve) => {
       const set = this.#waiting.get(id) ?? new Set();
@@ -128,7 +131,8 @@ export class Conversations implements Service {
     } else {
       this.#log.warn("Message {id} to {name} failed: {error}", { id: m.id, name, error: event.error });
     }
-    for (const settle of this.#waiting.get(m.id) ?? []) settle(m);
+    const settled = m.status === "group" ? this.groupStatus(m) : m;
+    for (const settle of this.#waiting.get(m.id) ?? []) settle(settled);
   }
 
   /**
@@ -165,8 +169,32 @@ export class Conversations implements Service {
     return this.#store.search(q);
   }
 
+  /** The names of groups, once the group service is there (it is built on this). */
+  groupName: (id: string) => string | undefined = () => undefined;
+
+  /**
+   * A message written to a group with the status its copies add up to:
+   * queued or sent while any copy waits, then delivered (failed when every
+   * copy failed); delivered and read at the latest of its copies' times,
+   * read once every copy delivered is.
+   */
+  groupStatus(m: StoredMessage): StoredMessage & { copies: StoredMessage[] } {
+    const copies = this.#store.copies(m.id);
+    const waiting = copies.filter((c) => c.status === "queued" || c.status === "sent");
+    const delivered = copies.filter((c) => c.status === "delivered");
+    const out: StoredMessage & { copies: StoredMessage[] } = { ...m, copies };
+    if (waiting.length > 0) out.status = waiting.some((c) => c.status === "sent") ? "sent" : "queued";
+    else out.status = delivered.length === 0 && copies.length > 0 ? "failed" : "delivered";
+    if (out.status === "delivered" && delivered.length > 0) {
+      out.deliveredAt = Math.max(...delivered.map((c) => c.deliveredAt ?? 0));
+      if (delivered.every((c) => c.readAt !== undefined)) out.readAt = Math.max(...delivered.map((c) => c.readAt!));
+    }
+    return out;
+  }
+
   /** A stored message as the API shows it. */
-  messageJson(m: StoredMessage): MessageJson {
+  messageJson(stored: StoredMessage): MessageJson {
+    const m = stored.status === "group" ? this.groupStatus(stored) : stored;
     const iso = (t: number | undefined) => t === undefined ? undefined : new Date(t).toISOString();
     const out: MessageJson = {
       id: m.id,
@@ -194,7 +222,27 @@ export class Conversations implements Service {
       out.text = noteSummary(note);
       out.files = note;
     }
+    if (m.group) this.#groupJson(m, out);
     return out;
+  }
+
+  /** A group message's parts of its JSON: the text without its group line, the group, each member's copy. */
+  #groupJson(m: StoredMessage, out: MessageJson): void {
+    const line = m.text.includes(GROUP_MARK) ? parseGroupLine(m.text) : undefined;
+    const name = this.groupName(m.group!) ?? line?.group.name ?? m.group!.slice(0, 12);
+    out.text = withoutGroupLine(out.text);
+    out.group = { id: m.group!, name, ...(line?.change ? { change: line.change.op } : {}) };
+    if (m.status === "group" || "copies" in m) {
+      // Written here to the group: the group stands where the peer would.
+      out.peer = { id: m.group!, name };
+      const copies = (m as { copies?: StoredMessage[] }).copies ?? [];
+      out.recipients = copies.map((c) => ({
+        id: c.peer,
+        name: this.#directory.peerName(c.peer),
+        status: c.status,
+        ...(c.readAt !== undefined ? { readAt: new Date(c.readAt).toISOString() } : {}),
+      }));
+    }
   }
 
   handleTimeout(): void {}

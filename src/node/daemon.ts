@@ -211,6 +211,7 @@ export class Daemon {
       setPresence: (presence, note) => this.#setPresence(presence, note, true),
       markRead: (peer, upTo) => conversations.markRead(peer, upTo),
       files: this.parts.files,
+      groups: this.parts.groups,
     };
   }
 

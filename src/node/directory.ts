@@ -118,6 +118,11 @@ export class Directory implements Service {
     return this.#known.get(id)?.name ?? id.slice(0, 12);
   }
 
+  /** Whether a peer is online now (in the roster, or an IP Messenger user heard from). */
+  isOnline(id: string): boolean {
+    return this.#sources.some((s) => s.nameOf(id) !== undefined);
+  }
+
   /** Every peer online, for a broadcast. */
   onlinePeers(): { id: string; name: string }[] {
     return this.#sources.flatMap((s) => s.onlinePeers()).map((p) => ({ id: p.id, name: p.name }));

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { MACHINE_LINE } from "./messaging.ts";
+import { MACHINE_LINE } from "./machine_line.ts";
 
 /** Marks the line of a message that says it is an automatic reply. */
 export const AUTO_MARK = `${MACHINE_LINE}auto`;

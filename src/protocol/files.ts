@@ -16,7 +16,7 @@
  * @module
  */
 
-import { MACHINE_LINE } from "./messaging.ts";
+import { MACHINE_LINE } from "./machine_line.ts";
 
 /** Marks the line of a message that carries a file note. */
 export const FILES_MARK = `${MACHINE_LINE}files `;

@@ -28,6 +28,14 @@
  * @module
  */
 import type { Endpoint, Transmit } from "./discovery.ts";
+import { groupIdOf } from "./groups.ts";
+
+/** What makes a message one member's copy of a message written to a group. */
+export interface GroupCopy {
+  group: string;
+  /** The id of the message written to the group. */
+  copyOf: string;
+}
 import { type HeldMessage, type Release, type Store, type StoredMessage, StoreError } from "../storage/store.ts";
 import {
   type Ack,
@@ -52,12 +60,6 @@ const NO_BYTES = new Uint8Array(0);
 /** Tries and first retry delay of a read receipt (doubling). */
 export const RECEIPT_TRIES = 8;
 export const RECEIPT_RETRY_MS = 1000;
-/**
- * Starts a line lanchat writes into a message's text for machines (a file
- * offer, an automatic reply): no text a person sends may carry it, so no
- * one can forge such a line by typing it.
- */
-export const MACHINE_LINE = "\u0001lanchat-";
 export const OUTBOX_WINDOW = 256;
 export const OUTBOX_REFILL = 128;
 
@@ -309,7 +311,7 @@ export class Messaging {
    * @throws {RangeError} when the text is longer than 64 KiB or the peer is this node.
    * @throws {StoreError} when it cannot be stored: then nothing is sent.
    */
-  send(to: string, text: string, now: number): StoredMessage {
+  send(to: string, text: string, now: number, copy?: GroupCopy): StoredMessage {
     if (to === this.self.id) throw new RangeError("Cannot send a message to this node itself");
     const bytes = new TextEncoder().encode(text);
     if (bytes.length > MAX_TEXT_BYTES) {
@@ -325,6 +327,7 @@ export class Messaging {
       sentAt,
       // Sent right below when the peer is reachable: saves a second write.
       status: reachable ? "sent" : "queued",
+      ...copy,
     });
     p.pending++;
     this.#pending++;
@@ -876,6 +879,7 @@ export class Messaging {
     next: number,
     now: number,
   ) {
+    for (const m of ms) m.group = groupIdOf(m.text);
     const stored = this.#store.release(peer, ms, next, this.#wall(now));
     for (const message of stored) this.#events.push({ type: "message", message });
   }

@@ -27,8 +27,15 @@ export interface StoredMessage {
   deliveredAt?: number;
   /** When it was read: an incoming one by a person here, an outgoing one by its peer (a read receipt). */
   readAt?: number;
-  /** Out: queued, sent, delivered or failed. In: received. */
-  status: "queued" | "sent" | "delivered" | "failed" | "received";
+  /**
+   * Out: queued, sent, delivered or failed. In: received. `group`: a message
+   * written to a group, whose copies to each member (`copyOf` it) carry it.
+   */
+  status: "queued" | "sent" | "delivered" | "failed" | "received" | "group";
+  /** The group it belongs to (see protocol/groups.ts). */
+  group?: string;
+  /** Out: the group message this is the copy of, for one member (hidden from history). */
+  copyOf?: string;
   rttMs?: number;
   /** In: how many earlier messages of this sender were missing when this one was shown (a gap marker). */
   gapBefore: number;
@@ -67,6 +74,8 @@ export interface HeldMessage {
 
 /** An incoming message going into the inbox, as {@link Store.release} takes it. */
 export type Release = HeldMessage & {
+  /** The group it belongs to, if any. */
+  group?: string;
   /** How many earlier messages of the sender are missing before it. */
   gapBefore: number;
   /** It arrived after later messages were shown. */
@@ -505,16 +514,31 @@ export class Store {
    * peer; committed before it returns (the caller may then say "accepted").
    */
   insertOutgoing(
-    m: { id: string; peer: string; text: string; sentAt: number; status?: "queued" | "sent" },
+    m: {
+      id: string;
+      peer: string;
+      text: string;
+      sentAt: number;
+      status?: "queued" | "sent" | "group";
+      /** Of a group message, or of a copy of one: the group's id. */
+      group?: string;
+      /** A copy, for one member, of the group message with this id: kept out of history and search. */
+      copyOf?: string;
+    },
   ): StoredMessage {
     return this.transaction("store the message", () => {
       const seq = this.#bumpSeq(m.peer, "out");
       const status = m.status ?? "queued";
       // run() and lastInsertRowid: RETURNING goes through a temporary table (2.5× slower here).
-      const { lastInsertRowid } = this.#q(
-        `INSERT INTO messages (id, peer, direction, seq, text, sent_at, status) VALUES (?, ?, 'out', ?, ?, ?, ?)`,
-      ).run(m.id, m.peer, seq, m.text, m.sentAt, status);
-      this.#index(Number(lastInsertRowid), m.text);
+      const { lastInsertRowid } = m.group === undefined
+        ? this.#q(
+          `INSERT INTO messages (id, peer, direction, seq, text, sent_at, status) VALUES (?, ?, 'out', ?, ?, ?, ?)`,
+        ).run(m.id, m.peer, seq, m.text, m.sentAt, status)
+        : this.#q(
+          `INSERT INTO messages (id, peer, direction, seq, text, sent_at, status, grp, copy_of)
+           VALUES (?, ?, 'out', ?, ?, ?, ?, ?, ?)`,
+        ).run(m.id, m.peer, seq, m.text, m.sentAt, status, m.group, m.copyOf ?? null);
+      if (m.copyOf === undefined) this.#index(Number(lastInsertRowid), m.text);
       return {
         cursor: Number(lastInsertRowid),
         id: m.id,
@@ -526,7 +550,31 @@ export class Store {
         status,
         gapBefore: 0,
         late: false,
+        ...(m.group !== undefined ? { group: m.group } : {}),
+        ...(m.copyOf !== undefined ? { copyOf: m.copyOf } : {}),
       };
+    });
+  }
+
+  /** The copies of a group message, one per member it was sent to. */
+  copies(id: string): StoredMessage[] {
+    this.flush();
+    return (this.#q("SELECT * FROM messages WHERE copy_of = ? ORDER BY cursor").all(id) as Record<string, unknown>[])
+      .map(toMessage);
+  }
+
+  /** Groups as saved by the group service (see node/services/groups.ts), as JSON. */
+  groups(): { id: string; json: string }[] {
+    return (this.#q("SELECT id, json FROM groups ORDER BY id").all() as { id: string; json: string }[])
+      .map((r) => ({ id: String(r.id), json: String(r.json) }));
+  }
+
+  /** Saves a group (its members and name) as JSON. */
+  saveGroup(id: string, json: string, at: number): void {
+    this.transaction("save the group", () => {
+      this.#q(
+        "INSERT INTO groups (id, json, updated) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET json = excluded.json, updated = excluded.updated",
+      ).run(id, json, at);
     });
   }
 
@@ -712,9 +760,9 @@ export class Store {
       for (const m of messages) {
         if (m.wasHeld !== false) this.#q("DELETE FROM held WHERE id = ?").run(m.id);
         const { lastInsertRowid } = this.#q(
-          `INSERT INTO messages (id, peer, direction, seq, text, sent_at, received_at, delivered_at, status, gap_before, late)
-           VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received', ?, ?)`,
-        ).run(m.id, m.peer, m.seq, m.text, m.sentAt, m.receivedAt, now, m.gapBefore, m.late ? 1 : 0);
+          `INSERT INTO messages (id, peer, direction, seq, text, sent_at, received_at, delivered_at, status, gap_before, late, grp)
+           VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received', ?, ?, ?)`,
+        ).run(m.id, m.peer, m.seq, m.text, m.sentAt, m.receivedAt, now, m.gapBefore, m.late ? 1 : 0, m.group ?? null);
         this.#index(Number(lastInsertRowid), m.text);
         out.push({
           cursor: Number(lastInsertRowid),
@@ -729,6 +777,7 @@ export class Store {
           status: "received",
           gapBefore: m.gapBefore,
           late: m.late,
+          ...(m.group !== undefined ? { group: m.group } : {}),
         });
       }
       this.#q(
@@ -778,10 +827,15 @@ export class Store {
 
   /** The WHERE clause of a page of history, its arguments, its direction and its size. */
   #page(q: HistoryQuery): { filter: string; args: (string | number)[]; forward: boolean; limit: number } {
-    const where: string[] = [];
+    // A group message's copies to each member are not history: the message written to the group is.
+    const where: string[] = ["copy_of IS NULL"];
     const args: (string | number)[] = [];
-    if (q.peer) {
-      where.push("peer = ?");
+    if (q.group) {
+      where.push("grp = ?");
+      args.push(q.group);
+    } else if (q.peer) {
+      // A conversation with a peer is what was said between the two: its messages in groups are the groups'.
+      where.push("peer = ? AND grp IS NULL");
       args.push(q.peer);
     }
     let after = q.after ?? q.sinceCursor;
@@ -795,7 +849,7 @@ export class Store {
       args.push(q.before);
     }
     return {
-      filter: where.length ? "WHERE " + where.join(" AND ") : "",
+      filter: "WHERE " + where.join(" AND "),
       args,
       forward: after !== undefined,
       limit: Math.max(1, Math.min(q.limit ?? 100, MAX_PAGE)),
@@ -849,7 +903,7 @@ export class Store {
       }
     };
     const pattern = `%${q.text}%`;
-    const peer = q.peer ? "AND m.peer = ?" : "";
+    const peer = (q.peer ? "AND m.peer = ? " : "") + "AND m.copy_of IS NULL";
     const peerArg = q.peer ? [q.peer] : [];
     if ([...q.text].length >= 3) {
       for (let part = (before - 1) >> SEARCH_PARTITION_BITS; part >= 0 && found.length < limit; part--) {
@@ -1044,7 +1098,7 @@ function asciiLower(s: string): string {
 }
 
 /** The schema version this code writes (`PRAGMA user_version`). */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** Each schema change since version 0, in order: run on start, in the transaction that opens the database. */
 const MIGRATIONS: { to: number; sql: string }[] = [
@@ -1083,6 +1137,17 @@ const MIGRATIONS: { to: number; sql: string }[] = [
     to: 3,
     sql: `ALTER TABLE messages ADD COLUMN read_at INTEGER;`,
   },
+  {
+    // Version 4: group conversations: a message's group; a group message's copies to each member; the groups.
+    to: 4,
+    sql: `
+      ALTER TABLE messages ADD COLUMN grp TEXT;
+      ALTER TABLE messages ADD COLUMN copy_of TEXT;
+      CREATE INDEX IF NOT EXISTS messages_group ON messages (grp, cursor) WHERE grp IS NOT NULL;
+      CREATE INDEX IF NOT EXISTS messages_copies ON messages (copy_of) WHERE copy_of IS NOT NULL;
+      CREATE TABLE IF NOT EXISTS groups (id TEXT PRIMARY KEY, json TEXT NOT NULL, updated INTEGER NOT NULL);
+    `,
+  },
 ];
 
 /**
@@ -1120,6 +1185,8 @@ function migrate(db: DatabaseSync): number {
 /** A page of history as {@link Store.history} reads it. */
 export interface HistoryQuery {
   peer?: string;
+  /** Only the messages of this group (then `peer` is ignored). */
+  group?: string;
   /** Only messages with a cursor below this. */
   before?: number;
   /** Only messages with a cursor above this; the page starts there. */
@@ -1155,5 +1222,7 @@ function toMessage(r: Record<string, unknown>): StoredMessage {
   if (r.rtt_ms !== null) m.rttMs = Number(r.rtt_ms);
   if (r.read_at !== null && r.read_at !== undefined) m.readAt = Number(r.read_at);
   if (r.error !== null) m.error = String(r.error);
+  if (r.grp !== null && r.grp !== undefined) m.group = String(r.grp);
+  if (r.copy_of !== null && r.copy_of !== undefined) m.copyOf = String(r.copy_of);
   return m;
 }

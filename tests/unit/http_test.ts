@@ -77,6 +77,15 @@ function fakeApi(overrides: Partial<Api> = {}, access: HttpAccess = {}) {
     compactMemory: () => ({ ok: true }),
     setPresence: (presence, note) => ({ presence, ...(note ? { note } : {}) }),
     markRead: () => 0,
+    groups: {
+      list: () => [],
+      lookup: () => ({ ok: false, reason: "unknown", candidates: [] }),
+      create: () => Promise.reject(new RangeError("no groups here")),
+      add: () => Promise.reject(new RangeError("no groups here")),
+      leave: () => Promise.reject(new RangeError("no groups here")),
+      send: () => Promise.reject(new RangeError("no groups here")),
+      markRead: () => 0,
+    },
     ...overrides,
   };
   return { api, sent, listeners, handler: createHandler(api, access) };

@@ -11,7 +11,7 @@ import type { DaemonEvent } from "../../api/types.ts";
 import { logger } from "../../common/log.ts";
 import type { Endpoint } from "../../protocol/discovery.ts";
 import { Ipmsg, type IpmsgOptions, MESSAGE_BURST, MESSAGE_RATE_PER_S } from "../../protocol/ipmsg.ts";
-import { timeOrderedId } from "../../protocol/messaging.ts";
+import { type GroupCopy, timeOrderedId } from "../../protocol/messaging.ts";
 import type { SourceLimits } from "../../security/admission.ts";
 import { RateLimiter } from "../../security/rate_limit.ts";
 import type { Store, StoredMessage } from "../../storage/store.ts";
@@ -96,9 +96,9 @@ export class IpmsgService implements Service, Carrier {
    * (8 KiB) goes as several messages, cut at a line or a space where it can
    * be (IP Messenger has no fragments). Returns the last of them.
    */
-  send(to: string, text: string, now: number): StoredMessage {
+  send(to: string, text: string, now: number, copy?: GroupCopy): StoredMessage {
     let last: StoredMessage | undefined;
-    for (const part of this.#parts(to, text)) last = this.#sendOne(to, part, now);
+    for (const part of this.#parts(to, text)) last = this.#sendOne(to, part, now, undefined, copy);
     return last!;
   }
 
@@ -131,7 +131,13 @@ export class IpmsgService implements Service, Carrier {
   }
 
   /** Stores one message and sends it once the commit has made it durable (with `files`: attached to it). */
-  #sendOne(to: string, text: string, now: number, files?: { packetNo: string; attach: string }): StoredMessage {
+  #sendOne(
+    to: string,
+    text: string,
+    now: number,
+    files?: { packetNo: string; attach: string },
+    copy?: GroupCopy,
+  ): StoredMessage {
     const online = this.ipmsg.get(to) !== undefined;
     const message = this.#store.insertOutgoing({
       id: timeOrderedId(this.#ctx.wall(now)),
@@ -139,6 +145,7 @@ export class IpmsgService implements Service, Carrier {
       text,
       sentAt: this.#ctx.wall(now),
       status: online ? "sent" : "queued",
+      ...copy,
     });
     // Sent once it is stored: after the commit (and not at all if that fails).
     this.#afterCommit.push((at) => {

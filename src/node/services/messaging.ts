@@ -10,7 +10,7 @@
  */
 import type { DaemonEvent } from "../../api/types.ts";
 import type { Endpoint } from "../../protocol/discovery.ts";
-import { Messaging } from "../../protocol/messaging.ts";
+import { type GroupCopy, Messaging } from "../../protocol/messaging.ts";
 import type { Store, StoredMessage } from "../../storage/store.ts";
 import type { MetricsWriter } from "../metrics.ts";
 import type { Outgoing, Service, ServiceContext } from "../service.ts";
@@ -23,12 +23,13 @@ export interface Carrier {
   carries(peer: string): boolean;
   /**
    * Stores a message for `to` and sends it when it can; durable once the
-   * group commit that follows has returned.
+   * group commit that follows has returned. With `copy`: the copy, for
+   * `to`, of a message written to a group.
    *
    * @throws {RangeError} for a text it cannot carry.
    * @throws {StoreError} when it cannot be stored: then nothing is sent.
    */
-  send(to: string, text: string, now: number): StoredMessage;
+  send(to: string, text: string, now: number, copy?: GroupCopy): StoredMessage;
   /** Messages waiting for delivery. */
   outboxSize(): number;
   /** Tells `peer` its messages up to `messageId` were read (carriers that have read receipts). */
@@ -79,8 +80,8 @@ export class MessagingService implements Service, Carrier {
     return !this.#foreign(peer);
   }
 
-  send(to: string, text: string, now: number): StoredMessage {
-    return this.messaging.send(to, text, now);
+  send(to: string, text: string, now: number, copy?: GroupCopy): StoredMessage {
+    return this.messaging.send(to, text, now, copy);
   }
 
   outboxSize(): number {

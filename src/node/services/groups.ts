@@ -1,0 +1,323 @@
+/**
+ * Group conversations, as a service with no socket: it keeps the groups
+ * this node is in (membership rules in protocol/groups.ts), writes a
+ * group's messages (one message to the group in history, and a hidden copy
+ * per member carried by that member's protocol: lanchat's messaging with the
+ * group line, IP Messenger as a plain message with the group's name before
+ * it), and learns groups and their changes from the group messages that
+ * come in.
+ *
+ * @module
+ */
+import type { DaemonEvent, GroupJson, GroupLookup } from "../../api/types.ts";
+import { logger } from "../../common/log.ts";
+import {
+  addMembers,
+  createGroup,
+  currentMembers,
+  type GroupChange,
+  type GroupState,
+  isMember,
+  leaveGroup,
+  MAX_GROUP_MEMBERS,
+  mergeGroup,
+  parseGroupLine,
+  plainGroupText,
+  withGroupLine,
+} from "../../protocol/groups.ts";
+import { timeOrderedId } from "../../protocol/messaging.ts";
+import type { Store, StoredMessage } from "../../storage/store.ts";
+import type { Conversations } from "../conversations.ts";
+import type { Directory } from "../directory.ts";
+import type { Service, ServiceContext } from "../service.ts";
+import { NOTHING } from "../service.ts";
+
+export class GroupsService implements Service {
+  readonly name = "groups";
+  #store: Store;
+  #conversations: Conversations;
+  #directory: Directory;
+  #self: string;
+  #groups = new Map<string, GroupState>();
+  #events: DaemonEvent[] = [];
+  #ctx!: ServiceContext;
+  #log = logger("daemon");
+  #randomId: () => string;
+
+  constructor(o: {
+    store: Store;
+    conversations: Conversations;
+    directory: Directory;
+    self: string;
+    /** A new group id (32 hex digits); random unless a test says otherwise. */
+    randomId?: () => string;
+  }) {
+    this.#store = o.store;
+    this.#conversations = o.conversations;
+    this.#directory = o.directory;
+    this.#self = o.self;
+    this.#randomId = o.randomId ??
+      (() => [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join(""));
+    for (const r of this.#store.groups()) {
+      try {
+        this.#groups.set(r.id, fromJson(JSON.parse(r.json)));
+      } catch (e) {
+        this.#log.warn("Cannot read saved group {id}: {error}", { id: r.id, error: (e as Error).message });
+      }
+    }
+  }
+
+  start(ctx: ServiceContext): void {
+    this.#ctx = ctx;
+  }
+
+  /** Every group this node knows, as the API shows them, by name. */
+  list(): GroupJson[] {
+    return [...this.#groups.values()].map((g) => this.json(g)).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** A group's name, for a group id (undefined for an unknown one). */
+  groupName(id: string): string | undefined {
+    return this.#groups.get(id)?.name;
+  }
+
+  /**
+   * A group by what a user typed: its id, an id prefix (4 digits or more),
+   * its name, or its name in any case; a leading `@` is ignored. By name, a
+   * group this node is in comes before one it left.
+   */
+  lookup(query: string): GroupLookup {
+    const q = query.startsWith("@") ? query.slice(1) : query;
+    const all = [...this.#groups.values()];
+    const byId = this.#groups.get(q);
+    if (byId) return { ok: true, group: this.json(byId) };
+    const mine = all.filter((g) => isMember(g, this.#self));
+    const tries = [
+      mine.filter((g) => g.name === q),
+      mine.filter((g) => g.name.toLowerCase() === q.toLowerCase()),
+      all.filter((g) => g.name === q),
+      all.filter((g) => g.name.toLowerCase() === q.toLowerCase()),
+      /^[0-9a-f]{4,31}$/.test(q) ? all.filter((g) => g.id.startsWith(q)) : [],
+    ];
+    for (const found of tries) {
+      if (found.length === 1) return { ok: true, group: this.json(found[0]!) };
+      if (found.length > 1) return { ok: false, reason: "ambiguous", candidates: found.map((g) => this.json(g)) };
+    }
+    return { ok: false, reason: "unknown", candidates: [] };
+  }
+
+  /** A group as the API shows it. */
+  json(g: GroupState): GroupJson {
+    const members = currentMembers(g).map((id) => ({
+      id,
+      name: id === this.#self ? "(you)" : this.#directory.peerName(id),
+      ...(id === this.#self ? { self: true as const } : { online: this.#directory.isOnline(id) }),
+    }));
+    return { id: g.id, name: g.name, members, ...(isMember(g, this.#self) ? {} : { left: true }) };
+  }
+
+  /**
+   * Creates a group of this node and `members` and tells them.
+   *
+   * @throws {RangeError} for a bad name, no other member, or too many.
+   */
+  async create(name: string, members: string[]): Promise<{ group: GroupJson; message: StoredMessage }> {
+    const others = [...new Set(members)].filter((m) => m !== this.#self);
+    if (others.length === 0) throw new RangeError("A group needs at least one member besides you");
+    if (others.length + 1 > MAX_GROUP_MEMBERS) {
+      throw new RangeError(`A group has at most ${MAX_GROUP_MEMBERS} members; that would be ${others.length + 1}`);
+    }
+    const g = createGroup(this.#randomId(), name, this.#self, others);
+    const names = others.map((m) => this.#directory.peerName(m)).join(", ");
+    const message = await this.#write(g, `created the group “${name}” with ${names}`, {
+      op: "create",
+      by: this.#self,
+      members: others,
+    });
+    return { group: this.json(g), message };
+  }
+
+  /**
+   * Adds `members` to a group this node is in, and tells every member.
+   *
+   * @throws {RangeError} when this node is not a member, none is new, or the group would be too large.
+   */
+  async add(id: string, members: string[]): Promise<{ group: GroupJson; message: StoredMessage }> {
+    const g = this.#mine(id);
+    const fresh = [...new Set(members)].filter((m) => !isMember(g, m));
+    if (fresh.length === 0) throw new RangeError(`Everyone named is already a member of “${g.name}”`);
+    const size = currentMembers(g).length + fresh.length;
+    if (size > MAX_GROUP_MEMBERS) {
+      throw new RangeError(`A group has at most ${MAX_GROUP_MEMBERS} members; that would be ${size}`);
+    }
+    const next = copy(g);
+    addMembers(next, this.#self, fresh);
+    const names = fresh.map((m) => this.#directory.peerName(m)).join(", ");
+    const message = await this.#write(next, `added ${names}`, { op: "add", by: this.#self, members: fresh });
+    return { group: this.json(next), message };
+  }
+
+  /**
+   * Leaves a group and tells its other members; its history stays.
+   *
+   * @throws {RangeError} when this node is not a member.
+   */
+  async leave(id: string): Promise<{ group: GroupJson; message: StoredMessage }> {
+    const next = copy(this.#mine(id));
+    // The members to tell are those before leaving: #write sends to the members of the new state, and this
+    // node is no longer one of them, the others still are.
+    leaveGroup(next, this.#self);
+    const message = await this.#write(next, "left the group", { op: "leave", by: this.#self });
+    return { group: this.json(next), message };
+  }
+
+  /**
+   * Writes a message to a group this node is in: stored once, sent to each
+   * other member. Resolves once stored (committed).
+   *
+   * @throws {RangeError} when this node is not a member or the text is too long.
+   */
+  send(id: string, text: string): Promise<StoredMessage> {
+    return this.#write(this.#mine(id), text);
+  }
+
+  #mine(id: string): GroupState {
+    const g = this.#groups.get(id);
+    if (!g) throw new RangeError(`No group ${id}`);
+    if (!isMember(g, this.#self)) throw new RangeError(`You left “${g.name}”: someone in it must add you again`);
+    return g;
+  }
+
+  /**
+   * Stores the message written to the group (peer: the group's id; status
+   * `group`), a copy for each other member, and the group as it now is,
+   * under one commit.
+   */
+  async #write(g: GroupState, text: string, change?: GroupChange): Promise<StoredMessage> {
+    const to = currentMembers(g).filter((m) => m !== this.#self);
+    // A leave goes to those who stay; every other message to the members but this node.
+    if (to.length === 0 && change?.op !== "leave") {
+      throw new RangeError(`No one else is in “${g.name}”: add someone first`);
+    }
+    const lined = withGroupLine(text, { group: g, change });
+    const now = this.#ctx.io.now();
+    const sentAt = this.#ctx.wall(now);
+    const primary = this.#store.insertOutgoing({
+      id: timeOrderedId(sentAt),
+      peer: g.id,
+      text: lined,
+      sentAt,
+      status: "group",
+      group: g.id,
+    });
+    this.#groups.set(g.id, g);
+    this.#save(g);
+    const results = await this.#conversations.sendMessages(to.map((m) => ({
+      to: m,
+      text: this.#directory.get(m)?.protocol === "ipmsg" ? plainGroupText(g.name, text) : lined,
+      copy: { group: g.id, copyOf: primary.id },
+    })));
+    for (const [i, r] of results.entries()) {
+      if (r instanceof Error) {
+        this.#log.warn("Cannot send to {name} in “{group}”: {error}", {
+          name: this.#directory.peerName(to[i]!),
+          group: g.name,
+          error: r.message,
+        });
+      }
+    }
+    if (change) this.#events.push({ type: "group", group: this.json(g) });
+    return primary;
+  }
+
+  #save(g: GroupState): void {
+    this.#store.saveGroup(g.id, JSON.stringify(toJson(g)), this.#ctx.wall(this.#ctx.io.now()));
+  }
+
+  onEvent(event: DaemonEvent): void {
+    if (event.type === "message") {
+      this.#received(event.message);
+      return;
+    }
+    if (event.type !== "delivered" && event.type !== "failed" && event.type !== "read") return;
+    const copyOf = event.message.copyOf;
+    if (!copyOf) return;
+    const primary = this.#store.message(copyOf);
+    if (!primary) return;
+    if (event.type === "read") {
+      this.#events.push({ type: "read", message: primary });
+      return;
+    }
+    // Delivered (or failed) once no copy is waiting; progress until then, as "sent".
+    const status = this.#conversations.groupStatus(primary).status;
+    if (status === "delivered") this.#events.push({ type: "delivered", message: primary, rttMs: 0 });
+    else if (status === "failed") this.#events.push({ type: "failed", message: primary, error: "no member got it" });
+    else this.#events.push({ type: "sent", message: primary });
+  }
+
+  /** A message came: if it belongs to a group, learn the group (a new one, or changes to one). */
+  #received(m: StoredMessage): void {
+    if (m.direction !== "in" || !m.group) return;
+    const line = parseGroupLine(m.text);
+    if (!line) return;
+    const had = this.#groups.get(line.group.id);
+    let changed: boolean;
+    if (had) {
+      changed = mergeGroup(had, line.group);
+    } else {
+      this.#groups.set(line.group.id, line.group);
+      changed = true;
+    }
+    if (!changed) return;
+    const g = this.#groups.get(line.group.id)!;
+    try {
+      this.#save(g);
+    } catch (e) {
+      // Kept in memory; saved again with the group's next change. The messages themselves are stored.
+      this.#log.warn("Cannot save group “{group}”: {error}", { group: g.name, error: (e as Error).message });
+    }
+    this.#events.push({ type: "group", group: this.json(g) });
+  }
+
+  /**
+   * Marks what the members wrote to a group read, up to `upTo` (a cursor;
+   * default: all). A read receipt names the newest message read of its
+   * sender, so what that member wrote to this node before it is read too.
+   */
+  markRead(id: string, upTo?: number): number {
+    const g = this.#groups.get(id);
+    if (!g) throw new RangeError(`No group ${id}`);
+    let n = 0;
+    for (const member of g.members.keys()) {
+      if (member !== this.#self) n += this.#conversations.markRead(member, upTo);
+    }
+    return n;
+  }
+
+  drainEvents(): readonly DaemonEvent[] {
+    if (this.#events.length === 0) return NOTHING;
+    const out = this.#events;
+    this.#events = [];
+    return out;
+  }
+
+  status(): Record<string, unknown> {
+    return { groups: [...this.#groups.values()].filter((g) => isMember(g, this.#self)).length };
+  }
+}
+
+function copy(g: GroupState): GroupState {
+  return { id: g.id, name: g.name, members: new Map([...g.members].map(([id, e]) => [id, { ...e }])) };
+}
+
+function toJson(g: GroupState): unknown {
+  return { id: g.id, name: g.name, members: [...g.members].map(([id, e]) => [id, e.in ? 1 : 0, e.clock, e.author]) };
+}
+
+function fromJson(v: { id: string; name: string; members: [string, number, number, string][] }): GroupState {
+  return {
+    id: v.id,
+    name: v.name,
+    members: new Map(v.members.map(([id, inn, clock, author]) => [id, { in: inn === 1, clock, author }])),
+  };
+}

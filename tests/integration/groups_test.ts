@@ -1,0 +1,110 @@
+/**
+ * Group conversations between three daemons on loopback: made with the
+ * CLI, every member files the messages under one conversation, a member
+ * offline meanwhile catches up in order when it is back, and a leave
+ * reaches every member, the one offline included.
+ */
+import assert from "node:assert/strict";
+import type { GroupJson, MessageJson } from "../../src/api/types.ts";
+import { freeUdpPort, killAll, runCli, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
+
+const http = (d: { httpUrl: string }) => d.httpUrl.replace("http://", "");
+
+async function groupAt(d: { httpUrl: string }, name: string): Promise<GroupJson | undefined> {
+  const groups: GroupJson[] = await (await fetch(`${d.httpUrl}/groups`)).json();
+  return groups.find((g) => g.name === name);
+}
+
+async function groupHistory(d: { httpUrl: string }, name: string): Promise<MessageJson[]> {
+  const r = await fetch(`${d.httpUrl}/messages?group=${encodeURIComponent(name)}`);
+  assert.equal(r.status, 200, await r.clone().text());
+  return await r.json();
+}
+
+Deno.test("a group of three: one conversation on every member, an offline member catches up in order, a leave reaches all", async () => {
+  const port = freeUdpPort();
+  const cDir = tempDataDir();
+  try {
+    const a = await startLoopbackDaemon(port, "alice").started();
+    const b = await startLoopbackDaemon(port, "bob").started();
+    let c = await startLoopbackDaemon(port, "carol", { dataDir: cDir }).started();
+    await a.joined(b.id, 5000);
+    await a.joined(c.id, 5000);
+    await b.joined(c.id, 5000);
+
+    const made = await runCli(["group", "create", "lab", "bob", "carol", "--http", http(a)]);
+    assert.equal(made.code, 0, made.stderr);
+    assert.match(made.stdout, /^Created @lab: /);
+    for (const d of [b, c]) {
+      await until("the group to reach every member", async () => (await groupAt(d, "lab"))?.members.length === 3, 5000);
+    }
+    const gid = (await groupAt(a, "lab"))!.id;
+    assert.equal((await groupAt(c, "lab"))!.id, gid, "one group id everywhere");
+
+    // Carol stops (saying goodbye); alice and bob write; bob leaves while she is away.
+    c.signal("SIGTERM");
+    await c.wait();
+    for (const [d, text] of [[a, "one"], [b, "two"], [a, "three"]] as const) {
+      const r = await runCli(["send", "@lab", text, "--wait", "1", "--http", http(d)]);
+      assert.ok(r.code === 75, `queued for carol: ${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, /^@lab: delivered to 1 of 2, queued for 1 offline$/m);
+    }
+    const left = await runCli(["group", "leave", "@lab", "--http", http(b)]);
+    assert.equal(left.code, 0, left.stderr);
+    await until("alice to see bob leave", async () => (await groupAt(a, "lab"))?.members.length === 2, 5000);
+
+    // Bob's copy of the conversation: his own message once (not once per member), alice's, in order.
+    const atB = await groupHistory(b, "lab");
+    assert.deepEqual(atB.map((m) => m.text), [
+      `created the group “lab” with bob, carol`,
+      "one",
+      "two",
+      "three",
+      "left the group",
+    ]);
+    assert.deepEqual(atB.map((m) => m.group?.id), atB.map(() => gid));
+    assert.equal(atB[0]!.group?.change, "create");
+    // Group messages are not part of bob's conversation with alice.
+    const direct: MessageJson[] = await (await fetch(`${b.httpUrl}/messages?peer=alice`)).json();
+    assert.deepEqual(direct, []);
+
+    // Carol is back: alice's and bob's outboxes deliver, in each sender's order, and bob's leave with them.
+    c = await startLoopbackDaemon(port, "carol", { dataDir: cDir }).started();
+    await until("carol to catch up", async () => (await groupHistory(c, "lab")).length === 5, 10_000);
+    const atC = await groupHistory(c, "lab");
+    const from = (name: string) => atC.filter((m) => m.peer.name === name).map((m) => m.text);
+    assert.deepEqual(from("alice"), [`created the group “lab” with bob, carol`, "one", "three"]);
+    assert.deepEqual(from("bob"), ["two", "left the group"]);
+    const members = (g: GroupJson | undefined) => g?.members.map((m) => m.id).sort();
+    await until("carol's members to be alice's", async () => {
+      return JSON.stringify(members(await groupAt(c, "lab"))) === JSON.stringify(members(await groupAt(a, "lab")));
+    }, 5000);
+    assert.deepEqual(members(await groupAt(c, "lab")), [a.id, c.id].sort());
+    assert.equal((await groupAt(b, "lab"))?.left, true);
+
+    // Alice's "three" now reached everyone: one message, a copy per member, all delivered.
+    await until("alice's messages delivered to carol", async () => {
+      const atA = await groupHistory(a, "lab");
+      return atA.filter((m) => m.direction === "out").every((m) => m.status === "delivered");
+    }, 10_000);
+    const three = (await groupHistory(a, "lab")).find((m) => m.text === "three")!;
+    assert.deepEqual(three.recipients?.map((r) => [r.name, r.status]).sort(), [
+      ["bob", "delivered"],
+      ["carol", "delivered"],
+    ]);
+
+    // The CLI's views: inbox --group shows the group's lines; bob can no longer write to it.
+    const inbox = await runCli(["inbox", "--group", "lab", "--http", http(c)]);
+    assert.equal(inbox.code, 0, inbox.stderr);
+    // In the order it reached carol: each sender's messages in their order (the two senders' interleaved as they came).
+    const lines = inbox.stdout.split("\n");
+    const at = (text: string) => lines.findIndex((l) => l.endsWith(text));
+    assert.ok(at("[lab] alice: one") >= 0 && at("[lab] alice: one") < at("[lab] alice: three"), inbox.stdout);
+    assert.ok(at("[lab] bob: two") >= 0 && at("[lab] bob: two") < at("[lab] bob: left the group"), inbox.stdout);
+    const refused = await runCli(["send", "@lab", "still here?", "--http", http(b)]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /You left “lab”/);
+  } finally {
+    await killAll();
+  }
+});
