@@ -97,6 +97,10 @@ export interface Api {
   forgetPeer(id: string): boolean;
   /** This node's presence: online, away or busy, with a note; sent to every peer at once. */
   setPresence(presence: "online" | "away" | "busy", note?: string): { presence: string; note?: string };
+  /** Sends an IP Messenger user a sealed message; RangeError for a lanchat peer. */
+  sendSealed(to: string, text: string): Promise<StoredMessage>;
+  /** Opens a sealed message received (id or unique prefix): read, and its sender told; RangeError if none. */
+  openSealed(id: string): StoredMessage;
   /** Marks what came from a peer read up to a cursor (default: all); a read receipt tells the peer. */
   markRead(peer: string, upTo?: number): number;
   /** File transfer; absent in a daemon without it. */
@@ -570,6 +574,14 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         }
         const text = checkText(body.text);
         const peer = resolve(api, body.to);
+        if (body.sealed !== undefined && typeof body.sealed !== "boolean") {
+          throw new HttpError(400, 'Field "sealed" must be true or false');
+        }
+        if (body.sealed) {
+          const stored = await groupCall(() => api.sendSealed(peer.id, text));
+          const m = (waitS > 0 && peer.online ? await api.waitDelivered(stored.id, waitS * 1000) : undefined) ?? stored;
+          return json({ ...api.messageJson(m), online: peer.online }, m.status === "delivered" ? 200 : 202);
+        }
         const m = await sendAndWait(api, peer.id, text, waitS, peer.online);
         const out = { ...api.messageJson(m), online: peer.online };
         return json(out, m.status === "delivered" ? 200 : m.status === "failed" ? 502 : 202);
@@ -623,6 +635,22 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         }
         const peer = resolve(api, body.peer);
         return json({ peer: peer.id, read: api.markRead(peer.id, body.upTo as number | undefined) });
+      },
+    },
+    "/messages/open": {
+      POST: async (req) => {
+        const body = await readJsonObject(req);
+        if (typeof body.id !== "string" || !/^[0-9a-f]{8,32}$/.test(body.id)) {
+          throw new HttpError(400, 'Field "id" must be a message id (or its first 8 or more hex digits)');
+        }
+        const id = body.id;
+        try {
+          return json(api.messageJson(api.openSealed(id)));
+        } catch (e) {
+          if (e instanceof RangeError) throw new HttpError(404, e.message);
+          if (e instanceof StoreError) throw new HttpError(507, e.message);
+          throw e;
+        }
       },
     },
     "/messages/search": {

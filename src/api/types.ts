@@ -134,6 +134,12 @@ export interface MessageJson {
    * messages that changed its members.
    */
   group?: { id: string; name: string; change?: "create" | "add" | "leave" };
+  /**
+   * IP Messenger's sealed message: one received shows no text until opened
+   * (`POST /messages/open`, which tells its sender); one sent is opened
+   * when its reader's client says so.
+   */
+  sealed?: { opened: boolean };
   /** A message this node wrote to a group: each member's copy (status and when it was read). */
   recipients?: { id: string; name: string; status: StoredMessage["status"]; readAt?: string }[];
 }

@@ -55,7 +55,10 @@ export function registerChat(program: Command): void {
         if (m.cursor <= lastCursor) return;
         lastCursor = m.cursor;
         if (m.direction === "in") {
-          out(`${printableLine(m.peer.name)}: ${printable(m.text)}`);
+          const text = m.sealed && !m.sealed.opened
+            ? `(a sealed message: "lanchat open ${m.id.slice(0, 12)}" opens it, and tells them)`
+            : printable(m.text);
+          out(`${printableLine(m.peer.name)}: ${text}`);
           read.mark(m);
         }
       };

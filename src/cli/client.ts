@@ -214,7 +214,10 @@ export function formatMessage(m: MessageJson): string {
     : m.direction === "in"
     ? name
     : `you → ${name}`;
-  const safe = printable(m.text);
+  if (m.sealed) marks.push(m.direction === "in" ? (m.sealed.opened ? "sealed, opened" : "sealed") : "sealed");
+  const safe = m.sealed && m.direction === "in" && !m.sealed.opened
+    ? `(a sealed message: open it with "lanchat open ${m.id.slice(0, 12)}", which tells ${name})`
+    : printable(m.text);
   const text = safe.includes("\n") ? safe.replaceAll("\n", "\n    ") : safe;
   return `${gap}${date} ${hhmmss}  ${who}: ${text}${marks.length ? `  (${marks.join(", ")})` : ""}`;
 }

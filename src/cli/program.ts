@@ -19,6 +19,7 @@ import { registerSearch } from "./search.ts";
 import { registerFiles } from "./files.ts";
 import { registerPresence } from "./presence.ts";
 import { registerGroup } from "./group.ts";
+import { registerOpen } from "./open.ts";
 import { registerKeygen } from "./keygen.ts";
 import { EXIT, outcome, UsageError } from "./options.ts";
 import { registerSend } from "./send.ts";
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerFiles(program);
   registerPresence(program);
   registerGroup(program);
+  registerOpen(program);
   registerChat(program);
   registerKeygen(program);
   registerTrust(program);

@@ -50,13 +50,17 @@ export function registerSend(program: Command): void {
     .option("--wait <seconds>", "how long to wait for delivery", parseWaitSeconds, 5)
     .option("--json", "print the message as JSON")
     .option("--lines", 'with "-": send each non-empty line of standard input as its own message')
+    .option("--sealed", "to an IP Messenger user: shown sealed until opened, and you learn when it is")
     .addOption(httpOption())
     .action(async (
       peer: string,
       text: string,
-      opts: { wait: number; json?: boolean; lines?: boolean; http?: string },
+      opts: { wait: number; json?: boolean; lines?: boolean; sealed?: boolean; http?: string },
       cmd: Command,
     ) => {
+      if (opts.sealed && (opts.lines || peer.startsWith("@"))) {
+        cmd.error("error: --sealed sends one message to one IP Messenger user");
+      }
       if (opts.lines) {
         if (text !== "-") cmd.error('error: --lines reads standard input: pass "-" as the text');
         const lines = (await readStdin()).split(/\r?\n/).filter((l) => l.trim() !== "");
@@ -69,7 +73,11 @@ export function registerSend(program: Command): void {
       const { body: m } = await request<MessageJson & { online: boolean }>(
         daemonUrl(opts.http),
         `/messages?wait=${opts.wait}`,
-        { method: "POST", body: { to: peer, text: body }, timeoutMs: opts.wait * 1000 + 5000 },
+        {
+          method: "POST",
+          body: { to: peer, text: body, ...(opts.sealed ? { sealed: true } : {}) },
+          timeoutMs: opts.wait * 1000 + 5000,
+        },
       );
       const [line, code] = describeOutcome(m);
       console.log(opts.json ? JSON.stringify(m, null, 2) : line);

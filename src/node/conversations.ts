@@ -19,6 +19,7 @@ import { NOTHING } from "./service.ts";
 import type { Carrier } from "./services/messaging.ts";
 import type { GroupCopy } from "../protocol/messaging.ts";
 import { GROUP_MARK, parseGroupLine, withoutGroupLine } from "../protocol/groups.ts";
+import { parseSealed, SEALED_MARK, sealedText } from "../protocol/sealed.ts";
 
 export class Conversations implements Service {
   readonly name = "conversations";
@@ -93,6 +94,26 @@ export class Conversations implements Service {
     return results;
   }
 
+  /**
+   * Sends an IP Messenger user a sealed message: its client shows it closed
+   * until opened, and says when it was (the message becomes read).
+   *
+   * @throws {RangeError} for a lanchat peer (they send a read receipt for every message) or as sendMessage.
+   */
+  sendSealed(to: string, text: string): Promise<StoredMessage> {
+    const carrier = this.#carriers.find((c) => c.carries(to));
+    if (carrier && !carrier.openedSealed) {
+      return Promise.reject(
+        new RangeError(
+          `Sealed messages are IP Messenger's; ${
+            this.#directory.peerName(to)
+          } uses lanchat, which tells you when each message is read: send it without --sealed`,
+        ),
+      );
+    }
+    return this.sendMessage(to, sealedText(text));
+  }
+
   /** Resolves with the delivered (or refused) message, or undefined after `timeoutMs`. */
   waitDelivered(id: string, timeoutMs: number): Promise<StoredMessage | undefined> {
     const stored = this.#store.message(id);
@@ -142,11 +163,36 @@ export class Conversations implements Service {
    */
   markRead(peer: string, upTo?: number): number {
     const now = this.#ctx.io.now();
-    const r = this.#store.markReadIn(peer, upTo ?? this.#store.lastCursor(), this.#ctx.wall(now));
+    const r = this.#store.markReadIn(
+      peer,
+      upTo ?? this.#store.lastCursor(),
+      this.#ctx.wall(now),
+      `\n${SEALED_MARK}`,
+    );
     if (!r) return 0;
     if (this.#receipts && r.marked > 0) this.#carriers.find((c) => c.carries(peer))?.markRead?.(peer, r.lastId, now);
     this.#ctx.changed();
     return r.marked;
+  }
+
+  /**
+   * Opens a sealed message (by id or a unique id prefix): it is read, and
+   * its sender is told (IP Messenger's READMSG) the first time.
+   *
+   * @throws {RangeError} when there is no such message or it is not a sealed one received.
+   */
+  openSealed(idOrPrefix: string): StoredMessage {
+    const m = this.#store.messageByPrefix(idOrPrefix);
+    if (!m) throw new RangeError(`No message ${idOrPrefix} (or more than one starts so: give more of its id)`);
+    const sealed = m.direction === "in" ? parseSealed(m.text) : undefined;
+    if (!sealed) throw new RangeError(`Message ${m.id} is not a sealed message you received`);
+    if (m.readAt !== undefined) return m;
+    const now = this.#ctx.io.now();
+    const at = this.#ctx.wall(now);
+    this.#store.markReadOne(m.id, at);
+    if (sealed.info) this.#carriers.find((c) => c.carries(m.peer))?.openedSealed?.(m.peer, sealed.info, now);
+    this.#ctx.changed();
+    return { ...m, readAt: at };
   }
 
   /** A page of history, oldest first (see {@link Store.history}). */
@@ -223,6 +269,13 @@ export class Conversations implements Service {
       out.files = note;
     }
     if (m.group) this.#groupJson(m, out);
+    const sealed = m.text.includes(SEALED_MARK) ? parseSealed(out.text) : undefined;
+    if (sealed) {
+      const opened = m.readAt !== undefined;
+      out.sealed = { opened };
+      // A sealed message received is read by opening it (POST /messages/open), not by listing it.
+      out.text = m.direction === "in" && !opened ? "" : sealed.text;
+    }
     return out;
   }
 

@@ -210,6 +210,8 @@ export class Daemon {
       compactMemory: () => this.parts.memory.compactNow(),
       setPresence: (presence, note) => this.#setPresence(presence, note, true),
       markRead: (peer, upTo) => conversations.markRead(peer, upTo),
+      sendSealed: (to, text) => conversations.sendSealed(to, text),
+      openSealed: (id) => conversations.openSealed(id),
       files: this.parts.files,
       groups: this.parts.groups,
     };

@@ -19,6 +19,7 @@
  * @module
  */
 import { autoReplyText, isAutoReply, withoutAutoMark } from "./auto_reply.ts";
+import { parseSealed, sealedText } from "./sealed.ts";
 import { IPMSG_FILE, type IpmsgAttachment, parseAttachments } from "../wire/ipmsg_files.ts";
 import { formatBytes } from "./files.ts";
 import { createHash } from "node:crypto";
@@ -52,7 +53,10 @@ export const MAX_REMEMBERED_PACKETS = 100_000;
  */
 export const MESSAGE_BURST = 120;
 export const MESSAGE_RATE_PER_S = 2;
-/** Re-send delays for an unacknowledged SENDMSG: 1 s five times, then every 5 s. */
+/** READMSGs kept waiting for an answer, and how often each is sent before giving up. */
+export const MAX_PENDING_READS = 1000;
+export const READ_ATTEMPTS = 6;
+/** Re-send delays for an unacknowledged SENDMSG (and READMSG): 1 s five times, then every 5 s. */
 export function ipmsgRetryDelay(attempt: number): number {
   return attempt < 5 ? 1000 : 5000;
 }
@@ -87,6 +91,8 @@ export type IpmsgEvent =
     files?: { packetNo: number; list: IpmsgAttachment[] };
   }
   | { type: "delivered"; messageId: string; peerId: string; rttMs: number }
+  /** A sealed message of ours was opened by its reader (their READMSG). */
+  | { type: "read"; messageId: string; peerId: string }
   /** Something from `address` was refused for a bound: the roster is full, or it sent messages too fast. */
   | { type: "refused"; address: string; reason: "roster-full" | "message-rate" };
 
@@ -201,6 +207,17 @@ export class Ipmsg {
   #broadcasts: Endpoint[] = [];
   #nextAnnounce: number | undefined;
   #out: Outgoing[] = [];
+  /** Sealed messages sent, by `peer|packetNo`: the READMSG that says one was opened names its packet number. */
+  #sealedOut = new Map<string, string>();
+  /** READMSGs for sealed messages opened here, sent again until answered when the sender asked (READCHECKOPT). */
+  #reads: {
+    peerId: string;
+    packetNo: string;
+    readPacketNo: string;
+    readCheck: boolean;
+    attempts: number;
+    lastAt?: number;
+  }[] = [];
   #seen = new Map<string, number>();
   #transmits: IpmsgTransmit[] = [];
   #events: IpmsgEvent[] = [];
@@ -390,13 +407,29 @@ export class Ipmsg {
           this.#encodingOf(id, p),
         );
         break;
-      case IPMSG.READMSG:
+      case IPMSG.READMSG: {
         // A sealed message of ours was opened: answer when asked (READCHECKOPT), as the sender waits for it.
         this.#touch(id, now);
         if (p.options & IPMSG_OPT.READCHECKOPT) {
           this.#send(from, IPMSG.ANSREADMSG | this.#capabilities(), [p.packetNo], this.#encodingOf(id, p));
         }
+        const key = `${id}|${(p.extra[0] ?? "").trim()}`;
+        const messageId = this.#sealedOut.get(key);
+        if (messageId) {
+          this.#sealedOut.delete(key);
+          this.#events.push({ type: "read", messageId, peerId: id });
+        }
         break;
+      }
+      case IPMSG.ANSREADMSG: {
+        // Our READMSG arrived: stop sending it. Clients name our READMSG's packet number, or the sealed message's.
+        this.#touch(id, now);
+        const named = (p.extra[0] ?? "").trim();
+        this.#reads = this.#reads.filter((r) =>
+          !(r.peerId === id && (r.readPacketNo === named || r.packetNo === named))
+        );
+        break;
+      }
       default:
         // File and encryption commands: not supported here; proof of life.
         this.#touch(id, now);
@@ -404,8 +437,43 @@ export class Ipmsg {
     }
   }
 
+  /**
+   * A sealed message from `peerId` was opened here: tells its sender
+   * (READMSG naming its packet number), again until answered when it asked
+   * (READCHECKOPT), or once; sent when the peer is present.
+   */
+  openedSealed(peerId: string, packetNo: string, readCheck: boolean, now: number): void {
+    if (this.#reads.length >= MAX_PENDING_READS) this.#reads.shift();
+    const r = { peerId, packetNo, readPacketNo: this.#nextPacketNo(), readCheck, attempts: 0 };
+    this.#reads.push(r);
+    this.#sendReads(now);
+  }
+
+  /** Sends the READMSGs due to peers that are present. */
+  #sendReads(now: number): void {
+    for (const r of [...this.#reads]) {
+      const peer = this.#peers.get(r.peerId);
+      if (!peer || (r.attempts > 0 && now < this.#readDue(r))) continue;
+      this.#send(
+        peer,
+        IPMSG.READMSG | this.#capabilities() | (r.readCheck ? IPMSG_OPT.READCHECKOPT : 0),
+        [r.packetNo],
+        peer.encoding,
+        r.readPacketNo,
+      );
+      r.attempts++;
+      if (!r.readCheck || r.attempts >= READ_ATTEMPTS) this.#reads.splice(this.#reads.indexOf(r), 1);
+      else r.lastAt = now;
+    }
+  }
+
+  #readDue(r: { attempts: number; lastAt?: number }): number {
+    return (r.lastAt ?? 0) + ipmsgRetryDelay(r.attempts - 1);
+  }
+
   handleTimeout(now: number): void {
     if (this.#stopped) return;
+    if (this.#reads.length > 0) this.#sendReads(now);
     if (this.#nextAnnounce !== undefined && now >= this.#nextAnnounce) {
       const extra = this.#entryExtra();
       for (const b of this.#broadcasts) this.#send(b, IPMSG.BR_ENTRY | this.#capabilities(), extra, "utf-8");
@@ -434,6 +502,9 @@ export class Ipmsg {
     if (this.#stopped) return undefined;
     let next = this.#nextAnnounce ?? Infinity;
     for (const o of this.#out) if (o.nextAt !== undefined && o.nextAt < next) next = o.nextAt;
+    for (const r of this.#reads) {
+      if (r.attempts > 0 && this.#peers.has(r.peerId)) next = Math.min(next, this.#readDue(r));
+    }
     return next === Infinity ? undefined : next;
   }
 
@@ -513,11 +584,19 @@ export class Ipmsg {
 
   #transmitMessage(o: Outgoing, now: number): void {
     const peer = this.#peers.get(o.peerId)!;
+    const sealed = parseSealed(o.text);
+    const text = withoutAutoMark(sealed?.text ?? o.text);
+    if (sealed) {
+      // Its READMSG (the reader opened it) names this packet number.
+      this.#sealedOut.set(`${o.peerId}|${o.packetNo}`, o.messageId);
+      if (this.#sealedOut.size > MAX_REMEMBERED_PACKETS) this.#sealedOut.delete(this.#sealedOut.keys().next().value!);
+    }
     this.#send(
       peer,
       IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT | this.#capabilities() | (o.attach ? IPMSG_OPT.FILEATTACHOPT : 0) |
-        (isAutoReply(o.text) ? IPMSG_OPT.AUTORETOPT : 0),
-      o.attach ? [withoutAutoMark(o.text), o.attach] : [withoutAutoMark(o.text)],
+        (isAutoReply(o.text) ? IPMSG_OPT.AUTORETOPT : 0) |
+        (sealed ? IPMSG_OPT.SECRETOPT | IPMSG_OPT.READCHECKOPT : 0),
+      o.attach ? [text, o.attach] : [text],
       peer.encoding,
       o.packetNo,
     );
@@ -653,6 +732,10 @@ export class Ipmsg {
     }
     // Another client's automatic reply: stored as one, so nobody answers it.
     if (p.options & IPMSG_OPT.AUTORETOPT) text = autoReplyText(text);
+    // Sealed: shown closed until opened; opening it sends READMSG with its packet number.
+    if (p.options & IPMSG_OPT.SECRETOPT && /^\d{1,20}$/.test(p.packetNo)) {
+      text = sealedText(text, { packetNo: p.packetNo, readCheck: (p.options & IPMSG_OPT.READCHECKOPT) !== 0 });
+    }
     this.counters.messagesIn++;
     this.#events.push({
       type: "message",

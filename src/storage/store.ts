@@ -376,7 +376,13 @@ export class Store {
    * receipt names) and how many were newly marked; only messages after the
    * last call's are visited.
    */
-  markReadIn(peer: string, upTo: number, at: number): { lastId: string; marked: number } | undefined {
+  markReadIn(
+    peer: string,
+    upTo: number,
+    at: number,
+    /** Messages whose text contains this stay unread (sealed ones: only opening them reads them). */
+    unlessContaining: string,
+  ): { lastId: string; marked: number } | undefined {
     return this.transaction("mark messages read", () => {
       const last = this.#q(
         "SELECT id, cursor FROM messages WHERE peer = ? AND cursor <= ? AND direction = 'in' ORDER BY cursor DESC LIMIT 1",
@@ -385,8 +391,9 @@ export class Store {
       const from = Number(this.setting(`read-in:${peer}`) ?? 0);
       if (last.cursor <= from) return { lastId: last.id, marked: 0 };
       const r = this.#q(
-        "UPDATE messages SET read_at = ? WHERE peer = ? AND cursor > ? AND cursor <= ? AND direction = 'in' AND read_at IS NULL",
-      ).run(at, peer, from, last.cursor);
+        `UPDATE messages SET read_at = ? WHERE peer = ? AND cursor > ? AND cursor <= ? AND direction = 'in'
+         AND read_at IS NULL AND instr(text, ?) = 0`,
+      ).run(at, peer, from, last.cursor, unlessContaining);
       this.saveSetting(`read-in:${peer}`, String(last.cursor));
       return { lastId: last.id, marked: Number(r.changes) };
     });
@@ -416,6 +423,25 @@ export class Store {
       // Read is past delivered, whatever the status written behind says yet.
       return rows.map((r) => ({ ...toMessage(r), status: "delivered" as const, readAt: at }));
     });
+  }
+
+  /** Marks one message read (a sealed message opened, or one of ours its reader opened); false if it was already. */
+  markReadOne(id: string, at: number): boolean {
+    return this.transaction(
+      "mark the message read",
+      () => Number(this.#q("UPDATE messages SET read_at = ? WHERE id = ? AND read_at IS NULL").run(at, id).changes) > 0,
+    );
+  }
+
+  /** A stored message by its id or a unique prefix of it (8 hex digits or more); undefined when none or several. */
+  messageByPrefix(prefix: string): StoredMessage | undefined {
+    if (prefix.length === 32) return this.message(prefix);
+    this.flush();
+    const rows = this.#q("SELECT * FROM messages WHERE id >= ? AND id < ? ORDER BY id LIMIT 2").all(
+      prefix,
+      `${prefix}g`,
+    ) as Record<string, unknown>[];
+    return rows.length === 1 ? toMessage(rows[0]!) : undefined;
   }
 
   /** A setting kept across restarts (the node's presence), or undefined. */

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import iconv from "iconv-lite";
 import type { MessageJson, PeerJson } from "../../src/api/types.ts";
 import { decodeIpmsg, IPMSG, IPMSG_OPT, type IpmsgPacket } from "../../src/wire/ipmsg.ts";
-import { freeUdpPort, killAll, startLoopbackDaemon } from "../support/daemon_process.ts";
+import { freeUdpPort, killAll, runCli, startLoopbackDaemon } from "../support/daemon_process.ts";
 
 const gbk = (s: string) => new Uint8Array(iconv.encode(s, "gbk"));
 const ascii = (s: string) => new TextEncoder().encode(s);
@@ -184,6 +184,75 @@ Deno.test("a flood of IP Messenger entries and messages from one address: 16 pee
   } finally {
     entries.close();
     messages.close();
+    await killAll();
+  }
+});
+
+Deno.test("sealed messages with an IP Messenger user both ways, and a group that has one as a member", async () => {
+  const port = freeUdpPort();
+  const ipmsgPort = freeUdpPort();
+  const tux = fakeFeiq();
+  try {
+    const d = await startLoopbackDaemon(port, "alice", { extra: ["--ipmsg", "--ipmsg-port", String(ipmsgPort)] })
+      .started();
+    const bob = await startLoopbackDaemon(port, "bob").started();
+    await d.joined(bob.id, 5000);
+    const http = d.httpUrl.replace("http://", "");
+    const entry = IPMSG.BR_ENTRY | IPMSG_OPT.CAPUTF8OPT | IPMSG_OPT.UTF8OPT;
+    await tux.send(ascii(`1_iptux 0.8.3:100:tux:vm:${entry}:Tux\0\0icon-tux.png\0utf-8\0`), ipmsgPort);
+    await tux.waitFor((p) => p.mode === IPMSG.ANSENTRY);
+    // Every message from here on is answered as iptux would: RECVMSG with its packet number.
+    tux.onPacket((p) => {
+      if (p.mode === IPMSG.SENDMSG) {
+        void tux.send(ascii(`1:${p.packetNo}9:tux:vm:${IPMSG.RECVMSG}:${p.packetNo}\0`), ipmsgPort);
+      }
+    });
+
+    // In: a sealed message is listed closed, opened by "lanchat open", which sends READMSG.
+    const sealed = IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT | IPMSG_OPT.SECRETOPT | IPMSG_OPT.READCHECKOPT |
+      IPMSG_OPT.UTF8OPT;
+    await tux.send(ascii(`1_iptux 0.8.3:4242:tux:vm:${sealed}:the door code is 1234\0`), ipmsgPort);
+    await tux.waitFor((p) => p.mode === IPMSG.RECVMSG && p.extra[0] === "4242");
+    const list = async () => (await (await fetch(`${d.httpUrl}/messages?peer=Tux`)).json()) as MessageJson[];
+    const [closed] = await list();
+    assert.deepEqual([closed!.text, closed!.sealed], ["", { opened: false }]);
+    const inbox = await runCli(["inbox", "--peer", "Tux", "--http", http]);
+    assert.match(inbox.stdout, /Tux: \(a sealed message: open it with "lanchat open [0-9a-f]{12}"/);
+    assert.doesNotMatch(inbox.stdout, /door code/, "listing it does not open it");
+    assert.equal(tux.got.filter((p) => p.mode === IPMSG.READMSG).length, 0);
+    const opened = await runCli(["open", closed!.id.slice(0, 12), "--http", http]);
+    assert.equal(opened.code, 0, opened.stderr);
+    assert.match(opened.stdout, /Tux: the door code is 1234 {2}\(sealed, opened\)/);
+    const read = await tux.waitFor((p) => p.mode === IPMSG.READMSG);
+    assert.deepEqual(read.extra, ["4242"]);
+    assert.ok(read.options & IPMSG_OPT.READCHECKOPT, "asked, so we ask for the answer too");
+    await tux.send(ascii(`1:4244:tux:vm:${IPMSG.ANSREADMSG}:${read.packetNo}\0`), ipmsgPort);
+    assert.deepEqual((await list())[0]!.sealed, { opened: true });
+
+    // Out: send --sealed goes with SECRETOPT|READCHECKOPT; iptux's READMSG makes it read.
+    const sent = await runCli(["send", "--sealed", "Tux", "meet at 3", "--http", http]);
+    assert.equal(sent.code, 0, sent.stdout + sent.stderr);
+    const out = await tux.waitFor((p) => p.mode === IPMSG.SENDMSG && p.extra[0] === "meet at 3");
+    assert.ok(out.options & IPMSG_OPT.SECRETOPT && out.options & IPMSG_OPT.READCHECKOPT);
+    await tux.send(ascii(`1:4245:tux:vm:${IPMSG.READMSG | IPMSG_OPT.READCHECKOPT}:${out.packetNo}\0`), ipmsgPort);
+    await tux.waitFor((p) => p.mode === IPMSG.ANSREADMSG && p.extra[0] === "4245");
+    const mine = (await list()).find((m) => m.direction === "out")!;
+    assert.equal(mine.text, "meet at 3");
+    assert.ok(mine.readAt, "read once its reader opened it");
+    // A lanchat peer gets read receipts for every message: --sealed is refused, in words.
+    const refused = await runCli(["send", "--sealed", "bob", "psst", "--http", http]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /Sealed messages are IP Messenger's; bob uses lanchat/);
+
+    // A group with the IP Messenger user in it: it gets the group's messages as plain ones, named.
+    const made = await runCli(["group", "create", "mixed", "bob", "Tux", "--http", http]);
+    assert.equal(made.code, 0, made.stderr);
+    assert.equal((await runCli(["send", "@mixed", "hello all", "--http", http])).code, 0);
+    await tux.waitFor((p) => p.mode === IPMSG.SENDMSG && p.extra[0] === "[mixed] hello all");
+    assert.ok(tux.got.some((p) => p.extra[0] === "[mixed] created the group “mixed” with bob, Tux"));
+    assert.ok(tux.got.every((p) => !(p.extra[0] ?? "").includes("\u0001")), "no machine line reaches iptux");
+  } finally {
+    tux.sock.close();
     await killAll();
   }
 });

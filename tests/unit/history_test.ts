@@ -194,7 +194,7 @@ Deno.test("every statement the store prepares reads through an index, bar a few 
   store.searchIndexProgress();
   store.indexForSearch(10);
   store.nextIncarnation();
-  store.markReadIn(BOB, 500, T0);
+  store.markReadIn(BOB, 500, T0, "\n\u0001lanchat-sealed");
   store.markReadOut(CAROL, id(2), T0);
   store.setting("presence");
   store.saveSetting("presence", "{}");

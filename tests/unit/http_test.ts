@@ -77,6 +77,10 @@ function fakeApi(overrides: Partial<Api> = {}, access: HttpAccess = {}) {
     compactMemory: () => ({ ok: true }),
     setPresence: (presence, note) => ({ presence, ...(note ? { note } : {}) }),
     markRead: () => 0,
+    sendSealed: () => Promise.reject(new RangeError("no sealed messages here")),
+    openSealed: () => {
+      throw new RangeError("no sealed messages here");
+    },
     groups: {
       list: () => [],
       lookup: () => ({ ok: false, reason: "unknown", candidates: [] }),

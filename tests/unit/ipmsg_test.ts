@@ -9,6 +9,7 @@ import {
   MESSAGE_RATE_PER_S,
 } from "../../src/protocol/ipmsg.ts";
 import { RateLimiter } from "../../src/security/rate_limit.ts";
+import { parseSealed, sealedText } from "../../src/protocol/sealed.ts";
 import {
   decodeIpmsg,
   encodeIpmsg,
@@ -364,4 +365,57 @@ Deno.test("ipmsg: a GBK-only client gets our Chinese nickname in GBK after each 
   // The raw bytes are GBK (小 = 0xD0 0xA1), not UTF-8.
   const raw = sent.find((t) => t.to.address === FEIQ.address)!.bytes;
   assert.ok(raw.some((b, i) => b === 0xd0 && raw[i + 1] === 0xa1));
+});
+
+Deno.test("ipmsg sealed messages: one received is stored sealed; opening it sends READMSG, again until ANSREADMSG when asked", () => {
+  const m = machine();
+  m.handleDatagram(utf8("1_iptux 0.8.3:1:root:vm:259:root\0\0icon-tux.png\0utf-8\0"), IPTUX, 0);
+  m.drainTransmits();
+  m.drainEvents();
+  const sealed = IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT | IPMSG_OPT.SECRETOPT | IPMSG_OPT.READCHECKOPT;
+  m.handleDatagram(utf8(`1:4242:root:vm:${sealed}:for your eyes\0`), IPTUX, 10);
+  const [msg] = m.drainEvents().filter((e) => e.type === "message");
+  const text = msg!.type === "message" ? msg!.text : "";
+  assert.deepEqual(parseSealed(text), { text: "for your eyes", info: { packetNo: "4242", readCheck: true } });
+  m.drainTransmits();
+  const id = ipmsgPeerId("root", IPTUX.address);
+  m.openedSealed(id, "4242", true, 100);
+  const [read] = out(m);
+  assert.deepEqual([read!.p.mode, read!.p.extra], [IPMSG.READMSG, ["4242"]]);
+  assert.ok(read!.p.options & IPMSG_OPT.READCHECKOPT);
+  // Unanswered: sent again, with the same packet number.
+  m.handleTimeout(100 + ipmsgRetryDelay(0));
+  const [again] = out(m);
+  assert.deepEqual([again!.p.mode, again!.p.packetNo], [IPMSG.READMSG, read!.p.packetNo]);
+  // Answered (the client names our READMSG): no more.
+  m.handleDatagram(utf8(`1:4243:root:vm:${IPMSG.ANSREADMSG}:${read!.p.packetNo}\0`), IPTUX, 1200);
+  m.handleTimeout(10_000);
+  assert.deepEqual(out(m).filter((t) => t.p.mode === IPMSG.READMSG), []);
+  // Not asked for an answer: sent once.
+  m.openedSealed(id, "4250", false, 20_000);
+  assert.equal(out(m).length, 1);
+  m.handleTimeout(30_000);
+  assert.deepEqual(out(m).filter((t) => t.p.mode === IPMSG.READMSG), []);
+});
+
+Deno.test("ipmsg sealed messages: one sent goes with SECRETOPT|READCHECKOPT, and the reader's READMSG makes it read", () => {
+  const m = machine();
+  m.handleDatagram(utf8("1_iptux 0.8.3:1:root:vm:259:root\0\0icon-tux.png\0utf-8\0"), IPTUX, 0);
+  m.drainTransmits();
+  m.drainEvents();
+  const id = ipmsgPeerId("root", IPTUX.address);
+  m.send("msg-sealed", id, sealedText("the code is 1234"), 10);
+  const [sent] = out(m);
+  assert.ok(sent!.p.options & IPMSG_OPT.SECRETOPT);
+  assert.ok(sent!.p.options & IPMSG_OPT.READCHECKOPT);
+  assert.deepEqual(sent!.p.extra, ["the code is 1234"], "the line stays home");
+  m.handleDatagram(utf8(`1:77:root:vm:${IPMSG.RECVMSG}:${sent!.p.packetNo}\0`), IPTUX, 20);
+  // Someone else's READMSG naming that number is not this peer's.
+  m.handleDatagram(utf8(`1:78:mallory:evil:${IPMSG.READMSG}:${sent!.p.packetNo}\0`), FEIQ, 25);
+  assert.deepEqual(m.drainEvents().filter((e) => e.type === "read"), []);
+  m.handleDatagram(utf8(`1:79:root:vm:${IPMSG.READMSG | IPMSG_OPT.READCHECKOPT}:${sent!.p.packetNo}\0`), IPTUX, 30);
+  assert.deepEqual(m.drainEvents().filter((e) => e.type === "read"), [
+    { type: "read", messageId: "msg-sealed", peerId: id },
+  ]);
+  assert.deepEqual(out(m).map((t) => [t.p.mode, t.p.extra]), [[IPMSG.ANSREADMSG, ["79"]]]);
 });

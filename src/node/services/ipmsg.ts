@@ -12,6 +12,7 @@ import { logger } from "../../common/log.ts";
 import type { Endpoint } from "../../protocol/discovery.ts";
 import { Ipmsg, type IpmsgOptions, MESSAGE_BURST, MESSAGE_RATE_PER_S } from "../../protocol/ipmsg.ts";
 import { type GroupCopy, timeOrderedId } from "../../protocol/messaging.ts";
+import { parseSealed, type SealedInfo, sealedText } from "../../protocol/sealed.ts";
 import type { SourceLimits } from "../../security/admission.ts";
 import { RateLimiter } from "../../security/rate_limit.ts";
 import type { Store, StoredMessage } from "../../storage/store.ts";
@@ -97,9 +98,18 @@ export class IpmsgService implements Service, Carrier {
    * be (IP Messenger has no fragments). Returns the last of them.
    */
   send(to: string, text: string, now: number, copy?: GroupCopy): StoredMessage {
+    // A sealed text is cut without its line, and each part sealed.
+    const sealed = parseSealed(text);
     let last: StoredMessage | undefined;
-    for (const part of this.#parts(to, text)) last = this.#sendOne(to, part, now, undefined, copy);
+    for (const part of this.#parts(to, sealed?.text ?? text)) {
+      last = this.#sendOne(to, sealed ? sealedText(part) : part, now, undefined, copy);
+    }
     return last!;
+  }
+
+  openedSealed(peer: string, info: SealedInfo, now: number): void {
+    this.ipmsg.openedSealed(peer, info.packetNo, info.readCheck, now);
+    this.#ctx.changed();
   }
 
   /** The text cut into parts that each fit one packet for this peer. */
@@ -261,6 +271,17 @@ export class IpmsgService implements Service, Carrier {
             this.#events.push({ type: "store-error", error: (e as Error).message });
           }
           break;
+        case "read": {
+          // A sealed message of ours was opened by its reader.
+          try {
+            this.#store.markReadOne(event.messageId, this.#ctx.wall(now));
+            const message = this.#store.message(event.messageId);
+            if (message) this.#events.push({ type: "read", message });
+          } catch (e) {
+            this.#events.push({ type: "store-error", error: (e as Error).message });
+          }
+          break;
+        }
         case "delivered": {
           this.#store.markDelivered(event.messageId, this.#ctx.wall(now), event.rttMs);
           const message = this.#store.message(event.messageId);

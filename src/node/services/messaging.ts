@@ -11,6 +11,7 @@
 import type { DaemonEvent } from "../../api/types.ts";
 import type { Endpoint } from "../../protocol/discovery.ts";
 import { type GroupCopy, Messaging } from "../../protocol/messaging.ts";
+import type { SealedInfo } from "../../protocol/sealed.ts";
 import type { Store, StoredMessage } from "../../storage/store.ts";
 import type { MetricsWriter } from "../metrics.ts";
 import type { Outgoing, Service, ServiceContext } from "../service.ts";
@@ -34,6 +35,8 @@ export interface Carrier {
   outboxSize(): number;
   /** Tells `peer` its messages up to `messageId` were read (carriers that have read receipts). */
   markRead?(peer: string, messageId: string, now: number): void;
+  /** Tells `peer` its sealed message was opened (IP Messenger's READMSG). */
+  openedSealed?(peer: string, info: SealedInfo, now: number): void;
 }
 
 export class MessagingService implements Service, Carrier {
