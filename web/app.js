@@ -9,8 +9,10 @@ const WINDOW = 300;
 
 const state = {
   peers: [], // from /peers?all=1
-  unread: new Map(), // peer id -> count
-  current: undefined, // peer id
+  groups: [], // from /groups
+  unread: new Map(), // conversation (peer or group id) -> count
+  current: undefined, // the open conversation: a peer id or a group id
+  kind: "peer", // what `current` is: "peer" or "group"
   oldest: undefined, // cursor of the oldest message shown
   loadingOlder: false,
   noOlder: false,
@@ -73,6 +75,32 @@ function peerName(id) {
   return state.peers.find((p) => p.id === id)?.name ?? id.slice(0, 8);
 }
 
+async function loadGroups() {
+  state.groups = await api("/groups");
+  renderPeers();
+  if (state.kind === "group") showGroupHeader();
+}
+
+/** The conversation a message belongs to: its group, else its peer. */
+const conversationOf = (m) => m.group ? m.group.id : m.peer.id;
+
+/** The list item of a conversation (a peer or a group) in the people list. */
+function conversationItem(id, kind, name, detail, dim) {
+  const li = el("li", dim ? "offline" : kind === "group" ? "group" : "");
+  li.tabIndex = 0;
+  li.dataset.id = id;
+  li.setAttribute("aria-selected", String(id === state.current));
+  li.append(el("span", "name", name));
+  li.append(el("span", "detail", detail));
+  const n = state.unread.get(id) ?? 0;
+  if (n > 0) li.append(el("span", "unread", String(n)));
+  li.addEventListener("click", () => openConversation(id, kind));
+  li.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") openConversation(id, kind);
+  });
+  return li;
+}
+
 function renderPeers() {
   const q = $("search").value.trim().toLowerCase();
   const list = $("peer-list");
@@ -81,12 +109,12 @@ function renderPeers() {
   const peers = state.peers
     .filter((p) => !q || p.name.toLowerCase().includes(q) || (p.hostname ?? "").toLowerCase().includes(q))
     .sort((a, b) => Number(online(b)) - Number(online(a)) || a.name.localeCompare(b.name));
+  for (const g of state.groups.filter((g) => !g.left || g.id === state.current)) {
+    if (q && !g.name.toLowerCase().includes(q)) continue;
+    const names = g.members.filter((m) => !m.self).map((m) => m.name).join(", ");
+    list.append(conversationItem(g.id, "group", `@${g.name}`, g.left ? "you left" : names, g.left));
+  }
   for (const p of peers) {
-    const li = el("li", online(p) ? "" : "offline");
-    li.tabIndex = 0;
-    li.dataset.id = p.id;
-    li.setAttribute("aria-selected", String(p.id === state.current));
-    li.append(el("span", "name", p.name));
     const detail = [
       p.hostname,
       online(p)
@@ -95,14 +123,7 @@ function renderPeers() {
       p.protocol === "ipmsg" ? "IP Messenger" : "lanchat",
       p.fingerprint ? `key ${p.fingerprint}${p.trust === "trusted" ? " ✓" : ""}` : undefined,
     ].filter(Boolean).join(" · ");
-    li.append(el("span", "detail", detail));
-    const n = state.unread.get(p.id) ?? 0;
-    if (n > 0) li.append(el("span", "unread", String(n)));
-    li.addEventListener("click", () => openConversation(p.id));
-    li.addEventListener("keydown", (e) => {
-      if (e.key === "Enter") openConversation(p.id);
-    });
-    list.append(li);
+    list.append(conversationItem(p.id, "peer", p.name, detail, !online(p)));
   }
   updateTitle();
 }
@@ -116,8 +137,16 @@ function updateTitle() {
 // ---- conversation ----
 
 function statusText(m) {
-  if (m.direction === "in") return "";
-  if (m.readAt) return "read ✓✓";
+  if (m.direction === "in") return m.sealed ? (m.sealed.opened ? "sealed, opened" : "") : "";
+  if (m.readAt) return m.recipients ? "read by all ✓✓" : "read ✓✓";
+  if (m.recipients && m.recipients.length > 0) {
+    const n = (s) => m.recipients.filter((r) => r.status === s).length;
+    const read = m.recipients.filter((r) => r.readAt).length;
+    const parts = [`delivered to ${n("delivered")} of ${m.recipients.length}`];
+    if (read > 0) parts.push(`read by ${read}`);
+    if (n("queued") > 0) parts.push(`${n("queued")} offline`);
+    return parts.join(", ");
+  }
   return { queued: "queued", sent: "sent", delivered: "delivered ✓", failed: `failed: ${m.error ?? ""}` }[m.status] ??
     m.status;
 }
@@ -127,12 +156,29 @@ const RANK = { queued: 1, sent: 2, delivered: 3, failed: 3, received: 3 };
 const rank = (m) => m.readAt ? 4 : RANK[m.status] ?? 0;
 
 function messageItem(m) {
-  const li = el("li", m.direction);
+  const li = el("li", m.group?.change ? `${m.direction} change` : m.direction);
   li.dataset.cursor = String(m.cursor);
   li.dataset.status = m.status;
   li.dataset.rank = String(rank(m));
   li.dataset.id = m.id;
-  li.append(document.createTextNode(m.text));
+  // In a group, who wrote it; a change of members reads as a sentence about its author.
+  if (m.group && m.direction === "in") li.append(el("span", "from", `${m.peer.name}${m.group.change ? " " : ": "}`));
+  if (m.group?.change && m.direction === "out") li.append(el("span", "from", "You "));
+  if (m.sealed && m.direction === "in" && !m.sealed.opened) {
+    // A sealed message (IP Messenger's): closed until the person opens it, which tells its sender.
+    const open = el("button", "open-sealed", "Open sealed message");
+    open.addEventListener("click", async () => {
+      try {
+        const opened = await api("/messages/open", { id: m.id });
+        li.replaceWith(messageItem(opened));
+      } catch (e) {
+        alertLine(`Not opened: ${e.message}`);
+      }
+    });
+    li.append(open);
+  } else {
+    li.append(document.createTextNode(m.text));
+  }
   const time = new Date(m.receivedAt ?? m.sentAt).toLocaleTimeString();
   const meta = [time, statusText(m), m.late ? "late" : ""].filter(Boolean).join(" · ");
   li.append(el("span", "meta", meta));
@@ -145,19 +191,39 @@ function withGap(m, li) {
   return [el("li", "gap", `${m.gapBefore} message(s) never arrived here`), li];
 }
 
-async function openConversation(id) {
+/** The query naming the open conversation: `peer=ID` or `group=ID`. */
+const conversationQuery = () => `${state.kind}=${encodeURIComponent(state.current)}`;
+
+/** The group conversation's title: its name and members, and what can be done with it. */
+function showGroupHeader() {
+  const g = state.groups.find((x) => x.id === state.current);
+  if (!g) return;
+  $("peer-title").textContent = `@${g.name}`;
+  const others = g.members.filter((m) => !m.self);
+  $("group-members").textContent = g.left
+    ? "You left this group."
+    : `${others.map((m) => `${m.name}${m.online ? "" : " (offline)"}`).join(", ")} and you`;
+  $("group-actions").hidden = Boolean(g.left);
+  $("composer").hidden = Boolean(g.left);
+}
+
+async function openConversation(id, kind = "peer") {
   state.current = id;
+  state.kind = kind;
   state.oldest = undefined;
   state.noOlder = false;
   state.shown.clear();
   state.unread.delete(id);
   $("peer-title").textContent = peerName(id);
   $("composer").hidden = false;
+  $("group-bar").hidden = kind !== "group";
+  $("file-button").hidden = kind === "group";
+  if (kind === "group") showGroupHeader();
   const list = $("messages");
   list.replaceChildren();
   renderPeers();
   renderTransfers();
-  const page = await api(`/messages?peer=${encodeURIComponent(id)}&limit=${PAGE}`);
+  const page = await api(`/messages?${conversationQuery()}&limit=${PAGE}`);
   if (state.current !== id) return;
   // Messages that arrived live while the page was fetched are either in it (shown once) or newer (kept after it).
   const inPage = new Set(page.map((m) => m.id));
@@ -179,9 +245,7 @@ async function loadOlder() {
   state.loadingOlder = true;
   const id = state.current;
   try {
-    const page = await api(
-      `/messages?peer=${encodeURIComponent(id)}&before=${state.oldest}&limit=${PAGE}`,
-    );
+    const page = await api(`/messages?${conversationQuery()}&before=${state.oldest}&limit=${PAGE}`);
     if (state.current !== id) return;
     const list = $("messages");
     const before = list.scrollHeight;
@@ -232,7 +296,7 @@ async function loadNewer() {
   state.loadingOlder = true;
   const id = state.current;
   try {
-    const page = await api(`/messages?peer=${encodeURIComponent(id)}&after=${state.newest}&limit=${PAGE}`);
+    const page = await api(`/messages?${conversationQuery()}&after=${state.newest}&limit=${PAGE}`);
     if (state.current !== id) return;
     $("messages").append(...page.flatMap((m) => withGap(m, messageItem(m))));
     state.newest = page.at(-1)?.cursor ?? state.newest;
@@ -245,7 +309,7 @@ async function loadNewer() {
 }
 
 function showMessage(m) {
-  if (m.peer.id !== state.current) return false;
+  if (conversationOf(m) !== state.current || (state.kind === "peer" && m.group)) return false;
   const known = state.shown.get(m.id);
   if (known) {
     // The delivery event can overtake the answer to the POST that sent it: never go back a step.
@@ -268,7 +332,10 @@ async function send() {
   if (!state.current || text.trim() === "") return;
   $("text").value = "";
   try {
-    const m = await api("/messages", { to: state.current, text });
+    const m = await api(
+      "/messages",
+      state.kind === "group" ? { group: state.current, text } : { to: state.current, text },
+    );
     if (!state.atNewest) await openConversation(state.current);
     showMessage(m);
   } catch (e) {
@@ -286,7 +353,63 @@ function alertLine(text) {
 /** What is on screen of the open conversation has been read (the peer gets a read receipt). */
 function markRead() {
   if (!state.current || document.hidden || !state.atNewest) return;
-  api("/messages/read", { peer: state.current }).catch(() => {});
+  api("/messages/read", { [state.kind]: state.current }).catch(() => {});
+}
+
+// ---- groups ----
+
+/** The dialog that makes a group (a name and people) or adds people to the open one. */
+function pickPeople(mode) {
+  const g = state.groups.find((x) => x.id === state.current);
+  const members = new Set(mode === "add" && g ? g.members.map((m) => m.id) : []);
+  $("group-form").dataset.mode = mode;
+  $("group-name-row").hidden = mode !== "create";
+  $("group-name").required = mode === "create";
+  $("group-dialog-title").textContent = mode === "create" ? "New group" : `Add people to @${g?.name ?? ""}`;
+  $("group-error").textContent = "";
+  const list = $("group-people");
+  list.replaceChildren();
+  for (const p of state.peers.filter((p) => !members.has(p.id))) {
+    const label = el("label");
+    const box = el("input");
+    box.type = "checkbox";
+    box.value = p.id;
+    label.append(box, document.createTextNode(` ${p.name}${p.state === "offline" ? " (offline)" : ""}`));
+    list.append(el("li"));
+    list.lastChild.append(label);
+  }
+  $("group-dialog").showModal();
+}
+
+async function submitGroup(e) {
+  if (e.submitter?.value === "cancel") return;
+  e.preventDefault();
+  const members = [...$("group-people").querySelectorAll("input:checked")].map((b) => b.value);
+  try {
+    if ($("group-form").dataset.mode === "create") {
+      const r = await api("/groups", { name: $("group-name").value.trim(), members });
+      $("group-dialog").close();
+      await loadGroups();
+      await openConversation(r.group.id, "group");
+    } else {
+      await api(`/groups/${state.current}/add`, { members });
+      $("group-dialog").close();
+      await loadGroups();
+    }
+  } catch (err) {
+    $("group-error").textContent = err.message;
+  }
+}
+
+async function leaveGroup() {
+  const g = state.groups.find((x) => x.id === state.current);
+  if (!g || !confirm(`Leave @${g.name}? Its members are told; its history stays here.`)) return;
+  try {
+    await api(`/groups/${g.id}/leave`, {});
+    await loadGroups();
+  } catch (e) {
+    alertLine(`Not left: ${e.message}`);
+  }
 }
 
 // ---- files ----
@@ -389,16 +512,18 @@ function listen() {
   for (const type of ["peer-joined", "peer-left", "peer-restarted", "peer-presence"]) {
     events.addEventListener(type, refreshPeers);
   }
+  events.addEventListener("group", () => loadGroups());
   events.addEventListener("message", (e) => {
     const m = JSON.parse(e.data);
     if (!state.peers.some((p) => p.id === m.peer.id)) refreshPeers();
     if (showMessage(m) && !document.hidden) markRead();
     else {
-      if (m.peer.id !== state.current || document.hidden) {
-        state.unread.set(m.peer.id, (state.unread.get(m.peer.id) ?? 0) + 1);
+      const conv = conversationOf(m);
+      if (conv !== state.current || document.hidden) {
+        state.unread.set(conv, (state.unread.get(conv) ?? 0) + 1);
         renderPeers();
       }
-      notify(m.peer.name, m.text);
+      notify(m.group ? `${m.peer.name} in @${m.group.name}` : m.peer.name, m.sealed ? "a sealed message" : m.text);
     }
   });
   for (const type of ["queued", "sent", "delivered", "failed", "read"]) {
@@ -421,7 +546,8 @@ function listen() {
     for (const t of await api("/transfers").catch(() => [])) state.transfers.set(t.id, t);
     renderTransfers();
     loadPeers();
-    if (state.current) openConversation(state.current);
+    loadGroups();
+    if (state.current) openConversation(state.current, state.kind);
   });
 }
 
@@ -445,6 +571,10 @@ async function start() {
     else if (list.scrollHeight - list.scrollTop - list.clientHeight < 80) loadNewer();
   });
   $("status-button").addEventListener("click", showStatus);
+  $("new-group").addEventListener("click", () => pickPeople("create"));
+  $("add-people").addEventListener("click", () => pickPeople("add"));
+  $("leave-group").addEventListener("click", leaveGroup);
+  $("group-form").addEventListener("submit", submitGroup);
   $("file-button").addEventListener("click", () => $("file-input").click());
   $("file-input").addEventListener("change", () => {
     sendFiles([...$("file-input").files]);
@@ -491,10 +621,11 @@ async function start() {
   $("me").textContent = `${s.name} · ${s.id.slice(0, 8)}`;
   for (const t of await api("/transfers")) state.transfers.set(t.id, t);
   await loadPeers();
+  await loadGroups();
   listen();
-  // A link to a conversation: #peer=ID.
-  const linked = /^#peer=([0-9a-f]{32})$/.exec(location.hash);
-  if (linked) await openConversation(linked[1]);
+  // A link to a conversation: #peer=ID or #group=ID.
+  const linked = /^#(peer|group)=([0-9a-f]{32})$/.exec(location.hash);
+  if (linked) await openConversation(linked[2], linked[1]);
 }
 
 start().catch((e) => e instanceof AuthError ? askForToken() : alertLine(`Cannot reach the daemon: ${e.message}`));

@@ -242,3 +242,64 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a group made in the page: its members see it, each message says who wrote it, delivery counts every member, and a hostile group name stays text",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const port = freeUdpPort();
+    const hostile = `<b onmouseover="x()">lab</b>`;
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const a = await startLoopbackDaemon(port, "alice").started();
+      const b = await startLoopbackDaemon(port, "bob").started();
+      const c = await startLoopbackDaemon(port, "carol").started();
+      for (const [x, y] of [[a, b], [a, c], [b, c]] as const) await x.joined(y.id, 5000);
+      const open = async (url: string) => {
+        const page = await browser.newPage();
+        await page.goto(url);
+        await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
+        return page;
+      };
+      const pageA = await open(a.httpUrl);
+      const pageB = await open(b.httpUrl);
+      await pageA.locator("#peer-list li", { hasText: "carol" }).waitFor({ timeout: 10_000 });
+      // Alice makes the group in the dialog: a name, two people ticked.
+      await pageA.click("#new-group");
+      await pageA.fill("#group-name", hostile);
+      for (const name of ["bob", "carol"]) {
+        await pageA.locator("#group-people label", { hasText: name }).locator("input").check();
+      }
+      await pageA.click("#group-form button[value='ok']");
+      await pageA.locator("#peer-title", { hasText: `@${hostile}` }).waitFor({ timeout: 10_000 });
+      assert.match(await pageA.locator("#group-members").innerText(), /bob, carol and you|carol, bob and you/);
+      await pageA.fill("#text", "hi both");
+      await pageA.press("#text", "Enter");
+      // Bob: the group is in his list, with what came unread; opened, it says who wrote what.
+      const groupInB = pageB.locator("#peer-list li.group", { hasText: `@${hostile}` });
+      await groupInB.locator(".unread").waitFor({ timeout: 10_000 });
+      await groupInB.click();
+      await pageB.locator("#messages li.in", { hasText: "alice: hi both" }).waitFor({ timeout: 10_000 });
+      assert.match(await pageB.locator("#messages li.change").first().innerText(), /^alice created the group/);
+      await pageB.fill("#text", "hi alice");
+      await pageB.press("#text", "Enter");
+      await pageA.locator("#messages li.in", { hasText: "bob: hi alice" }).waitFor({ timeout: 10_000 });
+      // Alice's message: delivered to both members.
+      await pageA.locator("#messages li.out", { hasText: "hi both" }).locator(".meta", {
+        hasText: /delivered to 2 of 2|read by/,
+      }).waitFor({ timeout: 10_000 });
+      for (const page of [pageA, pageB]) assert.equal(await page.locator("#messages b, #peer-list b").count(), 0);
+      // Group messages are the group's: bob's conversation with alice has none of them.
+      await pageB.locator("#peer-list li:not(.group)", { hasText: "alice" }).click();
+      await pageB.locator("#messages li.in", { hasText: "hi both" }).waitFor({ state: "detached", timeout: 2000 })
+        .catch(() => {});
+      assert.equal(await pageB.locator("#messages li", { hasText: "hi both" }).count(), 0);
+    } finally {
+      await browser.close();
+      await killAll();
+    }
+  },
+});
