@@ -101,6 +101,7 @@ export class Views {
       lastSeen: iso(p.lastSeen),
       state: p.absent ? "absent" : "alive",
       presence: p.absent ? "away" as const : "online" as const,
+      ...(p.absent && p.absenceNote ? { note: p.absenceNote } : {}),
       protocol: "ipmsg" as const,
       user: p.user,
       nickname: p.nickname,

@@ -75,6 +75,8 @@ export interface IpmsgPeer {
   version: string;
   encoding: IpmsgEncoding;
   absent: boolean;
+  /** While absent: what its client put after its name (IP Messenger's "Name[Lunch]"). */
+  absenceNote?: string;
   firstSeen: number;
   lastSeen: number;
 }
@@ -547,8 +549,10 @@ export class Ipmsg {
     for (const p of this.#peers.values()) this.#send(p, command, extra, p.encoding);
   }
 
+  /** Nickname and group; while absent, the nickname carries the note as IP Messenger's does ("Alice[at lunch]"). */
   #entryExtra(): string[] {
-    return [this.self.nickname, this.self.group];
+    const nick = this.#absence === undefined ? this.self.nickname : `${this.self.nickname}[${this.#absence || "Away"}]`;
+    return [nick, this.self.group];
   }
 
   #nextPacketNo(): string {
@@ -641,16 +645,22 @@ export class Ipmsg {
     const encoding: IpmsgEncoding = saysUtf8(p.options) || declared === "utf-8" || declared === "utf8"
       ? "utf-8"
       : "gbk";
+    // While absent, IP Messenger shows "Name[Lunch]": the name, and the note apart.
+    const absent = (p.options & IPMSG_OPT.ABSENCEOPT) !== 0 && !/iptux/i.test(p.version);
+    const suffixed = absent ? /^(.+?)\[([^\]]*)\]$/.exec(p.extra[0] ?? "") : null;
     const fields = {
       user: p.user,
       host: p.host,
-      nickname: p.extra[0] || p.user,
+      nickname: suffixed ? suffixed[1]! : p.extra[0] || p.user,
+      absenceNote: suffixed?.[2] || undefined,
       group: p.extra[1] ?? "",
       address: from.address,
       port: from.port,
       version: p.version,
       encoding,
-      absent: (p.options & IPMSG_OPT.ABSENCEOPT) !== 0 && p.mode === IPMSG.BR_ABSENCE,
+      // An entry or its answer says absence too (a client that starts absent). iptux has no absence mode and
+      // sets ABSENCEOPT on every entry (iptux-core/internal/Command.cpp): from it, the flag means nothing.
+      absent,
     };
     const known = this.#peers.get(id);
     if (!known) {
@@ -672,7 +682,7 @@ export class Ipmsg {
       return peer;
     }
     const changed = known.nickname !== fields.nickname || known.group !== fields.group ||
-      known.absent !== fields.absent || known.port !== fields.port;
+      known.absent !== fields.absent || known.absenceNote !== fields.absenceNote || known.port !== fields.port;
     Object.assign(known, fields, { lastSeen: now });
     if (changed) this.#events.push({ type: "updated", peer: known });
     return known;

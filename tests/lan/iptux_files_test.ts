@@ -7,56 +7,13 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { createLan, lanUnavailable, sh } from "../../scripts/lan.ts";
+import { createLan } from "../../scripts/lan.ts";
+import { driver, iptuxUnavailable } from "../support/iptux_driver.ts";
 import type { TransferJson } from "../../src/api/types.ts";
 import { DaemonProcess, killAll, runCli, tempDataDir, until } from "../support/daemon_process.ts";
 
-/** The team's iptux driver: $IPTUX_DRIVE, else ../shared/tools beside this clone, else /work/shared/tools. */
-const DRIVER = [
-  Deno.env.get("IPTUX_DRIVE"),
-  new URL("../../../shared/tools/iptux_drive.sh", import.meta.url).pathname,
-  "/work/shared/tools/iptux_drive.sh",
-].find((p) => {
-  try {
-    return p !== undefined && Deno.statSync(p).isFile;
-  } catch {
-    return false;
-  }
-}) ?? "../shared/tools/iptux_drive.sh";
-
-async function missing(): Promise<string | undefined> {
-  const lan = await lanUnavailable();
-  if (lan) return lan;
-  try {
-    await Deno.stat(DRIVER);
-  } catch {
-    return `${DRIVER} is not here`;
-  }
-  try {
-    await sh("bash", ["-c", `IDRV_NO_INSTALL=1; source ${DRIVER}; iptux_drive_deps`]);
-  } catch (e) {
-    return `iptux_drive's tools are missing: ${(e as Error).message.split("\n")[0]}`;
-  }
-  return undefined;
-}
-
-const unavailable = await missing();
+const unavailable = await iptuxUnavailable();
 if (unavailable) console.warn(`iptux file test ignored: ${unavailable}`);
-
-/** Runs iptux_drive.sh functions in one bash, with the run directory shared across calls. */
-function driver(run: string) {
-  return async (script: string, timeoutS = 120): Promise<string> => {
-    const p = new Deno.Command("timeout", {
-      args: [String(timeoutS), "bash", "-c", `export IDRV_RUN=${run} IDRV_NO_INSTALL=1; source ${DRIVER}; ${script}`],
-      stdout: "piped",
-      stderr: "piped",
-    });
-    const out = await p.output();
-    const text = new TextDecoder().decode(out.stdout);
-    if (!out.success) throw new Error(`iptux_drive: ${script}\n${text}${new TextDecoder().decode(out.stderr)}`);
-    return text;
-  };
-}
 
 function sha(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");

@@ -320,6 +320,8 @@ Deno.test("ipmsg absence: BR_ABSENCE with ABSENCEOPT goes out at once, entries c
     assert.equal(s.p.mode, IPMSG.BR_ABSENCE);
     assert.ok(s.p.options & IPMSG_OPT.ABSENCEOPT);
   }
+  // Its name carries the note, as IP Messenger's does: clients without absence (iptux) show that.
+  for (const s of sent) assert.equal(s.p.extra[0], "Alice[at lunch]");
   m.handleDatagram(utf8(`1:9:root:vm:${IPMSG.GETABSENCEINFO}:\0`), IPTUX, 10);
   assert.deepEqual(out(m).map((a) => [a.p.mode, a.p.extra]), [[IPMSG.SENDABSENCEINFO, ["at lunch"]]]);
   m.setAbsence(undefined);
@@ -418,4 +420,24 @@ Deno.test("ipmsg sealed messages: one sent goes with SECRETOPT|READCHECKOPT, and
     { type: "read", messageId: "msg-sealed", peerId: id },
   ]);
   assert.deepEqual(out(m).map((t) => [t.p.mode, t.p.extra]), [[IPMSG.ANSREADMSG, ["79"]]]);
+});
+
+Deno.test("ipmsg: a client's BR_ABSENCE with ABSENCEOPT makes it absent and one without makes it back; iptux's flag (on every entry) is ignored", () => {
+  const m = machine();
+  const absent = (address: string) => m.peers().find((p) => p.address === address)?.absent;
+  // IP Messenger for Windows (version field "1"): away, then back.
+  m.handleDatagram(utf8(`1:1:taro:pc:${IPMSG.BR_ENTRY | IPMSG_OPT.UTF8OPT}:Taro\0\0`), FEIQ, 0);
+  assert.equal(absent(FEIQ.address), false);
+  m.handleDatagram(utf8(`1:2:taro:pc:${IPMSG.BR_ABSENCE | IPMSG_OPT.ABSENCEOPT}:Taro[Lunch]\0\0`), FEIQ, 10);
+  assert.equal(absent(FEIQ.address), true);
+  const taro = () => m.peers().find((p) => p.address === FEIQ.address)!;
+  assert.deepEqual([taro().nickname, taro().absenceNote], ["Taro", "Lunch"], "its name, and the note apart");
+  m.handleDatagram(utf8(`1:3:taro:pc:${IPMSG.BR_ABSENCE}:Taro\0\0`), FEIQ, 20);
+  assert.equal(absent(FEIQ.address), false);
+  assert.deepEqual([taro().nickname, taro().absenceNote], ["Taro", undefined]);
+  // iptux 0.8.3 sets ABSENCEOPT on every BR_ENTRY, ANSENTRY and BR_ABSENCE it sends.
+  const tux = IPMSG_OPT.ABSENCEOPT | IPMSG_OPT.UTF8OPT;
+  m.handleDatagram(utf8(`1_iptux 0.8.3:1:root:vm:${IPMSG.BR_ENTRY | tux}:root\0\0icon-tux.png\0utf-8\0`), IPTUX, 30);
+  m.handleDatagram(utf8(`1_iptux 0.8.3:2:root:vm:${IPMSG.BR_ABSENCE | tux}:root\0\0icon-tux.png\0utf-8\0`), IPTUX, 40);
+  assert.equal(absent(IPTUX.address), false);
 });

@@ -1,0 +1,50 @@
+/**
+ * The real iptux, driven as a person would by the team's library
+ * (../shared/tools/iptux_drive.sh: xdotool, D-Bus actions, AT-SPI).
+ */
+import { lanUnavailable, sh } from "../../scripts/lan.ts";
+
+/** The team's iptux driver: $IPTUX_DRIVE, else ../shared/tools beside this clone, else /work/shared/tools. */
+const DRIVER = [
+  Deno.env.get("IPTUX_DRIVE"),
+  new URL("../../../shared/tools/iptux_drive.sh", import.meta.url).pathname,
+  "/work/shared/tools/iptux_drive.sh",
+].find((p) => {
+  try {
+    return p !== undefined && Deno.statSync(p).isFile;
+  } catch {
+    return false;
+  }
+}) ?? "../shared/tools/iptux_drive.sh";
+
+/** Why the real-iptux tests cannot run here, or undefined. */
+export async function iptuxUnavailable(): Promise<string | undefined> {
+  const lan = await lanUnavailable();
+  if (lan) return lan;
+  try {
+    await Deno.stat(DRIVER);
+  } catch {
+    return `${DRIVER} is not here`;
+  }
+  try {
+    await sh("bash", ["-c", `IDRV_NO_INSTALL=1; source ${DRIVER}; iptux_drive_deps`]);
+  } catch (e) {
+    return `iptux_drive's tools are missing: ${(e as Error).message.split("\n")[0]}`;
+  }
+  return undefined;
+}
+
+/** Runs iptux_drive.sh functions in one bash, with the run directory shared across calls. */
+export function driver(run: string) {
+  return async (script: string, timeoutS = 120): Promise<string> => {
+    const p = new Deno.Command("timeout", {
+      args: [String(timeoutS), "bash", "-c", `export IDRV_RUN=${run} IDRV_NO_INSTALL=1; source ${DRIVER}; ${script}`],
+      stdout: "piped",
+      stderr: "piped",
+    });
+    const out = await p.output();
+    const text = new TextDecoder().decode(out.stdout);
+    if (!out.success) throw new Error(`iptux_drive: ${script}\n${text}${new TextDecoder().decode(out.stderr)}`);
+    return text;
+  };
+}
