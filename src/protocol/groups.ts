@@ -31,6 +31,8 @@ export const GROUP_MARK = `${MACHINE_LINE}group `;
 
 /** Most members a group may have (every group message carries the list). */
 export const MAX_GROUP_MEMBERS = 64;
+/** Most entries (nodes ever a member, in or out) a group keeps: what a hostile member can make it hold. */
+export const MAX_GROUP_ENTRIES = MAX_GROUP_MEMBERS * 4;
 
 /** One node's membership: in or out, and the stamp of the change that made it so. */
 export interface MemberEntry {
@@ -83,13 +85,15 @@ export function isMember(g: GroupState, id: string): boolean {
 }
 
 /**
- * Merges `incoming` into `mine`, entry by entry (the newer stamp wins).
- * Returns whether `mine` changed.
+ * Merges `incoming` into `mine`, entry by entry (the newer stamp wins); new
+ * nodes past {@link MAX_GROUP_ENTRIES} are left out. Returns whether `mine`
+ * changed.
  */
 export function mergeGroup(mine: GroupState, incoming: GroupState): boolean {
   let changed = false;
   for (const [id, e] of incoming.members) {
     const have = mine.members.get(id);
+    if (!have && mine.members.size >= MAX_GROUP_ENTRIES) continue;
     if (!have || newer(e, have)) {
       mine.members.set(id, { ...e });
       changed = true;
@@ -161,7 +165,7 @@ export function parseGroupLine(text: string): GroupLine | undefined {
   if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
   const o = v as Record<string, unknown>;
   if (!isId(o.g) || typeof o.n !== "string" || groupNameProblem(o.n)) return undefined;
-  if (!Array.isArray(o.m) || o.m.length === 0 || o.m.length > MAX_GROUP_MEMBERS * 4) return undefined;
+  if (!Array.isArray(o.m) || o.m.length === 0 || o.m.length > MAX_GROUP_ENTRIES) return undefined;
   const members = new Map<string, MemberEntry>();
   for (const e of o.m) {
     if (!Array.isArray(e) || e.length !== 4) return undefined;

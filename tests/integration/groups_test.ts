@@ -104,6 +104,29 @@ Deno.test("a group of three: one conversation on every member, an offline member
     const refused = await runCli(["send", "@lab", "still here?", "--http", http(b)]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /You left “lab”/);
+
+    // Bad requests are refused in words, and nothing is made.
+    const post = (path: string, body: unknown) =>
+      fetch(`${a.httpUrl}${path}`, { method: "POST", body: JSON.stringify(body) }).then(async (r) => ({
+        status: r.status,
+        error: (await r.json()).error as string,
+      }));
+    const before = (await (await fetch(`${a.httpUrl}/groups`)).json()).length;
+    assert.deepEqual(await post("/groups", { name: "evil\u001b[2J", members: ["carol"] }), {
+      status: 400,
+      error: "A group name contains control characters",
+    });
+    assert.equal((await post("/groups", { name: "x", members: [] })).status, 400);
+    assert.equal((await post("/groups", { name: "x", members: ["nobody-at-all"] })).status, 404);
+    assert.equal((await post("/groups", { name: " lab", members: ["carol"] })).status, 400);
+    assert.equal((await fetch(`${a.httpUrl}/groups/%ZZ`)).status, 404);
+    assert.equal((await fetch(`${a.httpUrl}/groups`).then((r) => r.json())).length, before);
+    // Two groups of one name: "@lab" is ambiguous, never guessed; the id still names each.
+    assert.equal((await runCli(["group", "create", "lab", "carol", "--http", http(a)])).code, 0);
+    const twice = await runCli(["send", "@lab", "which one?", "--http", http(a)]);
+    assert.equal(twice.code, 1);
+    assert.match(twice.stderr, /"@lab" matches 2 groups/);
+    assert.equal((await runCli(["send", `@${gid.slice(0, 8)}`, "this one", "--http", http(a)])).code, 0);
   } finally {
     await killAll();
   }

@@ -13,12 +13,16 @@ import {
   type GroupState,
   isMember,
   leaveGroup,
+  MAX_GROUP_ENTRIES,
   MAX_GROUP_MEMBERS,
   mergeGroup,
   parseGroupLine,
   withGroupLine,
   withoutGroupLine,
 } from "../../src/protocol/groups.ts";
+import { Daemon, type DaemonIo } from "../../src/node/daemon.ts";
+import { FakeNetwork } from "../../src/node/transport.ts";
+import { MAX_GROUPS } from "../../src/node/services/groups.ts";
 
 const id = (c: string) => c.repeat(32);
 const [A, B, C, D, E] = ["a", "b", "c", "d", "e"].map(id) as [string, string, string, string, string];
@@ -88,6 +92,19 @@ Deno.test("a member offline during a change learns it from the next group messag
   assert.equal(mergeGroup(atC, line.group), false, "merging twice changes nothing");
 });
 
+Deno.test("a group keeps at most MAX_GROUP_ENTRIES nodes, however many merges bring new ones", () => {
+  const g = createGroup(GID, "lab", A, [B]);
+  for (let round = 0; round < 3; round++) {
+    const big: GroupState = { id: GID, name: "lab", members: new Map() };
+    for (let i = 0; i < 200; i++) {
+      big.members.set(`${round}${i.toString(16).padStart(31, "0")}`, { in: true, clock: 5, author: A });
+    }
+    mergeGroup(g, big);
+  }
+  assert.equal(g.members.size, MAX_GROUP_ENTRIES);
+  assert.ok(isMember(g, A) && isMember(g, B), "the first members are kept");
+});
+
 Deno.test("a group line survives the round trip and is taken out of the text a person reads", () => {
   const g = createGroup(GID, "Lab 3 ☕ 实验室", A, [B]);
   leaveGroup(g, B);
@@ -123,4 +140,62 @@ Deno.test("a malformed group line makes an ordinary message, never a group (host
     { ...ok, op: "leave" },
   ];
   for (const v of bad) assert.equal(parseGroupLine(line(v)), undefined, JSON.stringify(v).slice(0, 80));
+});
+
+Deno.test("a peer cannot grow a node's groups without bound, nor change a group it is not in; its messages are kept", async () => {
+  const net = new FakeNetwork();
+  const host = (address: string): DaemonIo => ({
+    bindUdp: (_h, port) => net.bind(address, port),
+    readInterfaces: () => ({
+      addresses: [{ name: "eth0", family: "IPv4", address, netmask: "255.255.255.0" }],
+      down: new Set(),
+    }),
+    resolve: () => Promise.reject(new Error("NXDOMAIN")),
+    now: () => performance.now(),
+    hostname: () => `host-${address}`,
+    env: (name) => name === "USER" ? "tester" : undefined,
+  });
+  const opts = { http: null, intervalMs: 200, discoveryPort: 47474, unicastPort: 47475 } as const;
+  const a = await Daemon.start({ ...opts, dataDir: Deno.makeTempDirSync() }, host("198.18.0.1"));
+  const m = await Daemon.start({ ...opts, dataDir: Deno.makeTempDirSync() }, host("198.18.0.2"));
+  try {
+    const deadline = Date.now() + 5000;
+    while (a.discovery.roster.size === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    const [aId, mId] = [a.discovery.self.id, m.discovery.self.id];
+    // Mallory writes lines by hand (the API refuses them from a person; a hostile daemon can send anything).
+    const groupId = (i: number) => `e${i.toString(16).padStart(31, "0")}`;
+    const items = Array.from({ length: MAX_GROUPS + 5 }, (_, i) => ({
+      to: aId,
+      text: withGroupLine(`spam ${i}`, { group: createGroup(groupId(i), `g${i}`, mId, [aId]) }),
+    }));
+    // A group mallory is not in, said to have no one in it any more.
+    const stranger = createGroup(id("7"), "theirs", A, [B]);
+    for (const e of stranger.members.values()) Object.assign(e, { in: false, clock: 99 });
+    items.push({ to: aId, text: withGroupLine("you are all out", { group: stranger }) });
+    await m.parts.conversations.sendMessages(items);
+    await new Promise((r) => setTimeout(r, 50));
+    await a.parts.groups.create("real", [B]).catch(() => {}); // alice's own group (B is offline: queued)
+    const realId = a.parts.groups.list().find((g) => g.name === "real")!.id;
+    await m.parts.conversations.sendMessage(
+      aId,
+      withGroupLine("you are all out", {
+        group: { id: realId, name: "real", members: new Map([[aId, { in: false, clock: 99, author: mId }]]) },
+      }),
+    );
+    const all = MAX_GROUPS + 7;
+    while (
+      a.parts.conversations.history({ peer: undefined, limit: 10_000 }).filter((x) => x.direction === "in").length < all
+    ) {
+      if (Date.now() > deadline + 30_000) throw new Error("mallory's messages did not all arrive");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const status = a.parts.groups.status() as { groups: number; groupMessagesRefused: number };
+    assert.equal(a.parts.groups.list().length, MAX_GROUPS, "at most MAX_GROUPS groups");
+    // Past the cap (5 or more), the stranger's group, and the forged change to alice's.
+    assert.ok(status.groupMessagesRefused >= 7, JSON.stringify(status));
+    assert.equal(a.parts.groups.list().find((g) => g.id === realId)?.left, undefined, "alice is still in her group");
+  } finally {
+    await m.stop();
+    await a.stop();
+  }
 });

@@ -32,6 +32,9 @@ import type { Directory } from "../directory.ts";
 import type { Service, ServiceContext } from "../service.ts";
 import { NOTHING } from "../service.ts";
 
+/** Most groups a node keeps: a peer that makes a new group per message cannot grow this without bound. */
+export const MAX_GROUPS = 1000;
+
 export class GroupsService implements Service {
   readonly name = "groups";
   #store: Store;
@@ -43,6 +46,9 @@ export class GroupsService implements Service {
   #ctx!: ServiceContext;
   #log = logger("daemon");
   #randomId: () => string;
+  /** Group messages whose group was not taken: the sender is not in it, or this node knows too many groups. */
+  #refused = 0;
+  #lastRefusalLog = -Infinity;
 
   constructor(o: {
     store: Store;
@@ -261,11 +267,19 @@ export class GroupsService implements Service {
     const line = parseGroupLine(m.text);
     if (!line) return;
     const had = this.#groups.get(line.group.id);
+    // Only a member changes a group: the sender must be one, in this node's view or in the one it sent.
+    const senderIn = isMember(line.group, m.peer) || (had !== undefined && isMember(had, m.peer));
+    if (!senderIn || (!had && this.#groups.size >= MAX_GROUPS)) {
+      this.#refuse(m.peer, senderIn ? `this node knows ${MAX_GROUPS} groups already` : "its sender is not a member");
+      return;
+    }
     let changed: boolean;
     if (had) {
       changed = mergeGroup(had, line.group);
     } else {
-      this.#groups.set(line.group.id, line.group);
+      const fresh: GroupState = { id: line.group.id, name: line.group.name, members: new Map() };
+      mergeGroup(fresh, line.group);
+      this.#groups.set(fresh.id, fresh);
       changed = true;
     }
     if (!changed) return;
@@ -294,6 +308,19 @@ export class GroupsService implements Service {
     return n;
   }
 
+  /** A group message whose group is not taken (the message itself is kept): counted, logged at most once a minute. */
+  #refuse(peer: string, why: string): void {
+    this.#refused++;
+    const now = this.#ctx.io.now();
+    if (now - this.#lastRefusalLog < 60_000) return;
+    this.#lastRefusalLog = now;
+    this.#log.warn("A group message from {name} changes no group: {why} ({refused} so far)", {
+      name: this.#directory.peerName(peer),
+      why,
+      refused: this.#refused,
+    });
+  }
+
   drainEvents(): readonly DaemonEvent[] {
     if (this.#events.length === 0) return NOTHING;
     const out = this.#events;
@@ -302,7 +329,10 @@ export class GroupsService implements Service {
   }
 
   status(): Record<string, unknown> {
-    return { groups: [...this.#groups.values()].filter((g) => isMember(g, this.#self)).length };
+    return {
+      groups: [...this.#groups.values()].filter((g) => isMember(g, this.#self)).length,
+      groupMessagesRefused: this.#refused,
+    };
   }
 }
 
