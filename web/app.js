@@ -414,6 +414,17 @@ async function leaveGroup() {
 
 // ---- files ----
 
+/**
+ * Keeps what is known of a transfer, unless it is older than what is kept:
+ * a list fetched before an event can answer after it (the page then showed
+ * an accepted transfer as offered forever).
+ */
+function keepTransfer(t) {
+  const old = state.transfers.get(t.id);
+  if (old && Date.parse(old.updatedAt) > Date.parse(t.updatedAt)) return;
+  state.transfers.set(t.id, t);
+}
+
 function renderTransfers() {
   const box = $("transfers");
   box.replaceChildren();
@@ -456,7 +467,7 @@ async function sendFiles(files) {
       });
       const t = await res.json();
       if (!res.ok) throw new Error(t.error ?? `${res.status}`);
-      state.transfers.set(t.id, t);
+      keepTransfer(t);
       note.remove();
       renderTransfers();
     } catch (e) {
@@ -468,7 +479,7 @@ async function sendFiles(files) {
 async function act(id, what) {
   try {
     const t = await api(`/transfers/${id}/${what}`, {});
-    state.transfers.set(t.id, t);
+    keepTransfer(t);
     renderTransfers();
   } catch (e) {
     alertLine(`${what}: ${e.message}`);
@@ -534,7 +545,7 @@ function listen() {
   ) {
     events.addEventListener(type, (e) => {
       const t = JSON.parse(e.data);
-      state.transfers.set(t.id, t);
+      keepTransfer(t);
       if (type === "transfer-offered") notify(t.peer.name, `offers ${t.files} file(s)`);
       renderTransfers();
     });
@@ -543,7 +554,7 @@ function listen() {
   events.addEventListener("error", () => document.body.dataset.live = "false");
   events.addEventListener("open", async () => {
     document.body.dataset.live = "true";
-    for (const t of await api("/transfers").catch(() => [])) state.transfers.set(t.id, t);
+    for (const t of await api("/transfers").catch(() => [])) keepTransfer(t);
     renderTransfers();
     loadPeers();
     loadGroups();
@@ -619,7 +630,7 @@ async function start() {
   $("presence").value = s.presence ?? "online";
   state.baseTitle = `lanchat — ${s.name}`;
   $("me").textContent = `${s.name} · ${s.id.slice(0, 8)}`;
-  for (const t of await api("/transfers")) state.transfers.set(t.id, t);
+  for (const t of await api("/transfers")) keepTransfer(t);
   await loadPeers();
   await loadGroups();
   listen();

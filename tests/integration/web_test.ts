@@ -216,7 +216,14 @@ Deno.test({
       await pageA.setInputFiles("#file-input", `${work}/photo 照片.bin`);
       const offer = pageB.locator("#transfers .transfer", { hasText: "photo 照片.bin" });
       await offer.locator("button", { hasText: "Accept" }).click({ timeout: 15_000 });
-      await pageB.locator("#transfers .transfer", { hasText: "done" }).waitFor({ timeout: 15_000 });
+      await pageB.locator("#transfers .transfer", { hasText: "done" }).waitFor({ timeout: 15_000 }).catch(async (e) => {
+        const state = async (d: { httpUrl: string }) => JSON.stringify(await (await fetch(`${d.httpUrl}/transfers`)).json());
+        throw new Error(
+          `${e.message}\nA: ${await state(a)}\nB: ${await state(b)}\nA log: ${a.rawStderr.slice(-15).join("\n")}\nB log: ${
+            b.rawStderr.slice(-15).join("\n")
+          }`,
+        );
+      });
       await pageA.locator("#transfers .transfer", { hasText: "done" }).waitFor({ timeout: 15_000 });
       await pageB.setViewportSize({ width: 1000, height: 600 });
       await pageB.screenshot({ path: new URL("../../docs/web-files.png", import.meta.url).pathname });
