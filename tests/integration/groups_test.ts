@@ -44,11 +44,25 @@ Deno.test("a group of three: one conversation on every member, an offline member
     // Carol stops (saying goodbye); alice and bob write; bob leaves while she is away.
     c.signal("SIGTERM");
     await c.wait();
+    // Alice's event stream: events of the message she writes to the group, none of a member's copy.
+    const events = new AbortController();
+    const seen: string[] = [];
+    const stream = fetch(`${a.httpUrl}/events`, { signal: events.signal }).then(async (r) => {
+      for await (const chunk of r.body!.pipeThrough(new TextDecoderStream())) seen.push(chunk);
+    }).catch(() => {});
+    await new Promise((r) => setTimeout(r, 200));
     for (const [d, text] of [[a, "one"], [b, "two"], [a, "three"]] as const) {
       const r = await runCli(["send", "@lab", text, "--wait", "1", "--http", http(d)]);
       assert.ok(r.code === 75, `queued for carol: ${r.stdout}${r.stderr}`);
       assert.match(r.stdout, /^@lab: delivered to 1 of 2, queued for 1 offline$/m);
     }
+    events.abort();
+    await stream;
+    const about = seen.join("").split("\n\n").filter((e) => e.includes('"text":"one"'))
+      .map((e) => JSON.parse(e.slice(e.indexOf("data: ") + 6)) as MessageJson);
+    assert.ok(about.length >= 1);
+    assert.deepEqual(new Set(about.map((m) => `${m.id} ${m.peer.name} ${m.group?.name}`)).size, 1, "only the message");
+    assert.equal(about[0]!.peer.name, "lab");
     const left = await runCli(["group", "leave", "@lab", "--http", http(b)]);
     assert.equal(left.code, 0, left.stderr);
     await until("alice to see bob leave", async () => (await groupAt(a, "lab"))?.members.length === 2, 5000);

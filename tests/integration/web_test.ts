@@ -217,11 +217,12 @@ Deno.test({
       const offer = pageB.locator("#transfers .transfer", { hasText: "photo 照片.bin" });
       await offer.locator("button", { hasText: "Accept" }).click({ timeout: 15_000 });
       await pageB.locator("#transfers .transfer", { hasText: "done" }).waitFor({ timeout: 15_000 }).catch(async (e) => {
-        const state = async (d: { httpUrl: string }) => JSON.stringify(await (await fetch(`${d.httpUrl}/transfers`)).json());
+        const state = async (d: { httpUrl: string }) =>
+          JSON.stringify(await (await fetch(`${d.httpUrl}/transfers`)).json());
         throw new Error(
-          `${e.message}\nA: ${await state(a)}\nB: ${await state(b)}\nA log: ${a.rawStderr.slice(-15).join("\n")}\nB log: ${
-            b.rawStderr.slice(-15).join("\n")
-          }`,
+          `${e.message}\nA: ${await state(a)}\nB: ${await state(b)}\nA log: ${
+            a.rawStderr.slice(-15).join("\n")
+          }\nB log: ${b.rawStderr.slice(-15).join("\n")}`,
         );
       });
       await pageA.locator("#transfers .transfer", { hasText: "done" }).waitFor({ timeout: 15_000 });

@@ -233,6 +233,10 @@ export class GroupsService implements Service {
       }
     }
     if (change) this.#events.push({ type: "group", group: this.json(g) });
+    // Like any message written here: listeners (inbox --follow, other pages) learn of it now.
+    const status = this.#conversations.groupStatus(primary).status;
+    this.#events.push({ type: status === "queued" ? "queued" : "sent", message: primary });
+    this.#ctx.changed();
     return primary;
   }
 
