@@ -105,7 +105,9 @@ export type IpmsgRosterEvent =
   | { type: "ipmsg-joined" | "ipmsg-updated"; peer: IpmsgPeer }
   | { type: "ipmsg-left"; peer: IpmsgPeer; reason: "goodbye" | "timeout" }
   /** An IP Messenger user offered files (a message with attachments): fetched over TCP by its packet number. */
-  | { type: "ipmsg-files"; peer: IpmsgPeer; packetNo: number; files: IpmsgAttachment[]; messageId: string };
+  | { type: "ipmsg-files"; peer: IpmsgPeer; packetNo: number; files: IpmsgAttachment[]; messageId: string }
+  /** An IP Messenger user discarded the files of our message `packetNo` (RELEASEFILES). */
+  | { type: "ipmsg-released"; peerId: string; packetNo: number };
 
 /** A message as the API shows it. */
 export interface MessageJson {

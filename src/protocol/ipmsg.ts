@@ -95,6 +95,8 @@ export type IpmsgEvent =
   | { type: "delivered"; messageId: string; peerId: string; rttMs: number }
   /** A sealed message of ours was opened by its reader (their READMSG). */
   | { type: "read"; messageId: string; peerId: string }
+  /** A user does not want the files of our message `packetNo` (RELEASEFILES). */
+  | { type: "released"; peerId: string; packetNo: number }
   /** Something from `address` was refused for a bound: the roster is full, or it sent messages too fast. */
   | { type: "refused"; address: string; reason: "roster-full" | "message-rate" };
 
@@ -421,6 +423,13 @@ export class Ipmsg {
           this.#sealedOut.delete(key);
           this.#events.push({ type: "read", messageId, peerId: id });
         }
+        break;
+      }
+      case IPMSG.RELEASEFILES: {
+        // The user discarded the files we attached: our offer ends (IP Messenger sends it; iptux never does).
+        this.#touch(id, now);
+        const packetNo = (p.extra[0] ?? "").trim();
+        if (/^\d{1,15}$/.test(packetNo)) this.#events.push({ type: "released", peerId: id, packetNo: Number(packetNo) });
         break;
       }
       case IPMSG.ANSREADMSG: {

@@ -188,7 +188,7 @@ Deno.test("a flood of IP Messenger entries and messages from one address: 16 pee
   }
 });
 
-Deno.test("sealed messages with an IP Messenger user both ways, and a group that has one as a member", async () => {
+Deno.test("sealed messages with an IP Messenger user both ways, a group that has one as a member, and files it discards", async () => {
   const port = freeUdpPort();
   const ipmsgPort = freeUdpPort();
   const tux = fakeFeiq();
@@ -251,6 +251,23 @@ Deno.test("sealed messages with an IP Messenger user both ways, and a group that
     await tux.waitFor((p) => p.mode === IPMSG.SENDMSG && p.extra[0] === "[mixed] hello all");
     assert.ok(tux.got.some((p) => p.extra[0] === "[mixed] created the group “mixed” with bob, Tux"));
     assert.ok(tux.got.every((p) => !(p.extra[0] ?? "").includes("\u0001")), "no machine line reaches iptux");
+
+    // Files offered to an IP Messenger user who discards them (RELEASEFILES): the transfer ends, refused.
+    const dir = Deno.makeTempDirSync();
+    await Deno.writeTextFile(`${dir}/notes.txt`, "not wanted");
+    const offer = await (await fetch(`${d.httpUrl}/files`, {
+      method: "POST",
+      body: JSON.stringify({ to: "Tux", paths: [`${dir}/notes.txt`] }),
+    })).json();
+    const attached = await tux.waitFor((p) => p.mode === IPMSG.SENDMSG && (p.options & IPMSG_OPT.FILEATTACHOPT) !== 0);
+    await tux.send(ascii(`1:4300:tux:vm:${IPMSG.RELEASEFILES}:${attached.packetNo}\0`), ipmsgPort);
+    let state = "";
+    for (let i = 0; i < 100 && state !== "refused"; i++) {
+      state = (await (await fetch(`${d.httpUrl}/transfers/${offer.id}`)).json()).state;
+      if (state !== "refused") await new Promise((r) => setTimeout(r, 30));
+    }
+    assert.equal(state, "refused");
+    await Deno.remove(dir, { recursive: true });
   } finally {
     tux.sock.close();
     await killAll();

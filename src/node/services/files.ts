@@ -453,6 +453,15 @@ export class FilesService implements Service {
 
   onEvent(event: DaemonEvent, now: number): void {
     if (event.type === "ipmsg-files") return this.#ipmsg?.onOffer(event.peer.id, event.packetNo, event.files);
+    if (event.type === "ipmsg-released") {
+      for (const t of this.#transfers.values()) {
+        if (
+          t.direction === "out" && t.peer === event.peerId && t.ipmsg?.packetNo === event.packetNo &&
+          !finished(t.state)
+        ) this.#end(t, "refused", `refused by ${this.#d.peerName(t.peer)}`);
+      }
+      return;
+    }
     if (event.type === "message" && event.message.direction === "in") {
       const note = parseNote(event.message.text);
       if (note) this.#onNote(event.message.peer, note, now);

@@ -271,6 +271,9 @@ export class IpmsgService implements Service, Carrier {
             this.#events.push({ type: "store-error", error: (e as Error).message });
           }
           break;
+        case "released":
+          this.#events.push({ type: "ipmsg-released", peerId: event.peerId, packetNo: event.packetNo });
+          break;
         case "read": {
           // A sealed message of ours was opened by its reader.
           try {
