@@ -94,3 +94,33 @@ Deno.test("away with --away-reply: each peer that writes gets the reply once per
     await killAll();
   }
 });
+
+Deno.test("busy, among three daemons: both others see it at once, messages are stored and acknowledged as always, and no away reply goes out", async () => {
+  const port = freeUdpPort();
+  try {
+    const a = await startLoopbackDaemon(port, "alice").started();
+    const b = await startLoopbackDaemon(port, "bob").started();
+    const c = await startLoopbackDaemon(port, "carol", { extra: ["--away-reply", "Out of office"] }).started();
+    for (const [x, y] of [[a, b], [a, c], [b, c]] as const) await x.joined(y.id, 5000);
+    const http = (d: { httpUrl: string }) => d.httpUrl.replace("http://", "");
+    const busy = await runCli(["busy", "in", "a", "meeting", "--http", http(c)]);
+    assert.equal(busy.stdout.trim(), "You are busy: in a meeting");
+    for (const d of [a, b]) {
+      await until("carol to be busy", async () => (await peerIn(d.httpUrl, c.id))?.presence === "busy", 2000);
+      assert.equal((await peerIn(d.httpUrl, c.id))?.note, "in a meeting");
+    }
+    for (const d of [a, b]) {
+      const r = await runCli(["send", "carol", `from ${d === a ? "alice" : "bob"}`, "--http", http(d)]);
+      assert.equal(r.code, 0, `delivered while busy: ${r.stdout}${r.stderr}`);
+    }
+    const atC: { direction: string; text: string }[] = await (await fetch(`${c.httpUrl}/messages`)).json();
+    assert.deepEqual(atC.filter((m) => m.direction === "in").map((m) => m.text).sort(), ["from alice", "from bob"]);
+    await new Promise((r) => setTimeout(r, 500));
+    for (const d of [a, b]) {
+      const got: { direction: string }[] = await (await fetch(`${d.httpUrl}/messages?peer=carol`)).json();
+      assert.equal(got.filter((m) => m.direction === "in").length, 0, "busy is not away: no away reply");
+    }
+  } finally {
+    await killAll();
+  }
+});

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { freeUdpPort, killAll, startLoopbackDaemon, tempDataDir } from "../support/daemon_process.ts";
+import { freeUdpPort, killAll, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
 import { BOB } from "../../scripts/history_fill.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -305,6 +305,62 @@ Deno.test({
       await pageB.locator("#messages li.in", { hasText: "hi both" }).waitFor({ state: "detached", timeout: 2000 })
         .catch(() => {});
       assert.equal(await pageB.locator("#messages li", { hasText: "hi both" }).count(), 0);
+    } finally {
+      await browser.close();
+      await killAll();
+    }
+  },
+});
+
+Deno.test({
+  name: "the page notifies of a message while hidden, and not while the user is busy (the message is still there)",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const port = freeUdpPort();
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    try {
+      const a = await startLoopbackDaemon(port, "alice").started();
+      const b = await startLoopbackDaemon(port, "bob").started();
+      await a.joined(b.id, 3000);
+      const page = await browser.newPage();
+      // Notifications allowed, recorded instead of shown; the tab hidden when the test says so.
+      await page.addInitScript(() => {
+        const w = globalThis as unknown as { notes: string[]; hiddenNow: boolean; Notification: unknown };
+        w.notes = [];
+        w.hiddenNow = false;
+        w.Notification = class {
+          static permission = "granted";
+          static requestPermission() {
+            return Promise.resolve("granted");
+          }
+          constructor(title: string) {
+            w.notes.push(title);
+          }
+        };
+        const doc = (globalThis as unknown as { document: object }).document;
+        Object.defineProperty(doc, "hidden", { get: () => w.hiddenNow, configurable: true });
+      });
+      await page.goto(a.httpUrl);
+      await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
+      const notes = () => page.evaluate(() => (globalThis as unknown as { notes: string[] }).notes.length);
+      await page.evaluate(() => (globalThis as unknown as { hiddenNow: boolean }).hiddenNow = true);
+      const send = (text: string) =>
+        fetch(`${b.httpUrl}/messages?wait=5`, { method: "POST", body: JSON.stringify({ to: "alice", text }) });
+      assert.equal((await send("while you were out")).status, 200);
+      await page.waitForFunction(() => (globalThis as unknown as { notes: string[] }).notes.length === 1, null, {
+        timeout: 10_000,
+      });
+      await page.selectOption("#presence", "busy");
+      await until(
+        "alice to be busy",
+        async () => (await (await fetch(`${a.httpUrl}/status`)).json()).presence === "busy",
+        5000,
+      );
+      assert.equal((await send("during the meeting")).status, 200, "stored and acknowledged as always");
+      await page.locator("#peer-list li .unread", { hasText: "2" }).waitFor({ timeout: 10_000 });
+      assert.equal(await notes(), 1, "no notification while busy");
     } finally {
       await browser.close();
       await killAll();
