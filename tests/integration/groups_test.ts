@@ -24,8 +24,9 @@ async function groupHistory(d: { httpUrl: string }, name: string): Promise<Messa
 Deno.test("a group of three: one conversation on every member, an offline member catches up in order, a leave reaches all", async () => {
   const port = freeUdpPort();
   const cDir = tempDataDir();
+  const aDir = tempDataDir();
   try {
-    const a = await startLoopbackDaemon(port, "alice").started();
+    let a = await startLoopbackDaemon(port, "alice", { dataDir: aDir }).started();
     const b = await startLoopbackDaemon(port, "bob").started();
     let c = await startLoopbackDaemon(port, "carol", { dataDir: cDir }).started();
     await a.joined(b.id, 5000);
@@ -141,6 +142,17 @@ Deno.test("a group of three: one conversation on every member, an offline member
     assert.equal(twice.code, 1);
     assert.match(twice.stderr, /"@lab" matches 2 groups/);
     assert.equal((await runCli(["send", `@${gid.slice(0, 8)}`, "this one", "--http", http(a)])).code, 0);
+
+    // Groups are kept across a restart.
+    const before2 = await (await fetch(`${a.httpUrl}/groups`)).json();
+    await a.kill();
+    a = await startLoopbackDaemon(port, "alice", { dataDir: aDir }).started();
+    assert.deepEqual(
+      ((await (await fetch(`${a.httpUrl}/groups`)).json()) as GroupJson[]).map((
+        g,
+      ) => [g.id, g.members.map((m) => m.id)]),
+      (before2 as GroupJson[]).map((g) => [g.id, g.members.map((m) => m.id)]),
+    );
   } finally {
     await killAll();
   }

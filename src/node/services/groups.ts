@@ -77,9 +77,10 @@ export class GroupsService implements Service {
     this.#ctx = ctx;
   }
 
-  /** Every group this node knows, as the API shows them, by name. */
+  /** Every group this node knows, as the API shows them, by name (then id: the same order after a restart). */
   list(): GroupJson[] {
-    return [...this.#groups.values()].map((g) => this.json(g)).sort((a, b) => a.name.localeCompare(b.name));
+    return [...this.#groups.values()].map((g) => this.json(g))
+      .sort((a, b) => a.name.localeCompare(b.name) || (a.id < b.id ? -1 : 1));
   }
 
   /** A group's name, for a group id (undefined for an unknown one). */
