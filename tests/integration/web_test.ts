@@ -305,6 +305,14 @@ Deno.test({
       await pageB.locator("#messages li.in", { hasText: "hi both" }).waitFor({ state: "detached", timeout: 2000 })
         .catch(() => {});
       assert.equal(await pageB.locator("#messages li", { hasText: "hi both" }).count(), 0);
+      // Bob leaves from the page (after saying yes); alice's page shows the group without him.
+      pageB.on("dialog", (d) => void d.accept());
+      await groupInB.click();
+      await pageB.click("#leave-group");
+      await pageB.locator("#group-members", { hasText: "You left this group." }).waitFor({ timeout: 10_000 });
+      assert.equal(await pageB.locator("#composer").isVisible(), false, "nothing to write in a group you left");
+      await pageA.locator("#group-members", { hasText: /^carol and you$/ }).waitFor({ timeout: 10_000 });
+      await pageA.locator("#messages li.change", { hasText: "bob left the group" }).waitFor({ timeout: 10_000 });
     } finally {
       await browser.close();
       await killAll();
