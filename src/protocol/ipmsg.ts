@@ -429,7 +429,9 @@ export class Ipmsg {
         // The user discarded the files we attached: our offer ends (IP Messenger sends it; iptux never does).
         this.#touch(id, now);
         const packetNo = (p.extra[0] ?? "").trim();
-        if (/^\d{1,15}$/.test(packetNo)) this.#events.push({ type: "released", peerId: id, packetNo: Number(packetNo) });
+        if (/^\d{1,15}$/.test(packetNo)) {
+          this.#events.push({ type: "released", peerId: id, packetNo: Number(packetNo) });
+        }
         break;
       }
       case IPMSG.ANSREADMSG: {
