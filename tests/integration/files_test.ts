@@ -42,7 +42,8 @@ async function waitState(d: DaemonProcess, id: string, state: string, ms: number
     t = await transfer(d, id).catch(() => undefined);
     return t?.state === state;
   }, ms).catch((e) => {
-    throw new Error(`${e.message}; it is ${JSON.stringify(t)}`);
+    // What the daemon said last: a stalled transfer is diagnosed from it, not rerun.
+    throw new Error(`${e.message}; it is ${JSON.stringify(t)}; its log:\n${d.rawStderr.slice(-12).join("\n")}`);
   });
   return t!;
 }
