@@ -120,6 +120,21 @@ Deno.test("a group of three: one conversation on every member, an offline member
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /You left “lab”/);
 
+    // Alice adds bob back: his leave is older than her add, so every member, bob included, has him in again.
+    const added = await runCli(["group", "add", "@lab", "bob", "--http", http(a)]);
+    assert.equal(added.code, 0, added.stderr);
+    assert.match(added.stdout, /^@lab: /);
+    for (const d of [a, b, c]) {
+      await until("bob to be in again everywhere", async () => {
+        const g = await groupAt(d, "lab");
+        return g !== undefined && g.left === undefined && g.members.length === 3;
+      }, 5000);
+    }
+    assert.equal((await runCli(["send", "@lab", "back again", "--http", http(b)])).code, 0);
+    const again = await runCli(["group", "add", "@lab", "carol", "--http", http(a)]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /already a member/);
+
     // Bad requests are refused in words, and nothing is made.
     const post = (path: string, body: unknown) =>
       fetch(`${a.httpUrl}${path}`, { method: "POST", body: JSON.stringify(body) }).then(async (r) => ({
