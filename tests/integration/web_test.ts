@@ -313,6 +313,17 @@ Deno.test({
       assert.equal(await pageB.locator("#composer").isVisible(), false, "nothing to write in a group you left");
       await pageA.locator("#group-members", { hasText: /^carol and you$/ }).waitFor({ timeout: 10_000 });
       await pageA.locator("#messages li.change", { hasText: "bob left the group" }).waitFor({ timeout: 10_000 });
+      // Alice adds him back from her page: his page has the group to write in again.
+      await pageA.click("#add-people");
+      await pageA.locator("#group-people label", { hasText: "bob" }).locator("input").check();
+      assert.equal(
+        await pageA.locator("#group-people label", { hasText: "carol" }).count(),
+        0,
+        "members are not offered",
+      );
+      await pageA.click("#group-form button[value='ok']");
+      await pageB.locator("#group-members", { hasText: /alice/ }).waitFor({ timeout: 10_000 });
+      await pageB.locator("#composer").waitFor({ state: "visible", timeout: 10_000 });
     } finally {
       await browser.close();
       await killAll();
