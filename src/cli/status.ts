@@ -30,6 +30,8 @@ interface Status {
   presence?: "online" | "away" | "busy";
   note?: string;
   files?: { active: number; waiting: number };
+  groups?: number;
+  groupMessagesRefused?: number;
 }
 
 /** A duration for people: `500 ms`, `2 s`, `1.5 s`, `5m 3s`, `3h 12m`, `2d 4h`. */
@@ -100,6 +102,13 @@ export function describeStatus(s: Status): string[] {
     );
   }
   if (s.files) lines.push(`file transfers: ${s.files.active} active, ${s.files.waiting} waiting`);
+  if (s.groups !== undefined) {
+    lines.push(
+      `groups: ${s.groups}${
+        s.groupMessagesRefused ? ` (${s.groupMessagesRefused} group messages changed no group: see the log)` : ""
+      }`,
+    );
+  }
   lines.push(
     `datagrams: in ${s.counters.datagramsIn}, out ${s.counters.datagramsOut}, dropped ${dropped.join(", ") || "none"}`,
   );
