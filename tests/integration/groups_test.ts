@@ -97,6 +97,7 @@ Deno.test("a group of three: one conversation on every member, an offline member
     assert.deepEqual(members(await groupAt(c, "lab")), [a.id, c.id].sort());
     assert.equal((await groupAt(b, "lab"))?.left, true);
     assert.match((await runCli(["status", "--http", http(c)])).stdout, /^groups: 1$/m);
+    assert.match(await (await fetch(`${c.httpUrl}/metrics`)).text(), /^lanchat_groups 1$/m);
 
     // Alice's "three" now reached everyone: one message, a copy per member, all delivered.
     await until("alice's messages delivered to carol", async () => {

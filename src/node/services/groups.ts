@@ -29,6 +29,7 @@ import { timeOrderedId } from "../../protocol/messaging.ts";
 import type { Store, StoredMessage } from "../../storage/store.ts";
 import type { Conversations } from "../conversations.ts";
 import type { Directory } from "../directory.ts";
+import type { MetricsWriter } from "../metrics.ts";
 import type { Service, ServiceContext } from "../service.ts";
 import { NOTHING } from "../service.ts";
 
@@ -333,9 +334,25 @@ export class GroupsService implements Service {
     return out;
   }
 
+  metrics(m: MetricsWriter): void {
+    m.single("lanchat_groups", "gauge", "Groups this node is in.", this.#memberOf());
+    m.single(
+      "lanchat_group_messages_refused_total",
+      "counter",
+      "Group messages that changed no group (sender not a member, or too many groups).",
+      this.#refused,
+    );
+  }
+
+  #memberOf(): number {
+    let n = 0;
+    for (const g of this.#groups.values()) if (isMember(g, this.#self)) n++;
+    return n;
+  }
+
   status(): Record<string, unknown> {
     return {
-      groups: [...this.#groups.values()].filter((g) => isMember(g, this.#self)).length,
+      groups: this.#memberOf(),
       groupMessagesRefused: this.#refused,
     };
   }
