@@ -132,7 +132,15 @@ Deno.test("a group of three: one conversation on every member, an offline member
         return g !== undefined && g.left === undefined && g.members.length === 3;
       }, 5000);
     }
-    assert.equal((await runCli(["send", "@lab", "back again", "--http", http(b)])).code, 0);
+    // Bob talks in the group with chat @lab: what he types goes to both; each member's answer is shown.
+    const chat = await runCli(["chat", "@lab", "--http", http(b)], { stdin: "back again\n" });
+    assert.equal(chat.code, 0, chat.stdout + chat.stderr);
+    assert.match(chat.stdout, /^chatting in @lab with (alice, carol|carol, alice); Ctrl-D ends$/m);
+    await until(
+      "alice to have bob's line",
+      async () => (await groupHistory(a, "lab")).some((m) => m.text === "back again" && m.peer.name === "bob"),
+      5000,
+    );
     const again = await runCli(["group", "add", "@lab", "carol", "--http", http(a)]);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /already a member/);
