@@ -215,12 +215,16 @@ function resolveGroup(api: Api, query: string): GroupJson {
   throw new HttpError(404, `No group matches "${query}" (see GET /groups)`);
 }
 
-/** Runs a group operation, its errors as HTTP errors: refused 400, not stored 507. */
-async function groupCall<T>(fn: () => Promise<T> | T): Promise<T> {
+/**
+ * Runs a call that stores something (a message, a group), its errors as
+ * HTTP errors: refused (RangeError) 400, not stored (StoreError) 507, saying
+ * what was not.
+ */
+async function storing<T>(fn: () => Promise<T> | T, notStored = "nothing was stored or sent"): Promise<T> {
   try {
     return await fn();
   } catch (e) {
-    if (e instanceof StoreError) throw new HttpError(507, `${e.message}; nothing was stored or sent`);
+    if (e instanceof StoreError) throw new HttpError(507, `${e.message}; ${notStored}`);
     if (e instanceof RangeError) throw new HttpError(400, e.message);
     throw e;
   }
@@ -249,34 +253,35 @@ function groupRoute(api: Api, query: string, action: string | undefined): Route 
   return {
     POST: async (req) => {
       const g = resolveGroup(api, query);
-      if (action === "leave") return json(await groupCall(() => api.groups.leave(g.id)), 200);
+      if (action === "leave") return json(await storing(() => api.groups.leave(g.id)), 200);
       const body = await readJsonObject(req);
       const members = memberIds(api, body.members);
-      const r = await groupCall(() => api.groups.add(g.id, members));
+      const r = await storing(() => api.groups.add(g.id, members));
       return json({ group: r.group, message: api.messageJson(r.message) });
     },
   };
 }
 
-async function send(api: Api, to: string, text: string): Promise<StoredMessage> {
-  try {
-    return await api.sendMessage(to, text);
-  } catch (e) {
-    if (e instanceof StoreError) throw new HttpError(507, `${e.message}; the message was not stored or sent`);
-    if (e instanceof RangeError) throw new HttpError(400, e.message);
-    throw e;
-  }
+/**
+ * Stores and sends a message (`send`: to a peer, sealed, to a group), then
+ * waits up to `waitS` for its delivery: not at all when the peer is known to
+ * be offline (it is queued, and says so at once).
+ */
+async function sendAndWait(api: Api, send: () => Promise<StoredMessage>, waitS: number, online = true) {
+  const stored = await storing(send, "the message was not stored or sent");
+  const done = waitS > 0 && online ? await api.waitDelivered(stored.id, waitS * 1000) : undefined;
+  return done ?? stored;
 }
 
 /**
- * Stores and sends a message, then waits up to `waitS` for its delivery:
- * not at all when the peer is known to be offline (it is queued, and says so
- * at once).
+ * {@link sendAndWait}, answered: 200 delivered, 502 refused, 202 on its way;
+ * `online` (a peer's, not a group's) in the answer when given.
  */
-async function sendAndWait(api: Api, to: string, text: string, waitS: number, online = true) {
-  const stored = await send(api, to, text);
-  const done = waitS > 0 && online ? await api.waitDelivered(stored.id, waitS * 1000) : undefined;
-  return done ?? stored;
+async function sendAndAnswer(api: Api, send: () => Promise<StoredMessage>, waitS: number, online?: boolean) {
+  const m = await sendAndWait(api, send, waitS, online ?? true);
+  // The status as the API shows it: a group's message adds up its members' copies.
+  const out = { ...api.messageJson(m), ...(online === undefined ? {} : { online }) };
+  return json(out, out.status === "delivered" ? 200 : out.status === "failed" ? 502 : 202);
 }
 
 /**
@@ -564,10 +569,7 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         if (groupQuery !== undefined) {
           const text = checkText(body.text);
           const g = resolveGroup(api, groupQuery);
-          const stored = await groupCall(() => api.groups.send(g.id, text));
-          const m = (waitS > 0 ? await api.waitDelivered(stored.id, waitS * 1000) : undefined) ?? stored;
-          const out = api.messageJson(m);
-          return json(out, out.status === "delivered" ? 200 : out.status === "failed" ? 502 : 202);
+          return await sendAndAnswer(api, () => api.groups.send(g.id, text), waitS);
         }
         if (typeof body.to !== "string" || body.to.trim() === "") {
           throw new HttpError(400, 'Field "to" must name a peer (id, id prefix, name or address)');
@@ -577,14 +579,8 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         if (body.sealed !== undefined && typeof body.sealed !== "boolean") {
           throw new HttpError(400, 'Field "sealed" must be true or false');
         }
-        if (body.sealed) {
-          const stored = await groupCall(() => api.sendSealed(peer.id, text));
-          const m = (waitS > 0 && peer.online ? await api.waitDelivered(stored.id, waitS * 1000) : undefined) ?? stored;
-          return json({ ...api.messageJson(m), online: peer.online }, m.status === "delivered" ? 200 : 202);
-        }
-        const m = await sendAndWait(api, peer.id, text, waitS, peer.online);
-        const out = { ...api.messageJson(m), online: peer.online };
-        return json(out, m.status === "delivered" ? 200 : m.status === "failed" ? 502 : 202);
+        const send = body.sealed ? () => api.sendSealed(peer.id, text) : () => api.sendMessage(peer.id, text);
+        return await sendAndAnswer(api, send, waitS, peer.online);
       },
       GET: (_req, url) => {
         const q: HistoryQuery = {};
@@ -692,7 +688,7 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         const text = checkText(body.text);
         const peers = api.onlinePeers();
         const results = await Promise.all(peers.map(async (p) => {
-          const m = await sendAndWait(api, p.id, text, waitS);
+          const m = await sendAndWait(api, () => api.sendMessage(p.id, text), waitS);
           return { ...api.messageJson(m) };
         }));
         const allDone = results.every((r) => r.status === "delivered");
@@ -795,7 +791,7 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
         if (typeof body.name !== "string") throw new HttpError(400, 'Field "name" must be the group\'s name');
         const name = body.name;
         const members = memberIds(api, body.members);
-        const r = await groupCall(() => {
+        const r = await storing(() => {
           const problem = groupNameProblem(name);
           if (problem) throw new RangeError(problem);
           return api.groups.create(name, members);
