@@ -253,10 +253,8 @@ function groupRoute(api: Api, query: string, action: string | undefined): Route 
   return {
     POST: async (req) => {
       const g = resolveGroup(api, query);
-      if (action === "leave") return json(await storing(() => api.groups.leave(g.id)), 200);
-      const body = await readJsonObject(req);
-      const members = memberIds(api, body.members);
-      const r = await storing(() => api.groups.add(g.id, members));
+      const members = action === "add" ? memberIds(api, (await readJsonObject(req)).members) : [];
+      const r = await storing(() => action === "leave" ? api.groups.leave(g.id) : api.groups.add(g.id, members));
       return json({ group: r.group, message: api.messageJson(r.message) });
     },
   };

@@ -168,6 +168,17 @@ Deno.test("a group of three: one conversation on every member, an offline member
     assert.match(twice.stderr, /"@lab" matches 2 groups/);
     assert.equal((await runCli(["send", `@${gid.slice(0, 8)}`, "this one", "--http", http(a)])).code, 0);
 
+    // Leaving answers the message that tells the others, as the API shows messages.
+    const second = ((await (await fetch(`${a.httpUrl}/groups`)).json()) as GroupJson[]).find((g) => g.id !== gid)!;
+    const leave = await fetch(`${a.httpUrl}/groups/${second.id}/leave`, { method: "POST" });
+    const gone = await leave.json();
+    assert.equal(leave.status, 200);
+    assert.deepEqual([gone.group.left, gone.message.text, gone.message.group.change], [
+      true,
+      "left the group",
+      "leave",
+    ]);
+
     // Groups are kept across a restart.
     const before2 = await (await fetch(`${a.httpUrl}/groups`)).json();
     await a.kill();
