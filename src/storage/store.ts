@@ -556,14 +556,10 @@ export class Store {
       const seq = this.#bumpSeq(m.peer, "out");
       const status = m.status ?? "queued";
       // run() and lastInsertRowid: RETURNING goes through a temporary table (2.5× slower here).
-      const { lastInsertRowid } = m.group === undefined
-        ? this.#q(
-          `INSERT INTO messages (id, peer, direction, seq, text, sent_at, status) VALUES (?, ?, 'out', ?, ?, ?, ?)`,
-        ).run(m.id, m.peer, seq, m.text, m.sentAt, status)
-        : this.#q(
-          `INSERT INTO messages (id, peer, direction, seq, text, sent_at, status, grp, copy_of)
-           VALUES (?, ?, 'out', ?, ?, ?, ?, ?, ?)`,
-        ).run(m.id, m.peer, seq, m.text, m.sentAt, status, m.group, m.copyOf ?? null);
+      const { lastInsertRowid } = this.#q(
+        `INSERT INTO messages (id, peer, direction, seq, text, sent_at, status, grp, copy_of)
+         VALUES (?, ?, 'out', ?, ?, ?, ?, ?, ?)`,
+      ).run(m.id, m.peer, seq, m.text, m.sentAt, status, m.group ?? null, m.copyOf ?? null);
       if (m.copyOf === undefined) this.#index(Number(lastInsertRowid), m.text);
       return {
         cursor: Number(lastInsertRowid),
