@@ -130,13 +130,38 @@ export function groupNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/** A copy of a group that can be changed without changing the original. */
+export function cloneGroup(g: GroupState): GroupState {
+  return { id: g.id, name: g.name, members: new Map([...g.members].map(([id, e]) => [id, { ...e }])) };
+}
+
+/**
+ * A group as JSON: `{g: ID, n: NAME, m: [[NODE, IN (1|0), CLOCK, AUTHOR], …]}`,
+ * the form its group line carries and the one it is saved in.
+ */
+export function encodeGroup(g: GroupState): { g: string; n: string; m: [string, number, number, string][] } {
+  return { g: g.id, n: g.name, m: [...g.members].map(([id, e]) => [id, e.in ? 1 : 0, e.clock, e.author]) };
+}
+
+/** A group from {@link encodeGroup}'s JSON, checked field by field; undefined when anything is wrong. */
+export function decodeGroup(v: unknown): GroupState | undefined {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  const o = v as Record<string, unknown>;
+  if (!isId(o.g) || typeof o.n !== "string" || groupNameProblem(o.n)) return undefined;
+  if (!Array.isArray(o.m) || o.m.length === 0 || o.m.length > MAX_GROUP_ENTRIES) return undefined;
+  const members = new Map<string, MemberEntry>();
+  for (const e of o.m) {
+    if (!Array.isArray(e) || e.length !== 4) return undefined;
+    const [id, inn, clock, author] = e;
+    if (!isId(id) || (inn !== 0 && inn !== 1) || !isClock(clock) || !isId(author)) return undefined;
+    members.set(id, { in: inn === 1, clock, author });
+  }
+  return { id: o.g, name: o.n, members };
+}
+
 /** A message's text with its group line appended. */
 export function withGroupLine(text: string, line: GroupLine): string {
-  const v: Record<string, unknown> = {
-    g: line.group.id,
-    n: line.group.name,
-    m: [...line.group.members].map(([id, e]) => [id, e.in ? 1 : 0, e.clock, e.author]),
-  };
+  const v: Record<string, unknown> = encodeGroup(line.group);
   if (line.change) {
     v.op = line.change.op;
     v.by = line.change.by;
@@ -162,18 +187,10 @@ export function parseGroupLine(text: string): GroupLine | undefined {
   } catch {
     return undefined;
   }
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  const group = decodeGroup(v);
+  if (!group) return undefined;
   const o = v as Record<string, unknown>;
-  if (!isId(o.g) || typeof o.n !== "string" || groupNameProblem(o.n)) return undefined;
-  if (!Array.isArray(o.m) || o.m.length === 0 || o.m.length > MAX_GROUP_ENTRIES) return undefined;
-  const members = new Map<string, MemberEntry>();
-  for (const e of o.m) {
-    if (!Array.isArray(e) || e.length !== 4) return undefined;
-    const [id, inn, clock, author] = e;
-    if (!isId(id) || (inn !== 0 && inn !== 1) || !isClock(clock) || !isId(author)) return undefined;
-    members.set(id, { in: inn === 1, clock, author });
-  }
-  const line: GroupLine = { group: { id: o.g, name: o.n, members } };
+  const line: GroupLine = { group };
   if (o.op !== undefined) {
     if (!isId(o.by)) return undefined;
     if (o.op === "leave") line.change = { op: "leave", by: o.by };

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import {
   addMembers,
+  cloneGroup,
   createGroup,
   currentMembers,
   GROUP_MARK,
@@ -28,10 +29,6 @@ const id = (c: string) => c.repeat(32);
 const [A, B, C, D, E] = ["a", "b", "c", "d", "e"].map(id) as [string, string, string, string, string];
 const GID = id("9");
 
-function clone(g: GroupState): GroupState {
-  return { ...g, members: new Map([...g.members].map(([k, v]) => [k, { ...v }])) };
-}
-
 /** Every order of a list. */
 function orders<T>(xs: T[]): T[][] {
   if (xs.length <= 1) return [xs];
@@ -41,15 +38,15 @@ function orders<T>(xs: T[]): T[][] {
 Deno.test("three members changing the list at once (two adds and a leave) converge on one list, in any order of arrival", () => {
   const start = createGroup(GID, "lab", A, [B, C]);
   // Each member changes its own copy without having seen the others' changes.
-  const byA = clone(start);
+  const byA = cloneGroup(start);
   addMembers(byA, A, [D]);
-  const byB = clone(start);
+  const byB = cloneGroup(start);
   addMembers(byB, B, [E]);
-  const byC = clone(start);
+  const byC = cloneGroup(start);
   leaveGroup(byC, C);
   const results = new Set<string>();
   for (const order of orders([byA, byB, byC])) {
-    const at = clone(start);
+    const at = cloneGroup(start);
     for (const change of order) mergeGroup(at, change);
     results.add(JSON.stringify([...at.members].sort()));
     assert.deepEqual(currentMembers(at), [A, B, D, E].sort());
@@ -60,14 +57,14 @@ Deno.test("three members changing the list at once (two adds and a leave) conver
 Deno.test("two changes to the same member at once are settled by their stamps, the same way on every member", () => {
   // Two entries for D with one clock, made by members that had not seen each other's: the higher author id wins.
   const base = createGroup(GID, "lab", A, [B, D]);
-  const out = clone(base);
+  const out = cloneGroup(base);
   out.members.set(D, { in: false, clock: 3, author: B });
-  const back = clone(base);
+  const back = cloneGroup(base);
   back.members.set(D, { in: true, clock: 3, author: A });
-  const one = clone(base);
+  const one = cloneGroup(base);
   mergeGroup(one, out);
   mergeGroup(one, back);
-  const two = clone(base);
+  const two = cloneGroup(base);
   mergeGroup(two, back);
   mergeGroup(two, out);
   assert.equal(isMember(one, D), false, "b's stamp (3, b…) is above a's (3, a…)");
@@ -80,10 +77,10 @@ Deno.test("two changes to the same member at once are settled by their stamps, t
 
 Deno.test("a member offline during a change learns it from the next group message it gets, from any member", () => {
   const start = createGroup(GID, "lab", A, [B, C]);
-  const atC = clone(start);
-  const atA = clone(start);
+  const atC = cloneGroup(start);
+  const atA = cloneGroup(start);
   addMembers(atA, A, [D]);
-  const atB = clone(start);
+  const atB = cloneGroup(start);
   mergeGroup(atB, atA);
   // C missed A's change; B writes to the group next: B's message carries B's whole view.
   const line = parseGroupLine(withGroupLine("hi", { group: atB }))!;

@@ -13,8 +13,11 @@ import type { DaemonEvent, GroupJson, GroupLookup } from "../../api/types.ts";
 import { logger } from "../../common/log.ts";
 import {
   addMembers,
+  cloneGroup,
   createGroup,
   currentMembers,
+  decodeGroup,
+  encodeGroup,
   type GroupChange,
   type GroupState,
   isMember,
@@ -26,6 +29,7 @@ import {
   withGroupLine,
 } from "../../protocol/groups.ts";
 import { timeOrderedId } from "../../protocol/messaging.ts";
+import { toHex } from "../../wire/packets.ts";
 import type { Store, StoredMessage } from "../../storage/store.ts";
 import type { Conversations } from "../conversations.ts";
 import type { Directory } from "../directory.ts";
@@ -63,14 +67,14 @@ export class GroupsService implements Service {
     this.#conversations = o.conversations;
     this.#directory = o.directory;
     this.#self = o.self;
-    this.#randomId = o.randomId ??
-      (() => [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, "0")).join(""));
+    this.#randomId = o.randomId ?? (() => toHex(crypto.getRandomValues(new Uint8Array(16))));
     for (const r of this.#store.groups()) {
+      let g: GroupState | undefined;
       try {
-        this.#groups.set(r.id, fromJson(JSON.parse(r.json)));
-      } catch (e) {
-        this.#log.warn("Cannot read saved group {id}: {error}", { id: r.id, error: (e as Error).message });
-      }
+        g = decodeGroup(JSON.parse(r.json));
+      } catch { /* reported below */ }
+      if (g) this.#groups.set(g.id, g);
+      else this.#log.warn("Cannot read saved group {id}: not a group's JSON", { id: r.id });
     }
   }
 
@@ -158,7 +162,7 @@ export class GroupsService implements Service {
     if (size > MAX_GROUP_MEMBERS) {
       throw new RangeError(`A group has at most ${MAX_GROUP_MEMBERS} members; that would be ${size}`);
     }
-    const next = copy(g);
+    const next = cloneGroup(g);
     addMembers(next, this.#self, fresh);
     const names = fresh.map((m) => this.#directory.peerName(m)).join(", ");
     const message = await this.#write(next, `added ${names}`, { op: "add", by: this.#self, members: fresh });
@@ -171,7 +175,7 @@ export class GroupsService implements Service {
    * @throws {RangeError} when this node is not a member.
    */
   async leave(id: string): Promise<{ group: GroupJson; message: StoredMessage }> {
-    const next = copy(this.#mine(id));
+    const next = cloneGroup(this.#mine(id));
     // The members to tell are those before leaving: #write sends to the members of the new state, and this
     // node is no longer one of them, the others still are.
     leaveGroup(next, this.#self);
@@ -243,7 +247,7 @@ export class GroupsService implements Service {
   }
 
   #save(g: GroupState): void {
-    this.#store.saveGroup(g.id, JSON.stringify(toJson(g)), this.#ctx.wall(this.#ctx.io.now()));
+    this.#store.saveGroup(g.id, JSON.stringify(encodeGroup(g)), this.#ctx.wall(this.#ctx.io.now()));
   }
 
   onEvent(event: DaemonEvent): void {
@@ -356,20 +360,4 @@ export class GroupsService implements Service {
       groupMessagesRefused: this.#refused,
     };
   }
-}
-
-function copy(g: GroupState): GroupState {
-  return { id: g.id, name: g.name, members: new Map([...g.members].map(([id, e]) => [id, { ...e }])) };
-}
-
-function toJson(g: GroupState): unknown {
-  return { id: g.id, name: g.name, members: [...g.members].map(([id, e]) => [id, e.in ? 1 : 0, e.clock, e.author]) };
-}
-
-function fromJson(v: { id: string; name: string; members: [string, number, number, string][] }): GroupState {
-  return {
-    id: v.id,
-    name: v.name,
-    members: new Map(v.members.map(([id, inn, clock, author]) => [id, { in: inn === 1, clock, author }])),
-  };
 }
