@@ -117,7 +117,7 @@ export class Conversations implements Service {
   /** Resolves with the delivered (or refused) message, or undefined after `timeoutMs`. */
   waitDelivered(id: string, timeoutMs: number): Promise<StoredMessage | undefined> {
     const stored = this.#store.message(id);
-    const already = stored?.status === "group" ? this.groupStatus(stored) : stored;
+    const already = stored && this.#asItStands(stored);
     if (already?.status === "delivered" || already?.status === "failed") return Promise.resolve(already);
     return new Promise((resolve) => {
       const set = this.#waiting.get(id) ?? new Set();
@@ -152,7 +152,7 @@ export class Conversations implements Service {
     } else {
       this.#log.warn("Message {id} to {name} failed: {error}", { id: m.id, name, error: event.error });
     }
-    const settled = m.status === "group" ? this.groupStatus(m) : m;
+    const settled = this.#asItStands(m);
     for (const settle of this.#waiting.get(m.id) ?? []) settle(settled);
   }
 
@@ -238,9 +238,14 @@ export class Conversations implements Service {
     return out;
   }
 
+  /** A stored message as it stands: one written here to a group with its copies' status added up, and the copies. */
+  #asItStands(m: StoredMessage): StoredMessage & { copies?: StoredMessage[] } {
+    return m.status === "group" ? this.groupStatus(m) : m;
+  }
+
   /** A stored message as the API shows it. */
   messageJson(stored: StoredMessage): MessageJson {
-    const m = stored.status === "group" ? this.groupStatus(stored) : stored;
+    const m = this.#asItStands(stored);
     const iso = (t: number | undefined) => t === undefined ? undefined : new Date(t).toISOString();
     const out: MessageJson = {
       id: m.id,
@@ -268,7 +273,7 @@ export class Conversations implements Service {
       out.text = noteSummary(note);
       out.files = note;
     }
-    if (m.group) this.#groupJson(m, out);
+    if (m.group) this.#groupJson(m, out, m.copies);
     const sealed = m.text.includes(SEALED_MARK) ? parseSealed(out.text) : undefined;
     if (sealed) {
       const opened = m.readAt !== undefined;
@@ -280,15 +285,14 @@ export class Conversations implements Service {
   }
 
   /** A group message's parts of its JSON: the text without its group line, the group, each member's copy. */
-  #groupJson(m: StoredMessage, out: MessageJson): void {
+  #groupJson(m: StoredMessage, out: MessageJson, copies: StoredMessage[] | undefined): void {
     const line = m.text.includes(GROUP_MARK) ? parseGroupLine(m.text) : undefined;
     const name = this.groupName(m.group!) ?? line?.group.name ?? m.group!.slice(0, 12);
     out.text = withoutGroupLine(out.text);
     out.group = { id: m.group!, name, ...(line?.change ? { change: line.change.op } : {}) };
-    if (m.status === "group" || "copies" in m) {
+    if (copies) {
       // Written here to the group: the group stands where the peer would.
       out.peer = { id: m.group!, name };
-      const copies = (m as { copies?: StoredMessage[] }).copies ?? [];
       out.recipients = copies.map((c) => ({
         id: c.peer,
         name: this.#directory.peerName(c.peer),
