@@ -7,10 +7,9 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { createLan } from "../../scripts/lan.ts";
-import { driver, iptuxUnavailable } from "../support/iptux_driver.ts";
+import { iptuxUnavailable, withIptuxAndLanchat } from "../support/iptux_driver.ts";
 import type { TransferJson } from "../../src/api/types.ts";
-import { DaemonProcess, killAll, runCli, tempDataDir, until } from "../support/daemon_process.ts";
+import { runCli, until } from "../support/daemon_process.ts";
 
 const unavailable = await iptuxUnavailable();
 if (unavailable) console.warn(`iptux file test ignored: ${unavailable}`);
@@ -25,95 +24,80 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const lan = await createLan(2);
-    const [iptuxHost, lanchatHost] = lan.hosts as [typeof lan.hosts[0], typeof lan.hosts[0]];
-    const run = Deno.makeTempDirSync({ prefix: "iptux-drive-" });
-    const drive = driver(run);
     const src = Deno.makeTempDirSync({ prefix: "iptux-src-" });
     const downloads = Deno.makeTempDirSync({ prefix: "lanchat-dl-" });
+    const files: Record<string, Uint8Array> = {
+      "report.bin": crypto.getRandomValues(new Uint8Array(65536)).map((x, i) => x ^ (i >> 8)),
+      "报告2024.txt": new TextEncoder().encode("中文内容，来自 iptux\n".repeat(1000)),
+    };
+    for (const [name, bytes] of Object.entries(files)) await Deno.writeFile(`${src}/${name}`, bytes);
     try {
-      const files: Record<string, Uint8Array> = {
-        "report.bin": crypto.getRandomValues(new Uint8Array(65536)).map((x, i) => x ^ (i >> 8)),
-        "报告2024.txt": new TextEncoder().encode("中文内容，来自 iptux\n".repeat(1000)),
-      };
-      for (const [name, bytes] of Object.entries(files)) await Deno.writeFile(`${src}/${name}`, bytes);
-      const display = 100 + Math.floor(Math.random() * 800);
-      await drive(`iptux_drive_start A ${iptuxHost.ns} ${display} iptuxuser`);
-      const d = await new DaemonProcess(
-        [
-          "--name",
-          "alice",
-          "--data-dir",
-          tempDataDir(),
-          "--interval",
-          "500ms",
-          "--ipmsg",
-          "--downloads",
-          downloads,
-          "--accept-files",
-          "always",
-        ],
-        { netns: lanchatHost.ns },
-      ).started();
-      await d.waitFor((l) => /^IP Messenger peer joined/.test(l.message), 10_000, "iptux to join");
-      // iptux attaches both files in its chat window with alice and sends them, as a person would.
-      await drive(
-        `iptux_drive_send_file A ${lanchatHost.address} ${Object.keys(files).map((n) => `'${src}/${n}'`).join(" ")}`,
-      );
-      let transfer: TransferJson | undefined;
-      await until("the files from iptux to arrive", async () => {
-        const r = await runCli(["transfers", "--json"], { netns: lanchatHost.ns });
-        const list: TransferJson[] = r.code === 0 ? JSON.parse(r.stdout) : [];
-        transfer = list.find((t) => t.direction === "in");
-        if (transfer?.state === "failed") throw new Error(`failed: ${transfer.error}`);
-        return transfer?.state === "done";
-      }, 60_000).catch(async (e) => {
-        throw new Error(
-          `${e.message}; ${JSON.stringify(transfer)}; iptux log:\n${await drive(`tail -n 40 "$(iptux_drive_log A)"`)}`,
-        );
-      });
-      const listing = [...Deno.readDirSync(downloads)].map((e) => e.name);
-      assert.equal(transfer!.files, 2, JSON.stringify({ transfer, listing }));
-      assert.deepEqual(listing.sort(), Object.keys(files).sort(), JSON.stringify({ transfer, listing }));
-      for (const [name, bytes] of Object.entries(files)) {
-        assert.equal(sha(await Deno.readFile(`${downloads}/${name}`)), sha(bytes), name);
-      }
-      await drive(`iptux_drive_wait_file_sent A '${src}/report.bin' 20`);
-      // The offer is in the history as a message a person can read.
-      const inbox = await runCli(["inbox", "--json"], { netns: lanchatHost.ns });
-      const history: { text: string; direction: string }[] = inbox.stdout.trim().split("\n").map((l) => JSON.parse(l));
-      assert.ok(history.some((m) => m.direction === "in" && /Files offered: .*report\.bin/.test(m.text)));
+      await withIptuxAndLanchat(
+        ["--downloads", downloads, "--accept-files", "always"],
+        async ({ drive, daemon: d, lanchatHost }) => {
+          // iptux attaches both files in its chat window with alice and sends them, as a person would.
+          await drive(
+            `iptux_drive_send_file A ${lanchatHost.address} ${
+              Object.keys(files).map((n) => `'${src}/${n}'`).join(" ")
+            }`,
+          );
+          let transfer: TransferJson | undefined;
+          await until("the files from iptux to arrive", async () => {
+            const r = await runCli(["transfers", "--json"], { netns: lanchatHost.ns });
+            const list: TransferJson[] = r.code === 0 ? JSON.parse(r.stdout) : [];
+            transfer = list.find((t) => t.direction === "in");
+            if (transfer?.state === "failed") throw new Error(`failed: ${transfer.error}`);
+            return transfer?.state === "done";
+          }, 60_000).catch(async (e) => {
+            throw new Error(
+              `${e.message}; ${JSON.stringify(transfer)}; iptux log:\n${await drive(
+                `tail -n 40 "$(iptux_drive_log A)"`,
+              )}`,
+            );
+          });
+          const listing = [...Deno.readDirSync(downloads)].map((e) => e.name);
+          assert.equal(transfer!.files, 2, JSON.stringify({ transfer, listing }));
+          assert.deepEqual(listing.sort(), Object.keys(files).sort(), JSON.stringify({ transfer, listing }));
+          for (const [name, bytes] of Object.entries(files)) {
+            assert.equal(sha(await Deno.readFile(`${downloads}/${name}`)), sha(bytes), name);
+          }
+          await drive(`iptux_drive_wait_file_sent A '${src}/report.bin' 20`);
+          // The offer is in the history as a message a person can read.
+          const inbox = await runCli(["inbox", "--json"], { netns: lanchatHost.ns });
+          const history: { text: string; direction: string }[] = inbox.stdout.trim().split("\n").map((l) =>
+            JSON.parse(l)
+          );
+          assert.ok(history.some((m) => m.direction === "in" && /Files offered: .*report\.bin/.test(m.text)));
 
-      // The other way: lanchat offers iptux a file; iptux accepts it as a person would.
-      const out = Deno.makeTempDirSync({ prefix: "lanchat-out-" });
-      await Deno.writeFile(`${out}/给 iptux.bin`, files["report.bin"]!);
-      await Deno.mkdir(`${out}/folder/sub`, { recursive: true });
-      await Deno.writeTextFile(`${out}/folder/a.txt`, "alpha");
-      await Deno.writeTextFile(`${out}/folder/sub/文件.txt`, "中文");
-      const peers = await runCli(["peers", "--json"], { netns: lanchatHost.ns });
-      const iptuxPeer = (JSON.parse(peers.stdout) as { id: string; protocol: string }[]).find((p) =>
-        p.protocol === "ipmsg"
-      )!;
-      // A folder is refused with the reason (iptux 0.8.3 dies receiving one from lanchat: see docs/ipmsg.md).
-      const folder = await runCli(["send-file", iptuxPeer.id, `${out}/folder`], { netns: lanchatHost.ns });
-      assert.equal(folder.code, 1, folder.stdout);
-      assert.match(folder.stderr, /Folders cannot be sent to IP Messenger users/);
-      const sending = runCli(["send-file", iptuxPeer.id, `${out}/给 iptux.bin`, "--wait", "60"], {
-        netns: lanchatHost.ns,
-      });
-      const received = await drive(`iptux_drive_accept_files A ${lanchatHost.address} 60`).catch(async (e) => {
-        const log = await drive(`grep -v CRITICAL "$(iptux_drive_log A)" | tail -n 60`).catch(() => "");
-        throw new Error(`${e.message}\niptux log:\n${log}\nlanchat: ${d.rawStderr.slice(-10).join("\n")}`);
-      });
-      const sent = await sending;
-      assert.equal(sent.code, 0, `${sent.stdout}${sent.stderr}`);
-      const save = (await drive("iptux_drive_savedir A")).trim();
-      assert.equal(sha(await Deno.readFile(`${save}/给 iptux.bin`)), sha(files["report.bin"]!), received);
+          // The other way: lanchat offers iptux a file; iptux accepts it as a person would.
+          const out = Deno.makeTempDirSync({ prefix: "lanchat-out-" });
+          await Deno.writeFile(`${out}/给 iptux.bin`, files["report.bin"]!);
+          await Deno.mkdir(`${out}/folder/sub`, { recursive: true });
+          await Deno.writeTextFile(`${out}/folder/a.txt`, "alpha");
+          await Deno.writeTextFile(`${out}/folder/sub/文件.txt`, "中文");
+          const peers = await runCli(["peers", "--json"], { netns: lanchatHost.ns });
+          const iptuxPeer = (JSON.parse(peers.stdout) as { id: string; protocol: string }[]).find((p) =>
+            p.protocol === "ipmsg"
+          )!;
+          // A folder is refused with the reason (iptux 0.8.3 dies receiving one from lanchat: see docs/ipmsg.md).
+          const folder = await runCli(["send-file", iptuxPeer.id, `${out}/folder`], { netns: lanchatHost.ns });
+          assert.equal(folder.code, 1, folder.stdout);
+          assert.match(folder.stderr, /Folders cannot be sent to IP Messenger users/);
+          const sending = runCli(["send-file", iptuxPeer.id, `${out}/给 iptux.bin`, "--wait", "60"], {
+            netns: lanchatHost.ns,
+          });
+          const received = await drive(`iptux_drive_accept_files A ${lanchatHost.address} 60`).catch(async (e) => {
+            const log = await drive(`grep -v CRITICAL "$(iptux_drive_log A)" | tail -n 60`).catch(() => "");
+            throw new Error(`${e.message}\niptux log:\n${log}\nlanchat: ${d.rawStderr.slice(-10).join("\n")}`);
+          });
+          const sent = await sending;
+          assert.equal(sent.code, 0, `${sent.stdout}${sent.stderr}`);
+          const save = (await drive("iptux_drive_savedir A")).trim();
+          assert.equal(sha(await Deno.readFile(`${save}/给 iptux.bin`)), sha(files["report.bin"]!), received);
+        },
+      );
     } finally {
-      await drive("iptux_drive_stop_all").catch(() => "");
-      await killAll();
-      await lan.destroy();
-      for (const dir of [run, src, downloads]) await Deno.remove(dir, { recursive: true }).catch(() => {});
+      for (const dir of [src, downloads]) await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
 });

@@ -14,10 +14,9 @@
  *   Messenger and FeiQ: tests/unit/ipmsg_test.ts).
  */
 import assert from "node:assert/strict";
-import { createLan } from "../../scripts/lan.ts";
 import type { MessageJson, PeerJson } from "../../src/api/types.ts";
-import { DaemonProcess, killAll, runCli, tempDataDir } from "../support/daemon_process.ts";
-import { driver, iptuxUnavailable } from "../support/iptux_driver.ts";
+import { runCli } from "../support/daemon_process.ts";
+import { iptuxUnavailable, withIptuxAndLanchat } from "../support/iptux_driver.ts";
 
 const unavailable = await iptuxUnavailable();
 if (unavailable) console.warn(`iptux presence test ignored: ${unavailable}`);
@@ -28,20 +27,9 @@ Deno.test({
   ignore: unavailable !== undefined,
   sanitizeResources: false,
   sanitizeOps: false,
-  fn: async () => {
-    const lan = await createLan(2);
-    const [iptuxHost, lanchatHost] = lan.hosts as [typeof lan.hosts[0], typeof lan.hosts[0]];
-    const run = Deno.makeTempDirSync({ prefix: "iptux-drive-" });
-    const drive = driver(run);
-    const cli = (args: string[]) => runCli(args, { netns: lanchatHost.ns });
-    try {
-      const display = 100 + Math.floor(Math.random() * 800);
-      await drive(`iptux_drive_start A ${iptuxHost.ns} ${display} iptuxuser`);
-      const d = await new DaemonProcess(
-        ["--name", "alice", "--data-dir", tempDataDir(), "--interval", "500ms", "--ipmsg"],
-        { netns: lanchatHost.ns },
-      ).started();
-      await d.waitFor((l) => /^IP Messenger peer joined/.test(l.message), 10_000, "iptux to join");
+  fn: () =>
+    withIptuxAndLanchat([], async ({ drive, lanchatHost }) => {
+      const cli = (args: string[]) => runCli(args, { netns: lanchatHost.ns });
       await drive("iptux_drive_wait_pal A alice 30");
       // iptux sets ABSENCEOPT on every entry: lanchat does not take that for away.
       const peers: PeerJson[] = JSON.parse((await cli(["peers", "--json"])).stdout);
@@ -64,11 +52,5 @@ Deno.test({
       );
       const mine = history.find((m) => m.direction === "out")!;
       assert.deepEqual([mine.status, mine.sealed, mine.readAt], ["delivered", { opened: false }, undefined]);
-    } finally {
-      await drive("iptux_drive_stop_all").catch(() => "");
-      await killAll();
-      await lan.destroy();
-      await Deno.remove(run, { recursive: true }).catch(() => {});
-    }
-  },
+    }),
 });

@@ -2,7 +2,8 @@
  * The real iptux, driven as a person would by the team's library
  * (../shared/tools/iptux_drive.sh: xdotool, D-Bus actions, AT-SPI).
  */
-import { lanUnavailable, sh } from "../../scripts/lan.ts";
+import { createLan, type LanHost, lanUnavailable, sh } from "../../scripts/lan.ts";
+import { DaemonProcess, killAll, tempDataDir } from "./daemon_process.ts";
 
 /** The team's iptux driver: $IPTUX_DRIVE, else ../shared/tools beside this clone, else /work/shared/tools. */
 const DRIVER = [
@@ -47,4 +48,41 @@ export function driver(run: string) {
     if (!out.success) throw new Error(`iptux_drive: ${script}\n${text}${new TextDecoder().decode(out.stderr)}`);
     return text;
   };
+}
+
+/** What {@link withIptuxAndLanchat} gives its test. */
+export interface IptuxLan {
+  /** Runs iptux_drive.sh functions; the iptux instance is `A`, nicknamed iptuxuser. */
+  drive: (script: string, timeoutS?: number) => Promise<string>;
+  /** lanchat `--ipmsg`, named alice, that has seen iptux join. */
+  daemon: DaemonProcess;
+  iptuxHost: LanHost;
+  lanchatHost: LanHost;
+}
+
+/**
+ * A real iptux in one namespace host and lanchat --ipmsg (with `daemonArgs`
+ * too) in another, iptux joined at lanchat; then `test`; then both stopped
+ * and the LAN removed, whatever happened.
+ */
+export async function withIptuxAndLanchat(daemonArgs: string[], test: (t: IptuxLan) => Promise<void>): Promise<void> {
+  const lan = await createLan(2);
+  const [iptuxHost, lanchatHost] = lan.hosts as [LanHost, LanHost];
+  const run = Deno.makeTempDirSync({ prefix: "iptux-drive-" });
+  const drive = driver(run);
+  try {
+    const display = 100 + Math.floor(Math.random() * 800);
+    await drive(`iptux_drive_start A ${iptuxHost.ns} ${display} iptuxuser`);
+    const daemon = await new DaemonProcess(
+      ["--name", "alice", "--data-dir", tempDataDir(), "--interval", "500ms", "--ipmsg", ...daemonArgs],
+      { netns: lanchatHost.ns },
+    ).started();
+    await daemon.waitFor((l) => /^IP Messenger peer joined/.test(l.message), 10_000, "iptux to join");
+    await test({ drive, daemon, iptuxHost, lanchatHost });
+  } finally {
+    await drive("iptux_drive_stop_all").catch(() => "");
+    await killAll();
+    await lan.destroy();
+    await Deno.remove(run, { recursive: true }).catch(() => {});
+  }
 }
