@@ -4,7 +4,7 @@
  * the reason, where chromium is not installed.
  */
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { type Browser, chromium } from "playwright-core";
 import { freeUdpPort, killAll, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
 import { BOB } from "../../scripts/history_fill.ts";
 
@@ -15,374 +15,341 @@ const unavailable = await Deno.stat(CHROMIUM).then(
 );
 if (unavailable) console.warn(`web test ignored: ${unavailable}`);
 
-Deno.test({
-  name:
-    "a message typed in page A appears live in page B, gets its delivery tick in A, and a hostile name and text stay text",
-  ignore: unavailable !== undefined,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
+/**
+ * A test with a browser: ignored (with the reason) without chromium; the
+ * browser, every daemon and every folder made with `tempDir` are gone after,
+ * whatever happened.
+ */
+function browserTest(name: string, fn: (browser: Browser, tempDir: () => string) => Promise<void>): void {
+  Deno.test({
+    name,
+    ignore: unavailable !== undefined,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: async () => {
+      const dirs: string[] = [];
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+      try {
+        await fn(browser, () => {
+          dirs.push(Deno.makeTempDirSync());
+          return dirs.at(-1)!;
+        });
+      } finally {
+        await browser.close();
+        await killAll();
+        for (const dir of dirs) await Deno.remove(dir, { recursive: true }).catch(() => {});
+      }
+    },
+  });
+}
+
+browserTest(
+  "a message typed in page A appears live in page B, gets its delivery tick in A, and a hostile name and text stay text",
+  async (browser) => {
     const port = freeUdpPort();
     const hostile = `<img src=x onerror="window.pwned=1">`;
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-    try {
-      const a = await startLoopbackDaemon(port, "alice").started();
-      const b = await startLoopbackDaemon(port, hostile).started();
-      await a.joined(b.id, 3000);
-      await b.joined(a.id, 3000);
-      const dialogs: string[] = [];
-      const open = async (url: string) => {
-        const page = await browser.newPage();
-        page.on("dialog", (d) => {
-          dialogs.push(d.message());
-          void d.dismiss();
-        });
-        await page.goto(url);
-        await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
-        return page;
-      };
-      const pageA = await open(a.httpUrl);
-      const pageB = await open(b.httpUrl);
-      // A sees bob by his hostile name, as text.
-      const bobInA = pageA.locator("#peer-list li", { hasText: "<img src=x" });
-      await bobInA.waitFor({ timeout: 10_000 });
-      assert.equal(await pageA.locator("#peer-list img").count(), 0, "no element was made of the name");
-      await bobInA.click();
-      await pageA.fill("#text", `hello bob ${hostile}\nsecond line 你好 🎉`);
-      await pageA.press("#text", "Enter");
-      // B: the message arrives live, as text; unread count and title show it until opened.
-      const aliceInB = pageB.locator("#peer-list li", { hasText: "alice" });
-      await aliceInB.locator(".unread").waitFor({ timeout: 10_000 });
-      assert.match(await pageB.title(), /^\(1\) lanchat/);
-      await aliceInB.click();
-      const got = pageB.locator("#messages li.in").last();
-      await got.waitFor({ timeout: 10_000 });
-      assert.match(await got.innerText(), /hello bob <img src=x onerror="window.pwned=1">\nsecond line 你好 🎉/);
-      assert.equal(await pageB.locator("#messages img").count(), 0);
-      assert.match(await pageB.title(), /^lanchat/);
-      // A: the delivery tick.
-      await pageA.locator("#messages li.out .meta", { hasText: /delivered ✓|read ✓✓/ }).waitFor({ timeout: 10_000 });
-      // B has the conversation open and in view: A learns it was read (a read receipt).
-      await pageA.locator("#messages li.out .meta", { hasText: "read ✓✓" }).waitFor({ timeout: 10_000 }).catch(
-        async (e) => {
-          const atA = await (await fetch(`${a.httpUrl}/messages`)).json();
-          const atB = await (await fetch(`${b.httpUrl}/messages`)).json();
-          const hidden = await pageB.evaluate("document.hidden") + " A meta: " +
-            (await pageA.locator("#messages").innerText());
-          throw new Error(`${e.message}\nA: ${JSON.stringify(atA)}\nB: ${JSON.stringify(atB)}\nB hidden: ${hidden}`);
-        },
-      );
-      // Nothing ran.
-      for (const page of [pageA, pageB]) {
-        assert.equal(await page.evaluate(() => (globalThis as { pwned?: number }).pwned), undefined);
-      }
-      assert.deepEqual(dialogs, []);
-      // Another site's page cannot post a message through the user's browser.
-      const evil = await browser.newPage();
-      await evil.goto("about:blank");
-      const status = await evil.evaluate(async (url) => {
-        try {
-          const r = await fetch(`${url}/messages`, {
-            method: "POST",
-            body: JSON.stringify({ to: "alice", text: "forged" }),
-            mode: "no-cors",
-          });
-          return r.type;
-        } catch (e) {
-          return String(e);
-        }
-      }, b.httpUrl);
-      assert.ok(status === "opaque" || /Failed/.test(status), status);
-      const inA: { text: string }[] = await (await fetch(`${a.httpUrl}/messages`)).json();
-      assert.ok(!inA.some((m) => m.text === "forged"), "the forged message was not sent");
-      await Deno.mkdir(new URL("../../docs/", import.meta.url), { recursive: true });
-      await pageB.setViewportSize({ width: 1000, height: 600 });
-      await pageB.screenshot({ path: new URL("../../docs/web.png", import.meta.url).pathname });
-    } finally {
-      await browser.close();
-      await killAll();
-    }
-  },
-});
-
-Deno.test({
-  name:
-    "a daemon that needs its token: the page asks once, keeps it in an HttpOnly cookie no script can read, and works",
-  ignore: unavailable !== undefined,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    const port = freeUdpPort();
-    const dir = Deno.makeTempDirSync();
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-    try {
-      const a = await startLoopbackDaemon(port, "alice", { extra: ["--http-token-file", `${dir}/token`] }).started();
-      const token = Deno.readTextFileSync(`${dir}/token`).trim();
-      assert.equal((await fetch(`${a.httpUrl}/peers`)).status, 401, "the API still needs it");
+    const a = await startLoopbackDaemon(port, "alice").started();
+    const b = await startLoopbackDaemon(port, hostile).started();
+    await a.joined(b.id, 3000);
+    await b.joined(a.id, 3000);
+    const dialogs: string[] = [];
+    const open = async (url: string) => {
       const page = await browser.newPage();
-      await page.goto(a.httpUrl);
-      await page.locator("#login").waitFor({ timeout: 10_000 });
-      await page.fill("#token", "wrong");
-      await page.click("#login button");
-      await page.locator("#login-error", { hasText: "Wrong token" }).waitFor({ timeout: 5000 });
-      await page.fill("#token", token);
-      await page.click("#login button");
-      await page.locator("#me", { hasText: "alice" }).waitFor({ timeout: 10_000 });
-      assert.equal(await page.evaluate("document.cookie"), "", "the cookie is HttpOnly");
-      const cookies = await page.context().cookies();
-      const session = cookies.find((c) => c.name === "lanchat_token")!;
-      assert.equal(session.httpOnly, true);
-      assert.equal(session.sameSite, "Strict");
-    } finally {
-      await browser.close();
-      await killAll();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      page.on("dialog", (d) => {
+        dialogs.push(d.message());
+        void d.dismiss();
+      });
+      await page.goto(url);
+      await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
+      return page;
+    };
+    const pageA = await open(a.httpUrl);
+    const pageB = await open(b.httpUrl);
+    // A sees bob by his hostile name, as text.
+    const bobInA = pageA.locator("#peer-list li", { hasText: "<img src=x" });
+    await bobInA.waitFor({ timeout: 10_000 });
+    assert.equal(await pageA.locator("#peer-list img").count(), 0, "no element was made of the name");
+    await bobInA.click();
+    await pageA.fill("#text", `hello bob ${hostile}\nsecond line 你好 🎉`);
+    await pageA.press("#text", "Enter");
+    // B: the message arrives live, as text; unread count and title show it until opened.
+    const aliceInB = pageB.locator("#peer-list li", { hasText: "alice" });
+    await aliceInB.locator(".unread").waitFor({ timeout: 10_000 });
+    assert.match(await pageB.title(), /^\(1\) lanchat/);
+    await aliceInB.click();
+    const got = pageB.locator("#messages li.in").last();
+    await got.waitFor({ timeout: 10_000 });
+    assert.match(await got.innerText(), /hello bob <img src=x onerror="window.pwned=1">\nsecond line 你好 🎉/);
+    assert.equal(await pageB.locator("#messages img").count(), 0);
+    assert.match(await pageB.title(), /^lanchat/);
+    // A: the delivery tick.
+    await pageA.locator("#messages li.out .meta", { hasText: /delivered ✓|read ✓✓/ }).waitFor({ timeout: 10_000 });
+    // B has the conversation open and in view: A learns it was read (a read receipt).
+    await pageA.locator("#messages li.out .meta", { hasText: "read ✓✓" }).waitFor({ timeout: 10_000 }).catch(
+      async (e) => {
+        const atA = await (await fetch(`${a.httpUrl}/messages`)).json();
+        const atB = await (await fetch(`${b.httpUrl}/messages`)).json();
+        const hidden = await pageB.evaluate("document.hidden") + " A meta: " +
+          (await pageA.locator("#messages").innerText());
+        throw new Error(`${e.message}\nA: ${JSON.stringify(atA)}\nB: ${JSON.stringify(atB)}\nB hidden: ${hidden}`);
+      },
+    );
+    // Nothing ran.
+    for (const page of [pageA, pageB]) {
+      assert.equal(await page.evaluate(() => (globalThis as { pwned?: number }).pwned), undefined);
     }
+    assert.deepEqual(dialogs, []);
+    // Another site's page cannot post a message through the user's browser.
+    const evil = await browser.newPage();
+    await evil.goto("about:blank");
+    const status = await evil.evaluate(async (url) => {
+      try {
+        const r = await fetch(`${url}/messages`, {
+          method: "POST",
+          body: JSON.stringify({ to: "alice", text: "forged" }),
+          mode: "no-cors",
+        });
+        return r.type;
+      } catch (e) {
+        return String(e);
+      }
+    }, b.httpUrl);
+    assert.ok(status === "opaque" || /Failed/.test(status), status);
+    const inA: { text: string }[] = await (await fetch(`${a.httpUrl}/messages`)).json();
+    assert.ok(!inA.some((m) => m.text === "forged"), "the forged message was not sent");
+    await Deno.mkdir(new URL("../../docs/", import.meta.url), { recursive: true });
+    await pageB.setViewportSize({ width: 1000, height: 600 });
+    await pageB.screenshot({ path: new URL("../../docs/web.png", import.meta.url).pathname });
   },
-});
+);
 
-Deno.test({
-  name:
-    "a conversation of 3,000 messages scrolls to its first message and back with at most a window of them in the page",
-  ignore: unavailable !== undefined,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    const dir = tempDataDir();
+browserTest(
+  "a daemon that needs its token: the page asks once, keeps it in an HttpOnly cookie no script can read, and works",
+  async (browser, tempDir) => {
+    const port = freeUdpPort();
+    const dir = tempDir();
+    const a = await startLoopbackDaemon(port, "alice", { extra: ["--http-token-file", `${dir}/token`] }).started();
+    const token = Deno.readTextFileSync(`${dir}/token`).trim();
+    assert.equal((await fetch(`${a.httpUrl}/peers`)).status, 401, "the API still needs it");
+    const page = await browser.newPage();
+    await page.goto(a.httpUrl);
+    await page.locator("#login").waitFor({ timeout: 10_000 });
+    await page.fill("#token", "wrong");
+    await page.click("#login button");
+    await page.locator("#login-error", { hasText: "Wrong token" }).waitFor({ timeout: 5000 });
+    await page.fill("#token", token);
+    await page.click("#login button");
+    await page.locator("#me", { hasText: "alice" }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.evaluate("document.cookie"), "", "the cookie is HttpOnly");
+    const cookies = await page.context().cookies();
+    const session = cookies.find((c) => c.name === "lanchat_token")!;
+    assert.equal(session.httpOnly, true);
+    assert.equal(session.sameSite, "Strict");
+  },
+);
+
+browserTest(
+  "a conversation of 3,000 messages scrolls to its first message and back with at most a window of them in the page",
+  async (browser, tempDir) => {
+    const dir = tempDir();
     const fill = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", new URL("../../scripts/history_fill.ts", import.meta.url).pathname, dir, "6000"],
       stdout: "piped",
     }).output();
     assert.ok(fill.success);
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-    try {
-      const a = await startLoopbackDaemon(freeUdpPort(), "alice", { dataDir: dir }).started();
-      const page = await browser.newPage();
-      await page.goto(`${a.httpUrl}/#peer=${BOB}`);
-      const list = page.locator("#messages");
-      await list.locator("li").first().waitFor({ timeout: 10_000 });
-      let most = 0;
-      for (let i = 0; i < 400 && await page.locator("#messages[data-oldest='true']").count() === 0; i++) {
-        await page.evaluate("document.getElementById('messages').scrollTop = 0");
-        await page.waitForTimeout(15);
-        most = Math.max(most, await list.locator("li").count());
-      }
-      assert.equal(await page.locator("#messages[data-oldest='true']").count(), 1, "reached the first message");
-      assert.ok(most <= 400, `${most} items in the page at most`);
-      const first = await list.locator("li[data-cursor]").first().getAttribute("data-cursor");
-      const oldest: { cursor: number }[] = await (await fetch(`${a.httpUrl}/messages?peer=${BOB}&after=0&limit=1`))
-        .json();
-      assert.equal(Number(first), oldest[0]!.cursor);
-      // And back down to the newest.
-      for (let i = 0; i < 400 && await page.locator("#messages[data-newest='true']").count() === 0; i++) {
-        await page.evaluate("const l = document.getElementById('messages'); l.scrollTop = l.scrollHeight");
-        await page.waitForTimeout(15);
-      }
-      assert.equal(await page.locator("#messages[data-newest='true']").count(), 1, "back at the newest message");
-    } finally {
-      await browser.close();
-      await killAll();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    const a = await startLoopbackDaemon(freeUdpPort(), "alice", { dataDir: dir }).started();
+    const page = await browser.newPage();
+    await page.goto(`${a.httpUrl}/#peer=${BOB}`);
+    const list = page.locator("#messages");
+    await list.locator("li").first().waitFor({ timeout: 10_000 });
+    let most = 0;
+    for (let i = 0; i < 400 && await page.locator("#messages[data-oldest='true']").count() === 0; i++) {
+      await page.evaluate("document.getElementById('messages').scrollTop = 0");
+      await page.waitForTimeout(15);
+      most = Math.max(most, await list.locator("li").count());
     }
+    assert.equal(await page.locator("#messages[data-oldest='true']").count(), 1, "reached the first message");
+    assert.ok(most <= 400, `${most} items in the page at most`);
+    const first = await list.locator("li[data-cursor]").first().getAttribute("data-cursor");
+    const oldest: { cursor: number }[] = await (await fetch(`${a.httpUrl}/messages?peer=${BOB}&after=0&limit=1`))
+      .json();
+    assert.equal(Number(first), oldest[0]!.cursor);
+    // And back down to the newest.
+    for (let i = 0; i < 400 && await page.locator("#messages[data-newest='true']").count() === 0; i++) {
+      await page.evaluate("const l = document.getElementById('messages'); l.scrollTop = l.scrollHeight");
+      await page.waitForTimeout(15);
+    }
+    assert.equal(await page.locator("#messages[data-newest='true']").count(), 1, "back at the newest message");
   },
-});
+);
 
-Deno.test({
-  name: "a file picked in page A is offered in page B, accepted there, and arrives verified; its staging copy is gone",
-  ignore: unavailable !== undefined,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
+browserTest(
+  "a file picked in page A is offered in page B, accepted there, and arrives verified; its staging copy is gone",
+  async (browser, tempDir) => {
     const port = freeUdpPort();
-    const work = Deno.makeTempDirSync();
+    const work = tempDir();
     const aDir = tempDataDir();
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-    try {
-      const a = await startLoopbackDaemon(port, "alice", { dataDir: aDir }).started();
-      const b = await startLoopbackDaemon(port, "bob", { extra: ["--downloads", `${work}/dl`] }).started();
-      await a.joined(b.id, 3000);
-      const bytes = new Uint8Array(300_000).map((_, i) => (i * 2654435761) >>> 24);
-      await Deno.writeFile(`${work}/photo 照片.bin`, bytes);
-      const pageA = await browser.newPage();
-      const pageB = await browser.newPage();
-      for (const p of [pageA, pageB]) p.on("pageerror", (e) => console.log("page error:", e.message));
-      await pageA.goto(`${a.httpUrl}/#peer=${b.id}`);
-      await pageB.goto(`${b.httpUrl}/#peer=${a.id}`);
-      for (const p of [pageA, pageB]) await p.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
-      await pageA.locator("#composer").waitFor({ state: "visible", timeout: 10_000 }).catch(async (e) => {
-        throw new Error(`${e.message}\n${await pageA.locator("body").innerText()}`);
-      });
-      await pageB.locator("#composer").waitFor({ state: "visible", timeout: 10_000 });
-      await pageA.setInputFiles("#file-input", `${work}/photo 照片.bin`);
-      const offer = pageB.locator("#transfers .transfer", { hasText: "photo 照片.bin" });
-      await offer.locator("button", { hasText: "Accept" }).click({ timeout: 15_000 });
-      await pageB.locator("#transfers .transfer", { hasText: "done" }).waitFor({ timeout: 15_000 }).catch(async (e) => {
-        const state = async (d: { httpUrl: string }) =>
-          JSON.stringify(await (await fetch(`${d.httpUrl}/transfers`)).json());
-        throw new Error(
-          `${e.message}\nA: ${await state(a)}\nB: ${await state(b)}\nA log: ${
-            a.rawStderr.slice(-15).join("\n")
-          }\nB log: ${b.rawStderr.slice(-15).join("\n")}`,
-        );
-      });
-      await pageA.locator("#transfers .transfer", { hasText: "done" }).waitFor({ timeout: 15_000 });
-      await pageB.setViewportSize({ width: 1000, height: 600 });
-      await pageB.screenshot({ path: new URL("../../docs/web-files.png", import.meta.url).pathname });
-      // The same page on a phone, in the dark.
-      await pageA.emulateMedia({ colorScheme: "dark" });
-      await pageA.setViewportSize({ width: 360, height: 700 });
-      assert.equal(
-        await pageA.evaluate("document.documentElement.scrollWidth <= 360"),
-        true,
-        "nothing wider than 360 px",
+    const a = await startLoopbackDaemon(port, "alice", { dataDir: aDir }).started();
+    const b = await startLoopbackDaemon(port, "bob", { extra: ["--downloads", `${work}/dl`] }).started();
+    await a.joined(b.id, 3000);
+    const bytes = new Uint8Array(300_000).map((_, i) => (i * 2654435761) >>> 24);
+    await Deno.writeFile(`${work}/photo 照片.bin`, bytes);
+    const pageA = await browser.newPage();
+    const pageB = await browser.newPage();
+    for (const p of [pageA, pageB]) p.on("pageerror", (e) => console.log("page error:", e.message));
+    await pageA.goto(`${a.httpUrl}/#peer=${b.id}`);
+    await pageB.goto(`${b.httpUrl}/#peer=${a.id}`);
+    for (const p of [pageA, pageB]) await p.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
+    await pageA.locator("#composer").waitFor({ state: "visible", timeout: 10_000 }).catch(async (e) => {
+      throw new Error(`${e.message}\n${await pageA.locator("body").innerText()}`);
+    });
+    await pageB.locator("#composer").waitFor({ state: "visible", timeout: 10_000 });
+    await pageA.setInputFiles("#file-input", `${work}/photo 照片.bin`);
+    const offer = pageB.locator("#transfers .transfer", { hasText: "photo 照片.bin" });
+    await offer.locator("button", { hasText: "Accept" }).click({ timeout: 15_000 });
+    await pageB.locator("#transfers .transfer", { hasText: "done" }).waitFor({ timeout: 15_000 }).catch(async (e) => {
+      const state = async (d: { httpUrl: string }) =>
+        JSON.stringify(await (await fetch(`${d.httpUrl}/transfers`)).json());
+      throw new Error(
+        `${e.message}\nA: ${await state(a)}\nB: ${await state(b)}\nA log: ${
+          a.rawStderr.slice(-15).join("\n")
+        }\nB log: ${b.rawStderr.slice(-15).join("\n")}`,
       );
-      await pageA.screenshot({ path: new URL("../../docs/web-narrow-dark.png", import.meta.url).pathname });
-      const got = await Deno.readFile(`${work}/dl/photo 照片.bin`);
-      assert.deepEqual(got, bytes);
-      // The copy the upload left in alice's data directory goes once the transfer is done.
-      await new Promise((r) => setTimeout(r, 500));
-      const staged = [...Deno.readDirSync(`${aDir}/uploads`)];
-      assert.deepEqual(staged, []);
-    } finally {
-      await browser.close();
-      await killAll();
-      await Deno.remove(work, { recursive: true }).catch(() => {});
-    }
+    });
+    await pageA.locator("#transfers .transfer", { hasText: "done" }).waitFor({ timeout: 15_000 });
+    await pageB.setViewportSize({ width: 1000, height: 600 });
+    await pageB.screenshot({ path: new URL("../../docs/web-files.png", import.meta.url).pathname });
+    // The same page on a phone, in the dark.
+    await pageA.emulateMedia({ colorScheme: "dark" });
+    await pageA.setViewportSize({ width: 360, height: 700 });
+    assert.equal(
+      await pageA.evaluate("document.documentElement.scrollWidth <= 360"),
+      true,
+      "nothing wider than 360 px",
+    );
+    await pageA.screenshot({ path: new URL("../../docs/web-narrow-dark.png", import.meta.url).pathname });
+    const got = await Deno.readFile(`${work}/dl/photo 照片.bin`);
+    assert.deepEqual(got, bytes);
+    // The copy the upload left in alice's data directory goes once the transfer is done.
+    await new Promise((r) => setTimeout(r, 500));
+    const staged = [...Deno.readDirSync(`${aDir}/uploads`)];
+    assert.deepEqual(staged, []);
   },
-});
+);
 
-Deno.test({
-  name:
-    "a group made in the page: its members see it, each message says who wrote it, delivery counts every member, and a hostile group name stays text",
-  ignore: unavailable !== undefined,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
+browserTest(
+  "a group made in the page: its members see it, each message says who wrote it, delivery counts every member, and a hostile group name stays text",
+  async (browser) => {
     const port = freeUdpPort();
     const hostile = `<b onmouseover="x()">lab</b>`;
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-    try {
-      const a = await startLoopbackDaemon(port, "alice").started();
-      const b = await startLoopbackDaemon(port, "bob").started();
-      const c = await startLoopbackDaemon(port, "carol").started();
-      for (const [x, y] of [[a, b], [a, c], [b, c]] as const) await x.joined(y.id, 5000);
-      const open = async (url: string) => {
-        const page = await browser.newPage();
-        await page.goto(url);
-        await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
-        return page;
-      };
-      const pageA = await open(a.httpUrl);
-      const pageB = await open(b.httpUrl);
-      await pageA.locator("#peer-list li", { hasText: "carol" }).waitFor({ timeout: 10_000 });
-      // Alice makes the group in the dialog: a name, two people ticked.
-      await pageA.click("#new-group");
-      await pageA.fill("#group-name", hostile);
-      for (const name of ["bob", "carol"]) {
-        await pageA.locator("#group-people label", { hasText: name }).locator("input").check();
-      }
-      await pageA.click("#group-form button[value='ok']");
-      await pageA.locator("#peer-title", { hasText: `@${hostile}` }).waitFor({ timeout: 10_000 });
-      assert.match(await pageA.locator("#group-members").innerText(), /bob, carol and you|carol, bob and you/);
-      await pageA.fill("#text", "hi both");
-      await pageA.press("#text", "Enter");
-      // Bob: the group is in his list, with what came unread; opened, it says who wrote what.
-      const groupInB = pageB.locator("#peer-list li.group", { hasText: `@${hostile}` });
-      await groupInB.locator(".unread").waitFor({ timeout: 10_000 });
-      await groupInB.click();
-      await pageB.locator("#messages li.in", { hasText: "alice: hi both" }).waitFor({ timeout: 10_000 });
-      assert.match(await pageB.locator("#messages li.change").first().innerText(), /^alice created the group/);
-      await pageB.fill("#text", "hi alice");
-      await pageB.press("#text", "Enter");
-      await pageA.locator("#messages li.in", { hasText: "bob: hi alice" }).waitFor({ timeout: 10_000 });
-      // Alice's message: delivered to both members.
-      await pageA.locator("#messages li.out", { hasText: "hi both" }).locator(".meta", {
-        hasText: /delivered to 2 of 2|read by/,
-      }).waitFor({ timeout: 10_000 });
-      for (const page of [pageA, pageB]) assert.equal(await page.locator("#messages b, #peer-list b").count(), 0);
-      // Group messages are the group's: bob's conversation with alice has none of them.
-      await pageB.locator("#peer-list li:not(.group)", { hasText: "alice" }).click();
-      await pageB.locator("#messages li.in", { hasText: "hi both" }).waitFor({ state: "detached", timeout: 2000 })
-        .catch(() => {});
-      assert.equal(await pageB.locator("#messages li", { hasText: "hi both" }).count(), 0);
-      // Bob leaves from the page (after saying yes); alice's page shows the group without him.
-      pageB.on("dialog", (d) => void d.accept());
-      await groupInB.click();
-      await pageB.click("#leave-group");
-      await pageB.locator("#group-members", { hasText: "You left this group." }).waitFor({ timeout: 10_000 });
-      assert.equal(await pageB.locator("#composer").isVisible(), false, "nothing to write in a group you left");
-      await pageA.locator("#group-members", { hasText: /^carol and you$/ }).waitFor({ timeout: 10_000 });
-      await pageA.locator("#messages li.change", { hasText: "bob left the group" }).waitFor({ timeout: 10_000 });
-      // Alice adds him back from her page: his page has the group to write in again.
-      await pageA.click("#add-people");
-      await pageA.locator("#group-people label", { hasText: "bob" }).locator("input").check();
-      assert.equal(
-        await pageA.locator("#group-people label", { hasText: "carol" }).count(),
-        0,
-        "members are not offered",
-      );
-      await pageA.click("#group-form button[value='ok']");
-      await pageB.locator("#group-members", { hasText: /alice/ }).waitFor({ timeout: 10_000 });
-      await pageB.locator("#composer").waitFor({ state: "visible", timeout: 10_000 });
-    } finally {
-      await browser.close();
-      await killAll();
-    }
-  },
-});
-
-Deno.test({
-  name: "the page notifies of a message while hidden, and not while the user is busy (the message is still there)",
-  ignore: unavailable !== undefined,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  fn: async () => {
-    const port = freeUdpPort();
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-    try {
-      const a = await startLoopbackDaemon(port, "alice").started();
-      const b = await startLoopbackDaemon(port, "bob").started();
-      await a.joined(b.id, 3000);
+    const a = await startLoopbackDaemon(port, "alice").started();
+    const b = await startLoopbackDaemon(port, "bob").started();
+    const c = await startLoopbackDaemon(port, "carol").started();
+    for (const [x, y] of [[a, b], [a, c], [b, c]] as const) await x.joined(y.id, 5000);
+    const open = async (url: string) => {
       const page = await browser.newPage();
-      // Notifications allowed, recorded instead of shown; the tab hidden when the test says so.
-      await page.addInitScript(() => {
-        const w = globalThis as unknown as { notes: string[]; hiddenNow: boolean; Notification: unknown };
-        w.notes = [];
-        w.hiddenNow = false;
-        w.Notification = class {
-          static permission = "granted";
-          static requestPermission() {
-            return Promise.resolve("granted");
-          }
-          constructor(title: string) {
-            w.notes.push(title);
-          }
-        };
-        const doc = (globalThis as unknown as { document: object }).document;
-        Object.defineProperty(doc, "hidden", { get: () => w.hiddenNow, configurable: true });
-      });
-      await page.goto(a.httpUrl);
+      await page.goto(url);
       await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
-      const notes = () => page.evaluate(() => (globalThis as unknown as { notes: string[] }).notes.length);
-      await page.evaluate(() => (globalThis as unknown as { hiddenNow: boolean }).hiddenNow = true);
-      const send = (text: string) =>
-        fetch(`${b.httpUrl}/messages?wait=5`, { method: "POST", body: JSON.stringify({ to: "alice", text }) });
-      assert.equal((await send("while you were out")).status, 200);
-      await page.waitForFunction(() => (globalThis as unknown as { notes: string[] }).notes.length === 1, null, {
-        timeout: 10_000,
-      });
-      await page.selectOption("#presence", "busy");
-      await until(
-        "alice to be busy",
-        async () => (await (await fetch(`${a.httpUrl}/status`)).json()).presence === "busy",
-        5000,
-      );
-      assert.equal((await send("during the meeting")).status, 200, "stored and acknowledged as always");
-      await page.locator("#peer-list li .unread", { hasText: "2" }).waitFor({ timeout: 10_000 });
-      assert.equal(await notes(), 1, "no notification while busy");
-    } finally {
-      await browser.close();
-      await killAll();
+      return page;
+    };
+    const pageA = await open(a.httpUrl);
+    const pageB = await open(b.httpUrl);
+    await pageA.locator("#peer-list li", { hasText: "carol" }).waitFor({ timeout: 10_000 });
+    // Alice makes the group in the dialog: a name, two people ticked.
+    await pageA.click("#new-group");
+    await pageA.fill("#group-name", hostile);
+    for (const name of ["bob", "carol"]) {
+      await pageA.locator("#group-people label", { hasText: name }).locator("input").check();
     }
+    await pageA.click("#group-form button[value='ok']");
+    await pageA.locator("#peer-title", { hasText: `@${hostile}` }).waitFor({ timeout: 10_000 });
+    assert.match(await pageA.locator("#group-members").innerText(), /bob, carol and you|carol, bob and you/);
+    await pageA.fill("#text", "hi both");
+    await pageA.press("#text", "Enter");
+    // Bob: the group is in his list, with what came unread; opened, it says who wrote what.
+    const groupInB = pageB.locator("#peer-list li.group", { hasText: `@${hostile}` });
+    await groupInB.locator(".unread").waitFor({ timeout: 10_000 });
+    await groupInB.click();
+    await pageB.locator("#messages li.in", { hasText: "alice: hi both" }).waitFor({ timeout: 10_000 });
+    assert.match(await pageB.locator("#messages li.change").first().innerText(), /^alice created the group/);
+    await pageB.fill("#text", "hi alice");
+    await pageB.press("#text", "Enter");
+    await pageA.locator("#messages li.in", { hasText: "bob: hi alice" }).waitFor({ timeout: 10_000 });
+    // Alice's message: delivered to both members.
+    await pageA.locator("#messages li.out", { hasText: "hi both" }).locator(".meta", {
+      hasText: /delivered to 2 of 2|read by/,
+    }).waitFor({ timeout: 10_000 });
+    for (const page of [pageA, pageB]) assert.equal(await page.locator("#messages b, #peer-list b").count(), 0);
+    // Group messages are the group's: bob's conversation with alice has none of them.
+    await pageB.locator("#peer-list li:not(.group)", { hasText: "alice" }).click();
+    await pageB.locator("#messages li.in", { hasText: "hi both" }).waitFor({ state: "detached", timeout: 2000 })
+      .catch(() => {});
+    assert.equal(await pageB.locator("#messages li", { hasText: "hi both" }).count(), 0);
+    // Bob leaves from the page (after saying yes); alice's page shows the group without him.
+    pageB.on("dialog", (d) => void d.accept());
+    await groupInB.click();
+    await pageB.click("#leave-group");
+    await pageB.locator("#group-members", { hasText: "You left this group." }).waitFor({ timeout: 10_000 });
+    assert.equal(await pageB.locator("#composer").isVisible(), false, "nothing to write in a group you left");
+    await pageA.locator("#group-members", { hasText: /^carol and you$/ }).waitFor({ timeout: 10_000 });
+    await pageA.locator("#messages li.change", { hasText: "bob left the group" }).waitFor({ timeout: 10_000 });
+    // Alice adds him back from her page: his page has the group to write in again.
+    await pageA.click("#add-people");
+    await pageA.locator("#group-people label", { hasText: "bob" }).locator("input").check();
+    assert.equal(
+      await pageA.locator("#group-people label", { hasText: "carol" }).count(),
+      0,
+      "members are not offered",
+    );
+    await pageA.click("#group-form button[value='ok']");
+    await pageB.locator("#group-members", { hasText: /alice/ }).waitFor({ timeout: 10_000 });
+    await pageB.locator("#composer").waitFor({ state: "visible", timeout: 10_000 });
   },
-});
+);
+
+browserTest(
+  "the page notifies of a message while hidden, and not while the user is busy (the message is still there)",
+  async (browser) => {
+    const port = freeUdpPort();
+    const a = await startLoopbackDaemon(port, "alice").started();
+    const b = await startLoopbackDaemon(port, "bob").started();
+    await a.joined(b.id, 3000);
+    const page = await browser.newPage();
+    // Notifications allowed, recorded instead of shown; the tab hidden when the test says so.
+    await page.addInitScript(() => {
+      const w = globalThis as unknown as { notes: string[]; hiddenNow: boolean; Notification: unknown };
+      w.notes = [];
+      w.hiddenNow = false;
+      w.Notification = class {
+        static permission = "granted";
+        static requestPermission() {
+          return Promise.resolve("granted");
+        }
+        constructor(title: string) {
+          w.notes.push(title);
+        }
+      };
+      const doc = (globalThis as unknown as { document: object }).document;
+      Object.defineProperty(doc, "hidden", { get: () => w.hiddenNow, configurable: true });
+    });
+    await page.goto(a.httpUrl);
+    await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
+    const notes = () => page.evaluate(() => (globalThis as unknown as { notes: string[] }).notes.length);
+    await page.evaluate(() => (globalThis as unknown as { hiddenNow: boolean }).hiddenNow = true);
+    const send = (text: string) =>
+      fetch(`${b.httpUrl}/messages?wait=5`, { method: "POST", body: JSON.stringify({ to: "alice", text }) });
+    assert.equal((await send("while you were out")).status, 200);
+    await page.waitForFunction(() => (globalThis as unknown as { notes: string[] }).notes.length === 1, null, {
+      timeout: 10_000,
+    });
+    await page.selectOption("#presence", "busy");
+    await until(
+      "alice to be busy",
+      async () => (await (await fetch(`${a.httpUrl}/status`)).json()).presence === "busy",
+      5000,
+    );
+    assert.equal((await send("during the meeting")).status, 200, "stored and acknowledged as always");
+    await page.locator("#peer-list li .unread", { hasText: "2" }).waitFor({ timeout: 10_000 });
+    assert.equal(await notes(), 1, "no notification while busy");
+  },
+);
