@@ -3,30 +3,12 @@
  * sockets and fake interfaces, no packets on any real interface.
  */
 import assert from "node:assert/strict";
-import { Daemon, type DaemonEvent, type DaemonIo } from "../../src/node/daemon.ts";
+import { Daemon, type DaemonEvent } from "../../src/node/daemon.ts";
 import { parseHostPort } from "../../src/node/options.ts";
 import { byNameThenId } from "../../src/node/views.ts";
 import type { InterfaceAddress } from "../../src/node/net_address.ts";
 import { FakeNetwork } from "../../src/node/transport.ts";
-
-function fakeHost(net: FakeNetwork, address: string, interfaces: () => InterfaceAddress[]): DaemonIo {
-  return {
-    bindUdp: (_h, port) => net.bind(address, port),
-    readInterfaces: () => ({ addresses: interfaces(), down: new Set() }),
-    resolve: (host) =>
-      host === "peer.example" ? Promise.resolve(["198.18.1.9"]) : Promise.reject(new Error("NXDOMAIN")),
-    now: () => performance.now(),
-    hostname: () => `host-${address}`,
-    env: (name) => name === "USER" ? "tester" : undefined,
-  };
-}
-
-const eth0 = (address: string): InterfaceAddress => ({
-  name: "eth0",
-  family: "IPv4",
-  address,
-  netmask: "255.255.255.0",
-});
+import { eth0, fakeHost } from "../support/fake_host.ts";
 
 function until(pred: () => boolean, ms: number): Promise<void> {
   const start = performance.now();

@@ -21,7 +21,8 @@ import {
   withGroupLine,
   withoutGroupLine,
 } from "../../src/protocol/groups.ts";
-import { Daemon, type DaemonIo } from "../../src/node/daemon.ts";
+import { Daemon } from "../../src/node/daemon.ts";
+import { fakeHost } from "../support/fake_host.ts";
 import { FakeNetwork } from "../../src/node/transport.ts";
 import { MAX_GROUPS } from "../../src/node/services/groups.ts";
 
@@ -141,20 +142,9 @@ Deno.test("a malformed group line makes an ordinary message, never a group (host
 
 Deno.test("a peer cannot grow a node's groups without bound, nor change a group it is not in; its messages are kept", async () => {
   const net = new FakeNetwork();
-  const host = (address: string): DaemonIo => ({
-    bindUdp: (_h, port) => net.bind(address, port),
-    readInterfaces: () => ({
-      addresses: [{ name: "eth0", family: "IPv4", address, netmask: "255.255.255.0" }],
-      down: new Set(),
-    }),
-    resolve: () => Promise.reject(new Error("NXDOMAIN")),
-    now: () => performance.now(),
-    hostname: () => `host-${address}`,
-    env: (name) => name === "USER" ? "tester" : undefined,
-  });
   const opts = { http: null, intervalMs: 200, discoveryPort: 47474, unicastPort: 47475 } as const;
-  const a = await Daemon.start({ ...opts, dataDir: Deno.makeTempDirSync() }, host("198.18.0.1"));
-  const m = await Daemon.start({ ...opts, dataDir: Deno.makeTempDirSync() }, host("198.18.0.2"));
+  const a = await Daemon.start({ ...opts, dataDir: Deno.makeTempDirSync() }, fakeHost(net, "198.18.0.1"));
+  const m = await Daemon.start({ ...opts, dataDir: Deno.makeTempDirSync() }, fakeHost(net, "198.18.0.2"));
   try {
     const deadline = Date.now() + 5000;
     while (a.discovery.roster.size === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
