@@ -172,7 +172,7 @@ export async function assemble(o: {
   const conversations = new Conversations(store, directory, ipmsg ? [ipmsg, messaging] : [messaging], {
     readReceipts: options.readReceipts,
   });
-  const groups = new GroupsService({ store, conversations, directory, self: identity.id });
+  const groups = new GroupsService({ store, conversations, directory, notices, self: identity.id });
   conversations.groupName = (id) => groups.groupName(id);
   const memory = new MemoryService();
   const autoReply = options.awayReply

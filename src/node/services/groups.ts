@@ -33,6 +33,7 @@ import { toHex } from "../../wire/packets.ts";
 import type { Store, StoredMessage } from "../../storage/store.ts";
 import type { Conversations } from "../conversations.ts";
 import type { Directory } from "../directory.ts";
+import type { Notices } from "../notices.ts";
 import type { MetricsWriter } from "../metrics.ts";
 import type { Service, ServiceContext } from "../service.ts";
 import { NOTHING } from "../service.ts";
@@ -53,12 +54,13 @@ export class GroupsService implements Service {
   #randomId: () => string;
   /** Group messages whose group was not taken: the sender is not in it, or this node knows too many groups. */
   #refused = 0;
-  #lastRefusalLog = -Infinity;
+  #notices: Notices;
 
   constructor(o: {
     store: Store;
     conversations: Conversations;
     directory: Directory;
+    notices: Notices;
     self: string;
     /** A new group id (32 hex digits); random unless a test says otherwise. */
     randomId?: () => string;
@@ -66,6 +68,7 @@ export class GroupsService implements Service {
     this.#store = o.store;
     this.#conversations = o.conversations;
     this.#directory = o.directory;
+    this.#notices = o.notices;
     this.#self = o.self;
     this.#randomId = o.randomId ?? (() => toHex(crypto.getRandomValues(new Uint8Array(16))));
     for (const r of this.#store.groups()) {
@@ -318,17 +321,10 @@ export class GroupsService implements Service {
     return n;
   }
 
-  /** A group message whose group is not taken (the message itself is kept): counted, logged at most once a minute. */
+  /** A group message whose group is not taken (the message itself is kept): counted, logged as a flood is (a line per sender and reason a minute). */
   #refuse(peer: string, why: string): void {
     this.#refused++;
-    const now = this.#ctx.io.now();
-    if (now - this.#lastRefusalLog < 60_000) return;
-    this.#lastRefusalLog = now;
-    this.#log.warn("A group message from {name} changes no group: {why} ({refused} so far)", {
-      name: this.#directory.peerName(peer),
-      why,
-      refused: this.#refused,
-    });
+    this.#notices.flood(this.#directory.peerName(peer), "group changes", why);
   }
 
   drainEvents(): readonly DaemonEvent[] {
