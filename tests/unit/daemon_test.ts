@@ -6,7 +6,6 @@ import assert from "node:assert/strict";
 import { Daemon, type DaemonEvent } from "../../src/node/daemon.ts";
 import { parseHostPort } from "../../src/node/options.ts";
 import { byNameThenId } from "../../src/node/views.ts";
-import type { InterfaceAddress } from "../../src/node/net_address.ts";
 import { FakeNetwork } from "../../src/node/transport.ts";
 import { eth0, fakeHost } from "../support/fake_host.ts";
 
