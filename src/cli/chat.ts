@@ -7,7 +7,16 @@
  */
 import type { Command } from "commander";
 import type { MessageJson } from "../api/types.ts";
-import { ApiError, daemonUrl, followEventsForever, getJson, NoDaemonError, readMarker, request } from "./client.ts";
+import {
+  ApiError,
+  daemonUrl,
+  followEventsForever,
+  getJson,
+  messageText,
+  NoDaemonError,
+  readMarker,
+  request,
+} from "./client.ts";
 import { EXIT, httpOption, outcome } from "./options.ts";
 import { printable, printableLine } from "../common/printable.ts";
 import { resolveGroup } from "./group.ts";
@@ -55,10 +64,7 @@ export function registerChat(program: Command): void {
         if (m.cursor <= lastCursor) return;
         lastCursor = m.cursor;
         if (m.direction === "in") {
-          const text = m.sealed && !m.sealed.opened
-            ? `(a sealed message: "lanchat open ${m.id.slice(0, 12)}" opens it, and tells them)`
-            : printable(m.text);
-          out(`${printableLine(m.peer.name)}: ${text}`);
+          out(`${printableLine(m.peer.name)}: ${messageText(m)}`);
           read.mark(m);
         }
       };

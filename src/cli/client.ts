@@ -208,18 +208,25 @@ export function formatMessage(m: MessageJson): string {
   // Everything a peer supplies is printed with its control characters shown, not obeyed.
   const name = printableLine(m.peer.name);
   const gap = m.gapBefore ? `  … ${m.gapBefore} message${m.gapBefore > 1 ? "s" : ""} from ${name} missing …\n` : "";
-  const group = m.group ? `[${printableLine(m.group.name)}] ` : "";
   const who = m.group
-    ? `${group}${m.direction === "in" ? name : "you"}`
+    ? `[${printableLine(m.group.name)}] ${m.direction === "in" ? name : "you"}`
     : m.direction === "in"
     ? name
     : `you → ${name}`;
-  if (m.sealed) marks.push(m.direction === "in" ? (m.sealed.opened ? "sealed, opened" : "sealed") : "sealed");
-  const safe = m.sealed && m.direction === "in" && !m.sealed.opened
-    ? `(a sealed message: open it with "lanchat open ${m.id.slice(0, 12)}", which tells ${name})`
-    : printable(m.text);
+  if (m.sealed) marks.push(m.direction === "in" && m.sealed.opened ? "sealed, opened" : "sealed");
+  const safe = messageText(m);
   const text = safe.includes("\n") ? safe.replaceAll("\n", "\n    ") : safe;
   return `${gap}${date} ${hhmmss}  ${who}: ${text}${marks.length ? `  (${marks.join(", ")})` : ""}`;
+}
+
+/**
+ * A message's text as a terminal shows it: control characters shown, not
+ * obeyed; a sealed message received and not opened, how to open it.
+ */
+export function messageText(m: MessageJson): string {
+  return m.sealed && m.direction === "in" && !m.sealed.opened
+    ? `(a sealed message: open it with "lanchat open ${m.id.slice(0, 12)}", which tells ${printableLine(m.peer.name)})`
+    : printable(m.text);
 }
 
 /** "0.4s ago", "3m ago" for an ISO time. */
