@@ -17,7 +17,15 @@ import type { StoredMessage } from "../../storage/store.ts";
 import { decodeIpmsg } from "../../wire/ipmsg.ts";
 import { IPMSG } from "../../wire/ipmsg_command.ts";
 import { formatAttachments, IPMSG_FILE, type IpmsgAttachment, parseFileRequest } from "../../wire/ipmsg_files.ts";
-import { FileError, type FilesHost, HANDSHAKE_MS, type Transfer, transferKey } from "./files_model.ts";
+import {
+  FileError,
+  type FilesHost,
+  HANDSHAKE_MS,
+  onDisk,
+  partlyWritten,
+  type Transfer,
+  transferKey,
+} from "./files_model.ts";
 import { StreamError } from "./file_stream.ts";
 import {
   folderBytes,
@@ -248,15 +256,17 @@ export class IpmsgFiles {
       t.transferred += n;
       this.#h.progress(t);
     };
+    // A file that could not be written (OneFileError) is marked failed by the service, which then
+    // calls this again: the files are taken in order, the failed ones skipped.
     for (const [i, f] of im.files.entries()) {
-      if (im.done[i]) continue;
+      if (im.done[i] || im.failed?.[i]) continue;
       if (signal.aborted) return;
       im.dest[i] ??= await freeName(t.dir!, safeName(f.name));
       this.#h.save(t);
       const part = `${t.dir}/${im.dest[i]}.part`;
       const self = { ...this.#h.d.ipmsg!.self(), packetNo: this.#packetNo++ };
       if (f.kind === IPMSG_FILE.REGULAR) {
-        using out = await Deno.open(part, { read: true, write: true, create: true });
+        using out = await onDisk(() => Deno.open(part, { read: true, write: true, create: true }));
         let offset = (await out.stat()).size;
         if (offset > f.size) {
           await out.truncate(0);
@@ -292,13 +302,15 @@ export class IpmsgFiles {
         }
       }
       const final = await freeName(t.dir!, im.dest[i]!, false);
-      await Deno.rename(part, `${t.dir}/${final}`);
+      await onDisk(() => Deno.rename(part, `${t.dir}/${final}`));
       im.dest[i] = final;
       im.done[i] = true;
       t.filesDone++;
       this.#h.counters.filesReceived++;
       this.#h.save(t);
     }
+    const failed = (im.failed ?? []).filter((x): x is string => !!x);
+    if (failed.length > 0) return this.#h.end(t, "failed", partlyWritten(failed, t.count));
     t.bytes = Math.max(t.bytes, t.transferred);
     t.transferred = t.bytes;
     this.#h.end(t, "done");
