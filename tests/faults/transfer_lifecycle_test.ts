@@ -25,6 +25,8 @@ import {
 import { IpmsgSender } from "../support/ipmsg_sender.ts";
 
 const enc = new TextEncoder();
+/** Runs a daemon that may write no file over 1 MiB (RLIMIT_FSIZE, SIGXFSZ ignored: such writes fail with EFBIG). */
+const FILES_UNDER_1_MIB = ["prlimit", "--fsize=1048576", "--", "sh", "-c", 'trap "" XFSZ; exec "$@"', "sh"];
 const made: string[] = [];
 
 async function cleanUp(): Promise<void> {
@@ -162,9 +164,7 @@ Deno.test("an IP Messenger sender that restarted without its offer (it closes ev
 });
 
 Deno.test("names over 255 bytes from an IP Messenger sender arrive cut, and a file that cannot be written fails alone while the others arrive", async () => {
-  // The receiving daemon may write no file over 1 MiB (RLIMIT_FSIZE, SIGXFSZ ignored: writes fail with EFBIG).
-  const limit = ["prlimit", "--fsize=1048576", "--", "sh", "-c", 'trap "" XFSZ; exec "$@"', "sh"];
-  const { d, tux, ipmsgPort, downloads } = await ipmsgReceiver(limit);
+  const { d, tux, ipmsgPort, downloads } = await ipmsgReceiver(FILES_UNDER_1_MIB);
   try {
     const ascii = `${"a".repeat(296)}.txt`; // 300 bytes
     const chinese = `${"文".repeat(90)}.txt`; // 274 bytes
@@ -244,7 +244,7 @@ Deno.test("a folder stream 1,000 levels deep is refused (64 at most), and the ot
 });
 
 /** Two lanchat daemons on loopback; bob takes every offer and retries fast. */
-async function lanchatPair() {
+async function lanchatPair(bPrefix: string[] = []) {
   const port = freeUdpPort();
   const downloads = tempDir("lanchat-dl-");
   const aDir = tempDataDir();
@@ -254,6 +254,7 @@ async function lanchatPair() {
   const a = await startA();
   const b = await startLoopbackDaemon(port, "bob", {
     dataDir: bDir,
+    prefix: bPrefix,
     extra: [
       "--downloads",
       downloads,
@@ -341,6 +342,38 @@ Deno.test("a lanchat file whose name is 255 bytes arrives, cut so that its .part
     const [got] = tree(downloads);
     assert.ok(got!.endsWith(".bin") && enc.encode(got!).length <= 250, got);
     assert.equal(await sha256File(`${downloads}/${got}`), sha(bytes));
+  } finally {
+    await cleanUp();
+  }
+});
+
+Deno.test("a lanchat file that cannot be written fails alone: the others of the folder arrive, and the sender is told why", async () => {
+  const src = tempDir("lanchat-src-");
+  try {
+    const { a, b, downloads } = await lanchatPair(FILES_UNDER_1_MIB);
+    await Deno.mkdir(`${src}/pack`);
+    const big = new Uint8Array(2 * 1024 * 1024);
+    for (let at = 0; at < big.length; at += 65536) big.set(crypto.getRandomValues(new Uint8Array(65536)), at);
+    await Deno.writeTextFile(`${src}/pack/a.txt`, "first");
+    await Deno.writeFile(`${src}/pack/big.bin`, big);
+    await Deno.writeTextFile(`${src}/pack/z.txt`, "last");
+    const offered = await api<TransferJson>(a, "/files", { to: "bob", paths: [`${src}/pack`] });
+    const end = await waitState(b, offered.id, ["done", "failed"], 30_000);
+    assert.equal(end.state, "failed", JSON.stringify(end));
+    assert.match(
+      end.error ?? "",
+      /^1 file of 3 could not be written \(the others arrived\): pack\/big\.bin: cannot be written: File too large/,
+    );
+    assert.equal(await Deno.readTextFile(`${downloads}/pack/a.txt`), "first");
+    assert.equal(await Deno.readTextFile(`${downloads}/pack/z.txt`), "last");
+    await until(
+      "no .part left",
+      () => Promise.resolve(tree(downloads).sort().join() === "pack/,pack/a.txt,pack/z.txt"),
+      5000,
+    )
+      .catch(() => assert.fail(`left: ${tree(downloads)}`));
+    const told = await waitState(a, offered.id, ["refused"], 10_000);
+    assert.match(told.error ?? "", /pack\/big\.bin: cannot be written/);
   } finally {
     await cleanUp();
   }

@@ -671,7 +671,7 @@ export class FilesService implements Service {
   #end(t: Transfer, state: TransferState, error?: string): void {
     t.state = state;
     // A download that will not finish leaves no .part behind (a failed one's bytes are not resumed).
-    if (t.direction === "in" && finished(state) && state !== "done") void this.#removeParts(t);
+    if (t.direction === "in" && finished(state) && state !== "done") void this.#removeParts(t).catch(() => {});
     if (t.staged && finished(state)) {
       void Deno.remove(t.staged, { recursive: true }).catch(() => {});
       t.staged = undefined;
@@ -1070,7 +1070,7 @@ export class FilesService implements Service {
       if (t.abort === abort) t.abort = undefined;
       fc?.close();
       // A .part made after the transfer ended (cancelled between two files) goes too.
-      if (t.direction === "in" && finished(t.state) && t.state !== "done") await this.#removeParts(t);
+      if (t.direction === "in" && finished(t.state) && t.state !== "done") await this.#removeParts(t).catch(() => {});
     }
   }
 
