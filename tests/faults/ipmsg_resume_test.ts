@@ -6,6 +6,7 @@
  * than it offered and one that sends fewer. The receiving lanchat is
  * killed with SIGKILL mid-download (the sender holds the stream at a known
  * point, so the kill is always mid-way) and started again on the same data.
+ * A `.part` damaged at its end while lanchat was down is one case more.
  * What must hold: a file marked done is the file offered (SHA-256 of the
  * original); never done with more or fewer bytes; its transfer says
  * `check: "size"`, and `send-file` to an IP Messenger user says "size
@@ -166,7 +167,12 @@ function partSize(path: string): number {
  * with SIGKILL once its .part has them all, started again on the same data,
  * and the sender enters again: the transfer ends in `done` or `failed`.
  */
-async function killMidwayAndResume(mode: Mode, file: Uint8Array, holdAt: number) {
+async function killMidwayAndResume(
+  mode: Mode,
+  file: Uint8Array,
+  holdAt: number,
+  meanwhile?: (part: string) => Promise<void>,
+) {
   const ipmsgPort = freeUdpPort();
   const port = freeUdpPort();
   const data = tempDataDir();
@@ -185,6 +191,7 @@ async function killMidwayAndResume(mode: Mode, file: Uint8Array, holdAt: number)
     );
     await first.kill();
     sender.release();
+    await meanwhile?.(`${downloads}/big.bin.part`);
     const second = await startLoopbackDaemon(port, "alice", { dataDir: data, extra: args }).started();
     await sender.enter(ipmsgPort);
     const t = await reach(second, ["done", "failed"]);
@@ -235,6 +242,50 @@ Deno.test({
       const again = sender.requests[1]!;
       assert.ok(again.offset > 0 && again.offset <= holdAt && holdAt - again.offset <= 1 * MiB, JSON.stringify(again));
       assert.equal(again.sent, file.length - again.offset);
+    } finally {
+      await Deno.remove(downloads, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a file that repeats (its start and its end alike) from a sender that ignores offsets is fetched again from zero",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // All zeros but a marked last byte: the bytes asked for again look like both the .part's start and its end.
+    const file = new Uint8Array(6 * MiB);
+    file[file.length - 1] = 7;
+    const holdAt = 2 * MiB;
+    const { t, downloads, sender } = await killMidwayAndResume("ignore-offset", file, holdAt);
+    try {
+      assert.equal(t.state, "done", JSON.stringify(t));
+      assert.equal(sha(await Deno.readFile(`${downloads}/big.bin`)), sha(file));
+      // Killed, asked from before the end (ambiguous answer), then from zero.
+      assert.deepEqual(sender.requests.map((r) => r.offset), [0, holdAt - 64 * 1024, 0]);
+    } finally {
+      await Deno.remove(downloads, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "a .part whose end was damaged while lanchat was down is fetched again from zero, not appended to",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const file = randomFile(6 * MiB + 1);
+    const holdAt = 3 * MiB;
+    const { t, downloads, sender } = await killMidwayAndResume("honour-offset", file, holdAt, async (part) => {
+      using f = await Deno.open(part, { write: true });
+      await f.seek(holdAt - 1000, Deno.SeekMode.Start);
+      await f.write(new Uint8Array(1000).fill(0xee));
+    });
+    try {
+      assert.equal(t.state, "done", JSON.stringify(t));
+      assert.equal(sha(await Deno.readFile(`${downloads}/big.bin`)), sha(file));
+      assert.deepEqual(sender.requests.map((r) => r.offset), [0, holdAt - 64 * 1024, 0]);
     } finally {
       await Deno.remove(downloads, { recursive: true }).catch(() => {});
     }
