@@ -10,11 +10,12 @@
  * What must hold: a file marked done is the file offered (SHA-256 of the
  * original); never done with more or fewer bytes; its transfer says
  * `check: "size"`, and `send-file` to an IP Messenger user says "size
- * checked", never plain "checked".
+ * checked", never plain "checked" (in the CLI and on the web page).
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import type { TransferJson } from "../../src/api/types.ts";
+import { chromium } from "playwright-core";
+import type { PeerJson, TransferJson } from "../../src/api/types.ts";
 import { decodeIpmsg, IPMSG, IPMSG_OPT } from "../../src/wire/ipmsg.ts";
 import { parseFileRequest } from "../../src/wire/ipmsg_files.ts";
 import {
@@ -401,5 +402,38 @@ Deno.test({
       await killAll();
       await Deno.remove(dir, { recursive: true });
     }
+  },
+});
+
+const CHROMIUM = "/usr/bin/chromium";
+const noChromium = await Deno.stat(CHROMIUM).then(() => undefined, () => `${CHROMIUM} is not installed`);
+
+Deno.test({
+  name: "the web page shows a file from an IP Messenger user as done, size checked",
+  ignore: noChromium !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const file = randomFile(500_000);
+    let row = "";
+    const { t } = await fetchOnce("honour-offset", file, async (d) => {
+      const done = await reach(d, ["done", "failed"]);
+      const tux = ((await (await fetch(`${d.httpUrl}/peers`)).json()) as PeerJson[]).find((p) =>
+        p.protocol === "ipmsg"
+      )!;
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+      try {
+        const page = await browser.newPage();
+        await page.goto(`${d.httpUrl}/#peer=${tux.id}`);
+        const transfer = page.locator("#transfers .transfer", { hasText: "big.bin" });
+        await transfer.waitFor({ timeout: 15_000 });
+        row = await transfer.innerText();
+      } finally {
+        await browser.close();
+      }
+      return done;
+    });
+    assert.equal(t.state, "done", JSON.stringify(t));
+    assert.match(row, /— done, size checked/);
   },
 });
