@@ -206,6 +206,7 @@ export class FilesService implements Service {
       filesDone: t.filesDone,
       bytes: t.bytes,
       transferred: t.transferred,
+      check: t.ipmsg ? "size" : "sha256",
       ...(t.state === "active" && t.rate !== undefined ? { rate: Math.round(t.rate) } : {}),
       ...(eta !== undefined ? { etaSeconds: eta } : {}),
       names: t.names,
