@@ -435,7 +435,11 @@ function renderTransfers() {
     }
     const row = el("div", "transfer");
     const what = t.files === 1 ? t.names[0] ?? "1 file" : `${t.files} files`;
-    row.append(el("span", "", `${t.direction === "in" ? "From" : "To"} ${t.peer.name}: ${what} — ${t.state}`));
+    // Done means checked: by SHA-256 with lanchat peers, by size alone with IP Messenger users (it has no checksum).
+    const checked = t.state === "done" ? (t.check === "size" ? ", size checked" : ", checked") : "";
+    row.append(
+      el("span", "", `${t.direction === "in" ? "From" : "To"} ${t.peer.name}: ${what} — ${t.state}${checked}`),
+    );
     const bar = el("progress");
     bar.max = Math.max(1, t.bytes);
     bar.value = t.transferred;

@@ -84,6 +84,11 @@ export interface TransferJson {
   filesDone: number;
   bytes: number;
   transferred: number;
+  /**
+   * How a file is known to be the one offered: its SHA-256 (lanchat peers),
+   * or only its size (IP Messenger has no checksum).
+   */
+  check: "sha256" | "size";
   /** Bytes per second, while active. */
   rate?: number;
   etaSeconds?: number;

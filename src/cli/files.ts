@@ -5,7 +5,8 @@
  * `send-file` offers the files and follows the transfer: a live progress
  * bar on a terminal (bytes, rate, time left), a plain line every few
  * seconds when standard output is not one, only the result with `--json`.
- * Exit 0 once the peer has every file and checked it, 75 when it is still
+ * Exit 0 once the peer has every file and checked it (its SHA-256, or only
+ * its size for an IP Messenger user, whose protocol has none), 75 when it is still
  * waiting for the peer (to come online or to accept) after `--wait`, 1 when
  * it was refused or failed.
  *
@@ -79,7 +80,7 @@ export function registerFiles(program: Command): void {
         console.log(
           `${printableLine(t.peer.name)} has ${t.files === 1 ? "the file" : `all ${t.files} files`} (${
             formatBytes(t.bytes)
-          }), checked`,
+          }), ${t.check === "size" ? "size checked" : "checked"}`,
         );
       } else if (ENDED.has(t.state)) {
         console.log(`${t.state}${t.error ? `: ${printableLine(t.error)}` : ""}`);

@@ -218,6 +218,7 @@ export class FilesService implements Service {
       filesDone: t.filesDone,
       bytes: t.bytes,
       transferred: t.transferred,
+      check: t.ipmsg ? "size" : "sha256",
       ...(t.state === "active" && t.rate !== undefined ? { rate: Math.round(t.rate) } : {}),
       ...(eta !== undefined ? { etaSeconds: eta } : {}),
       names: t.names,
@@ -699,8 +700,6 @@ export class FilesService implements Service {
   #progress(t: Transfer, force = false): void {
     const now = this.#ctx.io.now();
     if (t.direction === "in") {
-      // Bytes came: the sender has the offer.
-      t.progressed = true;
       // Stored at least every second, so what a restart (even after kill -9) shows is what is on disk.
       if (t.savedAt === undefined || now - t.savedAt >= SAVE_EVERY_MS) this.#save(t);
     }
@@ -1185,6 +1184,7 @@ export class FilesService implements Service {
       }
       got += frame.payload.length;
       this.counters.bytesReceived += frame.payload.length;
+      t.progressed = true;
       t.transferred += frame.payload.length;
       this.#progress(t);
     }

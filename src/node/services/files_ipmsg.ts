@@ -27,16 +27,8 @@ import {
   transferKey,
 } from "./files_model.ts";
 import { StreamError } from "./file_stream.ts";
-import {
-  folderBytes,
-  freeName,
-  ipmsgRequest,
-  RawReader,
-  receiveFile,
-  receiveFolder,
-  sendFolder,
-  sendRaw,
-} from "./ipmsg_files.ts";
+import { folderBytes, freeName, ipmsgRequest, RawReader, receiveFolder, sendFolder, sendRaw } from "./ipmsg_files.ts";
+import { fetchIpmsgFile, TooMuchError } from "./ipmsg_resume.ts";
 
 export class IpmsgFiles {
   #h: FilesHost;
@@ -252,6 +244,8 @@ export class IpmsgFiles {
     await Deno.mkdir(t.dir!, { recursive: true });
     t.transferred = im.files.reduce((n, f, i) => n + (im.done[i] ? f.size : 0), 0);
     const onBytes = (n: number) => {
+      // Bytes came: the sender still has the offer (see MAX_FRUITLESS_TRIES).
+      t.progressed = true;
       this.#h.counters.bytesReceived += n;
       t.transferred += n;
       this.#h.progress(t);
@@ -266,28 +260,46 @@ export class IpmsgFiles {
       const part = `${t.dir}/${im.dest[i]}.part`;
       const self = { ...this.#h.d.ipmsg!.self(), packetNo: this.#packetNo++ };
       if (f.kind === IPMSG_FILE.REGULAR) {
-        using out = await onDisk(() => Deno.open(part, { read: true, write: true, create: true }));
-        let offset = (await out.stat()).size;
-        if (offset > f.size) {
-          await out.truncate(0);
-          offset = 0;
-        }
-        await out.seek(offset, Deno.SeekMode.Start);
-        if (offset > 0) {
-          this.#h.counters.resumed++;
-          this.#h.log.info("Resuming {file} at {offset} of {size}", { file: im.dest[i], offset, size: f.size });
-        }
-        t.transferred += offset;
-        const conn = await ipmsgRequest(this.#h.d.connectTcp, sender, self, "file", im.packetNo, f.id, offset);
-        signal.addEventListener("abort", () => conn.close());
+        const base = t.transferred;
+        const name = im.dest[i]!;
         try {
-          await receiveFile(new RawReader(conn), out, f.size - offset, onBytes);
-        } finally {
-          try {
-            conn.close();
-          } catch { /* closed */ }
+          const how = await fetchIpmsgFile({
+            part,
+            size: f.size,
+            request: async (offset) => {
+              if (offset > 0) {
+                this.#h.log.info("Resuming {file} at {offset} of {size}", { file: name, offset, size: f.size });
+              }
+              const conn = await ipmsgRequest(this.#h.d.connectTcp, sender, self, "file", im.packetNo, f.id, offset);
+              signal.addEventListener("abort", () => conn.close());
+              return { reader: new RawReader(conn), close: () => conn.close() };
+            },
+            position: (bytes) => {
+              t.transferred = base + bytes;
+              this.#h.progress(t);
+            },
+            onBytes,
+            onIgnoredOffset: (offset) =>
+              this.#h.log.info(
+                "{name} sent {file} from its start when asked from {offset} (it ignores offsets): writing it again from the start",
+                { name: this.#h.d.peerName(t.peer), file: name, offset },
+              ),
+            onMismatch: (offset) =>
+              this.#h.log.info(
+                "{name} sent other bytes than {file}.part holds at {offset} (the file changed?): fetching it again from the start",
+                { name: this.#h.d.peerName(t.peer), file: name, offset },
+              ),
+          });
+          if (how === "resumed") this.#h.counters.resumed++;
+        } catch (e) {
+          if (e instanceof TooMuchError) throw new FileError(`${name}: ${e.message}`);
+          throw e;
         }
-        if (f.mtime) await out.utime(new Date(), new Date(f.mtime * 1000)).catch(() => {});
+        const mtime = f.mtime;
+        if (mtime) {
+          using out = await Deno.open(part, { write: true });
+          await out.utime(new Date(), new Date(mtime * 1000)).catch(() => {});
+        }
       } else {
         // A folder comes whole: what an earlier attempt left is started over.
         await Deno.remove(part, { recursive: true }).catch(() => {});

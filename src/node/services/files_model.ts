@@ -75,7 +75,7 @@ export interface Transfer {
   filesDone: number;
   /** Incoming: attempts in a row that got nothing from a sender that is online (too many: failed). */
   tries?: number;
-  /** Incoming, not stored: bytes came in this attempt. */
+  /** Incoming, not stored: bytes came in this attempt (set where they are written, not by a progress update). */
   progressed?: boolean;
   /** An IP Messenger offer: its packet number, its attachments, where each went, which are done. */
   ipmsg?: {

@@ -79,24 +79,6 @@ export async function ipmsgRequest(
   return conn;
 }
 
-/** Reads `want` bytes of a file into `out`; throws when the stream ends first. */
-export async function receiveFile(
-  reader: RawReader,
-  out: Deno.FsFile,
-  want: number,
-  onBytes: (n: number) => void,
-): Promise<void> {
-  let got = 0;
-  while (got < want) {
-    const chunk = await reader.read();
-    if (chunk === null) throw new StreamError(`the sender closed the connection after ${got} of ${want} bytes`);
-    const take = chunk.subarray(0, Math.min(chunk.length, want - got));
-    await onDisk(() => writeAll(out, take));
-    got += take.length;
-    onBytes(take.length);
-  }
-}
-
 /**
  * Receives a folder stream into `root` (created): the first entry is the
  * folder itself; each entry's name becomes a safe name (never a path); the
