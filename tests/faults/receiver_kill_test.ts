@@ -235,8 +235,21 @@ Deno.test("the receiver killed (kill -9) at each phase of a transfer, or its .pa
     await arrived("five.img");
     assert.equal((await received()).corrupted, 1, "the damage was seen");
     assert.ok(b.lines.some((l) => /arrived damaged/.test(l.message)));
+  } catch (e) {
+    // The sender must survive each kill of the receiver (a crash there is issue 23's item 4): say so if it did not.
+    const status = await Promise.race([a?.exited, new Promise((r) => setTimeout(() => r(undefined), 100))]);
+    if (status) {
+      throw new Error(
+        `${(e as Error).message}\nthe sender exited: ${JSON.stringify(status)}; its last lines:\n${
+          a!.rawStderr.slice(-8).join("\n")
+        }`,
+      );
+    }
+    throw e;
   } finally {
-    if (a) Deno.kill(a.child.pid, "SIGCONT");
+    try {
+      if (a) Deno.kill(a.child.pid, "SIGCONT");
+    } catch { /* it exited */ }
     await killAll();
     for (const dir of made.splice(0)) await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
