@@ -208,9 +208,11 @@ Deno.test("the receiver killed (kill -9) at each phase of a transfer, or its .pa
     const four = await offer("four");
     await until("a.img done", async () => await size(`${downloads}/four/a.img`) >= 0, 60_000);
     freeze(alice);
-    await restartB("always", false);
+    await b.kill();
     assert.ok(await size(`${downloads}/four/b.img.part`) < 256 * MB, "killed before b.img was all there");
     thaw(alice);
+    b = await startB();
+    await b.joined(alice.id, 20_000);
     await waitState(b, four, "done", 60_000);
     await arrived("four");
 
@@ -245,7 +247,7 @@ Deno.test("the receiver killed (kill -9) at each phase of a transfer, or its .pa
         }`,
       );
     }
-    throw e;
+    throw new Error(`${(e as Error).message}\nthe sender's last lines:\n${a?.rawStderr.slice(-8).join("\n")}`);
   } finally {
     try {
       if (a) Deno.kill(a.child.pid, "SIGCONT");
