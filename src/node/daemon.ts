@@ -192,6 +192,7 @@ export class Daemon {
       peersBody: () => this.views.peersBody(),
       allPeers: () => this.views.allPeers(),
       status: () => this.views.status(),
+      problems: () => this.views.problems(),
       metrics: () => this.views.metrics(),
       lookupPeer: (q) => directory.lookup(q),
       onlinePeers: () => directory.onlinePeers(),
