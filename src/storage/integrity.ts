@@ -12,7 +12,7 @@
  * exclusive locking mode, so no other connection (a Worker's) can read it,
  * and Deno refuses the `immutable=1` URI that would let one. The whole file
  * takes 2.8–4.9 s for a million messages (450 MB) here; the largest step,
- * the messages table, 0.5–0.8 s of it.
+ * the messages table, 0.5–1.2 s of it (one stall of the event loop, once).
  *
  * @module
  */
