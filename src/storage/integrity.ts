@@ -18,6 +18,9 @@
  */
 import type { DatabaseSync } from "node:sqlite";
 
+/** How every write refused because of the damage says so (the log says it once, with what to do). */
+export const DAMAGED = "the database is damaged";
+
 /** SQLite's result codes for a damaged file: SQLITE_CORRUPT, SQLITE_NOTADB. */
 const CORRUPT_CODES = new Set([11, 26]);
 

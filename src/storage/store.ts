@@ -8,7 +8,7 @@
  */
 import { DB_FILE, KEY_FILE } from "../common/data_dir.ts";
 import { DatabaseSync } from "node:sqlite";
-import { damageAdvice, isCorruption, quickCheck, tablesToCheck } from "./integrity.ts";
+import { damageAdvice, DAMAGED, isCorruption, quickCheck, tablesToCheck } from "./integrity.ts";
 
 /** A message as stored and shown in history. */
 export interface StoredMessage {
@@ -267,7 +267,7 @@ export class Store {
     try {
       if (this.#lost) throw this.#lost;
       // Whatever was written before the damage was known stays uncommitted.
-      if (this.#damaged) throw new Error(`the database is damaged (${this.#damaged})`);
+      if (this.#damaged) throw new Error(`${DAMAGED} (${this.#damaged})`);
       this.flush();
       this.#db.exec("COMMIT");
     } catch (e) {
@@ -406,7 +406,7 @@ export class Store {
 
   #refuseIfDamaged(what: string): void {
     if (this.#damaged) {
-      throw new StoreError(`Cannot ${what}: the database is damaged (${this.#damaged}); ${this.damageAdvice()}`);
+      throw new StoreError(`Cannot ${what}: ${DAMAGED} (${this.#damaged}); ${this.damageAdvice()}`);
     }
   }
 

@@ -82,6 +82,8 @@ Deno.test("a database damaged in the middle is reported at start, nothing is ack
       ((await json(`${a.httpUrl}/messages?peer=${b.id}&limit=10`)) as MessageJson[]).find((m) => m.text === text);
     assert.notEqual((await mine())?.status, "delivered", "what bob could not keep is not acknowledged");
     assert.equal((await json(`${a.httpUrl}/status`)).messaging.outbox, 1);
+    assert.equal(b.lines.filter((l) => /^The database is damaged/.test(l.message)).length, 1, "said once");
+    assert.ok(!b.lines.some((l) => /^Storage error/.test(l.message)), "not again at every refused message");
 
     // Moved away as the advice says, and started again: it arrives, once.
     await b.kill();
