@@ -7,7 +7,7 @@
  * |---|---|
  * | `GET /peers[?all=1]` | the roster (with `all`, then the peers seen before that are offline) |
  * | `GET /status` | this node and its counters |
- * | `GET /healthz` | `ok` |
+ * | `GET /healthz` | `ok`, or 503 with what is wrong (a damaged database), a line each |
  * | `GET /metrics` | Prometheus text |
  * | `GET /resolve?peer=Q` | the peer Q means, or 404 / 409 with candidates |
  * | `POST /messages[?wait=S]` | send `{to, text}` |
@@ -71,6 +71,8 @@ export interface Api {
   /** The roster, then peers seen before that are offline. */
   allPeers(): unknown[];
   status(): unknown;
+  /** What is wrong that a user must act on, in words; none when healthy. */
+  problems?(): string[];
   metrics(): string;
   lookupPeer(query: string): PeerLookup;
   /** Peers in the roster now. */
@@ -542,7 +544,15 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
           }),
     },
     "/status": { GET: () => json(api.status()) },
-    "/healthz": { GET: () => new Response("ok\n", { headers: { "content-type": "text/plain; charset=utf-8" } }) },
+    "/healthz": {
+      GET: () => {
+        const problems = api.problems?.() ?? [];
+        return new Response(problems.length ? problems.map((p) => `${p}\n`).join("") : "ok\n", {
+          status: problems.length ? 503 : 200,
+          headers: { "content-type": "text/plain; charset=utf-8" },
+        });
+      },
+    },
     "/metrics": {
       GET: () =>
         new Response(api.metrics(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } }),

@@ -192,6 +192,7 @@ export class Daemon {
       peersBody: () => this.views.peersBody(),
       allPeers: () => this.views.allPeers(),
       status: () => this.views.status(),
+      problems: () => this.views.problems(),
       metrics: () => this.views.metrics(),
       lookupPeer: (q) => directory.lookup(q),
       onlinePeers: () => directory.onlinePeers(),
@@ -340,6 +341,8 @@ export class Daemon {
 
   #onReceiveError(e: unknown): void {
     this.#receiveErrors++;
+    // A statement that found the database damaged (reading a packet's message id, say): nothing more is written.
+    this.#store.noteError(e);
     this.#log.debug("Receive error: {error}", { error: (e as Error)?.message ?? String(e) });
   }
 

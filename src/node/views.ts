@@ -187,7 +187,13 @@ export class Views {
       fdExhausted: this.#notices.fdExhausted,
     };
     out.messaging = { ...(out.messaging as Record<string, unknown>), outbox: this.#conversations.outboxSize() };
+    out.problems = this.problems();
     return out;
+  }
+
+  /** What is wrong that a user must act on, in words (every service's); none when healthy. */
+  problems(): string[] {
+    return this.#services.flatMap((s) => s.problems?.() ?? []);
   }
 
   /** Counters and gauges in the Prometheus text format. */
