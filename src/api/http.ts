@@ -92,6 +92,8 @@ export interface Api {
   search(q: { text: string; peer?: string; before?: number; limit?: number }): SearchResult;
   messageJson(m: StoredMessage): MessageJson;
   onEvent(listener: (e: DaemonEvent) => void): () => void;
+  /** Listeners {@link onEvent} holds now (each open event stream has one). */
+  eventListeners?(): number;
   peerName(id: string): string;
   /** Confirms a peer's pinned key; throws RangeError when none is pinned. */
   trustPeer(id: string): Pin;
@@ -543,7 +545,14 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
             headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
           }),
     },
-    "/status": { GET: () => json(api.status()) },
+    "/status": {
+      // Event streams open and the listeners they hold: both go back to zero when their clients go.
+      GET: () =>
+        json({
+          ...api.status() as Record<string, unknown>,
+          eventStreams: { open: streams.size, listeners: api.eventListeners?.() ?? streams.size },
+        }),
+    },
     "/healthz": {
       GET: () => {
         const problems = api.problems?.() ?? [];

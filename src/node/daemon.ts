@@ -205,6 +205,7 @@ export class Daemon {
       search: (q) => conversations.search(q),
       messageJson: (m) => conversations.messageJson(m),
       onEvent: (l) => this.onEvent(l),
+      eventListeners: () => this.#listeners.size,
       peerName: (id) => directory.peerName(id),
       trustPeer: (id) => lanchat.pins.trust(id),
       forgetPeer: (id) => lanchat.pins.forget(id),

@@ -11,9 +11,11 @@
  * - Messages out: SENDMSG|SENDCHECKOPT, re-sent (same packet number) until a
  *   RECVMSG names it, while the peer is present; queued while it is not.
  * - Messages in: SENDMSG is answered with RECVMSG when it asks (SENDCHECKOPT)
- *   and is not a broadcast or auto-reply; duplicates (same address, user and
- *   packet number within {@link DEDUP_WINDOW_MS}) are answered but not
- *   delivered twice.
+ *   and is not a broadcast or auto-reply; duplicates (same address, user,
+ *   packet number and content within {@link DEDUP_WINDOW_MS}, and no restart
+ *   of the sender in between: see ./ipmsg_dedup.ts) are answered but not
+ *   delivered twice; a same-numbered packet that says something else is a
+ *   new message.
  * - Text: UTF-8 to peers that say they read it, GBK to the others.
  *
  * @module
@@ -25,6 +27,7 @@ import { formatBytes } from "./files.ts";
 import { createHash } from "node:crypto";
 import type { Endpoint } from "./discovery.ts";
 import { DEFAULT_MAX_PEERS, MAX_PEERS_PER_ADDRESS } from "./roster.ts";
+import { DEDUP_WINDOW_MS, MAX_REMEMBERED_PACKETS, messageDigest, PacketWindow } from "./ipmsg_dedup.ts";
 import {
   decodeIpmsg,
   encodeIpmsg,
@@ -41,10 +44,7 @@ import {
 export const IPMSG_PORT = 2425;
 /** An IP Messenger peer not heard for this many of our announces is removed. */
 export const IPMSG_EXPIRY_ANNOUNCES = 5;
-/** How long (ms) an incoming packet number is remembered, to drop duplicates. */
-export const DEDUP_WINDOW_MS = 10 * 60_000;
-/** Most incoming packet numbers remembered (the oldest go first). */
-export const MAX_REMEMBERED_PACKETS = 100_000;
+export { DEDUP_WINDOW_MS, MAX_REMEMBERED_PACKETS };
 /**
  * Messages stored from one source address: a burst of
  * {@link MESSAGE_BURST}, then {@link MESSAGE_RATE_PER_S} a second (120 a
@@ -115,6 +115,8 @@ export interface IpmsgCounters {
   messagesRefused: number;
   messagesOut: number;
   duplicates: number;
+  /** BR_ENTRYs that showed a sender restarted (its packet numbers start again): a new duplicate window for it. */
+  restarts: number;
   retransmits: number;
   /** Packets with bytes that were no character in their encoding (left out of the text, not shown as �). */
   undecodable: number;
@@ -195,6 +197,7 @@ export class Ipmsg {
     messagesRefused: 0,
     messagesOut: 0,
     duplicates: 0,
+    restarts: 0,
     retransmits: 0,
     undecodable: 0,
   };
@@ -222,7 +225,7 @@ export class Ipmsg {
     attempts: number;
     lastAt?: number;
   }[] = [];
-  #seen = new Map<string, number>();
+  #seen = new PacketWindow();
   #transmits: IpmsgTransmit[] = [];
   #events: IpmsgEvent[] = [];
   #stopped = false;
@@ -365,6 +368,8 @@ export class Ipmsg {
     const id = ipmsgPeerId(p.user, from.address);
     switch (p.mode) {
       case IPMSG.BR_ENTRY: {
+        // A restarted client numbers its packets from the start again: its messages are new ones.
+        if (this.#seen.entry(from.address, p.user, p.packetNo, this.#peers.has(id), now)) this.counters.restarts++;
         const peer = this.#upsert(p, from, now);
         if (peer) this.#send(from, IPMSG.ANSENTRY | this.#capabilities(), this.#entryExtra(), peer.encoding);
         break;
@@ -501,7 +506,7 @@ export class Ipmsg {
       for (const peer of this.#peers.values()) {
         if (now - peer.lastSeen > IPMSG_EXPIRY_ANNOUNCES * this.#intervalMs) this.#remove(peer, "timeout");
       }
-      for (const [key, at] of this.#seen) if (now - at > DEDUP_WINDOW_MS) this.#seen.delete(key);
+      this.#seen.expire(now);
     }
     for (const o of this.#out) {
       if (o.nextAt !== undefined && o.nextAt <= now && this.#peers.has(o.peerId)) {
@@ -716,8 +721,8 @@ export class Ipmsg {
     const ack = () => {
       if (wantsAck) this.#send(from, IPMSG.RECVMSG | this.#capabilities(), [p.packetNo], encoding);
     };
-    const key = `${from.address}|${p.user}|${p.packetNo}`;
-    if (this.#seen.has(key)) {
+    const digest = messageDigest(p.command, p.extra);
+    if (this.#seen.duplicate(from.address, p.user, p.packetNo, digest, now)) {
       // Stored already: the sender missed our answer.
       this.counters.duplicates++;
       return ack();
@@ -729,8 +734,7 @@ export class Ipmsg {
       return;
     }
     ack();
-    this.#seen.set(key, now);
-    if (this.#seen.size > MAX_REMEMBERED_PACKETS) this.#seen.delete(this.#seen.keys().next().value!);
+    this.#seen.remember(from.address, p.user, p.packetNo, digest, now);
     // A sender we have no entry for (its BR_ENTRY was lost): take it from the
     // packet. Its message is kept even when the roster has no room for it.
     const peer = this.#peers.get(id) ?? this.#upsert({ ...p, extra: [p.user, ""] }, from, now) ??
