@@ -47,10 +47,15 @@ async function waitFor(d: DaemonProcess, id: string, pred: (t: TransferJson) => 
   return t!;
 }
 
-/** The sender is still up: its process runs, its HTTP answers, and its UDP side still delivers a message. */
-async function stillServing(a: DaemonProcess, b: DaemonProcess, n: number): Promise<void> {
+/** The sender's process still runs (else: how it ended, from its log). */
+async function assertAlive(a: DaemonProcess): Promise<void> {
   const exited = await Promise.race([a.exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 100))]);
   assert.equal(exited, false, `the sender exited; its log:\n${a.rawStderr.slice(-20).join("\n")}`);
+}
+
+/** The sender is still up: its process runs, its HTTP answers, and its UDP side still delivers a message. */
+async function stillServing(a: DaemonProcess, b: DaemonProcess, n: number): Promise<void> {
+  await assertAlive(a);
   assert.equal((await fetch(`${a.httpUrl}/healthz`).then((r) => r.text())).trim(), "ok");
   const text = `still there ${n}`;
   const sent = await fetch(`${a.httpUrl}/messages`, { method: "POST", body: JSON.stringify({ to: b.id, text }) });
@@ -93,6 +98,26 @@ async function cleanUp(): Promise<void> {
   for (const dir of made.splice(0)) await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
 
+/** A file-stream connection to `a`, authenticated with the node key in `bDir` (the receiver the offer was made to). */
+async function fetchAs(bDir: string, a: DaemonProcess, offer: string): Promise<FrameConn> {
+  const bob = await loadOrCreateIdentity(bDir);
+  const signer = new NodeSigner(bob.pkcs8, bob.publicKey);
+  const fc = new FrameConn(await Deno.connect({ hostname: "127.0.0.1", port: a.unicastPort }));
+  const hello = await fc.control(FrameType.hello);
+  const challenge = new Uint8Array(Buffer.from(String(hello.challenge), "base64"));
+  const nonce = crypto.getRandomValues(new Uint8Array(32));
+  await fc.sendControl(FrameType.auth, {
+    v: 1,
+    offer,
+    id: bob.id,
+    publicKey: Buffer.from(bob.publicKey).toString("base64"),
+    nonce: Buffer.from(nonce).toString("base64"),
+    signature: Buffer.from(signer.sign(fetchProof(challenge, nonce, offer, bob.id))).toString("base64"),
+  });
+  await fc.control(FrameType.welcome);
+  return fc;
+}
+
 /** Offers `path` from a to b, waits for the sender to be sending, and stops the receiver (SIGSTOP) there. */
 async function offerAndFreeze(a: DaemonProcess, b: DaemonProcess, path: string): Promise<string> {
   const offered = await api<TransferJson>(a, "/files", { to: "bob", paths: [path] });
@@ -111,23 +136,9 @@ Deno.test("a receiver that drops the connection mid-file, again and again, never
     await sparseFile(`${src}/big.img`, 512 * 1024 * 1024);
     const offered = (await api<TransferJson>(a, "/files", { to: "bob", paths: [`${src}/big.img`] })).body;
     await waitFor(b, offered.id, (t) => t.state === "offered", "the offer to arrive", 30_000);
-    // Bob's own key, from his data directory: this client is the receiver the offer was made to.
-    const bob = await loadOrCreateIdentity(bDir);
-    const signer = new NodeSigner(bob.pkcs8, bob.publicKey);
     for (let i = 0; i < 8; i++) {
-      const fc = new FrameConn(await Deno.connect({ hostname: "127.0.0.1", port: a.unicastPort }));
-      const hello = await fc.control(FrameType.hello);
-      const challenge = new Uint8Array(Buffer.from(String(hello.challenge), "base64"));
-      const nonce = crypto.getRandomValues(new Uint8Array(32));
-      await fc.sendControl(FrameType.auth, {
-        v: 1,
-        offer: offered.id,
-        id: bob.id,
-        publicKey: Buffer.from(bob.publicKey).toString("base64"),
-        nonce: Buffer.from(nonce).toString("base64"),
-        signature: Buffer.from(signer.sign(fetchProof(challenge, nonce, offered.id, bob.id))).toString("base64"),
-      });
-      await fc.control(FrameType.welcome);
+      await assertAlive(a);
+      const fc = await fetchAs(bDir, a, offered.id);
       await fc.sendControl(FrameType.get, { file: 0, offset: i * 1024 * 1024 });
       await fc.control(FrameType.file);
       // A few chunks, then gone: the sender has a send and a disk read under way.
@@ -165,6 +176,50 @@ Deno.test("a file cut short while it is being sent: the sender stays up, and the
       const got = await waitFor(b, id, (t) => t.state === "failed", "the receiver to fail the transfer", 60_000);
       assert.ok(got.error, "the receiver says why");
       await assert.rejects(Deno.lstat(`${downloads}/cut${i}.img`), "no file under its final name");
+      await stillServing(a, b, i);
+    }
+  } finally {
+    await cleanUp();
+  }
+});
+
+Deno.test("a file cut short while a send waits on a slow receiver: the sender stays up and tells the receiver why", async () => {
+  const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
+  made.push(src);
+  try {
+    const { a, b, bDir } = await pair();
+    for (let i = 0; i < 4; i++) {
+      const path = `${src}/slow${i}.img`;
+      await sparseFile(path, 512 * 1024 * 1024);
+      const offered = (await api<TransferJson>(a, "/files", { to: "bob", paths: [path] })).body;
+      await waitFor(b, offered.id, (t) => t.state === "offered", "the offer to arrive", 30_000);
+      const fc = await fetchAs(bDir, a, offered.id);
+      try {
+        await fc.sendControl(FrameType.get, { file: 0, offset: 0 });
+        await fc.control(FrameType.file);
+        await fc.next();
+        // The sender fills the socket and waits on a send; the file is cut short meanwhile.
+        await new Promise((r) => setTimeout(r, 300));
+        await Deno.truncate(path, 1024 * 1024);
+        // One frame read lets that send finish: the sender's next read finds the end of the file while its next
+        // send waits on this receiver, which reads nothing for a while.
+        await fc.next();
+        await new Promise((r) => setTimeout(r, 1000));
+        let last: { type: number; payload: Uint8Array } | undefined;
+        while (true) {
+          const f = await fc.next().catch(() => undefined);
+          if (!f) break;
+          last = { type: f.type, payload: f.payload.slice() };
+          if (f.type !== FrameType.data) break;
+        }
+        await assertAlive(a);
+        assert.equal(last?.type, FrameType.error, "the stream ends with an error frame");
+        assert.match(new TextDecoder().decode(last.payload), /slow\d\.img changed while it was being sent/);
+      } finally {
+        fc.close();
+      }
+      const out = await waitFor(a, offered.id, (t) => t.state === "failed", "the sender to fail the transfer", 10_000);
+      assert.match(out.error ?? "", /changed while it was being sent/);
       await stillServing(a, b, i);
     }
   } finally {
