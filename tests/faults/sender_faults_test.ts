@@ -226,8 +226,21 @@ Deno.test("a file cut short while a send waits on a slow receiver: the sender st
       } finally {
         fc.close();
       }
-      const out = await waitFor(a, offered.id, (t) => t.state === "failed", "the sender to fail the transfer", 10_000);
-      assert.match(out.error ?? "", /changed while it was being sent/);
+      if (i % 2 === 0) {
+        const out = await waitFor(
+          a,
+          offered.id,
+          (t) => t.state === "failed",
+          "the sender to fail the transfer",
+          10_000,
+        );
+        assert.match(out.error ?? "", /changed while it was being sent/);
+      } else {
+        // Whether the sender's send was let through far enough to find the file cut short is up to the kernel's
+        // buffers: the transfer has failed (it did) or waits for the receiver to try again (it did not); never done.
+        const out = await transfer(a, offered.id);
+        assert.ok(out.state === "failed" || out.state === "active", JSON.stringify(out));
+      }
       await stillServing(a, b, i);
     }
   } finally {
