@@ -136,7 +136,7 @@ Deno.test("a receiver that drops the connection mid-file, again and again, never
     await sparseFile(`${src}/big.img`, 512 * 1024 * 1024);
     const offered = (await api<TransferJson>(a, "/files", { to: "bob", paths: [`${src}/big.img`] })).body;
     await waitFor(b, offered.id, (t) => t.state === "offered", "the offer to arrive", 30_000);
-    for (let i = 0; i < 8; i++) {
+    for (let i = 0; i < 12; i++) {
       await assertAlive(a);
       const fc = await fetchAs(bDir, a, offered.id);
       await fc.sendControl(FrameType.get, { file: 0, offset: i * 1024 * 1024 });
