@@ -16,6 +16,7 @@ import {
   tempDataDir,
   until,
 } from "../support/daemon_process.ts";
+import { startServingDaemon } from "../support/file_port.ts";
 
 const HOSTILE = "127.0.0.9";
 /** Strangers enough to want more slots together (5 × 8) than strangers may have (32 less the 8 kept for peers). */
@@ -113,7 +114,7 @@ async function pair() {
   const aDir = tempDataDir();
   const bDir = tempDataDir();
   made.push(downloads, aDir, bDir);
-  const a = await startLoopbackDaemon(port, "alice", { dataDir: aDir }).started();
+  const a = await startServingDaemon(port, "alice", { dataDir: aDir });
   const b = await startLoopbackDaemon(port, "bob", {
     dataDir: bDir,
     extra: ["--downloads", downloads, "--accept-files", "always"],

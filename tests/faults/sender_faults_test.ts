@@ -23,6 +23,7 @@ import {
   tempDataDir,
   until,
 } from "../support/daemon_process.ts";
+import { startServingDaemon } from "../support/file_port.ts";
 
 const made: string[] = [];
 
@@ -73,7 +74,7 @@ async function pair(bExtra: string[] = [], downloads = Deno.makeTempDirSync({ pr
   const aDir = tempDataDir();
   const bDir = tempDataDir();
   made.push(aDir, bDir);
-  const a = await startLoopbackDaemon(port, "alice", { dataDir: aDir }).started();
+  const a = await startServingDaemon(port, "alice", { dataDir: aDir });
   const b = await startLoopbackDaemon(port, "bob", {
     dataDir: bDir,
     extra: ["--downloads", downloads, "--auto-accept-max", "8G", "--keep-free", "0", ...bExtra],
