@@ -175,7 +175,10 @@ Deno.test("a file cut short while it is being sent: the sender stays up, and the
       const out = await waitFor(a, id, (t) => t.state === "failed", "the sender to fail the transfer", 30_000);
       assert.match(out.error ?? "", /cut\d\.img changed/);
       const got = await waitFor(b, id, (t) => t.state === "failed", "the receiver to fail the transfer", 60_000);
-      assert.ok(got.error, "the receiver says why");
+      assert.match(
+        got.error ?? "",
+        /cut\d\.img changed while it was being sent|cut\d\.img changed since it was offered/,
+      );
       await assert.rejects(Deno.lstat(`${downloads}/cut${i}.img`), "no file under its final name");
       await stillServing(a, b, i);
     }

@@ -823,7 +823,11 @@ export class FilesService implements Service {
         requester,
         error: first.error,
       });
-      return refuse(first.code, first.error);
+      // An offer that failed here says why (a file cut short while it was sent), for the receiver to show.
+      return refuse(
+        first.code,
+        first.code === "ended" && t?.state === "failed" && t.error ? `${first.error}: ${t.error}` : first.error,
+      );
     }
     c.offer = offer;
     if (this.#d.networkKey) c.cipher = new StreamCipher(streamKey(this.#d.networkKey, challenge, nonce), "server");
