@@ -270,7 +270,7 @@ export class Daemon {
     this.parts.ipmsg?.ipmsg.setAbsence(presence === "online" ? undefined : clean ?? "");
     if (save) {
       this.#store.saveSetting("presence", JSON.stringify({ presence, note: clean }));
-      this.#pump();
+      void this.#pump();
     }
     return { presence, ...(clean ? { note: clean } : {}) };
   }
@@ -310,7 +310,7 @@ export class Daemon {
         dataDir: this.dataDir,
       },
     );
-    this.#pump();
+    void this.#pump();
   }
 
   /** Says goodbye (every service), closes sockets, HTTP and the database. */
@@ -337,7 +337,7 @@ export class Daemon {
   #onDatagram(socket: string, bytes: Uint8Array, from: Deno.Addr): void {
     if (this.#stopped) return;
     this.#bySocket.get(socket)?.onDatagram?.(socket, bytes, endpointOf(from), this.#io.now());
-    this.#pump();
+    void this.#pump();
   }
 
   #onReceiveError(e: unknown): void {
@@ -353,7 +353,7 @@ export class Daemon {
     if (this.#stopped) return;
     const now = this.#io.now();
     for (const s of this.#services) s.handleTimeout?.(now);
-    this.#pump();
+    void this.#pump();
   }
 
   /**
@@ -377,12 +377,12 @@ export class Daemon {
       });
       for (const s of this.#services) s.onCommitFailed?.(now);
       for (const w of waiters) w.reject(e);
-      this.#pump();
+      void this.#pump();
       return;
     }
     for (const s of this.#services) s.onCommitted?.(now);
     for (const w of waiters) w.resolve();
-    this.#pump();
+    void this.#pump();
   }
 
   /** Resolves when what was written so far is committed; rejects with a StoreError if that commit fails. */
