@@ -91,6 +91,8 @@ export type IpmsgEvent =
     text: string;
     sentAt: number;
     files?: { packetNo: number; list: IpmsgAttachment[] };
+    /** What {@link Ipmsg.unstored} takes when the message could not be kept. */
+    receipt: IpmsgReceipt;
   }
   | { type: "delivered"; messageId: string; peerId: string; rttMs: number }
   /** A sealed message of ours was opened by its reader (their READMSG). */
@@ -103,6 +105,20 @@ export type IpmsgEvent =
 export interface IpmsgTransmit {
   to: Endpoint;
   bytes: Uint8Array;
+  /** A RECVMSG: the receipt of the message it answers (withdrawn while queued if that message was not kept). */
+  receipt?: string;
+}
+
+/** Which incoming message a RECVMSG answers: its sender and packet, and what it said. */
+export interface IpmsgReceipt {
+  from: Endpoint;
+  user: string;
+  packetNo: string;
+  digest: string;
+}
+
+function receiptKey(r: IpmsgReceipt): string {
+  return `${r.from.address}|${r.from.port}|${r.user}|${r.packetNo}`;
 }
 
 export interface IpmsgCounters {
@@ -526,6 +542,18 @@ export class Ipmsg {
     return next === Infinity ? undefined : next;
   }
 
+  /**
+   * A message this machine gave out could not be kept (the store refused
+   * it, or its commit failed): its RECVMSGs still queued are withdrawn and
+   * its packet number forgotten, so the sender, unanswered, sends it again
+   * and it is taken as new. A message acknowledged is a message stored.
+   */
+  unstored(receipt: IpmsgReceipt): void {
+    const key = receiptKey(receipt);
+    this.#transmits = this.#transmits.filter((t) => t.receipt !== key);
+    this.#seen.forget(receipt.from.address, receipt.user, receipt.packetNo, receipt.digest);
+  }
+
   drainTransmits(): IpmsgTransmit[] {
     const out = this.#transmits;
     this.#transmits = [];
@@ -578,7 +606,14 @@ export class Ipmsg {
     return n;
   }
 
-  #send(to: Endpoint, command: number, extra: string[], encoding: IpmsgEncoding, packetNo?: string): void {
+  #send(
+    to: Endpoint,
+    command: number,
+    extra: string[],
+    encoding: IpmsgEncoding,
+    packetNo?: string,
+    receipt?: string,
+  ): void {
     const utf8 = encoding === "utf-8";
     // Tell a GBK peer nothing about UTF-8 in this packet (FeiQ reads GBK).
     const cmd = utf8 ? command : command & ~(IPMSG_OPT.UTF8OPT | IPMSG_OPT.CAPUTF8OPT);
@@ -599,7 +634,7 @@ export class Ipmsg {
       this.counters.dropped.oversize++;
       return;
     }
-    this.#transmits.push({ to: { address: to.address, port: to.port }, bytes });
+    this.#transmits.push({ to: { address: to.address, port: to.port }, bytes, ...(receipt ? { receipt } : {}) });
   }
 
   #transmitMessage(o: Outgoing, now: number): void {
@@ -718,10 +753,19 @@ export class Ipmsg {
     const wantsAck = (p.options & IPMSG_OPT.SENDCHECKOPT) !== 0 &&
       (p.options & (IPMSG_OPT.BROADCASTOPT | IPMSG_OPT.AUTORETOPT)) === 0;
     const encoding = this.#peers.get(id)?.encoding ?? p.encoding;
-    const ack = () => {
-      if (wantsAck) this.#send(from, IPMSG.RECVMSG | this.#capabilities(), [p.packetNo], encoding);
-    };
     const digest = messageDigest(p.command, p.extra);
+    const receipt: IpmsgReceipt = {
+      from: { address: from.address, port: from.port },
+      user: p.user,
+      packetNo: p.packetNo,
+      digest,
+    };
+    // Queued, not sent: the driver holds it until the message is committed, and unstored() withdraws it.
+    const ack = () => {
+      if (wantsAck) {
+        this.#send(from, IPMSG.RECVMSG | this.#capabilities(), [p.packetNo], encoding, undefined, receiptKey(receipt));
+      }
+    };
     if (this.#seen.duplicate(from.address, p.user, p.packetNo, digest, now)) {
       // Stored already: the sender missed our answer.
       this.counters.duplicates++;
@@ -768,6 +812,7 @@ export class Ipmsg {
       text,
       sentAt: this.#wall(now),
       ...(files?.length ? { files: { packetNo: Number(p.packetNo), list: files } } : {}),
+      receipt,
     });
   }
 }

@@ -104,6 +104,14 @@ export class PacketWindow {
     if (this.#seen.size > MAX_REMEMBERED_PACKETS) this.#seen.delete(this.#seen.keys().next().value!);
   }
 
+  /** Forgets a message remembered as stored that was not kept after all (its retransmission is then new). */
+  forget(address: string, user: string, packetNo: string, digest: string): void {
+    const s = this.#senders.get(senderKey(address, user));
+    if (!s) return;
+    const key = `${senderKey(address, user)}|${s.epoch}|${packetNo}`;
+    if (this.#seen.get(key)?.digest === digest) this.#seen.delete(key);
+  }
+
   /** Forgets what is older than the window. */
   expire(now: number): void {
     for (const [key, v] of this.#seen) if (now - v.at > DEDUP_WINDOW_MS) this.#seen.delete(key);

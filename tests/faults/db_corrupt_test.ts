@@ -4,10 +4,13 @@
  * damage by itself, says so in words with what to do (log, `/healthz` 503,
  * `/status`, `lanchat status`), stores nothing more and acknowledges no
  * message it could not keep: the sender keeps it queued, and once the file
- * is moved away and the daemon started again, it arrives, once.
+ * is moved away and the daemon started again, it arrives, once. The same
+ * for an IP Messenger message: no RECVMSG for what could not be kept.
  */
 import assert from "node:assert/strict";
 import type { MessageJson } from "../../src/api/types.ts";
+import { IPMSG } from "../../src/wire/ipmsg.ts";
+import { craftedClient } from "../support/ipmsg_client.ts";
 import { freeUdpPort, killAll, runCli, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
 
 const FILL = new URL("../../scripts/history_fill.ts", import.meta.url).pathname;
@@ -99,6 +102,52 @@ Deno.test("a database damaged in the middle is reported at start, nothing is ack
     console.log(bobLog.join("\n"));
     throw e;
   } finally {
+    await killAll();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+});
+
+Deno.test("an IP Messenger message that a damaged database cannot keep is not acknowledged (RECVMSG), and arrives once it can be kept", async () => {
+  const dir = tempDataDir();
+  const ipmsgPort = freeUdpPort();
+  const client = craftedClient(ipmsgPort);
+  const recvmsgs = (n: number) => client.got.filter((p) => p.mode === IPMSG.RECVMSG && p.extra[0] === String(n)).length;
+  try {
+    const fill = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--allow-write", FILL, dir, "3000"],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assert.ok(fill.success, new TextDecoder().decode(fill.stderr));
+    const db = `${dir}/lanchat.db`;
+    await damage(db, 8192);
+    const extra = ["--ipmsg", "--ipmsg-port", String(ipmsgPort)];
+    const b = await startLoopbackDaemon(freeUdpPort(), "bob@h2", { dataDir: dir, extra }).started();
+    await until("bob's /healthz to report the damage", async () => {
+      const res = await fetch(`${b.httpUrl}/healthz`);
+      await res.body?.cancel();
+      return res.status === 503;
+    }, 60_000);
+    await client.entry(1);
+    // Sent, and its retransmission: bob takes each in (counted) but keeps neither, so answers neither.
+    for (let i = 1; i <= 2; i++) {
+      await client.post(5, "kept or unanswered");
+      await until("bob to take it in", async () => (await json(`${b.httpUrl}/status`)).ipmsg.messagesIn >= i, 10_000);
+    }
+    await new Promise((r) => setTimeout(r, 500)); // a RECVMSG on loopback would be here by now
+    assert.equal(recvmsgs(5), 0, "a message bob could not keep is not acknowledged");
+
+    // Moved away and started again: the sender's next retransmission is kept, and answered.
+    await b.kill();
+    await Deno.rename(db, `${db}.damaged`);
+    await Deno.rename(`${db}-wal`, `${db}.damaged-wal`).catch(() => {});
+    const b2 = await startLoopbackDaemon(freeUdpPort(), "bob@h2", { dataDir: dir, extra }).started();
+    await client.entry(1);
+    await client.message(5, "kept or unanswered");
+    const inbox = (await json(`${b2.httpUrl}/messages?limit=100`)) as MessageJson[];
+    assert.deepEqual(inbox.filter((m) => m.direction === "in").map((m) => m.text), ["kept or unanswered"]);
+  } finally {
+    client.sock.close();
     await killAll();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

@@ -511,3 +511,20 @@ Deno.test("ipmsg: a client that said goodbye and enters again starts a new windo
   hi(40);
   assert.equal(m.drainEvents().filter((e) => e.type === "message").length, 2);
 });
+
+Deno.test("ipmsg: a message that could not be kept is not acknowledged: its queued RECVMSGs are withdrawn and its retransmission is new", () => {
+  const m = machine();
+  m.handleDatagram(utf8("1_iptux 0.8.3:1:root:vm:259:root\0\0icon-tux.png\0utf-8\0"), IPTUX, 0);
+  m.drainEvents();
+  m.drainTransmits();
+  const msg = utf8(`1_iptux 0.8.3:7:root:vm:${IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT}:keep me\0`);
+  m.handleDatagram(msg, IPTUX, 10);
+  m.handleDatagram(msg, IPTUX, 20); // a retry while the first is not committed yet
+  const [first] = m.drainEvents();
+  assert.ok(first?.type === "message");
+  m.unstored(first.receipt); // the store refused it, or its commit failed
+  assert.deepEqual(out(m).map((t) => t.p.mode), [], "no RECVMSG for what was not kept");
+  m.handleDatagram(msg, IPTUX, 30); // the sender, unanswered, tries again
+  assert.deepEqual(m.drainEvents().flatMap((e) => e.type === "message" ? [e.text] : []), ["keep me"]);
+  assert.deepEqual(out(m).map((t) => [t.p.mode, t.p.extra[0]]), [[IPMSG.RECVMSG, "7"]]);
+});
