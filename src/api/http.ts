@@ -7,7 +7,7 @@
  * |---|---|
  * | `GET /peers[?all=1]` | the roster (with `all`, then the peers seen before that are offline) |
  * | `GET /status` | this node and its counters |
- * | `GET /healthz` | `ok` |
+ * | `GET /healthz` | `ok`, or 503 with what is wrong (a damaged database), a line each |
  * | `GET /metrics` | Prometheus text |
  * | `GET /resolve?peer=Q` | the peer Q means, or 404 / 409 with candidates |
  * | `POST /messages[?wait=S]` | send `{to, text}` |
@@ -71,6 +71,8 @@ export interface Api {
   /** The roster, then peers seen before that are offline. */
   allPeers(): unknown[];
   status(): unknown;
+  /** What is wrong that a user must act on, in words; none when healthy. */
+  problems?(): string[];
   metrics(): string;
   lookupPeer(query: string): PeerLookup;
   /** Peers in the roster now. */
@@ -90,6 +92,8 @@ export interface Api {
   search(q: { text: string; peer?: string; before?: number; limit?: number }): SearchResult;
   messageJson(m: StoredMessage): MessageJson;
   onEvent(listener: (e: DaemonEvent) => void): () => void;
+  /** Listeners {@link onEvent} holds now (each open event stream has one). */
+  eventListeners?(): number;
   peerName(id: string): string;
   /** Confirms a peer's pinned key; throws RangeError when none is pinned. */
   trustPeer(id: string): Pin;
@@ -541,8 +545,23 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
             headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
           }),
     },
-    "/status": { GET: () => json(api.status()) },
-    "/healthz": { GET: () => new Response("ok\n", { headers: { "content-type": "text/plain; charset=utf-8" } }) },
+    "/status": {
+      // Event streams open and the listeners they hold: both go back to zero when their clients go.
+      GET: () =>
+        json({
+          ...api.status() as Record<string, unknown>,
+          eventStreams: { open: streams.size, listeners: api.eventListeners?.() ?? streams.size },
+        }),
+    },
+    "/healthz": {
+      GET: () => {
+        const problems = api.problems?.() ?? [];
+        return new Response(problems.length ? problems.map((p) => `${p}\n`).join("") : "ok\n", {
+          status: problems.length ? 503 : 200,
+          headers: { "content-type": "text/plain; charset=utf-8" },
+        });
+      },
+    },
     "/metrics": {
       GET: () =>
         new Response(api.metrics(), { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } }),

@@ -172,9 +172,14 @@ export async function followEventsForever(
         onOpen: () => {
           opened = true;
           delay = 500;
-          Promise.resolve(options.onOpen(reconnect)).then(() => {
+          const flush = () => {
             for (const [t, d] of queue ?? []) onEvent(t, d);
             queue = undefined;
+          };
+          // A failed onOpen (the daemon went away meanwhile) still lets the queued events through: the stream
+          // ends too, and the next connection calls onOpen again.
+          Promise.resolve(options.onOpen(reconnect)).then(flush, flush).catch((e) => {
+            console.error(`lanchat: ${(e as Error).message}`);
           });
         },
       });

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { Option } from "commander";
 import { Daemon } from "../node/daemon.ts";
+import { installLastResort } from "../node/last_resort.ts";
 import { DEFAULT_DISCOVERY_PORT, DEFAULT_HTTP, DEFAULT_UNICAST_PORT } from "../node/options.ts";
 import { DEFAULT_PROBE_TIMEOUT_MS } from "../protocol/roster.ts";
 import { DEFAULT_INTERVAL_MS } from "../protocol/discovery.ts";
@@ -166,6 +167,7 @@ export function registerDaemon(program: Command): void {
     .addOption(new Option("--log-format <format>", "log line format").choices(LOG_FORMATS).default("text"))
     .action(async (flags: DaemonFlags) => {
       setupLogging({ level: flags.logLevel, format: flags.logFormat });
+      installLastResort();
       if (flags.keyFile?.looseMode !== undefined) {
         logger("daemon").warn(
           "Key file {path} can be read by other users of this host (mode {mode}): whoever reads it can join the group; run chmod 600 {path}",
@@ -206,7 +208,9 @@ export function registerDaemon(program: Command): void {
           if (stopping) return;
           stopping = true;
           logger("daemon").info("Received {signal}, saying goodbye", { signal });
-          daemon.stop().finally(resolve);
+          daemon.stop().catch((e) => {
+            logger("daemon").error("Stopping failed: {error}", { error: (e as Error).message });
+          }).finally(resolve);
         };
         for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, () => onSignal(s));
       });

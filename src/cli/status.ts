@@ -32,6 +32,8 @@ interface Status {
   files?: { active: number; waiting: number };
   groups?: number;
   groupMessagesRefused?: number;
+  /** What is wrong that a user must act on (a damaged database), in words. */
+  problems?: string[];
 }
 
 /** A duration for people: `500 ms`, `2 s`, `1.5 s`, `5m 3s`, `3h 12m`, `2d 4h`. */
@@ -77,6 +79,7 @@ export function describeStatus(s: Status): string[] {
     ? `${humanDuration(s.announceIntervalMs)} (scaled up from ${humanDuration(s.intervalMs)} for the LAN's size)`
     : humanDuration(s.intervalMs);
   const lines = [
+    ...(s.problems ?? []).map((p) => `PROBLEM: ${printableLine(p)}`),
     `${printableLine(s.name)} (${s.id})`,
     `up ${humanDuration(s.uptimeSeconds * 1000)}, version ${s.version}, incarnation ${s.incarnation}`,
     `presence: ${s.presence ?? "online"}${s.note ? `: ${printableLine(s.note)}` : ""}`,

@@ -191,6 +191,9 @@ export async function assemble(o: {
       options: { ...options.files, downloads: options.files?.downloads ?? defaultDownloads(io.env) },
       send: (to, text) => conversations.sendMessage(to, text),
       addressOf: (peer) => lanchat.discovery.roster.get(peer)?.addresses[0],
+      knownAddress: (address) =>
+        lanchat.discovery.roster.peers().some((p) => p.addresses.some((a) => a.address === address)) ||
+        [...directory.known()].some((k) => k.address === address),
       isLanchat: (peer) => !knownIpmsg(peer) && ipmsg?.ipmsg.get(peer) === undefined,
       trusted: (peer) => pins.get(peer)?.trust === "trusted",
       peerName: (peer) => directory.peerName(peer),

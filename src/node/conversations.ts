@@ -12,6 +12,7 @@ import type { DaemonEvent, MessageJson } from "../api/types.ts";
 import { logger } from "../common/log.ts";
 import { FILES_MARK, noteSummary, parseNote } from "../protocol/files.ts";
 import { isAutoReply, withoutAutoMark } from "../protocol/auto_reply.ts";
+import { DAMAGED } from "../storage/integrity.ts";
 import { type HistoryQuery, type SearchResult, type Store, type StoredMessage, StoreError } from "../storage/store.ts";
 import type { Directory } from "./directory.ts";
 import type { Outgoing, Service, ServiceContext } from "./service.ts";
@@ -136,7 +137,8 @@ export class Conversations implements Service {
 
   onEvent(event: DaemonEvent): void {
     if (event.type === "store-error") {
-      this.#log.error("Storage error: {error}", { error: event.error });
+      // A damaged database is logged once, with what to do (services/storage.ts), not at every refused message.
+      if (!event.error.includes(DAMAGED)) this.#log.error("Storage error: {error}", { error: event.error });
       return;
     }
     if (event.type !== "message" && event.type !== "delivered" && event.type !== "failed") return;

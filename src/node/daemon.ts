@@ -192,6 +192,7 @@ export class Daemon {
       peersBody: () => this.views.peersBody(),
       allPeers: () => this.views.allPeers(),
       status: () => this.views.status(),
+      problems: () => this.views.problems(),
       metrics: () => this.views.metrics(),
       lookupPeer: (q) => directory.lookup(q),
       onlinePeers: () => directory.onlinePeers(),
@@ -204,6 +205,7 @@ export class Daemon {
       search: (q) => conversations.search(q),
       messageJson: (m) => conversations.messageJson(m),
       onEvent: (l) => this.onEvent(l),
+      eventListeners: () => this.#listeners.size,
       peerName: (id) => directory.peerName(id),
       trustPeer: (id) => lanchat.pins.trust(id),
       forgetPeer: (id) => lanchat.pins.forget(id),
@@ -268,7 +270,7 @@ export class Daemon {
     this.parts.ipmsg?.ipmsg.setAbsence(presence === "online" ? undefined : clean ?? "");
     if (save) {
       this.#store.saveSetting("presence", JSON.stringify({ presence, note: clean }));
-      this.#pump();
+      void this.#pump();
     }
     return { presence, ...(clean ? { note: clean } : {}) };
   }
@@ -308,7 +310,7 @@ export class Daemon {
         dataDir: this.dataDir,
       },
     );
-    this.#pump();
+    void this.#pump();
   }
 
   /** Says goodbye (every service), closes sockets, HTTP and the database. */
@@ -335,11 +337,13 @@ export class Daemon {
   #onDatagram(socket: string, bytes: Uint8Array, from: Deno.Addr): void {
     if (this.#stopped) return;
     this.#bySocket.get(socket)?.onDatagram?.(socket, bytes, endpointOf(from), this.#io.now());
-    this.#pump();
+    void this.#pump();
   }
 
   #onReceiveError(e: unknown): void {
     this.#receiveErrors++;
+    // A statement that found the database damaged (reading a packet's message id, say): nothing more is written.
+    this.#store.noteError(e);
     this.#log.debug("Receive error: {error}", { error: (e as Error)?.message ?? String(e) });
   }
 
@@ -349,7 +353,7 @@ export class Daemon {
     if (this.#stopped) return;
     const now = this.#io.now();
     for (const s of this.#services) s.handleTimeout?.(now);
-    this.#pump();
+    void this.#pump();
   }
 
   /**
@@ -373,12 +377,12 @@ export class Daemon {
       });
       for (const s of this.#services) s.onCommitFailed?.(now);
       for (const w of waiters) w.reject(e);
-      this.#pump();
+      void this.#pump();
       return;
     }
     for (const s of this.#services) s.onCommitted?.(now);
     for (const w of waiters) w.resolve();
-    this.#pump();
+    void this.#pump();
   }
 
   /** Resolves when what was written so far is committed; rejects with a StoreError if that commit fails. */

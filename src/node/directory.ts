@@ -75,6 +75,11 @@ export class Directory implements Service {
         port: first.port,
         lastSeen: wall,
       });
+    } else if (event.type === "left" || event.type === "ipmsg-left") {
+      // Last seen when it left: at its goodbye (now), or at the last packet heard before it timed out.
+      const had = this.#known.get(event.peer.id);
+      const seen = event.reason === "goodbye" ? wall : this.#ctx.wall(event.peer.lastSeen);
+      if (had && seen > had.lastSeen) this.#remember({ ...had, lastSeen: seen });
     } else if (event.type === "ipmsg-joined" || event.type === "ipmsg-updated") {
       const known = ipmsgKnown(event.peer, wall);
       const had = this.#known.get(known.id);

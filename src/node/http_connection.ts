@@ -281,6 +281,13 @@ export class Connection {
       error = { status: 400, message: "Conflicting Content-Length and Transfer-Encoding headers" };
     }
     if (info.upgrade) error = { status: 501, message: "Protocol upgrades are not supported" };
+    // Only HTTP/1.0 and 1.1 are spoken here: another version is refused, not answered as if it were 1.1.
+    if (info.versionMajor !== 1 || (info.versionMinor !== 0 && info.versionMinor !== 1)) {
+      error = {
+        status: 505,
+        message: `HTTP/${info.versionMajor}.${info.versionMinor} is not supported: use HTTP/1.1`,
+      };
+    }
     if (!info.url.startsWith("/")) error ??= { status: 400, message: "The request target must be a path" };
     const hasBody = chunked || length > 0;
     const incoming: Incoming = {
@@ -560,6 +567,7 @@ const REASONS: Record<number, string> = {
   501: "Not Implemented",
   502: "Bad Gateway",
   503: "Service Unavailable",
+  505: "HTTP Version Not Supported",
   507: "Insufficient Storage",
 };
 

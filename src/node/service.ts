@@ -81,6 +81,8 @@ export interface Service {
   shutdown?(now: number): void;
   /** Its part of `/status`, merged into the top level. */
   status?(): Record<string, unknown>;
+  /** What is wrong that a user must act on, in words; any makes `/healthz` answer 503. */
+  problems?(): string[];
   /** Its counters and gauges for `/metrics`. */
   metrics?(m: MetricsWriter): void;
 }

@@ -18,6 +18,7 @@ import { CLOSE_REASONS, type HttpServer } from "./http_server.ts";
 import { labelValue, MetricsWriter } from "./metrics.ts";
 import type { Notices } from "./notices.ts";
 import type { Service } from "./service.ts";
+import { unexpectedErrors } from "./last_resort.ts";
 import type { LanchatService } from "./services/lanchat.ts";
 
 /** What the driver tells the views about itself. */
@@ -185,9 +186,16 @@ export class Views {
       sendErrors: errors.send,
       receiveErrors: errors.receive,
       fdExhausted: this.#notices.fdExhausted,
+      unexpectedErrors: unexpectedErrors(),
     };
     out.messaging = { ...(out.messaging as Record<string, unknown>), outbox: this.#conversations.outboxSize() };
+    out.problems = this.problems();
     return out;
+  }
+
+  /** What is wrong that a user must act on, in words (every service's); none when healthy. */
+  problems(): string[] {
+    return this.#services.flatMap((s) => s.problems?.() ?? []);
   }
 
   /** Counters and gauges in the Prometheus text format. */
@@ -208,6 +216,12 @@ export class Views {
     const errors = d.socketErrors();
     m.single("lanchat_send_errors_total", "counter", "Datagrams the OS refused to send.", errors.send);
     m.single("lanchat_receive_errors_total", "counter", "Socket receive errors.", errors.receive);
+    m.single(
+      "lanchat_unexpected_errors_total",
+      "counter",
+      "Errors nothing handled, logged with their stack by the last resort (bugs: the daemon went on).",
+      unexpectedErrors(),
+    );
     m.single(
       "lanchat_fd_exhausted_total",
       "counter",

@@ -11,9 +11,11 @@
  * - Messages out: SENDMSG|SENDCHECKOPT, re-sent (same packet number) until a
  *   RECVMSG names it, while the peer is present; queued while it is not.
  * - Messages in: SENDMSG is answered with RECVMSG when it asks (SENDCHECKOPT)
- *   and is not a broadcast or auto-reply; duplicates (same address, user and
- *   packet number within {@link DEDUP_WINDOW_MS}) are answered but not
- *   delivered twice.
+ *   and is not a broadcast or auto-reply; duplicates (same address, user,
+ *   packet number and content within {@link DEDUP_WINDOW_MS}, and no restart
+ *   of the sender in between: see ./ipmsg_dedup.ts) are answered but not
+ *   delivered twice; a same-numbered packet that says something else is a
+ *   new message.
  * - Text: UTF-8 to peers that say they read it, GBK to the others.
  *
  * @module
@@ -25,6 +27,7 @@ import { formatBytes } from "./files.ts";
 import { createHash } from "node:crypto";
 import type { Endpoint } from "./discovery.ts";
 import { DEFAULT_MAX_PEERS, MAX_PEERS_PER_ADDRESS } from "./roster.ts";
+import { DEDUP_WINDOW_MS, MAX_REMEMBERED_PACKETS, messageDigest, PacketWindow } from "./ipmsg_dedup.ts";
 import {
   decodeIpmsg,
   encodeIpmsg,
@@ -41,10 +44,7 @@ import {
 export const IPMSG_PORT = 2425;
 /** An IP Messenger peer not heard for this many of our announces is removed. */
 export const IPMSG_EXPIRY_ANNOUNCES = 5;
-/** How long (ms) an incoming packet number is remembered, to drop duplicates. */
-export const DEDUP_WINDOW_MS = 10 * 60_000;
-/** Most incoming packet numbers remembered (the oldest go first). */
-export const MAX_REMEMBERED_PACKETS = 100_000;
+export { DEDUP_WINDOW_MS, MAX_REMEMBERED_PACKETS };
 /**
  * Messages stored from one source address: a burst of
  * {@link MESSAGE_BURST}, then {@link MESSAGE_RATE_PER_S} a second (120 a
@@ -91,6 +91,8 @@ export type IpmsgEvent =
     text: string;
     sentAt: number;
     files?: { packetNo: number; list: IpmsgAttachment[] };
+    /** What {@link Ipmsg.unstored} takes when the message could not be kept. */
+    receipt: IpmsgReceipt;
   }
   | { type: "delivered"; messageId: string; peerId: string; rttMs: number }
   /** A sealed message of ours was opened by its reader (their READMSG). */
@@ -103,6 +105,20 @@ export type IpmsgEvent =
 export interface IpmsgTransmit {
   to: Endpoint;
   bytes: Uint8Array;
+  /** A RECVMSG: the receipt of the message it answers (withdrawn while queued if that message was not kept). */
+  receipt?: string;
+}
+
+/** Which incoming message a RECVMSG answers: its sender and packet, and what it said. */
+export interface IpmsgReceipt {
+  from: Endpoint;
+  user: string;
+  packetNo: string;
+  digest: string;
+}
+
+function receiptKey(r: IpmsgReceipt): string {
+  return `${r.from.address}|${r.from.port}|${r.user}|${r.packetNo}`;
 }
 
 export interface IpmsgCounters {
@@ -115,6 +131,8 @@ export interface IpmsgCounters {
   messagesRefused: number;
   messagesOut: number;
   duplicates: number;
+  /** BR_ENTRYs that showed a sender restarted (its packet numbers start again): a new duplicate window for it. */
+  restarts: number;
   retransmits: number;
   /** Packets with bytes that were no character in their encoding (left out of the text, not shown as �). */
   undecodable: number;
@@ -195,6 +213,7 @@ export class Ipmsg {
     messagesRefused: 0,
     messagesOut: 0,
     duplicates: 0,
+    restarts: 0,
     retransmits: 0,
     undecodable: 0,
   };
@@ -222,7 +241,7 @@ export class Ipmsg {
     attempts: number;
     lastAt?: number;
   }[] = [];
-  #seen = new Map<string, number>();
+  #seen = new PacketWindow();
   #transmits: IpmsgTransmit[] = [];
   #events: IpmsgEvent[] = [];
   #stopped = false;
@@ -365,6 +384,8 @@ export class Ipmsg {
     const id = ipmsgPeerId(p.user, from.address);
     switch (p.mode) {
       case IPMSG.BR_ENTRY: {
+        // A restarted client numbers its packets from the start again: its messages are new ones.
+        if (this.#seen.entry(from.address, p.user, p.packetNo, this.#peers.has(id), now)) this.counters.restarts++;
         const peer = this.#upsert(p, from, now);
         if (peer) this.#send(from, IPMSG.ANSENTRY | this.#capabilities(), this.#entryExtra(), peer.encoding);
         break;
@@ -501,7 +522,7 @@ export class Ipmsg {
       for (const peer of this.#peers.values()) {
         if (now - peer.lastSeen > IPMSG_EXPIRY_ANNOUNCES * this.#intervalMs) this.#remove(peer, "timeout");
       }
-      for (const [key, at] of this.#seen) if (now - at > DEDUP_WINDOW_MS) this.#seen.delete(key);
+      this.#seen.expire(now);
     }
     for (const o of this.#out) {
       if (o.nextAt !== undefined && o.nextAt <= now && this.#peers.has(o.peerId)) {
@@ -519,6 +540,18 @@ export class Ipmsg {
       if (r.attempts > 0 && this.#peers.has(r.peerId)) next = Math.min(next, this.#readDue(r));
     }
     return next === Infinity ? undefined : next;
+  }
+
+  /**
+   * A message this machine gave out could not be kept (the store refused
+   * it, or its commit failed): its RECVMSGs still queued are withdrawn and
+   * its packet number forgotten, so the sender, unanswered, sends it again
+   * and it is taken as new. A message acknowledged is a message stored.
+   */
+  unstored(receipt: IpmsgReceipt): void {
+    const key = receiptKey(receipt);
+    this.#transmits = this.#transmits.filter((t) => t.receipt !== key);
+    this.#seen.forget(receipt.from.address, receipt.user, receipt.packetNo, receipt.digest);
   }
 
   drainTransmits(): IpmsgTransmit[] {
@@ -573,7 +606,14 @@ export class Ipmsg {
     return n;
   }
 
-  #send(to: Endpoint, command: number, extra: string[], encoding: IpmsgEncoding, packetNo?: string): void {
+  #send(
+    to: Endpoint,
+    command: number,
+    extra: string[],
+    encoding: IpmsgEncoding,
+    packetNo?: string,
+    receipt?: string,
+  ): void {
     const utf8 = encoding === "utf-8";
     // Tell a GBK peer nothing about UTF-8 in this packet (FeiQ reads GBK).
     const cmd = utf8 ? command : command & ~(IPMSG_OPT.UTF8OPT | IPMSG_OPT.CAPUTF8OPT);
@@ -594,7 +634,7 @@ export class Ipmsg {
       this.counters.dropped.oversize++;
       return;
     }
-    this.#transmits.push({ to: { address: to.address, port: to.port }, bytes });
+    this.#transmits.push({ to: { address: to.address, port: to.port }, bytes, ...(receipt ? { receipt } : {}) });
   }
 
   #transmitMessage(o: Outgoing, now: number): void {
@@ -713,11 +753,20 @@ export class Ipmsg {
     const wantsAck = (p.options & IPMSG_OPT.SENDCHECKOPT) !== 0 &&
       (p.options & (IPMSG_OPT.BROADCASTOPT | IPMSG_OPT.AUTORETOPT)) === 0;
     const encoding = this.#peers.get(id)?.encoding ?? p.encoding;
-    const ack = () => {
-      if (wantsAck) this.#send(from, IPMSG.RECVMSG | this.#capabilities(), [p.packetNo], encoding);
+    const digest = messageDigest(p.command, p.extra);
+    const receipt: IpmsgReceipt = {
+      from: { address: from.address, port: from.port },
+      user: p.user,
+      packetNo: p.packetNo,
+      digest,
     };
-    const key = `${from.address}|${p.user}|${p.packetNo}`;
-    if (this.#seen.has(key)) {
+    // Queued, not sent: the driver holds it until the message is committed, and unstored() withdraws it.
+    const ack = () => {
+      if (wantsAck) {
+        this.#send(from, IPMSG.RECVMSG | this.#capabilities(), [p.packetNo], encoding, undefined, receiptKey(receipt));
+      }
+    };
+    if (this.#seen.duplicate(from.address, p.user, p.packetNo, digest, now)) {
       // Stored already: the sender missed our answer.
       this.counters.duplicates++;
       return ack();
@@ -729,8 +778,7 @@ export class Ipmsg {
       return;
     }
     ack();
-    this.#seen.set(key, now);
-    if (this.#seen.size > MAX_REMEMBERED_PACKETS) this.#seen.delete(this.#seen.keys().next().value!);
+    this.#seen.remember(from.address, p.user, p.packetNo, digest, now);
     // A sender we have no entry for (its BR_ENTRY was lost): take it from the
     // packet. Its message is kept even when the roster has no room for it.
     const peer = this.#peers.get(id) ?? this.#upsert({ ...p, extra: [p.user, ""] }, from, now) ??
@@ -764,6 +812,7 @@ export class Ipmsg {
       text,
       sentAt: this.#wall(now),
       ...(files?.length ? { files: { packetNo: Number(p.packetNo), list: files } } : {}),
+      receipt,
     });
   }
 }

@@ -8,6 +8,7 @@
  */
 import { DB_FILE, KEY_FILE } from "../common/data_dir.ts";
 import { DatabaseSync } from "node:sqlite";
+import { damageAdvice, DAMAGED, isCorruption, quickCheck, tablesToCheck } from "./integrity.ts";
 
 /** A message as stored and shown in history. */
 export interface StoredMessage {
@@ -122,6 +123,9 @@ export class Store {
   /** The schema version the database had, and how long bringing it up to date took, when it was older. */
   readonly upgraded: { from: number; to: number; ms: number } | undefined;
   #db: DatabaseSync;
+  /** What is wrong with the file, once it is known to be damaged; every write is refused from then on. */
+  #damaged: string | undefined;
+  #onDamaged: ((what: string) => void) | undefined;
 
   private constructor(path: string, db: DatabaseSync, upgraded?: { from: number; to: number; ms: number }) {
     this.path = path;
@@ -200,9 +204,7 @@ export class Store {
           { cause: e },
         );
       }
-      const hint = /not a database|malformed|corrupt/i.test(msg)
-        ? `; it is damaged: move it away to start with an empty history (the node key is kept apart, in ${KEY_FILE})`
-        : "";
+      const hint = isCorruption(e) ? `; it is damaged: ${damageAdvice(path, KEY_FILE)}` : "";
       throw new Error(`Cannot open database ${path}: ${msg}${hint}`, { cause: e });
     }
     return new Store(path, db, upgraded);
@@ -264,9 +266,12 @@ export class Store {
     if (!this.#open) return;
     try {
       if (this.#lost) throw this.#lost;
+      // Whatever was written before the damage was known stays uncommitted.
+      if (this.#damaged) throw new Error(`${DAMAGED} (${this.#damaged})`);
       this.flush();
       this.#db.exec("COMMIT");
     } catch (e) {
+      this.noteError(e);
       try {
         this.#db.exec("ROLLBACK");
       } catch { /* SQLite may have rolled back already */ }
@@ -284,10 +289,12 @@ export class Store {
    * open group transaction instead, and is durable after {@link commit}.
    */
   transaction<T>(what: string, fn: () => T): T {
+    this.#refuseIfDamaged(what);
     if (this.#schedule) return this.#inGroup(what, fn);
     try {
       this.#db.exec("BEGIN IMMEDIATE");
     } catch (e) {
+      this.noteError(e);
       throw new StoreError(`Cannot ${what}: ${(e as Error).message}`, { cause: e });
     }
     try {
@@ -298,6 +305,7 @@ export class Store {
       try {
         this.#db.exec("ROLLBACK");
       } catch { /* the failed statement may have rolled back already */ }
+      this.noteError(e);
       this.#loadPartitions();
       if (e instanceof StoreError) throw e;
       throw new StoreError(`Cannot ${what}: ${(e as Error).message}`, { cause: e });
@@ -313,6 +321,7 @@ export class Store {
       }
       this.#q("SAVEPOINT w").run();
     } catch (e) {
+      this.noteError(e);
       throw new StoreError(`Cannot ${what}: ${(e as Error).message}`, { cause: e });
     }
     try {
@@ -329,8 +338,75 @@ export class Store {
       // error): then the writes before this one are gone too, and the commit
       // must say so rather than commit what is left.
       if (!this.#db.isTransaction) this.#lost ??= e as Error;
+      this.noteError(e);
       if (e instanceof StoreError) throw e;
       throw new StoreError(`Cannot ${what}: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
+  /**
+   * What is wrong with the database file, once it is known to be damaged
+   * (a statement failed with SQLITE_CORRUPT, or {@link quickCheck} found a
+   * problem); undefined while it is not.
+   */
+  get damaged(): string | undefined {
+    return this.#damaged;
+  }
+
+  /** What a user should do about the damage, in words. */
+  damageAdvice(): string {
+    return damageAdvice(this.path, KEY_FILE);
+  }
+
+  /** Calls `fn` once, when the database is found damaged (at once if it already is). */
+  onDamaged(fn: (what: string) => void): void {
+    this.#onDamaged = fn;
+    if (this.#damaged) fn(this.#damaged);
+  }
+
+  /**
+   * Takes the database as damaged: from now on every write is refused with
+   * a {@link StoreError} (so nothing is acknowledged that was not kept, and
+   * nothing more is written into a damaged file), and what is uncommitted is
+   * not committed. Reads go on: history the damage did not touch is shown.
+   */
+  markDamaged(what: string): void {
+    if (this.#damaged) return;
+    this.#damaged = what;
+    this.#onDamaged?.(what);
+  }
+
+  /** Marks the database damaged when `e` is SQLite saying so (SQLITE_CORRUPT, SQLITE_NOTADB). */
+  noteError(e: unknown): void {
+    if (!this.#damaged && isCorruption(e)) this.markDamaged((e as Error).message);
+  }
+
+  /** The tables {@link quickCheck} checks one at a time. */
+  tablesToCheck(): string[] {
+    return tablesToCheck(this.#db);
+  }
+
+  /**
+   * Runs SQLite's `PRAGMA quick_check` on one table and its indexes (or the
+   * whole file: it blocks, ~5 s for a million messages here) and marks the
+   * database damaged when it finds a problem; returns the problems (none:
+   * sound).
+   */
+  quickCheck(table?: string): string[] {
+    let problems: string[];
+    try {
+      problems = quickCheck(this.#db, table);
+    } catch (e) {
+      if (!isCorruption(e)) throw e;
+      problems = [(e as Error).message];
+    }
+    if (problems.length > 0) this.markDamaged(`quick_check: ${problems.join("; ")}`);
+    return problems;
+  }
+
+  #refuseIfDamaged(what: string): void {
+    if (this.#damaged) {
+      throw new StoreError(`Cannot ${what}: ${DAMAGED} (${this.#damaged}); ${this.damageAdvice()}`);
     }
   }
 
@@ -628,7 +704,8 @@ export class Store {
 
   /** Writes the status updates made since the last flush, in one transaction. */
   flush(): void {
-    if (this.#deferred.size === 0) return;
+    // A damaged database takes no writes: the updates wait in memory (a re-send fixes them after a restart).
+    if (this.#deferred.size === 0 || this.#damaged) return;
     const updates = [...this.#deferred];
     this.transaction("record delivery status", () => {
       for (const [id, u] of updates) {
@@ -1017,12 +1094,20 @@ export class Store {
 
   /** Bumps and returns the incarnation number: 1 on the first start, then 2, 3, … */
   nextIncarnation(): number {
-    const row = this.#db.prepare(
-      `INSERT INTO meta (key, value) VALUES ('incarnation', '1')
-       ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
-       RETURNING value`,
-    ).get() as { value: string | number };
-    return Number(row.value);
+    try {
+      const row = this.#db.prepare(
+        `INSERT INTO meta (key, value) VALUES ('incarnation', '1')
+         ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
+         RETURNING value`,
+      ).get() as { value: string | number };
+      return Number(row.value);
+    } catch (e) {
+      if (!isCorruption(e)) throw e;
+      throw new Error(
+        `Cannot start: the database ${this.path} is damaged (${(e as Error).message}); ${this.damageAdvice()}`,
+        { cause: e },
+      );
+    }
   }
 
   close(): void {

@@ -59,6 +59,17 @@ Deno.test({
         "what the receiver could not store is not acknowledged",
       );
       assert.equal(await (await fetch(`${b.httpUrl}/healthz`)).text(), "ok\n", "the receiver keeps running");
+      // A full disk is not a damaged database: nothing to move away, only room to make.
+      const bStatus = await status(b.httpUrl);
+      assert.deepEqual(bStatus.problems, []);
+      assert.notEqual(bStatus.storage.integrity, "damaged");
+      // What the full side's own user sends is refused in words, not taken and lost.
+      const own = await fetch(`${b.httpUrl}/messages`, {
+        method: "POST",
+        body: JSON.stringify({ to: a.id, text: "from the full disk " + "z".repeat(8000) }),
+      });
+      assert.equal(own.status, 507);
+      assert.match((await own.json()).error, /full|no space/i);
       await Deno.remove(`${dir}/filler`);
       await until(
         "every message to be acknowledged",

@@ -132,6 +132,13 @@ Deno.test("http server refuses malformed and ambiguous requests with 4xx and clo
       ["POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", /^HTTP\/1\.1 501 /],
       ["GET http://evil/ HTTP/1.1\r\nHost: x\r\n\r\n", /^HTTP\/1\.1 400 /],
       [`GET / HTTP/1.1\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`, /^HTTP\/1\.1 431 /],
+      // Only HTTP/1.0 and 1.1 are spoken: another version is refused, not answered as 1.1.
+      [
+        "GET / HTTP/9.9\r\nHost: x\r\n\r\n",
+        /^HTTP\/1\.1 505 HTTP Version Not Supported\r\n[\s\S]*HTTP\/9\.9 is not supported/,
+      ],
+      ["GET / HTTP/2.0\r\nHost: x\r\n\r\n", /^HTTP\/1\.1 505 /],
+      ["GET / HTTP/1.2\r\nHost: x\r\n\r\n", /^HTTP\/1\.1 505 /],
     ];
     for (const [request, expected] of cases) {
       const conn = await connect(server.addr.port);
@@ -296,4 +303,19 @@ Deno.test("http connection cap leaves 64 file descriptors to the rest of the dae
     }),
     undefined,
   );
+});
+
+Deno.test("http server answers HTTP/1.0 and 1.1, and only those", async () => {
+  const server = serve(() => new Response("ok"));
+  try {
+    for (const version of ["1.0", "1.1"]) {
+      const conn = await connect(server.addr.port);
+      await conn.write(enc.encode(`GET / HTTP/${version}\r\nHost: x\r\nConnection: close\r\n\r\n`));
+      const { text } = await readAll(conn);
+      conn.close();
+      assert.match(text, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nok$/, version);
+    }
+  } finally {
+    await server.shutdown();
+  }
 });

@@ -105,7 +105,11 @@ Deno.test("http serves the roster, status, health and metrics", async () => {
   assert.equal(peers.status, 200);
   assert.match(peers.headers.get("content-type")!, /application\/json/);
   assert.equal(await peers.text(), new TextDecoder().decode(api.peersBody()));
-  assert.deepEqual(await (await handler(req("/status"))).json(), { id: "me", peers: 1 });
+  assert.deepEqual(await (await handler(req("/status"))).json(), {
+    id: "me",
+    peers: 1,
+    eventStreams: { open: 0, listeners: 0 },
+  });
   assert.equal(await (await handler(req("/healthz"))).text(), "ok\n");
   const metrics = await handler(req("/metrics"));
   assert.match(metrics.headers.get("content-type")!, /text\/plain; version=0.0.4/);
@@ -279,6 +283,55 @@ Deno.test("http GET /events streams events and ends when the handler's streams a
   handler.closeStreams();
   assert.equal((await reader.read()).done, true);
   assert.equal(listeners.size, 0, "the listener is removed");
+});
+
+Deno.test("http GET /events: after 300 clients came and went (read and hung up, hung up before the answer, aborted), no stream or listener is left", async () => {
+  const { handler, listeners, api } = fakeApi();
+  api.eventListeners = () => listeners.size;
+  const server = serveHttp("127.0.0.1", 0, handler);
+  const port = server.addr.port;
+  const request = new TextEncoder().encode(`GET /events HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+  const status = async () => (await (await fetch(`http://127.0.0.1:${port}/status`)).json()).eventStreams;
+  try {
+    const open: Deno.TcpConn[] = [];
+    for (let i = 0; i < 300; i++) {
+      if (i % 3 === 2) {
+        const ac = new AbortController();
+        const res = await fetch(`http://127.0.0.1:${port}/events`, { signal: ac.signal });
+        const reader = res.body!.getReader();
+        await reader.read();
+        ac.abort();
+        await reader.read().catch(() => {});
+        continue;
+      }
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await conn.write(request);
+      if (i % 3 === 0) {
+        const buf = new Uint8Array(4096);
+        let text = "";
+        while (!text.includes("lanchat events")) {
+          const n = await conn.read(buf);
+          if (n === null) break;
+          text += new TextDecoder().decode(buf.subarray(0, n));
+        }
+      }
+      // Some held open a while, so that several streams are open at once.
+      open.push(conn);
+      if (open.length >= 30) { for (const c of open.splice(0)) c.close(); }
+    }
+    const during = await status();
+    assert.ok(during.open > 0 && during.open === during.listeners, JSON.stringify(during));
+    for (const c of open.splice(0)) c.close();
+    let after = await status();
+    for (let i = 0; i < 200 && (after.open > 0 || after.listeners > 0); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      after = await status();
+    }
+    assert.deepEqual(after, { open: 0, listeners: 0 });
+    assert.equal(listeners.size, 0);
+  } finally {
+    await server.shutdown();
+  }
 });
 
 Deno.test("http serves on an ephemeral loopback port and says why a bind fails", async () => {

@@ -441,3 +441,90 @@ Deno.test("ipmsg: a client's BR_ABSENCE with ABSENCEOPT makes it absent and one 
   m.handleDatagram(utf8(`1_iptux 0.8.3:2:root:vm:${IPMSG.BR_ABSENCE | tux}:root\0\0icon-tux.png\0utf-8\0`), IPTUX, 40);
   assert.equal(absent(IPTUX.address), false);
 });
+
+Deno.test("ipmsg: a restarted client's packet numbers start again; its messages are stored, not taken for duplicates", () => {
+  const m = machine();
+  const entry = (n: number, t: number) =>
+    m.handleDatagram(utf8(`1_iptux 0.8.3:${n}:root:vm:${IPMSG.BR_ENTRY}:root\0\0icon-tux.png\0utf-8\0`), IPTUX, t);
+  const msg = (n: number, text: string, t: number, options = 0, attach?: string) =>
+    m.handleDatagram(
+      utf8(
+        `1_iptux 0.8.3:${n}:root:vm:${IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT | options}:${text}\0${
+          attach ? `${attach}\0` : ""
+        }`,
+      ),
+      IPTUX,
+      t,
+    );
+  const acks = () => out(m).filter((t) => t.p.mode === IPMSG.RECVMSG).map((t) => t.p.extra[0]);
+  const texts = () => m.drainEvents().flatMap((e) => e.type === "message" ? [e.text] : []);
+  entry(1, 0);
+  msg(21, "first instance", 10);
+  msg(21, "first instance", 20); // its retransmission: answered, stored once
+  assert.deepEqual(acks(), ["21", "21"]);
+  assert.deepEqual(texts(), ["first instance"]);
+  // A refresh of a running client's entry (numbered after its messages) keeps the window.
+  entry(30, 30);
+  msg(21, "first instance", 40);
+  assert.deepEqual([acks(), texts()], [["21"], []]);
+  assert.equal(m.counters.restarts, 0);
+  // kill -9, start again: BR_ENTRY numbered from the start, then packet 21 offers a file.
+  entry(2, 50);
+  assert.equal(m.counters.restarts, 1);
+  msg(21, "", 60, IPMSG_OPT.FILEATTACHOPT, "0:a.txt:5:6500000:1:");
+  assert.deepEqual(acks(), ["21"]);
+  const [offer] = texts();
+  assert.match(offer!, /Files offered: a\.txt/);
+  // The second instance's packet 21 again (its retry) is a duplicate in the new window.
+  msg(21, "", 70, IPMSG_OPT.FILEATTACHOPT, "0:a.txt:5:6500000:1:");
+  assert.deepEqual([acks(), texts()], [["21"], []]);
+  assert.equal(m.counters.duplicates, 3);
+});
+
+Deno.test("ipmsg: a same-numbered packet that says something else is a new message, even with no BR_ENTRY between", () => {
+  const m = machine();
+  m.handleDatagram(utf8("1_iptux 0.8.3:1:root:vm:259:root\0\0icon-tux.png\0utf-8\0"), IPTUX, 0);
+  m.drainEvents();
+  const msg = (text: string, t: number, retry = 0) =>
+    m.handleDatagram(utf8(`1:21:root:vm:${IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT | retry}:${text}\0`), IPTUX, t);
+  msg("one", 10);
+  msg("two", 20); // its BR_ENTRY was lost
+  msg("two", 30, 0x4000); // a retry flagged IPMSG_RETRYOPT: the same message
+  msg("one", 40); // the first again: a new message too (the window holds the latest)
+  assert.deepEqual(
+    m.drainEvents().flatMap((e) => e.type === "message" ? [e.text] : []),
+    ["one", "two", "one"],
+  );
+  assert.equal(out(m).filter((t) => t.p.mode === IPMSG.RECVMSG).length, 4, "every copy is answered");
+});
+
+Deno.test("ipmsg: a client that said goodbye and enters again starts a new window (same number, same text is stored)", () => {
+  const m = machine();
+  const entry = (n: number, t: number) => m.handleDatagram(utf8(`1:${n}:bob:pc:${IPMSG.BR_ENTRY}:Bob\0\0`), FEIQ, t);
+  const hi = (t: number) =>
+    m.handleDatagram(utf8(`1:900:bob:pc:${IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT}:hi\0`), FEIQ, t);
+  entry(800, 0);
+  hi(10);
+  m.handleDatagram(utf8(`1:901:bob:pc:${IPMSG.BR_EXIT}:Bob\0\0`), FEIQ, 20);
+  // IP Messenger numbers from the clock: a higher number, yet a new instance (it had left).
+  entry(950, 30);
+  hi(40);
+  assert.equal(m.drainEvents().filter((e) => e.type === "message").length, 2);
+});
+
+Deno.test("ipmsg: a message that could not be kept is not acknowledged: its queued RECVMSGs are withdrawn and its retransmission is new", () => {
+  const m = machine();
+  m.handleDatagram(utf8("1_iptux 0.8.3:1:root:vm:259:root\0\0icon-tux.png\0utf-8\0"), IPTUX, 0);
+  m.drainEvents();
+  m.drainTransmits();
+  const msg = utf8(`1_iptux 0.8.3:7:root:vm:${IPMSG.SENDMSG | IPMSG_OPT.SENDCHECKOPT}:keep me\0`);
+  m.handleDatagram(msg, IPTUX, 10);
+  m.handleDatagram(msg, IPTUX, 20); // a retry while the first is not committed yet
+  const [first] = m.drainEvents();
+  assert.ok(first?.type === "message");
+  m.unstored(first.receipt); // the store refused it, or its commit failed
+  assert.deepEqual(out(m).map((t) => t.p.mode), [], "no RECVMSG for what was not kept");
+  m.handleDatagram(msg, IPTUX, 30); // the sender, unanswered, tries again
+  assert.deepEqual(m.drainEvents().flatMap((e) => e.type === "message" ? [e.text] : []), ["keep me"]);
+  assert.deepEqual(out(m).map((t) => [t.p.mode, t.p.extra[0]]), [[IPMSG.RECVMSG, "7"]]);
+});

@@ -35,14 +35,19 @@ export async function withinStall<T>(p: Promise<T>, ms: number, onStall?: () => 
     .finally(() => clearTimeout(timer));
   if (r === stalled) {
     onStall?.();
-    throw new StreamError(`nothing came for ${Math.round(ms / 1000)} s`);
+    throw new StreamError(`nothing came for ${Math.round(ms / 1000)} s`, "stalled");
   }
   return r as T;
 }
 
-/** Raised for a broken stream: the peer sent something malformed, went away or stalled. */
+/** Raised for a broken stream: the peer sent something malformed, went away or stalled (`kind` says which). */
 export class StreamError extends Error {
   override name = "StreamError";
+  readonly kind: "malformed" | "oversized" | "closed" | "stalled";
+  constructor(message: string, kind: StreamError["kind"] = "malformed") {
+    super(message);
+    this.kind = kind;
+  }
 }
 
 export class FrameConn {
@@ -62,6 +67,8 @@ export class FrameConn {
   /** Read the next frame while the last is handled (bulk data; off during the handshake). */
   readAhead = false;
   stallMs: number;
+  /** Largest frame body read (smaller while only control frames may come, as in the handshake). */
+  maxBody = MAX_FRAME_BODY;
 
   constructor(conn: Deno.Conn, stallMs = STALL_MS) {
     this.conn = conn;
@@ -106,7 +113,10 @@ export class FrameConn {
   async #readFrame(): Promise<Uint8Array> {
     await this.#readExact(this.#head);
     const length = bodyLength(this.#head);
-    if (typeof length === "string") throw new StreamError(length);
+    if (typeof length === "string") throw new StreamError(length, "oversized");
+    if (length > this.maxBody) {
+      throw new StreamError(`a frame of ${length} bytes (at most ${this.maxBody})`, "oversized");
+    }
     const i = this.#turn;
     this.#turn = 1 - i;
     if (this.#bodies[i]!.length < length) this.#bodies[i] = new Uint8Array(Math.min(MAX_FRAME_BODY, length * 2));
@@ -122,9 +132,9 @@ export class FrameConn {
       try {
         n = await this.conn.read(into.subarray(got));
       } catch (e) {
-        throw new StreamError(`the connection broke: ${(e as Error).message}`);
+        throw new StreamError(`the connection broke: ${(e as Error).message}`, "closed");
       }
-      if (n === null) throw new StreamError("the peer closed the connection");
+      if (n === null) throw new StreamError("the peer closed the connection", "closed");
       got += n;
     }
   }

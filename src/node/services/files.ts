@@ -24,7 +24,7 @@ import type { DaemonEvent, TransferJson } from "../../api/types.ts";
 import { logger } from "../../common/log.ts";
 import { StreamCipher, streamKey } from "../../security/file_cipher.ts";
 import { nodeIdOf, SignatureChecker } from "../../security/signing.ts";
-import { DATA_CHUNK, FrameType, parseControl } from "../../wire/file_frames.ts";
+import { DATA_CHUNK, FrameType, MAX_CONTROL_JSON, MAX_FRAME_BODY, parseControl } from "../../wire/file_frames.ts";
 import { collisionKey, safeName, safePaths } from "../../protocol/file_names.ts";
 import {
   fetchProof,
@@ -46,12 +46,12 @@ import { formatAttachments } from "../../wire/ipmsg_files.ts";
 import type { Service, ServiceContext } from "../service.ts";
 import { NOTHING } from "../service.ts";
 import { FrameConn, RemoteError, StreamError } from "./file_stream.ts";
+import { Admission, PREAUTH_MS, type Refusal, REFUSAL_HELP, type Ticket } from "./file_admission.ts";
 import {
   fileCounters,
   FileError,
   type FilesDeps,
   freeName,
-  HANDSHAKE_MS,
   onDisk,
   OneFileError,
   partlyWritten,
@@ -101,12 +101,15 @@ export class FilesService implements Service {
   /** Packet numbers of our IP Messenger file requests. */
   #packetNo = Math.floor(Date.now() / 1000);
   counters = fileCounters();
+  /** Who may hold a slot on the file port before authenticating (file_admission.ts). */
+  #admission: Admission;
 
   /** The IP Messenger side, loaded with --ipmsg only (its GBK codec costs every daemon ~1.3 MB). */
   #ipmsg: IpmsgFiles | undefined;
 
   constructor(deps: FilesDeps) {
     this.#d = deps;
+    this.#admission = new Admission(MAX_SERVED_CONNECTIONS, (address) => deps.knownAddress?.(address) ?? false);
   }
 
   async #loadIpmsg(): Promise<void> {
@@ -150,13 +153,10 @@ export class FilesService implements Service {
     this.#prune();
     try {
       this.#listener = this.#d.listenTcp("0.0.0.0", this.#d.port);
-      this.#acceptLoop(this.#listener, (conn) => {
-        const fc = new FrameConn(conn) as ServedConn;
-        this.#served.add(fc);
-        return this.#serve(fc).finally(() => {
-          this.#served.delete(fc);
-          fc.close();
-        });
+      void this.#acceptLoop(this.#listener, (conn) => {
+        const ticket = this.#admission.admit((conn.remoteAddr as Deno.NetAddr).hostname, this.#connections);
+        if (!ticket) return;
+        return () => this.#serveConn(conn, ticket);
       });
     } catch (e) {
       this.#log.warn("Cannot serve files: {error}; peers cannot fetch what this node offers", {
@@ -166,7 +166,10 @@ export class FilesService implements Service {
     if (this.#d.ipmsg) {
       try {
         const l = this.#ipmsgListener = this.#d.listenTcp("0.0.0.0", this.#d.ipmsg.port);
-        this.#acceptLoop(l, (conn) => this.#ipmsg!.serve(conn));
+        void this.#acceptLoop(
+          l,
+          () => this.#connections < MAX_SERVED_CONNECTIONS ? (conn) => this.#ipmsg!.serve(conn) : undefined,
+        );
       } catch (e) {
         this.#log.warn("Cannot serve files to IP Messenger users: {error}", { error: (e as Error).message });
       }
@@ -610,7 +613,15 @@ export class FilesService implements Service {
       if (t.state === "active") active++;
       else if (t.state === "waiting" || t.state === "offered" || t.state === "paused") waiting++;
     }
-    return { files: { ...this.counters, active, waiting, port: this.#listener ? this.#d.port : null } };
+    return {
+      files: {
+        ...this.counters,
+        connectionsRefused: { ...this.#admission.refused },
+        active,
+        waiting,
+        port: this.#listener ? this.#d.port : null,
+      },
+    };
   }
 
   metrics(m: import("../metrics.ts").MetricsWriter): void {
@@ -626,6 +637,14 @@ export class FilesService implements Service {
       ],
     ] as const;
     for (const [key, name, help] of rows) m.single(name, "counter", help, this.counters[key]);
+    const refused = this.#admission.refused;
+    m.metric(
+      "lanchat_file_connections_refused_total",
+      "counter",
+      "File-port connections refused or cut before they authenticated, by reason: " +
+        Object.entries(REFUSAL_HELP).map(([k, v]) => `${k}: ${v}`).join("; ") + ".",
+      (Object.keys(refused) as Refusal[]).map((k) => [`{reason="${k}"}`, refused[k]]),
+    );
   }
 
   // ---- state ----
@@ -747,7 +766,14 @@ export class FilesService implements Service {
 
   // ---- serving ----
 
-  async #acceptLoop(listener: Deno.TcpListener, handle: (conn: Deno.TcpConn) => Promise<void>): Promise<void> {
+  /**
+   * Accepts connections; `admit` says, for each, how to serve it (or that it is refused: closed at once).
+   * Every handler's failure is caught here.
+   */
+  async #acceptLoop(
+    listener: Deno.TcpListener,
+    admit: (conn: Deno.TcpConn) => ((conn: Deno.TcpConn) => Promise<void>) | undefined,
+  ): Promise<void> {
     for (;;) {
       let conn: Deno.TcpConn;
       try {
@@ -759,7 +785,8 @@ export class FilesService implements Service {
         await new Promise((r) => setTimeout(r, 100));
         continue;
       }
-      if (this.#connections >= MAX_SERVED_CONNECTIONS) {
+      const handle = admit(conn);
+      if (!handle) {
         conn.close();
         continue;
       }
@@ -778,13 +805,41 @@ export class FilesService implements Service {
     }
   }
 
+  /**
+   * One connection to the file port: it has PREAUTH_MS in all to authenticate (then it is cut, and counted),
+   * and whatever ends it before that is counted by kind (file_admission.ts).
+   */
+  async #serveConn(conn: Deno.TcpConn, ticket: Ticket): Promise<void> {
+    const fc = new FrameConn(conn, PREAUTH_MS) as ServedConn;
+    fc.ticket = ticket;
+    fc.maxBody = MAX_CONTROL_JSON + 1;
+    this.#served.add(fc);
+    const deadline = setTimeout(() => {
+      if (ticket.authed) return;
+      ticket.timedOut = true;
+      fc.close();
+    }, PREAUTH_MS);
+    let error: unknown;
+    try {
+      await this.#serve(fc);
+    } catch (e) {
+      error = e;
+      throw e;
+    } finally {
+      clearTimeout(deadline);
+      this.#admission.release(ticket, error);
+      this.#served.delete(fc);
+      fc.close();
+    }
+  }
+
   async #serve(c: ServedConn): Promise<void> {
     const challenge = new Uint8Array(randomBytes(32));
     await c.sendControl(FrameType.hello, { v: 1, challenge: b64(challenge) });
-    c.stallMs = HANDSHAKE_MS;
     const auth = await c.control(FrameType.auth);
     const refuse = async (code: string, error: string) => {
       this.counters.refusedFetches++;
+      if (c.ticket && code === "malformed") this.#admission.count(c.ticket, "junk");
       await c.sendControl(FrameType.error, { code, error }).catch(() => {});
     };
     const offer = String(auth.offer ?? "");
@@ -821,10 +876,16 @@ export class FilesService implements Service {
         requester,
         error: first.error,
       });
-      return refuse(first.code, first.error);
+      // An offer that failed here says why (a file cut short while it was sent), for the receiver to show.
+      return refuse(
+        first.code,
+        first.code === "ended" && t?.state === "failed" && t.error ? `${first.error}: ${t.error}` : first.error,
+      );
     }
     c.offer = offer;
     if (this.#d.networkKey) c.cipher = new StreamCipher(streamKey(this.#d.networkKey, challenge, nonce), "server");
+    if (c.ticket) this.#admission.authed(c.ticket);
+    c.maxBody = MAX_FRAME_BODY;
     await c.sendControl(FrameType.welcome, { ok: true });
     c.stallMs = 60_000;
     const files = this.#files(t!);
@@ -885,7 +946,9 @@ export class FilesService implements Service {
     const bufs = [new Uint8Array(5 + DATA_CHUNK), new Uint8Array(5 + DATA_CHUNK)];
     const read = async (buf: Uint8Array, want: number): Promise<number> => {
       const n = await f.read(buf.subarray(5, 5 + want));
-      if (n === null || n === 0) throw new StreamError(`${file.source} ended early`);
+      if (n === null || n === 0) {
+        throw new SourceChanged(`${file.path} changed while it was being sent (it ended early)`);
+      }
       return n;
     };
     const send = async (buf: Uint8Array, n: number): Promise<void> => {
@@ -894,23 +957,41 @@ export class FilesService implements Service {
       buf[4] = FrameType.data;
       await c.writeAll(buf.subarray(0, 5 + n));
     };
+    // A read and a send are under way at once, and either may fail while the other is awaited (the receiver
+    // went away while a disk read was awaited; the file was cut short while a send was): each has a handler from
+    // the start, is awaited where its result is needed, and both have settled before the file is closed.
+    const handled = <T>(p: Promise<T>): Promise<T> => {
+      p.catch(() => {});
+      return p;
+    };
     let k = 0;
-    let reading = left > 0 ? read(bufs[0]!, Math.min(DATA_CHUNK, left)) : undefined;
+    let reading = left > 0 ? handled(read(bufs[0]!, Math.min(DATA_CHUNK, left))) : undefined;
     let sending: Promise<void> = Promise.resolve();
-    while (reading) {
-      const n = await reading;
-      left -= n;
+    try {
+      while (reading) {
+        const n = await reading;
+        left -= n;
+        await sending;
+        reading = left > 0 ? handled(read(bufs[1 - k]!, Math.min(DATA_CHUNK, left))) : undefined;
+        sending = handled(send(bufs[k]!, n));
+        k = 1 - k;
+        this.counters.bytesServed += n;
+        t.transferred = Math.min(t.bytes, t.transferred + n);
+        this.#progress(t);
+      }
       await sending;
-      reading = left > 0 ? read(bufs[1 - k]!, Math.min(DATA_CHUNK, left)) : undefined;
-      // A read left behind by a failed send must not become an unhandled rejection.
-      reading?.catch(() => {});
-      sending = send(bufs[k]!, n);
-      k = 1 - k;
-      this.counters.bytesServed += n;
-      t.transferred = Math.min(t.bytes, t.transferred + n);
-      this.#progress(t);
+    } catch (e) {
+      if (!(e instanceof SourceChanged)) throw e;
+      // The file changed under us: the receiver is told why (after the data already on its way), and the
+      // transfer has failed: the bytes offered are no longer there to send.
+      await sending.catch(() => {});
+      this.#end(t, "failed", e.message);
+      await c.sendControl(FrameType.error, { code: "changed", error: e.message }).catch(() => {});
+      throw e;
+    } finally {
+      // The file is closed (by `using`) only once no read of it is under way.
+      await reading?.catch(() => {});
     }
-    await sending;
     await c.sendControl(FrameType.end, { bytes: file.size - offset });
   }
 
@@ -1229,8 +1310,14 @@ export class FilesService implements Service {
   }
 }
 
+/** The file being sent is not what was offered any more (cut short mid-way). */
+class SourceChanged extends Error {
+  override name = "SourceChanged";
+}
+
 interface ServedConn extends FrameConn {
   offer?: string;
+  ticket?: Ticket;
 }
 
 function b64(bytes: Uint8Array): string {

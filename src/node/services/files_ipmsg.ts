@@ -190,9 +190,15 @@ export class IpmsgFiles {
 
   /** An IP Messenger user's attachments: an incoming offer like any other. */
   onOffer(peer: string, packetNo: number, files: IpmsgAttachment[]): void {
-    const id = createHash("sha256").update(`ipmsg:${peer}:${packetNo}`).digest("hex").slice(0, 32);
+    if (files.length === 0) return;
+    // A restarted client numbers its packets from the start again: its packet 21 offers other files than the
+    // first instance's packet 21 did (the message layer told them apart), so the second is a new offer too.
+    const idOf = (n: number) =>
+      createHash("sha256").update(`ipmsg:${peer}:${packetNo}${n ? `:${n}` : ""}`).digest("hex").slice(0, 32);
+    let n = 0;
+    while (this.#h.transfers.has(transferKey("in", idOf(n)))) n++;
+    const id = idOf(n);
     const key = transferKey("in", id);
-    if (this.#h.transfers.has(key) || files.length === 0) return;
     const wall = this.#h.wallNow();
     const t: Transfer = {
       id,

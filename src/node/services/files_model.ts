@@ -111,6 +111,8 @@ export interface FilesDeps {
   send(to: string, text: string): Promise<StoredMessage>;
   /** Where a lanchat peer is now (its unicast address: the file port is the same number), if online. */
   addressOf(peer: string): { address: string; port: number } | undefined;
+  /** Whether an address is a known peer's (its connections may take the file-port slots kept for peers). */
+  knownAddress?(address: string): boolean;
   /** Whether a peer is a lanchat peer (file transfer to IP Messenger users is not built yet). */
   isLanchat(peer: string): boolean;
   trusted(peer: string): boolean;

@@ -10,7 +10,13 @@
 import type { DaemonEvent } from "../../api/types.ts";
 import { logger } from "../../common/log.ts";
 import type { Endpoint } from "../../protocol/discovery.ts";
-import { Ipmsg, type IpmsgOptions, MESSAGE_BURST, MESSAGE_RATE_PER_S } from "../../protocol/ipmsg.ts";
+import {
+  Ipmsg,
+  type IpmsgOptions,
+  type IpmsgReceipt,
+  MESSAGE_BURST,
+  MESSAGE_RATE_PER_S,
+} from "../../protocol/ipmsg.ts";
 import { type GroupCopy, timeOrderedId } from "../../protocol/messaging.ts";
 import { parseSealed, type SealedInfo, sealedText } from "../../protocol/sealed.ts";
 import type { SourceLimits } from "../../security/admission.ts";
@@ -43,6 +49,8 @@ export class IpmsgService implements Service, Carrier {
   #events: DaemonEvent[] = [];
   /** Sends of messages stored in the open group transaction, done once it commits. */
   #afterCommit: ((now: number) => void)[] = [];
+  /** Messages stored since the last commit: their RECVMSGs are withdrawn if it fails. */
+  #uncommitted: IpmsgReceipt[] = [];
   #log = logger("daemon");
 
   constructor(o: {
@@ -178,6 +186,7 @@ export class IpmsgService implements Service, Carrier {
   }
 
   onCommitted(now: number): void {
+    this.#uncommitted = [];
     const sends = this.#afterCommit;
     this.#afterCommit = [];
     for (const send of sends) send(now);
@@ -185,6 +194,8 @@ export class IpmsgService implements Service, Carrier {
 
   onCommitFailed(): void {
     this.#afterCommit = [];
+    for (const r of this.#uncommitted) this.ipmsg.unstored(r);
+    this.#uncommitted = [];
   }
 
   outboxSize(): number {
@@ -255,6 +266,7 @@ export class IpmsgService implements Service, Carrier {
               sentAt: event.sentAt,
               receivedAt: this.#ctx.wall(now),
             });
+            this.#uncommitted.push(event.receipt);
             this.#events.push({ type: "message", message });
             if (event.files) {
               this.#events.push({
@@ -266,8 +278,9 @@ export class IpmsgService implements Service, Carrier {
               });
             }
           } catch (e) {
-            // Already answered with RECVMSG (IP Messenger acks before the
-            // application sees it); say loudly that it could not be kept.
+            // Not kept, so not acknowledged: its RECVMSG (held until the
+            // commit) is withdrawn and the sender's retransmission is new.
+            this.ipmsg.unstored(event.receipt);
             this.#events.push({ type: "store-error", error: (e as Error).message });
           }
           break;

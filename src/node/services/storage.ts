@@ -4,7 +4,10 @@
  * existed indexed a little at a time after an upgrade (with progress in the
  * log), and the database's size in `/status` and `/metrics`. The write-ahead
  * log needs no timer: the commit that takes it past 4 MiB checkpoints it
- * (storage/store.ts).
+ * (storage/store.ts). Once after start it checks the whole file, a table
+ * a step (storage/integrity.ts), and when the database is found
+ * damaged, then or by any statement, it says so in the log, in `/status`
+ * and `/healthz` (a problem), with what to do.
  *
  * @module
  */
@@ -22,23 +25,80 @@ export class StorageService implements Service {
   #store: Store;
   #stopped = false;
   #log = logger("daemon");
+  /** The check of the whole file after start: running, its outcome, or not run. */
+  #integrity: "checking" | "ok" | "damaged" | "unchecked" = "unchecked";
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(store: Store) {
     this.#store = store;
   }
 
   start(ctx: ServiceContext): void {
+    this.#store.onDamaged((what) => {
+      this.#integrity = "damaged";
+      this.#log.error(
+        "The database is damaged ({what}): nothing more is stored, and messages from peers are not acknowledged (they keep them and send again); {advice}",
+        { what, advice: this.#store.damageAdvice() },
+      );
+    });
+    if (!this.#store.damaged) this.#checkFile();
     // Delivery-status updates are written behind (see Store.flush): at most
     // this much of them is lost in a crash, and then only re-sent.
     ctx.every(STATUS_FLUSH_MS, () => {
       try {
         this.#store.flush();
       } catch (e) {
+        this.#store.noteError(e);
         this.#log.error("Storage error: {error}", { error: (e as Error).message });
       }
     });
     const progress = this.#store.searchIndexProgress();
     if (!progress.done) this.#indexOldHistory(ctx, progress.total);
+  }
+
+  /**
+   * Checks the file a table a step, letting the event loop turn between
+   * steps; logs how long it took and its longest step.
+   */
+  #checkFile(): void {
+    this.#integrity = "checking";
+    let tables: string[];
+    try {
+      tables = this.#store.tablesToCheck();
+    } catch (e) {
+      this.#store.noteError(e);
+      if (!this.#store.damaged) this.#log.warn("Cannot check the database: {error}", { error: (e as Error).message });
+      return;
+    }
+    const t0 = performance.now();
+    let longest = { ms: 0, table: "" };
+    let i = 0;
+    const step = () => {
+      if (this.#stopped || this.#store.damaged) return;
+      const table = tables[i++];
+      if (table === undefined) {
+        this.#integrity = "ok";
+        this.#log.debug(
+          "Database checked, no damage: {tables} tables in {ms} ms, the longest step {longestMs} ms ({table})",
+          {
+            tables: tables.length,
+            ms: Math.round(performance.now() - t0),
+            longestMs: Math.round(longest.ms),
+            table: longest.table,
+          },
+        );
+        return;
+      }
+      const t = performance.now();
+      try {
+        this.#store.quickCheck(table);
+      } catch (e) {
+        this.#log.warn("Cannot check table {table} of the database: {error}", { table, error: (e as Error).message });
+      }
+      if (performance.now() - t > longest.ms) longest = { ms: performance.now() - t, table };
+      this.#timer = setTimeout(step, 0);
+    };
+    this.#timer = setTimeout(step, 0);
   }
 
   /** Indexes the history that predates the search index, a step at a time, logging every tenth. */
@@ -72,6 +132,12 @@ export class StorageService implements Service {
 
   shutdown(): void {
     this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+
+  problems(): string[] {
+    const what = this.#store.damaged;
+    return what ? [`The database is damaged (${what}): ${this.#store.damageAdvice()}`] : [];
   }
 
   status(): Record<string, unknown> {
@@ -81,6 +147,8 @@ export class StorageService implements Service {
         databaseBytes: this.#store.databaseBytes(),
         walBytes: this.#store.walBytes(),
         searchIndex: p.done ? "complete" : `${p.indexed} of ${p.total} older messages indexed`,
+        integrity: this.#integrity,
+        ...(this.#store.damaged ? { damaged: this.#store.damaged, advice: this.#store.damageAdvice() } : {}),
       },
     };
   }
@@ -88,5 +156,11 @@ export class StorageService implements Service {
   metrics(m: MetricsWriter): void {
     m.single("lanchat_database_bytes", "gauge", "Size of the database file.", this.#store.databaseBytes());
     m.single("lanchat_wal_bytes", "gauge", "Size of the database's write-ahead log.", this.#store.walBytes());
+    m.single(
+      "lanchat_database_damaged",
+      "gauge",
+      "1 when the database is damaged: see the log.",
+      this.#store.damaged ? 1 : 0,
+    );
   }
 }
