@@ -53,6 +53,7 @@ interface DaemonFlags {
   acceptFiles: "ask" | "trusted" | "always";
   autoAcceptMax: number;
   keepFree: number;
+  fileRetry?: number;
   awayReply?: string;
   readReceipts: boolean;
 }
@@ -153,6 +154,12 @@ export function registerDaemon(program: Command): void {
       1024 ** 3,
     )
     .addOption(
+      // For tests: a back-off short enough to see a sender given up on without waiting minutes.
+      new Option("--file-retry <duration>", "first wait before a stalled download is tried again, 10ms to 1m")
+        .argParser(parseDurationIn(10, 60_000))
+        .hideHelp(),
+    )
+    .addOption(
       new Option("--log-level <level>", "trace, debug, info, warning, error").default("info").argParser(
         usage(parseLevel),
       ),
@@ -192,6 +199,7 @@ export function registerDaemon(program: Command): void {
           accept: flags.acceptFiles,
           autoAcceptMaxBytes: flags.autoAcceptMax,
           keepFreeBytes: flags.keepFree,
+          retryFirstMs: flags.fileRetry,
         },
       });
       await new Promise<void>((resolve) => {

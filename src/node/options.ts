@@ -76,6 +76,8 @@ export interface FileOptions {
   autoAcceptMaxBytes?: number;
   /** Bytes always kept free on the downloads' file system: an offer that would not leave them is refused (default 1 GiB). */
   keepFreeBytes?: number;
+  /** First wait before a stalled download is tried again, doubling up to 30 times it (default 2 s; tests shorten it). */
+  retryFirstMs?: number;
 }
 
 /** The OS-facing calls, replaceable in tests. */

@@ -9,7 +9,8 @@
  * and the bidirectional overrides that make a name read backwards),
  * characters Windows forbids (`<>:"|?*\`), trailing dots and spaces,
  * reserved device names (`CON`, `NUL`, `COM1`…, whatever the extension),
- * names longer than 255 bytes (cut at a character, keeping the extension),
+ * names longer than 250 bytes (cut at a character, keeping the extension,
+ * so that the `NAME.part` a download is written to fits in 255 too),
  * and names that differ only by case or Unicode normalization (NFC is
  * used; the second of two such names becomes `name (1).ext`).
  *
@@ -18,8 +19,18 @@
 
 /** Most bytes (UTF-8) of one file or folder name: what Linux, macOS and Windows all take. */
 export const MAX_NAME_BYTES = 255;
+/** What a download is called while it comes: `NAME.part`. */
+export const PART_SUFFIX = ".part";
+/**
+ * Most bytes of a received name: 255 less `.part`, so that the file being
+ * written fits as well as the file it becomes. One rule for every name a
+ * peer sends, lanchat's and IP Messenger's alike.
+ */
+export const RECEIVED_NAME_BYTES = MAX_NAME_BYTES - PART_SUFFIX.length;
 /** Most parts (folders deep) an offered path may have. */
 export const MAX_DEPTH = 32;
+/** Most folders deep an IP Messenger folder stream may go: deeper, it is refused. */
+export const MAX_FOLDER_DEPTH = 64;
 
 const RESERVED = /^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$)$/i;
 // C0 and C1 controls, DEL, and the bidi embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069).
@@ -28,7 +39,8 @@ const UNSAFE_CHARS = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069<>:"|
 
 /**
  * One safe name for one part of a path: never empty, never `.` or `..`,
- * no separator, no control character, at most {@link MAX_NAME_BYTES} bytes.
+ * no separator, no control character, at most {@link RECEIVED_NAME_BYTES}
+ * bytes (so that `NAME.part` fits in {@link MAX_NAME_BYTES}).
  */
 export function safeName(part: string): string {
   let name = part.normalize("NFC").replace(UNSAFE_CHARS, "_").replaceAll("/", "_");
@@ -40,8 +52,8 @@ export function safeName(part: string): string {
   return fitName(name);
 }
 
-/** Cuts a name to {@link MAX_NAME_BYTES} bytes at a character boundary, keeping a short extension. */
-export function fitName(name: string, max = MAX_NAME_BYTES): string {
+/** Cuts a name to {@link RECEIVED_NAME_BYTES} bytes at a character boundary, keeping a short extension. */
+export function fitName(name: string, max = RECEIVED_NAME_BYTES): string {
   const enc = new TextEncoder();
   if (enc.encode(name).length <= max) return name;
   const dot = name.lastIndexOf(".");
@@ -75,7 +87,7 @@ export function numbered(name: string, n: number): string {
   const dot = name.lastIndexOf(".");
   const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ""];
   const suffix = ` (${n})${ext}`;
-  return fitName(stem, MAX_NAME_BYTES - new TextEncoder().encode(suffix).length) + suffix;
+  return fitName(stem, RECEIVED_NAME_BYTES - new TextEncoder().encode(suffix).length) + suffix;
 }
 
 /** The key two names collide under on a case-insensitive, normalizing file system. */

@@ -8,6 +8,7 @@ import {
   collisionKey,
   MAX_NAME_BYTES,
   numbered,
+  PART_SUFFIX,
   safeName,
   safePaths,
   safeRelativePath,
@@ -67,6 +68,10 @@ Deno.test("overlong names are cut to 255 bytes at a character, keeping the exten
   assert.ok(new TextEncoder().encode(cut).length <= MAX_NAME_BYTES);
   assert.equal([...cut].every((c) => c === "😀"), true);
   assert.ok(new TextEncoder().encode(numbered(long, 12)).length <= MAX_NAME_BYTES);
+  // The .part a download is written to fits too (a 255-byte name made a 260-byte .part: ENAMETOOLONG).
+  for (const name of [long, emoji, "a".repeat(300), `${"文".repeat(90)}.txt`, numbered(long, 12)]) {
+    assert.ok(new TextEncoder().encode(safeName(name) + PART_SUFFIX).length <= MAX_NAME_BYTES, name);
+  }
   assert.ok(numbered(long, 12).endsWith(" (12).txt"));
 });
 

@@ -52,6 +52,9 @@ import {
   FileError,
   type FilesDeps,
   freeName,
+  onDisk,
+  OneFileError,
+  partlyWritten,
   type Transfer,
   type TransferFile,
   transferKey,
@@ -67,9 +70,17 @@ export const MAX_SERVED_CONNECTIONS = 32;
 export const MAX_ACTIVE_FETCHES = 4;
 /** Progress events per transfer at most this often. */
 const PROGRESS_EVERY_MS = 250;
-/** Back-off between attempts to reach a sender, doubling up to the maximum. */
+/** Back-off between attempts to reach a sender, doubling up to the maximum (30 times the first). */
 const RETRY_FIRST_MS = 2_000;
 const RETRY_MAX_MS = 60_000;
+/**
+ * Attempts in a row that get nothing from a sender that is online before
+ * the transfer fails: a sender that restarted without the offer (iptux
+ * closes the connection at once) is given up on, not retried for ever.
+ */
+export const MAX_FRUITLESS_TRIES = 6;
+/** `transferred` is stored at least this often while bytes come (what a restart after kill -9 shows). */
+const SAVE_EVERY_MS = 1_000;
 /** Finished transfers listed (the oldest beyond it are forgotten). */
 const KEEP_FINISHED = 500;
 
@@ -169,9 +180,10 @@ export class FilesService implements Service {
         }
       }
     }
-    // Incoming transfers that were under way when the daemon stopped go on.
+    // Incoming transfers that were under way when the daemon stopped go on, from what is on disk.
     for (const t of this.#transfers.values()) {
       if (t.direction === "in" && (t.state === "active" || t.state === "waiting" || t.state === "paused")) {
+        t.transferred = await this.#onDisk(t);
         this.#schedule(t, 0);
       }
     }
@@ -408,6 +420,31 @@ export class FilesService implements Service {
     return this.json(t);
   }
 
+  /** Bytes of an incoming transfer on disk: the files done, and what each `.part` holds. */
+  async #onDisk(t: Transfer): Promise<number> {
+    const size = async (path: string, max: number) => {
+      try {
+        const info = await Deno.stat(path);
+        return info.isFile ? Math.min(max, info.size) : 0;
+      } catch {
+        return 0;
+      }
+    };
+    let n = 0;
+    if (t.ipmsg) {
+      for (const [i, f] of t.ipmsg.files.entries()) {
+        const d = t.ipmsg.dest[i];
+        // A folder comes whole each time: what its .part/ holds is fetched again.
+        n += t.ipmsg.done[i] ? f.size : d && f.kind === 1 ? await size(`${t.dir}/${d}.part`, f.size) : 0;
+      }
+    } else if (t.dir) {
+      for (const f of this.#files(t)) {
+        n += f.done ? f.size : f.dest && !f.failed ? await size(`${t.dir}/${f.dest}.part`, f.size) : 0;
+      }
+    }
+    return n;
+  }
+
   refuse(id: string): TransferJson {
     const t = this.find(id);
     if (t.direction !== "in") throw new FileError(`Transfer ${t.id} is one this node offered: cancel it instead`, 409);
@@ -423,7 +460,6 @@ export class FilesService implements Service {
     const t = this.find(id);
     if (finished(t.state)) throw new FileError(`Transfer ${t.id} is already ${t.state}`, 409);
     this.#stopFetch(t);
-    if (t.direction === "in") void this.#removeParts(t);
     if (t.ipmsg) this.#d.ipmsg?.release(t.peer, t.ipmsg.packetNo);
     this.#end(t, "cancelled");
     if (!t.ipmsg) void this.#note(t, { kind: "cancelled", offer: t.id });
@@ -545,7 +581,6 @@ export class FilesService implements Service {
       this.#end(t, "refused", note.reason);
     } else if (note.kind === "cancelled") {
       this.#stopFetch(t);
-      if (t.direction === "in") void this.#removeParts(t);
       this.#end(t, "cancelled", `cancelled by ${this.#d.peerName(peer)}`);
     }
   }
@@ -616,8 +651,19 @@ export class FilesService implements Service {
 
   #save(t: Transfer): void {
     t.updatedAt = this.#wallNow();
-    const { files: _f, rate: _r, lastProgressAt: _l, rateSample: _s, abort: _a, retryMs: _m, retryTimer: _t, ...row } =
-      t;
+    t.savedAt = this.#ctx.io.now();
+    const {
+      files: _f,
+      rate: _r,
+      lastProgressAt: _l,
+      rateSample: _s,
+      abort: _a,
+      retryMs: _m,
+      retryTimer: _t,
+      savedAt: _v,
+      progressed: _p,
+      ...row
+    } = t;
     try {
       this.#d.store.saveTransfer({
         id: t.id,
@@ -644,6 +690,8 @@ export class FilesService implements Service {
 
   #end(t: Transfer, state: TransferState, error?: string): void {
     t.state = state;
+    // A download that will not finish leaves no .part behind (a failed one's bytes are not resumed).
+    if (t.direction === "in" && finished(state) && state !== "done") void this.#removeParts(t).catch(() => {});
     if (t.staged && finished(state)) {
       void Deno.remove(t.staged, { recursive: true }).catch(() => {});
       t.staged = undefined;
@@ -670,6 +718,10 @@ export class FilesService implements Service {
 
   #progress(t: Transfer, force = false): void {
     const now = this.#ctx.io.now();
+    if (t.direction === "in") {
+      // Stored at least every second, so what a restart (even after kill -9) shows is what is on disk.
+      if (t.savedAt === undefined || now - t.savedAt >= SAVE_EVERY_MS) this.#save(t);
+    }
     const s = t.rateSample;
     if (!s) t.rateSample = { at: now, bytes: t.transferred };
     else if (now - s.at >= 1000) {
@@ -963,6 +1015,9 @@ export class FilesService implements Service {
 
   async #fetch(t: Transfer): Promise<void> {
     const abort = t.abort = new AbortController();
+    t.progressed = false;
+    // Whether this try got through to the sender (IP Messenger users have no liveness: any try counts).
+    let reached = t.ipmsg !== undefined;
     this.#fetching++;
     let fc: FrameConn | undefined;
     abort.signal.addEventListener("abort", () => fc?.close());
@@ -979,6 +1034,7 @@ export class FilesService implements Service {
         throw new StreamError(`cannot connect to ${at.address}:${at.port}: ${(e as Error).message}`);
       });
       fc = new FrameConn(conn);
+      reached = true;
       if (abort.signal.aborted) return;
       const hello = await fc.control(FrameType.hello);
       const challenge = unb64(hello.challenge);
@@ -995,29 +1051,85 @@ export class FilesService implements Service {
       if (this.#d.networkKey) fc.cipher = new StreamCipher(streamKey(this.#d.networkKey, challenge, nonce), "client");
       await fc.control(FrameType.welcome);
       this.#activate(t);
+      // The sender still offers it: the back-off and the count of fruitless attempts start over.
       t.retryMs = undefined;
+      t.tries = 0;
       fc.readAhead = true;
       const files = await this.#manifest(fc, t);
       t.transferred = 0;
       for (const f of files) t.transferred += f.done ? f.size : 0;
       for (const [idx, f] of files.entries()) {
-        if (f.done) continue;
-        await this.#fetchFile(fc, t, idx, f);
+        if (f.done || f.failed) continue;
+        const before = t.transferred;
+        try {
+          await this.#fetchFile(fc, t, idx, f);
+        } catch (e) {
+          if (!(e instanceof OneFileError)) throw e;
+          // This file alone fails; the others still come.
+          f.failed = `${f.dest}: ${e.message}`;
+          t.transferred = before;
+          await Deno.remove(`${t.dir}/${f.dest}.part`).catch(() => {});
+          this.#d.store.saveTransferFiles(t.id, "in", [{ idx, json: JSON.stringify(f) }]);
+          this.#log.warn("Transfer {id}: {error}", { id: t.id, error: f.failed });
+          this.#save(t);
+        }
         if (abort.signal.aborted) return;
       }
       fc.close();
+      const failed = files.filter((f) => f.failed).map((f) => f.failed!);
+      if (failed.length > 0) {
+        const error = partlyWritten(failed, t.count);
+        this.#end(t, "failed", error);
+        void this.#note(t, { kind: "refused", offer: t.id, reason: error });
+        return;
+      }
       t.filesDone = t.count;
       t.transferred = t.bytes;
       this.#end(t, "done");
       void this.#note(t, { kind: "received", offer: t.id });
     } catch (e) {
       if (abort.signal.aborted || this.#stopped || finished(t.state)) return;
-      if (e instanceof RemoteError || e instanceof FileError) {
+      if (e instanceof OneFileError && t.ipmsg) {
+        // One attachment cannot be written: it fails alone, and the fetch goes on with the next.
+        const im = t.ipmsg;
+        const i = im.files.findIndex((_, j) => !im.done[j] && !im.failed?.[j]);
+        if (i >= 0) {
+          (im.failed ??= im.files.map(() => null))[i] = `${im.dest[i] ?? im.files[i]!.name}: ${e.message}`;
+          if (im.dest[i]) await Deno.remove(`${t.dir}/${im.dest[i]}.part`, { recursive: true }).catch(() => {});
+          this.#log.warn("Transfer {id}: {error}", { id: t.id, error: im.failed[i] });
+          t.transferred = im.files.reduce((n, f, j) => n + (im.done[j] ? f.size : 0), 0);
+          this.#save(t);
+          this.#schedule(t, 0);
+          return;
+        }
+      }
+      if (e instanceof RemoteError && e.code === "unknown") {
+        // The sender says it does not know the offer (it restarted without it): no use trying again.
+        this.#end(t, "failed", `${this.#d.peerName(t.peer)} no longer offers this (${e.message})`);
+        return;
+      }
+      if (e instanceof RemoteError || e instanceof FileError || e instanceof OneFileError) {
         this.#end(t, "failed", e.message);
         return;
       }
-      // Unreachable, broken, stalled: try again later, from where it stopped.
-      t.retryMs = Math.min(RETRY_MAX_MS, (t.retryMs ?? RETRY_FIRST_MS / 2) * 2);
+      // Unreachable, broken, stalled: try again later, from where it stopped; but a sender that is
+      // there and gives nothing, try after try, no longer has the offer (it restarted without it).
+      // A lanchat peer that cannot be reached is not counted: the roster says when it is gone, and
+      // its offer waits for it (until it expires).
+      const online = t.ipmsg ? this.#d.ipmsg?.peer(t.peer) !== undefined : this.#d.addressOf(t.peer) !== undefined;
+      if (t.progressed) t.tries = 0;
+      else if (online && reached) t.tries = (t.tries ?? 0) + 1;
+      if ((t.tries ?? 0) >= MAX_FRUITLESS_TRIES) {
+        this.#end(
+          t,
+          "failed",
+          `${this.#d.peerName(t.peer)} sent nothing in ${t.tries} tries in a row, so it no longer offers this ` +
+            `(it may have restarted or withdrawn it); the last try: ${(e as Error).message}`,
+        );
+        return;
+      }
+      const first = this.#d.options.retryFirstMs ?? RETRY_FIRST_MS;
+      t.retryMs = Math.min(Math.min(RETRY_MAX_MS, first * 30), (t.retryMs ?? first / 2) * 2);
       // Paused once bytes have come (the sender went away mid-way); waiting while none has.
       const next = t.transferred > 0 ? "paused" : "waiting";
       if (t.state !== next) {
@@ -1037,6 +1149,8 @@ export class FilesService implements Service {
       this.#fetching--;
       if (t.abort === abort) t.abort = undefined;
       fc?.close();
+      // A .part made after the transfer ended (cancelled between two files) goes too.
+      if (t.direction === "in" && finished(t.state) && t.state !== "done") await this.#removeParts(t).catch(() => {});
     }
   }
 
@@ -1093,8 +1207,10 @@ export class FilesService implements Service {
   async #fetchFile(fc: FrameConn, t: Transfer, idx: number, f: TransferFile): Promise<void> {
     const final = `${t.dir}/${f.dest}`;
     const part = `${final}.part`;
-    await Deno.mkdir(final.slice(0, final.lastIndexOf("/")), { recursive: true });
-    using out = await Deno.open(part, { read: true, write: true, create: true });
+    using out = await onDisk(async () => {
+      await Deno.mkdir(final.slice(0, final.lastIndexOf("/")), { recursive: true });
+      return await Deno.open(part, { read: true, write: true, create: true });
+    });
     let offset = (await out.stat()).size;
     if (offset > f.size) {
       await out.truncate(0);
@@ -1122,24 +1238,39 @@ export class FilesService implements Service {
       throw new RemoteError("the file is not the one offered", "changed");
     }
     let got = offset;
+    // A write that fails fails this file alone: the rest of its frames are read (and dropped), so the
+    // connection stays in step for the next file.
+    let unwritable: Error | undefined;
     for (;;) {
       const frame = await fc.next();
       if (frame.type === FrameType.end) break;
       if (frame.type !== FrameType.data) throw new StreamError("expected file data");
       if (got + frame.payload.length > f.size) throw new StreamError("more data than the file's size");
+      if (unwritable) {
+        got += frame.payload.length;
+        continue;
+      }
       if (got % (64 * 1024 * 1024) < frame.payload.length && this.#room(t.dir!, f.size - got)) {
         throw new FileError(this.#room(t.dir!, f.size - got)!);
       }
       // The write runs on Deno's I/O threads while this one hashes the same bytes.
       const written = writeAll(out, frame.payload);
       hash.update(frame.payload);
-      await written;
+      try {
+        await written;
+      } catch (e) {
+        unwritable = e as Error;
+        got += frame.payload.length;
+        continue;
+      }
       got += frame.payload.length;
       this.counters.bytesReceived += frame.payload.length;
+      t.progressed = true;
       t.transferred += frame.payload.length;
       this.#progress(t);
     }
     if (got !== f.size) throw new StreamError("the file ended early");
+    if (unwritable) throw new OneFileError(`cannot be written: ${unwritable.message}`);
     if (hash.digest("hex") !== f.sha256) {
       // Corrupted on the way or on disk: start this file over (once more; then give up).
       this.counters.corrupted++;
@@ -1154,7 +1285,7 @@ export class FilesService implements Service {
     // Never overwrite: a file that appeared meanwhile under the final name keeps it.
     const folder = final.slice(0, final.lastIndexOf("/"));
     const name = `${folder}/${await freeName(folder, final.slice(final.lastIndexOf("/") + 1), false)}`;
-    await Deno.rename(part, name);
+    await onDisk(() => Deno.rename(part, name));
     f.done = true;
     f.dest = name.slice(t.dir!.length + 1);
     t.filesDone++;

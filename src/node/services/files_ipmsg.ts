@@ -17,7 +17,15 @@ import type { StoredMessage } from "../../storage/store.ts";
 import { decodeIpmsg } from "../../wire/ipmsg.ts";
 import { IPMSG } from "../../wire/ipmsg_command.ts";
 import { formatAttachments, IPMSG_FILE, type IpmsgAttachment, parseFileRequest } from "../../wire/ipmsg_files.ts";
-import { FileError, type FilesHost, HANDSHAKE_MS, type Transfer, transferKey } from "./files_model.ts";
+import {
+  FileError,
+  type FilesHost,
+  HANDSHAKE_MS,
+  onDisk,
+  partlyWritten,
+  type Transfer,
+  transferKey,
+} from "./files_model.ts";
 import { StreamError } from "./file_stream.ts";
 import { folderBytes, freeName, ipmsgRequest, RawReader, receiveFolder, sendFolder, sendRaw } from "./ipmsg_files.ts";
 import { fetchIpmsgFile, TooMuchError } from "./ipmsg_resume.ts";
@@ -242,12 +250,16 @@ export class IpmsgFiles {
     await Deno.mkdir(t.dir!, { recursive: true });
     t.transferred = im.files.reduce((n, f, i) => n + (im.done[i] ? f.size : 0), 0);
     const onBytes = (n: number) => {
+      // Bytes came: the sender still has the offer (see MAX_FRUITLESS_TRIES).
+      t.progressed = true;
       this.#h.counters.bytesReceived += n;
       t.transferred += n;
       this.#h.progress(t);
     };
+    // A file that could not be written (OneFileError) is marked failed by the service, which then
+    // calls this again: the files are taken in order, the failed ones skipped.
     for (const [i, f] of im.files.entries()) {
-      if (im.done[i]) continue;
+      if (im.done[i] || im.failed?.[i]) continue;
       if (signal.aborted) return;
       im.dest[i] ??= await freeName(t.dir!, safeName(f.name));
       this.#h.save(t);
@@ -308,13 +320,15 @@ export class IpmsgFiles {
         }
       }
       const final = await freeName(t.dir!, im.dest[i]!, false);
-      await Deno.rename(part, `${t.dir}/${final}`);
+      await onDisk(() => Deno.rename(part, `${t.dir}/${final}`));
       im.dest[i] = final;
       im.done[i] = true;
       t.filesDone++;
       this.#h.counters.filesReceived++;
       this.#h.save(t);
     }
+    const failed = (im.failed ?? []).filter((x): x is string => !!x);
+    if (failed.length > 0) return this.#h.end(t, "failed", partlyWritten(failed, t.count));
     t.bytes = Math.max(t.bytes, t.transferred);
     t.transferred = t.bytes;
     this.#h.end(t, "done");

@@ -44,6 +44,8 @@ export interface TransferFile extends ManifestEntry {
   done?: boolean;
   /** Incoming: fetched once more after a SHA-256 mismatch (a second one fails the transfer). */
   retried?: boolean;
+  /** Incoming: why this file could not be written (the others of the offer still come). */
+  failed?: string;
 }
 
 /** A transfer, either way. */
@@ -71,12 +73,18 @@ export interface Transfer {
   transferred: number;
   /** Files done. */
   filesDone: number;
+  /** Incoming: attempts in a row that got nothing from a sender that is online (too many: failed). */
+  tries?: number;
+  /** Incoming, not stored: bytes came in this attempt (set where they are written, not by a progress update). */
+  progressed?: boolean;
   /** An IP Messenger offer: its packet number, its attachments, where each went, which are done. */
   ipmsg?: {
     packetNo: number;
     files: IpmsgAttachment[];
     dest: (string | null)[];
     done: boolean[];
+    /** Incoming: why each attachment that could not be written failed (the others still come). */
+    failed?: (string | null)[];
     /** Outgoing: the file or folder each attachment is. */
     sources?: string[];
   };
@@ -88,6 +96,8 @@ export interface Transfer {
   abort?: AbortController;
   retryMs?: number;
   retryTimer?: ReturnType<typeof setTimeout>;
+  /** When progress was last stored (`transferred` is stored at least every second while bytes come). */
+  savedAt?: number;
 }
 
 /** What the service needs from the rest of the daemon. */
@@ -135,6 +145,38 @@ export class FileError extends HttpError {
   constructor(message: string, status = 400) {
     super(status, message);
   }
+}
+
+/**
+ * One file of an offer cannot be written here (a name the file system
+ * refuses, a file too large for it, a folder stream too deep): that file
+ * fails with this reason (the service puts the file's name before it), and
+ * the others of the offer still come.
+ */
+export class OneFileError extends Error {
+  override name = "OneFileError";
+}
+
+/**
+ * Runs a file system step of receiving one file: its failure is that
+ * file's ({@link OneFileError}: "cannot be written: why", or "`inner`
+ * cannot be written: why" for a name inside a folder being received).
+ */
+export async function onDisk<T>(step: () => Promise<T>, inner?: string): Promise<T> {
+  try {
+    return await step();
+  } catch (e) {
+    if (e instanceof OneFileError) throw e;
+    throw new OneFileError(`${inner ? `${inner} ` : ""}cannot be written: ${(e as Error).message}`);
+  }
+}
+
+/** Why an offer failed when some of its files could not be written (the others arrived). */
+export function partlyWritten(failed: string[], count: number): string {
+  const head = failed.length === 1 ? "1 file" : `${failed.length} files`;
+  return `${head} of ${count} could not be written (the others arrived): ${failed.slice(0, 3).join("; ")}${
+    failed.length > 3 ? "; …" : ""
+  }`;
 }
 
 /** The file service's counters (in /status as `files`). */

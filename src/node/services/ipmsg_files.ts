@@ -17,9 +17,9 @@ import {
   IPMSG_FILE,
   parseDirHeader,
 } from "../../wire/ipmsg_files.ts";
-import { safeName } from "../../protocol/file_names.ts";
+import { MAX_FOLDER_DEPTH, safeName } from "../../protocol/file_names.ts";
 import { STALL_MS, StreamError, withinStall } from "./file_stream.ts";
-import { freeName, type IpmsgSender, writeAll } from "./files_model.ts";
+import { freeName, type IpmsgSender, onDisk, OneFileError, writeAll } from "./files_model.ts";
 
 export { freeName, type IpmsgSender };
 
@@ -82,14 +82,17 @@ export async function ipmsgRequest(
 /**
  * Receives a folder stream into `root` (created): the first entry is the
  * folder itself; each entry's name becomes a safe name (never a path); the
- * stream ends when it climbs back out of it.
+ * stream ends when it climbs back out of it. A stream deeper than
+ * {@link MAX_FOLDER_DEPTH} folders, with more entries than the limit, or
+ * malformed is refused, and one that cannot be written fails: that folder
+ * alone ({@link OneFileError}).
  */
 export async function receiveFolder(
   reader: RawReader,
   root: string,
   encoding: IpmsgEncoding,
   onBytes: (n: number) => void,
-  limits = { maxEntries: 100_000 },
+  limits = { maxEntries: 100_000, maxDepth: MAX_FOLDER_DEPTH },
 ): Promise<{ files: number; bytes: number }> {
   let buf: Uint8Array = new Uint8Array();
   const push = (chunk: Uint8Array) => {
@@ -113,9 +116,11 @@ export async function receiveFolder(
       await more();
       head = parseDirHeader(buf);
     }
-    if ("error" in head) throw new StreamError(head.error);
+    if ("error" in head) throw new OneFileError(`refused: a malformed folder stream (${head.error})`);
     buf = buf.subarray(head.length);
-    if (++entries > limits.maxEntries) throw new StreamError(`more than ${limits.maxEntries} entries in one folder`);
+    if (++entries > limits.maxEntries) {
+      throw new OneFileError(`refused: more than ${limits.maxEntries} entries in one folder`);
+    }
     const here = stack.length === 0 ? undefined : stack[stack.length - 1]!;
     if (head.kind === IPMSG_FILE.RETPARENT) {
       stack.pop();
@@ -123,12 +128,15 @@ export async function receiveFolder(
       continue;
     }
     if (head.kind === IPMSG_FILE.DIR) {
+      if (stack.length > limits.maxDepth) {
+        throw new OneFileError(`refused: a folder more than ${limits.maxDepth} folders deep`);
+      }
       if (here === undefined) {
-        await Deno.mkdir(root, { recursive: true });
+        await onDisk(() => Deno.mkdir(root, { recursive: true }));
         stack.push(root);
       } else {
         const name = await freeName(here, safeName(decodeName(head.name, encoding)));
-        await Deno.mkdir(`${here}/${name}`);
+        await onDisk(() => Deno.mkdir(`${here}/${name}`), name);
         stack.push(`${here}/${name}`);
       }
       continue;
@@ -137,12 +145,14 @@ export async function receiveFolder(
     // A regular file (or anything else, whose bytes are read and dropped).
     const keep = head.kind === IPMSG_FILE.REGULAR;
     const name = keep ? await freeName(here, safeName(decodeName(head.name, encoding))) : undefined;
-    using out = name ? await Deno.open(`${here}/${name}`, { write: true, createNew: true }) : undefined;
+    using out = name
+      ? await onDisk(() => Deno.open(`${here}/${name}`, { write: true, createNew: true }), name)
+      : undefined;
     let left = head.size;
     while (left > 0) {
       if (buf.length === 0) await more();
       const take = buf.subarray(0, Math.min(buf.length, left));
-      if (out) await writeAll(out, take);
+      if (out) await onDisk(() => writeAll(out, take), name);
       buf = buf.subarray(take.length);
       left -= take.length;
       bytes += take.length;

@@ -17,7 +17,7 @@
  * @module
  */
 import { StreamError } from "./file_stream.ts";
-import { writeAll } from "./files_model.ts";
+import { onDisk, writeAll } from "./files_model.ts";
 import type { RawReader } from "./ipmsg_files.ts";
 
 /** Bytes asked for again before the end of a `.part`, to see where the sender starts. */
@@ -92,7 +92,7 @@ async function receiveExact(
       throw new StreamError(`the sender closed the connection after ${total - want + got} of ${total} bytes`);
     }
     if (chunk.length > want - got) throw new TooMuchError(total);
-    await writeAll(out, chunk);
+    await onDisk(() => writeAll(out, chunk));
     got += chunk.length;
     onBytes(chunk.length);
   }
@@ -145,7 +145,7 @@ async function readAt(f: Deno.FsFile, at: number, n: number): Promise<Uint8Array
  * @throws {TooMuchError} when the sender sends more than it offered.
  */
 export async function fetchIpmsgFile(o: IpmsgFileFetch): Promise<FetchedHow> {
-  using out = await Deno.open(o.part, { read: true, write: true, create: true });
+  using out = await onDisk(() => Deno.open(o.part, { read: true, write: true, create: true }));
   let have = (await out.stat()).size;
   // Too little to be worth the check, or more than the file: started over.
   if (have > o.size || have <= RESUME_OVERLAP) have = 0;
@@ -173,7 +173,7 @@ export async function fetchIpmsgFile(o: IpmsgFileFetch): Promise<FetchedHow> {
         o.onIgnoredOffset?.(from);
         o.position(0);
         await out.seek(0, Deno.SeekMode.Start);
-        await writeAll(out, first);
+        await onDisk(() => writeAll(out, first));
         o.onBytes(first.length);
         await receiveExact(r, out, o.size - first.length, o.size, o.onBytes);
         how = "from-start";
