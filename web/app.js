@@ -451,10 +451,15 @@ function markSeen() {
 /** The open conversation's unread count: what arrived live and has not been seen yet. */
 function setUnreadOfCurrent() {
   if (!state.current) return;
-  const before = state.unread.get(state.current) ?? 0;
-  if (state.unseen.size > 0) state.unread.set(state.current, state.unseen.size);
+  const n = state.unseen.size;
+  if ((state.unread.get(state.current) ?? 0) === n) return;
+  if (n > 0) state.unread.set(state.current, n);
   else state.unread.delete(state.current);
-  if (before !== state.unseen.size) renderPeers();
+  // Only its own row changes (the list can be 1,000 people: not rebuilt for each message).
+  const row = [...$("peer-list").children].find((li) => li.dataset.id === state.current);
+  row?.querySelector(".unread")?.remove();
+  if (row && n > 0) row.append(el("span", "unread", String(n)));
+  updateTitle();
 }
 
 // ---- groups ----
