@@ -12,6 +12,7 @@ const state = {
   groups: [], // from /groups
   unread: new Map(), // conversation (peer or group id) -> count
   current: undefined, // the open conversation: a peer id or a group id
+  opened: 0, // how many times a conversation was opened: an answer for an earlier opening is not used
   kind: "peer", // what `current` is: "peer" or "group"
   oldest: undefined, // cursor of the oldest message shown
   loadingOlder: false,
@@ -19,6 +20,8 @@ const state = {
   atNewest: true, // the window reaches the newest message
   newest: undefined, // cursor of the newest message shown
   shown: new Map(), // message id -> li
+  readUpTo: -1, // cursor of the newest message of the open conversation seen and reported read
+  unseen: new Set(), // cursors of messages of the open conversation that arrived live and are not seen yet
   transfers: new Map(), // transfer id -> transfer
   baseTitle: "lanchat",
 };
@@ -182,7 +185,9 @@ function messageItem(m) {
   const time = new Date(m.receivedAt ?? m.sentAt).toLocaleTimeString();
   const meta = [time, statusText(m), m.late ? "late" : ""].filter(Boolean).join(" · ");
   li.append(el("span", "meta", meta));
+  forget(state.shown.get(m.id));
   state.shown.set(m.id, li);
+  watchSeen(li, m);
   return li;
 }
 
@@ -208,12 +213,14 @@ function showGroupHeader() {
 }
 
 async function openConversation(id, kind = "peer") {
+  const opening = ++state.opened;
   state.current = id;
   state.kind = kind;
   state.oldest = undefined;
   state.noOlder = false;
   state.shown.clear();
   state.unread.delete(id);
+  resetSeen();
   $("peer-title").textContent = peerName(id);
   $("composer").hidden = false;
   $("group-bar").hidden = kind !== "group";
@@ -224,7 +231,7 @@ async function openConversation(id, kind = "peer") {
   renderPeers();
   renderTransfers();
   const page = await api(`/messages?${conversationQuery()}&limit=${PAGE}`);
-  if (state.current !== id) return;
+  if (state.opened !== opening) return;
   // Messages that arrived live while the page was fetched are either in it (shown once) or newer (kept after it).
   const inPage = new Set(page.map((m) => m.id));
   const arrived = [...list.querySelectorAll("li[data-id]")].filter((li) => !inPage.has(li.dataset.id));
@@ -237,16 +244,15 @@ async function openConversation(id, kind = "peer") {
   markEnds();
   list.scrollTop = list.scrollHeight;
   $("text").focus();
-  markRead();
 }
 
 async function loadOlder() {
   if (state.loadingOlder || state.noOlder || state.oldest === undefined || !state.current) return;
   state.loadingOlder = true;
-  const id = state.current;
+  const opening = state.opened;
   try {
     const page = await api(`/messages?${conversationQuery()}&before=${state.oldest}&limit=${PAGE}`);
-    if (state.current !== id) return;
+    if (state.opened !== opening) return;
     const list = $("messages");
     const before = list.scrollHeight;
     const items = page.flatMap((m) => withGap(m, messageItem(m)));
@@ -277,6 +283,7 @@ function trim(end) {
   const height = list.scrollHeight;
   for (const li of drop) {
     state.shown.delete(li.dataset.id);
+    forget(li);
     li.remove();
   }
   all = items();
@@ -294,10 +301,10 @@ function trim(end) {
 async function loadNewer() {
   if (state.loadingOlder || state.atNewest || state.newest === undefined || !state.current) return;
   state.loadingOlder = true;
-  const id = state.current;
+  const opening = state.opened;
   try {
     const page = await api(`/messages?${conversationQuery()}&after=${state.newest}&limit=${PAGE}`);
-    if (state.current !== id) return;
+    if (state.opened !== opening) return;
     $("messages").append(...page.flatMap((m) => withGap(m, messageItem(m))));
     state.newest = page.at(-1)?.cursor ?? state.newest;
     state.atNewest = page.length < PAGE;
@@ -350,10 +357,109 @@ function alertLine(text) {
   list.scrollTop = list.scrollHeight;
 }
 
-/** What is on screen of the open conversation has been read (the peer gets a read receipt). */
-function markRead() {
-  if (!state.current || document.hidden || !state.atNewest) return;
-  api("/messages/read", { [state.kind]: state.current }).catch(() => {});
+// ---- read receipts ----
+
+/**
+ * A message is read once it has been on screen in a page that is visible
+ * and has the focus: not while it is scrolled away, the tab hidden or
+ * another window in front. Incoming unread messages are watched with an
+ * IntersectionObserver (which of them come near the screen); one is seen
+ * when at least half of it is on screen while the page is looked at. A read
+ * receipt names the newest message read and counts every one before it read
+ * too (as the protocols do), so the daemon is told (`upTo`, a cursor) only
+ * up to the last message before the first unread one not seen yet.
+ */
+const nearScreen = new Set(); // watched list items now at least partly on screen
+const seenObserver = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    if (e.isIntersecting) nearScreen.add(e.target);
+    else nearScreen.delete(e.target);
+  }
+  markSeen();
+});
+
+/** An incoming message not read yet, that seeing reads (a sealed one is read only by opening it). */
+const toSee = (m) => m.direction === "in" && !m.readAt && !(m.sealed && !m.sealed.opened);
+
+/** An incoming message not read yet: watched until seen. */
+function watchSeen(li, m) {
+  if (!toSee(m)) return;
+  li.dataset.unread = "true";
+  seenObserver.observe(li);
+}
+
+/** A list item gone from the page (replaced, trimmed, another conversation opened): no longer watched. */
+function forget(li) {
+  if (!li) return;
+  seenObserver.unobserve(li);
+  nearScreen.delete(li);
+}
+
+function resetSeen() {
+  seenObserver.disconnect();
+  nearScreen.clear();
+  state.readUpTo = -1;
+  state.unseen.clear();
+}
+
+/** The page can be looked at: shown (not a hidden tab) and in front (it has the focus). */
+const lookedAt = () => document.visibilityState === "visible" && document.hasFocus();
+
+/** At least half of the message (or half the list's height, for a long one) is inside the list and the window. */
+function onScreen(li) {
+  const r = li.getBoundingClientRect();
+  const box = $("messages").getBoundingClientRect();
+  const shown = Math.min(r.bottom, box.bottom, globalThis.innerHeight) - Math.max(r.top, box.top, 0);
+  return shown > 0 && shown >= Math.min(r.height, box.height) / 2;
+}
+
+/** Notes what is on screen now as seen, and tells the daemon how far the open conversation has been read. */
+function markSeen() {
+  if (!state.current || nearScreen.size === 0 || !lookedAt()) return;
+  let fresh = false;
+  for (const li of nearScreen) {
+    if (li.isConnected && !onScreen(li)) continue;
+    forget(li);
+    if (!li.isConnected) continue;
+    li.dataset.seen = "true";
+    state.unseen.delete(Number(li.dataset.cursor));
+    fresh = true;
+  }
+  if (!fresh) return;
+  setUnreadOfCurrent();
+  // Up to the first unread message not seen; none while older unread ones may be above what is loaded (the
+  // oldest message received in the page is unread, so those before it may be unread too).
+  const unread = $("messages").querySelectorAll("li[data-unread]");
+  const first = $("messages").querySelector("li.in[data-id]");
+  if (!state.noOlder && first?.dataset.unread && Number(first.dataset.cursor) > state.readUpTo) return;
+  let upTo = state.readUpTo;
+  for (const li of unread) {
+    const cursor = Number(li.dataset.cursor);
+    if (cursor <= upTo) continue;
+    if (!li.dataset.seen) break;
+    upTo = cursor;
+  }
+  if (upTo <= state.readUpTo) return;
+  const told = state.readUpTo;
+  state.readUpTo = upTo;
+  api("/messages/read", { [state.kind]: state.current, upTo }).catch(() => {
+    // Not told (the daemon restarting): told when something is next seen.
+    if (state.readUpTo === upTo) state.readUpTo = told;
+  });
+}
+
+/** The open conversation's unread count: what arrived live and has not been seen yet. */
+function setUnreadOfCurrent() {
+  if (!state.current) return;
+  const n = state.unseen.size;
+  if ((state.unread.get(state.current) ?? 0) === n) return;
+  if (n > 0) state.unread.set(state.current, n);
+  else state.unread.delete(state.current);
+  // Only its own row changes (the list can be 1,000 people: not rebuilt for each message).
+  const row = [...$("peer-list").children].find((li) => li.dataset.id === state.current);
+  row?.querySelector(".unread")?.remove();
+  if (row && n > 0) row.append(el("span", "unread", String(n)));
+  updateTitle();
 }
 
 // ---- groups ----
@@ -531,13 +637,20 @@ function listen() {
   events.addEventListener("message", (e) => {
     const m = JSON.parse(e.data);
     if (!state.peers.some((p) => p.id === m.peer.id)) refreshPeers();
-    if (showMessage(m) && !document.hidden) markRead();
-    else {
-      const conv = conversationOf(m);
-      if (conv !== state.current || document.hidden) {
-        state.unread.set(conv, (state.unread.get(conv) ?? 0) + 1);
-        renderPeers();
+    if (showMessage(m)) {
+      // In the open conversation: read once seen (it may be scrolled away, or the page not looked at).
+      if (toSee(m) && m.cursor > state.readUpTo) {
+        state.unseen.add(m.cursor);
+        // Counted unread unless seen by then (the observer reports a message on screen within a frame).
+        setTimeout(setUnreadOfCurrent, 300);
       }
+      if (document.hidden) {
+        notify(m.group ? `${m.peer.name} in @${m.group.name}` : m.peer.name, m.sealed ? "a sealed message" : m.text);
+      }
+    } else {
+      const conv = conversationOf(m);
+      state.unread.set(conv, (state.unread.get(conv) ?? 0) + 1);
+      renderPeers();
       notify(m.group ? `${m.peer.name} in @${m.group.name}` : m.peer.name, m.sealed ? "a sealed message" : m.text);
     }
   });
@@ -556,13 +669,14 @@ function listen() {
   }
   // Reconnected after the daemon restarted: catch up on what was missed.
   events.addEventListener("error", () => document.body.dataset.live = "false");
+  // Live once caught up: the open conversation is shown as it is now (tests wait for this).
   events.addEventListener("open", async () => {
-    document.body.dataset.live = "true";
     for (const t of await api("/transfers").catch(() => [])) keepTransfer(t);
     renderTransfers();
     loadPeers();
     loadGroups();
-    if (state.current) openConversation(state.current, state.kind);
+    if (state.current) await openConversation(state.current, state.kind).catch(() => {});
+    document.body.dataset.live = "true";
   });
 }
 
@@ -584,6 +698,7 @@ async function start() {
     const list = $("messages");
     if (list.scrollTop < 80) loadOlder();
     else if (list.scrollHeight - list.scrollTop - list.clientHeight < 80) loadNewer();
+    markSeen();
   });
   $("status-button").addEventListener("click", showStatus);
   $("new-group").addEventListener("click", () => pickPeople("create"));
@@ -609,13 +724,9 @@ async function start() {
     e.preventDefault();
     sendFiles([...e.dataTransfer.files]);
   });
-  document.addEventListener("visibilitychange", () => {
-    if (!document.hidden && state.current) {
-      state.unread.delete(state.current);
-      renderPeers();
-      markRead();
-    }
-  });
+  // Back to the page: what is on screen is seen now.
+  document.addEventListener("visibilitychange", markSeen);
+  globalThis.addEventListener("focus", markSeen);
   if ("Notification" in window && Notification.permission === "default") {
     $("notify-button").hidden = false;
     $("notify-button").addEventListener("click", async () => {

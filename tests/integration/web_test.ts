@@ -4,7 +4,7 @@
  * the reason, where chromium is not installed.
  */
 import assert from "node:assert/strict";
-import { type Browser, chromium } from "playwright-core";
+import { type Browser, chromium, type Page } from "playwright-core";
 import { freeUdpPort, killAll, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
 import { BOB } from "../../scripts/history_fill.ts";
 
@@ -351,5 +351,191 @@ browserTest(
     assert.equal((await send("during the meeting")).status, 200, "stored and acknowledged as always");
     await page.locator("#peer-list li .unread", { hasText: "2" }).waitFor({ timeout: 10_000 });
     assert.equal(await notes(), 1, "no notification while busy");
+  },
+);
+
+/** What a daemon's API says of the messages with these texts in its conversation with `peer`: read or not. */
+async function readState(
+  daemon: { httpUrl: string },
+  peer: string,
+  texts: string[],
+): Promise<Record<string, string | undefined>> {
+  const all: { text: string; readAt?: string }[] = await (await fetch(
+    `${daemon.httpUrl}/messages?peer=${peer}&limit=200`,
+  )).json();
+  return Object.fromEntries(texts.map((t) => [t, all.find((m) => m.text === t)?.readAt]));
+}
+
+/** Whether the message with this text is on screen in the page (at least half of it, inside the list). */
+function onScreen(page: Page, text: string): Promise<boolean> {
+  const needle = JSON.stringify(text);
+  return page.evaluate(`(() => {
+    const li = [...document.querySelectorAll("#messages li.in")].find((x) => x.textContent.includes(${needle}));
+    if (!li) return false;
+    const r = li.getBoundingClientRect();
+    const box = document.getElementById("messages").getBoundingClientRect();
+    return Math.min(r.bottom, box.bottom) - Math.max(r.top, box.top) >= r.height / 2;
+  })()`);
+}
+
+/** Alice and bob on loopback, joined; alice sends to bob through her API. */
+async function aliceAndBob() {
+  const port = freeUdpPort();
+  const a = await startLoopbackDaemon(port, "alice").started();
+  const b = await startLoopbackDaemon(port, "bob").started();
+  await a.joined(b.id, 5000);
+  await b.joined(a.id, 5000);
+  const send = async (text: string) => {
+    const r = await fetch(`${a.httpUrl}/messages?wait=10`, {
+      method: "POST",
+      body: JSON.stringify({ to: b.id, text }),
+    });
+    const m = await r.json();
+    assert.equal(m.status, "delivered", JSON.stringify(m));
+  };
+  return { a, b, send };
+}
+
+/** Both sides agree these messages are unread (bob's store) and unreceipted (alice's), a few seconds after they arrived. */
+async function staysUnread(a: { httpUrl: string; id: string }, b: { httpUrl: string; id: string }, texts: string[]) {
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.deepEqual(await readState(b, a.id, texts), Object.fromEntries(texts.map((t) => [t, undefined])), "bob's");
+  assert.deepEqual(await readState(a, b.id, texts), Object.fromEntries(texts.map((t) => [t, undefined])), "alice's");
+}
+
+/** Both sides come to say these messages were read (bob's store, and alice's by his receipt). */
+async function becomeRead(a: { httpUrl: string; id: string }, b: { httpUrl: string; id: string }, texts: string[]) {
+  for (const [who, d, peer] of [["bob", b, a.id], ["alice", a, b.id]] as const) {
+    await until(
+      `${who} to have ${texts.join(", ")} read`,
+      async () => Object.values(await readState(d, peer, texts)).every((x) => x !== undefined),
+      15_000,
+    );
+  }
+}
+
+browserTest(
+  "messages that arrive below a conversation scrolled to its top are not marked read until scrolled into view",
+  async (browser) => {
+    const { a, b, send } = await aliceAndBob();
+    for (let i = 1; i <= 40; i++) await send(`history ${i}`);
+    // Read before, through bob's API: only the new ones are unread.
+    const r = await fetch(`${b.httpUrl}/messages/read`, { method: "POST", body: JSON.stringify({ peer: a.id }) });
+    assert.equal((await r.json()).read, 40);
+    const page = await browser.newPage({ viewport: { width: 900, height: 500 } });
+    page.on("pageerror", (e) => console.log("page error:", e.message));
+    await page.goto(`${b.httpUrl}/#peer=${a.id}`);
+    await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
+    await page.locator("#messages li.in", { hasText: "history 40" }).waitFor({ timeout: 10_000 });
+    // Scrolled to the top, explicitly (whatever the page did on opening).
+    await page.evaluate("document.getElementById('messages').scrollTop = 0");
+    await until(
+      "the list to be at its top",
+      async () => await page.evaluate("document.getElementById('messages').scrollTop") === 0,
+      5000,
+    );
+    assert.equal(await onScreen(page, "history 1"), true, "the first message is on screen");
+    assert.equal(await onScreen(page, "history 40"), false, "the conversation is longer than the screen");
+    const fresh = ["fresh one", "fresh two"];
+    for (const t of fresh) await send(t);
+    for (const t of fresh) await page.locator("#messages li.in", { hasText: t }).waitFor({ state: "attached" });
+    assert.equal(await onScreen(page, "fresh one"), false);
+    assert.equal(await page.evaluate("document.getElementById('messages').scrollTop"), 0, "still at the top");
+    await staysUnread(a, b, fresh);
+    assert.equal(await onScreen(page, "fresh two"), false, "still out of view");
+    assert.match(await page.title(), /^\(2\) lanchat/, "counted unread in the title");
+    // Scrolled down to them: read, and alice gets the receipt.
+    await page.evaluate("const l = document.getElementById('messages'); l.scrollTop = l.scrollHeight");
+    await becomeRead(a, b, fresh);
+    await until("the title to count nothing unread", async () => /^lanchat/.test(await page.title()), 5000);
+  },
+);
+
+browserTest(
+  "a message on screen is not marked read while another window has the focus or the page is hidden, and is when it comes back",
+  async (browser) => {
+    const { a, b, send } = await aliceAndBob();
+    await send("hello bob");
+    const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
+    const page = await context.newPage();
+    page.on("pageerror", (e) => console.log("page error:", e.message));
+    // The page's visibility, switched by the test: headless chromium keeps every page visible.
+    await page.addInitScript(() => {
+      const w = globalThis as unknown as { hiddenNow: boolean; setHidden: (h: boolean) => void };
+      const doc = (globalThis as unknown as { document: EventTarget }).document;
+      w.hiddenNow = false;
+      Object.defineProperty(doc, "hidden", { get: () => w.hiddenNow, configurable: true });
+      Object.defineProperty(doc, "visibilityState", {
+        get: () => w.hiddenNow ? "hidden" : "visible",
+        configurable: true,
+      });
+      w.setHidden = (h) => {
+        w.hiddenNow = h;
+        doc.dispatchEvent(new Event("visibilitychange"));
+      };
+    });
+    await page.goto(`${b.httpUrl}/#peer=${a.id}`);
+    // Real focus: without playwright's focus emulation, the page in front has it and the others lose it.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Emulation.setFocusEmulationEnabled", { enabled: false });
+    await page.bringToFront();
+    await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
+    await page.locator("#messages li.in", { hasText: "hello bob" }).waitFor({ timeout: 10_000 });
+    await becomeRead(a, b, ["hello bob"]);
+    // Another window in front: bob's page is still visible, but nobody is looking at it.
+    const other = await context.newPage();
+    await other.bringToFront();
+    await until("bob's page to lose the focus", async () => await page.evaluate("document.hasFocus()") === false, 5000);
+    await send("while you were elsewhere");
+    await page.locator("#messages li.in", { hasText: "while you were elsewhere" }).waitFor({ timeout: 10_000 });
+    assert.equal(await onScreen(page, "while you were elsewhere"), true, "on screen, in a page without the focus");
+    await staysUnread(a, b, ["while you were elsewhere"]);
+    await page.bringToFront();
+    await until("bob's page to have the focus", async () => await page.evaluate("document.hasFocus()") === true, 5000);
+    await becomeRead(a, b, ["while you were elsewhere"]);
+    // The tab hidden: nothing is read until it is shown again.
+    await page.evaluate(() => (globalThis as unknown as { setHidden: (h: boolean) => void }).setHidden(true));
+    await send("while hidden");
+    await page.locator("#messages li.in", { hasText: "while hidden" }).waitFor({ timeout: 10_000 });
+    assert.equal(await onScreen(page, "while hidden"), true);
+    await staysUnread(a, b, ["while hidden"]);
+    await page.evaluate(() => (globalThis as unknown as { setHidden: (h: boolean) => void }).setHidden(false));
+    await becomeRead(a, b, ["while hidden"]);
+  },
+);
+
+browserTest(
+  "a conversation opened with more unread messages than fit marks those above the screen read only when scrolled over",
+  async (browser) => {
+    const { a, b, send } = await aliceAndBob();
+    const texts = Array.from({ length: 40 }, (_, i) => `unread ${i + 1}`);
+    for (const t of texts) await send(t);
+    const page = await browser.newPage({ viewport: { width: 900, height: 500 } });
+    page.on("pageerror", (e) => console.log("page error:", e.message));
+    await page.goto(`${b.httpUrl}/#peer=${a.id}`);
+    await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
+    await page.locator("#messages li.in", { hasText: "unread 40" }).waitFor({ timeout: 10_000 });
+    // At the bottom, explicitly (whatever the page did on opening).
+    await page.evaluate("const l = document.getElementById('messages'); l.scrollTop = l.scrollHeight");
+    assert.equal(await onScreen(page, "unread 40"), true);
+    assert.equal(await onScreen(page, "unread 1"), false);
+    // The newest are on screen, but a receipt names the newest message read and means every one before it:
+    // nothing is read while older unread ones have not been seen.
+    await staysUnread(a, b, ["unread 1", "unread 20", "unread 40"]);
+    // Scrolled up over them, half a screen at a time, each step seen: all read.
+    for (let i = 0; i < 100; i++) {
+      await until(
+        "what is on screen to be seen",
+        () =>
+          page.evaluate(`[...document.querySelectorAll("#messages li[data-unread]")].every((li) => {
+          const r = li.getBoundingClientRect(), box = document.getElementById("messages").getBoundingClientRect();
+          return li.dataset.seen || Math.min(r.bottom, box.bottom) - Math.max(r.top, box.top) < r.height / 2;
+        })`) as Promise<boolean>,
+        5000,
+      );
+      if (await page.evaluate("document.getElementById('messages').scrollTop") === 0) break;
+      await page.evaluate("const l = document.getElementById('messages'); l.scrollTop -= l.clientHeight / 2");
+    }
+    await becomeRead(a, b, texts);
   },
 );
