@@ -204,6 +204,8 @@ const CORE = ["taskset", "-c", "0"];
 /** Busy loops beside it and seconds of flood (environment variables make it harsher when hunting a regression). */
 const HOGS = Number(Deno.env.get("LIVENESS_HOGS") ?? 4);
 const FLOOD_SECONDS = Deno.env.get("LIVENESS_FLOOD_SECONDS") ?? "12";
+/** How long the daemon is stopped (SIGSTOP) every 2 s of the flood: longer than its probe timeout (500 ms). */
+const PAUSE_MS = Number(Deno.env.get("LIVENESS_PAUSE_MS") ?? 800);
 
 /** Busy loops on {@link CORE} (the test's own processes, killed by pid). */
 function cpuHogs(n: number): { stop(): Promise<void> } {
@@ -242,7 +244,7 @@ async function listed(ns: string, url: string, id: string): Promise<boolean | un
 
 Deno.test({
   name:
-    "junk at 40,000/s under a live peer's address to both of our ports, with busy loops on the daemon's core: the peer is never missing",
+    "junk at 40,000/s under a live peer's address to both of our ports, with busy loops on the daemon's core and the daemon stopped 0.8 s every 2 s: the peer is never missing",
   ignore: unavailable !== undefined,
   sanitizeResources: false,
   fn: () =>
@@ -254,8 +256,9 @@ Deno.test({
       const linesBefore = a.lines.length;
       const hogs = cpuHogs(HOGS);
       const samples: (boolean | undefined)[] = [];
+      let stopped = false;
+      let flooding = true;
       try {
-        let flooding = true;
         const floods = Promise.all([
           hostile(hx.ns, [
             "junk",
@@ -276,16 +279,29 @@ Deno.test({
             `${ha.address}:47474`,
           ]),
         ]).finally(() => flooding = false);
+        // At worst a loaded host does not run the daemon at all for a while: stop it for 0.8 s every 2 s.
+        const pauses = (async () => {
+          while (flooding) {
+            await new Promise((r) => setTimeout(r, 1200));
+            if (!flooding) break;
+            Deno.kill(a.child.pid, "SIGSTOP");
+            stopped = true;
+            await new Promise((r) => setTimeout(r, PAUSE_MS));
+            Deno.kill(a.child.pid, "SIGCONT");
+            stopped = false;
+          }
+        })();
         while (flooding) {
           samples.push(await listed(ha.ns, a.httpUrl, b.id));
           await new Promise((r) => setTimeout(r, 200));
         }
+        await pauses;
         const [unicast, discovery] = await floods;
         const missing = samples.filter((x) => x === false).length;
         const unanswered = samples.filter((x) => x === undefined).length;
         const s = await statusIn(ha.ns);
         console.log(
-          `junk as ${hb.address} with ${HOGS} busy loops: ${unicast.perSecond}/s to the unicast port, ${discovery.perSecond}/s ` +
+          `junk as ${hb.address} with ${HOGS} busy loops and pauses of ${PAUSE_MS} ms: ${unicast.perSecond}/s to the unicast port, ${discovery.perSecond}/s ` +
             `to the discovery port; B missing in ${missing} of ${samples.length} samples (${unanswered} unanswered); ` +
             `A refused ${
               s.counters.dropped["rate-limit"]
@@ -299,6 +315,7 @@ Deno.test({
         assert.deepEqual(left, [], "B was never removed from A's roster");
         assert.ok(samples.length - unanswered >= 5, `A answered ${samples.length - unanswered} samples`);
       } finally {
+        if (stopped) Deno.kill(a.child.pid, "SIGCONT");
         await hogs.stop();
       }
     }),
