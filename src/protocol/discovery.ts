@@ -448,15 +448,16 @@ export class Discovery {
   }
 
   /**
-   * The probe awaiting a pong from `address` at `now`, if any. A peer that
+   * The probe awaiting a pong from `address` at `now`, if any (until the
+   * roster has decided it, see {@link Discovery.handleTimeout}). A peer that
    * is alive answers it with the probe's random nonce, which a host that did
    * not see the ping cannot guess: the driver lets such a pong through a
    * flood that spends the address's rate limit (someone else sending junk
    * under the peer's address), so that the flood cannot evict the peer.
    */
-  awaitedPong(address: string, now: number): AwaitedPong | undefined {
+  awaitedPong(address: string, _now: number): AwaitedPong | undefined {
     const a = this.#awaiting.get(address);
-    if (a && !this.#stillAwaited(a, now)) {
+    if (a && !this.#stillAwaited(a)) {
       this.#awaiting.delete(address);
       return undefined;
     }
@@ -465,13 +466,13 @@ export class Discovery {
 
   /**
    * Whether the probe `a` is for is still open: its peer still probed with
-   * its nonce and, when `now` is given, its deadline (which moves when this
-   * node's loop was late, see {@link Roster.tick}) not passed.
+   * its nonce. Not a fixed time: a pong read after the probe's deadline but
+   * before the roster looked (the loop was busy reading, its timer late) is
+   * still the answer, and the roster, told how late it looked, takes it.
    */
-  #stillAwaited(a: AwaitedPong, now?: number): boolean {
+  #stillAwaited(a: AwaitedPong): boolean {
     const peer = this.roster.get(a.id);
-    if (!peer || peer.state !== "probing" || peer.probeNonce !== a.nonce) return false;
-    return now === undefined || now <= peer.probeDeadline!;
+    return peer !== undefined && peer.state === "probing" && peer.probeNonce === a.nonce;
   }
 
   /** The next time {@link handleTimeout} must be called, if any. */

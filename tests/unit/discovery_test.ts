@@ -182,9 +182,13 @@ Deno.test("discovery remembers the random nonce of each probe until its pong com
     hello(at + 400);
   }
   assert.equal(nonces.size, 3, "a fresh random nonce each probe");
-  // Unanswered, it is awaited until the probe times out (500 ms), then not.
+  // Unanswered, it is awaited until the probe is decided: past its timeout (500 ms) but before the roster
+  // looked (a busy loop reads before its late timer fires), the pong is still the answer; once removed, not.
   const { at } = probe();
   assert.ok(me.awaitedPong(from.address, at + 499));
+  assert.ok(me.awaitedPong(from.address, at + 501));
+  me.handleTimeout(at + 501);
+  assert.equal(me.drainEvents().filter((e) => e.type === "left").length, 1);
   assert.equal(me.awaitedPong(from.address, at + 501), undefined);
 });
 
