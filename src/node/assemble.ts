@@ -108,6 +108,10 @@ export async function assemble(o: {
     limits,
     sealer: options.networkKey ? await Sealer.create(options.networkKey) : undefined,
     awaitedPong: (address, now) => ref.lanchat?.discovery.awaitedPong(address, now),
+    // In the roster at that address, or pinned (a known peer evicted all the same comes back at its next hello).
+    knownPeer: (id, address) =>
+      ref.lanchat?.discovery.roster.get(id)?.addresses.some((a) => a.address === address) === true ||
+      pins.get(id) !== undefined,
   });
   const lanchat = ref.lanchat = new LanchatService({
     admission,

@@ -348,11 +348,14 @@ export class Daemon {
   }
 
   #onTimer(): void {
+    const asked = this.#timerAt;
     this.#timer = undefined;
     this.#timerAt = Infinity;
     if (this.#stopped) return;
     const now = this.#io.now();
-    for (const s of this.#services) s.handleTimeout?.(now);
+    // How late the timer fired: time the event loop was busy or starved (a flood, a CPU hog).
+    const late = Math.max(0, now - asked);
+    for (const s of this.#services) s.handleTimeout?.(now, late);
     void this.#pump();
   }
 

@@ -66,8 +66,14 @@ export interface Service {
   /** Called once, after every socket is bound, with the context to keep. */
   start(ctx: ServiceContext, now: number): void | Promise<void>;
   onDatagram?(socket: string, bytes: Uint8Array, from: Endpoint, now: number): void;
-  /** What is due at `now` (a service with no deadline of its own has none). */
-  handleTimeout?(now: number): void;
+  /**
+   * What is due at `now` (a service with no deadline of its own has none).
+   * `late`: how long after the earliest time asked for (by any service's
+   * pollTimeout) the driver's timer fired, i.e. how long the event loop was
+   * too busy or starved to look; a deadline that waits for an answer from
+   * the network need not count that time.
+   */
+  handleTimeout?(now: number, late?: number): void;
   pollTimeout?(): number | undefined;
   drainTransmits?(): readonly Outgoing[];
   drainEvents?(): readonly DaemonEvent[];

@@ -162,21 +162,35 @@ interface PendingReply {
  * receive buffer) does not remove a peer that is alive.
  */
 export const PINGS_PER_PROBE = 3;
+/**
+ * Pings a probe sends, spread over the probe timeout, once the driver saw
+ * a flood under the probed address (see {@link AwaitedPong.flooded}): the
+ * pongs then share the socket's receive buffer with that flood and the
+ * kernel drops most of what comes while it is full, so each pong has a
+ * small chance; more of them, spread in time, make one arriving near sure.
+ */
+export const FLOODED_PINGS_PER_PROBE = 10;
 
 /** A probe sent to an address whose pong has not come yet. */
 export interface AwaitedPong {
   /** The probed peer. */
   id: string;
   nonce: number;
-  /** When the probe times out. */
-  until: number;
-  /** Datagrams from the address the driver looked at for this pong past their rate limit (it bounds that work). */
+  /** Sealed datagrams from the address the driver opened for this pong past their rate limit (it bounds that work). */
   examined: number;
-  /** Where the pings go, the ping itself, when the next one is due and how many are left to send. */
+  /** Set by the driver when datagrams from the address came past its rate limit while this pong was awaited. */
+  flooded: boolean;
+  /** Where the pings go, the ping itself, when the last one went and how many went. */
   to: Endpoint;
   ping: Uint8Array;
-  resendAt: number;
-  resends: number;
+  sentAt: number;
+  pings: number;
+}
+
+/** How many pings a probe sends in all, and when its next one is due. */
+function pingPlan(a: AwaitedPong, timeoutMs: number): { max: number; nextAt: number } {
+  const max = a.flooded ? FLOODED_PINGS_PER_PROBE : PINGS_PER_PROBE;
+  return { max, nextAt: a.sentAt + timeoutMs / max };
 }
 
 /** Why a well-formed packet was not taken (counted under `reason`). */
@@ -368,8 +382,14 @@ export class Discovery {
     return undefined;
   }
 
-  /** Does whatever is due at `now`: announces, delayed replies, probes, expiry. */
-  handleTimeout(now: number): void {
+  /**
+   * Does whatever is due at `now`: announces, delayed replies, probes,
+   * expiry. `late` is how long after the time {@link pollTimeout} asked for
+   * the driver's wake-up came: a probe's deadline does not count time this
+   * node's event loop was not there to read the answer (see
+   * {@link Roster.tick}).
+   */
+  handleTimeout(now: number, late = 0): void {
     if (this.#stopped) return;
     this.#now = now;
     if (this.#nextAnnounce !== undefined && now >= this.#nextAnnounce) {
@@ -385,7 +405,7 @@ export class Discovery {
         for (const r of due) this.#send("unicast", r.to, reply, "hello");
       }
     }
-    const { probes, events } = this.roster.tick(now);
+    const { probes, events } = this.roster.tick(now, late);
     for (const probe of probes) {
       const ping = encodePacket({
         kind: "ping",
@@ -393,50 +413,66 @@ export class Discovery {
         incarnation: this.self.incarnation,
         nonce: probe.nonce,
       });
-      const timeout = this.roster.probeTimeoutMs;
       for (const a of probe.addresses) {
         this.#send("unicast", a, ping, "ping");
         this.#awaiting.set(a.address, {
           id: probe.peer.id,
           nonce: probe.nonce,
-          until: now + timeout,
           examined: 0,
+          flooded: false,
           to: { address: a.address, port: a.port },
           ping,
-          resendAt: now + timeout / PINGS_PER_PROBE,
-          resends: PINGS_PER_PROBE - 1,
+          sentAt: now,
+          pings: 1,
         });
       }
       this.#counters.probesSent++;
     }
+    const timeout = this.roster.probeTimeoutMs;
     for (const [address, a] of this.#awaiting) {
-      if (a.until < now) this.#awaiting.delete(address);
-      else if (a.resends > 0 && a.resendAt <= now) {
+      if (!this.#stillAwaited(a)) {
+        this.#awaiting.delete(address);
+        continue;
+      }
+      const plan = pingPlan(a, timeout);
+      if (a.pings < plan.max && plan.nextAt <= now) {
         this.#send("unicast", a.to, a.ping, "ping");
         // Each ping's pong gets its own look past the rate limit: under a
         // flood the first pong may have been dropped by a full socket buffer.
         a.examined = 0;
-        a.resends--;
-        a.resendAt += this.roster.probeTimeoutMs / PINGS_PER_PROBE;
+        a.pings++;
+        a.sentAt = now;
       }
     }
     for (const event of events) this.#emit(event);
   }
 
   /**
-   * The probe awaiting a pong from `address` at `now`, if any. A peer that
+   * The probe awaiting a pong from `address` at `now`, if any (until the
+   * roster has decided it, see {@link Discovery.handleTimeout}). A peer that
    * is alive answers it with the probe's random nonce, which a host that did
    * not see the ping cannot guess: the driver lets such a pong through a
    * flood that spends the address's rate limit (someone else sending junk
    * under the peer's address), so that the flood cannot evict the peer.
    */
-  awaitedPong(address: string, now: number): AwaitedPong | undefined {
+  awaitedPong(address: string, _now: number): AwaitedPong | undefined {
     const a = this.#awaiting.get(address);
-    if (a && a.until < now) {
+    if (a && !this.#stillAwaited(a)) {
       this.#awaiting.delete(address);
       return undefined;
     }
     return a;
+  }
+
+  /**
+   * Whether the probe `a` is for is still open: its peer still probed with
+   * its nonce. Not a fixed time: a pong read after the probe's deadline but
+   * before the roster looked (the loop was busy reading, its timer late) is
+   * still the answer, and the roster, told how late it looked, takes it.
+   */
+  #stillAwaited(a: AwaitedPong): boolean {
+    const peer = this.roster.get(a.id);
+    return peer !== undefined && peer.state === "probing" && peer.probeNonce === a.nonce;
   }
 
   /** The next time {@link handleTimeout} must be called, if any. */
@@ -447,7 +483,11 @@ export class Discovery {
     const roster = this.roster.nextDeadline();
     if (roster !== undefined && roster < next) next = roster;
     // Pings still to repeat (only while peers are being probed: few, if any).
-    for (const a of this.#awaiting.values()) if (a.resends > 0 && a.resendAt < next) next = a.resendAt;
+    const timeout = this.roster.probeTimeoutMs;
+    for (const a of this.#awaiting.values()) {
+      const plan = pingPlan(a, timeout);
+      if (a.pings < plan.max && plan.nextAt < next) next = plan.nextAt;
+    }
     return next === Infinity ? undefined : next;
   }
 

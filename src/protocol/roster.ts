@@ -10,6 +10,12 @@
  * - silent for {@link STALE_INTERVALS} of its advertised intervals → a probe
  *   is due (state `probing`); any packet from it makes it `alive` again;
  * - no answer within the probe timeout → **left** with reason `timeout`;
+ *   the timeout counts only time this node's event loop was there to read
+ *   the answer: the driver says how late each wake-up came
+ *   ({@link Roster.tick}'s `late`), the deadline of every probe in flight
+ *   moves by that much, and a check that came late itself never removes a
+ *   peer but looks again shortly after (see {@link LATE_TOLERANCE_MS}, at
+ *   most {@link MAX_PROBE_SLACK_FACTOR} timeouts in all);
  * - a goodbye → **left** with reason `goodbye`, at once.
  *
  * A peer that said goodbye leaves a tombstone for a while so that a late
@@ -75,6 +81,16 @@ export const DEFAULT_MAX_PEERS = 1024;
 export const MAX_PEERS_PER_ADDRESS = 16;
 /** Default time to wait for a pong before declaring a probed peer gone. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 500;
+/**
+ * A wake-up later than this (ms) means this node's event loop was busy or
+ * starved (a flood, a CPU hog): answers may sit unread in the socket buffer
+ * or have been dropped there. Below it is timer jitter.
+ */
+export const LATE_TOLERANCE_MS = 5;
+/** After a late check, a probe that is due is looked at again this much later (answers queued meanwhile are read first). */
+export const LATE_RECHECK_MS = 20;
+/** A probe's deadline moves for lateness by at most this many probe timeouts in all: a dead peer still leaves. */
+export const MAX_PROBE_SLACK_FACTOR = 4;
 
 /** One address a peer was heard on, with the port to reach it there. */
 export interface PeerAddress {
@@ -102,6 +118,10 @@ export interface Peer {
   addresses: PeerAddress[];
   /** When the current probe was sent, if probing. */
   probeSentAt?: number;
+  /** When the current probe times out: its timeout after it was sent, plus the slack. */
+  probeDeadline?: number;
+  /** How far the current probe's deadline was moved because this node's loop was late. */
+  probeSlack?: number;
   /** Nonce of the current probe, if probing. */
   probeNonce?: number;
   /**
@@ -211,6 +231,8 @@ export class Roster {
   /** Bumped on every change, so callers can cache serialized views. */
   #version = 0;
   #others: RosterOptions["others"];
+  /** Peers being probed now (few, if any): the ones whose deadline a late wake-up moves. */
+  #probing = new Set<Peer>();
 
   constructor(options: RosterOptions) {
     this.selfId = options.selfId;
@@ -351,13 +373,23 @@ export class Roster {
    * Advances the roster to `now`: peers gone stale get a probe (returned for
    * the caller to send), probes past their timeout remove their peer,
    * addresses not heard for 3 intervals are dropped, old tombstones pruned.
+   *
+   * `late` is how long after the time it asked for (see
+   * {@link nextDeadline}) the caller's wake-up came. Past
+   * {@link LATE_TOLERANCE_MS} that time was not this node's: every probe in
+   * flight gets it added to its deadline, and a probe due now is not ended
+   * by this late check but looked at again {@link LATE_RECHECK_MS} later,
+   * once what arrived meanwhile has been read (both within the bound of
+   * {@link MAX_PROBE_SLACK_FACTOR} timeouts a probe).
    */
-  tick(now: number): TickResult {
+  tick(now: number, late = 0): TickResult {
     const probes: ProbeRequest[] = [];
     const events: RosterEvent[] = [];
+    const wasLate = late > LATE_TOLERANCE_MS;
+    if (wasLate) { for (const peer of this.#probing) this.#widen(peer, late); }
     // Only peers whose wake-up has come are looked at: O(due · log n), not O(n).
     while ((this.#wakes.peekTime() ?? Infinity) <= now) {
-      for (const wake of this.#wakes.popBucket()) this.#wake(wake, now, probes, events);
+      for (const wake of this.#wakes.popBucket()) this.#wake(wake, now, wasLate, probes, events);
     }
     this.#earliest = this.#wakes.peekTime() ?? Infinity;
     return { probes, events };
@@ -368,7 +400,17 @@ export class Roster {
     if (wake.at < this.#earliest) this.#earliest = wake.at;
   }
 
-  #wake(wake: Wake, now: number, probes: ProbeRequest[], events: RosterEvent[]): void {
+  /** Moves a probe's deadline `by` ms later, within its bound; false when the bound is reached. */
+  #widen(peer: Peer, by: number): boolean {
+    const room = MAX_PROBE_SLACK_FACTOR * this.probeTimeoutMs - peer.probeSlack!;
+    if (room <= 0 || by <= 0) return false;
+    const add = Math.min(by, room);
+    peer.probeDeadline! += add;
+    peer.probeSlack! += add;
+    return true;
+  }
+
+  #wake(wake: Wake, now: number, wasLate: boolean, probes: ProbeRequest[], events: RosterEvent[]): void {
     const peer = wake.peer;
     if (!peer) {
       const tomb = this.#tombstones.get(wake.id);
@@ -386,12 +428,21 @@ export class Roster {
     }
     if (this.#peers.get(wake.id) !== peer) return; // left (and maybe rejoined) since: a stale wake-up
     if (peer.state === "probing") {
+      // This check came late: what the peer sent meanwhile may be unread yet.
+      if (wasLate && this.#widen(peer, now + LATE_RECHECK_MS - peer.probeDeadline!)) {
+        wake.at = this.#due(peer);
+        this.#wakes.push(wake);
+        return;
+      }
       events.push(this.#remove(peer, "timeout", now));
       return;
     }
     if (now >= staleAt(peer.lastSeen, peer.interval)) {
       peer.state = "probing";
       peer.probeSentAt = now;
+      peer.probeDeadline = now + this.probeTimeoutMs;
+      peer.probeSlack = 0;
+      this.#probing.add(peer);
       peer.probeNonce = this.#nonce() >>> 0;
       this.#version++;
       probes.push({ peer, nonce: peer.probeNonce, addresses: [...peer.addresses] });
@@ -414,7 +465,7 @@ export class Roster {
    * else when its oldest address goes stale.
    */
   #due(peer: Peer): number {
-    if (peer.state === "probing") return peer.probeSentAt! + this.probeTimeoutMs;
+    if (peer.state === "probing") return peer.probeDeadline!;
     let oldest = Infinity;
     for (const a of peer.addresses) if (a.lastSeen < oldest) oldest = a.lastSeen;
     return coalesce(staleAt(oldest === Infinity ? peer.lastSeen : oldest, peer.interval), peer.interval);
@@ -427,6 +478,9 @@ export class Roster {
       peer.state = "alive";
       delete peer.probeSentAt;
       delete peer.probeNonce;
+      delete peer.probeDeadline;
+      delete peer.probeSlack;
+      this.#probing.delete(peer);
     }
     const first = peer.addresses[0];
     if (first?.address === address && first.port === port) {
@@ -448,6 +502,7 @@ export class Roster {
 
   #remove(peer: Peer, reason: LeaveReason, now: number): RosterEvent {
     this.#peers.delete(peer.id);
+    this.#probing.delete(peer);
     for (const [address, ids] of this.#byAddress) {
       if (ids.delete(peer.id) && ids.size === 0) this.#byAddress.delete(address);
     }

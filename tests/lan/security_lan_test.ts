@@ -14,11 +14,11 @@ const unavailable = await lanUnavailable();
 const INTERVAL_MS = 500;
 const HOSTILE = new URL("../support/hostile.ts", import.meta.url).pathname;
 
-function startIn(lan: Lan, i: number, extra: string[] = []): DaemonProcess {
+function startIn(lan: Lan, i: number, extra: string[] = [], prefix?: string[]): DaemonProcess {
   const h = lan.hosts[i]!;
   return new DaemonProcess(
     ["--name", `user@${h.ns}`, "--data-dir", tempDataDir(), "--interval", `${INTERVAL_MS}ms`, ...extra],
-    { netns: h.ns },
+    { netns: h.ns, prefix },
   );
 }
 
@@ -150,6 +150,22 @@ Deno.test({
     }),
 });
 
+/** A rule in the hostile host: its datagrams to `to`'s lanchat ports leave with `as`'s address as their source. */
+function spoof(ns: string, to: string, as: string): Promise<string> {
+  return sh(
+    "ip",
+    ["netns", "exec", ns, "nft", "-f", "-"],
+    [
+      "table ip spoof {",
+      "  chain post {",
+      "    type nat hook postrouting priority srcnat; policy accept;",
+      `    ip daddr ${to} udp dport { 47474, 47475 } snat to ${as}`,
+      "  }",
+      "}",
+    ].join("\n"),
+  );
+}
+
 Deno.test({
   name: "junk at 40,000/s under a live peer's address spends its rate limit but does not evict it",
   ignore: unavailable !== undefined,
@@ -160,33 +176,147 @@ Deno.test({
       await Promise.all([a.joined(b.id, 2000), b.joined(a.id, 2000)]);
       const [ha, hb, hx] = lan.hosts as [typeof lan.hosts[0], typeof lan.hosts[0], typeof lan.hosts[0]];
       // The hostile host's datagrams to A's unicast port leave with B's address as their source.
-      await sh(
-        "ip",
-        ["netns", "exec", hx.ns, "nft", "-f", "-"],
-        [
-          "table ip spoof {",
-          "  chain post {",
-          "    type nat hook postrouting priority srcnat; policy accept;",
-          `    ip daddr ${ha.address} udp dport 47475 snat to ${hb.address}`,
-          "  }",
-          "}",
-        ].join("\n"),
-      );
+      await spoof(hx.ns, ha.address, hb.address);
       const linesBefore = a.lines.length;
       const flood = await hostile(hx.ns, ["junk", "--rate", "40000", "--seconds", "8", "--to", `${ha.address}:47475`]);
       const s = await statusIn(ha.ns);
       console.log(
         `junk as ${hb.address}: ${flood.sent} sent (${flood.perSecond}/s); A refused ${
           s.counters.dropped["rate-limit"]
-        } past the rate limit, let ${s.counters.pongsPastRateLimit} pongs to its probes through`,
+        } past the rate limit, let ${s.counters.pongsPastRateLimit} pongs to its probes and ${s.counters.hellosPastRateLimit} hellos of known peers through`,
       );
       assert.ok((flood.perSecond ?? 0) > 20_000, `the flood reached ${flood.perSecond}/s`);
       assert.ok(s.counters.dropped["rate-limit"] > 0, "the flood spent B's rate limit");
-      assert.ok(s.counters.pongsPastRateLimit > 0, "B's pongs to A's probes came through it");
+      assert.ok(
+        s.counters.pongsPastRateLimit + s.counters.hellosPastRateLimit > 0,
+        "B's pongs or hellos came through it",
+      );
       const left = a.lines.slice(linesBefore).filter((l) => /^Peer left/.test(l.message) && l.properties?.id === b.id);
       assert.deepEqual(left, [], "B was never removed from A's roster");
       assert.ok((await peersIn(ha.ns)).some((p) => p.id === b.id), "B is listed");
       const r = await runCli(["send", a.id, "after the flood", "--wait", "5"], { netns: hb.ns });
       assert.equal(r.code, 0, r.stderr + r.stdout);
+    }),
+});
+
+/** The core the daemon under test and the busy loops share. */
+const CORE = ["taskset", "-c", "0"];
+/** Busy loops beside it and seconds of flood (environment variables make it harsher when hunting a regression). */
+const HOGS = Number(Deno.env.get("LIVENESS_HOGS") ?? 4);
+const FLOOD_SECONDS = Deno.env.get("LIVENESS_FLOOD_SECONDS") ?? "12";
+/** How long the daemon is stopped (SIGSTOP) every 2 s of the flood: longer than its probe timeout (500 ms). */
+const PAUSE_MS = Number(Deno.env.get("LIVENESS_PAUSE_MS") ?? 800);
+
+/** Busy loops on {@link CORE} (the test's own processes, killed by pid). */
+function cpuHogs(n: number): { stop(): Promise<void> } {
+  const hogs = Array.from(
+    { length: n },
+    () => new Deno.Command(CORE[0]!, { args: [...CORE.slice(1), "yes"], stdout: "null", stderr: "null" }).spawn(),
+  );
+  return {
+    async stop() {
+      for (const h of hogs) {
+        try {
+          h.kill("SIGKILL");
+        } catch { /* gone */ }
+      }
+      await Promise.allSettled(hogs.map((h) => h.status));
+    },
+  };
+}
+
+/** A's roster as its HTTP API says (curl inside A's namespace: far lighter than a CLI process a sample). */
+async function listed(ns: string, url: string, id: string): Promise<boolean | undefined> {
+  const out = await new Deno.Command("ip", {
+    args: ["netns", "exec", ns, "curl", "-s", "--max-time", "5", `${url}/peers`],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  if (!out.success) return undefined;
+  try {
+    const body = JSON.parse(new TextDecoder().decode(out.stdout));
+    const peers: { id: string }[] = Array.isArray(body) ? body : body.peers;
+    return peers.some((p) => p.id === id);
+  } catch {
+    return undefined;
+  }
+}
+
+Deno.test({
+  name:
+    "junk at 40,000/s under a live peer's address to both of our ports, with busy loops on the daemon's core and the daemon stopped 0.8 s every 2 s: the peer is never missing",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  fn: () =>
+    withLan(3, async (lan) => {
+      const [a, b] = await Promise.all([startIn(lan, 0, [], CORE).started(), startIn(lan, 1).started()]);
+      await Promise.all([a.joined(b.id, 2000), b.joined(a.id, 2000)]);
+      const [ha, hb, hx] = lan.hosts as [typeof lan.hosts[0], typeof lan.hosts[0], typeof lan.hosts[0]];
+      await spoof(hx.ns, ha.address, hb.address);
+      const linesBefore = a.lines.length;
+      const hogs = cpuHogs(HOGS);
+      const samples: (boolean | undefined)[] = [];
+      let stopped = false;
+      let flooding = true;
+      try {
+        const floods = Promise.all([
+          hostile(hx.ns, [
+            "junk",
+            "--rate",
+            "40000",
+            "--seconds",
+            FLOOD_SECONDS,
+            "--to",
+            `${ha.address}:47475`,
+          ]),
+          hostile(hx.ns, [
+            "junk",
+            "--rate",
+            "20000",
+            "--seconds",
+            FLOOD_SECONDS,
+            "--to",
+            `${ha.address}:47474`,
+          ]),
+        ]).finally(() => flooding = false);
+        // At worst a loaded host does not run the daemon at all for a while: stop it for 0.8 s every 2 s.
+        const pauses = (async () => {
+          while (flooding) {
+            await new Promise((r) => setTimeout(r, 1200));
+            if (!flooding) break;
+            Deno.kill(a.child.pid, "SIGSTOP");
+            stopped = true;
+            await new Promise((r) => setTimeout(r, PAUSE_MS));
+            Deno.kill(a.child.pid, "SIGCONT");
+            stopped = false;
+          }
+        })();
+        while (flooding) {
+          samples.push(await listed(ha.ns, a.httpUrl, b.id));
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        await pauses;
+        const [unicast, discovery] = await floods;
+        const missing = samples.filter((x) => x === false).length;
+        const unanswered = samples.filter((x) => x === undefined).length;
+        const s = await statusIn(ha.ns);
+        console.log(
+          `junk as ${hb.address} with ${HOGS} busy loops and pauses of ${PAUSE_MS} ms: ${unicast.perSecond}/s to the unicast port, ${discovery.perSecond}/s ` +
+            `to the discovery port; B missing in ${missing} of ${samples.length} samples (${unanswered} unanswered); ` +
+            `A refused ${
+              s.counters.dropped["rate-limit"]
+            } past the rate limit, let ${s.counters.pongsPastRateLimit} pongs ` +
+            `and ${s.counters.hellosPastRateLimit} hellos of known peers through; probes sent ${s.counters.probesSent}`,
+        );
+        const left = a.lines.slice(linesBefore).filter((l) =>
+          /^Peer left/.test(l.message) && l.properties?.id === b.id
+        );
+        assert.equal(missing, 0, `B missing from A's roster in ${missing} of ${samples.length} samples`);
+        assert.deepEqual(left, [], "B was never removed from A's roster");
+        assert.ok(samples.length - unanswered >= 5, `A answered ${samples.length - unanswered} samples`);
+      } finally {
+        if (stopped) Deno.kill(a.child.pid, "SIGCONT");
+        await hogs.stop();
+      }
     }),
 });

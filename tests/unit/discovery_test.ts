@@ -182,9 +182,13 @@ Deno.test("discovery remembers the random nonce of each probe until its pong com
     hello(at + 400);
   }
   assert.equal(nonces.size, 3, "a fresh random nonce each probe");
-  // Unanswered, it is awaited until the probe times out (500 ms), then not.
+  // Unanswered, it is awaited until the probe is decided: past its timeout (500 ms) but before the roster
+  // looked (a busy loop reads before its late timer fires), the pong is still the answer; once removed, not.
   const { at } = probe();
   assert.ok(me.awaitedPong(from.address, at + 499));
+  assert.ok(me.awaitedPong(from.address, at + 501));
+  me.handleTimeout(at + 501);
+  assert.equal(me.drainEvents().filter((e) => e.type === "left").length, 1);
   assert.equal(me.awaitedPong(from.address, at + 501), undefined);
 });
 
@@ -334,4 +338,45 @@ Deno.test("a probe pings three times within its timeout, so one lost ping or pon
   me.handleTimeout(pings[0]! + 700);
   assert.equal(me.drainEvents().filter((e) => e.type === "left").length, 0);
   assert.equal(me.roster.get(peer)?.state, "alive");
+});
+
+Deno.test("under a flood from the probed address a probe pings ten times, and a late loop keeps the pong awaited", () => {
+  const me = new Discovery({
+    self: { id: "1".repeat(32), incarnation: 1, name: "me", hostname: "h", version: "v", port: 40000, httpPort: 0 },
+    intervalMs: 1000,
+    probeTimeoutMs: 500,
+  });
+  me.start(0);
+  const peer = "2".repeat(32);
+  const from = { address: "198.18.0.12", port: 45000 };
+  me.handleDatagram(helloFrom(peer, from.port), from, 0);
+  const pings: number[] = [];
+  let t = 0;
+  while (pings.length === 0) {
+    t = me.pollTimeout()!;
+    me.handleTimeout(t);
+    for (const x of me.drainTransmits()) if (x.kind === "ping") pings.push(t);
+  }
+  // The driver saw datagrams from the address past its rate limit: our pongs compete with them in the socket buffer.
+  me.awaitedPong(from.address, t)!.flooded = true;
+  while (t < pings[0]! + 500) {
+    t = me.pollTimeout()!;
+    if (t >= pings[0]! + 500) break;
+    me.handleTimeout(t);
+    for (const x of me.drainTransmits()) if (x.kind === "ping") pings.push(t);
+  }
+  assert.deepEqual(pings.map((p) => p - pings[0]!), [0, 50, 100, 150, 200, 250, 300, 350, 400, 450]);
+  // The deadline check comes 300 ms late (the loop was starved): the probe stays open, its pong still let through.
+  const deadline = pings[0]! + 500;
+  me.handleTimeout(deadline + 300, 300);
+  assert.equal(me.drainEvents().filter((e) => e.type === "left").length, 0);
+  const awaited = me.awaitedPong(from.address, deadline + 310);
+  assert.ok(awaited, "still awaited after the late check");
+  me.handleDatagram(
+    encodePacket({ kind: "pong", id: peer, incarnation: 1, nonce: awaited.nonce }),
+    from,
+    deadline + 310,
+  );
+  assert.equal(me.roster.get(peer)?.state, "alive");
+  assert.equal(me.awaitedPong(from.address, deadline + 310), undefined, "answered: no longer awaited");
 });

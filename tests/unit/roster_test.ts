@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { Roster, staleAt } from "../../src/protocol/roster.ts";
+import {
+  LATE_RECHECK_MS,
+  LATE_TOLERANCE_MS,
+  MAX_PROBE_SLACK_FACTOR,
+  Roster,
+  staleAt,
+} from "../../src/protocol/roster.ts";
 import type { Hello } from "../../src/wire/mod.ts";
 
 const SELF = "f".repeat(32);
@@ -110,6 +116,59 @@ Deno.test("roster keeps a probed peer that answers", () => {
   assert.deepEqual(r.tick(3500).events, []);
   // Stale again 3 intervals after 3200, on the 125 ms grid (1/8 interval) that coalesces wake-ups.
   assert.equal(r.nextDeadline(), 6250);
+});
+
+/**
+ * A driver with a fake clock: it wakes the roster at the deadline it asks
+ * for, `late(i)` ms late on the i-th wake-up (a flood or a CPU hog keeping
+ * the event loop busy), plus at the `extra` times (other services'
+ * deadlines) with their own lateness; the peer's pong is read at `pongAt`.
+ * Returns when the peer was removed, or undefined if it was kept.
+ */
+function probeUnder(
+  late: (i: number) => number,
+  o: { pongAt?: number; extra?: [at: number, late: number][] } = {},
+): number | undefined {
+  const r = new Roster({ selfId: SELF, probeTimeoutMs: 500 });
+  r.observe(hello({ interval: 1000 }), "198.18.0.11", 0);
+  r.tick(3000); // stale: the probe goes, due at 3500
+  assert.equal(r.get(A)!.state, "probing");
+  const extra = [...(o.extra ?? [])];
+  let pong = o.pongAt;
+  for (let i = 0; i < 100; i++) {
+    const wakeAt = r.nextDeadline()!;
+    const [at, lateBy] = extra[0] && extra[0][0] < wakeAt + late(i) ? extra.shift()! : [wakeAt + late(i), late(i)];
+    if (pong !== undefined && pong <= at) {
+      r.heard(A, 1, "198.18.0.11", 47475, pong);
+      pong = undefined;
+    }
+    const left = r.tick(at, lateBy).events.find((e) => e.type === "left");
+    if (left) return at;
+    if (r.get(A)!.state === "alive") return undefined;
+  }
+  throw new Error("neither removed nor kept");
+}
+
+Deno.test("a probe's deadline does not count time the driver's wake-ups came late (table, fake clock)", () => {
+  const max = 3500 + MAX_PROBE_SLACK_FACTOR * 500;
+  const rows: [what: string, late: (i: number) => number, pongAt: number | undefined, removedAt: number | undefined][] =
+    [
+      ["on time, no pong: removed at the deadline", () => 0, undefined, 3500],
+      ["within timer jitter: removed at once", () => LATE_TOLERANCE_MS, undefined, 3500 + LATE_TOLERANCE_MS],
+      // The deadline check fired 300 ms late: that check does not remove; it looks again shortly after.
+      ["late check, no pong: removed at the re-check", (i) => (i === 0 ? 300 : 0), undefined, 3800 + LATE_RECHECK_MS],
+      ["late check, the pong read just after it: kept", (i) => (i === 0 ? 300 : 0), 3810, undefined],
+    ];
+  for (const [what, late, pongAt, removedAt] of rows) assert.equal(probeUnder(late, { pongAt }), removedAt, what);
+  // A wake-up for something else that came 200 ms late while the probe was out moves its deadline by 200 ms.
+  assert.equal(probeUnder(() => 0, { extra: [[3300, 200]] }), 3700);
+  assert.equal(probeUnder(() => 0, { extra: [[3300, 200]], pongAt: 3650 }), undefined);
+  // Lateness within the jitter tolerance moves nothing.
+  assert.equal(probeUnder(() => 0, { extra: [[3300, LATE_TOLERANCE_MS]] }), 3500);
+  // Bounded: a loop late on every wake-up still removes a dead peer, within 4 timeouts more (+ one last late wake-up).
+  const starved = probeUnder(() => 150)!;
+  assert.ok(starved > 3500 + 150 && starved <= max + 150, `removed at ${starved}`);
+  assert.equal(probeUnder(() => 150, { pongAt: max - 10 }), undefined, "and keeps it when the pong is read in time");
 });
 
 Deno.test("roster ignores proof of life from another incarnation or an unknown id", () => {

@@ -156,8 +156,8 @@ export class LanchatService implements Service {
     }
   }
 
-  handleTimeout(now: number): void {
-    this.discovery.handleTimeout(now);
+  handleTimeout(now: number, late?: number): void {
+    this.discovery.handleTimeout(now, late);
   }
 
   pollTimeout(): number | undefined {
@@ -242,7 +242,11 @@ export class LanchatService implements Service {
         pinnedKeys: this.pins.size,
         impersonations: this.pins.alerts,
       },
-      counters: { ...this.counters(), pongsPastRateLimit: this.admission.rescued },
+      counters: {
+        ...this.counters(),
+        pongsPastRateLimit: this.admission.rescued,
+        hellosPastRateLimit: this.admission.hellosRescued,
+      },
     };
   }
 
@@ -280,6 +284,12 @@ export class LanchatService implements Service {
       "counter",
       "Pongs answering this node's probes let through a flood that had spent their address's rate limit.",
       this.admission.rescued,
+    );
+    m.single(
+      "lanchat_hellos_past_rate_limit_total",
+      "counter",
+      "Hellos of known peers let through a flood that had spent their address's rate limit.",
+      this.admission.hellosRescued,
     );
   }
 
