@@ -24,6 +24,7 @@ import {
   until,
 } from "../support/daemon_process.ts";
 import { startServingDaemon } from "../support/file_port.ts";
+import { fillUp, mountTmpfs, removeTmpfs, tmpfsUnavailable } from "../support/tmpfs.ts";
 
 const made: string[] = [];
 
@@ -294,34 +295,14 @@ Deno.test("a file grown or deleted while it is being sent: the bytes offered arr
   }
 });
 
-const noMount = Deno.build.os !== "linux" ? "tmpfs needs Linux" : Deno.uid() !== 0 ? "mount needs root" : undefined;
-
-async function run(cmd: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command(cmd, { args, stderr: "piped" }).output();
-  if (!out.success) throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-}
-
-/** Writes zeros to `path` until the file system says it is full. */
-async function fill(path: string): Promise<void> {
-  const file = await Deno.open(path, { write: true, create: true });
-  const chunk = new Uint8Array(1024 * 1024);
-  try {
-    while (true) await file.write(chunk);
-  } catch (e) {
-    if (!/No space left|os error 28/i.test((e as Error).message)) throw e;
-  } finally {
-    file.close();
-  }
-}
-
 Deno.test({
   name: "the receiver's disk fills up mid-transfer: the sender stays up, and the receiver says the disk is full",
-  ignore: noMount !== undefined,
+  ignore: tmpfsUnavailable !== undefined,
   async fn() {
     const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
     const downloads = Deno.makeTempDirSync({ prefix: "lanchat-dl-full-" });
     made.push(src);
-    await run("mount", ["-t", "tmpfs", "-o", "size=600m", "tmpfs", downloads]);
+    await mountTmpfs(downloads, "600m");
     try {
       const { a, b } = await pair(["--accept-files", "always"], downloads);
       for (let i = 0; i < 3; i++) {
@@ -331,7 +312,7 @@ Deno.test({
         try {
           // Full but for a few MiB: the receiver takes a few more chunks (the sender reading and sending as it
           // does), then its disk is full mid-chunk.
-          await fill(`${downloads}/filler`);
+          await fillUp(`${downloads}/filler`);
           await Deno.truncate(`${downloads}/filler`, (await Deno.stat(`${downloads}/filler`)).size - 6 * 1024 * 1024);
         } finally {
           b.signal("SIGCONT");
@@ -353,8 +334,7 @@ Deno.test({
       }
     } finally {
       await cleanUp();
-      await run("umount", [downloads]).catch(() => {});
-      await Deno.remove(downloads, { recursive: true }).catch(() => {});
+      await removeTmpfs(downloads);
     }
   },
 });

@@ -7,42 +7,23 @@
 import assert from "node:assert/strict";
 import type { MessageJson } from "../../src/api/types.ts";
 import { freeUdpPort, killAll, startLoopbackDaemon, until } from "../support/daemon_process.ts";
-
-const unavailable = Deno.build.os !== "linux" ? "tmpfs needs Linux" : Deno.uid() !== 0 ? "mount needs root" : undefined;
-
-async function run(cmd: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command(cmd, { args, stderr: "piped" }).output();
-  if (!out.success) throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
-}
-
-/** Writes zeros to `path` until the file system says it is full. */
-async function fill(path: string): Promise<void> {
-  const file = await Deno.open(path, { write: true, create: true });
-  const chunk = new Uint8Array(16 * 1024);
-  try {
-    while (true) await file.write(chunk);
-  } catch (e) {
-    if (!/No space left|os error 28/i.test((e as Error).message)) throw e;
-  } finally {
-    file.close();
-  }
-}
+import { fillUp, mountTmpfs, removeTmpfs, tmpfsUnavailable } from "../support/tmpfs.ts";
 
 const status = async (url: string) => await (await fetch(`${url}/status`)).json();
 
 Deno.test({
   name:
     "a receiver with a full disk acknowledges nothing it could not store; with room again, all arrive once in order",
-  ignore: unavailable !== undefined,
+  ignore: tmpfsUnavailable !== undefined,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "lanchat-full-" });
-    await run("mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", dir]);
+    await mountTmpfs(dir, "4m");
     const port = freeUdpPort();
     try {
       const a = await startLoopbackDaemon(port, "alice@h1").started();
       const b = await startLoopbackDaemon(port, "bob@h2", { dataDir: dir }).started();
       await a.joined(b.id, 3000);
-      await fill(`${dir}/filler`);
+      await fillUp(`${dir}/filler`);
       const texts = Array.from({ length: 40 }, (_, i) => `while full ${i} ` + "x".repeat(2000));
       const res = await fetch(`${a.httpUrl}/messages`, {
         method: "POST",
@@ -82,8 +63,7 @@ Deno.test({
       assert.ok(inbox.every((m) => !m.gapBefore && !m.late));
     } finally {
       await killAll();
-      await run("umount", [dir]).catch(() => {});
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await removeTmpfs(dir);
     }
   },
 });
