@@ -8,21 +8,13 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import type { TransferJson } from "../../src/api/types.ts";
-import {
-  type DaemonProcess,
-  freeUdpPort,
-  killAll,
-  startLoopbackDaemon,
-  tempDataDir,
-  until,
-} from "../support/daemon_process.ts";
+import { type DaemonProcess, freeUdpPort, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
 import { startServingDaemon } from "../support/file_port.ts";
+import { cleanUp, made } from "../support/transfer_files.ts";
 
 const HOSTILE = "127.0.0.9";
 /** Strangers enough to want more slots together (5 × 8) than strangers may have (32 less the 8 kept for peers). */
 const HOSTILES = ["127.0.0.9", "127.0.0.10", "127.0.0.11", "127.0.0.12", "127.0.0.13"];
-const made: string[] = [];
-
 type Behaviour = "idle" | "junk" | "oversized" | "half" | "reset";
 const BEHAVIOURS: Behaviour[] = ["idle", "junk", "oversized", "half", "reset"];
 
@@ -123,11 +115,6 @@ async function pair() {
   await a.joined(b.id, 5000);
   await b.joined(a.id, 5000);
   return { a, b, downloads };
-}
-
-async function cleanUp(): Promise<void> {
-  await killAll();
-  for (const dir of made.splice(0)) await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
 
 Deno.test("1,000 hostile connections on the file port: a peer's transfer still goes through, and each refusal is counted", async () => {

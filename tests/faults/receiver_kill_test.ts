@@ -15,18 +15,9 @@
  * fetched again from zero.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import type { TransferJson } from "../../src/api/types.ts";
-import {
-  type DaemonProcess,
-  freeUdpPort,
-  killAll,
-  startLoopbackDaemon,
-  tempDataDir,
-  until,
-} from "../support/daemon_process.ts";
-
-const made: string[] = [];
+import { type DaemonProcess, freeUdpPort, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
+import { cleanUp, made, sha256File, sparseFile } from "../support/transfer_files.ts";
 
 async function api<T>(d: DaemonProcess, path: string, body?: unknown): Promise<T> {
   const res = await fetch(
@@ -49,24 +40,6 @@ async function waitState(d: DaemonProcess, id: string, state: string, ms: number
   });
   assert.equal(t!.state, state, JSON.stringify(t));
   return t!;
-}
-
-async function sha256File(path: string): Promise<string> {
-  using f = await Deno.open(path);
-  const h = createHash("sha256");
-  const buf = new Uint8Array(1 << 20);
-  for (let n = await f.read(buf); n !== null; n = await f.read(buf)) h.update(buf.subarray(0, n));
-  return h.digest("hex");
-}
-
-/** A sparse file with random blocks (a wrong offset or a lost block shows in its hash). */
-async function sparseFile(path: string, size: number): Promise<void> {
-  using f = await Deno.open(path, { write: true, create: true, truncate: true });
-  await f.truncate(size);
-  for (let at = 0; at + 4096 <= size; at += Math.floor(size / 9)) {
-    await f.seek(at, Deno.SeekMode.Start);
-    await f.write(crypto.getRandomValues(new Uint8Array(4096)));
-  }
 }
 
 async function size(path: string): Promise<number> {
@@ -252,7 +225,6 @@ Deno.test("the receiver killed (kill -9) at each phase of a transfer, or its .pa
     try {
       if (a) Deno.kill(a.child.pid, "SIGCONT");
     } catch { /* it exited */ }
-    await killAll();
-    for (const dir of made.splice(0)) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await cleanUp();
   }
 });

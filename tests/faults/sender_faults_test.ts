@@ -15,18 +15,10 @@ import { fetchProof } from "../../src/protocol/files.ts";
 import { loadOrCreateIdentity } from "../../src/security/identity.ts";
 import { NodeSigner } from "../../src/security/signing.ts";
 import { FrameType } from "../../src/wire/file_frames.ts";
-import {
-  type DaemonProcess,
-  freeUdpPort,
-  killAll,
-  startLoopbackDaemon,
-  tempDataDir,
-  until,
-} from "../support/daemon_process.ts";
+import { type DaemonProcess, freeUdpPort, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
 import { startServingDaemon } from "../support/file_port.ts";
 import { fillUp, mountTmpfs, removeTmpfs, tmpfsUnavailable } from "../support/tmpfs.ts";
-
-const made: string[] = [];
+import { cleanUp, made, sparseFile } from "../support/transfer_files.ts";
 
 async function api<T>(d: DaemonProcess, path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const res = await fetch(
@@ -83,21 +75,6 @@ async function pair(bExtra: string[] = [], downloads = Deno.makeTempDirSync({ pr
   await a.joined(b.id, 5000);
   await b.joined(a.id, 5000);
   return { a, b, bDir, downloads };
-}
-
-/** A sparse file of `size` bytes with a random block every 64 MiB (fast to write and to read). */
-async function sparseFile(path: string, size: number): Promise<void> {
-  using f = await Deno.open(path, { write: true, create: true, truncate: true });
-  await f.truncate(size);
-  for (let at = 0; at + 4096 <= size; at += 64 * 1024 * 1024) {
-    await f.seek(at, Deno.SeekMode.Start);
-    await f.write(crypto.getRandomValues(new Uint8Array(4096)));
-  }
-}
-
-async function cleanUp(): Promise<void> {
-  await killAll();
-  for (const dir of made.splice(0)) await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
 
 /** A file-stream connection to `a`, authenticated with the node key in `bDir` (the receiver the offer was made to). */

@@ -9,31 +9,17 @@
  * levels deep is refused.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import type { TransferJson } from "../../src/api/types.ts";
 import { IPMSG_FILE } from "../../src/wire/ipmsg_files.ts";
 import { dirHeader } from "../../src/wire/ipmsg_files.ts";
 import { MAX_FRUITLESS_TRIES } from "../../src/node/services/files.ts";
-import {
-  type DaemonProcess,
-  freeUdpPort,
-  killAll,
-  startLoopbackDaemon,
-  tempDataDir,
-  until,
-} from "../support/daemon_process.ts";
+import { type DaemonProcess, freeUdpPort, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
 import { IpmsgSender } from "../support/ipmsg_sender.ts";
+import { cleanUp, made, sha, sha256File, sparseFile } from "../support/transfer_files.ts";
 
 const enc = new TextEncoder();
 /** Runs a daemon that may write no file over 1 MiB (RLIMIT_FSIZE, SIGXFSZ ignored: such writes fail with EFBIG). */
 const FILES_UNDER_1_MIB = ["prlimit", "--fsize=1048576", "--", "sh", "-c", 'trap "" XFSZ; exec "$@"', "sh"];
-const made: string[] = [];
-
-async function cleanUp(): Promise<void> {
-  await killAll();
-  for (const dir of made.splice(0)) await Deno.remove(dir, { recursive: true }).catch(() => {});
-}
-
 function tempDir(prefix: string): string {
   const dir = Deno.makeTempDirSync({ prefix });
   made.push(dir);
@@ -71,18 +57,6 @@ function tree(dir: string, rel = ""): string[] {
     if (e.isDirectory) out.push(...tree(dir, p));
   }
   return out;
-}
-
-function sha(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
-
-async function sha256File(path: string): Promise<string> {
-  using f = await Deno.open(path);
-  const h = createHash("sha256");
-  const buf = new Uint8Array(1 << 20);
-  for (let n = await f.read(buf); n !== null; n = await f.read(buf)) h.update(buf.subarray(0, n));
-  return h.digest("hex");
 }
 
 /** A daemon with --ipmsg that takes every offer, its downloads folder, and a crafted sender entered to it. */
@@ -271,16 +245,6 @@ async function lanchatPair(bPrefix: string[] = []) {
   await a.joined(b.id, 5000);
   await b.joined(a.id, 5000);
   return { a, b, downloads, aDir, startA };
-}
-
-/** A sparse file with random blocks. */
-async function sparseFile(path: string, size: number): Promise<void> {
-  using f = await Deno.open(path, { write: true, create: true, truncate: true });
-  await f.truncate(size);
-  for (let at = 0; at + 4096 <= size; at += Math.floor(size / 7)) {
-    await f.seek(at, Deno.SeekMode.Start);
-    await f.write(crypto.getRandomValues(new Uint8Array(4096)));
-  }
 }
 
 /** Offers `path` from a to b; freezes a (SIGSTOP) once part of it has reached b's disk, then kills it (kill -9). */

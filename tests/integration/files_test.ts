@@ -6,12 +6,10 @@
  * offer was made to refused.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import type { MessageJson, TransferJson } from "../../src/api/types.ts";
 import {
   type DaemonProcess,
   freeUdpPort,
-  killAll,
   runCli,
   startLoopbackDaemon,
   tempDataDir,
@@ -23,6 +21,7 @@ import { FrameConn, RemoteError } from "../../src/node/services/file_stream.ts";
 import { FrameType } from "../../src/wire/file_frames.ts";
 import { fetchProof } from "../../src/protocol/files.ts";
 import { Buffer } from "node:buffer";
+import { cleanUp, made, sha, sha256File, sparseFile } from "../support/transfer_files.ts";
 
 async function api<T>(d: DaemonProcess, path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const res = await fetch(
@@ -46,35 +45,6 @@ async function waitState(d: DaemonProcess, id: string, state: string, ms: number
     throw new Error(`${e.message}; it is ${JSON.stringify(t)}; its log:\n${d.rawStderr.slice(-12).join("\n")}`);
   });
   return t!;
-}
-
-function sha(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
-
-async function sha256File(path: string): Promise<string> {
-  using f = await Deno.open(path);
-  const h = createHash("sha256");
-  const buf = new Uint8Array(1 << 20);
-  for (let n = await f.read(buf); n !== null; n = await f.read(buf)) h.update(buf.subarray(0, n));
-  return h.digest("hex");
-}
-
-/** A sparse file of `size` bytes with a few random blocks (so a wrong offset shows in its hash). */
-async function sparseFile(path: string, size: number): Promise<void> {
-  using f = await Deno.open(path, { write: true, create: true, truncate: true });
-  await f.truncate(size);
-  for (let at = 0; at + 4096 <= size; at += Math.floor(size / 7)) {
-    await f.seek(at, Deno.SeekMode.Start);
-    await f.write(crypto.getRandomValues(new Uint8Array(4096)));
-  }
-}
-
-/** Folders made by a test (downloads, data), removed when it ends: a 4 GiB download must not stay behind. */
-const made: string[] = [];
-async function cleanUp(): Promise<void> {
-  await killAll();
-  for (const dir of made.splice(0)) await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
 
 async function pair(options: { aExtra?: string[]; bExtra?: string[]; aDir?: string; bDir?: string } = {}) {

@@ -1,0 +1,39 @@
+/**
+ * What the file-transfer tests share: files to offer (a sparse one with
+ * random blocks, so a wrong offset or a lost block shows in its hash), their
+ * SHA-256, and the folders a test made, removed with its daemons when it
+ * ends (a 4 GiB download must not stay behind).
+ */
+import { createHash } from "node:crypto";
+import { killAll } from "./daemon_process.ts";
+
+export function sha(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+export async function sha256File(path: string): Promise<string> {
+  using f = await Deno.open(path);
+  const h = createHash("sha256");
+  const buf = new Uint8Array(1 << 20);
+  for (let n = await f.read(buf); n !== null; n = await f.read(buf)) h.update(buf.subarray(0, n));
+  return h.digest("hex");
+}
+
+/** A sparse file of `size` bytes with a few random blocks (so a wrong offset shows in its hash). */
+export async function sparseFile(path: string, size: number): Promise<void> {
+  using f = await Deno.open(path, { write: true, create: true, truncate: true });
+  await f.truncate(size);
+  for (let at = 0; at + 4096 <= size; at += Math.floor(size / 7)) {
+    await f.seek(at, Deno.SeekMode.Start);
+    await f.write(crypto.getRandomValues(new Uint8Array(4096)));
+  }
+}
+
+/** Folders made by the running test (downloads, data, sources), removed by {@link cleanUp}. */
+export const made: string[] = [];
+
+/** Ends every daemon started and removes the folders in {@link made}. */
+export async function cleanUp(): Promise<void> {
+  await killAll();
+  for (const dir of made.splice(0)) await Deno.remove(dir, { recursive: true }).catch(() => {});
+}
