@@ -108,10 +108,6 @@ export async function assemble(o: {
     limits,
     sealer: options.networkKey ? await Sealer.create(options.networkKey) : undefined,
     awaitedPong: (address, now) => ref.lanchat?.discovery.awaitedPong(address, now),
-    // In the roster at that address, or pinned (a known peer evicted all the same comes back at its next hello).
-    knownPeer: (id, address) =>
-      ref.lanchat?.discovery.roster.get(id)?.addresses.some((a) => a.address === address) === true ||
-      pins.get(id) !== undefined,
   });
   const lanchat = ref.lanchat = new LanchatService({
     admission,
@@ -196,7 +192,7 @@ export async function assemble(o: {
       send: (to, text) => conversations.sendMessage(to, text),
       addressOf: (peer) => lanchat.discovery.roster.get(peer)?.addresses[0],
       knownAddress: (address) =>
-        lanchat.discovery.roster.peers().some((p) => p.addresses.some((a) => a.address === address)) ||
+        lanchat.discovery.roster.countAt(address) > 0 ||
         [...directory.known()].some((k) => k.address === address),
       isLanchat: (peer) => !knownIpmsg(peer) && ipmsg?.ipmsg.get(peer) === undefined,
       trusted: (peer) => pins.get(peer)?.trust === "trusted",

@@ -7,15 +7,16 @@
  * 2. with a network key, opening it (AES-256-GCM, replay window);
  * 3. the per-source limit on discovery packets (hello, goodbye, ping, pong),
  *    by a look at the type byte;
- * 4. past a limit, two exceptions, so that junk sent under a live peer's
+ * 4. past a limit, one exception, so that junk sent under a live peer's
  *    address cannot evict it: the pong that answers one of this node's own
- *    outstanding probes (its random nonce proves it came from the peer),
- *    and a hello naming a peer this node knows (in the roster at that
- *    address, or pinned), up to a budget of its own per address
- *    ({@link KNOWN_HELLO_RATE}); its signature is checked as any hello's.
- *    The junk itself costs a look at one byte; only a datagram that has
- *    the type of one of these is decoded (and, with a network key, opened,
- *    within {@link RESCUE_BUDGET} and {@link OPEN_PAST_LIMIT_RATE}).
+ *    outstanding probes (its random nonce proves it came from the peer).
+ *    Unsealed junk costs a look at one byte (only a datagram typed pong is
+ *    decoded, and only while a probe awaits one from that address); sealed,
+ *    at most {@link RESCUE_BUDGET} a ping are opened. A hello past the limit
+ *    is refused, even a known peer's: letting those through costs a decode
+ *    (and a signature check) per flooded datagram, and measured, it took
+ *    the daemon's read rate under a hello flood from ~200k/s to ~80k/s,
+ *    while the pong path alone keeps a flooded peer listed.
  *
  * Signatures and pinned keys (security/pins.ts) are checked once the packet
  * is decoded, through the discovery state's `admit` hook. Out, every
@@ -41,14 +42,6 @@ export const DISCOVERY_RATE = { rate: 50, burst: 100 } as const;
 export const UNICAST_RATE = { rate: 20_000, burst: 5_000 } as const;
 /** Sealed datagrams past their source's rate limit opened, per ping of a probe, for the pong it awaits. */
 export const RESCUE_BUDGET = 2000;
-/**
- * Hellos of known peers taken past their address's rate limit, per address:
- * a peer announces every interval (2 s by default) and answers newcomers,
- * a few a second at most.
- */
-export const KNOWN_HELLO_RATE = { rate: 10, burst: 20 } as const;
-/** Sealed datagrams past their source's rate limit opened to look for a known peer's hello, per address. */
-export const OPEN_PAST_LIMIT_RATE = { rate: 2000, burst: 2000 } as const;
 
 /** First byte of the type field in a lanchat frame, and the discovery types it may hold. */
 const TYPE_OFFSET = 5;
@@ -61,10 +54,6 @@ export class SourceLimits {
   /** Discovery packets (and IP Messenger entries) from an address, whichever socket they reach. */
   readonly discovery = new RateLimiter(DISCOVERY_RATE);
   readonly ipmsg = new RateLimiter(UNICAST_RATE);
-  /** Hellos of known peers past the other limits (see {@link KNOWN_HELLO_RATE}). */
-  readonly knownHellos = new RateLimiter(KNOWN_HELLO_RATE);
-  /** Sealed datagrams past the other limits opened to look for a known peer's hello. */
-  readonly openPastLimit = new RateLimiter(OPEN_PAST_LIMIT_RATE);
 }
 
 /** What admission decided about a datagram. */
@@ -86,8 +75,6 @@ export interface AdmissionOptions {
   sealer?: Sealer;
   /** The probe awaiting a pong from an address, if any (the discovery state's). */
   awaitedPong: (address: string, now: number) => AwaitedPong | undefined;
-  /** Whether node `id` is one this node knows at `address` (its hellos get their own budget past a flood). */
-  knownPeer?: (id: string, address: string) => boolean;
 }
 
 /** The gate in front of lanchat's two sockets. */
@@ -96,16 +83,12 @@ export class Admission {
   readonly sealer: Sealer | undefined;
   /** Pongs to this node's probes let through a flood that had spent their address's rate limit. */
   rescued = 0;
-  /** Hellos of known peers let through a flood that had spent their address's rate limit. */
-  hellosRescued = 0;
   #awaitedPong: AdmissionOptions["awaitedPong"];
-  #knownPeer: NonNullable<AdmissionOptions["knownPeer"]>;
 
   constructor(o: AdmissionOptions) {
     this.limits = o.limits;
     this.sealer = o.sealer;
     this.#awaitedPong = o.awaitedPong;
-    this.#knownPeer = o.knownPeer ?? (() => false);
   }
 
   /**
@@ -132,12 +115,10 @@ export class Admission {
 
   /**
    * A datagram past its source's rate limit: refused, unless it is the pong
-   * answering a probe this node sent to that address, or a hello of a peer
-   * this node knows within {@link KNOWN_HELLO_RATE}. Unsealed, telling
-   * those from junk costs a look at the type byte (and a decode for a
-   * datagram of one of those types); sealed, each must be opened first: at
-   * most {@link RESCUE_BUDGET} a ping are opened for a pong, and
-   * {@link OPEN_PAST_LIMIT_RATE} a second for hellos, which bounds the work.
+   * answering a probe this node sent to that address. Unsealed, telling it
+   * from junk costs a look at the type byte (and a decode for one typed
+   * pong); sealed, at most {@link RESCUE_BUDGET} a ping are opened, which
+   * bounds the work.
    */
   #overLimit(
     bytes: Uint8Array,
@@ -149,34 +130,22 @@ export class Admission {
   ): Verdict {
     const refused: Verdict = { ok: false, reason: "rate-limit", limit };
     const awaited = this.#awaitedPong(from.address, now);
+    if (!awaited) return refused;
     // The pong competes with this flood in the socket buffer: discovery pings more often.
-    if (awaited) awaited.flooded = true;
+    awaited.flooded = true;
     if (plain === undefined) {
       if (!this.sealer) plain = bytes;
       else {
-        const budget = awaited
-          ? awaited.examined++ < RESCUE_BUDGET
-          : this.limits.openPastLimit.allow(from.address, now);
-        if (!budget) return refused;
+        if (awaited.examined++ >= RESCUE_BUDGET) return refused;
         const r = this.sealer.open(bytes, wall);
         if (!r.ok) return refused;
         plain = r.inner;
       }
     }
-    const type = plain[TYPE_OFFSET];
-    if (awaited && type === PacketType.pong) {
+    if (plain[TYPE_OFFSET] === PacketType.pong) {
       const d = decodePacket(plain);
       if (d.ok && d.value.kind === "pong" && d.value.id === awaited.id && d.value.nonce === awaited.nonce) {
         this.rescued++;
-        return { ok: true, plain };
-      }
-    } else if (type === PacketType.hello) {
-      const d = decodePacket(plain);
-      if (
-        d.ok && d.value.kind === "hello" && d.value.signed && this.#knownPeer(d.value.id, from.address) &&
-        this.limits.knownHellos.allow(from.address, now)
-      ) {
-        this.hellosRescued++;
         return { ok: true, plain };
       }
     }

@@ -242,11 +242,7 @@ export class LanchatService implements Service {
         pinnedKeys: this.pins.size,
         impersonations: this.pins.alerts,
       },
-      counters: {
-        ...this.counters(),
-        pongsPastRateLimit: this.admission.rescued,
-        hellosPastRateLimit: this.admission.hellosRescued,
-      },
+      counters: { ...this.counters(), pongsPastRateLimit: this.admission.rescued },
     };
   }
 
@@ -284,12 +280,6 @@ export class LanchatService implements Service {
       "counter",
       "Pongs answering this node's probes let through a flood that had spent their address's rate limit.",
       this.admission.rescued,
-    );
-    m.single(
-      "lanchat_hellos_past_rate_limit_total",
-      "counter",
-      "Hellos of known peers let through a flood that had spent their address's rate limit.",
-      this.admission.hellosRescued,
     );
   }
 
