@@ -18,6 +18,13 @@ const DRIVER = [
   }
 }) ?? "../shared/tools/iptux_drive.sh";
 
+/**
+ * Our attach step, sourced after the driver so that it replaces the driver's: it waits for the file
+ * chooser to take the typed path before pressing Return, and clicks Open if Return did not take
+ * (see the file's header for why).
+ */
+const ATTACH = new URL("./iptux_attach.sh", import.meta.url).pathname;
+
 /** Why the real-iptux tests cannot run here, or undefined. */
 export async function iptuxUnavailable(): Promise<string | undefined> {
   const lan = await lanUnavailable();
@@ -39,7 +46,12 @@ export async function iptuxUnavailable(): Promise<string | undefined> {
 export function driver(run: string) {
   return async (script: string, timeoutS = 120): Promise<string> => {
     const p = new Deno.Command("timeout", {
-      args: [String(timeoutS), "bash", "-c", `export IDRV_RUN=${run} IDRV_NO_INSTALL=1; source ${DRIVER}; ${script}`],
+      args: [
+        String(timeoutS),
+        "bash",
+        "-c",
+        `export IDRV_RUN=${run} IDRV_NO_INSTALL=1; source '${DRIVER}' && source '${ATTACH}'; ${script}`,
+      ],
       stdout: "piped",
       stderr: "piped",
     });
