@@ -85,8 +85,10 @@ export async function withIptuxAndLanchat(daemonArgs: string[], test: (t: IptuxL
   try {
     const display = 100 + Math.floor(Math.random() * 800);
     await drive(`iptux_drive_start A ${iptuxHost.ns} ${display} iptuxuser`);
+    // The daemon's own interval (2 s), not a test's 500 ms: lanchat sends iptux a BR_ENTRY each interval, and iptux
+    // 0.8.3, redrawing for each, crashed now and then (SIGSEGV, "Invalid text buffer iterator") while a dialog was open.
     const daemon = await new DaemonProcess(
-      ["--name", "alice", "--data-dir", tempDataDir(), "--interval", "500ms", "--ipmsg", ...daemonArgs],
+      ["--name", "alice", "--data-dir", tempDataDir(), "--interval", "2s", "--ipmsg", ...daemonArgs],
       { netns: lanchatHost.ns },
     ).started();
     await daemon.waitFor((l) => /^IP Messenger peer joined/.test(l.message), 10_000, "iptux to join");
