@@ -31,6 +31,19 @@ async function damage(path: string, n: number): Promise<number> {
   return at;
 }
 
+/** 3,000 messages of history (about a megabyte) in `dir`, as a daemon stores them, then 8 KiB of it damaged. */
+async function damagedHistory(dir: string): Promise<string> {
+  const fill = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-write", FILL, dir, "3000"],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  assert.ok(fill.success, new TextDecoder().decode(fill.stderr));
+  const db = `${dir}/lanchat.db`;
+  await damage(db, 8192);
+  return db;
+}
+
 const json = async (url: string) => await (await fetch(url)).json();
 
 Deno.test("a database damaged in the middle is reported at start, nothing is acknowledged, and nothing is lost", async () => {
@@ -38,15 +51,7 @@ Deno.test("a database damaged in the middle is reported at start, nothing is ack
   const port = freeUdpPort();
   let bobLog: string[] = [];
   try {
-    // Some history: 3,000 messages (about a megabyte), as a daemon stores them.
-    const fill = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-read", "--allow-write", FILL, dir, "3000"],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    assert.ok(fill.success, new TextDecoder().decode(fill.stderr));
-    const db = `${dir}/lanchat.db`;
-    await damage(db, 8192);
+    const db = await damagedHistory(dir);
 
     const a = await startLoopbackDaemon(port, "alice@h1").started();
     const b = await startLoopbackDaemon(port, "bob@h2", { dataDir: dir }).started();
@@ -113,14 +118,7 @@ Deno.test("an IP Messenger message that a damaged database cannot keep is not ac
   const client = craftedClient(ipmsgPort);
   const recvmsgs = (n: number) => client.got.filter((p) => p.mode === IPMSG.RECVMSG && p.extra[0] === String(n)).length;
   try {
-    const fill = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-read", "--allow-write", FILL, dir, "3000"],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    assert.ok(fill.success, new TextDecoder().decode(fill.stderr));
-    const db = `${dir}/lanchat.db`;
-    await damage(db, 8192);
+    const db = await damagedHistory(dir);
     const extra = ["--ipmsg", "--ipmsg-port", String(ipmsgPort)];
     const b = await startLoopbackDaemon(freeUdpPort(), "bob@h2", { dataDir: dir, extra }).started();
     await until("bob's /healthz to report the damage", async () => {
