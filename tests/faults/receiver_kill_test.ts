@@ -17,18 +17,7 @@
 import assert from "node:assert/strict";
 import type { TransferJson } from "../../src/api/types.ts";
 import { type DaemonProcess, freeUdpPort, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
-import { cleanUp, made, sha256File, sparseFile } from "../support/transfer_files.ts";
-
-async function api<T>(d: DaemonProcess, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(
-    `${d.httpUrl}${path}`,
-    body === undefined ? {} : {
-      method: "POST",
-      body: JSON.stringify(body),
-    },
-  );
-  return await res.json() as T;
-}
+import { api, cleanUp, made, sha256File, sparseFile } from "../support/transfer_files.ts";
 
 async function waitState(d: DaemonProcess, id: string, state: string, ms: number): Promise<TransferJson> {
   let t: TransferJson | undefined;

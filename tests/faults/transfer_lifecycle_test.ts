@@ -15,7 +15,7 @@ import { dirHeader } from "../../src/wire/ipmsg_files.ts";
 import { MAX_FRUITLESS_TRIES } from "../../src/node/services/files.ts";
 import { type DaemonProcess, freeUdpPort, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
 import { IpmsgSender } from "../support/ipmsg_sender.ts";
-import { cleanUp, made, sha, sha256File, sparseFile } from "../support/transfer_files.ts";
+import { api, cleanUp, made, sha, sha256File, sparseFile } from "../support/transfer_files.ts";
 
 const enc = new TextEncoder();
 /** Runs a daemon that may write no file over 1 MiB (RLIMIT_FSIZE, SIGXFSZ ignored: such writes fail with EFBIG). */
@@ -24,17 +24,6 @@ function tempDir(prefix: string): string {
   const dir = Deno.makeTempDirSync({ prefix });
   made.push(dir);
   return dir;
-}
-
-async function api<T>(d: DaemonProcess, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(
-    `${d.httpUrl}${path}`,
-    body === undefined ? {} : {
-      method: "POST",
-      body: JSON.stringify(body),
-    },
-  );
-  return await res.json() as T;
 }
 
 async function waitState(d: DaemonProcess, id: string, states: string[], ms: number): Promise<TransferJson> {

@@ -5,7 +5,7 @@
  * ends (a 4 GiB download must not stay behind).
  */
 import { createHash } from "node:crypto";
-import { killAll } from "./daemon_process.ts";
+import { type DaemonProcess, killAll } from "./daemon_process.ts";
 
 export function sha(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
@@ -36,4 +36,13 @@ export const made: string[] = [];
 export async function cleanUp(): Promise<void> {
   await killAll();
   for (const dir of made.splice(0)) await Deno.remove(dir, { recursive: true }).catch(() => {});
+}
+
+/** A daemon's JSON answer to `GET path`, or to `POST path` with `body`. */
+export async function api<T>(d: DaemonProcess, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(
+    `${d.httpUrl}${path}`,
+    body === undefined ? {} : { method: "POST", body: JSON.stringify(body) },
+  );
+  return await res.json() as T;
 }
