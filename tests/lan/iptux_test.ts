@@ -84,11 +84,10 @@ Deno.test({
         ["--name", "alice", "--data-dir", tempDataDir(), "--interval", "500ms", "--ipmsg"],
         { netns: lanchatHost.ns },
       ).started();
-      const t0 = Date.now();
-      // lanchat's roster lists the iptux user within 2 s.
-      const joined = await d.waitFor((l) => /^IP Messenger peer joined/.test(l.message), 2000, "iptux to join");
+      // lanchat's roster lists the iptux user (a bounded wait, not a speed target: those are the benchmarks' business;
+      // it took ~1 s, and over 2 s once in CI right after the 300 MB iptux resume test).
+      const joined = await d.waitFor((l) => /^IP Messenger peer joined/.test(l.message), 10_000, "iptux to join");
       assert.equal(joined.properties.address, iptuxHost.address);
-      assert.ok(Date.now() - t0 <= 2000);
       // iptux received our entry and answered it.
       const from = lanchatHost.address.replaceAll(".", "\\.");
       await iptux.waitLog(new RegExp(`received udp message from ${from}:2425[\\s\\S]*?BR_ENTRY`), 3000, "our BR_ENTRY");
