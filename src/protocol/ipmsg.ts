@@ -135,7 +135,7 @@ export class Ipmsg {
     now: number,
     files?: { packetNo: string; attach: string },
   ): void {
-    queue(this.#s, messageId, peerId, text, now, files);
+    queue(this.#s, { messageId, peerId, text, ...(files ? { files } : {}) }, now);
   }
 
   /** A packet number for a message to be sent (one that offers files: its requests name it). */

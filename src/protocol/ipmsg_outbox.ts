@@ -20,16 +20,14 @@ import { IPMSG, IPMSG_OPT, type IpmsgPacket } from "../wire/ipmsg.ts";
  */
 export function queue(
   s: IpmsgState,
-  messageId: string,
-  peerId: string,
-  text: string,
+  m: { messageId: string; peerId: string; text: string; files?: { packetNo: string; attach: string } },
   now: number,
-  files?: { packetNo: string; attach: string },
 ): void {
+  const { files } = m;
   const o: Outgoing = {
-    messageId,
-    peerId,
-    text,
+    messageId: m.messageId,
+    peerId: m.peerId,
+    text: m.text,
     ...(files ? { attach: files.attach } : {}),
     packetNo: files?.packetNo ?? nextPacketNo(s),
     attempts: 0,
@@ -37,7 +35,7 @@ export function queue(
     firstSentAt: undefined,
   };
   s.out.push(o);
-  if (s.peers.has(peerId)) transmitMessage(s, o, now);
+  if (s.peers.has(o.peerId)) transmitMessage(s, o, now);
 }
 
 /** Gives a queued message (re-queued from the outbox at start) back the files it offers. */
