@@ -1,0 +1,86 @@
+/**
+ * Read marks: when a message was read, an incoming one by a person here, an
+ * outgoing one by its peer (from a read receipt); how far each peer's
+ * messages were visited is a setting (settings.ts), so each call visits only
+ * the messages after the last one's.
+ *
+ * @module
+ */
+import type { Connection } from "./connection.ts";
+import type { Settings } from "./settings.ts";
+import { type StoredMessage, toMessage } from "./stored_message.ts";
+
+/** The read-marks room of the store. */
+export class ReadMarks {
+  readonly #c: Connection;
+  readonly #settings: Settings;
+
+  constructor(c: Connection, settings: Settings) {
+    this.#c = c;
+    this.#settings = settings;
+  }
+
+  /**
+   * Marks incoming messages from `peer` up to `upTo` (a cursor) read at
+   * `at`. Returns the newest incoming message up to there (what a read
+   * receipt names) and how many were newly marked; only messages after the
+   * last call's are visited.
+   */
+  markReadIn(
+    peer: string,
+    upTo: number,
+    at: number,
+    /** Messages whose text contains this stay unread (sealed ones: only opening them reads them). */
+    unlessContaining: string,
+  ): { lastId: string; marked: number } | undefined {
+    return this.#c.transaction("mark messages read", () => {
+      const last = this.#c.q(
+        "SELECT id, cursor FROM messages WHERE peer = ? AND cursor <= ? AND direction = 'in' ORDER BY cursor DESC LIMIT 1",
+      ).get(peer, upTo) as { id: string; cursor: number } | undefined;
+      if (!last) return undefined;
+      const from = Number(this.#settings.setting(`read-in:${peer}`) ?? 0);
+      if (last.cursor <= from) return { lastId: last.id, marked: 0 };
+      const r = this.#c.q(
+        `UPDATE messages SET read_at = ? WHERE peer = ? AND cursor > ? AND cursor <= ? AND direction = 'in'
+         AND read_at IS NULL AND instr(text, ?) = 0`,
+      ).run(at, peer, from, last.cursor, unlessContaining);
+      this.#settings.saveSetting(`read-in:${peer}`, String(last.cursor));
+      return { lastId: last.id, marked: Number(r.changes) };
+    });
+  }
+
+  /**
+   * Marks outgoing messages to `peer` read, up to and including message
+   * `upToId` (from its read receipt); returns those newly marked.
+   */
+  markReadOut(peer: string, upToId: string, at: number): StoredMessage[] {
+    return this.#c.transaction("mark messages read by the peer", () => {
+      const upTo = this.#c.q("SELECT cursor FROM messages WHERE id = ? AND peer = ?").get(upToId, peer) as
+        | { cursor: number }
+        | undefined;
+      // A receipt names a message of ours (ids are the sender's, kept by the receiver): every one up to it is read.
+      if (!upTo) return [];
+      const cursor = upTo.cursor;
+      const from = Number(this.#settings.setting(`read-out:${peer}`) ?? 0);
+      if (cursor <= from) return [];
+      const rows = this.#c.q(
+        "SELECT * FROM messages WHERE peer = ? AND cursor > ? AND cursor <= ? AND direction = 'out' AND read_at IS NULL AND status != 'failed'",
+      ).all(peer, from, cursor) as Record<string, unknown>[];
+      this.#c.q(
+        "UPDATE messages SET read_at = ? WHERE peer = ? AND cursor > ? AND cursor <= ? AND direction = 'out' AND read_at IS NULL AND status != 'failed'",
+      ).run(at, peer, from, cursor);
+      this.#settings.saveSetting(`read-out:${peer}`, String(cursor));
+      // Read is past delivered, whatever the status written behind says yet.
+      return rows.map((r) => ({ ...toMessage(r), status: "delivered" as const, readAt: at }));
+    });
+  }
+
+  /** Marks one message read (a sealed message opened, or one of ours its reader opened); false if it was already. */
+  markReadOne(id: string, at: number): boolean {
+    return this.#c.transaction(
+      "mark the message read",
+      () =>
+        Number(this.#c.q("UPDATE messages SET read_at = ? WHERE id = ? AND read_at IS NULL").run(at, id).changes) > 0,
+    );
+  }
+}

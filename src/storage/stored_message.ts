@@ -1,0 +1,66 @@
+/**
+ * A message as stored: {@link StoredMessage}, the shape every room that
+ * reads the `messages` table returns (messages.ts, history.ts, search.ts,
+ * read_marks.ts), and {@link toMessage}, which makes one of a row.
+ *
+ * @module
+ */
+
+/** A message as stored and shown in history. */
+export interface StoredMessage {
+  /** Position in history: increases with every message made visible. */
+  cursor: number;
+  id: string;
+  /** The other side's node id. */
+  peer: string;
+  direction: "in" | "out";
+  seq: number;
+  text: string;
+  /** When the sender sent it (ms since the epoch). */
+  sentAt: number;
+  /** In: when it reached this node. Out: undefined. */
+  receivedAt?: number;
+  /** Out: when the peer acknowledged it. In: when it was put in the inbox. */
+  deliveredAt?: number;
+  /** When it was read: an incoming one by a person here, an outgoing one by its peer (a read receipt). */
+  readAt?: number;
+  /**
+   * Out: queued, sent, delivered or failed. In: received. `group`: a message
+   * written to a group, whose copies to each member (`copyOf` it) carry it.
+   */
+  status: "queued" | "sent" | "delivered" | "failed" | "received" | "group";
+  /** The group it belongs to (see protocol/groups.ts). */
+  group?: string;
+  /** Out: the group message this is the copy of, for one member (hidden from history). */
+  copyOf?: string;
+  rttMs?: number;
+  /** In: how many earlier messages of this sender were missing when this one was shown (a gap marker). */
+  gapBefore: number;
+  /** In: true when it arrived after later messages were already shown. */
+  late: boolean;
+  error?: string;
+}
+
+/** A row of the `messages` table as a {@link StoredMessage}. */
+export function toMessage(r: Record<string, unknown>): StoredMessage {
+  const m: StoredMessage = {
+    cursor: Number(r.cursor),
+    id: String(r.id),
+    peer: String(r.peer),
+    direction: r.direction as "in" | "out",
+    seq: Number(r.seq),
+    text: String(r.text),
+    sentAt: Number(r.sent_at),
+    status: r.status as StoredMessage["status"],
+    gapBefore: Number(r.gap_before),
+    late: Number(r.late) === 1,
+  };
+  if (r.received_at !== null) m.receivedAt = Number(r.received_at);
+  if (r.delivered_at !== null) m.deliveredAt = Number(r.delivered_at);
+  if (r.rtt_ms !== null) m.rttMs = Number(r.rtt_ms);
+  if (r.read_at !== null && r.read_at !== undefined) m.readAt = Number(r.read_at);
+  if (r.error !== null) m.error = String(r.error);
+  if (r.grp !== null && r.grp !== undefined) m.group = String(r.grp);
+  if (r.copy_of !== null && r.copy_of !== undefined) m.copyOf = String(r.copy_of);
+  return m;
+}
