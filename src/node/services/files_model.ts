@@ -1,8 +1,9 @@
 /**
- * What the file service and its two protocol sides share: a transfer as
- * kept and stored, what the service needs from the daemon, the errors it
- * answers with, and the host interface through which the IP Messenger side
- * reaches the service's state.
+ * What the file service's parts share: a transfer as kept and stored, what
+ * the service needs from the daemon, the errors it answers with, the
+ * counters, small helpers for the disk (free names, whole writes) and the
+ * handshake (base64), and the host interface (files_state.ts implements it)
+ * through which the IP Messenger side reaches the service's state.
  *
  * @module
  */
