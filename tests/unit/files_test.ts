@@ -233,7 +233,7 @@ import {
   parseDirHeader,
   parseFileRequest,
 } from "../../src/wire/ipmsg_files.ts";
-import { RawReader, receiveFolder } from "../../src/node/services/ipmsg_files.ts";
+import { RawReader, receiveFolder } from "../../src/node/services/ipmsg_file_stream.ts";
 
 Deno.test("IP Messenger attachments: iptux's list (decimal ids, hex sizes, \\a and \\a: separators, :: in names) is read; junk is left out", () => {
   const iptux = "0:report.bin:10000:6740f1a2:1:\u0007:1:报告2024.txt:5dc0:6740f1a3:1:\u0007:";

@@ -27,7 +27,15 @@ import {
   transferKey,
 } from "./files_model.ts";
 import { StreamError } from "./file_stream.ts";
-import { folderBytes, freeName, ipmsgRequest, RawReader, receiveFolder, sendFolder, sendRaw } from "./ipmsg_files.ts";
+import {
+  folderBytes,
+  freeName,
+  ipmsgRequest,
+  RawReader,
+  receiveFolder,
+  sendFolder,
+  sendRaw,
+} from "./ipmsg_file_stream.ts";
 import { fetchIpmsgFile, TooMuchError } from "./ipmsg_resume.ts";
 
 export class IpmsgFiles {
@@ -112,6 +120,15 @@ export class IpmsgFiles {
     this.#h.counters.offersSent++;
     this.#h.emit("transfer-updated", t);
     return this.#h.json(t);
+  }
+
+  /** Offers to IP Messenger users still in the outbox get their files back (at start). */
+  reattach(): void {
+    for (const t of this.#h.transfers.values()) {
+      if (t.direction === "out" && t.ipmsg && t.message && t.state === "waiting") {
+        this.#h.d.ipmsg!.reattach(t.message, t.ipmsg.packetNo, formatAttachments(t.ipmsg.files));
+      }
+    }
   }
 
   /** Serves an IP Messenger user's GETFILEDATA or GETDIRFILES request, if it names an offer made to it. */

@@ -1,11 +1,13 @@
 /**
- * What the file service and its two protocol sides share: a transfer as
- * kept and stored, what the service needs from the daemon, the errors it
- * answers with, and the host interface through which the IP Messenger side
- * reaches the service's state.
+ * What the file service's parts share: a transfer as kept and stored, what
+ * the service needs from the daemon, the errors it answers with, the
+ * counters, small helpers for the disk (free names, whole writes) and the
+ * handshake (base64), and the host interface (files_state.ts implements it)
+ * through which the IP Messenger side reaches the service's state.
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import type { DaemonEvent, TransferJson } from "../../api/types.ts";
 import { numbered } from "../../protocol/file_names.ts";
 import { HttpError } from "../../api/request.ts";
@@ -239,4 +241,15 @@ export async function freeName(dir: string, name: string, withPart = true): Prom
   const taken = async (n: string) => await exists(`${dir}/${n}`) || (withPart && await exists(`${dir}/${n}.part`));
   for (let n = 1; await taken(out); n++) out = numbered(name, n);
   return out;
+}
+
+/** Bytes as base64 (the keys, nonces and signatures of the file port's handshake). */
+export function b64(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString("base64");
+}
+
+/** A base64 field of a handshake frame; a `TypeError` for anything else. */
+export function unb64(v: unknown): Uint8Array {
+  if (typeof v !== "string" || v.length > 200) throw new TypeError("not base64");
+  return new Uint8Array(Buffer.from(v, "base64"));
 }

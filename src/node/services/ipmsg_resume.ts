@@ -18,7 +18,7 @@
  */
 import { StreamError } from "./file_stream.ts";
 import { onDisk, writeAll } from "./files_model.ts";
-import type { RawReader } from "./ipmsg_files.ts";
+import type { RawReader } from "./ipmsg_file_stream.ts";
 
 /** Bytes asked for again before the end of a `.part`, to see where the sender starts. */
 export const RESUME_OVERLAP = 64 * 1024;

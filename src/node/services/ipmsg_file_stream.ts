@@ -1,9 +1,11 @@
 /**
- * Fetching files from IP Messenger, FeiQ and iptux users: a `GETFILEDATA`
- * or `GETDIRFILES` request over TCP to the sender's port, then its raw
- * bytes (a file from an offset, so a broken transfer resumes) or a folder's
- * stream of entries, written under names made safe. IP Messenger has no
- * checksum: a file is complete when its size has arrived.
+ * IP Messenger's file streams on TCP, both ways (what file_stream.ts is to
+ * lanchat's frames): a `GETFILEDATA` or `GETDIRFILES` request to the
+ * sender's port, then its raw bytes (a file from an offset, so a broken
+ * transfer resumes) or a folder's stream of entries, written under names
+ * made safe; and the same answers sent to a user fetching from this node.
+ * IP Messenger has no checksum: a file is complete when its size has
+ * arrived.
  *
  * @module
  */

@@ -1,0 +1,394 @@
+/**
+ * Fetching and resuming: the receiver's pull. An accepted offer is fetched
+ * (at most {@link MAX_ACTIVE_FETCHES} at once): connect, prove with the
+ * node key that this is the peer the offer was made to, fetch the manifest
+ * (checked against the SHA-256 in the offer), then each file into
+ * `NAME.part` from the offset it already has, check its SHA-256 and rename
+ * it into the download folder (never over a file already there). A broken
+ * connection (a killed daemon on either side) is retried with a back-off
+ * and resumes where the `.part` ends; a sender that is online and gives
+ * nothing, try after try, is given up on. A file that cannot be written
+ * fails alone; the others still come.
+ *
+ * @module
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { Buffer } from "node:buffer";
+import type { TransferJson } from "../../api/types.ts";
+import { StreamCipher, streamKey } from "../../security/file_cipher.ts";
+import { FrameType } from "../../wire/file_frames.ts";
+import { collisionKey, safePaths } from "../../protocol/file_names.ts";
+import { fetchProof, finished, parseManifest } from "../../protocol/files.ts";
+import { FrameConn, RemoteError, StreamError } from "./file_stream.ts";
+import {
+  b64,
+  FileError,
+  freeName,
+  onDisk,
+  OneFileError,
+  partlyWritten,
+  type Transfer,
+  type TransferFile,
+  unb64,
+  writeAll,
+} from "./files_model.ts";
+import type { FilesState } from "./files_state.ts";
+
+/** Most transfers fetching at once; the others wait their turn. */
+export const MAX_ACTIVE_FETCHES = 4;
+/** Back-off between attempts to reach a sender, doubling up to the maximum (30 times the first). */
+const RETRY_FIRST_MS = 2_000;
+const RETRY_MAX_MS = 60_000;
+/**
+ * Attempts in a row that get nothing from a sender that is online before
+ * the transfer fails: a sender that restarted without the offer (iptux
+ * closes the connection at once) is given up on, not retried for ever.
+ */
+export const MAX_FRUITLESS_TRIES = 6;
+
+/** The incoming transfers' fetches: accepted, scheduled, retried, resumed. */
+export class Fetches {
+  #s: FilesState;
+  #fetching = 0;
+
+  constructor(state: FilesState) {
+    this.#s = state;
+  }
+
+  /** Accepts an incoming offer; its files go to `dir` (default: the downloads folder). */
+  accept(id: string, dir?: string): TransferJson {
+    const t = this.#s.find(id);
+    if (t.direction !== "in") {
+      throw new FileError(`Transfer ${t.id} is one this node offered: only its receiver accepts it`, 409);
+    }
+    if (t.state !== "offered") throw new FileError(`Transfer ${t.id} is ${t.state}, not waiting to be accepted`, 409);
+    const target = dir ?? this.#s.d.options.downloads;
+    const room = this.#s.room(target, t.bytes);
+    if (room) {
+      if (t.ipmsg) this.#s.d.ipmsg?.release(t.peer, t.ipmsg.packetNo);
+      this.#s.end(t, "refused", room);
+      if (!t.ipmsg) void this.#s.note(t, { kind: "refused", offer: t.id, reason: room });
+      throw new FileError(`Refused: ${room}`, 507);
+    }
+    t.dir = target;
+    t.state = "waiting";
+    this.#s.save(t);
+    this.#s.emit("transfer-updated", t);
+    this.#schedule(t, 0);
+    return this.#s.json(t);
+  }
+
+  /** Incoming transfers that were under way when the daemon stopped go on, from what is on disk. */
+  async resume(): Promise<void> {
+    for (const t of this.#s.transfers.values()) {
+      if (t.direction === "in" && (t.state === "active" || t.state === "waiting" || t.state === "paused")) {
+        t.transferred = await this.#s.onDisk(t);
+        this.#schedule(t, 0);
+      }
+    }
+  }
+
+  /** A sender came back: its transfers are tried now rather than at the end of the back-off. */
+  senderBack(peer: string): void {
+    for (const t of this.#s.transfers.values()) {
+      const stalled = t.state === "waiting" || t.state === "paused";
+      if (t.direction === "in" && t.peer === peer && stalled && !t.abort) this.#schedule(t, 0);
+    }
+  }
+
+  #schedule(t: Transfer, ms: number): void {
+    clearTimeout(t.retryTimer);
+    if (this.#s.stopped) return;
+    t.retryTimer = setTimeout(() => {
+      t.retryTimer = undefined;
+      if (this.#s.stopped || finished(t.state) || t.abort) return;
+      if (this.#fetching >= MAX_ACTIVE_FETCHES) return this.#schedule(t, 500);
+      void this.#fetch(t);
+    }, ms);
+  }
+
+  async #fetch(t: Transfer): Promise<void> {
+    const abort = t.abort = new AbortController();
+    t.progressed = false;
+    // Whether this try got through to the sender (IP Messenger users have no liveness: any try counts).
+    let reached = t.ipmsg !== undefined;
+    this.#fetching++;
+    let fc: FrameConn | undefined;
+    abort.signal.addEventListener("abort", () => fc?.close());
+    try {
+      const wall = this.#s.wallNow();
+      if (wall > t.expires) throw new RemoteError("the offer has expired", "expired");
+      if (t.ipmsg) {
+        if (!this.#s.ipmsg) throw new FileError("an IP Messenger transfer: start the daemon with --ipmsg to fetch it");
+        return await this.#s.ipmsg.fetch(t, abort.signal);
+      }
+      const at = this.#s.d.addressOf(t.peer);
+      if (!at) throw new StreamError(`${this.#s.d.peerName(t.peer)} is not online`);
+      const conn = await this.#s.d.connectTcp(at.address, at.port).catch((e) => {
+        throw new StreamError(`cannot connect to ${at.address}:${at.port}: ${(e as Error).message}`);
+      });
+      fc = new FrameConn(conn);
+      reached = true;
+      if (abort.signal.aborted) return;
+      const hello = await fc.control(FrameType.hello);
+      const challenge = unb64(hello.challenge);
+      const nonce = new Uint8Array(randomBytes(32));
+      const signature = this.#s.d.signer.sign(fetchProof(challenge, nonce, t.id, this.#s.d.self.id));
+      await fc.sendControl(FrameType.auth, {
+        v: 1,
+        offer: t.id,
+        id: this.#s.d.self.id,
+        publicKey: b64(this.#s.d.self.publicKey),
+        nonce: b64(nonce),
+        signature: b64(signature),
+      });
+      if (this.#s.d.networkKey) {
+        fc.cipher = new StreamCipher(streamKey(this.#s.d.networkKey, challenge, nonce), "client");
+      }
+      await fc.control(FrameType.welcome);
+      this.#s.activate(t);
+      // The sender still offers it: the back-off and the count of fruitless attempts start over.
+      t.retryMs = undefined;
+      t.tries = 0;
+      fc.readAhead = true;
+      const files = await this.#manifest(fc, t);
+      t.transferred = 0;
+      for (const f of files) t.transferred += f.done ? f.size : 0;
+      for (const [idx, f] of files.entries()) {
+        if (f.done || f.failed) continue;
+        const before = t.transferred;
+        try {
+          await this.#fetchFile(fc, t, idx, f);
+        } catch (e) {
+          if (!(e instanceof OneFileError)) throw e;
+          // This file alone fails; the others still come.
+          f.failed = `${f.dest}: ${e.message}`;
+          t.transferred = before;
+          await Deno.remove(`${t.dir}/${f.dest}.part`).catch(() => {});
+          this.#s.d.store.saveTransferFiles(t.id, "in", [{ idx, json: JSON.stringify(f) }]);
+          this.#s.log.warn("Transfer {id}: {error}", { id: t.id, error: f.failed });
+          this.#s.save(t);
+        }
+        if (abort.signal.aborted) return;
+      }
+      fc.close();
+      const failed = files.filter((f) => f.failed).map((f) => f.failed!);
+      if (failed.length > 0) {
+        const error = partlyWritten(failed, t.count);
+        this.#s.end(t, "failed", error);
+        void this.#s.note(t, { kind: "refused", offer: t.id, reason: error });
+        return;
+      }
+      t.filesDone = t.count;
+      t.transferred = t.bytes;
+      this.#s.end(t, "done");
+      void this.#s.note(t, { kind: "received", offer: t.id });
+    } catch (e) {
+      if (abort.signal.aborted || this.#s.stopped || finished(t.state)) return;
+      if (e instanceof OneFileError && t.ipmsg) {
+        // One attachment cannot be written: it fails alone, and the fetch goes on with the next.
+        const im = t.ipmsg;
+        const i = im.files.findIndex((_, j) => !im.done[j] && !im.failed?.[j]);
+        if (i >= 0) {
+          (im.failed ??= im.files.map(() => null))[i] = `${im.dest[i] ?? im.files[i]!.name}: ${e.message}`;
+          if (im.dest[i]) await Deno.remove(`${t.dir}/${im.dest[i]}.part`, { recursive: true }).catch(() => {});
+          this.#s.log.warn("Transfer {id}: {error}", { id: t.id, error: im.failed[i] });
+          t.transferred = im.files.reduce((n, f, j) => n + (im.done[j] ? f.size : 0), 0);
+          this.#s.save(t);
+          this.#schedule(t, 0);
+          return;
+        }
+      }
+      if (e instanceof RemoteError && e.code === "unknown") {
+        // The sender says it does not know the offer (it restarted without it): no use trying again.
+        this.#s.end(t, "failed", `${this.#s.d.peerName(t.peer)} no longer offers this (${e.message})`);
+        return;
+      }
+      if (e instanceof RemoteError || e instanceof FileError || e instanceof OneFileError) {
+        this.#s.end(t, "failed", e.message);
+        return;
+      }
+      // Unreachable, broken, stalled: try again later, from where it stopped; but a sender that is
+      // there and gives nothing, try after try, no longer has the offer (it restarted without it).
+      // A lanchat peer that cannot be reached is not counted: the roster says when it is gone, and
+      // its offer waits for it (until it expires).
+      const online = t.ipmsg ? this.#s.d.ipmsg?.peer(t.peer) !== undefined : this.#s.d.addressOf(t.peer) !== undefined;
+      if (t.progressed) t.tries = 0;
+      else if (online && reached) t.tries = (t.tries ?? 0) + 1;
+      if ((t.tries ?? 0) >= MAX_FRUITLESS_TRIES) {
+        this.#s.end(
+          t,
+          "failed",
+          `${this.#s.d.peerName(t.peer)} sent nothing in ${t.tries} tries in a row, so it no longer offers this ` +
+            `(it may have restarted or withdrawn it); the last try: ${(e as Error).message}`,
+        );
+        return;
+      }
+      const first = this.#s.d.options.retryFirstMs ?? RETRY_FIRST_MS;
+      t.retryMs = Math.min(Math.min(RETRY_MAX_MS, first * 30), (t.retryMs ?? first / 2) * 2);
+      // Paused once bytes have come (the sender went away mid-way); waiting while none has.
+      const next = t.transferred > 0 ? "paused" : "waiting";
+      if (t.state !== next) {
+        t.state = next;
+        t.error = (e as Error).message;
+        this.#s.save(t);
+        this.#s.emit("transfer-updated", t);
+      }
+      this.#s.log.info("Transfer {id} from {name} paused: {error}; trying again in {s} s", {
+        id: t.id.slice(0, 8),
+        name: this.#s.d.peerName(t.peer),
+        error: (e as Error).message,
+        s: t.retryMs / 1000,
+      });
+      this.#schedule(t, t.retryMs);
+    } finally {
+      this.#fetching--;
+      if (t.abort === abort) t.abort = undefined;
+      fc?.close();
+      // A .part made after the transfer ended (cancelled between two files) goes too.
+      if (t.direction === "in" && finished(t.state) && t.state !== "done") await this.#s.removeParts(t).catch(() => {});
+    }
+  }
+
+  /** The offer's files with where each goes: fetched (and checked) once, then kept in the store. */
+  async #manifest(fc: FrameConn, t: Transfer): Promise<TransferFile[]> {
+    const known = this.#s.files(t);
+    if (known.length === t.count && t.count > 0) return known;
+    if (t.count === 0) return [];
+    await fc.sendControl(FrameType.get, { file: -1, offset: 0 });
+    const head = await fc.control(FrameType.file);
+    const size = Number(head.size);
+    if (!Number.isSafeInteger(size) || size < 0 || size > 64 * 1024 * 1024) {
+      throw new RemoteError("a manifest too large", "malformed");
+    }
+    const parts: Uint8Array[] = [];
+    let got = 0;
+    for (;;) {
+      const f = await fc.next();
+      if (f.type === FrameType.end) break;
+      if (f.type !== FrameType.data) throw new StreamError("expected manifest data");
+      got += f.payload.length;
+      if (got > size) throw new StreamError("more manifest than announced");
+      parts.push(f.payload.slice());
+    }
+    const bytes = new Uint8Array(Buffer.concat(parts));
+    if (createHash("sha256").update(bytes).digest("hex") !== t.manifest) {
+      throw new RemoteError("the list of files does not match the offer (SHA-256)", "corrupt");
+    }
+    const entries = parseManifest(bytes);
+    if (!entries || entries.length !== t.count) throw new RemoteError("a malformed list of files", "malformed");
+    const total = entries.reduce((n, e) => n + e.size, 0);
+    if (total !== t.bytes) throw new RemoteError("the list of files does not add up to the offer's size", "malformed");
+    // Where each goes: safe names, and top-level names that exist already get "name (1)".
+    const safe = safePaths(entries.map((e) => e.path));
+    const tops = new Map<string, string>();
+    await Deno.mkdir(t.dir!, { recursive: true });
+    const files: TransferFile[] = [];
+    for (const [i, e] of entries.entries()) {
+      const parts = safe[i];
+      if (!parts) throw new RemoteError(`an unusable file name: ${JSON.stringify(e.path).slice(0, 100)}`, "malformed");
+      const top = parts[0]!;
+      let mapped = tops.get(collisionKey(top));
+      if (mapped === undefined) {
+        mapped = await freeName(t.dir!, top);
+        tops.set(collisionKey(top), mapped);
+      }
+      files.push({ ...e, dest: [mapped, ...parts.slice(1)].join("/") });
+    }
+    this.#s.d.store.saveTransferFiles(t.id, "in", files.map((f, idx) => ({ idx, json: JSON.stringify(f) })));
+    t.files = files;
+    return files;
+  }
+
+  async #fetchFile(fc: FrameConn, t: Transfer, idx: number, f: TransferFile): Promise<void> {
+    const final = `${t.dir}/${f.dest}`;
+    const part = `${final}.part`;
+    using out = await onDisk(async () => {
+      await Deno.mkdir(final.slice(0, final.lastIndexOf("/")), { recursive: true });
+      return await Deno.open(part, { read: true, write: true, create: true });
+    });
+    let offset = (await out.stat()).size;
+    if (offset > f.size) {
+      await out.truncate(0);
+      offset = 0;
+    }
+    const hash = createHash("sha256");
+    if (offset > 0) {
+      // Resume: hash what is already there, then ask for the rest.
+      const buf = new Uint8Array(1024 * 1024);
+      let at = 0;
+      while (at < offset) {
+        const n = await out.read(buf.subarray(0, Math.min(buf.length, offset - at)));
+        if (n === null) break;
+        hash.update(buf.subarray(0, n));
+        at += n;
+      }
+      this.#s.counters.resumed++;
+      this.#s.log.info("Resuming {file} at {offset} of {size}", { file: f.dest, offset, size: f.size });
+    }
+    await out.seek(offset, Deno.SeekMode.Start);
+    t.transferred += offset;
+    await fc.sendControl(FrameType.get, { file: idx, offset });
+    const head = await fc.control(FrameType.file);
+    if (Number(head.size) !== f.size || Number(head.offset) !== offset) {
+      throw new RemoteError("the file is not the one offered", "changed");
+    }
+    let got = offset;
+    // A write that fails fails this file alone: the rest of its frames are read (and dropped), so the
+    // connection stays in step for the next file.
+    let unwritable: Error | undefined;
+    for (;;) {
+      const frame = await fc.next();
+      if (frame.type === FrameType.end) break;
+      if (frame.type !== FrameType.data) throw new StreamError("expected file data");
+      if (got + frame.payload.length > f.size) throw new StreamError("more data than the file's size");
+      if (unwritable) {
+        got += frame.payload.length;
+        continue;
+      }
+      if (got % (64 * 1024 * 1024) < frame.payload.length && this.#s.room(t.dir!, f.size - got)) {
+        throw new FileError(this.#s.room(t.dir!, f.size - got)!);
+      }
+      // The write runs on Deno's I/O threads while this one hashes the same bytes.
+      const written = writeAll(out, frame.payload);
+      hash.update(frame.payload);
+      try {
+        await written;
+      } catch (e) {
+        unwritable = e as Error;
+        got += frame.payload.length;
+        continue;
+      }
+      got += frame.payload.length;
+      this.#s.counters.bytesReceived += frame.payload.length;
+      t.progressed = true;
+      t.transferred += frame.payload.length;
+      this.#s.progress(t);
+    }
+    if (got !== f.size) throw new StreamError("the file ended early");
+    if (unwritable) throw new OneFileError(`cannot be written: ${unwritable.message}`);
+    if (hash.digest("hex") !== f.sha256) {
+      // Corrupted on the way or on disk: start this file over (once more; then give up).
+      this.#s.counters.corrupted++;
+      await out.truncate(0);
+      t.transferred -= got;
+      if (f.retried) throw new RemoteError(`${f.dest} arrived damaged twice (SHA-256 mismatch)`, "corrupt");
+      f.retried = true;
+      this.#s.log.warn("{file} arrived damaged (SHA-256 mismatch): fetching it again", { file: f.dest });
+      return this.#fetchFile(fc, t, idx, f);
+    }
+    await out.utime(new Date(), new Date(f.mtime)).catch(() => {});
+    // Never overwrite: a file that appeared meanwhile under the final name keeps it.
+    const folder = final.slice(0, final.lastIndexOf("/"));
+    const name = `${folder}/${await freeName(folder, final.slice(final.lastIndexOf("/") + 1), false)}`;
+    await onDisk(() => Deno.rename(part, name));
+    f.done = true;
+    f.dest = name.slice(t.dir!.length + 1);
+    t.filesDone++;
+    this.#s.counters.filesReceived++;
+    this.#s.d.store.saveTransferFiles(t.id, "in", [{ idx, json: JSON.stringify(f) }]);
+    this.#s.save(t);
+    this.#s.progress(t, true);
+    await fc.sendControl(FrameType.verified, { file: idx });
+  }
+}

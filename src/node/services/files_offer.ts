@@ -1,0 +1,290 @@
+/**
+ * Offering files, and the notes an offer is talked about in. Sending:
+ * `offer()` walks the paths (folders recursively; symbolic links are not
+ * followed), hashes every file (SHA-256) and sends the offer as a reliable
+ * message (protocol/files.ts), so it waits in the outbox for a peer that is
+ * offline and survives restarts; a file sent from the web page is staged in
+ * the data directory first. Receiving: an offer note becomes an incoming
+ * transfer waiting to be accepted (or accepted at once, by
+ * `--accept-files`); the notes that come back say how an offer ended
+ * (received, refused, cancelled).
+ *
+ * @module
+ */
+import { createHash, randomBytes } from "node:crypto";
+import type { DaemonEvent, TransferJson } from "../../api/types.ts";
+import { safeName } from "../../protocol/file_names.ts";
+import {
+  type FilesNote,
+  finished,
+  formatBytes,
+  manifestBytes,
+  MAX_NOTE_NAMES,
+  MAX_OFFER_FILES,
+  noteText,
+  OFFER_TTL_MS,
+  type OfferNote,
+} from "../../protocol/files.ts";
+import { FileError, type Transfer, type TransferFile, transferKey, writeAll } from "./files_model.ts";
+import type { FilesState } from "./files_state.ts";
+
+/** Offers made, offers received, and the notes about them. */
+export class Offers {
+  #s: FilesState;
+
+  constructor(state: FilesState) {
+    this.#s = state;
+  }
+
+  /**
+   * Offers a file sent from the web page (which has bytes, not a path on
+   * this host): the body is written to a staging folder in the data
+   * directory, then offered like any file; the folder goes once the
+   * transfer ends.
+   *
+   * @throws {FileError} for a size that does not match what came, or that would not fit.
+   */
+  async offerUpload(to: string, name: string, size: number, body: ReadableStream<Uint8Array>): Promise<TransferJson> {
+    const room = this.#s.room(this.#s.d.uploads, size);
+    if (room) throw new FileError(`Cannot take this file: ${room}`, 507);
+    const dir = `${this.#s.d.uploads}/${randomBytes(8).toString("hex")}`;
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    const path = `${dir}/${safeName(name)}`;
+    try {
+      let got = 0;
+      {
+        using out = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
+        for await (const chunk of body) {
+          got += chunk.length;
+          if (got > size) throw new FileError(`More than the ${size} bytes announced`);
+          await writeAll(out, chunk);
+        }
+      }
+      if (got !== size) throw new FileError(`The upload ended after ${got} of ${size} bytes`);
+      const json = await this.offer(to, [path]);
+      const t = this.#s.transfers.get(transferKey("out", json.id))!;
+      t.staged = dir;
+      this.#s.save(t);
+      return json;
+    } catch (e) {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      throw e;
+    }
+  }
+
+  /**
+   * Offers files and folders (paths on this host) to a peer. Resolves once
+   * every file is hashed and the offer is stored to be sent.
+   *
+   * @throws {FileError} for a path that does not exist or cannot be read, or a peer this cannot send files to.
+   */
+  async offer(to: string, paths: string[]): Promise<TransferJson> {
+    if (!this.#s.d.isLanchat(to)) {
+      if (!this.#s.d.ipmsg) {
+        throw new FileError(
+          `${this.#s.d.peerName(to)} is an IP Messenger user: start the daemon with --ipmsg to send to it`,
+        );
+      }
+      return await this.#s.ipmsg!.offer(to, paths);
+    }
+    if (paths.length === 0) throw new FileError("Nothing to send: give at least one path");
+    const files: TransferFile[] = [];
+    const names: string[] = [];
+    let skipped = 0;
+    for (const p of paths) {
+      let info: Deno.FileInfo;
+      try {
+        info = await Deno.lstat(p);
+      } catch (e) {
+        throw new FileError(
+          `Cannot send ${p}: ${e instanceof Deno.errors.NotFound ? "no such file or folder" : (e as Error).message}`,
+        );
+      }
+      const base = p.replace(/\/+$/, "").split("/").pop() || p;
+      if (info.isSymlink) {
+        // A link given by name is what the user means: follow it (only links inside folders are not followed).
+        info = await Deno.stat(p).catch(() => {
+          throw new FileError(`Cannot send ${p}: it is a symbolic link to nothing`);
+        });
+      }
+      if (info.isDirectory) {
+        names.push(`${base}/`);
+        skipped += await this.#walk(p, base, files);
+      } else if (info.isFile) {
+        names.push(base);
+        files.push({ path: base, size: info.size, mtime: info.mtime?.getTime() ?? 0, sha256: "", source: p });
+      } else {
+        throw new FileError(`Cannot send ${p}: not a file or folder`);
+      }
+      if (files.length > MAX_OFFER_FILES) {
+        throw new FileError(`Too many files: at most ${MAX_OFFER_FILES} in one offer`);
+      }
+    }
+    for (const f of files) {
+      try {
+        f.sha256 = await hashFile(f.source!);
+      } catch (e) {
+        throw new FileError(`Cannot read ${f.source}: ${(e as Error).message}`);
+      }
+    }
+    const now = this.#s.wallNow();
+    const entries = files.map(({ path, size, mtime, sha256 }) => ({ path, size, mtime, sha256 }));
+    const manifest = createHash("sha256").update(manifestBytes(entries)).digest("hex");
+    const t: Transfer = {
+      id: randomBytes(16).toString("hex"),
+      direction: "out",
+      peer: to,
+      state: "waiting",
+      createdAt: now,
+      updatedAt: now,
+      expires: now + OFFER_TTL_MS,
+      count: files.length,
+      bytes: files.reduce((n, f) => n + f.size, 0),
+      names: names.slice(0, MAX_NOTE_NAMES),
+      manifest,
+      transferred: 0,
+      filesDone: 0,
+      files,
+    };
+    const note: OfferNote = {
+      kind: "offer",
+      offer: t.id,
+      count: t.count,
+      bytes: t.bytes,
+      names: t.names,
+      manifest,
+      expires: t.expires,
+    };
+    this.#s.d.store.saveTransferFiles(t.id, "out", files.map((f, idx) => ({ idx, json: JSON.stringify(f) })));
+    this.#s.transfers.set(transferKey("out", t.id), t);
+    const m = await this.#s.d.send(to, noteText(note));
+    t.message = m.id;
+    if (m.status === "delivered") t.state = "offered";
+    this.#s.save(t);
+    this.#s.counters.offersSent++;
+    this.#s.log.info("Offered {count} files ({size}) to {name}{skipped}", {
+      count: t.count,
+      size: formatBytes(t.bytes),
+      name: this.#s.d.peerName(to),
+      skipped: skipped ? `; ${skipped} symbolic links inside folders were left out` : "",
+      offer: t.id,
+    });
+    this.#s.emit("transfer-updated", t);
+    return this.#s.json(t);
+  }
+
+  /** Files under a folder, depth first; symbolic links are left out (counted). */
+  async #walk(dir: string, rel: string, out: TransferFile[]): Promise<number> {
+    let skipped = 0;
+    const entries: Deno.DirEntry[] = [];
+    for await (const e of Deno.readDir(dir)) entries.push(e);
+    entries.sort((a, b) => a.name < b.name ? -1 : 1);
+    for (const e of entries) {
+      const path = `${dir}/${e.name}`;
+      if (e.isSymlink) {
+        skipped++;
+      } else if (e.isDirectory) {
+        skipped += await this.#walk(path, `${rel}/${e.name}`, out);
+      } else if (e.isFile) {
+        const info = await Deno.stat(path);
+        out.push({
+          path: `${rel}/${e.name}`,
+          size: info.size,
+          mtime: info.mtime?.getTime() ?? 0,
+          sha256: "",
+          source: path,
+        });
+        if (out.length > MAX_OFFER_FILES) return skipped;
+      }
+    }
+    return skipped;
+  }
+
+  /** The offer carried by a message was delivered (it is "offered" now) or could not be. */
+  onOfferMessage(event: Extract<DaemonEvent, { type: "delivered" | "failed" }>): void {
+    for (const t of this.#s.transfers.values()) {
+      if (t.direction !== "out" || t.message !== event.message.id || t.state !== "waiting") continue;
+      if (event.type === "delivered") {
+        t.state = "offered";
+        this.#s.save(t);
+        this.#s.emit("transfer-updated", t);
+      } else this.#s.end(t, "failed", `the offer could not be delivered: ${event.error}`);
+    }
+  }
+
+  /** A note from a peer: an offer made to this node, or how one ended. */
+  onNote(peer: string, note: FilesNote, _now: number): void {
+    if (note.kind === "offer") {
+      const key = transferKey("in", note.offer);
+      if (this.#s.transfers.has(key)) return;
+      const wall = this.#s.wallNow();
+      const t: Transfer = {
+        id: note.offer,
+        direction: "in",
+        peer,
+        state: "offered",
+        createdAt: wall,
+        updatedAt: wall,
+        expires: note.expires,
+        count: note.count,
+        bytes: note.bytes,
+        names: note.names,
+        manifest: note.manifest,
+        transferred: 0,
+        filesDone: 0,
+      };
+      this.#s.transfers.set(key, t);
+      this.#s.counters.offersReceived++;
+      this.#s.save(t);
+      this.#s.emit("transfer-offered", t);
+      this.#s.log.info("{name} offers {count} files ({size}): lanchat accept {id}", {
+        name: this.#s.d.peerName(peer),
+        count: t.count,
+        size: formatBytes(t.bytes),
+        id: t.id.slice(0, 8),
+      });
+      const policy = this.#s.d.options.accept ?? "ask";
+      const small = t.bytes <= (this.#s.d.options.autoAcceptMaxBytes ?? 1024 ** 3);
+      if (small && (policy === "always" || (policy === "trusted" && this.#s.d.trusted(peer)))) {
+        try {
+          this.#s.accept(t.id);
+        } catch (e) {
+          this.#s.log.warn("Could not accept {id} from {name}: {error}", {
+            id: t.id,
+            name: this.#s.d.peerName(peer),
+            error: (e as Error).message,
+          });
+        }
+      }
+      return;
+    }
+    // An outcome: about an offer this node made (or, "cancelled", one it received).
+    const out = this.#s.transfers.get(transferKey("out", note.offer));
+    const inc = this.#s.transfers.get(transferKey("in", note.offer));
+    const t = out?.peer === peer ? out : inc?.peer === peer ? inc : undefined;
+    if (!t || finished(t.state)) return;
+    if (note.kind === "received" && t.direction === "out") {
+      t.transferred = t.bytes;
+      t.filesDone = t.count;
+      this.#s.end(t, "done");
+    } else if (note.kind === "refused" && t.direction === "out") {
+      this.#s.end(t, "refused", note.reason);
+    } else if (note.kind === "cancelled") {
+      this.#s.stopFetch(t);
+      this.#s.end(t, "cancelled", `cancelled by ${this.#s.d.peerName(peer)}`);
+    }
+  }
+}
+
+/** SHA-256 of a file, hex, read 1 MiB at a time (the event loop is not held). */
+export async function hashFile(path: string): Promise<string> {
+  using f = await Deno.open(path, { read: true });
+  const hash = createHash("sha256");
+  const buf = new Uint8Array(1024 * 1024);
+  for (;;) {
+    const n = await f.read(buf);
+    if (n === null) break;
+    hash.update(buf.subarray(0, n));
+  }
+  return hash.digest("hex");
+}
