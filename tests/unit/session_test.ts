@@ -435,6 +435,44 @@ Deno.test("bounds: 128 datagrams queued per peer, and the least recently used pe
   assert.ok(!a.table.hasSession(b.id, lan.now), "b was used least recently");
 });
 
+Deno.test("5,000 mutated, cut, spliced and random datagrams: never a throw, and the session still works", () => {
+  const { lan, a, b } = pair();
+  lan.say(a, b, "first");
+  lan.say(b, a, "back");
+  const captured = lan.log.map((d) => d.bytes);
+  let seed = 7;
+  const rand = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  const kinds = new Map<string, number>();
+  for (let i = 0; i < 5_000; i++) {
+    const base = captured[rand(captured.length)]!;
+    let bytes: Uint8Array;
+    switch (rand(4)) {
+      case 0:
+        bytes = base.slice();
+        for (let f = 0; f <= rand(4); f++) bytes[rand(bytes.length)] = rand(256);
+        break;
+      case 1:
+        bytes = base.slice(0, rand(base.length + 1));
+        break;
+      case 2:
+        bytes = new Uint8Array([...base.subarray(0, rand(base.length)), ...captured[rand(captured.length)]!]);
+        break;
+      default:
+        bytes = Uint8Array.from({ length: rand(300) }, () => rand(256));
+        if (rand(2)) bytes.set([0x4c, 0x4e, 0x43, 0x45, 1, rand(4)].slice(0, bytes.length));
+    }
+    const target = rand(2) ? a : b;
+    const r = target.table.receive(bytes, lan.now);
+    const kind = r.kind === "drop" ? r.reason : r.kind;
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+  assert.ok((kinds.get("auth") ?? 0) > 0 && (kinds.get("malformed") ?? 0) > 0, JSON.stringify([...kinds]));
+  lan.say(a, b, "still here");
+  lan.say(b, a, "me too");
+  assert.deepEqual(texts(b).at(-1), "still here");
+  assert.deepEqual(texts(a).at(-1), "me too");
+});
+
 Deno.test("a non-e2e or malformed datagram is a drop with a reason, never a throw", () => {
   const { a } = pair();
   for (const bytes of [new Uint8Array(0), new TextEncoder().encode("LNCH\x01\x01{}"), new Uint8Array(230)]) {
