@@ -258,7 +258,9 @@ export class E2eSessions {
       this.#events.push({ kind: "established", peerId: p.id, initiator: false });
       this.#flush(p, now);
     }
-    if (s.initiator && now - s.createdAt >= REKEY_ON_RECEIVE_MS && !p.handshake) this.#initiate(p, now);
+    // Only the current session's age matters: a late packet under the previous one asks for nothing.
+    const current = p.keys.current;
+    if (current?.initiator && now - current.createdAt >= REKEY_ON_RECEIVE_MS && !p.handshake) this.#initiate(p, now);
     if (inner.length) p.owesKeepaliveSince ??= now;
     this.#schedule(p, now);
     if (inner.length === 0) return { kind: "keepalive", peerId: p.id };

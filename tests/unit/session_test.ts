@@ -18,7 +18,7 @@ import {
   REKEY_ATTEMPT_TIME_MS,
   retryDelay,
 } from "../../src/security/e2e_timers.ts";
-import { REJECT_AFTER_TIME_MS, REKEY_AFTER_TIME_MS } from "../../src/security/session.ts";
+import { REJECT_AFTER_TIME_MS, REKEY_AFTER_TIME_MS, REKEY_ON_RECEIVE_MS } from "../../src/security/session.ts";
 import { E2eType, mac1, MAC_LEN, parseE2e } from "../../src/security/e2e_wire.ts";
 import { type Datagram, drops, E2eLan, msgDatagram, newNode, newNodeKeys, texts } from "../support/e2e_lan.ts";
 
@@ -409,6 +409,26 @@ Deno.test("rekey after 2 minutes; the old session stays readable; everything exp
   assert.equal(a.table.pollTimeout(), undefined);
   lan.say(b, a, "and a new one when they talk again");
   assert.deepEqual(texts(a).at(-1), "and a new one when they talk again");
+});
+
+Deno.test("an initiator that only receives rekeys at 165 s; a late packet on the old session asks for nothing", () => {
+  const { lan, a, b } = pair();
+  lan.say(a, b, "a opens the session and then only listens");
+  lan.advance(REKEY_ON_RECEIVE_MS - 1_000);
+  lan.say(b, a, "before 165 s");
+  assert.equal(a.table.counters.initiationsSent, 1);
+  lan.advance(1_000);
+  lan.hold = true;
+  lan.say(b, a, "late, on the old session");
+  const late = lan.held.splice(0);
+  lan.hold = false;
+  lan.say(b, a, "after 165 s");
+  assert.equal(a.table.counters.initiationsSent, 2, "a rekeys from receiving");
+  lan.advance(HANDSHAKE_RETRY_MS);
+  for (const d of late) lan.deliver(d);
+  lan.pump();
+  assert.equal(a.table.counters.initiationsSent, 2, "the late packet on the previous session changes nothing");
+  assert.deepEqual(texts(a), ["before 165 s", "after 165 s", "late, on the old session"]);
 });
 
 Deno.test("bounds: 128 datagrams queued per peer, and the least recently used peer leaves a full table", () => {
