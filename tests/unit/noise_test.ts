@@ -16,6 +16,7 @@ import {
 } from "../../src/security/noise.ts";
 import * as w from "../../src/security/e2e_wire.ts";
 import { nodeIdOf, NodeSigner } from "../../src/security/signing.ts";
+import { loadOrCreateIdentity } from "../../src/security/identity.ts";
 
 const hex = (s: string) => Uint8Array.from(s.match(/../g) ?? [], (x) => parseInt(x, 16));
 const toHex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
@@ -219,6 +220,23 @@ Deno.test("the X25519 static key is derived from the node key, stable, and bound
   const flipped = one.binding.slice();
   flipped[10]! ^= 4;
   assert.ok(!w.verifyBinding(k.raw, one.dh.publicKey, flipped));
+});
+
+Deno.test("a daemon's own node key (WebCrypto, from its data directory) gives the same static key after a restart", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "lanchat-e2e-id-" });
+  try {
+    const first = await loadOrCreateIdentity(dir);
+    const again = await loadOrCreateIdentity(dir);
+    assert.ok(first.created && !again.created);
+    const mine = (i: typeof first) =>
+      w.staticIdentityOf(i.pkcs8, i.publicKey, new NodeSigner(i.pkcs8, i.publicKey).sign);
+    const before = mine(first), after = mine(again);
+    assert.deepEqual(after.dh.publicKey, before.dh.publicKey);
+    assert.equal(after.id, first.id);
+    assert.ok(w.verifyBinding(first.publicKey, after.dh.publicKey, before.binding));
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
 
 Deno.test("initiation payloads round-trip, and stamps order by incarnation then sequence", () => {
