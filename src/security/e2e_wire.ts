@@ -124,6 +124,18 @@ export function staticIdentityOf(
   return { id: nodeIdOf(edPublic), edPublic, dh, binding: sign(bindingMessage(dh.publicKey)) };
 }
 
+/** A static key as the hello's `nk` field carries it: base64url, 43 characters. */
+export function staticKeyText(staticPublic: Uint8Array): string {
+  return Buffer.from(staticPublic).toString("base64url");
+}
+
+/** The static key of a hello's `nk` field; undefined when it is not 32 bytes of base64url. Never throws. */
+export function parseStaticKeyText(text: unknown): Uint8Array | undefined {
+  if (typeof text !== "string" || !/^[A-Za-z0-9_-]{43}$/.test(text)) return undefined;
+  const bytes = new Uint8Array(Buffer.from(text, "base64url"));
+  return bytes.length === DH_LEN && staticKeyText(bytes) === text ? bytes : undefined;
+}
+
 const SPKI_ED25519 = Buffer.from("302a300506032b6570032100", "hex");
 
 /** True when `signature` is `edPublic`'s signature of the binding of `staticPublic`. Never throws. */

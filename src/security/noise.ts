@@ -210,6 +210,9 @@ class SymmetricState {
   split(initiator: boolean): TransportKeys {
     const [k1, k2] = noiseHkdf(this.alg, this.ck, new Uint8Array(0), 2);
     const keys = { send: initiator ? k1! : k2!, receive: initiator ? k2! : k1!, handshakeHash: this.h };
+    // The handshake's secrets are not needed any more: overwritten, as wireguard-go's setZero.
+    this.ck.fill(0);
+    this.cipherKey?.fill(0);
     this.ck = new Uint8Array(0);
     this.cipherKey = undefined;
     return keys;

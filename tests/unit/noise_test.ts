@@ -239,6 +239,20 @@ Deno.test("a daemon's own node key (WebCrypto, from its data directory) gives th
   }
 });
 
+Deno.test("the hello's nk field: a static key as 43 base64url characters, and nothing else taken", () => {
+  const key = DhKey.generate().publicKey;
+  const text = w.staticKeyText(key);
+  assert.match(text, /^[A-Za-z0-9_-]{43}$/);
+  assert.deepEqual(w.parseStaticKeyText(text), key);
+  for (const bad of [undefined, 42, "", text + "A", text.slice(1), text.replace(/.$/, "="), "+".repeat(43)]) {
+    assert.equal(w.parseStaticKeyText(bad), undefined, String(bad));
+  }
+  // 43 characters carry 258 bits: the last two must be zero, or two texts would name one key.
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const noncanonical = text.slice(0, -1) + alphabet[alphabet.indexOf(text.at(-1)!) | 1];
+  assert.equal(w.parseStaticKeyText(noncanonical), undefined);
+});
+
 Deno.test("initiation payloads round-trip, and stamps order by incarnation then sequence", () => {
   const p = {
     senderIndex: 0xdeadbeef,
