@@ -20,7 +20,16 @@ import {
 } from "../../src/security/e2e_timers.ts";
 import { REJECT_AFTER_TIME_MS, REKEY_AFTER_TIME_MS, REKEY_ON_RECEIVE_MS } from "../../src/security/session.ts";
 import { E2eType, mac1, MAC_LEN, parseE2e } from "../../src/security/e2e_wire.ts";
-import { type Datagram, drops, E2eLan, msgDatagram, newNode, newNodeKeys, texts } from "../support/e2e_lan.ts";
+import {
+  type Datagram,
+  drops,
+  E2eLan,
+  type E2eNode,
+  msgDatagram,
+  newNode,
+  newNodeKeys,
+  texts,
+} from "../support/e2e_lan.ts";
 
 const typeOf = (d: Datagram) => d.bytes[5];
 const isType = (t: number) => (d: Datagram) => typeOf(d) === t;
@@ -453,6 +462,52 @@ Deno.test("bounds: 128 datagrams queued per peer, and the least recently used pe
   assert.equal(a.table.status().peers, 3);
   assert.equal(a.table.counters.evicted, 1);
   assert.ok(!a.table.hasSession(b.id, lan.now), "b was used least recently");
+});
+
+/**
+ * a sends the messages `ids` as lanchat's messaging would: up to 20 unanswered at a time, again every
+ * 300 ms until b's answer arrives; b answers each message it has seen, every round, until a has the answer.
+ * Returns when all are answered, or false after `rounds` rounds.
+ */
+function converse(lan: E2eLan, a: E2eNode, b: E2eNode, ids: number[], rounds = 2_000): boolean {
+  const answered = new Set<number>(), seen = new Set<number>();
+  const collect = () => {
+    for (const t of texts(a)) if (/^ok m\d+$/.test(t)) answered.add(Number(t.slice(4)));
+    for (const t of texts(b)) if (/^m\d+$/.test(t)) seen.add(Number(t.slice(1)));
+  };
+  const done = () => ids.every((i) => answered.has(i));
+  for (let r = 0; r < rounds && !done(); r++) {
+    for (const i of ids.filter((i) => !answered.has(i)).slice(0, 20)) lan.say(a, b, `m${i}`);
+    collect();
+    for (const i of ids) if (seen.has(i) && !answered.has(i)) lan.say(b, a, `ok m${i}`);
+    collect();
+    lan.advance(300);
+    collect();
+  }
+  return done();
+}
+
+Deno.test("30 % loss both ways, 10 seeds, 8 minutes each: every message answered, no handshake given up", () => {
+  let initiations = 0, completed = 0;
+  for (let seed = 1; seed <= 10; seed++) {
+    const { lan, a, b } = pair();
+    let x = seed;
+    lan.fate = () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 < 0.3 ? "drop" : "pass");
+    assert.ok(converse(lan, a, b, [...Array(200).keys()]), `seed ${seed}: the first 200`);
+    // Then one message a minute for 8 minutes, across rekeys (2 min) and expiries (3 min), in either direction.
+    for (let minute = 0; minute < 8; minute++) {
+      lan.advance(60_000);
+      const [from, to] = minute % 2 ? [b, a] : [a, b];
+      assert.ok(converse(lan, from, to, [1_000 + minute]), `seed ${seed}: minute ${minute}`);
+    }
+    const events = [a, b].flatMap((n) => n.table.drainEvents().map((e) => e.kind));
+    assert.ok(!events.includes("handshake-failed"), `seed ${seed}: ${events.join()}`);
+    for (const n of [a, b]) {
+      initiations += n.table.counters.initiationsSent;
+      completed += n.table.counters.handshakesCompleted;
+    }
+  }
+  assert.ok(initiations > completed / 2 + 10, `the loss hit handshakes too: ${initiations} initiations`);
 });
 
 Deno.test("5,000 mutated, cut, spliced and random datagrams: never a throw, and the session still works", () => {
