@@ -19,6 +19,9 @@ import {
   type Packet,
 } from "../wire/mod.ts";
 import { type LeaveReason, Roster, type RosterEvent, type RosterOptions } from "./roster.ts";
+import type { Endpoint, Transmit, Via } from "./transmit.ts";
+
+export type { Endpoint, Transmit, Via } from "./transmit.ts";
 
 /** Default announce interval. */
 export const DEFAULT_INTERVAL_MS = 2000;
@@ -45,26 +48,6 @@ export const MAX_REPLY_WINDOW_MS = 2000;
 export function scaledInterval(baseMs: number, peers: number, budget: number): number {
   const needed = (peers * 1000) / budget;
   return needed <= baseMs ? baseMs : Math.ceil(needed / 1000) * 1000;
-}
-
-/** A UDP endpoint. */
-export interface Endpoint {
-  address: string;
-  port: number;
-}
-
-/**
- * Which socket a datagram leaves from: `broadcast` = the shared discovery
- * socket, `unicast` = this daemon's own unicast socket.
- */
-export type Via = "broadcast" | "unicast";
-
-/** A datagram the driver must send. */
-export interface Transmit {
-  via: Via;
-  to: Endpoint;
-  bytes: Uint8Array;
-  kind: Packet["kind"];
 }
 
 /** This node, as it announces itself. */
