@@ -5,10 +5,15 @@
  * datagrams and the time, asks {@link Discovery.pollTimeout} when to wake it
  * next, and sends what {@link Discovery.drainTransmits} returns.
  *
+ * Here: taking datagrams (the admission hook, hellos into the roster with
+ * presence and clock offset, pings answered, goodbyes), the timers and the
+ * counters. Beside it: `discovery_schedule.ts` (when to announce and when to
+ * answer a newcomer), `discovery_probes.ts` (pings to silent peers and the
+ * pongs awaited), `discovery_hello.ts` (this node's hello and goodbye, signed).
+ *
  * @module
  */
 import {
-  appendSignature,
   decodePacket,
   type DecodeResult,
   DROP_REASONS,
@@ -19,70 +24,32 @@ import {
   type Packet,
 } from "../wire/mod.ts";
 import { type LeaveReason, Roster, type RosterEvent, type RosterOptions } from "./roster.ts";
+import type { Endpoint, Transmit, Via } from "./transmit.ts";
+import {
+  announceDelay,
+  DEFAULT_ANNOUNCE_BUDGET,
+  DEFAULT_INTERVAL_MS,
+  NewcomerReplies,
+  replyDelay,
+  scaledInterval,
+  STARTUP_BURST_MS,
+} from "./discovery_schedule.ts";
+import { goodbyeBytes, helloOf, type SelfInfo, signed, type Signer } from "./discovery_hello.ts";
+import { type AwaitedPong, Probes } from "./discovery_probes.ts";
 
-/** Default announce interval. */
-export const DEFAULT_INTERVAL_MS = 2000;
-/** Offsets of the hellos sent right after start, before the periodic schedule. */
-export const STARTUP_BURST_MS: readonly number[] = [0, 100, 500];
-/** Up to this roster size a newcomer is answered at once. */
-export const INSTANT_REPLY_MAX_PEERS = 32;
-/**
- * Default announce budget: hellos a second that any one host may receive
- * from all the others together, whatever the roster size.
- */
-export const DEFAULT_ANNOUNCE_BUDGET = 50;
-/** Longest window replies to a newcomer are spread over. */
-export const MAX_REPLY_WINDOW_MS = 2000;
-
-/**
- * The announce interval for a roster of `peers`: the configured interval
- * while it keeps what each host receives under `budget` hellos a second,
- * else long enough that it does (`peers / budget` seconds, rounded up to a
- * whole second so that it does not change with every join), as RTCP scales
- * its report interval with the group. Expiry (3 intervals) and so crash
- * detection scale with it; receivers learn it from each hello.
- */
-export function scaledInterval(baseMs: number, peers: number, budget: number): number {
-  const needed = (peers * 1000) / budget;
-  return needed <= baseMs ? baseMs : Math.ceil(needed / 1000) * 1000;
-}
-
-/** A UDP endpoint. */
-export interface Endpoint {
-  address: string;
-  port: number;
-}
-
-/**
- * Which socket a datagram leaves from: `broadcast` = the shared discovery
- * socket, `unicast` = this daemon's own unicast socket.
- */
-export type Via = "broadcast" | "unicast";
-
-/** A datagram the driver must send. */
-export interface Transmit {
-  via: Via;
-  to: Endpoint;
-  bytes: Uint8Array;
-  kind: Packet["kind"];
-}
-
-/** This node, as it announces itself. */
-export interface SelfInfo {
-  id: string;
-  incarnation: number;
-  name: string;
-  hostname: string;
-  version: string;
-  /** The unicast port peers must answer to. */
-  port: number;
-  httpPort: number;
-  /** This node's state when not online, and a note, sent in every hello. */
-  presence?: "away" | "busy";
-  note?: string;
-  /** Bumped on every change of presence (an auto-reply is sent once per absence). */
-  presenceChanges?: number;
-}
+export type { Endpoint, Transmit, Via } from "./transmit.ts";
+export {
+  announceDelay,
+  DEFAULT_ANNOUNCE_BUDGET,
+  DEFAULT_INTERVAL_MS,
+  INSTANT_REPLY_MAX_PEERS,
+  MAX_REPLY_WINDOW_MS,
+  replyDelay,
+  scaledInterval,
+  STARTUP_BURST_MS,
+} from "./discovery_schedule.ts";
+export type { SelfInfo } from "./discovery_hello.ts";
+export { type AwaitedPong, FLOODED_PINGS_PER_PROBE, PINGS_PER_PROBE } from "./discovery_probes.ts";
 
 export interface DiscoveryOptions {
   self: SelfInfo;
@@ -104,7 +71,7 @@ export interface DiscoveryOptions {
    */
   wall?: (now: number) => number;
   /** Signs this node's hellos and goodbyes (see wire `appendSignature`). */
-  signer?: { publicKey: Uint8Array; sign: (data: Uint8Array) => Uint8Array };
+  signer?: Signer;
   /**
    * Decides whether a received hello or goodbye may reach the roster (the
    * daemon checks its signature and the pinned key here). A reason refuses
@@ -127,71 +94,8 @@ export interface DiscoveryCounters {
   probesSent: number;
 }
 
-/**
- * The delay before the next periodic announce: the interval with ±25 %
- * jitter, so that daemons started together drift apart.
- */
-export function announceDelay(intervalMs: number, random: number): number {
-  return Math.round(intervalMs * (0.75 + 0.5 * random));
-}
-
-/**
- * How long to wait before answering a newcomer's hello when the roster has
- * `peers` entries: at once on a small LAN; on a big one spread over a window
- * that grows with the roster (as IP Messenger spreads ANSENTRY), so that a
- * join does not make every host answer in the same millisecond.
- */
-export function replyDelay(peers: number, random: number): number {
-  if (peers <= INSTANT_REPLY_MAX_PEERS) return 0;
-  const window = Math.min(MAX_REPLY_WINDOW_MS, peers * 2);
-  return Math.floor(random * window);
-}
-
 /** What the drain methods return when there is nothing: no allocation per call on the hot path. */
 const NOTHING: readonly never[] = Object.freeze([]);
-
-interface PendingReply {
-  at: number;
-  peerId: string;
-  to: Endpoint;
-}
-
-/**
- * Pings a probe sends, spread over the probe timeout (at 0, ⅓ and ⅔ of it):
- * one lost ping or pong (loss on the link, or a flood filling the peer's
- * receive buffer) does not remove a peer that is alive.
- */
-export const PINGS_PER_PROBE = 3;
-/**
- * Pings a probe sends, spread over the probe timeout, once the driver saw
- * a flood under the probed address (see {@link AwaitedPong.flooded}): the
- * pongs then share the socket's receive buffer with that flood and the
- * kernel drops most of what comes while it is full, so each pong has a
- * small chance; more of them, spread in time, make one arriving near sure.
- */
-export const FLOODED_PINGS_PER_PROBE = 10;
-
-/** A probe sent to an address whose pong has not come yet. */
-export interface AwaitedPong {
-  /** The probed peer. */
-  id: string;
-  nonce: number;
-  /** Sealed datagrams from the address the driver opened for this pong past their rate limit (it bounds that work). */
-  examined: number;
-  /** Set by the driver when datagrams from the address came past its rate limit while this pong was awaited. */
-  flooded: boolean;
-  /** Where the pings go, the ping itself, when the last one went and how many went. */
-  to: Endpoint;
-  ping: Uint8Array;
-  sentAt: number;
-  pings: number;
-}
-
-/** How many pings a probe sends in all, and when its next one is due. */
-function pingPlan(a: AwaitedPong, timeoutMs: number): { max: number; nextAt: number } {
-  const max = a.flooded ? FLOODED_PINGS_PER_PROBE : PINGS_PER_PROBE;
-  return { max, nextAt: a.sentAt + timeoutMs / max };
-}
 
 /** Why a well-formed packet was not taken (counted under `reason`). */
 export type Refused = Extract<DecodeResult<Packet>, { ok: false }>;
@@ -216,9 +120,7 @@ export class Discovery {
   #staticPeers: Endpoint[] = [];
   #burst: number[] = [];
   #nextAnnounce: number | undefined;
-  #replies: PendingReply[] = [];
-  /** When the earliest pending reply is due (Infinity if none). */
-  #nextReply = Infinity;
+  #replies = new NewcomerReplies();
   #transmits: Transmit[] = [];
   #events: RosterEvent[] = [];
   #warned = new Set<string>();
@@ -228,8 +130,7 @@ export class Discovery {
   #wall: ((now: number) => number) | undefined;
   /** The latest time this machine was told (stamps hellos sent from setTargets). */
   #now = 0;
-  /** address → the probe awaiting a pong from it. */
-  #awaiting = new Map<string, AwaitedPong>();
+  #probes: Probes;
 
   constructor(options: DiscoveryOptions) {
     this.self = options.self;
@@ -246,6 +147,7 @@ export class Discovery {
       maxPeers: options.maxPeers,
       others: options.others,
     });
+    this.#probes = new Probes(this.roster, this.self, (to, ping) => this.#send("unicast", to, ping, "ping"));
     this.#counters = {
       datagramsIn: 0,
       datagramsOut: 0,
@@ -351,7 +253,7 @@ export class Discovery {
       case "goodbye": {
         const event = this.roster.goodbye(packet.id, packet.incarnation, now);
         if (event) this.#emit(event);
-        this.#setReplies(this.#replies.filter((r) => r.peerId !== packet.id));
+        this.#replies.cancel(packet.id);
         break;
       }
       case "ping": {
@@ -369,7 +271,7 @@ export class Discovery {
         break;
       }
       case "pong":
-        if (this.#awaiting.get(from.address)?.id === packet.id) this.#awaiting.delete(from.address);
+        this.#probes.answered(from.address, packet.id);
         this.roster.heard(packet.id, packet.incarnation, from.address, from.port, now);
         break;
       case "msg":
@@ -397,53 +299,14 @@ export class Discovery {
       this.#nextAnnounce = this.#burst.shift() ??
         Math.max(now, this.#nextAnnounce) + announceDelay(this.announceIntervalMs, this.#random());
     }
-    if (this.#nextReply <= now) {
-      const due = this.#replies.filter((r) => r.at <= now);
-      this.#setReplies(this.#replies.filter((r) => r.at > now));
-      if (due.length > 0) {
-        const reply = this.#helloBytes(true);
-        for (const r of due) this.#send("unicast", r.to, reply, "hello");
-      }
+    const due = this.#replies.due(now);
+    if (due.length > 0) {
+      const reply = this.#helloBytes(true);
+      for (const r of due) this.#send("unicast", r.to, reply, "hello");
     }
     const { probes, events } = this.roster.tick(now, late);
-    for (const probe of probes) {
-      const ping = encodePacket({
-        kind: "ping",
-        id: this.self.id,
-        incarnation: this.self.incarnation,
-        nonce: probe.nonce,
-      });
-      for (const a of probe.addresses) {
-        this.#send("unicast", a, ping, "ping");
-        this.#awaiting.set(a.address, {
-          id: probe.peer.id,
-          nonce: probe.nonce,
-          examined: 0,
-          flooded: false,
-          to: { address: a.address, port: a.port },
-          ping,
-          sentAt: now,
-          pings: 1,
-        });
-      }
-      this.#counters.probesSent++;
-    }
-    const timeout = this.roster.probeTimeoutMs;
-    for (const [address, a] of this.#awaiting) {
-      if (!this.#stillAwaited(a)) {
-        this.#awaiting.delete(address);
-        continue;
-      }
-      const plan = pingPlan(a, timeout);
-      if (a.pings < plan.max && plan.nextAt <= now) {
-        this.#send("unicast", a.to, a.ping, "ping");
-        // Each ping's pong gets its own look past the rate limit: under a
-        // flood the first pong may have been dropped by a full socket buffer.
-        a.examined = 0;
-        a.pings++;
-        a.sentAt = now;
-      }
-    }
+    this.#counters.probesSent += this.#probes.start(probes, now);
+    this.#probes.repeat(now);
     for (const event of events) this.#emit(event);
   }
 
@@ -456,38 +319,18 @@ export class Discovery {
    * under the peer's address), so that the flood cannot evict the peer.
    */
   awaitedPong(address: string, _now: number): AwaitedPong | undefined {
-    const a = this.#awaiting.get(address);
-    if (a && !this.#stillAwaited(a)) {
-      this.#awaiting.delete(address);
-      return undefined;
-    }
-    return a;
-  }
-
-  /**
-   * Whether the probe `a` is for is still open: its peer still probed with
-   * its nonce. Not a fixed time: a pong read after the probe's deadline but
-   * before the roster looked (the loop was busy reading, its timer late) is
-   * still the answer, and the roster, told how late it looked, takes it.
-   */
-  #stillAwaited(a: AwaitedPong): boolean {
-    const peer = this.roster.get(a.id);
-    return peer !== undefined && peer.state === "probing" && peer.probeNonce === a.nonce;
+    return this.#probes.awaited(address);
   }
 
   /** The next time {@link handleTimeout} must be called, if any. */
   pollTimeout(): number | undefined {
     if (this.#stopped) return undefined;
     let next = this.#nextAnnounce ?? Infinity;
-    if (this.#nextReply < next) next = this.#nextReply;
+    if (this.#replies.next < next) next = this.#replies.next;
     const roster = this.roster.nextDeadline();
     if (roster !== undefined && roster < next) next = roster;
-    // Pings still to repeat (only while peers are being probed: few, if any).
-    const timeout = this.roster.probeTimeoutMs;
-    for (const a of this.#awaiting.values()) {
-      const plan = pingPlan(a, timeout);
-      if (a.pings < plan.max && plan.nextAt < next) next = plan.nextAt;
-    }
+    const ping = this.#probes.nextPing();
+    if (ping < next) next = ping;
     return next === Infinity ? undefined : next;
   }
 
@@ -513,12 +356,12 @@ export class Discovery {
    */
   shutdown(): void {
     if (this.#stopped) return;
-    const bye = this.#signed(encodePacket({ kind: "goodbye", id: this.self.id, incarnation: this.self.incarnation }));
+    const bye = goodbyeBytes(this.self, this.#signer);
     for (const t of this.#broadcastTargets) this.#send("broadcast", t, bye, "goodbye");
     for (const t of this.#staticPeers) this.#send("unicast", t, bye, "goodbye");
     this.#stopped = true;
     this.#nextAnnounce = undefined;
-    this.#setReplies([]);
+    this.#replies.clear();
   }
 
   /** Warnings worth one log line per sender (e.g. another protocol version). */
@@ -554,13 +397,12 @@ export class Discovery {
     if (obs.event) this.#emit(obs.event);
     if ((obs.outcome === "joined" || obs.outcome === "restarted") && !hello.reply) {
       const to = { address: from.address, port: hello.port };
-      if (this.#replies.some((r) => r.peerId === hello.id)) return;
+      if (this.#replies.has(hello.id)) return;
       const delay = replyDelay(this.roster.size, this.#random());
       if (delay === 0) {
         this.#send("unicast", to, this.#helloBytes(true), "hello");
       } else {
-        this.#replies.push({ at: now + delay, peerId: hello.id, to });
-        if (now + delay < this.#nextReply) this.#nextReply = now + delay;
+        this.#replies.add(now + delay, hello.id, to);
       }
     }
   }
@@ -585,30 +427,8 @@ export class Discovery {
 
   /** This node's hello, signed when there is a signer (signatures reused while the hello is unchanged). */
   #helloBytes(reply: boolean): Uint8Array {
-    return this.#signed(encodePacket(this.#hello(reply)));
-  }
-
-  #signed(unsigned: Uint8Array): Uint8Array {
-    // Each hello carries its send time, so each is signed afresh (~30 µs).
-    return this.#signer ? appendSignature(unsigned, this.#signer.publicKey, this.#signer.sign) : unsigned;
-  }
-
-  #hello(reply: boolean): Hello {
-    const s = this.self;
-    return {
-      kind: "hello",
-      id: s.id,
-      incarnation: s.incarnation,
-      name: s.name,
-      hostname: s.hostname,
-      port: s.port,
-      httpPort: s.httpPort,
-      version: s.version,
-      interval: this.announceIntervalMs,
-      reply,
-      ...(s.presence ? { presence: s.presence, ...(s.note ? { note: s.note } : {}) } : {}),
-      ...(this.#wall ? { sentAt: Math.round(this.#wall(this.#now)) } : {}),
-    };
+    const sentAt = this.#wall ? Math.round(this.#wall(this.#now)) : undefined;
+    return signed(encodePacket(helloOf(this.self, this.announceIntervalMs, reply, sentAt)), this.#signer);
   }
 
   #send(via: Via, to: Endpoint, bytes: Uint8Array, kind: Packet["kind"]): void {
@@ -622,12 +442,5 @@ export class Discovery {
     else if (event.type === "restarted") this.#counters.peersRestarted++;
     else if (event.type === "left") this.#counters.peersLeft[event.reason]++;
     this.#events.push(event);
-  }
-
-  #setReplies(replies: PendingReply[]): void {
-    this.#replies = replies;
-    let next = Infinity;
-    for (const r of replies) if (r.at < next) next = r.at;
-    this.#nextReply = next;
   }
 }

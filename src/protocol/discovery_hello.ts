@@ -1,0 +1,63 @@
+/**
+ * This node as discovery announces it: {@link SelfInfo}, the hello built from
+ * it (with the announce interval, the presence and the send time) and the
+ * goodbye, signed when the node has a signing key.
+ *
+ * @module
+ */
+import { appendSignature, encodePacket, type Hello } from "../wire/mod.ts";
+
+/** This node, as it announces itself. */
+export interface SelfInfo {
+  id: string;
+  incarnation: number;
+  name: string;
+  hostname: string;
+  version: string;
+  /** The unicast port peers must answer to. */
+  port: number;
+  httpPort: number;
+  /** This node's state when not online, and a note, sent in every hello. */
+  presence?: "away" | "busy";
+  note?: string;
+  /** Bumped on every change of presence (an auto-reply is sent once per absence). */
+  presenceChanges?: number;
+}
+
+/** Signs this node's hellos and goodbyes (see wire `appendSignature`). */
+export interface Signer {
+  publicKey: Uint8Array;
+  sign: (data: Uint8Array) => Uint8Array;
+}
+
+/**
+ * This node's hello: announced every `interval` ms, an answer to a newcomer
+ * when `reply`, stamped with `sentAt` (wall-clock ms) when given.
+ */
+export function helloOf(s: SelfInfo, interval: number, reply: boolean, sentAt: number | undefined): Hello {
+  return {
+    kind: "hello",
+    id: s.id,
+    incarnation: s.incarnation,
+    name: s.name,
+    hostname: s.hostname,
+    port: s.port,
+    httpPort: s.httpPort,
+    version: s.version,
+    interval,
+    reply,
+    ...(s.presence ? { presence: s.presence, ...(s.note ? { note: s.note } : {}) } : {}),
+    ...(sentAt !== undefined ? { sentAt } : {}),
+  };
+}
+
+/** This node's goodbye, signed when there is a signer. */
+export function goodbyeBytes(s: SelfInfo, signer: Signer | undefined): Uint8Array {
+  return signed(encodePacket({ kind: "goodbye", id: s.id, incarnation: s.incarnation }), signer);
+}
+
+/** `unsigned` with this node's signature appended, when there is a signer. */
+export function signed(unsigned: Uint8Array, signer: Signer | undefined): Uint8Array {
+  // Each hello carries its send time, so each is signed afresh (~30 µs).
+  return signer ? appendSignature(unsigned, signer.publicKey, signer.sign) : unsigned;
+}
