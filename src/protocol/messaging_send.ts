@@ -398,7 +398,7 @@ export class Sender {
         end: i === last,
         payload: o.bytes.subarray(start, end),
       };
-      ctx.transmits.push({ via: "unicast", to, bytes: encodePacket(msg), kind: "msg" });
+      ctx.transmits.push({ via: "unicast", to, bytes: encodePacket(msg), kind: "msg", peer: msg.to });
       ctx.counters.fragmentsSent++;
       if (o.transmissions > 0) ctx.counters.fragmentsRetransmitted++;
     }

@@ -117,7 +117,7 @@ export class MessagingService implements Service, Carrier {
     const out = this.messaging.drainTransmits();
     if (out.length === 0) return NOTHING;
     const now = this.#ctx.io.now();
-    return out.map((t) => this.#lanchat.outgoing(t, now));
+    return out.flatMap((t) => this.#lanchat.outgoing(t, now));
   }
 
   drainEvents(): readonly DaemonEvent[] {
