@@ -41,6 +41,12 @@ export interface PeerJson {
   note?: string;
   /** lanchat peers: how far its clock is ahead of this host's, in ms (negative: behind), from its last hello. */
   clockOffsetMs?: number;
+  /**
+   * true: messages with it are end-to-end encrypted; false: they travel in
+   * the clear (a lanchat version before end-to-end encryption, or IP
+   * Messenger).
+   */
+  encrypted?: boolean;
 }
 
 /** Everything the daemon reports to listeners (the SSE stream, tests). */
