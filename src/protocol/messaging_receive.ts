@@ -212,7 +212,7 @@ export class Receiver {
     now: number,
   ) {
     for (const m of ms) m.group = groupIdOf(m.text);
-    const stored = this.#ctx.store.release(peer, ms, next, this.#ctx.wall(now));
+    const stored = this.#ctx.store.release(peer, ms, next, this.#ctx.wall(now), this.#ctx.encryptedWith(peer));
     for (const message of stored) this.#ctx.events.push({ type: "message", message });
   }
 

@@ -147,6 +147,13 @@ for (const keyed of [false, true]) {
         assert.ok(s.security.e2e.sessions >= 1);
         for (const p of await peers(d)) assert.equal(p.encrypted, true, `${p.name} marked encrypted`);
       }
+      // Every message, both sides, group copies included: marked encrypted.
+      for (const d of [a, b, c]) {
+        const all: { text: string; encrypted?: boolean }[] = await (await fetch(`${d.httpUrl}/messages?limit=100`))
+          .json();
+        assert.ok(all.length >= 2);
+        for (const m of all) assert.equal(m.encrypted, true, `“${m.text}” marked encrypted`);
+      }
       const listed = await runCli(["peers", "--http", http(a)]);
       assert.doesNotMatch(listed.stdout, /unencrypted/);
     } finally {
