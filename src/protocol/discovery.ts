@@ -417,9 +417,14 @@ export class Discovery {
     let note = hello.note;
     if (hello.staticKey) {
       note = peer.note;
+      const ahead = peer.noteAhead;
+      peer.noteAhead = undefined;
       if (presence === undefined) {
         peer.pendingPresence = undefined;
         note = undefined;
+      } else if (presence !== peer.presence && ahead?.presence === presence) {
+        peer.pendingPresence = undefined;
+        note = ahead.note;
       } else if (presence !== peer.presence && peer.pendingPresence !== presence) {
         peer.pendingPresence = presence;
         presence = peer.presence;
@@ -445,8 +450,13 @@ export class Discovery {
     const peer = this.roster.get(n.id);
     if (!peer || peer.incarnation !== n.incarnation) return "not from a peer in the roster";
     const state = peer.pendingPresence ?? peer.presence;
-    if (n.presence === undefined || n.presence !== state) return "for another state than its hellos say";
     const note = n.note || undefined;
+    if (n.presence === undefined) return "for no state";
+    if (n.presence !== state) {
+      // Ahead of the hello that announces its state, maybe: kept for it.
+      peer.noteAhead = { presence: n.presence, note };
+      return "ahead of the hello that announces its state";
+    }
     peer.pendingPresence = undefined;
     if (peer.presence === n.presence && peer.note === note) return undefined;
     peer.presence = n.presence;

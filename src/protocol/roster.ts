@@ -140,6 +140,8 @@ export interface Peer {
    * for its next hello if the note was lost.
    */
   pendingPresence?: "away" | "busy";
+  /** A note that came before the hello announcing its state (they travel on different sockets): taken with that hello. */
+  noteAhead?: { presence: "away" | "busy"; note?: string };
   /** Its X25519 static key (`nk`, base64url) from its signed hello; absent for a version before end-to-end encryption. */
   staticKey?: string;
 }

@@ -98,6 +98,11 @@ Deno.test("a peer that speaks e2e: its new state waits for its note (or its next
   assert.deepEqual([peer().presence, peer().note], [undefined, undefined]);
   assert.ok(d.takeNote({ kind: "note", id: peer().id, incarnation: 1, presence: "busy", note: "late" }));
   assert.equal(peer().note, undefined);
+  // A note ahead of its hello (they travel on different sockets): taken with that hello.
+  assert.ok(d.takeNote({ kind: "note", id: peer().id, incarnation: 1, presence: "away", note: "early" }));
+  assert.equal(peer().presence, undefined);
+  take(hello({ presence: "away" }), 45);
+  assert.deepEqual([peer().presence, peer().note], ["away", "early"]);
   // A previous version (no nk): state and note from the hello, as before.
   take(hello({ id: "b".repeat(32), staticKey: undefined, presence: "away", note: "old" }), 50);
   const old = d.roster.get("b".repeat(32))!;
