@@ -6,9 +6,16 @@
  * fragment against the inner datagram bound.
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { generateKeyPairSync } from "node:crypto";
+import { Roster } from "../../src/protocol/roster.ts";
+import { E2eLink } from "../../src/node/services/e2e_link.ts";
+import type { Notices } from "../../src/node/notices.ts";
+import type { Pins } from "../../src/security/pins.ts";
+import { NodeSigner } from "../../src/security/signing.ts";
 import { Discovery } from "../../src/protocol/discovery.ts";
 import { Admission, DISCOVERY_RATE, SourceLimits } from "../../src/security/admission.ts";
-import { headerOf, MAX_INNER, staticKeyText } from "../../src/security/e2e_wire.ts";
+import { headerOf, MAX_INNER, staticIdentityOf, staticKeyText } from "../../src/security/e2e_wire.ts";
 import { newNetworkKeyText, parseNetworkKey, Sealer } from "../../src/security/seal.ts";
 import {
   decodePacket,
@@ -18,6 +25,7 @@ import {
   MAX_FRAGMENTS,
   MAX_TEXT_BYTES,
   type Msg,
+  type Packet,
 } from "../../src/wire/mod.ts";
 
 const KEY = staticKeyText(new Uint8Array(32).map((_, i) => i * 7 + 1));
@@ -158,4 +166,50 @@ Deno.test("admission: e2e data passes without the network key and outside the di
     if (admission.admit(sealer.seal(initiation, Date.now()), from, "unicast", 0, Date.now()).ok) admitted++;
   }
   assert.equal(admitted, DISCOVERY_RATE.burst, "initiations spend the per-source discovery budget");
+});
+
+Deno.test("the link's routes: e2e to a peer whose hello has nk, clear to a previous version (refused with --require-encryption), nothing to one not in the roster; clear packets refused by the same rules", () => {
+  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+  const raw = new Uint8Array(Buffer.from(publicKey.export({ format: "jwk" }).x!, "base64url"));
+  const pkcs8 = new Uint8Array(privateKey.export({ format: "der", type: "pkcs8" }));
+  const identity = staticIdentityOf(pkcs8, raw, new NodeSigner(pkcs8, raw).sign);
+  const make = (requireEncryption: boolean) => {
+    const roster = new Roster({ selfId: identity.id });
+    const link = new E2eLink({
+      identity,
+      incarnation: 1,
+      roster,
+      pins: { get: () => undefined } as unknown as Pins,
+      requireEncryption,
+      notices: { once: () => {} } as unknown as Notices,
+    });
+    return { roster, link };
+  };
+  const [e2e, old, gone] = ["a", "b", "c"].map((c) => c.repeat(32));
+  const msg = (id: string) => ({ ...hello(), kind: "ack", id, messageId: "f".repeat(32) }) as unknown as Packet;
+  for (const strict of [false, true]) {
+    const { roster, link } = make(strict);
+    // As discovery does: the roster keeps the nk of each hello.
+    const add = (h: Hello, at: number) => {
+      const p = roster.observe(h, "198.18.0.2", at).peer!;
+      p.staticKey = h.staticKey;
+      return p;
+    };
+    add(hello({ id: e2e! }), 0);
+    add(hello({ id: old!, staticKey: undefined }), 0);
+    assert.equal(link.route(e2e!), "e2e");
+    assert.equal(link.route(old!), strict ? "refused" : "clear");
+    assert.equal(link.route(gone!), "refused", "not in the roster: nothing sent");
+    assert.ok(link.refusesClear(msg(e2e!)), "no downgrade by a forged clear packet");
+    assert.equal(!!link.refusesClear(msg(old!)), strict);
+    assert.equal(link.refusesClear({ ...hello({ id: e2e! }) }), undefined, "hellos stay clear");
+    // A peer that spoke e2e and left: its clear packets stay refused.
+    link.onRosterEvent({ type: "left", peer: roster.get(e2e!)!, reason: "timeout" }, 1);
+    roster.goodbye(e2e!, 1, 1);
+    assert.ok(link.refusesClear(msg(e2e!)));
+    // One that came back as a previous version (its own signed hello without nk): clear again.
+    const back = add(hello({ id: e2e!, incarnation: 2, staticKey: undefined }), 2);
+    link.onRosterEvent({ type: "joined", peer: back }, 2);
+    assert.equal(!!link.refusesClear(msg(e2e!)), strict);
+  }
 });

@@ -149,7 +149,10 @@ export class E2eLink {
   /** Why a clear packet must be refused (`unencrypted`), or undefined when it may be taken. */
   refusesClear(packet: Packet): string | undefined {
     if (!PRIVATE_KINDS.has(packet.kind)) return undefined;
-    if (this.#speaksE2e.has(packet.id) || this.#o.roster.get(packet.id)?.staticKey) {
+    // Its current hello decides (a node that went back to a previous version signs hellos without nk);
+    // out of the roster, what it last said.
+    const peer = this.#o.roster.get(packet.id);
+    if (peer ? peer.staticKey : this.#speaksE2e.has(packet.id)) {
       return `a clear ${packet.kind} from ${packet.id}, which speaks end-to-end`;
     }
     if (this.requireEncryption) return `a clear ${packet.kind} from ${packet.id} (--require-encryption)`;
@@ -162,7 +165,10 @@ export class E2eLink {
     if (p.staticKey) {
       if (this.#speaksE2e.size >= MAX_REMEMBERED) this.#speaksE2e.clear();
       this.#speaksE2e.add(p.id);
+    } else {
+      this.#speaksE2e.delete(p.id);
     }
+    if (e.type === "left") this.#endpoints.delete(p.id);
     if (e.type === "restarted") this.sessions.peerRestarted(p.id, now);
     if ((e.type === "joined" || e.type === "restarted") && !p.staticKey) {
       this.#o.notices.once(
