@@ -74,6 +74,7 @@ export class E2eLink {
   #o: E2eLinkOptions;
   #endpoints = new Map<string, Endpoint>();
   #speaksE2e = new Set<string>();
+  #keys = new Map<string, Uint8Array>();
   #log = logger("daemon");
 
   constructor(o: E2eLinkOptions) {
@@ -113,9 +114,8 @@ export class E2eLink {
    * handshake completes); what goes out is in {@link drain}.
    */
   send(t: Transmit & { peer: string }, now: number): void {
-    const peer = this.#o.roster.get(t.peer);
-    const key = parseStaticKeyText(peer?.staticKey);
-    if (!peer || !key) return;
+    const key = this.#keyOf(this.#o.roster.get(t.peer)?.staticKey);
+    if (!key) return;
     this.#endpoints.set(t.peer, t.to);
     this.sessions.send({ id: t.peer, staticKey: key }, t.bytes, now);
   }
@@ -240,6 +240,19 @@ export class E2eLink {
       "Datagrams dropped waiting for a handshake.",
       c.queueDropped,
     );
+  }
+
+  /** A static key's bytes from its text (hellos carry the canonical text), parsed once. */
+  #keyOf(text: string | undefined): Uint8Array | undefined {
+    if (text === undefined) return undefined;
+    let key = this.#keys.get(text);
+    if (!key) {
+      key = parseStaticKeyText(text);
+      if (!key) return undefined;
+      if (this.#keys.size >= MAX_REMEMBERED) this.#keys.clear();
+      this.#keys.set(text, key);
+    }
+    return key;
   }
 
   /** A peer's unicast port: the one its hello gives when the datagram came from that address. */
