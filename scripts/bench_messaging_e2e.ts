@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { DaemonProcess, freeUdpPort, tempDataDir } from "../tests/support/daemon_process.ts";
+import { type DaemonProcess, freeUdpPort, startLoopbackDaemon } from "../tests/support/daemon_process.ts";
 
 /** The last commit of main before e2e reached the lanchat link (its merge base with e2e/link). */
 export const PLAIN_REV = "9af468c";
@@ -22,25 +22,6 @@ export interface E2eVersusPlain {
   plain: number[];
   medians: { encrypted: number; plain: number };
   ratio: number;
-}
-
-function loopbackDaemon(port: number, name: string, repo?: string): DaemonProcess {
-  return new DaemonProcess([
-    "--interface",
-    "lo",
-    "--port",
-    String(port),
-    "--unicast-port",
-    "0",
-    "--http",
-    "127.0.0.1:0",
-    "--interval",
-    "2000ms",
-    "--name",
-    name,
-    "--data-dir",
-    tempDataDir(),
-  ], { repo });
 }
 
 function median(xs: number[]): number {
@@ -71,8 +52,8 @@ export async function e2eVersusPlain(o: {
   try {
     const pair = async (repoDir?: string) => {
       const port = freeUdpPort();
-      const a = loopbackDaemon(port, "bench-a", repoDir);
-      const b = loopbackDaemon(port, "bench-b", repoDir);
+      const a = startLoopbackDaemon(port, "bench-a", { intervalMs: 2000, repo: repoDir });
+      const b = startLoopbackDaemon(port, "bench-b", { intervalMs: 2000, repo: repoDir });
       started.push(a, b);
       await Promise.all([a.started(), b.started()]);
       await a.joined(b.id, 10_000);
