@@ -74,6 +74,14 @@ Deno.test("a restarted peer talks again at once: its first message back opens a 
       assert.ok(s.security.e2e.counters.opened > 0 && s.security.e2e.counters.sealed > 0);
       assert.equal(s.security.e2e.counters.clearSent, 0);
     }
+    // lanchat forget drops bob's pin and his end-to-end state with it: the next message makes a new session.
+    const initiations = sa.security.e2e.counters.initiationsSent;
+    const forgot = await runCli(["forget", b.id, "--http", http(a)]);
+    assert.equal(forgot.code, 0, forgot.stderr);
+    assert.equal((await status(a)).security.e2e.peers, 0, "nothing kept of bob's sessions");
+    await send(a, "bob", "after forget");
+    assert.ok((await status(a)).security.e2e.counters.initiationsSent > initiations);
+    assert.deepEqual(await texts(b, "alice"), ["before", "after", "after forget"]);
   } finally {
     await killAll();
   }
