@@ -116,7 +116,7 @@ export class E2eLink {
   send(t: Transmit & { peer: string }, now: number): void {
     const key = this.#keyOf(this.#o.roster.get(t.peer)?.staticKey);
     if (!key) return;
-    this.#endpoints.set(t.peer, t.to);
+    this.#heardAt(t.peer, t.to.address, t.to.port);
     this.sessions.send({ id: t.peer, staticKey: key }, t.bytes, now);
   }
 
@@ -137,7 +137,7 @@ export class E2eLink {
   receive(bytes: Uint8Array, from: Endpoint, now: number): Taken {
     const r: Received = this.sessions.receive(bytes, now);
     if (r.kind === "drop") return { kind: "drop", reason: dropReasonOf(r.reason), detail: r.detail };
-    this.#endpoints.set(r.peerId, { address: from.address, port: this.#portOf(r.peerId, from) });
+    this.#heardAt(r.peerId, from.address, this.#portOf(r.peerId, from));
     if (r.kind === "data") {
       this.counters.opened++;
       return { kind: "packet", packet: r.packet, size: bytes.length };
@@ -253,6 +253,12 @@ export class E2eLink {
       this.#keys.set(text, key);
     }
     return key;
+  }
+
+  /** Where a peer's datagrams go: where it was last heard or written to (kept, not reallocated, while it stays). */
+  #heardAt(id: string, address: string, port: number): void {
+    const e = this.#endpoints.get(id);
+    if (e?.address !== address || e.port !== port) this.#endpoints.set(id, { address, port });
   }
 
   /** A peer's unicast port: the one its hello gives when the datagram came from that address. */
