@@ -6,6 +6,7 @@
  * @module
  */
 import { MAX_TEXT_BYTES } from "../wire/mod.ts";
+import { MACHINE_LINE } from "../protocol/machine_line.ts";
 
 /** Largest request body accepted. */
 export const MAX_BODY_BYTES = 128 * 1024;
@@ -13,8 +14,6 @@ export const MAX_BODY_BYTES = 128 * 1024;
 export const MAX_WAIT_SECONDS = 60;
 
 /** A failure with an HTTP status, turned into a JSON error body. */
-import { MACHINE_LINE } from "../protocol/machine_line.ts";
-
 export class HttpError extends Error {
   override name = "HttpError";
   constructor(readonly status: number, message: string, readonly extra: Record<string, unknown> = {}) {

@@ -118,3 +118,36 @@ Deno.test("a daemon without --ipmsg never loads IP Messenger's codec (iconv-lite
   );
   assert.ok([...seen].some((p) => p.endsWith("node/services/files.ts")), "the walk reaches the daemon's services");
 });
+
+/** Most lines a file in src/ may have: past it, a file holds more than one concern and is split (docs/architecture.md). */
+const MAX_LINES = 600;
+/** Files allowed past {@link MAX_LINES}, each with why; keep this short and say in the note when one is added. */
+const LONG_FILES: Record<string, string> = {};
+
+/** The files of src/ over `max` lines that `allowed` does not name, with their sizes. */
+function oversized(files: string[], max: number, allowed: Record<string, string>): string[] {
+  return files
+    .map((f) => ({ f: f.slice(SRC.pathname.length), lines: Deno.readTextFileSync(f).split("\n").length - 1 }))
+    .filter(({ f, lines }) => lines > max && allowed[f] === undefined)
+    .map(({ f, lines }) => `${f}: ${lines} lines`);
+}
+
+Deno.test(`no src/ file is over ${MAX_LINES} lines (split it by concern; see docs/architecture.md)`, () => {
+  assert.deepEqual(oversized(sourceFiles(SRC), MAX_LINES, LONG_FILES), []);
+  for (const f of Object.keys(LONG_FILES)) {
+    assert.ok(sourceFiles(SRC).some((p) => p.endsWith(`/src/${f}`)), `LONG_FILES names ${f}, which is gone`);
+  }
+});
+
+Deno.test("the size check sees a file one line over the limit, and not one at it", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const at = `${dir}/at.ts`, over = `${dir}/over.ts`;
+    Deno.writeTextFileSync(at, "//\n".repeat(MAX_LINES));
+    Deno.writeTextFileSync(over, "//\n".repeat(MAX_LINES + 1));
+    const sizes = oversized([at, over], MAX_LINES, {}).map((s) => s.replace(/^.*\//, ""));
+    assert.deepEqual(sizes, [`over.ts: ${MAX_LINES + 1} lines`]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,85 @@
+/**
+ * What the HTTP API needs from the daemon: the {@link Api} interface the
+ * routes are written against (`Daemon.api()` implements it, tests fake it),
+ * with its group and file-transfer parts.
+ *
+ * @module
+ */
+import type { DaemonEvent, GroupJson, GroupLookup, MessageJson, PeerLookup, TransferJson } from "./types.ts";
+import type { HistoryQuery, Pin, SearchResult, StoredMessage } from "../storage/store.ts";
+
+/** What the HTTP layer needs from the daemon. */
+export interface Api {
+  /** The roster, already serialized as pretty JSON with a trailing newline, UTF-8. */
+  peersBody(): Uint8Array;
+  /** The roster, then peers seen before that are offline. */
+  allPeers(): unknown[];
+  status(): unknown;
+  /** What is wrong that a user must act on, in words; none when healthy. */
+  problems?(): string[];
+  metrics(): string;
+  lookupPeer(query: string): PeerLookup;
+  /** Peers in the roster now. */
+  onlinePeers(): { id: string; name: string }[];
+  /** Stores a message to send; resolves once it is durable (committed). */
+  sendMessage(to: string, text: string): Promise<StoredMessage>;
+  /** Stores messages under one commit: per message, the stored message or why it was not stored. */
+  sendMessages(items: { to: string; text: string }[]): Promise<(StoredMessage | Error)[]>;
+  waitDelivered(id: string, timeoutMs: number): Promise<StoredMessage | undefined>;
+  /** A page of history, oldest first (see Store.history). */
+  history(q: HistoryQuery): StoredMessage[];
+  /** The first and last cursor of the page `history(q)` would give (see Store.historyRange). */
+  historyRange(q: HistoryQuery): { first: number; last: number; count: number } | undefined;
+  /** The first cursor of what entered history at or after `time` (ms since the epoch). */
+  cursorAt(time: number): number;
+  /** Messages containing a text, newest first (see Store.search). */
+  search(q: { text: string; peer?: string; before?: number; limit?: number }): SearchResult;
+  messageJson(m: StoredMessage): MessageJson;
+  onEvent(listener: (e: DaemonEvent) => void): () => void;
+  /** Listeners {@link onEvent} holds now (each open event stream has one). */
+  eventListeners?(): number;
+  peerName(id: string): string;
+  /** Confirms a peer's pinned key; throws RangeError when none is pinned. */
+  trustPeer(id: string): Pin;
+  /** Forgets a peer's pinned key; false when none was pinned. */
+  forgetPeer(id: string): boolean;
+  /** This node's presence: online, away or busy, with a note; sent to every peer at once. */
+  setPresence(presence: "online" | "away" | "busy", note?: string): { presence: string; note?: string };
+  /** Sends an IP Messenger user a sealed message; RangeError for a lanchat peer. */
+  sendSealed(to: string, text: string): Promise<StoredMessage>;
+  /** Opens a sealed message received (id or unique prefix): read, and its sender told; RangeError if none. */
+  openSealed(id: string): StoredMessage;
+  /** Marks what came from a peer read up to a cursor (default: all); a read receipt tells the peer. */
+  markRead(peer: string, upTo?: number): number;
+  /** File transfer; absent in a daemon without it. */
+  files?: FilesApi;
+  /** Group conversations. */
+  groups: GroupsApi;
+  /** Compacts the heap now; undefined when the daemon cannot (V8's gc not exposed). */
+  compactMemory(): { ok: true } | { ok: false; retryAfterMs: number } | undefined;
+}
+
+/** Group conversations. RangeError: refused (400); StoreError: not stored (507). */
+export interface GroupsApi {
+  list(): GroupJson[];
+  lookup(query: string): GroupLookup;
+  create(name: string, members: string[]): Promise<{ group: GroupJson; message: StoredMessage }>;
+  add(id: string, members: string[]): Promise<{ group: GroupJson; message: StoredMessage }>;
+  leave(id: string): Promise<{ group: GroupJson; message: StoredMessage }>;
+  send(id: string, text: string): Promise<StoredMessage>;
+  markRead(id: string, upTo?: number): number;
+}
+
+/** File transfer, both ways. Errors are {@link HttpError}s with the status to answer. */
+export interface FilesApi {
+  /** Offers files and folders (paths on the daemon's host) to a peer; resolves once hashed and stored. */
+  offer(to: string, paths: string[]): Promise<TransferJson>;
+  /** Offers a file whose bytes come in the request (from the web page), staged in the data directory. */
+  offerUpload(to: string, name: string, size: number, body: ReadableStream<Uint8Array>): Promise<TransferJson>;
+  list(): TransferJson[];
+  /** A transfer by id or id prefix. */
+  get(id: string): TransferJson;
+  accept(id: string, dir?: string): TransferJson;
+  refuse(id: string): TransferJson;
+  cancel(id: string): TransferJson;
+}

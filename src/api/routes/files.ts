@@ -1,0 +1,80 @@
+/**
+ * File transfer, both ways: offers (`POST /files {to, paths}` for paths on
+ * the daemon's host, `POST /files/upload?to=&name=` for the bytes of the
+ * body, from the web page) and the transfers (`GET /transfers`,
+ * `GET /transfers/ID`, `POST /transfers/ID/accept {dir?}`, `/refuse`,
+ * `/cancel`). 501 in a daemon without file transfer.
+ *
+ * @module
+ */
+import { HttpError, json, readBody, readJsonObject } from "../request.ts";
+import type { Api, FilesApi } from "../api.ts";
+import { type Handler, Router } from "../router.ts";
+import { resolve } from "./lookup.ts";
+
+function filesOf(api: Api): FilesApi {
+  if (!api.files) throw new HttpError(501, "This daemon does not transfer files");
+  return api.files;
+}
+
+function transferId(raw: string): string {
+  if (!/^[0-9a-f]{4,32}$/.test(raw)) {
+    throw new HttpError(400, "A transfer id is 4 to 32 hex digits (see GET /transfers)");
+  }
+  return raw;
+}
+
+/** `/files`, `/files/upload`, `/transfers`, `/transfers/ID` and `/transfers/ID/accept|refuse|cancel`. */
+export function fileRoutes(api: Api): Router {
+  /** `POST /transfers/ID/accept|refuse|cancel`. */
+  const answer = (action: "accept" | "refuse" | "cancel"): Handler => async (req, _url, params) => {
+    const files = filesOf(api);
+    const tid = transferId(params.id!);
+    if (action === "accept") {
+      const text = await readBody(req);
+      let dir: string | undefined;
+      if (text.trim() !== "") {
+        const body = await readJsonObject(new Request("http://x/", { method: "POST", body: text }));
+        if (body.dir !== undefined && (typeof body.dir !== "string" || body.dir === "")) {
+          throw new HttpError(400, 'Field "dir" must be a folder on the daemon\'s host');
+        }
+        dir = body.dir;
+      }
+      return json(files.accept(tid, dir));
+    }
+    return json(action === "refuse" ? files.refuse(tid) : files.cancel(tid));
+  };
+  return new Router()
+    .post("/files", async (req) => {
+      const files = filesOf(api);
+      const body = await readJsonObject(req);
+      if (typeof body.to !== "string" || body.to.trim() === "") {
+        throw new HttpError(400, 'Field "to" must name a peer (id, id prefix, name or address)');
+      }
+      if (
+        !Array.isArray(body.paths) || body.paths.length === 0 ||
+        body.paths.some((p) => typeof p !== "string" || p === "")
+      ) {
+        throw new HttpError(400, 'Field "paths" must be a list of files and folders on the daemon\'s host');
+      }
+      const peer = resolve(api, body.to);
+      return json(await files.offer(peer.id, body.paths as string[]), 202);
+    })
+    .post("/files/upload", async (req, url) => {
+      const files = filesOf(api);
+      const to = url.searchParams.get("to") ?? "";
+      const name = url.searchParams.get("name") ?? "";
+      if (to.trim() === "" || name.trim() === "") {
+        throw new HttpError(400, "Query parameters to (a peer) and name (the file's name) are required");
+      }
+      const size = Number(req.headers.get("content-length") ?? NaN);
+      if (!Number.isSafeInteger(size) || size < 0) throw new HttpError(411, "Content-Length is required");
+      const peer = resolve(api, to);
+      return json(await files.offerUpload(peer.id, name, size, req.body ?? new ReadableStream()), 202);
+    })
+    .get("/transfers", () => json(filesOf(api).list()))
+    .get("/transfers/:id", (_req, _url, params) => json(filesOf(api).get(transferId(params.id!))))
+    .post("/transfers/:id/accept", answer("accept"))
+    .post("/transfers/:id/refuse", answer("refuse"))
+    .post("/transfers/:id/cancel", answer("cancel"));
+}

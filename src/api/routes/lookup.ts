@@ -1,0 +1,42 @@
+/**
+ * What a request names, found or refused: a peer (id, id prefix, name or
+ * address) and a group (`@NAME`, a name, an id or id prefix), each a 404 or
+ * 409 with the candidates when it is not one.
+ *
+ * @module
+ */
+import type { GroupJson } from "../types.ts";
+import { HttpError } from "../request.ts";
+import type { Api } from "../api.ts";
+
+/** Resolves a peer query or throws 404 / 409 with the candidates. */
+export function resolve(api: Api, query: string): { id: string; name: string; hostname: string; online: boolean } {
+  const r = api.lookupPeer(query);
+  if (r.ok) return r.peer;
+  if (r.reason === "conflict") {
+    throw new HttpError(
+      409,
+      `"${query}" is claimed by more than one node key (a possible impersonation); compare fingerprints ` +
+        `(lanchat peers), then "lanchat trust ID" the right one, or address it by id`,
+      { candidates: r.candidates },
+    );
+  }
+  if (r.reason === "ambiguous") {
+    throw new HttpError(409, `"${query}" matches ${r.candidates.length} peers; say which`, {
+      candidates: r.candidates,
+    });
+  }
+  throw new HttpError(404, `No peer matches "${query}"`, { candidates: r.candidates });
+}
+
+/** The group a user means (`@NAME`, a name, an id or id prefix), or a 404/409 saying why not. */
+export function resolveGroup(api: Api, query: string): GroupJson {
+  const r = api.groups.lookup(query);
+  if (r.ok) return r.group;
+  if (r.reason === "ambiguous") {
+    throw new HttpError(409, `"${query}" matches ${r.candidates.length} groups; say which (by id)`, {
+      candidates: r.candidates,
+    });
+  }
+  throw new HttpError(404, `No group matches "${query}" (see GET /groups)`);
+}

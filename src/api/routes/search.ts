@@ -1,0 +1,47 @@
+/**
+ * Searching history: `GET /messages/search?q=&peer=&before=&limit=`,
+ * messages containing a text, newest first, sent a slice at a time, with a
+ * note when the answer is not complete (a short text, an index still being
+ * built) and a `Link` to the next page.
+ *
+ * @module
+ */
+import { MAX_SEARCH_PAGE, SHORT_SEARCH_WINDOW } from "../../storage/store.ts";
+import { HttpError, jsonStream } from "../request.ts";
+import type { Api } from "../api.ts";
+import { Router } from "../router.ts";
+import { resolve } from "./lookup.ts";
+import { PAGE_SLICE, pageSize, place, withParam } from "./paging.ts";
+
+/** `GET /messages/search`. */
+export function searchRoutes(api: Api): Router {
+  return new Router()
+    .get("/messages/search", (_req, url) => {
+      const text = url.searchParams.get("q") ?? "";
+      if (text.trim() === "") throw new HttpError(400, "Query parameter q is required: the text to look for");
+      const peer = url.searchParams.get("peer");
+      const before = place(api, url, "before");
+      const r = api.search({
+        text,
+        peer: peer ? resolve(api, peer).id : undefined,
+        before: before?.cursor,
+        limit: pageSize(url, 50, MAX_SEARCH_PAGE),
+      });
+      const head = {
+        query: text,
+        complete: r.complete,
+        ...(r.complete ? {} : {
+          note: [...text].length < 3
+            ? `A text under 3 characters is looked for in the newest ${SHORT_SEARCH_WINDOW} messages only`
+            : "Older history is still being indexed for search",
+        }),
+      };
+      const last = r.messages.at(-1);
+      const next: HeadersInit = last ? { link: `<${withParam(url, "before", String(last.cursor))}>; rel="next"` } : {};
+      let at = 0;
+      return jsonStream(() => {
+        if (at >= r.messages.length) return undefined;
+        return r.messages.slice(at, at += PAGE_SLICE).map((m) => api.messageJson(m));
+      }, { head, key: "messages", headers: next });
+    });
+}
