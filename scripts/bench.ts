@@ -21,6 +21,10 @@
  * - latency: one message at a time, the daemon's own round-trip time from
  *   first transmission to the ack (which the receiver sends after its
  *   SQLite commit), p50 and p99.
+ * - end-to-end encryption: acked messages/s (batches) between two daemons
+ *   of this checkout (encrypted) and two of the last commit without it
+ *   (`--plain-rev`, a git worktree), alternating rounds (`--e2e-rounds`),
+ *   medians compared (scripts/bench_messaging_e2e.ts);
  * Messaging under loss, on the namespace LAN: 1,000 messages at 10 % and
  * 30 % loss on the bridge; time until all are acknowledged, and whether the
  * receiver has every one exactly once and in order.
@@ -44,7 +48,7 @@
  * Results are written to bench/results/*.json and *.md.
  *
  * Options: --only discovery,messaging,loss,security,scale,history  --sizes 2,4,8  --runs 5
- *          --crash-runs 3  --messages 5000  --latency-samples 500
+ *          --crash-runs 3  --messages 5000  --latency-samples 500  --plain-rev 9af468c  --e2e-rounds 3
  *          --history-sizes 10000,100000,1000000  --history-parts sizes,fill,outbox
  *          --minutes 30  --warmup-minutes 5  --daemon-repo DIR (soak: daemons from another checkout)
  *          --fill-seconds 60  --fill-rate 7000  --fill-batch 100  --outbox 100000  --settle-seconds 60
@@ -68,6 +72,7 @@ import { benchHistory } from "./bench_history.ts";
 import { benchSoak } from "./bench_soak.ts";
 import { benchFiles } from "./bench_files.ts";
 import { benchWeb } from "./bench_web.ts";
+import { e2eVersusPlain, PLAIN_REV } from "./bench_messaging_e2e.ts";
 
 function arg(name: string, fallback: string): string {
   const i = Deno.args.indexOf(`--${name}`);
@@ -284,7 +289,15 @@ async function benchMessaging(): Promise<void> {
     const size = 6 + 2 + 220 + new TextEncoder().encode(text).length;
     const raw = await rawUdp(Math.max(50_000, MESSAGES * 10), size);
     const floor = await storeFloor(MESSAGES * 4);
+    // Every message above went end-to-end encrypted; the same figure beside daemons without it.
+    const e2e = await e2eVersusPlain({
+      rev: arg("plain-rev", PLAIN_REV),
+      rounds: Number(arg("e2e-rounds", "3")),
+      messages: MESSAGES * 4,
+      throughput: (x, y) => throughput(x, y, MESSAGES * 4, text, BATCH),
+    });
     const result = {
+      e2e,
       messages: MESSAGES * 4,
       acked: { perSecond, oneMessagePerRequest: { perSecond: single, messages: MESSAGES } },
       rawUdp: { perSecond: raw, datagramBytes: size },
@@ -304,6 +317,9 @@ async function benchMessaging(): Promise<void> {
         MESSAGES * 4
       } messages) | ${perSecond} | |`,
       `| acked messages/s, one message per request, 64 requests at a time (${MESSAGES} messages) | ${single} | |`,
+      `| acked messages/s in batches, end-to-end encrypted / unencrypted (${e2e.rev}), medians of ${e2e.rounds} alternating rounds, same run | ${e2e.medians.encrypted} / ${e2e.medians.plain} = ${
+        (e2e.ratio * 100).toFixed(1)
+      } % | ≥ 90 % |`,
       `| raw Deno UDP datagrams/s, same size (${size} B), same run | ${raw} | |`,
       `| ratio | ${(result.ratio * 100).toFixed(1)} % | ≥ 50 % |`,
       `| storage alone (scripts/store_floor.ts, the daemon's own Store calls, no network): µs per message, sender / receiver | ${floor.senderUsPerMessage} / ${floor.receiverUsPerMessage} µs | |`,
@@ -318,6 +334,11 @@ async function benchMessaging(): Promise<void> {
     ].join("\n");
     console.log(md);
     summary.push(
+      [
+        `acked messages/s end-to-end encrypted vs unencrypted (${e2e.rev}), same run`,
+        `${e2e.medians.encrypted} vs ${e2e.medians.plain}: ${(e2e.ratio * 100).toFixed(1)} %`,
+        "≥ 90 %",
+      ],
       [
         "acked messages/s vs raw Deno UDP, same run",
         `${perSecond} vs ${raw}: ${(result.ratio * 100).toFixed(1)} %`,

@@ -124,6 +124,7 @@ function renderPeers() {
         ? (p.presence && p.presence !== "online" ? `${p.presence}${p.note ? `: ${p.note}` : ""}` : "online")
         : "offline",
       p.protocol === "ipmsg" ? "IP Messenger" : "lanchat",
+      p.encrypted === false ? "unencrypted" : undefined,
       p.fingerprint ? `key ${p.fingerprint}${p.trust === "trusted" ? " ✓" : ""}` : undefined,
     ].filter(Boolean).join(" · ");
     list.append(conversationItem(p.id, "peer", p.name, detail, !online(p)));

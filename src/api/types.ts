@@ -41,6 +41,12 @@ export interface PeerJson {
   note?: string;
   /** lanchat peers: how far its clock is ahead of this host's, in ms (negative: behind), from its last hello. */
   clockOffsetMs?: number;
+  /**
+   * true: messages with it are end-to-end encrypted; false: they travel in
+   * the clear (a lanchat version before end-to-end encryption, or IP
+   * Messenger).
+   */
+  encrypted?: boolean;
 }
 
 /** Everything the daemon reports to listeners (the SSE stream, tests). */
@@ -147,6 +153,12 @@ export interface MessageJson {
    * when its reader's client says so.
    */
   sealed?: { opened: boolean };
+  /**
+   * true: it went end-to-end encrypted; false: in the clear (a lanchat peer
+   * of a version before end-to-end encryption, or IP Messenger); absent: not
+   * known (stored before this version, or not sent yet).
+   */
+  encrypted?: boolean;
   /** A message this node wrote to a group: each member's copy (status and when it was read). */
   recipients?: { id: string; name: string; status: StoredMessage["status"]; readAt?: string }[];
 }

@@ -56,6 +56,7 @@ interface DaemonFlags {
   fileRetry?: number;
   awayReply?: string;
   readReceipts: boolean;
+  requireEncryption?: boolean;
 }
 
 export function registerDaemon(program: Command): void {
@@ -132,6 +133,10 @@ export function registerDaemon(program: Command): void {
     .option("--ipmsg-port <port>", "IP Messenger UDP port", parsePort, 2425)
     .option("--ipmsg-group <name>", "group shown to IP Messenger users", "lanchat")
     .option("--no-read-receipts", "never tell a peer that its messages were read")
+    .option(
+      "--require-encryption",
+      "refuse peers of a lanchat version without end-to-end encryption (by default they are spoken to in the clear, marked unencrypted)",
+    )
     .option("--away-reply <text>", "while away, each peer that writes gets this once (an automatic reply)")
     .option("--downloads <dir>", "where received files go (default: $XDG_DOWNLOAD_DIR/lanchat or ~/Downloads/lanchat)")
     .addOption(
@@ -194,6 +199,7 @@ export function registerDaemon(program: Command): void {
         httpMaxConnections: flags.httpMaxConnections,
         awayReply: flags.awayReply,
         readReceipts: flags.readReceipts,
+        requireEncryption: flags.requireEncryption ?? false,
         files: {
           downloads: flags.downloads,
           accept: flags.acceptFiles,

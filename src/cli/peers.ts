@@ -42,7 +42,7 @@ export function registerPeers(program: Command): void {
         p.addresses.map((a) => `${a.address}:${a.port}`).join(", "),
         stateCell(p),
         ago(p.lastSeen),
-        p.protocol ?? "lanchat",
+        `${p.protocol ?? "lanchat"}${p.encrypted === false ? " (unencrypted)" : ""}`,
         p.id.slice(0, 12),
         p.fingerprint ? `${p.fingerprint}${p.trust && p.trust !== "tofu" ? ` (${p.trust})` : ""}` : "-",
       ]);

@@ -13,6 +13,7 @@ import { Admission, SourceLimits } from "../security/admission.ts";
 import { Pins } from "../security/pins.ts";
 import { Sealer } from "../security/seal.ts";
 import { NodeSigner } from "../security/signing.ts";
+import { staticIdentityOf } from "../security/e2e_wire.ts";
 import type { Store } from "../storage/store.ts";
 import { Conversations } from "./conversations.ts";
 import { Directory } from "./directory.ts";
@@ -109,14 +110,20 @@ export async function assemble(o: {
     sealer: options.networkKey ? await Sealer.create(options.networkKey) : undefined,
     awaitedPong: (address, now) => ref.lanchat?.discovery.awaitedPong(address, now),
   });
+  const signer = new NodeSigner(identity.pkcs8, identity.publicKey);
   const lanchat = ref.lanchat = new LanchatService({
     admission,
     pins,
     targets,
     notices,
     wall: o.wall,
+    e2e: {
+      identity: staticIdentityOf(identity.pkcs8, identity.publicKey, signer.sign),
+      incarnation: o.incarnation,
+      requireEncryption: options.requireEncryption ?? false,
+    },
     discovery: {
-      signer: new NodeSigner(identity.pkcs8, identity.publicKey),
+      signer,
       intervalMs: options.intervalMs,
       probeTimeoutMs: options.probeTimeoutMs,
       maxPeers: options.maxPeers,

@@ -266,6 +266,9 @@ export class Conversations implements Service {
     if (m.late) out.late = true;
     if (m.error) out.error = m.error;
     if (m.readAt !== undefined) out.readAt = iso(m.readAt);
+    const encrypted = m.copies ? allOf(m.copies.map((c) => c.encrypted)) : m.encrypted;
+    if (encrypted !== undefined) out.encrypted = encrypted;
+    else if (this.#directory.get(m.peer)?.protocol === "ipmsg") out.encrypted = false;
     if (isAutoReply(m.text)) {
       out.text = withoutAutoMark(m.text);
       out.autoReply = true;
@@ -317,4 +320,10 @@ export class Conversations implements Service {
   drainEvents(): readonly DaemonEvent[] {
     return NOTHING;
   }
+}
+
+/** A group message's mark from its copies': false when one went clear, true when all went encrypted, else not known. */
+function allOf(marks: (boolean | undefined)[]): boolean | undefined {
+  if (marks.includes(false)) return false;
+  return marks.length > 0 && marks.every((b) => b === true) ? true : undefined;
 }

@@ -208,7 +208,7 @@ export class Daemon {
       eventListeners: () => this.#listeners.size,
       peerName: (id) => directory.peerName(id),
       trustPeer: (id) => lanchat.pins.trust(id),
-      forgetPeer: (id) => lanchat.pins.forget(id),
+      forgetPeer: (id) => lanchat.forget(id),
       compactMemory: () => this.parts.memory.compactNow(),
       setPresence: (presence, note) => this.#setPresence(presence, note, true),
       markRead: (peer, upTo) => conversations.markRead(peer, upTo),
@@ -266,7 +266,7 @@ export class Daemon {
    */
   #setPresence(presence: "online" | "away" | "busy", note: string | undefined, save: boolean) {
     const clean = note?.trim() || undefined;
-    this.parts.lanchat.discovery.setPresence(presence, clean, this.#io.now());
+    this.parts.lanchat.setPresence(presence, clean, this.#io.now());
     this.parts.ipmsg?.ipmsg.setAbsence(presence === "online" ? undefined : clean ?? "");
     if (save) {
       this.#store.saveSetting("presence", JSON.stringify({ presence, note: clean }));

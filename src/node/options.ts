@@ -59,6 +59,12 @@ export interface DaemonOptions {
   ipmsg?: { port: number; group: string };
   /** Most HTTP connections open at once (default 256, lowered to fit the open-file limit). */
   httpMaxConnections?: number;
+  /**
+   * Refuse peers of a version without end-to-end encryption (their hellos
+   * carry no `nk`): nothing is sent to them, their clear packets are dropped.
+   * Default false: they are spoken to in the clear, marked unencrypted.
+   */
+  requireEncryption?: boolean;
   /** Send read receipts (default true; `--no-read-receipts`). */
   readReceipts?: boolean;
   /** While away, the text each peer that writes gets once (an automatic reply). */

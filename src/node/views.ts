@@ -88,6 +88,7 @@ export class Views {
       clockOffsetMs: p.clockOffset,
       presence: p.presence ?? "online",
       ...(p.note ? { note: p.note } : {}),
+      ...(this.#lanchat.e2e ? { encrypted: !!p.staticKey } : {}),
     }));
     const ipmsg: PeerJson[] = this.#ipmsgPeers().map((p) => ({
       id: p.id,
@@ -104,6 +105,7 @@ export class Views {
       presence: p.absent ? "away" as const : "online" as const,
       ...(p.absent && p.absenceNote ? { note: p.absenceNote } : {}),
       protocol: "ipmsg" as const,
+      encrypted: false,
       user: p.user,
       nickname: p.nickname,
       group: p.group,

@@ -21,9 +21,10 @@ import {
   encodePacket,
   type Goodbye,
   type Hello,
+  type Note,
   type Packet,
 } from "../wire/mod.ts";
-import { type LeaveReason, Roster, type RosterEvent, type RosterOptions } from "./roster.ts";
+import { type LeaveReason, type Peer, Roster, type RosterEvent, type RosterOptions } from "./roster.ts";
 import type { Endpoint, Transmit, Via } from "./transmit.ts";
 import {
   announceDelay,
@@ -154,7 +155,7 @@ export class Discovery {
       bytesIn: 0,
       bytesOut: 0,
       dropped: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
-      received: { hello: 0, goodbye: 0, ping: 0, pong: 0, msg: 0, ack: 0, read: 0 },
+      received: { hello: 0, goodbye: 0, ping: 0, pong: 0, msg: 0, ack: 0, read: 0, note: 0 },
       peersJoined: 0,
       peersRestarted: 0,
       peersLeft: { goodbye: 0, timeout: 0 },
@@ -388,11 +389,9 @@ export class Discovery {
     if (obs.peer && hello.sentAt !== undefined && this.#wall) {
       obs.peer.clockOffset = hello.sentAt - Math.round(this.#wall(now));
     }
-    if (obs.peer && (obs.peer.presence !== hello.presence || obs.peer.note !== hello.note)) {
-      obs.peer.presence = hello.presence;
-      obs.peer.note = hello.note;
-      // A joining or restarting peer's state comes with that event; a change later is its own.
-      if (obs.outcome === "refreshed") this.#events.push({ type: "presence", peer: obs.peer });
+    if (obs.peer) {
+      obs.peer.staticKey = hello.staticKey;
+      this.#presenceOf(obs.peer, hello, obs.outcome === "refreshed");
     }
     if (obs.event) this.#emit(obs.event);
     if ((obs.outcome === "joined" || obs.outcome === "restarted") && !hello.reply) {
@@ -405,6 +404,65 @@ export class Discovery {
         this.#replies.add(now + delay, hello.id, to);
       }
     }
+  }
+
+  /**
+   * A peer's state from its hello. One that speaks end-to-end sends its note
+   * apart (see {@link takeNote}): a new away or busy waits for that note, so
+   * the state and its note change together, or for the next hello that still
+   * says it, if the note was lost. Back online clears the note at once.
+   */
+  #presenceOf(peer: Peer, hello: Hello, refreshed: boolean): void {
+    let presence = hello.presence;
+    let note = hello.note;
+    if (hello.staticKey) {
+      note = peer.note;
+      const ahead = peer.noteAhead;
+      peer.noteAhead = undefined;
+      if (presence === undefined) {
+        peer.pendingPresence = undefined;
+        note = undefined;
+      } else if (presence !== peer.presence && ahead?.presence === presence) {
+        peer.pendingPresence = undefined;
+        note = ahead.note;
+      } else if (presence !== peer.presence && peer.pendingPresence !== presence) {
+        peer.pendingPresence = presence;
+        presence = peer.presence;
+        if (presence === undefined) note = undefined;
+      } else if (presence !== peer.presence) {
+        peer.pendingPresence = undefined; // the note did not come: the state goes on without it
+        note = undefined;
+      }
+    }
+    if (peer.presence === presence && peer.note === note) return;
+    peer.presence = presence;
+    peer.note = note;
+    // A joining or restarting peer's state comes with that event; a change later is its own.
+    if (refreshed) this.#events.push({ type: "presence", peer });
+  }
+
+  /**
+   * A peer's note, received over its end-to-end session: taken when it goes
+   * with the state its hellos say (or one waiting for it). Returns why it
+   * was not taken, if it was not.
+   */
+  takeNote(n: Note): string | undefined {
+    const peer = this.roster.get(n.id);
+    if (!peer || peer.incarnation !== n.incarnation) return "not from a peer in the roster";
+    const state = peer.pendingPresence ?? peer.presence;
+    const note = n.note || undefined;
+    if (n.presence === undefined) return "for no state";
+    if (n.presence !== state) {
+      // Ahead of the hello that announces its state, maybe: kept for it.
+      peer.noteAhead = { presence: n.presence, note };
+      return "ahead of the hello that announces its state";
+    }
+    peer.pendingPresence = undefined;
+    if (peer.presence === n.presence && peer.note === note) return undefined;
+    peer.presence = n.presence;
+    peer.note = note;
+    this.#events.push({ type: "presence", peer });
+    return undefined;
   }
 
   /**

@@ -17,9 +17,14 @@ export interface SelfInfo {
   /** The unicast port peers must answer to. */
   port: number;
   httpPort: number;
-  /** This node's state when not online, and a note, sent in every hello. */
+  /**
+   * This node's state when not online, sent in every hello, and a note, sent
+   * apart to each peer over its end-to-end session (node/services/lanchat.ts).
+   */
   presence?: "away" | "busy";
   note?: string;
+  /** This node's X25519 static key for end-to-end sessions (base64url), sent in every hello (`nk`). */
+  staticKey?: string;
   /** Bumped on every change of presence (an auto-reply is sent once per absence). */
   presenceChanges?: number;
 }
@@ -46,7 +51,9 @@ export function helloOf(s: SelfInfo, interval: number, reply: boolean, sentAt: n
     version: s.version,
     interval,
     reply,
-    ...(s.presence ? { presence: s.presence, ...(s.note ? { note: s.note } : {}) } : {}),
+    // The note is not in the hello, which every host on the LAN reads: it goes over each peer's session.
+    ...(s.presence ? { presence: s.presence } : {}),
+    ...(s.staticKey ? { staticKey: s.staticKey } : {}),
     ...(sentAt !== undefined ? { sentAt } : {}),
   };
 }

@@ -50,6 +50,8 @@ export interface MessagingOptions extends SenderOptions {
   store: Store;
   /** Wall-clock time (ms since the epoch) for a monotonic time. */
   wall: (now: number) => number;
+  /** Whether messages with `peer` go end-to-end encrypted (the lanchat link knows); default: not known. */
+  encryptedWith?: (peer: string) => boolean | undefined;
 }
 
 /** The messaging state machine. */
@@ -80,6 +82,7 @@ export class Messaging {
       self: options.self,
       store: options.store,
       wall: options.wall,
+      encryptedWith: options.encryptedWith ?? (() => undefined),
       counters: this.counters,
       transmits: [],
       events: [],

@@ -65,7 +65,7 @@ export class ReadReceipts {
     r.nextAt = now + RECEIPT_RETRY_MS * 2 ** (r.tries - 1);
     if (!to) return;
     const read: Read = { kind: "read", ...this.#selfIds(), to: peer, messageId: r.messageId, ack: false };
-    this.#ctx.transmits.push({ via: "unicast", to, bytes: encodePacket(read), kind: "read" });
+    this.#ctx.transmits.push({ via: "unicast", to, bytes: encodePacket(read), kind: "read", peer });
   }
 
   #selfIds(): { id: string; incarnation: number } {
@@ -91,7 +91,7 @@ export class ReadReceipts {
       return undefined;
     }
     const ack: Read = { kind: "read", ...this.#selfIds(), to: packet.id, messageId: packet.messageId, ack: true };
-    ctx.transmits.push({ via: "unicast", to: from, bytes: encodePacket(ack), kind: "read" });
+    ctx.transmits.push({ via: "unicast", to: from, bytes: encodePacket(ack), kind: "read", peer: packet.id });
     return undefined;
   }
 }

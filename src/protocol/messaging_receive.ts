@@ -72,7 +72,15 @@ export class Receiver {
     return s;
   }
 
-  #ack(to: Endpoint, messageId: string, count: number, received: Uint8Array, done: boolean, rejected?: string): void {
+  #ack(
+    to: Endpoint,
+    peer: string,
+    messageId: string,
+    count: number,
+    received: Uint8Array,
+    done: boolean,
+    rejected?: string,
+  ): void {
     const ctx = this.#ctx;
     const ack: Ack = {
       kind: "ack",
@@ -84,7 +92,7 @@ export class Receiver {
       done,
     };
     if (rejected) ack.rejected = rejected;
-    ctx.transmits.push({ via: "unicast", to, bytes: encodePacket(ack), kind: "ack" });
+    ctx.transmits.push({ via: "unicast", to, bytes: encodePacket(ack), kind: "ack", peer });
     ctx.counters.acksSent++;
   }
 
@@ -106,7 +114,7 @@ export class Receiver {
     if (!partial) {
       if (ctx.store.hasMessage(m.messageId)) {
         ctx.counters.duplicates++;
-        this.#ack(from, m.messageId, m.count, empty, true);
+        this.#ack(from, m.id, m.messageId, m.count, empty, true);
         return undefined;
       }
       partial = this.#reassembly.start(m, now);
@@ -116,7 +124,7 @@ export class Receiver {
     if (!this.#reassembly.add(partial, m, now)) return "overload";
     if (partial.have < partial.count) {
       // At the end of each of the sender's rounds, tell it what is missing.
-      if (m.end) this.#ack(from, m.messageId, m.count, partial.got.slice(), false);
+      if (m.end) this.#ack(from, m.id, m.messageId, m.count, partial.got.slice(), false);
       return undefined;
     }
     // Complete.
@@ -125,7 +133,7 @@ export class Receiver {
     try {
       text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
     } catch {
-      this.#ack(from, m.messageId, m.count, empty, true, "bad-utf8");
+      this.#ack(from, m.id, m.messageId, m.count, empty, true, "bad-utf8");
       return undefined;
     }
     const held: HeldMessage = {
@@ -144,7 +152,7 @@ export class Receiver {
       return undefined;
     }
     ctx.counters.messagesReceived++;
-    this.#ack(from, m.messageId, m.count, empty, true);
+    this.#ack(from, m.id, m.messageId, m.count, empty, true);
     return undefined;
   }
 
@@ -204,7 +212,7 @@ export class Receiver {
     now: number,
   ) {
     for (const m of ms) m.group = groupIdOf(m.text);
-    const stored = this.#ctx.store.release(peer, ms, next, this.#ctx.wall(now));
+    const stored = this.#ctx.store.release(peer, ms, next, this.#ctx.wall(now), this.#ctx.encryptedWith(peer));
     for (const message of stored) this.#ctx.events.push({ type: "message", message });
   }
 

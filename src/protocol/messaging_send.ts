@@ -217,6 +217,7 @@ export class Sender {
       // Sent right below when the peer is reachable: saves a second write.
       status: reachable ? "sent" : "queued",
       ...copy,
+      encrypted: this.#ctx.encryptedWith(to),
     });
     p.pending++;
     this.#pending++;
@@ -398,7 +399,7 @@ export class Sender {
         end: i === last,
         payload: o.bytes.subarray(start, end),
       };
-      ctx.transmits.push({ via: "unicast", to, bytes: encodePacket(msg), kind: "msg" });
+      ctx.transmits.push({ via: "unicast", to, bytes: encodePacket(msg), kind: "msg", peer: msg.to });
       ctx.counters.fragmentsSent++;
       if (o.transmissions > 0) ctx.counters.fragmentsRetransmitted++;
     }
@@ -443,7 +444,7 @@ export class Sender {
       this.#finish(o);
       const at = ctx.wall(now);
       try {
-        ctx.store.markDelivered(o.message.id, at, rttMs);
+        ctx.store.markDelivered(o.message.id, at, rttMs, ctx.encryptedWith(o.message.peer));
       } catch (e) {
         storeError(ctx, e);
       }

@@ -47,6 +47,8 @@ export interface MessagingContext {
   readonly store: Store;
   /** Wall-clock time (ms since the epoch) for a monotonic time. */
   readonly wall: (now: number) => number;
+  /** Whether messages with `peer` go end-to-end encrypted (undefined: not known), for the stored mark. */
+  readonly encryptedWith: (peer: string) => boolean | undefined;
   readonly counters: MessagingCounters;
   transmits: Transmit[];
   events: MessagingEvent[];

@@ -134,6 +134,16 @@ export interface Peer {
   /** What its last hello said: online (absent), away or busy, and a note. */
   presence?: "away" | "busy";
   note?: string;
+  /**
+   * A peer that speaks end-to-end sends its note apart from its hello (see
+   * wire `Note`): a state its hello says that waits here for that note, or
+   * for its next hello if the note was lost.
+   */
+  pendingPresence?: "away" | "busy";
+  /** A note that came before the hello announcing its state (they travel on different sockets): taken with that hello. */
+  noteAhead?: { presence: "away" | "busy"; note?: string };
+  /** Its X25519 static key (`nk`, base64url) from its signed hello; absent for a version before end-to-end encryption. */
+  staticKey?: string;
 }
 
 export type LeaveReason = "goodbye" | "timeout";

@@ -25,4 +25,9 @@ export interface Transmit {
   to: Endpoint;
   bytes: Uint8Array;
   kind: Packet["kind"];
+  /**
+   * The node it is for, when the sender knows it (messaging): the lanchat
+   * link sends it over that peer's end-to-end session.
+   */
+  peer?: string;
 }

@@ -28,6 +28,12 @@ import type { AwaitedPong, Endpoint } from "../protocol/discovery.ts";
 import { decodePacket, PacketType } from "../wire/mod.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import type { Sealer } from "./seal.ts";
+import { E2eType, isE2e } from "./e2e_wire.ts";
+
+/** An end-to-end data packet (docs/e2e.md), by its magic and type byte. */
+export function isE2eData(bytes: Uint8Array): boolean {
+  return isE2e(bytes) && bytes[TYPE_OFFSET] === E2eType.data;
+}
 
 /**
  * Per-source-address limits (token buckets). Discovery packets (hello,
@@ -101,13 +107,19 @@ export class Admission {
       return this.#overLimit(bytes, undefined, from, now, wall, "datagrams");
     }
     let plain = bytes;
-    if (this.sealer) {
+    // An end-to-end data packet is not sealed with the network key: it is
+    // encrypted and authenticated to its sender already, and its session was
+    // made by a handshake that was sealed (docs/e2e.md).
+    if (this.sealer && !isE2eData(bytes)) {
       const r = this.sealer.open(bytes, wall);
       if (!r.ok) return r;
       plain = r.inner;
     }
+    // A handshake message costs X25519s and a signature check: it counts
+    // against the discovery budget, as hellos do; e2e data does not.
     const type = plain[TYPE_OFFSET];
-    if (type !== undefined && DISCOVERY_TYPES.has(type) && !this.limits.discovery.allow(from.address, now)) {
+    const discovery = isE2e(plain) ? !isE2eData(plain) : type !== undefined && DISCOVERY_TYPES.has(type);
+    if (discovery && !this.limits.discovery.allow(from.address, now)) {
       return this.#overLimit(bytes, plain, from, now, wall, "discovery packets");
     }
     return { ok: true, plain };
@@ -142,7 +154,7 @@ export class Admission {
         plain = r.inner;
       }
     }
-    if (plain[TYPE_OFFSET] === PacketType.pong) {
+    if (!isE2e(plain) && plain[TYPE_OFFSET] === PacketType.pong) {
       const d = decodePacket(plain);
       if (d.ok && d.value.kind === "pong" && d.value.id === awaited.id && d.value.nonce === awaited.nonce) {
         this.rescued++;

@@ -24,7 +24,7 @@ export class DeliveryStatus {
    */
   #deferred = new Map<
     string,
-    { status: "sent" | "delivered" | "failed"; at?: number; rttMs?: number; error?: string }
+    { status: "sent" | "delivered" | "failed"; at?: number; rttMs?: number; error?: string; encrypted?: boolean }
   >();
 
   /** Marks an outgoing message transmitted at least once (written behind). */
@@ -33,8 +33,8 @@ export class DeliveryStatus {
   }
 
   /** Marks an outgoing message acknowledged by its peer (written behind). */
-  markDelivered(id: string, at: number, rttMs: number): void {
-    this.#deferred.set(id, { status: "delivered", at, rttMs });
+  markDelivered(id: string, at: number, rttMs: number, encrypted?: boolean): void {
+    this.#deferred.set(id, { status: "delivered", at, rttMs, encrypted });
   }
 
   /** Marks an outgoing message as refused for good by its peer (written behind). */
@@ -53,8 +53,9 @@ export class DeliveryStatus {
           this.#c.q("UPDATE messages SET status = 'sent' WHERE id = ? AND status = 'queued'").run(id);
         } else if (u.status === "delivered") {
           this.#c.q(
-            "UPDATE messages SET status = 'delivered', delivered_at = ?, rtt_ms = ? WHERE id = ? AND direction = 'out'",
-          ).run(u.at!, u.rttMs!, id);
+            `UPDATE messages SET status = 'delivered', delivered_at = ?, rtt_ms = ?, encrypted = coalesce(?, encrypted)
+             WHERE id = ? AND direction = 'out'`,
+          ).run(u.at!, u.rttMs!, u.encrypted === undefined ? null : u.encrypted ? 1 : 0, id);
         } else {
           this.#c.q("UPDATE messages SET status = 'failed', error = ? WHERE id = ? AND direction = 'out'").run(
             u.error!,

@@ -61,6 +61,8 @@ export class Messages {
       group?: string;
       /** A copy, for one member, of the group message with this id: kept out of history and search. */
       copyOf?: string;
+      /** Whether it goes end-to-end encrypted, when known (see {@link StoredMessage.encrypted}). */
+      encrypted?: boolean;
     },
   ): StoredMessage {
     return this.#c.transaction("store the message", () => {
@@ -68,9 +70,9 @@ export class Messages {
       const status = m.status ?? "queued";
       // run() and lastInsertRowid: RETURNING goes through a temporary table (2.5× slower here).
       const { lastInsertRowid } = this.#c.q(
-        `INSERT INTO messages (id, peer, direction, seq, text, sent_at, status, grp, copy_of)
-         VALUES (?, ?, 'out', ?, ?, ?, ?, ?, ?)`,
-      ).run(m.id, m.peer, seq, m.text, m.sentAt, status, m.group ?? null, m.copyOf ?? null);
+        `INSERT INTO messages (id, peer, direction, seq, text, sent_at, status, grp, copy_of, encrypted)
+         VALUES (?, ?, 'out', ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(m.id, m.peer, seq, m.text, m.sentAt, status, m.group ?? null, m.copyOf ?? null, bit(m.encrypted));
       if (m.copyOf === undefined) this.#search.index(Number(lastInsertRowid), m.text);
       return {
         cursor: Number(lastInsertRowid),
@@ -206,15 +208,28 @@ export class Messages {
     messages: Release[],
     nextExpected: number,
     now: number,
+    encrypted?: boolean,
   ): StoredMessage[] {
     return this.#c.transaction("store the message", () => {
       const out: StoredMessage[] = [];
       for (const m of messages) {
         if (m.wasHeld !== false) this.#c.q("DELETE FROM held WHERE id = ?").run(m.id);
         const { lastInsertRowid } = this.#c.q(
-          `INSERT INTO messages (id, peer, direction, seq, text, sent_at, received_at, delivered_at, status, gap_before, late, grp)
-           VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received', ?, ?, ?)`,
-        ).run(m.id, m.peer, m.seq, m.text, m.sentAt, m.receivedAt, now, m.gapBefore, m.late ? 1 : 0, m.group ?? null);
+          `INSERT INTO messages (id, peer, direction, seq, text, sent_at, received_at, delivered_at, status, gap_before, late, grp, encrypted)
+           VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?)`,
+        ).run(
+          m.id,
+          m.peer,
+          m.seq,
+          m.text,
+          m.sentAt,
+          m.receivedAt,
+          now,
+          m.gapBefore,
+          m.late ? 1 : 0,
+          m.group ?? null,
+          bit(encrypted),
+        );
         this.#search.index(Number(lastInsertRowid), m.text);
         out.push({
           cursor: Number(lastInsertRowid),
@@ -230,6 +245,7 @@ export class Messages {
           gapBefore: m.gapBefore,
           late: m.late,
           ...(m.group !== undefined ? { group: m.group } : {}),
+          ...(encrypted !== undefined ? { encrypted } : {}),
         });
       }
       this.#c.q(
@@ -265,4 +281,9 @@ export class Messages {
       );
     }
   }
+}
+
+/** A boolean as SQLite stores it, NULL when not known. */
+function bit(b: boolean | undefined): number | null {
+  return b === undefined ? null : b ? 1 : 0;
 }

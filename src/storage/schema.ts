@@ -60,7 +60,7 @@ export const ENTERED = "(CASE direction WHEN 'in' THEN delivered_at ELSE sent_at
 export const PENDING = "direction = 'out' AND status IN ('queued', 'sent')";
 
 /** The schema version this code writes (`PRAGMA user_version`). */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 /** Each schema change since version 0, in order: run on start, in the transaction that opens the database. */
 const MIGRATIONS: { to: number; sql: string }[] = [
@@ -109,6 +109,12 @@ const MIGRATIONS: { to: number; sql: string }[] = [
       CREATE INDEX IF NOT EXISTS messages_copies ON messages (copy_of) WHERE copy_of IS NOT NULL;
       CREATE TABLE IF NOT EXISTS groups (id TEXT PRIMARY KEY, json TEXT NOT NULL, updated INTEGER NOT NULL);
     `,
+  },
+  {
+    // Version 5: whether a message went end-to-end encrypted (1) or in the clear (0); NULL: not known
+    // (before this version, or an outgoing one not delivered yet to a peer not yet seen).
+    to: 5,
+    sql: `ALTER TABLE messages ADD COLUMN encrypted INTEGER;`,
   },
 ];
 

@@ -182,8 +182,8 @@ export class Store {
   heldMessages(): HeldMessage[] {
     return this.#messages.heldMessages();
   }
-  release(peer: string, messages: Release[], nextExpected: number, now: number): StoredMessage[] {
-    return this.#messages.release(peer, messages, nextExpected, now);
+  release(peer: string, messages: Release[], nextExpected: number, now: number, encrypted?: boolean): StoredMessage[] {
+    return this.#messages.release(peer, messages, nextExpected, now, encrypted);
   }
   nextIncarnation(): number {
     return this.#messages.nextIncarnation();
@@ -194,8 +194,8 @@ export class Store {
   markSent(id: string): void {
     this.#status.markSent(id);
   }
-  markDelivered(id: string, at: number, rttMs: number): void {
-    this.#status.markDelivered(id, at, rttMs);
+  markDelivered(id: string, at: number, rttMs: number, encrypted?: boolean): void {
+    this.#status.markDelivered(id, at, rttMs, encrypted);
   }
   markFailed(id: string, error: string): void {
     this.#status.markFailed(id, error);

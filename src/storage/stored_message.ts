@@ -39,6 +39,8 @@ export interface StoredMessage {
   /** In: true when it arrived after later messages were already shown. */
   late: boolean;
   error?: string;
+  /** True: it went end-to-end encrypted; false: in the clear (a previous version's peer); absent: not known. */
+  encrypted?: boolean;
 }
 
 /** A row of the `messages` table as a {@link StoredMessage}. */
@@ -62,5 +64,6 @@ export function toMessage(r: Record<string, unknown>): StoredMessage {
   if (r.error !== null) m.error = String(r.error);
   if (r.grp !== null && r.grp !== undefined) m.group = String(r.grp);
   if (r.copy_of !== null && r.copy_of !== undefined) m.copyOf = String(r.copy_of);
+  if (r.encrypted !== null && r.encrypted !== undefined) m.encrypted = Number(r.encrypted) === 1;
   return m;
 }

@@ -40,6 +40,7 @@ export const PacketType = {
   msg: 5,
   ack: 6,
   read: 7,
+  note: 8,
 } as const;
 export type PacketTypeName = keyof typeof PacketType;
 export type PacketTypeNumber = (typeof PacketType)[PacketTypeName];
@@ -69,7 +70,11 @@ export type DropReason =
   | "auth"
   | "replay"
   | "bad-signature"
-  | "impersonation";
+  | "impersonation"
+  | "unencrypted"
+  | "unknown-session"
+  | "refused"
+  | "malformed";
 
 /** Every drop reason, in a stable order (for zero-valued counters). */
 export const DROP_REASONS: readonly DropReason[] = [
@@ -91,6 +96,10 @@ export const DROP_REASONS: readonly DropReason[] = [
   "replay",
   "bad-signature",
   "impersonation",
+  "unencrypted",
+  "unknown-session",
+  "refused",
+  "malformed",
 ];
 
 /** The outcome of decoding: a value, or the reason it was rejected. */

@@ -59,6 +59,13 @@ export interface Hello {
    */
   presence?: "away" | "busy";
   note?: string;
+  /**
+   * The sender's X25519 static key for end-to-end sessions (`nk`, base64url,
+   * 43 characters, the one canonical text of 32 bytes; see
+   * security/e2e_wire.ts). Covered by the signature. Absent: a version
+   * before end-to-end encryption, spoken to in the clear.
+   */
+  staticKey?: string;
   /** Set on a decoded hello that carries a signature block. */
   signed?: Signed;
 }
@@ -172,7 +179,23 @@ export interface Read {
   ack: boolean;
 }
 
-export type Packet = Hello | Goodbye | Ping | Pong | Msg | Ack | Read;
+/**
+ * A presence note ("at lunch until 14:00"), sent to each peer over its
+ * end-to-end session (on a change, and to a peer that joins) rather than in
+ * the hello, which any host on the LAN reads. `presence` is the state it
+ * goes with: a receiver takes the note only while the sender's hellos say
+ * that state, so a late note does not outlive a change.
+ */
+export interface Note {
+  kind: "note";
+  id: string;
+  incarnation: number;
+  presence?: "away" | "busy";
+  /** Empty: no note. */
+  note: string;
+}
+
+export type Packet = Hello | Goodbye | Ping | Pong | Msg | Ack | Read | Note;
 
 /** The byte span [start, end) of fragment `index` of a text of `length` bytes cut into `count` fragments. */
 export function fragmentSpan(length: number, count: number, index: number): [number, number] {
@@ -205,6 +228,14 @@ export function encodePacket(packet: Packet): Uint8Array {
         ...(packet.sentAt !== undefined ? { ts: packet.sentAt } : {}),
         ...(packet.presence ? { pr: packet.presence } : {}),
         ...(packet.presence && packet.note ? { pn: packet.note } : {}),
+        ...(packet.staticKey ? { nk: packet.staticKey } : {}),
+      });
+    case "note":
+      return encodeFrame(PacketType.note, {
+        id: packet.id,
+        inc: packet.incarnation,
+        ...(packet.presence ? { pr: packet.presence } : {}),
+        pn: packet.note,
       });
     case "goodbye":
       return encodeFrame(PacketType.goodbye, { id: packet.id, inc: packet.incarnation });
@@ -304,6 +335,15 @@ function validate(frame: RawFrame): Packet {
         ...((b.pr === "away" || b.pr === "busy") && b.pn !== undefined
           ? { note: text(b, "pn", 0).slice(0, MAX_NOTE_CHARS) }
           : {}),
+        ...(b.nk === undefined ? {} : { staticKey: staticKeyField(b, "nk") }),
+      };
+    case PacketType.note:
+      return {
+        kind: "note",
+        id,
+        incarnation,
+        ...(b.pr === "away" || b.pr === "busy" ? { presence: b.pr } : {}),
+        note: [...noteText(b, "pn")].slice(0, MAX_NOTE_CHARS).join(""),
       };
     case PacketType.goodbye:
       return { kind: "goodbye", id, incarnation };
@@ -375,6 +415,26 @@ function validateMsg(b: Record<string, unknown>, id: string, incarnation: number
     end: optionalBool(b, "e"),
     payload,
   };
+}
+
+/** 32 bytes in base64url without padding, in its one canonical text (the last character's low bits zero). */
+const STATIC_KEY_PATTERN = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+
+function staticKeyField(b: Record<string, unknown>, key: string): string {
+  const v = b[key];
+  if (typeof v !== "string" || !STATIC_KEY_PATTERN.test(v)) {
+    throw new FieldError(`${key}: expected 32 bytes in canonical base64url (43 characters)`);
+  }
+  return v;
+}
+
+/** A note's text: a string of at most MAX_NOTE_CHARS characters (longer ones cut) without control characters. */
+function noteText(b: Record<string, unknown>, key: string): string {
+  const v = b[key];
+  if (typeof v !== "string") throw new FieldError(`${key}: expected a string`);
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(v)) throw new FieldError(`${key}: contains control characters`);
+  return v;
 }
 
 function hex32(b: Record<string, unknown>, key: string): string {

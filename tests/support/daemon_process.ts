@@ -246,7 +246,15 @@ export async function runCli(
 export function startLoopbackDaemon(
   port: number,
   name: string,
-  options: { dataDir?: string; intervalMs?: number; probeMs?: number; extra?: string[]; prefix?: string[] } = {},
+  options: {
+    dataDir?: string;
+    intervalMs?: number;
+    probeMs?: number;
+    extra?: string[];
+    prefix?: string[];
+    /** Another checkout's daemon (see {@link DaemonProcess}). */
+    repo?: string;
+  } = {},
 ): DaemonProcess {
   return new DaemonProcess([
     "--interface",
@@ -266,7 +274,7 @@ export function startLoopbackDaemon(
     "--data-dir",
     options.dataDir ?? tempDataDir(),
     ...(options.extra ?? []),
-  ], { prefix: options.prefix });
+  ], { prefix: options.prefix, repo: options.repo });
 }
 
 /** Polls `pred` every 50 ms until it holds; throws after `ms`, naming `what`. */

@@ -21,7 +21,9 @@ import type { Peer, RosterEvent } from "../../protocol/roster.ts";
 import type { Admission } from "../../security/admission.ts";
 import type { Pins } from "../../security/pins.ts";
 import { fingerprintOf } from "../../security/signing.ts";
-import { DROP_REASONS, type DropReason, type Packet } from "../../wire/mod.ts";
+import { isE2e, type StaticIdentity } from "../../security/e2e_wire.ts";
+import { decodePacket, DROP_REASONS, type DropReason, encodePacket, type Packet } from "../../wire/mod.ts";
+import { E2eLink } from "./e2e_link.ts";
 import type { MetricsWriter } from "../metrics.ts";
 import type { Notices } from "../notices.ts";
 import { INTERFACE_REFRESH_MS } from "../options.ts";
@@ -34,7 +36,7 @@ export const DISCOVERY_SOCKET = "discovery";
 export const UNICAST_SOCKET = "unicast";
 
 /** Handles a decoded packet of another kind for a service built on this link; returns why it was dropped, if it was. */
-export type PacketHandler = (packet: Packet, from: Endpoint, now: number) => DropReason | undefined;
+export type PacketHandler = (packet: Packet, from: Endpoint, now: number, meta: PacketMeta) => DropReason | undefined;
 
 /** A peer online, as peer lookup and `/peers` see it. */
 export interface OnlinePeer {
@@ -46,6 +48,13 @@ export interface OnlinePeer {
   protocol: "lanchat" | "ipmsg";
   /** IP Messenger: the login name. */
   user?: string;
+  /** lanchat peers: true when it speaks end-to-end, false for a previous version (clear). */
+  encrypted?: boolean;
+}
+
+/** What a packet handler is told besides the packet: whether it came through an end-to-end session. */
+export interface PacketMeta {
+  encrypted: boolean;
 }
 
 export class LanchatService implements Service {
@@ -55,9 +64,16 @@ export class LanchatService implements Service {
   readonly admission: Admission;
   readonly pins: Pins;
   readonly targets: Targets;
+  /** End-to-end sessions with peers (absent: everything clear, as before; tests of the link alone). */
+  readonly e2e: E2eLink | undefined;
   #ctx!: ServiceContext;
   #notices: Notices;
   #handlers = new Map<Packet["kind"], PacketHandler[]>();
+  /** Handshake answers to send. */
+  #replies: Outgoing[] = [];
+  /** E2e handshake messages and keepalives taken, and their bytes. */
+  #control = 0;
+  #controlBytes = 0;
   #log = logger("daemon");
 
   constructor(o: {
@@ -67,6 +83,7 @@ export class LanchatService implements Service {
     targets: Targets;
     notices: Notices;
     wall: (now: number) => number;
+    e2e?: { identity: StaticIdentity; incarnation: number; requireEncryption: boolean };
   }) {
     this.admission = o.admission;
     this.pins = o.pins;
@@ -80,6 +97,9 @@ export class LanchatService implements Service {
       admit: (packet, from) => this.pins.check(packet, from, o.wall(this.#ctx.io.now())),
     });
     o.targets.onRefresh((t) => this.discovery.setTargets(t.broadcast, t.statics));
+    this.e2e = o.e2e &&
+      new E2eLink({ ...o.e2e, roster: this.discovery.roster, pins: o.pins, notices: o.notices });
+    if (this.e2e) this.discovery.self.staticKey = this.e2e.staticKey;
   }
 
   /** Lets a service built on this link handle packets of these kinds once they are decoded and admitted. */
@@ -124,24 +144,66 @@ export class LanchatService implements Service {
       }
       return;
     }
-    const result = this.discovery.handleDatagram(verdict.plain, from, now);
-    if (result.ok) {
-      const packet = result.value;
-      for (const handle of this.#handlers.get(packet.kind) ?? []) {
-        const dropped = handle(packet, from, now);
-        if (dropped) {
-          // Counted once: as dropped, not as received.
-          this.discovery.counters.dropped[dropped]++;
-          this.discovery.counters.received[packet.kind]--;
-        }
+    const plain = verdict.plain;
+    if (isE2e(plain)) {
+      if (!this.e2e) {
+        return this.#drop("malformed", "an end-to-end datagram, and this link has none", from, bytes.length);
       }
-      if (packet.kind === "hello" && packet.signed) {
-        const peer = this.discovery.roster.get(packet.id);
-        if (peer) this.pins.pinOnFirstUse(packet, this.#ctx.wall(now), endpoints(peer).join(", "));
-      }
+      const taken = this.e2e.receive(plain, from, now);
+      if (taken.kind === "drop") return this.#drop(taken.reason, taken.detail, from, bytes.length);
+      if (taken.kind === "packet") return this.#take(taken.packet, taken.size, from, now, true);
+      // A handshake message or a keepalive: counted apart (see counters()).
+      this.#control++;
+      this.#controlBytes += bytes.length;
+      if (taken.reply) this.#replies.push(this.#e2eOutgoing({ to: from, bytes: taken.reply, data: false }, now));
       return;
     }
-    if (result.reason === "self") return;
+    const decoded = decodePacket(plain);
+    if (!decoded.ok) return this.#refused(this.discovery.handleDatagram(plain, from, now), from);
+    // No one strips the encryption by forging clear packets under a peer's id.
+    const unencrypted = this.e2e?.refusesClear(decoded.value);
+    if (unencrypted) return this.#drop("unencrypted", unencrypted, from, bytes.length);
+    this.#take(decoded.value, plain.length, from, now, false);
+  }
+
+  /** A packet decoded and admitted (clear, or opened from a session): to discovery, then the services built on it. */
+  #take(packet: Packet, size: number, from: Endpoint, now: number, encrypted: boolean): void {
+    const refused = this.discovery.handlePacket(packet, size, from, now);
+    if (refused) return this.#refused(refused, from);
+    for (const handle of this.#handlers.get(packet.kind) ?? []) {
+      const dropped = handle(packet, from, now, { encrypted });
+      if (dropped) {
+        // Counted once: as dropped, not as received.
+        this.discovery.counters.dropped[dropped]++;
+        this.discovery.counters.received[packet.kind]--;
+      }
+    }
+    if (packet.kind === "note") {
+      const why = this.discovery.takeNote(packet);
+      if (why) this.#log.debug("Note from {id} not taken: {why}", { id: packet.id, why });
+    }
+    if (packet.kind === "hello" && packet.signed) {
+      const peer = this.discovery.roster.get(packet.id);
+      if (peer) this.pins.pinOnFirstUse(packet, this.#ctx.wall(now), endpoints(peer).join(", "));
+    }
+  }
+
+  /** A datagram refused here (not by discovery): counted like any drop, datagramsIn = Σ received + Σ dropped. */
+  #drop(reason: DropReason, detail: string, from: Endpoint, size: number): void {
+    const c = this.discovery.counters;
+    c.datagramsIn++;
+    c.bytesIn += size;
+    c.dropped[reason]++;
+    this.#log.debug("Dropped datagram from {from}: {reason} ({detail})", {
+      from: `${from.address}:${from.port}`,
+      reason,
+      detail,
+    });
+  }
+
+  /** Discovery refused it (and counted it): the log, and a warning for another protocol version. */
+  #refused(result: { ok: false; reason: DropReason; detail: string } | { ok: true }, from: Endpoint): void {
+    if (result.ok || result.reason === "self") return;
     this.#log.debug("Dropped datagram from {from}: {reason} ({detail})", {
       from: `${from.address}:${from.port}`,
       reason: result.reason,
@@ -158,28 +220,102 @@ export class LanchatService implements Service {
 
   handleTimeout(now: number, late?: number): void {
     this.discovery.handleTimeout(now, late);
+    this.e2e?.sessions.handleTimeout(now);
   }
 
   pollTimeout(): number | undefined {
-    return this.discovery.pollTimeout();
+    const d = this.discovery.pollTimeout();
+    const e = this.e2e?.sessions.pollTimeout();
+    return d === undefined ? e : e === undefined ? d : Math.min(d, e);
   }
 
   drainTransmits(): readonly Outgoing[] {
+    const now = this.#ctx.io.now();
     const out = this.discovery.drainTransmits();
-    return out.length === 0 ? NOTHING : out.map((t) => this.outgoing(t, this.#ctx.io.now()));
+    const replies = this.#replies.length ? this.#replies.splice(0) : NOTHING;
+    const e2e = this.e2e ? this.e2e.drain().map((t) => this.#e2eOutgoing(t, now)) : NOTHING;
+    if (out.length === 0 && replies.length === 0 && e2e.length === 0) return NOTHING;
+    return [...replies, ...e2e, ...out.flatMap((t) => this.outgoing(t, now))];
   }
 
-  /** A lanchat datagram as the driver sends it: sealed, on the socket it names. */
-  outgoing(t: Transmit, now: number): Outgoing {
-    return {
+  /**
+   * A lanchat datagram as the driver sends it, on the socket it names: to a
+   * peer that speaks end-to-end, through its session (what comes out now: a
+   * handshake may have to run first); to one of a previous version, clear
+   * (nothing with `--require-encryption`); sealed with the network key when
+   * the group has one, but for e2e data, encrypted already.
+   */
+  outgoing(t: Transmit, now: number): Outgoing[] {
+    if (this.e2e && t.via === "unicast" && t.peer !== undefined) {
+      const route = this.e2e.route(t.peer);
+      if (route === "e2e") {
+        this.e2e.send({ ...t, peer: t.peer }, now);
+        return this.e2e.drain().map((x) => this.#e2eOutgoing(x, now));
+      }
+      if (route === "refused") {
+        this.e2e.counters.notSent++;
+        return [];
+      }
+      this.e2e.counters.clearSent++;
+    }
+    return [{
       socket: t.via === "broadcast" ? DISCOVERY_SOCKET : UNICAST_SOCKET,
       to: t.to,
       bytes: this.seal(t.bytes, now),
       kind: t.kind,
+    }];
+  }
+
+  /** An e2e datagram as the driver sends it: handshakes sealed with the network key (if any), data as it is. */
+  #e2eOutgoing(t: { to: Endpoint; bytes: Uint8Array; data: boolean }, now: number): Outgoing {
+    return {
+      socket: UNICAST_SOCKET,
+      to: t.to,
+      bytes: t.data ? t.bytes : this.seal(t.bytes, now),
+      kind: t.data ? "e2e data" : "e2e handshake",
     };
   }
 
+  /**
+   * Sets this node's presence: the state in its hellos, announced at once;
+   * the note to each peer that speaks end-to-end, over its session (not in
+   * the hello, which every host reads).
+   */
+  setPresence(presence: "online" | "away" | "busy", note: string | undefined, now: number): void {
+    this.discovery.setPresence(presence, note, now);
+    if (presence === "online") return;
+    for (const p of this.discovery.roster.peers()) this.#sendNote(p.id, now);
+  }
+
+  /** This node's note to `peer`, when it is away or busy and the peer speaks end-to-end. */
+  #sendNote(peer: string, now: number): void {
+    const self = this.discovery.self;
+    const to = this.discovery.roster.get(peer)?.addresses[0];
+    if (!self.presence || !to || this.e2e?.route(peer) !== "e2e") return;
+    const bytes = encodePacket({
+      kind: "note",
+      id: self.id,
+      incarnation: self.incarnation,
+      presence: self.presence,
+      note: self.note ?? "",
+    });
+    this.e2e.send({ via: "unicast", to: { address: to.address, port: to.port }, bytes, kind: "note", peer }, now);
+  }
+
+  onEvent(event: DaemonEvent, now: number): void {
+    if (event.type !== "joined" && event.type !== "restarted" && event.type !== "left") return;
+    this.e2e?.onRosterEvent(event, now);
+    if (event.type !== "left") this.#sendNote(event.peer.id, now);
+  }
+
+  /** `lanchat forget`: the peer's end-to-end state goes with its pin. */
+  forget(id: string): boolean {
+    this.e2e?.forget(id);
+    return this.pins.forget(id);
+  }
+
   drainEvents(): readonly DaemonEvent[] {
+    this.e2e?.drainEvents();
     const events = this.discovery.drainEvents();
     for (const e of events) logRosterEvent(this.#log, e);
     return events;
@@ -201,6 +337,7 @@ export class LanchatService implements Service {
       hostname: p.hostname,
       endpoints: endpoints(p),
       protocol: "lanchat" as const,
+      ...(this.e2e ? { encrypted: !!p.staticKey } : {}),
     }));
   }
 
@@ -211,12 +348,18 @@ export class LanchatService implements Service {
    * what someone else sent that was refused. Σ received + Σ dropped is still
    * `datagramsIn`.
    */
-  counters(): DiscoveryCounters & { ownEchoes: number } {
+  counters(): Omit<DiscoveryCounters, "received"> & {
+    received: DiscoveryCounters["received"] & { e2e: number };
+    ownEchoes: number;
+  } {
     const c = this.discovery.counters;
     const { self: ownEchoes, ...dropped } = c.dropped;
     return {
       ...c,
-      datagramsIn: c.datagramsIn - ownEchoes,
+      // End-to-end handshake messages and keepalives carry no packet: `e2e` counts them.
+      datagramsIn: c.datagramsIn - ownEchoes + this.#control,
+      bytesIn: c.bytesIn + this.#controlBytes,
+      received: { ...c.received, e2e: this.#control },
       dropped: dropped as DiscoveryCounters["dropped"],
       ownEchoes,
     };
@@ -241,6 +384,7 @@ export class LanchatService implements Service {
         signedHellos: "Ed25519",
         pinnedKeys: this.pins.size,
         impersonations: this.pins.alerts,
+        ...(this.e2e ? { e2e: this.e2e.status() } : {}),
       },
       counters: { ...this.counters(), pongsPastRateLimit: this.admission.rescued },
     };
@@ -266,6 +410,7 @@ export class LanchatService implements Service {
       "Valid packets received, by kind.",
       Object.entries(c.received).map(([k, v]) => [`{kind="${k}"}`, v]),
     );
+    this.e2e?.metrics(m);
     m.single("lanchat_peers_joined_total", "counter", "Peers that joined.", c.peersJoined);
     m.single("lanchat_peers_restarted_total", "counter", "Peers seen restarting.", c.peersRestarted);
     m.metric(

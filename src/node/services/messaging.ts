@@ -58,7 +58,14 @@ export class MessagingService implements Service, Carrier {
   }) {
     this.#lanchat = o.lanchat;
     this.#foreign = o.foreign;
-    this.#newMessaging = () => new Messaging({ self: o.self, store: o.store, wall: o.wall, foreignPeer: o.foreign });
+    this.#newMessaging = () =>
+      new Messaging({
+        self: o.self,
+        store: o.store,
+        wall: o.wall,
+        foreignPeer: o.foreign,
+        encryptedWith: (peer) => o.lanchat.e2e?.encryptedWith(peer),
+      });
     this.messaging = this.#newMessaging();
     o.lanchat.route(
       ["msg", "ack", "read"],
@@ -117,7 +124,7 @@ export class MessagingService implements Service, Carrier {
     const out = this.messaging.drainTransmits();
     if (out.length === 0) return NOTHING;
     const now = this.#ctx.io.now();
-    return out.map((t) => this.#lanchat.outgoing(t, now));
+    return out.flatMap((t) => this.#lanchat.outgoing(t, now));
   }
 
   drainEvents(): readonly DaemonEvent[] {

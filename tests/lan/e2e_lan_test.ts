@@ -1,0 +1,178 @@
+/**
+ * End-to-end encryption on the namespace LAN (scripts/lan.ts): what crosses
+ * the bridge during a conversation in an open group, captured with tcpdump,
+ * holds none of its text; and a daemon of the previous version (a git
+ * worktree of main before any e2e code) still talks with a new one in the
+ * clear, marked unencrypted, while a new one with --require-encryption
+ * refuses it. Needs root and tcpdump; without them these tests are ignored
+ * with the reason printed.
+ */
+import assert from "node:assert/strict";
+import { type Lan, lanUnavailable, sh } from "../../scripts/lan.ts";
+import { DaemonProcess, runCli, tempDataDir, until } from "../support/daemon_process.ts";
+import { peersIn, statusIn, withLan } from "../support/lan_hosts.ts";
+import type { MessageJson } from "../../src/api/types.ts";
+
+/** main before any end-to-end code: the previous version. */
+const PREVIOUS = "07dbdb9";
+const REPO = new URL("../..", import.meta.url).pathname;
+
+const tcpdump = await new Deno.Command("tcpdump", { args: ["--version"], stdout: "null", stderr: "null" }).output()
+  .then((o) => o.success ? undefined : "tcpdump does not run").catch(() => "tcpdump is not installed");
+const unavailable = (await lanUnavailable()) ?? tcpdump;
+if (unavailable) console.warn(`e2e LAN tests ignored: ${unavailable}`);
+
+function startIn(lan: Lan, i: number, o: { repo?: string; extra?: string[]; name?: string } = {}): DaemonProcess {
+  const h = lan.hosts[i]!;
+  return new DaemonProcess([
+    "--name",
+    o.name ?? `user@${h.ns}`,
+    "--data-dir",
+    tempDataDir(),
+    "--interval",
+    "500ms",
+    "--probe-timeout",
+    "500ms",
+    ...(o.extra ?? []),
+  ], { netns: h.ns, repo: o.repo });
+}
+
+async function cli(lan: Lan, i: number, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return await runCli(args, { netns: lan.hosts[i]!.ns });
+}
+
+async function messagesIn(lan: Lan, i: number): Promise<MessageJson[]> {
+  const r = await cli(lan, i, ["inbox", "--json", "--limit", "100"]);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+}
+
+/** Whether `haystack` contains the bytes of `needle`. */
+function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+Deno.test({
+  name: "open group: tcpdump on the bridge during messages, a read receipt and a note sees none of their text",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withLan(2, async (lan) => {
+      const pcap = `${Deno.makeTempDirSync({ prefix: "lanchat-pcap-" })}/bridge.pcap`;
+      const capture = new Deno.Command("ip", {
+        args: ["netns", "exec", lan.bridgeNs, "tcpdump", "-i", "br0", "-U", "-n", "-s", "0", "-w", pcap, "udp"],
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      try {
+        // tcpdump says "listening on br0" once it captures.
+        const reader = capture.stderr.pipeThrough(new TextDecoderStream()).getReader();
+        let said = "";
+        while (!said.includes("listening on")) {
+          const { value, done } = await reader.read();
+          if (done) throw new Error(`tcpdump stopped: ${said}`);
+          said += value;
+        }
+        void reader.cancel().catch(() => {});
+        const [a, b] = await Promise.all([startIn(lan, 0).started(), startIn(lan, 1).started()]);
+        await a.joined(b.id, 5000);
+        await b.joined(a.id, 5000);
+        const tag = crypto.randomUUID().slice(0, 8);
+        const secrets = [`the launch code is ${tag}`, `reply about ${tag} stays between us`, `note ${tag} for peers`];
+        let r = await cli(lan, 0, ["send", b.id, secrets[0]!]);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        r = await cli(lan, 1, ["send", a.id, secrets[1]!]);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        // Bob reads alice's message (a receipt goes back); alice goes away with a note.
+        assert.equal((await cli(lan, 1, ["inbox"])).code, 0);
+        assert.equal((await cli(lan, 0, ["away", secrets[2]!])).code, 0);
+        await until("bob to see alice's note", async () => {
+          const p = (await peersIn(lan.hosts[1]!.ns)).find((x) => x.id === a.id);
+          return p?.note === secrets[2];
+        }, 5000);
+        await until("alice's message read", async () => {
+          return (await messagesIn(lan, 0)).some((m) => m.direction === "out" && m.readAt !== undefined);
+        }, 5000);
+        const got = await messagesIn(lan, 1);
+        assert.deepEqual(got.map((m) => [m.text, m.encrypted]), [[secrets[0], true], [secrets[1], true]]);
+      } finally {
+        capture.kill("SIGINT");
+        await capture.status;
+      }
+      const bytes = Deno.readFileSync(pcap);
+      const enc = new TextEncoder();
+      // The capture saw the conversation: the hellos (readable in an open group, as discovery needs) and e2e datagrams.
+      assert.ok(contains(bytes, enc.encode(`user@${lan.hosts[0]!.ns}`)), "the capture holds the hellos");
+      assert.ok(contains(bytes, enc.encode("LNCE")), "the capture holds end-to-end datagrams");
+      const status = await statusIn(lan.hosts[0]!.ns);
+      assert.ok(status.security.e2e.counters.sealed >= 2);
+      for (const s of ["launch code", "stays between us", "for peers"]) {
+        assert.ok(!contains(bytes, enc.encode(s)), `“${s}” is not on the wire`);
+      }
+    }),
+});
+
+Deno.test({
+  name:
+    "a previous-version daemon talks with a new one in the clear, marked unencrypted; --require-encryption refuses it",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const tmp = Deno.makeTempDirSync({ prefix: "lanchat-previous-" });
+    const old = `${tmp}/previous`;
+    await sh("git", ["-C", REPO, "worktree", "add", "--detach", old, PREVIOUS]);
+    try {
+      await withLan(3, async (lan) => {
+        const o = await startIn(lan, 0, { repo: old, name: "oldie" }).started();
+        const n = await startIn(lan, 1, { name: "newbie" }).started();
+        const strict = await startIn(lan, 2, { name: "strict", extra: ["--require-encryption"] }).started();
+        for (const [x, y] of [[n, o], [strict, o], [n, strict], [o, n]] as const) await x.joined(y.id, 5000);
+        // New ↔ previous: both ways, in the clear.
+        let r = await cli(lan, 1, ["send", "oldie", "hello old friend"]);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        r = await cli(lan, 0, ["send", "newbie", "hello new friend"]);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        const atNew = await messagesIn(lan, 1);
+        assert.deepEqual(
+          atNew.map((m) => [m.direction, m.text, m.encrypted]),
+          [["out", "hello old friend", false], ["in", "hello new friend", false]],
+          "both directions marked unencrypted",
+        );
+        const peers = await peersIn(lan.hosts[1]!.ns);
+        assert.equal(peers.find((p) => p.id === o.id)?.encrypted, false);
+        assert.equal(peers.find((p) => p.id === strict.id)?.encrypted, true);
+        const table = await cli(lan, 1, ["peers"]);
+        assert.match(table.stdout, /^oldie .*lanchat \(unencrypted\)/m);
+        await n.waitFor((l) => /without end-to-end encryption/.test(l.message), 2000, "the warning");
+        assert.equal(n.lines.filter((l) => /without end-to-end encryption/.test(l.message)).length, 1, "one warning");
+        // The previous version got the text (it reads clear packets as always).
+        const atOld = await messagesIn(lan, 0);
+        assert.ok(atOld.some((m) => m.direction === "in" && m.text === "hello old friend"));
+        // --require-encryption: nothing sent to it, its clear message dropped and counted.
+        r = await cli(lan, 0, ["send", "strict", "let me in", "--wait", "2"]);
+        assert.notEqual(r.code, 0, "never delivered");
+        r = await cli(lan, 2, ["send", "oldie", "not for you", "--wait", "2"]);
+        assert.notEqual(r.code, 0, "never sent");
+        const s = await statusIn(lan.hosts[2]!.ns);
+        assert.ok(s.counters.dropped.unencrypted >= 1, "its clear fragments counted");
+        assert.ok(s.security.e2e.counters.notSent >= 1);
+        assert.ok(!(await messagesIn(lan, 2)).some((m) => m.text === "let me in"));
+        assert.ok(!(await messagesIn(lan, 0)).some((m) => m.text === "not for you"));
+        assert.equal((await peersIn(lan.hosts[2]!.ns)).find((p) => p.id === o.id)?.encrypted, false);
+        await strict.waitFor((l) => /refused \(--require-encryption\)/.test(l.message), 2000, "the refusal");
+        // Between the two new ones, end to end as always.
+        r = await cli(lan, 2, ["send", "newbie", "strict but fair"]);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+      });
+    } finally {
+      await sh("git", ["-C", REPO, "worktree", "remove", "--force", old]).catch(() => {});
+      Deno.removeSync(tmp, { recursive: true });
+    }
+  },
+});
