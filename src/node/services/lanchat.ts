@@ -241,6 +241,8 @@ export class LanchatService implements Service {
         signedHellos: "Ed25519",
         pinnedKeys: this.pins.size,
         impersonations: this.pins.alerts,
+        /** Keys in conflict with a pinned name (a changed key), in words. */
+        keyChanges: this.pins.keyChanges(),
       },
       counters: { ...this.counters(), pongsPastRateLimit: this.admission.rescued },
     };
