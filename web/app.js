@@ -167,7 +167,10 @@ async function showVerify() {
   $("verify-title").textContent = `Verify ${peerName(id)}`;
   $("verify-dialog").showModal();
   try {
-    showVerification(await api(`/peers/${encodeURIComponent(id)}/verify`));
+    const v = await api(`/peers/${encodeURIComponent(id)}/verify`);
+    showVerification(v);
+    // Trusted elsewhere (the CLI, another page) since the roster was loaded: the roster says so now.
+    if (state.peers.find((p) => p.id === v.peer.id)?.trust !== v.trust) await loadPeers();
   } catch (e) {
     $("verify-error").textContent = e.message;
   }

@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import type { PeerJson, VerifyJson } from "../../src/api/types.ts";
 import {
-  DAEMON_PERMISSIONS,
   type DaemonProcess,
   freeUdpPort,
   killAll,
@@ -19,6 +18,12 @@ import { encodeSigned, helloFor, newNodeKey } from "../support/hostile.ts";
 
 const NUMBER = /^\d{5}( \d{5}){11}$/;
 const http = (d: DaemonProcess) => d.httpUrl.replace("http://", "");
+
+/** The CLI on a terminal, `input` typed: its exit code and what the terminal showed. */
+async function onTerminal(args: string[], input: string): Promise<{ code: number; out: string }> {
+  const r = await runCli(args, { terminal: true, stdin: input });
+  return { code: r.code, out: r.stdout };
+}
 
 async function cli(d: DaemonProcess, ...args: string[]) {
   return await runCli([...args, "--http", http(d)]);
@@ -191,23 +196,3 @@ Deno.test("a changed key is shown in words in peers, status and verify; verifyin
     await killAll();
   }
 });
-
-/** Runs the CLI on a pseudo-terminal (util-linux `script`), typing `input`; its exit code and what it showed. */
-async function onTerminal(args: string[], input: string): Promise<{ code: number; out: string }> {
-  const main = new URL("../../main.ts", import.meta.url).pathname;
-  const config = new URL("../../deno.json", import.meta.url).pathname;
-  const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
-  const line = [Deno.execPath(), "run", "--config", config, ...DAEMON_PERMISSIONS, main, ...args].map(quote).join(" ");
-  const child = new Deno.Command("script", {
-    args: ["-qec", line, "/dev/null"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  // Typed once the question is up (a terminal drops nothing typed early, but keep it like a person).
-  await w.write(new TextEncoder().encode(input));
-  await w.close();
-  const out = await child.output();
-  return { code: out.code, out: new TextDecoder().decode(out.stdout) };
-}
