@@ -679,6 +679,7 @@ async function showStatus() {
     `data directory: ${s.dataDir}`,
     `messages waiting to be delivered: ${s.messaging?.outbox ?? 0}`,
     `files: ${s.files ? `${s.files.active} active, ${s.files.waiting} waiting` : "off"}`,
+    ...(s.security?.keyChanges ?? []).map((k) => `KEY CHANGED: ${k.note}`),
   ];
   $("status-text").textContent = lines.join("\n");
   $("status-dialog").showModal();

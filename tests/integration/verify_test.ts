@@ -14,7 +14,7 @@ import {
   startLoopbackDaemon,
   until,
 } from "../support/daemon_process.ts";
-import { encodeSigned, helloFor, newNodeKey } from "../support/hostile.ts";
+import { newNodeKey, sendHello } from "../support/hostile.ts";
 
 const NUMBER = /^\d{5}( \d{5}){11}$/;
 const http = (d: DaemonProcess) => d.httpUrl.replace("http://", "");
@@ -23,6 +23,16 @@ const http = (d: DaemonProcess) => d.httpUrl.replace("http://", "");
 async function onTerminal(args: string[], input: string): Promise<{ code: number; out: string }> {
   const r = await runCli(args, { terminal: true, stdin: input });
   return { code: r.code, out: r.stdout };
+}
+
+/** Alice and bob on loopback, each in the other's roster. */
+async function aliceAndBob(): Promise<{ a: DaemonProcess; b: DaemonProcess }> {
+  const port = freeUdpPort();
+  const a = await startLoopbackDaemon(port, "alice").started();
+  const b = await startLoopbackDaemon(port, "bob").started();
+  await a.joined(b.id, 5000);
+  await b.joined(a.id, 5000);
+  return { a, b };
 }
 
 async function cli(d: DaemonProcess, ...args: string[]) {
@@ -41,15 +51,6 @@ async function peersOf(d: DaemonProcess): Promise<PeerJson[]> {
   return JSON.parse(r.stdout);
 }
 
-async function sendUdp(bytes: Uint8Array, port: number): Promise<void> {
-  const s = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-  try {
-    await s.send(bytes, { transport: "udp", hostname: "127.0.0.1", port });
-  } finally {
-    s.close();
-  }
-}
-
 /** The three lines of 4 groups of five digits `verify` prints. */
 function numberIn(stdout: string): string {
   const lines = stdout.split("\n").filter((l) => /^\s+\d{5}(\s+\d{5}){3}\s*$/.test(l));
@@ -58,12 +59,8 @@ function numberIn(stdout: string): string {
 }
 
 Deno.test("verify shows the same safety number on both daemons; not confirmed exits 1, --yes trusts the key", async () => {
-  const port = freeUdpPort();
   try {
-    const a = await startLoopbackDaemon(port, "alice").started();
-    const b = await startLoopbackDaemon(port, "bob").started();
-    await a.joined(b.id, 5000);
-    await b.joined(a.id, 5000);
+    const { a, b } = await aliceAndBob();
     const onA = await verifyJson(a, b.id);
     const onB = await verifyJson(b, a.id);
     assert.equal(onA.code, 1, "not verified yet");
@@ -97,11 +94,8 @@ Deno.test("verify shows the same safety number on both daemons; not confirmed ex
 });
 
 Deno.test("verify on a terminal answered no (or nothing) changes nothing and exits 1", async () => {
-  const port = freeUdpPort();
   try {
-    const a = await startLoopbackDaemon(port, "alice").started();
-    const b = await startLoopbackDaemon(port, "bob").started();
-    await a.joined(b.id, 5000);
+    const { a, b } = await aliceAndBob();
     for (const answer of ["n\n", "\n"]) {
       const tty = await onTerminal(["verify", "bob", "--http", http(a)], answer);
       assert.equal(tty.code, 1, tty.out);
@@ -127,8 +121,8 @@ Deno.test("verify refuses an unknown, an ambiguous and an IP Messenger peer with
     // Two signed peers whose names differ only in case: "CAROL" is ambiguous.
     const c1 = newNodeKey();
     const c2 = newNodeKey();
-    await sendUdp(encodeSigned(helloFor(c1.id, "Carol", 40001), c1.signer), a.unicastPort);
-    await sendUdp(encodeSigned(helloFor(c2.id, "carol", 40002), c2.signer), a.unicastPort);
+    await sendHello(c1, "Carol", a.unicastPort);
+    await sendHello(c2, "carol", a.unicastPort);
     await a.joined(c1.id, 3000);
     await a.joined(c2.id, 3000);
     const ambiguous = await cli(a, "verify", "CAROL");
@@ -153,15 +147,12 @@ Deno.test("verify refuses an unknown, an ambiguous and an IP Messenger peer with
 });
 
 Deno.test("a changed key is shown in words in peers, status and verify; verifying the new key hands it the name", async () => {
-  const port = freeUdpPort();
   try {
-    const a = await startLoopbackDaemon(port, "alice").started();
-    const b = await startLoopbackDaemon(port, "bob").started();
-    await a.joined(b.id, 5000);
+    const { a, b } = await aliceAndBob();
     const before = await verifyJson(a, "bob");
     // Another key says it is bob (bob's host with a new key, or someone else).
     const newBob = newNodeKey();
-    await sendUdp(encodeSigned(helloFor(newBob.id, "bob", 40000), newBob.signer), a.unicastPort);
+    await sendHello(newBob, "bob", a.unicastPort);
     await a.joined(newBob.id, 3000);
     const np = (await peersOf(a)).find((p) => p.id === newBob.id)!;
     assert.equal(np.trust, "conflict");

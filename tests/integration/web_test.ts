@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { freeUdpPort, killAll, runCli, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
-import { encodeSigned, helloFor, newNodeKey } from "../support/hostile.ts";
+import { newNodeKey, sendHello } from "../support/hostile.ts";
 import { BOB } from "../../scripts/history_fill.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -581,13 +581,7 @@ browserTest(
     assert.equal(JSON.parse(peers.stdout).find((p: { id: string }) => p.id === b.id).trust, "trusted");
     // Another key claims bob's (hostile) name: KEY CHANGED, and what it means, as text.
     const other2 = newNodeKey();
-    const s = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
-    try {
-      const hello = encodeSigned(helloFor(other2.id, hostile, 40000), other2.signer);
-      await s.send(hello, { transport: "udp", hostname: "127.0.0.1", port: a.unicastPort });
-    } finally {
-      s.close();
-    }
+    await sendHello(other2, hostile, a.unicastPort);
     const changed = page.locator(`#peer-list li[data-id='${other2.id}']`);
     await changed.locator(".trust", { hasText: "KEY CHANGED" }).waitFor({ timeout: 10_000 });
     await changed.click();
@@ -600,5 +594,8 @@ browserTest(
     await page.click("#verify-button");
     await page.locator("#verify-note", { hasText: "key changed" }).waitFor({ timeout: 10_000 });
     assert.equal(await page.locator("#verify-match").isVisible(), true, "the new key can be verified");
+    await page.click("#verify-dialog button[value='cancel']");
+    await page.click("#status-button");
+    await page.locator("#status-text", { hasText: "KEY CHANGED: <img src=x" }).waitFor({ timeout: 5000 });
   },
 );
