@@ -125,11 +125,81 @@ function renderPeers() {
         : "offline",
       p.protocol === "ipmsg" ? "IP Messenger" : "lanchat",
       p.encrypted === false ? "unencrypted" : undefined,
-      p.fingerprint ? `key ${p.fingerprint}${p.trust === "trusted" ? " ✓" : ""}` : undefined,
+      p.fingerprint ? `key ${p.fingerprint}` : undefined,
     ].filter(Boolean).join(" · ");
-    list.append(conversationItem(p.id, "peer", p.name, detail, !online(p)));
+    const li = conversationItem(p.id, "peer", p.name, detail, !online(p));
+    if (p.protocol !== "ipmsg" && p.trust) li.append(el("span", `trust trust-${p.trust}`, TRUST_WORDS[p.trust]));
+    list.append(li);
   }
+  if (state.kind === "peer") showPeerHeader();
   updateTitle();
+}
+
+// ---- verifying a peer's key ----
+
+/** A pinned key's trust in words (as `lanchat peers` and docs/security.md say it). */
+const TRUST_WORDS = {
+  trusted: "verified ✓",
+  tofu: "not verified",
+  conflict: "KEY CHANGED",
+  replaced: "key replaced",
+};
+
+/** The open peer conversation's key: its trust, what a change means, and the Verify action. */
+function showPeerHeader() {
+  const p = state.kind === "peer" ? state.peers.find((x) => x.id === state.current) : undefined;
+  const lanchat = p !== undefined && p.protocol !== "ipmsg" && p.trust !== undefined;
+  $("peer-bar").hidden = !lanchat;
+  $("key-note").hidden = !p?.keyNote;
+  $("key-note").textContent = p?.keyNote ?? "";
+  if (!lanchat) return;
+  $("peer-trust").textContent = `key ${p.fingerprint} · ${TRUST_WORDS[p.trust]}`;
+  $("peer-trust").className = `trust-${p.trust}`;
+}
+
+/** Shows the safety number of this node and the open peer, and "They match" to trust its key. */
+async function showVerify() {
+  const id = state.current;
+  $("verify-error").textContent = "";
+  $("verify-number").textContent = "";
+  $("verify-state").textContent = "";
+  $("verify-note").hidden = true;
+  $("verify-match").hidden = true;
+  $("verify-title").textContent = `Verify ${peerName(id)}`;
+  $("verify-dialog").showModal();
+  try {
+    const v = await api(`/peers/${encodeURIComponent(id)}/verify`);
+    showVerification(v);
+    // Trusted elsewhere (the CLI, another page) since the roster was loaded: the roster says so now.
+    if (state.peers.find((p) => p.id === v.peer.id)?.trust !== v.trust) await loadPeers();
+  } catch (e) {
+    $("verify-error").textContent = e.message;
+  }
+}
+
+function showVerification(v) {
+  const groups = v.safetyNumber.split(" ");
+  $("verify-number").textContent = [0, 4, 8].map((i) => groups.slice(i, i + 4).join("  ")).join("\n");
+  $("verify-number").dataset.number = v.safetyNumber;
+  $("verify-dialog").dataset.peer = v.peer.id;
+  $("verify-state").textContent = v.state === "verified"
+    ? `${v.peer.name}'s key (${v.peer.fingerprint}) is verified: you confirmed this number before.`
+    : `${v.peer.name}'s key (${v.peer.fingerprint}): ${v.state}. Does ${v.peer.name}'s screen show the same number?`;
+  $("verify-note").hidden = !v.keyNote;
+  $("verify-note").textContent = v.keyNote ?? "";
+  $("verify-match").hidden = v.state === "verified";
+}
+
+/** "They match": the key is marked trusted (POST /trust), the roster and the dialog say so. */
+async function confirmMatch() {
+  const id = $("verify-dialog").dataset.peer;
+  try {
+    await api("/trust", { peer: id });
+    await loadPeers();
+    showVerification(await api(`/peers/${encodeURIComponent(id)}/verify`));
+  } catch (e) {
+    $("verify-error").textContent = e.message;
+  }
 }
 
 function updateTitle() {
@@ -225,6 +295,7 @@ async function openConversation(id, kind = "peer") {
   $("peer-title").textContent = peerName(id);
   $("composer").hidden = false;
   $("group-bar").hidden = kind !== "group";
+  showPeerHeader();
   $("file-button").hidden = kind === "group";
   if (kind === "group") showGroupHeader();
   const list = $("messages");
@@ -609,6 +680,7 @@ async function showStatus() {
     `data directory: ${s.dataDir}`,
     `messages waiting to be delivered: ${s.messaging?.outbox ?? 0}`,
     `files: ${s.files ? `${s.files.active} active, ${s.files.waiting} waiting` : "off"}`,
+    ...(s.security?.keyChanges ?? []).map((k) => `KEY CHANGED: ${k.note}`),
   ];
   $("status-text").textContent = lines.join("\n");
   $("status-dialog").showModal();
@@ -702,6 +774,8 @@ async function start() {
     markSeen();
   });
   $("status-button").addEventListener("click", showStatus);
+  $("verify-button").addEventListener("click", showVerify);
+  $("verify-match").addEventListener("click", confirmMatch);
   $("new-group").addEventListener("click", () => pickPeople("create"));
   $("add-people").addEventListener("click", () => pickPeople("add"));
   $("leave-group").addEventListener("click", leaveGroup);

@@ -5,7 +5,15 @@
  *
  * @module
  */
-import type { DaemonEvent, GroupJson, GroupLookup, MessageJson, PeerLookup, TransferJson } from "./types.ts";
+import type {
+  DaemonEvent,
+  GroupJson,
+  GroupLookup,
+  MessageJson,
+  PeerLookup,
+  TransferJson,
+  VerifyJson,
+} from "./types.ts";
 import type { HistoryQuery, Pin, SearchResult, StoredMessage } from "../storage/store.ts";
 
 /** What the HTTP layer needs from the daemon. */
@@ -43,6 +51,8 @@ export interface Api {
   trustPeer(id: string): Pin;
   /** Forgets a peer's pinned key; false when none was pinned. */
   forgetPeer(id: string): boolean;
+  /** A peer's safety number and trust; an HttpError (404 no key pinned, 422 IP Messenger user) when none. */
+  verifyPeer(id: string): VerifyJson;
   /** This node's presence: online, away or busy, with a note; sent to every peer at once. */
   setPresence(presence: "online" | "away" | "busy", note?: string): { presence: string; note?: string };
   /** Sends an IP Messenger user a sealed message; RangeError for a lanchat peer. */

@@ -32,6 +32,8 @@ export interface PeerJson {
   fingerprint?: string;
   /** lanchat peers: how far its key is trusted (see {@link Pin}). */
   trust?: Pin["trust"];
+  /** lanchat peers whose key changed (trust `conflict` or `replaced`): what that means, in words. */
+  keyNote?: string;
   /** IP Messenger peers: their login name, nickname and group. */
   user?: string;
   nickname?: string;
@@ -47,6 +49,19 @@ export interface PeerJson {
    * Messenger).
    */
   encrypted?: boolean;
+}
+
+/** A peer's safety number and trust, as `GET /peers/PEER/verify` and `lanchat verify PEER` show them. */
+export interface VerifyJson {
+  peer: { id: string; name: string; fingerprint: string };
+  self: { id: string; name: string; fingerprint: string };
+  /** 60 digits in 12 groups of five, the same on both nodes (see security/safety_number.ts). */
+  safetyNumber: string;
+  trust: Pin["trust"];
+  /** The trust as people read it: verified, not verified, key changed or replaced. */
+  state: "verified" | "not verified" | "key changed" | "replaced";
+  /** When the key changed: what that means, in words. */
+  keyNote?: string;
 }
 
 /** Everything the daemon reports to listeners (the SSE stream, tests). */

@@ -20,6 +20,16 @@ export function stateCell(p: PeerJson): string {
   return `${p.state}${away}, clock ${amount} ${off > 0 ? "ahead" : "behind"}`;
 }
 
+/** The KEY column's word for a pin's trust (none for a key pinned on first use, not verified). */
+const KEY_WORDS: Record<string, string> = { trusted: "trusted", conflict: "KEY CHANGED", replaced: "replaced" };
+
+/** What each changed key means, in words, one line a peer (printed under the table). */
+export function keyNotes(peers: PeerJson[]): string[] {
+  return peers.filter((p) => p.keyNote).map((p) =>
+    `${p.trust === "conflict" ? "KEY CHANGED" : "Key replaced"} (${p.id.slice(0, 12)}): ${printableLine(p.keyNote!)}`
+  );
+}
+
 export function registerPeers(program: Command): void {
   program.command("peers")
     .description("List the peers the local daemon sees (with --all, also those seen before and offline now)")
@@ -44,10 +54,12 @@ export function registerPeers(program: Command): void {
         ago(p.lastSeen),
         `${p.protocol ?? "lanchat"}${p.encrypted === false ? " (unencrypted)" : ""}`,
         p.id.slice(0, 12),
-        p.fingerprint ? `${p.fingerprint}${p.trust && p.trust !== "tofu" ? ` (${p.trust})` : ""}` : "-",
+        p.fingerprint ? `${p.fingerprint}${p.trust && p.trust !== "tofu" ? ` (${KEY_WORDS[p.trust]})` : ""}` : "-",
       ]);
       Deno.stdout.writeSync(
         new TextEncoder().encode(table(["NAME", "HOST", "ADDRESS", "STATE", "SEEN", "VIA", "ID", "KEY"], rows)),
       );
+      const notes = keyNotes(peers);
+      if (notes.length) console.log(`\n${notes.join("\n")}`);
     });
 }

@@ -16,7 +16,13 @@ interface Status {
   announceIntervalMs?: number;
   interfaces: { interface: string; address: string; broadcast: string }[];
   peers: number;
-  security: { group: string; keyId?: string; fingerprint: string; impersonations: { name: string; from: string }[] };
+  security: {
+    group: string;
+    keyId?: string;
+    fingerprint: string;
+    impersonations: { name: string; from: string }[];
+    keyChanges?: { id: string; name: string; note: string }[];
+  };
   counters: {
     datagramsIn: number;
     datagramsOut: number;
@@ -90,6 +96,7 @@ export function describeStatus(s: Status): string[] {
         ? `; ${s.security.impersonations.length} possible impersonation(s): see lanchat status --json`
         : ""
     }`,
+    ...(s.security.keyChanges ?? []).map((k) => `KEY CHANGED (${k.id.slice(0, 12)}): ${printableLine(k.note)}`),
     `ports: discovery ${s.ports.discovery}/udp, unicast ${s.ports.unicast}/udp, http ${s.ports.http || "off"}`,
     `announcing every ${interval} on: ${
       s.interfaces.map((i) => `${i.interface} (${i.broadcast})`).join(", ") || "no interface"

@@ -30,6 +30,7 @@ import { GroupsService } from "./services/groups.ts";
 import { defaultDownloads } from "../common/data_dir.ts";
 import type { IpmsgService } from "./services/ipmsg.ts";
 import { Targets } from "./targets.ts";
+import type { SelfKey } from "./verify.ts";
 
 /** The sockets a daemon with these options binds. */
 export function socketSpecs(options: DaemonOptions): SocketSpec[] {
@@ -76,6 +77,8 @@ export interface Parts {
   files: FilesService | undefined;
   /** In the order the driver runs them: the link before what is built on it. */
   services: Service[];
+  /** This node's key, for safety numbers. */
+  self: SelfKey;
 }
 
 /** Builds the services for a daemon whose sockets are bound at `ports`. */
@@ -236,5 +239,6 @@ export async function assemble(o: {
     new StorageService(store),
     memory,
   ];
-  return { lanchat, messaging, ipmsg, directory, conversations, groups, targets, memory, files, services };
+  const self = { id: identity.id, publicKey: identity.publicKey, name: () => lanchat.discovery.self.name };
+  return { lanchat, messaging, ipmsg, directory, conversations, groups, targets, memory, files, services, self };
 }

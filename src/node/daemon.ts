@@ -24,6 +24,7 @@ import { loadOrCreateToken } from "../security/http_token.ts";
 import { loadOrCreateIdentity } from "../security/identity.ts";
 import { Store } from "../storage/store.ts";
 import { assemble, type Parts, socketSpecs } from "./assemble.ts";
+import { verification } from "./verify.ts";
 import { DEFAULT_HTTP_LIMITS, type HttpServer, serveHttp } from "./http_server.ts";
 import { Notices } from "./notices.ts";
 import { type DaemonIo, type DaemonOptions, DEFAULT_HTTP, realIo } from "./options.ts";
@@ -209,6 +210,13 @@ export class Daemon {
       peerName: (id) => directory.peerName(id),
       trustPeer: (id) => lanchat.pins.trust(id),
       forgetPeer: (id) => lanchat.forget(id),
+      verifyPeer: (id) =>
+        verification({
+          pins: lanchat.pins,
+          self: this.parts.self,
+          peer: { id, name: directory.peerName(id) },
+          ipmsg: directory.get(id)?.protocol === "ipmsg" || this.parts.ipmsg?.ipmsg.get(id) !== undefined,
+        }),
       compactMemory: () => this.parts.memory.compactNow(),
       setPresence: (presence, note) => this.#setPresence(presence, note, true),
       markRead: (peer, upTo) => conversations.markRead(peer, upTo),

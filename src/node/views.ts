@@ -12,6 +12,7 @@ import { VERSION } from "../common/version.ts";
 import type { IpmsgPeer } from "../protocol/ipmsg.ts";
 import type { Peer } from "../protocol/roster.ts";
 import { fingerprintOf } from "../security/signing.ts";
+import type { Pins } from "../security/pins.ts";
 import type { Conversations } from "./conversations.ts";
 import type { Directory } from "./directory.ts";
 import { CLOSE_REASONS, type HttpServer } from "./http_server.ts";
@@ -85,6 +86,7 @@ export class Views {
       protocol: "lanchat" as const,
       fingerprint: fingerprintOf(p.id),
       trust: pins.get(p.id)?.trust,
+      ...keyNote(pins, p.id),
       clockOffsetMs: p.clockOffset,
       presence: p.presence ?? "online",
       ...(p.note ? { note: p.note } : {}),
@@ -152,7 +154,9 @@ export class Views {
         lastSeen: seen,
         state: "offline",
         protocol: k.protocol,
-        ...(k.protocol === "lanchat" ? { fingerprint: fingerprintOf(k.id), trust: pins.get(k.id)?.trust } : {}),
+        ...(k.protocol === "lanchat"
+          ? { fingerprint: fingerprintOf(k.id), trust: pins.get(k.id)?.trust, ...keyNote(pins, k.id) }
+          : {}),
       };
     });
     return [...online, ...offline.sort(byNameThenId)];
@@ -259,4 +263,10 @@ export function byNameThenId(a: { name: string; id: string }, b: { name: string;
   const y = b.name.toLowerCase();
   if (x !== y) return x < y ? -1 : 1;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** A peer's key-change note as a PeerJson field, when its key changed. */
+function keyNote(pins: Pins, id: string): { keyNote?: string } {
+  const note = pins.note(id);
+  return note ? { keyNote: note } : {};
 }

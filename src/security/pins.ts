@@ -11,6 +11,7 @@ import type { Pin, Store } from "../storage/store.ts";
 import type { Goodbye, Hello } from "../wire/mod.ts";
 import { toHex } from "../wire/mod.ts";
 import { fingerprintOf, SignatureChecker } from "./signing.ts";
+import { keyChangeNote } from "./trust_words.ts";
 
 /** A hello refused as a possible impersonation, as `/status` lists it. */
 export interface ImpersonationAlert {
@@ -59,6 +60,28 @@ export class Pins {
   /** The pinned key of a node, if any. */
   get(id: string): Pin | undefined {
     return this.#pins.get(id);
+  }
+
+  /**
+   * What a changed key means for a peer, in words (see {@link keyChangeNote}):
+   * for a key in conflict or replaced; undefined for the others.
+   */
+  note(id: string): string | undefined {
+    const pin = this.#pins.get(id);
+    if (!pin || (pin.trust !== "conflict" && pin.trust !== "replaced")) return undefined;
+    let owner: Pin | undefined;
+    for (const p of this.#pins.values()) {
+      if (p.id === id || p.name !== pin.name || (p.trust !== "tofu" && p.trust !== "trusted")) continue;
+      if (!owner || p.trust === "trusted") owner = p;
+    }
+    return keyChangeNote(pin, owner);
+  }
+
+  /** The keys in conflict (a changed key for a pinned name), newest first, at most `max`, with their notes. */
+  keyChanges(max = 10): { id: string; name: string; note: string }[] {
+    return [...this.#pins.values()].filter((p) => p.trust === "conflict")
+      .sort((a, b) => b.firstSeen - a.firstSeen).slice(0, max)
+      .map((p) => ({ id: p.id, name: p.name, note: this.note(p.id)! }));
   }
 
   /**

@@ -33,6 +33,10 @@ export function safetyNumber(
   a: { edPublic: Uint8Array; id: string },
   b: { edPublic: Uint8Array; id: string },
 ): string {
-  const halves = [safetyHalf(a.edPublic, a.id), safetyHalf(b.edPublic, b.id)].sort();
-  return halves.join("").match(/\d{5}/g)!.join(" ");
+  return joinHalves(safetyHalf(a.edPublic, a.id), safetyHalf(b.edPublic, b.id));
+}
+
+/** The safety number of two halves (see {@link safetyHalf}), for a caller that keeps halves already made. */
+export function joinHalves(a: string, b: string): string {
+  return [a, b].sort().join("").match(/\d{5}/g)!.join(" ");
 }

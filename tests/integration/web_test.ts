@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { freeUdpPort, killAll, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
+import { freeUdpPort, killAll, runCli, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
+import { newNodeKey, sendHello } from "../support/hostile.ts";
 import { BOB } from "../../scripts/history_fill.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -537,5 +538,64 @@ browserTest(
       await page.evaluate("const l = document.getElementById('messages'); l.scrollTop -= l.clientHeight / 2");
     }
     await becomeRead(a, b, texts);
+  },
+);
+
+browserTest(
+  "the page shows each peer's key trust, verifies with the same safety number as the CLI, and says a key changed",
+  async (browser) => {
+    const port = freeUdpPort();
+    const hostile = `<img src=x onerror="window.pwned=1">'"&amp;`;
+    const a = await startLoopbackDaemon(port, "alice").started();
+    const b = await startLoopbackDaemon(port, hostile).started();
+    await a.joined(b.id, 5000);
+    await b.joined(a.id, 5000);
+    const page = await browser.newPage();
+    page.on("dialog", (d) => void d.dismiss());
+    await page.goto(a.httpUrl);
+    await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
+    const bob = page.locator("#peer-list li", { hasText: "<img src=x" });
+    await bob.locator(".trust", { hasText: "not verified" }).waitFor({ timeout: 10_000 });
+    await bob.click();
+    await page.locator("#peer-trust", { hasText: "not verified" }).waitFor({ timeout: 5000 });
+    await page.click("#verify-button");
+    const number = page.locator("#verify-number");
+    await number.locator("xpath=self::*[normalize-space(.) != '']").waitFor({ timeout: 10_000 });
+    const cli = await runCli(["verify", b.id, "--json", "--http", a.httpUrl.replace("http://", "")]);
+    const expected: string = JSON.parse(cli.stdout).safetyNumber;
+    const other = await runCli(["verify", a.id, "--json", "--http", b.httpUrl.replace("http://", "")]);
+    assert.equal(JSON.parse(other.stdout).safetyNumber, expected, "the same number on both sides");
+    const shown = (await number.innerText()).split("\n");
+    assert.equal(shown.length, 3, "three lines");
+    assert.equal(shown.map((l) => l.trim().split(/\s+/).join(" ")).join(" "), expected);
+    assert.match(
+      await page.locator("#verify-title").innerText(),
+      /^Verify <img src=x onerror="window\.pwned=1">'"&amp;$/,
+    );
+    await page.click("#verify-match");
+    await page.locator("#verify-state", { hasText: "is verified" }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator("#verify-match").isHidden(), true);
+    await page.click("#verify-dialog button[value='cancel']");
+    await bob.locator(".trust", { hasText: "verified ✓" }).waitFor({ timeout: 10_000 });
+    const peers = await runCli(["peers", "--json", "--http", a.httpUrl.replace("http://", "")]);
+    assert.equal(JSON.parse(peers.stdout).find((p: { id: string }) => p.id === b.id).trust, "trusted");
+    // Another key claims bob's (hostile) name: KEY CHANGED, and what it means, as text.
+    const other2 = newNodeKey();
+    await sendHello(other2, hostile, a.unicastPort);
+    const changed = page.locator(`#peer-list li[data-id='${other2.id}']`);
+    await changed.locator(".trust", { hasText: "KEY CHANGED" }).waitFor({ timeout: 10_000 });
+    await changed.click();
+    const note = page.locator("#key-note");
+    await note.waitFor({ state: "visible", timeout: 5000 });
+    assert.match(await note.innerText(), /^<img src=x onerror="window\.pwned=1">'"&amp;'s key changed: this key/);
+    assert.match(await note.innerText(), /which you verified/);
+    assert.equal(await page.locator("img").count(), 0, "no element was made of the name");
+    assert.equal(await page.evaluate(() => (globalThis as { pwned?: number }).pwned), undefined);
+    await page.click("#verify-button");
+    await page.locator("#verify-note", { hasText: "key changed" }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator("#verify-match").isVisible(), true, "the new key can be verified");
+    await page.click("#verify-dialog button[value='cancel']");
+    await page.click("#status-button");
+    await page.locator("#status-text", { hasText: "KEY CHANGED: <img src=x" }).waitFor({ timeout: 5000 });
   },
 );

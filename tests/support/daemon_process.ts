@@ -214,12 +214,20 @@ export function freeTcpPort(): number {
   return port;
 }
 
-/** Runs the CLI as a child process; returns exit code and output. */
+/**
+ * Runs the CLI as a child process; returns exit code and output. With
+ * `terminal`, on a pseudo-terminal (util-linux `script`): `stdin` is typed
+ * into it and `stdout` is all the terminal showed.
+ */
 export async function runCli(
   args: string[],
-  options: { netns?: string; env?: Record<string, string>; stdin?: string } = {},
+  options: { netns?: string; env?: Record<string, string>; stdin?: string; terminal?: boolean } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const deno = [Deno.execPath(), "run", "--config", CONFIG, ...DAEMON_PERMISSIONS, MAIN, ...args];
+  let deno = [Deno.execPath(), "run", "--config", CONFIG, ...DAEMON_PERMISSIONS, MAIN, ...args];
+  if (options.terminal) {
+    const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+    deno = ["script", "-qec", deno.map(quote).join(" "), "/dev/null"];
+  }
   const [cmd, ...rest] = options.netns ? ["ip", "netns", "exec", options.netns, ...deno] : deno;
   const child = new Deno.Command(cmd!, {
     args: rest,

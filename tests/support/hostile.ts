@@ -74,6 +74,20 @@ export function helloFor(id: string, name: string, port: number): Hello {
   };
 }
 
+/** Sends a hello signed by `key`, under its own id and the `name` given, to a daemon's unicast port on loopback. */
+export async function sendHello(key: { id: string; signer: NodeSigner }, name: string, port: number): Promise<void> {
+  const s = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    await s.send(encodeSigned(helloFor(key.id, name, 40000), key.signer), {
+      transport: "udp",
+      hostname: "127.0.0.1",
+      port,
+    });
+  } finally {
+    s.close();
+  }
+}
+
 /** Encodes (and signs, for hello and goodbye, when `signer` is given) a packet. */
 export function encodeSigned(packet: Packet, signer?: NodeSigner): Uint8Array {
   const bytes = encodePacket(packet);

@@ -73,6 +73,13 @@ function fakeApi(overrides: Partial<Api> = {}, access: HttpAccess = {}) {
     },
     peerName: () => "bob@h2",
     trustPeer: (id) => ({ id, key: "00", name: "bob@h2", firstSeen: 0, trust: "trusted" }),
+    verifyPeer: (id) => ({
+      peer: { id, name: "bob@h2", fingerprint: "0000:0000:0000:0000" },
+      self: { id: "f".repeat(32), name: "me", fingerprint: "ffff:ffff:ffff:ffff" },
+      safetyNumber: Array(12).fill("01234").join(" "),
+      trust: "tofu",
+      state: "not verified",
+    }),
     forgetPeer: () => true,
     compactMemory: () => ({ ok: true }),
     setPresence: (presence, note) => ({ presence, ...(note ? { note } : {}) }),

@@ -10,7 +10,7 @@ import { groupNameProblem } from "../../protocol/groups.ts";
 import { HttpError, json, readJsonObject } from "../request.ts";
 import type { Api } from "../api.ts";
 import { type Handler, Router } from "../router.ts";
-import { resolve, resolveGroup } from "./lookup.ts";
+import { decodedSegment, resolve, resolveGroup } from "./lookup.ts";
 import { storing } from "./sending.ts";
 
 /** Field `members`: peers as a user names them, resolved to node ids. */
@@ -19,15 +19,6 @@ function memberIds(api: Api, raw: unknown): string[] {
     throw new HttpError(400, 'Field "members" must be a list of peers (ids, names or addresses)');
   }
   return raw.map((m) => resolve(api, m as string).id);
-}
-
-/** A path segment percent-decoded (a group's name may be in it); as it came when that is malformed. */
-function decodedSegment(raw: string): string {
-  try {
-    return decodeURIComponent(raw);
-  } catch {
-    return raw;
-  }
 }
 
 /** `/groups`, `/groups/ID` and `/groups/ID/add|leave`. */

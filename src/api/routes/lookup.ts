@@ -40,3 +40,12 @@ export function resolveGroup(api: Api, query: string): GroupJson {
   }
   throw new HttpError(404, `No group matches "${query}" (see GET /groups)`);
 }
+
+/** A path segment percent-decoded (a group's name may be in it); as it came when that is malformed. */
+export function decodedSegment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}

@@ -1,7 +1,8 @@
 /**
  * The peers: the roster (`GET /peers`), which peer a text means
  * (`GET /resolve`), and a peer's pinned node key (`POST /trust` confirms it,
- * `POST /forget` drops it).
+ * `POST /forget` drops it, `GET /peers/PEER/verify` gives the safety number
+ * to compare before trusting it).
  *
  * @module
  */
@@ -9,9 +10,9 @@ import { StoreError } from "../../storage/store.ts";
 import { HttpError, json, peerField } from "../request.ts";
 import type { Api } from "../api.ts";
 import { Router } from "../router.ts";
-import { resolve } from "./lookup.ts";
+import { decodedSegment, resolve } from "./lookup.ts";
 
-/** `/peers`, `/resolve`, and a peer's pinned key: `/trust`, `/forget`. */
+/** `/peers`, `/resolve`, and a peer's pinned key: `/peers/PEER/verify`, `/trust`, `/forget`. */
 export function peerRoutes(api: Api): Router {
   return new Router()
     .get(
@@ -27,6 +28,10 @@ export function peerRoutes(api: Api): Router {
       const q = url.searchParams.get("peer");
       if (!q) throw new HttpError(400, "Query parameter peer is required");
       return json(resolve(api, q));
+    })
+    .get("/peers/:peer/verify", (_req, _url, params) => {
+      const peer = resolve(api, decodedSegment(params.peer!));
+      return json(api.verifyPeer(peer.id));
     })
     .post("/trust", async (req) => {
       const peer = resolve(api, await peerField(req));

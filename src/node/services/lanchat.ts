@@ -385,6 +385,8 @@ export class LanchatService implements Service {
         pinnedKeys: this.pins.size,
         impersonations: this.pins.alerts,
         ...(this.e2e ? { e2e: this.e2e.status() } : {}),
+        /** Keys in conflict with a pinned name (a changed key), in words. */
+        keyChanges: this.pins.keyChanges(),
       },
       counters: { ...this.counters(), pongsPastRateLimit: this.admission.rescued },
     };
