@@ -26,6 +26,7 @@ import { registerSend } from "./send.ts";
 import { registerPeers } from "./peers.ts";
 import { registerStatus } from "./status.ts";
 import { registerTrust } from "./trust.ts";
+import { registerWeb } from "./web.ts";
 import { registerService } from "./service.ts";
 import { registerInstall } from "./install.ts";
 import { registerCompletion } from "./completion.ts";
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
   registerChat(program);
   registerKeygen(program);
   registerTrust(program);
+  registerWeb(program);
   registerService(program);
   registerInstall(program);
   registerCompletion(program);
