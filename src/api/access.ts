@@ -131,8 +131,11 @@ export function accessChecks(access: HttpAccess): Middleware {
     // Open to all: the health check, and the one-time link (its code is the proof; routes/page.ts).
     const open = path === "/healthz" || (path === "/session" && read);
     if (access.token !== undefined && !open && !isOwner(req, access.token)) {
-      if (read && access.web?.get(url.pathname)?.type.startsWith("text/html")) return noticePage(401, NO_SESSION_TEXT);
-      return jsonError(401, UNAUTHORIZED_TEXT, { "www-authenticate": 'Bearer realm="lanchat"' });
+      const res = read && access.web?.get(url.pathname)?.type.startsWith("text/html")
+        ? noticePage(401, NO_SESSION_TEXT)
+        : jsonError(401, UNAUTHORIZED_TEXT, { "www-authenticate": 'Bearer realm="lanchat"' });
+      // HEAD: the head alone, as the routes answer it (router.ts).
+      return req.method === "HEAD" ? new Response(null, { status: res.status, headers: res.headers }) : res;
     }
     const cross = crossOrigin(req);
     if (cross) return jsonError(403, cross);

@@ -84,6 +84,9 @@ Deno.test("every route but /healthz and the one-time link answers 401 without th
   assert.ok(html.includes(escapeHtml(NO_SESSION_TEXT)), html);
   assert.match(html, /Run `lanchat web` on this computer to open lanchat/);
   assert.doesNotMatch(html, /<script|lanchat<\/title>.*<img/);
+  const head = await handler(req("/", { method: "HEAD" }));
+  assert.equal(head.status, 401);
+  assert.equal(head.body, null, "HEAD: no body");
   // With the token, a route answers.
   const ok = await handler(req("/peers?all=1", { headers: { authorization: `Bearer ${TOKEN}` } }));
   assert.equal(ok.status, 200);
