@@ -5,6 +5,8 @@
  * {@link DaemonProcess.kill} / {@link killAll}, by pid.
  */
 
+import { DEFAULT_HTTP } from "../../src/node/options.ts";
+
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
@@ -333,8 +335,9 @@ export function ownerEnv(
   const env = options.env;
   if (env?.LANCHAT_HTTP_TOKEN !== undefined || env?.HOME !== undefined || env?.XDG_DATA_HOME !== undefined) return env;
   const i = args.lastIndexOf("--http");
-  const where = i >= 0 ? args[i + 1] : env?.LANCHAT_HTTP ?? Deno.env.get("LANCHAT_HTTP");
-  if (!where) return env;
+  // As the CLI chooses: --http, else $LANCHAT_HTTP, else the default (a daemon in a namespace often has it).
+  const where = (i >= 0 ? args[i + 1] : env?.LANCHAT_HTTP ?? Deno.env.get("LANCHAT_HTTP")) ||
+    `${DEFAULT_HTTP.hostname}:${DEFAULT_HTTP.port}`;
   let token: string | undefined;
   try {
     token = tokens.get(key(options.netns, /^https?:\/\//.test(where) ? where : `http://${where}`));
