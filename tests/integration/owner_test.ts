@@ -139,9 +139,13 @@ Deno.test("a token file others could read stops the daemon at start with what to
     assert.equal(Deno.statSync(`${dir}/http_token`).mode! & 0o777, 0o644, "left for the admin to decide");
     // Removed: a new token, and the daemon starts.
     Deno.removeSync(`${dir}/http_token`);
+    // A data directory others may enter: a warning (the token file itself is still private).
+    Deno.chmodSync(dir, 0o755);
     const third = await startLoopbackDaemon(freeUdpPort(), "alice", { dataDir: dir }).started();
     assert.equal(Deno.statSync(`${dir}/http_token`).mode! & 0o777, 0o600);
     assert.equal((await fetch(`${third.httpUrl}/status`)).status, 200);
+    const warning = third.lines.find((l) => /^Data directory .* has mode 755: other users/.test(l.message));
+    assert.equal(warning?.level, "WARN", third.rawStderr.join("\n"));
   } finally {
     await killAll();
     Deno.removeSync(dir, { recursive: true });
