@@ -224,19 +224,9 @@ function cpuHogs(n: number): { stop(): Promise<void> } {
 
 /** A's roster as its HTTP API says (curl inside A's namespace: far lighter than a CLI process a sample). */
 async function listed(ns: string, url: string, id: string, token = ""): Promise<boolean | undefined> {
+  const auth = ["-H", `Authorization: Bearer ${token}`];
   const out = await new Deno.Command("ip", {
-    args: [
-      "netns",
-      "exec",
-      ns,
-      "curl",
-      "-s",
-      "--max-time",
-      "5",
-      "-H",
-      `Authorization: Bearer ${token}`,
-      `${url}/peers`,
-    ],
+    args: ["netns", "exec", ns, "curl", "-s", "--max-time", "5", ...auth, `${url}/peers`],
     stdout: "piped",
     stderr: "null",
   }).output();
