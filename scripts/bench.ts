@@ -537,8 +537,9 @@ async function floodAt(rate: number): Promise<FloodRow> {
 }
 
 /** Requests/s wrk measures against `url` (10 s, 2 threads, 32 connections). */
-async function wrk(url: string): Promise<number> {
-  const out = await new Deno.Command("wrk", { args: ["-t2", "-c32", "-d10s", url], stdout: "piped" }).output();
+async function wrk(url: string, token?: string): Promise<number> {
+  const auth = token === undefined ? [] : ["-H", `Authorization: Bearer ${token}`];
+  const out = await new Deno.Command("wrk", { args: ["-t2", "-c32", "-d10s", ...auth, url], stdout: "piped" }).output();
   const text = new TextDecoder().decode(out.stdout);
   const m = /Requests\/sec:\s+([\d.]+)/.exec(text);
   if (!m) throw new Error(`wrk printed no rate:\n${text}`);
@@ -725,7 +726,7 @@ async function benchScale(): Promise<void> {
     const bareRates: number[] = [];
     for (let i = 0; i < 3; i++) {
       bareRates.push(await wrk(`http://127.0.0.1:${barePort}/peers`));
-      daemonRates.push(await wrk(`${a.httpUrl}/peers`));
+      daemonRates.push(await wrk(`${a.httpUrl}/peers`, a.token));
     }
     bare.kill("SIGKILL");
     await bare.status;

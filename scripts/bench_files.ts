@@ -324,6 +324,7 @@ export async function benchFiles(ctx: BenchContext, o: FilesOptions): Promise<vo
             `${work}/lan.bin`,
             "--json",
           ],
+          env: { LANCHAT_HTTP_TOKEN: a.token ?? "" },
           stdout: "piped",
           stderr: "piped",
         }).output();

@@ -40,7 +40,9 @@ const figure = async (label: string) => {
 async function client(): Promise<void> {
   const conn = await Deno.connect({ hostname: url.hostname, port: Number(url.port) });
   try {
-    await conn.write(new TextEncoder().encode(`GET ${PATH} HTTP/1.1\r\nHost: ${url.host}\r\n\r\n`));
+    await conn.write(
+      new TextEncoder().encode(`GET ${PATH} HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${d.token}\r\n\r\n`),
+    );
     if (HANGUP) return;
     const buf = new Uint8Array(4096);
     let text = "";

@@ -48,8 +48,9 @@ export async function benchWeb(ctx: BenchContext, o: { messages: number; peers: 
   const results: Record<string, unknown> = {};
   try {
     const page = await browser.newPage();
+    const link = await a.webLink();
     const t0 = Date.now();
-    await page.goto(`${a.httpUrl}/#peer=${BOB}`);
+    await page.goto(`${link}#peer=${BOB}`);
     await page.locator("#messages li").first().waitFor({ timeout: 60_000 });
     const shown = Date.now() - t0;
     const fcp = await page.evaluate(
@@ -94,7 +95,7 @@ export async function benchWeb(ctx: BenchContext, o: { messages: number; peers: 
     await a.joined(b.id, 10_000);
     await page.close();
     const live = await browser.newPage();
-    await live.goto(`${a.httpUrl}/#peer=${b.id}`);
+    await live.goto(`${await a.webLink()}#peer=${b.id}`);
     await live.locator("#composer").waitFor({ state: "visible", timeout: 30_000 });
     await live.evaluate(`window.__seen = {};
       new MutationObserver(() => {

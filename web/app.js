@@ -43,28 +43,20 @@ async function api(path, body, method = "POST") {
     },
   );
   const json = await res.json().catch(() => ({}));
-  if (res.status === 401) throw new AuthError(json.error ?? "a token is needed");
+  if (res.status === 401) throw new AuthError(json.error ?? "the session ended");
   if (!res.ok) throw new Error(json.error ?? `${res.status}`);
   return json;
 }
 
 class AuthError extends Error {}
 
-/** Beyond loopback: ask for the token once; the daemon keeps it in an HttpOnly cookie. */
-function askForToken() {
-  $("people").hidden = true;
-  $("conversation").hidden = true;
-  $("login").hidden = false;
-  $("token").focus();
-  $("login").addEventListener("submit", async (e) => {
-    e.preventDefault();
-    try {
-      await api("/session", { token: $("token").value });
-      location.reload();
-    } catch (err) {
-      $("login-error").textContent = err.message;
-    }
-  });
+/**
+ * The session ended (the token file was replaced): load the page again,
+ * which then says how to open it (lanchat web). The page never sees the
+ * token, nor puts a code in a URL it keeps: the daemon set the cookie.
+ */
+function sessionEnded() {
+  location.replace("/");
 }
 
 // ---- people ----
@@ -829,4 +821,4 @@ async function start() {
   if (linked) await openConversation(linked[2], linked[1]);
 }
 
-start().catch((e) => e instanceof AuthError ? askForToken() : alertLine(`Cannot reach the daemon: ${e.message}`));
+start().catch((e) => e instanceof AuthError ? sessionEnded() : alertLine(`Cannot reach the daemon: ${e.message}`));

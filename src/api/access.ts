@@ -3,8 +3,10 @@
  * `Host` a loopback bind answers to, the bearer token (or the web page's
  * session cookie), and no change from another site's page (`Origin`,
  * `Sec-Fetch-Site`). {@link accessChecks} is them as the router's middleware;
- * what the token does not guard (`/healthz`, the page's files, asking for a
- * session) is named there too. Body size is checked where a route reads the
+ * what the token does not guard (`/healthz`, and the one-time link that
+ * opens a session) is named there too. The daemon always has a token: the
+ * API answers its owner only, on loopback too, as any local user can reach
+ * 127.0.0.1. Body size is checked where a route reads the
  * body (`readBody` in request.ts), as only the route knows its limit.
  *
  * @module
@@ -12,6 +14,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { jsonError } from "./request.ts";
 import type { Middleware } from "./router.ts";
+import { NO_SESSION_TEXT, noticePage, type OneTimeCodes, sessionMatches } from "./web_link.ts";
 
 /** A file of the web page, as served. */
 export interface WebAsset {
@@ -23,9 +26,12 @@ export interface WebAsset {
 export interface HttpAccess {
   /**
    * A bearer token every route but `/healthz` requires (compared in
-   * constant time). Required whenever the server listens beyond loopback.
+   * constant time); the daemon always sets it (security/http_token.ts).
+   * Without it (unit tests of routes) every request is let in.
    */
   token?: string;
+  /** The web page's one-time codes (web_link.ts); with a token, `POST /session/link` makes them. */
+  codes?: OneTimeCodes;
   /**
    * Host names (without port) a request's `Host` header may carry. Set on
    * loopback binds: a web page that rebinds its own DNS name to 127.0.0.1
@@ -84,18 +90,32 @@ export function crossOrigin(req: Request): string | undefined {
   return undefined;
 }
 
-/** The cookie the web page's session keeps the token in. */
-export const SESSION_COOKIE = "lanchat_token";
+/** The cookie the web page's session is kept in (its value derived from the token: web_link.ts). */
+export const SESSION_COOKIE = "lanchat_session";
 
-/** Whether a `Cookie` header carries the token (compared in constant time). */
+/** Whether a `Cookie` header carries the session (compared in constant time). */
 function cookieMatches(header: string | null, token: string): boolean {
   const m = new RegExp(`(?:^|;\\s*)${SESSION_COOKIE}=([^;]+)`).exec(header ?? "");
-  return m !== null && timingSafeEqual(digest(decodeURIComponent(m[1]!)), digest(token));
+  return m !== null && sessionMatches(m[1]!, token);
+}
+
+/** What a request without the token is told: who may use this API and how. */
+export const UNAUTHORIZED_TEXT = "Missing or wrong bearer token: this lanchat answers its owner only. " +
+  "Run `lanchat web` on this computer to open the page, or send Authorization: Bearer and the token in " +
+  "http_token in the daemon's data directory (the owner's CLI reads it, or $LANCHAT_HTTP_TOKEN)";
+
+/** Whether `req` is the owner's: the bearer token or the page's session cookie. */
+export function isOwner(req: Request, token: string): boolean {
+  // Both checked, whatever the first says: the time taken does not tell which one failed.
+  const bearer = tokenMatches(req.headers.get("authorization"), token);
+  const cookie = cookieMatches(req.headers.get("cookie"), token);
+  return bearer || cookie;
 }
 
 /**
  * The shared checks, in order: `Host` (403), the token unless the request
- * is one that needs none (401), another site's page changing something (403).
+ * is one that needs none (401: the page's HTML for a browser opening the
+ * page, JSON otherwise), another site's page changing something (403).
  */
 export function accessChecks(access: HttpAccess): Middleware {
   return async (req, url, path, next) => {
@@ -107,21 +127,15 @@ export function accessChecks(access: HttpAccess): Middleware {
         }`,
       );
     }
-    // The page's own files carry no secret: served to anyone who may reach the server, so that the
-    // page can ask for the token (POST /session). The token then travels in an HttpOnly,
-    // SameSite=Strict cookie.
-    const asset = access.web?.get(url.pathname);
-    const open = path === "/healthz" || (asset !== undefined && (req.method === "GET" || req.method === "HEAD")) ||
-      (path === "/session" && req.method === "POST");
-    if (
-      access.token !== undefined && !open && !tokenMatches(req.headers.get("authorization"), access.token) &&
-      !cookieMatches(req.headers.get("cookie"), access.token)
-    ) {
-      return jsonError(
-        401,
-        "Missing or wrong bearer token: send Authorization: Bearer TOKEN (the daemon's --http-token-file; the CLI reads $LANCHAT_HTTP_TOKEN)",
-        { "www-authenticate": 'Bearer realm="lanchat"' },
-      );
+    const read = req.method === "GET" || req.method === "HEAD";
+    // Open to all: the health check, and the one-time link (its code is the proof; routes/page.ts).
+    const open = path === "/healthz" || (path === "/session" && read);
+    if (access.token !== undefined && !open && !isOwner(req, access.token)) {
+      const res = read && access.web?.get(url.pathname)?.type.startsWith("text/html")
+        ? noticePage(401, NO_SESSION_TEXT)
+        : jsonError(401, UNAUTHORIZED_TEXT, { "www-authenticate": 'Bearer realm="lanchat"' });
+      // HEAD: the head alone, as the routes answer it (router.ts).
+      return req.method === "HEAD" ? new Response(null, { status: res.status, headers: res.headers }) : res;
     }
     const cross = crossOrigin(req);
     if (cross) return jsonError(403, cross);

@@ -13,7 +13,7 @@
  * | `POST /trust` | `{peer}`: confirm that peer's pinned node key | peers.ts |
  * | `POST /forget` | `{peer}`: forget its pinned key (pinned anew on its next hello) | peers.ts |
  * | `GET /status` | this node and its counters | status.ts |
- * | `GET /healthz` | `ok`, or 503 with what is wrong (a damaged database), a line each; no token needed | status.ts |
+ * | `GET /healthz` | `ok`, or 503 with what is wrong (a damaged database), a line each; the only route open to all | status.ts |
  * | `GET /metrics` | Prometheus text | status.ts |
  * | `POST /memory/compact` | compact the heap now (at most every 10 s) | status.ts |
  * | `POST /messages[?wait=S]` | send `{to, text, sealed?}`, `{group, text}` or `{messages: [{to, text}, …]}` | messages.ts |
@@ -30,15 +30,19 @@
  * | `POST /transfers/ID/accept` (`{dir}` optional), `/refuse`, `/cancel` | answer or end a transfer | files.ts |
  * | `PUT /presence` | `{presence: online|away|busy, note?}` | presence.ts |
  * | `GET /events` | Server-Sent Events | events.ts |
- * | `GET /`, `/app.js`, `/app.css` | the web page (web/ in the repository); no token needed | page.ts |
- * | `POST /session` | `{token}`: the token as a cookie, for the web page (only with a token) | page.ts |
+ * | `GET /`, `/app.js`, `/app.css` | the web page (web/ in the repository); without a session, `/` says how to get one | page.ts |
+ * | `POST /session/link` | `{path, expiresInSeconds}`: a one-time link to open the page (`lanchat web`) | page.ts |
+ * | `GET /session?code=` | a one-time code traded for the page's session cookie, then on to `/`; the code is the proof | page.ts |
+ *
+ * Every route but `/healthz` and the one-time link wants the token (or the
+ * page's cookie): the API is its owner's (access.ts).
  *
  * @module
  */
 import { Router } from "./router.ts";
 import type { Api } from "./api.ts";
 import { accessChecks, type HttpAccess } from "./access.ts";
-import { page } from "./routes/page.ts";
+import { page, sessionRoutes } from "./routes/page.ts";
 import { peerRoutes } from "./routes/peers.ts";
 import { statusRoutes } from "./routes/status.ts";
 import { messageRoutes } from "./routes/messages.ts";
@@ -56,9 +60,11 @@ export {
   isLoopbackBind,
   LOOPBACK_HOSTS,
   SESSION_COOKIE,
+  UNAUTHORIZED_TEXT,
   type WebAsset,
 } from "./access.ts";
 export { PAGE_CSP } from "./routes/page.ts";
+export { CODE_TTL_MS, NO_SESSION_TEXT, OneTimeCodes } from "./web_link.ts";
 export { MAX_BATCH } from "./routes/messages.ts";
 export { MAX_SSE_BACKLOG_BYTES, MAX_SSE_CLIENTS, sseEvent } from "./routes/events.ts";
 
@@ -66,6 +72,8 @@ export { MAX_SSE_BACKLOG_BYTES, MAX_SSE_CLIENTS, sseEvent } from "./routes/event
 export interface HandlerWithStreams {
   (req: Request): Promise<Response>;
   closeStreams(): void;
+  /** Every route, as `METHOD /path` (`:name` for a parameter): what the access tests go through. */
+  routes(): string[];
 }
 
 /** Builds the request handler over an {@link Api}. */
@@ -82,10 +90,12 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
     .route(groupRoutes(api))
     .route(fileRoutes(api))
     .route(presenceRoutes(api))
-    .route(eventRoutes(api, streams));
+    .route(eventRoutes(api, streams))
+    .route(sessionRoutes(access));
   const handler = ((req: Request) => app.handle(req)) as HandlerWithStreams;
   handler.closeStreams = () => {
     for (const close of [...streams]) close();
   };
+  handler.routes = () => app.routes();
   return handler;
 }

@@ -55,6 +55,12 @@ export class Router {
     return this;
   }
 
+  /** Every route, as `METHOD /path`, in the order added (exact paths first). */
+  routes(): string[] {
+    const all = [...this.#exact].map(([path, route]) => ({ path, route })).concat(this.#patterns);
+    return all.flatMap(({ path, route }) => Object.keys(route).map((method) => `${method} ${path}`));
+  }
+
   /** Answers a request: the middleware in order, then the route. */
   handle(req: Request): Promise<Response> {
     const url = new URL(req.url);

@@ -113,8 +113,8 @@ export function registerDaemon(program: Command): void {
     )
     .option(
       "--http-token-file <path>",
-      "bearer token the HTTP API requires (created if absent); required beyond loopback, " +
-        "default <data-dir>/http_token then",
+      "bearer token the HTTP API requires, on loopback too (created 0600 if absent; refused if others may read it), " +
+        "default <data-dir>/http_token",
     )
     .option(
       "--announce-budget <n>",

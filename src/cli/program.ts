@@ -27,6 +27,7 @@ import { registerPeers } from "./peers.ts";
 import { registerStatus } from "./status.ts";
 import { registerTrust } from "./trust.ts";
 import { registerVerify } from "./verify.ts";
+import { registerWeb } from "./web.ts";
 import { registerService } from "./service.ts";
 import { registerInstall } from "./install.ts";
 import { registerCompletion } from "./completion.ts";
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
   registerKeygen(program);
   registerTrust(program);
   registerVerify(program);
+  registerWeb(program);
   registerService(program);
   registerInstall(program);
   registerCompletion(program);

@@ -10,7 +10,7 @@
 export const KEY_FILE = "node_key.json";
 /** The database (storage/store.ts). */
 export const DB_FILE = "lanchat.db";
-/** The bearer token the HTTP API requires beyond loopback (security/http_token.ts). */
+/** The bearer token the HTTP API requires, on loopback too (security/http_token.ts). */
 export const HTTP_TOKEN_FILE = "http_token";
 
 /**
@@ -32,6 +32,15 @@ export async function ensureDataDir(dir: string): Promise<void> {
   } catch (e) {
     throw new Error(`Cannot create data directory ${dir}: ${(e as Error).message}`, { cause: e });
   }
+}
+
+/**
+ * The mode of `dir` (octal, e.g. "755") when group or others may enter or
+ * read it, else undefined (0700, or a system without modes).
+ */
+export function openToOthers(dir: string): string | undefined {
+  const mode = Deno.statSync(dir).mode;
+  return mode !== null && (mode & 0o077) !== 0 ? (mode & 0o777).toString(8).padStart(3, "0") : undefined;
 }
 
 /**

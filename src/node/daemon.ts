@@ -14,9 +14,9 @@
  */
 import { loadWebAssets } from "./web_assets.ts";
 import { clearImmediate, setImmediate } from "node:timers";
-import { type Api, createHandler, isLoopbackBind, LOOPBACK_HOSTS } from "../api/http.ts";
+import { type Api, createHandler, isLoopbackBind, LOOPBACK_HOSTS, OneTimeCodes } from "../api/http.ts";
 import type { DaemonEvent, PeerJson } from "../api/types.ts";
-import { defaultDataDir, ensureDataDir, HTTP_TOKEN_FILE } from "../common/data_dir.ts";
+import { defaultDataDir, ensureDataDir, HTTP_TOKEN_FILE, openToOthers } from "../common/data_dir.ts";
 import { logger } from "../common/log.ts";
 import { VERSION } from "../common/version.ts";
 import type { Discovery } from "../protocol/discovery.ts";
@@ -121,6 +121,13 @@ export class Daemon {
     const log = logger("daemon");
     const dataDir = options.dataDir ?? defaultDataDir(io.env);
     await ensureDataDir(dataDir);
+    const openTo = openToOthers(dataDir);
+    if (openTo) {
+      log.warn("Data directory {dataDir} has mode {mode}: other users of this host may read its files; chmod 700 it", {
+        dataDir,
+        mode: openTo,
+      });
+    }
     const identity = await loadOrCreateIdentity(dataDir);
     if (identity.created) log.info("Created node identity {id} in {dataDir}", { id: identity.id, dataDir });
     const store = await Store.open(dataDir);
@@ -230,11 +237,13 @@ export class Daemon {
   async #serve(where: { hostname: string; port: number }, options: DaemonOptions): Promise<void> {
     const log = this.#log;
     const loopback = isLoopbackBind(where.hostname);
-    const tokenFile = options.httpTokenFile ?? (loopback ? undefined : `${this.dataDir}/${HTTP_TOKEN_FILE}`);
-    const token = tokenFile === undefined ? undefined : await loadOrCreateToken(tokenFile);
-    if (tokenFile) log.info("The HTTP API requires the bearer token in {tokenFile}", { tokenFile });
+    // On loopback too: every user of this host can reach 127.0.0.1, and the API is the owner's.
+    const tokenFile = options.httpTokenFile ?? `${this.dataDir}/${HTTP_TOKEN_FILE}`;
+    const token = await loadOrCreateToken(tokenFile);
+    log.info("The HTTP API answers only to the bearer token in {tokenFile} (the page: lanchat web)", { tokenFile });
     const handler = createHandler(this.api(), {
       token,
+      codes: new OneTimeCodes(),
       allowedHosts: loopback ? LOOPBACK_HOSTS : undefined,
       web: await loadWebAssets(),
     });

@@ -44,8 +44,8 @@ export interface DaemonOptions {
   /** Static unicast peers: `HOST[:PORT]`, PORT being their unicast port. */
   peers?: string[];
   /**
-   * File holding the bearer token the HTTP API requires; created (0600) if
-   * absent. A bind beyond loopback always requires one: default
+   * File holding the bearer token the HTTP API requires, on loopback too
+   * (the API is its owner's); created (0600) if absent. Default
    * `<data-dir>/http_token`.
    */
   httpTokenFile?: string;

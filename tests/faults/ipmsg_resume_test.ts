@@ -424,7 +424,7 @@ Deno.test({
       const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
       try {
         const page = await browser.newPage();
-        await page.goto(`${d.httpUrl}/#peer=${tux.id}`);
+        await page.goto(`${await d.webLink()}#peer=${tux.id}`);
         const transfer = page.locator("#transfers .transfer", { hasText: "big.bin" });
         await transfer.waitFor({ timeout: 15_000 });
         row = await transfer.innerText();

@@ -13,6 +13,7 @@ import {
   freeTcpPort,
   freeUdpPort,
   killAll,
+  ownerEnv,
   runCli,
   startLoopbackDaemon,
   tempDataDir,
@@ -117,6 +118,7 @@ Deno.test("inbox --follow and chat carry on across a daemon restart: nothing mis
     const cli = (args: string[]) =>
       new Deno.Command(Deno.execPath(), {
         args: ["run", ...DAEMON_PERMISSIONS, new URL("../../main.ts", import.meta.url).pathname, ...args],
+        env: ownerEnv(args),
         stdin: "piped",
         stdout: "piped",
         stderr: "piped",

@@ -7,6 +7,7 @@ import {
   freeTcpPort,
   freeUdpPort,
   killAll,
+  ownerEnv,
   runCli,
   startLoopbackDaemon,
 } from "../support/daemon_process.ts";
@@ -235,6 +236,7 @@ function chatProcess(args: string[]) {
       new URL("../../main.ts", import.meta.url).pathname,
       ...args,
     ],
+    env: ownerEnv(args),
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",

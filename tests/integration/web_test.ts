@@ -64,8 +64,8 @@ browserTest(
       await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
       return page;
     };
-    const pageA = await open(a.httpUrl);
-    const pageB = await open(b.httpUrl);
+    const pageA = await open(await a.webLink());
+    const pageB = await open(await b.webLink());
     // A sees bob by his hostile name, as text.
     const bobInA = pageA.locator("#peer-list li", { hasText: "<img src=x" });
     await bobInA.waitFor({ timeout: 10_000 });
@@ -125,27 +125,43 @@ browserTest(
 );
 
 browserTest(
-  "a daemon that needs its token: the page asks once, keeps it in an HttpOnly cookie no script can read, and works",
-  async (browser, tempDir) => {
-    const port = freeUdpPort();
-    const dir = tempDir();
-    const a = await startLoopbackDaemon(port, "alice", { extra: ["--http-token-file", `${dir}/token`] }).started();
-    const token = Deno.readTextFileSync(`${dir}/token`).trim();
-    assert.equal((await fetch(`${a.httpUrl}/peers`)).status, 401, "the API still needs it");
+  "the page opens only through the one-time link of lanchat web: an HttpOnly cookie no script can read, a clean URL, and the link works once",
+  async (browser) => {
+    const a = await startLoopbackDaemon(freeUdpPort(), "alice").started();
+    // Without the link: a short page saying how to open it, and nothing of the API.
+    const stranger = await browser.newPage();
+    const bare = await stranger.goto(a.httpUrl);
+    assert.equal(bare!.status(), 401);
+    assert.equal(
+      await stranger.locator("p").first().innerText(),
+      "Run `lanchat web` on this computer to open lanchat.",
+    );
+    assert.equal(await stranger.locator("#me").count(), 0);
+    // With it: the page, at a URL without the code, in history without it either.
+    const link = await a.webLink();
     const page = await browser.newPage();
-    await page.goto(a.httpUrl);
-    await page.locator("#login").waitFor({ timeout: 10_000 });
-    await page.fill("#token", "wrong");
-    await page.click("#login button");
-    await page.locator("#login-error", { hasText: "Wrong token" }).waitFor({ timeout: 5000 });
-    await page.fill("#token", token);
-    await page.click("#login button");
+    const requests: string[] = [];
+    page.on("request", (r) => requests.push(`${r.url()} referer=${r.headers()["referer"] ?? ""}`));
+    await page.goto(link);
     await page.locator("#me", { hasText: "alice" }).waitFor({ timeout: 10_000 });
+    assert.equal(page.url(), `${a.httpUrl}/`, "the code is not in the address bar");
+    assert.ok(requests.filter((r) => r.includes("code=")).length === 1, requests.join("\n"));
+    assert.ok(!requests.some((r) => /referer=.*code=/.test(r)), "no request tells the code as its referrer");
     assert.equal(await page.evaluate("document.cookie"), "", "the cookie is HttpOnly");
     const cookies = await page.context().cookies();
-    const session = cookies.find((c) => c.name === "lanchat_token")!;
+    const session = cookies.find((c) => c.name === "lanchat_session")!;
     assert.equal(session.httpOnly, true);
     assert.equal(session.sameSite, "Strict");
+    assert.ok(a.token && !session.value.includes(a.token), "the browser never holds the token");
+    // Back in history: the entry before, not the link (a redirect leaves no entry of its own).
+    await page.goBack();
+    assert.ok(!page.url().includes("code="), page.url());
+    // The same link again, in another browser: refused.
+    const again = await browser.newPage();
+    const replay = await again.goto(link);
+    assert.equal(replay!.status(), 401);
+    assert.match(await again.locator("p").first().innerText(), /used already, or is more than a minute old/);
+    assert.equal((await again.context().cookies()).length, 0);
   },
 );
 
@@ -160,7 +176,7 @@ browserTest(
     assert.ok(fill.success);
     const a = await startLoopbackDaemon(freeUdpPort(), "alice", { dataDir: dir }).started();
     const page = await browser.newPage();
-    await page.goto(`${a.httpUrl}/#peer=${BOB}`);
+    await page.goto(`${await a.webLink()}#peer=${BOB}`);
     const list = page.locator("#messages");
     await list.locator("li").first().waitFor({ timeout: 10_000 });
     let most = 0;
@@ -198,8 +214,8 @@ browserTest(
     const pageA = await browser.newPage();
     const pageB = await browser.newPage();
     for (const p of [pageA, pageB]) p.on("pageerror", (e) => console.log("page error:", e.message));
-    await pageA.goto(`${a.httpUrl}/#peer=${b.id}`);
-    await pageB.goto(`${b.httpUrl}/#peer=${a.id}`);
+    await pageA.goto(`${await a.webLink()}#peer=${b.id}`);
+    await pageB.goto(`${await b.webLink()}#peer=${a.id}`);
     for (const p of [pageA, pageB]) await p.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
     await pageA.locator("#composer").waitFor({ state: "visible", timeout: 10_000 }).catch(async (e) => {
       throw new Error(`${e.message}\n${await pageA.locator("body").innerText()}`);
@@ -253,8 +269,8 @@ browserTest(
       await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
       return page;
     };
-    const pageA = await open(a.httpUrl);
-    const pageB = await open(b.httpUrl);
+    const pageA = await open(await a.webLink());
+    const pageB = await open(await b.webLink());
     await pageA.locator("#peer-list li", { hasText: "carol" }).waitFor({ timeout: 10_000 });
     // Alice makes the group in the dialog: a name, two people ticked.
     await pageA.click("#new-group");
@@ -333,7 +349,7 @@ browserTest(
       const doc = (globalThis as unknown as { document: object }).document;
       Object.defineProperty(doc, "hidden", { get: () => w.hiddenNow, configurable: true });
     });
-    await page.goto(a.httpUrl);
+    await page.goto(await a.webLink());
     await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
     const notes = () => page.evaluate(() => (globalThis as unknown as { notes: string[] }).notes.length);
     await page.evaluate(() => (globalThis as unknown as { hiddenNow: boolean }).hiddenNow = true);
@@ -425,7 +441,7 @@ browserTest(
     assert.equal((await r.json()).read, 40);
     const page = await browser.newPage({ viewport: { width: 900, height: 500 } });
     page.on("pageerror", (e) => console.log("page error:", e.message));
-    await page.goto(`${b.httpUrl}/#peer=${a.id}`);
+    await page.goto(`${await b.webLink()}#peer=${a.id}`);
     await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
     await page.locator("#messages li.in", { hasText: "history 40" }).waitFor({ timeout: 10_000 });
     // Scrolled to the top, explicitly (whatever the page did on opening).
@@ -475,7 +491,7 @@ browserTest(
         doc.dispatchEvent(new Event("visibilitychange"));
       };
     });
-    await page.goto(`${b.httpUrl}/#peer=${a.id}`);
+    await page.goto(`${await b.webLink()}#peer=${a.id}`);
     // Real focus: without playwright's focus emulation, the page in front has it and the others lose it.
     const cdp = await context.newCDPSession(page);
     await cdp.send("Emulation.setFocusEmulationEnabled", { enabled: false });
@@ -513,7 +529,7 @@ browserTest(
     for (const t of texts) await send(t);
     const page = await browser.newPage({ viewport: { width: 900, height: 500 } });
     page.on("pageerror", (e) => console.log("page error:", e.message));
-    await page.goto(`${b.httpUrl}/#peer=${a.id}`);
+    await page.goto(`${await b.webLink()}#peer=${a.id}`);
     await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
     await page.locator("#messages li.in", { hasText: "unread 40" }).waitFor({ timeout: 10_000 });
     // At the bottom, explicitly (whatever the page did on opening).
@@ -552,7 +568,7 @@ browserTest(
     await b.joined(a.id, 5000);
     const page = await browser.newPage();
     page.on("dialog", (d) => void d.dismiss());
-    await page.goto(a.httpUrl);
+    await page.goto(await a.webLink());
     await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
     const bob = page.locator("#peer-list li", { hasText: "<img src=x" });
     await bob.locator(".trust", { hasText: "not verified" }).waitFor({ timeout: 10_000 });

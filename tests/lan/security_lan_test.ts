@@ -223,9 +223,10 @@ function cpuHogs(n: number): { stop(): Promise<void> } {
 }
 
 /** A's roster as its HTTP API says (curl inside A's namespace: far lighter than a CLI process a sample). */
-async function listed(ns: string, url: string, id: string): Promise<boolean | undefined> {
+async function listed(ns: string, url: string, id: string, token = ""): Promise<boolean | undefined> {
+  const auth = ["-H", `Authorization: Bearer ${token}`];
   const out = await new Deno.Command("ip", {
-    args: ["netns", "exec", ns, "curl", "-s", "--max-time", "5", `${url}/peers`],
+    args: ["netns", "exec", ns, "curl", "-s", "--max-time", "5", ...auth, `${url}/peers`],
     stdout: "piped",
     stderr: "null",
   }).output();
@@ -289,7 +290,7 @@ Deno.test({
           }
         })();
         while (flooding) {
-          samples.push(await listed(ha.ns, a.httpUrl, b.id));
+          samples.push(await listed(ha.ns, a.httpUrl, b.id, a.token));
           await new Promise((r) => setTimeout(r, 200));
         }
         await pauses;

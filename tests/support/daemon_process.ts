@@ -5,6 +5,8 @@
  * {@link DaemonProcess.kill} / {@link killAll}, by pid.
  */
 
+import { DEFAULT_HTTP } from "../../src/node/options.ts";
+
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
@@ -32,6 +34,56 @@ export interface LogLine {
 
 const running = new Set<DaemonProcess>();
 
+/**
+ * The owner's token of each daemon started here, by where the test reaches
+ * it: `netns origin` (netns empty outside a namespace). The API answers its
+ * owner only; tests are the owner, so their requests carry the token as the
+ * CLI's do, without each test saying so (see {@link ownerFetch}).
+ */
+const tokens = new Map<string, string>();
+const key = (netns: string | undefined, url: string) => `${netns ?? ""} ${new URL(url).origin}`;
+
+/** `fetch` as it is, without the owner's token: what another user of the host, or another site, sends. */
+export const strangerFetch: typeof fetch = globalThis.fetch.bind(globalThis);
+
+/**
+ * `fetch` as the daemons' owner: a request to a daemon started here (outside
+ * a namespace) carries its bearer token, unless the request sets its own
+ * `Authorization` or `Cookie` (a test of the token itself, or of the page's
+ * session). Installed as `globalThis.fetch` by this module, so that tests
+ * written before the API wanted a token on loopback run as they were.
+ */
+export const ownerFetch: typeof fetch = (input, init) => {
+  const url = input instanceof Request ? input.url : String(input);
+  let token: string | undefined;
+  try {
+    token = tokens.get(key(undefined, url));
+  } catch { /* not a URL: fetch says so */ }
+  const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
+  if (token === undefined || headers.has("authorization") || headers.has("cookie")) {
+    return strangerFetch(input, init);
+  }
+  headers.set("authorization", `Bearer ${token}`);
+  return strangerFetch(input, { ...init, headers });
+};
+globalThis.fetch = ownerFetch;
+
+/** Where `args` (a daemon's flags) and `env` put its token file. */
+function tokenFileOf(args: string[], env: Record<string, string> | undefined): string | undefined {
+  const flag = (name: string) => {
+    const i = args.lastIndexOf(name);
+    return i >= 0 ? args[i + 1] : args.findLast((a) => a.startsWith(`${name}=`))?.slice(name.length + 1);
+  };
+  const file = flag("--http-token-file");
+  if (file) return file;
+  const dir = flag("--data-dir");
+  if (dir) return `${dir}/http_token`;
+  const get = (n: string) => env?.[n] ?? Deno.env.get(n);
+  const xdg = get("XDG_DATA_HOME");
+  const home = get("HOME");
+  return xdg ? `${xdg}/lanchat/http_token` : home ? `${home}/.local/share/lanchat/http_token` : undefined;
+}
+
 /** A running daemon process. */
 export class DaemonProcess {
   readonly child: Deno.ChildProcess;
@@ -41,6 +93,10 @@ export class DaemonProcess {
   id = "";
   httpUrl = "";
   unicastPort = 0;
+  /** The owner's bearer token (from its token file, once started), or undefined (an older daemon's, with none). */
+  token: string | undefined;
+  readonly #tokenFile: string | undefined;
+  readonly #netns: string | undefined;
   #waiters: { pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }[] = [];
   #done: Promise<void>;
 
@@ -55,6 +111,8 @@ export class DaemonProcess {
     options: { netns?: string; env?: Record<string, string>; prefix?: string[]; repo?: string } = {},
   ) {
     const config = options.repo ? `${options.repo}/deno.json` : CONFIG;
+    this.#tokenFile = tokenFileOf(args, options.env);
+    this.#netns = options.netns;
     const deno = [
       Deno.execPath(),
       "run",
@@ -105,6 +163,7 @@ export class DaemonProcess {
           this.id = p.id;
           this.unicastPort = p.unicastPort;
           this.httpUrl = String(p.http);
+          this.#learnToken();
         }
         for (const w of [...this.#waiters]) {
           if (w.pred(line)) {
@@ -114,6 +173,30 @@ export class DaemonProcess {
         }
       }
     }
+  }
+
+  /** Reads the token file the daemon made or read before it said it started. */
+  #learnToken(): void {
+    try {
+      this.token = Deno.readTextFileSync(this.#tokenFile!).trim() || undefined;
+    } catch { /* none: a daemon of a version before tokens on loopback */ }
+    if (this.token !== undefined && /^http:\/\/(127\.|localhost|\[::1\])/.test(this.httpUrl)) {
+      tokens.set(key(this.#netns, this.httpUrl), this.token);
+    }
+  }
+
+  /** `{authorization: "Bearer …"}` for this daemon, for requests made other than by `fetch` (curl, raw sockets). */
+  authHeader(): Record<string, string> {
+    return this.token === undefined ? {} : { authorization: `Bearer ${this.token}` };
+  }
+
+  /** A one-time link that opens this daemon's web page, from `lanchat web --print` as its owner. */
+  async webLink(): Promise<string> {
+    const out = await runCli(["web", "--print", "--http", this.httpUrl.replace(/^http:\/\//, "")], {
+      netns: this.#netns,
+    });
+    if (out.code !== 0) throw new Error(`lanchat web --print failed (${out.code}): ${out.stderr}`);
+    return out.stdout.trim();
   }
 
   /** Resolves with the first log line (past or future) matching `pred`. */
@@ -234,7 +317,7 @@ export async function runCli(
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
-    env: options.env,
+    env: ownerEnv(args, options),
   }).spawn();
   if (options.stdin !== undefined) {
     const w = child.stdin.getWriter();
@@ -244,6 +327,30 @@ export async function runCli(
   const out = await child.output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/**
+ * The CLI's environment as the owner of the daemon it talks to (a daemon
+ * started here, named by `--http` or `LANCHAT_HTTP`): its token in
+ * `LANCHAT_HTTP_TOKEN`, as the owner's CLI reads it from the default data
+ * directory, which test daemons do not use. A test that sets
+ * `LANCHAT_HTTP_TOKEN` or `HOME` itself gets what it set.
+ */
+export function ownerEnv(
+  args: string[],
+  options: { netns?: string; env?: Record<string, string> } = {},
+): Record<string, string> | undefined {
+  const env = options.env;
+  if (env?.LANCHAT_HTTP_TOKEN !== undefined || env?.HOME !== undefined || env?.XDG_DATA_HOME !== undefined) return env;
+  const i = args.lastIndexOf("--http");
+  // As the CLI chooses: --http, else $LANCHAT_HTTP, else the default (a daemon in a namespace often has it).
+  const where = (i >= 0 ? args[i + 1] : env?.LANCHAT_HTTP ?? Deno.env.get("LANCHAT_HTTP")) ||
+    `${DEFAULT_HTTP.hostname}:${DEFAULT_HTTP.port}`;
+  let token: string | undefined;
+  try {
+    token = tokens.get(key(options.netns, /^https?:\/\//.test(where) ? where : `http://${where}`));
+  } catch { /* malformed: the CLI says so */ }
+  return token === undefined ? env : { ...env, LANCHAT_HTTP_TOKEN: token };
 }
 
 /**

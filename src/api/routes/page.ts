@@ -1,15 +1,15 @@
 /**
  * The web page (web/ in the repository, read by node/web_assets.ts): its
- * files served with their Content-Security-Policy, and `POST /session`, by
- * which the page beyond loopback trades the token for a cookie. Both come
- * before the API's routes, as router middleware after the shared checks.
+ * files served with their Content-Security-Policy to the owner (router
+ * middleware after the shared checks), and the session routes by which the
+ * one-time link of `lanchat web` becomes the page's cookie.
  *
  * @module
  */
-import { timingSafeEqual } from "node:crypto";
-import { json, jsonError, readJsonObject } from "../request.ts";
-import { digest, type HttpAccess, SESSION_COOKIE } from "../access.ts";
-import type { Middleware } from "../router.ts";
+import { json } from "../request.ts";
+import { type HttpAccess, SESSION_COOKIE } from "../access.ts";
+import { type Middleware, Router } from "../router.ts";
+import { CODE_TTL_MS, noticePage, sessionValue } from "../web_link.ts";
 
 /**
  * The page's policy: its own scripts and styles only, no inline script, no
@@ -19,30 +19,53 @@ export const PAGE_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
   "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/**
- * `POST /session {"token": …}`: the page beyond loopback asks for the token
- * once; a right one comes back as an HttpOnly, SameSite=Strict cookie (no
- * script can read it, no other site's request carries it).
- */
-async function startSession(req: Request, token: string): Promise<Response> {
-  const body = await readJsonObject(req);
-  if (typeof body.token !== "string" || !timingSafeEqual(digest(body.token.trim()), digest(token))) {
-    return jsonError(401, "Wrong token: it is in the daemon's --http-token-file");
-  }
-  return json({ ok: true }, 200, {
-    "set-cookie": `${SESSION_COOKIE}=${encodeURIComponent(token)}; HttpOnly; SameSite=Strict; Path=/; Max-Age=31536000`,
-  });
-}
+/** How long the session cookie lasts: a year (replacing the token file ends it sooner). */
+const SESSION_MAX_AGE_S = 365 * 24 * 3600;
 
 /**
- * Answers `POST /session` (when there is a token) and `GET`/`HEAD` of the
- * page's files; hands everything else on to the routes.
+ * `GET /session?code=…` (the link `lanchat web` prints): a waiting one-time
+ * code becomes the session cookie (HttpOnly: no script reads it;
+ * SameSite=Strict: no other site's request carries it), and the browser is
+ * sent on to `/`, so that the code stays neither in the address bar nor in
+ * history, nor goes to anyone as a referrer. Any other code (used, expired,
+ * made up) gets the page saying how to get in. `POST /session/link` (the
+ * owner's only, as every route) makes a code: `{path, expiresInSeconds}`.
  */
+export function sessionRoutes(access: HttpAccess): Router {
+  const r = new Router();
+  const { token, codes } = access;
+  if (token === undefined || codes === undefined) return r;
+  return r
+    .get("/session", (req, url) => {
+      // A HEAD (a link preview, a checker) must not spend the code the person is about to open.
+      if (req.method === "HEAD") return new Response(null, { status: 204, headers: { "cache-control": "no-store" } });
+      const code = url.searchParams.get("code") ?? "";
+      if (!codes.redeem(code)) {
+        return noticePage(
+          401,
+          "This link was used already, or is more than a minute old: run `lanchat web` on this computer for a new one.",
+        );
+      }
+      return new Response(null, {
+        status: 303,
+        headers: {
+          location: "/",
+          "set-cookie": `${SESSION_COOKIE}=${sessionValue(token)}; HttpOnly; SameSite=Strict; Path=/; ` +
+            `Max-Age=${SESSION_MAX_AGE_S}`,
+          "cache-control": "no-store",
+          "referrer-policy": "no-referrer",
+        },
+      });
+    })
+    .post(
+      "/session/link",
+      () => json({ path: `/session?code=${codes.issue()}`, expiresInSeconds: CODE_TTL_MS / 1000 }, 201),
+    );
+}
+
+/** Answers `GET`/`HEAD` of the page's files; hands everything else on to the routes. */
 export function page(access: HttpAccess): Middleware {
-  return async (req, url, path, next) => {
-    if (access.token !== undefined && path === "/session" && req.method === "POST") {
-      return await startSession(req, access.token);
-    }
+  return async (req, url, _path, next) => {
     const asset = access.web?.get(url.pathname);
     if (asset && (req.method === "GET" || req.method === "HEAD")) {
       return new Response(req.method === "HEAD" ? null : asset.body as Uint8Array<ArrayBuffer>, {

@@ -1,0 +1,77 @@
+/**
+ * `lanchat web`: opens the web page with a one-time link. The daemon makes
+ * the link's code for its owner (this CLI sends the token), the browser
+ * trades it once, within a minute, for the page's HttpOnly cookie.
+ *
+ * The browser is not given the link on its command line, which every user
+ * of the host can read (`ps`, /proc/PID/cmdline) while it starts: it opens a
+ * file only this user can read (mode 0600) that sends it on to the link, as
+ * Jupyter does. `--print` only prints the link (scripts, tests, a browser
+ * elsewhere).
+ *
+ * @module
+ */
+import type { Command } from "commander";
+import { httpOption } from "./options.ts";
+import { daemonUrl, request } from "./client.ts";
+import { escapeHtml } from "../api/web_link.ts";
+
+/** Whether a graphical session is there to open a browser in. */
+function hasDisplay(): boolean {
+  try {
+    return Boolean(Deno.env.get("DISPLAY") || Deno.env.get("WAYLAND_DISPLAY"));
+  } catch {
+    return false; // not allowed to look: as if there were none
+  }
+}
+
+/** A page (mode 0600, this user's only) that sends the browser on to `url`; its path. */
+async function redirectFile(url: string): Promise<string> {
+  const path = await Deno.makeTempFile({ prefix: "lanchat-web-", suffix: ".html" });
+  await Deno.chmod(path, 0o600);
+  const attr = escapeHtml(url);
+  await Deno.writeTextFile(
+    path,
+    `<!doctype html><meta charset="utf-8"><meta name="referrer" content="no-referrer">` +
+      `<meta http-equiv="refresh" content="0;url=${attr}"><title>lanchat</title>` +
+      `<p><a href="${attr}">Open lanchat</a> (this link works once, for a minute)</p>\n`,
+  );
+  return path;
+}
+
+export function registerWeb(program: Command): void {
+  program.command("web")
+    .description(
+      "Open the web page in a browser, with a link that works once for a minute (the page then keeps a cookie)",
+    )
+    .option("--print", "only print the link (for scripts, or a browser on another computer)")
+    .addOption(httpOption())
+    .action(async (opts: { print?: boolean; http?: string }) => {
+      const base = daemonUrl(opts.http);
+      const { body } = await request<{ path: string; expiresInSeconds: number }>(base, "/session/link", {
+        method: "POST",
+        body: {},
+      });
+      const url = `${base}${body.path}`;
+      if (opts.print) {
+        console.log(url);
+        return;
+      }
+      if (!hasDisplay()) {
+        console.log(`No display to open a browser on: open this link (good once, for ${body.expiresInSeconds} s):`);
+        console.log(url);
+        return;
+      }
+      const file = await redirectFile(url);
+      try {
+        const opened = await new Deno.Command("xdg-open", { args: [file], stdout: "null", stderr: "null" }).output();
+        if (!opened.success) throw new Error(`xdg-open exited with ${opened.code}`);
+        console.log(`Opened lanchat in your browser (if not, open ${url} within ${body.expiresInSeconds} s)`);
+      } catch (e) {
+        console.log(
+          `Cannot open a browser (${(e as Error).message}): open this link within ${body.expiresInSeconds} s:`,
+        );
+        console.log(url);
+      }
+    });
+}
