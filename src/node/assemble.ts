@@ -13,6 +13,7 @@ import { Admission, SourceLimits } from "../security/admission.ts";
 import { Pins } from "../security/pins.ts";
 import { Sealer } from "../security/seal.ts";
 import { NodeSigner } from "../security/signing.ts";
+import { staticIdentityOf } from "../security/e2e_wire.ts";
 import type { Store } from "../storage/store.ts";
 import { Conversations } from "./conversations.ts";
 import { Directory } from "./directory.ts";
@@ -75,6 +76,19 @@ export interface Parts {
   files: FilesService | undefined;
   /** In the order the driver runs them: the link before what is built on it. */
   services: Service[];
+}
+
+/**
+ * The static X25519 key (`nk`) a peer's signed hello carries, or undefined
+ * for a previous-version peer: the one place the file stream (and whatever
+ * else needs it) asks. TODO(issue 25, "link" helper): return the `nk` of the
+ * roster entry for `id` (src/wire/packets.ts hello `nk`, parsed with
+ * `parseStaticKeyText`) once the link helper's field is merged; until then
+ * every peer is taken as a previous version (file streams in the clear,
+ * marked unencrypted).
+ */
+export function peerStaticKeyOf(_lanchat: LanchatService, _id: string): Uint8Array | undefined {
+  return undefined;
 }
 
 /** Builds the services for a daemon whose sockets are bound at `ports`. */
@@ -182,11 +196,15 @@ export async function assemble(o: {
       send: (to, text) => conversations.sendMessage(to, text),
     })
     : undefined;
+  const fileSigner = new NodeSigner(identity.pkcs8, identity.publicKey);
   const files = io.listenTcp && io.connectTcp
     ? new FilesService({
       store,
       self: { id: identity.id, publicKey: identity.publicKey },
-      signer: new NodeSigner(identity.pkcs8, identity.publicKey),
+      signer: fileSigner,
+      e2e: staticIdentityOf(identity.pkcs8, identity.publicKey, fileSigner.sign),
+      peerStaticKey: (id) => peerStaticKeyOf(lanchat, id),
+      requireEncryption: options.requireEncryption ?? false,
       networkKey: options.networkKey,
       options: { ...options.files, downloads: options.files?.downloads ?? defaultDownloads(io.env) },
       send: (to, text) => conversations.sendMessage(to, text),

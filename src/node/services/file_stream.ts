@@ -81,6 +81,27 @@ export class FrameConn {
     await this.writeAll(frameBytes(this.cipher ? this.cipher.seal(body) : body));
   }
 
+  /**
+   * Sends a frame whose payload is `buf[5, 5 + n)`: the 5 bytes before it are
+   * room for the header, written in place (no copy of a clear payload; one of
+   * a sealed one, into a buffer kept for the next).
+   */
+  async sendInPlace(type: number, buf: Uint8Array, n: number): Promise<void> {
+    buf[4] = type;
+    if (!this.cipher) {
+      new DataView(buf.buffer, buf.byteOffset).setUint32(0, n + 1);
+      return await this.writeAll(buf.subarray(0, 5 + n));
+    }
+    const [sealed, tag] = this.cipher.sealParts(buf.subarray(4, 5 + n));
+    const length = sealed.length + tag.length;
+    if (this.#out.length < 4 + length) this.#out = new Uint8Array(4 + length);
+    new DataView(this.#out.buffer).setUint32(0, length);
+    this.#out.set(sealed, 4);
+    this.#out.set(tag, 4 + sealed.length);
+    await this.writeAll(this.#out.subarray(0, 4 + length));
+  }
+  #out = new Uint8Array(0);
+
   sendControl(type: number, value: Record<string, unknown>): Promise<void> {
     return this.send(type, controlPayload(value));
   }
@@ -106,7 +127,11 @@ export class FrameConn {
     }
     const plain = this.cipher ? this.cipher.open(body) : body;
     const frame = plain && splitBody(plain);
-    if (!frame) throw new StreamError(this.cipher ? "a frame did not open (another network key?)" : "an empty frame");
+    if (!frame) {
+      throw new StreamError(
+        this.cipher ? "a frame did not open (altered on the way, or another key)" : "an empty frame",
+      );
+    }
     return frame;
   }
 
