@@ -29,6 +29,14 @@ export interface FilesNodeOptions {
   retryFirstMs?: number;
 }
 
+/** A node as another knows it. */
+export interface Peer {
+  name: string;
+  port: number;
+  /** Delivers a message's text from `from` (the messaging service's part). */
+  receive(from: string, text: string): void;
+}
+
 export class FilesNode {
   readonly name: string;
   readonly dir: string;
@@ -40,8 +48,8 @@ export class FilesNode {
   service!: FilesService;
   #store!: Store;
   #stopped = false;
-  /** The nodes it knows (its roster). */
-  readonly peers = new Map<string, FilesNode>();
+  /** The nodes it knows (its roster): where each serves files, and how a message reaches it. */
+  readonly peers = new Map<string, Peer>();
   /** The static key each peer's hello carries (absent: a previous version). */
   readonly keys = new Map<string, Uint8Array>();
   /** Where it connects to reach a peer, when not the peer's own file port (a proxy). */
@@ -130,19 +138,41 @@ export class FilesNode {
     } as StoredMessage;
     setTimeout(() => {
       const peer = this.peers.get(to);
-      if (!peer || peer.#stopped || this.#stopped) return;
-      const now = performance.now();
-      const copy = { ...message, id: crypto.randomUUID(), peer: this.id, direction: "in", status: "received" };
-      peer.service.onEvent({ type: "message", message: copy as StoredMessage }, now);
-      this.service.onEvent({ type: "delivered", message, rttMs: 1 }, now);
+      if (!peer || this.#stopped) return;
+      peer.receive(this.id, text);
+      this.service.onEvent({ type: "delivered", message, rttMs: 1 }, performance.now());
     }, 10);
     return Promise.resolve(message);
   }
 
+  /** A message from `from` reaches this node (unless it is stopped). */
+  receive(from: string, text: string): void {
+    if (this.#stopped) return;
+    const message = {
+      cursor: 0,
+      id: crypto.randomUUID(),
+      peer: from,
+      direction: "in",
+      seq: 0,
+      text,
+      sentAt: Date.now(),
+      receivedAt: Date.now(),
+      status: "received",
+      gapBefore: 0,
+      late: false,
+    } as StoredMessage;
+    this.service.onEvent({ type: "message", message }, performance.now());
+  }
+
   /** Each knows the other, with the static key its hello would carry (none for a previous version). */
   static introduce(a: FilesNode, b: FilesNode): void {
-    a.peers.set(b.id, b);
-    b.peers.set(a.id, a);
+    const peer = (n: FilesNode): Peer => ({
+      name: n.name,
+      port: n.port,
+      receive: (from, text) => n.receive(from, text),
+    });
+    a.peers.set(b.id, peer(b));
+    b.peers.set(a.id, peer(a));
     if (b.e2e) a.keys.set(b.id, b.e2e.dh.publicKey);
     if (a.e2e) b.keys.set(a.id, a.e2e.dh.publicKey);
   }
