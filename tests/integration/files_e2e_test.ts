@@ -24,6 +24,40 @@ async function nodes(a: FilesNodeOptions = {}, b: FilesNodeOptions = {}): Promis
   return [x, y];
 }
 
+/** Runs `fn` with alice and bob started with these options, and removes them after. */
+async function withPair(
+  ao: FilesNodeOptions,
+  bo: FilesNodeOptions,
+  fn: (a: FilesNode, b: FilesNode) => Promise<void>,
+): Promise<void> {
+  const [a, b] = await nodes(ao, bo);
+  try {
+    await fn(a, b);
+  } finally {
+    await a.remove();
+    await b.remove();
+  }
+}
+
+/** {@link withPair} with bob's fetches going through a proxy that alters the stream when told. */
+function withProxy(fn: (a: FilesNode, b: FilesNode, proxy: TamperProxy) => Promise<void>): Promise<void> {
+  return withPair({}, {}, async (a, b) => {
+    const proxy = new TamperProxy(a.port);
+    b.route.set(a.id, proxy.port);
+    try {
+      await fn(a, b, proxy);
+    } finally {
+      await proxy.close();
+    }
+  });
+}
+
+/** Alice offers `path` to bob; the offer, and bob's side once it has ended. */
+async function send(a: FilesNode, b: FilesNode, path: string) {
+  const t = await a.service.offer(b.id, [path]);
+  return { t, end: await settled(b, t.id) };
+}
+
 /** Waits until bob's side of `id` is done or failed, and returns it. */
 async function settled(b: FilesNode, id: string, ms = 30_000) {
   await waitFor(
@@ -49,91 +83,81 @@ function frames(bytes: Uint8Array): { type: number; length: number }[] {
 Deno.test({
   name: "a byte altered anywhere in the stream, either way: tried again or failed, never a wrong file marked done",
   ...opts,
-  fn: async () => {
-    const [a, b] = await nodes();
-    const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
-    const proxy = new TamperProxy(a.port);
-    b.route.set(a.id, proxy.port);
-    try {
-      const bytes = crypto.getRandomValues(new Uint8Array(65536));
-      // Up: the init's length, type, ephemeral key, static key, payload and mac1; the want; the gets; verified.
-      const up = [0, 3, 4, 5, 20, 60, 150, 230, 234, 235, 239, 240, 260, 300, 330, 360, 400];
-      // Down: the hello's length, type and body; the reply; the welcome; the manifest; a file's head, data, end.
-      const down = [0, 3, 4, 10, 40, 70, 80, 85, 100, 130, 160, 200, 250, 300, 400, 600, 5000, 40000, 65600, 65700];
-      const cases = [
-        ...up.map((at) => ({ direction: "up" as const, at })),
-        ...down.map((at) => ({ direction: "down" as const, at })),
-      ];
-      const outcomes = { clean: 0, retried: 0, failed: 0 };
-      for (const [i, c] of cases.entries()) {
-        const name = `case-${i}.bin`;
-        await Deno.writeFile(`${src}/${name}`, bytes);
-        proxy.tamper = { connection: proxy.connections, ...c };
-        const first = proxy.connections;
-        const t = await a.service.offer(b.id, [`${src}/${name}`]);
-        const end = await settled(b, t.id);
-        const what = `${c.direction} ${c.at}: ${JSON.stringify(end)}`;
-        if (end.state === "done") {
-          assert.equal(sha(await Deno.readFile(`${b.downloads}/${name}`)), sha(bytes), what);
-          assert.equal(end.encrypted, true, what);
-          outcomes[proxy.connections - first > 1 ? "retried" : "clean"]++;
-        } else {
-          await assert.rejects(Deno.lstat(`${b.downloads}/${name}`), what);
-          outcomes.failed++;
+  fn: () =>
+    withProxy(async (a, b, proxy) => {
+      const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
+      try {
+        const bytes = crypto.getRandomValues(new Uint8Array(65536));
+        // Up: the init's length, type, ephemeral key, static key, payload and mac1; the want; the gets; verified.
+        const up = [0, 3, 4, 5, 20, 60, 150, 230, 234, 235, 239, 240, 260, 300, 330, 360, 400];
+        // Down: the hello's length, type and body; the reply; the welcome; the manifest; a file's head, data, end.
+        const down = [0, 3, 4, 10, 40, 70, 80, 85, 100, 130, 160, 200, 250, 300, 400, 600, 5000, 40000, 65600, 65700];
+        const cases = [
+          ...up.map((at) => ({ direction: "up" as const, at })),
+          ...down.map((at) => ({ direction: "down" as const, at })),
+        ];
+        const outcomes = { clean: 0, retried: 0, failed: 0 };
+        for (const [i, c] of cases.entries()) {
+          const name = `case-${i}.bin`;
+          await Deno.writeFile(`${src}/${name}`, bytes);
+          proxy.tamper = { connection: proxy.connections, ...c };
+          const first = proxy.connections;
+          const t = await a.service.offer(b.id, [`${src}/${name}`]);
+          const end = await settled(b, t.id);
+          const what = `${c.direction} ${c.at}: ${JSON.stringify(end)}`;
+          if (end.state === "done") {
+            assert.equal(sha(await Deno.readFile(`${b.downloads}/${name}`)), sha(bytes), what);
+            assert.equal(end.encrypted, true, what);
+            outcomes[proxy.connections - first > 1 ? "retried" : "clean"]++;
+          } else {
+            await assert.rejects(Deno.lstat(`${b.downloads}/${name}`), what);
+            outcomes.failed++;
+          }
         }
+        // Every altered byte was caught: no transfer went through on the connection that carried it.
+        assert.equal(outcomes.clean, 0, JSON.stringify(outcomes));
+        assert.ok(outcomes.retried >= cases.length - 4, JSON.stringify(outcomes));
+      } finally {
+        await Deno.remove(src, { recursive: true }).catch(() => {});
       }
-      // Every altered byte was caught: no transfer went through on the connection that carried it.
-      assert.equal(outcomes.clean, 0, JSON.stringify(outcomes));
-      assert.ok(outcomes.retried >= cases.length - 4, JSON.stringify(outcomes));
-    } finally {
-      await proxy.close();
-      await a.remove();
-      await b.remove();
-      await Deno.remove(src, { recursive: true }).catch(() => {});
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "a fetcher's half of a connection replayed, the first frame included: answered, but nothing after it opens",
   ...opts,
-  fn: async () => {
-    const [a, b] = await nodes();
-    const src = Deno.makeTempFileSync();
-    const proxy = new TamperProxy(a.port);
-    b.route.set(a.id, proxy.port);
-    try {
-      await Deno.writeFile(src, crypto.getRandomValues(new Uint8Array(10_000)));
-      const t = await a.service.offer(b.id, [src]);
-      assert.equal((await settled(b, t.id)).state, "done");
-      const recorded = proxy.up[0]!;
-      assert.deepEqual(frames(recorded).slice(0, 1), [{ type: FrameType.init, length: 231 }]);
-      const served = a.service.counters.bytesServed;
-      // Replayed whole (the init, the sealed want and gets), and the first frame alone.
-      for (const replay of [recorded, recorded.subarray(0, 235)]) {
-        const conn = await Deno.connect({ hostname: "127.0.0.1", port: a.port });
-        await conn.write(replay);
-        const got: number[] = [];
-        const buf = new Uint8Array(65536);
-        for (;;) {
-          const n = await conn.read(buf).catch(() => null);
-          if (n === null) break;
-          got.push(...buf.subarray(0, n));
-          if (replay.length === 235 && frames(new Uint8Array(got)).length >= 2) break;
+  fn: () =>
+    withProxy(async (a, b, proxy) => {
+      const src = Deno.makeTempFileSync();
+      try {
+        await Deno.writeFile(src, crypto.getRandomValues(new Uint8Array(10_000)));
+        const t = await a.service.offer(b.id, [src]);
+        assert.equal((await settled(b, t.id)).state, "done");
+        const recorded = proxy.up[0]!;
+        assert.deepEqual(frames(recorded).slice(0, 1), [{ type: FrameType.init, length: 231 }]);
+        const served = a.service.counters.bytesServed;
+        // Replayed whole (the init, the sealed want and gets), and the first frame alone.
+        for (const replay of [recorded, recorded.subarray(0, 235)]) {
+          const conn = await Deno.connect({ hostname: "127.0.0.1", port: a.port });
+          await conn.write(replay);
+          const got: number[] = [];
+          const buf = new Uint8Array(65536);
+          for (;;) {
+            const n = await conn.read(buf).catch(() => null);
+            if (n === null) break;
+            got.push(...buf.subarray(0, n));
+            if (replay.length === 235 && frames(new Uint8Array(got)).length >= 2) break;
+          }
+          conn.close();
+          // The server answers the initiation (it cannot tell a replay), with keys only the real fetcher could
+          // derive: the replayed want does not open under them, and the connection ends with nothing served.
+          assert.deepEqual(frames(new Uint8Array(got)).map((f) => f.type), [FrameType.hello, FrameType.reply]);
         }
-        conn.close();
-        // The server answers the initiation (it cannot tell a replay), with keys only the real fetcher could
-        // derive: the replayed want does not open under them, and the connection ends with nothing served.
-        assert.deepEqual(frames(new Uint8Array(got)).map((f) => f.type), [FrameType.hello, FrameType.reply]);
+        assert.equal(a.service.counters.bytesServed, served);
+      } finally {
+        await Deno.remove(src).catch(() => {});
       }
-      assert.equal(a.service.counters.bytesServed, served);
-    } finally {
-      await proxy.close();
-      await a.remove();
-      await b.remove();
-      await Deno.remove(src).catch(() => {});
-    }
-  },
+    }),
 });
 
 Deno.test({
@@ -193,36 +217,31 @@ Deno.test({
 Deno.test({
   name: "a fetcher restarted mid-transfer resumes from its .part with a fresh handshake",
   ...opts,
-  fn: async () => {
-    const [a, b] = await nodes();
-    const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
-    const proxy = new TamperProxy(a.port);
-    b.route.set(a.id, proxy.port);
-    try {
-      const size = 768 * 1024 * 1024 + 4321;
-      await sparseFile(`${src}/big.img`, size);
-      const want = await sha256File(`${src}/big.img`);
-      const t = await a.service.offer(b.id, [`${src}/big.img`]);
-      await waitFor("a part received", () => (b.get(t.id)?.transferred ?? 0) > 64 * 1024 * 1024, 60_000);
-      await b.restart();
-      const end = await settled(b, t.id, 120_000);
-      assert.equal(end.state, "done", JSON.stringify(end));
-      assert.equal(end.encrypted, true);
-      assert.equal(await sha256File(`${b.downloads}/big.img`), want);
-      assert.ok(b.service.counters.resumed >= 1, "resumed from the .part");
-      assert.ok(b.service.counters.bytesReceived < size, `${b.service.counters.bytesReceived} received after`);
-      // Each connection opened with an initiation of its own (a new ephemeral key each time).
-      assert.ok(proxy.connections >= 2);
-      const inits = proxy.up.map((u) => u.subarray(0, 235));
-      for (const i of inits) assert.equal(i[4], FrameType.init);
-      assert.equal(new Set(inits.map((i) => sha(i))).size, inits.length);
-    } finally {
-      await proxy.close();
-      await a.remove();
-      await b.remove();
-      await Deno.remove(src, { recursive: true }).catch(() => {});
-    }
-  },
+  fn: () =>
+    withProxy(async (a, b, proxy) => {
+      const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
+      try {
+        const size = 768 * 1024 * 1024 + 4321;
+        await sparseFile(`${src}/big.img`, size);
+        const want = await sha256File(`${src}/big.img`);
+        const t = await a.service.offer(b.id, [`${src}/big.img`]);
+        await waitFor("a part received", () => (b.get(t.id)?.transferred ?? 0) > 64 * 1024 * 1024, 60_000);
+        await b.restart();
+        const end = await settled(b, t.id, 120_000);
+        assert.equal(end.state, "done", JSON.stringify(end));
+        assert.equal(end.encrypted, true);
+        assert.equal(await sha256File(`${b.downloads}/big.img`), want);
+        assert.ok(b.service.counters.resumed >= 1, "resumed from the .part");
+        assert.ok(b.service.counters.bytesReceived < size, `${b.service.counters.bytesReceived} received after`);
+        // Each connection opened with an initiation of its own (a new ephemeral key each time).
+        assert.ok(proxy.connections >= 2);
+        const inits = proxy.up.map((u) => u.subarray(0, 235));
+        for (const i of inits) assert.equal(i[4], FrameType.init);
+        assert.equal(new Set(inits.map((i) => sha(i))).size, inits.length);
+      } finally {
+        await Deno.remove(src, { recursive: true }).catch(() => {});
+      }
+    }),
 });
 
 Deno.test({
@@ -240,22 +259,18 @@ Deno.test({
     try {
       for (const key of [undefined, networkKey]) {
         for (const old of ["alice", "bob"]) {
-          const [a, b] = await nodes(
+          await withPair(
             { e2e: old !== "alice", networkKey: key },
             { e2e: old !== "bob", networkKey: key },
+            async (a, b) => {
+              const { t, end } = await send(a, b, src);
+              const what = `${old} old, ${key ? "keyed" : "open"}: ${JSON.stringify(end)}`;
+              assert.equal(end.state, "done", what);
+              assert.equal(end.encrypted, false, what);
+              assert.equal(a.get(t.id)!.encrypted, false, what);
+              assert.equal(await sha256File(`${b.downloads}/${t.names[0]}`), want);
+            },
           );
-          try {
-            const t = await a.service.offer(b.id, [src]);
-            const end = await settled(b, t.id);
-            const what = `${old} old, ${key ? "keyed" : "open"}: ${JSON.stringify(end)}`;
-            assert.equal(end.state, "done", what);
-            assert.equal(end.encrypted, false, what);
-            assert.equal(a.get(t.id)!.encrypted, false, what);
-            assert.equal(await sha256File(`${b.downloads}/${t.names[0]}`), want);
-          } finally {
-            await a.remove();
-            await b.remove();
-          }
         }
       }
     } finally {
@@ -272,51 +287,27 @@ Deno.test({
     await Deno.writeTextFile(src, "secret");
     try {
       // The serving side requires it; the fetcher is a previous version.
-      {
-        const [a, b] = await nodes({ requireEncryption: true }, { e2e: false });
-        try {
-          const t = await a.service.offer(b.id, [src]);
-          const end = await settled(b, t.id);
-          assert.equal(end.state, "failed");
-          assert.match(end.error!, /requires end-to-end encryption \(--require-encryption\).*upgrade it/);
-          assert.equal(a.service.counters.refusedFetches, 1);
-          assert.equal(a.service.counters.bytesServed, 0);
-        } finally {
-          await a.remove();
-          await b.remove();
-        }
-      }
+      await withPair({ requireEncryption: true }, { e2e: false }, async (a, b) => {
+        const { end } = await send(a, b, src);
+        assert.equal(end.state, "failed");
+        assert.match(end.error!, /requires end-to-end encryption \(--require-encryption\).*upgrade it/);
+        assert.equal(a.service.counters.refusedFetches, 1);
+        assert.equal(a.service.counters.bytesServed, 0);
+      });
       // The fetching side requires it; the sender is a previous version: it does not even connect.
-      {
-        const [a, b] = await nodes({ e2e: false }, { requireEncryption: true });
-        try {
-          const t = await a.service.offer(b.id, [src]);
-          const end = await settled(b, t.id);
-          assert.equal(end.state, "failed");
-          assert.match(
-            end.error!,
-            /alice runs a version of lanchat without end-to-end encryption.*--require-encryption/,
-          );
-          assert.equal(a.service.counters.bytesServed, 0);
-        } finally {
-          await a.remove();
-          await b.remove();
-        }
-      }
+      await withPair({ e2e: false }, { requireEncryption: true }, async (a, b) => {
+        const { end } = await send(a, b, src);
+        assert.equal(end.state, "failed");
+        assert.match(end.error!, /alice runs a version of lanchat without end-to-end encryption.*--require-encryption/);
+        assert.equal(a.service.counters.bytesServed, 0);
+      });
       // A fetch in the clear under the id of a peer whose hello carries a key: refused (someone stripping it).
-      {
-        const [a, b] = await nodes();
+      await withPair({}, {}, async (a, b) => {
         b.keys.delete(a.id);
-        try {
-          const t = await a.service.offer(b.id, [src]);
-          const end = await settled(b, t.id);
-          assert.equal(end.state, "failed");
-          assert.match(end.error!, /speaks end-to-end encryption: a fetch in the clear is refused/);
-        } finally {
-          await a.remove();
-          await b.remove();
-        }
-      }
+        const { end } = await send(a, b, src);
+        assert.equal(end.state, "failed");
+        assert.match(end.error!, /speaks end-to-end encryption: a fetch in the clear is refused/);
+      });
     } finally {
       await Deno.remove(src).catch(() => {});
     }
@@ -339,10 +330,8 @@ Deno.test({
       };
       for (const [p, bytes] of Object.entries(files)) await Deno.writeFile(`${src}/${p}`, bytes);
       for (const networkKey of [undefined, crypto.getRandomValues(new Uint8Array(32))]) {
-        const [a, b] = await nodes({ networkKey }, { networkKey });
-        try {
-          const t = await a.service.offer(b.id, [`${src}/project`]);
-          const end = await settled(b, t.id);
+        await withPair({ networkKey }, { networkKey }, async (a, b) => {
+          const { t, end } = await send(a, b, `${src}/project`);
           assert.equal(end.state, "done", JSON.stringify(end));
           assert.equal(end.encrypted, true);
           await waitFor("the sender to hear", () => a.get(t.id)?.state === "done", 5000);
@@ -350,10 +339,7 @@ Deno.test({
           for (const [p, bytes] of Object.entries(files)) {
             assert.equal(sha(await Deno.readFile(`${b.downloads}/${p}`)), sha(bytes), p);
           }
-        } finally {
-          await a.remove();
-          await b.remove();
-        }
+        });
       }
     } finally {
       await Deno.remove(src, { recursive: true }).catch(() => {});
