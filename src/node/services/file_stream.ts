@@ -166,15 +166,7 @@ export class FrameConn {
 
   /** The next frame, which must be a control frame of `type` (an error frame becomes a thrown {@link RemoteError}). */
   async control(type: number): Promise<Record<string, unknown>> {
-    const f = await this.next();
-    if (f.type === FrameType.error) {
-      const v = parseControl(f.payload);
-      throw new RemoteError(String(v?.error ?? "the peer refused"), String(v?.code ?? "error"));
-    }
-    if (f.type !== type) throw new StreamError(`expected frame type ${type}, got ${f.type}`);
-    const v = parseControl(f.payload);
-    if (!v) throw new StreamError("a malformed control frame");
-    return v;
+    return controlOf(await this.next(), type);
   }
 
   close(): void {
@@ -184,6 +176,29 @@ export class FrameConn {
       this.conn.close();
     } catch { /* already closed */ }
   }
+}
+
+/**
+ * A frame that must be of `type`, its payload as a control frame's JSON
+ * object, or its payload as it is (`raw`). An error frame becomes a thrown
+ * {@link RemoteError}, another type or malformed JSON a {@link StreamError}.
+ */
+export function controlOf(f: { type: number; payload: Uint8Array }, type: number): Record<string, unknown>;
+export function controlOf(f: { type: number; payload: Uint8Array }, type: number, raw: true): Uint8Array;
+export function controlOf(
+  f: { type: number; payload: Uint8Array },
+  type: number,
+  raw?: true,
+): Record<string, unknown> | Uint8Array {
+  if (f.type === FrameType.error) {
+    const v = parseControl(f.payload);
+    throw new RemoteError(String(v?.error ?? "the peer refused"), String(v?.code ?? "error"));
+  }
+  if (f.type !== type) throw new StreamError(`expected frame type ${type}, got ${f.type}`);
+  if (raw) return f.payload;
+  const v = parseControl(f.payload);
+  if (!v) throw new StreamError("a malformed control frame");
+  return v;
 }
 
 /** The other end said no (an error frame): `code` says why, for the state machine. */

@@ -21,9 +21,9 @@ import {
   startFileHandshake,
 } from "../../security/file_handshake.ts";
 import { nodeIdOf, type SignatureChecker } from "../../security/signing.ts";
-import { controlPayload, FrameType, parseControl } from "../../wire/file_frames.ts";
+import { controlPayload, FrameType } from "../../wire/file_frames.ts";
 import { fetchProof } from "../../protocol/files.ts";
-import { type FrameConn, RemoteError, StreamError } from "./file_stream.ts";
+import { controlOf, type FrameConn, RemoteError, StreamError } from "./file_stream.ts";
 import { b64, FileError, type FilesDeps, unb64 } from "./files_model.ts";
 
 /** A connection that proved who fetches: which offer, by whom, and whether end-to-end encrypted. */
@@ -66,8 +66,7 @@ export async function acceptHandshake(
     }
     return { offer: String(want.offer ?? ""), requester: a.id, encrypted: true };
   }
-  const auth = first.type === FrameType.auth ? parseControl(first.payload) : undefined;
-  if (!auth) return void await refuse("malformed", "a malformed request");
+  const auth = controlOf(first, FrameType.auth);
   const offer = String(auth.offer ?? "");
   const requester = String(auth.id ?? "");
   let publicKey: Uint8Array;
@@ -157,24 +156,12 @@ async function e2eHandshake(fc: FrameConn, d: FilesDeps, offer: string, peerKey:
   const { initiator, initiation } = startFileHandshake(d.e2e!, peerKey);
   // At once: the server sends its hello without waiting, so the handshake costs one round trip.
   await fc.send(FrameType.init, initiation);
-  const hello = await plain(fc, FrameType.hello);
-  const digest = helloDigest(hello);
-  const cipher = finishFileHandshake(d.e2e!, initiator, (await plain(fc, FrameType.reply)).slice());
+  const digest = helloDigest(controlOf(await fc.next(), FrameType.hello, true));
+  const cipher = finishFileHandshake(d.e2e!, initiator, controlOf(await fc.next(), FrameType.reply, true).slice());
   if (!(cipher instanceof StreamCipher)) {
     throw new StreamError(`the answer is not from the holder of the key the peer's hello carries (${cipher.detail})`);
   }
   fc.cipher = cipher;
   await fc.sendControl(FrameType.want, { v: 2, offer, hello: digest });
   await fc.control(FrameType.welcome);
-}
-
-/** The next frame's payload, which must be of `type` (an error frame becomes a thrown {@link RemoteError}). */
-async function plain(fc: FrameConn, type: number): Promise<Uint8Array> {
-  const f = await fc.next();
-  if (f.type === FrameType.error) {
-    const v = parseControl(f.payload);
-    throw new RemoteError(String(v?.error ?? "the peer refused"), String(v?.code ?? "error"));
-  }
-  if (f.type !== type) throw new StreamError(`expected frame type ${type}, got ${f.type}`);
-  return f.payload;
 }
