@@ -2,6 +2,8 @@
  * `deno task bench --only files`: file transfer against the floor a raw
  * Deno TCP copy sets, on loopback and on the namespace LAN.
  *
+ * - 1 GiB on tmpfs, loopback: the end-to-end encrypted stream beside a raw
+ *   copy and the clear stream, same run (scripts/bench_files_e2e.ts).
  * - 1 GiB, loopback: lanchat's transfer (accept to verified) beside a raw
  *   copy of the same file (file → socket → file, same run), open group and
  *   keyed; the offer's hashing is reported apart.
@@ -33,7 +35,7 @@ export interface FilesOptions {
 }
 
 /** A file of `bytes` random-looking bytes (written once, not sparse: the disk is part of the floor). */
-async function makeFile(path: string, bytes: number): Promise<void> {
+export async function makeFile(path: string, bytes: number): Promise<void> {
   using f = await Deno.open(path, { write: true, create: true, truncate: true });
   const block = crypto.getRandomValues(new Uint8Array(65536));
   const chunk = new Uint8Array(4 * 1024 * 1024);
@@ -69,7 +71,7 @@ if (mode === "serve") {
 }
 `;
 
-async function rawCopy(
+export async function rawCopy(
   path: string,
   out: string,
   where: { serveNs?: string; fetchNs?: string; host: string },
@@ -130,6 +132,15 @@ export async function benchFiles(ctx: BenchContext, o: FilesOptions): Promise<vo
   const results: Record<string, unknown> = {};
   const size = Math.round(o.gib * 1024 ** 3);
   try {
+    // Imported here: bench_files_e2e.ts imports this module when it runs alone.
+    const { benchFilesE2e } = await import("./bench_files_e2e.ts");
+    const e2e = await benchFilesE2e({
+      gib: o.gib,
+      makeFile,
+      rawCopy: (path, out) => rawCopy(path, out, { host: "127.0.0.1" }),
+    });
+    rows.push(...e2e.rows);
+    results.tmpfs = e2e.results;
     console.log(`files — ${o.gib} GiB on loopback`);
     await makeFile(`${work}/big.bin`, size);
     for (const keyed of [false, true]) {

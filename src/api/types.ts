@@ -121,6 +121,12 @@ export interface TransferJson {
   /** Incoming, once accepted: the folder the files go in. */
   dir?: string;
   error?: string;
+  /**
+   * Whether the file stream was end-to-end encrypted (every connection of
+   * it); false for a previous-version lanchat peer and IP Messenger users;
+   * absent before the first connection.
+   */
+  encrypted?: boolean;
 }
 
 /**

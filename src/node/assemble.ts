@@ -81,6 +81,19 @@ export interface Parts {
   self: SelfKey;
 }
 
+/**
+ * The static X25519 key (`nk`) a peer's signed hello carries, or undefined
+ * for a previous-version peer: the one place the file stream (and whatever
+ * else needs it) asks. TODO(issue 25, "link" helper): return the `nk` of the
+ * roster entry for `id` (src/wire/packets.ts hello `nk`, parsed with
+ * `parseStaticKeyText`) once the link helper's field is merged; until then
+ * every peer is taken as a previous version (file streams in the clear,
+ * marked unencrypted).
+ */
+export function peerStaticKeyOf(_lanchat: LanchatService, _id: string): Uint8Array | undefined {
+  return undefined;
+}
+
 /** Builds the services for a daemon whose sockets are bound at `ports`. */
 export async function assemble(o: {
   options: DaemonOptions;
@@ -192,11 +205,15 @@ export async function assemble(o: {
       send: (to, text) => conversations.sendMessage(to, text),
     })
     : undefined;
+  const fileSigner = new NodeSigner(identity.pkcs8, identity.publicKey);
   const files = io.listenTcp && io.connectTcp
     ? new FilesService({
       store,
       self: { id: identity.id, publicKey: identity.publicKey },
-      signer: new NodeSigner(identity.pkcs8, identity.publicKey),
+      signer: fileSigner,
+      e2e: staticIdentityOf(identity.pkcs8, identity.publicKey, fileSigner.sign),
+      peerStaticKey: (id) => peerStaticKeyOf(lanchat, id),
+      requireEncryption: options.requireEncryption ?? false,
       networkKey: options.networkKey,
       options: { ...options.files, downloads: options.files?.downloads ?? defaultDownloads(io.env) },
       send: (to, text) => conversations.sendMessage(to, text),

@@ -1,10 +1,14 @@
 /**
- * The file stream under a network key: after the (plain) hello and auth
- * frames, every frame body both ways is sealed with ChaCha20-Poly1305 under
- * a key of its own connection:
+ * The sealed file stream. With a peer that speaks end-to-end encryption the
+ * keys are the two that its Noise IK handshake on the stream split, one per
+ * direction (security/file_handshake.ts); with a previous-version peer in a
+ * keyed group, one key of its own connection from the network key. After
+ * the handshake frames, every frame body both ways is sealed with
+ * ChaCha20-Poly1305:
  *
  * ```
- * key   = HKDF-SHA-256(network key, salt = server challenge ‖ client nonce, info = "lanchat files v1")
+ * key   = the handshake's key for this direction, or (network key, previous-version peer)
+ *         HKDF-SHA-256(network key, salt = server challenge ‖ client nonce, info = "lanchat files v1")
  * nonce = direction (4 bytes: 0 client → server, 1 server → client) ‖ frame counter (8 bytes, big-endian)
  * body  = ChaCha20-Poly1305(type ‖ payload) ‖ 16-byte tag
  * ```
@@ -40,15 +44,22 @@ export function streamKey(networkKey: Uint8Array, challenge: Uint8Array, nonce: 
 
 /** Seals what one side sends and opens what it receives, counting frames each way. */
 export class StreamCipher {
-  #key: Uint8Array;
+  #sendKey: Uint8Array;
+  #recvKey: Uint8Array;
   #send: number;
   #recv: number;
   #sent = 0n;
   #received = 0n;
 
-  /** `side`: which end this is; its frames go out under its own direction number. */
-  constructor(key: Uint8Array, side: "client" | "server") {
-    this.#key = key;
+  /**
+   * `key`: one key for both directions (a network key's stream key), or a
+   * handshake's two (`send` for what this side sends, `receive` for what it
+   * reads). `side`: which end this is; its frames go out under its own
+   * direction number.
+   */
+  constructor(key: Uint8Array | { send: Uint8Array; receive: Uint8Array }, side: "client" | "server") {
+    this.#sendKey = key instanceof Uint8Array ? key : key.send;
+    this.#recvKey = key instanceof Uint8Array ? key : key.receive;
     this.#send = side === "client" ? 0 : 1;
     this.#recv = side === "client" ? 1 : 0;
   }
@@ -62,23 +73,33 @@ export class StreamCipher {
   }
 
   seal(body: Uint8Array): Uint8Array {
-    const c = createCipheriv("chacha20-poly1305", this.#key, this.#nonce(this.#send, this.#sent++), {
+    const [sealed, tag] = this.sealParts(body);
+    const out = new Uint8Array(sealed.length + TAG);
+    out.set(sealed);
+    out.set(tag, sealed.length);
+    return out;
+  }
+
+  /** {@link seal} in two parts, the sealed body and its tag, without copying the body once more. */
+  sealParts(body: Uint8Array): [Uint8Array, Uint8Array] {
+    const c = createCipheriv("chacha20-poly1305", this.#sendKey, this.#nonce(this.#send, this.#sent++), {
       authTagLength: TAG,
     });
     const head = c.update(body);
     const tail = c.final();
-    const tag = c.getAuthTag();
-    const out = new Uint8Array(head.length + tail.length + TAG);
-    out.set(head);
-    out.set(tail, head.length);
-    out.set(tag, head.length + tail.length);
-    return out;
+    let sealed: Uint8Array = head;
+    if (tail.length > 0) {
+      sealed = new Uint8Array(head.length + tail.length);
+      sealed.set(head);
+      sealed.set(tail, head.length);
+    }
+    return [sealed, c.getAuthTag()];
   }
 
   /** The plain body, or undefined when the frame does not open (tampered, out of place, another key). */
   open(sealed: Uint8Array): Uint8Array | undefined {
     if (sealed.length < TAG + 1) return undefined;
-    const d = createDecipheriv("chacha20-poly1305", this.#key, this.#nonce(this.#recv, this.#received++), {
+    const d = createDecipheriv("chacha20-poly1305", this.#recvKey, this.#nonce(this.#recv, this.#received++), {
       authTagLength: TAG,
     });
     d.setAuthTag(sealed.subarray(sealed.length - TAG));

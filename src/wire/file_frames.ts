@@ -5,8 +5,15 @@
  * ```
  * offset 0..3  body length, 32-bit big-endian (at most MAX_FRAME_BODY)
  * offset 4..   body: one type byte, then the type's payload
- *              (with a network key the body is sealed: see security/file_cipher.ts)
+ *              (sealed after the handshake: see security/file_cipher.ts)
  * ```
+ *
+ * The handshake: the server sends `hello` at once. A fetcher that knows
+ * the server's static key (its hello on the LAN carries it) sends `init` at
+ * once, without waiting for the hello, reads the hello and the `reply`, and
+ * from then on every frame both ways is sealed with the keys the two split
+ * (security/file_handshake.ts), its first the `want`. A previous-version
+ * fetcher (or server) answers the hello with `auth`, as before.
  *
  * Control frames carry a UTF-8 JSON object; `data` frames carry file
  * bytes. {@link FrameReader} cuts frames out of whatever chunks the socket
@@ -18,9 +25,9 @@
 
 /** Frame types. Append-only: they are part of the protocol. */
 export const FrameType = {
-  /** server → client, first frame, never sealed: `{v, challenge}` */
+  /** server → client, first frame, never sealed: `{v, challenge, e2e: 1}` (a previous version: no `e2e`) */
   hello: 1,
-  /** client → server, never sealed: `{v, offer, id, publicKey, nonce, signature}` */
+  /** client → server, previous versions' handshake, never sealed: `{v, offer, id, publicKey, nonce, signature}` */
   auth: 2,
   /** server → client: `{ok: true}` or `{error}` (sealed once a key is agreed) */
   welcome: 3,
@@ -35,6 +42,12 @@ export const FrameType = {
   verified: 8,
   /** either way: `{error, code}`; the connection closes after it */
   error: 9,
+  /** client → server, first frame, never sealed: the Noise IK initiation (an e2e initiation, 230 bytes) */
+  init: 10,
+  /** server → client, after `hello`, never sealed: the Noise IK response (an e2e response, 78 bytes) */
+  reply: 11,
+  /** client → server, the first sealed frame: `{v: 2, offer, hello}`, `hello` the SHA-256 (hex) of the hello's payload */
+  want: 12,
 } as const;
 export type FrameTypeName = keyof typeof FrameType;
 

@@ -20,6 +20,9 @@ import { NodeSigner } from "../../src/security/signing.ts";
 import { FrameConn, RemoteError } from "../../src/node/services/file_stream.ts";
 import { FrameType } from "../../src/wire/file_frames.ts";
 import { fetchProof } from "../../src/protocol/files.ts";
+import { type StaticIdentity, staticIdentityOf } from "../../src/security/e2e_wire.ts";
+import { finishFileHandshake, helloDigest, startFileHandshake } from "../../src/security/file_handshake.ts";
+import { StreamCipher } from "../../src/security/file_cipher.ts";
 import { Buffer } from "node:buffer";
 import { cleanUp, made, sha, sha256File, sparseFile } from "../support/transfer_files.ts";
 
@@ -226,28 +229,46 @@ Deno.test("a file altered after it was offered (same size and time) is caught by
 Deno.test("only the peer an offer was made to can fetch it: a third node and a forged key are refused", async () => {
   const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
   try {
-    const { a, b, bDir } = await pair();
+    const { a, b, aDir, bDir } = await pair();
     await Deno.writeTextFile(`${src}/secret.txt`, "for bob only");
     const offered = (await api<TransferJson>(a, "/files", { to: "bob", paths: [`${src}/secret.txt`] })).body;
     await waitState(b, offered.id, "offered", 5000);
     const port = Number(a.unicastPort);
+    // Alice's static key, as her hello carries it (docs/e2e.md).
+    const alice = await loadOrCreateIdentity(aDir);
+    const aliceKey = staticIdentityOf(alice.pkcs8, alice.publicKey, new NodeSigner(alice.pkcs8, alice.publicKey).sign);
     const fetchAs = async (
-      who: { id: string; publicKey: Uint8Array; sign: (d: Uint8Array) => Uint8Array },
+      who: { id: string; publicKey: Uint8Array; sign: (d: Uint8Array) => Uint8Array; e2e?: StaticIdentity },
       file: number,
     ) => {
       const fc = new FrameConn(await Deno.connect({ hostname: "127.0.0.1", port }));
       try {
-        const hello = await fc.control(FrameType.hello);
-        const challenge = new Uint8Array(Buffer.from(String(hello.challenge), "base64"));
-        const nonce = crypto.getRandomValues(new Uint8Array(32));
-        await fc.sendControl(FrameType.auth, {
-          v: 1,
-          offer: offered.id,
-          id: who.id,
-          publicKey: Buffer.from(who.publicKey).toString("base64"),
-          nonce: Buffer.from(nonce).toString("base64"),
-          signature: Buffer.from(who.sign(fetchProof(challenge, nonce, offered.id, who.id))).toString("base64"),
-        });
+        if (who.e2e) {
+          // This version's handshake: Noise IK on the stream, then every frame sealed.
+          const { initiator, initiation } = startFileHandshake(who.e2e, aliceKey.dh.publicKey);
+          await fc.send(FrameType.init, initiation);
+          const hello = await fc.next();
+          assert.equal(hello.type, FrameType.hello);
+          const digest = helloDigest(hello.payload);
+          const reply = await fc.next();
+          assert.equal(reply.type, FrameType.reply);
+          const cipher = finishFileHandshake(who.e2e, initiator, reply.payload.slice());
+          assert.ok(cipher instanceof StreamCipher);
+          fc.cipher = cipher;
+          await fc.sendControl(FrameType.want, { v: 2, offer: offered.id, hello: digest });
+        } else {
+          const hello = await fc.control(FrameType.hello);
+          const challenge = new Uint8Array(Buffer.from(String(hello.challenge), "base64"));
+          const nonce = crypto.getRandomValues(new Uint8Array(32));
+          await fc.sendControl(FrameType.auth, {
+            v: 1,
+            offer: offered.id,
+            id: who.id,
+            publicKey: Buffer.from(who.publicKey).toString("base64"),
+            nonce: Buffer.from(nonce).toString("base64"),
+            signature: Buffer.from(who.sign(fetchProof(challenge, nonce, offered.id, who.id))).toString("base64"),
+          });
+        }
         await fc.control(FrameType.welcome);
         await fc.sendControl(FrameType.get, { file, offset: 0 });
         await fc.control(FrameType.file);
@@ -267,11 +288,14 @@ Deno.test("only the peer an offer was made to can fetch it: a third node and a f
     await assert.rejects(fetchAs({ id: b.id, publicKey: carol.publicKey, sign: carolSigner.sign }, 0), (e) => {
       return e instanceof RemoteError && e.code === "not-yours";
     });
-    // Bob himself (his node key from his data directory): the file, but not one past the offer's list.
+    // Bob himself (his node key from his data directory, through this version's handshake: once hellos carry static
+    // keys, a fetch in the clear under his id is a downgrade, refused): the file, but not one past the offer's list.
     const bob = await loadOrCreateIdentity(bDir);
     const bobSigner = new NodeSigner(bob.pkcs8, bob.publicKey);
-    assert.equal(await fetchAs({ id: bob.id, publicKey: bob.publicKey, sign: bobSigner.sign }, 0), "for bob only");
-    await assert.rejects(fetchAs({ id: bob.id, publicKey: bob.publicKey, sign: bobSigner.sign }, 1), (e) => {
+    const bobE2e = staticIdentityOf(bob.pkcs8, bob.publicKey, bobSigner.sign);
+    const asBob = { id: bob.id, publicKey: bob.publicKey, sign: bobSigner.sign, e2e: bobE2e };
+    assert.equal(await fetchAs(asBob, 0), "for bob only");
+    await assert.rejects(fetchAs(asBob, 1), (e) => {
       return e instanceof RemoteError && e.code === "no-such-file";
     });
     const status = await api<{ files: { refusedFetches: number } }>(a, "/status");

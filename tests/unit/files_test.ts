@@ -1,7 +1,8 @@
 /**
  * File transfer without sockets: hostile names made safe, the stream's
  * framing cut at any byte, sealed frames that refuse tampering and
- * reordering, the notes carried by messages, and who may fetch what.
+ * reordering, the stream's end-to-end handshake (tampering, impostors,
+ * replays), the notes carried by messages, and who may fetch what.
  */
 import assert from "node:assert/strict";
 import {
@@ -24,6 +25,10 @@ import {
 } from "../../src/protocol/files.ts";
 import { frameBody, frameBytes, FrameReader, MAX_FRAME_BODY, splitBody } from "../../src/wire/file_frames.ts";
 import { StreamCipher, streamKey } from "../../src/security/file_cipher.ts";
+import { generateKeyPairSync } from "node:crypto";
+import { type StaticIdentity, staticIdentityOf } from "../../src/security/e2e_wire.ts";
+import { answerFileHandshake, finishFileHandshake, startFileHandshake } from "../../src/security/file_handshake.ts";
+import { NodeSigner } from "../../src/security/signing.ts";
 
 Deno.test("hostile names become one safe name each, never a path", () => {
   const cases: [string, string][] = [
@@ -311,4 +316,94 @@ Deno.test("a folder stream as iptux sends it is written under safe names, and a 
     receiveFolder(new RawReader(fakeConn(stream.subarray(0, 40), 8)), `${Deno.makeTempDirSync()}/x`, "utf-8", () => {}),
     /ended early/,
   );
+});
+
+function staticIdentity(): StaticIdentity {
+  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+  const raw = new Uint8Array(publicKey.export({ format: "der", type: "spki" }).subarray(12));
+  const pkcs8 = new Uint8Array(privateKey.export({ format: "der", type: "pkcs8" }));
+  return staticIdentityOf(pkcs8, raw, new NodeSigner(pkcs8, raw).sign);
+}
+
+const none = () => undefined;
+
+Deno.test("the stream's handshake: one key each way, and neither side's frames taken for the other's", () => {
+  const fetcher = staticIdentity(), server = staticIdentity();
+  const { initiator, initiation } = startFileHandshake(fetcher, server.dh.publicKey);
+  const answer = answerFileHandshake(server, initiation, (id) => id === fetcher.id ? fetcher.dh.publicKey : undefined);
+  assert.equal(answer.kind, "answered");
+  if (answer.kind !== "answered") return;
+  assert.equal(answer.id, fetcher.id, "the fetcher's node id, from the node key the handshake authenticated");
+  const client = finishFileHandshake(fetcher, initiator, answer.response);
+  assert.ok(client instanceof StreamCipher);
+  const up = client.seal(frameBody(12, new TextEncoder().encode("want")));
+  assert.equal(new TextDecoder().decode(answer.cipher.open(up)!.subarray(1)), "want");
+  const down = answer.cipher.seal(frameBody(3, new TextEncoder().encode("welcome")));
+  assert.equal(new TextDecoder().decode(client.open(down)!.subarray(1)), "welcome");
+  // A frame reflected back to its sender does not open (two keys, not one with a direction number).
+  const { initiator: i2, initiation: m2 } = startFileHandshake(fetcher, server.dh.publicKey);
+  const a2 = answerFileHandshake(server, m2, none);
+  assert.ok(a2.kind === "answered");
+  const c2 = finishFileHandshake(fetcher, i2, a2.response) as StreamCipher;
+  const mine = c2.seal(frameBody(4, new Uint8Array([1])));
+  assert.equal(c2.open(mine), undefined);
+});
+
+Deno.test("the stream's handshake refuses a byte altered anywhere in either frame", () => {
+  const fetcher = staticIdentity(), server = staticIdentity();
+  const { initiation } = startFileHandshake(fetcher, server.dh.publicKey);
+  for (let i = 0; i < initiation.length; i++) {
+    const bad = initiation.slice();
+    bad[i]! ^= 0x40;
+    assert.equal(answerFileHandshake(server, bad, none).kind, "drop", `initiation byte ${i}`);
+  }
+  assert.equal(answerFileHandshake(server, initiation.subarray(0, 229), none).kind, "drop", "cut short");
+  const { initiator, initiation: fresh } = startFileHandshake(fetcher, server.dh.publicKey);
+  const answer = answerFileHandshake(server, fresh, none);
+  assert.ok(answer.kind === "answered");
+  for (let i = 0; i < answer.response.length; i++) {
+    const bad = answer.response.slice();
+    bad[i]! ^= 0x40;
+    assert.ok(!(finishFileHandshake(fetcher, initiator, bad) instanceof StreamCipher), `response byte ${i}`);
+  }
+  // The altered ones spoil nothing: the genuine response still reads.
+  assert.ok(finishFileHandshake(fetcher, initiator, answer.response) instanceof StreamCipher);
+});
+
+Deno.test("the stream's handshake refuses another node's key: a forged binding, a key not the hello's, the wrong server", () => {
+  const fetcher = staticIdentity(), server = staticIdentity(), carol = staticIdentity();
+  // Carol's X25519 key under the fetcher's node key and binding.
+  const forged = { ...carol, id: fetcher.id, edPublic: fetcher.edPublic, binding: fetcher.binding };
+  const a = answerFileHandshake(server, startFileHandshake(forged, server.dh.publicKey).initiation, none);
+  assert.equal(a.kind === "drop" && a.reason, "bad-signature");
+  // The fetcher's own, genuine, but the hello under its id carried another key.
+  const b = answerFileHandshake(
+    server,
+    startFileHandshake(fetcher, server.dh.publicKey).initiation,
+    () => carol.dh.publicKey,
+  );
+  assert.equal(b.kind === "drop" && b.reason, "refused");
+  // Made for the server's key, read by carol: she cannot, and so cannot answer as the server.
+  const c = answerFileHandshake(carol, startFileHandshake(fetcher, server.dh.publicKey).initiation, none);
+  assert.equal(c.kind === "drop" && c.reason, "auth");
+  // Carol answering with a response of her own for an initiation she made to herself: not the server's.
+  const { initiator } = startFileHandshake(fetcher, server.dh.publicKey);
+  const hers = answerFileHandshake(carol, startFileHandshake(fetcher, carol.dh.publicKey).initiation, none);
+  assert.ok(hers.kind === "answered");
+  assert.ok(!(finishFileHandshake(fetcher, initiator, hers.response) instanceof StreamCipher));
+});
+
+Deno.test("a replayed initiation is answered with keys no one else holds: the fetcher reads only its own session", () => {
+  const fetcher = staticIdentity(), server = staticIdentity();
+  const { initiator, initiation } = startFileHandshake(fetcher, server.dh.publicKey);
+  const genuine = answerFileHandshake(server, initiation, none);
+  const replayed = answerFileHandshake(server, initiation.slice(), none);
+  assert.ok(genuine.kind === "answered" && replayed.kind === "answered");
+  assert.notDeepEqual(genuine.response, replayed.response, "a new ephemeral key each time");
+  const client = finishFileHandshake(fetcher, initiator, genuine.response) as StreamCipher;
+  const want = client.seal(frameBody(12, new Uint8Array([1, 2, 3])));
+  // What the fetcher sent in its session does not open in the replayed one, nor the other way.
+  assert.equal(replayed.cipher.open(want), undefined);
+  assert.equal(client.open(replayed.cipher.seal(frameBody(3, new Uint8Array([1])))), undefined);
+  assert.ok(genuine.cipher.open(want));
 });

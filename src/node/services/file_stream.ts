@@ -81,6 +81,27 @@ export class FrameConn {
     await this.writeAll(frameBytes(this.cipher ? this.cipher.seal(body) : body));
   }
 
+  /**
+   * Sends a frame whose payload is `buf[5, 5 + n)`: the 5 bytes before it are
+   * room for the header, written in place (no copy of a clear payload; one of
+   * a sealed one, into a buffer kept for the next).
+   */
+  async sendInPlace(type: number, buf: Uint8Array, n: number): Promise<void> {
+    buf[4] = type;
+    if (!this.cipher) {
+      new DataView(buf.buffer, buf.byteOffset).setUint32(0, n + 1);
+      return await this.writeAll(buf.subarray(0, 5 + n));
+    }
+    const [sealed, tag] = this.cipher.sealParts(buf.subarray(4, 5 + n));
+    const length = sealed.length + tag.length;
+    if (this.#out.length < 4 + length) this.#out = new Uint8Array(4 + length);
+    new DataView(this.#out.buffer).setUint32(0, length);
+    this.#out.set(sealed, 4);
+    this.#out.set(tag, 4 + sealed.length);
+    await this.writeAll(this.#out.subarray(0, 4 + length));
+  }
+  #out = new Uint8Array(0);
+
   sendControl(type: number, value: Record<string, unknown>): Promise<void> {
     return this.send(type, controlPayload(value));
   }
@@ -106,7 +127,11 @@ export class FrameConn {
     }
     const plain = this.cipher ? this.cipher.open(body) : body;
     const frame = plain && splitBody(plain);
-    if (!frame) throw new StreamError(this.cipher ? "a frame did not open (another network key?)" : "an empty frame");
+    if (!frame) {
+      throw new StreamError(
+        this.cipher ? "a frame did not open (altered on the way, or another key)" : "an empty frame",
+      );
+    }
     return frame;
   }
 
@@ -141,15 +166,7 @@ export class FrameConn {
 
   /** The next frame, which must be a control frame of `type` (an error frame becomes a thrown {@link RemoteError}). */
   async control(type: number): Promise<Record<string, unknown>> {
-    const f = await this.next();
-    if (f.type === FrameType.error) {
-      const v = parseControl(f.payload);
-      throw new RemoteError(String(v?.error ?? "the peer refused"), String(v?.code ?? "error"));
-    }
-    if (f.type !== type) throw new StreamError(`expected frame type ${type}, got ${f.type}`);
-    const v = parseControl(f.payload);
-    if (!v) throw new StreamError("a malformed control frame");
-    return v;
+    return controlOf(await this.next(), type);
   }
 
   close(): void {
@@ -159,6 +176,29 @@ export class FrameConn {
       this.conn.close();
     } catch { /* already closed */ }
   }
+}
+
+/**
+ * A frame that must be of `type`, its payload as a control frame's JSON
+ * object, or its payload as it is (`raw`). An error frame becomes a thrown
+ * {@link RemoteError}, another type or malformed JSON a {@link StreamError}.
+ */
+export function controlOf(f: { type: number; payload: Uint8Array }, type: number): Record<string, unknown>;
+export function controlOf(f: { type: number; payload: Uint8Array }, type: number, raw: true): Uint8Array;
+export function controlOf(
+  f: { type: number; payload: Uint8Array },
+  type: number,
+  raw?: true,
+): Record<string, unknown> | Uint8Array {
+  if (f.type === FrameType.error) {
+    const v = parseControl(f.payload);
+    throw new RemoteError(String(v?.error ?? "the peer refused"), String(v?.code ?? "error"));
+  }
+  if (f.type !== type) throw new StreamError(`expected frame type ${type}, got ${f.type}`);
+  if (raw) return f.payload;
+  const v = parseControl(f.payload);
+  if (!v) throw new StreamError("a malformed control frame");
+  return v;
 }
 
 /** The other end said no (an error frame): `code` says why, for the state machine. */

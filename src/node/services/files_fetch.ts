@@ -1,7 +1,9 @@
 /**
  * Fetching and resuming: the receiver's pull. An accepted offer is fetched
  * (at most {@link MAX_ACTIVE_FETCHES} at once): connect, prove with the
- * node key that this is the peer the offer was made to, fetch the manifest
+ * node key that this is the peer the offer was made to (files_handshake.ts:
+ * end-to-end encrypted, with a fresh handshake on every connection, when
+ * the peer speaks it), fetch the manifest
  * (checked against the SHA-256 in the offer), then each file into
  * `NAME.part` from the offset it already has, check its SHA-256 and rename
  * it into the download folder (never over a file already there). A broken
@@ -12,16 +14,15 @@
  *
  * @module
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
 import type { TransferJson } from "../../api/types.ts";
-import { StreamCipher, streamKey } from "../../security/file_cipher.ts";
 import { FrameType } from "../../wire/file_frames.ts";
 import { collisionKey, safePaths } from "../../protocol/file_names.ts";
-import { fetchProof, finished, parseManifest } from "../../protocol/files.ts";
+import { finished, parseManifest } from "../../protocol/files.ts";
 import { FrameConn, RemoteError, StreamError } from "./file_stream.ts";
+import { connectHandshake, fetchKey } from "./files_handshake.ts";
 import {
-  b64,
   FileError,
   freeName,
   onDisk,
@@ -29,7 +30,6 @@ import {
   partlyWritten,
   type Transfer,
   type TransferFile,
-  unb64,
   writeAll,
 } from "./files_model.ts";
 import type { FilesState } from "./files_state.ts";
@@ -124,28 +124,15 @@ export class Fetches {
       }
       const at = this.#s.d.addressOf(t.peer);
       if (!at) throw new StreamError(`${this.#s.d.peerName(t.peer)} is not online`);
+      const peerKey = fetchKey(this.#s.d, t.peer);
       const conn = await this.#s.d.connectTcp(at.address, at.port).catch((e) => {
         throw new StreamError(`cannot connect to ${at.address}:${at.port}: ${(e as Error).message}`);
       });
       fc = new FrameConn(conn);
       reached = true;
       if (abort.signal.aborted) return;
-      const hello = await fc.control(FrameType.hello);
-      const challenge = unb64(hello.challenge);
-      const nonce = new Uint8Array(randomBytes(32));
-      const signature = this.#s.d.signer.sign(fetchProof(challenge, nonce, t.id, this.#s.d.self.id));
-      await fc.sendControl(FrameType.auth, {
-        v: 1,
-        offer: t.id,
-        id: this.#s.d.self.id,
-        publicKey: b64(this.#s.d.self.publicKey),
-        nonce: b64(nonce),
-        signature: b64(signature),
-      });
-      if (this.#s.d.networkKey) {
-        fc.cipher = new StreamCipher(streamKey(this.#s.d.networkKey, challenge, nonce), "client");
-      }
-      await fc.control(FrameType.welcome);
+      await connectHandshake(fc, this.#s.d, t.id, peerKey);
+      this.#s.markEncrypted(t, peerKey !== undefined);
       this.#s.activate(t);
       // The sender still offers it: the back-off and the count of fruitless attempts start over.
       t.retryMs = undefined;

@@ -14,6 +14,7 @@ import { HttpError } from "../../api/request.ts";
 import type { Logger } from "@logtape/logtape";
 import type { ManifestEntry, TransferState } from "../../protocol/files.ts";
 import type { NodeSigner } from "../../security/signing.ts";
+import type { StaticIdentity } from "../../security/e2e_wire.ts";
 import type { Store, StoredMessage } from "../../storage/store.ts";
 import type { IpmsgAttachment } from "../../wire/ipmsg_files.ts";
 import type { FileOptions } from "../options.ts";
@@ -75,6 +76,12 @@ export interface Transfer {
   transferred: number;
   /** Files done. */
   filesDone: number;
+  /**
+   * Whether the file stream was end-to-end encrypted: true while every
+   * connection of it was, false once one was not (a previous-version peer);
+   * unset before the first.
+   */
+  encrypted?: boolean;
   /** Incoming: attempts in a row that got nothing from a sender that is online (too many: failed). */
   tries?: number;
   /** Incoming, not stored: bytes came in this attempt (set where they are written, not by a progress update). */
@@ -107,6 +114,16 @@ export interface FilesDeps {
   store: Store;
   self: { id: string; publicKey: Uint8Array };
   signer: NodeSigner;
+  /** This node's X25519 static key and its binding to the node key: the file stream's end-to-end encryption. */
+  e2e?: StaticIdentity;
+  /**
+   * The static X25519 key a peer's hello carries (its `nk`), or undefined for
+   * a previous-version peer: then the stream is not end-to-end encrypted
+   * (the transfer is marked so), and refused with {@link requireEncryption}.
+   */
+  peerStaticKey?(id: string): Uint8Array | undefined;
+  /** --require-encryption: no file stream without end-to-end encryption, either way (default false). */
+  requireEncryption?: boolean;
   networkKey?: Uint8Array;
   options: FileOptions & { downloads: string };
   /** Sends a text message (durable when the promise resolves). */

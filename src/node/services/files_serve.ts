@@ -1,24 +1,25 @@
 /**
  * Serving files: the TCP file port (on the unicast UDP port's number) and,
  * with --ipmsg, the IP Messenger one. A connection to the file port is
- * admitted or refused (file_admission.ts), gets a challenge, proves with
- * its node key that it is the peer the offer was made to, and then asks
- * for the manifest and for each file from an offset (a resumed fetch asks
- * from where its `.part` ends); frames are sealed with a network key when
- * there is one. A file that changed since it was offered fails the offer.
+ * admitted or refused (file_admission.ts), proves with its node key that
+ * it is the peer the offer was made to (files_handshake.ts: end-to-end
+ * encrypted with a peer that speaks it, the frames sealed with the keys of
+ * that connection; with a previous version, a signed challenge, sealed
+ * with the network key when there is one), and then asks for the manifest
+ * and for each file from an offset (a resumed fetch asks from where its
+ * `.part` ends). A file that changed since it was offered fails the offer.
  * This is the sender's side of progress: bytes served count as
  * transferred.
  *
  * @module
  */
-import { randomBytes } from "node:crypto";
-import { StreamCipher, streamKey } from "../../security/file_cipher.ts";
-import { nodeIdOf, SignatureChecker } from "../../security/signing.ts";
+import { SignatureChecker } from "../../security/signing.ts";
 import { DATA_CHUNK, FrameType, MAX_CONTROL_JSON, MAX_FRAME_BODY, parseControl } from "../../wire/file_frames.ts";
-import { fetchProof, manifestBytes, mayFetch } from "../../protocol/files.ts";
+import { manifestBytes, mayFetch } from "../../protocol/files.ts";
+import { acceptHandshake } from "./files_handshake.ts";
 import { FrameConn, StreamError } from "./file_stream.ts";
 import { Admission, PREAUTH_MS, type Ticket } from "./file_admission.ts";
-import { b64, type Transfer, type TransferFile, transferKey, unb64 } from "./files_model.ts";
+import { type Transfer, type TransferFile, transferKey } from "./files_model.ts";
 import type { FilesState } from "./files_state.ts";
 
 /** Most file-stream connections served at once; more are refused. */
@@ -154,34 +155,14 @@ export class FileServer {
   }
 
   async #serve(c: ServedConn): Promise<void> {
-    const challenge = new Uint8Array(randomBytes(32));
-    await c.sendControl(FrameType.hello, { v: 1, challenge: b64(challenge) });
-    const auth = await c.control(FrameType.auth);
     const refuse = async (code: string, error: string) => {
       this.#s.counters.refusedFetches++;
-      if (c.ticket && code === "malformed") this.admission.count(c.ticket, "junk");
+      if (c.ticket && (code === "malformed" || code === "handshake")) this.admission.count(c.ticket, "junk");
       await c.sendControl(FrameType.error, { code, error }).catch(() => {});
     };
-    const offer = String(auth.offer ?? "");
-    const requester = String(auth.id ?? "");
-    let publicKey: Uint8Array;
-    let nonce: Uint8Array;
-    let signature: Uint8Array;
-    try {
-      publicKey = unb64(auth.publicKey);
-      nonce = unb64(auth.nonce);
-      signature = unb64(auth.signature);
-    } catch {
-      return refuse("malformed", "a malformed request");
-    }
-    if (nonce.length < 16 || nonce.length > 64) return refuse("malformed", "a malformed request");
-    if (nodeIdOf(publicKey) !== requester) return refuse("not-yours", "the key does not match the node id");
-    const check = this.#checker.check(requester, {
-      publicKey,
-      data: fetchProof(challenge, nonce, offer, requester),
-      signature,
-    });
-    if (!check.ok) return refuse("not-yours", "the signature does not verify");
+    const who = await acceptHandshake(c, this.#s.d, this.#checker, refuse);
+    if (!who) return;
+    const { offer, requester } = who;
     const t = this.#s.transfers.get(transferKey("out", offer));
     const wall = this.#s.wallNow();
     const first = mayFetch(
@@ -203,12 +184,13 @@ export class FileServer {
       );
     }
     c.offer = offer;
-    if (this.#s.d.networkKey) c.cipher = new StreamCipher(streamKey(this.#s.d.networkKey, challenge, nonce), "server");
+    if (who.cipher) c.cipher = who.cipher;
     if (c.ticket) this.admission.authed(c.ticket);
     c.maxBody = MAX_FRAME_BODY;
     await c.sendControl(FrameType.welcome, { ok: true });
     c.stallMs = 60_000;
     const files = this.#s.files(t!);
+    this.#s.markEncrypted(t!, who.encrypted);
     if (t!.state === "offered" || t!.state === "waiting") {
       t!.state = "active";
       this.#s.save(t!);
@@ -271,12 +253,7 @@ export class FileServer {
       }
       return n;
     };
-    const send = async (buf: Uint8Array, n: number): Promise<void> => {
-      if (c.cipher) return c.send(FrameType.data, buf.subarray(5, 5 + n));
-      new DataView(buf.buffer).setUint32(0, n + 1);
-      buf[4] = FrameType.data;
-      await c.writeAll(buf.subarray(0, 5 + n));
-    };
+    const send = (buf: Uint8Array, n: number): Promise<void> => c.sendInPlace(FrameType.data, buf, n);
     // A read and a send are under way at once, and either may fail while the other is awaited (the receiver
     // went away while a disk read was awaited; the file was cut short while a send was): each has a handler from
     // the start, is awaited where its result is needed, and both have settled before the file is closed.

@@ -102,6 +102,7 @@ export class FilesState implements FilesHost {
       expires: new Date(t.expires).toISOString(),
       ...(t.dir ? { dir: t.dir } : {}),
       ...(t.error ? { error: t.error } : {}),
+      ...(t.ipmsg ? { encrypted: false } : t.encrypted !== undefined ? { encrypted: t.encrypted } : {}),
     };
   }
 
@@ -187,6 +188,20 @@ export class FilesState implements FilesHost {
     } catch (e) {
       this.log.error("Cannot save transfer {id}: {error}", { id: t.id, error: (e as Error).message });
     }
+  }
+
+  /** A connection of the transfer's stream got through, end-to-end encrypted or not (false sticks). */
+  markEncrypted(t: Transfer, encrypted: boolean): void {
+    const was = t.encrypted;
+    t.encrypted = was === false ? false : encrypted;
+    if (t.encrypted === was) return;
+    if (!encrypted) {
+      this.log.warn("Transfer {id} with {name} is not end-to-end encrypted: the peer runs a version without it", {
+        id: t.id.slice(0, 8),
+        name: this.d.peerName(t.peer),
+      });
+    }
+    this.save(t);
   }
 
   /** A fetch got through: the transfer is active again, and the error of the last attempt goes. */
