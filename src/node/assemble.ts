@@ -82,16 +82,13 @@ export interface Parts {
 }
 
 /**
- * The static X25519 key (`nk`) a peer's signed hello carries, or undefined
- * for a previous-version peer: the one place the file stream (and whatever
- * else needs it) asks. TODO(issue 25, "link" helper): return the `nk` of the
- * roster entry for `id` (src/wire/packets.ts hello `nk`, parsed with
- * `parseStaticKeyText`) once the link helper's field is merged; until then
- * every peer is taken as a previous version (file streams in the clear,
- * marked unencrypted).
+ * The static X25519 key (`nk`) a peer's current signed hello carries, or
+ * undefined for a previous-version peer (or one not in the roster): the one
+ * place the file stream asks, so files are end to end encrypted exactly
+ * with the peers messages are.
  */
-export function peerStaticKeyOf(_lanchat: LanchatService, _id: string): Uint8Array | undefined {
-  return undefined;
+export function peerStaticKeyOf(lanchat: LanchatService, id: string): Uint8Array | undefined {
+  return lanchat.e2e?.staticKeyOf(id);
 }
 
 /** Builds the services for a daemon whose sockets are bound at `ports`. */

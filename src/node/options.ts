@@ -51,8 +51,6 @@ export interface DaemonOptions {
   httpTokenFile?: string;
   /** The group's network key (32 bytes): every datagram sealed with it. */
   networkKey?: Uint8Array;
-  /** --require-encryption: refuse peers without end-to-end encryption (previous versions); default false. */
-  requireEncryption?: boolean;
   /** Bound on the roster (default 1024). */
   maxPeers?: number;
   /** Hellos a second each host may receive from all others (default 50): scales the announce interval. */

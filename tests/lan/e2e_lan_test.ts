@@ -57,15 +57,17 @@ function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
 }
 
 Deno.test({
-  name: "open group: tcpdump on the bridge during messages, a read receipt and a note sees none of their text",
+  name:
+    "open group: tcpdump on the bridge during messages, a read receipt, a note and a file sees none of their text or bytes",
   ignore: unavailable !== undefined,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
     withLan(2, async (lan) => {
       const pcap = `${Deno.makeTempDirSync({ prefix: "lanchat-pcap-" })}/bridge.pcap`;
+      const tag = crypto.randomUUID().slice(0, 8);
       const capture = new Deno.Command("ip", {
-        args: ["netns", "exec", lan.bridgeNs, "tcpdump", "-i", "br0", "-U", "-n", "-s", "0", "-w", pcap, "udp"],
+        args: ["netns", "exec", lan.bridgeNs, "tcpdump", "-i", "br0", "-U", "-n", "-s", "0", "-w", pcap, "udp or tcp"],
         stdout: "null",
         stderr: "piped",
       }).spawn();
@@ -79,10 +81,13 @@ Deno.test({
           said += value;
         }
         void reader.cancel().catch(() => {});
-        const [a, b] = await Promise.all([startIn(lan, 0).started(), startIn(lan, 1).started()]);
+        const downloads = Deno.makeTempDirSync({ prefix: "lanchat-e2e-dl-" });
+        const [a, b] = await Promise.all([
+          startIn(lan, 0).started(),
+          startIn(lan, 1, { extra: ["--accept-files", "always", "--downloads", downloads] }).started(),
+        ]);
         await a.joined(b.id, 5000);
         await b.joined(a.id, 5000);
-        const tag = crypto.randomUUID().slice(0, 8);
         const secrets = [`the launch code is ${tag}`, `reply about ${tag} stays between us`, `note ${tag} for peers`];
         let r = await cli(lan, 0, ["send", b.id, secrets[0]!]);
         assert.equal(r.code, 0, r.stdout + r.stderr);
@@ -100,6 +105,22 @@ Deno.test({
         }, 5000);
         const got = await messagesIn(lan, 1);
         assert.deepEqual(got.map((m) => [m.text, m.encrypted]), [[secrets[0], true], [secrets[1], true]]);
+        // A file: its name travels in the offer (a message), its bytes on the TCP file stream.
+        const dir = Deno.makeTempDirSync({ prefix: "lanchat-e2e-file-" });
+        Deno.writeTextFileSync(`${dir}/plans-${tag}.txt`, `the file body ${tag} is private\n`.repeat(8000));
+        r = await cli(lan, 0, ["send-file", b.id, `${dir}/plans-${tag}.txt`, "--json"]);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        const sent = JSON.parse(r.stdout);
+        assert.deepEqual([sent.state, sent.encrypted], ["done", true]);
+        const fetched = JSON.parse((await cli(lan, 1, ["transfers", "--json"])).stdout);
+        assert.deepEqual(fetched.map((t: { state: string; encrypted?: boolean }) => [t.state, t.encrypted]), [[
+          "done",
+          true,
+        ]]);
+        assert.equal(
+          Deno.readTextFileSync(`${downloads}/plans-${tag}.txt`),
+          Deno.readTextFileSync(`${dir}/plans-${tag}.txt`),
+        );
       } finally {
         capture.kill("SIGINT");
         await capture.status;
@@ -111,7 +132,7 @@ Deno.test({
       assert.ok(contains(bytes, enc.encode("LNCE")), "the capture holds end-to-end datagrams");
       const status = await statusIn(lan.hosts[0]!.ns);
       assert.ok(status.security.e2e.counters.sealed >= 2);
-      for (const s of ["launch code", "stays between us", "for peers"]) {
+      for (const s of ["launch code", "stays between us", "for peers", `plans-${tag}`, "is private"]) {
         assert.ok(!contains(bytes, enc.encode(s)), `“${s}” is not on the wire`);
       }
     }),

@@ -109,6 +109,11 @@ export class E2eLink {
     return peer ? !!peer.staticKey : undefined;
   }
 
+  /** The static X25519 key `id`'s current signed hello carries (`nk`); undefined for a previous version or a stranger. */
+  staticKeyOf(id: string): Uint8Array | undefined {
+    return this.#keyOf(this.#o.roster.get(id)?.staticKey);
+  }
+
   /**
    * Sends a unicast datagram through `peer`'s session (now, or once its
    * handshake completes); what goes out is in {@link drain}.
