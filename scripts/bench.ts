@@ -333,6 +333,23 @@ async function benchMessaging(): Promise<void> {
       "",
     ].join("\n");
     console.log(md);
+    // The session table alone (scripts/bench_e2e.ts, its own process so its memory is its own): 1,000 sessions, a handshake.
+    const table = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--v8-flags=--expose-gc", "--allow-all", new URL("./bench_e2e.ts", import.meta.url).pathname],
+      stdout: "piped",
+    }).output();
+    const tableOut = new TextDecoder().decode(table.stdout);
+    console.log(tableOut);
+    const memory = [...tableOut.matchAll(/memory: (\d+) peers .*? (initiator|responder): ([\d.]+) MiB/g)];
+    const handshake = /handshake: ([\d.]+) ms per new peer/.exec(tableOut);
+    if (memory.length > 0) {
+      summary.push([
+        `memory of ${memory[0]![1]} end-to-end sessions (initiator / responder)`,
+        memory.map((m) => `${m[3]} MiB`).join(" / "),
+        "≤ 4 MiB",
+      ]);
+    }
+    if (handshake) summary.push(["end-to-end handshake per new peer, both sides", `${handshake[1]} ms`, ""]);
     summary.push(
       [
         `acked messages/s end-to-end encrypted vs unencrypted (${e2e.rev}), same run`,
