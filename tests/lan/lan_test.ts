@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type Lan, lanUnavailable } from "../../scripts/lan.ts";
-import { DaemonProcess, runCli, tempDataDir } from "../support/daemon_process.ts";
+import { DaemonProcess, ownerEnv, runCli, tempDataDir } from "../support/daemon_process.ts";
 import { peersIn, withLan } from "../support/lan_hosts.ts";
 
 const unavailable = await lanUnavailable();
@@ -107,11 +107,13 @@ Deno.test({
           "run",
           "--allow-net",
           "--allow-read",
+          "--allow-env=LANCHAT_HTTP_TOKEN",
           helper,
           "http://127.0.0.1:47476",
           file,
           "240",
         ],
+        env: ownerEnv(["--http", "127.0.0.1:47476"], { netns: lan.hosts[0]!.ns }),
         stdout: "piped",
         stderr: "piped",
       }).output();

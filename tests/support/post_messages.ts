@@ -3,17 +3,22 @@
  * posts every message of a JSON file `[{to, text}]` to the daemon in order,
  * then waits until its outbox is empty, and prints a JSON summary.
  *
- *   deno run --allow-net --allow-read post_messages.ts http://127.0.0.1:47476 msgs.json [timeoutS]
+ *   LANCHAT_HTTP_TOKEN=… deno run --allow-net --allow-read --allow-env=LANCHAT_HTTP_TOKEN \
+ *     post_messages.ts http://127.0.0.1:47476 msgs.json [timeoutS]
+ *
+ * The API is its owner's: the token comes in LANCHAT_HTTP_TOKEN, as the CLI takes it.
  */
 const [base, file, timeoutS = "120"] = Deno.args;
 if (!base || !file) {
   console.error("usage: post_messages.ts BASE_URL FILE [TIMEOUT_S]");
   Deno.exit(2);
 }
+const token = Deno.env.get("LANCHAT_HTTP_TOKEN");
+const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
 const messages = JSON.parse(Deno.readTextFileSync(file)) as { to: string; text: string }[];
 const t0 = performance.now();
 for (const m of messages) {
-  const res = await fetch(`${base}/messages`, { method: "POST", body: JSON.stringify(m) });
+  const res = await fetch(`${base}/messages`, { method: "POST", headers, body: JSON.stringify(m) });
   if (res.status !== 202 && res.status !== 200) {
     console.error(`POST /messages answered ${res.status}: ${await res.text()}`);
     Deno.exit(1);
@@ -24,7 +29,7 @@ const posted = performance.now() - t0;
 const deadline = Date.now() + Number(timeoutS) * 1000;
 let status: { messaging: { outbox: number; fragmentsSent: number; fragmentsRetransmitted: number } };
 while (true) {
-  status = await (await fetch(`${base}/status`)).json();
+  status = await (await fetch(`${base}/status`, { headers })).json();
   if (status.messaging.outbox === 0 || Date.now() > deadline) break;
   await new Promise((r) => setTimeout(r, 100));
 }
