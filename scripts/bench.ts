@@ -60,6 +60,7 @@ import {
   freeUdpPort,
   killAll,
   type LogLine,
+  ownerEnv,
   runCli,
   startLoopbackDaemon,
   tempDataDir,
@@ -882,11 +883,13 @@ async function benchLoss(): Promise<void> {
           "run",
           "--allow-net",
           "--allow-read",
+          "--allow-env=LANCHAT_HTTP_TOKEN",
           helper,
           "http://127.0.0.1:47476",
           file,
           "300",
         ],
+        env: ownerEnv(["--http", "127.0.0.1:47476"], { netns: lan.hosts[0]!.ns }),
         stdout: "piped",
       }).output();
       const summary = JSON.parse(new TextDecoder().decode(out.stdout));

@@ -22,7 +22,7 @@
  * from another checkout (a "before" run). Asserts nothing.
  */
 import { createLan, type Lan } from "./lan.ts";
-import { DaemonProcess, killAll, tempDataDir } from "../tests/support/daemon_process.ts";
+import { DaemonProcess, killAll, ownerEnv, tempDataDir } from "../tests/support/daemon_process.ts";
 import { type BenchContext, rssMiB } from "./bench_history.ts";
 
 export interface SoakOptions {
@@ -59,8 +59,10 @@ class Agent {
         Deno.execPath(),
         "run",
         "--allow-net",
+        "--allow-env=LANCHAT_HTTP_TOKEN",
         new URL("./ns_agent.ts", import.meta.url).pathname,
       ],
+      env: ownerEnv(["--http", "127.0.0.1:47476"], { netns: ns }),
       stdin: "piped",
       stdout: "piped",
       stderr: "inherit",
@@ -161,7 +163,8 @@ export async function benchSoak(ctx: BenchContext, o: SoakOptions): Promise<void
   const lan: Lan = await createLan(HOSTS);
   const dirs = lan.hosts.map(() => tempDataDir());
   const daemons: (DaemonProcess | undefined)[] = [];
-  const agents = lan.hosts.map((h) => new Agent(h.ns));
+  /** Made once the daemons are up: each carries its daemon's token (the API is its owner's). */
+  let agents: Agent[] = [];
   const warnings: string[] = [];
   const start = (i: number) => {
     const d = new DaemonProcess(["--name", `soak${i + 1}@h${i + 1}`, "--data-dir", dirs[i]!], {
@@ -179,6 +182,7 @@ export async function benchSoak(ctx: BenchContext, o: SoakOptions): Promise<void
   try {
     await lan.setLoss(LOSS);
     await Promise.all(lan.hosts.map((_, i) => start(i)));
+    agents = lan.hosts.map((h) => new Agent(h.ns));
     const ids = daemons.map((d) => d!.id);
     for (const d of daemons) for (const id of ids) if (id !== d!.id) await d!.joined(id, 30_000);
     for (const i of LONG_LIVED) {

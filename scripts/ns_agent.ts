@@ -3,7 +3,7 @@
  * benchmark outside it to the daemon's API on that host's loopback, so the
  * benchmark need not spawn the CLI (a Deno start each) for every request.
  *
- *   ip netns exec NS deno run --allow-net scripts/ns_agent.ts [HOST:PORT]
+ *   LANCHAT_HTTP_TOKEN=… ip netns exec NS deno run --allow-net --allow-env=LANCHAT_HTTP_TOKEN scripts/ns_agent.ts [HOST:PORT]
  *
  * Reads one JSON request a line on stdin, `{id, method, path, body?}`, and
  * writes one JSON answer a line on stdout, `{id, status, body}` (status 0
@@ -11,6 +11,8 @@
  * Requests are handled concurrently; answers come in the order they finish.
  */
 const target = Deno.args[0] ?? "127.0.0.1:47476";
+/** The API is its owner's: the token comes as the CLI takes it. */
+const token = Deno.env.get("LANCHAT_HTTP_TOKEN");
 const encoder = new TextEncoder();
 const out = Deno.stdout.writable.getWriter();
 let writing = Promise.resolve();
@@ -25,6 +27,7 @@ async function handle(line: string): Promise<void> {
     id = r.id;
     const res = await fetch(`http://${target}${r.path}`, {
       method: r.method ?? "GET",
+      headers: token ? { authorization: `Bearer ${token}` } : {},
       body: r.body === undefined ? undefined : JSON.stringify(r.body),
     });
     answer({ id, status: res.status, body: await res.text() });
