@@ -74,6 +74,8 @@ export class E2eLink {
   #o: E2eLinkOptions;
   #endpoints = new Map<string, Endpoint>();
   #speaksE2e = new Set<string>();
+  /** The incarnation each peer had when it left the roster: one back with a higher one restarted meanwhile. */
+  #leftAs = new Map<string, number>();
   #keys = new Map<string, Uint8Array>();
   #log = logger("daemon");
 
@@ -173,8 +175,16 @@ export class E2eLink {
     } else {
       this.#speaksE2e.delete(p.id);
     }
-    if (e.type === "left") this.#endpoints.delete(p.id);
-    if (e.type === "restarted") this.sessions.peerRestarted(p.id, now);
+    if (e.type === "left") {
+      this.#endpoints.delete(p.id);
+      if (this.#leftAs.size >= MAX_REMEMBERED) this.#leftAs.clear();
+      this.#leftAs.set(p.id, p.incarnation);
+    }
+    // Back after a goodbye or a timeout with a higher incarnation: it restarted while out of the roster, and lost the
+    // sessions we still hold with it; drop them now rather than speak under them until the no-reply rule notices.
+    const restartedAway = e.type === "joined" && (this.#leftAs.get(p.id) ?? p.incarnation) < p.incarnation;
+    if (e.type === "joined") this.#leftAs.delete(p.id);
+    if (e.type === "restarted" || restartedAway) this.sessions.peerRestarted(p.id, now);
     if ((e.type === "joined" || e.type === "restarted") && !p.staticKey) {
       this.#o.notices.once(
         `unencrypted:${p.id}`,

@@ -1,4 +1,4 @@
-// Usage: deno run -A scratch/lnce_attack.ts TARGET_PORT NODE_KEY_JSON PCAP MODE
+// Usage: deno run -A scripts/lnce_attack.ts TARGET_PORT NODE_KEY_JSON PCAP MODE
 import { headerOf, mac1, staticIdentityOf } from "../src/security/e2e_wire.ts";
 import { randomBytes } from "node:crypto";
 const [portS, keyFile, pcap, mode] = Deno.args;
