@@ -12,6 +12,7 @@ import { DEFAULT_HTTP } from "../node/options.ts";
 import { defaultDataDir, HTTP_TOKEN_FILE } from "../common/data_dir.ts";
 import { printable, printableLine } from "../common/printable.ts";
 import { parseDaemonAddress, UsageError } from "./options.ts";
+import { listenerUids } from "./port_owner.ts";
 import stringWidth from "string-width";
 
 /** Raised when no daemon answers; the CLI exits with code 3. */
@@ -35,23 +36,46 @@ export function daemonUrl(flag: string | undefined): string {
   }
 }
 
-let cachedToken: string | null | undefined;
+let cachedToken: { token: string; owner: number | null } | null | undefined;
 
 /**
  * The bearer token to send, if any. The token file of this host's daemon is
- * only ever sent to this host (loopback), never to a daemon elsewhere.
+ * only ever sent to this host (loopback), never to a daemon elsewhere, and
+ * only to a port on which every listening socket belongs to the token
+ * file's owner: another user who binds the port while the daemon is down
+ * (before it starts, during a restart) must not be handed the token
+ * ({@link NotOwnDaemonError}). A token given in `LANCHAT_HTTP_TOKEN` is
+ * sent as it is: the user chose where.
  */
 function httpToken(base: string): string | null {
   const env = Deno.env.get("LANCHAT_HTTP_TOKEN")?.trim();
   if (env) return env;
-  if (!/^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(base)) return null;
-  if (cachedToken !== undefined) return cachedToken;
-  cachedToken = null;
-  try {
-    const dir = defaultDataDir((n) => Deno.env.get(n));
-    cachedToken = Deno.readTextFileSync(`${dir}/${HTTP_TOKEN_FILE}`).trim() || null;
-  } catch { /* none: the daemon is on loopback only, or the user sets LANCHAT_HTTP_TOKEN */ }
-  return cachedToken;
+  const m = /^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(?::(\d+))?$/.exec(base);
+  if (!m) return null;
+  if (cachedToken === undefined) {
+    cachedToken = null;
+    try {
+      const file = `${defaultDataDir((n) => Deno.env.get(n))}/${HTTP_TOKEN_FILE}`;
+      const token = Deno.readTextFileSync(file).trim();
+      if (token) cachedToken = { token, owner: Deno.statSync(file).uid };
+    } catch { /* none: another user's daemon, or the user sets LANCHAT_HTTP_TOKEN */ }
+  }
+  if (!cachedToken) return null;
+  const port = Number(m[2] ?? (base.startsWith("https") ? 443 : 80));
+  const uids = listenerUids(port);
+  const strangers = uids?.filter((u) => u !== cachedToken!.owner) ?? [];
+  if (strangers.length > 0) {
+    throw new NotOwnDaemonError(
+      `${base.replace(/^https?:\/\//, "")} is listened on by another user (uid ${strangers[0]}), not by your lanchat ` +
+        `daemon: your token was not sent. Start your daemon ("lanchat daemon"), or point --http or LANCHAT_HTTP at it.`,
+    );
+  }
+  return cachedToken.token;
+}
+
+/** Raised when the loopback port the CLI would talk to is another user's: the CLI exits with code 3. */
+export class NotOwnDaemonError extends NoDaemonError {
+  override name = "NotOwnDaemonError";
 }
 
 /** Raised when the daemon answers with an error; carries its status and JSON body. */

@@ -49,7 +49,12 @@ c.sendall(b"HTTP/1.1 503 Busy\\r\\ncontent-length: 0\\r\\n\\r\\n"); c.close()`,
       XDG_DATA_HOME: `${home}/.local/share`,
       LANCHAT_HTTP: `127.0.0.1:${port}`,
     };
-    await runCli(["status"], { env: xdg });
+    const r = await runCli(["status"], { env: xdg });
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(
+      r.stderr,
+      /listened on by another user \(uid \d+\), not by your lanchat daemon: your token was not sent/,
+    );
     let heard = seen;
     for (;;) {
       const { value, done } = await reader.read();

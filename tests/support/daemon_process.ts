@@ -17,10 +17,12 @@ const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
  * it runs.
  */
 export const DAEMON_PERMISSIONS: string[] = daemonFlags(CONFIG);
+/** The CLI's permissions: deno.json's `lanchat` task, as the installed launcher has them. */
+const CLI_PERMISSIONS: string[] = daemonFlags(CONFIG, "lanchat");
 
-function daemonFlags(config: string): string[] {
+function daemonFlags(config: string, task = "start"): string[] {
   const tasks = (JSON.parse(Deno.readTextFileSync(config)) as { tasks: Record<string, string> }).tasks;
-  return tasks.start!.split(/\s+/).filter((w) => w.startsWith("--allow-") || w.startsWith("--v8-flags="));
+  return tasks[task]!.split(/\s+/).filter((w) => w.startsWith("--allow-") || w.startsWith("--v8-flags="));
 }
 
 /** One parsed JSON log line. */
@@ -306,7 +308,7 @@ export async function runCli(
   args: string[],
   options: { netns?: string; env?: Record<string, string>; stdin?: string; terminal?: boolean } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  let deno = [Deno.execPath(), "run", "--config", CONFIG, ...DAEMON_PERMISSIONS, MAIN, ...args];
+  let deno = [Deno.execPath(), "run", "--config", CONFIG, ...CLI_PERMISSIONS, MAIN, ...args];
   if (options.terminal) {
     const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
     deno = ["script", "-qec", deno.map(quote).join(" "), "/dev/null"];
