@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { privateFileProblem } from "./private_file.ts";
 
 /** Shortest token accepted from a file someone wrote by hand. */
 const MIN_TOKEN_CHARS = 16;
@@ -20,12 +21,13 @@ const MIN_TOKEN_CHARS = 16;
  * Where the system has no modes or owners (Windows), there is nothing to check.
  */
 export function unsafeTokenFile(info: Deno.FileInfo, path: string, uid = Deno.uid()): string | undefined {
-  if (uid !== null && info.uid !== null && info.uid !== uid) {
-    return `HTTP token file ${path} belongs to user ${info.uid}, not to this daemon's user ${uid}: ` +
+  const problem = privateFileProblem(info, uid);
+  if (problem && "owner" in problem) {
+    return `HTTP token file ${path} belongs to user ${problem.owner}, not to this daemon's user ${uid}: ` +
       `that user can read or change it; remove it and start again for a new token of your own`;
   }
-  if (info.mode !== null && (info.mode & 0o077) !== 0) {
-    const mode = (info.mode & 0o777).toString(8).padStart(3, "0");
+  if (problem) {
+    const mode = problem.mode;
     return `HTTP token file ${path} has mode ${mode}: other users of this host may have read it; ` +
       `remove it and start again for a new token (or, if no one else could have read it, chmod 600 it)`;
   }

@@ -4,8 +4,8 @@
  *
  * @module
  */
-
 import { KEY_FILE } from "../common/data_dir.ts";
+import { privateFileProblem } from "./private_file.ts";
 import { nodeIdOf } from "./signing.ts";
 
 export interface Identity {
@@ -26,13 +26,34 @@ interface KeyFile {
   privateKey: string;
 }
 
-/** Loads the node's key pair from `dir`, creating it (mode 0600) on first start. */
+/**
+ * Why the node key at `path` is not this daemon user's alone (another user owns it, or group or others may read or
+ * write it), or undefined. Such a key is refused: whoever could read it holds this node's identity and can open its
+ * end-to-end sessions; whoever owns it may have put in a key of their own.
+ */
+export function unsafeKeyFile(info: Deno.FileInfo, path: string, uid = Deno.uid()): string | undefined {
+  const problem = privateFileProblem(info, uid);
+  if (problem && "owner" in problem) {
+    return `Node key ${path} belongs to user ${problem.owner}, not to this daemon's user ${uid}: that user may have ` +
+      `put in a key of their own; move it away to create a new identity (or chown it, if it is yours)`;
+  }
+  if (problem) {
+    return `Node key ${path} has mode ${problem.mode}: other users of this host may have copied this node's identity; ` +
+      `move it away to create a new one (or, if no one else could have read it, chmod 600 it)`;
+  }
+  return undefined;
+}
+
+/** Loads the node's key pair from `dir`, creating it (mode 0600) on first start; refuses a key others may read. */
 export async function loadOrCreateIdentity(dir: string): Promise<Identity> {
   const path = `${dir}/${KEY_FILE}`;
   let text: string | undefined;
   try {
     text = await Deno.readTextFile(path);
+    const unsafe = unsafeKeyFile(await Deno.stat(path), path);
+    if (unsafe) throw new Deno.errors.PermissionDenied(unsafe);
   } catch (e) {
+    if (e instanceof Deno.errors.PermissionDenied && (e as Error).message.startsWith("Node key ")) throw e;
     if (!(e instanceof Deno.errors.NotFound)) {
       throw new Error(`Cannot read node key ${path}: ${(e as Error).message}`, { cause: e });
     }
