@@ -131,6 +131,35 @@ Deno.test("a folder tree, a 0-byte file and a Chinese name arrive intact; the of
   }
 });
 
+Deno.test("what a transfer writes is the receiving user's alone: new folders 0700, files 0600, whatever the umask", async () => {
+  const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
+  try {
+    const { a, b, downloads } = await pair();
+    await Deno.mkdir(`${src}/shared/sub`, { recursive: true });
+    await Deno.writeTextFile(`${src}/shared/sub/plan.txt`, "private plan");
+    await Deno.writeTextFile(`${src}/note.txt`, "a note");
+    Deno.chmodSync(`${src}/note.txt`, 0o644);
+    const offered = await api<TransferJson>(a, "/files", { to: "bob", paths: [`${src}/shared`, `${src}/note.txt`] });
+    assert.equal(offered.status, 202, JSON.stringify(offered.body));
+    await waitState(b, offered.body.id, "offered", 5000);
+    // Into a folder that does not exist yet: the daemon makes it (the daemons run with the usual umask, 022).
+    const into = `${downloads}/fresh/inbox`;
+    await api(b, `/transfers/${offered.body.id}/accept`, { dir: into });
+    await waitState(b, offered.body.id, "done", 15_000);
+    const mode = (p: string) => (Deno.statSync(p).mode! & 0o777).toString(8);
+    assert.deepEqual(
+      [into, `${into}/shared`, `${into}/shared/sub`].map(mode),
+      ["700", "700", "700"],
+      "folders the daemon made",
+    );
+    assert.deepEqual([`${into}/shared/sub/plan.txt`, `${into}/note.txt`].map(mode), ["600", "600"], "files received");
+    assert.equal(Deno.readTextFileSync(`${into}/shared/sub/plan.txt`), "private plan");
+  } finally {
+    await cleanUp();
+    await Deno.remove(src, { recursive: true }).catch(() => {});
+  }
+});
+
 Deno.test("an offer refused or cancelled ends on both sides, and a missing path is a clear error", async () => {
   try {
     const { a, b } = await pair();

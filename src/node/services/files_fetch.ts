@@ -28,6 +28,8 @@ import {
   onDisk,
   OneFileError,
   partlyWritten,
+  PRIVATE_DIR,
+  PRIVATE_FILE,
   type Transfer,
   type TransferFile,
   writeAll,
@@ -269,7 +271,7 @@ export class Fetches {
     // Where each goes: safe names, and top-level names that exist already get "name (1)".
     const safe = safePaths(entries.map((e) => e.path));
     const tops = new Map<string, string>();
-    await Deno.mkdir(t.dir!, { recursive: true });
+    await Deno.mkdir(t.dir!, { recursive: true, mode: PRIVATE_DIR });
     const files: TransferFile[] = [];
     for (const [i, e] of entries.entries()) {
       const parts = safe[i];
@@ -291,8 +293,8 @@ export class Fetches {
     const final = `${t.dir}/${f.dest}`;
     const part = `${final}.part`;
     using out = await onDisk(async () => {
-      await Deno.mkdir(final.slice(0, final.lastIndexOf("/")), { recursive: true });
-      return await Deno.open(part, { read: true, write: true, create: true });
+      await Deno.mkdir(final.slice(0, final.lastIndexOf("/")), { recursive: true, mode: PRIVATE_DIR });
+      return await Deno.open(part, { read: true, write: true, create: true, mode: PRIVATE_FILE });
     });
     let offset = (await out.stat()).size;
     if (offset > f.size) {

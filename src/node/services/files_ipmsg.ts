@@ -23,6 +23,7 @@ import {
   HANDSHAKE_MS,
   onDisk,
   partlyWritten,
+  PRIVATE_DIR,
   type Transfer,
   transferKey,
 } from "./files_model.ts";
@@ -264,7 +265,7 @@ export class IpmsgFiles {
     const sender = this.#h.d.ipmsg?.peer(t.peer);
     if (!sender) throw new StreamError(`${this.#h.d.peerName(t.peer)} is not online`);
     this.#h.activate(t);
-    await Deno.mkdir(t.dir!, { recursive: true });
+    await Deno.mkdir(t.dir!, { recursive: true, mode: PRIVATE_DIR });
     t.transferred = im.files.reduce((n, f, i) => n + (im.done[i] ? f.size : 0), 0);
     const onBytes = (n: number) => {
       // Bytes came: the sender still has the offer (see MAX_FRUITLESS_TRIES).

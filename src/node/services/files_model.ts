@@ -30,6 +30,13 @@ export interface IpmsgSender {
   version: string;
 }
 
+/**
+ * Modes of what a transfer writes: folders the daemon creates 0700 and files 0600, whatever the umask, so that on a
+ * shared host other users cannot read what was received (an existing download folder keeps its own mode).
+ */
+export const PRIVATE_DIR = 0o700;
+export const PRIVATE_FILE = 0o600;
+
 /** How long a connection may take to authenticate (or, for IP Messenger, to say what it wants). */
 export const HANDSHAKE_MS = 10_000;
 

@@ -21,7 +21,15 @@ import {
 } from "../../wire/ipmsg_files.ts";
 import { MAX_FOLDER_DEPTH, safeName } from "../../protocol/file_names.ts";
 import { STALL_MS, StreamError, withinStall } from "./file_stream.ts";
-import { freeName, type IpmsgSender, onDisk, OneFileError, writeAll } from "./files_model.ts";
+import {
+  freeName,
+  type IpmsgSender,
+  onDisk,
+  OneFileError,
+  PRIVATE_DIR,
+  PRIVATE_FILE,
+  writeAll,
+} from "./files_model.ts";
 
 export { freeName, type IpmsgSender };
 
@@ -134,11 +142,11 @@ export async function receiveFolder(
         throw new OneFileError(`refused: a folder more than ${limits.maxDepth} folders deep`);
       }
       if (here === undefined) {
-        await onDisk(() => Deno.mkdir(root, { recursive: true }));
+        await onDisk(() => Deno.mkdir(root, { recursive: true, mode: PRIVATE_DIR }));
         stack.push(root);
       } else {
         const name = await freeName(here, safeName(decodeName(head.name, encoding)));
-        await onDisk(() => Deno.mkdir(`${here}/${name}`), name);
+        await onDisk(() => Deno.mkdir(`${here}/${name}`, { mode: PRIVATE_DIR }), name);
         stack.push(`${here}/${name}`);
       }
       continue;
@@ -148,7 +156,7 @@ export async function receiveFolder(
     const keep = head.kind === IPMSG_FILE.REGULAR;
     const name = keep ? await freeName(here, safeName(decodeName(head.name, encoding))) : undefined;
     using out = name
-      ? await onDisk(() => Deno.open(`${here}/${name}`, { write: true, createNew: true }), name)
+      ? await onDisk(() => Deno.open(`${here}/${name}`, { write: true, createNew: true, mode: PRIVATE_FILE }), name)
       : undefined;
     let left = head.size;
     while (left > 0) {

@@ -17,7 +17,7 @@
  * @module
  */
 import { StreamError } from "./file_stream.ts";
-import { onDisk, writeAll } from "./files_model.ts";
+import { onDisk, PRIVATE_FILE, writeAll } from "./files_model.ts";
 import type { RawReader } from "./ipmsg_file_stream.ts";
 
 /** Bytes asked for again before the end of a `.part`, to see where the sender starts. */
@@ -145,7 +145,7 @@ async function readAt(f: Deno.FsFile, at: number, n: number): Promise<Uint8Array
  * @throws {TooMuchError} when the sender sends more than it offered.
  */
 export async function fetchIpmsgFile(o: IpmsgFileFetch): Promise<FetchedHow> {
-  using out = await onDisk(() => Deno.open(o.part, { read: true, write: true, create: true }));
+  using out = await onDisk(() => Deno.open(o.part, { read: true, write: true, create: true, mode: PRIVATE_FILE }));
   let have = (await out.stat()).size;
   // Too little to be worth the check, or more than the file: started over.
   if (have > o.size || have <= RESUME_OVERLAP) have = 0;
