@@ -63,8 +63,9 @@ function tokenMatches(header: string | null, token: string): boolean {
 
 function hostAllowed(host: string | null, allowed: readonly string[]): boolean {
   if (!host) return false;
-  const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.replace(/:\d+$/, "");
-  return allowed.includes(name.toLowerCase());
+  // A name, or a bracketed IPv6 address, then at most a port: nothing may follow (`[::1].evil` is not `[::1]`).
+  const m = /^(\[[^\]]*\]|[^:\[\]]*)(?::\d+)?$/.exec(host);
+  return m !== null && allowed.includes(m[1]!.toLowerCase());
 }
 
 /**

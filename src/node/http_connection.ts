@@ -548,6 +548,7 @@ const REASONS: Record<number, string> = {
   207: "Multi-Status",
   301: "Moved Permanently",
   302: "Found",
+  303: "See Other",
   304: "Not Modified",
   400: "Bad Request",
   401: "Unauthorized",

@@ -392,6 +392,24 @@ Deno.test("http on a loopback bind refuses a Host header that is not loopback (D
   assert.ok(!isLoopbackBind("198.18.0.1"));
 });
 
+Deno.test("a loopback Host with anything after the name or the bracketed address is refused", async () => {
+  const { handler } = fakeApi({}, { allowedHosts: LOOPBACK_HOSTS });
+  for (
+    const host of [
+      "[::1].evil",
+      "[::1]x:47476",
+      "[::1]:47476.evil",
+      "localhost:47476:1",
+      "127.0.0.1.evil.com",
+      ":47476",
+    ]
+  ) {
+    const res = await handler(new Request("http://127.0.0.1:47476/peers", { headers: { host } }));
+    assert.equal(res.status, 403, host);
+    await res.body?.cancel();
+  }
+});
+
 Deno.test("http trust and forget name a peer and report what changed", async () => {
   const forgotten: string[] = [];
   const { handler } = fakeApi({ forgetPeer: (id) => (forgotten.push(id), true) });
