@@ -13,7 +13,7 @@
  */
 import type { Command } from "commander";
 import { httpOption } from "./options.ts";
-import { daemonUrl, request } from "./client.ts";
+import { ApiError, daemonUrl, request } from "./client.ts";
 import { escapeHtml } from "../api/web_link.ts";
 
 /** Whether a graphical session is there to open a browser in. */
@@ -51,6 +51,14 @@ export function registerWeb(program: Command): void {
       const { body } = await request<{ path: string; expiresInSeconds: number }>(base, "/session/link", {
         method: "POST",
         body: {},
+      }).catch((e) => {
+        if (!(e instanceof ApiError) || e.status !== 401) throw e;
+        // No token of this daemon in our data directory: it is another user's (or ours under another --data-dir).
+        throw new Error(
+          `The daemon at ${base.replace(/^https?:\/\//, "")} answers its owner only, and you have no token for it: ` +
+            `it is another user's daemon (they open its page with their own lanchat web), or yours with another ` +
+            `--data-dir (set LANCHAT_HTTP_TOKEN to the http_token in it)`,
+        );
       });
       const url = `${base}${body.path}`;
       if (opts.print) {

@@ -122,6 +122,26 @@ Deno.test("the owner's CLI needs no flag: it reads the token in the default data
   }
 });
 
+Deno.test("lanchat web by someone without the daemon's token says whose daemon it is, not to run lanchat web", async () => {
+  const home = tempDataDir();
+  const stranger = tempDataDir();
+  const http = `127.0.0.1:${freeTcpPort()}`;
+  try {
+    await new DaemonProcess(
+      ["--interface", "lo", "--port", String(freeUdpPort()), "--unicast-port", "0", "--http", http, "--name", "alice"],
+      { env: { XDG_DATA_HOME: home } },
+    ).started();
+    const web = await runCli(["web", "--print"], { env: { XDG_DATA_HOME: stranger, LANCHAT_HTTP: http } });
+    assert.notEqual(web.code, 0);
+    assert.equal(web.stdout, "", "no link");
+    assert.match(web.stderr, /answers its owner only, and you have no token for it: it is another user's daemon/);
+  } finally {
+    await killAll();
+    Deno.removeSync(home, { recursive: true });
+    Deno.removeSync(stranger, { recursive: true });
+  }
+});
+
 Deno.test("a token file others could read stops the daemon at start with what to do", async () => {
   const dir = tempDataDir();
   try {
