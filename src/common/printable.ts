@@ -8,8 +8,13 @@
  * - C0 controls and DEL become caret notation: ESC `^[`, BEL `^G`, CR `^M`,
  *   DEL `^?` (newline and tab are kept in multi-line text);
  * - C1 controls (U+0080–U+009F, among them the one-character CSI U+009B),
- *   and the invisible characters that reorder text (bidirectional overrides
- *   and isolates, which can make a name read as another) become `<U+009B>`.
+ *   the invisible characters that reorder text (bidirectional overrides
+ *   and isolates, which can make a name read as another), and the ones that
+ *   print as nothing at all (zero-width space, word joiner and invisible
+ *   operators, the byte-order mark, Hangul fillers, the Mongolian vowel
+ *   separator: `bob` and `bob<U+200B>` are two names that must not look
+ *   alike) become `<U+009B>`. The zero-width joiner and non-joiner stay:
+ *   emoji sequences and Persian and Indic writing need them.
  *
  * JSON output never goes through this: it is exact, and JSON escapes them.
  *
@@ -17,9 +22,11 @@
  */
 
 // deno-lint-ignore no-control-regex
-const UNSAFE_MULTILINE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_MULTILINE =
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0]/g;
 // deno-lint-ignore no-control-regex
-const UNSAFE_LINE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_LINE =
+  /[\u0000-\u001f\u007f-\u009f\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0]/g;
 
 function show(c: string): string {
   const code = c.charCodeAt(0);

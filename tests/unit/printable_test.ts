@@ -22,3 +22,13 @@ Deno.test("printable shows control characters as write(1) does instead of lettin
     assert.doesNotMatch(printableLine(input), /[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/);
   }
 });
+
+Deno.test("characters that print as nothing are shown, so a name cannot look like another; joiners in emoji stay", () => {
+  assert.equal(printableLine("bob\u200b"), "bob<U+200B>");
+  assert.equal(printableLine("\ufeffbob\u2060"), "<U+FEFF>bob<U+2060>");
+  assert.equal(printableLine("b\u3164ob\u115f"), "b<U+3164>ob<U+115F>");
+  assert.equal(printable("hi\u200bthere\nsecond line"), "hi<U+200B>there\nsecond line");
+  const family = "\u{1F468}\u200d\u{1F469}\u200d\u{1F467}";
+  assert.equal(printableLine(family), family, "a zero-width joiner inside an emoji sequence is kept");
+  assert.equal(printableLine("می\u200cخواهم"), "می\u200cخواهم", "a zero-width non-joiner in Persian is kept");
+});
