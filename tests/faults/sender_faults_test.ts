@@ -8,10 +8,11 @@
  * transfer ends in a clear state on both sides.
  */
 import assert from "node:assert/strict";
-import { Buffer } from "node:buffer";
 import type { TransferJson } from "../../src/api/types.ts";
 import { FrameConn } from "../../src/node/services/file_stream.ts";
-import { fetchProof } from "../../src/protocol/files.ts";
+import { parseStaticKeyText, staticIdentityOf } from "../../src/security/e2e_wire.ts";
+import { StreamCipher } from "../../src/security/file_cipher.ts";
+import { finishFileHandshake, helloDigest, startFileHandshake } from "../../src/security/file_handshake.ts";
 import { loadOrCreateIdentity } from "../../src/security/identity.ts";
 import { NodeSigner } from "../../src/security/signing.ts";
 import { FrameType } from "../../src/wire/file_frames.ts";
@@ -77,22 +78,29 @@ async function pair(bExtra: string[] = [], downloads = Deno.makeTempDirSync({ pr
   return { a, b, bDir, downloads };
 }
 
-/** A file-stream connection to `a`, authenticated with the node key in `bDir` (the receiver the offer was made to). */
+/**
+ * A file-stream connection to `a`, authenticated with the node key in `bDir` (the receiver the offer was made to),
+ * through this version's handshake (Noise IK on the stream, then every frame sealed): a fetch in the clear under bob's
+ * id is a downgrade, refused, once hellos carry static keys.
+ */
 async function fetchAs(bDir: string, a: DaemonProcess, offer: string): Promise<FrameConn> {
   const bob = await loadOrCreateIdentity(bDir);
-  const signer = new NodeSigner(bob.pkcs8, bob.publicKey);
+  const bobE2e = staticIdentityOf(bob.pkcs8, bob.publicKey, new NodeSigner(bob.pkcs8, bob.publicKey).sign);
+  // Alice's static key, as her hellos carry it (and /status shows it).
+  const status = await (await fetch(`${a.httpUrl}/status`)).json();
+  const aliceKey = parseStaticKeyText(status.security.e2e.staticKey)!;
   const fc = new FrameConn(await Deno.connect({ hostname: "127.0.0.1", port: a.unicastPort }));
-  const hello = await fc.control(FrameType.hello);
-  const challenge = new Uint8Array(Buffer.from(String(hello.challenge), "base64"));
-  const nonce = crypto.getRandomValues(new Uint8Array(32));
-  await fc.sendControl(FrameType.auth, {
-    v: 1,
-    offer,
-    id: bob.id,
-    publicKey: Buffer.from(bob.publicKey).toString("base64"),
-    nonce: Buffer.from(nonce).toString("base64"),
-    signature: Buffer.from(signer.sign(fetchProof(challenge, nonce, offer, bob.id))).toString("base64"),
-  });
+  const { initiator, initiation } = startFileHandshake(bobE2e, aliceKey);
+  await fc.send(FrameType.init, initiation);
+  const hello = await fc.next();
+  assert.equal(hello.type, FrameType.hello);
+  const digest = helloDigest(hello.payload);
+  const reply = await fc.next();
+  assert.equal(reply.type, FrameType.reply);
+  const cipher = finishFileHandshake(bobE2e, initiator, reply.payload.slice());
+  assert.ok(cipher instanceof StreamCipher);
+  fc.cipher = cipher;
+  await fc.sendControl(FrameType.want, { v: 2, offer, hello: digest });
   await fc.control(FrameType.welcome);
   return fc;
 }
