@@ -21,12 +21,11 @@
  * @module
  */
 
-// deno-lint-ignore no-control-regex
-const UNSAFE_MULTILINE =
-  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0]/g;
-// deno-lint-ignore no-control-regex
-const UNSAFE_LINE =
-  /[\u0000-\u001f\u007f-\u009f\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0]/g;
+/** Characters that reorder text or print as nothing (see above), as a character-class body. */
+const INVISIBLE = String
+  .raw`\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0`;
+const UNSAFE_MULTILINE = new RegExp(String.raw`[\u0000-\u0008\u000b-\u001f\u007f-\u009f${INVISIBLE}]`, "g");
+const UNSAFE_LINE = new RegExp(String.raw`[\u0000-\u001f\u007f-\u009f${INVISIBLE}]`, "g");
 
 function show(c: string): string {
   const code = c.charCodeAt(0);
