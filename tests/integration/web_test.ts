@@ -80,6 +80,12 @@ browserTest(
     await aliceInB.click();
     const got = pageB.locator("#messages li.in").last();
     await got.waitFor({ timeout: 10_000 });
+    // Messages are `content-visibility: auto`: one is rendered (and has an innerText) once the list has scrolled to it.
+    await pageB.waitForFunction(
+      `[...document.querySelectorAll("#messages li.in")].at(-1)?.innerText.includes("hello bob")`,
+      undefined,
+      { timeout: 10_000 },
+    );
     assert.match(await got.innerText(), /hello bob <img src=x onerror="window.pwned=1">\nsecond line 你好 🎉/);
     assert.equal(await pageB.locator("#messages img").count(), 0);
     assert.match(await pageB.title(), /^lanchat/);
