@@ -215,14 +215,16 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a file over 4 GiB resumes after the fetcher restarts, then the sender: a fresh handshake each time",
+  name: "a file resumes after the fetcher restarts, then the sender: a fresh handshake each time",
   ...opts,
   fn: () =>
     withProxy(async (a, b, proxy) => {
       const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
       try {
-        // Past 4 GiB: offsets and sizes beyond 32 bits, frame counters past 4,096.
-        const size = 4 * 1024 ** 3 + 12_345;
+        // Restarts mid-file on both sides. Offsets past 4 GiB and more than 4,096 frames of 1 MiB, end to end between
+        // daemons killed -9 on either side: files_test.ts ("a file over 4 GiB (sparse) resumes …"), whose daemons
+        // speak end to end now (this one took 2.5 minutes of the suite for the same proof).
+        const size = 320 * 1024 ** 2 + 12_345;
         await sparseFile(`${src}/big.img`, size);
         const want = await sha256File(`${src}/big.img`);
         const t = await a.service.offer(b.id, [`${src}/big.img`]);
