@@ -3,12 +3,14 @@
 // people.js, conversation.js, seen.js, groups.js, files.js). Everything a peer supplies is put in the page as text
 // (textContent), never as HTML; the daemon's Content-Security-Policy allows no inline script and no connection but to
 // the daemon itself.
+import { printableLine } from "./text.js";
 import { $, alertLine, api, AuthError, conversationOf, eventHandlers, sessionEnded, state } from "./core.js";
 import { confirmMatch, loadGroups, loadPeers, renderPeers, showVerify } from "./people.js";
 import { loadNewer, loadOlder, openConversation, send, showMessage } from "./conversation.js";
 import { markSeen, setUnreadOfCurrent, toSee } from "./seen.js";
 import { leaveGroup, pickPeople, submitGroup } from "./groups.js";
 import { keepTransfer, renderTransfers, sendFiles } from "./files.js";
+import { scrolled, toBottom } from "./view.js";
 
 // ---- status ----
 
@@ -33,7 +35,7 @@ async function showStatus() {
 function notify(title, body) {
   if ($("presence").value === "busy") return; // do not disturb
   if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
-  new Notification(title, { body });
+  new Notification(printableLine(title), { body: printableLine(body) });
 }
 
 // ---- live ----
@@ -96,6 +98,22 @@ function listen() {
   });
 }
 
+/**
+ * A touch keyboard takes the bottom of the screen: where the browser does not resize the page for it
+ * (interactive-widget=resizes-content in the viewport meta), the page is fitted to the visual viewport, so the
+ * composer and the newest message stay above the keyboard (at a zoom of 1: pinch-zooming is not a keyboard).
+ */
+function fitToKeyboard() {
+  const vv = globalThis.visualViewport;
+  if (!vv) return;
+  const fit = () => {
+    const covered = vv.scale === 1 && vv.height < globalThis.innerHeight - 1;
+    document.body.style.height = covered ? `${vv.height}px` : "";
+    if (state.pinned) toBottom();
+  };
+  vv.addEventListener("resize", fit);
+}
+
 // ---- start ----
 
 async function start() {
@@ -114,8 +132,21 @@ async function start() {
     const list = $("messages");
     if (list.scrollTop < 80) loadOlder();
     else if (list.scrollHeight - list.scrollTop - list.clientHeight < 80) loadNewer();
+    scrolled();
     markSeen();
   });
+  $("jump").addEventListener("click", () => {
+    // A window far back in history is replaced by the newest page; else only scrolled.
+    if (state.atNewest) toBottom();
+    else void openConversation(state.current, state.kind);
+    $("text").focus();
+  });
+  // On a phone one pane at a time: the people, or the conversation with a way back.
+  $("back").addEventListener("click", () => {
+    document.body.dataset.view = "people";
+    [...$("peer-list").children].find((li) => li.dataset.id === state.current)?.focus();
+  });
+  fitToKeyboard();
   $("status-button").addEventListener("click", showStatus);
   $("verify-button").addEventListener("click", showVerify);
   $("verify-match").addEventListener("click", confirmMatch);
@@ -148,9 +179,14 @@ async function start() {
   if ("Notification" in window && Notification.permission === "default") {
     $("notify-button").hidden = false;
     $("notify-button").addEventListener("click", async () => {
-      await Notification.requestPermission();
+      await Notification.requestPermission().catch(() => {});
+      // Asked once: a choice made (or the prompt dismissed) is not asked again from the header.
       $("notify-button").hidden = true;
     });
+    // Chosen elsewhere (the browser's site settings): the button goes too.
+    navigator.permissions?.query({ name: "notifications" }).then((p) => {
+      p.addEventListener("change", () => $("notify-button").hidden = Notification.permission !== "default");
+    }).catch(() => {});
   }
   $("presence").addEventListener("change", async () => {
     try {
@@ -161,8 +197,8 @@ async function start() {
   });
   const s = await api("/status");
   $("presence").value = s.presence ?? "online";
-  state.baseTitle = `lanchat — ${s.name}`;
-  $("me").textContent = `${s.name} · ${s.id.slice(0, 8)}`;
+  state.baseTitle = `lanchat — ${printableLine(s.name)}`;
+  $("me").textContent = `${printableLine(s.name)} · ${s.id.slice(0, 8)}`;
   for (const t of await api("/transfers")) keepTransfer(t);
   await loadPeers();
   await loadGroups();

@@ -3,6 +3,18 @@ import { $, alertLine, api, conversationOf, el, hooks, PAGE, state, WINDOW } fro
 import { peerName, renderPeers, showPeerHeader } from "./people.js";
 import { forget, resetSeen, watchSeen } from "./seen.js";
 import { renderTransfers } from "./files.js";
+import { messageText, nameNode, printableLine } from "./text.js";
+import {
+  arrivedBelow,
+  avatar,
+  describe,
+  dividerAtUnread,
+  keepsBottom,
+  layout,
+  toBottom,
+  unwatchSize,
+  watchSize,
+} from "./view.js";
 
 export function statusText(m) {
   if (m.direction === "in") return m.sealed ? (m.sealed.opened ? "sealed, opened" : "") : "";
@@ -29,8 +41,14 @@ export function messageItem(m) {
   li.dataset.status = m.status;
   li.dataset.rank = String(rank(m));
   li.dataset.id = m.id;
-  // In a group, who wrote it; a change of members reads as a sentence about its author.
-  if (m.group && m.direction === "in") li.append(el("span", "from", `${m.peer.name}${m.group.change ? " " : ": "}`));
+  describe(li, m);
+  // In a group, who wrote it (with their avatar); a change of members reads as a sentence about its author.
+  if (m.group && m.direction === "in") {
+    const from = el("span", "from");
+    if (!m.group.change) from.append(avatar(state.peers.find((p) => p.id === m.peer.id) ?? m.peer));
+    from.append(nameNode(m.peer.name), m.group.change ? " " : ": ");
+    li.append(from);
+  }
   if (m.group?.change && m.direction === "out") li.append(el("span", "from", "You "));
   if (m.sealed && m.direction === "in" && !m.sealed.opened) {
     // A sealed message (IP Messenger's): closed until the person opens it, which tells its sender.
@@ -45,21 +63,29 @@ export function messageItem(m) {
     });
     li.append(open);
   } else {
-    li.append(document.createTextNode(m.text));
+    li.append(messageText(m.text));
   }
   const time = new Date(m.receivedAt ?? m.sentAt).toLocaleTimeString();
   const meta = [time, statusText(m), m.late ? "late" : ""].filter(Boolean).join(" · ");
   li.append(el("span", "meta", meta));
   for (const hook of hooks.messageItem) hook(li, m);
-  forget(state.shown.get(m.id));
+  forgetItem(state.shown.get(m.id));
   state.shown.set(m.id, li);
   watchSeen(li, m);
+  watchSize(li);
   return li;
 }
 
 export function withGap(m, li) {
   if (!m.gapBefore) return [li];
   return [el("li", "gap", `${m.gapBefore} message(s) never arrived here`), li];
+}
+
+/** A message item gone from the page (replaced, trimmed): no longer watched. */
+function forgetItem(li) {
+  if (!li) return;
+  forget(li);
+  unwatchSize(li);
 }
 
 /** The query naming the open conversation: `peer=ID` or `group=ID`. */
@@ -69,11 +95,11 @@ export const conversationQuery = () => `${state.kind}=${encodeURIComponent(state
 export function showGroupHeader() {
   const g = state.groups.find((x) => x.id === state.current);
   if (!g) return;
-  $("peer-title").textContent = `@${g.name}`;
+  $("peer-title").replaceChildren("@", nameNode(g.name));
   const others = g.members.filter((m) => !m.self);
   $("group-members").textContent = g.left
     ? "You left this group."
-    : `${others.map((m) => `${m.name}${m.online ? "" : " (offline)"}`).join(", ")} and you`;
+    : `${others.map((m) => `${printableLine(m.name)}${m.online ? "" : " (offline)"}`).join(", ")} and you`;
   $("group-actions").hidden = Boolean(g.left);
   $("composer").hidden = Boolean(g.left);
 }
@@ -87,7 +113,10 @@ export async function openConversation(id, kind = "peer") {
   state.shown.clear();
   state.unread.delete(id);
   resetSeen();
-  $("peer-title").textContent = peerName(id);
+  $("peer-title").replaceChildren(nameNode(peerName(id)));
+  state.below = 0;
+  state.pinned = true;
+  document.body.dataset.view = "conversation";
   $("composer").hidden = false;
   $("group-bar").hidden = kind !== "group";
   showPeerHeader();
@@ -109,7 +138,9 @@ export async function openConversation(id, kind = "peer") {
   state.atNewest = true;
   state.noOlder = page.length < PAGE;
   markEnds();
-  list.scrollTop = list.scrollHeight;
+  dividerAtUnread();
+  layout();
+  toBottom();
   $("text").focus();
   for (const hook of hooks.opened) hook(id, kind);
 }
@@ -125,6 +156,7 @@ export async function loadOlder() {
     const before = list.scrollHeight;
     const items = page.flatMap((m) => withGap(m, messageItem(m)));
     list.prepend(...items);
+    layout();
     list.scrollTop += list.scrollHeight - before;
     state.oldest = page[0]?.cursor ?? state.oldest;
     state.noOlder = page.length < PAGE;
@@ -151,7 +183,7 @@ export function trim(end) {
   const height = list.scrollHeight;
   for (const li of drop) {
     state.shown.delete(li.dataset.id);
-    forget(li);
+    forgetItem(li);
     li.remove();
   }
   all = items();
@@ -177,6 +209,7 @@ export async function loadNewer() {
     state.newest = page.at(-1)?.cursor ?? state.newest;
     state.atNewest = page.length < PAGE;
     trim("top");
+    layout();
     markEnds();
   } finally {
     state.loadingOlder = false;
@@ -188,17 +221,26 @@ export function showMessage(m) {
   const known = state.shown.get(m.id);
   if (known) {
     // The delivery event can overtake the answer to the POST that sent it: never go back a step.
-    if (rank(m) >= Number(known.dataset.rank ?? 0)) known.replaceWith(messageItem(m));
+    if (rank(m) >= Number(known.dataset.rank ?? 0)) {
+      const li = messageItem(m);
+      li.classList.toggle("cont", known.classList.contains("cont")); // grouped as it was
+      known.replaceWith(li);
+    }
     return true;
   }
-  // Far back in history: the new message waits until the window comes back down to it.
-  if (!state.atNewest) return true;
-  const list = $("messages");
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-  list.append(...withGap(m, messageItem(m)));
+  // Far back in history: the new message waits until the window comes back down to it (the jump button counts it).
+  if (!state.atNewest) {
+    arrivedBelow(m);
+    return true;
+  }
+  const stick = keepsBottom();
+  const li = messageItem(m);
+  $("messages").append(...withGap(m, li));
   state.newest = m.cursor;
   trim("top");
-  if (atBottom || m.direction === "out") list.scrollTop = list.scrollHeight;
+  layout();
+  if (stick || m.direction === "out") toBottom();
+  else arrivedBelow(m, li);
   return true;
 }
 

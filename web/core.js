@@ -23,6 +23,8 @@ export const state = {
   shown: new Map(), // message id -> li
   readUpTo: -1, // cursor of the newest message of the open conversation seen and reported read
   unseen: new Set(), // cursors of messages of the open conversation that arrived live and are not seen yet
+  pinned: true, // the list is kept at its newest message (scrolled to the bottom, and staying there)
+  below: 0, // messages that arrived below what is on screen (the jump button's count)
   transfers: new Map(), // transfer id -> transfer
   baseTitle: "lanchat",
 };

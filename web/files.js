@@ -1,4 +1,5 @@
 // Files: transfers of the open conversation (progress, Accept / Refuse) and sending picked or dropped files.
+import { printableLine } from "./text.js";
 import { $, alertLine, api, el, state } from "./core.js";
 
 /**
@@ -21,11 +22,15 @@ export function renderTransfers() {
       continue;
     }
     const row = el("div", "transfer");
-    const what = t.files === 1 ? t.names[0] ?? "1 file" : `${t.files} files`;
+    const what = t.files === 1 ? printableLine(t.names[0] ?? "1 file") : `${t.files} files`;
     // Done means checked: by SHA-256 with lanchat peers, by size alone with IP Messenger users (it has no checksum).
     const checked = t.state === "done" ? (t.check === "size" ? ", size checked" : ", checked") : "";
     row.append(
-      el("span", "", `${t.direction === "in" ? "From" : "To"} ${t.peer.name}: ${what} — ${t.state}${checked}`),
+      el(
+        "span",
+        "",
+        `${t.direction === "in" ? "From" : "To"} ${printableLine(t.peer.name)}: ${what} — ${t.state}${checked}`,
+      ),
     );
     const bar = el("progress");
     bar.max = Math.max(1, t.bytes);

@@ -1,4 +1,5 @@
 // Groups: the dialog that makes one or adds people, and leaving.
+import { printableLine } from "./text.js";
 import { $, alertLine, api, el, state } from "./core.js";
 import { loadGroups } from "./people.js";
 import { openConversation } from "./conversation.js";
@@ -10,7 +11,9 @@ export function pickPeople(mode) {
   $("group-form").dataset.mode = mode;
   $("group-name-row").hidden = mode !== "create";
   $("group-name").required = mode === "create";
-  $("group-dialog-title").textContent = mode === "create" ? "New group" : `Add people to @${g?.name ?? ""}`;
+  $("group-dialog-title").textContent = mode === "create"
+    ? "New group"
+    : `Add people to @${printableLine(g?.name ?? "")}`;
   $("group-error").textContent = "";
   const list = $("group-people");
   list.replaceChildren();
@@ -19,7 +22,7 @@ export function pickPeople(mode) {
     const box = el("input");
     box.type = "checkbox";
     box.value = p.id;
-    label.append(box, document.createTextNode(` ${p.name}${p.state === "offline" ? " (offline)" : ""}`));
+    label.append(box, document.createTextNode(` ${printableLine(p.name)}${p.state === "offline" ? " (offline)" : ""}`));
     list.append(el("li"));
     list.lastChild.append(label);
   }
@@ -48,7 +51,7 @@ export async function submitGroup(e) {
 
 export async function leaveGroup() {
   const g = state.groups.find((x) => x.id === state.current);
-  if (!g || !confirm(`Leave @${g.name}? Its members are told; its history stays here.`)) return;
+  if (!g || !confirm(`Leave @${printableLine(g.name)}? Its members are told; its history stays here.`)) return;
   try {
     await api(`/groups/${g.id}/leave`, {});
     await loadGroups();

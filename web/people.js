@@ -1,6 +1,8 @@
 // The people list (peers and groups, unread counts), the open peer's key and its verification, the title.
 import { $, api, el, state } from "./core.js";
 import { openConversation, showGroupHeader } from "./conversation.js";
+import { nameNode, printableLine } from "./text.js";
+import { avatar } from "./view.js";
 
 export async function loadPeers() {
   state.peers = await api("/peers?all=1");
@@ -18,18 +20,26 @@ export async function loadGroups() {
 }
 
 /** The list item of a conversation (a peer or a group) in the people list. */
-export function conversationItem(id, kind, name, detail, dim) {
+export function conversationItem(id, kind, name, detail, dim, peer) {
   const li = el("li", dim ? "offline" : kind === "group" ? "group" : "");
   li.tabIndex = 0;
   li.dataset.id = id;
-  li.setAttribute("aria-selected", String(id === state.current));
-  li.append(el("span", "name", name));
-  li.append(el("span", "detail", detail));
+  if (id === state.current) li.setAttribute("aria-current", "true");
+  li.append(avatar(peer ?? { id, name }));
+  const shown = nameNode(name);
+  const label = el("span", "name");
+  label.append(kind === "group" ? "@" : "", shown);
+  label.dir = "auto";
+  li.append(label);
+  li.append(el("span", "detail", printableLine(detail)));
   const n = state.unread.get(id) ?? 0;
   if (n > 0) li.append(el("span", "unread", String(n)));
   li.addEventListener("click", () => openConversation(id, kind));
   li.addEventListener("keydown", (e) => {
-    if (e.key === "Enter") openConversation(id, kind);
+    if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      openConversation(id, kind);
+    }
   });
   return li;
 }
@@ -45,7 +55,7 @@ export function renderPeers() {
   for (const g of state.groups.filter((g) => !g.left || g.id === state.current)) {
     if (q && !g.name.toLowerCase().includes(q)) continue;
     const names = g.members.filter((m) => !m.self).map((m) => m.name).join(", ");
-    list.append(conversationItem(g.id, "group", `@${g.name}`, g.left ? "you left" : names, g.left));
+    list.append(conversationItem(g.id, "group", g.name, g.left ? "you left" : names, g.left));
   }
   for (const p of peers) {
     const detail = [
@@ -57,7 +67,7 @@ export function renderPeers() {
       p.encrypted === false ? "unencrypted" : undefined,
       p.fingerprint ? `key ${p.fingerprint}` : undefined,
     ].filter(Boolean).join(" · ");
-    const li = conversationItem(p.id, "peer", p.name, detail, !online(p));
+    const li = conversationItem(p.id, "peer", p.name, detail, !online(p), p);
     if (p.protocol !== "ipmsg" && p.trust) li.append(el("span", `trust trust-${p.trust}`, TRUST_WORDS[p.trust]));
     list.append(li);
   }
@@ -95,7 +105,7 @@ export async function showVerify() {
   $("verify-state").textContent = "";
   $("verify-note").hidden = true;
   $("verify-match").hidden = true;
-  $("verify-title").textContent = `Verify ${peerName(id)}`;
+  $("verify-title").textContent = `Verify ${printableLine(peerName(id))}`;
   $("verify-dialog").showModal();
   try {
     const v = await api(`/peers/${encodeURIComponent(id)}/verify`);
@@ -112,9 +122,10 @@ export function showVerification(v) {
   $("verify-number").textContent = [0, 4, 8].map((i) => groups.slice(i, i + 4).join("  ")).join("\n");
   $("verify-number").dataset.number = v.safetyNumber;
   $("verify-dialog").dataset.peer = v.peer.id;
+  const name = printableLine(v.peer.name);
   $("verify-state").textContent = v.state === "verified"
-    ? `${v.peer.name}'s key (${v.peer.fingerprint}) is verified: you confirmed this number before.`
-    : `${v.peer.name}'s key (${v.peer.fingerprint}): ${v.state}. Does ${v.peer.name}'s screen show the same number?`;
+    ? `${name}'s key (${v.peer.fingerprint}) is verified: you confirmed this number before.`
+    : `${name}'s key (${v.peer.fingerprint}): ${v.state}. Does ${name}'s screen show the same number?`;
   $("verify-note").hidden = !v.keyNote;
   $("verify-note").textContent = v.keyNote ?? "";
   $("verify-match").hidden = v.state === "verified";

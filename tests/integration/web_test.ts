@@ -4,45 +4,11 @@
  * the reason, where chromium is not installed.
  */
 import assert from "node:assert/strict";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
+import { browserTest } from "../support/browser.ts";
 import { freeUdpPort, killAll, runCli, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
 import { newNodeKey, sendHello } from "../support/hostile.ts";
 import { BOB } from "../../scripts/history_fill.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-const unavailable = await Deno.stat(CHROMIUM).then(
-  () => undefined,
-  () => `${CHROMIUM} is not installed (apt-get install chromium)`,
-);
-if (unavailable) console.warn(`web test ignored: ${unavailable}`);
-
-/**
- * A test with a browser: ignored (with the reason) without chromium; the
- * browser, every daemon and every folder made with `tempDir` are gone after,
- * whatever happened.
- */
-function browserTest(name: string, fn: (browser: Browser, tempDir: () => string) => Promise<void>): void {
-  Deno.test({
-    name,
-    ignore: unavailable !== undefined,
-    sanitizeResources: false,
-    sanitizeOps: false,
-    fn: async () => {
-      const dirs: string[] = [];
-      const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-      try {
-        await fn(browser, () => {
-          dirs.push(Deno.makeTempDirSync());
-          return dirs.at(-1)!;
-        });
-      } finally {
-        await browser.close();
-        await killAll();
-        for (const dir of dirs) await Deno.remove(dir, { recursive: true }).catch(() => {});
-      }
-    },
-  });
-}
 
 browserTest(
   "a message typed in page A appears live in page B, gets its delivery tick in A, and a hostile name and text stay text",

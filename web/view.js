@@ -1,0 +1,188 @@
+// How the open conversation looks and where it sits: kept at its newest message while you are there (message heights
+// settle late: items off screen are not rendered, content-visibility), a "new messages" divider where unread starts,
+// a jump-to-latest button with the count of what arrived below, day separators, consecutive messages of one sender
+// grouped, and avatars (an identicon drawn from the peer's key fingerprint, else initials on a colour).
+import { $, el, state } from "./core.js";
+import { printableLine } from "./text.js";
+
+/** Within this many pixels of the bottom, the list is "at the bottom" and stays there as messages come and grow. */
+const NEAR_BOTTOM = 40;
+/** Messages of one sender this close in time are one group (one name, one avatar). */
+const GROUP_MS = 5 * 60_000;
+
+const list = () => $("messages");
+const fromBottom = (l) => l.scrollHeight - l.scrollTop - l.clientHeight;
+
+/** Sizes of message items change after they are put in (rendered once near the screen): the bottom is kept. */
+const sizes = new ResizeObserver(() => {
+  if (state.pinned) list().scrollTop = list().scrollHeight;
+});
+
+/** A message item put in the list: its size is watched while the list is kept at its bottom. */
+export const watchSize = (li) => sizes.observe(li);
+/** A message item gone from the list. */
+export const unwatchSize = (li) => sizes.unobserve(li);
+
+/** To the newest message shown, and kept there. */
+export function toBottom() {
+  state.pinned = true;
+  const l = list();
+  l.scrollTop = l.scrollHeight;
+  setBelow(0);
+}
+
+/** The list was scrolled (by the person, or to keep the bottom): at the bottom or not. */
+export function scrolled() {
+  state.pinned = state.atNewest && fromBottom(list()) < NEAR_BOTTOM;
+  if (state.pinned) setBelow(0);
+  else showJump();
+}
+
+/** The list is about to get a message at its end: whether it should then be scrolled to it. */
+export const keepsBottom = () => state.pinned || fromBottom(list()) < NEAR_BOTTOM;
+
+/**
+ * A message arrived below what is on screen (scrolled up, or the window far back in history): counted on the
+ * jump button, and the divider put before it if it starts a new batch. `li` is its item, if in the page.
+ */
+export function arrivedBelow(m, li) {
+  if (m.direction !== "in") return;
+  if (state.below === 0 && li) placeDivider(li);
+  setBelow(state.below + 1);
+}
+
+function setBelow(n) {
+  state.below = n;
+  showJump();
+}
+
+function showJump() {
+  const jump = $("jump");
+  jump.hidden = state.pinned || !state.current;
+  const n = state.below;
+  $("jump-count").textContent = n > 0 ? String(n) : "";
+  jump.setAttribute("aria-label", n > 0 ? `Jump to the latest message, ${n} new` : "Jump to the latest message");
+}
+
+/** The "new messages" divider before this item (one at a time). */
+export function placeDivider(li) {
+  list().querySelector("li.divider")?.remove();
+  const d = el("li", "divider");
+  d.append(el("span", "", "New messages"));
+  li.before(d);
+}
+
+/** Opened: the divider before the first unread message, if any is in the page. */
+export function dividerAtUnread() {
+  const first = list().querySelector("li[data-unread]");
+  if (first) placeDivider(first);
+}
+
+/** The key of a message's local day, and how it reads. */
+const dayOf = (t) => new Date(t).toDateString();
+function dayLabel(t) {
+  const d = new Date(t);
+  const today = new Date();
+  const yesterday = new Date(Date.now() - 86_400_000);
+  if (d.toDateString() === today.toDateString()) return "Today";
+  if (d.toDateString() === yesterday.toDateString()) return "Yesterday";
+  const sameYear = d.getFullYear() === today.getFullYear();
+  return d.toLocaleDateString(undefined, {
+    weekday: "long",
+    day: "numeric",
+    month: "long",
+    ...(sameYear ? {} : { year: "numeric" }),
+  });
+}
+
+/** What `layout` needs of a message, kept on its item: when, its day, who wrote it, whether it is a system line. */
+export function describe(li, m) {
+  const at = Date.parse(m.receivedAt ?? m.sentAt);
+  li.dataset.at = String(at);
+  li.dataset.day = dayOf(at);
+  li.dataset.from = m.direction === "out" ? "me" : m.peer.id;
+  if (m.group?.change || m.files) li.classList.add("system");
+}
+
+/**
+ * Day separators between messages of different days, and consecutive messages of one sender within a few minutes
+ * grouped (`li.cont`: no name or avatar of their own). Run after the list changes (it holds at most a window).
+ */
+export function layout() {
+  const l = list();
+  for (const d of l.querySelectorAll("li.day")) d.remove();
+  let prev;
+  for (const li of l.querySelectorAll("li[data-id]")) {
+    const day = li.dataset.day;
+    if (day && day !== prev?.dataset.day) {
+      const sep = el("li", "day");
+      sep.append(el("span", "", dayLabel(Number(li.dataset.at))));
+      sep.setAttribute("role", "separator");
+      (li.previousElementSibling?.classList.contains("divider") ? li.previousElementSibling : li).before(sep);
+    }
+    const cont = prev !== undefined && day === prev.dataset.day && li.dataset.from === prev.dataset.from &&
+      !li.classList.contains("system") && !prev.classList.contains("system") &&
+      Number(li.dataset.at) - Number(prev.dataset.at) < GROUP_MS && prev.nextElementSibling === li;
+    li.classList.toggle("cont", cont);
+    prev = li;
+  }
+}
+
+// ---- avatars ----
+
+const avatars = new Map(); // fingerprint -> data: URL of its identicon
+
+/** A hue of its own for a peer id (initials' colour). */
+function hueOf(s) {
+  let h = 0;
+  for (const c of String(s)) h = (Math.imul(h, 31) + c.codePointAt(0)) >>> 0;
+  return h % 360;
+}
+
+/** A 5×5 mirrored identicon drawn from the hex digits of a key fingerprint, as a data: URL (cached). */
+function identicon(fingerprint) {
+  const hex = fingerprint.replace(/[^0-9a-f]/gi, "");
+  if (hex.length < 16) return undefined;
+  if (avatars.has(fingerprint)) return avatars.get(fingerprint);
+  const canvas = document.createElement("canvas");
+  canvas.width = canvas.height = 40;
+  const g = canvas.getContext("2d");
+  if (!g) return undefined;
+  const bits = BigInt(`0x${hex.slice(0, 16)}`);
+  g.fillStyle = `hsl(${Number(bits % 360n)} 55% 45%)`;
+  for (let y = 0; y < 5; y++) {
+    for (let x = 0; x < 3; x++) {
+      if (((bits >> BigInt(12 + y * 3 + x)) & 1n) === 0n) continue;
+      g.fillRect(4 + x * 6.4, 4 + y * 6.4, 6.4, 6.4);
+      g.fillRect(4 + (4 - x) * 6.4, 4 + y * 6.4, 6.4, 6.4);
+    }
+  }
+  const url = canvas.toDataURL("image/png");
+  avatars.set(fingerprint, url);
+  return url;
+}
+
+/** The first letter of a name (its invisible characters shown, so a name of only those gets "?"). */
+function initials(name) {
+  const first = [...printableLine(name).trim()][0] ?? "?";
+  return first === "<" || first === "^" ? "?" : first.toUpperCase();
+}
+
+/**
+ * A peer's avatar (decorative: its name is always beside it): the identicon of its key where it has one (a
+ * changed key draws another picture), else its initial on a colour of its own.
+ */
+export function avatar(peer) {
+  const fp = peer?.fingerprint;
+  const url = fp ? identicon(fp) : undefined;
+  const a = el("span", "avatar");
+  a.setAttribute("aria-hidden", "true");
+  if (url) {
+    a.classList.add("identicon");
+    a.style.backgroundImage = `url("${url}")`;
+  } else {
+    a.textContent = initials(peer?.name ?? "?");
+    a.style.backgroundColor = `hsl(${hueOf(peer?.id ?? "")} 45% 40%)`;
+  }
+  return a;
+}
