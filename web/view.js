@@ -117,7 +117,6 @@ export function layout() {
     if (day && day !== prev?.dataset.day) {
       const sep = el("li", "day");
       sep.append(el("span", "", dayLabel(Number(li.dataset.at))));
-      sep.setAttribute("role", "separator");
       (li.previousElementSibling?.classList.contains("divider") ? li.previousElementSibling : li).before(sep);
     }
     const cont = prev !== undefined && day === prev.dataset.day && li.dataset.from === prev.dataset.from &&
@@ -181,7 +180,7 @@ export function avatar(peer) {
     a.classList.add("identicon");
     a.style.backgroundImage = `url("${url}")`;
   } else {
-    a.textContent = initials(peer?.name ?? "?");
+    a.dataset.initial = initials(peer?.name ?? "?"); // drawn by the style sheet: not part of the row's text
     a.style.backgroundColor = `hsl(${hueOf(peer?.id ?? "")} 45% 40%)`;
   }
   return a;

@@ -250,3 +250,172 @@ browserTest(
     assert.match(await page.getAttribute("meta[name=viewport]", "content") ?? "", /interactive-widget=resizes-content/);
   },
 );
+
+browserTest(
+  "system lines are lines, a short message's bubble fits it, consecutive messages of one sender are grouped under a day separator",
+  async (browser, tempDir) => {
+    const { a, b, say } = await pair();
+    const work = tempDir();
+    await Deno.writeFile(`${work}/report.pdf`, new Uint8Array(1000));
+    await say("hello??");
+    await say("second from alice");
+    const up = await fetch(`${a.httpUrl}/files/upload?to=${b.id}&name=report.pdf`, {
+      method: "POST",
+      body: await Deno.readFile(`${work}/report.pdf`),
+    });
+    const offer = await up.json();
+    assert.equal(up.status, 202, JSON.stringify(offer));
+    await until("bob to have the offer", async () => {
+      const ts: { id: string; state: string }[] = await (await fetch(`${b.httpUrl}/transfers`)).json();
+      return ts.some((t) => t.state === "offered");
+    }, 10_000);
+    const ts: { id: string; state: string }[] = await (await fetch(`${b.httpUrl}/transfers`)).json();
+    const refused = await fetch(`${b.httpUrl}/transfers/${ts.find((t) => t.state === "offered")!.id}/refuse`, {
+      method: "POST",
+      body: "{}",
+    });
+    assert.equal(refused.status, 200, await refused.text());
+    for (const [daemon, peer] of [[a, b], [b, a]] as const) {
+      const page = await livePage(browser, `${await daemon.webLink()}#peer=${peer.id}`);
+      const note = page.locator("#messages li[data-id]", { hasText: "Files refused" });
+      await note.waitFor({ timeout: 10_000 });
+      const look = await note.evaluate((li) => {
+        const s = (li.ownerDocument.defaultView as unknown as {
+          getComputedStyle(e: unknown): { backgroundColor: string; alignSelf: string };
+        }).getComputedStyle(li);
+        return { system: li.classList.contains("system"), bg: s.backgroundColor, align: s.alignSelf };
+      });
+      assert.deepEqual(look, { system: true, bg: "rgba(0, 0, 0, 0)", align: "center" }, `${daemon.id}: a line`);
+      const offered = page.locator("#messages li[data-id]", { hasText: "Files offered" });
+      assert.equal(await offered.evaluate((li) => li.classList.contains("system")), true);
+      const widths = await page.evaluate(`(() => {
+        const li = [...document.querySelectorAll("#messages li[data-id]")].find((x) => x.textContent.startsWith("hello??"));
+        return { li: li.getBoundingClientRect().width, list: document.getElementById("messages").clientWidth };
+      })()`) as { li: number; list: number };
+      assert.ok(widths.li < widths.list * 0.3, `hello?? is ${widths.li} px wide in a ${widths.list} px list`);
+      // The two messages of alice a moment apart: one group; a day separator above the first message.
+      const second = page.locator("#messages li[data-id]", { hasText: "second from alice" });
+      assert.equal(await second.evaluate((li) => li.classList.contains("cont")), true, "grouped with hello??");
+      const first = await page.evaluate(
+        `document.querySelector("#messages li[data-id]").previousElementSibling?.className`,
+      );
+      assert.ok(["day", "divider"].includes(first as string), `before the first message: ${first}`);
+      assert.equal(await page.locator("#messages li.day").first().innerText(), "Today");
+      await page.close();
+    }
+  },
+);
+
+browserTest(
+  "keyboard: tab order reaches the people, Enter opens one with the focus in the composer, focus is visible, Esc closes a dialog",
+  async (browser) => {
+    const { a, b, say } = await pair();
+    await say("hello");
+    const page = await livePage(browser, await b.webLink());
+    await page.locator("#peer-list li", { hasText: "alice" }).waitFor({ timeout: 10_000 });
+    await page.focus("#search");
+    const order: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      await page.keyboard.press("Tab");
+      order.push(await page.evaluate("document.activeElement.id || document.activeElement.tagName"));
+      if (order.at(-1) === "LI") break;
+    }
+    assert.deepEqual(order, ["new-group", "LI"]);
+    const outline = await page.evaluate("getComputedStyle(document.activeElement).outlineStyle");
+    assert.notEqual(outline, "none", "the focused row shows it");
+    await page.keyboard.press("Enter");
+    await page.locator("#messages li.in", { hasText: "hello" }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.evaluate("document.activeElement.id"), "text");
+    await page.click("#status-button");
+    await page.locator("#status-dialog[open]").waitFor({ timeout: 5000 });
+    await page.keyboard.press("Escape");
+    await page.locator("#status-dialog[open]").waitFor({ state: "detached", timeout: 5000 });
+    assert.equal(await page.evaluate("document.activeElement.id"), "status-button", "the focus back where it was");
+  },
+);
+
+browserTest(
+  "Allow notifications goes once chosen (allowed, refused or dismissed) and is not offered again",
+  async (browser) => {
+    const { b } = await pair();
+    for (const answer of ["denied", "granted", "default"]) {
+      const page = await browser.newPage();
+      await page.addInitScript((answer: string) => {
+        const w = globalThis as unknown as { Notification: unknown };
+        w.Notification = class {
+          static permission = "default";
+          static requestPermission() {
+            (w.Notification as { permission: string }).permission = answer;
+            return Promise.resolve(answer);
+          }
+        };
+      }, answer);
+      await page.goto(await b.webLink());
+      await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
+      await page.click("#notify-button");
+      await page.locator("#notify-button").waitFor({ state: "hidden", timeout: 5000 });
+      await page.close();
+    }
+    // Already chosen when the page opens: never shown.
+    const page = await browser.newPage();
+    await page.addInitScript(() => {
+      (globalThis as unknown as { Notification: unknown }).Notification = class {
+        static permission = "denied";
+      };
+    });
+    await page.goto(await b.webLink());
+    await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
+    assert.equal(await page.locator("#notify-button").isVisible(), false);
+  },
+);
+
+browserTest(
+  "axe-core finds no serious or critical violation in any view: people, a conversation, a group, each dialog, dark, 360 px",
+  async (browser) => {
+    const { a, b, say } = await pair();
+    await say("hello https://example.com/x and invoice_\u202Efdp.exe");
+    const group = await fetch(`${b.httpUrl}/groups`, {
+      method: "POST",
+      body: JSON.stringify({ name: "lab", members: [a.id] }),
+    });
+    const made = await group.json();
+    assert.equal(group.status, 201, JSON.stringify(made));
+    const g = made.group;
+    const page = await livePage(browser, await b.webLink());
+    const found: string[] = [];
+    const check = async (view: string) => {
+      for (const v of await axeViolations(page)) {
+        found.push(`${view}: ${v.impact} ${v.id} (${v.help}) at ${v.nodes.join(", ")}`);
+      }
+    };
+    await page.locator("#peer-list li:not(.group)", { hasText: "alice" }).waitFor({ timeout: 10_000 });
+    for (const scheme of ["light", "dark"] as const) {
+      await page.emulateMedia({ colorScheme: scheme });
+      await page.setViewportSize({ width: 1000, height: 700 });
+      await page.evaluate("location.hash = ''");
+      await check(`${scheme}, people`);
+      await page.locator("#peer-list li:not(.group)", { hasText: "alice" }).click();
+      await page.locator("#messages li.in", { hasText: "hello" }).waitFor({ timeout: 10_000 });
+      await check(`${scheme}, a conversation`);
+      await page.click("#verify-button");
+      await page.locator("#verify-number", { hasText: /\d/ }).waitFor({ timeout: 10_000 });
+      await check(`${scheme}, verify dialog`);
+      await page.keyboard.press("Escape");
+      await page.click("#status-button");
+      await page.locator("#status-text", { hasText: "up" }).waitFor({ timeout: 10_000 });
+      await check(`${scheme}, status dialog`);
+      await page.keyboard.press("Escape");
+      await page.locator(`#peer-list li[data-id="${g.id}"]`).click();
+      await page.locator("#group-members", { hasText: "alice" }).waitFor({ timeout: 10_000 });
+      await check(`${scheme}, a group`);
+      await page.click("#new-group");
+      await check(`${scheme}, new group dialog`);
+      await page.keyboard.press("Escape");
+      await page.setViewportSize({ width: 360, height: 640 });
+      await check(`${scheme}, 360 px conversation`);
+      await page.click("#back");
+      await check(`${scheme}, 360 px people`);
+    }
+    assert.deepEqual(found, []);
+  },
+);
