@@ -3,7 +3,7 @@
 // people.js, conversation.js, seen.js, groups.js, files.js). Everything a peer supplies is put in the page as text
 // (textContent), never as HTML; the daemon's Content-Security-Policy allows no inline script and no connection but to
 // the daemon itself.
-import { printableLine } from "./text.js";
+import { printable, printableLine } from "./text.js";
 import { $, alertLine, api, AuthError, conversationOf, eventHandlers, sessionEnded, state } from "./core.js";
 import { confirmMatch, loadGroups, loadPeers, renderPeers, showVerify } from "./people.js";
 import { loadNewer, loadOlder, openConversation, send, showMessage } from "./conversation.js";
@@ -35,7 +35,7 @@ async function showStatus() {
 function notify(title, body) {
   if ($("presence").value === "busy") return; // do not disturb
   if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
-  new Notification(printableLine(title), { body: printableLine(body) });
+  new Notification(printableLine(title), { body: printable(body) });
 }
 
 // ---- live ----
@@ -93,7 +93,7 @@ function listen() {
     renderTransfers();
     loadPeers();
     loadGroups();
-    if (state.current) await openConversation(state.current, state.kind).catch(() => {});
+    if (state.current) await openConversation(state.current, state.kind, { at: state.at }).catch(() => {});
     document.body.dataset.live = "true";
   });
 }
@@ -203,9 +203,11 @@ async function start() {
   await loadPeers();
   await loadGroups();
   listen();
-  // A link to a conversation: #peer=ID or #group=ID.
-  const linked = /^#(peer|group)=([0-9a-f]{32})$/.exec(location.hash);
-  if (linked) await openConversation(linked[2], linked[1]);
+  // A link to a conversation: #peer=ID or #group=ID, at a message: &at=CURSOR.
+  const linked = /^#(peer|group)=([0-9a-f]{32})(?:&at=(\d{1,15}))?$/.exec(location.hash);
+  if (linked) {
+    await openConversation(linked[2], linked[1], { at: linked[3] === undefined ? undefined : Number(linked[3]) });
+  }
 }
 
 start().catch((e) => e instanceof AuthError ? sessionEnded() : alertLine(`Cannot reach the daemon: ${e.message}`));

@@ -11,6 +11,8 @@ import {
   dividerAtUnread,
   keepsBottom,
   layout,
+  resetSizes,
+  showHit,
   toBottom,
   unwatchSize,
   watchSize,
@@ -95,7 +97,7 @@ export const conversationQuery = () => `${state.kind}=${encodeURIComponent(state
 export function showGroupHeader() {
   const g = state.groups.find((x) => x.id === state.current);
   if (!g) return;
-  $("peer-title").replaceChildren("@", nameNode(g.name));
+  $("peer-title").replaceChildren(avatar({ id: g.id, name: g.name }), "@", nameNode(g.name));
   const others = g.members.filter((m) => !m.self);
   $("group-members").textContent = g.left
     ? "You left this group."
@@ -104,8 +106,13 @@ export function showGroupHeader() {
   $("composer").hidden = Boolean(g.left);
 }
 
-export async function openConversation(id, kind = "peer") {
+/**
+ * Opens a conversation (a peer or a group) at its newest message, or with `{ at: cursor }` at that message (a search
+ * hit): a window around it, the message in the middle of the list and marked `li.hit`.
+ */
+export async function openConversation(id, kind = "peer", { at } = {}) {
   const opening = ++state.opened;
+  state.at = at; // opened again the same way when the event stream comes back
   state.current = id;
   state.kind = kind;
   state.oldest = undefined;
@@ -113,7 +120,9 @@ export async function openConversation(id, kind = "peer") {
   state.shown.clear();
   state.unread.delete(id);
   resetSeen();
-  $("peer-title").replaceChildren(nameNode(peerName(id)));
+  resetSizes();
+  const peer = state.peers.find((p) => p.id === id);
+  $("peer-title").replaceChildren(...(peer ? [avatar(peer)] : []), nameNode(peerName(id)));
   state.below = 0;
   state.pinned = true;
   document.body.dataset.view = "conversation";
@@ -126,22 +135,32 @@ export async function openConversation(id, kind = "peer") {
   list.replaceChildren();
   renderPeers();
   renderTransfers();
-  const page = await api(`/messages?${conversationQuery()}&limit=${PAGE}`);
+  const half = PAGE / 2;
+  const [page, older, newer] = at === undefined
+    ? [await api(`/messages?${conversationQuery()}&limit=${PAGE}`)]
+    : await Promise.all([
+      api(`/messages?${conversationQuery()}&before=${Number(at) + 1}&limit=${half}`),
+      api(`/messages?${conversationQuery()}&after=${Number(at)}&limit=${half}`),
+    ]).then(([o, n]) => [[...o, ...n], o, n]);
   if (state.opened !== opening) return;
   // Messages that arrived live while the page was fetched are either in it (shown once) or newer (kept after it).
   const inPage = new Set(page.map((m) => m.id));
-  const arrived = [...list.querySelectorAll("li[data-id]")].filter((li) => !inPage.has(li.dataset.id));
+  const arrived = at !== undefined
+    ? []
+    : [...list.querySelectorAll("li[data-id]")].filter((li) => !inPage.has(li.dataset.id));
   list.replaceChildren(...page.flatMap((m) => withGap(m, messageItem(m))), ...arrived);
   state.oldest = page[0]?.cursor;
   const last = arrived.at(-1)?.dataset.cursor;
   state.newest = last !== undefined ? Number(last) : page.at(-1)?.cursor;
-  state.atNewest = true;
-  state.noOlder = page.length < PAGE;
+  state.atNewest = at === undefined || newer.length < half;
+  state.noOlder = at === undefined ? page.length < PAGE : older.length < half;
   markEnds();
   dividerAtUnread();
   layout();
-  toBottom();
-  $("text").focus();
+  const hit = at === undefined ? undefined : list.querySelector(`li[data-cursor="${Number(at)}"]`);
+  if (hit) showHit(hit);
+  else toBottom();
+  $("text").focus({ preventScroll: true });
   for (const hook of hooks.opened) hook(id, kind);
 }
 

@@ -15,6 +15,7 @@ export const state = {
   current: undefined, // the open conversation: a peer id or a group id
   opened: 0, // how many times a conversation was opened: an answer for an earlier opening is not used
   kind: "peer", // what `current` is: "peer" or "group"
+  at: undefined, // the message the open conversation was opened at (a search hit), if not its newest
   oldest: undefined, // cursor of the oldest message shown
   loadingOlder: false,
   noOlder: false,

@@ -20,6 +20,9 @@ function shown(c) {
 /** A name or other one-line text with every hidden character shown (for titles, notifications, dialogs). */
 export const printableLine = (s) => String(s ?? "").replace(UNSAFE_LINE, shown);
 
+/** A text with every hidden character shown; newlines and tabs kept (a notification's body). */
+export const printable = (s) => String(s ?? "").replace(UNSAFE_MULTILINE, shown);
+
 /** A peer-supplied name as an isolated element (`<bdi>`), its hidden characters shown. */
 export function nameNode(name, className) {
   const b = document.createElement("bdi");

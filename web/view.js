@@ -16,16 +16,49 @@ const fromBottom = (l) => l.scrollHeight - l.scrollTop - l.clientHeight;
 /** Sizes of message items change after they are put in (rendered once near the screen): the bottom is kept. */
 const sizes = new ResizeObserver(() => {
   if (state.pinned) list().scrollTop = list().scrollHeight;
+  else if (hit.li?.isConnected && Date.now() < hit.until) hit.li.scrollIntoView({ block: "center" });
 });
+/** A message opened to (a search hit): kept in the middle of the list while the heights around it settle. */
+const hit = { li: undefined, until: 0 };
+
+/** Another conversation opened: the items of the last one are no longer watched. */
+export function resetSizes() {
+  sizes.disconnect();
+  watching = true; // a conversation opens kept at its bottom (or a hit)
+  hit.li = undefined;
+}
+
+/** The list opened at this message (a search hit): marked, in the middle of the list, not kept at the bottom. */
+export function showHit(li) {
+  state.pinned = false;
+  li.classList.add("hit");
+  hit.li = li;
+  hit.until = Date.now() + 1500;
+  li.scrollIntoView({ block: "center" });
+  watchSizes(true);
+  showJump();
+}
+
+/** Whether sizes are watched now: while the list is kept at its bottom or at a search hit (else not: a list
+ * scrolled through 100,000 messages does not pay for it). */
+let watching = false;
 
 /** A message item put in the list: its size is watched while the list is kept at its bottom. */
-export const watchSize = (li) => sizes.observe(li);
+export const watchSize = (li) => watching && sizes.observe(li);
+
+function watchSizes(on) {
+  if (on === watching) return;
+  watching = on;
+  sizes.disconnect();
+  if (on) { for (const li of list().querySelectorAll("li[data-id]")) sizes.observe(li); }
+}
 /** A message item gone from the list. */
 export const unwatchSize = (li) => sizes.unobserve(li);
 
 /** To the newest message shown, and kept there. */
 export function toBottom() {
   state.pinned = true;
+  watchSizes(true);
   const l = list();
   l.scrollTop = l.scrollHeight;
   setBelow(0);
@@ -33,8 +66,12 @@ export function toBottom() {
 
 /** The list was scrolled (by the person, or to keep the bottom): at the bottom or not. */
 export function scrolled() {
-  state.pinned = state.atNewest && fromBottom(list()) < NEAR_BOTTOM;
-  if (state.pinned) setBelow(0);
+  if (hit.li && Date.now() < hit.until) return; // the list is being kept at a search hit
+  const pinned = state.atNewest && fromBottom(list()) < NEAR_BOTTOM;
+  if (pinned === state.pinned && (pinned || state.below === 0) && $("jump").hidden === pinned) return;
+  state.pinned = pinned;
+  watchSizes(pinned);
+  if (pinned) setBelow(0);
   else showJump();
 }
 
@@ -78,21 +115,32 @@ export function dividerAtUnread() {
   if (first) placeDivider(first);
 }
 
-/** The key of a message's local day, and how it reads. */
+/** The key of a message's local day, and how it reads (cached: formatting a date is not cheap). */
 const dayOf = (t) => new Date(t).toDateString();
+const labels = new Map(); // day key -> label, for `labelsOf` (today's date)
+let labelsOf = "";
 function dayLabel(t) {
   const d = new Date(t);
+  const key = d.toDateString();
   const today = new Date();
-  const yesterday = new Date(Date.now() - 86_400_000);
-  if (d.toDateString() === today.toDateString()) return "Today";
-  if (d.toDateString() === yesterday.toDateString()) return "Yesterday";
-  const sameYear = d.getFullYear() === today.getFullYear();
-  return d.toLocaleDateString(undefined, {
-    weekday: "long",
-    day: "numeric",
-    month: "long",
-    ...(sameYear ? {} : { year: "numeric" }),
-  });
+  if (labelsOf !== today.toDateString()) {
+    labels.clear();
+    labelsOf = today.toDateString();
+  }
+  if (labels.has(key)) return labels.get(key);
+  let label;
+  if (key === labelsOf) label = "Today";
+  else if (key === new Date(Date.now() - 86_400_000).toDateString()) label = "Yesterday";
+  else {
+    label = d.toLocaleDateString(undefined, {
+      weekday: "long",
+      day: "numeric",
+      month: "long",
+      ...(d.getFullYear() === today.getFullYear() ? {} : { year: "numeric" }),
+    });
+  }
+  labels.set(key, label);
+  return label;
 }
 
 /** What `layout` needs of a message, kept on its item: when, its day, who wrote it, whether it is a system line. */
@@ -109,22 +157,33 @@ export function describe(li, m) {
  * grouped (`li.cont`: no name or avatar of their own). Run after the list changes (it holds at most a window).
  */
 export function layout() {
-  const l = list();
-  for (const d of l.querySelectorAll("li.day")) d.remove();
-  let prev;
-  for (const li of l.querySelectorAll("li[data-id]")) {
-    const day = li.dataset.day;
-    if (day && day !== prev?.dataset.day) {
-      const sep = el("li", "day");
-      sep.append(el("span", "", dayLabel(Number(li.dataset.at))));
-      (li.previousElementSibling?.classList.contains("divider") ? li.previousElementSibling : li).before(sep);
+  let prev; // the message before
+  let sep; // a day separator met since it
+  for (const node of [...list().children]) {
+    if (node.classList.contains("day")) {
+      sep?.remove();
+      sep = node;
+      continue;
     }
-    const cont = prev !== undefined && day === prev.dataset.day && li.dataset.from === prev.dataset.from &&
-      !li.classList.contains("system") && !prev.classList.contains("system") &&
-      Number(li.dataset.at) - Number(prev.dataset.at) < GROUP_MS && prev.nextElementSibling === li;
-    li.classList.toggle("cont", cont);
-    prev = li;
+    if (!node.dataset.id) continue;
+    const day = node.dataset.day;
+    if (day !== prev?.dataset.day) {
+      if (sep?.dataset.day !== day) {
+        sep?.remove();
+        const d = el("li", "day");
+        d.dataset.day = day;
+        d.append(el("span", "", dayLabel(Number(node.dataset.at))));
+        (node.previousElementSibling?.classList.contains("divider") ? node.previousElementSibling : node).before(d);
+      }
+    } else sep?.remove();
+    sep = undefined;
+    const cont = prev !== undefined && day === prev.dataset.day && node.dataset.from === prev.dataset.from &&
+      !node.classList.contains("system") && !prev.classList.contains("system") &&
+      Number(node.dataset.at) - Number(prev.dataset.at) < GROUP_MS && prev.nextElementSibling === node;
+    if (cont !== node.classList.contains("cont")) node.classList.toggle("cont", cont);
+    prev = node;
   }
+  sep?.remove();
 }
 
 // ---- avatars ----
@@ -138,25 +197,27 @@ function hueOf(s) {
   return h % 360;
 }
 
-/** A 5×5 mirrored identicon drawn from the hex digits of a key fingerprint, as a data: URL (cached). */
+/**
+ * A 5×5 mirrored identicon drawn from the hex digits of a key fingerprint, as an SVG data: URL (cached; a string
+ * made from hex digits only, drawn by the browser only when on screen: 1,000 peers cost next to nothing).
+ */
 function identicon(fingerprint) {
-  const hex = fingerprint.replace(/[^0-9a-f]/gi, "");
+  const hex = fingerprint.replace(/[^0-9a-f]/gi, "").toLowerCase();
   if (hex.length < 16) return undefined;
   if (avatars.has(fingerprint)) return avatars.get(fingerprint);
-  const canvas = document.createElement("canvas");
-  canvas.width = canvas.height = 40;
-  const g = canvas.getContext("2d");
-  if (!g) return undefined;
   const bits = BigInt(`0x${hex.slice(0, 16)}`);
-  g.fillStyle = `hsl(${Number(bits % 360n)} 55% 45%)`;
+  const cells = [];
   for (let y = 0; y < 5; y++) {
     for (let x = 0; x < 3; x++) {
       if (((bits >> BigInt(12 + y * 3 + x)) & 1n) === 0n) continue;
-      g.fillRect(4 + x * 6.4, 4 + y * 6.4, 6.4, 6.4);
-      g.fillRect(4 + (4 - x) * 6.4, 4 + y * 6.4, 6.4, 6.4);
+      cells.push(`M${1 + x} ${1 + y}h1v1h-1z`);
+      if (x < 2) cells.push(`M${5 - x} ${1 + y}h1v1h-1z`);
     }
   }
-  const url = canvas.toDataURL("image/png");
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 7 7"><path fill="hsl(${
+    Number(bits % 360n)
+  },55%,45%)" d="${cells.join("")}"/></svg>`;
+  const url = `data:image/svg+xml,${encodeURIComponent(svg)}`;
   avatars.set(fingerprint, url);
   return url;
 }

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { freeUdpPort, startLoopbackDaemon, until } from "../support/daemon_process.ts";
 import { axeViolations, browserTest, livePage } from "../support/browser.ts";
+import { BOB } from "../../scripts/history_fill.ts";
 
 /** Two daemons on loopback, joined both ways; `say` sends from the first to the second through its API. */
 async function pair(nameA = "alice", nameB = "bob") {
@@ -223,12 +224,14 @@ browserTest(
   "at 360 px a tall message draws over nothing: header, people and conversation never overlap, with and without a touch keyboard; 1280 px too",
   async (browser) => {
     const { a, b, say } = await pair();
+    await say("Morning! The notes: https://example.com/notes");
     await say(`tall\n${"a line of a tall message\n".repeat(60)}end`);
     await say("hello??");
+    await say("and the file: invoice_\u202Efdp.exe");
     const page = await livePage(browser, await b.webLink(), { width: 360, height: 640 });
     await noOverlap(page, "360 px, the roster", ["#search", "#new-group", "#peer-list li"]);
     await page.locator("#peer-list li", { hasText: "alice" }).click();
-    await page.locator("#messages li.in", { hasText: "hello??" }).waitFor({ timeout: 10_000 });
+    await page.locator("#messages li.in", { hasText: "and the file" }).waitFor({ timeout: 10_000 });
     await staysAtBottom(page, "360 px");
     await noOverlap(page, "360 px, a conversation", ["#text", "#composer button[type=submit]"]);
     assert.equal(await page.evaluate("document.documentElement.scrollWidth <= 360"), true, "nothing wider than 360 px");
@@ -241,7 +244,7 @@ browserTest(
     await page.setViewportSize({ width: 360, height: 330 });
     await staysAtBottom(page, "keyboard open");
     await noOverlap(page, "360 px with a keyboard", ["#text"]);
-    assert.equal(await onScreen(page, "hello??"), true, "the newest message still in view above the keyboard");
+    assert.equal(await onScreen(page, "and the file"), true, "the newest message still in view above the keyboard");
     await page.setViewportSize({ width: 360, height: 640 });
     await page.screenshot({ path: new URL("../../docs/web-360.png", import.meta.url).pathname });
     await page.setViewportSize({ width: 1280, height: 800 });
@@ -417,5 +420,35 @@ browserTest(
       await check(`${scheme}, 360 px people`);
     }
     assert.deepEqual(found, []);
+  },
+);
+
+browserTest(
+  "opened at a message far back in 6,000 (a search hit, #peer=ID&at=CURSOR): it is in the middle of the list and marked; the jump button brings the newest",
+  async (browser, tempDir) => {
+    const dir = tempDir();
+    const fill = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL("../../scripts/history_fill.ts", import.meta.url).pathname, dir, "6000"],
+      stdout: "piped",
+    }).output();
+    assert.ok(fill.success);
+    const a = await startLoopbackDaemon(freeUdpPort(), "alice", { dataDir: dir }).started();
+    // Far back: the 150th message of bob's 3,000 (as the page's search would link it).
+    const oldest: { cursor: number; text: string }[] =
+      await (await fetch(`${a.httpUrl}/messages?peer=${BOB}&after=0&limit=300`)).json();
+    const target = oldest[150]!;
+    const page = await livePage(browser, `${await a.webLink()}#peer=${BOB}&at=${target.cursor}`, {
+      width: 900,
+      height: 600,
+    });
+    const hit = page.locator("#messages li.hit");
+    await hit.waitFor({ timeout: 10_000 });
+    assert.equal(await hit.getAttribute("data-cursor"), String(target.cursor));
+    await page.waitForTimeout(1000);
+    assert.equal(await onScreen(page, target.text.slice(0, 40)), true, "the hit is on screen");
+    assert.equal(await page.getAttribute("#messages", "data-newest"), "false");
+    await page.locator("#jump").click({ timeout: 5000 });
+    await page.locator("#messages[data-newest='true']").waitFor({ timeout: 10_000 });
+    await staysAtBottom(page, "jumped to the newest");
   },
 );
