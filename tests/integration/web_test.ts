@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { browserTest } from "../support/browser.ts";
-import { freeUdpPort, killAll, runCli, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
+import { browserTest, filledDaemon } from "../support/browser.ts";
+import { freeUdpPort, runCli, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
 import { newNodeKey, sendHello } from "../support/hostile.ts";
 import { BOB } from "../../scripts/history_fill.ts";
 
@@ -140,13 +140,7 @@ browserTest(
 browserTest(
   "a conversation of 3,000 messages scrolls to its first message and back with at most a window of them in the page",
   async (browser, tempDir) => {
-    const dir = tempDir();
-    const fill = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL("../../scripts/history_fill.ts", import.meta.url).pathname, dir, "6000"],
-      stdout: "piped",
-    }).output();
-    assert.ok(fill.success);
-    const a = await startLoopbackDaemon(freeUdpPort(), "alice", { dataDir: dir }).started();
+    const a = await filledDaemon(tempDir(), 6000);
     const page = await browser.newPage();
     await page.goto(`${await a.webLink()}#peer=${BOB}`);
     const list = page.locator("#messages");

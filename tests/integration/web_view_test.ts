@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { freeUdpPort, startLoopbackDaemon, until } from "../support/daemon_process.ts";
-import { axeViolations, browserTest, livePage } from "../support/browser.ts";
+import { axeViolations, browserTest, filledDaemon, livePage } from "../support/browser.ts";
 import { BOB } from "../../scripts/history_fill.ts";
 
 /** Two daemons on loopback, joined both ways; `say` sends from the first to the second through its API. */
@@ -223,7 +223,7 @@ async function noOverlap(page: Page, what: string, controls: string[]) {
 browserTest(
   "at 360 px a tall message draws over nothing: header, people and conversation never overlap, with and without a touch keyboard; 1280 px too",
   async (browser) => {
-    const { a, b, say } = await pair();
+    const { b, say } = await pair();
     await say("Morning! The notes: https://example.com/notes");
     await say(`tall\n${"a line of a tall message\n".repeat(60)}end`);
     await say("hello??");
@@ -312,7 +312,7 @@ browserTest(
 browserTest(
   "keyboard: tab order reaches the people, Enter opens one with the focus in the composer, focus is visible, Esc closes a dialog",
   async (browser) => {
-    const { a, b, say } = await pair();
+    const { b, say } = await pair();
     await say("hello");
     const page = await livePage(browser, await b.webLink());
     await page.locator("#peer-list li", { hasText: "alice" }).waitFor({ timeout: 10_000 });
@@ -426,13 +426,7 @@ browserTest(
 browserTest(
   "opened at a message far back in 6,000 (a search hit, #peer=ID&at=CURSOR): it is in the middle of the list and marked; the jump button brings the newest",
   async (browser, tempDir) => {
-    const dir = tempDir();
-    const fill = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL("../../scripts/history_fill.ts", import.meta.url).pathname, dir, "6000"],
-      stdout: "piped",
-    }).output();
-    assert.ok(fill.success);
-    const a = await startLoopbackDaemon(freeUdpPort(), "alice", { dataDir: dir }).started();
+    const a = await filledDaemon(tempDir(), 6000);
     // Far back: the 150th message of bob's 3,000 (as the page's search would link it).
     const oldest: { cursor: number; text: string }[] =
       await (await fetch(`${a.httpUrl}/messages?peer=${BOB}&after=0&limit=300`)).json();

@@ -9,7 +9,8 @@
  */
 import { type Browser, chromium, type Page } from "playwright-core";
 import axe from "axe-core";
-import { killAll } from "./daemon_process.ts";
+import assert from "node:assert/strict";
+import { type DaemonProcess, freeUdpPort, killAll, startLoopbackDaemon } from "./daemon_process.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const unavailable = await Deno.stat(CHROMIUM).then(
@@ -75,4 +76,14 @@ export async function axeViolations(page: Page): Promise<AxeFinding[]> {
   const found = await page.evaluate(`axe.run(document, { resultTypes: ["violations"] }).then((r) =>
     r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(" ")) })))`);
   return (found as AxeFinding[]).filter((v) => v.impact === "serious" || v.impact === "critical");
+}
+
+/** alice's daemon on a history of `count` messages made by scripts/history_fill.ts in `dir` (half with bob). */
+export async function filledDaemon(dir: string, count: number): Promise<DaemonProcess> {
+  const fill = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../../scripts/history_fill.ts", import.meta.url).pathname, dir, String(count)],
+    stdout: "piped",
+  }).output();
+  assert.ok(fill.success);
+  return await startLoopbackDaemon(freeUdpPort(), "alice", { dataDir: dir }).started();
 }
