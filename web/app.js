@@ -7,10 +7,10 @@ import { printable, printableLine } from "./text.js";
 import { $, alertLine, api, AuthError, conversationOf, eventHandlers, sessionEnded, state } from "./core.js";
 import { confirmMatch, loadGroups, loadPeers, renderPeers, showVerify } from "./people.js";
 import { loadNewer, loadOlder, openConversation, send, showMessage } from "./conversation.js";
-import { markSeen, setUnreadOfCurrent, toSee } from "./seen.js";
+import { lookedAt, markSeen, setUnreadOfCurrent, toSee } from "./seen.js";
 import { leaveGroup, pickPeople, submitGroup } from "./groups.js";
 import { keepTransfer, renderTransfers, sendFiles } from "./files.js";
-import { scrolled, toBottom } from "./view.js";
+import { lookedBack, scrolled, toBottom } from "./view.js";
 
 // ---- status ----
 
@@ -174,8 +174,24 @@ async function start() {
     sendFiles([...e.dataTransfer.files]);
   });
   // Back to the page: what is on screen is seen now.
-  document.addEventListener("visibilitychange", markSeen);
-  globalThis.addEventListener("focus", markSeen);
+  document.addEventListener("visibilitychange", () => {
+    if (lookedAt()) lookedBack();
+    markSeen();
+  });
+  globalThis.addEventListener("focus", () => {
+    lookedBack();
+    markSeen();
+  });
+  // Esc: out of the search box (cleared), and on a phone from a conversation back to the people.
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape" || e.defaultPrevented || document.querySelector("dialog[open]")) return;
+    if (e.target === $("search") && $("search").value) {
+      $("search").value = "";
+      renderPeers();
+    } else if (document.body.dataset.view === "conversation" && getComputedStyle($("back")).display !== "none") {
+      $("back").click();
+    }
+  });
   if ("Notification" in window && Notification.permission === "default") {
     $("notify-button").hidden = false;
     $("notify-button").addEventListener("click", async () => {

@@ -1,11 +1,12 @@
 // The open conversation: its window of messages (older and newer pages as you scroll), live messages, sending.
 import { $, alertLine, api, conversationOf, el, hooks, PAGE, state, WINDOW } from "./core.js";
 import { peerName, renderPeers, showPeerHeader } from "./people.js";
-import { forget, resetSeen, watchSeen } from "./seen.js";
+import { forget, lookedAt, resetSeen, watchSeen } from "./seen.js";
 import { renderTransfers } from "./files.js";
 import { messageText, nameNode, printableLine } from "./text.js";
 import {
   arrivedBelow,
+  arrivedUnseen,
   avatar,
   describe,
   dividerAtUnread,
@@ -125,6 +126,7 @@ export async function openConversation(id, kind = "peer", { at } = {}) {
   $("peer-title").replaceChildren(...(peer ? [avatar(peer)] : []), nameNode(peerName(id)));
   state.below = 0;
   state.pinned = true;
+  state.awayDivider = !lookedAt(); // opened while not looked at (a link from elsewhere): unread has its divider
   document.body.dataset.view = "conversation";
   $("composer").hidden = false;
   $("group-bar").hidden = kind !== "group";
@@ -258,8 +260,10 @@ export function showMessage(m) {
   state.newest = m.cursor;
   trim("top");
   layout();
-  if (stick || m.direction === "out") toBottom();
-  else arrivedBelow(m, li);
+  if (stick || m.direction === "out") {
+    toBottom();
+    if (!lookedAt()) arrivedUnseen(m, li);
+  } else arrivedBelow(m, li);
   return true;
 }
 

@@ -26,6 +26,7 @@ export const state = {
   unseen: new Set(), // cursors of messages of the open conversation that arrived live and are not seen yet
   pinned: true, // the list is kept at its newest message (scrolled to the bottom, and staying there)
   below: 0, // messages that arrived below what is on screen (the jump button's count)
+  awayDivider: false, // the divider was put where messages began to arrive while the page was not looked at
   transfers: new Map(), // transfer id -> transfer
   baseTitle: "lanchat",
 };

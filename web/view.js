@@ -101,6 +101,24 @@ function showJump() {
   jump.setAttribute("aria-label", n > 0 ? `Jump to the latest message, ${n} new` : "Jump to the latest message");
 }
 
+/**
+ * A message arrived at the bottom while the page was not looked at (another window in front, the tab hidden): the
+ * first of them gets the divider, so that coming back shows where the new ones start.
+ */
+export function arrivedUnseen(m, li) {
+  if (m.direction !== "in" || state.awayDivider) return;
+  state.awayDivider = true;
+  // Older unread ones not seen yet keep theirs: the divider marks where unread starts.
+  const first = list().querySelector("li[data-unread]:not([data-seen])");
+  if (first && first !== li) return;
+  placeDivider(li);
+}
+
+/** The page is looked at again: the next time it is left, new messages get the divider again. */
+export function lookedBack() {
+  state.awayDivider = false;
+}
+
 /** The "new messages" divider before this item (one at a time). */
 export function placeDivider(li) {
   list().querySelector("li.divider")?.remove();

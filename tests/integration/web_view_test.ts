@@ -235,7 +235,11 @@ browserTest(
     await staysAtBottom(page, "360 px");
     await noOverlap(page, "360 px, a conversation", ["#text", "#composer button[type=submit]"]);
     assert.equal(await page.evaluate("document.documentElement.scrollWidth <= 360"), true, "nothing wider than 360 px");
-    // Back to the people from the conversation, by its button.
+    // Back to the people from the conversation: Esc, or its button.
+    await page.keyboard.press("Escape");
+    await page.locator("#search").waitFor({ state: "visible", timeout: 5000 });
+    await page.locator("#peer-list li", { hasText: "alice" }).click();
+    await page.locator("#back").waitFor({ state: "visible", timeout: 5000 });
     await page.click("#back");
     await noOverlap(page, "360 px, back to the roster", ["#search", "#new-group"]);
     await page.locator("#peer-list li", { hasText: "alice" }).click();
@@ -444,5 +448,53 @@ browserTest(
     await page.locator("#jump").click({ timeout: 5000 });
     await page.locator("#messages[data-newest='true']").waitFor({ timeout: 10_000 });
     await staysAtBottom(page, "jumped to the newest");
+  },
+);
+
+browserTest(
+  "messages that arrive while another window is in front get the new-messages divider, moved on the next time away",
+  async (browser) => {
+    const { a, b, say } = await pair();
+    await say("before");
+    const page = await browser.newPage({ viewport: { width: 900, height: 700 } });
+    // Whether another window is in front, switched by the test (headless chromium's focus is not reliable enough).
+    await page.addInitScript(() => {
+      const w = globalThis as unknown as { focusNow: boolean; setFocus: (f: boolean) => void } & EventTarget;
+      const doc = (globalThis as unknown as { document: { hasFocus: () => boolean } }).document;
+      w.focusNow = true;
+      doc.hasFocus = () => w.focusNow;
+      w.setFocus = (f) => {
+        w.focusNow = f;
+        w.dispatchEvent(new Event(f ? "focus" : "blur"));
+      };
+    });
+    await page.goto(`${await b.webLink()}#peer=${a.id}`);
+    const setFocus = (f: boolean) =>
+      page.evaluate((f) => (globalThis as unknown as { setFocus: (f: boolean) => void }).setFocus(f), f);
+    const away = () => setFocus(false);
+    const back = () => setFocus(true);
+    // Seen: marked so, or already replaced by its read copy.
+    const seen = (text: string) =>
+      page.locator("#messages li.in[data-seen], #messages li.in:not([data-unread])", { hasText: text })
+        .waitFor({ timeout: 10_000 });
+    await page.locator("body[data-live='true']").waitFor({ timeout: 10_000 });
+    await back();
+    await seen("before");
+    const dividerBefore = () =>
+      page.evaluate(
+        `document.querySelector("#messages li.divider")?.nextElementSibling?.querySelector(".text")?.textContent`,
+      );
+    await away();
+    await say("away 1");
+    await say("away 2");
+    await page.locator("#messages li.in", { hasText: "away 2" }).waitFor({ timeout: 10_000 });
+    assert.equal(await dividerBefore(), "away 1");
+    await back();
+    await seen("away 2");
+    await away();
+    await say("away 3");
+    await page.locator("#messages li.in", { hasText: "away 3" }).waitFor({ timeout: 10_000 });
+    assert.equal(await dividerBefore(), "away 3");
+    assert.equal(await page.locator("#messages li.divider").count(), 1);
   },
 );
