@@ -26,11 +26,12 @@ export function conversationItem(id, kind, name, detail, dim, peer) {
   li.dataset.id = id;
   if (id === state.current) li.setAttribute("aria-current", "true");
   li.append(avatar(peer ?? { id, name }));
-  const shown = nameNode(name);
-  const label = el("span", "name");
-  label.append(kind === "group" ? "@" : "", shown);
-  label.dir = "auto";
-  li.append(label);
+  // The name isolated (<bdi>), its hidden characters shown; a group's after its "@".
+  if (kind === "group") {
+    const label = el("span", "name");
+    label.append("@", nameNode(name));
+    li.append(label);
+  } else li.append(nameNode(name, "name"));
   li.append(el("span", "detail", printableLine(detail)));
   const n = state.unread.get(id) ?? 0;
   if (n > 0) li.append(el("span", "unread", String(n)));
