@@ -1,0 +1,93 @@
+/**
+ * Replies, edits and deletions on the wire: a message fragment's optional
+ * reference to another message (`rt`, `ed`, `dl`), its validation, and the
+ * room it takes in a datagram.
+ */
+import assert from "node:assert/strict";
+import { MAX_INNER } from "../../src/security/e2e_wire.ts";
+import {
+  decodePacket,
+  encodePacket,
+  FRAGMENT_PAYLOAD,
+  MAX_FRAGMENTS,
+  MAX_TEXT_BYTES,
+  type Msg,
+  MSG_REF_BYTES,
+} from "../../src/wire/mod.ts";
+
+const ID = "a".repeat(32);
+const base: Msg = {
+  kind: "msg",
+  id: ID,
+  incarnation: 1,
+  to: "b".repeat(32),
+  messageId: "c".repeat(32),
+  seq: 2,
+  base: 1,
+  sentAt: 1_700_000_000_000,
+  length: 5,
+  count: 1,
+  index: 0,
+  retry: 0,
+  end: true,
+  payload: new TextEncoder().encode("hello"),
+};
+
+Deno.test("thread wire: a reply, an edit and a delete round-trip; a fragment without one has no ref", () => {
+  for (const kind of ["reply", "edit", "delete"] as const) {
+    const m: Msg = { ...base, ref: { kind, id: "d".repeat(32) } };
+    assert.deepEqual(decodePacket(encodePacket(m)), { ok: true, value: m });
+  }
+  const plain = decodePacket(encodePacket(base));
+  assert.ok(plain.ok && plain.value.kind === "msg" && plain.value.ref === undefined);
+});
+
+Deno.test("thread wire: two refs on one fragment, or an id that is not 32 hex, is a bad field", () => {
+  const json = (extra: Record<string, unknown>) => {
+    const bytes = encodePacket(base);
+    const len = (bytes[6]! << 8) | bytes[7]!;
+    const body = { ...JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + len))), ...extra };
+    const j = new TextEncoder().encode(JSON.stringify(body));
+    return new Uint8Array([...bytes.subarray(0, 6), j.length >> 8, j.length & 255, ...j, ...base.payload]);
+  };
+  const d = "d".repeat(32);
+  for (
+    const extra of [{ rt: d, ed: d }, { ed: d, dl: d }, { rt: "D".repeat(32) }, { ed: "d".repeat(31) }, { dl: 5 }, {
+      rt: null,
+    }]
+  ) {
+    const r = decodePacket(json(extra));
+    assert.ok(!r.ok && r.reason === "bad-field", JSON.stringify(extra));
+  }
+  // A previous version's fragment decodes as before; unknown keys are still ignored.
+  const r = decodePacket(json({ zz: 1 }));
+  assert.ok(r.ok && r.value.kind === "msg" && r.value.ref === undefined);
+});
+
+Deno.test("thread wire: the largest fragment with a ref fits an e2e data packet when cut MSG_REF_BYTES smaller", () => {
+  const big = Number.MAX_SAFE_INTEGER;
+  for (const kind of ["reply", "edit", "delete"] as const) {
+    const msg: Msg = {
+      ...base,
+      id: "f".repeat(32),
+      incarnation: big,
+      to: "f".repeat(32),
+      messageId: "f".repeat(32),
+      seq: big,
+      base: big,
+      sentAt: big,
+      length: MAX_TEXT_BYTES,
+      count: MAX_FRAGMENTS,
+      index: MAX_FRAGMENTS - 2,
+      retry: 1_000_000,
+      end: true,
+      payload: new Uint8Array(FRAGMENT_PAYLOAD - MSG_REF_BYTES),
+      ref: { kind, id: "f".repeat(32) },
+    };
+    const bytes = encodePacket(msg);
+    assert.ok(bytes.length <= MAX_INNER, `${kind}: ${bytes.length} bytes ≤ ${MAX_INNER}`);
+    // Without the cut it would not fit: the cut is needed.
+    const uncut = encodePacket({ ...msg, payload: new Uint8Array(FRAGMENT_PAYLOAD) });
+    assert.ok(uncut.length > MAX_INNER, `${kind} uncut: ${uncut.length} bytes > ${MAX_INNER}`);
+  }
+});
