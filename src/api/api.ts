@@ -29,8 +29,8 @@ export interface Api {
   lookupPeer(query: string): PeerLookup;
   /** Peers in the roster now. */
   onlinePeers(): { id: string; name: string }[];
-  /** Stores a message to send; resolves once it is durable (committed). */
-  sendMessage(to: string, text: string): Promise<StoredMessage>;
+  /** Stores a message to send (with `replyTo`: answering that message); resolves once it is durable (committed). */
+  sendMessage(to: string, text: string, replyTo?: string): Promise<StoredMessage>;
   /** Stores messages under one commit: per message, the stored message or why it was not stored. */
   sendMessages(items: { to: string; text: string }[]): Promise<(StoredMessage | Error)[]>;
   waitDelivered(id: string, timeoutMs: number): Promise<StoredMessage | undefined>;
@@ -65,6 +65,8 @@ export interface Api {
   files?: FilesApi;
   /** Group conversations. */
   groups: GroupsApi;
+  /** Replies, edits and deletions; absent in a daemon without them. */
+  thread?: ThreadApi;
   /** Compacts the heap now; undefined when the daemon cannot (V8's gc not exposed). */
   compactMemory(): { ok: true } | { ok: false; retryAfterMs: number } | undefined;
 }
@@ -76,8 +78,18 @@ export interface GroupsApi {
   create(name: string, members: string[]): Promise<{ group: GroupJson; message: StoredMessage }>;
   add(id: string, members: string[]): Promise<{ group: GroupJson; message: StoredMessage }>;
   leave(id: string): Promise<{ group: GroupJson; message: StoredMessage }>;
-  send(id: string, text: string): Promise<StoredMessage>;
+  send(id: string, text: string, replyTo?: string): Promise<StoredMessage>;
   markRead(id: string, upTo?: number): number;
+}
+
+/** Replies, edits and deletions. Errors are {@link HttpError}s with the status to answer. */
+export interface ThreadApi {
+  /** The full id of the message a reply in that conversation answers (400 when it is not one of its). */
+  replyTarget(replyTo: string, place: { peer: string } | { group: string }): string;
+  /** Edits a message of this node's (404 unknown, 403 not its own or failed, 409 deleted). */
+  edit(id: string, text: string): Promise<StoredMessage>;
+  /** Deletes a message of this node's (as edit). */
+  delete(id: string): Promise<StoredMessage>;
 }
 
 /** File transfer, both ways. Errors are {@link HttpError}s with the status to answer. */

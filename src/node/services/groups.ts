@@ -192,8 +192,33 @@ export class GroupsService implements Service {
    *
    * @throws {RangeError} when this node is not a member or the text is too long.
    */
-  send(id: string, text: string): Promise<StoredMessage> {
-    return this.#write(this.#mine(id), text);
+  send(id: string, text: string, replyTo?: string): Promise<StoredMessage> {
+    return this.#write(this.#mine(id), text, undefined, replyTo);
+  }
+
+  /**
+   * Edits or deletes a message this node wrote to a group: each member
+   * whose copy went out gets an edit or deletion of that copy (IP Messenger
+   * users it as a plain line). Resolves once they are stored, committed; the
+   * group message itself is changed by the caller.
+   */
+  async amend(primary: StoredMessage, kind: "edit" | "delete", text: string): Promise<void> {
+    const g = this.#groups.get(primary.group!);
+    const copies = this.#store.copies(primary.id).filter((c) => c.status !== "failed");
+    const name = g?.name ?? this.groupName(primary.group!) ?? primary.group!;
+    await this.#conversations.sendMessages(copies.map((c) => ({
+      to: c.peer,
+      text: this.#directory.get(c.peer)?.protocol === "ipmsg" || !g
+        ? plainGroupText(name, text)
+        : withGroupLine(text, { group: g }),
+      ref: { kind, id: c.id },
+    })));
+  }
+
+  /** The group's line for a new text of a message written to it (an edit), or undefined for a group not known. */
+  lined(group: string, text: string): string | undefined {
+    const g = this.#groups.get(group);
+    return g && withGroupLine(text, { group: g });
   }
 
   #mine(id: string): GroupState {
@@ -208,7 +233,7 @@ export class GroupsService implements Service {
    * `group`), a copy for each other member, and the group as it now is,
    * under one commit.
    */
-  async #write(g: GroupState, text: string, change?: GroupChange): Promise<StoredMessage> {
+  async #write(g: GroupState, text: string, change?: GroupChange, replyTo?: string): Promise<StoredMessage> {
     const to = currentMembers(g).filter((m) => m !== this.#self);
     // A leave goes to those who stay; every other message to the members but this node.
     if (to.length === 0 && change?.op !== "leave") {
@@ -224,13 +249,17 @@ export class GroupsService implements Service {
       sentAt,
       status: "group",
       group: g.id,
+      ...(replyTo ? { ref: { kind: "reply" as const, id: replyTo } } : {}),
     });
     this.#groups.set(g.id, g);
     this.#save(g);
+    // A reply names, to each member, the id that member has the message under: its copy of one written here.
+    const answered = replyTo ? this.#store.copies(replyTo) : [];
     const results = await this.#conversations.sendMessages(to.map((m) => ({
       to: m,
       text: this.#directory.get(m)?.protocol === "ipmsg" ? plainGroupText(g.name, text) : lined,
       copy: { group: g.id, copyOf: primary.id },
+      ...(replyTo ? { ref: { kind: "reply" as const, id: answered.find((c) => c.peer === m)?.id ?? replyTo } } : {}),
     })));
     for (const [i, r] of results.entries()) {
       if (r instanceof Error) {
