@@ -15,6 +15,7 @@ import type {
   VerifyJson,
 } from "./types.ts";
 import type { HistoryQuery, Pin, SearchResult, StoredMessage } from "../storage/store.ts";
+import type { HttpError } from "./request.ts";
 
 /** What the HTTP layer needs from the daemon. */
 export interface Api {
@@ -98,6 +99,15 @@ export interface FilesApi {
   offer(to: string, paths: string[]): Promise<TransferJson>;
   /** Offers a file whose bytes come in the request (from the web page), staged in the data directory. */
   offerUpload(to: string, name: string, size: number, body: ReadableStream<Uint8Array>): Promise<TransferJson>;
+  /** Offers the same paths to each member of a group (one transfer each); per member, the transfer or why not. */
+  offerToEach?(members: string[], paths: string[]): Promise<(TransferJson | HttpError)[]>;
+  /** As {@link offerUpload}, to each member of a group, staged once. */
+  offerUploadToEach?(
+    members: string[],
+    name: string,
+    size: number,
+    body: ReadableStream<Uint8Array>,
+  ): Promise<(TransferJson | HttpError)[]>;
   list(): TransferJson[];
   /** A transfer by id or id prefix. */
   get(id: string): TransferJson;

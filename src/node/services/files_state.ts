@@ -218,7 +218,9 @@ export class FilesState implements FilesHost {
     // A download that will not finish leaves no .part behind (a failed one's bytes are not resumed).
     if (t.direction === "in" && finished(state) && state !== "done") void this.removeParts(t).catch(() => {});
     if (t.staged && finished(state)) {
-      void Deno.remove(t.staged, { recursive: true }).catch(() => {});
+      // An upload offered to a group's members is staged once for all of their transfers.
+      const shared = [...this.transfers.values()].some((o) => o !== t && o.staged === t.staged && !finished(o.state));
+      if (!shared) void Deno.remove(t.staged, { recursive: true }).catch(() => {});
       t.staged = undefined;
     }
     if (error) t.error = error;
