@@ -297,7 +297,7 @@ export class Conversations implements Service {
     }
     if (m.ref?.kind === "reply") {
       out.replyTo = m.ref.id;
-      const quote = quoting ? this.#quote(m.ref.id) : undefined;
+      const quote = quoting ? this.#quote(m) : undefined;
       if (quote) out.quote = quote;
     }
     if (m.editedAt !== undefined) out.editedAt = m.editedAt;
@@ -311,12 +311,18 @@ export class Conversations implements Service {
   /**
    * The message a reply answers, as the reply shows it: found by its id, or
    * through the copy of a group message (a member answers the id its copy
-   * had); undefined when it is not here.
+   * had); undefined when it is not here, or not of the reply's conversation
+   * (a peer naming a message of another one learns nothing by it, and
+   * cannot dress up its words as an answer to it).
    */
-  #quote(id: string): MessageJson["quote"] {
-    let m = this.#store.message(id);
+  #quote(reply: StoredMessage): MessageJson["quote"] {
+    let m = this.#store.message(reply.ref!.id);
     if (m?.copyOf !== undefined) m = this.#store.message(m.copyOf);
     if (!m || m.ref?.kind === "edit" || m.ref?.kind === "delete") return undefined;
+    const sameConversation = reply.group !== undefined
+      ? m.group === reply.group
+      : m.group === undefined && m.peer === reply.peer;
+    if (!sameConversation) return undefined;
     const shown = this.messageJson(m, false);
     const chars = [...shown.text];
     return {

@@ -18,6 +18,7 @@ import { HttpError } from "../api/request.ts";
 import type { DaemonEvent } from "../api/types.ts";
 import { withoutGroupLine } from "../protocol/groups.ts";
 import { MACHINE_LINE } from "../protocol/machine_line.ts";
+import { MAX_TEXT_BYTES } from "../wire/mod.ts";
 import { EDITED_PREFIX, type Store, type StoredMessage, StoreError } from "../storage/store.ts";
 import type { Conversations } from "./conversations.ts";
 import type { Service, ServiceContext } from "./service.ts";
@@ -80,7 +81,9 @@ export class ThreadService implements Service {
    */
   async edit(id: string, text: string): Promise<StoredMessage> {
     const m = this.#own(id, "edit");
-    const wire = EDITED_PREFIX + text;
+    // The prefix is for peers that cannot apply the edit; a text at the very limit goes without it.
+    const fits = new TextEncoder().encode(EDITED_PREFIX + text).length <= MAX_TEXT_BYTES;
+    const wire = fits ? EDITED_PREFIX + text : text;
     if (m.status === "group") {
       await this.#send(() => this.#groups.amend(m, "edit", wire));
       return this.#changed(m, "edit", this.#groups.lined(m.group!, text) ?? text);

@@ -167,3 +167,35 @@ Deno.test("thread api: a group message edited and deleted at every member; a mem
     for (const n of [a, b, c]) await n.d.stop();
   }
 });
+
+Deno.test("thread api: a reply naming an unknown message or one of another conversation shows no quote; a 64 KiB edit arrives whole", async () => {
+  const [a, b, c] = await nodes();
+  try {
+    // b and c talk; a (hostile, or just confused) answers, to b, a message of b and c's conversation, and one
+    // that does not exist.
+    const private_ = await b.call("POST", "/messages", { to: c.id, text: "between b and c" });
+    const conv = a.d.parts.conversations;
+    const forged = await conv.sendMessage(b.id, "as if answering", { kind: "reply", id: private_.body.id });
+    const nowhere = await conv.sendMessage(b.id, "answering nothing", { kind: "reply", id: "e".repeat(32) });
+    await until("b has both", () => b.d.parts.conversations.history({ peer: a.id, limit: 10 }).length === 2);
+    const atB = await history(b, `peer=${a.id}`);
+    assert.deepEqual(atB.map((m) => [m.id, m.replyTo, m.quote]), [
+      [forged.id, private_.body.id, undefined],
+      [nowhere.id, "e".repeat(32), undefined],
+    ]);
+    // The largest text there is, edited (too long for the "(edited) " prefix: it goes without), end to end.
+    const first = await a.call("POST", "/messages", { to: b.id, text: "short" });
+    const big = "é".repeat(32_768);
+    const edited = await a.call("POST", `/messages/${first.body.id}/edit`, { text: big });
+    assert.equal(edited.status, 200, JSON.stringify(edited.body).slice(0, 200));
+    await until(
+      "b has the long edit",
+      () => b.d.parts.conversations.history({ peer: a.id, limit: 10 }).at(-1)?.text === big,
+    );
+    await until("everything acknowledged", () => a.d.parts.messaging.messaging.pendingCount() === 0);
+    const shown = (await history(b, `peer=${a.id}`)).at(-1)!;
+    assert.equal(shown.encrypted, true, "it went end to end");
+  } finally {
+    for (const n of [a, b, c]) await n.d.stop();
+  }
+});
