@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import type { MessageJson } from "../../src/api/types.ts";
 import { freeUdpPort, killAll, runCli, startLoopbackDaemon, until } from "../support/daemon_process.ts";
+import { chatProcess } from "../support/chat_process.ts";
 
 const REPO = new URL("../..", import.meta.url).pathname;
 
@@ -99,5 +100,34 @@ Deno.test("lanchat send --reply, edit and delete reach the peer's inbox; a previ
   } finally {
     await killAll();
     if (old) Deno.removeSync(old, { recursive: true });
+  }
+});
+
+Deno.test("lanchat chat shows a reply's quote, and a line when the peer edits or deletes a message shown", async () => {
+  const port = freeUdpPort();
+  try {
+    const a = await startLoopbackDaemon(port, "alice").started();
+    const b = await startLoopbackDaemon(port, "bob").started();
+    await a.joined(b.id, 5000);
+    const chat = chatProcess(["chat", "bob", "--http", a.httpUrl.replace("http://", "")]);
+    await chat.waitFor(/chatting with bob \(online\)/);
+    const post = async (path: string, body?: unknown) =>
+      await (await fetch(`${b.httpUrl}${path}`, {
+        method: "POST",
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      })).json() as MessageJson;
+    const hi = await post("/messages?wait=5", { to: "alice", text: "hi alice" });
+    await chat.waitFor(/^bob: hi alice$/m);
+    await post("/messages?wait=5", { to: "alice", text: "did you see?", replyTo: hi.id });
+    await chat.waitFor(/^bob: \(re: “hi alice”\) did you see\?$/m);
+    await post(`/messages/${hi.id}/edit`, { text: "hi, alice" });
+    await chat.waitFor(new RegExp(`^\\(bob edited ${hi.id.slice(0, 12)}\\): hi, alice$`, "m"));
+    await post(`/messages/${hi.id}/delete`);
+    await chat.waitFor(new RegExp(`^\\(bob deleted a message: ${hi.id.slice(0, 12)}\\)$`, "m"));
+    await chat.end();
+    assert.equal((await chat.status).code, 0, chat.output());
+    assert.equal(chat.output().match(/hi alice/g)?.length, 2, "the message and the quote, nothing printed twice");
+  } finally {
+    await killAll();
   }
 });
