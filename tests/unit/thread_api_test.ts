@@ -199,3 +199,41 @@ Deno.test("thread api: a reply naming an unknown message or one of another conve
     for (const n of [a, b, c]) await n.d.stop();
   }
 });
+
+Deno.test("thread api: a message the peer refused (failed) cannot be edited or deleted: 403 says to send a new one", async () => {
+  const [a, b, c] = await nodes();
+  try {
+    // b goes away first, so that its own ack cannot come before the refusal made below.
+    const incarnation = b.d.discovery.self.incarnation;
+    await b.d.stop();
+    await until("a knows b left", () => a.d.discovery.roster.size === 1);
+    const sent = await a.call("POST", "/messages", { to: b.id, text: "x" });
+    assert.equal(sent.body.status, "queued");
+    // b refuses it for good (as for a text that is not UTF-8): the ack says so.
+    const m = a.d.parts.messaging.messaging;
+    m.handlePacket(
+      {
+        kind: "ack",
+        id: b.id,
+        incarnation,
+        messageId: sent.body.id,
+        count: 1,
+        received: new Uint8Array(1),
+        done: true,
+        rejected: "bad-utf8",
+      },
+      { address: "198.18.0.2", port: 47475 },
+      0,
+    );
+    await until("it failed", () => a.d.parts.conversations.history({ peer: b.id, limit: 5 })[0]?.status === "failed");
+    for (
+      const [path, body] of [[`/messages/${sent.body.id}/edit`, { text: "y" }], [`/messages/${sent.body.id}/delete`]]
+    ) {
+      const r = await a.call("POST", path as string, body);
+      assert.equal(r.status, 403);
+      assert.match(r.body.error, /never reached anyone \(failed\): send a new one instead/);
+    }
+  } finally {
+    for (const n of [a, b, c]) await n.d.stop();
+  }
+});
