@@ -310,13 +310,15 @@ export class Conversations implements Service {
 
   /**
    * The message a reply answers, as the reply shows it: found by its id, or
-   * through the copy of a group message (a member answers the id its copy
-   * had); undefined when it is not here, or not of the reply's conversation
+   * in a group by the id of the message as written to it (each member's copy
+   * has its own); undefined when it is not here, or not of the reply's conversation
    * (a peer naming a message of another one learns nothing by it, and
    * cannot dress up its words as an answer to it).
    */
   #quote(reply: StoredMessage): MessageJson["quote"] {
-    let m = this.#store.message(reply.ref!.id);
+    const id = reply.ref!.id;
+    // In a group a reply names the message as written to the group: here, that member's copy received.
+    let m = this.#store.message(id) ?? (reply.group ? this.#store.byGroupMessage(reply.group, id) : undefined);
     if (m?.copyOf !== undefined) m = this.#store.message(m.copyOf);
     if (!m || m.ref?.kind === "edit" || m.ref?.kind === "delete") return undefined;
     const sameConversation = reply.group !== undefined

@@ -86,7 +86,7 @@ export class ThreadService implements Service {
     const wire = fits ? EDITED_PREFIX + text : text;
     if (m.status === "group") {
       await this.#send(() => this.#groups.amend(m, "edit", wire));
-      return this.#changed(m, "edit", this.#groups.lined(m.group!, text) ?? text);
+      return this.#changed(m, "edit", this.#groups.lined(m.group!, m.id, text) ?? text);
     }
     await this.#send(() => this.#conversations.sendMessage(m.peer, wire, { kind: "edit", id: m.id }));
     return this.#changed(m, "edit", text);

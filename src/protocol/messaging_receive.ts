@@ -15,7 +15,7 @@
  * @module
  */
 import type { Endpoint } from "./transmit.ts";
-import { groupIdOf } from "./groups.ts";
+import { GROUP_MARK, parseGroupLine } from "./groups.ts";
 import { type MessagingContext, storeError } from "./messaging_shared.ts";
 import { Reassembly } from "./messaging_reassembly.ts";
 import type { HeldMessage, Release, ThreadChanges } from "../storage/store.ts";
@@ -212,7 +212,11 @@ export class Receiver {
     next: number,
     now: number,
   ) {
-    for (const m of ms) m.group = groupIdOf(m.text);
+    for (const m of ms) {
+      const line = m.text.includes(GROUP_MARK) ? parseGroupLine(m.text) : undefined;
+      m.group = line?.group.id;
+      if (line?.message) m.groupMessage = line.message;
+    }
     const thread: ThreadChanges = { updated: [], refused: 0 };
     const wall = this.#ctx.wall(now);
     const stored = this.#ctx.store.release(peer, ms, next, wall, this.#ctx.encryptedWith(peer), thread);

@@ -30,6 +30,8 @@ export interface HeldMessage {
 export type Release = HeldMessage & {
   /** The group it belongs to, if any. */
   group?: string;
+  /** Of a group message: its id as written to the group (see {@link StoredMessage.groupMessage}). */
+  groupMessage?: string;
   /** How many earlier messages of the sender are missing before it. */
   gapBefore: number;
   /** It arrived after later messages were shown. */
@@ -236,8 +238,8 @@ export class Messages {
       for (const m of messages) {
         if (m.wasHeld !== false) this.#c.q("DELETE FROM held WHERE id = ?").run(m.id);
         const { lastInsertRowid } = this.#c.q(
-          `INSERT INTO messages (id, peer, direction, seq, text, sent_at, received_at, delivered_at, status, gap_before, late, grp, encrypted, ref_kind, ref_id)
-           VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO messages (id, peer, direction, seq, text, sent_at, received_at, delivered_at, status, gap_before, late, grp, encrypted, ref_kind, ref_id, group_msg)
+           VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?, ?)`,
         ).run(
           m.id,
           m.peer,
@@ -252,6 +254,7 @@ export class Messages {
           bit(encrypted),
           m.ref?.kind ?? null,
           m.ref?.id ?? null,
+          m.groupMessage ?? null,
         );
         if (!isAmend(m.ref)) this.#search.index(Number(lastInsertRowid), m.text);
         out.push({
@@ -270,6 +273,7 @@ export class Messages {
           ...(m.group !== undefined ? { group: m.group } : {}),
           ...(encrypted !== undefined ? { encrypted } : {}),
           ...(m.ref !== undefined ? { ref: m.ref } : {}),
+          ...(m.groupMessage !== undefined ? { groupMessage: m.groupMessage } : {}),
         });
       }
       after?.(out);

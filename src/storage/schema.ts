@@ -126,7 +126,9 @@ const MIGRATIONS: { to: number; sql: string }[] = [
     // 'delete', ref_id its id): an edit or a deletion is a message of its own, carried like any other, hidden
     // from history and search (see AMEND); the message it changes gets edited_at or deleted_at and its new
     // text. wire_text: the text as sent, kept while an edited message still waits in the outbox (its fragments
-    // must stay the bytes they were). held: the reference travels with a message held for order.
+    // must stay the bytes they were). group_msg: of a member's copy received, the id of the message as written
+    // to the group (its group line's), which replies in the group name. held: the reference travels with a
+    // message held for order.
     to: 6,
     sql: `
       ALTER TABLE messages ADD COLUMN ref_kind TEXT;
@@ -134,9 +136,11 @@ const MIGRATIONS: { to: number; sql: string }[] = [
       ALTER TABLE messages ADD COLUMN edited_at INTEGER;
       ALTER TABLE messages ADD COLUMN deleted_at INTEGER;
       ALTER TABLE messages ADD COLUMN wire_text TEXT;
+      ALTER TABLE messages ADD COLUMN group_msg TEXT;
       ALTER TABLE held ADD COLUMN ref_kind TEXT;
       ALTER TABLE held ADD COLUMN ref_id TEXT;
       CREATE INDEX IF NOT EXISTS messages_amends ON messages (ref_id) WHERE ${AMEND};
+      CREATE INDEX IF NOT EXISTS messages_group_msg ON messages (group_msg) WHERE group_msg IS NOT NULL;
     `,
   },
 ];

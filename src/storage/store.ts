@@ -215,6 +215,10 @@ export class Store {
   shownMessage(id: string): StoredMessage | undefined {
     return this.#thread.shown(id);
   }
+  /** A member's copy of a group message, by the id of the message as written to the group. */
+  byGroupMessage(group: string, id: string): StoredMessage | undefined {
+    return this.#thread.byGroupMessage(group, id);
+  }
   /** Edits or deletes a message of this node's (its own transaction; the edit's message is stored apart). */
   amendOwn(id: string, kind: "edit" | "delete", text: string, at: number): StoredMessage {
     return this.#thread.amendOwn(id, kind, text, at);

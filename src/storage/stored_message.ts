@@ -49,6 +49,8 @@ export interface StoredMessage {
   deletedAt?: number;
   /** Out, edited or deleted while still in the outbox: the text as it goes on the wire. */
   wireText?: string;
+  /** In, a member's copy of a group message: the id of the message as written to the group. */
+  groupMessage?: string;
 }
 
 /** What a message says about another one (the wire's MsgRef). */
@@ -91,5 +93,6 @@ export function toMessage(r: Record<string, unknown>): StoredMessage {
   if (r.edited_at !== null && r.edited_at !== undefined) m.editedAt = Number(r.edited_at);
   if (r.deleted_at !== null && r.deleted_at !== undefined) m.deletedAt = Number(r.deleted_at);
   if (r.wire_text !== null && r.wire_text !== undefined) m.wireText = String(r.wire_text);
+  if (r.group_msg !== null && r.group_msg !== undefined) m.groupMessage = String(r.group_msg);
   return m;
 }

@@ -49,6 +49,16 @@ export class Thread {
     return row ? toMessage(row) : undefined;
   }
 
+  /** A member's copy of a group message here, by the id of the message as written to the group. */
+  byGroupMessage(group: string, id: string): StoredMessage | undefined {
+    this.#c.flush();
+    const row = this.#c.q("SELECT * FROM messages WHERE group_msg = ? AND grp = ? ORDER BY cursor LIMIT 1").get(
+      id,
+      group,
+    ) as Record<string, unknown> | undefined;
+    return row ? toMessage(row) : undefined;
+  }
+
   /**
    * Changes a message of this node's at `at`: its text becomes `text` (an
    * edit) or "" (a deletion). While it still waits in the outbox its text as

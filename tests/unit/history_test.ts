@@ -226,6 +226,7 @@ Deno.test("every statement the store prepares reads through an index, bar a few 
   store.insertOutgoing({ id: id(4002), peer: CAROL, text: "x", sentAt: T0, ref: { kind: "delete", id: id(1001) } });
   store.amendOwn(id(1001), "delete", "", T0);
   store.shownMessage(id(1));
+  store.byGroupMessage(id(9), id(3001));
   store.commit();
   store.flush();
   // Values are bound, never written into the SQL: page sizes do not each add a statement.

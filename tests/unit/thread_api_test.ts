@@ -132,7 +132,7 @@ Deno.test("thread api: reply with a quote, edit and delete reach the peer; the r
   }
 });
 
-Deno.test("thread api: a group message edited and deleted at every member; a member's reply quotes it at its author", async () => {
+Deno.test("thread api: a group message edited and deleted at every member; a member's reply quotes it at every member", async () => {
   const [a, b, c] = await nodes();
   try {
     const made = await a.call("POST", "/groups", { name: "team", members: [b.id, c.id] });
@@ -158,6 +158,13 @@ Deno.test("thread api: a group message edited and deleted at every member; a mem
     await until("a has b's reply", () => at(a)().some((m) => m.text.startsWith("ok")));
     const atA = (await history(a, `group=${g}`)).find((m) => m.text === "ok")!;
     assert.deepEqual(atA.quote, { id: sent.body.id, text: "standup at 11", direction: "out" });
+    // And c, a third member, whose copy of a's message has another id: the reply names the message as written
+    // to the group, which c's copy knows.
+    await until("c has b's reply", () => at(c)().some((m) => m.text.startsWith("ok")));
+    const cCopy = at(c)().find((m) => m.text.startsWith("standup"))!;
+    assert.notEqual(cCopy.id, bCopy.id);
+    const atC = (await history(c, `group=${g}`)).find((m) => m.text === "ok")!;
+    assert.deepEqual(atC.quote, { id: cCopy.id, text: "standup at 11", direction: "in" });
     // Deleted: gone at every member.
     assert.equal((await a.call("POST", `/messages/${sent.body.id}/delete`)).status, 200);
     for (const n of [b, c]) await until("the member sees the deletion", () => at(n)().some((m) => m.deletedAt));

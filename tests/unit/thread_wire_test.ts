@@ -4,6 +4,7 @@
  * room it takes in a datagram: e2e_link_test.ts, beside the largest fragment's).
  */
 import assert from "node:assert/strict";
+import { createGroup, parseGroupLine, withGroupLine } from "../../src/protocol/groups.ts";
 import { decodePacket, encodePacket, type Msg } from "../../src/wire/mod.ts";
 
 const ID = "a".repeat(32);
@@ -53,4 +54,17 @@ Deno.test("thread wire: two refs on one fragment, or an id that is not 32 hex, i
   // A previous version's fragment decodes as before; unknown keys are still ignored.
   const r = decodePacket(json({ zz: 1 }));
   assert.ok(r.ok && r.value.kind === "msg" && r.value.ref === undefined);
+});
+
+Deno.test("thread wire: a group line names the message as written to the group; a malformed name is left out", () => {
+  const group = createGroup("1".repeat(32), "team", ID, ["b".repeat(32)]);
+  const text = withGroupLine("hello", { group, message: "d".repeat(32) });
+  assert.equal(parseGroupLine(text)?.message, "d".repeat(32));
+  assert.equal(parseGroupLine(withGroupLine("hello", { group }))?.message, undefined);
+  for (const bad of ["D".repeat(32), "d".repeat(31), 5, null]) {
+    const forged = text.replace(`"i":"${"d".repeat(32)}"`, `"i":${JSON.stringify(bad)}`);
+    const line = parseGroupLine(forged);
+    assert.ok(line, "still a group message");
+    assert.equal(line.message, undefined, String(bad));
+  }
 });

@@ -210,15 +210,15 @@ export class GroupsService implements Service {
       to: c.peer,
       text: this.#directory.get(c.peer)?.protocol === "ipmsg" || !g
         ? plainGroupText(name, text)
-        : withGroupLine(text, { group: g }),
+        : withGroupLine(text, { group: g, message: primary.id }),
       ref: { kind, id: c.id },
     })));
   }
 
-  /** The group's line for a new text of a message written to it (an edit), or undefined for a group not known. */
-  lined(group: string, text: string): string | undefined {
+  /** A new text of message `id` written to a group (an edit) with its group line; undefined for a group not known. */
+  lined(group: string, id: string, text: string): string | undefined {
     const g = this.#groups.get(group);
-    return g && withGroupLine(text, { group: g });
+    return g && withGroupLine(text, { group: g, message: id });
   }
 
   #mine(id: string): GroupState {
@@ -239,11 +239,13 @@ export class GroupsService implements Service {
     if (to.length === 0 && change?.op !== "leave") {
       throw new RangeError(`No one else is in “${g.name}”: add someone first`);
     }
-    const lined = withGroupLine(text, { group: g, change });
     const now = this.#ctx.io.now();
     const sentAt = this.#ctx.wall(now);
+    const id = timeOrderedId(sentAt);
+    // The line names the message as written to the group: each member's copy has an id of its own.
+    const lined = withGroupLine(text, { group: g, change, message: id });
     const primary = this.#store.insertOutgoing({
-      id: timeOrderedId(sentAt),
+      id,
       peer: g.id,
       text: lined,
       sentAt,
@@ -253,13 +255,14 @@ export class GroupsService implements Service {
     });
     this.#groups.set(g.id, g);
     this.#save(g);
-    // A reply names, to each member, the id that member has the message under: its copy of one written here.
-    const answered = replyTo ? this.#store.copies(replyTo) : [];
+    // A reply names the answered message for every member: by its id as written to the group.
+    const answered = replyTo ? this.#store.message(replyTo) : undefined;
+    const wide = answered && (answered.status === "group" ? answered.id : answered.groupMessage ?? answered.id);
     const results = await this.#conversations.sendMessages(to.map((m) => ({
       to: m,
       text: this.#directory.get(m)?.protocol === "ipmsg" ? plainGroupText(g.name, text) : lined,
       copy: { group: g.id, copyOf: primary.id },
-      ...(replyTo ? { ref: { kind: "reply" as const, id: answered.find((c) => c.peer === m)?.id ?? replyTo } } : {}),
+      ...(wide ? { ref: { kind: "reply" as const, id: wide } } : {}),
     })));
     for (const [i, r] of results.entries()) {
       if (r instanceof Error) {
