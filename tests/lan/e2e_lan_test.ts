@@ -4,7 +4,8 @@
  * holds none of its text; and a daemon of the previous version (a git
  * worktree of main before any e2e code) still talks with a new one in the
  * clear, marked unencrypted, while a new one with --require-encryption
- * refuses it. Needs root and tcpdump; without them these tests are ignored
+ * refuses it; and in a keyed group, a member on a third host speaking
+ * under another member's id is refused and counted. Needs root and tcpdump; without them these tests are ignored
  * with the reason printed.
  */
 import assert from "node:assert/strict";
@@ -12,6 +13,7 @@ import { type Lan, lanUnavailable, sh } from "../../scripts/lan.ts";
 import { DaemonProcess, runCli, tempDataDir, until } from "../support/daemon_process.ts";
 import { peersIn, statusIn, withLan } from "../support/lan_hosts.ts";
 import type { MessageJson } from "../../src/api/types.ts";
+import { writeKeyFile } from "../support/hostile.ts";
 
 /** main before any end-to-end code: the previous version. */
 const PREVIOUS = "07dbdb9";
@@ -196,4 +198,61 @@ Deno.test({
       Deno.removeSync(tmp, { recursive: true });
     }
   },
+});
+
+Deno.test({
+  name:
+    "keyed group on the LAN: a member speaking under another member's id, clear or inside its own session, is refused and counted",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withLan(3, async (lan) => {
+      const keyFile = writeKeyFile();
+      const alice = await startIn(lan, 0, { name: "alice", extra: ["--key-file", keyFile] }).started();
+      const bob = await startIn(lan, 1, { name: "bob", extra: ["--key-file", keyFile] }).started();
+      await alice.joined(bob.id, 5000);
+      let r = await cli(lan, 1, ["send", "alice", "genuine"]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const aliceKey: string = (await statusIn(lan.hosts[0]!.ns)).security.e2e.staticKey;
+      // Mallory, on a third host, holds the network key: a member of the group.
+      const agent = new URL("../support/mallory_agent.ts", import.meta.url).pathname;
+      const h = lan.hosts[2]!;
+      const out = await new Deno.Command("ip", {
+        args: [
+          "netns",
+          "exec",
+          h.ns,
+          Deno.execPath(),
+          "run",
+          "-A",
+          agent,
+          h.address,
+          lan.hosts[0]!.address,
+          String(alice.unicastPort),
+          alice.id,
+          aliceKey,
+          bob.id,
+          keyFile,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const said = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert.ok(out.success, said);
+      const mallory: string = JSON.parse(said.trim().split("\n").at(-1)!).id;
+      await until("mallory's own message", async () => {
+        return (await messagesIn(lan, 0)).some((m) => m.peer.id === mallory && m.text === "from mallory");
+      }, 5000);
+      await until("both forgeries counted", async () => {
+        const d = (await statusIn(lan.hosts[0]!.ns)).counters.dropped;
+        return d.unencrypted >= 1 && d.impersonation >= 1;
+      }, 5000);
+      const atAlice = await messagesIn(lan, 0);
+      assert.deepEqual(
+        atAlice.filter((m) => m.peer.id === bob.id).map((m) => m.text),
+        ["genuine"],
+        "nothing stored under bob's id but what bob sent",
+      );
+    }),
 });
