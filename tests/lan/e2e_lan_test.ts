@@ -152,7 +152,7 @@ Deno.test({
     await sh("git", ["-C", REPO, "worktree", "add", "--detach", old, PREVIOUS]);
     try {
       await withLan(3, async (lan) => {
-        const o = await startIn(lan, 0, { repo: old, name: "oldie" }).started();
+        const o = await startIn(lan, 0, { repo: old, name: "oldie", extra: ["--accept-files", "always"] }).started();
         const n = await startIn(lan, 1, { name: "newbie" }).started();
         const strict = await startIn(lan, 2, { name: "strict", extra: ["--require-encryption"] }).started();
         for (const [x, y] of [[n, o], [strict, o], [n, strict], [o, n]] as const) await x.joined(y.id, 5000);
@@ -177,6 +177,14 @@ Deno.test({
         // The previous version got the text (it reads clear packets as always).
         const atOld = await messagesIn(lan, 0);
         assert.ok(atOld.some((m) => m.direction === "in" && m.text === "hello old friend"));
+        // A file to it goes in the clear too, and the transfer says so (JSON and table).
+        const file = `${tempDataDir()}/note.txt`;
+        Deno.writeTextFileSync(file, "a file for the previous version");
+        r = await cli(lan, 1, ["send-file", "oldie", file, "--json"]);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.equal(JSON.parse(r.stdout).encrypted, false, r.stdout);
+        r = await cli(lan, 1, ["transfers"]);
+        assert.match(r.stdout, /^\S+ +out +oldie \(unencrypted\) +done/m, r.stdout);
         // --require-encryption: nothing sent to it, its clear message dropped and counted.
         r = await cli(lan, 0, ["send", "strict", "let me in", "--wait", "2"]);
         assert.notEqual(r.code, 0, "never delivered");
