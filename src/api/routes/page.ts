@@ -17,7 +17,7 @@ import { CODE_TTL_MS, noticePage, sessionValue } from "../web_link.ts";
  */
 export const PAGE_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
-  "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+  "manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /** How long the session cookie lasts: a year (replacing the token file ends it sooner). */
 const SESSION_MAX_AGE_S = 365 * 24 * 3600;
