@@ -14,7 +14,14 @@
  */
 import { loadWebAssets } from "./web_assets.ts";
 import { clearImmediate, setImmediate } from "node:timers";
-import { type Api, createHandler, isLoopbackBind, LOOPBACK_HOSTS, OneTimeCodes } from "../api/http.ts";
+import {
+  type Api,
+  createHandler,
+  type HandlerWithStreams,
+  isLoopbackBind,
+  LOOPBACK_HOSTS,
+  OneTimeCodes,
+} from "../api/http.ts";
 import type { DaemonEvent, PeerJson } from "../api/types.ts";
 import { defaultDataDir, ensureDataDir, HTTP_TOKEN_FILE, openToOthers } from "../common/data_dir.ts";
 import { logger } from "../common/log.ts";
@@ -48,6 +55,8 @@ export class Daemon {
   #sockets: Map<string, Transport>;
   #bySocket = new Map<string, Service>();
   #http: HttpServer | undefined;
+  /** Every request handler serving (loopback, and the LAN's with `lanchat web --lan`). */
+  #handlers: HandlerWithStreams[] = [];
   #notices: Notices;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
@@ -135,6 +144,7 @@ export class Daemon {
       log.info("Upgraded the database from schema version {from} to {to} in {ms} ms", store.upgraded);
     }
     const opened: { close(): void }[] = [store];
+    let made: Daemon | undefined;
     try {
       const incarnation = store.nextIncarnation();
       const sockets = new Map<string, Transport>();
@@ -158,8 +168,9 @@ export class Daemon {
         ports: { discovery: portOf("discovery"), unicast: portOf("unicast") },
         wall,
         notices,
+        pagesOpen: () => (made ? made.#pagesOpen() : 0),
       });
-      const daemon = new Daemon({ io, store, dataDir, sockets, parts, notices, startedAt, startedWall });
+      const daemon = made = new Daemon({ io, store, dataDir, sockets, parts, notices, startedAt, startedWall });
       const http = options.http === undefined ? DEFAULT_HTTP : options.http;
       if (http) {
         opened.push({ close: () => void daemon.#http?.shutdown() });
@@ -247,6 +258,7 @@ export class Daemon {
       allowedHosts: loopback ? LOOPBACK_HOSTS : undefined,
       web: await loadWebAssets(),
     });
+    this.#handlers.push(handler);
     const wanted = options.httpMaxConnections ?? DEFAULT_HTTP_LIMITS.maxConnections;
     this.#http = serveHttp(where.hostname, where.port, handler, {
       limits: { maxConnections: wanted },
@@ -264,6 +276,13 @@ export class Daemon {
     this.httpUrl = `http://${addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname}:${addr.port}`;
     // Hellos carry the HTTP port.
     this.parts.lanchat.discovery.self.httpPort = addr.port;
+  }
+
+  /** Event streams web pages hold open, on every listener. */
+  #pagesOpen(): number {
+    let n = 0;
+    for (const h of this.#handlers) n += h.pageStreams();
+    return n;
   }
 
   #savedPresence(): { presence: "online" | "away" | "busy"; note?: string } {
