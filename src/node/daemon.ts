@@ -38,6 +38,7 @@ import { type DaemonIo, type DaemonOptions, DEFAULT_HTTP, realIo } from "./optio
 import { NOTHING, type Outgoing, type Service, type ServiceContext, type SocketSpec } from "./service.ts";
 import { BindError, endpointOf, receiveLoop, type Transport, udpAddr } from "./transport.ts";
 import { Views } from "./views.ts";
+import { LanWeb } from "./lan_web.ts";
 
 export type { DaemonIo, DaemonOptions } from "./options.ts";
 export type { DaemonEvent } from "../api/types.ts";
@@ -57,6 +58,7 @@ export class Daemon {
   #http: HttpServer | undefined;
   /** Every request handler serving (loopback, and the LAN's with `lanchat web --lan`). */
   #handlers: HandlerWithStreams[] = [];
+  #lanWeb: LanWeb | undefined;
   #notices: Notices;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
@@ -252,11 +254,28 @@ export class Daemon {
     const tokenFile = options.httpTokenFile ?? `${this.dataDir}/${HTTP_TOKEN_FILE}`;
     const token = await loadOrCreateToken(tokenFile);
     log.info("The HTTP API answers only to the bearer token in {tokenFile} (the page: lanchat web)", { tokenFile });
+    const codes = new OneTimeCodes();
+    const web = await loadWebAssets();
+    // The LAN listeners, opened by the owner's `lanchat web --lan` only, and only beside a loopback bind (a
+    // wider --http serves the LAN already, to the token).
+    const lanWeb = this.#lanWeb = loopback
+      ? new LanWeb({
+        handler: (hosts) => {
+          const h = createHandler(this.api(), { token, codes, allowedHosts: hosts, web, lan: true });
+          this.#handlers.push(h);
+          return h;
+        },
+        addresses: () => this.parts.targets.interfaces.map((t) => t.address),
+        port: () => this.ports.http,
+        options: { onFdExhausted: (e) => this.#notices.outOfFds("accepting an HTTP connection on the LAN", e) },
+      })
+      : undefined;
     const handler = createHandler(this.api(), {
       token,
-      codes: new OneTimeCodes(),
+      codes,
       allowedHosts: loopback ? LOOPBACK_HOSTS : undefined,
-      web: await loadWebAssets(),
+      web,
+      openLan: lanWeb && (() => Promise.resolve().then(() => lanWeb.open())),
     });
     this.#handlers.push(handler);
     const wanted = options.httpMaxConnections ?? DEFAULT_HTTP_LIMITS.maxConnections;
@@ -361,6 +380,7 @@ export class Daemon {
     for (const i of this.#intervals) clearInterval(i);
     for (const socket of this.#sockets.values()) socket.close();
     await Promise.allSettled(this.#loops);
+    await this.#lanWeb?.shutdown();
     await this.#http?.shutdown();
     this.#store.close();
     if (this.#commitTimer) clearImmediate(this.#commitTimer);
