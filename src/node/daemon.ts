@@ -120,6 +120,7 @@ export class Daemon {
       services: this.#services,
       notices: init.notices,
       http: () => this.#http,
+      lanOrigins: () => this.#lanWeb?.origins() ?? [],
     });
   }
 

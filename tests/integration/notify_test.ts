@@ -8,94 +8,10 @@
  * python3-gi.
  */
 import assert from "node:assert/strict";
-import { freeUdpPort, killAll, type LogLine, startLoopbackDaemon, until } from "../support/daemon_process.ts";
+import { freeUdpPort, type LogLine, startLoopbackDaemon, until } from "../support/daemon_process.ts";
+import { busTest, NOTIFY_SERVER, shown } from "../support/session_bus.ts";
 import { sessionValue } from "../../src/api/web_link.ts";
 import { NOTIFY_BURST, NOTIFY_EVERY_MS } from "../../src/node/notify_policy.ts";
-
-const SERVER = new URL("../support/notify_server.py", import.meta.url).pathname;
-const has = (cmd: string, args: string[]) =>
-  new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).output().then((o) => o.success, () => false);
-const missing = !(await has("dbus-daemon", ["--version"]))
-  ? "dbus-daemon is not installed"
-  : !(await has("gdbus", ["help"]))
-  ? "gdbus is not installed (libglib2.0-bin)"
-  : !(await has("/usr/bin/python3", ["-c", "from gi.repository import Gio"]))
-  ? "python3-gi is not installed"
-  : undefined;
-if (missing) console.warn(`notify test ignored: ${missing}`);
-
-/** A child process whose stdout lines are kept; killed by pid. */
-class Child {
-  readonly lines: string[] = [];
-  readonly child: Deno.ChildProcess;
-  readonly done: Promise<void>;
-  constructor(cmd: string, args: string[], env: Record<string, string> = {}) {
-    const child = this.child = new Deno.Command(cmd, { args, env, stdin: "null", stdout: "piped", stderr: "null" })
-      .spawn();
-    this.done = (async () => {
-      let buf = "";
-      for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-        buf += chunk;
-        const parts = buf.split("\n");
-        buf = parts.pop()!;
-        this.lines.push(...parts);
-      }
-    })();
-  }
-  async waitFor(pred: (line: string) => boolean, what: string, ms = 10_000): Promise<string> {
-    await until(what, () => Promise.resolve(this.lines.some(pred)), ms);
-    return this.lines.find(pred)!;
-  }
-  async kill(): Promise<void> {
-    try {
-      this.child.kill("SIGTERM");
-    } catch { /* gone */ }
-    await this.child.status;
-    await this.done.catch(() => {});
-  }
-}
-
-/** A private session bus in a temporary folder, and whatever runs on it; all gone after. */
-function busTest(
-  name: string,
-  fn: (bus: { address: string; run: (c: string, a: string[]) => Child }) => Promise<void>,
-) {
-  Deno.test({
-    name,
-    ignore: missing !== undefined,
-    sanitizeResources: false,
-    sanitizeOps: false,
-    fn: async () => {
-      const dir = await Deno.makeTempDir();
-      const address = `unix:path=${dir}/bus`;
-      const children: Child[] = [];
-      const run = (cmd: string, args: string[]) => {
-        children.push(new Child(cmd, args, { DBUS_SESSION_BUS_ADDRESS: address }));
-        return children.at(-1)!;
-      };
-      try {
-        const bus = new Child("dbus-daemon", ["--session", "--nofork", "--nopidfile", `--address=${address}`]);
-        children.push(bus);
-        await until("the session bus", () => Deno.stat(`${dir}/bus`).then(() => true, () => false), 10_000);
-        await fn({ address, run });
-      } finally {
-        await killAll();
-        for (const c of children.reverse()) await c.kill();
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
-      }
-    },
-  });
-}
-
-interface Shown {
-  summary: string;
-  body: string;
-  id: number;
-  replaces: number;
-  app: string;
-  hints: Record<string, string>;
-}
-const shown = (server: Child): Shown[] => server.lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
 
 async function post(url: string, body: unknown, method = "POST"): Promise<Response> {
   const res = await fetch(url, { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
@@ -110,7 +26,7 @@ async function notifications(httpUrl: string): Promise<Record<string, number | b
 busTest(
   "a peer's hostile message pops up as text; a flood is a few notifications; none while a page is open or busy",
   async ({ address, run }) => {
-    const server = run("/usr/bin/python3", [SERVER, "body,body-markup"]);
+    const server = run("/usr/bin/python3", [NOTIFY_SERVER, "body,body-markup"]);
     await server.waitFor((l) => l === "ready", "the notification server");
     const monitor = run("dbus-monitor", ["--session", "interface='org.freedesktop.Notifications'"]);
     await monitor.waitFor((l) => l.includes("NameAcquired"), "dbus-monitor");

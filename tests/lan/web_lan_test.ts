@@ -103,6 +103,8 @@ Deno.test({
       const link = printed.stdout.trim();
       assert.match(link, new RegExp(`^${origin}/session\\?code=[\\w-]{43}$`));
       await alice.waitFor((l) => /Serving the web page on the LAN/.test(l.message), 5000);
+      const status = await runCli(["status", "--json"], { netns: h1.ns });
+      assert.deepEqual(JSON.parse(status.stdout).http.lan, [origin], "/status says where the page is on the LAN");
 
       // No cookie, the owner's token, a forged Host, another site's Origin.
       assert.equal((await curl(h2.ns, `${origin}/healthz`)).status, 200);
