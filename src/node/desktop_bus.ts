@@ -45,16 +45,16 @@ export function gvariantString(s: string): string {
 
 const DEST = ["--dest", "org.freedesktop.Notifications", "--object-path", "/org/freedesktop/Notifications"];
 
+/** The arguments of `gdbus` for a call of the notification server's `method` with `values` (GVariant literals). */
+function callArgs(method: string, values: string[] = []): string[] {
+  const timeout = String(CALL_TIMEOUT_MS / 1000);
+  return ["call", "--session", ...DEST, "--timeout", timeout, "--method", `org.freedesktop.Notifications.${method}`]
+    .concat(values);
+}
+
 /** The arguments of `gdbus` for a Notify call. */
 export function notifyArgs(n: { replacesId: number; summary: string; body: string }): string[] {
-  return [
-    "call",
-    "--session",
-    ...DEST,
-    "--timeout",
-    String(CALL_TIMEOUT_MS / 1000),
-    "--method",
-    "org.freedesktop.Notifications.Notify",
+  return callArgs("Notify", [
     gvariantString("lanchat"), // app_name
     `@u ${Math.max(0, Math.min(0xffffffff, Math.trunc(n.replacesId)))}`,
     gvariantString("mail-message-new"), // app_icon (a name from the icon theme)
@@ -63,7 +63,7 @@ export function notifyArgs(n: { replacesId: number; summary: string; body: strin
     "@as []", // actions
     `@a{sv} {"category": <"im.received">, "desktop-entry": <"lanchat">}`,
     "@i -1", // expire_timeout: the server's default
-  ];
+  ]);
 }
 
 /** The session bus through `gdbus` (`command` replaceable in tests: a path that does not exist, say). */
@@ -71,15 +71,7 @@ export class GdbusBus implements DesktopBus {
   constructor(private readonly command = "gdbus") {}
 
   async capabilities(): Promise<string[]> {
-    const out = await this.#call([
-      "call",
-      "--session",
-      ...DEST,
-      "--timeout",
-      String(CALL_TIMEOUT_MS / 1000),
-      "--method",
-      "org.freedesktop.Notifications.GetCapabilities",
-    ]);
+    const out = await this.#call(callArgs("GetCapabilities"));
     return [...out.matchAll(/'([^'\\]*)'/g)].map((m) => m[1]!);
   }
 

@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { freeUdpPort, type LogLine, startLoopbackDaemon, until } from "../support/daemon_process.ts";
-import { busTest, NOTIFY_SERVER, shown } from "../support/session_bus.ts";
+import { alicePair, busTest, notificationMonitor, NOTIFY_SERVER, shown } from "../support/session_bus.ts";
 import { sessionValue } from "../../src/api/web_link.ts";
 import { NOTIFY_BURST, NOTIFY_EVERY_MS } from "../../src/node/notify_policy.ts";
 
@@ -28,13 +28,8 @@ busTest(
   async ({ address, run }) => {
     const server = run("/usr/bin/python3", [NOTIFY_SERVER, "body,body-markup"]);
     await server.waitFor((l) => l === "ready", "the notification server");
-    const monitor = run("dbus-monitor", ["--session", "interface='org.freedesktop.Notifications'"]);
-    await monitor.waitFor((l) => l.includes("NameAcquired"), "dbus-monitor");
-    const port = freeUdpPort();
-    const alice = await startLoopbackDaemon(port, "alice", { env: { DBUS_SESSION_BUS_ADDRESS: address } }).started();
-    const bob = await startLoopbackDaemon(port, "bob\u202Egnp.exe").started();
-    await alice.joined(bob.id, 5000);
-    await bob.joined(alice.id, 5000);
+    const monitor = await notificationMonitor(run);
+    const { alice, bob } = await alicePair(address, "bob\u202Egnp.exe");
     const send = (text: string) => post(`${bob.httpUrl}/messages?wait=5`, { to: alice.id, text });
 
     // Markup, entities, controls, bidi and length: shown as typed, cut short, one line.
@@ -125,13 +120,8 @@ busTest(
 busTest(
   "no notification server on the bus: dbus-monitor sees the call, the daemon warns and goes on",
   async ({ address, run }) => {
-    const monitor = run("dbus-monitor", ["--session", "interface='org.freedesktop.Notifications'"]);
-    await monitor.waitFor((l) => l.includes("NameAcquired"), "dbus-monitor");
-    const port = freeUdpPort();
-    const alice = await startLoopbackDaemon(port, "alice", { env: { DBUS_SESSION_BUS_ADDRESS: address } }).started();
-    const bob = await startLoopbackDaemon(port, "bob").started();
-    await alice.joined(bob.id, 5000);
-    await bob.joined(alice.id, 5000);
+    const monitor = await notificationMonitor(run);
+    const { alice, bob } = await alicePair(address);
     await post(`${bob.httpUrl}/messages?wait=5`, { to: alice.id, text: `"quoted" \\n <i>x</i>` });
     // The server's capabilities are asked first (does it read markup?): no one answers.
     await monitor.waitFor((l) => l.includes("member=GetCapabilities"), "the call on the bus", 15_000);

@@ -8,8 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { freeUdpPort, startLoopbackDaemon, until } from "../support/daemon_process.ts";
-import { busTest, NOTIFY_SERVER, shown } from "../support/session_bus.ts";
+import { until } from "../support/daemon_process.ts";
+import { alicePair, busTest, NOTIFY_SERVER, shown } from "../support/session_bus.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const noBrowser = await Deno.stat(CHROMIUM).then(() => undefined, () => `${CHROMIUM} is not installed`);
@@ -20,11 +20,7 @@ busTest(
   async ({ address, run }) => {
     const server = run("/usr/bin/python3", [NOTIFY_SERVER, "body"]);
     await server.waitFor((l) => l === "ready", "the notification server");
-    const port = freeUdpPort();
-    const alice = await startLoopbackDaemon(port, "alice", { env: { DBUS_SESSION_BUS_ADDRESS: address } }).started();
-    const bob = await startLoopbackDaemon(port, "bob").started();
-    await alice.joined(bob.id, 5000);
-    await bob.joined(alice.id, 5000);
+    const { alice, bob } = await alicePair(address);
     const skipped = async () =>
       (await (await fetch(`${alice.httpUrl}/status`)).json()).notifications.skippedPageOpen as number;
     const send = async (text: string) => {

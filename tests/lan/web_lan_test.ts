@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import jsqr from "jsqr";
 import { chromium } from "playwright-core";
-import { type Lan, lanUnavailable, sh } from "../../scripts/lan.ts";
+import { type Lan, lanUnavailable } from "../../scripts/lan.ts";
 import { DaemonProcess, runCli, tempDataDir } from "../support/daemon_process.ts";
 import { withLan } from "../support/lan_hosts.ts";
 

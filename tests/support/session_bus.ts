@@ -5,7 +5,7 @@
  * `dbus-monitor`), all killed by pid after the test. Ignored, with the
  * reason, without dbus-daemon, gdbus or python3-gi.
  */
-import { killAll, until } from "./daemon_process.ts";
+import { type DaemonProcess, freeUdpPort, killAll, startLoopbackDaemon, until } from "./daemon_process.ts";
 
 export const NOTIFY_SERVER = new URL("./notify_server.py", import.meta.url).pathname;
 const has = (cmd: string, args: string[]) =>
@@ -94,3 +94,23 @@ export interface Shown {
 }
 export const shown = (server: Child): Shown[] =>
   server.lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+
+/** alice, whose daemon has the session bus at `address`, and bob (named `bobName`), who see each other. */
+export async function alicePair(
+  address: string,
+  bobName = "bob",
+): Promise<{ alice: DaemonProcess; bob: DaemonProcess }> {
+  const port = freeUdpPort();
+  const alice = await startLoopbackDaemon(port, "alice", { env: { DBUS_SESSION_BUS_ADDRESS: address } }).started();
+  const bob = await startLoopbackDaemon(port, bobName).started();
+  await alice.joined(bob.id, 5000);
+  await bob.joined(alice.id, 5000);
+  return { alice, bob };
+}
+
+/** `dbus-monitor` watching the notification server's interface, once it listens. */
+export async function notificationMonitor(run: (c: string, a: string[]) => Child): Promise<Child> {
+  const monitor = run("dbus-monitor", ["--session", "interface='org.freedesktop.Notifications'"]);
+  await monitor.waitFor((l) => l.includes("NameAcquired"), "dbus-monitor");
+  return monitor;
+}
