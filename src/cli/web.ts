@@ -80,6 +80,11 @@ export function registerWeb(program: Command): void {
       });
       if (opts.lan) {
         const urls = body.urls ?? [];
+        if (urls.length === 0) {
+          throw new Error(
+            "The daemon did not open the page on the LAN (a lanchat before --lan?): restart it and try again",
+          );
+        }
         if (opts.print) {
           for (const u of urls) console.log(u);
           return;

@@ -32,10 +32,14 @@ export class BusUnavailable extends Error {
   override name = "BusUnavailable";
 }
 
-/** A GVariant text-form string literal of `s`: quoted, with `\`, `"` and every control character escaped. */
+/**
+ * A GVariant text-form string literal of `s`: quoted, with `\`, `"` and
+ * every control character escaped, and a lone surrogate (text decoded from
+ * a broken encoding) made U+FFFD, as a D-Bus string must be valid UTF-8.
+ */
 export function gvariantString(s: string): string {
   return `"${
-    s.replace(
+    s.toWellFormed().replace(
       // deno-lint-ignore no-control-regex
       /[\\"\u0000-\u001f\u007f]/g,
       (c) => c === "\\" || c === '"' ? `\\${c}` : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,

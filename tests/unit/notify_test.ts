@@ -61,6 +61,7 @@ Deno.test("a long text is cut to whole characters with an ellipsis, without segm
 Deno.test("gdbus arguments are typed GVariant literals: quotes, backslashes and option-like text stay text", () => {
   assert.equal(gvariantString(`a"b\\n'c`), `"a\\"b\\\\n'c"`);
   assert.equal(gvariantString("x\ny\u0000\u007f"), `"x\\u000ay\\u0000\\u007f"`);
+  assert.equal(gvariantString("a\uD800b\uDFFF"), `"a\uFFFDb\uFFFD"`, "lone surrogates: not valid UTF-8 on the bus");
   const args = notifyArgs({ replacesId: 7, summary: "--help", body: "-x" });
   const values = args.slice(args.indexOf("org.freedesktop.Notifications.Notify") + 1);
   assert.deepEqual(values.slice(0, 5), [`"lanchat"`, "@u 7", `"mail-message-new"`, `"--help"`, `"-x"`]);
