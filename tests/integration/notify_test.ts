@@ -111,6 +111,16 @@ busTest(
     await until("the message skipped", async () => (await notifications(alice.httpUrl)).skippedBusy === 1, 10_000);
     await new Promise((r) => setTimeout(r, NOTIFY_EVERY_MS + 500));
     assert.equal(shown(server).length, quiet, "nothing shown while busy");
+
+    // Online again: a file offer pops up as the line a person reads.
+    await post(`${alice.httpUrl}/presence`, { presence: "online" }, "PUT");
+    const dir = await Deno.makeTempDir();
+    const file = `${dir}/report-<b>-x.pdf`;
+    await Deno.writeTextFile(file, "not really a pdf");
+    await post(`${bob.httpUrl}/files`, { to: alice.id, paths: [file] });
+    const offer = await server.waitFor((l) => l.includes("Files offered"), "the offer's notification", 15_000);
+    assert.match(JSON.parse(offer).body, /^Files offered: report-&lt;b&gt;-x\.pdf \(1 file, 16 B\)$/);
+    await Deno.remove(dir, { recursive: true });
     const st = await notifications(alice.httpUrl);
     assert.equal(st.enabled, true);
     assert.equal(st.failed, 0);

@@ -198,3 +198,33 @@ Deno.test("gdbus missing turns notifications off with a reason; a failing bus is
   msg("bob", "four");
   assert.equal(s.pollTimeout(), undefined, "off: nothing queued");
 });
+
+Deno.test("a file offer and a group message are notified as people read them; members' changes and outcomes are not", async () => {
+  const bus = new FakeBus();
+  const json = new Map<string, Partial<MessageJson>>([
+    ["offer", { text: "Files offered: a.txt (1 file, 3 B)", files: { kind: "offer" } as MessageJson["files"] }],
+    ["outcome", { text: "Files received", files: { kind: "received" } as MessageJson["files"] }],
+    ["change", { text: "bob added carol", group: { id: "g1", name: "lab", change: "add" } }],
+    ["group", { text: "hello lab", group: { id: "g1", name: "lab" } }],
+    ["sealed", { text: "", sealed: { opened: false } }],
+  ]);
+  const s = new NotifyService({
+    bus,
+    pagesOpen: () => 0,
+    busy: () => false,
+    messageJson: (m) =>
+      ({ id: m.id, peer: { id: m.peer, name: "bob" }, direction: "in", ...json.get(m.text) }) as MessageJson,
+  });
+  s.start({ changed: () => {} } as unknown as ServiceContext, 0);
+  let t = 0;
+  for (const text of json.keys()) {
+    s.onEvent({ type: "message", message: { id: text, peer: "bob", direction: "in", text } as StoredMessage });
+    s.handleTimeout(t += NOTIFY_EVERY_MS);
+    for (let i = 0; i < 10; i++) await Promise.resolve();
+  }
+  assert.deepEqual(bus.calls.map((c) => [c.summary, c.body]), [
+    ["bob", "Files offered: a.txt (1 file, 3 B)"],
+    ["bob in @lab", "hello lab"],
+    ["bob", "A sealed message"],
+  ]);
+});
