@@ -2,9 +2,9 @@
  * A QR code in the terminal, for `lanchat web --lan`: the symbol from the
  * `qrcode` package (npm, node-qrcode), drawn two modules to a character
  * with half blocks, light modules as ink (what a dark terminal shows as
- * light), in a quiet zone of 2 modules. On a terminal (and without
- * NO_COLOR) it is painted bright white on black, so a light theme shows it
- * the right way round too.
+ * light), in a quiet zone of 4 modules, as the standard asks (the terminal
+ * around it is dark). On a terminal (and without NO_COLOR) it is painted
+ * bright white on black, so a light theme shows it the right way round too.
  *
  * @module
  */
@@ -22,7 +22,7 @@ export function qrModules(text: string): boolean[][] {
   return rows;
 }
 
-const QUIET = 2;
+const QUIET = 4;
 
 /** `text` as a QR code in lines of half blocks (a light module is ink); `color` paints it white on black. */
 export function qrText(text: string, color = false): string {

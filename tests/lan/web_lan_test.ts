@@ -9,16 +9,11 @@
  * without them ignored, with the reason.
  */
 import assert from "node:assert/strict";
-import jsqr from "jsqr";
 import { chromium } from "playwright-core";
 import { type Lan, lanUnavailable } from "../../scripts/lan.ts";
 import { DaemonProcess, runCli, tempDataDir } from "../support/daemon_process.ts";
 import { withLan } from "../support/lan_hosts.ts";
-
-/** jsQR's decoder (a CommonJS module: its function is its `default`). */
-const jsQR = (jsqr as unknown as {
-  default: (data: Uint8ClampedArray, w: number, h: number) => { data: string } | null;
-}).default;
+import { decodeQrs } from "../support/qr_decode.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const unavailable = (await lanUnavailable()) ??
@@ -35,39 +30,6 @@ async function curl(ns: string, url: string, args: string[] = []) {
   const text = new TextDecoder().decode(out.stdout);
   const [head = "", ...rest] = text.split("\r\n\r\n");
   return { status: Number(/^HTTP\/1\.1 (\d+)/.exec(head)?.[1] ?? 0), head, body: rest.join("\r\n\r\n") };
-}
-
-/** The QR codes in `text` (half-block lines, a light module as ink), decoded with jsQR. */
-function decodeQrs(text: string): string[] {
-  const blocks: string[][] = [];
-  let cur: string[] = [];
-  for (const line of text.split("\n")) {
-    if (/^[█▀▄ ]+$/.test(line) && /[█▀▄]/.test(line)) cur.push(line);
-    else if (cur.length) blocks.push(cur), cur = [];
-  }
-  if (cur.length) blocks.push(cur);
-  return blocks.map((lines) => {
-    const scale = 4;
-    const w = Math.max(...lines.map((l) => [...l].length)) * scale;
-    const h = lines.length * 2 * scale;
-    const data = new Uint8ClampedArray(w * h * 4);
-    lines.forEach((line, row) => {
-      [...line].forEach((c, col) => {
-        const top = c === "█" || c === "▀";
-        const bottom = c === "█" || c === "▄";
-        for (let dy = 0; dy < 2 * scale; dy++) {
-          for (let dx = 0; dx < scale; dx++) {
-            const light = dy < scale ? top : bottom;
-            const i = (((row * 2 * scale) + dy) * w + col * scale + dx) * 4;
-            data.fill(light ? 255 : 0, i, i + 3);
-            data[i + 3] = 255;
-          }
-        }
-      });
-    });
-    // A dark terminal: ink (light) on black, as a phone's camera sees it.
-    return jsQR(data, w, h)?.data ?? "(no QR code found)";
-  });
 }
 
 function start(lan: Lan, dataDir: string): DaemonProcess {
