@@ -75,12 +75,15 @@ export interface HandlerWithStreams {
   closeStreams(): void;
   /** Every route, as `METHOD /path` (`:name` for a parameter): what the access tests go through. */
   routes(): string[];
+  /** Event streams open that a web page opened (with the page's cookie, not the CLI's bearer token). */
+  pageStreams(): number;
 }
 
 /** Builds the request handler over an {@link Api}. */
 export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStreams {
   // A way to close each event stream open: /status counts them, shutdown closes them.
   const streams = new Set<() => void>();
+  const pages = new Set<() => void>();
   const app = new Router()
     .use(accessChecks(access))
     .use(page(access))
@@ -91,12 +94,13 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
     .route(groupRoutes(api))
     .route(fileRoutes(api))
     .route(presenceRoutes(api))
-    .route(eventRoutes(api, streams))
+    .route(eventRoutes(api, streams, pages))
     .route(sessionRoutes(access));
   const handler = ((req: Request) => app.handle(req)) as HandlerWithStreams;
   handler.closeStreams = () => {
     for (const close of [...streams]) close();
   };
   handler.routes = () => app.routes();
+  handler.pageStreams = () => pages.size;
   return handler;
 }

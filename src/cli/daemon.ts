@@ -57,6 +57,7 @@ interface DaemonFlags {
   awayReply?: string;
   readReceipts: boolean;
   requireEncryption?: boolean;
+  notify: boolean;
 }
 
 export function registerDaemon(program: Command): void {
@@ -134,6 +135,10 @@ export function registerDaemon(program: Command): void {
     .option("--ipmsg-group <name>", "group shown to IP Messenger users", "lanchat")
     .option("--no-read-receipts", "never tell a peer that its messages were read")
     .option(
+      "--no-notify",
+      "no desktop notifications (by default a message that comes while no web page is open pops up on the session bus, unless busy)",
+    )
+    .option(
       "--require-encryption",
       "refuse peers of a lanchat version without end-to-end encryption (by default they are spoken to in the clear, marked unencrypted)",
     )
@@ -200,6 +205,7 @@ export function registerDaemon(program: Command): void {
         awayReply: flags.awayReply,
         readReceipts: flags.readReceipts,
         requireEncryption: flags.requireEncryption ?? false,
+        notify: flags.notify,
         files: {
           downloads: flags.downloads,
           accept: flags.acceptFiles,

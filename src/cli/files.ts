@@ -95,7 +95,8 @@ export function registerFiles(program: Command): void {
         list.map((t) => [
           t.id.slice(0, 8),
           t.direction === "in" ? "in" : "out",
-          printableLine(t.peer.name),
+          // As `peers` marks the peer: a stream that went in the clear (a previous version's peer).
+          printableLine(t.peer.name) + (t.encrypted === false ? " (unencrypted)" : ""),
           t.state,
           `${t.filesDone}/${t.files}`,
           formatBytes(t.bytes),

@@ -32,6 +32,9 @@ import { defaultDownloads } from "../common/data_dir.ts";
 import type { IpmsgService } from "./services/ipmsg.ts";
 import { Targets } from "./targets.ts";
 import type { SelfKey } from "./verify.ts";
+import { NotifyService } from "./services/notify.ts";
+import { GdbusBus } from "./desktop_bus.ts";
+import { logger } from "../common/log.ts";
 
 /** The sockets a daemon with these options binds. */
 export function socketSpecs(options: DaemonOptions): SocketSpec[] {
@@ -104,6 +107,8 @@ export async function assemble(o: {
   ports: { discovery: number; unicast: number };
   wall: (now: number) => number;
   notices: Notices;
+  /** Event streams the web page holds open (late-bound: HTTP starts after the services are built). */
+  pagesOpen?: () => number;
 }): Promise<Parts> {
   const { options, io, store, identity, notices } = o;
   const hostname = fitTextField(io.hostname());
@@ -245,6 +250,11 @@ export async function assemble(o: {
       },
     })
     : undefined;
+  const notify = desktopNotifications(options, io, {
+    pagesOpen: () => o.pagesOpen?.() ?? 0,
+    busy: () => lanchat.discovery.self.presence === "busy",
+    messageJson: (m) => conversations.messageJson(m),
+  });
   const services: Service[] = [
     lanchat,
     messaging,
@@ -255,6 +265,7 @@ export async function assemble(o: {
     thread,
     ...(files ? [files] : []),
     ...(autoReply ? [autoReply] : []),
+    ...(notify ? [notify] : []),
     new StorageService(store),
     memory,
   ];
@@ -273,4 +284,18 @@ export async function assemble(o: {
     services,
     self,
   };
+}
+
+/** The notify service, where a session bus is there and notifications are not turned off (said in the log). */
+function desktopNotifications(
+  options: DaemonOptions,
+  io: DaemonIo,
+  deps: Omit<ConstructorParameters<typeof NotifyService>[0], "bus">,
+): NotifyService | undefined {
+  if (options.notify === false) return undefined;
+  if (!options.desktopBus && !io.env("DBUS_SESSION_BUS_ADDRESS")) {
+    logger("notify").info("No desktop notifications: no session bus (DBUS_SESSION_BUS_ADDRESS is not set)");
+    return undefined;
+  }
+  return new NotifyService({ bus: options.desktopBus ?? new GdbusBus(), ...deps });
 }

@@ -7,6 +7,7 @@
  */
 import { bindUdp, connectTcp, listenTcp, type Transport } from "./transport.ts";
 import { type InterfaceAddress, readInterfaces } from "./net_address.ts";
+import type { DesktopBus } from "./desktop_bus.ts";
 
 export const DEFAULT_DISCOVERY_PORT = 47474;
 export const DEFAULT_UNICAST_PORT = 47475;
@@ -71,6 +72,14 @@ export interface DaemonOptions {
   awayReply?: string;
   /** File transfer: where received files go, and which offers are accepted without asking. */
   files?: FileOptions;
+  /**
+   * Desktop notifications (freedesktop, on the session bus) for messages
+   * that come while no web page is open; default true, where
+   * `DBUS_SESSION_BUS_ADDRESS` is set (`--no-notify`).
+   */
+  notify?: boolean;
+  /** The notifier (tests: a fake bus, or gdbus by another path); default `gdbus` on the session bus. */
+  desktopBus?: DesktopBus;
 }
 
 export interface FileOptions {

@@ -64,10 +64,15 @@ export function sseEvent(api: Api, e: DaemonEvent): [string, unknown] | undefine
   }
 }
 
-/** `GET /events`; `streams` holds a way to close each stream open (the status counts them, shutdown closes them). */
-export function eventRoutes(api: Api, streams: Set<() => void>): Router {
+/**
+ * `GET /events`; `streams` holds a way to close each stream open (the status counts them, shutdown closes them),
+ * `pages` those a web page opened: a request without the bearer token got past the access checks with the page's
+ * cookie (a browser; the CLI sends the token). While one is open the daemon leaves notifications to the page.
+ */
+export function eventRoutes(api: Api, streams: Set<() => void>, pages = new Set<() => void>()): Router {
   return new Router()
-    .get("/events", () => {
+    .get("/events", (req) => {
+      const page = !req.headers.has("authorization");
       if (streams.size >= MAX_SSE_CLIENTS) {
         throw new HttpError(503, `Too many event streams open (${MAX_SSE_CLIENTS}); close one and retry`);
       }
@@ -97,11 +102,13 @@ export function eventRoutes(api: Api, streams: Set<() => void>): Router {
             off();
             clearInterval(keepAlive);
             streams.delete(close);
+            pages.delete(close);
             try {
               controller.close();
             } catch { /* already closed */ }
           };
           streams.add(close);
+          if (page) pages.add(close);
         },
         cancel() {
           close();

@@ -124,7 +124,7 @@ export class MessagingService implements Service, Carrier {
     const out = this.messaging.drainTransmits();
     if (out.length === 0) return NOTHING;
     const now = this.#ctx.io.now();
-    return out.flatMap((t) => this.#lanchat.outgoing(t, now));
+    return this.#lanchat.outgoingAll(out, now);
   }
 
   drainEvents(): readonly DaemonEvent[] {
