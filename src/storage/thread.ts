@@ -122,7 +122,7 @@ export class Thread {
     // A deletion is final; an edit older than the one shown is too late.
     if (target.deletedAt !== undefined) return undefined;
     if (amend.ref!.kind === "edit" && target.editedAt !== undefined && amend.sentAt < target.editedAt) return undefined;
-    const text = amend.ref!.kind === "delete" ? "" : withoutEditedPrefix(amend.text);
+    const text = amend.ref!.kind === "delete" ? "" : newText(target.text, amend.text);
     const changed = this.#change(target, amend.ref!.kind as "edit" | "delete", text, amend.sentAt);
     out.updated = out.updated.filter((u) => u.id !== changed.id);
     out.updated.push(changed);
@@ -138,6 +138,27 @@ export class Thread {
     this.#c.q("UPDATE messages SET text = ?, edited_at = ? WHERE id = ?").run(text, at, m.id);
     return { ...m, text, editedAt: at };
   }
+}
+
+/**
+ * Starts the lines lanchat writes into a text for machines (protocol/machine_line.ts's MACHINE_LINE; the
+ * storage layer cannot import it).
+ */
+const MACHINE_LINES = "\n\u0001lanchat-";
+
+/**
+ * A message's text as an edit makes it: the edit's words, and the machine
+ * lines the message had (its group line, a file offer's). An edit's own
+ * machine lines are dropped: it changes what a person wrote, not which
+ * group a message is in or what it offered (a hostile peer's edit cannot
+ * either).
+ */
+export function newText(was: string, edit: string): string {
+  const cut = (t: string) => {
+    const at = t.indexOf(MACHINE_LINES);
+    return at < 0 ? [t, ""] : [t.slice(0, at), t.slice(at)];
+  };
+  return withoutEditedPrefix(cut(edit)[0]!) + cut(was)[1]!;
 }
 
 /** An edit's text without the prefix it travels with. */

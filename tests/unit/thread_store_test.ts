@@ -167,3 +167,19 @@ Deno.test("thread store: a message held for order keeps its ref across a restart
     again.close();
   }
 });
+
+Deno.test("thread store: an edit changes a message's words, never its machine lines (its group, an offer)", async () => {
+  const { store } = await fresh();
+  try {
+    const line = (g: string) => `\n\u0001lanchat-group {"g":"${g}","n":"team","m":[]}`;
+    receive(store, BOB, 1, 1, `hello${line("1".repeat(32))}`);
+    // Bob's edit carries another group's line (and an offer's): the words change, the line stays the message's.
+    receive(store, BOB, 2, 2, `(edited) hi${line("2".repeat(32))}\n\u0001lanchat-files {"kind":"offer"}`, {
+      kind: "edit",
+      id: id(1),
+    });
+    assert.equal(store.message(id(1))!.text, `hi${line("1".repeat(32))}`);
+  } finally {
+    store.close();
+  }
+});

@@ -206,13 +206,22 @@ export class GroupsService implements Service {
     const g = this.#groups.get(primary.group!);
     const copies = this.#store.copies(primary.id).filter((c) => c.status !== "failed");
     const name = g?.name ?? this.groupName(primary.group!) ?? primary.group!;
-    await this.#conversations.sendMessages(copies.map((c) => ({
+    const results = await this.#conversations.sendMessages(copies.map((c) => ({
       to: c.peer,
       text: this.#directory.get(c.peer)?.protocol === "ipmsg" || !g
         ? plainGroupText(name, text)
         : withGroupLine(text, { group: g, message: primary.id }),
       ref: { kind, id: c.id },
     })));
+    for (const [i, r] of results.entries()) {
+      if (!(r instanceof Error)) continue;
+      this.#log.warn("Cannot tell {name} in “{group}” of the {kind}: {error}", {
+        name: this.#directory.peerName(copies[i]!.peer),
+        group: name,
+        kind: kind === "edit" ? "edit" : "deletion",
+        error: r.message,
+      });
+    }
   }
 
   /** A new text of message `id` written to a group (an edit) with its group line; undefined for a group not known. */
