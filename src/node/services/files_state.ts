@@ -218,9 +218,7 @@ export class FilesState implements FilesHost {
     // A download that will not finish leaves no .part behind (a failed one's bytes are not resumed).
     if (t.direction === "in" && finished(state) && state !== "done") void this.removeParts(t).catch(() => {});
     if (t.staged && finished(state)) {
-      // An upload offered to a group's members is staged once for all of their transfers.
-      const shared = [...this.transfers.values()].some((o) => o !== t && o.staged === t.staged && !finished(o.state));
-      if (!shared) void Deno.remove(t.staged, { recursive: true }).catch(() => {});
+      if (!this.stagedForOthers(t)) void Deno.remove(t.staged, { recursive: true }).catch(() => {});
       t.staged = undefined;
     }
     if (error) t.error = error;
@@ -272,6 +270,15 @@ export class FilesState implements FilesHost {
         this.d.store.deleteTransfer(t.id, t.direction);
       } catch { /* kept: tried again next time */ }
     }
+  }
+
+  /**
+   * Whether another transfer not ended yet was offered from the folder `t`'s
+   * upload is staged in: an upload to a group's members is staged once for
+   * all of their transfers, and goes with the last.
+   */
+  stagedForOthers(t: Transfer): boolean {
+    return [...this.transfers.values()].some((o) => o !== t && o.staged === t.staged && !finished(o.state));
   }
 
   async note(t: Transfer, note: FilesNote): Promise<void> {
