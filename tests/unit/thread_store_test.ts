@@ -102,6 +102,11 @@ Deno.test("thread store: a deletion is final, an older edit after a newer one ch
     receive(store, BOB, 6, 6, "(edited) after", { kind: "edit", id: id(1) }, T0 + 300);
     assert.deepEqual([store.message(id(1))!.text, store.message(id(1))!.deletedAt], ["", T0 + 200]);
     assert.equal(store.search({ text: "newer" }).messages.length, 0);
+    assert.equal(
+      store.search({ text: "ne" }).messages.length,
+      0,
+      "nor a short text, read row by row: edits are not found",
+    );
     assert.deepEqual(shown(store), [[id(1), ""], [id(2), "a reply"]]);
   } finally {
     store.close();
