@@ -98,7 +98,8 @@ export class SearchIndex {
       }
     };
     const pattern = `%${q.text}%`;
-    const peer = (q.peer ? "AND m.peer = ? " : "") + "AND m.copy_of IS NULL";
+    const peer = (q.peer ? "AND m.peer = ? " : "") +
+      "AND m.copy_of IS NULL AND (m.ref_kind IS NULL OR m.ref_kind = 'reply')";
     const peerArg = q.peer ? [q.peer] : [];
     if ([...q.text].length >= 3) {
       for (let part = (before - 1) >> SEARCH_PARTITION_BITS; part >= 0 && found.length < limit; part--) {
@@ -120,9 +121,8 @@ export class SearchIndex {
       complete = from <= 0;
       take(
         this.#c.q(
-          // Edits and deletions are not indexed, so the trigram path never finds them; this one reads every row.
           `SELECT m.* FROM messages m WHERE m.text LIKE ? ESCAPE '\\' AND m.cursor < ? ${peer} AND m.cursor > ?
-           AND (m.ref_kind IS NULL OR m.ref_kind = 'reply') ORDER BY m.cursor DESC LIMIT ?`,
+           ORDER BY m.cursor DESC LIMIT ?`,
         ).all(`%${q.text.replace(/[\\%_]/g, (c) => "\\" + c)}%`, before, ...peerArg, from, limit),
       );
     }
