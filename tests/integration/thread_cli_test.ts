@@ -3,7 +3,7 @@
  * daemons on loopback, as a person types them: what `inbox` shows at the
  * peer (`(re: …)`, `(edited)`, `(deleted)`, and `--json` exactly), a
  * message of someone else's refused, and a peer running main as it was
- * before this (a previous version), which shows the edit as a message of its
+ * before this (a previous version, commit PREVIOUS), which shows the edit as a message of its
  * own and the deletion as a short line.
  */
 import assert from "node:assert/strict";
@@ -13,11 +13,14 @@ import { chatProcess } from "../support/chat_process.ts";
 
 const REPO = new URL("../..", import.meta.url).pathname;
 
-/** This repository's main branch as it was, unpacked (git archive: no worktree, nothing changed in the repo). */
+/** The last commit of main before replies, edits and deletions: the previous version. */
+const PREVIOUS = "2865ef1";
+
+/** The previous version, unpacked (git archive: no worktree, nothing changed in the repository). */
 async function previousVersion(): Promise<string | undefined> {
   const dir = Deno.makeTempDirSync({ prefix: "lanchat-previous-" });
   const archive = await new Deno.Command("sh", {
-    args: ["-c", `git -C '${REPO}' archive main | tar -x -C '${dir}'`],
+    args: ["-c", `git -C '${REPO}' archive ${PREVIOUS} | tar -x -C '${dir}'`],
   }).output();
   return archive.code === 0 ? dir : undefined;
 }
