@@ -134,3 +134,41 @@ Deno.test("lanchat chat shows a reply's quote, and a line when the peer edits or
     await killAll();
   }
 });
+
+Deno.test("lanchat inbox --follow prints a line when a message shown is edited or deleted; --json the message again", async () => {
+  const port = freeUdpPort();
+  try {
+    const a = await startLoopbackDaemon(port, "alice").started();
+    const b = await startLoopbackDaemon(port, "bob").started();
+    await a.joined(b.id, 5000);
+    const http = b.httpUrl.replace("http://", "");
+    const post = async (path: string, body?: unknown) =>
+      await (await fetch(`${a.httpUrl}${path}`, {
+        method: "POST",
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      })).json() as MessageJson;
+    await post("/messages?wait=5", { to: "bob", text: "hello" });
+    const text = chatProcess(["inbox", "--follow", "--peer", "alice", "--http", http]);
+    const json = chatProcess(["inbox", "--follow", "--json", "--http", http]);
+    // inbox --follow subscribes, then prints history: the first message printed says it follows.
+    await text.waitFor(/alice: hello\n/);
+    await json.waitFor(/"text":"hello"/);
+    const m = await post("/messages?wait=5", { to: "bob", text: "first draft" });
+    await text.waitFor(/alice: first draft\n/);
+    await post(`/messages/${m.id}/edit`, { text: "final" });
+    await text.waitFor(new RegExp(`\\(alice edited ${m.id.slice(0, 12)}\\): final\\n`));
+    await post(`/messages/${m.id}/delete`);
+    await text.waitFor(new RegExp(`\\(alice deleted a message: ${m.id.slice(0, 12)}\\)\\n`));
+    await json.waitFor(/"deletedAt":\d+/);
+    const lines = json.output().trim().split("\n").map((l) => JSON.parse(l) as MessageJson);
+    assert.deepEqual(lines.slice(1).map((l) => [l.id, l.text, l.editedAt !== undefined, l.deletedAt !== undefined]), [
+      [m.id, "first draft", false, false],
+      [m.id, "final", true, false],
+      [m.id, "", true, true],
+    ]);
+    await text.interrupt();
+    await json.interrupt();
+  } finally {
+    await killAll();
+  }
+});

@@ -40,5 +40,12 @@ export function chatProcess(args: string[]) {
       await writer.close();
       await stderr;
     },
+    /** Ends a command that runs until interrupted (inbox --follow): SIGINT, as Ctrl-C. */
+    interrupt: async () => {
+      child.kill("SIGINT");
+      await writer.close().catch(() => {});
+      await stderr;
+      return await child.status;
+    },
   };
 }
