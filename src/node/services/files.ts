@@ -8,6 +8,7 @@
  * - fetching and resuming (the receiver's side): files_fetch.ts
  * - a transfer as kept and stored, and what the parts share: files_model.ts
  * - IP Messenger's side, loaded with --ipmsg only: files_ipmsg.ts
+ * - pictures (a file served to the page, auto-accept): files_media.ts, files_images.ts
  *
  * @module
  */
@@ -21,6 +22,9 @@ import { FilesState } from "./files_state.ts";
 import { hashFile, Offers } from "./files_offer.ts";
 import { FileServer, MAX_SERVED_CONNECTIONS } from "./files_serve.ts";
 import { Fetches, MAX_ACTIVE_FETCHES, MAX_FRUITLESS_TRIES } from "./files_fetch.ts";
+import { Media } from "./files_media.ts";
+import type { ServedFile } from "../../api/api.ts";
+import type { AutoAcceptImages } from "../../protocol/media_type.ts";
 
 export { FileError, type FilesDeps, hashFile, MAX_ACTIVE_FETCHES, MAX_FRUITLESS_TRIES, MAX_SERVED_CONNECTIONS };
 
@@ -30,12 +34,14 @@ export class FilesService implements Service {
   #offers: Offers;
   #server: FileServer;
   #fetches: Fetches;
+  #media: Media;
   counters: FileCounters;
 
   constructor(deps: FilesDeps) {
     this.#s = new FilesState(deps, (id, dir) => this.accept(id, dir));
     this.counters = this.#s.counters;
-    this.#offers = new Offers(this.#s);
+    this.#media = new Media(this.#s);
+    this.#offers = new Offers(this.#s, (t) => this.#media.autoAccepts(t));
     this.#server = new FileServer(this.#s);
     this.#fetches = new Fetches(this.#s);
   }
@@ -53,6 +59,7 @@ export class FilesService implements Service {
     this.#s.ctx = ctx;
     if (this.#s.d.ipmsg) await this.#loadIpmsg();
     this.#s.load();
+    this.#media.load(this.#s.d.options.autoAcceptImages);
     this.#server.start();
     this.#s.ipmsg?.reattach();
     await this.#fetches.resume();
@@ -90,6 +97,20 @@ export class FilesService implements Service {
   /** Accepts an incoming offer; its files go to `dir` (default: the downloads folder). */
   accept(id: string, dir?: string): TransferJson {
     return this.#fetches.accept(id, dir);
+  }
+
+  /** See {@link Media.open}. */
+  openFile(id: string, n: number): Promise<ServedFile> {
+    return this.#media.open(id, n);
+  }
+
+  get autoAcceptImages(): AutoAcceptImages {
+    return this.#media.autoAcceptImages;
+  }
+
+  /** Changes and keeps the auto-accept-images setting. */
+  setAutoAcceptImages(v: AutoAcceptImages): AutoAcceptImages {
+    return this.#media.setAutoAcceptImages(v);
   }
 
   refuse(id: string): TransferJson {

@@ -13,6 +13,7 @@ import { numbered } from "../../protocol/file_names.ts";
 import { HttpError } from "../../api/request.ts";
 import type { Logger } from "@logtape/logtape";
 import type { ManifestEntry, TransferState } from "../../protocol/files.ts";
+import type { ImageType } from "../../protocol/media_type.ts";
 import type { NodeSigner } from "../../security/signing.ts";
 import type { StaticIdentity } from "../../security/e2e_wire.ts";
 import type { Store, StoredMessage } from "../../storage/store.ts";
@@ -58,6 +59,14 @@ export interface TransferFile extends ManifestEntry {
   failed?: string;
 }
 
+/** A picture among a transfer's files (node/services/files_images.ts): `n` its index in them. */
+export interface ImageEntry {
+  n: number;
+  name: string;
+  type: ImageType;
+  size: number;
+}
+
 /** A transfer, either way. */
 export interface Transfer {
   id: string;
@@ -78,6 +87,8 @@ export interface Transfer {
   staged?: string;
   /** Incoming: the folder the files go in. */
   dir?: string;
+  /** The pictures among its files that are readable here (files_images.ts). */
+  images?: ImageEntry[];
   error?: string;
   /** Bytes done (incoming: written and checked or in a .part; outgoing: served). */
   transferred: number;

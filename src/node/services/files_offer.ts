@@ -27,13 +27,18 @@ import {
 } from "../../protocol/files.ts";
 import { FileError, type Transfer, type TransferFile, transferKey, writeAll } from "./files_model.ts";
 import type { FilesState } from "./files_state.ts";
+import { noteImage } from "./files_images.ts";
+import { SNIFF_BYTES } from "../../protocol/media_type.ts";
 
 /** Offers made, offers received, and the notes about them. */
 export class Offers {
   #s: FilesState;
+  #autoAccept: (t: Transfer) => boolean;
 
-  constructor(state: FilesState) {
+  /** `autoAccept`: whether an offer that came is accepted without asking by another rule (pictures). */
+  constructor(state: FilesState, autoAccept: (t: Transfer) => boolean = () => false) {
     this.#s = state;
+    this.#autoAccept = autoAccept;
   }
 
   /**
@@ -120,9 +125,10 @@ export class Offers {
         throw new FileError(`Too many files: at most ${MAX_OFFER_FILES} in one offer`);
       }
     }
-    for (const f of files) {
+    const heads: Uint8Array[] = [];
+    for (const [i, f] of files.entries()) {
       try {
-        f.sha256 = await hashFile(f.source!);
+        f.sha256 = await hashFile(f.source!, (head) => heads[i] = head);
       } catch (e) {
         throw new FileError(`Cannot read ${f.source}: ${(e as Error).message}`);
       }
@@ -146,6 +152,7 @@ export class Offers {
       filesDone: 0,
       files,
     };
+    for (const [i, head] of heads.entries()) if (head) noteImage(t, i, files[i]!.path, files[i]!.size, head);
     const note: OfferNote = {
       kind: "offer",
       offer: t.id,
@@ -245,7 +252,9 @@ export class Offers {
       });
       const policy = this.#s.d.options.accept ?? "ask";
       const small = t.bytes <= (this.#s.d.options.autoAcceptMaxBytes ?? 1024 ** 3);
-      if (small && (policy === "always" || (policy === "trusted" && this.#s.d.trusted(peer)))) {
+      if (
+        (small && (policy === "always" || (policy === "trusted" && this.#s.d.trusted(peer)))) || this.#autoAccept(t)
+      ) {
         try {
           this.#s.accept(t.id);
         } catch (e) {
@@ -276,14 +285,25 @@ export class Offers {
   }
 }
 
-/** SHA-256 of a file, hex, read 1 MiB at a time (the event loop is not held). */
-export async function hashFile(path: string): Promise<string> {
+/**
+ * SHA-256 of a file, hex, read 1 MiB at a time (the event loop is not held);
+ * `head` gets its first bytes (what a picture is told by).
+ */
+export async function hashFile(path: string, head?: (bytes: Uint8Array) => void): Promise<string> {
   using f = await Deno.open(path, { read: true });
+  return await hashOpen(f, head);
+}
+
+/** SHA-256 of an open file from where it is, as {@link hashFile}. */
+export async function hashOpen(f: Deno.FsFile, head?: (bytes: Uint8Array) => void): Promise<string> {
   const hash = createHash("sha256");
   const buf = new Uint8Array(1024 * 1024);
+  let first = true;
   for (;;) {
     const n = await f.read(buf);
     if (n === null) break;
+    if (first) head?.(buf.slice(0, Math.min(n, SNIFF_BYTES)));
+    first = false;
     hash.update(buf.subarray(0, n));
   }
   return hash.digest("hex");
