@@ -187,7 +187,8 @@ Deno.test("a file changed, removed or replaced by a link since it came, an index
     assert.match(await status(b, `/transfers/ffffffffffff/files/0`), /^404 /);
     assert.match(await status(b, `/transfers/zz/files/0`), /^400 /);
 
-    // Changed with its size kept: its SHA-256 tells.
+    // Served (and its SHA-256 remembered), then changed with its size kept: its SHA-256 tells.
+    assert.match(await status(b, `${base}/0`), /^200/);
     const bytes = await Deno.readFile(`${downloads}/one.png`);
     bytes[20]! ^= 0xff;
     await Deno.writeFile(`${downloads}/one.png`, bytes);
