@@ -423,3 +423,39 @@ Deno.test("a picture sent from the page stays readable on the sender's side once
     await cleanUp();
   }
 });
+
+/** main before any end-to-end code: a previous version, whose messages come in the clear. */
+const PREVIOUS = "07dbdb9";
+
+Deno.test("auto-accept pictures: an offer in the clear from a verified previous-version peer waits (a clear message could be anyone's)", async () => {
+  const old = Deno.makeTempDirSync({ prefix: "lanchat-previous-" });
+  made.push(old);
+  try {
+    const repo = new URL("../..", import.meta.url).pathname;
+    const archive = new Deno.Command("sh", {
+      args: ["-c", `git -C '${repo}' archive ${PREVIOUS} | tar -x -C '${old}'`],
+      stderr: "piped",
+    });
+    const out = await archive.output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    const port = freeUdpPort();
+    const downloads = Deno.makeTempDirSync({ prefix: "lanchat-dl-" });
+    const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
+    made.push(downloads, src);
+    const a = await startLoopbackDaemon(port, "alice", { repo: old }).started(30_000);
+    const b = await startLoopbackDaemon(port, "bob", { extra: ["--downloads", downloads] }).started();
+    await a.joined(b.id, 10_000);
+    await b.joined(a.id, 10_000);
+    assert.equal((await call(b, "/trust", { body: { peer: a.id } })).status, 200);
+    await call(b, "/settings", { method: "PUT", body: { autoAcceptImages: { enabled: true } } });
+    const t = await offer(a, src, { "cat.png": PNG });
+    await waitState(b, t.id, "offered");
+    const notes = (await call<{ files?: unknown; encrypted?: boolean }[]>(b, `/messages?peer=${a.id}`)).body
+      .filter((m) => m.files);
+    assert.equal(notes.at(-1)?.encrypted, false, "the offer came in the clear");
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal((await call<TransferJson>(b, `/transfers/${t.id}`)).body.state, "offered");
+  } finally {
+    await cleanUp();
+  }
+});

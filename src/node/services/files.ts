@@ -41,7 +41,7 @@ export class FilesService implements Service {
     this.#s = new FilesState(deps, (id, dir) => this.accept(id, dir));
     this.counters = this.#s.counters;
     this.#media = new Media(this.#s);
-    this.#offers = new Offers(this.#s, (t) => this.#media.autoAccepts(t));
+    this.#offers = new Offers(this.#s, (t, encrypted) => this.#media.autoAccepts(t, encrypted));
     this.#server = new FileServer(this.#s);
     this.#fetches = new Fetches(this.#s);
   }
@@ -150,7 +150,7 @@ export class FilesService implements Service {
     }
     if (event.type === "message" && event.message.direction === "in") {
       const note = parseNote(event.message.text);
-      if (note) this.#offers.onNote(event.message.peer, note, now);
+      if (note) this.#offers.onNote(event.message.peer, note, now, event.message.encrypted === true);
     } else if (event.type === "delivered" || event.type === "failed") {
       this.#offers.onOfferMessage(event);
     } else if (event.type === "joined" || event.type === "restarted") {

@@ -70,9 +70,12 @@ export class Media {
     return this.autoAcceptImages;
   }
 
-  /** Whether an offer that came is accepted by the setting (not when it would not fit: then it waits for a person). */
-  autoAccepts(t: Transfer): boolean {
-    if (t.direction !== "in" || t.ipmsg) return false;
+  /**
+   * Whether an offer that came is accepted by the setting: only one that came end-to-end encrypted (a clear message
+   * could be anyone's under a verified peer's id), and not when it would not fit (then it waits for a person).
+   */
+  autoAccepts(t: Transfer, encrypted: boolean): boolean {
+    if (t.direction !== "in" || t.ipmsg || !encrypted) return false;
     const trust = this.#s.d.trusted(t.peer) ? "trusted" : undefined;
     if (!autoAcceptsImages(this.#setting, t, trust)) return false;
     const room = this.#s.room(this.#s.d.options.downloads, t.bytes);

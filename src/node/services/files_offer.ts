@@ -33,10 +33,13 @@ import { SNIFF_BYTES } from "../../protocol/media_type.ts";
 /** Offers made, offers received, and the notes about them. */
 export class Offers {
   #s: FilesState;
-  #autoAccept: (t: Transfer) => boolean;
+  #autoAccept: (t: Transfer, encrypted: boolean) => boolean;
 
-  /** `autoAccept`: whether an offer that came is accepted without asking by another rule (pictures). */
-  constructor(state: FilesState, autoAccept: (t: Transfer) => boolean = () => false) {
+  /**
+   * `autoAccept`: whether an offer that came is accepted without asking by another rule (pictures), told whether
+   * the message that carried it came end-to-end encrypted (so from the holder of the sender's key).
+   */
+  constructor(state: FilesState, autoAccept: (t: Transfer, encrypted: boolean) => boolean = () => false) {
     this.#s = state;
     this.#autoAccept = autoAccept;
   }
@@ -219,8 +222,8 @@ export class Offers {
     }
   }
 
-  /** A note from a peer: an offer made to this node, or how one ended. */
-  onNote(peer: string, note: FilesNote, _now: number): void {
+  /** A note from a peer: an offer made to this node, or how one ended; `encrypted`: it came end-to-end encrypted. */
+  onNote(peer: string, note: FilesNote, _now: number, encrypted = false): void {
     if (note.kind === "offer") {
       const key = transferKey("in", note.offer);
       if (this.#s.transfers.has(key)) return;
@@ -253,7 +256,8 @@ export class Offers {
       const policy = this.#s.d.options.accept ?? "ask";
       const small = t.bytes <= (this.#s.d.options.autoAcceptMaxBytes ?? 1024 ** 3);
       if (
-        (small && (policy === "always" || (policy === "trusted" && this.#s.d.trusted(peer)))) || this.#autoAccept(t)
+        (small && (policy === "always" || (policy === "trusted" && this.#s.d.trusted(peer)))) ||
+        this.#autoAccept(t, encrypted)
       ) {
         try {
           this.#s.accept(t.id);
