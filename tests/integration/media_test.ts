@@ -14,6 +14,8 @@ import { type DaemonProcess, freeUdpPort, startLoopbackDaemon, tempDataDir, unti
 import { cleanUp, made, sha } from "../support/transfer_files.ts";
 import { fillUp, mountTmpfs, removeTmpfs, tmpfsUnavailable } from "../support/tmpfs.ts";
 import { Buffer } from "node:buffer";
+import { IpmsgSender } from "../support/ipmsg_sender.ts";
+import { IPMSG_FILE } from "../../src/wire/ipmsg_files.ts";
 
 /** A 1×1 PNG. */
 const PNG = new Uint8Array(Buffer.from(
@@ -456,6 +458,54 @@ Deno.test("auto-accept pictures: an offer in the clear from a verified previous-
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal((await call<TransferJson>(b, `/transfers/${t.id}`)).body.state, "offered");
   } finally {
+    await cleanUp();
+  }
+});
+
+Deno.test("pictures from an IP Messenger user are listed and served by their first bytes, checked by the SHA-256 taken when they came", async () => {
+  const port = freeUdpPort();
+  const ipmsgPort = freeUdpPort();
+  const downloads = Deno.makeTempDirSync({ prefix: "lanchat-dl-" });
+  made.push(downloads);
+  const tux = IpmsgSender.open();
+  try {
+    const b = await startLoopbackDaemon(port, "bob", {
+      extra: ["--ipmsg", "--ipmsg-port", String(ipmsgPort), "--downloads", downloads, "--accept-files", "always"],
+    }).started();
+    await tux.enter(ipmsgPort);
+    const svg = text('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>');
+    const content: Record<number, Uint8Array> = { 0: PNG, 1: svg };
+    tux.answer = (req) => req.mode === "file" ? content[req.fileId]!.subarray(req.offset) : null;
+    await until(
+      "Tux listed",
+      async () => (await call<{ name: string }[]>(b, "/peers")).body.some((p) => p.name === "Tux"),
+      10_000,
+    );
+    await tux.offer(ipmsgPort, "two", [
+      { id: 0, name: "shot.png", size: PNG.length, mtime: 1_700_000_000, kind: IPMSG_FILE.REGULAR },
+      { id: 1, name: "svg.png", size: svg.length, mtime: 1_700_000_000, kind: IPMSG_FILE.REGULAR },
+    ]);
+    let t: TransferJson | undefined;
+    await until("the offer listed", async () => {
+      t = (await call<TransferJson[]>(b, "/transfers")).body.find((x) => x.direction === "in");
+      return t !== undefined;
+    }, 10_000);
+    const done = await waitState(b, t!.id, "done");
+    assert.deepEqual(done.images?.map((i) => `${i.n} ${i.name} ${i.type}`), ["0 shot.png image/png"]);
+    const png = await get(b, done.images![0]!.url);
+    assert.equal(png.status, 200);
+    assert.equal(png.headers.get("content-type"), "image/png");
+    assert.equal(sha(png.body), sha(PNG));
+    const other = await get(b, `/transfers/${done.id}/files/1`);
+    assert.equal(other.headers.get("content-type"), "application/octet-stream");
+    assert.match(other.headers.get("content-disposition")!, /^attachment;/);
+    assert.equal((await get(b, `/transfers/${done.id}/files/2`)).status, 404);
+    const bytes = await Deno.readFile(`${downloads}/shot.png`);
+    bytes[30]! ^= 1;
+    await Deno.writeFile(`${downloads}/shot.png`, bytes);
+    assert.equal((await get(b, done.images![0]!.url)).status, 409);
+  } finally {
+    tux.close();
     await cleanUp();
   }
 });

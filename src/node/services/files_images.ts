@@ -12,6 +12,9 @@ import type { ImageJson } from "../../api/types.ts";
 import { SNIFF_BYTES, sniffImage } from "../../protocol/media_type.ts";
 import type { Transfer } from "./files_model.ts";
 
+/** Files up to this size are checked by their SHA-256 before they are served; larger ones by size and mtime. */
+export const HASH_CHECK_MAX_BYTES = 64 * 1024 * 1024;
+
 /** Pictures listed per transfer at most (an offer of 10,000 photos lists the first of them). */
 export const MAX_IMAGES = 200;
 

@@ -22,13 +22,11 @@ import {
   contentDisposition,
   sniffImage,
 } from "../../protocol/media_type.ts";
-import { FileError, type Transfer } from "./files_model.ts";
+import { FileError, hashOpen, type Transfer } from "./files_model.ts";
+import { IPMSG_FILE } from "../../wire/ipmsg_files.ts";
 import type { FilesState } from "./files_state.ts";
-import { readHead } from "./files_images.ts";
-import { hashOpen } from "./files_offer.ts";
+import { HASH_CHECK_MAX_BYTES, readHead } from "./files_images.ts";
 
-/** Files up to this size are checked by their SHA-256 before they are served; larger ones by size and mtime. */
-export const HASH_CHECK_MAX_BYTES = 64 * 1024 * 1024;
 /** Files whose SHA-256 was checked, remembered by what a change would alter. */
 const VERIFIED_KEEP = 1024;
 /** The key in the settings room. */
@@ -90,53 +88,32 @@ export class Media {
    * File `n` of transfer `id`, checked and open.
    *
    * @throws {FileError} 404 no such transfer or file, 409 not received (yet) or changed since, 403 a path that
-   * leads out of the transfer's folder, 410 removed since, 501 an IP Messenger transfer.
+   * leads out of the transfer's folder, 410 removed since, 501 a file sent to an IP Messenger user.
    */
   async open(id: string, n: number): Promise<ServedFile> {
     const t = this.#s.find(id);
     const what = `File ${n} of transfer ${t.id.slice(0, 8)}`;
-    if (t.ipmsg) throw new FileError(`${what} came from IP Messenger, which gives no checksum to check it by`, 501);
-    if (!Number.isSafeInteger(n) || n < 0 || n >= t.count) {
-      throw new FileError(
-        `Transfer ${t.id.slice(0, 8)} has ${
-          t.count === 1 ? "1 file" : `${t.count} files`
-        }: ${n} is not the index of one${t.count > 0 ? ` (0 to ${t.count - 1})` : ""}`,
-        404,
-      );
-    }
-    const f = this.#s.files(t)[n];
-    let path: string;
-    if (t.direction === "in") {
-      if (!f?.done || !f.dest || !t.dir) {
-        const why = f?.failed
-          ? `could not be written (${f.failed})`
-          : finished(t.state)
-          ? "was not received"
-          : "is not received yet";
-        throw new FileError(`${what} ${why}`, 409);
-      }
-      path = `${t.dir}/${f.dest}`;
-      const [real, dir] = await Promise.all([Deno.realPath(path), Deno.realPath(t.dir)]).catch((e) => {
+    const src = this.#source(t, n, what);
+    if (src.folder) {
+      const { dir, rel } = src.folder;
+      const [real, base] = await Promise.all([Deno.realPath(src.path), Deno.realPath(dir)]).catch((e) => {
         throw gone(what, e);
       });
-      if (real !== `${dir}/${f.dest}`) {
-        throw new FileError(`${what} is not served: a symbolic link now stands in its path (${f.dest})`, 403);
+      if (real !== `${base}/${rel}`) {
+        throw new FileError(`${what} is not served: a symbolic link now stands in its path (${rel})`, 403);
       }
-    } else {
-      if (!f?.source) throw new FileError(`${what} is no longer kept here`, 410);
-      path = f.source;
     }
     let file: Deno.FsFile;
     try {
-      file = await Deno.open(path, { read: true });
+      file = await Deno.open(src.path, { read: true });
     } catch (e) {
       throw gone(what, e);
     }
     try {
       const info = await file.stat();
-      if (t.direction === "in") {
+      if (src.folder) {
         // What was opened is what was checked: not a link or a file put there since.
-        const now = await Deno.lstat(path).catch(() => undefined);
+        const now = await Deno.lstat(src.path).catch(() => undefined);
         if (!now?.isFile || now.ino !== info.ino || now.dev !== info.dev) {
           throw new FileError(`${what} changed while it was opened`, 409);
         }
@@ -147,31 +124,97 @@ export class Media {
           `${what} changed since it was ${t.direction === "in" ? "received" : "offered"} (${why}): not served`,
           409,
         );
-      if (info.size !== f.size) throw changed(`${info.size} bytes, not ${f.size}`);
-      if (info.size <= HASH_CHECK_MAX_BYTES) {
-        const key = `${info.dev}:${info.ino}:${info.size}:${info.mtime?.getTime()}:${info.ctime?.getTime()}`;
-        if (this.#verified.get(key) !== f.sha256) {
-          if (await hashOpen(file) !== f.sha256) throw changed("its SHA-256 differs");
+      if (info.size !== src.size) throw changed(`${info.size} bytes, not ${src.size}`);
+      const mtime = info.mtime?.getTime();
+      if (src.sha256 && info.size <= HASH_CHECK_MAX_BYTES) {
+        const key = `${info.dev}:${info.ino}:${info.size}:${mtime}:${info.ctime?.getTime()}`;
+        if (this.#verified.get(key) !== src.sha256) {
+          if (await hashOpen(file) !== src.sha256) throw changed("its SHA-256 differs");
           this.#verified.delete(key);
-          this.#verified.set(key, f.sha256);
+          this.#verified.set(key, src.sha256);
           if (this.#verified.size > VERIFIED_KEEP) this.#verified.delete(this.#verified.keys().next().value!);
           await file.seek(0, Deno.SeekMode.Start);
         }
-      } else if (info.mtime?.getTime() !== f.mtime) throw changed("its modification time differs");
+      } else if (src.mtime !== undefined && mtime !== src.mtime) throw changed("its modification time differs");
       const type = sniffImage(await readHead(file));
       await file.seek(0, Deno.SeekMode.Start);
       return {
         file,
         size: info.size,
         type: type ?? "application/octet-stream",
-        disposition: contentDisposition(type ? "inline" : "attachment", f.dest ?? f.path),
-        etag: `"${f.sha256}"`,
+        disposition: contentDisposition(type ? "inline" : "attachment", src.name),
+        etag: src.sha256 ? `"${src.sha256}"` : `"${info.ino}-${info.size}-${mtime}"`,
       };
     } catch (e) {
       file.close();
       throw e instanceof FileError ? e : new FileError(`${what} cannot be read: ${(e as Error).message}`, 409);
     }
   }
+
+  /** Where file `n` of `t` is and what it must still be; a FileError when there is none to serve. */
+  #source(t: Transfer, n: number, what: string): Source {
+    const count = t.ipmsg ? t.ipmsg.files.length : t.count;
+    if (!Number.isSafeInteger(n) || n < 0 || n >= count) {
+      throw new FileError(
+        `Transfer ${t.id.slice(0, 8)} has ${count === 1 ? "1 file" : `${count} files`}: ${n} is not the index of one${
+          count > 0 ? ` (0 to ${count - 1})` : ""
+        }`,
+        404,
+      );
+    }
+    const notHere = (failed: string | null | undefined) => {
+      const why = failed
+        ? `could not be written (${failed})`
+        : finished(t.state)
+        ? "was not received"
+        : "is not received yet";
+      return new FileError(`${what} ${why}`, 409);
+    };
+    if (t.ipmsg) {
+      const im = t.ipmsg;
+      if (t.direction === "out") throw new FileError(`${what} was offered to an IP Messenger user: not served`, 501);
+      const f = im.files[n]!;
+      if (f.kind !== IPMSG_FILE.REGULAR) throw new FileError(`${what} is a folder: not served`, 409);
+      const dest = im.dest[n];
+      if (!im.done[n] || !dest || !t.dir) throw notHere(im.failed?.[n]);
+      return {
+        path: `${t.dir}/${dest}`,
+        folder: { dir: t.dir, rel: dest },
+        size: f.size,
+        // IP Messenger has no checksum: the one taken when the file came, for files up to 64 MiB.
+        sha256: im.sha256?.[n] ?? undefined,
+        mtime: f.mtime ? f.mtime * 1000 : undefined,
+        name: dest,
+      };
+    }
+    const f = this.#s.files(t)[n];
+    if (t.direction === "in") {
+      if (!f?.done || !f.dest || !t.dir) throw notHere(f?.failed);
+      const rel = f.dest;
+      return {
+        path: `${t.dir}/${rel}`,
+        folder: { dir: t.dir, rel },
+        size: f.size,
+        sha256: f.sha256,
+        mtime: f.mtime,
+        name: rel,
+      };
+    }
+    if (!f?.source) throw new FileError(`${what} is no longer kept here`, 410);
+    return { path: f.source, size: f.size, sha256: f.sha256, mtime: f.mtime, name: f.path };
+  }
+}
+
+/** Where a file to serve is, and what it must still be. */
+interface Source {
+  path: string;
+  /** Received: the folder it must still be inside, and its path there (no symbolic link on the way). */
+  folder?: { dir: string; rel: string };
+  size: number;
+  sha256?: string;
+  /** Checked when no SHA-256 is (a file over 64 MiB, or one from IP Messenger without one). */
+  mtime?: number;
+  name: string;
 }
 
 /** A file that cannot be found or opened where it was. */

@@ -25,10 +25,9 @@ import {
   OFFER_TTL_MS,
   type OfferNote,
 } from "../../protocol/files.ts";
-import { FileError, type Transfer, type TransferFile, transferKey, writeAll } from "./files_model.ts";
+import { FileError, hashFile, type Transfer, type TransferFile, transferKey, writeAll } from "./files_model.ts";
 import type { FilesState } from "./files_state.ts";
 import { noteImage } from "./files_images.ts";
-import { SNIFF_BYTES } from "../../protocol/media_type.ts";
 
 /** Offers made, offers received, and the notes about them. */
 export class Offers {
@@ -287,28 +286,4 @@ export class Offers {
       this.#s.end(t, "cancelled", `cancelled by ${this.#s.d.peerName(peer)}`);
     }
   }
-}
-
-/**
- * SHA-256 of a file, hex, read 1 MiB at a time (the event loop is not held);
- * `head` gets its first bytes (what a picture is told by).
- */
-export async function hashFile(path: string, head?: (bytes: Uint8Array) => void): Promise<string> {
-  using f = await Deno.open(path, { read: true });
-  return await hashOpen(f, head);
-}
-
-/** SHA-256 of an open file from where it is, as {@link hashFile}. */
-export async function hashOpen(f: Deno.FsFile, head?: (bytes: Uint8Array) => void): Promise<string> {
-  const hash = createHash("sha256");
-  const buf = new Uint8Array(1024 * 1024);
-  let first = true;
-  for (;;) {
-    const n = await f.read(buf);
-    if (n === null) break;
-    if (first) head?.(buf.slice(0, Math.min(n, SNIFF_BYTES)));
-    first = false;
-    hash.update(buf.subarray(0, n));
-  }
-  return hash.digest("hex");
 }
