@@ -142,6 +142,9 @@ export interface ImageJson {
   name: string;
   type: "image/png" | "image/jpeg" | "image/gif" | "image/webp";
   size: number;
+  /** In pixels, as its header says (nothing decoded; absent when it does not say): a page leaves a huge one alone. */
+  width?: number;
+  height?: number;
   url: string;
 }
 

@@ -34,6 +34,61 @@ export function sniffImage(head: Uint8Array): ImageType | undefined {
   return undefined;
 }
 
+/** Bytes of a file's head {@link imageSize} looks in (a JPEG's size may come after its EXIF, up to 64 KiB). */
+export const HEAD_BYTES = 128 * 1024;
+
+/**
+ * A picture's width and height in pixels, as its header says (nothing is
+ * decoded), so that a page can leave alone a picture that would take
+ * gigabytes to draw (a "decompression bomb": a few kilobytes of PNG that
+ * say 50,000 × 50,000); undefined when the head does not say.
+ */
+export function imageSize(head: Uint8Array, type: ImageType): { width: number; height: number } | undefined {
+  const b = head;
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const ok = (width: number, height: number) => width > 0 && height > 0 ? { width, height } : undefined;
+  try {
+    switch (type) {
+      case "image/png":
+        return ascii(b, 12, "IHDR") ? ok(dv.getUint32(16), dv.getUint32(20)) : undefined;
+      case "image/gif":
+        return ok(dv.getUint16(6, true), dv.getUint16(8, true));
+      case "image/webp": {
+        if (ascii(b, 12, "VP8 ")) return ok(dv.getUint16(26, true) & 0x3fff, dv.getUint16(28, true) & 0x3fff);
+        if (ascii(b, 12, "VP8L") && b[20] === 0x2f) {
+          const bits = dv.getUint32(21, true);
+          return ok((bits & 0x3fff) + 1, ((bits >>> 14) & 0x3fff) + 1);
+        }
+        if (ascii(b, 12, "VP8X")) {
+          const le24 = (at: number) => b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16);
+          return ok(le24(24) + 1, le24(27) + 1);
+        }
+        return undefined;
+      }
+      case "image/jpeg": {
+        // Segments after SOI until a start of frame (SOF0–SOF15 but DHT C4, JPG C8, DAC CC).
+        let at = 2;
+        while (at + 9 <= b.length) {
+          if (b[at] !== 0xff) return undefined;
+          const marker = b[at + 1]!;
+          if (marker === 0xff) {
+            at++;
+            continue;
+          }
+          if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+            return ok(dv.getUint16(at + 7), dv.getUint16(at + 5));
+          }
+          if (marker === 0xd9 || marker === 0xda) return undefined;
+          at += 2 + (marker >= 0xd0 && marker <= 0xd7 || marker === 0x01 ? 0 : dv.getUint16(at + 2));
+        }
+        return undefined;
+      }
+    }
+  } catch {
+    return undefined; // a head cut short
+  }
+}
+
 /** A name that says it is a PNG, JPEG, GIF or WebP (what an offer's note shows before the bytes come). */
 export function imageName(name: string): boolean {
   return /\.(png|jpe?g|gif|webp)$/i.test(name);

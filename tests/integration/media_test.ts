@@ -110,6 +110,7 @@ Deno.test("a file is served by what its first bytes say: a PNG inline, an SVG or
     assert.deepEqual(listed(out), want);
     assert.deepEqual(listed(inc), want);
     assert.equal(inc.images![0]!.url, `/transfers/${out.id}/files/0`);
+    assert.deepEqual([inc.images![0]!.width, inc.images![0]!.height, out.images![0]!.width], [1, 1, 1]);
 
     for (const d of [a, b]) {
       const png = await get(d, `/transfers/${out.id}/files/0`);

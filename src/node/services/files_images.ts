@@ -9,8 +9,8 @@
  * @module
  */
 import type { ImageJson } from "../../api/types.ts";
-import { SNIFF_BYTES, sniffImage } from "../../protocol/media_type.ts";
-import type { Transfer } from "./files_model.ts";
+import { HEAD_BYTES, imageSize, SNIFF_BYTES, sniffImage } from "../../protocol/media_type.ts";
+import type { ImageEntry, Transfer } from "./files_model.ts";
 
 /** Files up to this size are checked by their SHA-256 before they are served; larger ones by size and mtime. */
 export const HASH_CHECK_MAX_BYTES = 64 * 1024 * 1024;
@@ -26,19 +26,19 @@ export const MAX_IMAGES = 200;
  */
 export const KEEP_SENT_PICTURES_BYTES = 64 * 1024 * 1024;
 
-/** The first bytes of a file (fewer for a short one); empty when it cannot be read. */
+/** The first {@link HEAD_BYTES} of a file (fewer for a short one); empty when it cannot be read. */
 export async function headOf(path: string): Promise<Uint8Array> {
   try {
     using f = await Deno.open(path, { read: true });
-    return await readHead(f);
+    return await readHead(f, HEAD_BYTES);
   } catch {
     return new Uint8Array();
   }
 }
 
-/** The first {@link SNIFF_BYTES} of an open file, read from where it is. */
-export async function readHead(f: Deno.FsFile): Promise<Uint8Array> {
-  const head = new Uint8Array(SNIFF_BYTES);
+/** The first `bytes` (default {@link SNIFF_BYTES}, what the type is told by) of an open file, read from where it is. */
+export async function readHead(f: Deno.FsFile, bytes = SNIFF_BYTES): Promise<Uint8Array> {
+  const head = new Uint8Array(bytes);
   let got = 0;
   while (got < head.length) {
     const n = await f.read(head.subarray(got));
@@ -48,13 +48,20 @@ export async function readHead(f: Deno.FsFile): Promise<Uint8Array> {
   return head.subarray(0, got);
 }
 
+/** File `n` as a picture of its transfer if its head says it is one (with its size in pixels where the head says). */
+export function imageEntry(n: number, path: string, size: number, head: Uint8Array): ImageEntry | undefined {
+  const type = sniffImage(head);
+  if (!type) return undefined;
+  return { n, name: path.slice(path.lastIndexOf("/") + 1), type, size, ...imageSize(head, type) };
+}
+
 /** Lists file `n` of `t` among its pictures if its head says it is one (kept in order, at most {@link MAX_IMAGES}). */
 export function noteImage(t: Transfer, n: number, path: string, size: number, head: Uint8Array): void {
-  const type = sniffImage(head);
-  if (!type) return;
+  const entry = imageEntry(n, path, size, head);
+  if (!entry) return;
   const list = t.images ??= [];
   if (list.length >= MAX_IMAGES || list.some((i) => i.n === n)) return;
-  list.push({ n, name: path.slice(path.lastIndexOf("/") + 1), type, size });
+  list.push(entry);
   list.sort((a, b) => a.n - b.n);
 }
 

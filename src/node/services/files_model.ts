@@ -14,7 +14,7 @@ import { numbered } from "../../protocol/file_names.ts";
 import { HttpError } from "../../api/request.ts";
 import type { Logger } from "@logtape/logtape";
 import type { ManifestEntry, TransferState } from "../../protocol/files.ts";
-import { type ImageType, SNIFF_BYTES } from "../../protocol/media_type.ts";
+import { HEAD_BYTES, type ImageType } from "../../protocol/media_type.ts";
 import type { NodeSigner } from "../../security/signing.ts";
 import type { StaticIdentity } from "../../security/e2e_wire.ts";
 import type { Store, StoredMessage } from "../../storage/store.ts";
@@ -66,6 +66,9 @@ export interface ImageEntry {
   name: string;
   type: ImageType;
   size: number;
+  /** In pixels, as its header says (absent when it does not). */
+  width?: number;
+  height?: number;
 }
 
 /** A transfer, either way. */
@@ -309,7 +312,7 @@ export async function hashOpen(f: Deno.FsFile, head?: (bytes: Uint8Array) => voi
   for (;;) {
     const n = await f.read(buf);
     if (n === null) break;
-    if (first) head?.(buf.slice(0, Math.min(n, SNIFF_BYTES)));
+    if (first) head?.(buf.slice(0, Math.min(n, HEAD_BYTES)));
     first = false;
     hash.update(buf.subarray(0, n));
   }

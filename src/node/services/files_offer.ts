@@ -25,9 +25,17 @@ import {
   OFFER_TTL_MS,
   type OfferNote,
 } from "../../protocol/files.ts";
-import { FileError, hashFile, type Transfer, type TransferFile, transferKey, writeAll } from "./files_model.ts";
+import {
+  FileError,
+  hashFile,
+  type ImageEntry,
+  type Transfer,
+  type TransferFile,
+  transferKey,
+  writeAll,
+} from "./files_model.ts";
 import type { FilesState } from "./files_state.ts";
-import { noteImage } from "./files_images.ts";
+import { imageEntry, MAX_IMAGES } from "./files_images.ts";
 
 /** Offers made, offers received, and the notes about them. */
 export class Offers {
@@ -127,10 +135,13 @@ export class Offers {
         throw new FileError(`Too many files: at most ${MAX_OFFER_FILES} in one offer`);
       }
     }
-    const heads: Uint8Array[] = [];
+    const images: ImageEntry[] = [];
     for (const [i, f] of files.entries()) {
       try {
-        f.sha256 = await hashFile(f.source!, (head) => heads[i] = head);
+        f.sha256 = await hashFile(f.source!, (head) => {
+          const image = images.length < MAX_IMAGES ? imageEntry(i, f.path, f.size, head) : undefined;
+          if (image) images.push(image);
+        });
       } catch (e) {
         throw new FileError(`Cannot read ${f.source}: ${(e as Error).message}`);
       }
@@ -154,7 +165,7 @@ export class Offers {
       filesDone: 0,
       files,
     };
-    for (const [i, head] of heads.entries()) if (head) noteImage(t, i, files[i]!.path, files[i]!.size, head);
+    if (images.length > 0) t.images = images;
     const note: OfferNote = {
       kind: "offer",
       offer: t.id,
