@@ -114,4 +114,24 @@ export interface FilesApi {
   accept(id: string, dir?: string): TransferJson;
   refuse(id: string): TransferJson;
   cancel(id: string): TransferJson;
+  /**
+   * File `n` of a transfer, checked to be the one received or offered, open
+   * at its start (the caller closes it), with the type its first bytes say.
+   */
+  openFile(id: string, n: number): Promise<ServedFile>;
+  /** Offers of pictures from verified peers accepted without asking (kept across restarts). */
+  readonly autoAcceptImages: { enabled: boolean; maxBytes: number };
+  setAutoAcceptImages(v: { enabled: boolean; maxBytes: number }): { enabled: boolean; maxBytes: number };
+}
+
+/** A file of a transfer ready to be served. */
+export interface ServedFile {
+  /** Open at its start; closed by whoever serves it. */
+  file: Deno.FsFile;
+  size: number;
+  /** image/png, image/jpeg, image/gif, image/webp, or application/octet-stream. */
+  type: string;
+  /** The `Content-Disposition` header. */
+  disposition: string;
+  etag: string;
 }

@@ -29,7 +29,9 @@
  * | `POST /files/upload?to=&name=` | offer the file in the body (the web page's uploads) | files.ts |
  * | `GET /transfers`, `GET /transfers/ID` | file transfers, both ways | files.ts |
  * | `POST /transfers/ID/accept` (`{dir}` optional), `/refuse`, `/cancel` | answer or end a transfer | files.ts |
+ * | `GET /transfers/ID/files/N` | file N of a transfer: a picture inline with its type, anything else as bytes to save | files.ts |
  * | `PUT /presence` | `{presence: online|away|busy, note?}` | presence.ts |
+ * | `GET /settings`, `PUT /settings` | settings kept across restarts (`{autoAcceptImages: {enabled, maxBytes}}`) | settings.ts |
  * | `GET /events` | Server-Sent Events | events.ts |
  * | `GET /`, `/app.js`, `/app.css` | the web page (web/ in the repository); without a session, `/` says how to get one | page.ts |
  * | `POST /session/link` | `{path, expiresInSeconds}`: a one-time link to open the page (`lanchat web`) | page.ts |
@@ -52,6 +54,7 @@ import { groupRoutes } from "./routes/groups.ts";
 import { fileRoutes } from "./routes/files.ts";
 import { presenceRoutes } from "./routes/presence.ts";
 import { eventRoutes } from "./routes/events.ts";
+import { settingsRoutes } from "./routes/settings.ts";
 
 export { HttpError, jsonError, MAX_BODY_BYTES, MAX_WAIT_SECONDS, readBody } from "./request.ts";
 export type { Api, FilesApi, GroupsApi } from "./api.ts";
@@ -94,6 +97,7 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
     .route(groupRoutes(api))
     .route(fileRoutes(api))
     .route(presenceRoutes(api))
+    .route(settingsRoutes(api))
     .route(eventRoutes(api, streams, pages))
     .route(sessionRoutes(access));
   const handler = ((req: Request) => app.handle(req)) as HandlerWithStreams;

@@ -127,6 +127,31 @@ export interface TransferJson {
    * absent before the first connection.
    */
   encrypted?: boolean;
+  /**
+   * The pictures among its files (PNG, JPEG, GIF or WebP by their first
+   * bytes), once readable here: an incoming file once received, an outgoing
+   * one from its source; `url` serves it (`GET /transfers/ID/files/N`, N its
+   * index in the transfer's files). At most the first 200.
+   */
+  images?: ImageJson[];
+}
+
+/** A picture among a transfer's files. */
+export interface ImageJson {
+  n: number;
+  name: string;
+  type: "image/png" | "image/jpeg" | "image/gif" | "image/webp";
+  size: number;
+  /** In pixels, as its header says (nothing decoded; absent when it does not say): a page leaves a huge one alone. */
+  width?: number;
+  height?: number;
+  url: string;
+}
+
+/** Settings kept across restarts (`GET /settings`, `PUT /settings`). */
+export interface SettingsJson {
+  /** Offers of pictures only, up to maxBytes in all, from peers whose key is verified, accepted without asking. */
+  autoAcceptImages: { enabled: boolean; maxBytes: number };
 }
 
 /**

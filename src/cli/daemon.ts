@@ -11,6 +11,8 @@ import { parseNetworkKey } from "../security/seal.ts";
 import { LOG_FORMATS, type LogFormat, logger, parseLevel, setupLogging } from "../common/log.ts";
 import type { LogLevel } from "@logtape/logtape";
 import { parseSize } from "./options.ts";
+import { AUTO_ACCEPT_IMAGES_DEFAULT, AUTO_ACCEPT_IMAGES_MAX } from "../protocol/media_type.ts";
+import { InvalidArgumentError } from "commander";
 import {
   collect,
   formatDuration,
@@ -52,6 +54,7 @@ interface DaemonFlags {
   downloads?: string;
   acceptFiles: "ask" | "trusted" | "always";
   autoAcceptMax: number;
+  autoAcceptImages?: { enabled: boolean; maxBytes: number };
   keepFree: number;
   fileRetry?: number;
   awayReply?: string;
@@ -158,6 +161,12 @@ export function registerDaemon(program: Command): void {
       1024 ** 3,
     )
     .option(
+      "--auto-accept-images <size|off>",
+      "offers of pictures only (PNG, JPEG, GIF, WebP), up to this size in all, from peers whose key you verified: " +
+        "accepted without asking (e.g. 10M; at most 64M); replaces the page's setting at start",
+      parseAutoAcceptImages,
+    )
+    .option(
       "--keep-free <size>",
       "disk space always left free in --downloads: offers that would not leave it are refused",
       parseSize,
@@ -210,6 +219,7 @@ export function registerDaemon(program: Command): void {
           downloads: flags.downloads,
           accept: flags.acceptFiles,
           autoAcceptMaxBytes: flags.autoAcceptMax,
+          autoAcceptImages: flags.autoAcceptImages,
           keepFreeBytes: flags.keepFree,
           retryFirstMs: flags.fileRetry,
         },
@@ -249,4 +259,14 @@ function readKeyFile(path: string): KeyFile {
   }
   const perms = (mode ?? 0) & 0o777;
   return { key: parseNetworkKey(text, path), path, looseMode: perms & 0o077 ? perms : undefined };
+}
+
+/** `--auto-accept-images`: `off`, or a size from 1 byte to 64 MiB. */
+function parseAutoAcceptImages(s: string): { enabled: boolean; maxBytes: number } {
+  if (s.trim().toLowerCase() === "off") return { ...AUTO_ACCEPT_IMAGES_DEFAULT, enabled: false };
+  const maxBytes = parseSize(s);
+  if (maxBytes < 1 || maxBytes > AUTO_ACCEPT_IMAGES_MAX) {
+    throw new InvalidArgumentError(`"${s}" is not a size from 1 byte to 64M (or off).`);
+  }
+  return { enabled: true, maxBytes };
 }

@@ -89,6 +89,8 @@ export interface FileOptions {
   accept?: "ask" | "trusted" | "always";
   /** Offers larger than this (bytes) always wait to be accepted (default 1 GiB). */
   autoAcceptMaxBytes?: number;
+  /** --auto-accept-images: replaces the stored setting at start (pictures from verified peers, see files_media.ts). */
+  autoAcceptImages?: { enabled: boolean; maxBytes: number };
   /** Bytes always kept free on the downloads' file system: an offer that would not leave them is refused (default 1 GiB). */
   keepFreeBytes?: number;
   /** First wait before a stalled download is tried again, doubling up to 30 times it (default 2 s; tests shorten it). */

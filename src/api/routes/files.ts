@@ -3,12 +3,15 @@
  * the daemon's host, `POST /files/upload?to=&name=` for the bytes of the
  * body, from the web page; `to` a peer, or a group: one offer to each member) and the transfers (`GET /transfers`,
  * `GET /transfers/ID`, `POST /transfers/ID/accept {dir?}`, `/refuse`,
- * `/cancel`). 501 in a daemon without file transfer.
+ * `/cancel`), and a file of a transfer (`GET /transfers/ID/files/N`: a
+ * picture inline with its real type, anything else as an attachment of
+ * bytes, never a type a browser would run). 501 in a daemon without file
+ * transfer.
  *
  * @module
  */
 import { HttpError, json, readBody, readJsonObject } from "../request.ts";
-import type { Api, FilesApi } from "../api.ts";
+import type { Api, FilesApi, ServedFile } from "../api.ts";
 import { type Handler, Router } from "../router.ts";
 import { resolve, resolveGroup } from "./lookup.ts";
 import type { GroupJson, TransferJson } from "../types.ts";
@@ -58,7 +61,7 @@ function transferId(raw: string): string {
   return raw;
 }
 
-/** `/files`, `/files/upload`, `/transfers`, `/transfers/ID` and `/transfers/ID/accept|refuse|cancel`. */
+/** `/files`, `/files/upload`, `/transfers`, `/transfers/ID`, `/transfers/ID/files/N` and `/transfers/ID/accept|refuse|cancel`. */
 export function fileRoutes(api: Api): Router {
   /** `POST /transfers/ID/accept|refuse|cancel`. */
   const answer = (action: "accept" | "refuse" | "cancel"): Handler => async (req, _url, params) => {
@@ -121,7 +124,73 @@ export function fileRoutes(api: Api): Router {
     })
     .get("/transfers", () => json(filesOf(api).list()))
     .get("/transfers/:id", (_req, _url, params) => json(filesOf(api).get(transferId(params.id!))))
+    .get("/transfers/:id/files/:n", async (req, _url, params) => {
+      const files = filesOf(api);
+      const tid = transferId(params.id!);
+      if (!/^\d{1,9}$/.test(params.n!)) {
+        throw new HttpError(400, "A file's index is a whole number from 0 (its n in images of GET /transfers/ID)");
+      }
+      const served = await files.openFile(tid, Number(params.n));
+      const headers = servedHeaders(served);
+      const fresh = req.headers.get("if-none-match")?.split(/\s*,\s*/).includes(served.etag);
+      if (req.method === "HEAD" || fresh) {
+        served.file.close();
+        return new Response(null, { status: fresh ? 304 : 200, headers });
+      }
+      return new Response(fileBody(served.file, served.size), { headers });
+    })
     .post("/transfers/:id/accept", answer("accept"))
     .post("/transfers/:id/refuse", answer("refuse"))
     .post("/transfers/:id/cancel", answer("cancel"));
+}
+
+/**
+ * What a file of a transfer is served with: its type (a picture's, or bytes)
+ * and name, never sniffed by the browser (`nosniff`), a policy that runs and
+ * loads nothing even if opened as a page (`sandbox`), readable by this
+ * origin's pages only.
+ */
+function servedHeaders(s: ServedFile): Record<string, string> {
+  return {
+    "content-type": s.type,
+    "content-length": String(s.size),
+    "content-disposition": s.disposition,
+    "x-content-type-options": "nosniff",
+    "content-security-policy": "default-src 'none'; sandbox",
+    "cross-origin-resource-policy": "same-origin",
+    "referrer-policy": "no-referrer",
+    "cache-control": "private, no-cache",
+    etag: s.etag,
+  };
+}
+
+/** Exactly `size` bytes of an open file, closed at the end or when the client goes. */
+function fileBody(file: Deno.FsFile, size: number): ReadableStream<Uint8Array> {
+  let left = size;
+  const close = () => {
+    try {
+      file.close();
+    } catch { /* closed already */ }
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(ctrl) {
+      try {
+        const buf = new Uint8Array(Math.min(left, 256 * 1024));
+        const n = left > 0 ? await file.read(buf) : null;
+        if (n === null) {
+          close();
+          // Shorter than it was a moment ago: the connection is cut rather than the file padded.
+          if (left > 0) ctrl.error(new Error(`the file ended ${left} bytes short`));
+          else ctrl.close();
+          return;
+        }
+        left -= n;
+        ctrl.enqueue(buf.subarray(0, n));
+      } catch (e) {
+        close();
+        ctrl.error(e);
+      }
+    },
+    cancel: close,
+  }, { highWaterMark: 0 });
 }

@@ -25,8 +25,17 @@ import {
   OFFER_TTL_MS,
   type OfferNote,
 } from "../../protocol/files.ts";
-import { FileError, type Transfer, type TransferFile, transferKey, writeAll } from "./files_model.ts";
+import {
+  FileError,
+  hashFile,
+  type ImageEntry,
+  type Transfer,
+  type TransferFile,
+  transferKey,
+  writeAll,
+} from "./files_model.ts";
 import type { FilesState } from "./files_state.ts";
+import { imageEntry, MAX_IMAGES } from "./files_images.ts";
 
 /** Files walked and hashed for an offer (of one or several: a group's members). */
 interface Prepared {
@@ -34,14 +43,22 @@ interface Prepared {
   names: string[];
   /** Symbolic links inside folders left out. */
   skipped: number;
+  /** The pictures among them (media: shown as thumbnails). */
+  images: ImageEntry[];
 }
 
 /** Offers made, offers received, and the notes about them. */
 export class Offers {
   #s: FilesState;
+  #autoAccept: (t: Transfer, encrypted: boolean) => boolean;
 
-  constructor(state: FilesState) {
+  /**
+   * `autoAccept`: whether an offer that came is accepted without asking by another rule (pictures), told whether
+   * the message that carried it came end-to-end encrypted (so from the holder of the sender's key).
+   */
+  constructor(state: FilesState, autoAccept: (t: Transfer, encrypted: boolean) => boolean = () => false) {
     this.#s = state;
+    this.#autoAccept = autoAccept;
   }
 
   /**
@@ -180,19 +197,24 @@ export class Offers {
         throw new FileError(`Too many files: at most ${MAX_OFFER_FILES} in one offer`);
       }
     }
-    for (const f of files) {
+    const images: ImageEntry[] = [];
+    for (const [i, f] of files.entries()) {
       try {
-        f.sha256 = await hashFile(f.source!);
+        f.sha256 = await hashFile(f.source!, (head) => {
+          const image = images.length < MAX_IMAGES ? imageEntry(i, f.path, f.size, head) : undefined;
+          if (image) images.push(image);
+        });
       } catch (e) {
         throw new FileError(`Cannot read ${f.source}: ${(e as Error).message}`);
       }
     }
-    return { files, names, skipped };
+    return { files, names, skipped, images };
   }
 
   /** Stores an offer of prepared files to `to` and sends it; each offer has its own copy of the files' state. */
   async #offerPrepared(to: string, prepared: Prepared): Promise<TransferJson> {
     const files = prepared.files.map((f) => ({ ...f }));
+    const images = prepared.images.map((i) => ({ ...i }));
     const { names, skipped } = prepared;
     const now = this.#s.wallNow();
     const entries = files.map(({ path, size, mtime, sha256 }) => ({ path, size, mtime, sha256 }));
@@ -213,6 +235,7 @@ export class Offers {
       filesDone: 0,
       files,
     };
+    if (images.length > 0) t.images = images;
     const note: OfferNote = {
       kind: "offer",
       offer: t.id,
@@ -279,8 +302,8 @@ export class Offers {
     }
   }
 
-  /** A note from a peer: an offer made to this node, or how one ended. */
-  onNote(peer: string, note: FilesNote, _now: number): void {
+  /** A note from a peer: an offer made to this node, or how one ended; `encrypted`: it came end-to-end encrypted. */
+  onNote(peer: string, note: FilesNote, _now: number, encrypted = false): void {
     if (note.kind === "offer") {
       const key = transferKey("in", note.offer);
       if (this.#s.transfers.has(key)) return;
@@ -312,7 +335,10 @@ export class Offers {
       });
       const policy = this.#s.d.options.accept ?? "ask";
       const small = t.bytes <= (this.#s.d.options.autoAcceptMaxBytes ?? 1024 ** 3);
-      if (small && (policy === "always" || (policy === "trusted" && this.#s.d.trusted(peer)))) {
+      if (
+        (small && (policy === "always" || (policy === "trusted" && this.#s.d.trusted(peer)))) ||
+        this.#autoAccept(t, encrypted)
+      ) {
         try {
           this.#s.accept(t.id);
         } catch (e) {
@@ -341,17 +367,4 @@ export class Offers {
       this.#s.end(t, "cancelled", `cancelled by ${this.#s.d.peerName(peer)}`);
     }
   }
-}
-
-/** SHA-256 of a file, hex, read 1 MiB at a time (the event loop is not held). */
-export async function hashFile(path: string): Promise<string> {
-  using f = await Deno.open(path, { read: true });
-  const hash = createHash("sha256");
-  const buf = new Uint8Array(1024 * 1024);
-  for (;;) {
-    const n = await f.read(buf);
-    if (n === null) break;
-    hash.update(buf.subarray(0, n));
-  }
-  return hash.digest("hex");
 }
