@@ -16,10 +16,11 @@
  * | `GET /healthz` | `ok`, or 503 with what is wrong (a damaged database), a line each; the only route open to all | status.ts |
  * | `GET /metrics` | Prometheus text | status.ts |
  * | `POST /memory/compact` | compact the heap now (at most every 10 s) | status.ts |
- * | `POST /messages[?wait=S]` | send `{to, text, sealed?}`, `{group, text}` or `{messages: [{to, text}, …]}` | messages.ts |
+ * | `POST /messages[?wait=S]` | send `{to, text, sealed?, replyTo?}`, `{group, text, replyTo?}` or `{messages: [{to, text}, …]}` | messages.ts |
  * | `GET /messages?peer=&group=&before=&after=&limit=` | a page of history, oldest first (before/after: a cursor or a time) | messages.ts |
  * | `POST /messages/read` | `{peer}` or `{group}`, `upTo?`: mark what came in read | messages.ts |
  * | `POST /messages/open` | `{id}`: open a sealed message | messages.ts |
+ * | `POST /messages/ID/edit` (`{text}`), `/delete` | change a message this node sent, here and at its peer | messages.ts |
  * | `POST /broadcast[?wait=S]` | send `{text}` to every peer online | messages.ts |
  * | `GET /messages/search?q=&peer=&before=&limit=` | messages containing q, newest first | search.ts |
  * | `GET /groups`, `POST /groups` | the groups; `{name, members}`: make one | groups.ts |

@@ -207,6 +207,14 @@ export interface MessageJson {
   encrypted?: boolean;
   /** A message this node wrote to a group: each member's copy (status and when it was read). */
   recipients?: { id: string; name: string; status: StoredMessage["status"]; readAt?: string }[];
+  /** The id of the message this one answers. */
+  replyTo?: string;
+  /** That message, as it stands now (absent when it is not here): its text cut to 200 characters. */
+  quote?: { id: string; text: string; direction: "in" | "out"; deleted?: true };
+  /** When its sender last edited it (ms since the epoch, by the sender's clock). */
+  editedAt?: number;
+  /** When its sender deleted it; `text` is then "". */
+  deletedAt?: number;
 }
 
 /** The outcome of looking a peer up by what a user typed. */

@@ -27,6 +27,7 @@ import { MemoryService } from "./services/memory.ts";
 import { FilesService } from "./services/files.ts";
 import { AutoReplyService } from "./services/auto_reply.ts";
 import { GroupsService } from "./services/groups.ts";
+import { ThreadService } from "./thread.ts";
 import { defaultDownloads } from "../common/data_dir.ts";
 import type { IpmsgService } from "./services/ipmsg.ts";
 import { Targets } from "./targets.ts";
@@ -74,6 +75,8 @@ export interface Parts {
   directory: Directory;
   conversations: Conversations;
   groups: GroupsService;
+  /** Replies, edits and deletions. */
+  thread: ThreadService;
   targets: Targets;
   memory: MemoryService;
   /** File transfer (absent on a fake network without TCP). */
@@ -199,6 +202,7 @@ export async function assemble(o: {
   });
   const groups = new GroupsService({ store, conversations, directory, notices, self: identity.id });
   conversations.groupName = (id) => groups.groupName(id);
+  const thread = new ThreadService({ store, conversations, groups });
   const memory = new MemoryService();
   const autoReply = options.awayReply
     ? new AutoReplyService({
@@ -258,6 +262,7 @@ export async function assemble(o: {
     directory,
     conversations,
     groups,
+    thread,
     ...(files ? [files] : []),
     ...(autoReply ? [autoReply] : []),
     ...(notify ? [notify] : []),
@@ -265,7 +270,20 @@ export async function assemble(o: {
     memory,
   ];
   const self = { id: identity.id, publicKey: identity.publicKey, name: () => lanchat.discovery.self.name };
-  return { lanchat, messaging, ipmsg, directory, conversations, groups, targets, memory, files, services, self };
+  return {
+    lanchat,
+    messaging,
+    ipmsg,
+    directory,
+    conversations,
+    groups,
+    thread,
+    targets,
+    memory,
+    files,
+    services,
+    self,
+  };
 }
 
 /** The notify service, where a session bus is there and notifications are not turned off (said in the log). */

@@ -218,7 +218,8 @@ export class Daemon {
       metrics: () => this.views.metrics(),
       lookupPeer: (q) => directory.lookup(q),
       onlinePeers: () => directory.onlinePeers(),
-      sendMessage: (to, text) => conversations.sendMessage(to, text),
+      sendMessage: (to, text, replyTo) =>
+        conversations.sendMessage(to, text, replyTo ? { kind: "reply", id: replyTo } : undefined),
       sendMessages: (items) => conversations.sendMessages(items),
       waitDelivered: (id, ms) => conversations.waitDelivered(id, ms),
       history: (q) => conversations.history(q),
@@ -245,6 +246,7 @@ export class Daemon {
       openSealed: (id) => conversations.openSealed(id),
       files: this.parts.files,
       groups: this.parts.groups,
+      thread: this.parts.thread,
     };
   }
 

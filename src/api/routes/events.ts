@@ -45,8 +45,12 @@ export function sseEvent(api: Api, e: DaemonEvent): [string, unknown] | undefine
     case "queued":
     case "sent":
     case "failed":
-      // A member's copy of a group message is not history: its group message's event says what it did.
-      return e.message.copyOf ? undefined : [e.type, api.messageJson(e.message)];
+      // A member's copy of a group message is not history: its group message's event says what it did. An
+      // edit or a deletion is not either: the message it changed comes as message-updated.
+      if (e.message.copyOf || e.message.ref?.kind === "edit" || e.message.ref?.kind === "delete") return undefined;
+      return [e.type, api.messageJson(e.message)];
+    case "message-updated":
+      return [e.type, { type: e.type, message: api.messageJson(e.message) }];
     case "group":
       return ["group", e.group];
     case "store-error":

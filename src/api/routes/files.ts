@@ -1,7 +1,7 @@
 /**
  * File transfer, both ways: offers (`POST /files {to, paths}` for paths on
  * the daemon's host, `POST /files/upload?to=&name=` for the bytes of the
- * body, from the web page) and the transfers (`GET /transfers`,
+ * body, from the web page; `to` a peer, or a group: one offer to each member) and the transfers (`GET /transfers`,
  * `GET /transfers/ID`, `POST /transfers/ID/accept {dir?}`, `/refuse`,
  * `/cancel`), and a file of a transfer (`GET /transfers/ID/files/N`: a
  * picture inline with its real type, anything else as an attachment of
@@ -13,7 +13,41 @@
 import { HttpError, json, readBody, readJsonObject } from "../request.ts";
 import type { Api, FilesApi, ServedFile } from "../api.ts";
 import { type Handler, Router } from "../router.ts";
-import { resolve } from "./lookup.ts";
+import { resolve, resolveGroup } from "./lookup.ts";
+import type { GroupJson, TransferJson } from "../types.ts";
+
+/**
+ * The group a `to` names, if it names one: `@NAME`, or a group's id (32 hex
+ * digits, which no peer's id is the same as). Undefined: a peer.
+ */
+function groupTo(api: Api, to: string): GroupJson | undefined {
+  if (to.startsWith("@")) return resolveGroup(api, to);
+  if (!/^[0-9a-f]{32}$/.test(to)) return undefined;
+  const r = api.groups.lookup(to);
+  return r.ok && r.group.id === to ? r.group : undefined;
+}
+
+/** The members a file to `g` goes to: all but this node (400 when this node left it, or no one else is in it). */
+function membersOf(g: GroupJson): string[] {
+  if (g.left) throw new HttpError(400, `You left “${g.name}”: someone in it must add you again`);
+  const members = g.members.filter((m) => !m.self).map((m) => m.id);
+  if (members.length === 0) throw new HttpError(400, `No one else is in “${g.name}”: add someone first`);
+  return members;
+}
+
+/**
+ * `202 {group, transfers: [TransferJson…]}`, one transfer per member offered;
+ * `failed: [{peer: {id, name}, error}]` for members it could not be offered
+ * to (an IP Messenger user without --ipmsg…).
+ */
+function groupAnswer(api: Api, g: GroupJson, members: string[], results: (TransferJson | Error)[]): Response {
+  const failed = results.flatMap((r, i) =>
+    r instanceof Error ? [{ peer: { id: members[i]!, name: api.peerName(members[i]!) }, error: r.message }] : []
+  );
+  if (failed.length === results.length) throw results[0];
+  const transfers = results.filter((r): r is TransferJson => !(r instanceof Error));
+  return json({ group: g.id, transfers, ...(failed.length ? { failed } : {}) }, 202);
+}
 
 function filesOf(api: Api): FilesApi {
   if (!api.files) throw new HttpError(501, "This daemon does not transfer files");
@@ -60,6 +94,12 @@ export function fileRoutes(api: Api): Router {
       ) {
         throw new HttpError(400, 'Field "paths" must be a list of files and folders on the daemon\'s host');
       }
+      const group = groupTo(api, body.to);
+      if (group) {
+        const members = membersOf(group);
+        if (!files.offerToEach) throw new HttpError(501, "This daemon does not send files to groups");
+        return groupAnswer(api, group, members, await files.offerToEach(members, body.paths as string[]));
+      }
       const peer = resolve(api, body.to);
       return json(await files.offer(peer.id, body.paths as string[]), 202);
     })
@@ -72,6 +112,13 @@ export function fileRoutes(api: Api): Router {
       }
       const size = Number(req.headers.get("content-length") ?? NaN);
       if (!Number.isSafeInteger(size) || size < 0) throw new HttpError(411, "Content-Length is required");
+      const group = groupTo(api, to);
+      if (group) {
+        const members = membersOf(group);
+        if (!files.offerUploadToEach) throw new HttpError(501, "This daemon does not send files to groups");
+        const body = req.body ?? new ReadableStream();
+        return groupAnswer(api, group, members, await files.offerUploadToEach(members, name, size, body));
+      }
       const peer = resolve(api, to);
       return json(await files.offerUpload(peer.id, name, size, req.body ?? new ReadableStream()), 202);
     })

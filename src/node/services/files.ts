@@ -94,6 +94,21 @@ export class FilesService implements Service {
     return this.#offers.offer(to, paths);
   }
 
+  /** See {@link Offers.offerToEach}. */
+  offerToEach(members: string[], paths: string[]): Promise<(TransferJson | FileError)[]> {
+    return this.#offers.offerToEach(members, paths);
+  }
+
+  /** See {@link Offers.offerUploadToEach}. */
+  offerUploadToEach(
+    members: string[],
+    name: string,
+    size: number,
+    body: ReadableStream<Uint8Array>,
+  ): Promise<(TransferJson | FileError)[]> {
+    return this.#offers.offerUploadToEach(members, name, size, body);
+  }
+
   /** Accepts an incoming offer; its files go to `dir` (default: the downloads folder). */
   accept(id: string, dir?: string): TransferJson {
     return this.#fetches.accept(id, dir);

@@ -274,11 +274,18 @@ export class FilesState implements FilesHost {
     }
   }
 
-  /** Removes the folder a page's upload was staged in; its pictures are no longer readable. */
+  /**
+   * Lets go of the folder a page's upload was staged in: removed once no
+   * other transfer holds it (an upload to a group's members is staged once
+   * for all of their transfers); its pictures are no longer readable here.
+   */
   removeUpload(t: Transfer): void {
-    void Deno.remove(t.staged!, { recursive: true }).catch(() => {});
+    const folder = t.staged!;
     t.staged = undefined;
     t.images = undefined;
+    if (![...this.transfers.values()].some((o) => o.staged === folder)) {
+      void Deno.remove(folder, { recursive: true }).catch(() => {});
+    }
   }
 
   async note(t: Transfer, note: FilesNote): Promise<void> {
