@@ -321,6 +321,7 @@ async function benchMessaging(): Promise<void> {
       `| acked messages/s in batches, end-to-end encrypted / unencrypted (${e2e.rev}), medians of ${e2e.rounds} alternating rounds, same run | ${e2e.medians.encrypted} / ${e2e.medians.plain} = ${
         (e2e.ratio * 100).toFixed(1)
       } % | ≥ 90 % |`,
+      `| CPU both daemons spend per acked message, end-to-end encrypted / unencrypted (${e2e.rev}), medians | ${e2e.cpuMicrosPerMessage.medians.encrypted} / ${e2e.cpuMicrosPerMessage.medians.plain} µs | |`,
       `| raw Deno UDP datagrams/s, same size (${size} B), same run | ${raw} | |`,
       `| ratio | ${(result.ratio * 100).toFixed(1)} % | ≥ 50 % |`,
       `| storage alone (scripts/store_floor.ts, the daemon's own Store calls, no network): µs per message, sender / receiver | ${floor.senderUsPerMessage} / ${floor.receiverUsPerMessage} µs | |`,
@@ -356,6 +357,11 @@ async function benchMessaging(): Promise<void> {
         `acked messages/s end-to-end encrypted vs unencrypted (${e2e.rev}), same run`,
         `${e2e.medians.encrypted} vs ${e2e.medians.plain}: ${(e2e.ratio * 100).toFixed(1)} %`,
         "≥ 90 %",
+      ],
+      [
+        `CPU both daemons spend per acked message, end-to-end encrypted vs unencrypted (${e2e.rev})`,
+        `${e2e.cpuMicrosPerMessage.medians.encrypted} vs ${e2e.cpuMicrosPerMessage.medians.plain} µs`,
+        "",
       ],
       [
         "acked messages/s vs raw Deno UDP, same run",

@@ -22,6 +22,16 @@ export interface E2eVersusPlain {
   plain: number[];
   medians: { encrypted: number; plain: number };
   ratio: number;
+  /** CPU µs both daemons spent per acked message, each round, and the medians. */
+  cpuMicrosPerMessage: { encrypted: number[]; plain: number[]; medians: { encrypted: number; plain: number } };
+}
+
+/** CPU seconds (user + system) the daemons of `pair` have used, from /proc. */
+function cpuSeconds(pair: readonly DaemonProcess[]): number {
+  return pair.reduce((n, d) => {
+    const f = Deno.readTextFileSync(`/proc/${d.child.pid}/stat`).split(") ")[1]!.split(" ");
+    return n + Number(f[11]) + Number(f[12]);
+  }, 0) / 100;
 }
 
 function median(xs: number[]): number {
@@ -63,9 +73,17 @@ export async function e2eVersusPlain(o: {
     const plain = await pair(tree);
     const encrypted: number[] = [];
     const clear: number[] = [];
+    const cpu = { encrypted: [] as number[], plain: [] as number[] };
+    // CPU both daemons spend per acked message: unlike messages/s, not moved much by what else the machine runs.
+    const timed = async (pair: readonly [DaemonProcess, DaemonProcess], into: number[]) => {
+      const c0 = cpuSeconds(pair);
+      const rate = await o.throughput(...pair);
+      into.push(Math.round((cpuSeconds(pair) - c0) / o.messages * 1e6));
+      return rate;
+    };
     for (let r = 0; r < o.rounds; r++) {
-      encrypted.push(await o.throughput(...e2e));
-      clear.push(await o.throughput(...plain));
+      encrypted.push(await timed(e2e, cpu.encrypted));
+      clear.push(await timed(plain, cpu.plain));
     }
     const status = await (await fetch(`${e2e[0].httpUrl}/status`)).json();
     const sealed = status.security?.e2e?.counters?.sealed ?? 0;
@@ -79,6 +97,7 @@ export async function e2eVersusPlain(o: {
       plain: clear,
       medians,
       ratio: Math.round((medians.encrypted / medians.plain) * 1000) / 1000,
+      cpuMicrosPerMessage: { ...cpu, medians: { encrypted: median(cpu.encrypted), plain: median(cpu.plain) } },
     };
   } finally {
     await Promise.all(started.map((d) => d.kill()));

@@ -14,7 +14,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { jsonError } from "./request.ts";
 import type { Middleware } from "./router.ts";
-import { NO_SESSION_TEXT, noticePage, type OneTimeCodes, sessionMatches } from "./web_link.ts";
+import { NO_SESSION_TEXT, noticePage, type OneTimeCodes, sessionMatches, type SessionScope } from "./web_link.ts";
 
 /** A file of the web page, as served. */
 export interface WebAsset {
@@ -40,6 +40,18 @@ export interface HttpAccess {
   allowedHosts?: readonly string[];
   /** The web page's files by path ("/", "/app.js", …). */
   web?: ReadonlyMap<string, WebAsset>;
+  /**
+   * This handler serves the LAN (`lanchat web --lan`): only the LAN
+   * session's cookie lets a request in; the bearer token is refused (it
+   * must never cross the LAN in clear text), and no code is made here.
+   */
+  lan?: boolean;
+  /**
+   * On the loopback handler: opens the LAN listeners (if not open yet) and
+   * gives their origins (`http://198.18.0.2:47476`), for `POST /session/link
+   * {"lan": true}`; throws an Error saying why when it cannot.
+   */
+  openLan?: () => Promise<string[]>;
 }
 
 /** Host names accepted on a loopback bind. */
@@ -94,22 +106,34 @@ export function crossOrigin(req: Request): string | undefined {
 /** The cookie the web page's session is kept in (its value derived from the token: web_link.ts). */
 export const SESSION_COOKIE = "lanchat_session";
 
-/** Whether a `Cookie` header carries the session (compared in constant time). */
-function cookieMatches(header: string | null, token: string): boolean {
+/** Whether a `Cookie` header carries the session of `scope` (compared in constant time). */
+function cookieMatches(header: string | null, token: string, scope: SessionScope): boolean {
   const m = new RegExp(`(?:^|;\\s*)${SESSION_COOKIE}=([^;]+)`).exec(header ?? "");
-  return m !== null && sessionMatches(m[1]!, token);
+  return m !== null && sessionMatches(m[1]!, token, scope);
 }
+
+/** What a browser on the LAN without the LAN session is told. */
+const LAN_NO_SESSION_TEXT = "Run `lanchat web --lan` on the computer that runs lanchat, and open its link (or scan " +
+  "its QR code) here within a minute.";
+
+/** What a request from the LAN without the LAN session is told. */
+export const LAN_UNAUTHORIZED_TEXT = "This lanchat answers its owner only: on the LAN, through the page opened with " +
+  "the one-time link of `lanchat web --lan` (a bearer token is not accepted over the LAN)";
 
 /** What a request without the token is told: who may use this API and how. */
 export const UNAUTHORIZED_TEXT = "Missing or wrong bearer token: this lanchat answers its owner only. " +
   "Run `lanchat web` on this computer to open the page, or send Authorization: Bearer and the token in " +
   "http_token in the daemon's data directory (the owner's CLI reads it, or $LANCHAT_HTTP_TOKEN)";
 
-/** Whether `req` is the owner's: the bearer token or the page's session cookie. */
-export function isOwner(req: Request, token: string): boolean {
+/**
+ * Whether `req` is the owner's: the bearer token or the page's session
+ * cookie; on the LAN (`lan`), the LAN session's cookie only.
+ */
+export function isOwner(req: Request, token: string, lan = false): boolean {
+  if (lan) return cookieMatches(req.headers.get("cookie"), token, "lan");
   // Both checked, whatever the first says: the time taken does not tell which one failed.
   const bearer = tokenMatches(req.headers.get("authorization"), token);
-  const cookie = cookieMatches(req.headers.get("cookie"), token);
+  const cookie = cookieMatches(req.headers.get("cookie"), token, "local");
   return bearer || cookie;
 }
 
@@ -131,9 +155,11 @@ export function accessChecks(access: HttpAccess): Middleware {
     const read = req.method === "GET" || req.method === "HEAD";
     // Open to all: the health check, and the one-time link (its code is the proof; routes/page.ts).
     const open = path === "/healthz" || (path === "/session" && read);
-    if (access.token !== undefined && !open && !isOwner(req, access.token)) {
+    if (access.token !== undefined && !open && !isOwner(req, access.token, access.lan)) {
       const res = read && access.web?.get(url.pathname)?.type.startsWith("text/html")
-        ? noticePage(401, NO_SESSION_TEXT)
+        ? noticePage(401, access.lan ? LAN_NO_SESSION_TEXT : NO_SESSION_TEXT)
+        : access.lan
+        ? jsonError(401, LAN_UNAUTHORIZED_TEXT)
         : jsonError(401, UNAUTHORIZED_TEXT, { "www-authenticate": 'Bearer realm="lanchat"' });
       // HEAD: the head alone, as the routes answer it (router.ts).
       return req.method === "HEAD" ? new Response(null, { status: res.status, headers: res.headers }) : res;

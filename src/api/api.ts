@@ -15,6 +15,7 @@ import type {
   VerifyJson,
 } from "./types.ts";
 import type { HistoryQuery, Pin, SearchResult, StoredMessage } from "../storage/store.ts";
+import type { HttpError } from "./request.ts";
 
 /** What the HTTP layer needs from the daemon. */
 export interface Api {
@@ -29,8 +30,8 @@ export interface Api {
   lookupPeer(query: string): PeerLookup;
   /** Peers in the roster now. */
   onlinePeers(): { id: string; name: string }[];
-  /** Stores a message to send; resolves once it is durable (committed). */
-  sendMessage(to: string, text: string): Promise<StoredMessage>;
+  /** Stores a message to send (with `replyTo`: answering that message); resolves once it is durable (committed). */
+  sendMessage(to: string, text: string, replyTo?: string): Promise<StoredMessage>;
   /** Stores messages under one commit: per message, the stored message or why it was not stored. */
   sendMessages(items: { to: string; text: string }[]): Promise<(StoredMessage | Error)[]>;
   waitDelivered(id: string, timeoutMs: number): Promise<StoredMessage | undefined>;
@@ -65,6 +66,8 @@ export interface Api {
   files?: FilesApi;
   /** Group conversations. */
   groups: GroupsApi;
+  /** Replies, edits and deletions; absent in a daemon without them. */
+  thread?: ThreadApi;
   /** Compacts the heap now; undefined when the daemon cannot (V8's gc not exposed). */
   compactMemory(): { ok: true } | { ok: false; retryAfterMs: number } | undefined;
 }
@@ -76,8 +79,18 @@ export interface GroupsApi {
   create(name: string, members: string[]): Promise<{ group: GroupJson; message: StoredMessage }>;
   add(id: string, members: string[]): Promise<{ group: GroupJson; message: StoredMessage }>;
   leave(id: string): Promise<{ group: GroupJson; message: StoredMessage }>;
-  send(id: string, text: string): Promise<StoredMessage>;
+  send(id: string, text: string, replyTo?: string): Promise<StoredMessage>;
   markRead(id: string, upTo?: number): number;
+}
+
+/** Replies, edits and deletions. Errors are {@link HttpError}s with the status to answer. */
+export interface ThreadApi {
+  /** The full id of the message a reply in that conversation answers (400 when it is not one of its). */
+  replyTarget(replyTo: string, place: { peer: string } | { group: string }): string;
+  /** Edits a message of this node's (404 unknown, 403 not its own or failed, 409 deleted). */
+  edit(id: string, text: string): Promise<StoredMessage>;
+  /** Deletes a message of this node's (as edit). */
+  delete(id: string): Promise<StoredMessage>;
 }
 
 /** File transfer, both ways. Errors are {@link HttpError}s with the status to answer. */
@@ -86,10 +99,39 @@ export interface FilesApi {
   offer(to: string, paths: string[]): Promise<TransferJson>;
   /** Offers a file whose bytes come in the request (from the web page), staged in the data directory. */
   offerUpload(to: string, name: string, size: number, body: ReadableStream<Uint8Array>): Promise<TransferJson>;
+  /** Offers the same paths to each member of a group (one transfer each); per member, the transfer or why not. */
+  offerToEach?(members: string[], paths: string[]): Promise<(TransferJson | HttpError)[]>;
+  /** As {@link offerUpload}, to each member of a group, staged once. */
+  offerUploadToEach?(
+    members: string[],
+    name: string,
+    size: number,
+    body: ReadableStream<Uint8Array>,
+  ): Promise<(TransferJson | HttpError)[]>;
   list(): TransferJson[];
   /** A transfer by id or id prefix. */
   get(id: string): TransferJson;
   accept(id: string, dir?: string): TransferJson;
   refuse(id: string): TransferJson;
   cancel(id: string): TransferJson;
+  /**
+   * File `n` of a transfer, checked to be the one received or offered, open
+   * at its start (the caller closes it), with the type its first bytes say.
+   */
+  openFile(id: string, n: number): Promise<ServedFile>;
+  /** Offers of pictures from verified peers accepted without asking (kept across restarts). */
+  readonly autoAcceptImages: { enabled: boolean; maxBytes: number };
+  setAutoAcceptImages(v: { enabled: boolean; maxBytes: number }): { enabled: boolean; maxBytes: number };
+}
+
+/** A file of a transfer ready to be served. */
+export interface ServedFile {
+  /** Open at its start; closed by whoever serves it. */
+  file: Deno.FsFile;
+  size: number;
+  /** image/png, image/jpeg, image/gif, image/webp, or application/octet-stream. */
+  type: string;
+  /** The `Content-Disposition` header. */
+  disposition: string;
+  etag: string;
 }

@@ -16,10 +16,11 @@
  * | `GET /healthz` | `ok`, or 503 with what is wrong (a damaged database), a line each; the only route open to all | status.ts |
  * | `GET /metrics` | Prometheus text | status.ts |
  * | `POST /memory/compact` | compact the heap now (at most every 10 s) | status.ts |
- * | `POST /messages[?wait=S]` | send `{to, text, sealed?}`, `{group, text}` or `{messages: [{to, text}, …]}` | messages.ts |
+ * | `POST /messages[?wait=S]` | send `{to, text, sealed?, replyTo?}`, `{group, text, replyTo?}` or `{messages: [{to, text}, …]}` | messages.ts |
  * | `GET /messages?peer=&group=&before=&after=&limit=` | a page of history, oldest first (before/after: a cursor or a time) | messages.ts |
  * | `POST /messages/read` | `{peer}` or `{group}`, `upTo?`: mark what came in read | messages.ts |
  * | `POST /messages/open` | `{id}`: open a sealed message | messages.ts |
+ * | `POST /messages/ID/edit` (`{text}`), `/delete` | change a message this node sent, here and at its peer | messages.ts |
  * | `POST /broadcast[?wait=S]` | send `{text}` to every peer online | messages.ts |
  * | `GET /messages/search?q=&peer=&before=&limit=` | messages containing q, newest first | search.ts |
  * | `GET /groups`, `POST /groups` | the groups; `{name, members}`: make one | groups.ts |
@@ -28,7 +29,9 @@
  * | `POST /files/upload?to=&name=` | offer the file in the body (the web page's uploads) | files.ts |
  * | `GET /transfers`, `GET /transfers/ID` | file transfers, both ways | files.ts |
  * | `POST /transfers/ID/accept` (`{dir}` optional), `/refuse`, `/cancel` | answer or end a transfer | files.ts |
+ * | `GET /transfers/ID/files/N` | file N of a transfer: a picture inline with its type, anything else as bytes to save | files.ts |
  * | `PUT /presence` | `{presence: online|away|busy, note?}` | presence.ts |
+ * | `GET /settings`, `PUT /settings` | settings kept across restarts (`{autoAcceptImages: {enabled, maxBytes}}`) | settings.ts |
  * | `GET /events` | Server-Sent Events | events.ts |
  * | `GET /`, `/app.js`, `/app.css`, … | the web page (web/ in the repository); without a session, `/` says how to get one | page.ts |
  * | `POST /session/link` | `{path, expiresInSeconds}`: a one-time link to open the page (`lanchat web`) | page.ts |
@@ -51,6 +54,7 @@ import { groupRoutes } from "./routes/groups.ts";
 import { fileRoutes } from "./routes/files.ts";
 import { presenceRoutes } from "./routes/presence.ts";
 import { eventRoutes } from "./routes/events.ts";
+import { settingsRoutes } from "./routes/settings.ts";
 
 export { HttpError, jsonError, MAX_BODY_BYTES, MAX_WAIT_SECONDS, readBody } from "./request.ts";
 export type { Api, FilesApi, GroupsApi } from "./api.ts";
@@ -74,12 +78,15 @@ export interface HandlerWithStreams {
   closeStreams(): void;
   /** Every route, as `METHOD /path` (`:name` for a parameter): what the access tests go through. */
   routes(): string[];
+  /** Event streams open that a web page opened (with the page's cookie, not the CLI's bearer token). */
+  pageStreams(): number;
 }
 
 /** Builds the request handler over an {@link Api}. */
 export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStreams {
   // A way to close each event stream open: /status counts them, shutdown closes them.
   const streams = new Set<() => void>();
+  const pages = new Set<() => void>();
   const app = new Router()
     .use(accessChecks(access))
     .use(page(access))
@@ -90,12 +97,14 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
     .route(groupRoutes(api))
     .route(fileRoutes(api))
     .route(presenceRoutes(api))
-    .route(eventRoutes(api, streams))
+    .route(settingsRoutes(api))
+    .route(eventRoutes(api, streams, pages))
     .route(sessionRoutes(access));
   const handler = ((req: Request) => app.handle(req)) as HandlerWithStreams;
   handler.closeStreams = () => {
     for (const close of [...streams]) close();
   };
   handler.routes = () => app.routes();
+  handler.pageStreams = () => pages.size;
   return handler;
 }

@@ -127,6 +127,31 @@ export interface TransferJson {
    * absent before the first connection.
    */
   encrypted?: boolean;
+  /**
+   * The pictures among its files (PNG, JPEG, GIF or WebP by their first
+   * bytes), once readable here: an incoming file once received, an outgoing
+   * one from its source; `url` serves it (`GET /transfers/ID/files/N`, N its
+   * index in the transfer's files). At most the first 200.
+   */
+  images?: ImageJson[];
+}
+
+/** A picture among a transfer's files. */
+export interface ImageJson {
+  n: number;
+  name: string;
+  type: "image/png" | "image/jpeg" | "image/gif" | "image/webp";
+  size: number;
+  /** In pixels, as its header says (nothing decoded; absent when it does not say): a page leaves a huge one alone. */
+  width?: number;
+  height?: number;
+  url: string;
+}
+
+/** Settings kept across restarts (`GET /settings`, `PUT /settings`). */
+export interface SettingsJson {
+  /** Offers of pictures only, up to maxBytes in all, from peers whose key is verified, accepted without asking. */
+  autoAcceptImages: { enabled: boolean; maxBytes: number };
 }
 
 /**
@@ -182,6 +207,14 @@ export interface MessageJson {
   encrypted?: boolean;
   /** A message this node wrote to a group: each member's copy (status and when it was read). */
   recipients?: { id: string; name: string; status: StoredMessage["status"]; readAt?: string }[];
+  /** The id of the message this one answers. */
+  replyTo?: string;
+  /** That message, as it stands now (absent when it is not here): its text cut to 200 characters. */
+  quote?: { id: string; text: string; direction: "in" | "out"; deleted?: true };
+  /** When its sender last edited it (ms since the epoch, by the sender's clock). */
+  editedAt?: number;
+  /** When its sender deleted it; `text` is then "". */
+  deletedAt?: number;
 }
 
 /** The outcome of looking a peer up by what a user typed. */

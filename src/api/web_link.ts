@@ -20,39 +20,57 @@ const base64url = (b: Uint8Array) =>
   btoa(String.fromCharCode(...b)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 const hash = (s: string) => createHash("sha256").update(s).digest("hex");
 
-/** The session cookie's value for `token` (HMAC-SHA-256 of a fixed label under the token). */
-export function sessionValue(token: string): string {
-  return base64url(createHmac("sha256", token).update("lanchat web session v1").digest());
+/**
+ * Where a session or a code is good: `local`, the loopback address (this
+ * computer's browser), or `lan`, the LAN listeners `lanchat web --lan`
+ * opens (a phone). Each has its own cookie value and its own codes: a LAN
+ * cookie, which crosses the LAN in clear text, opens nothing on loopback,
+ * and the owner's loopback cookie never needs to cross the LAN.
+ */
+export type SessionScope = "local" | "lan";
+
+const LABELS: Record<SessionScope, string> = {
+  local: "lanchat web session v1",
+  lan: "lanchat web lan session v1",
+};
+
+/** The session cookie's value for `token` (HMAC-SHA-256 of a fixed label, one per scope, under the token). */
+export function sessionValue(token: string, scope: SessionScope = "local"): string {
+  return base64url(createHmac("sha256", token).update(LABELS[scope]).digest());
 }
 
-/** Whether `value` is the session value for `token` (constant time). */
-export function sessionMatches(value: string, token: string): boolean {
+/** Whether `value` is the session value for `token` in `scope` (constant time). */
+export function sessionMatches(value: string, token: string, scope: SessionScope = "local"): boolean {
   const a = createHash("sha256").update(value).digest();
-  const b = createHash("sha256").update(sessionValue(token)).digest();
+  const b = createHash("sha256").update(sessionValue(token, scope)).digest();
   return timingSafeEqual(a, b);
 }
 
-/** One-time codes: made on the owner's request, good once, for {@link CODE_TTL_MS}. */
+/** One-time codes: made on the owner's request, good once, for {@link CODE_TTL_MS}, in one scope. */
 export class OneTimeCodes {
-  /** SHA-256 of each waiting code → when it expires; only hashes are kept. */
-  readonly #waiting = new Map<string, number>();
+  /** SHA-256 of each waiting code → when it expires and where it is good; only hashes are kept. */
+  readonly #waiting = new Map<string, { until: number; scope: SessionScope }>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** A new code (32 random bytes, base64url). */
-  issue(): string {
+  /** A new code (32 random bytes, base64url), good in `scope` only. */
+  issue(scope: SessionScope = "local"): string {
     this.#expire();
     while (this.#waiting.size >= MAX_CODES) this.#waiting.delete(this.#waiting.keys().next().value!);
     const code = base64url(crypto.getRandomValues(new Uint8Array(32)));
-    this.#waiting.set(hash(code), this.now() + CODE_TTL_MS);
+    this.#waiting.set(hash(code), { until: this.now() + CODE_TTL_MS, scope });
     return code;
   }
 
-  /** True, once, for a code issued less than {@link CODE_TTL_MS} ago; false for any other string. */
-  redeem(code: string): boolean {
+  /**
+   * True, once, for a code of `scope` issued less than {@link CODE_TTL_MS}
+   * ago; false for any other string. A code tried in the other scope is
+   * spent all the same: it had one try.
+   */
+  redeem(code: string, scope: SessionScope = "local"): boolean {
     this.#expire();
     const key = hash(code);
-    const ok = this.#waiting.has(key);
+    const ok = this.#waiting.get(key)?.scope === scope;
     this.#waiting.delete(key);
     return ok;
   }
@@ -65,7 +83,7 @@ export class OneTimeCodes {
 
   #expire(): void {
     const now = this.now();
-    for (const [key, until] of this.#waiting) if (until <= now) this.#waiting.delete(key);
+    for (const [key, { until }] of this.#waiting) if (until <= now) this.#waiting.delete(key);
   }
 }
 

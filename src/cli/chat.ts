@@ -12,10 +12,11 @@ import {
   daemonUrl,
   followEventsForever,
   getJson,
-  messageText,
+  messageBody,
   NoDaemonError,
   readMarker,
   request,
+  updateLine,
 } from "./client.ts";
 import { EXIT, httpOption, outcome } from "./options.ts";
 import { printable, printableLine } from "../common/printable.ts";
@@ -64,7 +65,7 @@ export function registerChat(program: Command): void {
         if (m.cursor <= lastCursor) return;
         lastCursor = m.cursor;
         if (m.direction === "in") {
-          out(`${printableLine(m.peer.name)}: ${messageText(m)}`);
+          out(`${printableLine(m.peer.name)}: ${messageBody(m)}`);
           read.mark(m);
         }
       };
@@ -94,6 +95,12 @@ export function registerChat(program: Command): void {
         }
       };
       const follow = followEventsForever(base, (type, data) => {
+        if (type === "message-updated") {
+          // An edit or a deletion of a message already shown here.
+          const changed = (data as { message?: MessageJson }).message;
+          if (changed?.peer && ours(changed) && changed.cursor <= lastCursor) out(updateLine(changed));
+          return;
+        }
         const m = data as MessageJson;
         if (!m?.peer || !ours(m)) return;
         if (type === "message") show(m);

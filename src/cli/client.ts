@@ -243,16 +243,49 @@ export function formatMessage(m: MessageJson): string {
     ? name
     : `you → ${name}`;
   if (m.sealed) marks.push(m.direction === "in" && m.sealed.opened ? "sealed, opened" : "sealed");
-  const safe = messageText(m);
+  if (m.editedAt !== undefined && m.deletedAt === undefined) marks.push("edited");
+  const safe = replyLine(m) + messageText(m);
   const text = safe.includes("\n") ? safe.replaceAll("\n", "\n    ") : safe;
   return `${gap}${date} ${hhmmss}  ${who}: ${text}${marks.length ? `  (${marks.join(", ")})` : ""}`;
 }
 
+/** A message's text in a conversation (chat): what it answers, its text, `(edited)`. */
+export function messageBody(m: MessageJson): string {
+  const edited = m.editedAt !== undefined && m.deletedAt === undefined ? "  (edited)" : "";
+  return replyLine(m) + messageText(m) + edited;
+}
+
+/** A line saying a message was edited or deleted, as `message-updated` tells it (chat, inbox --follow). */
+export function updateLine(m: MessageJson): string {
+  const who = m.direction === "in" ? printableLine(m.peer.name) : "you";
+  if (m.deletedAt !== undefined) return `(${who} deleted a message: ${m.id.slice(0, 12)})`;
+  return `(${who} edited ${m.id.slice(0, 12)}): ${messageText(m)}`;
+}
+
+/** Longest part of a quoted message a terminal line shows, in characters. */
+const QUOTE_SHOWN = 60;
+
+/**
+ * What a reply answers, as a terminal shows it before its text: the quoted
+ * message's first line, cut short (`(re: “…”) `), or a note that it is not
+ * here; "" for a message that is not a reply.
+ */
+export function replyLine(m: MessageJson): string {
+  if (!m.replyTo) return "";
+  if (!m.quote) return `(re: a message not here, ${m.replyTo.slice(0, 12)}) `;
+  if (m.quote.deleted) return "(re: a deleted message) ";
+  const first = [...(m.quote.text.split("\n")[0] ?? "")];
+  const cut = first.length > QUOTE_SHOWN ? first.slice(0, QUOTE_SHOWN - 1).join("") + "…" : first.join("");
+  return `(re: “${printableLine(cut)}”) `;
+}
+
 /**
  * A message's text as a terminal shows it: control characters shown, not
- * obeyed; a sealed message received and not opened, how to open it.
+ * obeyed; a sealed message received and not opened, how to open it; a
+ * deleted one, `(deleted)`.
  */
 export function messageText(m: MessageJson): string {
+  if (m.deletedAt !== undefined) return "(deleted)";
   return m.sealed && m.direction === "in" && !m.sealed.opened
     ? `(a sealed message: open it with "lanchat open ${m.id.slice(0, 12)}", which tells ${printableLine(m.peer.name)})`
     : printable(m.text);

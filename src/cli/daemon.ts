@@ -11,6 +11,8 @@ import { parseNetworkKey } from "../security/seal.ts";
 import { LOG_FORMATS, type LogFormat, logger, parseLevel, setupLogging } from "../common/log.ts";
 import type { LogLevel } from "@logtape/logtape";
 import { parseSize } from "./options.ts";
+import { AUTO_ACCEPT_IMAGES_DEFAULT, AUTO_ACCEPT_IMAGES_MAX } from "../protocol/media_type.ts";
+import { InvalidArgumentError } from "commander";
 import {
   collect,
   formatDuration,
@@ -52,11 +54,13 @@ interface DaemonFlags {
   downloads?: string;
   acceptFiles: "ask" | "trusted" | "always";
   autoAcceptMax: number;
+  autoAcceptImages?: { enabled: boolean; maxBytes: number };
   keepFree: number;
   fileRetry?: number;
   awayReply?: string;
   readReceipts: boolean;
   requireEncryption?: boolean;
+  notify: boolean;
 }
 
 export function registerDaemon(program: Command): void {
@@ -134,6 +138,10 @@ export function registerDaemon(program: Command): void {
     .option("--ipmsg-group <name>", "group shown to IP Messenger users", "lanchat")
     .option("--no-read-receipts", "never tell a peer that its messages were read")
     .option(
+      "--no-notify",
+      "no desktop notifications (by default a message that comes while no web page is open pops up on the session bus, unless busy)",
+    )
+    .option(
       "--require-encryption",
       "refuse peers of a lanchat version without end-to-end encryption (by default they are spoken to in the clear, marked unencrypted)",
     )
@@ -151,6 +159,12 @@ export function registerDaemon(program: Command): void {
       "larger offers always wait to be accepted (e.g. 500M, 2G)",
       parseSize,
       1024 ** 3,
+    )
+    .option(
+      "--auto-accept-images <size|off>",
+      "offers of pictures only (PNG, JPEG, GIF, WebP), up to this size in all, from peers whose key you verified: " +
+        "accepted without asking (e.g. 10M; at most 64M); replaces the page's setting at start",
+      parseAutoAcceptImages,
     )
     .option(
       "--keep-free <size>",
@@ -200,10 +214,12 @@ export function registerDaemon(program: Command): void {
         awayReply: flags.awayReply,
         readReceipts: flags.readReceipts,
         requireEncryption: flags.requireEncryption ?? false,
+        notify: flags.notify,
         files: {
           downloads: flags.downloads,
           accept: flags.acceptFiles,
           autoAcceptMaxBytes: flags.autoAcceptMax,
+          autoAcceptImages: flags.autoAcceptImages,
           keepFreeBytes: flags.keepFree,
           retryFirstMs: flags.fileRetry,
         },
@@ -243,4 +259,14 @@ function readKeyFile(path: string): KeyFile {
   }
   const perms = (mode ?? 0) & 0o777;
   return { key: parseNetworkKey(text, path), path, looseMode: perms & 0o077 ? perms : undefined };
+}
+
+/** `--auto-accept-images`: `off`, or a size from 1 byte to 64 MiB. */
+function parseAutoAcceptImages(s: string): { enabled: boolean; maxBytes: number } {
+  if (s.trim().toLowerCase() === "off") return { ...AUTO_ACCEPT_IMAGES_DEFAULT, enabled: false };
+  const maxBytes = parseSize(s);
+  if (maxBytes < 1 || maxBytes > AUTO_ACCEPT_IMAGES_MAX) {
+    throw new InvalidArgumentError(`"${s}" is not a size from 1 byte to 64M (or off).`);
+  }
+  return { enabled: true, maxBytes };
 }

@@ -54,8 +54,10 @@ export function transferExit(t: TransferJson): number {
 
 export function registerFiles(program: Command): void {
   program.command("send-file")
-    .description("Offer files and folders to a peer and follow the transfer; exit 0 when it has them all, checked")
-    .argument("<peer>", "node id, id prefix, name, user or address")
+    .description(
+      "Offer files and folders to a peer (or each member of a group) and follow the transfer; exit 0 when it has them all, checked",
+    )
+    .argument("<peer>", "node id, id prefix, name, user or address; @NAME for a group (one transfer per member)")
     .argument("<paths...>", "files and folders")
     .option(
       "--wait <seconds>",
@@ -69,30 +71,14 @@ export function registerFiles(program: Command): void {
       const base = daemonUrl(opts.http);
       // Paths are the daemon's: make them absolute from here (the daemon may run elsewhere in the tree).
       const abs = paths.map((p) => p.startsWith("/") ? p : `${Deno.cwd()}/${p}`);
-      const { body: offered } = await request<TransferJson>(base, "/files", {
+      const { body: offered } = await request<TransferJson | GroupOffer>(base, "/files", {
         method: "POST",
         body: { to: peer, paths: abs },
         timeoutMs: 3_600_000,
       });
+      if ("group" in offered) return await followGroup(base, peer, offered, opts);
       const t = await follow(base, offered, opts);
-      if (opts.json) console.log(JSON.stringify(t, null, 2));
-      else if (t.state === "done") {
-        console.log(
-          `${printableLine(t.peer.name)} has ${t.files === 1 ? "the file" : `all ${t.files} files`} (${
-            formatBytes(t.bytes)
-          }), ${t.check === "size" ? "size checked" : "checked"}`,
-        );
-      } else if (ENDED.has(t.state)) {
-        console.log(`${t.state}${t.error ? `: ${printableLine(t.error)}` : ""}`);
-      } else {
-        console.log(
-          t.state === "waiting"
-            ? `offered; waiting for ${printableLine(t.peer.name)} to come online (lanchat transfers ${
-              t.id.slice(0, 8)
-            })`
-            : `offered; waiting for ${printableLine(t.peer.name)} to accept (lanchat transfers ${t.id.slice(0, 8)})`,
-        );
-      }
+      console.log(opts.json ? JSON.stringify(t, null, 2) : outcomeLine(t));
       outcome.code = transferExit(t);
     });
 
@@ -109,7 +95,8 @@ export function registerFiles(program: Command): void {
         list.map((t) => [
           t.id.slice(0, 8),
           t.direction === "in" ? "in" : "out",
-          printableLine(t.peer.name),
+          // As `peers` marks the peer: a stream that went in the clear (a previous version's peer).
+          printableLine(t.peer.name) + (t.encrypted === false ? " (unencrypted)" : ""),
           t.state,
           `${t.filesDone}/${t.files}`,
           formatBytes(t.bytes),
@@ -146,6 +133,53 @@ export function registerFiles(program: Command): void {
         console.log(opts.json ? JSON.stringify(t, null, 2) : describeTransfer(t));
       });
   }
+}
+
+/** What `POST /files` answers for a group: a transfer per member offered, and those it could not be offered to. */
+interface GroupOffer {
+  group: string;
+  transfers: TransferJson[];
+  failed?: { peer: { id: string; name: string }; error: string }[];
+}
+
+/** The line `send-file` ends with for a transfer. */
+function outcomeLine(t: TransferJson): string {
+  const name = printableLine(t.peer.name);
+  if (t.state === "done") {
+    const what = t.files === 1 ? "the file" : `all ${t.files} files`;
+    return `${name} has ${what} (${formatBytes(t.bytes)}), ${t.check === "size" ? "size checked" : "checked"}`;
+  }
+  if (ENDED.has(t.state)) return `${t.state}${t.error ? `: ${printableLine(t.error)}` : ""}`;
+  const what = t.state === "waiting" ? "to come online" : "to accept";
+  return `offered; waiting for ${name} ${what} (lanchat transfers ${t.id.slice(0, 8)})`;
+}
+
+/**
+ * Follows the transfers of a file sent to a group, one per member, all at
+ * once; prints a line per member (those it could not be offered to too).
+ * Exit 1 when any was refused or failed, else 75 while any waits, else 0.
+ */
+async function followGroup(base: string, group: string, offered: GroupOffer, opts: { wait: number; json?: boolean }) {
+  const final = await Promise.all(offered.transfers.map((t) => follow(base, t, { ...opts, json: true })));
+  const failed = offered.failed ?? [];
+  if (opts.json) console.log(JSON.stringify({ ...offered, transfers: final }, null, 2));
+  else {
+    const lines = final.map((t) => {
+      const line = outcomeLine(t);
+      return line.startsWith(printableLine(t.peer.name)) ? line : `${printableLine(t.peer.name)}: ${line}`;
+    });
+    for (const f of failed) lines.push(`${printableLine(f.peer.name)}: not offered: ${printableLine(f.error)}`);
+    console.log(
+      `${printableLine(group)}: ${final.length} of ${final.length + failed.length} offered\n` +
+        lines.map((l) => `  ${l}`).join("\n"),
+    );
+  }
+  const codes = final.map(transferExit);
+  outcome.code = failed.length > 0 || codes.includes(EXIT.error)
+    ? EXIT.error
+    : codes.includes(EXIT.queued)
+    ? EXIT.queued
+    : EXIT.ok;
 }
 
 /**

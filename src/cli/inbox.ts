@@ -4,7 +4,7 @@
  */
 import type { Command } from "commander";
 import type { MessageJson } from "../api/types.ts";
-import { daemonUrl, followEventsForever, formatMessage, getJson, readMarker, request } from "./client.ts";
+import { daemonUrl, followEventsForever, formatMessage, getJson, readMarker, request, updateLine } from "./client.ts";
 import { httpOption, parseLimit, parsePlace, shellWord, UsageError } from "./options.ts";
 import { resolveGroup } from "./group.ts";
 import { printableLine } from "../common/printable.ts";
@@ -19,6 +19,7 @@ export function registerInbox(program: Command): void {
     .option("--after <cursor|time>", "the page just after this cursor or ISO 8601 time (walk forward)", parsePlace)
     .option("--follow", "then print new messages as they arrive, across daemon restarts (Ctrl-C to stop)")
     .option("--json", "one JSON object per line")
+    .option("--ids", "start each line with the message's id (its first 12 hex digits: for send --reply, edit, delete)")
     .addOption(httpOption())
     .action(async (
       opts: {
@@ -29,6 +30,7 @@ export function registerInbox(program: Command): void {
         after?: string;
         follow?: boolean;
         json?: boolean;
+        ids?: boolean;
         http?: string;
       },
     ) => {
@@ -49,7 +51,7 @@ export function registerInbox(program: Command): void {
         if (peerId && (m.peer.id !== peerId || m.group)) return;
         if (groupId && m.group?.id !== groupId) return;
         lastCursor = m.cursor;
-        console.log(opts.json ? JSON.stringify(m) : formatMessage(m));
+        console.log(opts.json ? JSON.stringify(m) : `${opts.ids ? `${m.id.slice(0, 12)}  ` : ""}${formatMessage(m)}`);
         if (!opts.json) read.mark(m);
       };
       const page = (params: Record<string, string>) => {
@@ -101,6 +103,14 @@ export function registerInbox(program: Command): void {
       await followEventsForever(base, (type, data) => {
         // New messages both ways, as history shows them: received, and sent (or queued) from here.
         if (type === "message" || type === "sent" || type === "queued") print(data as MessageJson);
+        // One already printed edited or deleted: printed again as it now is (--json: the message, exact).
+        if (type === "message-updated") {
+          const m = (data as { message?: MessageJson }).message;
+          if (!m || m.cursor > lastCursor) return;
+          if (peerId && (m.peer.id !== peerId || m.group)) return;
+          if (groupId && m.group?.id !== groupId) return;
+          console.log(opts.json ? JSON.stringify(m) : updateLine(m));
+        }
       }, {
         signal: ctrl.signal,
         onOpen: async (reconnect) => {

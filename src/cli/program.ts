@@ -23,6 +23,7 @@ import { registerOpen } from "./open.ts";
 import { registerKeygen } from "./keygen.ts";
 import { EXIT, outcome, UsageError } from "./options.ts";
 import { registerSend } from "./send.ts";
+import { registerThread } from "./thread.ts";
 import { registerPeers } from "./peers.ts";
 import { registerStatus } from "./status.ts";
 import { registerTrust } from "./trust.ts";
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerPeers(program);
   registerStatus(program);
   registerSend(program);
+  registerThread(program);
   registerBroadcast(program);
   registerInbox(program);
   registerSearch(program);

@@ -51,15 +51,19 @@ export function registerSend(program: Command): void {
     .option("--json", "print the message as JSON")
     .option("--lines", 'with "-": send each non-empty line of standard input as its own message')
     .option("--sealed", "to an IP Messenger user: shown sealed until opened, and you learn when it is")
+    .option("--reply <id>", "answer this message of the conversation (its id, or its first 8 or more hex digits)")
     .addOption(httpOption())
     .action(async (
       peer: string,
       text: string,
-      opts: { wait: number; json?: boolean; lines?: boolean; sealed?: boolean; http?: string },
+      opts: { wait: number; json?: boolean; lines?: boolean; sealed?: boolean; reply?: string; http?: string },
       cmd: Command,
     ) => {
       if (opts.sealed && (opts.lines || peer.startsWith("@"))) {
         cmd.error("error: --sealed sends one message to one IP Messenger user");
+      }
+      if (opts.reply !== undefined && (opts.lines || opts.sealed)) {
+        cmd.error("error: --reply answers with one message: not with --lines or --sealed");
       }
       if (opts.lines) {
         if (text !== "-") cmd.error('error: --lines reads standard input: pass "-" as the text');
@@ -75,7 +79,12 @@ export function registerSend(program: Command): void {
         `/messages?wait=${opts.wait}`,
         {
           method: "POST",
-          body: { to: peer, text: body, ...(opts.sealed ? { sealed: true } : {}) },
+          body: {
+            to: peer,
+            text: body,
+            ...(opts.sealed ? { sealed: true } : {}),
+            ...(opts.reply !== undefined ? { replyTo: opts.reply } : {}),
+          },
           timeoutMs: opts.wait * 1000 + 5000,
         },
       );

@@ -12,6 +12,8 @@ interface Status {
   uptimeSeconds: number;
   dataDir: string;
   ports: { discovery: number; unicast: number; http: number };
+  http?: { lan?: string[] } | null;
+  notifications?: { enabled: boolean; off?: string; shown: number };
   intervalMs: number;
   announceIntervalMs?: number;
   interfaces: { interface: string; address: string; broadcast: string }[];
@@ -97,7 +99,16 @@ export function describeStatus(s: Status): string[] {
         : ""
     }`,
     ...(s.security.keyChanges ?? []).map((k) => `KEY CHANGED (${k.id.slice(0, 12)}): ${printableLine(k.note)}`),
-    `ports: discovery ${s.ports.discovery}/udp, unicast ${s.ports.unicast}/udp, http ${s.ports.http || "off"}`,
+    `ports: discovery ${s.ports.discovery}/udp, unicast ${s.ports.unicast}/udp, http ${s.ports.http || "off"}${
+      s.http?.lan?.length ? `; the page on the LAN at ${s.http.lan.join(", ")} (lanchat web --lan)` : ""
+    }`,
+    `desktop notifications: ${
+      !s.notifications
+        ? "off"
+        : s.notifications.enabled
+        ? `on (${s.notifications.shown} shown)`
+        : `off: ${s.notifications.off ?? "unavailable"}`
+    }`,
     `announcing every ${interval} on: ${
       s.interfaces.map((i) => `${i.interface} (${i.broadcast})`).join(", ") || "no interface"
     }`,

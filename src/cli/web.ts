@@ -7,7 +7,9 @@
  * of the host can read (`ps`, /proc/PID/cmdline) while it starts: it opens a
  * file only this user can read (mode 0600) that sends it on to the link, as
  * Jupyter does. `--print` only prints the link (scripts, tests, a browser
- * elsewhere).
+ * elsewhere). `--lan` asks for a link a phone on the LAN opens (the daemon
+ * then serves the page on its LAN addresses too, to that link's cookie
+ * only), and prints it with a QR code to scan.
  *
  * @module
  */
@@ -15,6 +17,16 @@ import type { Command } from "commander";
 import { httpOption } from "./options.ts";
 import { ApiError, daemonUrl, request } from "./client.ts";
 import { escapeHtml } from "../api/web_link.ts";
+import { qrText } from "./qr.ts";
+
+/** Whether stdout is a terminal that takes colour (for the QR code's white on black). */
+function colorTerminal(): boolean {
+  try {
+    return Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
+  } catch {
+    return false;
+  }
+}
 
 /** Whether a graphical session is there to open a browser in. */
 function hasDisplay(): boolean {
@@ -45,13 +57,19 @@ export function registerWeb(program: Command): void {
       "Open the web page in a browser, with a link that works once for a minute (the page then keeps a cookie)",
     )
     .option("--print", "only print the link (for scripts, or a browser on another computer)")
+    .option(
+      "--lan",
+      "a link for a phone on the same LAN, with a QR code: the daemon then also serves the page on its LAN addresses, " +
+        "to that link's cookie only (plain HTTP: use it on a network you trust)",
+    )
     .addOption(httpOption())
-    .action(async (opts: { print?: boolean; http?: string }) => {
+    .action(async (opts: { print?: boolean; lan?: boolean; http?: string }) => {
       const base = daemonUrl(opts.http);
-      const { body } = await request<{ path: string; expiresInSeconds: number }>(base, "/session/link", {
-        method: "POST",
-        body: {},
-      }).catch((e) => {
+      const { body } = await request<{ path: string; urls?: string[]; expiresInSeconds: number }>(
+        base,
+        "/session/link",
+        { method: "POST", body: opts.lan ? { lan: true } : {} },
+      ).catch((e) => {
         if (!(e instanceof ApiError) || e.status !== 401) throw e;
         // No token of this daemon in our data directory: it is another user's (or ours under another --data-dir).
         throw new Error(
@@ -60,6 +78,24 @@ export function registerWeb(program: Command): void {
             `--data-dir (set LANCHAT_HTTP_TOKEN to the http_token in it)`,
         );
       });
+      if (opts.lan) {
+        const urls = body.urls ?? [];
+        if (urls.length === 0) {
+          throw new Error(
+            "The daemon did not open the page on the LAN (a lanchat before --lan?): restart it and try again",
+          );
+        }
+        if (opts.print) {
+          for (const u of urls) console.log(u);
+          return;
+        }
+        console.log(
+          `Open ${urls.length > 1 ? "one of these links" : "this link"} on your phone, on the same network ` +
+            `(it works once, within ${body.expiresInSeconds} s; the phone then keeps a cookie):`,
+        );
+        for (const u of urls) console.log(`\n${qrText(u, colorTerminal())}\n${u}`);
+        return;
+      }
       const url = `${base}${body.path}`;
       if (opts.print) {
         console.log(url);

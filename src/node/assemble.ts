@@ -27,10 +27,14 @@ import { MemoryService } from "./services/memory.ts";
 import { FilesService } from "./services/files.ts";
 import { AutoReplyService } from "./services/auto_reply.ts";
 import { GroupsService } from "./services/groups.ts";
+import { ThreadService } from "./thread.ts";
 import { defaultDownloads } from "../common/data_dir.ts";
 import type { IpmsgService } from "./services/ipmsg.ts";
 import { Targets } from "./targets.ts";
 import type { SelfKey } from "./verify.ts";
+import { NotifyService } from "./services/notify.ts";
+import { GdbusBus } from "./desktop_bus.ts";
+import { logger } from "../common/log.ts";
 
 /** The sockets a daemon with these options binds. */
 export function socketSpecs(options: DaemonOptions): SocketSpec[] {
@@ -71,6 +75,8 @@ export interface Parts {
   directory: Directory;
   conversations: Conversations;
   groups: GroupsService;
+  /** Replies, edits and deletions. */
+  thread: ThreadService;
   targets: Targets;
   memory: MemoryService;
   /** File transfer (absent on a fake network without TCP). */
@@ -101,6 +107,8 @@ export async function assemble(o: {
   ports: { discovery: number; unicast: number };
   wall: (now: number) => number;
   notices: Notices;
+  /** Event streams the web page holds open (late-bound: HTTP starts after the services are built). */
+  pagesOpen?: () => number;
 }): Promise<Parts> {
   const { options, io, store, identity, notices } = o;
   const hostname = fitTextField(io.hostname());
@@ -194,6 +202,7 @@ export async function assemble(o: {
   });
   const groups = new GroupsService({ store, conversations, directory, notices, self: identity.id });
   conversations.groupName = (id) => groups.groupName(id);
+  const thread = new ThreadService({ store, conversations, groups });
   const memory = new MemoryService();
   const autoReply = options.awayReply
     ? new AutoReplyService({
@@ -241,6 +250,11 @@ export async function assemble(o: {
       },
     })
     : undefined;
+  const notify = desktopNotifications(options, io, {
+    pagesOpen: () => o.pagesOpen?.() ?? 0,
+    busy: () => lanchat.discovery.self.presence === "busy",
+    messageJson: (m) => conversations.messageJson(m),
+  });
   const services: Service[] = [
     lanchat,
     messaging,
@@ -248,11 +262,40 @@ export async function assemble(o: {
     directory,
     conversations,
     groups,
+    thread,
     ...(files ? [files] : []),
     ...(autoReply ? [autoReply] : []),
+    ...(notify ? [notify] : []),
     new StorageService(store),
     memory,
   ];
   const self = { id: identity.id, publicKey: identity.publicKey, name: () => lanchat.discovery.self.name };
-  return { lanchat, messaging, ipmsg, directory, conversations, groups, targets, memory, files, services, self };
+  return {
+    lanchat,
+    messaging,
+    ipmsg,
+    directory,
+    conversations,
+    groups,
+    thread,
+    targets,
+    memory,
+    files,
+    services,
+    self,
+  };
+}
+
+/** The notify service, where a session bus is there and notifications are not turned off (said in the log). */
+function desktopNotifications(
+  options: DaemonOptions,
+  io: DaemonIo,
+  deps: Omit<ConstructorParameters<typeof NotifyService>[0], "bus">,
+): NotifyService | undefined {
+  if (options.notify === false) return undefined;
+  if (!options.desktopBus && !io.env("DBUS_SESSION_BUS_ADDRESS")) {
+    logger("notify").info("No desktop notifications: no session bus (DBUS_SESSION_BUS_ADDRESS is not set)");
+    return undefined;
+  }
+  return new NotifyService({ bus: options.desktopBus ?? new GdbusBus(), ...deps });
 }

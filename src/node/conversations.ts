@@ -13,7 +13,14 @@ import { logger } from "../common/log.ts";
 import { FILES_MARK, noteSummary, parseNote } from "../protocol/files.ts";
 import { isAutoReply, withoutAutoMark } from "../protocol/auto_reply.ts";
 import { DAMAGED } from "../storage/integrity.ts";
-import { type HistoryQuery, type SearchResult, type Store, type StoredMessage, StoreError } from "../storage/store.ts";
+import {
+  type HistoryQuery,
+  type MessageRef,
+  type SearchResult,
+  type Store,
+  type StoredMessage,
+  StoreError,
+} from "../storage/store.ts";
 import type { Directory } from "./directory.ts";
 import type { Outgoing, Service, ServiceContext } from "./service.ts";
 import { NOTHING } from "./service.ts";
@@ -59,8 +66,8 @@ export class Conversations implements Service {
    * @throws {RangeError} for a text too long or a message to this node.
    * @throws {StoreError} when it cannot be stored: then nothing is sent.
    */
-  async sendMessage(to: string, text: string): Promise<StoredMessage> {
-    const [result] = await this.sendMessages([{ to, text }]);
+  async sendMessage(to: string, text: string, ref?: MessageRef): Promise<StoredMessage> {
+    const [result] = await this.sendMessages([{ to, text, ...(ref ? { ref } : {}) }]);
     if (result instanceof Error) throw result;
     return result!;
   }
@@ -71,10 +78,12 @@ export class Conversations implements Service {
    * StoreError) that kept it from being stored; rejects with a StoreError
    * when the commit fails (then none of them is stored or sent).
    */
-  async sendMessages(items: { to: string; text: string; copy?: GroupCopy }[]): Promise<(StoredMessage | Error)[]> {
+  async sendMessages(
+    items: { to: string; text: string; copy?: GroupCopy; ref?: MessageRef }[],
+  ): Promise<(StoredMessage | Error)[]> {
     const now = this.#ctx.io.now();
     const results: (StoredMessage | Error)[] = [];
-    for (const { to, text, copy } of items) {
+    for (const { to, text, copy, ref } of items) {
       try {
         const carrier = this.#carriers.find((c) => c.carries(to));
         if (!carrier) {
@@ -84,7 +93,7 @@ export class Conversations implements Service {
               : `No protocol carries messages to ${to}`,
           );
         }
-        results.push(carrier.send(to, text, now, copy));
+        results.push(carrier.send(to, text, now, copy, ref));
       } catch (e) {
         if (!(e instanceof RangeError || e instanceof StoreError)) throw e;
         results.push(e);
@@ -245,8 +254,8 @@ export class Conversations implements Service {
     return m.status === "group" ? this.groupStatus(m) : m;
   }
 
-  /** A stored message as the API shows it. */
-  messageJson(stored: StoredMessage): MessageJson {
+  /** A stored message as the API shows it (`quoting`: with the message it answers, if known). */
+  messageJson(stored: StoredMessage, quoting = true): MessageJson {
     const m = this.#asItStands(stored);
     const iso = (t: number | undefined) => t === undefined ? undefined : new Date(t).toISOString();
     const out: MessageJson = {
@@ -286,7 +295,44 @@ export class Conversations implements Service {
       // A sealed message received is read by opening it (POST /messages/open), not by listing it.
       out.text = m.direction === "in" && !opened ? "" : sealed.text;
     }
+    if (m.ref?.kind === "reply") {
+      out.replyTo = m.ref.id;
+      const quote = quoting ? this.#quote(m) : undefined;
+      if (quote) out.quote = quote;
+    }
+    if (m.editedAt !== undefined) out.editedAt = m.editedAt;
+    if (m.deletedAt !== undefined) {
+      out.deletedAt = m.deletedAt;
+      out.text = "";
+    }
     return out;
+  }
+
+  /**
+   * The message a reply answers, as the reply shows it: found by its id, or
+   * in a group by the id of the message as written to it (each member's copy
+   * has its own); undefined when it is not here, or not of the reply's conversation
+   * (a peer naming a message of another one learns nothing by it, and
+   * cannot dress up its words as an answer to it).
+   */
+  #quote(reply: StoredMessage): MessageJson["quote"] {
+    const id = reply.ref!.id;
+    // In a group a reply names the message as written to the group: here, that member's copy received.
+    let m = this.#store.message(id) ?? (reply.group ? this.#store.byGroupMessage(reply.group, id) : undefined);
+    if (m?.copyOf !== undefined) m = this.#store.message(m.copyOf);
+    if (!m || m.ref?.kind === "edit" || m.ref?.kind === "delete") return undefined;
+    const sameConversation = reply.group !== undefined
+      ? m.group === reply.group
+      : m.group === undefined && m.peer === reply.peer;
+    if (!sameConversation) return undefined;
+    const shown = this.messageJson(m, false);
+    const chars = [...shown.text];
+    return {
+      id: m.id,
+      text: chars.length > QUOTE_CHARS ? chars.slice(0, QUOTE_CHARS - 1).join("") + "…" : shown.text,
+      direction: m.direction,
+      ...(m.deletedAt !== undefined ? { deleted: true as const } : {}),
+    };
   }
 
   /** A group message's parts of its JSON: the text without its group line, the group, each member's copy. */
@@ -321,6 +367,9 @@ export class Conversations implements Service {
     return NOTHING;
   }
 }
+
+/** Longest text of a quoted message, in characters. */
+export const QUOTE_CHARS = 200;
 
 /** A group message's mark from its copies': false when one went clear, true when all went encrypted, else not known. */
 function allOf(marks: (boolean | undefined)[]): boolean | undefined {

@@ -14,7 +14,14 @@
  */
 import { loadWebAssets } from "./web_assets.ts";
 import { clearImmediate, setImmediate } from "node:timers";
-import { type Api, createHandler, isLoopbackBind, LOOPBACK_HOSTS, OneTimeCodes } from "../api/http.ts";
+import {
+  type Api,
+  createHandler,
+  type HandlerWithStreams,
+  isLoopbackBind,
+  LOOPBACK_HOSTS,
+  OneTimeCodes,
+} from "../api/http.ts";
 import type { DaemonEvent, PeerJson } from "../api/types.ts";
 import { defaultDataDir, ensureDataDir, HTTP_TOKEN_FILE, openToOthers } from "../common/data_dir.ts";
 import { logger } from "../common/log.ts";
@@ -31,6 +38,7 @@ import { type DaemonIo, type DaemonOptions, DEFAULT_HTTP, realIo } from "./optio
 import { NOTHING, type Outgoing, type Service, type ServiceContext, type SocketSpec } from "./service.ts";
 import { BindError, endpointOf, receiveLoop, type Transport, udpAddr } from "./transport.ts";
 import { Views } from "./views.ts";
+import { LanWeb } from "./lan_web.ts";
 
 export type { DaemonIo, DaemonOptions } from "./options.ts";
 export type { DaemonEvent } from "../api/types.ts";
@@ -48,6 +56,9 @@ export class Daemon {
   #sockets: Map<string, Transport>;
   #bySocket = new Map<string, Service>();
   #http: HttpServer | undefined;
+  /** Every request handler serving (loopback, and the LAN's with `lanchat web --lan`). */
+  #handlers: HandlerWithStreams[] = [];
+  #lanWeb: LanWeb | undefined;
   #notices: Notices;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
@@ -109,6 +120,7 @@ export class Daemon {
       services: this.#services,
       notices: init.notices,
       http: () => this.#http,
+      lanOrigins: () => this.#lanWeb?.origins() ?? [],
     });
   }
 
@@ -135,6 +147,7 @@ export class Daemon {
       log.info("Upgraded the database from schema version {from} to {to} in {ms} ms", store.upgraded);
     }
     const opened: { close(): void }[] = [store];
+    let made: Daemon | undefined;
     try {
       const incarnation = store.nextIncarnation();
       const sockets = new Map<string, Transport>();
@@ -158,8 +171,9 @@ export class Daemon {
         ports: { discovery: portOf("discovery"), unicast: portOf("unicast") },
         wall,
         notices,
+        pagesOpen: () => (made ? made.#pagesOpen() : 0),
       });
-      const daemon = new Daemon({ io, store, dataDir, sockets, parts, notices, startedAt, startedWall });
+      const daemon = made = new Daemon({ io, store, dataDir, sockets, parts, notices, startedAt, startedWall });
       const http = options.http === undefined ? DEFAULT_HTTP : options.http;
       if (http) {
         opened.push({ close: () => void daemon.#http?.shutdown() });
@@ -204,7 +218,8 @@ export class Daemon {
       metrics: () => this.views.metrics(),
       lookupPeer: (q) => directory.lookup(q),
       onlinePeers: () => directory.onlinePeers(),
-      sendMessage: (to, text) => conversations.sendMessage(to, text),
+      sendMessage: (to, text, replyTo) =>
+        conversations.sendMessage(to, text, replyTo ? { kind: "reply", id: replyTo } : undefined),
       sendMessages: (items) => conversations.sendMessages(items),
       waitDelivered: (id, ms) => conversations.waitDelivered(id, ms),
       history: (q) => conversations.history(q),
@@ -231,6 +246,7 @@ export class Daemon {
       openSealed: (id) => conversations.openSealed(id),
       files: this.parts.files,
       groups: this.parts.groups,
+      thread: this.parts.thread,
     };
   }
 
@@ -241,12 +257,30 @@ export class Daemon {
     const tokenFile = options.httpTokenFile ?? `${this.dataDir}/${HTTP_TOKEN_FILE}`;
     const token = await loadOrCreateToken(tokenFile);
     log.info("The HTTP API answers only to the bearer token in {tokenFile} (the page: lanchat web)", { tokenFile });
+    const codes = new OneTimeCodes();
+    const web = await loadWebAssets();
+    // The LAN listeners, opened by the owner's `lanchat web --lan` only, and only beside a loopback bind (a
+    // wider --http serves the LAN already, to the token).
+    const lanWeb = this.#lanWeb = loopback
+      ? new LanWeb({
+        handler: (hosts) => {
+          const h = createHandler(this.api(), { token, codes, allowedHosts: hosts, web, lan: true });
+          this.#handlers.push(h);
+          return h;
+        },
+        addresses: () => this.parts.targets.interfaces.map((t) => t.address),
+        port: () => this.ports.http,
+        options: { onFdExhausted: (e) => this.#notices.outOfFds("accepting an HTTP connection on the LAN", e) },
+      })
+      : undefined;
     const handler = createHandler(this.api(), {
       token,
-      codes: new OneTimeCodes(),
+      codes,
       allowedHosts: loopback ? LOOPBACK_HOSTS : undefined,
-      web: await loadWebAssets(),
+      web,
+      openLan: lanWeb && (() => Promise.resolve().then(() => lanWeb.open())),
     });
+    this.#handlers.push(handler);
     const wanted = options.httpMaxConnections ?? DEFAULT_HTTP_LIMITS.maxConnections;
     this.#http = serveHttp(where.hostname, where.port, handler, {
       limits: { maxConnections: wanted },
@@ -264,6 +298,13 @@ export class Daemon {
     this.httpUrl = `http://${addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname}:${addr.port}`;
     // Hellos carry the HTTP port.
     this.parts.lanchat.discovery.self.httpPort = addr.port;
+  }
+
+  /** Event streams web pages hold open, on every listener. */
+  #pagesOpen(): number {
+    let n = 0;
+    for (const h of this.#handlers) n += h.pageStreams();
+    return n;
   }
 
   #savedPresence(): { presence: "online" | "away" | "busy"; note?: string } {
@@ -342,6 +383,7 @@ export class Daemon {
     for (const i of this.#intervals) clearInterval(i);
     for (const socket of this.#sockets.values()) socket.close();
     await Promise.allSettled(this.#loops);
+    await this.#lanWeb?.shutdown();
     await this.#http?.shutdown();
     this.#store.close();
     if (this.#commitTimer) clearImmediate(this.#commitTimer);

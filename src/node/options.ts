@@ -7,6 +7,7 @@
  */
 import { bindUdp, connectTcp, listenTcp, type Transport } from "./transport.ts";
 import { type InterfaceAddress, readInterfaces } from "./net_address.ts";
+import type { DesktopBus } from "./desktop_bus.ts";
 
 export const DEFAULT_DISCOVERY_PORT = 47474;
 export const DEFAULT_UNICAST_PORT = 47475;
@@ -71,6 +72,14 @@ export interface DaemonOptions {
   awayReply?: string;
   /** File transfer: where received files go, and which offers are accepted without asking. */
   files?: FileOptions;
+  /**
+   * Desktop notifications (freedesktop, on the session bus) for messages
+   * that come while no web page is open; default true, where
+   * `DBUS_SESSION_BUS_ADDRESS` is set (`--no-notify`).
+   */
+  notify?: boolean;
+  /** The notifier (tests: a fake bus, or gdbus by another path); default `gdbus` on the session bus. */
+  desktopBus?: DesktopBus;
 }
 
 export interface FileOptions {
@@ -80,6 +89,8 @@ export interface FileOptions {
   accept?: "ask" | "trusted" | "always";
   /** Offers larger than this (bytes) always wait to be accepted (default 1 GiB). */
   autoAcceptMaxBytes?: number;
+  /** --auto-accept-images: replaces the stored setting at start (pictures from verified peers, see files_media.ts). */
+  autoAcceptImages?: { enabled: boolean; maxBytes: number };
   /** Bytes always kept free on the downloads' file system: an offer that would not leave them is refused (default 1 GiB). */
   keepFreeBytes?: number;
   /** First wait before a stalled download is tried again, doubling up to 30 times it (default 2 s; tests shorten it). */

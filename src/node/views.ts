@@ -43,6 +43,7 @@ export class Views {
   #services: readonly Service[];
   #notices: Notices;
   #http: () => HttpServer | undefined;
+  #lanOrigins: () => string[];
   #peersCache: { version: string; at: number; body: Uint8Array } | undefined;
 
   constructor(o: {
@@ -55,6 +56,8 @@ export class Views {
     services: readonly Service[];
     notices: Notices;
     http: () => HttpServer | undefined;
+    /** The origins the page is served at on the LAN (`lanchat web --lan`), if any. */
+    lanOrigins?: () => string[];
   }) {
     this.#driver = o.driver;
     this.#lanchat = o.lanchat;
@@ -64,6 +67,7 @@ export class Views {
     this.#services = o.services;
     this.#notices = o.notices;
     this.#http = o.http;
+    this.#lanOrigins = o.lanOrigins ?? (() => []);
   }
 
   /** The roster as `/peers` shows it, lanchat and IP Messenger peers, sorted by name. */
@@ -182,7 +186,13 @@ export class Views {
       cpu: (({ user, system }) => ({ userMs: Math.round(user / 1000), systemMs: Math.round(system / 1000) }))(
         process.cpuUsage(),
       ),
-      http: http ? { maxConnections: http.maxConnections, ...http.stats() } : null,
+      http: http
+        ? {
+          maxConnections: http.maxConnections,
+          ...http.stats(),
+          ...(this.#lanOrigins().length ? { lan: this.#lanOrigins() } : {}),
+        }
+        : null,
       ipmsg: null,
     };
     for (const service of this.#services) Object.assign(out, service.status?.());

@@ -60,6 +60,12 @@ export type GroupChange =
 export interface GroupLine {
   group: GroupState;
   change?: GroupChange;
+  /**
+   * The id of the message as written to the group (key `i`): every member's
+   * copy has an id of its own, and this one names the message for all of
+   * them (a reply in the group names it so).
+   */
+  message?: string;
 }
 
 /** True when `a` is a newer stamp than `b`. */
@@ -167,6 +173,7 @@ export function withGroupLine(text: string, line: GroupLine): string {
     v.by = line.change.by;
     if (line.change.op !== "leave") v.who = line.change.members;
   }
+  if (line.message) v.i = line.message;
   return `${text}\n${GROUP_MARK}${JSON.stringify(v)}`;
 }
 
@@ -191,6 +198,8 @@ export function parseGroupLine(text: string): GroupLine | undefined {
   if (!group) return undefined;
   const o = v as Record<string, unknown>;
   const line: GroupLine = { group };
+  // A malformed message id is left out: the message still belongs to its group.
+  if (isId(o.i)) line.message = o.i;
   if (o.op !== undefined) {
     if (!isId(o.by)) return undefined;
     if (o.op === "leave") line.change = { op: "leave", by: o.by };

@@ -28,7 +28,7 @@ import { Receiver } from "./messaging_receive.ts";
 import { ReadReceipts } from "./messaging_receipts.ts";
 import type { MessagingContext, MessagingCounters, MessagingEvent } from "./messaging_shared.ts";
 import type { Store, StoredMessage } from "../storage/store.ts";
-import type { Ack, Msg, Read } from "../wire/mod.ts";
+import type { Ack, Msg, MsgRef, Read } from "../wire/mod.ts";
 
 export {
   type GroupCopy,
@@ -70,6 +70,7 @@ export class Messaging {
     gapsSkipped: 0,
     storeErrors: 0,
     reassemblyDropped: 0,
+    amendsRefused: 0,
   };
   #ctx: MessagingContext;
   #sender: Sender;
@@ -119,13 +120,14 @@ export class Messaging {
   }
 
   /**
-   * Stores a message for `to` and sends it now if the peer is reachable.
+   * Stores a message for `to` and sends it now if the peer is reachable;
+   * with `ref`, one that answers, edits or deletes another.
    *
    * @throws {RangeError} when the text is longer than 64 KiB or the peer is this node.
    * @throws {StoreError} when it cannot be stored: then nothing is sent.
    */
-  send(to: string, text: string, now: number, copy?: GroupCopy): StoredMessage {
-    return this.#sender.send(to, text, now, copy);
+  send(to: string, text: string, now: number, copy?: GroupCopy, ref?: MsgRef): StoredMessage {
+    return this.#sender.send(to, text, now, copy, ref);
   }
 
   /** The peer is reachable at `endpoint` (joined, restarted, or heard again): send its queue at once. */

@@ -7,7 +7,7 @@
  * @module
  */
 import { bit, type MessagingCounters, setBit } from "./messaging_shared.ts";
-import type { Msg } from "../wire/mod.ts";
+import type { Msg, MsgRef } from "../wire/mod.ts";
 
 /** A partly received message is forgotten when no fragment of it came for this long. */
 export const REASSEMBLY_TTL_MS = 60_000;
@@ -30,6 +30,8 @@ export interface Partial {
   got: Uint8Array;
   have: number;
   lastAt: number;
+  /** The reference every fragment of it carries, if any. */
+  ref?: MsgRef;
 }
 
 /** The messages partly received, from every sender. */
@@ -65,6 +67,7 @@ export class Reassembly {
       got: new Uint8Array(Math.ceil(m.count / 8)),
       have: 0,
       lastAt: now,
+      ...(m.ref ? { ref: m.ref } : {}),
     };
     this.#partials.set(m.messageId, partial);
     this.#partialBytes += m.length;
@@ -76,7 +79,10 @@ export class Reassembly {
    * fragments (same id, another sender or shape).
    */
   add(partial: Partial, m: Msg, now: number): boolean {
-    if (partial.peer !== m.id || partial.count !== m.count || partial.length !== m.length || partial.seq !== m.seq) {
+    if (
+      partial.peer !== m.id || partial.count !== m.count || partial.length !== m.length || partial.seq !== m.seq ||
+      partial.ref?.kind !== m.ref?.kind || partial.ref?.id !== m.ref?.id
+    ) {
       return false;
     }
     partial.lastAt = now;

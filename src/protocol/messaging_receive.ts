@@ -15,10 +15,10 @@
  * @module
  */
 import type { Endpoint } from "./transmit.ts";
-import { groupIdOf } from "./groups.ts";
+import { GROUP_MARK, parseGroupLine } from "./groups.ts";
 import { type MessagingContext, storeError } from "./messaging_shared.ts";
 import { Reassembly } from "./messaging_reassembly.ts";
-import type { HeldMessage, Release } from "../storage/store.ts";
+import type { HeldMessage, Release, ThreadChanges } from "../storage/store.ts";
 import { type Ack, encodePacket, type Msg } from "../wire/mod.ts";
 
 /**
@@ -143,6 +143,7 @@ export class Receiver {
       text,
       sentAt: m.sentAt,
       receivedAt: ctx.wall(now),
+      ...(partial.ref ? { ref: partial.ref } : {}),
     };
     try {
       this.#accept(held, partial.base, now);
@@ -211,9 +212,24 @@ export class Receiver {
     next: number,
     now: number,
   ) {
-    for (const m of ms) m.group = groupIdOf(m.text);
-    const stored = this.#ctx.store.release(peer, ms, next, this.#ctx.wall(now), this.#ctx.encryptedWith(peer));
-    for (const message of stored) this.#ctx.events.push({ type: "message", message });
+    for (const m of ms) {
+      const line = m.text.includes(GROUP_MARK) ? parseGroupLine(m.text) : undefined;
+      m.group = line?.group.id;
+      if (line?.message) m.groupMessage = line.message;
+    }
+    const thread: ThreadChanges = { updated: [], refused: 0 };
+    const wall = this.#ctx.wall(now);
+    const stored = this.#ctx.store.release(peer, ms, next, wall, this.#ctx.encryptedWith(peer), thread);
+    // An edit or a deletion is not a message to show: the message it changed is updated (one that came
+    // after its edit is shown edited).
+    const updated = new Map(thread.updated.map((m) => [m.id, m]));
+    for (const message of stored) {
+      if (message.ref?.kind === "edit" || message.ref?.kind === "delete") continue;
+      this.#ctx.events.push({ type: "message", message: updated.get(message.id) ?? message });
+      updated.delete(message.id);
+    }
+    for (const message of updated.values()) this.#ctx.events.push({ type: "message-updated", message });
+    this.#ctx.counters.amendsRefused += thread.refused;
   }
 
   /** The gap wait is over: show what is held, in order, marking what is missing. */

@@ -24,6 +24,8 @@ import {
   MAX_FRAGMENTS,
   MAX_TEXT_BYTES,
   type Msg,
+  MSG_REF_BYTES,
+  type MsgRef,
 } from "../wire/mod.ts";
 
 /** What makes a message one member's copy of a message written to a group. */
@@ -200,7 +202,7 @@ export class Sender {
   }
 
   /** See {@link Messaging.send}. */
-  send(to: string, text: string, now: number, copy?: GroupCopy): StoredMessage {
+  send(to: string, text: string, now: number, copy?: GroupCopy, ref?: MsgRef): StoredMessage {
     if (to === this.#ctx.self.id) throw new RangeError("Cannot send a message to this node itself");
     const bytes = new TextEncoder().encode(text);
     if (bytes.length > MAX_TEXT_BYTES) {
@@ -218,6 +220,7 @@ export class Sender {
       status: reachable ? "sent" : "queued",
       ...copy,
       encrypted: this.#ctx.encryptedWith(to),
+      ...(ref ? { ref } : {}),
     });
     p.pending++;
     this.#pending++;
@@ -299,9 +302,11 @@ export class Sender {
     return p;
   }
 
-  #enqueue(message: StoredMessage, bytes = new TextEncoder().encode(message.text)): void {
-    // At most MAX_FRAGMENTS: spans then stay ≤ 512 bytes for a 64 KiB text.
-    const count = Math.min(MAX_FRAGMENTS, fragmentCount(bytes.length, this.#fragmentPayload));
+  #enqueue(message: StoredMessage, bytes = new TextEncoder().encode(message.wireText ?? message.text)): void {
+    // At most MAX_FRAGMENTS: spans then stay ≤ 512 bytes for a 64 KiB text. A reference rides on every
+    // fragment: those are cut smaller by its size.
+    const payload = message.ref ? Math.max(1, this.#fragmentPayload - MSG_REF_BYTES) : this.#fragmentPayload;
+    const count = Math.min(MAX_FRAGMENTS, fragmentCount(bytes.length, payload));
     const o: Outgoing = {
       message,
       bytes,
@@ -398,6 +403,7 @@ export class Sender {
         retry: o.transmissions,
         end: i === last,
         payload: o.bytes.subarray(start, end),
+        ...(o.message.ref ? { ref: o.message.ref } : {}),
       };
       ctx.transmits.push({ via: "unicast", to, bytes: encodePacket(msg), kind: "msg", peer: msg.to });
       ctx.counters.fragmentsSent++;

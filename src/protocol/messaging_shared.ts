@@ -17,6 +17,8 @@ export type MessagingEvent =
   | { type: "delivered"; message: StoredMessage; rttMs: number }
   | { type: "failed"; message: StoredMessage; error: string }
   | { type: "message"; message: StoredMessage }
+  /** A message edited or deleted (by its sender: here, or the peer that sent it). */
+  | { type: "message-updated"; message: StoredMessage }
   /** The peer read it (its read receipt came). */
   | { type: "read"; message: StoredMessage }
   | { type: "store-error"; error: string };
@@ -35,6 +37,8 @@ export interface MessagingCounters {
   gapsSkipped: number;
   storeErrors: number;
   reassemblyDropped: number;
+  /** Edits and deletions refused: they named a message their sender did not send. */
+  amendsRefused: number;
 }
 
 /**

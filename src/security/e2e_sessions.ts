@@ -14,6 +14,7 @@
  */
 import TinyQueue from "tinyqueue";
 import { decodePacket, type Packet } from "../wire/mod.ts";
+import { isBundle, unpackBundle } from "../wire/bundle.ts";
 import type { IkInitiator } from "./noise.ts";
 import { type E2ePacket, MAX_INNER, parseE2e, type StaticIdentity } from "./e2e_wire.ts";
 import * as hs from "./e2e_handshake.ts";
@@ -27,7 +28,8 @@ export const QUEUE_LIMIT = 128;
 export type { E2eDropReason } from "./e2e_handshake.ts";
 
 export type Received =
-  | { kind: "data"; peerId: string; inner: Uint8Array; packet: Packet }
+  /** The packets of a data packet: one datagram, or the members of a bundle (wire/bundle.ts) in order. */
+  | { kind: "data"; peerId: string; inner: Uint8Array; packets: Packet[] }
   | { kind: "keepalive"; peerId: string }
   /** A handshake message taken; `reply` goes back to the address the datagram came from. */
   | { kind: "handshake"; peerId: string; reply?: Uint8Array }
@@ -264,12 +266,19 @@ export class E2eSessions {
     if (inner.length) p.owesKeepaliveSince ??= now;
     this.#schedule(p, now);
     if (inner.length === 0) return { kind: "keepalive", peerId: p.id };
-    const decoded = decodePacket(inner);
-    if (!decoded.ok) return drop("malformed", `inner datagram: ${decoded.reason}`);
-    if (decoded.value.id !== p.id) {
-      return drop("impersonation", `a packet for ${decoded.value.id} inside ${p.id}'s session`);
+    const members = isBundle(inner) ? unpackBundle(inner) : [inner];
+    if (typeof members === "string") return drop("malformed", `bundle: ${members}`);
+    // All or nothing: one bad member (malformed, or under another id) and the whole data packet is refused.
+    const packets: Packet[] = [];
+    for (const m of members) {
+      const decoded = decodePacket(m);
+      if (!decoded.ok) return drop("malformed", `inner datagram: ${decoded.reason}`);
+      if (decoded.value.id !== p.id) {
+        return drop("impersonation", `a packet for ${decoded.value.id} inside ${p.id}'s session`);
+      }
+      packets.push(decoded.value);
     }
-    return { kind: "data", peerId: p.id, inner, packet: decoded.value };
+    return { kind: "data", peerId: p.id, inner, packets };
   }
 
   #initiate(p: PeerState, now: number): void {

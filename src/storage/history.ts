@@ -7,7 +7,7 @@
  * @module
  */
 import type { Connection } from "./connection.ts";
-import { ENTERED } from "./schema.ts";
+import { ENTERED, SHOWN } from "./schema.ts";
 import { type StoredMessage, toMessage } from "./stored_message.ts";
 
 /** Largest page of history. */
@@ -76,8 +76,9 @@ export class History {
 
   /** The WHERE clause of a page of history, its arguments, its direction and its size. */
   #page(q: HistoryQuery): { filter: string; args: (string | number)[]; forward: boolean; limit: number } {
-    // A group message's copies to each member are not history: the message written to the group is.
-    const where: string[] = ["copy_of IS NULL"];
+    // A group message's copies to each member are not history: the message written to the group is; nor are
+    // edits and deletions: the message they changed is.
+    const where: string[] = [SHOWN];
     const args: (string | number)[] = [];
     if (q.group) {
       where.push("grp = ?");

@@ -12,7 +12,7 @@ import type { Connection } from "./connection.ts";
 import { isCorruption } from "./integrity.ts";
 import { PENDING } from "./schema.ts";
 import type { SearchIndex } from "./search.ts";
-import { type StoredMessage, toMessage } from "./stored_message.ts";
+import { type MessageRef, refOf, type StoredMessage, toMessage } from "./stored_message.ts";
 
 /** An incoming message persisted but held back until the messages before it arrive. */
 export interface HeldMessage {
@@ -22,12 +22,16 @@ export interface HeldMessage {
   text: string;
   sentAt: number;
   receivedAt: number;
+  /** The message it answers, edits or deletes. */
+  ref?: MessageRef;
 }
 
 /** An incoming message going into the inbox, as {@link Messages.release} takes it. */
 export type Release = HeldMessage & {
   /** The group it belongs to, if any. */
   group?: string;
+  /** Of a group message: its id as written to the group (see {@link StoredMessage.groupMessage}). */
+  groupMessage?: string;
   /** How many earlier messages of the sender are missing before it. */
   gapBefore: number;
   /** It arrived after later messages were shown. */
@@ -63,6 +67,8 @@ export class Messages {
       copyOf?: string;
       /** Whether it goes end-to-end encrypted, when known (see {@link StoredMessage.encrypted}). */
       encrypted?: boolean;
+      /** The message it answers, edits or deletes (an edit or deletion is kept out of history and search). */
+      ref?: MessageRef;
     },
   ): StoredMessage {
     return this.#c.transaction("store the message", () => {
@@ -70,10 +76,22 @@ export class Messages {
       const status = m.status ?? "queued";
       // run() and lastInsertRowid: RETURNING goes through a temporary table (2.5× slower here).
       const { lastInsertRowid } = this.#c.q(
-        `INSERT INTO messages (id, peer, direction, seq, text, sent_at, status, grp, copy_of, encrypted)
-         VALUES (?, ?, 'out', ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(m.id, m.peer, seq, m.text, m.sentAt, status, m.group ?? null, m.copyOf ?? null, bit(m.encrypted));
-      if (m.copyOf === undefined) this.#search.index(Number(lastInsertRowid), m.text);
+        `INSERT INTO messages (id, peer, direction, seq, text, sent_at, status, grp, copy_of, encrypted, ref_kind, ref_id)
+         VALUES (?, ?, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        m.id,
+        m.peer,
+        seq,
+        m.text,
+        m.sentAt,
+        status,
+        m.group ?? null,
+        m.copyOf ?? null,
+        bit(m.encrypted),
+        m.ref?.kind ?? null,
+        m.ref?.id ?? null,
+      );
+      if (m.copyOf === undefined && !isAmend(m.ref)) this.#search.index(Number(lastInsertRowid), m.text);
       return {
         cursor: Number(lastInsertRowid),
         id: m.id,
@@ -87,6 +105,7 @@ export class Messages {
         late: false,
         ...(m.group !== undefined ? { group: m.group } : {}),
         ...(m.copyOf !== undefined ? { copyOf: m.copyOf } : {}),
+        ...(m.ref !== undefined ? { ref: m.ref } : {}),
       };
     });
   }
@@ -181,8 +200,9 @@ export class Messages {
   /** Stores an incoming message held back until the messages before it arrive. */
   hold(m: HeldMessage): void {
     this.#c.transaction("store the message", () => {
-      this.#c.q("INSERT INTO held (id, peer, seq, text, sent_at, received_at) VALUES (?, ?, ?, ?, ?, ?)")
-        .run(m.id, m.peer, m.seq, m.text, m.sentAt, m.receivedAt);
+      this.#c.q(
+        "INSERT INTO held (id, peer, seq, text, sent_at, received_at, ref_kind, ref_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      ).run(m.id, m.peer, m.seq, m.text, m.sentAt, m.receivedAt, m.ref?.kind ?? null, m.ref?.id ?? null);
     });
   }
 
@@ -195,6 +215,7 @@ export class Messages {
       text: String(r.text),
       sentAt: Number(r.sent_at),
       receivedAt: Number(r.received_at),
+      ...(refOf(r) ? { ref: refOf(r) } : {}),
     }));
   }
 
@@ -209,14 +230,16 @@ export class Messages {
     nextExpected: number,
     now: number,
     encrypted?: boolean,
+    /** Run in the same transaction with what was stored (replies, edits and deletions applied: thread.ts). */
+    after?: (stored: StoredMessage[]) => void,
   ): StoredMessage[] {
     return this.#c.transaction("store the message", () => {
       const out: StoredMessage[] = [];
       for (const m of messages) {
         if (m.wasHeld !== false) this.#c.q("DELETE FROM held WHERE id = ?").run(m.id);
         const { lastInsertRowid } = this.#c.q(
-          `INSERT INTO messages (id, peer, direction, seq, text, sent_at, received_at, delivered_at, status, gap_before, late, grp, encrypted)
-           VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?)`,
+          `INSERT INTO messages (id, peer, direction, seq, text, sent_at, received_at, delivered_at, status, gap_before, late, grp, encrypted, ref_kind, ref_id, group_msg)
+           VALUES (?, ?, 'in', ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?, ?)`,
         ).run(
           m.id,
           m.peer,
@@ -229,8 +252,11 @@ export class Messages {
           m.late ? 1 : 0,
           m.group ?? null,
           bit(encrypted),
+          m.ref?.kind ?? null,
+          m.ref?.id ?? null,
+          m.groupMessage ?? null,
         );
-        this.#search.index(Number(lastInsertRowid), m.text);
+        if (!isAmend(m.ref)) this.#search.index(Number(lastInsertRowid), m.text);
         out.push({
           cursor: Number(lastInsertRowid),
           id: m.id,
@@ -246,8 +272,11 @@ export class Messages {
           late: m.late,
           ...(m.group !== undefined ? { group: m.group } : {}),
           ...(encrypted !== undefined ? { encrypted } : {}),
+          ...(m.ref !== undefined ? { ref: m.ref } : {}),
+          ...(m.groupMessage !== undefined ? { groupMessage: m.groupMessage } : {}),
         });
       }
+      after?.(out);
       this.#c.q(
         `INSERT INTO sequences (peer, direction, next) VALUES (?, 'in', ?)
          ON CONFLICT (peer, direction) DO UPDATE SET next = MAX(next, excluded.next)`,
@@ -281,6 +310,11 @@ export class Messages {
       );
     }
   }
+}
+
+/** Whether a reference makes its message an edit or a deletion (not history itself). */
+export function isAmend(ref: MessageRef | undefined): boolean {
+  return ref?.kind === "edit" || ref?.kind === "delete";
 }
 
 /** A boolean as SQLite stores it, NULL when not known. */

@@ -59,8 +59,13 @@ export const ENTERED = "(CASE direction WHEN 'in' THEN delivered_at ELSE sent_at
 /** Outgoing messages waiting for delivery: the condition of the partial index messages_pending. */
 export const PENDING = "direction = 'out' AND status IN ('queued', 'sent')";
 
+/** A message that edits or deletes another: not history itself (the message it changes is). */
+export const AMEND = "ref_kind IN ('edit', 'delete')";
+/** What history shows: neither a group message's copies to each member nor edits and deletions. */
+export const SHOWN = "copy_of IS NULL AND (ref_kind IS NULL OR ref_kind = 'reply')";
+
 /** The schema version this code writes (`PRAGMA user_version`). */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
 
 /** Each schema change since version 0, in order: run on start, in the transaction that opens the database. */
 const MIGRATIONS: { to: number; sql: string }[] = [
@@ -115,6 +120,28 @@ const MIGRATIONS: { to: number; sql: string }[] = [
     // (before this version, or an outgoing one not delivered yet to a peer not yet seen).
     to: 5,
     sql: `ALTER TABLE messages ADD COLUMN encrypted INTEGER;`,
+  },
+  {
+    // Version 6: replies, edits and deletions. A message may refer to another (ref_kind 'reply', 'edit' or
+    // 'delete', ref_id its id): an edit or a deletion is a message of its own, carried like any other, hidden
+    // from history and search (see AMEND); the message it changes gets edited_at or deleted_at and its new
+    // text. wire_text: the text as sent, kept while an edited message still waits in the outbox (its fragments
+    // must stay the bytes they were). group_msg: of a member's copy received, the id of the message as written
+    // to the group (its group line's), which replies in the group name. held: the reference travels with a
+    // message held for order.
+    to: 6,
+    sql: `
+      ALTER TABLE messages ADD COLUMN ref_kind TEXT;
+      ALTER TABLE messages ADD COLUMN ref_id TEXT;
+      ALTER TABLE messages ADD COLUMN edited_at INTEGER;
+      ALTER TABLE messages ADD COLUMN deleted_at INTEGER;
+      ALTER TABLE messages ADD COLUMN wire_text TEXT;
+      ALTER TABLE messages ADD COLUMN group_msg TEXT;
+      ALTER TABLE held ADD COLUMN ref_kind TEXT;
+      ALTER TABLE held ADD COLUMN ref_id TEXT;
+      CREATE INDEX IF NOT EXISTS messages_amends ON messages (ref_id) WHERE ${AMEND};
+      CREATE INDEX IF NOT EXISTS messages_group_msg ON messages (group_msg) WHERE group_msg IS NOT NULL;
+    `,
   },
 ];
 

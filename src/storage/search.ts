@@ -98,7 +98,8 @@ export class SearchIndex {
       }
     };
     const pattern = `%${q.text}%`;
-    const peer = (q.peer ? "AND m.peer = ? " : "") + "AND m.copy_of IS NULL";
+    const peer = (q.peer ? "AND m.peer = ? " : "") +
+      "AND m.copy_of IS NULL AND (m.ref_kind IS NULL OR m.ref_kind = 'reply')";
     const peerArg = q.peer ? [q.peer] : [];
     if ([...q.text].length >= 3) {
       for (let part = (before - 1) >> SEARCH_PARTITION_BITS; part >= 0 && found.length < limit; part--) {
@@ -139,6 +140,24 @@ export class SearchIndex {
       this.#partitions.add(part);
     }
     this.#c.q(`INSERT INTO ${partitionTable(part)} (rowid, text) VALUES (?, ?)`).run(cursor, text);
+  }
+
+  /**
+   * A message's text changed (edited, or deleted: `text` ""): its entry in
+   * the index goes, with the text it was indexed with, and the new one comes.
+   * History not yet indexed after an upgrade is left to the backfill, which
+   * reads the new text.
+   */
+  reindex(cursor: number, was: string, text: string): void {
+    const next = Number(this.#c.meta("search_backfill_next") ?? 1);
+    const end = Number(this.#c.meta("search_backfill_end") ?? 0);
+    if (cursor >= next && cursor <= end) return;
+    const part = cursor >> SEARCH_PARTITION_BITS;
+    if (this.#partitions.has(part)) {
+      const t = partitionTable(part);
+      this.#c.q(`INSERT INTO ${t} (${t}, rowid, text) VALUES ('delete', ?, ?)`).run(cursor, was);
+    }
+    if (text !== "") this.index(cursor, text);
   }
 
   /** How far the search index has been built over the history it was added to (after an upgrade). */

@@ -26,6 +26,7 @@ import { ReadMarks } from "./read_marks.ts";
 import { SearchIndex, type SearchResult } from "./search.ts";
 import { Settings } from "./settings.ts";
 import type { StoredMessage } from "./stored_message.ts";
+import { Thread, type ThreadChanges } from "./thread.ts";
 import { type TransferRow, Transfers } from "./transfers.ts";
 
 export { DataDirInUseError, StoreError, WAL_CHECKPOINT_PAGES, WAL_FILE_LIMIT } from "./connection.ts";
@@ -40,7 +41,8 @@ export {
   type SearchResult,
   SHORT_SEARCH_WINDOW,
 } from "./search.ts";
-export type { StoredMessage } from "./stored_message.ts";
+export type { MessageRef, StoredMessage } from "./stored_message.ts";
+export { EDITED_PREFIX, type ThreadChanges, withoutEditedPrefix } from "./thread.ts";
 export type { TransferRow } from "./transfers.ts";
 
 /**
@@ -59,6 +61,7 @@ export class Store {
   readonly #peers: Peers;
   readonly #groups: Groups;
   readonly #settings: Settings;
+  readonly #thread: Thread;
 
   private constructor(c: Connection) {
     this.#c = c;
@@ -66,6 +69,7 @@ export class Store {
     this.#history = new History(c);
     this.#search = new SearchIndex(c, this.#history);
     this.#messages = new Messages(c, this.#search);
+    this.#thread = new Thread(c, this.#search);
     this.#status = new DeliveryStatus(c);
     this.#reads = new ReadMarks(c, this.#settings);
     this.#transfers = new Transfers(c);
@@ -182,8 +186,42 @@ export class Store {
   heldMessages(): HeldMessage[] {
     return this.#messages.heldMessages();
   }
-  release(peer: string, messages: Release[], nextExpected: number, now: number, encrypted?: boolean): StoredMessage[] {
-    return this.#messages.release(peer, messages, nextExpected, now, encrypted);
+  /**
+   * Stores incoming messages (see messages.ts); in the same transaction,
+   * applies the edits and deletions among them, or waiting for them
+   * (thread.ts), and adds what that changed to `thread` if given. Returns
+   * the messages stored (edits and deletions among them, with their `ref`).
+   */
+  release(
+    peer: string,
+    messages: Release[],
+    nextExpected: number,
+    now: number,
+    encrypted?: boolean,
+    thread?: ThreadChanges,
+  ): StoredMessage[] {
+    return this.#messages.release(peer, messages, nextExpected, now, encrypted, (stored) => {
+      const changes = this.#thread.received(peer, stored);
+      if (thread) {
+        thread.updated.push(...changes.updated);
+        thread.refused += changes.refused;
+      }
+    });
+  }
+
+  // Replies, edits and deletions: see thread.ts.
+
+  /** A message of history (not an edit, deletion or group copy) by id. */
+  shownMessage(id: string): StoredMessage | undefined {
+    return this.#thread.shown(id);
+  }
+  /** A member's copy of a group message, by the id of the message as written to the group. */
+  byGroupMessage(group: string, id: string): StoredMessage | undefined {
+    return this.#thread.byGroupMessage(group, id);
+  }
+  /** Edits or deletes a message of this node's (its own transaction; the edit's message is stored apart). */
+  amendOwn(id: string, kind: "edit" | "delete", text: string, at: number): StoredMessage {
+    return this.#thread.amendOwn(id, kind, text, at);
   }
   nextIncarnation(): number {
     return this.#messages.nextIncarnation();

@@ -41,6 +41,29 @@ export interface StoredMessage {
   error?: string;
   /** True: it went end-to-end encrypted; false: in the clear (a previous version's peer); absent: not known. */
   encrypted?: boolean;
+  /** The message this one answers (`reply`), or changes (`edit`, `delete`: then it is not history itself). */
+  ref?: MessageRef;
+  /** When its sender last edited it (ms since the epoch, by the sender's clock). */
+  editedAt?: number;
+  /** When its sender deleted it (its text is then ""). */
+  deletedAt?: number;
+  /** Out, edited or deleted while still in the outbox: the text as it goes on the wire. */
+  wireText?: string;
+  /** In, a member's copy of a group message: the id of the message as written to the group. */
+  groupMessage?: string;
+}
+
+/** What a message says about another one (the wire's MsgRef). */
+export interface MessageRef {
+  kind: "reply" | "edit" | "delete";
+  id: string;
+}
+
+/** The reference of a row's ref_kind and ref_id columns, if any. */
+export function refOf(r: Record<string, unknown>): MessageRef | undefined {
+  const kind = r.ref_kind;
+  if ((kind !== "reply" && kind !== "edit" && kind !== "delete") || typeof r.ref_id !== "string") return undefined;
+  return { kind, id: r.ref_id };
 }
 
 /** A row of the `messages` table as a {@link StoredMessage}. */
@@ -65,5 +88,11 @@ export function toMessage(r: Record<string, unknown>): StoredMessage {
   if (r.grp !== null && r.grp !== undefined) m.group = String(r.grp);
   if (r.copy_of !== null && r.copy_of !== undefined) m.copyOf = String(r.copy_of);
   if (r.encrypted !== null && r.encrypted !== undefined) m.encrypted = Number(r.encrypted) === 1;
+  const ref = refOf(r);
+  if (ref) m.ref = ref;
+  if (r.edited_at !== null && r.edited_at !== undefined) m.editedAt = Number(r.edited_at);
+  if (r.deleted_at !== null && r.deleted_at !== undefined) m.deletedAt = Number(r.deleted_at);
+  if (r.wire_text !== null && r.wire_text !== undefined) m.wireText = String(r.wire_text);
+  if (r.group_msg !== null && r.group_msg !== undefined) m.groupMessage = String(r.group_msg);
   return m;
 }

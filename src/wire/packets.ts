@@ -120,6 +120,27 @@ export const MAX_FRAGMENTS = 128;
  * length and the largest message JSON (about 250 bytes), with a margin.
  */
 export const FRAGMENT_PAYLOAD = 900;
+/**
+ * Bytes a {@link MsgRef} adds to every fragment's JSON (`,"rt":"<32 hex>"`,
+ * the longest of its keys): a sender cuts such a message into fragments that
+ * much smaller, so that the largest fragment still fits.
+ */
+export const MSG_REF_BYTES = 40;
+
+/**
+ * What a message says about another message of the conversation, by id: it
+ * answers it (`reply`, wire key `rt`), replaces its text (`edit`, `ed`), or
+ * takes it back (`delete`, `dl`). At most one per message; a receiver that
+ * does not know the key (a previous version) ignores it and shows the text.
+ */
+export interface MsgRef {
+  kind: "reply" | "edit" | "delete";
+  /** The message referred to: 32 hex characters. */
+  id: string;
+}
+
+/** The wire key of each kind of {@link MsgRef}. */
+const REF_KEYS = { reply: "rt", edit: "ed", delete: "dl" } as const;
 
 /** One fragment of a chat message. The text is cut into `count` equal spans (the last may be shorter). */
 export interface Msg {
@@ -147,6 +168,8 @@ export interface Msg {
   end: boolean;
   /** This fragment's bytes of the UTF-8 text. */
   payload: Uint8Array;
+  /** The message this one answers, edits or deletes (on every fragment). */
+  ref?: MsgRef;
 }
 
 /** Acknowledges fragments of a message, or (done) the whole message, stored. */
@@ -257,6 +280,7 @@ export function encodePacket(packet: Packet): Uint8Array {
         i: packet.index,
         ...(packet.retry ? { r: packet.retry } : {}),
         ...(packet.end ? { e: true } : {}),
+        ...(packet.ref ? { [REF_KEYS[packet.ref.kind]]: packet.ref.id } : {}),
       }, packet.payload);
     case "read":
       return encodeFrame(PacketType.read, {
@@ -414,7 +438,17 @@ function validateMsg(b: Record<string, unknown>, id: string, incarnation: number
     retry: b.r === undefined ? 0 : uint(b, "r", 0, 1_000_000),
     end: optionalBool(b, "e"),
     payload,
+    ...msgRef(b),
   };
+}
+
+/** The {@link MsgRef} of a message's fields, if any; two of them is a malformed fragment. */
+function msgRef(b: Record<string, unknown>): { ref?: MsgRef } {
+  const kinds = (Object.keys(REF_KEYS) as MsgRef["kind"][]).filter((k) => b[REF_KEYS[k]] !== undefined);
+  if (kinds.length === 0) return {};
+  if (kinds.length > 1) throw new FieldError(`${kinds.map((k) => REF_KEYS[k]).join(", ")}: at most one of them`);
+  const kind = kinds[0]!;
+  return { ref: { kind, id: hex32(b, REF_KEYS[kind]) } };
 }
 
 /** 32 bytes in base64url without padding, in its one canonical text (the last character's low bits zero). */

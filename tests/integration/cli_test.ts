@@ -2,15 +2,8 @@
 import assert from "node:assert/strict";
 import type { MessageJson } from "../../src/api/types.ts";
 import stringWidth from "string-width";
-import {
-  DAEMON_PERMISSIONS,
-  freeTcpPort,
-  freeUdpPort,
-  killAll,
-  ownerEnv,
-  runCli,
-  startLoopbackDaemon,
-} from "../support/daemon_process.ts";
+import { freeTcpPort, freeUdpPort, killAll, runCli, startLoopbackDaemon } from "../support/daemon_process.ts";
+import { chatProcess } from "../support/chat_process.ts";
 
 const start = (port: number, name: string) => startLoopbackDaemon(port, name);
 
@@ -224,48 +217,6 @@ Deno.test("lanchat chat counts a message delivered when its ack's event comes be
     await server.shutdown();
   }
 });
-
-/** A CLI process with piped stdin whose stdout can be awaited line by line. */
-function chatProcess(args: string[]) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--config",
-      new URL("../../deno.json", import.meta.url).pathname,
-      ...DAEMON_PERMISSIONS,
-      new URL("../../main.ts", import.meta.url).pathname,
-      ...args,
-    ],
-    env: ownerEnv(args),
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let out = "";
-  const waiters: { re: RegExp; resolve: () => void }[] = [];
-  (async () => {
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      out += chunk;
-      for (const w of [...waiters]) if (w.re.test(out)) waiters.splice(waiters.indexOf(w), 1) && w.resolve();
-    }
-  })();
-  const stderr = new Response(child.stderr).text();
-  const writer = child.stdin.getWriter();
-  return {
-    status: child.status,
-    output: () => out,
-    waitFor: (re: RegExp) =>
-      re.test(out) ? Promise.resolve() : new Promise<void>((resolve, reject) => {
-        waiters.push({ re, resolve });
-        setTimeout(() => reject(new Error(`chat never printed ${re}; got:\n${out}`)), 10_000);
-      }),
-    write: (s: string) => writer.write(new TextEncoder().encode(s)),
-    end: async () => {
-      await writer.close();
-      await stderr;
-    },
-  };
-}
 
 Deno.test("peer text reaches the terminal with control characters shown; tables align CJK and emoji; --json is exact", async () => {
   const port = freeUdpPort();

@@ -4,7 +4,8 @@
  * holds none of its text; and a daemon of the previous version (a git
  * worktree of main before any e2e code) still talks with a new one in the
  * clear, marked unencrypted, while a new one with --require-encryption
- * refuses it. Needs root and tcpdump; without them these tests are ignored
+ * refuses it; and in a keyed group, a member on a third host speaking
+ * under another member's id is refused and counted. Needs root and tcpdump; without them these tests are ignored
  * with the reason printed.
  */
 import assert from "node:assert/strict";
@@ -12,6 +13,7 @@ import { type Lan, lanUnavailable, sh } from "../../scripts/lan.ts";
 import { DaemonProcess, runCli, tempDataDir, until } from "../support/daemon_process.ts";
 import { peersIn, statusIn, withLan } from "../support/lan_hosts.ts";
 import type { MessageJson } from "../../src/api/types.ts";
+import { writeKeyFile } from "../support/hostile.ts";
 
 /** main before any end-to-end code: the previous version. */
 const PREVIOUS = "07dbdb9";
@@ -150,7 +152,7 @@ Deno.test({
     await sh("git", ["-C", REPO, "worktree", "add", "--detach", old, PREVIOUS]);
     try {
       await withLan(3, async (lan) => {
-        const o = await startIn(lan, 0, { repo: old, name: "oldie" }).started();
+        const o = await startIn(lan, 0, { repo: old, name: "oldie", extra: ["--accept-files", "always"] }).started();
         const n = await startIn(lan, 1, { name: "newbie" }).started();
         const strict = await startIn(lan, 2, { name: "strict", extra: ["--require-encryption"] }).started();
         for (const [x, y] of [[n, o], [strict, o], [n, strict], [o, n]] as const) await x.joined(y.id, 5000);
@@ -175,6 +177,14 @@ Deno.test({
         // The previous version got the text (it reads clear packets as always).
         const atOld = await messagesIn(lan, 0);
         assert.ok(atOld.some((m) => m.direction === "in" && m.text === "hello old friend"));
+        // A file to it goes in the clear too, and the transfer says so (JSON and table).
+        const file = `${tempDataDir()}/note.txt`;
+        Deno.writeTextFileSync(file, "a file for the previous version");
+        r = await cli(lan, 1, ["send-file", "oldie", file, "--json"]);
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        assert.equal(JSON.parse(r.stdout).encrypted, false, r.stdout);
+        r = await cli(lan, 1, ["transfers"]);
+        assert.match(r.stdout, /^\S+ +out +oldie \(unencrypted\) +done/m, r.stdout);
         // --require-encryption: nothing sent to it, its clear message dropped and counted.
         r = await cli(lan, 0, ["send", "strict", "let me in", "--wait", "2"]);
         assert.notEqual(r.code, 0, "never delivered");
@@ -196,4 +206,61 @@ Deno.test({
       Deno.removeSync(tmp, { recursive: true });
     }
   },
+});
+
+Deno.test({
+  name:
+    "keyed group on the LAN: a member speaking under another member's id, clear or inside its own session, is refused and counted",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: () =>
+    withLan(3, async (lan) => {
+      const keyFile = writeKeyFile();
+      const alice = await startIn(lan, 0, { name: "alice", extra: ["--key-file", keyFile] }).started();
+      const bob = await startIn(lan, 1, { name: "bob", extra: ["--key-file", keyFile] }).started();
+      await alice.joined(bob.id, 5000);
+      let r = await cli(lan, 1, ["send", "alice", "genuine"]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const aliceKey: string = (await statusIn(lan.hosts[0]!.ns)).security.e2e.staticKey;
+      // Mallory, on a third host, holds the network key: a member of the group.
+      const agent = new URL("../support/mallory_agent.ts", import.meta.url).pathname;
+      const h = lan.hosts[2]!;
+      const out = await new Deno.Command("ip", {
+        args: [
+          "netns",
+          "exec",
+          h.ns,
+          Deno.execPath(),
+          "run",
+          "-A",
+          agent,
+          h.address,
+          lan.hosts[0]!.address,
+          String(alice.unicastPort),
+          alice.id,
+          aliceKey,
+          bob.id,
+          keyFile,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const said = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
+      assert.ok(out.success, said);
+      const mallory: string = JSON.parse(said.trim().split("\n").at(-1)!).id;
+      await until("mallory's own message", async () => {
+        return (await messagesIn(lan, 0)).some((m) => m.peer.id === mallory && m.text === "from mallory");
+      }, 5000);
+      await until("both forgeries counted", async () => {
+        const d = (await statusIn(lan.hosts[0]!.ns)).counters.dropped;
+        return d.unencrypted >= 1 && d.impersonation >= 1;
+      }, 5000);
+      const atAlice = await messagesIn(lan, 0);
+      assert.deepEqual(
+        atAlice.filter((m) => m.peer.id === bob.id).map((m) => m.text),
+        ["genuine"],
+        "nothing stored under bob's id but what bob sent",
+      );
+    }),
 });

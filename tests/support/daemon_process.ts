@@ -371,6 +371,8 @@ export function startLoopbackDaemon(
     prefix?: string[];
     /** Another checkout's daemon (see {@link DaemonProcess}). */
     repo?: string;
+    /** Environment variables set for the daemon, on top of the test's. */
+    env?: Record<string, string>;
   } = {},
 ): DaemonProcess {
   return new DaemonProcess([
@@ -391,7 +393,7 @@ export function startLoopbackDaemon(
     "--data-dir",
     options.dataDir ?? tempDataDir(),
     ...(options.extra ?? []),
-  ], { prefix: options.prefix, repo: options.repo });
+  ], { prefix: options.prefix, repo: options.repo, env: options.env });
 }
 
 /** Polls `pred` every 50 ms until it holds; throws after `ms`, naming `what`. */

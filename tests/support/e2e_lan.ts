@@ -164,7 +164,7 @@ export class E2eLan {
 /** The texts of the message datagrams a node received, in order. */
 export function texts(node: E2eNode): string[] {
   return node.got.flatMap((r) =>
-    r.kind === "data" && r.packet.kind === "msg" ? [new TextDecoder().decode(r.packet.payload)] : []
+    r.kind === "data" ? r.packets.flatMap((p) => p.kind === "msg" ? [new TextDecoder().decode(p.payload)] : []) : []
   );
 }
 

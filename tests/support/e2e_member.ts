@@ -28,7 +28,11 @@ export class E2eMember {
   #reading: Promise<void>;
   #start = performance.now();
 
-  constructor(sealer?: Sealer) {
+  readonly #host: string;
+
+  /** `where`: the address it binds and the one its peers listen on (loopback; a namespace LAN's otherwise). */
+  constructor(sealer?: Sealer, where: { bind: string; host: string } = { bind: "127.0.0.1", host: "127.0.0.1" }) {
+    this.#host = where.host;
     const { publicKey, privateKey } = generateKeyPairSync("ed25519");
     const raw = new Uint8Array(Buffer.from(publicKey.export({ format: "jwk" }).x!, "base64url"));
     const pkcs8 = new Uint8Array(privateKey.export({ format: "der", type: "pkcs8" }));
@@ -38,7 +42,7 @@ export class E2eMember {
     this.#staticKey = staticKeyText(identity.dh.publicKey);
     this.sessions = new E2eSessions({ identity, incarnation: 1, authorize: () => true });
     this.#sealer = sealer;
-    this.#sock = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+    this.#sock = Deno.listenDatagram({ transport: "udp", hostname: where.bind, port: 0 });
     this.#reading = this.#read();
   }
 
@@ -52,7 +56,7 @@ export class E2eMember {
 
   async #send(bytes: Uint8Array, port: number, sealed: boolean): Promise<void> {
     const out = sealed && this.#sealer ? this.#sealer.seal(bytes, Date.now()) : bytes;
-    await this.#sock.send(out, { transport: "udp", hostname: "127.0.0.1", port });
+    await this.#sock.send(out, { transport: "udp", hostname: this.#host, port });
   }
 
   /** Announces itself to a daemon's unicast port: a signed hello with its static key. */

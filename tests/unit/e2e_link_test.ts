@@ -25,6 +25,7 @@ import {
   MAX_FRAGMENTS,
   MAX_TEXT_BYTES,
   type Msg,
+  MSG_REF_BYTES,
   type Packet,
 } from "../../src/wire/mod.ts";
 
@@ -147,6 +148,14 @@ Deno.test("the largest message fragment fits an e2e data packet: no change to FR
   };
   const bytes = encodePacket(msg);
   assert.ok(bytes.length <= MAX_INNER, `${bytes.length} bytes ≤ ${MAX_INNER}`);
+  // A reply, an edit or a deletion carries one more field on every fragment: cut MSG_REF_BYTES smaller, it fits;
+  // uncut, it would not.
+  for (const kind of ["reply", "edit", "delete"] as const) {
+    const ref = { kind, id: "f".repeat(32) };
+    const cut = encodePacket({ ...msg, ref, payload: new Uint8Array(FRAGMENT_PAYLOAD - MSG_REF_BYTES) });
+    assert.ok(cut.length <= MAX_INNER, `${kind}: ${cut.length} bytes ≤ ${MAX_INNER}`);
+    assert.ok(encodePacket({ ...msg, ref }).length > MAX_INNER, `${kind} uncut`);
+  }
 });
 
 Deno.test("admission: e2e data passes without the network key and outside the discovery budget; handshakes need the key and spend it", async () => {

@@ -141,8 +141,8 @@ Deno.test("search finds a text anywhere in history, CJK included, newest first, 
  */
 const SCANS_ALLOWED: [RegExp, string][] = [
   [
-    /^SELECT \* FROM \(SELECT \* FROM messages WHERE copy_of IS NULL ORDER BY cursor DESC LIMIT \?\)/,
-    "the newest page: primary-key order, stops at LIMIT (past the hidden copies of group messages among them)",
+    /^SELECT \* FROM \(SELECT \* FROM messages WHERE copy_of IS NULL AND \(ref_kind IS NULL OR ref_kind = 'reply'\) ORDER BY cursor DESC LIMIT \?\)/,
+    "the newest page: primary-key order, stops at LIMIT (past the hidden copies of group messages, edits and deletions among them)",
   ],
   [/^SELECT id, json FROM groups ORDER BY id$/, "groups, read once at start"],
   [/^SELECT id, name, hostname, address, port, last_seen, protocol FROM peers$/, "known peers, read once at start"],
@@ -205,6 +205,28 @@ Deno.test("every statement the store prepares reads through an index, bar a few 
   store.copies(id(3001));
   store.saveGroup(id(9), "{}", T0);
   store.groups();
+  // Replies, edits and deletions (thread.ts).
+  store.release(
+    BOB,
+    [{
+      id: id(4001),
+      peer: BOB,
+      seq: 1001,
+      text: "an edit",
+      sentAt: T0,
+      receivedAt: T0,
+      gapBefore: 0,
+      late: false,
+      wasHeld: false,
+      ref: { kind: "edit", id: id(1) },
+    }],
+    1002,
+    T0,
+  );
+  store.insertOutgoing({ id: id(4002), peer: CAROL, text: "x", sentAt: T0, ref: { kind: "delete", id: id(1001) } });
+  store.amendOwn(id(1001), "delete", "", T0);
+  store.shownMessage(id(1));
+  store.byGroupMessage(id(9), id(3001));
   store.commit();
   store.flush();
   // Values are bound, never written into the SQL: page sizes do not each add a statement.
@@ -245,19 +267,27 @@ Deno.test("every statement the store prepares reads through an index, bar a few 
       return (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all() as { detail: string }[]).map((r) => r.detail).join("; ");
     };
     assert.match(
-      planOf(/FROM messages WHERE copy_of IS NULL AND cursor < \? ORDER BY cursor DESC/),
+      planOf(
+        /FROM messages WHERE copy_of IS NULL AND \(ref_kind IS NULL OR ref_kind = 'reply'\) AND cursor < \? ORDER BY cursor DESC/,
+      ),
       /USING INTEGER PRIMARY KEY \(rowid<\?\)/,
     );
     assert.match(
-      planOf(/FROM messages WHERE copy_of IS NULL AND cursor > \? ORDER BY cursor ASC/),
+      planOf(
+        /FROM messages WHERE copy_of IS NULL AND \(ref_kind IS NULL OR ref_kind = 'reply'\) AND cursor > \? ORDER BY cursor ASC/,
+      ),
       /USING INTEGER PRIMARY KEY \(rowid>\?\)/,
     );
     assert.match(
-      planOf(/FROM messages WHERE copy_of IS NULL AND peer = \? AND grp IS NULL AND cursor < \?/),
+      planOf(
+        /FROM messages WHERE copy_of IS NULL AND \(ref_kind IS NULL OR ref_kind = 'reply'\) AND peer = \? AND grp IS NULL AND cursor < \?/,
+      ),
       /USING INDEX messages_peer \(peer=\? AND cursor<\?\)/,
     );
     assert.match(
-      planOf(/FROM messages WHERE copy_of IS NULL AND grp = \? AND cursor > \?/),
+      planOf(
+        /FROM messages WHERE copy_of IS NULL AND \(ref_kind IS NULL OR ref_kind = 'reply'\) AND grp = \? AND cursor > \?/,
+      ),
       /USING INDEX messages_group \(grp=\? AND cursor>\?\)/,
     );
     assert.match(planOf(/SELECT cursor FROM messages WHERE \(CASE/), /USING COVERING INDEX messages_entered/);

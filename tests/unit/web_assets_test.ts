@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { loadWebAssets } from "../../src/node/web_assets.ts";
 
-Deno.test("the page's files: every file of web/ of a known kind under its name, index.html as /; nothing else", async () => {
+Deno.test("the page's files: every file of web/ and its folders of a known kind under its path, index.html as /; nothing else", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const write = (name: string) => Deno.writeTextFile(`${dir}/${name}`, name);
@@ -10,10 +10,21 @@ Deno.test("the page's files: every file of web/ of a known kind under its name, 
     ) {
       await write(name);
     }
-    await Deno.mkdir(`${dir}/sub`);
-    await Deno.writeTextFile(`${dir}/sub/deep.js`, "x");
+    await Deno.mkdir(`${dir}/icons`);
+    await Deno.writeTextFile(`${dir}/icons/icon.png`, "x");
+    await Deno.writeTextFile(`${dir}/icons/index.html`, "x");
+    await Deno.mkdir(`${dir}/.git`);
+    await Deno.writeTextFile(`${dir}/.git/config.js`, "x");
     const assets = await loadWebAssets(new URL(`file://${dir}/`));
-    assert.deepEqual([...assets.keys()].sort(), ["/", "/app.css", "/app.js", "/icon.svg", "/view.js"]);
+    assert.deepEqual([...assets.keys()].sort(), [
+      "/",
+      "/app.css",
+      "/app.js",
+      "/icon.svg",
+      "/icons/icon.png",
+      "/icons/index.html",
+      "/view.js",
+    ]);
     assert.equal(assets.get("/view.js")!.type, "text/javascript; charset=utf-8");
     assert.equal(new TextDecoder().decode(assets.get("/")!.body), "index.html");
     // Without index.html there is no page (the API only), as when web/ cannot be read at all.

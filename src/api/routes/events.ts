@@ -45,8 +45,12 @@ export function sseEvent(api: Api, e: DaemonEvent): [string, unknown] | undefine
     case "queued":
     case "sent":
     case "failed":
-      // A member's copy of a group message is not history: its group message's event says what it did.
-      return e.message.copyOf ? undefined : [e.type, api.messageJson(e.message)];
+      // A member's copy of a group message is not history: its group message's event says what it did. An
+      // edit or a deletion is not either: the message it changed comes as message-updated.
+      if (e.message.copyOf || e.message.ref?.kind === "edit" || e.message.ref?.kind === "delete") return undefined;
+      return [e.type, api.messageJson(e.message)];
+    case "message-updated":
+      return [e.type, { type: e.type, message: api.messageJson(e.message) }];
     case "group":
       return ["group", e.group];
     case "store-error":
@@ -60,10 +64,15 @@ export function sseEvent(api: Api, e: DaemonEvent): [string, unknown] | undefine
   }
 }
 
-/** `GET /events`; `streams` holds a way to close each stream open (the status counts them, shutdown closes them). */
-export function eventRoutes(api: Api, streams: Set<() => void>): Router {
+/**
+ * `GET /events`; `streams` holds a way to close each stream open (the status counts them, shutdown closes them),
+ * `pages` those a web page opened: a request without the bearer token got past the access checks with the page's
+ * cookie (a browser; the CLI sends the token). While one is open the daemon leaves notifications to the page.
+ */
+export function eventRoutes(api: Api, streams: Set<() => void>, pages = new Set<() => void>()): Router {
   return new Router()
-    .get("/events", () => {
+    .get("/events", (req) => {
+      const page = !req.headers.has("authorization");
       if (streams.size >= MAX_SSE_CLIENTS) {
         throw new HttpError(503, `Too many event streams open (${MAX_SSE_CLIENTS}); close one and retry`);
       }
@@ -93,11 +102,13 @@ export function eventRoutes(api: Api, streams: Set<() => void>): Router {
             off();
             clearInterval(keepAlive);
             streams.delete(close);
+            pages.delete(close);
             try {
               controller.close();
             } catch { /* already closed */ }
           };
           streams.add(close);
+          if (page) pages.add(close);
         },
         cancel() {
           close();

@@ -1,16 +1,53 @@
 /**
  * File transfer, both ways: offers (`POST /files {to, paths}` for paths on
  * the daemon's host, `POST /files/upload?to=&name=` for the bytes of the
- * body, from the web page) and the transfers (`GET /transfers`,
+ * body, from the web page; `to` a peer, or a group: one offer to each member) and the transfers (`GET /transfers`,
  * `GET /transfers/ID`, `POST /transfers/ID/accept {dir?}`, `/refuse`,
- * `/cancel`). 501 in a daemon without file transfer.
+ * `/cancel`), and a file of a transfer (`GET /transfers/ID/files/N`: a
+ * picture inline with its real type, anything else as an attachment of
+ * bytes, never a type a browser would run). 501 in a daemon without file
+ * transfer.
  *
  * @module
  */
 import { HttpError, json, readBody, readJsonObject } from "../request.ts";
-import type { Api, FilesApi } from "../api.ts";
+import type { Api, FilesApi, ServedFile } from "../api.ts";
 import { type Handler, Router } from "../router.ts";
-import { resolve } from "./lookup.ts";
+import { resolve, resolveGroup } from "./lookup.ts";
+import type { GroupJson, TransferJson } from "../types.ts";
+
+/**
+ * The group a `to` names, if it names one: `@NAME`, or a group's id (32 hex
+ * digits, which no peer's id is the same as). Undefined: a peer.
+ */
+function groupTo(api: Api, to: string): GroupJson | undefined {
+  if (to.startsWith("@")) return resolveGroup(api, to);
+  if (!/^[0-9a-f]{32}$/.test(to)) return undefined;
+  const r = api.groups.lookup(to);
+  return r.ok && r.group.id === to ? r.group : undefined;
+}
+
+/** The members a file to `g` goes to: all but this node (400 when this node left it, or no one else is in it). */
+function membersOf(g: GroupJson): string[] {
+  if (g.left) throw new HttpError(400, `You left “${g.name}”: someone in it must add you again`);
+  const members = g.members.filter((m) => !m.self).map((m) => m.id);
+  if (members.length === 0) throw new HttpError(400, `No one else is in “${g.name}”: add someone first`);
+  return members;
+}
+
+/**
+ * `202 {group, transfers: [TransferJson…]}`, one transfer per member offered;
+ * `failed: [{peer: {id, name}, error}]` for members it could not be offered
+ * to (an IP Messenger user without --ipmsg…).
+ */
+function groupAnswer(api: Api, g: GroupJson, members: string[], results: (TransferJson | Error)[]): Response {
+  const failed = results.flatMap((r, i) =>
+    r instanceof Error ? [{ peer: { id: members[i]!, name: api.peerName(members[i]!) }, error: r.message }] : []
+  );
+  if (failed.length === results.length) throw results[0];
+  const transfers = results.filter((r): r is TransferJson => !(r instanceof Error));
+  return json({ group: g.id, transfers, ...(failed.length ? { failed } : {}) }, 202);
+}
 
 function filesOf(api: Api): FilesApi {
   if (!api.files) throw new HttpError(501, "This daemon does not transfer files");
@@ -24,7 +61,7 @@ function transferId(raw: string): string {
   return raw;
 }
 
-/** `/files`, `/files/upload`, `/transfers`, `/transfers/ID` and `/transfers/ID/accept|refuse|cancel`. */
+/** `/files`, `/files/upload`, `/transfers`, `/transfers/ID`, `/transfers/ID/files/N` and `/transfers/ID/accept|refuse|cancel`. */
 export function fileRoutes(api: Api): Router {
   /** `POST /transfers/ID/accept|refuse|cancel`. */
   const answer = (action: "accept" | "refuse" | "cancel"): Handler => async (req, _url, params) => {
@@ -57,6 +94,12 @@ export function fileRoutes(api: Api): Router {
       ) {
         throw new HttpError(400, 'Field "paths" must be a list of files and folders on the daemon\'s host');
       }
+      const group = groupTo(api, body.to);
+      if (group) {
+        const members = membersOf(group);
+        if (!files.offerToEach) throw new HttpError(501, "This daemon does not send files to groups");
+        return groupAnswer(api, group, members, await files.offerToEach(members, body.paths as string[]));
+      }
       const peer = resolve(api, body.to);
       return json(await files.offer(peer.id, body.paths as string[]), 202);
     })
@@ -69,12 +112,85 @@ export function fileRoutes(api: Api): Router {
       }
       const size = Number(req.headers.get("content-length") ?? NaN);
       if (!Number.isSafeInteger(size) || size < 0) throw new HttpError(411, "Content-Length is required");
+      const group = groupTo(api, to);
+      if (group) {
+        const members = membersOf(group);
+        if (!files.offerUploadToEach) throw new HttpError(501, "This daemon does not send files to groups");
+        const body = req.body ?? new ReadableStream();
+        return groupAnswer(api, group, members, await files.offerUploadToEach(members, name, size, body));
+      }
       const peer = resolve(api, to);
       return json(await files.offerUpload(peer.id, name, size, req.body ?? new ReadableStream()), 202);
     })
     .get("/transfers", () => json(filesOf(api).list()))
     .get("/transfers/:id", (_req, _url, params) => json(filesOf(api).get(transferId(params.id!))))
+    .get("/transfers/:id/files/:n", async (req, _url, params) => {
+      const files = filesOf(api);
+      const tid = transferId(params.id!);
+      if (!/^\d{1,9}$/.test(params.n!)) {
+        throw new HttpError(400, "A file's index is a whole number from 0 (its n in images of GET /transfers/ID)");
+      }
+      const served = await files.openFile(tid, Number(params.n));
+      const headers = servedHeaders(served);
+      const fresh = req.headers.get("if-none-match")?.split(/\s*,\s*/).includes(served.etag);
+      if (req.method === "HEAD" || fresh) {
+        served.file.close();
+        return new Response(null, { status: fresh ? 304 : 200, headers });
+      }
+      return new Response(fileBody(served.file, served.size), { headers });
+    })
     .post("/transfers/:id/accept", answer("accept"))
     .post("/transfers/:id/refuse", answer("refuse"))
     .post("/transfers/:id/cancel", answer("cancel"));
+}
+
+/**
+ * What a file of a transfer is served with: its type (a picture's, or bytes)
+ * and name, never sniffed by the browser (`nosniff`), a policy that runs and
+ * loads nothing even if opened as a page (`sandbox`), readable by this
+ * origin's pages only.
+ */
+function servedHeaders(s: ServedFile): Record<string, string> {
+  return {
+    "content-type": s.type,
+    "content-length": String(s.size),
+    "content-disposition": s.disposition,
+    "x-content-type-options": "nosniff",
+    "content-security-policy": "default-src 'none'; sandbox",
+    "cross-origin-resource-policy": "same-origin",
+    "referrer-policy": "no-referrer",
+    "cache-control": "private, no-cache",
+    etag: s.etag,
+  };
+}
+
+/** Exactly `size` bytes of an open file, closed at the end or when the client goes. */
+function fileBody(file: Deno.FsFile, size: number): ReadableStream<Uint8Array> {
+  let left = size;
+  const close = () => {
+    try {
+      file.close();
+    } catch { /* closed already */ }
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(ctrl) {
+      try {
+        const buf = new Uint8Array(Math.min(left, 256 * 1024));
+        const n = left > 0 ? await file.read(buf) : null;
+        if (n === null) {
+          close();
+          // Shorter than it was a moment ago: the connection is cut rather than the file padded.
+          if (left > 0) ctrl.error(new Error(`the file ended ${left} bytes short`));
+          else ctrl.close();
+          return;
+        }
+        left -= n;
+        ctrl.enqueue(buf.subarray(0, n));
+      } catch (e) {
+        close();
+        ctrl.error(e);
+      }
+    },
+    cancel: close,
+  }, { highWaterMark: 0 });
 }

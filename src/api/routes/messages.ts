@@ -2,14 +2,15 @@
  * Messages: sending (`POST /messages` to a peer, sealed, to a group, or a
  * batch; `POST /broadcast` to every peer online), reading history
  * (`GET /messages`, a page oldest first, sent a slice at a time), and marking
- * (`POST /messages/read`, `POST /messages/open` for a sealed one).
- * Searching is routes/search.ts.
+ * (`POST /messages/read`, `POST /messages/open` for a sealed one), and
+ * changing one's own (`POST /messages/:id/edit`, `POST /messages/:id/delete`;
+ * a reply is `POST /messages` with `replyTo`). Searching is routes/search.ts.
  *
  * @module
  */
 import { type HistoryQuery, type StoredMessage, StoreError } from "../../storage/store.ts";
 import { checkText, HttpError, json, jsonStream, parseWait, readJsonObject } from "../request.ts";
-import type { Api } from "../api.ts";
+import type { Api, ThreadApi } from "../api.ts";
 import { Router } from "../router.ts";
 import { resolve, resolveGroup } from "./lookup.ts";
 import { PAGE_SLICE, pageLinks, pageSize, place } from "./paging.ts";
@@ -77,6 +78,12 @@ async function sendBatch(api: Api, raw: unknown, waitS: number): Promise<Respons
   return json({ messages }, status);
 }
 
+/** Replies, edits and deletions, or 501 in a daemon without them. */
+function threadOf(api: Api): ThreadApi {
+  if (!api.thread) throw new HttpError(501, "This daemon does not edit or delete messages");
+  return api.thread;
+}
+
 /** `/messages`, `/messages/read`, `/messages/open` and `/broadcast`. */
 export function messageRoutes(api: Api): Router {
   return new Router()
@@ -89,10 +96,16 @@ export function messageRoutes(api: Api): Router {
         : typeof body.to === "string" && body.to.startsWith("@")
         ? body.to
         : undefined;
+      if (body.replyTo !== undefined && typeof body.replyTo !== "string") {
+        throw new HttpError(400, 'Field "replyTo" must be the id of a message of this conversation');
+      }
+      const replyTo = (place: { peer: string } | { group: string }) =>
+        typeof body.replyTo === "string" ? threadOf(api).replyTarget(body.replyTo, place) : undefined;
       if (groupQuery !== undefined) {
         const text = checkText(body.text);
         const g = resolveGroup(api, groupQuery);
-        return await sendAndAnswer(api, () => api.groups.send(g.id, text), waitS);
+        const answers = replyTo({ group: g.id });
+        return await sendAndAnswer(api, () => api.groups.send(g.id, text, answers), waitS);
       }
       if (typeof body.to !== "string" || body.to.trim() === "") {
         throw new HttpError(400, 'Field "to" must name a peer (id, id prefix, name or address)');
@@ -102,7 +115,9 @@ export function messageRoutes(api: Api): Router {
       if (body.sealed !== undefined && typeof body.sealed !== "boolean") {
         throw new HttpError(400, 'Field "sealed" must be true or false');
       }
-      const send = body.sealed ? () => api.sendSealed(peer.id, text) : () => api.sendMessage(peer.id, text);
+      const answers = replyTo({ peer: peer.id });
+      if (body.sealed && answers) throw new HttpError(400, "A sealed message cannot be a reply: leave out replyTo");
+      const send = body.sealed ? () => api.sendSealed(peer.id, text) : () => api.sendMessage(peer.id, text, answers);
       return await sendAndAnswer(api, send, waitS, peer.online);
     })
     .get("/messages", (_req, url) => {
@@ -166,6 +181,14 @@ export function messageRoutes(api: Api): Router {
         if (e instanceof StoreError) throw new HttpError(507, e.message);
         throw e;
       }
+    })
+    .post("/messages/:id/edit", async (req, _url, params) => {
+      const body = await readJsonObject(req);
+      const text = checkText(body.text);
+      return json(api.messageJson(await threadOf(api).edit(params.id!, text)));
+    })
+    .post("/messages/:id/delete", async (_req, _url, params) => {
+      return json(api.messageJson(await threadOf(api).delete(params.id!)));
     })
     .post("/broadcast", async (req, url) => {
       const waitS = parseWait(url);

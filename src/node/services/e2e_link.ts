@@ -15,7 +15,8 @@ import { logger } from "../../common/log.ts";
 import type { Endpoint, Transmit } from "../../protocol/discovery.ts";
 import type { Roster, RosterEvent } from "../../protocol/roster.ts";
 import { type E2eDropReason, E2eSessions, type Received } from "../../security/e2e_sessions.ts";
-import { parseStaticKeyText, type StaticIdentity, staticKeyText } from "../../security/e2e_wire.ts";
+import { MAX_INNER, parseStaticKeyText, type StaticIdentity, staticKeyText } from "../../security/e2e_wire.ts";
+import { isBundle, packBundles } from "../../wire/bundle.ts";
 import type { Pins } from "../../security/pins.ts";
 import { type DropReason, type Packet, toHex } from "../../wire/mod.ts";
 import type { MetricsWriter } from "../metrics.ts";
@@ -49,9 +50,17 @@ export interface E2eLinkOptions {
 
 /** An e2e datagram taken in: a packet to handle as if it came clear, or an answer to send back. */
 export type Taken =
-  | { kind: "packet"; packet: Packet; size: number }
+  /** The packets a data packet carried (more than one: a bundle), each with its share of the datagram's bytes. */
+  | { kind: "packets"; packets: Packet[]; size: number }
   | { kind: "control"; reply?: Uint8Array }
   | { kind: "drop"; reason: DropReason; detail: string };
+
+/** Datagrams to one peer waiting for the next drain, under the static key they were sent to. */
+interface Pending {
+  key: Uint8Array;
+  datagrams: Uint8Array[];
+  now: number;
+}
 
 export class E2eLink {
   readonly sessions: E2eSessions;
@@ -70,6 +79,9 @@ export class E2eLink {
     /** Datagrams not sent: the peer is refused (`--require-encryption`) or not in the roster. */
     notSent: 0,
     handshakesFailed: 0,
+    /** Data packets sent and received that carried a bundle of several datagrams (wire/bundle.ts). */
+    bundlesSealed: 0,
+    bundlesOpened: 0,
   };
   #o: E2eLinkOptions;
   #endpoints = new Map<string, Endpoint>();
@@ -77,6 +89,8 @@ export class E2eLink {
   /** The incarnation each peer had when it left the roster: one back with a higher one restarted meanwhile. */
   #leftAs = new Map<string, number>();
   #keys = new Map<string, Uint8Array>();
+  /** Datagrams given to {@link send} and not yet sealed, by peer, in order. */
+  #pending = new Map<string, Pending>();
   #log = logger("daemon");
 
   constructor(o: E2eLinkOptions) {
@@ -124,11 +138,24 @@ export class E2eLink {
     const key = this.#keyOf(this.#o.roster.get(t.peer)?.staticKey);
     if (!key) return;
     this.#heardAt(t.peer, t.to.address, t.to.port);
-    this.sessions.send({ id: t.peer, staticKey: key }, t.bytes, now);
+    const waiting = this.#pending.get(t.peer);
+    if (waiting && waiting.key === key) waiting.datagrams.push(t.bytes);
+    else {
+      if (waiting) this.#seal(t.peer, waiting, now);
+      this.#pending.set(t.peer, { key, datagrams: [t.bytes], now });
+    }
   }
 
-  /** What the table has to send (data, handshakes, retries, keepalives), with where each goes. */
+  /**
+   * What the table has to send (data, handshakes, retries, keepalives), with
+   * where each goes. The datagrams given to {@link send} since the last drain
+   * go first into the sessions, several to one peer packed into bundles
+   * (wire/bundle.ts): a burst of messages, or of acks, is sealed, opened and
+   * sent once per bundle rather than once per datagram.
+   */
   drain(): { to: Endpoint; bytes: Uint8Array; data: boolean }[] {
+    for (const [id, waiting] of this.#pending) this.#seal(id, waiting, waiting.now);
+    this.#pending.clear();
     const out = [];
     for (const t of this.sessions.drainTransmits()) {
       const to = this.#endpoints.get(t.peerId) ?? this.#o.roster.get(t.peerId)?.addresses[0];
@@ -147,7 +174,8 @@ export class E2eLink {
     this.#heardAt(r.peerId, from.address, this.#portOf(r.peerId, from));
     if (r.kind === "data") {
       this.counters.opened++;
-      return { kind: "packet", packet: r.packet, size: bytes.length };
+      if (r.packets.length > 1) this.counters.bundlesOpened++;
+      return { kind: "packets", packets: r.packets, size: bytes.length };
     }
     this.counters.control++;
     return { kind: "control", reply: r.kind === "handshake" ? r.reply : undefined };
@@ -223,6 +251,7 @@ export class E2eLink {
   /** Forgets a peer (its pin was dropped): sessions, queue and last stamp. */
   forget(id: string): void {
     this.sessions.forget(id);
+    this.#pending.delete(id);
     this.#speaksE2e.delete(id);
     this.#endpoints.delete(id);
   }
@@ -255,6 +284,13 @@ export class E2eLink {
       "Datagrams dropped waiting for a handshake.",
       c.queueDropped,
     );
+  }
+
+  #seal(id: string, waiting: Pending, now: number): void {
+    for (const inner of packBundles(waiting.datagrams, MAX_INNER)) {
+      if (isBundle(inner)) this.counters.bundlesSealed++;
+      this.sessions.send({ id, staticKey: waiting.key }, inner, now);
+    }
   }
 
   /** A static key's bytes from its text (hellos carry the canonical text), parsed once. */

@@ -8,6 +8,7 @@
  * - fetching and resuming (the receiver's side): files_fetch.ts
  * - a transfer as kept and stored, and what the parts share: files_model.ts
  * - IP Messenger's side, loaded with --ipmsg only: files_ipmsg.ts
+ * - pictures (a file served to the page, auto-accept): files_media.ts, files_images.ts
  *
  * @module
  */
@@ -16,11 +17,14 @@ import { finished, parseNote } from "../../protocol/files.ts";
 import type { Service, ServiceContext } from "../service.ts";
 import type { MetricsWriter } from "../metrics.ts";
 import { type Refusal, REFUSAL_HELP } from "./file_admission.ts";
-import { type FileCounters, FileError, type FilesDeps, type Transfer, transferKey } from "./files_model.ts";
+import { type FileCounters, FileError, type FilesDeps, hashFile, type Transfer, transferKey } from "./files_model.ts";
 import { FilesState } from "./files_state.ts";
-import { hashFile, Offers } from "./files_offer.ts";
+import { Offers } from "./files_offer.ts";
 import { FileServer, MAX_SERVED_CONNECTIONS } from "./files_serve.ts";
 import { Fetches, MAX_ACTIVE_FETCHES, MAX_FRUITLESS_TRIES } from "./files_fetch.ts";
+import { Media } from "./files_media.ts";
+import type { ServedFile } from "../../api/api.ts";
+import type { AutoAcceptImages } from "../../protocol/media_type.ts";
 
 export { FileError, type FilesDeps, hashFile, MAX_ACTIVE_FETCHES, MAX_FRUITLESS_TRIES, MAX_SERVED_CONNECTIONS };
 
@@ -30,12 +34,14 @@ export class FilesService implements Service {
   #offers: Offers;
   #server: FileServer;
   #fetches: Fetches;
+  #media: Media;
   counters: FileCounters;
 
   constructor(deps: FilesDeps) {
     this.#s = new FilesState(deps, (id, dir) => this.accept(id, dir));
     this.counters = this.#s.counters;
-    this.#offers = new Offers(this.#s);
+    this.#media = new Media(this.#s);
+    this.#offers = new Offers(this.#s, (t, encrypted) => this.#media.autoAccepts(t, encrypted));
     this.#server = new FileServer(this.#s);
     this.#fetches = new Fetches(this.#s);
   }
@@ -53,6 +59,7 @@ export class FilesService implements Service {
     this.#s.ctx = ctx;
     if (this.#s.d.ipmsg) await this.#loadIpmsg();
     this.#s.load();
+    this.#media.load(this.#s.d.options.autoAcceptImages);
     this.#server.start();
     this.#s.ipmsg?.reattach();
     await this.#fetches.resume();
@@ -87,9 +94,38 @@ export class FilesService implements Service {
     return this.#offers.offer(to, paths);
   }
 
+  /** See {@link Offers.offerToEach}. */
+  offerToEach(members: string[], paths: string[]): Promise<(TransferJson | FileError)[]> {
+    return this.#offers.offerToEach(members, paths);
+  }
+
+  /** See {@link Offers.offerUploadToEach}. */
+  offerUploadToEach(
+    members: string[],
+    name: string,
+    size: number,
+    body: ReadableStream<Uint8Array>,
+  ): Promise<(TransferJson | FileError)[]> {
+    return this.#offers.offerUploadToEach(members, name, size, body);
+  }
+
   /** Accepts an incoming offer; its files go to `dir` (default: the downloads folder). */
   accept(id: string, dir?: string): TransferJson {
     return this.#fetches.accept(id, dir);
+  }
+
+  /** See {@link Media.open}. */
+  openFile(id: string, n: number): Promise<ServedFile> {
+    return this.#media.open(id, n);
+  }
+
+  get autoAcceptImages(): AutoAcceptImages {
+    return this.#media.autoAcceptImages;
+  }
+
+  /** Changes and keeps the auto-accept-images setting. */
+  setAutoAcceptImages(v: AutoAcceptImages): AutoAcceptImages {
+    return this.#media.setAutoAcceptImages(v);
   }
 
   refuse(id: string): TransferJson {
@@ -129,7 +165,7 @@ export class FilesService implements Service {
     }
     if (event.type === "message" && event.message.direction === "in") {
       const note = parseNote(event.message.text);
-      if (note) this.#offers.onNote(event.message.peer, note, now);
+      if (note) this.#offers.onNote(event.message.peer, note, now, event.message.encrypted === true);
     } else if (event.type === "delivered" || event.type === "failed") {
       this.#offers.onOfferMessage(event);
     } else if (event.type === "joined" || event.type === "restarted") {

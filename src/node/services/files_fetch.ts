@@ -35,6 +35,7 @@ import {
   writeAll,
 } from "./files_model.ts";
 import type { FilesState } from "./files_state.ts";
+import { headOf, noteImage } from "./files_images.ts";
 
 /** Most transfers fetching at once; the others wait their turn. */
 export const MAX_ACTIVE_FETCHES = 4;
@@ -373,6 +374,7 @@ export class Fetches {
     await onDisk(() => Deno.rename(part, name));
     f.done = true;
     f.dest = name.slice(t.dir!.length + 1);
+    noteImage(t, idx, f.dest, f.size, await headOf(name));
     t.filesDone++;
     this.#s.counters.filesReceived++;
     this.#s.d.store.saveTransferFiles(t.id, "in", [{ idx, json: JSON.stringify(f) }]);

@@ -21,6 +21,7 @@ import {
   FileError,
   type FilesHost,
   HANDSHAKE_MS,
+  hashFile,
   onDisk,
   partlyWritten,
   PRIVATE_DIR,
@@ -38,6 +39,7 @@ import {
   sendRaw,
 } from "./ipmsg_file_stream.ts";
 import { fetchIpmsgFile, TooMuchError } from "./ipmsg_resume.ts";
+import { HASH_CHECK_MAX_BYTES, noteImage } from "./files_images.ts";
 
 export class IpmsgFiles {
   #h: FilesHost;
@@ -136,7 +138,7 @@ export class IpmsgFiles {
   async serve(conn: Deno.TcpConn): Promise<void> {
     const remote = (conn.remoteAddr as Deno.NetAddr).hostname;
     const reader = new RawReader(conn, HANDSHAKE_MS);
-    let head = new Uint8Array();
+    let head: Uint8Array = new Uint8Array();
     // The request is one packet ending in NUL; a client that sends none and waits gets an answer to what came.
     let pending: Promise<Uint8Array | null> | undefined;
     while (!head.includes(0) && head.length < 8192) {
@@ -341,6 +343,7 @@ export class IpmsgFiles {
       await onDisk(() => Deno.rename(part, `${t.dir}/${final}`));
       im.dest[i] = final;
       im.done[i] = true;
+      if (f.kind === IPMSG_FILE.REGULAR) await this.#picture(t, i, `${t.dir}/${final}`, f.size);
       t.filesDone++;
       this.#h.counters.filesReceived++;
       this.#h.save(t);
@@ -350,5 +353,21 @@ export class IpmsgFiles {
     t.bytes = Math.max(t.bytes, t.transferred);
     t.transferred = t.bytes;
     this.#h.end(t, "done");
+  }
+
+  /**
+   * A regular file that came: its SHA-256 taken now (up to 64 MiB; IP Messenger sends none), so that it is served
+   * later only while unchanged, and listed among the transfer's pictures if its first bytes say so.
+   */
+  async #picture(t: Transfer, i: number, path: string, size: number): Promise<void> {
+    const im = t.ipmsg!;
+    if (size > HASH_CHECK_MAX_BYTES) return;
+    let head: Uint8Array = new Uint8Array();
+    try {
+      (im.sha256 ??= im.files.map(() => null))[i] = await hashFile(path, (h) => head = h);
+    } catch {
+      return;
+    }
+    noteImage(t, i, path.slice(path.lastIndexOf("/") + 1), size, head);
   }
 }

@@ -1,18 +1,20 @@
 /**
  * What the file service's parts share: a transfer as kept and stored, what
  * the service needs from the daemon, the errors it answers with, the
- * counters, small helpers for the disk (free names, whole writes) and the
+ * counters, small helpers for the disk (free names, whole writes, SHA-256 of a file) and the
  * handshake (base64), and the host interface (files_state.ts implements it)
  * through which the IP Messenger side reaches the service's state.
  *
  * @module
  */
 import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
 import type { DaemonEvent, TransferJson } from "../../api/types.ts";
 import { numbered } from "../../protocol/file_names.ts";
 import { HttpError } from "../../api/request.ts";
 import type { Logger } from "@logtape/logtape";
 import type { ManifestEntry, TransferState } from "../../protocol/files.ts";
+import { HEAD_BYTES, type ImageType } from "../../protocol/media_type.ts";
 import type { NodeSigner } from "../../security/signing.ts";
 import type { StaticIdentity } from "../../security/e2e_wire.ts";
 import type { Store, StoredMessage } from "../../storage/store.ts";
@@ -58,6 +60,17 @@ export interface TransferFile extends ManifestEntry {
   failed?: string;
 }
 
+/** A picture among a transfer's files (node/services/files_images.ts): `n` its index in them. */
+export interface ImageEntry {
+  n: number;
+  name: string;
+  type: ImageType;
+  size: number;
+  /** In pixels, as its header says (absent when it does not). */
+  width?: number;
+  height?: number;
+}
+
 /** A transfer, either way. */
 export interface Transfer {
   id: string;
@@ -78,6 +91,8 @@ export interface Transfer {
   staged?: string;
   /** Incoming: the folder the files go in. */
   dir?: string;
+  /** The pictures among its files that are readable here (files_images.ts). */
+  images?: ImageEntry[];
   error?: string;
   /** Bytes done (incoming: written and checked or in a .part; outgoing: served). */
   transferred: number;
@@ -101,6 +116,8 @@ export interface Transfer {
     done: boolean[];
     /** Incoming: why each attachment that could not be written failed (the others still come). */
     failed?: (string | null)[];
+    /** Incoming: each file's SHA-256 taken when it came (up to 64 MiB; IP Messenger sends none), to serve it by. */
+    sha256?: (string | null)[];
     /** Outgoing: the file or folder each attachment is. */
     sources?: string[];
   };
@@ -276,4 +293,28 @@ export function b64(bytes: Uint8Array): string {
 export function unb64(v: unknown): Uint8Array {
   if (typeof v !== "string" || v.length > 200) throw new TypeError("not base64");
   return new Uint8Array(Buffer.from(v, "base64"));
+}
+
+/**
+ * SHA-256 of a file, hex, read 1 MiB at a time (the event loop is not held);
+ * `head` gets its first bytes (what a picture is told by).
+ */
+export async function hashFile(path: string, head?: (bytes: Uint8Array) => void): Promise<string> {
+  using f = await Deno.open(path, { read: true });
+  return await hashOpen(f, head);
+}
+
+/** SHA-256 of an open file from where it is, as {@link hashFile}. */
+export async function hashOpen(f: Deno.FsFile, head?: (bytes: Uint8Array) => void): Promise<string> {
+  const hash = createHash("sha256");
+  const buf = new Uint8Array(1024 * 1024);
+  let first = true;
+  for (;;) {
+    const n = await f.read(buf);
+    if (n === null) break;
+    if (first) head?.(buf.slice(0, Math.min(n, HEAD_BYTES)));
+    first = false;
+    hash.update(buf.subarray(0, n));
+  }
+  return hash.digest("hex");
 }

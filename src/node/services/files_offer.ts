@@ -25,15 +25,40 @@ import {
   OFFER_TTL_MS,
   type OfferNote,
 } from "../../protocol/files.ts";
-import { FileError, type Transfer, type TransferFile, transferKey, writeAll } from "./files_model.ts";
+import {
+  FileError,
+  hashFile,
+  type ImageEntry,
+  type Transfer,
+  type TransferFile,
+  transferKey,
+  writeAll,
+} from "./files_model.ts";
 import type { FilesState } from "./files_state.ts";
+import { imageEntry, MAX_IMAGES } from "./files_images.ts";
+
+/** Files walked and hashed for an offer (of one or several: a group's members). */
+interface Prepared {
+  files: TransferFile[];
+  names: string[];
+  /** Symbolic links inside folders left out. */
+  skipped: number;
+  /** The pictures among them (media: shown as thumbnails). */
+  images: ImageEntry[];
+}
 
 /** Offers made, offers received, and the notes about them. */
 export class Offers {
   #s: FilesState;
+  #autoAccept: (t: Transfer, encrypted: boolean) => boolean;
 
-  constructor(state: FilesState) {
+  /**
+   * `autoAccept`: whether an offer that came is accepted without asking by another rule (pictures), told whether
+   * the message that carried it came end-to-end encrypted (so from the holder of the sender's key).
+   */
+  constructor(state: FilesState, autoAccept: (t: Transfer, encrypted: boolean) => boolean = () => false) {
     this.#s = state;
+    this.#autoAccept = autoAccept;
   }
 
   /**
@@ -45,6 +70,25 @@ export class Offers {
    * @throws {FileError} for a size that does not match what came, or that would not fit.
    */
   async offerUpload(to: string, name: string, size: number, body: ReadableStream<Uint8Array>): Promise<TransferJson> {
+    const [result] = await this.offerUploadToEach([to], name, size, body);
+    if (result instanceof Error) throw result;
+    return result!;
+  }
+
+  /**
+   * Offers a file sent from the web page to each of `members` (a group's):
+   * staged once, offered to each (one transfer each); the staging folder
+   * goes once every one of them has ended. Per member, the transfer or why
+   * it could not be offered.
+   *
+   * @throws {FileError} for an upload that does not match its size or would not fit, or when no member could be offered it.
+   */
+  async offerUploadToEach(
+    members: string[],
+    name: string,
+    size: number,
+    body: ReadableStream<Uint8Array>,
+  ): Promise<(TransferJson | FileError)[]> {
     const room = this.#s.room(this.#s.d.uploads, size);
     if (room) throw new FileError(`Cannot take this file: ${room}`, 507);
     const dir = `${this.#s.d.uploads}/${randomBytes(8).toString("hex")}`;
@@ -61,15 +105,43 @@ export class Offers {
         }
       }
       if (got !== size) throw new FileError(`The upload ended after ${got} of ${size} bytes`);
-      const json = await this.offer(to, [path]);
-      const t = this.#s.transfers.get(transferKey("out", json.id))!;
-      t.staged = dir;
-      this.#s.save(t);
-      return json;
+      const results = await this.offerToEach(members, [path]);
+      const offered = results.filter((r): r is TransferJson => !(r instanceof Error));
+      if (offered.length === 0) throw results[0]!;
+      for (const json of offered) {
+        const t = this.#s.transfers.get(transferKey("out", json.id))!;
+        t.staged = dir;
+        this.#s.save(t);
+      }
+      return results;
     } catch (e) {
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       throw e;
     }
+  }
+
+  /**
+   * Offers the same files to each of `members` (a group's), one transfer
+   * each: walked and hashed once for all the lanchat members, an IP
+   * Messenger user's offer made its own way. Per member, the transfer or
+   * why it could not be offered.
+   *
+   * @throws {FileError} for a path that does not exist or cannot be read (then none is offered).
+   */
+  async offerToEach(members: string[], paths: string[]): Promise<(TransferJson | FileError)[]> {
+    const prepared = members.some((m) => this.#s.d.isLanchat(m)) ? await this.#prepare(paths) : undefined;
+    const out: (TransferJson | FileError)[] = [];
+    for (const to of members) {
+      try {
+        out.push(
+          prepared && this.#s.d.isLanchat(to) ? await this.#offerPrepared(to, prepared) : await this.offer(to, paths),
+        );
+      } catch (e) {
+        if (!(e instanceof FileError)) throw e;
+        out.push(e);
+      }
+    }
+    return out;
   }
 
   /**
@@ -87,6 +159,11 @@ export class Offers {
       }
       return await this.#s.ipmsg!.offer(to, paths);
     }
+    return await this.#offerPrepared(to, await this.#prepare(paths));
+  }
+
+  /** The files of `paths`, walked and hashed, for offers to make of them. */
+  async #prepare(paths: string[]): Promise<Prepared> {
     if (paths.length === 0) throw new FileError("Nothing to send: give at least one path");
     const files: TransferFile[] = [];
     const names: string[] = [];
@@ -120,13 +197,25 @@ export class Offers {
         throw new FileError(`Too many files: at most ${MAX_OFFER_FILES} in one offer`);
       }
     }
-    for (const f of files) {
+    const images: ImageEntry[] = [];
+    for (const [i, f] of files.entries()) {
       try {
-        f.sha256 = await hashFile(f.source!);
+        f.sha256 = await hashFile(f.source!, (head) => {
+          const image = images.length < MAX_IMAGES ? imageEntry(i, f.path, f.size, head) : undefined;
+          if (image) images.push(image);
+        });
       } catch (e) {
         throw new FileError(`Cannot read ${f.source}: ${(e as Error).message}`);
       }
     }
+    return { files, names, skipped, images };
+  }
+
+  /** Stores an offer of prepared files to `to` and sends it; each offer has its own copy of the files' state. */
+  async #offerPrepared(to: string, prepared: Prepared): Promise<TransferJson> {
+    const files = prepared.files.map((f) => ({ ...f }));
+    const images = prepared.images.map((i) => ({ ...i }));
+    const { names, skipped } = prepared;
     const now = this.#s.wallNow();
     const entries = files.map(({ path, size, mtime, sha256 }) => ({ path, size, mtime, sha256 }));
     const manifest = createHash("sha256").update(manifestBytes(entries)).digest("hex");
@@ -146,6 +235,7 @@ export class Offers {
       filesDone: 0,
       files,
     };
+    if (images.length > 0) t.images = images;
     const note: OfferNote = {
       kind: "offer",
       offer: t.id,
@@ -212,8 +302,8 @@ export class Offers {
     }
   }
 
-  /** A note from a peer: an offer made to this node, or how one ended. */
-  onNote(peer: string, note: FilesNote, _now: number): void {
+  /** A note from a peer: an offer made to this node, or how one ended; `encrypted`: it came end-to-end encrypted. */
+  onNote(peer: string, note: FilesNote, _now: number, encrypted = false): void {
     if (note.kind === "offer") {
       const key = transferKey("in", note.offer);
       if (this.#s.transfers.has(key)) return;
@@ -245,7 +335,10 @@ export class Offers {
       });
       const policy = this.#s.d.options.accept ?? "ask";
       const small = t.bytes <= (this.#s.d.options.autoAcceptMaxBytes ?? 1024 ** 3);
-      if (small && (policy === "always" || (policy === "trusted" && this.#s.d.trusted(peer)))) {
+      if (
+        (small && (policy === "always" || (policy === "trusted" && this.#s.d.trusted(peer)))) ||
+        this.#autoAccept(t, encrypted)
+      ) {
         try {
           this.#s.accept(t.id);
         } catch (e) {
@@ -274,17 +367,4 @@ export class Offers {
       this.#s.end(t, "cancelled", `cancelled by ${this.#s.d.peerName(peer)}`);
     }
   }
-}
-
-/** SHA-256 of a file, hex, read 1 MiB at a time (the event loop is not held). */
-export async function hashFile(path: string): Promise<string> {
-  using f = await Deno.open(path, { read: true });
-  const hash = createHash("sha256");
-  const buf = new Uint8Array(1024 * 1024);
-  for (;;) {
-    const n = await f.read(buf);
-    if (n === null) break;
-    hash.update(buf.subarray(0, n));
-  }
-  return hash.digest("hex");
 }

@@ -24,6 +24,7 @@ import {
   transferKey,
 } from "./files_model.ts";
 import type { IpmsgFiles } from "./files_ipmsg.ts";
+import { imagesJson, keepsUpload } from "./files_images.ts";
 
 /** Progress events per transfer at most this often. */
 const PROGRESS_EVERY_MS = 250;
@@ -84,6 +85,7 @@ export class FilesState implements FilesHost {
     const eta = t.state === "active" && t.rate && t.rate > 0
       ? Math.round((t.bytes - t.transferred) / t.rate)
       : undefined;
+    const images = imagesJson(t);
     return {
       id: t.id,
       direction: t.direction,
@@ -103,6 +105,7 @@ export class FilesState implements FilesHost {
       ...(t.dir ? { dir: t.dir } : {}),
       ...(t.error ? { error: t.error } : {}),
       ...(t.ipmsg ? { encrypted: false } : t.encrypted !== undefined ? { encrypted: t.encrypted } : {}),
+      ...(images ? { images } : {}),
     };
   }
 
@@ -217,10 +220,8 @@ export class FilesState implements FilesHost {
     t.state = state;
     // A download that will not finish leaves no .part behind (a failed one's bytes are not resumed).
     if (t.direction === "in" && finished(state) && state !== "done") void this.removeParts(t).catch(() => {});
-    if (t.staged && finished(state)) {
-      void Deno.remove(t.staged, { recursive: true }).catch(() => {});
-      t.staged = undefined;
-    }
+    // A page's upload goes when its transfer ends, but pictures sent stay to be shown until it is forgotten.
+    if (t.staged && finished(state) && !keepsUpload({ ...t, state })) this.removeUpload(t);
     if (error) t.error = error;
     t.rate = undefined;
     clearTimeout(t.retryTimer);
@@ -266,9 +267,24 @@ export class FilesState implements FilesHost {
     );
     for (const t of done.slice(KEEP_FINISHED)) {
       this.transfers.delete(transferKey(t.direction, t.id));
+      if (t.staged) this.removeUpload(t);
       try {
         this.d.store.deleteTransfer(t.id, t.direction);
       } catch { /* kept: tried again next time */ }
+    }
+  }
+
+  /**
+   * Lets go of the folder a page's upload was staged in: removed once no
+   * other transfer holds it (an upload to a group's members is staged once
+   * for all of their transfers); its pictures are no longer readable here.
+   */
+  removeUpload(t: Transfer): void {
+    const folder = t.staged!;
+    t.staged = undefined;
+    t.images = undefined;
+    if (![...this.transfers.values()].some((o) => o.staged === folder)) {
+      void Deno.remove(folder, { recursive: true }).catch(() => {});
     }
   }
 

@@ -192,8 +192,42 @@ export class GroupsService implements Service {
    *
    * @throws {RangeError} when this node is not a member or the text is too long.
    */
-  send(id: string, text: string): Promise<StoredMessage> {
-    return this.#write(this.#mine(id), text);
+  send(id: string, text: string, replyTo?: string): Promise<StoredMessage> {
+    return this.#write(this.#mine(id), text, undefined, replyTo);
+  }
+
+  /**
+   * Edits or deletes a message this node wrote to a group: each member
+   * whose copy went out gets an edit or deletion of that copy (IP Messenger
+   * users it as a plain line). Resolves once they are stored, committed; the
+   * group message itself is changed by the caller.
+   */
+  async amend(primary: StoredMessage, kind: "edit" | "delete", text: string): Promise<void> {
+    const g = this.#groups.get(primary.group!);
+    const copies = this.#store.copies(primary.id).filter((c) => c.status !== "failed");
+    const name = g?.name ?? this.groupName(primary.group!) ?? primary.group!;
+    const results = await this.#conversations.sendMessages(copies.map((c) => ({
+      to: c.peer,
+      text: this.#directory.get(c.peer)?.protocol === "ipmsg" || !g
+        ? plainGroupText(name, text)
+        : withGroupLine(text, { group: g, message: primary.id }),
+      ref: { kind, id: c.id },
+    })));
+    for (const [i, r] of results.entries()) {
+      if (!(r instanceof Error)) continue;
+      this.#log.warn("Cannot tell {name} in “{group}” of the {kind}: {error}", {
+        name: this.#directory.peerName(copies[i]!.peer),
+        group: name,
+        kind: kind === "edit" ? "edit" : "deletion",
+        error: r.message,
+      });
+    }
+  }
+
+  /** A new text of message `id` written to a group (an edit) with its group line; undefined for a group not known. */
+  lined(group: string, id: string, text: string): string | undefined {
+    const g = this.#groups.get(group);
+    return g && withGroupLine(text, { group: g, message: id });
   }
 
   #mine(id: string): GroupState {
@@ -208,29 +242,36 @@ export class GroupsService implements Service {
    * `group`), a copy for each other member, and the group as it now is,
    * under one commit.
    */
-  async #write(g: GroupState, text: string, change?: GroupChange): Promise<StoredMessage> {
+  async #write(g: GroupState, text: string, change?: GroupChange, replyTo?: string): Promise<StoredMessage> {
     const to = currentMembers(g).filter((m) => m !== this.#self);
     // A leave goes to those who stay; every other message to the members but this node.
     if (to.length === 0 && change?.op !== "leave") {
       throw new RangeError(`No one else is in “${g.name}”: add someone first`);
     }
-    const lined = withGroupLine(text, { group: g, change });
     const now = this.#ctx.io.now();
     const sentAt = this.#ctx.wall(now);
+    const id = timeOrderedId(sentAt);
+    // The line names the message as written to the group: each member's copy has an id of its own.
+    const lined = withGroupLine(text, { group: g, change, message: id });
     const primary = this.#store.insertOutgoing({
-      id: timeOrderedId(sentAt),
+      id,
       peer: g.id,
       text: lined,
       sentAt,
       status: "group",
       group: g.id,
+      ...(replyTo ? { ref: { kind: "reply" as const, id: replyTo } } : {}),
     });
     this.#groups.set(g.id, g);
     this.#save(g);
+    // A reply names the answered message for every member: by its id as written to the group.
+    const answered = replyTo ? this.#store.message(replyTo) : undefined;
+    const wide = answered && (answered.status === "group" ? answered.id : answered.groupMessage ?? answered.id);
     const results = await this.#conversations.sendMessages(to.map((m) => ({
       to: m,
       text: this.#directory.get(m)?.protocol === "ipmsg" ? plainGroupText(g.name, text) : lined,
       copy: { group: g.id, copyOf: primary.id },
+      ...(wide ? { ref: { kind: "reply" as const, id: wide } } : {}),
     })));
     for (const [i, r] of results.entries()) {
       if (r instanceof Error) {

@@ -21,7 +21,7 @@ import { type GroupCopy, timeOrderedId } from "../../protocol/messaging.ts";
 import { parseSealed, type SealedInfo, sealedText } from "../../protocol/sealed.ts";
 import type { SourceLimits } from "../../security/admission.ts";
 import { RateLimiter } from "../../security/rate_limit.ts";
-import type { Store, StoredMessage } from "../../storage/store.ts";
+import type { MessageRef, Store, StoredMessage } from "../../storage/store.ts";
 import { IPMSG, peekIpmsgMode } from "../../wire/ipmsg_command.ts";
 import type { Notices } from "../notices.ts";
 import type { Outgoing, Service, ServiceContext } from "../service.ts";
@@ -105,12 +105,13 @@ export class IpmsgService implements Service, Carrier {
    * (8 KiB) goes as several messages, cut at a line or a space where it can
    * be (IP Messenger has no fragments). Returns the last of them.
    */
-  send(to: string, text: string, now: number, copy?: GroupCopy): StoredMessage {
-    // A sealed text is cut without its line, and each part sealed.
+  send(to: string, text: string, now: number, copy?: GroupCopy, ref?: MessageRef): StoredMessage {
+    // A sealed text is cut without its line, and each part sealed. IP Messenger has no replies, edits or
+    // deletions: the text goes as it is (an edit's "(edited) …", a deletion's line), the reference stays here.
     const sealed = parseSealed(text);
     let last: StoredMessage | undefined;
     for (const part of this.#parts(to, sealed?.text ?? text)) {
-      last = this.#sendOne(to, sealed ? sealedText(part) : part, now, undefined, copy);
+      last = this.#sendOne(to, sealed ? sealedText(part) : part, now, undefined, copy, ref);
     }
     return last!;
   }
@@ -155,6 +156,7 @@ export class IpmsgService implements Service, Carrier {
     now: number,
     files?: { packetNo: string; attach: string },
     copy?: GroupCopy,
+    ref?: MessageRef,
   ): StoredMessage {
     const online = this.ipmsg.get(to) !== undefined;
     const message = this.#store.insertOutgoing({
@@ -164,6 +166,7 @@ export class IpmsgService implements Service, Carrier {
       sentAt: this.#ctx.wall(now),
       status: online ? "sent" : "queued",
       ...copy,
+      ...(ref ? { ref } : {}),
     });
     // Sent once it is stored: after the commit (and not at all if that fails).
     this.#afterCommit.push((at) => {

@@ -151,7 +151,14 @@ export class LanchatService implements Service {
       }
       const taken = this.e2e.receive(plain, from, now);
       if (taken.kind === "drop") return this.#drop(taken.reason, taken.detail, from, bytes.length);
-      if (taken.kind === "packet") return this.#take(taken.packet, taken.size, from, now, true);
+      if (taken.kind === "packets") {
+        // A bundle's bytes shared among its packets, so the byte counters still add up to what came in.
+        const n = taken.packets.length;
+        taken.packets.forEach((p, i) =>
+          this.#take(p, Math.floor(taken.size / n) + (i < taken.size % n ? 1 : 0), from, now, true)
+        );
+        return;
+      }
       // A handshake message or a keepalive: counted apart (see counters()).
       this.#control++;
       this.#controlBytes += bytes.length;
@@ -235,7 +242,24 @@ export class LanchatService implements Service {
     const replies = this.#replies.length ? this.#replies.splice(0) : NOTHING;
     const e2e = this.e2e ? this.e2e.drain().map((t) => this.#e2eOutgoing(t, now)) : NOTHING;
     if (out.length === 0 && replies.length === 0 && e2e.length === 0) return NOTHING;
-    return [...replies, ...e2e, ...out.flatMap((t) => this.outgoing(t, now))];
+    return [...replies, ...e2e, ...this.outgoingAll(out, now)];
+  }
+
+  /**
+   * {@link outgoing} for a step's datagrams at once: those to one peer that
+   * speaks end-to-end are sealed together (bundled) once all are given.
+   */
+  outgoingAll(ts: readonly Transmit[], now: number): Outgoing[] {
+    const out: Outgoing[] = [];
+    let viaE2e = false;
+    for (const t of ts) {
+      if (this.e2e && t.via === "unicast" && t.peer !== undefined && this.e2e.route(t.peer) === "e2e") {
+        this.e2e.send({ ...t, peer: t.peer }, now);
+        viaE2e = true;
+      } else out.push(...this.outgoing(t, now));
+    }
+    if (viaE2e) { for (const x of this.e2e!.drain()) out.push(this.#e2eOutgoing(x, now)); }
+    return out;
   }
 
   /**

@@ -12,7 +12,7 @@ import type { DaemonEvent } from "../../api/types.ts";
 import type { Endpoint } from "../../protocol/discovery.ts";
 import { type GroupCopy, Messaging } from "../../protocol/messaging.ts";
 import type { SealedInfo } from "../../protocol/sealed.ts";
-import type { Store, StoredMessage } from "../../storage/store.ts";
+import type { MessageRef, Store, StoredMessage } from "../../storage/store.ts";
 import type { MetricsWriter } from "../metrics.ts";
 import type { Outgoing, Service, ServiceContext } from "../service.ts";
 import { NOTHING } from "../service.ts";
@@ -30,7 +30,7 @@ export interface Carrier {
    * @throws {RangeError} for a text it cannot carry.
    * @throws {StoreError} when it cannot be stored: then nothing is sent.
    */
-  send(to: string, text: string, now: number, copy?: GroupCopy): StoredMessage;
+  send(to: string, text: string, now: number, copy?: GroupCopy, ref?: MessageRef): StoredMessage;
   /** Messages waiting for delivery. */
   outboxSize(): number;
   /** Tells `peer` its messages up to `messageId` were read (carriers that have read receipts). */
@@ -90,8 +90,8 @@ export class MessagingService implements Service, Carrier {
     return !this.#foreign(peer);
   }
 
-  send(to: string, text: string, now: number, copy?: GroupCopy): StoredMessage {
-    return this.messaging.send(to, text, now, copy);
+  send(to: string, text: string, now: number, copy?: GroupCopy, ref?: MessageRef): StoredMessage {
+    return this.messaging.send(to, text, now, copy, ref);
   }
 
   outboxSize(): number {
@@ -124,7 +124,7 @@ export class MessagingService implements Service, Carrier {
     const out = this.messaging.drainTransmits();
     if (out.length === 0) return NOTHING;
     const now = this.#ctx.io.now();
-    return out.flatMap((t) => this.#lanchat.outgoing(t, now));
+    return this.#lanchat.outgoingAll(out, now);
   }
 
   drainEvents(): readonly DaemonEvent[] {
@@ -157,6 +157,11 @@ export class MessagingService implements Service, Carrier {
       ["acksSent", "lanchat_acks_sent_total", "Acks sent."],
       ["gapsSkipped", "lanchat_message_gaps_total", "Messages given up on by a sender, seen as gaps."],
       ["storeErrors", "lanchat_store_errors_total", "Failed database writes."],
+      [
+        "amendsRefused",
+        "lanchat_message_amends_refused_total",
+        "Edits and deletions refused: they named a message their sender did not send.",
+      ],
     ] as const;
     for (const [key, name, help] of rows) m.single(name, "counter", help, mc[key]);
   }
