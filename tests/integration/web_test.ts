@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { browserTest, filledDaemon } from "../support/browser.ts";
+import { browserTest, filledDaemon, pair } from "../support/browser.ts";
 import { freeUdpPort, runCli, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
 import { newNodeKey, sendHello } from "../support/hostile.ts";
 import { BOB } from "../../scripts/history_fill.ts";
@@ -361,24 +361,6 @@ function onScreen(page: Page, text: string): Promise<boolean> {
   })()`);
 }
 
-/** Alice and bob on loopback, joined; alice sends to bob through her API. */
-async function aliceAndBob() {
-  const port = freeUdpPort();
-  const a = await startLoopbackDaemon(port, "alice").started();
-  const b = await startLoopbackDaemon(port, "bob").started();
-  await a.joined(b.id, 5000);
-  await b.joined(a.id, 5000);
-  const send = async (text: string) => {
-    const r = await fetch(`${a.httpUrl}/messages?wait=10`, {
-      method: "POST",
-      body: JSON.stringify({ to: b.id, text }),
-    });
-    const m = await r.json();
-    assert.equal(m.status, "delivered", JSON.stringify(m));
-  };
-  return { a, b, send };
-}
-
 /** Both sides agree these messages are unread (bob's store) and unreceipted (alice's), a few seconds after they arrived. */
 async function staysUnread(a: { httpUrl: string; id: string }, b: { httpUrl: string; id: string }, texts: string[]) {
   await new Promise((r) => setTimeout(r, 3000));
@@ -400,7 +382,7 @@ async function becomeRead(a: { httpUrl: string; id: string }, b: { httpUrl: stri
 browserTest(
   "messages that arrive below a conversation scrolled to its top are not marked read until scrolled into view",
   async (browser) => {
-    const { a, b, send } = await aliceAndBob();
+    const { a, b, say: send } = await pair();
     for (let i = 1; i <= 40; i++) await send(`history ${i}`);
     // Read before, through bob's API: only the new ones are unread.
     const r = await fetch(`${b.httpUrl}/messages/read`, { method: "POST", body: JSON.stringify({ peer: a.id }) });
@@ -437,7 +419,7 @@ browserTest(
 browserTest(
   "a message on screen is not marked read while another window has the focus or the page is hidden, and is when it comes back",
   async (browser) => {
-    const { a, b, send } = await aliceAndBob();
+    const { a, b, say: send } = await pair();
     await send("hello bob");
     const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
     const page = await context.newPage();
@@ -490,7 +472,7 @@ browserTest(
 browserTest(
   "a conversation opened with more unread messages than fit marks those above the screen read only when scrolled over",
   async (browser) => {
-    const { a, b, send } = await aliceAndBob();
+    const { a, b, say: send } = await pair();
     const texts = Array.from({ length: 40 }, (_, i) => `unread ${i + 1}`);
     for (const t of texts) await send(t);
     const page = await browser.newPage({ viewport: { width: 900, height: 500 } });

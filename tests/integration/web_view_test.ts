@@ -6,28 +6,9 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { freeUdpPort, startLoopbackDaemon, until } from "../support/daemon_process.ts";
-import { axeViolations, browserTest, filledDaemon, livePage } from "../support/browser.ts";
+import { until } from "../support/daemon_process.ts";
+import { axeViolations, browserTest, filledDaemon, livePage, pair } from "../support/browser.ts";
 import { BOB } from "../../scripts/history_fill.ts";
-
-/** Two daemons on loopback, joined both ways; `say` sends from the first to the second through its API. */
-async function pair(nameA = "alice", nameB = "bob") {
-  const port = freeUdpPort();
-  const a = await startLoopbackDaemon(port, nameA).started();
-  const b = await startLoopbackDaemon(port, nameB).started();
-  await a.joined(b.id, 5000);
-  await b.joined(a.id, 5000);
-  const say = async (text: string) => {
-    const r = await fetch(`${a.httpUrl}/messages?wait=10`, {
-      method: "POST",
-      body: JSON.stringify({ to: b.id, text }),
-    });
-    const m = await r.json();
-    assert.equal(m.status, "delivered", JSON.stringify(m));
-    return m as { id: string; cursor: number };
-  };
-  return { a, b, say };
-}
 
 /** How far the message list is from its bottom, in pixels (0: at the bottom). */
 const fromBottom = (page: Page) =>

@@ -87,3 +87,22 @@ export async function filledDaemon(dir: string, count: number): Promise<DaemonPr
   assert.ok(fill.success);
   return await startLoopbackDaemon(freeUdpPort(), "alice", { dataDir: dir }).started();
 }
+
+/** Two daemons on loopback, joined both ways; `say` sends from the first to the second through its API. */
+export async function pair(nameA = "alice", nameB = "bob") {
+  const port = freeUdpPort();
+  const a = await startLoopbackDaemon(port, nameA).started();
+  const b = await startLoopbackDaemon(port, nameB).started();
+  await a.joined(b.id, 5000);
+  await b.joined(a.id, 5000);
+  const say = async (text: string) => {
+    const r = await fetch(`${a.httpUrl}/messages?wait=10`, {
+      method: "POST",
+      body: JSON.stringify({ to: b.id, text }),
+    });
+    const m = await r.json();
+    assert.equal(m.status, "delivered", JSON.stringify(m));
+    return m as { id: string; cursor: number };
+  };
+  return { a, b, say };
+}
