@@ -1,11 +1,12 @@
 /**
  * The web page's files (web/ in the repository), read once at start and
  * served by the daemon itself: no CDN, no build step, nothing fetched from
- * elsewhere (the LAN may have no internet). Every file of web/ and its
- * folders (not hidden ones) whose kind is known is served under its path:
- * the page's ES modules and other files are added by adding them there.
- * The icons and the manifest (installing the page to a phone's home screen)
- * are drawn by scripts/make_icons.ts from web/icons/icon.svg.
+ * elsewhere (the LAN may have no internet). Every file of web/ and of
+ * web/icons/ (not other folders, nor hidden files) whose kind is known is
+ * served under its name: the page's ES modules and other files are added by
+ * adding them there. The icons and the manifest (installing the page to a
+ * phone's home screen) are drawn by scripts/make_icons.ts from
+ * web/icons/icon.svg.
  *
  * @module
  */
@@ -22,23 +23,23 @@ const TYPES: Record<string, string> = {
   webmanifest: "application/manifest+json; charset=utf-8",
 };
 
+/** The folders of web/ whose files are served: web/ itself and its icons. */
+const FOLDERS = ["", "icons/"];
+
 /** The page's files by path; an empty map (no page, the API only) when they cannot be read. */
 export async function loadWebAssets(dir = new URL("../../web/", import.meta.url)): Promise<Map<string, WebAsset>> {
   const out = new Map<string, WebAsset>();
-  const walk = async (folder: URL, prefix: string, depth: number) => {
-    for await (const entry of Deno.readDir(folder)) {
-      if (entry.name.startsWith(".")) continue;
-      if (entry.isDirectory && depth < 2) {
-        await walk(new URL(`${entry.name}/`, folder), `${prefix}${entry.name}/`, depth + 1);
-      }
-      const type = TYPES[entry.name.split(".").pop() ?? ""];
-      if (!entry.isFile || type === undefined) continue;
-      const path = prefix === "/" && entry.name === "index.html" ? "/" : `${prefix}${entry.name}`;
-      out.set(path, { body: await Deno.readFile(new URL(entry.name, folder)), type });
-    }
-  };
   try {
-    await walk(dir, "/", 0);
+    for (const folder of FOLDERS) {
+      const at = new URL(folder, dir);
+      if (folder !== "" && !(await Deno.stat(at).then((s) => s.isDirectory, () => false))) continue;
+      for await (const entry of Deno.readDir(at)) {
+        const type = TYPES[entry.name.split(".").pop() ?? ""];
+        if (!entry.isFile || entry.name.startsWith(".") || type === undefined) continue;
+        const path = folder === "" && entry.name === "index.html" ? "/" : `/${folder}${entry.name}`;
+        out.set(path, { body: await Deno.readFile(new URL(entry.name, at)), type });
+      }
+    }
     if (!out.has("/")) out.clear();
   } catch {
     out.clear();

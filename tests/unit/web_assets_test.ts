@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { loadWebAssets } from "../../src/node/web_assets.ts";
 
-Deno.test("the page's files: every file of web/ and its folders of a known kind under its path, index.html as /; nothing else", async () => {
+Deno.test("the page's files: every file of web/ and web/icons/ of a known kind under its path, index.html as /; nothing else", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const write = (name: string) => Deno.writeTextFile(`${dir}/${name}`, name);
@@ -13,6 +13,8 @@ Deno.test("the page's files: every file of web/ and its folders of a known kind 
     await Deno.mkdir(`${dir}/icons`);
     await Deno.writeTextFile(`${dir}/icons/icon.png`, "x");
     await Deno.writeTextFile(`${dir}/icons/index.html`, "x");
+    await Deno.mkdir(`${dir}/sub`);
+    await Deno.writeTextFile(`${dir}/sub/deep.js`, "x");
     await Deno.mkdir(`${dir}/.git`);
     await Deno.writeTextFile(`${dir}/.git/config.js`, "x");
     const assets = await loadWebAssets(new URL(`file://${dir}/`));
