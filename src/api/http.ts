@@ -33,7 +33,7 @@
  * | `PUT /presence` | `{presence: online|away|busy, note?}` | presence.ts |
  * | `GET /settings`, `PUT /settings` | settings kept across restarts (`{autoAcceptImages: {enabled, maxBytes}}`) | settings.ts |
  * | `GET /events` | Server-Sent Events | events.ts |
- * | `GET /`, `/app.js`, `/app.css` | the web page (web/ in the repository); without a session, `/` says how to get one | page.ts |
+ * | `GET /`, `/app.js`, `/app.css`, … | the web page (web/ in the repository); without a session, `/` says how to get one | page.ts |
  * | `POST /session/link` | `{path, expiresInSeconds}`: a one-time link to open the page (`lanchat web`) | page.ts |
  * | `GET /session?code=` | a one-time code traded for the page's session cookie, then on to `/`; the code is the proof | page.ts |
  *

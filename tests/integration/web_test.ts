@@ -4,45 +4,11 @@
  * the reason, where chromium is not installed.
  */
 import assert from "node:assert/strict";
-import { type Browser, chromium, type Page } from "playwright-core";
-import { freeUdpPort, killAll, runCli, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
+import type { Page } from "playwright-core";
+import { browserTest, filledDaemon, pair } from "../support/browser.ts";
+import { freeUdpPort, runCli, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
 import { newNodeKey, sendHello } from "../support/hostile.ts";
 import { BOB } from "../../scripts/history_fill.ts";
-
-const CHROMIUM = "/usr/bin/chromium";
-const unavailable = await Deno.stat(CHROMIUM).then(
-  () => undefined,
-  () => `${CHROMIUM} is not installed (apt-get install chromium)`,
-);
-if (unavailable) console.warn(`web test ignored: ${unavailable}`);
-
-/**
- * A test with a browser: ignored (with the reason) without chromium; the
- * browser, every daemon and every folder made with `tempDir` are gone after,
- * whatever happened.
- */
-function browserTest(name: string, fn: (browser: Browser, tempDir: () => string) => Promise<void>): void {
-  Deno.test({
-    name,
-    ignore: unavailable !== undefined,
-    sanitizeResources: false,
-    sanitizeOps: false,
-    fn: async () => {
-      const dirs: string[] = [];
-      const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
-      try {
-        await fn(browser, () => {
-          dirs.push(Deno.makeTempDirSync());
-          return dirs.at(-1)!;
-        });
-      } finally {
-        await browser.close();
-        await killAll();
-        for (const dir of dirs) await Deno.remove(dir, { recursive: true }).catch(() => {});
-      }
-    },
-  });
-}
 
 browserTest(
   "a message typed in page A appears live in page B, gets its delivery tick in A, and a hostile name and text stay text",
@@ -174,13 +140,7 @@ browserTest(
 browserTest(
   "a conversation of 3,000 messages scrolls to its first message and back with at most a window of them in the page",
   async (browser, tempDir) => {
-    const dir = tempDir();
-    const fill = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL("../../scripts/history_fill.ts", import.meta.url).pathname, dir, "6000"],
-      stdout: "piped",
-    }).output();
-    assert.ok(fill.success);
-    const a = await startLoopbackDaemon(freeUdpPort(), "alice", { dataDir: dir }).started();
+    const a = await filledDaemon(tempDir(), 6000);
     const page = await browser.newPage();
     await page.goto(`${await a.webLink()}#peer=${BOB}`);
     const list = page.locator("#messages");
@@ -401,24 +361,6 @@ function onScreen(page: Page, text: string): Promise<boolean> {
   })()`);
 }
 
-/** Alice and bob on loopback, joined; alice sends to bob through her API. */
-async function aliceAndBob() {
-  const port = freeUdpPort();
-  const a = await startLoopbackDaemon(port, "alice").started();
-  const b = await startLoopbackDaemon(port, "bob").started();
-  await a.joined(b.id, 5000);
-  await b.joined(a.id, 5000);
-  const send = async (text: string) => {
-    const r = await fetch(`${a.httpUrl}/messages?wait=10`, {
-      method: "POST",
-      body: JSON.stringify({ to: b.id, text }),
-    });
-    const m = await r.json();
-    assert.equal(m.status, "delivered", JSON.stringify(m));
-  };
-  return { a, b, send };
-}
-
 /** Both sides agree these messages are unread (bob's store) and unreceipted (alice's), a few seconds after they arrived. */
 async function staysUnread(a: { httpUrl: string; id: string }, b: { httpUrl: string; id: string }, texts: string[]) {
   await new Promise((r) => setTimeout(r, 3000));
@@ -440,7 +382,7 @@ async function becomeRead(a: { httpUrl: string; id: string }, b: { httpUrl: stri
 browserTest(
   "messages that arrive below a conversation scrolled to its top are not marked read until scrolled into view",
   async (browser) => {
-    const { a, b, send } = await aliceAndBob();
+    const { a, b, say: send } = await pair();
     for (let i = 1; i <= 40; i++) await send(`history ${i}`);
     // Read before, through bob's API: only the new ones are unread.
     const r = await fetch(`${b.httpUrl}/messages/read`, { method: "POST", body: JSON.stringify({ peer: a.id }) });
@@ -477,7 +419,7 @@ browserTest(
 browserTest(
   "a message on screen is not marked read while another window has the focus or the page is hidden, and is when it comes back",
   async (browser) => {
-    const { a, b, send } = await aliceAndBob();
+    const { a, b, say: send } = await pair();
     await send("hello bob");
     const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
     const page = await context.newPage();
@@ -530,7 +472,7 @@ browserTest(
 browserTest(
   "a conversation opened with more unread messages than fit marks those above the screen read only when scrolled over",
   async (browser) => {
-    const { a, b, send } = await aliceAndBob();
+    const { a, b, say: send } = await pair();
     const texts = Array.from({ length: 40 }, (_, i) => `unread ${i + 1}`);
     for (const t of texts) await send(t);
     const page = await browser.newPage({ viewport: { width: 900, height: 500 } });
