@@ -220,7 +220,7 @@ Deno.test({
       const alice = await startIn(lan, 0, { name: "alice", extra: ["--key-file", keyFile] }).started();
       const bob = await startIn(lan, 1, { name: "bob", extra: ["--key-file", keyFile] }).started();
       await alice.joined(bob.id, 5000);
-      let r = await cli(lan, 1, ["send", "alice", "genuine"]);
+      const r = await cli(lan, 1, ["send", "alice", "genuine"]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
       const aliceKey: string = (await statusIn(lan.hosts[0]!.ns)).security.e2e.staticKey;
       // Mallory, on a third host, holds the network key: a member of the group.
