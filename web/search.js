@@ -1,0 +1,274 @@
+// Searching history from the page: GET /messages/search, across all conversations or within the open one.
+// A hit opens its conversation at that message (not at the newest), scrolled to it and highlighted.
+// Everything shown of a message is text (textContent, text nodes, <mark> elements made here), never HTML.
+import { $, api, state } from "./core.js";
+import { peerName } from "./people.js";
+import { conversationQuery, markEnds, messageItem, openConversation, withGap } from "./conversation.js";
+import { resetSeen } from "./seen.js";
+
+/** Hits asked for at a time; "More" asks for the next page, older. */
+const SEARCH_PAGE = 30;
+/** Characters of a message shown around the match in the list of hits. */
+const AROUND = 60;
+
+/** Lower case for A–Z only, as the daemon's search compares (so a match found there is found here). */
+const asciiLower = (s) => s.replace(/[A-Z]/g, (c) => c.toLowerCase());
+
+/** Where `query` first occurs in `text` (ASCII case ignored), or -1. */
+export function findMatch(text, query) {
+  return query === "" ? -1 : asciiLower(text).indexOf(asciiLower(query));
+}
+
+/**
+ * A short piece of `text` around the first match of `query`, as nodes: the
+ * text before and after as text, the match in a <mark>. A long message is
+ * cut to about AROUND characters either side, with an ellipsis.
+ */
+export function snippetNodes(text, query) {
+  const at = findMatch(text, query);
+  // Each whitespace character becomes one space: one line in the list, the same indexes as the text.
+  const flat = text.replace(/\s/g, " ");
+  if (at < 0) return [document.createTextNode(flat.slice(0, AROUND * 2))];
+  const start = Math.max(0, at - AROUND);
+  const end = Math.min(text.length, at + query.length + AROUND);
+  const mark = document.createElement("mark");
+  mark.textContent = flat.slice(at, at + query.length);
+  return [
+    document.createTextNode((start > 0 ? "…" : "") + flat.slice(start, at)),
+    mark,
+    document.createTextNode(flat.slice(at + query.length, end) + (end < text.length ? "…" : "")),
+  ];
+}
+
+/**
+ * Marks the first match of `query` in a message's own text (not its time
+ * or status): the text node holding it is split and the match wrapped in a
+ * <mark>. True if found.
+ */
+export function highlightIn(li, query) {
+  const walker = document.createTreeWalker(li, NodeFilter.SHOW_TEXT, {
+    acceptNode: (n) => n.parentElement?.closest(".meta, .from, .quote, button") ? 2 : 1,
+  });
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const at = findMatch(node.data, query);
+    if (at < 0) continue;
+    const match = node.splitText(at);
+    match.splitText(query.length);
+    const mark = document.createElement("mark");
+    mark.className = "search-hit";
+    match.replaceWith(mark);
+    mark.append(match);
+    return true;
+  }
+  return false;
+}
+
+/**
+ * Sets up message search: a "Search messages" button in the header and
+ * its dialog. `deps`:
+ * - `api(path)`: GET JSON from the daemon;
+ * - `current()`: the open conversation `{id, kind, name}`, or undefined;
+ * - `conversationName(m)`: the name of a message's conversation (`@group` or the peer);
+ * - `openAt(id, kind, cursor)`: opens that conversation around the message with that cursor and answers
+ *   its list item (undefined if it is not there).
+ */
+export function initSearch(deps) {
+  const dialog = document.createElement("dialog");
+  dialog.id = "search-dialog";
+  dialog.setAttribute("aria-labelledby", "search-title");
+  const form = document.createElement("form");
+  form.id = "search-form";
+  form.setAttribute("role", "search");
+  const title = document.createElement("h3");
+  title.id = "search-title";
+  title.textContent = "Search messages";
+  const input = document.createElement("input");
+  input.id = "search-text";
+  input.type = "search";
+  input.placeholder = "Words to look for";
+  input.setAttribute("aria-label", "Words to look for");
+  input.autocomplete = "off";
+  const scope = document.createElement("select");
+  scope.id = "search-scope";
+  scope.setAttribute("aria-label", "Where to look");
+  const go = document.createElement("button");
+  go.type = "submit";
+  go.textContent = "Search";
+  const note = document.createElement("p");
+  note.id = "search-note";
+  note.setAttribute("role", "status");
+  const hits = document.createElement("ol");
+  hits.id = "search-hits";
+  hits.setAttribute("aria-label", "Messages found");
+  const more = document.createElement("button");
+  more.type = "button";
+  more.id = "search-more";
+  more.textContent = "Older results";
+  more.hidden = true;
+  const close = document.createElement("button");
+  close.type = "button";
+  close.textContent = "Close";
+  close.addEventListener("click", () => dialog.close());
+  const row = document.createElement("p");
+  row.className = "search-row";
+  row.append(input, scope, go);
+  form.append(title, row, note, hits, more, close);
+  dialog.append(form);
+  document.body.append(dialog);
+
+  const button = document.createElement("button");
+  button.id = "search-button";
+  button.type = "button";
+  button.textContent = "Search messages";
+  button.title = "Search the history of your conversations";
+  const status = document.getElementById("status-button");
+  status?.before(button);
+
+  /** The search now shown: its text, where, and the cursor to page back from. */
+  let shown = { query: "", where: "all", before: undefined, asked: 0 };
+
+  const fillScope = () => {
+    const c = deps.current();
+    scope.replaceChildren();
+    const all = new Option("All conversations", "all");
+    scope.append(all);
+    if (c) {
+      const here = new Option(`Only ${c.name}`, `${c.kind}:${c.id}`);
+      scope.append(here);
+      here.selected = true;
+    }
+  };
+
+  // Esc closes the dialog at once (in a search field it would first only clear the text).
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") {
+      e.preventDefault();
+      dialog.close();
+    }
+  });
+
+  button.addEventListener("click", () => {
+    fillScope();
+    dialog.showModal();
+    input.focus();
+    input.select();
+  });
+
+  const hitItem = (m, query) => {
+    const li = document.createElement("li");
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "search-open";
+    const head = document.createElement("span");
+    head.className = "search-where";
+    // Where it was said, and by whom when that is not the conversation's name (yours; a member's in a group).
+    const who = m.direction === "out" ? "You" : m.group ? m.peer.name : undefined;
+    const when = new Date(m.receivedAt ?? m.sentAt).toLocaleString();
+    head.textContent = [deps.conversationName(m), who, when].filter(Boolean).join(" · ");
+    const text = document.createElement("span");
+    text.className = "search-text";
+    text.dir = "auto";
+    text.append(...snippetNodes(m.text, query));
+    open.append(head, text);
+    open.addEventListener("click", async () => {
+      dialog.close();
+      const kind = m.group ? "group" : "peer";
+      const item = await deps.openAt(m.group ? m.group.id : m.peer.id, kind, m.cursor);
+      if (!item) return;
+      highlightIn(item, query);
+      item.classList.add("search-found");
+      item.scrollIntoView({ block: "center" });
+      item.tabIndex = -1;
+      item.focus({ preventScroll: true });
+    });
+    li.append(open);
+    return li;
+  };
+
+  /** Asks the daemon for a page of hits (older than `before`) and adds them to the list. */
+  const ask = async (query, where, before) => {
+    const asked = ++shown.asked;
+    const params = new URLSearchParams({ q: query, limit: String(SEARCH_PAGE) });
+    const [kind, id] = where === "all" ? [] : where.split(":");
+    if (kind) params.set(kind, id);
+    if (before !== undefined) params.set("before", String(before));
+    note.textContent = "Searching…";
+    more.hidden = true;
+    let r;
+    try {
+      r = await deps.api(`/messages/search?${params}`);
+    } catch (e) {
+      if (asked === shown.asked) note.textContent = `Search failed: ${e.message}`;
+      return;
+    }
+    if (asked !== shown.asked) return; // a newer search answered first
+    // Within a conversation with a peer: what was said with them, not their messages in groups.
+    const found = kind === "peer" ? r.messages.filter((m) => !m.group) : r.messages;
+    hits.append(...found.map((m) => hitItem(m, query)));
+    shown.before = r.messages.at(-1)?.cursor;
+    const n = hits.children.length;
+    note.textContent = [
+      n === 0 ? `Nothing found for “${query}”` : `${n} message${n === 1 ? "" : "s"} found, newest first`,
+      r.note,
+    ].filter(Boolean).join(". ");
+    more.hidden = r.messages.length < SEARCH_PAGE;
+  };
+
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const query = input.value.trim();
+    if (query === "") return;
+    hits.replaceChildren();
+    shown = { query, where: scope.value, before: undefined, asked: shown.asked };
+    void ask(query, scope.value);
+  });
+  more.addEventListener("click", () => {
+    if (shown.before !== undefined) void ask(shown.query, shown.where, shown.before);
+  });
+  return { dialog, button };
+}
+
+/** Messages either side of a hit in the window opened around it. */
+const AROUND_HIT = 25;
+
+/**
+ * Opens a conversation with the message at `cursor` in its window: the
+ * conversation is opened (at its newest page), and unless the message is
+ * in that page, the window is replaced by the messages around it (the
+ * newest page is then further down, loaded as one scrolls, as ever).
+ * Answers the message's list item, or undefined if it is not there.
+ */
+async function openAt(id, kind, cursor) {
+  await openConversation(id, kind);
+  const find = () => $("messages").querySelector(`li[data-cursor="${cursor}"]`) ?? undefined;
+  if (find() || state.current !== id) return find();
+  const opening = state.opened;
+  const q = conversationQuery();
+  const [older, newer] = await Promise.all([
+    api(`/messages?${q}&before=${cursor + 1}&limit=${AROUND_HIT + 1}`),
+    api(`/messages?${q}&after=${cursor}&limit=${AROUND_HIT}`),
+  ]);
+  if (state.opened !== opening) return undefined;
+  const page = [...older, ...newer];
+  resetSeen();
+  state.shown.clear();
+  $("messages").replaceChildren(...page.flatMap((m) => withGap(m, messageItem(m))));
+  state.oldest = page[0]?.cursor;
+  state.newest = page.at(-1)?.cursor;
+  state.noOlder = older.length < AROUND_HIT + 1;
+  state.atNewest = newer.length < AROUND_HIT;
+  markEnds();
+  return find();
+}
+
+/** The open conversation's name: `@group` or the peer's. */
+const nameOf = (id, kind) =>
+  kind === "group" ? `@${state.groups.find((g) => g.id === id)?.name ?? "group"}` : peerName(id);
+
+initSearch({
+  api: (path) => api(path),
+  current: () =>
+    state.current ? { id: state.current, kind: state.kind, name: nameOf(state.current, state.kind) } : undefined,
+  conversationName: (m) => m.group ? `@${m.group.name}` : m.peer.name,
+  openAt,
+});
