@@ -23,7 +23,6 @@ function build() {
   size.type = "number";
   size.id = "auto-accept-mb";
   size.min = "0.1";
-  size.max = "67"; // the daemon takes 64 MiB at most
   size.step = "any";
   size.required = true;
   const sizeLabel = el("label");
