@@ -13,11 +13,15 @@ export function keepTransfer(t) {
   state.transfers.set(t.id, t);
 }
 
+/** Transfers of files sent to a group from this page, by group: one to each member, shown in the group. */
+const toGroups = new Map();
+
 export function renderTransfers() {
   const box = $("transfers");
   box.replaceChildren();
+  const ofGroup = toGroups.get(state.current);
   for (const t of state.transfers.values()) {
-    if (t.peer.id !== state.current) continue;
+    if (t.peer.id !== state.current && !ofGroup?.has(t.id)) continue;
     if (["done", "refused", "cancelled", "failed"].includes(t.state) && Date.now() - Date.parse(t.updatedAt) > 60_000) {
       continue;
     }
@@ -49,26 +53,40 @@ export function renderTransfers() {
   }
 }
 
-/** Offers files the user picked or dropped: each goes up to the daemon, which offers it like any file. */
+/**
+ * Offers files the user picked, dropped or pasted: each goes up to the daemon, which offers it like any file; in a
+ * group, to each member (one transfer each, as `lanchat send-file @group` does), members who are offline included
+ * (their offer waits until they are back).
+ */
 export async function sendFiles(files) {
-  const to = state.current;
-  if (!to) return;
+  const conversation = state.current;
+  if (!conversation) return;
+  const group = state.kind === "group" ? state.groups.find((g) => g.id === conversation) : undefined;
+  const to = group ? group.members.filter((m) => !m.self).map((m) => m.id) : [conversation];
   for (const file of files) {
     const note = el("li", "gap", `Sending ${file.name} (${file.size} bytes)…`);
     $("messages").append(note);
-    try {
-      const res = await fetch(`/files/upload?to=${encodeURIComponent(to)}&name=${encodeURIComponent(file.name)}`, {
-        method: "POST",
-        body: file,
-      });
-      const t = await res.json();
-      if (!res.ok) throw new Error(t.error ?? `${res.status}`);
-      keepTransfer(t);
-      note.remove();
-      renderTransfers();
-    } catch (e) {
-      note.textContent = `${file.name} not sent: ${e.message}`;
+    const failed = [];
+    for (const peer of to) {
+      try {
+        const res = await fetch(
+          `/files/upload?to=${encodeURIComponent(peer)}&name=${encodeURIComponent(file.name)}`,
+          { method: "POST", body: file },
+        );
+        const t = await res.json();
+        if (!res.ok) throw new Error(t.error ?? `${res.status}`);
+        keepTransfer(t);
+        if (group) {
+          if (!toGroups.has(group.id)) toGroups.set(group.id, new Set());
+          toGroups.get(group.id).add(t.id);
+        }
+      } catch (e) {
+        failed.push(group ? `${group.members.find((m) => m.id === peer)?.name ?? peer}: ${e.message}` : e.message);
+      }
     }
+    if (failed.length === 0) note.remove();
+    else note.textContent = `${file.name} not sent: ${failed.join("; ")}`;
+    renderTransfers();
   }
 }
 
