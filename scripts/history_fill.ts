@@ -13,11 +13,17 @@
  * Message i entered history at {@link timeOf}(i): one a ~31.5 s, a year per
  * million. The daemon must not be running on the directory.
  *
- *   deno run --allow-read --allow-write scripts/history_fill.ts DIR COUNT
+ *   deno run --allow-read --allow-write scripts/history_fill.ts DIR COUNT [OFFERS]
+ *
+ * OFFERS, a JSON file `[{id, name, size}, …]` of file transfers the
+ * daemon of DIR has (pictures it received, for the web benchmark): that
+ * many of bob's messages, spread evenly, are offers of them instead (as a
+ * file offer's message is), so the page shows their thumbnails.
  *
  * Prints one JSON line: messages before and after, and the fill rate.
  */
 import { Store } from "../src/storage/store.ts";
+import { noteText } from "../src/protocol/files.ts";
 
 export const BOB = "b0b".padEnd(32, "0");
 export const CAROL = "ca201".padEnd(32, "0");
@@ -50,9 +56,12 @@ export function textOf(i: number): string {
 const idOf = (i: number) => i.toString(16).padStart(32, "0");
 
 if (import.meta.main) {
-  const [dir, countArg] = Deno.args;
-  if (!dir || !countArg) throw new Error("usage: history_fill.ts DIR COUNT");
+  const [dir, countArg, offersFile] = Deno.args;
+  if (!dir || !countArg) throw new Error("usage: history_fill.ts DIR COUNT [OFFERS]");
   const target = Number(countArg);
+  const offers: { id: string; name: string; size: number }[] = offersFile
+    ? JSON.parse(await Deno.readTextFile(offersFile))
+    : [];
   const store = await Store.open(dir);
   store.startGroupCommit(() => {});
   try {
@@ -77,6 +86,22 @@ if (import.meta.main) {
     });
     let seq = store.expectedSeq(BOB) - 1;
     const t0 = performance.now();
+    // Bob's messages are every other one: an offer every `every` of them, the first half-way into the first stretch.
+    const every = offers.length > 0 ? Math.max(1, Math.floor((target - from + 1) / 2 / offers.length)) : 0;
+    const offerAt = (i: number) => {
+      const j = (i - from) >> 1;
+      const k = every > 0 && j % every === every >> 1 ? Math.floor(j / every) : -1;
+      const o = offers[k];
+      return o && noteText({
+        kind: "offer",
+        offer: o.id,
+        count: 1,
+        bytes: o.size,
+        names: [o.name],
+        manifest: "0".repeat(64),
+        expires: timeOf(i) + 7 * 24 * 3600_000,
+      });
+    };
     for (let i = from; i <= target; i++) {
       const at = timeOf(i);
       if (i % 2) {
@@ -87,7 +112,7 @@ if (import.meta.main) {
             id: idOf(i),
             peer: BOB,
             seq,
-            text: textOf(i),
+            text: offerAt(i) || textOf(i),
             sentAt: at,
             receivedAt: at,
             gapBefore: 0,
