@@ -19,6 +19,9 @@ export function showable(t) {
   );
 }
 
+/** The offer message each list item shows. */
+const messageOf = new WeakMap();
+
 /** Transfers asked for by id (an offer further back than GET /transfers lists) and those not found. */
 const asked = new Set();
 
@@ -27,6 +30,7 @@ function addThumbnails(li, m) {
   const offer = m.files?.kind === "offer" ? m.files.offer : undefined;
   if (!offer) return;
   li.dataset.offer = offer;
+  messageOf.set(li, m);
   const t = state.transfers.get(offer);
   if (t) {
     fillThumbnails(li, t);
@@ -47,7 +51,15 @@ function refresh(t) {
   }
 }
 
+/**
+ * Whether a transfer is the one a message offers: the same peer and way. A peer's offer naming another's transfer
+ * (whose id it should not know, but might) shows nothing of it.
+ */
+const offeredBy = (t, m) => t.peer?.id === m.peer.id && t.direction === m.direction;
+
 function fillThumbnails(li, t) {
+  const m = messageOf.get(li);
+  if (!m || !offeredBy(t, m)) return;
   const images = showable(t);
   if (images.length === 0 || li.querySelector(".thumbs")) return;
   const box = el("div", "thumbs");
