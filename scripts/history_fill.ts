@@ -15,10 +15,13 @@
  *
  *   deno run --allow-read --allow-write scripts/history_fill.ts DIR COUNT [OFFERS]
  *
- * OFFERS, a JSON file `[{id, name, size}, …]` of file transfers the
- * daemon of DIR has (pictures it received, for the web benchmark): that
- * many of bob's messages, spread evenly, are offers of them instead (as a
- * file offer's message is), so the page shows their thumbnails.
+ * OFFERS, a JSON file `{peer, offers: [{id, name, size}, …]}` of file
+ * transfers the daemon of DIR received from `peer` (pictures, for the web
+ * benchmark): "bob" is then that peer, and as many of his messages, spread
+ * evenly, are offers of them instead (as a file offer's message is), so
+ * the page shows their thumbnails. Its messages continue the peer's
+ * sequence numbers far past the real peer's: that peer's own later
+ * messages would be taken for ones already had.
  *
  * Prints one JSON line: messages before and after, and the fill rate.
  */
@@ -59,22 +62,27 @@ if (import.meta.main) {
   const [dir, countArg, offersFile] = Deno.args;
   if (!dir || !countArg) throw new Error("usage: history_fill.ts DIR COUNT [OFFERS]");
   const target = Number(countArg);
-  const offers: { id: string; name: string; size: number }[] = offersFile
+  const given: { peer: string; offers: { id: string; name: string; size: number }[] } | undefined = offersFile
     ? JSON.parse(await Deno.readTextFile(offersFile))
-    : [];
+    : undefined;
+  const offers = given?.offers ?? [];
+  const bob = given?.peer ?? BOB;
   const store = await Store.open(dir);
   store.startGroupCommit(() => {});
   try {
     const from = store.lastCursor() + 1;
-    store.rememberPeer({
-      id: BOB,
-      protocol: "lanchat",
-      name: "bob@bench",
-      hostname: "bench",
-      address: "127.0.0.2",
-      port: 9,
-      lastSeen: timeOf(from),
-    });
+    // A real peer (OFFERS) is known already, by its own name and address.
+    if (!given) {
+      store.rememberPeer({
+        id: BOB,
+        protocol: "lanchat",
+        name: "bob@bench",
+        hostname: "bench",
+        address: "127.0.0.2",
+        port: 9,
+        lastSeen: timeOf(from),
+      });
+    }
     store.rememberPeer({
       id: CAROL,
       protocol: "lanchat",
@@ -84,7 +92,7 @@ if (import.meta.main) {
       port: 9,
       lastSeen: timeOf(from),
     });
-    let seq = store.expectedSeq(BOB) - 1;
+    let seq = store.expectedSeq(bob) - 1;
     const t0 = performance.now();
     // Bob's messages are every other one: an offer every `every` of them, the first half-way into the first stretch.
     const every = offers.length > 0 ? Math.max(1, Math.floor((target - from + 1) / 2 / offers.length)) : 0;
@@ -107,10 +115,10 @@ if (import.meta.main) {
       if (i % 2) {
         seq++;
         store.release(
-          BOB,
+          bob,
           [{
             id: idOf(i),
-            peer: BOB,
+            peer: bob,
             seq,
             text: offerAt(i) || textOf(i),
             sentAt: at,
