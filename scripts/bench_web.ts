@@ -50,17 +50,31 @@ const post = (url: string, body: unknown, method = "POST") =>
 
 /**
  * `b` sends `a` one picture per file of `files`, `inFlight` at a time; `a`
- * takes them (auto-accept, b verified). Answers when `a` has them all.
+ * takes them (auto-accept, b verified). Answers the transfers at `a` once
+ * it has them all (each asked for by id: GET /transfers lists the newest
+ * 500 only).
  */
-async function sendPictures(a: DaemonProcess, b: DaemonProcess, files: string[], inFlight = 8): Promise<void> {
+async function sendPictures(
+  a: DaemonProcess,
+  b: DaemonProcess,
+  files: string[],
+  inFlight = 8,
+): Promise<Transfer[]> {
   let next = 0;
+  const ids: string[] = [];
   await Promise.all(Array.from({ length: inFlight }, async () => {
-    while (next < files.length) await post(`${b.httpUrl}/files`, { to: a.id, paths: [files[next++]] });
+    while (next < files.length) ids.push((await post(`${b.httpUrl}/files`, { to: a.id, paths: [files[next++]] })).id);
   }));
+  const done = new Map<string, Transfer>();
   await until(`${files.length} pictures at alice`, async () => {
-    const all: Transfer[] = await (await fetch(`${a.httpUrl}/transfers`)).json();
-    return all.filter((t) => t.direction === "in" && t.state === "done" && t.images?.length).length >= files.length;
+    for (const id of ids.filter((id) => !done.has(id)).slice(0, 50)) {
+      const r = await fetch(`${a.httpUrl}/transfers/${id}`);
+      const t: Transfer = r.ok ? await r.json() : await r.body?.cancel();
+      if (t?.state === "done" && t.images?.length) done.set(id, t);
+    }
+    return done.size === ids.length;
   }, 600_000);
+  return ids.map((id) => done.get(id)!);
 }
 
 export async function benchWeb(
@@ -94,10 +108,9 @@ export async function benchWeb(
     }
     await painter.close();
     const t0p = Date.now();
-    await sendPictures(a, b, files.slice(0, images));
+    const got = await sendPictures(a, b, files.slice(0, images));
     console.log(`web — ${images} pictures sent and received in ${((Date.now() - t0p) / 1000).toFixed(1)} s`);
-    const got: Transfer[] = await (await fetch(`${a.httpUrl}/transfers`)).json();
-    const offers = got.filter((t) => t.direction === "in" && t.images?.length).map((t) => ({
+    const offers = got.map((t) => ({
       id: t.id,
       name: t.images![0]!.name,
       size: t.images![0]!.size,
