@@ -249,7 +249,7 @@ export async function benchWeb(
       const before = await live.evaluate("window.__thumbs.length") as number;
       await post(`${c.httpUrl}/files`, { to: a.id, paths: [file] });
       // Polled (waitForFunction's own polling runs script the page's CSP refuses).
-      for (let t = Date.now(); Date.now() - t < 30_000;) {
+      for (const t = Date.now(); Date.now() - t < 30_000;) {
         if (await live.evaluate("window.__thumbs.length") as number > before) break;
         await new Promise((r) => setTimeout(r, 50));
       }

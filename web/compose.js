@@ -4,6 +4,7 @@
 // Edits and deletions made elsewhere (the peer, the CLI, another page) come as `message-updated` events.
 import { $, alertLine, api, el, hooks, onEvent, state } from "./core.js";
 import { showMessage } from "./conversation.js";
+import { printableLine } from "./text.js";
 
 /** What the composer is doing besides writing a new message: answering one, or editing one of yours. */
 const mode = { replyTo: undefined, editing: undefined };
@@ -56,13 +57,13 @@ const short = (text, n = 120) => {
   return flat.length > n ? `${flat.slice(0, n)}…` : flat;
 };
 
-const authorOf = (m) => m.direction === "out" ? "you" : m.peer.name;
+const authorOf = (m) => m.direction === "out" ? "you" : printableLine(m.peer.name);
 
 function startReply(m) {
   mode.editing = undefined;
   $("composer").classList.remove("editing");
   mode.replyTo = m.id;
-  showMode(`Replying to ${authorOf(m)}: ${short(m.text)}`);
+  showMode(`Replying to ${authorOf(m)}: ${printableLine(short(m.text))}`);
   $("text").focus();
 }
 
@@ -90,7 +91,7 @@ async function saveEdit() {
 }
 
 async function remove(m) {
-  const who = m.group ? `@${m.group.name}` : m.peer.name;
+  const who = printableLine(m.group ? `@${m.group.name}` : m.peer.name);
   if (!confirm(`Delete this message? It is deleted for ${who} too.`)) return;
   try {
     const gone = await api(`/messages/${encodeURIComponent(m.id)}/delete`, {});
@@ -106,7 +107,7 @@ async function remove(m) {
 function updateQuotes(m) {
   for (const q of $("messages").querySelectorAll(".quote")) {
     if (q.dataset.id !== m.id) continue;
-    q.querySelector(".quote-text").textContent = m.deletedAt ? "deleted message" : short(m.text, 200);
+    q.querySelector(".quote-text").textContent = m.deletedAt ? "deleted message" : printableLine(short(m.text, 200));
     q.classList.toggle("quote-deleted", Boolean(m.deletedAt));
   }
 }
@@ -134,8 +135,8 @@ function decorate(li, m) {
     q.title = "Show the message this answers";
     q.append(
       // Who wrote it: you, or in a conversation with one peer, that peer (a group's quote does not say which member).
-      el("span", "quote-who", m.quote.direction === "out" ? "You" : m.group ? "" : m.peer.name),
-      el("span", "quote-text", m.quote.deleted ? "deleted message" : short(m.quote.text, 200)),
+      el("span", "quote-who", m.quote.direction === "out" ? "You" : m.group ? "" : printableLine(m.peer.name)),
+      el("span", "quote-text", m.quote.deleted ? "deleted message" : printableLine(short(m.quote.text, 200))),
     );
     q.querySelector(".quote-text").dir = "auto";
     q.addEventListener("click", () => goToQuoted(m.quote.id));

@@ -55,38 +55,37 @@ export function renderTransfers() {
 
 /**
  * Offers files the user picked, dropped or pasted: each goes up to the daemon, which offers it like any file; in a
- * group, to each member (one transfer each, as `lanchat send-file @group` does), members who are offline included
- * (their offer waits until they are back).
+ * group, once, and the daemon offers it to each member (one transfer each, as `lanchat send-file @group` does),
+ * members who are offline included (their offer waits until they are back).
  */
 export async function sendFiles(files) {
-  const conversation = state.current;
-  if (!conversation) return;
-  const group = state.kind === "group" ? state.groups.find((g) => g.id === conversation) : undefined;
-  const to = group ? group.members.filter((m) => !m.self).map((m) => m.id) : [conversation];
+  const to = state.current;
+  if (!to) return;
+  const group = state.kind === "group" ? to : undefined;
   for (const file of files) {
     const note = el("li", "gap", `Sending ${file.name} (${file.size} bytes)…`);
     $("messages").append(note);
-    const failed = [];
-    for (const peer of to) {
-      try {
-        const res = await fetch(
-          `/files/upload?to=${encodeURIComponent(peer)}&name=${encodeURIComponent(file.name)}`,
-          { method: "POST", body: file },
-        );
-        const t = await res.json();
-        if (!res.ok) throw new Error(t.error ?? `${res.status}`);
+    try {
+      const res = await fetch(`/files/upload?to=${encodeURIComponent(to)}&name=${encodeURIComponent(file.name)}`, {
+        method: "POST",
+        body: file,
+      });
+      const answer = await res.json();
+      if (!res.ok) throw new Error(answer.error ?? `${res.status}`);
+      // To a group: `{group, transfers, failed?}`, a transfer per member and the members it could not be offered to.
+      for (const t of group ? answer.transfers ?? [] : [answer]) {
         keepTransfer(t);
-        if (group) {
-          if (!toGroups.has(group.id)) toGroups.set(group.id, new Set());
-          toGroups.get(group.id).add(t.id);
-        }
-      } catch (e) {
-        failed.push(group ? `${group.members.find((m) => m.id === peer)?.name ?? peer}: ${e.message}` : e.message);
+        if (!group) continue;
+        if (!toGroups.has(group)) toGroups.set(group, new Set());
+        toGroups.get(group).add(t.id);
       }
+      const failed = (answer.failed ?? []).map((f) => `${printableLine(f.peer?.name ?? "?")}: ${f.error}`);
+      if (failed.length === 0) note.remove();
+      else note.textContent = `${file.name} not sent to ${failed.join("; ")}`;
+      renderTransfers();
+    } catch (e) {
+      note.textContent = `${file.name} not sent: ${e.message}`;
     }
-    if (failed.length === 0) note.remove();
-    else note.textContent = `${file.name} not sent: ${failed.join("; ")}`;
-    renderTransfers();
   }
 }
 

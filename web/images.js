@@ -5,17 +5,22 @@
 // Pasting an image into the composer sends it (dropping one was there already).
 import { $, api, el, hooks, onEvent, state } from "./core.js";
 import { keepTransfer, sendFiles } from "./files.js";
+import { printableLine } from "./text.js";
 
 /** The types shown inline: raster images a browser decodes safely, as the daemon serves them. */
 const RASTER = new Set(["image/png", "image/jpeg", "image/gif", "image/webp"]);
 /** The daemon's own URL of a transfer's file, and nothing else. */
 const OWN_URL = /^\/transfers\/[0-9a-f]{4,32}\/files\/\d{1,6}$/;
 
-/** The images of a transfer that may be shown: raster types at the daemon's own URLs. */
+/** Most pixels a thumbnail is drawn from: a few kilobytes can say 50,000 × 50,000 (a decompression bomb). */
+const MAX_PIXELS = 50_000_000;
+
+/** The images of a transfer that may be shown: raster types at the daemon's own URLs, of a size a page can decode. */
 export function showable(t) {
   if (!Array.isArray(t?.images)) return [];
   return t.images.filter((i) =>
-    i && typeof i.url === "string" && OWN_URL.test(i.url) && RASTER.has(i.type) && typeof i.name === "string"
+    i && typeof i.url === "string" && OWN_URL.test(i.url) && RASTER.has(i.type) && typeof i.name === "string" &&
+    !((i.width ?? 0) * (i.height ?? 0) > MAX_PIXELS)
   );
 }
 
@@ -66,15 +71,18 @@ function fillThumbnails(li, t) {
   for (const image of images.slice(0, 12)) {
     const b = el("button", "thumb");
     b.type = "button";
-    b.title = `${image.name} — open full size`;
+    b.title = `${printableLine(image.name)} — open full size`;
     const img = el("img");
-    img.alt = image.name;
+    img.alt = printableLine(image.name);
     img.loading = "lazy";
     img.decoding = "async";
     img.src = image.url;
     img.setAttribute("elementtiming", "thumbnail");
     img.dataset.arrived = String(performance.now());
-    img.addEventListener("error", () => b.replaceWith(el("span", "thumb-missing", `${image.name} (not available)`)));
+    img.addEventListener(
+      "error",
+      () => b.replaceWith(el("span", "thumb-missing", `${printableLine(image.name)} (not available)`)),
+    );
     b.append(img);
     b.addEventListener("click", () => openFull(image));
     box.append(b);
@@ -121,10 +129,10 @@ function openFull(image) {
   const d = dialog();
   const img = $("image-full");
   img.src = image.url;
-  img.alt = image.name;
-  $("image-name").textContent = `${image.name} (${formatSize(image.size)})`;
+  img.alt = printableLine(image.name);
+  $("image-name").textContent = `${printableLine(image.name)} (${formatSize(image.size)})`;
   $("image-download").href = image.url;
-  $("image-download").download = image.name;
+  $("image-download").download = printableLine(image.name);
   d.showModal();
   $("image-download").focus();
 }

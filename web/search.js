@@ -3,8 +3,8 @@
 // Everything shown of a message is text (textContent, text nodes, <mark> elements made here), never HTML.
 import { $, api, state } from "./core.js";
 import { peerName } from "./people.js";
-import { conversationQuery, markEnds, messageItem, openConversation, withGap } from "./conversation.js";
-import { resetSeen } from "./seen.js";
+import { openConversation } from "./conversation.js";
+import { printableLine } from "./text.js";
 
 /** Hits asked for at a time; "More" asks for the next page, older. */
 const SEARCH_PAGE = 30;
@@ -46,7 +46,7 @@ export function snippetNodes(text, query) {
  * <mark>. True if found.
  */
 export function highlightIn(li, query) {
-  const walker = document.createTreeWalker(li, NodeFilter.SHOW_TEXT, {
+  const walker = document.createTreeWalker(li.querySelector(".text") ?? li, NodeFilter.SHOW_TEXT, {
     acceptNode: (n) => n.parentElement?.closest(".meta, .from, .quote, button") ? 2 : 1,
   });
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
@@ -162,7 +162,7 @@ export function initSearch(deps) {
     const head = document.createElement("span");
     head.className = "search-where";
     // Where it was said, and by whom when that is not the conversation's name (yours; a member's in a group).
-    const who = m.direction === "out" ? "You" : m.group ? m.peer.name : undefined;
+    const who = m.direction === "out" ? "You" : m.group ? printableLine(m.peer.name) : undefined;
     const when = new Date(m.receivedAt ?? m.sentAt).toLocaleString();
     head.textContent = [deps.conversationName(m), who, when].filter(Boolean).join(" · ");
     const text = document.createElement("span");
@@ -177,7 +177,6 @@ export function initSearch(deps) {
       if (!item) return;
       highlightIn(item, query);
       item.classList.add("search-found");
-      item.scrollIntoView({ block: "center" });
       item.tabIndex = -1;
       item.focus({ preventScroll: true });
     });
@@ -228,39 +227,6 @@ export function initSearch(deps) {
   return { dialog, button };
 }
 
-/** Messages either side of a hit in the window opened around it. */
-const AROUND_HIT = 25;
-
-/**
- * Opens a conversation with the message at `cursor` in its window: the
- * conversation is opened (at its newest page), and unless the message is
- * in that page, the window is replaced by the messages around it (the
- * newest page is then further down, loaded as one scrolls, as ever).
- * Answers the message's list item, or undefined if it is not there.
- */
-async function openAt(id, kind, cursor) {
-  await openConversation(id, kind);
-  const find = () => $("messages").querySelector(`li[data-cursor="${cursor}"]`) ?? undefined;
-  if (find() || state.current !== id) return find();
-  const opening = state.opened;
-  const q = conversationQuery();
-  const [older, newer] = await Promise.all([
-    api(`/messages?${q}&before=${cursor + 1}&limit=${AROUND_HIT + 1}`),
-    api(`/messages?${q}&after=${cursor}&limit=${AROUND_HIT}`),
-  ]);
-  if (state.opened !== opening) return undefined;
-  const page = [...older, ...newer];
-  resetSeen();
-  state.shown.clear();
-  $("messages").replaceChildren(...page.flatMap((m) => withGap(m, messageItem(m))));
-  state.oldest = page[0]?.cursor;
-  state.newest = page.at(-1)?.cursor;
-  state.noOlder = older.length < AROUND_HIT + 1;
-  state.atNewest = newer.length < AROUND_HIT;
-  markEnds();
-  return find();
-}
-
 /** The open conversation's name: `@group` or the peer's. */
 const nameOf = (id, kind) =>
   kind === "group" ? `@${state.groups.find((g) => g.id === id)?.name ?? "group"}` : peerName(id);
@@ -269,6 +235,10 @@ initSearch({
   api: (path) => api(path),
   current: () =>
     state.current ? { id: state.current, kind: state.kind, name: nameOf(state.current, state.kind) } : undefined,
-  conversationName: (m) => m.group ? `@${m.group.name}` : m.peer.name,
-  openAt,
+  conversationName: (m) => printableLine(m.group ? `@${m.group.name}` : m.peer.name),
+  // The conversation opened around the hit (a window of messages either side, the hit marked li.hit and centred).
+  openAt: async (id, kind, cursor) => {
+    await openConversation(id, kind, { at: cursor });
+    return $("messages").querySelector(`li[data-cursor="${cursor}"]`) ?? undefined;
+  },
 });

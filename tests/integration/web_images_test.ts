@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { freeUdpPort, startLoopbackDaemon } from "../support/daemon_process.ts";
-import { browserTest, livePage } from "../support/browser.ts";
+import { browserTest, holds, livePage } from "../support/browser.ts";
 import { pngOf as png } from "../support/pictures.ts";
 
 /** Puts files in `page` by an event on `target` (a paste on the composer, a drop on the conversation). */
@@ -73,10 +73,10 @@ browserTest(
       .click({ timeout: 15_000 });
     const thumbB = pageB.locator("#messages li.in .thumb img");
     await thumbB.waitFor({ timeout: 15_000 });
-    await pageB.waitForFunction(
+    await holds(
+      pageB,
       `[...document.querySelectorAll("#messages .thumb img")].some((i) => i.complete && i.naturalWidth === 640)`,
-      undefined,
-      { timeout: 10_000 },
+      10_000,
     );
     assert.equal(await thumbB.getAttribute("alt"), "photo 照片.png");
     const src = (await thumbB.getAttribute("src"))!;
@@ -85,9 +85,7 @@ browserTest(
     // A click opens it full size; Esc closes it.
     await thumbB.click();
     await pageB.locator("#image-dialog[open]").waitFor({ timeout: 5000 });
-    await pageB.waitForFunction(`document.getElementById("image-full").naturalWidth === 640`, undefined, {
-      timeout: 10_000,
-    });
+    await holds(pageB, `document.getElementById("image-full").naturalWidth === 640`, 10_000);
     assert.match(await pageB.locator("#image-name").innerText(), /photo 照片\.png/);
     await pageB.screenshot({ path: new URL("../../docs/web-image.png", import.meta.url).pathname });
     await pageB.keyboard.press("Escape");
@@ -130,9 +128,7 @@ browserTest(
     await pageB.locator("#transfers .transfer", { hasText: /Pasted image .*\.png/ }).waitFor({ timeout: 15_000 });
     await dispatchFiles(pageA, "#conversation", "drop", [{ name: "dropped.png", type: "image/png", bytes: small }]);
     await pageB.locator("#transfers .transfer", { hasText: "dropped.png" }).waitFor({ timeout: 15_000 });
-    await pageA.waitForFunction(`document.querySelectorAll("#messages li.out .thumb img").length === 3`, undefined, {
-      timeout: 15_000,
-    });
+    await holds(pageA, `document.querySelectorAll("#messages li.out .thumb img").length === 3`, 15_000);
     assert.deepEqual(errors, []);
   },
 );

@@ -6,20 +6,13 @@
  * a message and of the query stays text.
  */
 import assert from "node:assert/strict";
-import { freeUdpPort, startLoopbackDaemon } from "../support/daemon_process.ts";
-import { browserTest, livePage } from "../support/browser.ts";
+import { browserTest, filledDaemon, holds, livePage } from "../support/browser.ts";
 import { BOB } from "../../scripts/history_fill.ts";
 
 browserTest(
   "search finds a message in a 100,000-message history, across conversations and within one, and opens its conversation scrolled to it, highlighted",
   async (browser, tempDir) => {
-    const dir = tempDir();
-    const fill = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL("../../scripts/history_fill.ts", import.meta.url).pathname, dir, "100000"],
-      stdout: "piped",
-    }).output();
-    assert.ok(fill.success);
-    const a = await startLoopbackDaemon(freeUdpPort(), "alice", { dataDir: dir }).started();
+    const a = await filledDaemon(tempDir(), 100_000);
     const page = await livePage(browser, `${await a.webLink()}#peer=${BOB}`);
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(e.message));
@@ -62,7 +55,7 @@ browserTest(
       const list = document.getElementById("messages").getBoundingClientRect();
       return li.top >= list.top - 1 && li.bottom <= list.bottom + 1;
     })()`;
-    await page.waitForFunction(inView, undefined, { timeout: 5000 });
+    await holds(page, inView, 5000);
     await page.screenshot({ path: new URL("../../docs/web-search-hit.png", import.meta.url).pathname });
     const oldest: { cursor: number }[] = await (await fetch(`${a.httpUrl}/messages?peer=${BOB}&after=0&limit=1`))
       .json();
