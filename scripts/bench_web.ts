@@ -7,9 +7,9 @@
  *   conversation's newest page is shown;
  * - the page's JS heap and DOM size after scrolling to the top of that
  *   conversation (every page of it loaded), with 1,000 pictures among its
- *   messages (offers of pictures another daemon sent, auto-accepted from a
- *   verified peer, spread through the history by history_fill.ts), and how
- *   many thumbnails were painted on the way;
+ *   messages (100 offers of 10 pictures another daemon sent, auto-accepted
+ *   from a verified peer, spread through the history by history_fill.ts),
+ *   and how many thumbnails were painted on the way;
  * - SSE latency: from a message's POST at another daemon to its appearance
  *   in the page (p50 / p99 of 200);
  * - a thumbnail's arrival to its paint: from the moment the page learns a
@@ -48,22 +48,29 @@ const post = (url: string, body: unknown, method = "POST") =>
     return JSON.parse(text);
   });
 
+/** Pictures in one offer, as a burst of photos is sent: a daemon keeps its newest 500 finished transfers only. */
+const PER_OFFER = 10;
+
 /**
- * `b` sends `a` one picture per file of `files`, `inFlight` at a time; `a`
- * takes them (auto-accept, b verified). Answers the transfers at `a` once
- * it has them all (each asked for by id: GET /transfers lists the newest
- * 500 only).
+ * `b` sends `a` the pictures of `files`, {@link PER_OFFER} to an offer,
+ * `inFlight` offers at a time; `a` takes them (auto-accept, b verified).
+ * Answers the transfers at `a` once it has them all (each asked for by id:
+ * GET /transfers lists the newest 500 only).
  */
 async function sendPictures(
   a: DaemonProcess,
   b: DaemonProcess,
   files: string[],
-  inFlight = 8,
+  inFlight = 4,
 ): Promise<Transfer[]> {
+  const offers = Array.from(
+    { length: Math.ceil(files.length / PER_OFFER) },
+    (_, i) => files.slice(i * PER_OFFER, (i + 1) * PER_OFFER),
+  );
   let next = 0;
   const ids: string[] = [];
   await Promise.all(Array.from({ length: inFlight }, async () => {
-    while (next < files.length) ids.push((await post(`${b.httpUrl}/files`, { to: a.id, paths: [files[next++]] })).id);
+    while (next < offers.length) ids.push((await post(`${b.httpUrl}/files`, { to: a.id, paths: offers[next++] })).id);
   }));
   const done = new Map<string, Transfer>();
   await until(`${files.length} pictures at alice`, async () => {
@@ -112,8 +119,8 @@ export async function benchWeb(
     console.log(`web — ${images} pictures sent and received in ${((Date.now() - t0p) / 1000).toFixed(1)} s`);
     const offers = got.map((t) => ({
       id: t.id,
-      name: t.images![0]!.name,
-      size: t.images![0]!.size,
+      names: t.images!.map((i) => i.name),
+      bytes: t.images!.reduce((n, i) => n + i.size, 0),
     }));
     await Deno.writeTextFile(`${work}/offers.json`, JSON.stringify({ peer: b.id, offers }));
     // The history is filled as bob2's (his messages' numbers then run far past his own): he stays away from now on.

@@ -15,7 +15,7 @@
  *
  *   deno run --allow-read --allow-write scripts/history_fill.ts DIR COUNT [OFFERS]
  *
- * OFFERS, a JSON file `{peer, offers: [{id, name, size}, …]}` of file
+ * OFFERS, a JSON file `{peer, offers: [{id, names, bytes}, …]}` of file
  * transfers the daemon of DIR received from `peer` (pictures, for the web
  * benchmark): "bob" is then that peer, and as many of his messages, spread
  * evenly, are offers of them instead (as a file offer's message is), so
@@ -62,7 +62,7 @@ if (import.meta.main) {
   const [dir, countArg, offersFile] = Deno.args;
   if (!dir || !countArg) throw new Error("usage: history_fill.ts DIR COUNT [OFFERS]");
   const target = Number(countArg);
-  const given: { peer: string; offers: { id: string; name: string; size: number }[] } | undefined = offersFile
+  const given: { peer: string; offers: { id: string; names: string[]; bytes: number }[] } | undefined = offersFile
     ? JSON.parse(await Deno.readTextFile(offersFile))
     : undefined;
   const offers = given?.offers ?? [];
@@ -103,9 +103,9 @@ if (import.meta.main) {
       return o && noteText({
         kind: "offer",
         offer: o.id,
-        count: 1,
-        bytes: o.size,
-        names: [o.name],
+        count: o.names.length,
+        bytes: o.bytes,
+        names: o.names.slice(0, 20),
         manifest: "0".repeat(64),
         expires: timeOf(i) + 7 * 24 * 3600_000,
       });

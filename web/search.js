@@ -63,6 +63,13 @@ export function highlightIn(li, query) {
   return false;
 }
 
+/** An element with these properties and attributes. */
+function node(tag, props, attributes = {}) {
+  const e = Object.assign(document.createElement(tag), props);
+  for (const [name, value] of Object.entries(attributes)) e.setAttribute(name, value);
+  return e;
+}
+
 /**
  * Sets up message search: a "Search messages" button in the header and
  * its dialog. `deps`:
@@ -73,38 +80,22 @@ export function highlightIn(li, query) {
  *   its list item (undefined if it is not there).
  */
 export function initSearch(deps) {
-  const dialog = document.createElement("dialog");
-  dialog.id = "search-dialog";
-  dialog.setAttribute("aria-labelledby", "search-title");
-  const form = document.createElement("form");
-  form.id = "search-form";
-  form.setAttribute("role", "search");
-  const title = document.createElement("h3");
-  title.id = "search-title";
-  title.textContent = "Search messages";
-  const input = document.createElement("input");
-  input.id = "search-text";
-  input.type = "search";
-  input.placeholder = "Words to look for";
-  input.setAttribute("aria-label", "Words to look for");
-  input.autocomplete = "off";
-  const scope = document.createElement("select");
-  scope.id = "search-scope";
-  scope.setAttribute("aria-label", "Where to look");
-  const go = document.createElement("button");
-  go.type = "submit";
-  go.textContent = "Search";
-  const note = document.createElement("p");
-  note.id = "search-note";
-  note.setAttribute("role", "status");
-  const hits = document.createElement("ol");
-  hits.id = "search-hits";
-  hits.setAttribute("aria-label", "Messages found");
-  const more = document.createElement("button");
-  more.type = "button";
-  more.id = "search-more";
-  more.textContent = "Older results";
-  more.hidden = true;
+  const dialog = node("dialog", { id: "search-dialog" }, { "aria-labelledby": "search-title" });
+  const form = node("form", { id: "search-form" }, { role: "search" });
+  const title = node("h3", { id: "search-title", textContent: "Search messages" });
+  const input = node("input", {
+    id: "search-text",
+    type: "search",
+    placeholder: "Words to look for",
+    autocomplete: "off",
+  }, {
+    "aria-label": "Words to look for",
+  });
+  const scope = node("select", { id: "search-scope" }, { "aria-label": "Where to look" });
+  const go = node("button", { type: "submit", textContent: "Search" });
+  const note = node("p", { id: "search-note" }, { role: "status" });
+  const hits = node("ol", { id: "search-hits" }, { "aria-label": "Messages found" });
+  const more = node("button", { type: "button", id: "search-more", textContent: "Older results" });
   const close = document.createElement("button");
   close.type = "button";
   close.textContent = "Close";

@@ -8,8 +8,8 @@
  */
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
-import { freeUdpPort, startLoopbackDaemon } from "../support/daemon_process.ts";
-import { browserTest, holds, livePage } from "../support/browser.ts";
+import { type DaemonProcess, freeUdpPort, startLoopbackDaemon } from "../support/daemon_process.ts";
+import { axeViolations, browserTest, holds, livePage } from "../support/browser.ts";
 import { pngOf as png } from "../support/pictures.ts";
 
 /** Puts files in `page` by an event on `target` (a paste on the composer, a drop on the conversation). */
@@ -46,15 +46,21 @@ async function served(httpUrl: string, url: string): Promise<[string, string, st
   ];
 }
 
+/** alice's daemon and bob's (saving into `work`/dl), each knowing the other. */
+async function aliceAndBob(work: string): Promise<{ a: DaemonProcess; b: DaemonProcess }> {
+  const port = freeUdpPort();
+  const a = await startLoopbackDaemon(port, "alice").started();
+  const b = await startLoopbackDaemon(port, "bob", { extra: ["--downloads", `${work}/dl`] }).started();
+  await a.joined(b.id, 5000);
+  await b.joined(a.id, 5000);
+  return { a, b };
+}
+
 browserTest(
   "an image sent from page A shows as a thumbnail in page B once received and opens full size; SVG and HTML are never shown inline; paste and drop send images",
   async (browser, tempDir) => {
-    const port = freeUdpPort();
     const work = tempDir();
-    const a = await startLoopbackDaemon(port, "alice").started();
-    const b = await startLoopbackDaemon(port, "bob", { extra: ["--downloads", `${work}/dl`] }).started();
-    await a.joined(b.id, 5000);
-    await b.joined(a.id, 5000);
+    const { a, b } = await aliceAndBob(work);
     const pageA = await livePage(browser, `${await a.webLink()}#peer=${b.id}`);
     const pageB = await livePage(browser, `${await b.webLink()}#peer=${a.id}`);
     const errors: string[] = [];
@@ -88,6 +94,7 @@ browserTest(
     await holds(pageB, `document.getElementById("image-full").naturalWidth === 640`, 10_000);
     assert.match(await pageB.locator("#image-name").innerText(), /photo 照片\.png/);
     await pageB.screenshot({ path: new URL("../../docs/web-image.png", import.meta.url).pathname });
+    assert.deepEqual(await axeViolations(pageB), [], "the picture's dialog");
     await pageB.keyboard.press("Escape");
     await pageB.locator("#image-dialog[open]").waitFor({ state: "detached", timeout: 5000 });
 
@@ -136,18 +143,15 @@ browserTest(
 browserTest(
   "auto-accept set in the page's Settings: a verified peer's image arrives without asking, an unverified peer's waits",
   async (browser, tempDir) => {
-    const port = freeUdpPort();
     const work = tempDir();
-    const a = await startLoopbackDaemon(port, "alice").started();
-    const b = await startLoopbackDaemon(port, "bob", { extra: ["--downloads", `${work}/dl`] }).started();
-    await a.joined(b.id, 5000);
-    await b.joined(a.id, 5000);
+    const { a, b } = await aliceAndBob(work);
     const pageB = await livePage(browser, `${await b.webLink()}#peer=${a.id}`);
     const errors: string[] = [];
     pageB.on("pageerror", (e) => errors.push(e.message));
     await pageB.click("#settings-button");
     await pageB.locator("#settings-dialog[open]").waitFor({ timeout: 5000 });
     assert.equal(await pageB.isChecked("#auto-accept"), false, "off by default");
+    assert.deepEqual(await axeViolations(pageB), [], "the settings dialog");
     await pageB.check("#auto-accept");
     await pageB.fill("#auto-accept-mb", "2");
     await pageB.click("#settings-form button[type='submit']");

@@ -6,7 +6,7 @@
  * a message and of the query stays text.
  */
 import assert from "node:assert/strict";
-import { browserTest, filledDaemon, holds, livePage } from "../support/browser.ts";
+import { axeViolations, browserTest, filledDaemon, holds, livePage } from "../support/browser.ts";
 import { BOB } from "../../scripts/history_fill.ts";
 
 browserTest(
@@ -42,6 +42,7 @@ browserTest(
     assert.match(await hits.nth(1).innerText(), /carol@bench · You/);
     assert.equal(await page.locator("#search-more").isVisible(), false, "no older results");
     await page.screenshot({ path: new URL("../../docs/web-search.png", import.meta.url).pathname });
+    assert.deepEqual(await axeViolations(page), [], "the search dialog with its hits");
 
     // The oldest hit: bob's conversation opens there, 100,000 messages back, with the match marked and in view.
     await hits.last().locator("button").click();

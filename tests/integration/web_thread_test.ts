@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import type { Page } from "playwright-core";
 import { freeUdpPort, runCli, startLoopbackDaemon } from "../support/daemon_process.ts";
-import { browserTest, livePage } from "../support/browser.ts";
+import { axeViolations, browserTest, livePage } from "../support/browser.ts";
 
 /** The list item of the first message in `page` with `text` (a reply quoting it comes after it). */
 const item = (page: Page, text: string | RegExp) => page.locator("#messages li[data-id]", { hasText: text }).first();
@@ -49,6 +49,7 @@ browserTest(
     assert.equal(await item(pageB, "lunch at noon?").locator(".actions button", { hasText: "Edit" }).count(), 0);
     await action(pageB, "lunch at noon?", "Reply");
     assert.match(await pageB.locator("#compose-mode").innerText(), /Replying to alice: lunch at noon\?/);
+    assert.deepEqual(await axeViolations(pageB), [], "a message's actions and the reply bar");
     await pageB.fill("#text", "yes, 12:30");
     await pageB.press("#text", "Enter");
     await pageB.locator("#compose-mode").waitFor({ state: "hidden", timeout: 5000 });
