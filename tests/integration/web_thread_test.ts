@@ -110,6 +110,11 @@ browserTest(
     const inboxA = await runCli(["inbox", "--json", "--http", a.httpUrl.replace("http://", "")]);
     const atA2: { text: string; editedAt?: number }[] = lines(inboxA.stdout);
     assert.ok(atA2.find((m) => m.text === "yes, 13:00 then")?.editedAt, inboxA.stdout);
+    // And as a person reads it.
+    const textB = await runCli(["inbox", "--http", b.httpUrl.replace("http://", "")]);
+    assert.match(textB.stdout, /alice: \(deleted\)/);
+    const textA = await runCli(["inbox", "--http", a.httpUrl.replace("http://", "")]);
+    assert.match(textA.stdout, /yes, 13:00 then  \((.*, )?edited\)/);
 
     for (const page of [pageA, pageB]) {
       assert.equal(await page.evaluate(() => (globalThis as { pwned?: number }).pwned), undefined);
