@@ -114,7 +114,7 @@ browserTest(
     const textB = await runCli(["inbox", "--http", b.httpUrl.replace("http://", "")]);
     assert.match(textB.stdout, /alice: \(deleted\)/);
     const textA = await runCli(["inbox", "--http", a.httpUrl.replace("http://", "")]);
-    assert.match(textA.stdout, /yes, 13:00 then  \((.*, )?edited\)/);
+    assert.match(textA.stdout, /yes, 13:00 then {2}\((.*, )?edited\)/);
 
     for (const page of [pageA, pageB]) {
       assert.equal(await page.evaluate(() => (globalThis as { pwned?: number }).pwned), undefined);
