@@ -162,6 +162,7 @@ browserTest(
     });
     // A size the daemon refuses: the dialog says why and stays open.
     await pageB.click("#settings-button");
+    await pageB.locator("#settings-dialog[open]").waitFor({ timeout: 5000 });
     await pageB.fill("#auto-accept-mb", "500");
     await pageB.click("#settings-form button[type='submit']");
     await pageB.locator("#settings-error", { hasText: /Not saved: .*maxBytes/ }).waitFor({ timeout: 5000 });
@@ -187,8 +188,9 @@ browserTest(
     const thumb = pageB.locator("#messages li.in .thumb img[alt='two.png']");
     await thumb.waitFor({ timeout: 15_000 });
     assert.deepEqual(await Deno.readFile(`${work}/dl/two.png`), photo);
-    // The setting is kept: the dialog shows it again.
+    // The setting is kept: the dialog shows it again (it opens once the daemon has answered).
     await pageB.click("#settings-button");
+    await pageB.locator("#settings-dialog[open]").waitFor({ timeout: 5000 });
     assert.equal(await pageB.isChecked("#auto-accept"), true);
     assert.equal(await pageB.inputValue("#auto-accept-mb"), "2");
     assert.deepEqual(errors, []);
