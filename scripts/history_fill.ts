@@ -71,8 +71,8 @@ if (import.meta.main) {
   store.startGroupCommit(() => {});
   try {
     const from = store.lastCursor() + 1;
-    // A real peer (OFFERS) is known already, by its own name and address.
-    if (!given) {
+    // A real peer (OFFERS) is known already, by its own name and address; the made-up bob is remembered.
+    if (bob === BOB) {
       store.rememberPeer({
         id: BOB,
         protocol: "lanchat",
