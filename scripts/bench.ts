@@ -969,6 +969,7 @@ if (ONLY.has("web")) {
   await benchWeb({ started, machine, summary, writeResult }, {
     messages: Number(arg("web-messages", "100000")),
     peers: Number(arg("web-peers", "1000")),
+    images: Number(arg("web-images", "1000")),
   });
 }
 

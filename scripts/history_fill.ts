@@ -13,11 +13,20 @@
  * Message i entered history at {@link timeOf}(i): one a ~31.5 s, a year per
  * million. The daemon must not be running on the directory.
  *
- *   deno run --allow-read --allow-write scripts/history_fill.ts DIR COUNT
+ *   deno run --allow-read --allow-write scripts/history_fill.ts DIR COUNT [OFFERS]
+ *
+ * OFFERS, a JSON file `{peer, offers: [{id, names, bytes}, …]}` of file
+ * transfers the daemon of DIR received from `peer` (pictures, for the web
+ * benchmark): "bob" is then that peer, and as many of his messages, spread
+ * evenly, are offers of them instead (as a file offer's message is), so
+ * the page shows their thumbnails. Its messages continue the peer's
+ * sequence numbers far past the real peer's: that peer's own later
+ * messages would be taken for ones already had.
  *
  * Prints one JSON line: messages before and after, and the fill rate.
  */
 import { Store } from "../src/storage/store.ts";
+import { noteText } from "../src/protocol/files.ts";
 
 export const BOB = "b0b".padEnd(32, "0");
 export const CAROL = "ca201".padEnd(32, "0");
@@ -50,22 +59,30 @@ export function textOf(i: number): string {
 const idOf = (i: number) => i.toString(16).padStart(32, "0");
 
 if (import.meta.main) {
-  const [dir, countArg] = Deno.args;
-  if (!dir || !countArg) throw new Error("usage: history_fill.ts DIR COUNT");
+  const [dir, countArg, offersFile] = Deno.args;
+  if (!dir || !countArg) throw new Error("usage: history_fill.ts DIR COUNT [OFFERS]");
   const target = Number(countArg);
+  const given: { peer: string; offers: { id: string; names: string[]; bytes: number }[] } | undefined = offersFile
+    ? JSON.parse(await Deno.readTextFile(offersFile))
+    : undefined;
+  const offers = given?.offers ?? [];
+  const bob = given?.peer ?? BOB;
   const store = await Store.open(dir);
   store.startGroupCommit(() => {});
   try {
     const from = store.lastCursor() + 1;
-    store.rememberPeer({
-      id: BOB,
-      protocol: "lanchat",
-      name: "bob@bench",
-      hostname: "bench",
-      address: "127.0.0.2",
-      port: 9,
-      lastSeen: timeOf(from),
-    });
+    // A real peer (OFFERS) is known already, by its own name and address; the made-up bob is remembered.
+    if (bob === BOB) {
+      store.rememberPeer({
+        id: BOB,
+        protocol: "lanchat",
+        name: "bob@bench",
+        hostname: "bench",
+        address: "127.0.0.2",
+        port: 9,
+        lastSeen: timeOf(from),
+      });
+    }
     store.rememberPeer({
       id: CAROL,
       protocol: "lanchat",
@@ -75,19 +92,35 @@ if (import.meta.main) {
       port: 9,
       lastSeen: timeOf(from),
     });
-    let seq = store.expectedSeq(BOB) - 1;
+    let seq = store.expectedSeq(bob) - 1;
     const t0 = performance.now();
+    // Bob's messages are every other one: an offer every `every` of them, the first half-way into the first stretch.
+    const every = offers.length > 0 ? Math.max(1, Math.floor((target - from + 1) / 2 / offers.length)) : 0;
+    const offerAt = (i: number) => {
+      const j = (i - from) >> 1;
+      const k = every > 0 && j % every === every >> 1 ? Math.floor(j / every) : -1;
+      const o = offers[k];
+      return o && noteText({
+        kind: "offer",
+        offer: o.id,
+        count: o.names.length,
+        bytes: o.bytes,
+        names: o.names.slice(0, 20),
+        manifest: "0".repeat(64),
+        expires: timeOf(i) + 7 * 24 * 3600_000,
+      });
+    };
     for (let i = from; i <= target; i++) {
       const at = timeOf(i);
       if (i % 2) {
         seq++;
         store.release(
-          BOB,
+          bob,
           [{
             id: idOf(i),
-            peer: BOB,
+            peer: bob,
             seq,
-            text: textOf(i),
+            text: offerAt(i) || textOf(i),
             sentAt: at,
             receivedAt: at,
             gapBefore: 0,

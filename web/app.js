@@ -11,6 +11,10 @@ import { lookedAt, markSeen, setUnreadOfCurrent, toSee } from "./seen.js";
 import { leaveGroup, pickPeople, submitGroup } from "./groups.js";
 import { keepTransfer, renderTransfers, sendFiles } from "./files.js";
 import { lookedBack, scrolled, toBottom } from "./view.js";
+import "./search.js"; // search in the page: a button in the header and its dialog
+import "./compose.js"; // reply, edit, delete
+import "./images.js"; // thumbnails, the full-size dialog, paste an image
+import "./settings.js"; // the Settings dialog (auto-accept images)
 
 // ---- status ----
 

@@ -131,7 +131,6 @@ export async function openConversation(id, kind = "peer", { at } = {}) {
   $("composer").hidden = false;
   $("group-bar").hidden = kind !== "group";
   showPeerHeader();
-  $("file-button").hidden = kind === "group";
   if (kind === "group") showGroupHeader();
   const list = $("messages");
   list.replaceChildren();

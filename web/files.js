@@ -13,11 +13,15 @@ export function keepTransfer(t) {
   state.transfers.set(t.id, t);
 }
 
+/** Transfers of files sent to a group from this page, by group: one to each member, shown in the group. */
+const toGroups = new Map();
+
 export function renderTransfers() {
   const box = $("transfers");
   box.replaceChildren();
+  const ofGroup = toGroups.get(state.current);
   for (const t of state.transfers.values()) {
-    if (t.peer.id !== state.current) continue;
+    if (t.peer.id !== state.current && !ofGroup?.has(t.id)) continue;
     if (["done", "refused", "cancelled", "failed"].includes(t.state) && Date.now() - Date.parse(t.updatedAt) > 60_000) {
       continue;
     }
@@ -49,10 +53,15 @@ export function renderTransfers() {
   }
 }
 
-/** Offers files the user picked or dropped: each goes up to the daemon, which offers it like any file. */
+/**
+ * Offers files the user picked, dropped or pasted: each goes up to the daemon, which offers it like any file; in a
+ * group, once, and the daemon offers it to each member (one transfer each, as `lanchat send-file @group` does),
+ * members who are offline included (their offer waits until they are back).
+ */
 export async function sendFiles(files) {
   const to = state.current;
   if (!to) return;
+  const group = state.kind === "group" ? to : undefined;
   for (const file of files) {
     const note = el("li", "gap", `Sending ${file.name} (${file.size} bytes)…`);
     $("messages").append(note);
@@ -61,10 +70,18 @@ export async function sendFiles(files) {
         method: "POST",
         body: file,
       });
-      const t = await res.json();
-      if (!res.ok) throw new Error(t.error ?? `${res.status}`);
-      keepTransfer(t);
-      note.remove();
+      const answer = await res.json();
+      if (!res.ok) throw new Error(answer.error ?? `${res.status}`);
+      // To a group: `{group, transfers, failed?}`, a transfer per member and the members it could not be offered to.
+      for (const t of group ? answer.transfers ?? [] : [answer]) {
+        keepTransfer(t);
+        if (!group) continue;
+        if (!toGroups.has(group)) toGroups.set(group, new Set());
+        toGroups.get(group).add(t.id);
+      }
+      const failed = (answer.failed ?? []).map((f) => `${printableLine(f.peer?.name ?? "?")}: ${f.error}`);
+      if (failed.length === 0) note.remove();
+      else note.textContent = `${file.name} not sent to ${failed.join("; ")}`;
       renderTransfers();
     } catch (e) {
       note.textContent = `${file.name} not sent: ${e.message}`;

@@ -42,7 +42,7 @@ export interface Api {
   /** The first cursor of what entered history at or after `time` (ms since the epoch). */
   cursorAt(time: number): number;
   /** Messages containing a text, newest first (see Store.search). */
-  search(q: { text: string; peer?: string; before?: number; limit?: number }): SearchResult;
+  search(q: { text: string; peer?: string; group?: string; before?: number; limit?: number }): SearchResult;
   messageJson(m: StoredMessage): MessageJson;
   onEvent(listener: (e: DaemonEvent) => void): () => void;
   /** Listeners {@link onEvent} holds now (each open event stream has one). */

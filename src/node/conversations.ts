@@ -222,7 +222,7 @@ export class Conversations implements Service {
   }
 
   /** Messages containing a text, newest first (see {@link Store.search}). */
-  search(q: { text: string; peer?: string; before?: number; limit?: number }): SearchResult {
+  search(q: { text: string; peer?: string; group?: string; before?: number; limit?: number }): SearchResult {
     return this.#store.search(q);
   }
 

@@ -74,7 +74,8 @@ export class SearchIndex {
 
   /**
    * Messages whose text contains `text` (any language: CJK included; case
-   * is ignored for ASCII), newest first, with or from `peer` if given,
+   * is ignored for ASCII), newest first, with or from `peer` if given (or
+   * written to `group`, which then stands instead of `peer`),
    * before cursor `before` if given. A text of three characters or more is
    * found through the trigram indexes over all of history, newest partition
    * first (see {@link SEARCH_PARTITION}); a shorter one (a trigram index
@@ -82,7 +83,7 @@ export class SearchIndex {
    * {@link SHORT_SEARCH_WINDOW} messages only, and `complete` says so, as it
    * does while older history is still being indexed after an upgrade.
    */
-  search(q: { text: string; peer?: string; before?: number; limit?: number }): SearchResult {
+  search(q: { text: string; peer?: string; group?: string; before?: number; limit?: number }): SearchResult {
     this.#c.flush();
     const limit = Math.max(1, Math.min(q.limit ?? 50, MAX_SEARCH_PAGE));
     const before = Math.min(q.before ?? Number.MAX_SAFE_INTEGER, this.#history.lastCursor() + 1);
@@ -98,9 +99,9 @@ export class SearchIndex {
       }
     };
     const pattern = `%${q.text}%`;
-    const peer = (q.peer ? "AND m.peer = ? " : "") +
+    const peer = (q.group ? "AND m.grp = ? " : q.peer ? "AND m.peer = ? " : "") +
       "AND m.copy_of IS NULL AND (m.ref_kind IS NULL OR m.ref_kind = 'reply')";
-    const peerArg = q.peer ? [q.peer] : [];
+    const peerArg = q.group ? [q.group] : q.peer ? [q.peer] : [];
     if ([...q.text].length >= 3) {
       for (let part = (before - 1) >> SEARCH_PARTITION_BITS; part >= 0 && found.length < limit; part--) {
         if (!this.#partitions.has(part)) continue;

@@ -106,3 +106,16 @@ export async function pair(nameA = "alice", nameB = "bob") {
   };
   return { a, b, say };
 }
+
+/**
+ * Waits until `expression` is true in `page`, asking every 50 ms (Playwright's
+ * own `waitForFunction` polls by evaluating a string in the page, which the
+ * page's CSP refuses), for at most `ms`.
+ */
+export async function holds(page: Page, expression: string, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await page.evaluate(expression))) {
+    if (Date.now() > end) throw new Error(`Not true after ${ms} ms: ${expression}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -126,6 +126,19 @@ Deno.test("search finds a text anywhere in history, CJK included, newest first, 
     // By peer.
     const bobs = store.search({ text: "#", peer: BOB, limit: 1000 }).messages;
     assert.ok(bobs.length === 250 && bobs.every((m) => m.peer === BOB));
+    // By group: only what was written to it (not its copies to each member).
+    const group = "9".repeat(32);
+    store.insertOutgoing({ id: "e".repeat(32), peer: group, text: "the group's deadline", sentAt: T0, group });
+    store.insertOutgoing({
+      id: "f".repeat(32),
+      peer: CAROL,
+      text: "the group's deadline",
+      sentAt: T0,
+      group,
+      copyOf: "e".repeat(32),
+    });
+    assert.deepEqual(texts(store.search({ text: "deadline", group, limit: 10 }).messages), ["the group's deadline"]);
+    assert.equal(store.search({ text: "deadline", limit: 1000 }).messages.length, 101);
     // Under three characters the index cannot look it up: the newest messages are scanned.
     const short = store.search({ text: "吃饭", limit: 1000 });
     assert.equal(short.messages.length, 100);
@@ -202,6 +215,8 @@ Deno.test("every statement the store prepares reads through an index, bar a few 
   store.insertOutgoing({ id: id(3002), peer: CAROL, text: "copy", sentAt: T0, group: id(9), copyOf: id(3001) });
   store.history({ group: id(9), limit: 10 });
   store.history({ group: id(9), after: 10, limit: 10 });
+  store.search({ text: "message", group: id(9), limit: 10 });
+  store.search({ text: "me", group: id(9), limit: 10 });
   store.copies(id(3001));
   store.saveGroup(id(9), "{}", T0);
   store.groups();

@@ -1,5 +1,5 @@
 /**
- * Searching history: `GET /messages/search?q=&peer=&before=&limit=`,
+ * Searching history: `GET /messages/search?q=&peer=&group=&before=&limit=`,
  * messages containing a text, newest first, sent a slice at a time, with a
  * note when the answer is not complete (a short text, an index still being
  * built) and a `Link` to the next page.
@@ -10,7 +10,7 @@ import { MAX_SEARCH_PAGE, SHORT_SEARCH_WINDOW } from "../../storage/store.ts";
 import { HttpError, jsonStream } from "../request.ts";
 import type { Api } from "../api.ts";
 import { Router } from "../router.ts";
-import { resolve } from "./lookup.ts";
+import { resolve, resolveGroup } from "./lookup.ts";
 import { PAGE_SLICE, pageSize, place, withParam } from "./paging.ts";
 
 /** `GET /messages/search`. */
@@ -20,10 +20,12 @@ export function searchRoutes(api: Api): Router {
       const text = url.searchParams.get("q") ?? "";
       if (text.trim() === "") throw new HttpError(400, "Query parameter q is required: the text to look for");
       const peer = url.searchParams.get("peer");
+      const group = url.searchParams.get("group");
       const before = place(api, url, "before");
       const r = api.search({
         text,
-        peer: peer ? resolve(api, peer).id : undefined,
+        peer: peer && !group ? resolve(api, peer).id : undefined,
+        group: group ? resolveGroup(api, group).id : undefined,
         before: before?.cursor,
         limit: pageSize(url, 50, MAX_SEARCH_PAGE),
       });
