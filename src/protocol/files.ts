@@ -168,6 +168,41 @@ export function parseManifest(bytes: Uint8Array): ManifestEntry[] | undefined {
   return out;
 }
 
+/**
+ * Why a manifest lists other files than its offer's note named, or
+ * undefined when it lists those: every entry's top-level name (a file, or a
+ * folder as "name/") is one the note named, as many times for a file, and
+ * every file the note named is there (a folder it named may have no entry:
+ * empty, or its files all skipped). A note that lists {@link MAX_NOTE_NAMES}
+ * names may have been cut short: then only the names it lists are checked
+ * to be there.
+ */
+export function manifestMismatch(names: string[], entries: { path: string }[]): string | undefined {
+  const files = new Map<string, number>();
+  const folders = new Set<string>();
+  for (const e of entries) {
+    const slash = e.path.indexOf("/");
+    if (slash < 0) files.set(e.path, (files.get(e.path) ?? 0) + 1);
+    else folders.add(e.path.slice(0, slash + 1));
+  }
+  const named = new Map<string, number>();
+  for (const n of names) named.set(n, (named.get(n) ?? 0) + 1);
+  const complete = names.length < MAX_NOTE_NAMES;
+  const q = (s: string) => JSON.stringify(s).slice(0, 100);
+  for (const [name, n] of files) {
+    const said = named.get(name) ?? 0;
+    if (said === 0 && complete) return `it lists ${q(name)}, which the offer did not name`;
+    if (said !== 0 && said < n && complete) return `it lists ${q(name)} ${n} times, the offer ${said}`;
+  }
+  for (const f of folders) {
+    if (!named.has(f) && complete) return `it lists a folder ${q(f)}, which the offer did not name`;
+  }
+  for (const [name, said] of named) {
+    if (!name.endsWith("/") && (files.get(name) ?? 0) < said) return `it lacks ${q(name)}, which the offer named`;
+  }
+  return undefined;
+}
+
 /** What a server knows of an offer it made. */
 export interface ServedOffer {
   to: string;

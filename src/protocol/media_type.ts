@@ -120,6 +120,21 @@ export function autoAcceptsImages(
     offer.names.length === offer.count && offer.names.every((n) => !n.endsWith("/") && imageName(n));
 }
 
+/**
+ * Why a file of an offer accepted under the auto-accept-images setting is
+ * not one the setting takes, or undefined when it is: its manifest path (and
+ * the name it is written under) a picture's name at the top level, its size
+ * within `maxBytes`. What the decision was taken on (the note) is checked
+ * again on what comes (the manifest), so a note that lies takes nothing.
+ */
+export function notAutoAccepted(path: string, size: number, maxBytes: number, dest = path): string | undefined {
+  const q = JSON.stringify(path).slice(0, 100);
+  if (path.includes("/") || dest.includes("/")) return `${q} is in a folder, not a picture at the top level`;
+  if (!imageName(path) || !imageName(dest)) return `${q} is not named as a picture (PNG, JPEG, GIF or WebP)`;
+  if (size > maxBytes) return `${q} is larger (${size} bytes) than pictures taken without asking (${maxBytes})`;
+  return undefined;
+}
+
 /** Characters RFC 8187's `attr-char` lets through unencoded. */
 const ATTR_CHAR = /[A-Za-z0-9!#$&+\-.^_`|~]/;
 

@@ -510,3 +510,31 @@ Deno.test("pictures from an IP Messenger user are listed and served by their fir
     await cleanUp();
   }
 });
+
+Deno.test("auto-accept pictures: a file named as a picture whose first bytes are not one is removed and the transfer fails; accepted by a person, it comes", async () => {
+  try {
+    const { a, b, src, downloads } = await pair();
+    await call(b, "/trust", { body: { peer: a.id } });
+    await call(b, "/settings", { method: "PUT", body: { autoAcceptImages: { enabled: true } } });
+    const script = text("#!/bin/sh\necho pwned\n");
+    const out = await offer(a, src, { "cat.png": PNG, "fake.png": script });
+    const t = await waitState(b, out.id, "failed");
+    assert.match(t.error ?? "", /sent files other than pictures.*"fake\.png" is not a PNG, JPEG, GIF or WebP/);
+    // The real picture that came first stays; the other is gone, .part and all.
+    assert.deepEqual([...Deno.readDirSync(downloads)].map((e) => e.name), ["cat.png"]);
+    // The sender hears why.
+    const sent = await waitState(a, out.id, "refused");
+    assert.match(sent.error ?? "", /not a PNG/);
+
+    // The same file, offered when the setting is off, waits; a person who accepts it gets it as it is.
+    await call(b, "/settings", { method: "PUT", body: { autoAcceptImages: { enabled: false } } });
+    const asked = await offer(a, src, { "fake.png": script });
+    await waitState(b, asked.id, "offered");
+    assert.equal((await call(b, `/transfers/${asked.id}/accept`, { body: {} })).status, 200);
+    const done = await waitState(b, asked.id, "done");
+    assert.equal(done.images, undefined);
+    assert.deepEqual(await Deno.readFile(`${downloads}/fake.png`), script);
+  } finally {
+    await cleanUp();
+  }
+});

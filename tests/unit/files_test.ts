@@ -18,6 +18,8 @@ import {
   fetchProof,
   FILES_MARK,
   manifestBytes,
+  manifestMismatch,
+  MAX_NOTE_NAMES,
   mayFetch,
   noteText,
   parseManifest,
@@ -406,4 +408,32 @@ Deno.test("a replayed initiation is answered with keys no one else holds: the fe
   assert.equal(replayed.cipher.open(want), undefined);
   assert.equal(client.open(replayed.cipher.seal(frameBody(3, new Uint8Array([1])))), undefined);
   assert.ok(genuine.cipher.open(want));
+});
+
+Deno.test("a manifest lists exactly the top-level names its note gave: no other file or folder, none missing, as many of each", () => {
+  const m = (...paths: string[]) => paths.map((path) => ({ path }));
+  // What a sender makes: files by name, folders as "name/" (an empty one has no entry), a name given twice.
+  assert.equal(manifestMismatch(["cat.png"], m("cat.png")), undefined);
+  assert.equal(manifestMismatch(["a.png", "pics/", "empty/"], m("a.png", "pics/x.png", "pics/y/z.txt")), undefined);
+  assert.equal(manifestMismatch(["x.png", "x.png"], m("x.png", "x.png")), undefined);
+  // A note that lies about what its manifest holds.
+  const rows: [string[], string[], RegExp][] = [
+    [["notes.png"], ["notes.sh"], /lists "notes.sh", which the offer did not name/],
+    [["photos.png"], ["photos/run.desktop"], /folder "photos\/"/],
+    [["photos/"], ["photos"], /lists "photos"/],
+    [["cat.png"], ["cat.png/../evil.sh"], /folder "cat.png\/"/],
+    [["cat.png"], ["./cat.png"], /folder "\.\/"/],
+    [["cat.png"], ["cat.png", "cat.png"], /2 times, the offer 1/],
+    [["cat.png", "cat.png"], ["cat.png", "dog.png"], /dog\.png/],
+    [["cat.png", "dog.png"], ["cat.png", "cat.png"], /lists "cat.png" 2 times|lacks "dog.png"/],
+    [["cat.png", "x.sh"], ["cat.png"], /lacks "x.sh"/],
+    [["CAT.png"], ["cat.png"], /lists "cat.png"/],
+  ];
+  for (const [names, paths, error] of rows) {
+    assert.match(manifestMismatch(names, m(...paths)) ?? "(none)", error, JSON.stringify([names, paths]));
+  }
+  // A note cut at MAX_NOTE_NAMES names: more files may follow, but each name it gives must be there.
+  const twenty = Array.from({ length: MAX_NOTE_NAMES }, (_, i) => `f${i}.png`);
+  assert.equal(manifestMismatch(twenty, m(...twenty, "f20.png", "more/x")), undefined);
+  assert.match(manifestMismatch(twenty, m(...twenty.slice(1), "f20.png")) ?? "", /lacks "f0.png"/);
 });

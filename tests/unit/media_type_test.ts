@@ -10,6 +10,7 @@ import {
   contentDisposition,
   imageName,
   imageSize,
+  notAutoAccepted,
   sniffImage,
 } from "../../src/protocol/media_type.ts";
 
@@ -107,4 +108,15 @@ Deno.test("a picture's size in pixels comes from its header, nothing decoded: PN
   assert.deepEqual(imageSize(jpeg, "image/jpeg"), { width: 800, height: 600 });
   assert.equal(imageSize(jpeg.subarray(0, 20_000), "image/jpeg"), undefined, "its frame beyond the head");
   assert.deepEqual(imageSize(bytes([0xff, 0xd8, 0xff, 0xe1, 0xff, 0xff]), "image/jpeg"), undefined, "cut short");
+});
+
+Deno.test("each file of an offer taken under the auto-accept setting is held to it: a picture's name, at the top level, within maxBytes", () => {
+  assert.equal(notAutoAccepted("cat.png", 1000, 1000), undefined);
+  assert.equal(notAutoAccepted("dog.JPEG", 1, 1000, "dog (1).JPEG"), undefined);
+  assert.match(notAutoAccepted("notes.sh", 10, 1000) ?? "", /"notes.sh" is not named as a picture/);
+  assert.match(notAutoAccepted("pics/a.png", 10, 1000) ?? "", /in a folder/);
+  assert.match(notAutoAccepted("cat.png", 1001, 1000) ?? "", /larger \(1001 bytes\) than .* \(1000\)/);
+  // The name it would be written under is checked too, not only the one the sender gave.
+  assert.match(notAutoAccepted("cat.png", 10, 1000, "cat.png.sh") ?? "", /not named as a picture/);
+  assert.match(notAutoAccepted("cat.png", 10, 1000, "x/cat.png") ?? "", /in a folder/);
 });

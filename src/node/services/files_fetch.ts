@@ -4,7 +4,11 @@
  * node key that this is the peer the offer was made to (files_handshake.ts:
  * end-to-end encrypted, with a fresh handshake on every connection, when
  * the peer speaks it), fetch the manifest
- * (checked against the SHA-256 in the offer), then each file into
+ * (checked against the SHA-256 in the offer, and its top-level names
+ * against the note's: what was accepted is what comes; an offer the
+ * pictures setting took has each file held to its rule again, by name,
+ * place and size, and by its first bytes before it takes its name), then
+ * each file into
  * `NAME.part` from the offset it already has, check its SHA-256 and rename
  * it into the download folder (never over a file already there). A broken
  * connection (a killed daemon on either side) is retried with a back-off
@@ -19,7 +23,8 @@ import { Buffer } from "node:buffer";
 import type { TransferJson } from "../../api/types.ts";
 import { FrameType } from "../../wire/file_frames.ts";
 import { collisionKey, safePaths } from "../../protocol/file_names.ts";
-import { finished, parseManifest } from "../../protocol/files.ts";
+import { finished, manifestMismatch, parseManifest } from "../../protocol/files.ts";
+import { notAutoAccepted, sniffImage } from "../../protocol/media_type.ts";
 import { FrameConn, RemoteError, StreamError } from "./file_stream.ts";
 import { connectHandshake, fetchKey } from "./files_handshake.ts";
 import {
@@ -196,6 +201,10 @@ export class Fetches {
       }
       if (e instanceof RemoteError || e instanceof FileError || e instanceof OneFileError) {
         this.#s.end(t, "failed", e.message);
+        // Files other than the ones named: the sender hears that they were refused, and why.
+        if (e instanceof RemoteError && e.code === "mismatch") {
+          void this.#s.note(t, { kind: "refused", offer: t.id, reason: e.message });
+        }
         return;
       }
       // Unreachable, broken, stalled: try again later, from where it stopped; but a sender that is
@@ -269,6 +278,9 @@ export class Fetches {
     if (!entries || entries.length !== t.count) throw new RemoteError("a malformed list of files", "malformed");
     const total = entries.reduce((n, e) => n + e.size, 0);
     if (total !== t.bytes) throw new RemoteError("the list of files does not add up to the offer's size", "malformed");
+    // What is fetched is what was accepted (by a person or the pictures setting): the files the note named.
+    const mismatch = manifestMismatch(t.names, entries);
+    if (mismatch) throw new RemoteError(`${this.#liar(t)} the files its offer named: ${mismatch}`, "mismatch");
     // Where each goes: safe names, and top-level names that exist already get "name (1)".
     const safe = safePaths(entries.map((e) => e.path));
     const tops = new Map<string, string>();
@@ -283,11 +295,19 @@ export class Fetches {
         mapped = await freeName(t.dir!, top);
         tops.set(collisionKey(top), mapped);
       }
-      files.push({ ...e, dest: [mapped, ...parts.slice(1)].join("/") });
+      const dest = [mapped, ...parts.slice(1)].join("/");
+      const refused = t.autoAccepted && notAutoAccepted(e.path, e.size, t.autoAccepted.maxBytes, dest);
+      if (refused) throw new RemoteError(`${this.#liar(t)} pictures, as its offer said: ${refused}`, "mismatch");
+      files.push({ ...e, dest });
     }
     this.#s.d.store.saveTransferFiles(t.id, "in", files.map((f, idx) => ({ idx, json: JSON.stringify(f) })));
     t.files = files;
     return files;
+  }
+
+  /** The start of the error for an offer whose files are not what its note said. */
+  #liar(t: Transfer): string {
+    return `Refused: ${this.#s.d.peerName(t.peer)} sent files other than`;
   }
 
   async #fetchFile(fc: FrameConn, t: Transfer, idx: number, f: TransferFile): Promise<void> {
@@ -366,6 +386,15 @@ export class Fetches {
       f.retried = true;
       this.#s.log.warn("{file} arrived damaged (SHA-256 mismatch): fetching it again", { file: f.dest });
       return this.#fetchFile(fc, t, idx, f);
+    }
+    if (t.autoAccepted && !sniffImage(await headOf(part))) {
+      // Taken without asking as a picture, it is not one by its first bytes: it does not stay in the downloads.
+      await Deno.remove(part).catch(() => {});
+      throw new RemoteError(
+        `${this.#liar(t)} pictures, as its offer said: ${JSON.stringify(f.path).slice(0, 100)} is not a PNG, JPEG, ` +
+          "GIF or WebP by its first bytes",
+        "mismatch",
+      );
     }
     await out.utime(new Date(), new Date(f.mtime)).catch(() => {});
     // Never overwrite: a file that appeared meanwhile under the final name keeps it.

@@ -71,8 +71,9 @@ export class Media {
   /**
    * Whether an offer that came is accepted by the setting: only one that came end-to-end encrypted (a clear message
    * could be anyone's under a verified peer's id), and not when it would not fit (then it waits for a person).
+   * Accepted: the setting's `maxBytes`, that each file which comes is held to (files_fetch.ts checks them again).
    */
-  autoAccepts(t: Transfer, encrypted: boolean): boolean {
+  autoAccepts(t: Transfer, encrypted: boolean): { maxBytes: number } | false {
     if (t.direction !== "in" || t.ipmsg || !encrypted) return false;
     const trust = this.#s.d.trusted(t.peer) ? "trusted" : undefined;
     if (!autoAcceptsImages(this.#setting, t, trust)) return false;
@@ -81,7 +82,7 @@ export class Media {
       this.#s.log.warn("Pictures from {name} wait to be accepted: {room}", { name: this.#s.d.peerName(t.peer), room });
       return false;
     }
-    return true;
+    return { maxBytes: this.#setting.maxBytes };
   }
 
   /**

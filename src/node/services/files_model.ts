@@ -89,6 +89,11 @@ export interface Transfer {
   message?: string;
   /** Outgoing, sent from the web page: the staging folder its upload went to, removed once the transfer ends. */
   staged?: string;
+  /**
+   * Incoming: accepted without asking by the auto-accept-images setting (with its `maxBytes` then): every file of
+   * its manifest must be a picture by name, place and size, and by its first bytes once it came (files_fetch.ts).
+   */
+  autoAccepted?: { maxBytes: number };
   /** Incoming: the folder the files go in. */
   dir?: string;
   /** The pictures among its files that are readable here (files_images.ts). */

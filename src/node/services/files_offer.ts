@@ -50,13 +50,17 @@ interface Prepared {
 /** Offers made, offers received, and the notes about them. */
 export class Offers {
   #s: FilesState;
-  #autoAccept: (t: Transfer, encrypted: boolean) => boolean;
+  #autoAccept: (t: Transfer, encrypted: boolean) => { maxBytes: number } | false;
 
   /**
    * `autoAccept`: whether an offer that came is accepted without asking by another rule (pictures), told whether
-   * the message that carried it came end-to-end encrypted (so from the holder of the sender's key).
+   * the message that carried it came end-to-end encrypted (so from the holder of the sender's key); if it is, the
+   * largest size the rule takes, which each file that comes is held to.
    */
-  constructor(state: FilesState, autoAccept: (t: Transfer, encrypted: boolean) => boolean = () => false) {
+  constructor(
+    state: FilesState,
+    autoAccept: (t: Transfer, encrypted: boolean) => { maxBytes: number } | false = () => false,
+  ) {
     this.#s = state;
     this.#autoAccept = autoAccept;
   }
@@ -335,10 +339,11 @@ export class Offers {
       });
       const policy = this.#s.d.options.accept ?? "ask";
       const small = t.bytes <= (this.#s.d.options.autoAcceptMaxBytes ?? 1024 ** 3);
-      if (
-        (small && (policy === "always" || (policy === "trusted" && this.#s.d.trusted(peer)))) ||
-        this.#autoAccept(t, encrypted)
-      ) {
+      const byPolicy = small && (policy === "always" || (policy === "trusted" && this.#s.d.trusted(peer)));
+      const pictures = !byPolicy && this.#autoAccept(t, encrypted);
+      // Taken as pictures: what comes is checked to be pictures too (files_fetch.ts), not only what the note says.
+      if (pictures) t.autoAccepted = { maxBytes: pictures.maxBytes };
+      if (byPolicy || pictures) {
         try {
           this.#s.accept(t.id);
         } catch (e) {
