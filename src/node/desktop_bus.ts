@@ -25,6 +25,8 @@ export interface DesktopBus {
   capabilities(): Promise<string[]>;
   /** Shows a notification (replacing `replacesId` when not 0); its id. */
   notify(n: { replacesId: number; summary: string; body: string }): Promise<number>;
+  /** Takes notification `id` off the screen (`CloseNotification`). */
+  close(id: number): Promise<void>;
 }
 
 /** Why notifications cannot be shown at all (gdbus missing, not allowed to run): stop trying. */
@@ -70,6 +72,11 @@ export function notifyArgs(n: { replacesId: number; summary: string; body: strin
   ]);
 }
 
+/** The arguments of `gdbus` for a CloseNotification call. */
+export function closeArgs(id: number): string[] {
+  return callArgs("CloseNotification", [`@u ${Math.max(0, Math.min(0xffffffff, Math.trunc(id)))}`]);
+}
+
 /** The session bus through `gdbus` (`command` replaceable in tests: a path that does not exist, say). */
 export class GdbusBus implements DesktopBus {
   constructor(private readonly command = "gdbus") {}
@@ -83,6 +90,10 @@ export class GdbusBus implements DesktopBus {
     const out = await this.#call(notifyArgs(n));
     const m = /\(uint32 (\d+),\)/.exec(out);
     return m ? Number(m[1]) : 0;
+  }
+
+  async close(id: number): Promise<void> {
+    await this.#call(closeArgs(id));
   }
 
   async #call(args: string[]): Promise<string> {

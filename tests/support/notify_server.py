@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """A freedesktop notification server for tests: owns org.freedesktop.Notifications
 on the session bus, answers GetCapabilities with argv[1] (comma-separated), and
-prints each Notify call as one JSON line on stdout (what a person would see).
+prints each Notify call as one JSON line on stdout (what a person would see) and
+each CloseNotification as "closed ID".
 Prints "ready" once it owns the name. Needs python3-gi (Debian)."""
 import json
 import sys
@@ -34,6 +35,9 @@ def call(conn, sender, path, iface, method, params, inv):
                           "body": body, "hints": {k: str(v) for k, v in hints.items()}, "timeout": timeout}),
               flush=True)
         inv.return_value(GLib.Variant("(u)", (nid,)))
+    elif method == "CloseNotification":
+        print(f"closed {params.unpack()[0]}", flush=True)
+        inv.return_value(None)
     elif method == "GetServerInformation":
         inv.return_value(GLib.Variant("(ssss)", ("test", "lanchat", "1", "1.2")))
     else:

@@ -5,7 +5,11 @@
  * open (a page shows its own, and the person is looking at it) and this
  * node is not busy. One notification per conversation, replaced as more
  * come, at most a burst then one every few seconds (node/notify_policy.ts),
- * one `gdbus` at a time. It never fails the daemon: gdbus missing or not
+ * one `gdbus` at a time. A message its sender deletes or edits
+ * (`message-updated`) is taken back: dropped from what waits (or
+ * re-worded), and a notification on screen whose newest message it was is
+ * replaced without its text, or closed when nothing is left (the policy's
+ * {@link NotifyQueue.amend}), page open or not. It never fails the daemon: gdbus missing or not
  * allowed turns it off with one warning; a bus or server that fails is a
  * warning at most every ten minutes, counted in `/status`.
  *
@@ -19,8 +23,6 @@ import { BusUnavailable, type DesktopBus } from "../desktop_bus.ts";
 import { notificationBody, notificationTitle, NotifyQueue, type Pending } from "../notify_policy.ts";
 import type { Service, ServiceContext } from "../service.ts";
 
-/** Notification ids kept to replace (one per conversation), at most. */
-const MAX_IDS = 256;
 /** A failing bus is said at most this often. */
 const WARN_EVERY_MS = 600_000;
 
@@ -41,12 +43,10 @@ export class NotifyService implements Service {
   #ctx: ServiceContext | undefined;
   #sending = false;
   #markup: boolean | undefined;
-  /** Conversation → the id of its notification on screen (replaced, not stacked). */
-  readonly #ids = new Map<string, number>();
   #off: string | undefined;
   readonly #warned = new OncePer(WARN_EVERY_MS);
   readonly #log = logger("notify");
-  readonly counts = { shown: 0, failed: 0, skippedPageOpen: 0, skippedBusy: 0 };
+  readonly counts = { shown: 0, closed: 0, failed: 0, skippedPageOpen: 0, skippedBusy: 0 };
 
   constructor(deps: NotifyDeps) {
     this.#deps = deps;
@@ -58,8 +58,9 @@ export class NotifyService implements Service {
   }
 
   onEvent(e: DaemonEvent): void {
-    if (e.type !== "message" || e.message.direction !== "in" || e.message.copyOf || this.#off) return;
-    if (!this.#queue) return;
+    if (e.type !== "message" && e.type !== "message-updated") return;
+    if (e.message.direction !== "in" || e.message.copyOf || this.#off || !this.#queue) return;
+    if (e.type === "message-updated") return this.#amended(e.message);
     if (this.#deps.pagesOpen() > 0) {
       this.counts.skippedPageOpen++;
       return;
@@ -70,9 +71,15 @@ export class NotifyService implements Service {
     }
     const m = this.#deps.messageJson(e.message);
     if (m.group?.change || (m.files && m.files.kind !== "offer")) return; // members' changes, our offers' outcomes
-    const key = m.group ? `group:${m.group.id}` : m.peer.id;
     const title = m.group ? `${m.peer.name} in @${m.group.name}` : m.peer.name;
-    this.#queue.push(key, title, m.sealed ? "A sealed message" : m.text);
+    this.#queue.push(keyOf(m), title, m.sealed ? "A sealed message" : m.text, m.id);
+  }
+
+  /** A message was edited or deleted by its sender: taken back from what waits and what is on screen. */
+  #amended(message: StoredMessage): void {
+    const m = this.#deps.messageJson(message);
+    const text = message.deletedAt !== undefined ? undefined : m.sealed ? "A sealed message" : m.text;
+    this.#queue!.amend(keyOf(m), m.id, text);
   }
 
   pollTimeout(): number | undefined {
@@ -81,8 +88,9 @@ export class NotifyService implements Service {
 
   handleTimeout(now: number): void {
     if (this.#sending || this.#off || !this.#queue) return;
-    // Opened, or gone busy, since it was queued: the page shows it, or quiet was asked for.
-    if (this.#deps.pagesOpen() > 0 || this.#deps.busy()) return this.#queue.clear();
+    // Opened, or gone busy, since it was queued: the page shows it, or quiet was asked for (a deletion is
+    // still taken off the screen).
+    if (this.#deps.pagesOpen() > 0 || this.#deps.busy()) this.#queue.clear();
     const p = this.#queue.take(now);
     if (!p) return;
     this.#sending = true;
@@ -95,15 +103,18 @@ export class NotifyService implements Service {
   /** Shows one notification; never rejects (every failure is caught and said here). */
   async #show(p: Pending): Promise<void> {
     try {
+      if (p.count === 0) {
+        await this.#deps.bus.close(p.replacesId ?? 0);
+        this.counts.closed++;
+        return;
+      }
       this.#markup ??= (await this.#deps.bus.capabilities()).includes("body-markup");
       const id = await this.#deps.bus.notify({
-        replacesId: this.#ids.get(p.key) ?? 0,
+        replacesId: p.replacesId ?? 0,
         summary: notificationTitle(p.title),
         body: notificationBody(p, this.#markup),
       });
-      this.#ids.delete(p.key);
-      if (id > 0) this.#ids.set(p.key, id);
-      if (this.#ids.size > MAX_IDS) this.#ids.delete(this.#ids.keys().next().value!);
+      this.#queue?.shownAs(p.key, id > 0 ? id : 0);
       this.counts.shown++;
     } catch (e) {
       this.counts.failed++;
@@ -133,7 +144,13 @@ export class NotifyService implements Service {
         ...this.counts,
         waiting: this.#queue?.size ?? 0,
         dropped: this.#queue?.dropped ?? 0,
+        amended: this.#queue?.amended ?? 0,
       },
     };
   }
+}
+
+/** A message's conversation: one notification each. */
+function keyOf(m: MessageJson): string {
+  return m.group ? `group:${m.group.id}` : m.peer.id;
 }
