@@ -1,27 +1,16 @@
 // Text from peers (messages, names, hostnames, file names) made safe to look at: the characters that reorder text or
-// print as nothing are shown as <U+202E> (as the CLI's printable() does, src/common/printable.ts), each name and text
-// is isolated (dir=auto, <bdi>) so right-to-left writing cannot reorder what is around it, and http(s) and mailto
-// links in a message become links that open in a new tab with no way back to the page. All of it as text nodes:
-// nothing a peer sends is ever HTML.
+// print as nothing are shown as <U+202E> (the rule is ./hidden.js, which the CLI's printable() uses too), each name
+// and text is isolated (dir=auto, <bdi>) so right-to-left writing cannot reorder what is around it, and http(s) and
+// mailto links in a message become links that open in a new tab with no way back to the page. All of it as text
+// nodes: nothing a peer sends is ever HTML.
 
-/** Controls and the characters that reorder text or print as nothing (the same set as src/common/printable.ts). */
-const INVISIBLE = "\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0";
-const UNSAFE_MULTILINE = new RegExp(`[\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f${INVISIBLE}]`, "g");
-const UNSAFE_LINE = new RegExp(`[\\u0000-\\u001f\\u007f-\\u009f${INVISIBLE}]`, "g");
-
-/** How a hidden character is shown: `<U+202E>` (C0 controls as `^[`, as the CLI shows them). */
-function shown(c) {
-  const code = c.charCodeAt(0);
-  if (code < 0x20) return "^" + String.fromCharCode(code + 0x40);
-  if (code === 0x7f) return "^?";
-  return `<U+${code.toString(16).toUpperCase().padStart(4, "0")}>`;
-}
+import { hiddenIn, reveal } from "./hidden.js";
 
 /** A name or other one-line text with every hidden character shown (for titles, notifications, dialogs). */
-export const printableLine = (s) => String(s ?? "").replace(UNSAFE_LINE, shown);
+export const printableLine = (s) => reveal(String(s ?? ""), true);
 
 /** A text with every hidden character shown; newlines and tabs kept (a notification's body). */
-export const printable = (s) => String(s ?? "").replace(UNSAFE_MULTILINE, shown);
+export const printable = (s) => reveal(String(s ?? ""), false);
 
 /** A peer-supplied name as an isolated element (`<bdi>`), its hidden characters shown. */
 export function nameNode(name, className) {
@@ -74,16 +63,17 @@ export function messageText(text) {
   const span = document.createElement("span");
   span.className = "text";
   span.dir = "auto";
+  const s = String(text);
   let at = 0;
-  for (const m of String(text).matchAll(UNSAFE_MULTILINE)) {
-    appendLinked(span, text.slice(at, m.index));
+  for (const h of hiddenIn(s, false)) {
+    appendLinked(span, s.slice(at, h.index));
     const mark = document.createElement("span");
     mark.className = "hidden-char";
-    mark.textContent = shown(m[0]);
+    mark.textContent = h.shown;
     mark.title = "An invisible character that can reorder or hide text";
     span.append(mark);
-    at = m.index + m[0].length;
+    at = h.index + h.length;
   }
-  appendLinked(span, text.slice(at));
+  appendLinked(span, s.slice(at));
   return span;
 }

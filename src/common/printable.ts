@@ -10,36 +10,30 @@
  * - C1 controls (U+0080–U+009F, among them the one-character CSI U+009B),
  *   the invisible characters that reorder text (bidirectional overrides
  *   and isolates, which can make a name read as another), and the ones that
- *   print as nothing at all (zero-width space, word joiner and invisible
- *   operators, the byte-order mark, Hangul fillers, the Mongolian vowel
- *   separator: `bob` and `bob<U+200B>` are two names that must not look
- *   alike) become `<U+009B>`. The zero-width joiner and non-joiner stay:
- *   emoji sequences and Persian and Indic writing need them.
+ *   print as nothing at all (zero-width space, soft hyphen, combining
+ *   grapheme joiner, word joiner and invisible operators, the byte-order
+ *   mark, Hangul fillers, tag characters outside an emoji flag, …: `bob`,
+ *   `bob<U+200B>` and `bo<U+00AD>b` are names that must not look alike)
+ *   become `<U+009B>`. The zero-width joiner and non-joiner stay where they
+ *   join (emoji sequences, Persian and Indic writing), and are shown
+ *   elsewhere (between Latin letters).
+ *
+ * The rule is one file, web/hidden.js, which the web page uses too, so the
+ * terminal and the page show the same characters.
  *
  * JSON output never goes through this: it is exact, and JSON escapes them.
  *
  * @module
  */
 
-/** Characters that reorder text or print as nothing (see above), as a character-class body. */
-const INVISIBLE = String
-  .raw`\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\u3164\ufeff\uffa0`;
-const UNSAFE_MULTILINE = new RegExp(String.raw`[\u0000-\u0008\u000b-\u001f\u007f-\u009f${INVISIBLE}]`, "g");
-const UNSAFE_LINE = new RegExp(String.raw`[\u0000-\u001f\u007f-\u009f${INVISIBLE}]`, "g");
-
-function show(c: string): string {
-  const code = c.charCodeAt(0);
-  if (code < 0x20) return "^" + String.fromCharCode(code + 0x40);
-  if (code === 0x7f) return "^?";
-  return `<U+${code.toString(16).toUpperCase().padStart(4, "0")}>`;
-}
+import { reveal } from "../../web/hidden.js";
 
 /** `s` with every control character made visible; newlines and tabs are kept. */
 export function printable(s: string): string {
-  return s.replace(UNSAFE_MULTILINE, show);
+  return reveal(s, false);
 }
 
 /** `s` for one line (a table cell, a name): newlines and tabs made visible too. */
 export function printableLine(s: string): string {
-  return s.replace(UNSAFE_LINE, show);
+  return reveal(s, true);
 }

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { nameKey } from "../common/name_key.ts";
 import type { Pin, Store } from "../storage/store.ts";
 import type { Goodbye, Hello } from "../wire/mod.ts";
 import { toHex } from "../wire/mod.ts";
@@ -40,6 +41,8 @@ export class Pins {
   #store: Store;
   #checker = new SignatureChecker();
   #warn: (w: PinWarning) => void;
+  /** Each pinned name's {@link nameKey}, by the name (computed once, not for every pin on every new hello). */
+  #keys = new Map<string, string>();
   /** Bumped on every change, so that views of the roster (which show trust) know to rebuild. */
   #version = 0;
 
@@ -71,7 +74,7 @@ export class Pins {
     if (!pin || (pin.trust !== "conflict" && pin.trust !== "replaced")) return undefined;
     let owner: Pin | undefined;
     for (const p of this.#pins.values()) {
-      if (p.id === id || p.name !== pin.name || (p.trust !== "tofu" && p.trust !== "trusted")) continue;
+      if (p.id === id || !this.#sameName(p.name, pin.name) || (p.trust !== "tofu" && p.trust !== "trusted")) continue;
       if (!owner || p.trust === "trusted") owner = p;
     }
     return keyChangeNote(pin, owner);
@@ -130,12 +133,15 @@ export class Pins {
    * Pins a node's key the first time the roster takes it (trust on first
    * use). A new key claiming a name another pinned key has is pinned as a
    * conflict: listed, warned about, never chosen by name until trusted.
-   * `from` lists where it was heard, for the alert.
+   * Names are compared as they read ({@link nameKey}): `bo\u00ADb` claims
+   * `bob`. `from` lists where it was heard, for the alert.
    */
   pinOnFirstUse(hello: Hello, at: number, from: string): void {
     if (this.#pins.has(hello.id) || !hello.signed) return;
+    const key = nameKey(hello.name);
     const rival = [...this.#pins.values()].find((p) =>
-      p.name === hello.name && p.id !== hello.id && (p.trust === "tofu" || p.trust === "trusted")
+      (p.name === hello.name || this.#keyOf(p.name) === key) && p.id !== hello.id &&
+      (p.trust === "tofu" || p.trust === "trusted")
     );
     const pin: Pin = {
       id: hello.id,
@@ -179,7 +185,8 @@ export class Pins {
 
   /**
    * Marks a peer's pinned key as confirmed by a person; other keys pinned
-   * with the same name are marked replaced (no longer chosen by name).
+   * with the same name (as it reads, {@link nameKey}) are marked replaced
+   * (no longer chosen by name).
    *
    * @throws {RangeError} when no key is pinned for `id`.
    */
@@ -188,12 +195,29 @@ export class Pins {
     if (!pin) throw new RangeError(`No key is pinned for ${id}: it has not been seen since it was forgotten`);
     const changed: Pin[] = [{ ...pin, trust: "trusted" }];
     for (const p of this.#pins.values()) {
-      if (p.id !== id && p.name === pin.name && p.trust !== "replaced") changed.push({ ...p, trust: "replaced" });
+      if (p.id !== id && this.#sameName(p.name, pin.name) && p.trust !== "replaced") {
+        changed.push({ ...p, trust: "replaced" });
+      }
     }
     this.#store.savePins(changed);
     for (const p of changed) this.#pins.set(p.id, p);
     this.#version++;
     return changed[0]!;
+  }
+
+  #keyOf(name: string): string {
+    let key = this.#keys.get(name);
+    if (key === undefined) {
+      key = nameKey(name);
+      if (this.#keys.size >= this.#pins.size + 64) this.#keys.clear(); // names of forgotten pins go too
+      this.#keys.set(name, key);
+    }
+    return key;
+  }
+
+  /** Whether two names read as the same name ({@link nameKey}). */
+  #sameName(a: string, b: string): boolean {
+    return a === b || this.#keyOf(a) === this.#keyOf(b);
   }
 
   /** Forgets a peer's pinned key: its next hello pins a key anew (trust on first use). */

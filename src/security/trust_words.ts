@@ -43,7 +43,9 @@ export function keyChangeNote(pin: Pin, other: Pin | undefined): string | undefi
         other.trust === "trusted" ? "which you verified" : "first seen, never verified"
       })`
       : "";
-    return `${name}'s key changed: this key (${fingerprintOf(pin.id)}) is not the one pinned for ${name}${was}. ` +
+    return `${name}'s key changed: this key (${fingerprintOf(pin.id)}) is not the one pinned for ${
+      other?.name ?? name
+    }${was}. ` +
       `It may be ${name}'s host with a new key, or someone else using the name. ` +
       `Messages to "${name}" are refused until you compare safety numbers with ${name} in person ` +
       `(lanchat verify ${short}) and confirm this key, or address a key by its id`;

@@ -88,6 +88,9 @@ browserTest(
     const spoof = "invoice_\u202Efdp.exe";
     const { a, b, say } = await pair(spoof, "bob");
     await say(spoof);
+    // Printing as nothing, and joiners where they join (the rule the CLI shares, web/hidden.js, in Chromium's engine).
+    const family = "\u{1F468}\u200d\u{1F469}\u200d\u{1F467}";
+    await say(`bo\u00adb bo\u200db ${family} می\u200cخواهم bob\u{e0062}`);
     await say("שלום 123 abc \u2067isolate\u2069 and \u200bzero width");
     const page = await livePage(browser, `${await b.webLink()}#peer=${a.id}`);
     await page.locator("#messages li.in", { hasText: "שלום" }).waitFor({ timeout: 10_000 });
@@ -105,6 +108,10 @@ browserTest(
     assert.match(texts.title!, /invoice_<U\+202E>fdp\.exe/);
     assert.match(texts.messages!, /invoice_<U\+202E>fdp\.exe/);
     assert.match(texts.messages!, /<U\+2067>isolate<U\+2069> and <U\+200B>zero width/);
+    assert.ok(
+      texts.messages!.includes(`bo<U+00AD>b bo<U+200D>b ${family} می\u200cخواهم bob<U+E0062>`),
+      JSON.stringify(texts.messages),
+    );
     // What is drawn: "exe" is the end of the line as read, not "pdf".
     const shown = await page.locator("#messages li.in .text").first().innerText();
     assert.ok(!shown.includes("exe.pdf") && shown.includes("fdp.exe"), shown);

@@ -44,4 +44,13 @@ Deno.test("the repository's web/ is served whole: each module app.js imports is 
   const imported = [...app.matchAll(/from "\.\/([\w-]+\.js)"|import "\.\/([\w-]+\.js)"/g)].map((m) => m[1] ?? m[2]);
   assert.ok(imported.length >= 6, imported.join());
   for (const name of imported) assert.ok(assets.has(`/${name}`), `${name} is served`);
+  // And every module those import (text.js imports hidden.js, the rule the CLI shares).
+  for (const [path, asset] of assets) {
+    if (!path.endsWith(".js")) continue;
+    const text = new TextDecoder().decode(asset.body);
+    for (const m of text.matchAll(/from "\.\/([\w-]+\.js)"/g)) {
+      assert.ok(assets.has(`/${m[1]}`), `${path} imports ${m[1]}`);
+    }
+  }
+  assert.ok(assets.has("/hidden.js"));
 });
