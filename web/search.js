@@ -195,13 +195,14 @@ export function initSearch(deps) {
     // Within a conversation with a peer: what was said with them, not their messages in groups.
     const found = kind === "peer" ? r.messages.filter((m) => !m.group) : r.messages;
     hits.append(...found.map((m) => hitItem(m, query)));
-    shown.before = r.messages.at(-1)?.cursor;
+    // Where older hits are looked for: after a full page, or where the daemon stopped looking (r.note says).
+    shown.before = r.next;
     const n = hits.children.length;
     note.textContent = [
       n === 0 ? `Nothing found for “${query}”` : `${n} message${n === 1 ? "" : "s"} found, newest first`,
       r.note,
     ].filter(Boolean).join(". ");
-    more.hidden = r.messages.length < SEARCH_PAGE;
+    more.hidden = shown.before === undefined;
   };
 
   form.addEventListener("submit", (e) => {

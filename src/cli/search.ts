@@ -9,6 +9,8 @@ interface SearchJson {
   query: string;
   complete: boolean;
   note?: string;
+  /** Where older results are looked for (`--before`), when there may be more. */
+  next?: number;
   messages: MessageJson[];
 }
 
@@ -43,9 +45,11 @@ export function registerSearch(program: Command): void {
       if (r.messages.length === 0) console.log(`No message contains "${printableLine(text)}".`);
       for (const m of r.messages) console.log(`#${m.cursor}  ${formatMessage(m)}`);
       if (r.note) console.error(`(${r.note})`);
-      if (r.messages.length === opts.limit) {
+      // A full page, or the most one search looks at reached: where to go on.
+      const next = r.next ?? (r.messages.length === opts.limit ? r.messages.at(-1)!.cursor : undefined);
+      if (next !== undefined) {
         const peer = opts.peer ? ` --peer ${shellWord(opts.peer)}` : "";
-        const more = `lanchat search ${shellWord(text)}${peer} --before ${r.messages.at(-1)!.cursor}`;
+        const more = `lanchat search ${shellWord(text)}${peer} --before ${next}`;
         console.error(`(more: ${printableLine(more)})`);
       }
     });

@@ -38,6 +38,7 @@ export {
   MAX_SEARCH_PAGE,
   SEARCH_PARTITION,
   SEARCH_PARTITION_BITS,
+  SEARCH_SCAN_LIMIT,
   type SearchResult,
   SHORT_SEARCH_WINDOW,
 } from "./search.ts";

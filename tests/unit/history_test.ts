@@ -174,6 +174,9 @@ Deno.test("every statement the store prepares reads through an index, bar a few 
     store.search({ text: "message 1", peer });
     store.search({ text: "message 1", peer, before: 200 });
     store.search({ text: "me", peer });
+    // With a NUL (which LIKE cannot read past), under and over three characters.
+    store.search({ text: "m\0", peer });
+    store.search({ text: "message\0 1", peer });
   }
   store.cursorAt(T0 + 40_000);
   store.insertOutgoing({ id: id(1001), peer: CAROL, text: "queued", sentAt: T0 + 1e6, status: "queued" });
@@ -310,7 +313,20 @@ Deno.test("every statement the store prepares reads through an index, bar a few 
       planOf(/AND peer = \? AND seq > \? ORDER BY seq/),
       /USING INDEX messages_pending \(peer=\? AND seq>\?\)/,
     );
-    assert.match(planOf(/FROM messages_fts_0 f JOIN messages m/), /^SCAN f VIRTUAL TABLE INDEX \d+:L/);
+    // The index's MATCH from a cursor back (`<`), each row's message by its key.
+    assert.match(
+      planOf(/FROM messages_fts_0 f LEFT JOIN messages m .* AND m.text LIKE \? ESCAPE/),
+      /^SCAN f VIRTUAL TABLE INDEX \d+:M\d*<; SEARCH m USING INTEGER PRIMARY KEY \(rowid=\?\) LEFT-JOIN$/,
+    );
+    assert.match(
+      planOf(/FROM messages_fts_0 f LEFT JOIN messages m .* AND instr\(lower\(m.text\), \?\) > 0/),
+      /^SCAN f VIRTUAL TABLE INDEX \d+:M\d*<; SEARCH m USING INTEGER PRIMARY KEY \(rowid=\?\) LEFT-JOIN$/,
+    );
+    // A text the index cannot look up: the newest messages, by key.
+    assert.match(
+      planOf(/FROM messages m WHERE instr\(lower\(m.text\), \?\) > 0 AND m.cursor < \?/),
+      /rowid>\? AND rowid<\?/,
+    );
     assert.ok(checked.length >= 30, `${checked.length} statements checked`);
   } finally {
     db.close();

@@ -9,7 +9,7 @@ import {
   MAX_BODY_BYTES,
 } from "../../src/api/http.ts";
 import { serveHttp } from "../../src/node/http_server.ts";
-import { Store, type StoredMessage, StoreError } from "../../src/storage/store.ts";
+import { type SearchResult, Store, type StoredMessage, StoreError } from "../../src/storage/store.ts";
 
 const BOB = { id: "b".repeat(32), name: "bob@h2", hostname: "h2", online: true };
 
@@ -522,4 +522,27 @@ Deno.test("http refuses a message posted by another site's page open in the brow
   );
   assert.equal(read.status, 200);
   assert.equal(read.headers.get("access-control-allow-origin"), null);
+});
+
+Deno.test("GET /messages/search passes q through as it came, and says where a search that stopped early goes on", async () => {
+  const asked: string[] = [];
+  let answer: SearchResult = { messages: [], complete: false, partial: "scanned", next: 1001 };
+  const { handler } = fakeApi({
+    search: (q) => {
+      asked.push(q.text);
+      return answer;
+    },
+  });
+  const r = await handler(req(`/messages/search?q=${encodeURIComponent("%%%\u0000_")}&limit=5`));
+  assert.equal(r.status, 200);
+  assert.deepEqual(asked, ["%%%\u0000_"], "the text as typed: no wildcard, no cut at the NUL");
+  assert.equal(r.headers.get("link"), '</messages/search?q=%25%25%25%00_&limit=5&before=1001>; rel="next"');
+  const body = await r.json();
+  assert.deepEqual([body.complete, body.next, body.messages], [false, 1001, []]);
+  assert.match(body.note, /^Searched back to #1001 only \(one search looks at 5000 messages .*before=1001/);
+  // Nothing more to look at: no next, no link.
+  answer = { messages: [], complete: true };
+  const done = await handler(req("/messages/search?q=x"));
+  assert.equal(done.headers.get("link"), null);
+  assert.deepEqual(await done.json(), { query: "x", complete: true, messages: [] });
 });
