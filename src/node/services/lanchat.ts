@@ -246,48 +246,44 @@ export class LanchatService implements Service {
   }
 
   /**
-   * {@link outgoing} for a step's datagrams at once: those to one peer that
-   * speaks end-to-end are sealed together (bundled) once all are given.
+   * A step's lanchat datagrams as the driver sends them, on the sockets they
+   * name: to a peer that speaks end-to-end, through its session, those to one
+   * peer sealed together (bundled) once all are given (what comes out now: a
+   * handshake may have to run first); to one of a previous version, clear
+   * (nothing with `--require-encryption`); sealed with the network key when
+   * the group has one, but for e2e data, encrypted already.
    */
   outgoingAll(ts: readonly Transmit[], now: number): Outgoing[] {
     const out: Outgoing[] = [];
     let viaE2e = false;
     for (const t of ts) {
-      if (this.e2e && t.via === "unicast" && t.peer !== undefined && this.e2e.route(t.peer) === "e2e") {
-        this.e2e.send({ ...t, peer: t.peer }, now);
-        viaE2e = true;
-      } else out.push(...this.outgoing(t, now));
+      if (this.e2e && t.via === "unicast" && t.peer !== undefined) {
+        const route = this.e2e.route(t.peer);
+        if (route === "e2e") {
+          this.e2e.send({ ...t, peer: t.peer }, now);
+          viaE2e = true;
+          continue;
+        }
+        if (route === "refused") {
+          this.e2e.counters.notSent++;
+          continue;
+        }
+        this.e2e.counters.clearSent++;
+      }
+      out.push(this.#clear(t, now));
     }
     if (viaE2e) { for (const x of this.e2e!.drain()) out.push(this.#e2eOutgoing(x, now)); }
     return out;
   }
 
-  /**
-   * A lanchat datagram as the driver sends it, on the socket it names: to a
-   * peer that speaks end-to-end, through its session (what comes out now: a
-   * handshake may have to run first); to one of a previous version, clear
-   * (nothing with `--require-encryption`); sealed with the network key when
-   * the group has one, but for e2e data, encrypted already.
-   */
-  outgoing(t: Transmit, now: number): Outgoing[] {
-    if (this.e2e && t.via === "unicast" && t.peer !== undefined) {
-      const route = this.e2e.route(t.peer);
-      if (route === "e2e") {
-        this.e2e.send({ ...t, peer: t.peer }, now);
-        return this.e2e.drain().map((x) => this.#e2eOutgoing(x, now));
-      }
-      if (route === "refused") {
-        this.e2e.counters.notSent++;
-        return [];
-      }
-      this.e2e.counters.clearSent++;
-    }
-    return [{
+  /** A datagram that does not go through an e2e session: sealed with the network key, if any. */
+  #clear(t: Transmit, now: number): Outgoing {
+    return {
       socket: t.via === "broadcast" ? DISCOVERY_SOCKET : UNICAST_SOCKET,
       to: t.to,
       bytes: this.seal(t.bytes, now),
       kind: t.kind,
-    }];
+    };
   }
 
   /** An e2e datagram as the driver sends it: handshakes sealed with the network key (if any), data as it is. */
