@@ -21,6 +21,8 @@ import {
 import { EXIT, httpOption, outcome } from "./options.ts";
 import { printable, printableLine } from "../common/printable.ts";
 import { resolveGroup } from "./group.ts";
+import { encodingOption, inputLines } from "./text_input.ts";
+import { apiErrorWords } from "./api_words.ts";
 
 const DRAIN_MS = 5000;
 
@@ -28,8 +30,9 @@ export function registerChat(program: Command): void {
   program.command("chat")
     .description("Talk with a peer: typed lines go out, its messages print as they arrive (Ctrl-D ends)")
     .argument("<peer>", "node id, id prefix, name, user or address; @NAME for a group")
+    .addOption(encodingOption())
     .addOption(httpOption())
-    .action(async (query: string, opts: { http?: string }) => {
+    .action(async (query: string, opts: { encoding?: string; http?: string }) => {
       const base = daemonUrl(opts.http);
       // A group: its messages, from any member, are the conversation; what is typed goes to all of them.
       const group = query.startsWith("@") ? await resolveGroup(base, query) : undefined;
@@ -90,7 +93,8 @@ export function registerChat(program: Command): void {
         } catch (e) {
           if (e instanceof NoDaemonError) return false;
           failed = true;
-          out(`(not sent: ${printableLine(e instanceof ApiError ? e.message : (e as Error).message)})`);
+          const why = e instanceof ApiError ? apiErrorWords(e, ["chat", query]).lines[0] : (e as Error).message;
+          out(`(not sent: ${printableLine(why ?? "")})`);
           return true;
         }
       };
@@ -138,7 +142,8 @@ export function registerChat(program: Command): void {
         if (!ctrl.signal.aborted) out(`(${printableLine((e as Error).message)})`);
       });
       await Promise.race([open, follow]);
-      for await (const line of Deno.stdin.readable.pipeThrough(new TextDecoderStream()).pipeThrough(lines())) {
+      // A line that is not UTF-8 (and no --encoding) is not sent: said, and the exit code is 2.
+      for await (const line of inputLines(Deno.stdin.readable, opts.encoding, (why) => out(`(not sent: ${why})`))) {
         if (line.trim() === "") continue;
         if (!connected || backlog.length > 0 || !(await post(line))) {
           backlog.push(line);
@@ -165,22 +170,4 @@ export function registerChat(program: Command): void {
         outcome.code = EXIT.error;
       }
     });
-}
-
-/** Splits a text stream into lines (without their line ends). */
-function lines(): TransformStream<string, string> {
-  let buf = "";
-  return new TransformStream({
-    transform(chunk, controller) {
-      buf += chunk;
-      let i: number;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        controller.enqueue(buf.slice(0, i).replace(/\r$/, ""));
-        buf = buf.slice(i + 1);
-      }
-    },
-    flush(controller) {
-      if (buf) controller.enqueue(buf);
-    },
-  });
 }

@@ -60,8 +60,8 @@ export function registerFiles(program: Command): void {
     .argument("<peer>", "node id, id prefix, name, user or address; @NAME for a group (one transfer per member)")
     .argument("<paths...>", "files and folders")
     .option(
-      "--wait <seconds>",
-      "how long to wait for the peer to accept (the transfer itself is followed to its end)",
+      "--wait <duration>",
+      "how long to wait for the peer to accept, 0 to 60s (the transfer itself is followed to its end)",
       parseWaitSeconds,
       30,
     )

@@ -61,11 +61,18 @@ export function formatDuration(ms: number): string {
   return parts.join("");
 }
 
+/** A bare number this large or larger is refused when it would also be a number of milliseconds in range. */
+export const BARE_SECONDS_BELOW = 100;
+
 /**
- * A duration within [minMs, maxMs]. A plain number is taken as seconds only
- * when that fits and the same number of milliseconds does not (`--interval
- * 5` is 5 s); when both or only milliseconds fit, it is an error that says
- * which unit to write, never a silent 33 minutes for `--interval 2000`.
+ * A duration within [minMs, maxMs], one grammar for every flag of every
+ * command (the daemon's `--interval`, `send --wait`, `send-file --wait`):
+ * `ms`, `s`, `m` and `h`, alone or combined (`500ms`, `30s`, `1m30s`,
+ * `1.5s`). A bare number is seconds, as `sleep` takes it (`--wait 5`,
+ * `--interval 0.5`), except that one of 100 or more which would also be a
+ * number of milliseconds in range is refused, saying which unit to write:
+ * never a silent 33 minutes for `--interval 2000`. Out of range, the error
+ * says the range (and `did you mean 500ms?` when that would fit).
  */
 export function parseDurationIn(minMs: number, maxMs: number): (s: string) => number {
   const range = `${formatDuration(minMs)} to ${formatDuration(maxMs)}`;
@@ -79,7 +86,7 @@ export function parseDurationIn(minMs: number, maxMs: number): (s: string) => nu
     const n = Number(s.trim());
     const asSeconds = Math.round(n * 1000);
     const asMs = Math.round(n);
-    if (fits(asSeconds) && !fits(asMs)) return asSeconds;
+    if (fits(asSeconds) && (n < BARE_SECONDS_BELOW || !fits(asMs))) return asSeconds;
     if (fits(asSeconds) && fits(asMs)) {
       throw new InvalidArgumentError(
         `"${s}" has no unit: write ${s.trim()}ms (${formatDuration(asMs)}) or ${s.trim()}s (${
@@ -244,13 +251,15 @@ export function usage<T>(parse: (s: string) => T): (s: string) => T {
   };
 }
 
-/** Seconds to wait, 0 to 60. */
+const waitDuration = parseDurationIn(0, 60_000);
+
+/**
+ * `--wait DURATION` of send, broadcast and send-file, 0 to 60 s, in the
+ * grammar of every duration ({@link parseDurationIn}: `30s`, `500ms`, `5`);
+ * returns seconds, as the API's `?wait=` takes them.
+ */
 export function parseWaitSeconds(s: string): number {
-  const n = Number(s);
-  if (!/^\d+(\.\d+)?$/.test(s) || n > 60) {
-    throw new InvalidArgumentError(`"${s}" is not a number of seconds from 0 to 60.`);
-  }
-  return n;
+  return waitDuration(s) / 1000;
 }
 
 /** A count from 1 to 10000. */

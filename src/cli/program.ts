@@ -32,7 +32,8 @@ import { registerWeb } from "./web.ts";
 import { registerService } from "./service.ts";
 import { registerInstall } from "./install.ts";
 import { registerCompletion } from "./completion.ts";
-import { printableLine } from "../common/printable.ts";
+import { apiErrorWords } from "./api_words.ts";
+import { checkedArgs } from "./text_input.ts";
 
 /** Builds the program. */
 export function buildProgram(): Command {
@@ -81,6 +82,8 @@ export async function run(args: string[]): Promise<number> {
   }
   outcome.code = EXIT.ok;
   try {
+    // Arguments that are not UTF-8: refused with where (text_input.ts).
+    args = await checkedArgs(args);
     await program.parseAsync(args, { from: "user" });
     return outcome.code;
   } catch (e) {
@@ -89,21 +92,11 @@ export async function run(args: string[]): Promise<number> {
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (e instanceof ApiError) {
-      console.error(`lanchat: ${printableLine(e.message)}`);
-      const candidates = e.body.candidates as
-        | { name: string; id: string; online: boolean; trust?: string }[]
-        | undefined;
-      if (candidates?.length) {
-        console.error(e.status === 409 ? "Matching peers:" : "Known peers:");
-        for (const c of candidates.slice(0, 20)) {
-          const trust = c.trust ? `  key ${c.trust}` : "";
-          console.error(`  ${printableLine(c.name)}  ${c.id.slice(0, 12)}  ${c.online ? "online" : "offline"}${trust}`);
-        }
-        if (e.status === 409) {
-          console.error(`Name one by its full name or an id prefix, e.g. ${candidates[0]!.id.slice(0, 8)}`);
-        }
-      }
-      return EXIT.error;
+      // The API's error as it came for scripts (--json), in the CLI's words for people.
+      const { lines, code } = apiErrorWords(e, args);
+      if (args.includes("--json")) console.error(JSON.stringify(e.body));
+      else for (const [i, line] of lines.entries()) console.error(i === 0 ? `lanchat: ${line}` : line);
+      return code;
     }
     if (e instanceof UsageError) {
       console.error(`lanchat: ${e.message}`);
