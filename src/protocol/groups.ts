@@ -155,10 +155,7 @@ export class GroupNameTakenError extends Error {
   override name = "GroupNameTakenError";
   /** `groupId`: the group this node is in that has the name. */
   constructor(readonly groupId: string, readonly existing: string) {
-    super(
-      `You are already in a group named “${existing}”: write to it, add people to it, or choose another name ` +
-        `(or create with "new": true for a second group of that name, then named by its id)`,
-    );
+    super(`You are already in a group named “${existing}”: write to it, add people to it, or choose another name`);
   }
 }
 
