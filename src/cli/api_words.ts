@@ -155,7 +155,9 @@ export function fieldWords(message: string, field?: string): string {
   s = s.replace(/\bof GET \/transfers\/ID\b/g, 'that "lanchat transfers" shows');
   s = s.replace(/\(see GET \/transfers\)/g, '("lanchat transfers" shows them)');
   s = s.replace(/\bwith POST \/files\b/g, 'with "lanchat send-file"');
-  return printableLine(s.charAt(0).toUpperCase() + s.slice(1));
+  // A sentence that now starts with a word of ours starts with a capital; one that starts with a peer's name is left.
+  const ours = /^(?:messages\[\d+\]: )?Field "/.test(message);
+  return printableLine(ours ? s.charAt(0).toUpperCase() + s.slice(1) : s);
 }
 
 /** A peer that is unknown, ambiguous or claimed by two keys: the sentence, then the peers to choose from. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { InvalidArgumentError, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { textFieldProblem } from "../wire/mod.ts";
 
 /** Exit codes shared by every subcommand. */
@@ -304,4 +304,33 @@ export function parseBudget(s: string): number {
     throw new InvalidArgumentError(`"${s}" is not a number of hellos a second from 1 to 10000.`);
   }
   return Number(s);
+}
+
+/**
+ * Refuses an empty value where something must be named (a required
+ * argument: PEER, ID, GROUP, PATH; an option's value: `--peer ""`) as a
+ * usage error (exit 2) before the daemon is asked, for every command but
+ * `daemon` (whose flags each have a parser) and the arguments a command
+ * words itself (TEXT, a group's NAME). Run as commander's preAction hook.
+ *
+ * @throws {UsageError} naming the argument or option.
+ */
+export function refuseEmpty(command: Command): void {
+  if (command.name() === "daemon") return;
+  const worded = new Set(["text", "name"]);
+  for (const [i, arg] of command.registeredArguments.entries()) {
+    if (!arg.required || worded.has(arg.name())) continue;
+    const given = command.processedArgs[i] as string | string[] | undefined;
+    const empty = Array.isArray(given) ? given.some((v) => v.trim() === "") : given?.trim() === "";
+    if (!empty) continue;
+    const what = arg.variadic ? `One of the ${arg.name().toUpperCase()}` : arg.name().toUpperCase();
+    throw new UsageError(`${what} is empty (expected: ${arg.description})`);
+  }
+  const opts = command.opts() as Record<string, unknown>;
+  for (const o of command.options) {
+    const v = opts[o.attributeName()];
+    if (typeof v === "string" && v.trim() === "") {
+      throw new UsageError(`${o.long ?? o.flags} is empty: give it a value`);
+    }
+  }
 }

@@ -21,7 +21,7 @@ import { registerPresence } from "./presence.ts";
 import { registerGroup } from "./group.ts";
 import { registerOpen } from "./open.ts";
 import { registerKeygen } from "./keygen.ts";
-import { EXIT, outcome, UsageError } from "./options.ts";
+import { EXIT, outcome, refuseEmpty, UsageError } from "./options.ts";
 import { registerSend } from "./send.ts";
 import { registerThread } from "./thread.ts";
 import { registerPeers } from "./peers.ts";
@@ -65,6 +65,8 @@ export function buildProgram(): Command {
   registerService(program);
   registerInstall(program);
   registerCompletion(program);
+  // An empty PEER, ID, GROUP or option value is a usage error (exit 2), said before the daemon is asked.
+  program.hook("preAction", (_program, action) => refuseEmpty(action));
   program.exitOverride();
   for (const c of program.commands) {
     c.exitOverride();

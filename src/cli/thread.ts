@@ -7,7 +7,7 @@
 import type { Command } from "commander";
 import type { MessageJson } from "../api/types.ts";
 import { daemonUrl, formatMessage, request } from "./client.ts";
-import { httpOption } from "./options.ts";
+import { httpOption, UsageError } from "./options.ts";
 import { readStdin } from "./send.ts";
 import { encodingOption } from "./text_input.ts";
 
@@ -21,6 +21,7 @@ export function registerThread(program: Command): void {
     .addOption(httpOption())
     .action(async (id: string, text: string, opts: { json?: boolean; encoding?: string; http?: string }) => {
       const body = text === "-" ? (await readStdin(opts.encoding)).replace(/\n$/, "") : text;
+      if (body.trim() === "") throw new UsageError("The new text is empty: to remove the message, lanchat delete ID");
       const { body: m } = await request<MessageJson>(daemonUrl(opts.http), `/messages/${encodeURIComponent(id)}/edit`, {
         method: "POST",
         body: { text: body },

@@ -260,7 +260,22 @@ Deno.test("usage errors exit 2 in the CLI's words, before the daemon is asked; -
         /^lanchat: A group name must not be empty: give it one, e\.g\. lab\n$/,
       ],
       [["group", "create", " lab", "bob"], undefined, /^lanchat: A group name must not start or end with spaces\n$/],
-      [["group", "create", "lab", ""], undefined, /^lanchat: A member is an empty name: name each PEER\n$/],
+      [
+        ["group", "create", "lab", ""],
+        undefined,
+        /^lanchat: One of the PEERS is empty \(expected: its members besides you/,
+      ],
+      [["send", "", "hi"], undefined, /^lanchat: PEER is empty \(expected: node id, id prefix, name, user or address/],
+      [["accept", ""], undefined, /^lanchat: ID is empty/],
+      [["open", " "], undefined, /^lanchat: ID is empty/],
+      [["verify", ""], undefined, /^lanchat: PEER is empty/],
+      [["inbox", "--peer", ""], undefined, /^lanchat: --peer is empty: give it a value\n$/],
+      [["send", "bob", "hi", "--reply", ""], undefined, /^lanchat: --reply is empty/],
+      [
+        ["edit", "0123456789ab", ""],
+        undefined,
+        /^lanchat: The new text is empty: to remove the message, lanchat delete ID\n$/,
+      ],
       [["group", "show", "@"], undefined, /^lanchat: The group is an empty name/],
       [
         ["send", "bob", "x".repeat(70_000)],
