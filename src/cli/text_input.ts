@@ -115,23 +115,6 @@ export function encodingOption(): Option {
   );
 }
 
-/** All of `stream` as bytes. */
-async function allBytes(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const c of stream) {
-    chunks.push(c);
-    total += c.length;
-  }
-  const all = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
-  return all;
-}
-
 /**
  * All of standard input as text: strict UTF-8, or from `encoding`.
  *
@@ -142,7 +125,7 @@ export async function readStdinText(
   stream: ReadableStream<Uint8Array> = Deno.stdin.readable,
 ): Promise<string> {
   const codec = await codecFor(encoding);
-  return codec.decode(await allBytes(stream), "standard input");
+  return codec.decode(new Uint8Array(await new Response(stream).arrayBuffer()), "standard input");
 }
 
 /**

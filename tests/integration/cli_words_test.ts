@@ -115,6 +115,17 @@ Deno.test("a second group of a name you are in is refused by the daemon, alike n
     assert.equal(body.code, "group_name_taken");
     assert.equal(body.group.id, lab.id);
     assert.match(body.error, /You are already in a group named “lab”/);
+    const notBool = await ownerFetch(`${a.httpUrl}/groups`, {
+      method: "POST",
+      body: JSON.stringify({ name: "lab", members: ["carol"], new: "yes" }),
+    });
+    assert.equal(notBool.status, 400);
+    assert.deepEqual(await notBool.json(), {
+      error: 'Field "new" must be true or false',
+      status: 400,
+      code: "bad_field",
+      field: "new",
+    });
     // --json: the API's error as it came, on stderr; nothing on stdout.
     const verbatim = await runCli(["send", "@nolab", "hi", "--json", "--http", http]);
     assert.equal(verbatim.code, 1);
