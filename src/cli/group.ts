@@ -11,7 +11,6 @@ import { daemonUrl, getJson, request, table } from "./client.ts";
 import { httpOption, UsageError } from "./options.ts";
 import { memberWords } from "./api_words.ts";
 import { groupNameProblem } from "../protocol/groups.ts";
-import { encodingOption } from "./text_input.ts";
 
 /** A group by what a user typed (`@NAME`, a name, an id or id prefix), or the API's error. */
 export async function resolveGroup(base: string, query: string): Promise<GroupJson> {
@@ -28,7 +27,6 @@ export function registerGroup(program: Command): void {
     .argument("<name>", "the group's name, as you will write it after @")
     .argument("<peers...>", "its members besides you: node ids, names, users or addresses")
     .option("--new", "make it even if you are in a group of that name already (then name each by its id)")
-    .addOption(encodingOption())
     .addOption(httpOption())
     .action(async (name: string, peers: string[], opts: { new?: boolean; http?: string }) => {
       const problem = groupNameProblem(name);

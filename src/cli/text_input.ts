@@ -217,10 +217,11 @@ export async function checkedArgs(args: string[]): Promise<string[]> {
         "rename it, e.g. convmv -f latin1 -t utf-8 --notest NAME",
     );
   }
-  throw new UsageError(
-    `${shown} is not valid UTF-8 at byte ${at}; convert it, e.g. iconv -f latin1 -t utf-8, ` +
-      'or give the text on standard input ("-") with --encoding latin1',
-  );
+  // Where the text can come on standard input instead, --encoding converts it there.
+  const stdin = ["send", "broadcast", "edit"].includes(args[0]!)
+    ? ', or give the text on standard input ("-") with --encoding latin1'
+    : "";
+  throw new UsageError(`${shown} is not valid UTF-8 at byte ${at}; convert it, e.g. iconv -f latin1 -t utf-8${stdin}`);
 }
 
 /** The value of `--encoding NAME` or `--encoding=NAME` in `args`, if any. */
