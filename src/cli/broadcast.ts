@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import type { MessageJson } from "../api/types.ts";
 import { daemonUrl, request } from "./client.ts";
-import { EXIT, httpOption, outcome, parseWaitSeconds } from "./options.ts";
+import { EXIT, httpOption, outcome, waitOption } from "./options.ts";
 import { checkMessageText, describeOutcome, readStdin } from "./send.ts";
 import { encodingOption } from "./text_input.ts";
 
@@ -10,12 +10,7 @@ export function registerBroadcast(program: Command): void {
   program.command("broadcast")
     .description("Send a message to every peer online, each as its own reliable message")
     .argument("<text>", 'the message; "-" reads it from standard input')
-    .option(
-      "--wait <duration>",
-      "how long to wait for delivery (30s, 500ms, 5: seconds), 0 to 60s",
-      parseWaitSeconds,
-      5,
-    )
+    .addOption(waitOption("how long to wait for delivery", 5))
     .option("--json", "print the results as JSON")
     .addOption(encodingOption())
     .addOption(httpOption())

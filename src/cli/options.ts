@@ -262,6 +262,13 @@ export function parseWaitSeconds(s: string): number {
   return waitDuration(s) / 1000;
 }
 
+/** `--wait DURATION` (0 to 60 s, {@link parseWaitSeconds}) with its default shown as typed: `5s`. */
+export function waitOption(help: string, defaultSeconds: number): Option {
+  return new Option("--wait <duration>", `${help}, 0 to 60s (e.g. 30s, 500ms; a bare number is seconds)`)
+    .argParser(parseWaitSeconds)
+    .default(defaultSeconds, `${defaultSeconds}s`);
+}
+
 /** A count from 1 to 10000. */
 export function parseLimit(s: string): number {
   if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 10_000) {

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import type { MessageJson } from "../api/types.ts";
 import { daemonUrl, followEvents, request } from "./client.ts";
 import { MAX_BATCH, MAX_BODY_BYTES } from "../api/http.ts";
-import { EXIT, httpOption, outcome, parseWaitSeconds, shellWord, UsageError } from "./options.ts";
+import { EXIT, httpOption, outcome, shellWord, UsageError, waitOption } from "./options.ts";
 import { printableLine } from "../common/printable.ts";
 import { MAX_TEXT_BYTES } from "../wire/mod.ts";
 import { sizeWords } from "./api_words.ts";
@@ -68,12 +68,7 @@ export function registerSend(program: Command): void {
     .description("Send a message to a peer; exit 0 when delivered, 75 when queued")
     .argument("<peer>", "node id, id prefix, name, user or address; @NAME for a group")
     .argument("<text>", 'the message; "-" reads it from standard input')
-    .option(
-      "--wait <duration>",
-      "how long to wait for delivery (30s, 500ms, 5: seconds), 0 to 60s",
-      parseWaitSeconds,
-      5,
-    )
+    .addOption(waitOption("how long to wait for delivery", 5))
     .option("--json", "print the message as JSON")
     .option("--lines", 'with "-": send each non-empty line of standard input as its own message')
     .option("--sealed", "to an IP Messenger user: shown sealed until opened, and you learn when it is")
