@@ -52,6 +52,8 @@ export function socketSpecs(options: DaemonOptions): SocketSpec[] {
       hostname: "0.0.0.0",
       port: options.unicastPort ?? DEFAULT_UNICAST_PORT,
       fallBackToFreePort: true,
+      // Files are served on TCP at the same number (services/files_serve.ts).
+      sameTcpPort: true,
     },
   ];
   if (options.ipmsg) {
