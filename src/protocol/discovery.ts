@@ -289,8 +289,12 @@ export class Discovery {
         this.roster.heard(packet.id, packet.incarnation, from.address, from.port, now);
         break;
     }
-    // Anything else a peer sends comes to our unicast socket: it hears us.
-    if (packet.kind !== "goodbye" && this.roster.get(packet.id)) this.reach.answered(packet.id, now);
+    // What a peer sends to our unicast socket in answer (a pong, an ack, a
+    // message, a note): it hears us. Not a ping: a peer probing us when it
+    // no longer hears us sends those too.
+    if (packet.kind !== "goodbye" && packet.kind !== "ping" && this.roster.get(packet.id)) {
+      this.reach.answered(packet.id, now);
+    }
     return undefined;
   }
 
