@@ -5,7 +5,7 @@
  * announces on) and reads the host itself (interfaces, who holds the ports,
  * the firewall, key-file modes, free space), so it works, with less to say,
  * when no daemon runs. Exit 0 when all is well, 1 with the list otherwise;
- * `--json` prints `{ ok, daemon, findings: [{ id, severity, message, fix }] }`.
+ * `--json` prints `{ ok, daemon, interfaces, ports, findings: [{ id, severity, message, fix }] }`.
  *
  * @module
  */
@@ -17,7 +17,8 @@ import { VERSION } from "../common/version.ts";
 import { DEFAULT_DISCOVERY_PORT, DEFAULT_UNICAST_PORT } from "../node/options.ts";
 import { ApiError, daemonUrl, getJson, NoDaemonError } from "./client.ts";
 import type { OurPort } from "./doctor_firewall.ts";
-import { allWell, type DoctorFacts, type Finding, findings } from "./doctor_findings.ts";
+import { allWell, type DoctorFacts, type Finding, findings, type HostInterface, inSubnet } from "./doctor_findings.ts";
+import { humanDuration } from "./status.ts";
 import { fileModes, firewall, freeSpace, hostInterfaces, listeners } from "./doctor_system.ts";
 import { EXIT, httpOption, outcome, parseDiscoveryPort, parsePort } from "./options.ts";
 
@@ -36,7 +37,7 @@ export function registerDoctor(program: Command): void {
     .description(
       "Say why you see nobody, or why someone cannot reach you: interfaces, ports, firewall, one-way links, clocks, key files, disk space",
     )
-    .option("--json", "print { ok, daemon, findings: [{ id, severity, message, fix }] } for scripts")
+    .option("--json", "print { ok, daemon, interfaces, ports, findings: [{ id, severity, message, fix }] } for scripts")
     .addOption(httpOption())
     .option(
       "--port <port>",
@@ -61,6 +62,8 @@ export function registerDoctor(program: Command): void {
           {
             ok: allWell(list),
             daemon: facts.daemon ? { url: facts.daemonUrl, version: facts.daemon.version } : null,
+            interfaces: interfaceRows(facts),
+            ports: facts.ports,
             findings: list,
           },
           null,
@@ -77,11 +80,14 @@ async function gather(opts: DoctorFlags): Promise<DoctorFacts> {
   const url = daemonUrl(opts.http);
   let daemon: DiagnosticsJson | undefined;
   let daemonError: string | undefined;
+  let daemonStatus: number | undefined;
   try {
     daemon = await getJson<DiagnosticsJson>(url, "/diagnostics");
   } catch (e) {
-    if (e instanceof ApiError) daemonError = `it answered ${e.status}: ${e.message}`;
-    else if (!(e instanceof NoDaemonError)) daemonError = (e as Error).message;
+    if (e instanceof ApiError) {
+      daemonError = `${e.status}: ${e.message}`;
+      daemonStatus = e.status;
+    } else if (!(e instanceof NoDaemonError)) daemonError = (e as Error).message;
     else if (e.name === "NotOwnDaemonError") daemonError = e.message;
   }
   const env = (n: string) => Deno.env.get(n);
@@ -110,6 +116,7 @@ async function gather(opts: DoctorFlags): Promise<DoctorFacts> {
     daemon,
     daemonUrl: url.replace(/^https?:\/\//, ""),
     daemonError,
+    daemonStatus,
     interfaces: hostInterfaces(),
     ports,
     listeners: listeners(ports),
@@ -131,6 +138,26 @@ function tryOr(f: () => string): string | undefined {
   }
 }
 
+/**
+ * This host's interfaces with what the daemon says of them: announced on or
+ * not, and the last hello heard from an address in the subnet (null: none;
+ * both absent without a daemon).
+ */
+export function interfaceRows(
+  f: DoctorFacts,
+): (HostInterface & { announced?: boolean; lastHelloAgoMs?: number | null })[] {
+  const d = f.daemon;
+  if (!d) return f.interfaces;
+  return f.interfaces.map((i) => {
+    const ago = d.helloSources.filter((s) => inSubnet(s.address, i.cidr)).map((s) => s.agoMs);
+    return {
+      ...i,
+      announced: d.interfaces.some((a) => a.interface === i.name && a.address === i.address),
+      lastHelloAgoMs: ago.length ? Math.min(...ago) : null,
+    };
+  });
+}
+
 /** The lines `lanchat doctor` prints. */
 export function describeDoctor(f: DoctorFacts, list: readonly Finding[]): string[] {
   const d = f.daemon;
@@ -142,12 +169,16 @@ export function describeDoctor(f: DoctorFacts, list: readonly Finding[]): string
       } at ${f.daemonUrl}, pid ${d.pid}, ${d.group} group, ${d.peers.length} peer(s)`
       : `daemon: none answers at ${f.daemonUrl}; checking the host only`,
   );
-  for (const i of f.interfaces) {
-    const announced = d?.interfaces.some((a) => a.interface === i.name && a.address === i.address);
+  for (const i of interfaceRows(f)) {
+    const heard = i.lastHelloAgoMs === undefined
+      ? ""
+      : i.lastHelloAgoMs === null
+      ? ", no hello heard"
+      : `, last hello ${humanDuration(i.lastHelloAgoMs)} ago`;
     lines.push(
       `interface ${i.name}: ${i.cidr}, broadcast ${i.broadcast}${i.up ? "" : ", down"}${
-        d ? announced ? ", announced on" : ", not announced on" : ""
-      }`,
+        i.announced === undefined ? "" : i.announced ? ", announced on" : ", not announced on"
+      }${heard}`,
     );
   }
   if (f.interfaces.length === 0) lines.push("interfaces: none but loopback");

@@ -62,6 +62,8 @@ export interface DoctorFacts {
   daemonUrl: string;
   /** Why the daemon could not be asked, when it could not. */
   daemonError?: string;
+  /** The HTTP status it answered `/diagnostics` with, when it answered with an error. */
+  daemonStatus?: number;
   interfaces: HostInterface[];
   ports: OurPort[];
   /** undefined: `ss` could not be run. */
@@ -100,6 +102,27 @@ export function allWell(list: readonly Finding[]): boolean {
 
 function daemonFindings(f: DoctorFacts): Finding[] {
   if (f.daemon) return [];
+  if (f.daemonStatus === 404 || f.daemonStatus === 501) {
+    return [{
+      id: "daemon-outdated",
+      severity: "error",
+      message: `The daemon at ${f.daemonUrl} keeps no diagnostics (it runs an older lanchat than this command's ${
+        printableLine(f.version)
+      }); only the host is checked`,
+      fix:
+        "Restart the daemon so that it runs this version (lanchat service restart, or stop it and run lanchat daemon)",
+    }];
+  }
+  if (f.daemonStatus !== undefined) {
+    return [{
+      id: "daemon-refused",
+      severity: "error",
+      message: `The daemon at ${f.daemonUrl} refused this command (${f.daemonError}); only the host is checked`,
+      fix: f.daemonStatus === 401
+        ? "Run lanchat doctor as the user the daemon runs as, or set LANCHAT_HTTP_TOKEN to the token in its data directory"
+        : "See the daemon's log",
+    }];
+  }
   return [{
     id: "daemon-not-running",
     severity: "error",
@@ -144,15 +167,23 @@ function portFindings(f: DoctorFacts): Finding[] {
     }];
   }
   const out: Finding[] = [];
+  // A daemon that answered (even with an error) holds the HTTP port: its pid is the one listening there.
+  const answered = f.daemon !== undefined || f.daemonStatus !== undefined;
+  const http = f.ports.find((p) => p.role === "http");
+  const daemonPid = f.daemon?.pid ??
+    f.listeners.find((l) => answered && l.proto === "tcp" && l.port === http?.port)?.pid;
   for (const p of f.ports) {
-    if (p.role === "http" && f.daemon) continue; // the CLI reached the daemon there
+    if (p.role === "http" && answered) continue; // the CLI reached the daemon there
     const holders = f.listeners.filter((l) => l.proto === p.proto && l.port === p.port);
-    const others = holders.filter((l) => !f.daemon || (l.pid !== undefined && l.pid !== f.daemon.pid));
+    // With a daemon running, only a process seen to be another is named (not one whose pid is not ours to see).
+    const others = holders.filter((l) =>
+      !answered || (l.pid !== undefined && daemonPid !== undefined && l.pid !== daemonPid)
+    );
     if (others.length === 0) continue;
     const who = others.map(describeListener).join(", ");
     const flag = { discovery: "--port", unicast: "--unicast-port", file: "--unicast-port", http: "--http" }[p.role] ??
       "a flag";
-    if (f.daemon) {
+    if (answered) {
       out.push({
         id: "port-shared",
         severity: p.role === "discovery" ? "warning" : "error",

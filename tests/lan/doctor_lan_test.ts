@@ -1,6 +1,7 @@
 /**
  * `lanchat doctor` on a real LAN of namespaces (scripts/lan.ts), its
- * findings in sequence on one lab: all is well (exit 0); an nftables rule on
+ * findings in sequence on one lab: a host with no daemon and a program on
+ * the discovery port (said first, the port's holder named); all is well (exit 0); an nftables rule on
  * the host that drops the discovery port (named); a one-way link (the
  * bridge drops what B sends A: B names A); a skewed clock via the hello's
  * send time (refused past the keyed group's window, and warned within it);
@@ -17,6 +18,9 @@ import { fillUp, mountTmpfs, removeTmpfs, tmpfsUnavailable } from "../support/tm
 
 const unavailable = (await lanUnavailable()) ?? tmpfsUnavailable;
 const INTERVAL_MS = 500;
+/** Binds the discovery port and says so, then waits (a program that took lanchat's port). */
+const SQUAT = "import socket,sys,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('0.0.0.0',47474))\n" +
+  "print('bound',flush=True)\ntime.sleep(120)";
 const HOSTILE = new URL("../support/hostile.ts", import.meta.url).pathname;
 
 interface Report {
@@ -69,7 +73,8 @@ async function hostile(ns: string, args: string[]): Promise<void> {
 }
 
 Deno.test({
-  name: "lanchat doctor: all well, a firewall rule, a one-way link, skewed clocks, a full disk, an open key file",
+  name:
+    "lanchat doctor: no daemon and a taken port, all well, a firewall rule, a one-way link, skewed clocks, a full disk, an open key file",
   ignore: unavailable !== undefined,
   sanitizeResources: false,
   fn: async () => {
@@ -85,6 +90,28 @@ Deno.test({
         ]);
         await a.joined(b.id, 5000);
         await b.joined(a.id, 5000);
+
+        // No daemon on C: said first, and the host still checked (a program holding the discovery port named).
+        const squatter = new Deno.Command("ip", {
+          args: ["netns", "exec", hc.ns, "python3", "-c", SQUAT],
+          stdout: "piped",
+          stderr: "null",
+        }).spawn();
+        try {
+          await squatter.stdout.getReader().read(); // it printed: the port is bound
+          const none = await doctor(hc.ns);
+          assert.equal(none.code, 1);
+          assert.equal(none.report.daemon, null);
+          assert.equal(none.report.findings[0]?.id, "daemon-not-running");
+          const taken = none.report.findings.find((f) => f.id === "port-taken");
+          assert.match(
+            taken?.message ?? JSON.stringify(none.report),
+            /^UDP port 47474 \(discovery\) is bound by python3 \(pid \d+\)/,
+          );
+        } finally {
+          squatter.kill("SIGKILL");
+          await squatter.status;
+        }
 
         // All is well, also once each has asked the other three times whether it hears it (check pings
         // answered: unanswered, two would make a one-way link).

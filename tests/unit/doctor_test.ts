@@ -8,6 +8,7 @@ import type { DiagnosticsJson } from "../../src/api/diagnostics_json.ts";
 import { iptablesHits, nftHits, type OurPort } from "../../src/cli/doctor_firewall.ts";
 import { allWell, compareVersions, type DoctorFacts, findings, inSubnet } from "../../src/cli/doctor_findings.ts";
 import { parseSs } from "../../src/cli/doctor_system.ts";
+import { describeDoctor, interfaceRows } from "../../src/cli/doctor.ts";
 import { createHandler } from "../../src/api/http.ts";
 import type { Api } from "../../src/api/api.ts";
 
@@ -94,6 +95,51 @@ Deno.test("doctor: no daemon is said first, and the host is still checked", () =
   assert.match(list[1]!.message, /^UDP port 47474 \(discovery\) is bound by nc \(pid 77\)/);
   assert.equal(list[2]!.fix, "chmod 600 /k/group.key");
   assert.ok(!allWell(list));
+});
+
+Deno.test("doctor: a daemon that refuses the command or keeps no diagnostics is told apart from none", () => {
+  const refused = findings(facts({ daemon: undefined, daemonStatus: 401, daemonError: "401: Unauthorized" }));
+  assert.deepEqual(refused.map((x) => x.id), ["daemon-refused"]);
+  assert.match(refused[0]!.fix, /^Run lanchat doctor as the user the daemon runs as/);
+  assert.deepEqual(ids(facts({ daemon: undefined, daemonStatus: 404, daemonError: "404: Not found" })), [
+    "daemon-outdated",
+  ]);
+  // Its pid is the one on the HTTP port: another process on its discovery port is named, its own sockets not.
+  const withHttp = facts({
+    daemon: undefined,
+    daemonStatus: 401,
+    ports: [...PORTS, { proto: "tcp", port: 47476, role: "http" }],
+    listeners: [...facts().listeners!, { proto: "tcp", port: 47476, process: "deno", pid: 100 }, {
+      proto: "udp",
+      port: 47474,
+      process: "python3",
+      pid: 9,
+    }],
+  });
+  assert.deepEqual(ids(withHttp), ["daemon-refused", "port-shared"]);
+});
+
+Deno.test("doctor: each interface with whether it is announced on and its last hello", () => {
+  const f = facts({
+    interfaces: [...facts().interfaces, {
+      name: "wlan0",
+      address: "10.0.0.5",
+      cidr: "10.0.0.5/24",
+      broadcast: "10.0.0.255",
+      up: false,
+    }],
+    daemon: diagnostics({
+      helloSources: [{ address: "198.18.0.12", agoMs: 900 }, { address: "198.18.0.13", agoMs: 300 }],
+    }),
+  });
+  assert.deepEqual(interfaceRows(f).map((i) => [i.name, i.announced, i.lastHelloAgoMs]), [
+    ["eth0", true, 300],
+    ["wlan0", false, null],
+  ]);
+  const lines = describeDoctor(f, findings(f));
+  assert.equal(lines[1], "interface eth0: 198.18.0.11/24, broadcast 198.18.0.255, announced on, last hello 300 ms ago");
+  assert.equal(lines[2], "interface wlan0: 10.0.0.5/24, broadcast 10.0.0.255, down, not announced on, no hello heard");
+  assert.deepEqual(interfaceRows(facts({ daemon: undefined })), facts().interfaces, "without a daemon: the host's");
 });
 
 Deno.test("doctor: another process on the daemon's unicast port, and no interface", () => {
