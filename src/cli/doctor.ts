@@ -183,6 +183,11 @@ export function describeDoctor(f: DoctorFacts, list: readonly Finding[]): string
   }
   if (f.interfaces.length === 0) lines.push("interfaces: none but loopback");
   lines.push(`ports: ${f.ports.map((p) => `${p.role} ${p.port}/${p.proto}`).join(", ")}`);
+  if (f.firewall.read) {
+    lines.push(
+      `firewall: ${f.firewall.read} rules read (a best effort: rules that could match these ports, not a simulation)`,
+    );
+  }
   lines.push("");
   if (allWell(list)) lines.push("All is well.");
   for (const x of list) {

@@ -68,7 +68,8 @@ export interface DoctorFacts {
   ports: OurPort[];
   /** undefined: `ss` could not be run. */
   listeners?: Listener[];
-  firewall: { hits: FirewallHit[]; unread: string[] };
+  /** `read`: what was read (`nftables`, `iptables`), when anything was. */
+  firewall: { hits: FirewallHit[]; unread: string[]; read?: string };
   files: FileFact[];
   disks: DiskFact[];
   /** This CLI's version (the daemon's when it answers). */
@@ -228,11 +229,11 @@ function firewallFindings(f: DoctorFacts): Finding[] {
       }), or remove the rule (nft -a list ruleset shows its handle; iptables -D)`,
     };
   });
-  for (const why of f.firewall.unread) {
+  if (f.firewall.unread.length) {
     out.push({
       id: "firewall-unread",
       severity: "info",
-      message: `Firewall not read: ${why}`,
+      message: `Firewall not read: ${f.firewall.unread.join("; ")}`,
       fix: "Run lanchat doctor as root to have the firewall checked (read only)",
     });
   }

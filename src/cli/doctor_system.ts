@@ -91,9 +91,9 @@ export function parseSs(text: string, proto: "udp" | "tcp"): Listener[] {
 const SBIN = "/usr/sbin";
 
 /** Firewall rules that may drop our ports, and what could not be read. */
-export function firewall(ports: readonly OurPort[]): { hits: FirewallHit[]; unread: string[] } {
+export function firewall(ports: readonly OurPort[]): { hits: FirewallHit[]; unread: string[]; read?: string } {
   const nft = run(`${SBIN}/nft`, ["-j", "list", "ruleset"]);
-  if (nft.ok) return { hits: nftHits(nft.out, ports), unread: [] };
+  if (nft.ok) return { hits: nftHits(nft.out, ports), unread: [], read: "nftables" };
   // No nftables: the legacy iptables tools, where present (iptables-nft's rules show in nft above).
   const hits: FirewallHit[] = [];
   const unread = [nft.why];
@@ -105,7 +105,7 @@ export function firewall(ports: readonly OurPort[]): { hits: FirewallHit[]; unre
       hits.push(...iptablesHits(r.out, ports, tool.replace("-save", "")));
     } else unread.push(r.why);
   }
-  return { hits, unread: read ? [] : unread };
+  return read ? { hits, unread: [], read: "iptables" } : { hits, unread };
 }
 
 /** The mode of each file that exists. */

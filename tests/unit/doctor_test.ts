@@ -140,6 +140,12 @@ Deno.test("doctor: each interface with whether it is announced on and its last h
   assert.equal(lines[1], "interface eth0: 198.18.0.11/24, broadcast 198.18.0.255, announced on, last hello 300 ms ago");
   assert.equal(lines[2], "interface wlan0: 10.0.0.5/24, broadcast 10.0.0.255, down, not announced on, no hello heard");
   assert.deepEqual(interfaceRows(facts({ daemon: undefined })), facts().interfaces, "without a daemon: the host's");
+  const read = describeDoctor(facts({ firewall: { hits: [], unread: [], read: "nftables" } }), []);
+  assert.deepEqual(read.slice(-3), [
+    "firewall: nftables rules read (a best effort: rules that could match these ports, not a simulation)",
+    "",
+    "All is well.",
+  ]);
 });
 
 Deno.test("doctor: another process on the daemon's unicast port, and no interface", () => {
@@ -151,6 +157,14 @@ Deno.test("doctor: another process on the daemon's unicast port, and no interfac
   assert.deepEqual(ids(facts({ daemon: diagnostics({ interfaces: [] }) })), ["not-announcing"]);
   assert.deepEqual(ids(facts({ listeners: undefined })), ["ports-unread"]);
   assert.ok(allWell(findings(facts({ listeners: undefined }))), "a note, not a failure");
+  const unread = findings(facts({
+    firewall: { hits: [], unread: ["nft failed: Operation not permitted", "iptables-save is not installed"] },
+  }));
+  assert.deepEqual(unread.map((x) => [x.id, x.severity]), [["firewall-unread", "info"]]);
+  assert.equal(
+    unread[0]!.message,
+    "Firewall not read: nft failed: Operation not permitted; iptables-save is not installed",
+  );
 });
 
 Deno.test("doctor: nobody heard, a quiet interface, a one-way peer", () => {
