@@ -209,6 +209,7 @@ export function registerDaemon(program: Command): void {
         maxPeers: flags.maxPeers,
         announceBudget: flags.announceBudget,
         networkKey: flags.keyFile?.key,
+        keyFilePath: flags.keyFile?.path,
         ipmsg: flags.ipmsg ? { port: flags.ipmsgPort, group: flags.ipmsgGroup } : undefined,
         httpMaxConnections: flags.httpMaxConnections,
         awayReply: flags.awayReply,

@@ -32,6 +32,7 @@ import { registerWeb } from "./web.ts";
 import { registerService } from "./service.ts";
 import { registerInstall } from "./install.ts";
 import { registerCompletion } from "./completion.ts";
+import { registerDoctor } from "./doctor.ts";
 import { printableLine } from "../common/printable.ts";
 
 /** Builds the program. */
@@ -64,6 +65,7 @@ export function buildProgram(): Command {
   registerService(program);
   registerInstall(program);
   registerCompletion(program);
+  registerDoctor(program);
   program.exitOverride();
   for (const c of program.commands) {
     c.exitOverride();

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { Diagnostics } from "./diagnostics.ts";
 import { fitTextField } from "../wire/mod.ts";
 import { VERSION } from "../common/version.ts";
 import type { Identity } from "../security/identity.ts";
@@ -87,6 +88,8 @@ export interface Parts {
   services: Service[];
   /** This node's key, for safety numbers. */
   self: SelfKey;
+  /** What `lanchat doctor` reads (GET /diagnostics). */
+  diagnostics: Diagnostics;
 }
 
 /**
@@ -285,6 +288,11 @@ export async function assemble(o: {
     files,
     services,
     self,
+    diagnostics: new Diagnostics(lanchat, {
+      keyFile: options.keyFilePath,
+      downloads: files ? options.files?.downloads ?? defaultDownloads(io.env) : undefined,
+      filePort: () => (files?.status().files as { port: number | null } | undefined)?.port ?? null,
+    }),
   };
 }
 

@@ -216,6 +216,13 @@ export class Daemon {
       status: () => this.views.status(),
       problems: () => this.views.problems(),
       metrics: () => this.views.metrics(),
+      diagnostics: () =>
+        this.parts.diagnostics.json({
+          dataDir: this.dataDir,
+          ports: this.ports,
+          now: this.#io.now(),
+          uptimeMs: this.#io.now() - this.#startedAt,
+        }),
       lookupPeer: (q) => directory.lookup(q),
       onlinePeers: () => directory.onlinePeers(),
       sendMessage: (to, text, replyTo) =>
