@@ -26,11 +26,18 @@ async function installFromClone(): Promise<{ prefix: string; clone: string }> {
   const clone = `${dir}/clone`;
   const cloned = await run("git", ["clone", "--quiet", REPO, clone]);
   assert.equal(cloned.code, 0, cloned.stderr);
-  const flags = denoJson.tasks.install.split(/\s+/).filter((w) => w.startsWith("--"));
-  const r = await run(Deno.execPath(), ["run", ...flags, `${clone}/main.ts`, "install", "--prefix", `${dir}/prefix`]);
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, new RegExp(`wrote ${dir}/prefix/bin/lanchat, which runs ${clone}/main\\.ts`));
+  await installFrom(clone, `${dir}/prefix`);
   return { prefix: `${dir}/prefix`, clone };
+}
+
+/** Runs `lanchat install --prefix` from a clone (with `netns`: inside that network namespace, where no registry answers). */
+async function installFrom(clone: string, prefix: string, netns?: string) {
+  const flags = denoJson.tasks.install.split(/\s+/).filter((w) => w.startsWith("--"));
+  const cmd = [Deno.execPath(), "run", ...flags, `${clone}/main.ts`, "install", "--prefix", prefix];
+  const r = netns ? await run("ip", ["netns", "exec", netns, ...cmd]) : await run(cmd[0]!, cmd.slice(1));
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, new RegExp(`wrote ${prefix}/bin/lanchat`));
+  return r;
 }
 
 Deno.test({
@@ -145,4 +152,168 @@ Deno.test("completion for bash completes commands, options and option values; zs
     const r = await run("zsh", ["-n", path]);
     assert.equal(r.code, 0, r.stderr);
   }
+});
+
+const isRoot = Deno.uid() === 0;
+
+/** A network namespace with only `lo` up: no route out, so any registry fetch fails. */
+async function loopbackOnlyNamespace(): Promise<string> {
+  const ns = `lcinst${Deno.pid}${Math.floor(Math.random() * 1e4)}`;
+  const add = await run("ip", ["netns", "add", ns]);
+  assert.equal(add.code, 0, add.stderr);
+  const up = await run("ip", ["-n", ns, "link", "set", "lo", "up"]);
+  assert.equal(up.code, 0, up.stderr);
+  return ns;
+}
+
+/**
+ * `argv` as user nobody in `ns`, with nothing of root's environment: HOME an
+ * empty folder nobody owns, PATH the system's, no DENO_DIR or XDG_* variable.
+ * setpriv execs (runuser would fork a session and catch SIGTERM itself), so
+ * the pid is the launcher's, which execs the daemon.
+ */
+function asNobody(ns: string, home: string, argv: string[]): string[] {
+  return [
+    "ip",
+    "netns",
+    "exec",
+    ns,
+    "setpriv",
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "--",
+    "env",
+    "-i",
+    `HOME=${home}`,
+    "PATH=/usr/local/bin:/usr/bin:/bin",
+    ...argv,
+  ];
+}
+
+Deno.test({
+  name: "an installed lanchat runs as another user with an empty HOME and no network: daemon, status, peers, goodbye",
+  ignore: !isRoot || !(await has("git")) || !(await has("setpriv")) || !(await has("ip")),
+  async fn() {
+    const dir = Deno.makeTempDirSync({ prefix: "lanchat-install-other-" });
+    Deno.chmodSync(dir, 0o755); // the prefix is readable by others (a+rX), as /usr/local or /opt is
+    const clone = `${dir}/clone`;
+    assert.equal((await run("git", ["clone", "--quiet", REPO, clone])).code, 0);
+    const ns = await loopbackOnlyNamespace();
+    let daemon: Deno.ChildProcess | undefined;
+    try {
+      // Installed with no network too: the npm packages come from the installing user's cache.
+      await installFrom(clone, `${dir}/prefix`, ns);
+      const lanchat = `${dir}/prefix/bin/lanchat`;
+      const home = `${dir}/home`;
+      Deno.mkdirSync(home, { mode: 0o700 });
+      Deno.chownSync(home, 65534, 65534);
+      const cli = async (args: string[]) => {
+        const argv = asNobody(ns, home, [lanchat, ...args]);
+        return await run(argv[0]!, argv.slice(1));
+      };
+      const version = await cli(["--version"]);
+      assert.deepEqual([version.code, version.stdout], [0, `${denoJson.version}\n`], version.stderr);
+      const argv = asNobody(ns, home, [lanchat, "daemon", "--interface", "lo", "--name", "nobody-test"]);
+      daemon = new Deno.Command(argv[0]!, { args: argv.slice(1), stdout: "null", stderr: "piped" }).spawn();
+      let err = "";
+      const reading = (async () => {
+        for await (const c of daemon.stderr.pipeThrough(new TextDecoderStream())) err += c;
+      })();
+      for (let i = 0; i < 400 && !/ started as |error/i.test(err); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(err, / started as /, err);
+      const status = await cli(["status"]);
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, new RegExp(`version ${denoJson.version.replaceAll(".", "\\.")}`));
+      assert.match(status.stdout, new RegExp(`data directory: ${home}/\\.local/share/lanchat`));
+      const peers = await cli(["peers", "--json"]);
+      assert.equal(peers.code, 0, peers.stderr);
+      assert.deepEqual(JSON.parse(peers.stdout), []);
+      daemon.kill("SIGTERM");
+      const code = (await daemon.status).code;
+      daemon = undefined;
+      await reading;
+      assert.equal(code, 0, err);
+      assert.match(err, /lanchat stopped; goodbye sent to \d+ targets/);
+      // Deno kept no cache in HOME: what the run needs is in the install.
+      const inHome = [...Deno.readDirSync(home)].map((e) => e.name).sort();
+      assert.deepEqual(inHome, [".local"], `HOME holds ${inHome.join(", ")}`);
+      // The clone is no longer needed.
+      Deno.removeSync(clone, { recursive: true });
+      const again = await cli(["--version"]);
+      assert.equal(again.code, 0, again.stderr);
+    } finally {
+      if (daemon) {
+        try {
+          daemon.kill("SIGKILL");
+        } catch { /* gone */ }
+        await daemon.status;
+      }
+      await run("ip", ["netns", "del", ns]);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "reinstalling switches to a new copy while a daemon from the old one runs on, and removes copies no process uses",
+  ignore: !(await has("git")),
+  async fn() {
+    const { prefix, clone } = await installFromClone();
+    const lib = `${prefix}/lib/lanchat`;
+    const lanchat = `${prefix}/bin/lanchat`;
+    const first = Deno.readLinkSync(`${lib}/current`);
+    const env = { XDG_DATA_HOME: Deno.makeTempDirSync({ prefix: "lanchat-reinstall-data-" }) };
+    const http = `127.0.0.1:${freeTcpPort()}`;
+    const args = [
+      "daemon",
+      "--interface",
+      "lo",
+      "--port",
+      String(freeUdpPort()),
+      "--unicast-port",
+      "0",
+      "--http",
+      http,
+    ];
+    let daemon: Deno.ChildProcess | undefined = new Deno.Command(lanchat, {
+      args,
+      env,
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    try {
+      let err = "";
+      const reading = (async () => {
+        for await (const c of daemon!.stderr.pipeThrough(new TextDecoderStream())) err += c;
+      })();
+      for (let i = 0; i < 400 && !/ started as /.test(err); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(err, / started as /, err);
+      const second = await installFrom(clone, prefix);
+      const now = Deno.readLinkSync(`${lib}/current`);
+      assert.notEqual(now, first);
+      assert.match(second.stdout, new RegExp(`kept ${lib}/${first}: a lanchat process runs from it`));
+      assert.ok(Deno.statSync(`${lib}/${first}/app/main.ts`).isFile, "the running copy is still there");
+      // The new launcher's CLI talks to the daemon of the old copy, which still answers and stops cleanly.
+      const status = await run(lanchat, ["status", "--http", http], env);
+      assert.equal(status.code, 0, status.stderr);
+      daemon.kill("SIGTERM");
+      assert.equal((await daemon.status).code, 0, err);
+      daemon = undefined;
+      await reading;
+      assert.match(err, /lanchat stopped; goodbye sent to \d+ targets/);
+      // A third install removes both older copies: no process runs from them any more.
+      const third = await installFrom(clone, prefix);
+      const last = Deno.readLinkSync(`${lib}/current`);
+      assert.match(third.stdout, new RegExp(`removed ${lib}/${first}\n`));
+      assert.match(third.stdout, new RegExp(`removed ${lib}/${now}\n`));
+      assert.deepEqual([...Deno.readDirSync(lib)].map((e) => e.name).sort(), [last, "current"].sort());
+      assert.equal((await run(lanchat, ["--version"])).stdout, `${denoJson.version}\n`);
+    } finally {
+      if (daemon) {
+        daemon.kill("SIGKILL");
+        await daemon.status;
+      }
+    }
+  },
 });
