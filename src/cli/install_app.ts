@@ -131,18 +131,20 @@ function versionName(): string {
 /** Whether a folder name is one of ours (made by {@link versionName}). */
 const VERSION_DIR = /^\d[^/]*-\d{8}T\d{9}Z$/;
 
-/** The command lines of every process this user may see (/proc/PID/cmdline), NUL separators as spaces. */
-async function commandLines(): Promise<string[]> {
-  const lines: string[] = [];
+/**
+ * The command lines of every process this user may see, or undefined when
+ * they cannot be listed. Through sh: Deno lets only --allow-all read /proc.
+ */
+async function commandLines(): Promise<string[] | undefined> {
+  const script = `for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' <"$f" 2>/dev/null; echo; done`;
   try {
-    for await (const e of Deno.readDir("/proc")) {
-      if (!/^\d+$/.test(e.name)) continue;
-      try {
-        lines.push((await Deno.readTextFile(`/proc/${e.name}/cmdline`)).replaceAll("\0", " "));
-      } catch { /* gone, or not ours to read */ }
-    }
-  } catch { /* no /proc: nothing is known to run */ }
-  return lines;
+    const out = await new Deno.Command("sh", { args: ["-c", script], stdout: "piped", stderr: "null" }).output();
+    const lines = new TextDecoder().decode(out.stdout).split("\n").filter(Boolean);
+    // At least this install itself runs: an empty list means /proc could not be read.
+    return out.success && lines.length > 0 ? lines : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -202,8 +204,10 @@ export async function installApp(lib: string, source = repoDir()): Promise<strin
   for await (const e of Deno.readDir(lib)) {
     if (e.name === name || !VERSION_DIR.test(e.name)) continue;
     const old = `${lib}/${e.name}`;
-    if (running.some((line) => line.includes(`${old}/`))) {
-      done.push(`kept ${old}: a lanchat process runs from it`);
+    if (!running || running.some((line) => line.includes(`${old}/`))) {
+      done.push(
+        `kept ${old}: ${running ? "a lanchat process runs from it" : "cannot tell whether a process runs from it"}`,
+      );
       continue;
     }
     await Deno.remove(old, { recursive: true });
