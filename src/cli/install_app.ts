@@ -105,10 +105,7 @@ async function runtimePackages(source: string): Promise<Set<string>> {
 
 /** Source deno.json, with only the imports in `packages`, reading npm packages from app/node_modules. */
 function appConfig(source: string, packages: Set<string>): string {
-  const config = JSON.parse(Deno.readTextFileSync(`${source}/deno.json`)) as {
-    imports: Record<string, string>;
-    [key: string]: unknown;
-  };
+  const config = readConfig(source);
   config.imports = Object.fromEntries(
     Object.entries(config.imports).filter(([, to]) => packages.has(to.replace(/^npm:/, ""))),
   );
@@ -116,10 +113,14 @@ function appConfig(source: string, packages: Set<string>): string {
   return JSON.stringify(config, null, 2) + "\n";
 }
 
+/** The deno.json of `source`. */
+function readConfig(source: string): { imports: Record<string, string>; nodeModulesDir?: string } {
+  return JSON.parse(Deno.readTextFileSync(`${source}/deno.json`));
+}
+
 /** Whether `source` is a copy this install made (its deno.json reads npm packages from its node_modules). */
 function isInstalledCopy(source: string): boolean {
-  const config = JSON.parse(Deno.readTextFileSync(`${source}/deno.json`)) as { nodeModulesDir?: string };
-  return config.nodeModulesDir === "manual";
+  return readConfig(source).nodeModulesDir === "manual";
 }
 
 /** A fresh name for a version folder: the version, then the time. */
@@ -168,12 +169,16 @@ export async function installApp(lib: string, source = repoDir()): Promise<strin
     }
     await Deno.mkdir(`${dir}/app`);
     for (const f of APP_FILES) await copyTree(`${source}/${f}`, `${dir}/app/${f}`);
-    const packages = await runtimePackages(source);
-    await Deno.writeTextFile(`${dir}/app/deno.json`, appConfig(source, packages));
+    let packages: number;
     if (isInstalledCopy(source)) {
-      // An installed copy installing itself (`lanchat install --prefix …`): its packages are here already.
+      // An installed copy installing itself (`lanchat install --prefix …`): its config and packages are made already.
+      await Deno.copyFile(`${source}/deno.json`, `${dir}/app/deno.json`);
       await copyTree(`${source}/node_modules`, `${dir}/app/node_modules`);
+      packages = Object.keys(readConfig(source).imports).length;
     } else {
+      const used = await runtimePackages(source);
+      packages = used.size;
+      await Deno.writeTextFile(`${dir}/app/deno.json`, appConfig(source, used));
       await must("copy the npm packages into the install (deno install)", Deno.execPath(), [
         "install",
         "--quiet",
@@ -184,7 +189,7 @@ export async function installApp(lib: string, source = repoDir()): Promise<strin
         `${dir}/app/main.ts`,
       ], { cwd: `${dir}/app` });
     }
-    done.push(`copied lanchat ${VERSION} and its ${packages.size} npm packages to ${dir}`);
+    done.push(`copied lanchat ${VERSION} and its ${packages} npm packages to ${dir}`);
     // Compile once, so that users who cannot write deno_dir do not compile at every start. Twice: the
     // second run stores V8's code cache of what the first compiled.
     for (let i = 0; i < 2; i++) {

@@ -238,10 +238,21 @@ Deno.test({
       // Deno kept no cache in HOME: what the run needs is in the install.
       const inHome = [...Deno.readDirSync(home)].map((e) => e.name).sort();
       assert.deepEqual(inHome, [".local"], `HOME holds ${inHome.join(", ")}`);
-      // The clone is no longer needed.
+      // The clone is no longer needed, and the installed command installs itself elsewhere (as `sudo lanchat
+      // install --prefix /usr/local` would), still with no network and no cache in root's HOME.
       Deno.removeSync(clone, { recursive: true });
+      const rootHome = Deno.makeTempDirSync({ prefix: "lanchat-install-roothome-" });
+      const copy = await run("ip", [
+        ...["netns", "exec", ns, "env", "-i", `HOME=${rootHome}`, "PATH=/usr/bin:/bin"],
+        ...[lanchat, "install", "--prefix", `${dir}/prefix2`],
+      ]);
+      assert.equal(copy.code, 0, copy.stderr);
       const again = await cli(["--version"]);
       assert.equal(again.code, 0, again.stderr);
+      const other = asNobody(ns, home, [`${dir}/prefix2/bin/lanchat`, "--version"]);
+      const version2 = await run(other[0]!, other.slice(1));
+      assert.deepEqual([version2.code, version2.stdout], [0, `${denoJson.version}\n`], version2.stderr);
+      Deno.removeSync(rootHome, { recursive: true });
     } finally {
       if (daemon) {
         try {
@@ -250,6 +261,7 @@ Deno.test({
         await daemon.status;
       }
       await run("ip", ["netns", "del", ns]);
+      Deno.removeSync(dir, { recursive: true });
     }
   },
 });
