@@ -174,14 +174,16 @@ export function systemUnitOptions(launcher: string, checked: CheckedArgs, user?:
 /** The sandbox of a system unit (see the module's note). */
 function sandbox(o: UnitOptions): string {
   const home = o.writable?.some((p) => HOMES.some((h) => within(p, h))) ? "read-only" : "yes";
-  return `# The sandbox: lanchat needs IPv4/IPv6 sockets (UDP broadcast, TCP listen), netlink to list
-# interfaces, Unix sockets; V8 compiles at run time, so no MemoryDenyWriteExecute.
+  return `# The sandbox: lanchat needs IPv4/IPv6 sockets (UDP broadcast, TCP listen) to any LAN address,
+# netlink to list interfaces, Unix sockets; V8 compiles at run time, so no MemoryDenyWriteExecute;
+# Deno raises its open-file limit at start, so @resources stays allowed.
 NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=${home}
 PrivateTmp=yes
 PrivateDevices=yes
 PrivateIPC=yes
+PrivateMounts=yes
 PrivateUsers=yes
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
