@@ -165,3 +165,85 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "the system unit's ExecStart runs as a dynamic user in what systemd would give it: state, credential, read-only system",
+  ignore: Deno.uid() !== 0 || !(await has("git")) || !(await has("setpriv")) || !(await has("unshare")),
+  async fn() {
+    const { dir } = await workDir();
+    Deno.chmodSync(dir, 0o755);
+    const ns = `lcsvc${Deno.pid}${Math.floor(Math.random() * 1e4)}`;
+    let daemon: Deno.ChildProcess | undefined;
+    try {
+      // A system-wide install (as `sudo lanchat install --prefix /usr/local`), from a clone of this commit.
+      assert.equal((await run("git", ["clone", "--quiet", REPO, `${dir}/clone`])).code, 0);
+      const flags = denoJson.tasks.install.split(/\s+/).filter((w) => w.startsWith("--"));
+      const installed = await run(Deno.execPath(), [
+        ...["run", ...flags, `${dir}/clone/main.ts`, "install", "--prefix", `${dir}/prefix`],
+      ]);
+      assert.equal(installed.code, 0, installed.stderr);
+      const launcher = `${dir}/prefix/bin/lanchat`;
+      const r = await cli(dir, [
+        ...["service", "print", "--system", "--launcher", launcher, "--"],
+        ...["--key-file", "net.key", "--name", "svc-test", "--interface", "lo"],
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      // systemd's specifiers, as it resolves them for a system unit: %S /var/lib, %d the credentials folder.
+      const credentials = "/run/credentials/lanchat.service";
+      const argv = execStart(r.stdout).split(" ").map((w) =>
+        w.replace("%S", "/var/lib").replace("%d", credentials).replaceAll("%%", "%")
+      );
+      const uid = 61000 + Math.floor(Math.random() * 900); // a dynamic user's uid: owning nothing on the host
+      // What systemd gives the service, in a mount namespace of its own: a read-only system (ProtectSystem=strict),
+      // no home folders (ProtectHome=yes), StateDirectory=lanchat, LoadCredential= (a 0400 copy the user owns).
+      const setup = [
+        "set -e",
+        "mount -o remount,bind,ro /",
+        "mount -t tmpfs -o mode=000 tmpfs /root",
+        "mount -t tmpfs -o mode=000 tmpfs /home",
+        "mount -t tmpfs -o mode=755 tmpfs /var/lib",
+        `mkdir -m 700 /var/lib/lanchat && chown ${uid}:${uid} /var/lib/lanchat`,
+        "mount -t tmpfs -o mode=755 tmpfs /run",
+        `mkdir -p ${credentials} && cp ${dir}/net.key ${credentials}/network-key`,
+        `chown -R ${uid}:${uid} ${credentials} && chmod 400 ${credentials}/network-key && chmod 500 ${credentials}`,
+        `exec setpriv --reuid=${uid} --regid=${uid} --clear-groups --no-new-privs -- env -i HOME=/ ` +
+        `USER=lanchat LOGNAME=lanchat PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin ` +
+        `CREDENTIALS_DIRECTORY=${credentials} STATE_DIRECTORY=/var/lib/lanchat "$@"`,
+      ].join("\n");
+      assert.equal((await run("ip", ["netns", "add", ns])).code, 0);
+      assert.equal((await run("ip", ["-n", ns, "link", "set", "lo", "up"])).code, 0);
+      const cmd = ["netns", "exec", ns, "unshare", "--mount", "--propagation", "private", "sh", "-c", setup, "sh"];
+      daemon = new Deno.Command("ip", { args: [...cmd, ...argv], stdout: "null", stderr: "piped" }).spawn();
+      let err = "";
+      const reading = (async () => {
+        for await (const c of daemon!.stderr.pipeThrough(new TextDecoderStream())) err += c;
+      })();
+      for (let i = 0; i < 400 && !/ started as |rror/.test(err); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(err, / started as /, err);
+      assert.doesNotMatch(err, /can be read by other users/, "the credential is 0400");
+      // The token the daemon wrote in its state folder, read as root through the daemon's own view of the files.
+      const token = Deno.readTextFileSync(`/proc/${daemon.pid}/root/var/lib/lanchat/http_token`).trim();
+      const status = await run("ip", ["netns", "exec", ns, launcher, "status", "--json"], {
+        env: { LANCHAT_HTTP_TOKEN: token },
+      });
+      assert.equal(status.code, 0, status.stderr);
+      const json = JSON.parse(status.stdout);
+      assert.equal(json.dataDir, "/var/lib/lanchat");
+      assert.equal(json.name, "svc-test");
+      assert.equal(json.security.group, "keyed", "the network key, read from the credential");
+      daemon.kill("SIGTERM");
+      assert.equal((await daemon.status).code, 0, err);
+      daemon = undefined;
+      await reading;
+      assert.match(err, /lanchat stopped; goodbye sent to \d+ targets/);
+    } finally {
+      if (daemon) {
+        daemon.kill("SIGKILL");
+        await daemon.status;
+      }
+      await run("ip", ["netns", "del", ns]);
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
