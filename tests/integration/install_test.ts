@@ -331,6 +331,8 @@ Deno.test({
         daemon.kill("SIGKILL");
         await daemon.status;
       }
+      Deno.removeSync(clone.replace(/\/clone$/, ""), { recursive: true });
+      Deno.removeSync(env.XDG_DATA_HOME, { recursive: true });
     }
   },
 });
