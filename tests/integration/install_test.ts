@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import denoJson from "../../deno.json" with { type: "json" };
 import { freeTcpPort, freeUdpPort, tempDataDir } from "../support/daemon_process.ts";
+import { LaunchedDaemon } from "../support/launched_daemon.ts";
 
 const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 const dec = new TextDecoder();
@@ -18,6 +19,11 @@ async function run(cmd: string, args: string[], env: Record<string, string> = {}
 
 async function has(tool: string): Promise<boolean> {
   return (await run("sh", ["-c", `command -v ${tool}`]).catch(() => ({ code: 1 }))).code === 0;
+}
+
+/** `lanchat daemon` on loopback, on ports no other test uses. */
+function loopbackDaemonArgs(http: string): string[] {
+  return ["daemon", "--interface", "lo", "--port", String(freeUdpPort()), "--unicast-port", "0", "--http", http];
 }
 
 /** Installs from a fresh clone of this repository (its committed state) into a temporary prefix. */
@@ -58,19 +64,7 @@ Deno.test({
     assert.equal(none.stderr.trim().split("\n").length, 1, `one line, no task runner noise: ${none.stderr}`);
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
       const child = new Deno.Command(lanchat, {
-        args: [
-          "daemon",
-          "--interface",
-          "lo",
-          "--port",
-          String(freeUdpPort()),
-          "--unicast-port",
-          "0",
-          "--http",
-          "127.0.0.1:0",
-          "--data-dir",
-          tempDataDir(),
-        ],
+        args: [...loopbackDaemonArgs("127.0.0.1:0"), "--data-dir", tempDataDir()],
         stdout: "piped",
         stderr: "piped",
       }).spawn();
@@ -205,7 +199,7 @@ Deno.test({
     const clone = `${dir}/clone`;
     assert.equal((await run("git", ["clone", "--quiet", REPO, clone])).code, 0);
     const ns = await loopbackOnlyNamespace();
-    let daemon: Deno.ChildProcess | undefined;
+    let daemon: LaunchedDaemon | undefined;
     try {
       // Installed with no network too: the npm packages come from the installing user's cache.
       await installFrom(clone, `${dir}/prefix`, ns);
@@ -220,13 +214,8 @@ Deno.test({
       const version = await cli(["--version"]);
       assert.deepEqual([version.code, version.stdout], [0, `${denoJson.version}\n`], version.stderr);
       const argv = asNobody(ns, home, [lanchat, "daemon", "--interface", "lo", "--name", "nobody-test"]);
-      daemon = new Deno.Command(argv[0]!, { args: argv.slice(1), stdout: "null", stderr: "piped" }).spawn();
-      let err = "";
-      const reading = (async () => {
-        for await (const c of daemon.stderr.pipeThrough(new TextDecoderStream())) err += c;
-      })();
-      for (let i = 0; i < 400 && !/ started as |error/i.test(err); i++) await new Promise((r) => setTimeout(r, 50));
-      assert.match(err, / started as /, err);
+      daemon = new LaunchedDaemon(argv[0]!, argv.slice(1));
+      assert.ok(await daemon.started(), daemon.stderr);
       const status = await cli(["status"]);
       assert.equal(status.code, 0, status.stderr);
       assert.match(status.stdout, new RegExp(`version ${denoJson.version.replaceAll(".", "\\.")}`));
@@ -234,12 +223,8 @@ Deno.test({
       const peers = await cli(["peers", "--json"]);
       assert.equal(peers.code, 0, peers.stderr);
       assert.deepEqual(JSON.parse(peers.stdout), []);
-      daemon.kill("SIGTERM");
-      const code = (await daemon.status).code;
-      daemon = undefined;
-      await reading;
-      assert.equal(code, 0, err);
-      assert.match(err, /lanchat stopped; goodbye sent to \d+ targets/);
+      assert.equal(await daemon.stop(), 0, daemon.stderr);
+      assert.match(daemon.stderr, /lanchat stopped; goodbye sent to \d+ targets/);
       // Deno kept no cache in HOME: what the run needs is in the install.
       const inHome = [...Deno.readDirSync(home)].map((e) => e.name).sort();
       assert.deepEqual(inHome, [".local"], `HOME holds ${inHome.join(", ")}`);
@@ -259,12 +244,7 @@ Deno.test({
       assert.deepEqual([version2.code, version2.stdout], [0, `${denoJson.version}\n`], version2.stderr);
       Deno.removeSync(rootHome, { recursive: true });
     } finally {
-      if (daemon) {
-        try {
-          daemon.kill("SIGKILL");
-        } catch { /* gone */ }
-        await daemon.status;
-      }
+      await daemon?.kill();
       await run("ip", ["netns", "del", ns]);
       Deno.removeSync(dir, { recursive: true });
     }
@@ -282,30 +262,9 @@ Deno.test({
     const first = Deno.readLinkSync(`${lib}/current`);
     const env = { XDG_DATA_HOME: Deno.makeTempDirSync({ prefix: "lanchat-reinstall-data-" }) };
     const http = `127.0.0.1:${freeTcpPort()}`;
-    const args = [
-      "daemon",
-      "--interface",
-      "lo",
-      "--port",
-      String(freeUdpPort()),
-      "--unicast-port",
-      "0",
-      "--http",
-      http,
-    ];
-    let daemon: Deno.ChildProcess | undefined = new Deno.Command(lanchat, {
-      args,
-      env,
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
+    const daemon = new LaunchedDaemon(lanchat, loopbackDaemonArgs(http), env);
     try {
-      let err = "";
-      const reading = (async () => {
-        for await (const c of daemon!.stderr.pipeThrough(new TextDecoderStream())) err += c;
-      })();
-      for (let i = 0; i < 400 && !/ started as /.test(err); i++) await new Promise((r) => setTimeout(r, 50));
-      assert.match(err, / started as /, err);
+      assert.ok(await daemon.started(), daemon.stderr);
       const second = await installFrom(clone, prefix);
       const now = Deno.readLinkSync(`${lib}/current`);
       assert.notEqual(now, first);
@@ -314,11 +273,8 @@ Deno.test({
       // The new launcher's CLI talks to the daemon of the old copy, which still answers and stops cleanly.
       const status = await run(lanchat, ["status", "--http", http], env);
       assert.equal(status.code, 0, status.stderr);
-      daemon.kill("SIGTERM");
-      assert.equal((await daemon.status).code, 0, err);
-      daemon = undefined;
-      await reading;
-      assert.match(err, /lanchat stopped; goodbye sent to \d+ targets/);
+      assert.equal(await daemon.stop(), 0, daemon.stderr);
+      assert.match(daemon.stderr, /lanchat stopped; goodbye sent to \d+ targets/);
       // A third install removes both older copies: no process runs from them any more.
       const third = await installFrom(clone, prefix);
       const last = Deno.readLinkSync(`${lib}/current`);
@@ -327,10 +283,7 @@ Deno.test({
       assert.deepEqual([...Deno.readDirSync(lib)].map((e) => e.name).sort(), [last, "current"].sort());
       assert.equal((await run(lanchat, ["--version"])).stdout, `${denoJson.version}\n`);
     } finally {
-      if (daemon) {
-        daemon.kill("SIGKILL");
-        await daemon.status;
-      }
+      await daemon.kill();
       Deno.removeSync(clone.replace(/\/clone$/, ""), { recursive: true });
       Deno.removeSync(env.XDG_DATA_HOME, { recursive: true });
     }

@@ -13,6 +13,7 @@
  */
 import assert from "node:assert/strict";
 import denoJson from "../../deno.json" with { type: "json" };
+import { LaunchedDaemon } from "../support/launched_daemon.ts";
 
 const REPO = new URL("../..", import.meta.url).pathname.replace(/\/$/, "");
 const dec = new TextDecoder();
@@ -174,7 +175,7 @@ Deno.test({
     const { dir } = await workDir();
     Deno.chmodSync(dir, 0o755);
     const ns = `lcsvc${Deno.pid}${Math.floor(Math.random() * 1e4)}`;
-    let daemon: Deno.ChildProcess | undefined;
+    let daemon: LaunchedDaemon | undefined;
     try {
       // A system-wide install (as `sudo lanchat install --prefix /usr/local`), from a clone of this commit.
       assert.equal((await run("git", ["clone", "--quiet", REPO, `${dir}/clone`])).code, 0);
@@ -214,16 +215,11 @@ Deno.test({
       assert.equal((await run("ip", ["netns", "add", ns])).code, 0);
       assert.equal((await run("ip", ["-n", ns, "link", "set", "lo", "up"])).code, 0);
       const cmd = ["netns", "exec", ns, "unshare", "--mount", "--propagation", "private", "sh", "-c", setup, "sh"];
-      daemon = new Deno.Command("ip", { args: [...cmd, ...argv], stdout: "null", stderr: "piped" }).spawn();
-      let err = "";
-      const reading = (async () => {
-        for await (const c of daemon!.stderr.pipeThrough(new TextDecoderStream())) err += c;
-      })();
-      for (let i = 0; i < 400 && !/ started as |rror/.test(err); i++) await new Promise((r) => setTimeout(r, 50));
-      assert.match(err, / started as /, err);
-      assert.doesNotMatch(err, /can be read by other users/, "the credential is 0400");
+      daemon = new LaunchedDaemon("ip", [...cmd, ...argv]);
+      assert.ok(await daemon.started(), daemon.stderr);
+      assert.doesNotMatch(daemon.stderr, /can be read by other users/, "the credential is 0400");
       // The token the daemon wrote in its state folder, read as root through the daemon's own view of the files.
-      const token = Deno.readTextFileSync(`/proc/${daemon.pid}/root/var/lib/lanchat/http_token`).trim();
+      const token = Deno.readTextFileSync(`/proc/${daemon.child.pid}/root/var/lib/lanchat/http_token`).trim();
       const status = await run("ip", ["netns", "exec", ns, launcher, "status", "--json"], {
         env: { LANCHAT_HTTP_TOKEN: token },
       });
@@ -232,16 +228,10 @@ Deno.test({
       assert.equal(json.dataDir, "/var/lib/lanchat");
       assert.equal(json.name, "svc-test");
       assert.equal(json.security.group, "keyed", "the network key, read from the credential");
-      daemon.kill("SIGTERM");
-      assert.equal((await daemon.status).code, 0, err);
-      daemon = undefined;
-      await reading;
-      assert.match(err, /lanchat stopped; goodbye sent to \d+ targets/);
+      assert.equal(await daemon.stop(), 0, daemon.stderr);
+      assert.match(daemon.stderr, /lanchat stopped; goodbye sent to \d+ targets/);
     } finally {
-      if (daemon) {
-        daemon.kill("SIGKILL");
-        await daemon.status;
-      }
+      await daemon?.kill();
       await run("ip", ["netns", "del", ns]);
       Deno.removeSync(dir, { recursive: true });
     }
