@@ -159,17 +159,16 @@ export function registerService(program: Command): void {
  * under a umask of 022.
  */
 async function checkReadableByAll(launcher: string): Promise<void> {
-  const prefix = launcher.slice(0, launcher.lastIndexOf("/bin/"));
-  const paths = [launcher, `${prefix}/lib/lanchat/current/app/main.ts`, `${prefix}/lib/lanchat/current/deno`];
+  const copy = `${launcher.slice(0, launcher.lastIndexOf("/bin/"))}/lib/lanchat/current`;
+  // A launcher of your own (not written by lanchat install): only it is checked.
+  const ours = await Deno.stat(copy).then(() => true, () => false);
+  const paths = ours ? [launcher, `${copy}/deno`, `${copy}/app/main.ts`] : [launcher];
   for (const path of paths) {
     let at = "";
     for (const part of path.split("/").slice(1)) {
       at += `/${part}`;
-      const info = await Deno.stat(at).catch(() => undefined);
-      if (!info) {
-        throw new Error(`No ${at}: ${launcher} is not a launcher "lanchat install" wrote; pass --launcher PATH`);
-      }
-      const need = info.isDirectory ? 0o005 : at === path && path !== paths[1] ? 0o005 : 0o004;
+      const info = await Deno.stat(at);
+      const need = info.isDirectory || (at === path && !path.endsWith(".ts")) ? 0o005 : 0o004;
       if (((info.mode ?? 0) & need) !== need) {
         throw new Error(
           `The service's user cannot read ${at} (mode ${((info.mode ?? 0) & 0o777).toString(8)}): run chmod a+rX on it`,

@@ -185,11 +185,23 @@ Deno.test({
       ]);
       assert.equal(installed.code, 0, installed.stderr);
       const launcher = `${dir}/prefix/bin/lanchat`;
-      const r = await cli(dir, [
-        ...["service", "print", "--system", "--launcher", launcher, "--"],
-        ...["--key-file", "net.key", "--name", "svc-test", "--interface", "lo"],
-      ]);
+      // service install --system, with /etc/systemd/system a tmpfs of its own mount namespace.
+      const install = (extra: string[] = []) =>
+        run("unshare", [
+          ...["-m", "--propagation", "private", "sh", "-c"],
+          'mount -t tmpfs tmpfs /etc/systemd/system && "$@" && cat /etc/systemd/system/lanchat.service',
+          ...["sh", Deno.execPath(), "run", ...CLI_FLAGS, `${REPO}/main.ts`, "service", "install", "--system"],
+          ...["--no-enable", "--launcher", launcher, "--", "--key-file", "net.key", ...extra],
+        ], { cwd: dir, env: { DENO_DIR } });
+      // Its user could not run a copy others cannot read: refused before anything is written.
+      Deno.chmodSync(`${dir}/prefix/lib`, 0o700);
+      const unreadable = await install();
+      assert.equal(unreadable.code, 1);
+      assert.match(unreadable.stderr, new RegExp(`cannot read ${dir}/prefix/lib \\(mode 700\\): run chmod a\\+rX`));
+      Deno.chmodSync(`${dir}/prefix/lib`, 0o755);
+      const r = await install(["--name", "svc-test", "--interface", "lo"]);
       assert.equal(r.code, 0, r.stderr);
+      r.stdout = r.stdout.slice(r.stdout.lastIndexOf("[Unit]"));
       // systemd's specifiers, as it resolves them for a system unit: %S /var/lib, %d the credentials folder.
       const credentials = "/run/credentials/lanchat.service";
       const argv = execStart(r.stdout).split(" ").map((w) =>
