@@ -209,10 +209,17 @@ Deno.test({
       );
       const uid = 61000 + Math.floor(Math.random() * 900); // a dynamic user's uid: owning nothing on the host
       // What systemd gives the service, in a mount namespace of its own: a read-only system (ProtectSystem=strict),
-      // no home folders (ProtectHome=yes), StateDirectory=lanchat, LoadCredential= (a 0400 copy the user owns).
+      // /proc with processes only, pseudo-devices only, no home folders (ProtectHome=yes), StateDirectory=lanchat, LoadCredential= (a
+      // 0400 copy the user owns).
       const setup = [
         "set -e",
+        // PrivateDevices=yes: a /dev of pseudo-devices only.
+        "mount -t tmpfs -o mode=755 tmpfs /run && mkdir /run/dev && mount --bind /dev /run/dev",
+        "mount -t tmpfs -o mode=755 tmpfs /dev",
+        "for d in null zero full random urandom tty; do touch /dev/$d && mount --bind /run/dev/$d /dev/$d; done",
+        "mkdir -m 1777 /dev/shm && umount /run/dev && umount /run",
         "mount -o remount,bind,ro /",
+        "mount -t proc -o subset=pid,hidepid=invisible proc /proc", // ProcSubset=pid, ProtectProc=invisible
         "mount -t tmpfs -o mode=000 tmpfs /root",
         "mount -t tmpfs -o mode=000 tmpfs /home",
         "mount -t tmpfs -o mode=755 tmpfs /var/lib",
