@@ -7,6 +7,8 @@
  * restarts in a loop. Every flag whose value is a path (its placeholder in
  * the parser says so: `<dir>`, `<path>`, `<file>`) is made absolute against
  * the folder the command runs in, since systemd starts the daemon in `/`.
+ * A flag the parser took from the environment (`LANCHAT_KEY_FILE`) is
+ * written as a flag: systemd does not pass the shell's environment on.
  *
  * A system unit (`--system`) runs the daemon as a dynamic user
  * (`DynamicUser=yes`: a uid allocated at start, owning nothing else on the
@@ -109,6 +111,13 @@ export function checkDaemonArgs(args: string[], cwd: string): CheckedArgs {
       pathAt.add(out.length + 1);
     }
     out.push(option.long!, value);
+  }
+  // A value the parser took from the environment (LANCHAT_KEY_FILE): systemd will not pass it on, so the unit says it.
+  for (const option of cmd.options) {
+    const value = option.envVar ? Deno.env.get(option.envVar) : undefined;
+    if (value === undefined || cmd.getOptionValueSource(option.attributeName()) !== "env") continue;
+    if (isPathOption(option)) pathAt.add(out.length + 1);
+    out.push(option.long!, isPathOption(option) ? absolutePath(value, cwd) : value);
   }
   return { args: out, pathAt };
 }

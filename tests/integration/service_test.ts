@@ -94,6 +94,13 @@ Deno.test("service install makes every path flag absolute against the folder it 
       `${launcher} daemon --key-file ${dir}/net.key --data-dir ${dir}/d --downloads ${dir}/files ` +
         `--http-token-file ${dir}/t/tok --name "a \\"b\\" 50%% $$HOME" --away-reply "back\\x0asoon" --interval 1s`,
     );
+    // LANCHAT_KEY_FILE, which the daemon would read in this shell, becomes a flag: systemd would not pass it on.
+    const env = await run(Deno.execPath(), ["run", ...CLI_FLAGS, `${REPO}/main.ts`, "service", "print"], {
+      cwd: dir,
+      env: { HOME: dir, DENO_DIR, LANCHAT_KEY_FILE: "net.key" },
+    });
+    assert.equal(env.code, 0, env.stderr);
+    assert.equal(execStart(env.stdout), `${dir}/.local/bin/lanchat daemon --key-file ${dir}/net.key`);
     if (await has("systemd-analyze")) {
       const v = await run("systemd-analyze", ["verify", `${dir}/config/systemd/user/lanchat.service`]);
       assert.equal(v.code, 0, v.stderr);
