@@ -120,6 +120,12 @@ export interface TransferJson {
   expires: string;
   /** Incoming, once accepted: the folder the files go in. */
   dir?: string;
+  /**
+   * Incoming, done: the top-level names its files were saved under in
+   * `dir` (a folder ends in "/"; made safe, `name (1).ext` beside one that
+   * was there), at most 200; absent when not known (after a restart).
+   */
+  saved?: string[];
   error?: string;
   /**
    * Whether the file stream was end-to-end encrypted (every connection of

@@ -14,6 +14,7 @@ import { printable, printableLine } from "../common/printable.ts";
 import { parseDaemonAddress, UsageError } from "./options.ts";
 import { listenerUids } from "./port_owner.ts";
 import stringWidth from "string-width";
+import { marksTail, stateMark } from "./marks.ts";
 
 /** Raised when no daemon answers; the CLI exits with code 3. */
 export class NoDaemonError extends Error {
@@ -231,8 +232,8 @@ export function formatMessage(m: MessageJson): string {
   const t = new Date(m.direction === "in" ? m.receivedAt ?? m.sentAt : m.sentAt);
   const hhmmss = t.toTimeString().slice(0, 8);
   const date = t.toISOString().slice(0, 10);
-  const marks: string[] = [];
-  if (m.direction === "out" && m.status !== "delivered") marks.push(m.status);
+  // Yours: how far it has come (✓ delivered, ✓✓ read, ! failed, or in words), first.
+  const { symbol, words: marks } = stateMark(m);
   if (m.late) marks.push("late");
   // Everything a peer supplies is printed with its control characters shown, not obeyed.
   const name = printableLine(m.peer.name);
@@ -244,9 +245,10 @@ export function formatMessage(m: MessageJson): string {
     : `you → ${name}`;
   if (m.sealed) marks.push(m.direction === "in" && m.sealed.opened ? "sealed, opened" : "sealed");
   if (m.editedAt !== undefined && m.deletedAt === undefined) marks.push("edited");
-  const safe = replyLine(m) + messageText(m);
+  // A file offer's summary is one line (a file's name may hold a newline).
+  const safe = replyLine(m) + (m.files && m.deletedAt === undefined ? printableLine(m.text) : messageText(m));
   const text = safe.includes("\n") ? safe.replaceAll("\n", "\n    ") : safe;
-  return `${gap}${date} ${hhmmss}  ${who}: ${text}${marks.length ? `  (${marks.join(", ")})` : ""}`;
+  return `${gap}${date} ${hhmmss}  ${who}: ${text}${marksTail(symbol, marks)}`;
 }
 
 /** A message's text in a conversation (chat): what it answers, its text, `(edited)`. */

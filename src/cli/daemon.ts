@@ -1,4 +1,5 @@
 /** `lanchat daemon`: runs the discovery daemon until SIGINT or SIGTERM. */
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { Option } from "commander";
 import { Daemon } from "../node/daemon.ts";
@@ -216,7 +217,8 @@ export function registerDaemon(program: Command): void {
         requireEncryption: flags.requireEncryption ?? false,
         notify: flags.notify,
         files: {
-          downloads: flags.downloads,
+          // Absolute, so that `lanchat accept` can say where files go wherever it runs.
+          downloads: flags.downloads === undefined ? undefined : resolve(flags.downloads),
           accept: flags.acceptFiles,
           autoAcceptMaxBytes: flags.autoAcceptMax,
           autoAcceptImages: flags.autoAcceptImages,
