@@ -126,6 +126,12 @@ export interface TransferJson {
    * was there), at most 200; absent when not known (after a restart).
    */
   saved?: string[];
+  /**
+   * The id of the message that carries the offer: one this node sent, or,
+   * from an IP Messenger user, the message the files came with (a lanchat
+   * offer received is its message's `files.offer`).
+   */
+  message?: string;
   error?: string;
   /**
    * Whether the file stream was end-to-end encrypted (every connection of

@@ -29,7 +29,7 @@ import {
 import { EXIT, httpOption, outcome } from "./options.ts";
 import { printableLine } from "../common/printable.ts";
 import { resolveGroup } from "./group.ts";
-import { marksTail, ShownStates, stateLine, stateMark, stateRank } from "./marks.ts";
+import { marksTail, offeredLine, ShownStates, stateLine, stateMark, stateRank } from "./marks.ts";
 import { OfferTransfers } from "./offers.ts";
 import { InvalidArgumentError } from "commander";
 
@@ -163,7 +163,14 @@ export function registerChat(program: Command): void {
           if (changed?.peer && ours(changed) && changed.cursor <= lastCursor) out(updateLine(changed));
           return;
         }
-        if (type.startsWith("transfer-")) return offers.update(data as TransferJson);
+        if (type.startsWith("transfer-")) {
+          // Files an IP Messenger user sent with a message (shown before its transfer was made): how to take them.
+          const t = data as TransferJson;
+          if (type === "transfer-offered" && !group && t?.direction === "in" && t.message && t.peer?.id === peer.id) {
+            out(offeredLine(t));
+          }
+          return offers.update(t);
+        }
         const m = data as MessageJson;
         if (!m?.peer || !ours(m)) return;
         if (type === "message") show(m);

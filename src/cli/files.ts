@@ -111,7 +111,10 @@ export function registerFiles(program: Command): void {
 
   for (
     const [name, help] of [
-      ["accept", "Accept a file offer (it goes to the daemon's --downloads folder, or --to DIR)"],
+      [
+        "accept",
+        "Accept a file offer: says where the files go (--downloads, or --to DIR), follows it, says where they are",
+      ],
       ["refuse", "Refuse a file offer"],
       ["cancel", "Cancel a transfer, either way"],
     ] as const
@@ -130,7 +133,11 @@ export function registerFiles(program: Command): void {
         )
         .option("--no-wait", "say where the files go and return at once (the daemon fetches them by itself)");
     }
-    cmd.option("--json", "print the transfer as JSON (accept: at once, as accepted)").addOption(httpOption())
+    cmd.option(
+      "--json",
+      name === "accept" ? "print the transfer as JSON, as accepted (at once)" : "print the transfer as JSON",
+    )
+      .addOption(httpOption())
       .action(async (id: string, opts: { to?: string; json?: boolean; http?: string; wait?: number | false }) => {
         const base = daemonUrl(opts.http);
         const dir = opts.to === undefined ? undefined : resolve(opts.to);

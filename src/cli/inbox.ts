@@ -8,7 +8,7 @@ import { daemonUrl, followEventsForever, formatMessage, getJson, readMarker, req
 import { httpOption, parseLimit, parsePlace, shellWord, UsageError } from "./options.ts";
 import { resolveGroup } from "./group.ts";
 import { printableLine } from "../common/printable.ts";
-import { ShownStates, stateLine } from "./marks.ts";
+import { offeredLine, ShownStates, stateLine } from "./marks.ts";
 import { OfferTransfers } from "./offers.ts";
 
 export function registerInbox(program: Command): void {
@@ -125,6 +125,11 @@ export function registerInbox(program: Command): void {
           console.log(stateLine(m, true));
         }
         if (type.startsWith("transfer-")) offers.update(data as TransferJson);
+        // Files an IP Messenger user sent with a message (printed before its transfer was made): how to take them.
+        const t = data as TransferJson;
+        if (type === "transfer-offered" && !opts.json && t?.direction === "in" && t.message && !groupId) {
+          if (!peerId || t.peer?.id === peerId) console.log(offeredLine(t));
+        }
         // One already printed edited or deleted: printed again as it now is (--json: the message, exact).
         if (type === "message-updated") {
           const m = (data as { message?: MessageJson }).message;

@@ -125,11 +125,18 @@ export class ShownStates {
  * - `(transfer 1a2b3c4d: refused: …)`, `(no transfer 1a2b3c4d here: see lanchat transfers)`.
  */
 export function offerHint(m: MessageJson, t: TransferJson | null | undefined, now = Date.now()): string {
-  if (m.files?.kind !== "offer" || m.deletedAt !== undefined) return "";
+  if (m.deletedAt !== undefined) return "";
+  // An IP Messenger user's message with files: no note says so, its transfer does.
+  if (m.files?.kind !== "offer") return t ? `  (${transferState(t, now)})` : "";
   const id = m.files.offer.slice(0, 8);
   if (t === undefined) return m.direction === "in" ? `  (lanchat accept ${id})` : `  (transfer ${id})`;
   if (t === null) return `  (no transfer ${id} here: see lanchat transfers)`;
   return `  (${transferState(t, now)})`;
+}
+
+/** A transfer offered to you, on its own line (when its message came before it: IP Messenger). */
+export function offeredLine(t: TransferJson, now = Date.now()): string {
+  return `(${printableLine(t.peer.name)} offers ${filesAndSize(t)}: ${transferState(t, now)})`;
 }
 
 /** `lanchat accept 1a2b3c4d`, or `transfer 1a2b3c4d: STATE…`. */

@@ -13,8 +13,17 @@
  */
 import assert from "node:assert/strict";
 import type { MessageJson, TransferJson } from "../../src/api/types.ts";
-import { freeUdpPort, killAll, runCli, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
+import {
+  freeTcpPort,
+  freeUdpPort,
+  killAll,
+  runCli,
+  startLoopbackDaemon,
+  tempDataDir,
+  until,
+} from "../support/daemon_process.ts";
 import { chatProcess } from "../support/chat_process.ts";
+import { craftedClient } from "../support/ipmsg_client.ts";
 
 const BOB = { id: "b".repeat(32), name: "bob" };
 const CAROL = { id: "c".repeat(32), name: "carol" };
@@ -38,11 +47,11 @@ function msg(cursor: number, direction: "in" | "out", text: string, more: Partia
 /**
  * A stand-in daemon: `/resolve` (bob), `/messages` (pages of `history`,
  * `POST` adds one of yours as `sent`), `/transfers`, `/events` (what
- * `emit` sends, on the stream open now; `drop` ends it).
+ * `emit` sends, on every stream open; `drop` ends them).
  */
 function standIn(history: MessageJson[], transfers: TransferJson[] = []) {
   const enc = new TextEncoder();
-  let stream: ReadableStreamDefaultController<Uint8Array> | undefined;
+  const open = new Set<ReadableStreamDefaultController<Uint8Array>>();
   let streams = 0;
   const posted: string[] = [];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
@@ -53,7 +62,7 @@ function standIn(history: MessageJson[], transfers: TransferJson[] = []) {
       return new Response(
         new ReadableStream<Uint8Array>({
           start: (c) => {
-            stream = c;
+            open.add(c);
             c.enqueue(enc.encode(": hello\n\n"));
           },
         }),
@@ -82,9 +91,19 @@ function standIn(history: MessageJson[], transfers: TransferJson[] = []) {
     http: `127.0.0.1:${server.addr.port}`,
     posted,
     streams: () => streams,
-    emit: (type: string, data: unknown) =>
-      stream!.enqueue(enc.encode(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`)),
-    drop: () => stream!.close(),
+    emit: (type: string, data: unknown) => {
+      for (const c of open) {
+        try {
+          c.enqueue(enc.encode(`event: ${type}\ndata: ${JSON.stringify(data)}\n\n`));
+        } catch {
+          open.delete(c);
+        }
+      }
+    },
+    drop: () => {
+      for (const c of open) c.close();
+      open.clear();
+    },
     close: () => server.shutdown(),
   };
 }
@@ -370,6 +389,107 @@ Deno.test("the README's bob@host2 names the peer called bob on that host; two bo
     assert.equal(three.code, 1);
     assert.match(three.stderr, /claimed by more than one node key/);
     assert.equal(count(three.stderr, `  bob on ${host}  `), 2, three.stderr);
+  } finally {
+    await killAll();
+  }
+});
+
+Deno.test("an IP Messenger user is named NICK@HOST by the host its packets give; files it sends with a message show how to take them, in inbox and chat", async () => {
+  const ipmsgPort = freeUdpPort();
+  const client = craftedClient(ipmsgPort);
+  try {
+    const d = await startLoopbackDaemon(freeUdpPort(), "alice", {
+      extra: ["--ipmsg", "--ipmsg-port", String(ipmsgPort)],
+    }).started();
+    const http = d.httpUrl.replace("http://", "");
+    // The crafted client enters as nickname "root", login root, on host "vm" (all from its packets).
+    await client.entry(1);
+    // (It never acknowledges: sent, not delivered.)
+    await until("root is known", async () => {
+      const r = await runCli(["send", "root@vm", "hi", "--http", http]);
+      return r.code === 75 && r.stdout === "sent to root, not acknowledged yet: will keep trying\n";
+    }, 10_000);
+    const again = await runCli(["send", "root@VM", "hi again", "--http", http]);
+    assert.equal(again.code, 75, `the host without case: ${again.stderr}`);
+    const chat = chatProcess(["chat", "root@vm", "--http", http]);
+    // (Silent, it is soon taken for gone: what it was sent waits, queued.)
+    await chat.waitFor(/^you: hi again {2}\((sent|queued)\)$/m);
+    await client.message(21, "take this", "0:report.pdf:2b67:6500000:1:");
+    await chat.waitFor(/^root: take this$/m);
+    const offers: TransferJson[] = await (await fetch(`${d.httpUrl}/transfers`)).json();
+    const id = offers.find((t) => t.direction === "in")!.id.slice(0, 8);
+    await chat.waitFor(new RegExp(`^\\(root offers 1 file \\(11\\.1 kB\\): lanchat accept ${id}\\)$`, "m"));
+    await chat.end();
+    const inbox = await runCli(["inbox", "--http", http]);
+    assert.match(
+      inbox.stdout,
+      new RegExp(`root: take this\\n {4}\\(Files offered: report\\.pdf .*\\) {2}\\(lanchat accept ${id}\\)\\n`),
+    );
+  } finally {
+    client.sock.close();
+    await killAll();
+  }
+});
+
+Deno.test("inbox --follow tells a step of a message of yours it printed, once, naming the peer; with --peer not another's; --json prints no such line", async () => {
+  const mine = msg(1, "out", "lunch?", { status: "sent" });
+  const toCarol = { ...msg(2, "out", "dinner?", { status: "sent" }), peer: CAROL };
+  const d = standIn([mine, toCarol]);
+  const all = chatProcess(["inbox", "--follow", "--http", d.http]);
+  const bobOnly = chatProcess(["inbox", "--follow", "--peer", "bob", "--http", d.http]);
+  const json = chatProcess(["inbox", "--follow", "--json", "--http", d.http]);
+  try {
+    await all.waitFor(/you → carol: dinner\? {2}\(sent\)\n/);
+    await bobOnly.waitFor(/you → bob: lunch\? {2}\(sent\)\n/);
+    await json.waitFor(/"dinner\?"/);
+    await until("three streams", () => Promise.resolve(d.streams() === 3), 10_000);
+    d.emit("delivered", { ...mine, status: "delivered" });
+    d.emit("delivered", { ...toCarol, status: "delivered" });
+    d.emit("read", { ...mine, status: "delivered", readAt: T });
+    d.emit("delivered", { ...mine, status: "delivered" });
+    await all.waitFor(/\(✓✓ read by bob: “lunch\?”\)\n/);
+    await bobOnly.waitFor(/\(✓✓ read by bob: “lunch\?”\)\n/);
+    // A message after the steps: everything before it was handled by then.
+    d.emit("message", msg(3, "in", "yes"));
+    for (const p of [all, bobOnly, json]) await p.waitFor(/yes/);
+    assert.match(
+      all.output(),
+      /\(✓ delivered to bob: “lunch\?”\)\n\(✓ delivered to carol: “dinner\?”\)\n\(✓✓ read by bob: /,
+    );
+    assert.equal(count(all.output(), "(✓ delivered to bob"), 1);
+    assert.doesNotMatch(bobOnly.output(), /carol|dinner/);
+    assert.equal(json.output().trimEnd().split("\n").length, 3, json.output());
+  } finally {
+    for (const p of [all, bobOnly, json]) await p.interrupt();
+    await d.close();
+  }
+});
+
+Deno.test("chat across a daemon restart: a receipt that came while it was away is told once it is back", async () => {
+  const port = freeUdpPort();
+  const dataDir = tempDataDir();
+  const httpPort = freeTcpPort();
+  const startA = () =>
+    startLoopbackDaemon(port, "alice", { dataDir, extra: ["--http", `127.0.0.1:${httpPort}`] }).started();
+  try {
+    const a = await startA();
+    const b = await startLoopbackDaemon(port, "bob").started();
+    await Promise.all([a.joined(b.id, 3000), b.joined(a.id, 3000)]);
+    const chat = chatProcess(["chat", "bob", "--http", `127.0.0.1:${httpPort}`]);
+    await chat.waitFor(/chatting with bob \(online\)/);
+    await chat.write("are you there?\n");
+    await chat.waitFor(/^\(✓ delivered: “are you there\?”\)$/m);
+    a.signal("SIGTERM");
+    await a.wait();
+    await chat.waitFor(/the daemon went away/);
+    // Bob reads it while alice's daemon is down: his receipt waits for her.
+    assert.equal((await runCli(["inbox", "--http", b.httpUrl.replace("http://", "")])).code, 0);
+    await startA();
+    await chat.waitFor(/\(reconnected to the daemon\)/);
+    await chat.waitFor(/^\(✓✓ read: “are you there\?”\)$/m);
+    await chat.end();
+    assert.equal(count(chat.output(), "(✓✓ read:"), 1, chat.output());
+    assert.equal(count(chat.output(), "(✓ delivered:"), 1, chat.output());
   } finally {
     await killAll();
   }

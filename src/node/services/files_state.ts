@@ -109,6 +109,7 @@ export class FilesState implements FilesHost {
       ...(t.ipmsg ? { encrypted: false } : t.encrypted !== undefined ? { encrypted: t.encrypted } : {}),
       ...(images ? { images } : {}),
       ...(saved ? { saved } : {}),
+      ...(t.message ? { message: t.message } : {}),
     };
   }
 
