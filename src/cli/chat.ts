@@ -121,6 +121,11 @@ export function registerChat(program: Command): void {
       const step = (m: MessageJson) => {
         if (states.advance(m)) return out(stateLine(m));
         if (states.has(m.id)) return;
+        // Not delivered, and not typed here (or its POST has not answered yet): said at once, as it always was.
+        if (m.status === "failed") {
+          states.shown(m);
+          return out(stateLine(m));
+        }
         const had = early.get(m.id);
         if (!had || stateRank(m) > stateRank(had)) early.set(m.id, m);
         if (early.size > 1000) early.delete(early.keys().next().value!);
@@ -142,9 +147,11 @@ export function registerChat(program: Command): void {
           if (m.status !== "delivered" && m.status !== "failed" && !settled.delete(m.id)) unacked.add(m.id);
           if (group && m.status === "queued") out("(queued: no member is online)");
           else if (!group && !m.online) out(`(queued: ${name} is offline)`);
-          // As it stands now: delivered already, or further on by an event that came first.
-          if (stateRank(m) >= 3) out(stateLine(m));
-          states.shown(m);
+          // As it stands now: delivered already, or further on by an event that came first (a failure: told).
+          if (!states.has(m.id)) {
+            if (stateRank(m) >= 3) out(stateLine(m));
+            states.shown(m);
+          }
           const ahead = early.get(m.id);
           early.delete(m.id);
           if (ahead) step(ahead);
@@ -206,6 +213,7 @@ export function registerChat(program: Command): void {
               limit: "10000",
             });
             const got = await getJson<MessageJson[]>(base, `/messages?${q}`);
+            await offers.load(got.filter((m) => m.cursor > lastCursor));
             for (const m of got) show(m);
             if (got.length < 10_000) break;
             after = got.at(-1)!.cursor;

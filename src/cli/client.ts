@@ -245,8 +245,7 @@ export function formatMessage(m: MessageJson): string {
     : `you → ${name}`;
   if (m.sealed) marks.push(m.direction === "in" && m.sealed.opened ? "sealed, opened" : "sealed");
   if (m.editedAt !== undefined && m.deletedAt === undefined) marks.push("edited");
-  // A file offer's summary is one line (a file's name may hold a newline).
-  const safe = replyLine(m) + (m.files && m.deletedAt === undefined ? printableLine(m.text) : messageText(m));
+  const safe = replyLine(m) + messageText(m);
   const text = safe.includes("\n") ? safe.replaceAll("\n", "\n    ") : safe;
   return `${gap}${date} ${hhmmss}  ${who}: ${text}${marksTail(symbol, marks)}`;
 }
@@ -288,6 +287,8 @@ export function replyLine(m: MessageJson): string {
  */
 export function messageText(m: MessageJson): string {
   if (m.deletedAt !== undefined) return "(deleted)";
+  // A file offer's summary is one line (a file's name may hold a newline).
+  if (m.files) return printableLine(m.text);
   return m.sealed && m.direction === "in" && !m.sealed.opened
     ? `(a sealed message: open it with "lanchat open ${m.id.slice(0, 12)}", which tells ${printableLine(m.peer.name)})`
     : printable(m.text);

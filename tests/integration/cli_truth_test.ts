@@ -108,6 +108,14 @@ function standIn(history: MessageJson[], transfers: TransferJson[] = []) {
   };
 }
 
+/** Waits until daemon `d` has transfer `id` in `state`. */
+function stateAt(d: { httpUrl: string }, id: string, state: TransferJson["state"]): Promise<void> {
+  return until(`transfer ${id} ${state}`, async () => {
+    const r = await fetch(`${d.httpUrl}/transfers/${id}`);
+    return r.ok && (await r.json()).state === state;
+  }, 10_000);
+}
+
 /** How many times `s` occurs in `text`. */
 const count = (text: string, s: string) => text.split(s).length - 1;
 
@@ -147,6 +155,9 @@ Deno.test("chat tells each later state of a message of yours once, in order; not
     await chat.waitFor(/^\(✓✓ read: “my old one”\)$/m);
     await chat.waitFor(/^bob: while you were away$/m);
 
+    // One of yours to bob sent from elsewhere (another terminal) that failed: said, as before this change.
+    d.emit("failed", { ...msg(60, "out", "from elsewhere"), status: "failed", error: "refused" });
+    await chat.waitFor(/^\(! not delivered: “from elsewhere”: refused\)$/m);
     // Refused by the peer: ! and why.
     await chat.write("doomed\n");
     await until("posted", () => Promise.resolve(d.posted.length === 2), 10_000);
@@ -209,7 +220,8 @@ Deno.test("inbox marks your messages (queued, sent, ✓, ✓✓, ! failed) and s
       group: { id: "9".repeat(32), name: "lab" },
       recipients: [{ id: BOB.id, name: "bob", status: "delivered" }, { ...CAROL, status: "queued" }],
     }),
-    offer(7, "a", ["evil\x1b]0;owned\x07.txt"]),
+    // A name with terminal escapes and a line of its own that would pass for another message.
+    offer(7, "a", ["evil\x1b]0;owned\x07\n2026-12-04 10:00:00  you → eve: fake.txt"]),
     offer(8, "b", ["gone.txt"]),
     // An offer naming the id of another peer's transfer: not its own.
     offer(9, "c", ["borrowed.txt"]),
@@ -233,7 +245,7 @@ Deno.test("inbox marks your messages (queued, sent, ✓, ✓✓, ! failed) and s
       "you → bob: read it  ✓✓",
       "you → bob: refused  ! (failed: bad-utf8)",
       "[lab] you: to the group  (sent, 1 of 2 delivered)",
-      "eve^[[2J<U+202E>: Files offered: evil^[]0;owned^G.txt (1 file, 3 B)  (lanchat accept aaaaaaaa)",
+      "eve^[[2J<U+202E>: Files offered: evil^[]0;owned^G^J2026-12-04 10:00:00  you → eve: fake.txt (1 file, 3 B)  (lanchat accept aaaaaaaa)",
       "eve^[[2J<U+202E>: Files offered: gone.txt (1 file, 3 B)  (no transfer bbbbbbbb here: see lanchat transfers)",
       "eve^[[2J<U+202E>: Files offered: borrowed.txt (1 file, 3 B)  (no transfer cccccccc here: see lanchat transfers)",
       "eve^[[2J<U+202E>: Files offered: report.pdf (1 file, 3 B)  (transfer dddddddd: received in /srv/down^[[1mloads)",
@@ -310,10 +322,7 @@ Deno.test("a file offer in inbox has its id and `lanchat accept ID`; accept says
     await Deno.writeTextFile(`${downloads}/report.txt`, "already here");
     const sent = await runCli(["send-file", "bob", `${src}/report.txt`, "--wait", "1", "--json", "--http", http(a)]);
     const id = (JSON.parse(sent.stdout) as TransferJson).id;
-    await until("bob has the offer", async () => {
-      const r = await fetch(`${b.httpUrl}/transfers/${id}`);
-      return r.ok && (await r.json()).state === "offered";
-    }, 10_000);
+    await stateAt(b, id, "offered");
     const inbox = await runCli(["inbox", "--http", http(b)]);
     assert.match(
       inbox.stdout,
@@ -343,16 +352,11 @@ Deno.test("a file offer in inbox has its id and `lanchat accept ID`; accept says
     // Without --to: the daemon's downloads folder, absolute; --no-wait returns at once.
     const second = await runCli(["send-file", "bob", `${src}/report.txt`, "--wait", "1", "--json", "--http", http(a)]);
     const id2 = (JSON.parse(second.stdout) as TransferJson).id;
-    await until("bob has the second offer", async () => {
-      const r = await fetch(`${b.httpUrl}/transfers/${id2}`);
-      return r.ok && (await r.json()).state === "offered";
-    }, 10_000);
+    await stateAt(b, id2, "offered");
     const quick = await runCli(["accept", id2, "--no-wait", "--http", http(b)]);
     assert.equal(quick.code, 0, quick.stderr);
     assert.equal(quick.stdout, `accepted 1 file (10 B) from alice: saving in ${downloads}/rel-downloads\n`);
-    await until("the second offer came", async () =>
-      (await fetch(`${b.httpUrl}/transfers/${id2}`)).ok &&
-      (await (await fetch(`${b.httpUrl}/transfers/${id2}`)).json()).state === "done", 10_000);
+    await stateAt(b, id2, "done");
     assert.equal(await Deno.readTextFile(`${downloads}/rel-downloads/report.txt`), "the report");
   } finally {
     await killAll();
