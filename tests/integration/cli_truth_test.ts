@@ -302,6 +302,14 @@ Deno.test("inbox and chat on real daemons: ✓ then ✓✓ as bob reads, (queued
     assert.doesNotMatch(none.stdout, /hello bob/);
     const bad = await runCli(["chat", "bob", "--last", "many", "--http", http(a)], { stdin: "" });
     assert.equal(bad.code, 2, bad.stderr);
+    // In a terminal the same: a line of its own for the step, after the line typed (nothing redrawn).
+    const tty = await runCli(["chat", "bob", "--last", "0", "--http", http(a)], {
+      terminal: true,
+      stdin: "on a tty\n",
+    });
+    assert.match(tty.stdout, /\(✓ delivered: “on a tty”\)\r?\n/);
+    // deno-lint-ignore no-control-regex
+    assert.doesNotMatch(tty.stdout, /\x1b\[\d*[AKJ]/, "no cursor movement or erasing");
   } finally {
     await killAll();
   }
