@@ -1,4 +1,5 @@
 /** `lanchat daemon`: runs the discovery daemon until SIGINT or SIGTERM. */
+import { resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import { Daemon } from "../node/daemon.ts";
 import { installLastResort } from "../node/last_resort.ts";
@@ -217,7 +218,8 @@ export function registerDaemon(program: Command): void {
         requireEncryption: flags.requireEncryption ?? false,
         notify: flags.notify,
         files: {
-          downloads: flags.downloads,
+          // Absolute, so that `lanchat accept` can say where files go wherever it runs.
+          downloads: flags.downloads === undefined ? undefined : resolve(flags.downloads),
           accept: flags.acceptFiles,
           autoAcceptMaxBytes: flags.autoAcceptMax,
           autoAcceptImages: flags.autoAcceptImages,
