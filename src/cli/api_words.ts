@@ -17,6 +17,7 @@ import { EXIT, shellWord } from "./options.ts";
 /** A peer as a 404/409 lists it. */
 interface PeerCandidate {
   name: string;
+  hostname?: string;
   id: string;
   online: boolean;
   trust?: string;
@@ -168,7 +169,11 @@ function peerLines(e: ApiError): string[] {
   lines.push(e.status === 409 ? "Matching peers:" : "Known peers:");
   for (const c of candidates.slice(0, 20)) {
     const trust = c.trust ? `  key ${c.trust}` : "";
-    lines.push(`  ${printableLine(c.name)}  ${c.id.slice(0, 12)}  ${c.online ? "online" : "offline"}${trust}`);
+    // The host too: "bob" on host2 and a peer named "bob@host2" elsewhere are told apart by it.
+    const host = c.hostname ? ` on ${printableLine(c.hostname)}` : "";
+    lines.push(
+      `  ${printableLine(c.name)}${host}  ${c.id.slice(0, 12)}  ${c.online ? "online" : "offline"}${trust}`,
+    );
   }
   if (e.status === 409) lines.push(`Name one by its full name or an id prefix, e.g. ${candidates[0]!.id.slice(0, 8)}`);
   return lines;

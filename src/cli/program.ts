@@ -32,6 +32,7 @@ import { registerWeb } from "./web.ts";
 import { registerService } from "./service.ts";
 import { registerInstall } from "./install.ts";
 import { registerCompletion } from "./completion.ts";
+import { registerDoctor } from "./doctor.ts";
 import { apiErrorWords } from "./api_words.ts";
 import { checkedArgs } from "./text_input.ts";
 
@@ -65,6 +66,7 @@ export function buildProgram(): Command {
   registerService(program);
   registerInstall(program);
   registerCompletion(program);
+  registerDoctor(program);
   // An empty PEER, ID, GROUP or option value is a usage error (exit 2), said before the daemon is asked.
   program.hook("preAction", (_program, action) => refuseEmpty(action));
   program.exitOverride();
