@@ -39,6 +39,9 @@ export class Targets {
   #notices: Notices;
   #log = logger("daemon");
   #listeners: ((t: Targets) => void)[] = [];
+  /** `--peer` hosts as last resolved, and the endpoints DNS-SD found (see {@link setDiscovered}). */
+  #configured: Endpoint[] = [];
+  #discovered: Endpoint[] = [];
 
   constructor(io: DaemonIo, options: TargetOptions, notices: Notices) {
     this.#io = io;
@@ -102,7 +105,23 @@ export class Targets {
     }
     this.interfaces = interfaces;
     this.broadcast = broadcast;
-    this.statics = statics;
+    this.#configured = statics;
+    this.#publish();
+  }
+
+  /**
+   * Endpoints found by DNS-SD (node/services/mdns.ts): announced to like
+   * `--peer` hosts, so that a node found there gets this node's signed
+   * hello and answers with its own.
+   */
+  setDiscovered(endpoints: Endpoint[]): void {
+    this.#discovered = endpoints;
+    this.#publish();
+  }
+
+  #publish(): void {
+    const seen = new Set(this.#configured.map((e) => `${e.address}:${e.port}`));
+    this.statics = [...this.#configured, ...this.#discovered.filter((e) => !seen.has(`${e.address}:${e.port}`))];
     for (const l of this.#listeners) l(this);
   }
 }

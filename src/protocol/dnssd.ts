@@ -1,0 +1,427 @@
+/**
+ * DNS-SD over mDNS (RFC 6762, 6763) for lanchat, sans I/O and told the time:
+ * the records this node advertises as `_lanchat._udp.local`, the answer to a
+ * query that asks for them, and the browser that reads other nodes' records
+ * from responses (a reflector's included) into candidates to probe.
+ *
+ * A candidate is only an address to send this node's signed hello to: a
+ * peer joins the roster only by the signed hello it answers with, from its
+ * own address (the driver checks that). So the browser's work is to bound
+ * what a hostile responder makes it do: records are checked as the wire
+ * checks names, at most {@link BrowserOptions.maxCandidates} candidates are
+ * kept, new ones are rate-limited per responder and overall, a candidate is
+ * probed for {@link PROBE_WINDOW_MS} and, unanswered, left alone for
+ * {@link PROBE_BACKOFF_MS} (a record pointing at a victim costs it a few
+ * hellos), and a candidate naming a node already in the roster is not
+ * probed at all.
+ *
+ * The packets are dns-packet's decoded form (the codec of multicast-dns and
+ * bonjour-service), typed here by the fields read.
+ *
+ * @module
+ */
+import { MAX_TEXT_FIELD, NODE_ID_PATTERN, PROTOCOL_VERSION, textFieldProblem } from "../wire/mod.ts";
+import type { Endpoint } from "./transmit.ts";
+
+/** The service type lanchat advertises and browses. */
+export const SERVICE = "_lanchat._udp.local";
+/** The mDNS group and port. */
+export const MDNS_GROUP = "224.0.0.251";
+export const MDNS_PORT = 5353;
+/** RFC 6762 §17: an mDNS message is at most 9,000 bytes; larger is dropped unread. */
+export const MAX_MDNS_BYTES = 9000;
+/** Records of one message looked at; the rest are ignored. */
+export const MAX_RECORDS = 64;
+/** TTL of our records: RFC 6762 §10 recommends 120 s for host records, 4,500 s for the others. */
+export const HOST_TTL_S = 120;
+export const SERVICE_TTL_S = 4500;
+/** How long a candidate is probed before it is given up. */
+export const PROBE_WINDOW_MS = 10_000;
+/** How long an endpoint that did not answer is left alone, whatever records name it. */
+export const PROBE_BACKOFF_MS = 300_000;
+/** New candidates one responder may bring in per {@link RATE_WINDOW_MS}, and all responders together. */
+export const NEW_PER_SOURCE = 8;
+export const NEW_OVERALL = 32;
+export const RATE_WINDOW_MS = 10_000;
+/** When this node queries after start (then every {@link REQUERY_MS}). */
+export const QUERY_AT_MS = [0, 1000, 3000];
+export const REQUERY_MS = 60_000;
+/** When this node announces its records after start (RFC 6762 §8.3: at least twice, 1 s apart). */
+export const ANNOUNCE_AT_MS = [0, 1000, 3000];
+
+/** A resource record as dns-packet decodes and encodes it (the fields used here). */
+export interface DnsRecord {
+  name: string;
+  type: string;
+  ttl?: number;
+  class?: string;
+  flush?: boolean;
+  // deno-lint-ignore no-explicit-any
+  data?: any;
+}
+
+/** A DNS message as dns-packet decodes it. */
+export interface DnsMessage {
+  type?: "query" | "response";
+  id?: number;
+  flags?: number;
+  questions?: { name: string; type: string }[];
+  answers?: DnsRecord[];
+  authorities?: DnsRecord[];
+  additionals?: DnsRecord[];
+}
+
+/** What this node advertises. */
+export interface Advertised {
+  /** Instance label (see {@link instanceLabel}). */
+  instance: string;
+  /** Host name label, ours alone (`lanchat-<id>`: not the machine's name, which Avahi owns). */
+  host: string;
+  id: string;
+  /** Unicast port (hellos, messages; TCP: files) and discovery port. */
+  port: number;
+  discoveryPort: number;
+}
+
+/**
+ * A display name made a valid DNS-SD instance label: control characters
+ * and dots out (a dot would need escaping that not every browser shows
+ * well), at most 63 UTF-8 bytes cut on a character boundary, never empty.
+ */
+export function instanceLabel(name: string): string {
+  // deno-lint-ignore no-control-regex
+  let out = name.replace(/[\u0000-\u001f\u007f]/g, "").replace(/[.\\]/g, "-").trim();
+  const enc = new TextEncoder();
+  while (enc.encode(out).length > 63) out = [...out].slice(0, -1).join("");
+  return out || "lanchat";
+}
+
+/** The full name of an instance. */
+export function instanceName(label: string): string {
+  return `${label}.${SERVICE}`;
+}
+
+/** Our records for an answer: PTR, SRV, TXT and an A record per address (TTL 0: a goodbye). */
+export function serviceRecords(ad: Advertised, addresses: string[], goodbye = false): DnsRecord[] {
+  const name = instanceName(ad.instance);
+  const target = `${ad.host}.local`;
+  const ttl = (t: number) => goodbye ? 0 : t;
+  return [
+    { name: SERVICE, type: "PTR", ttl: ttl(SERVICE_TTL_S), data: name },
+    { name, type: "SRV", ttl: ttl(HOST_TTL_S), flush: true, data: { target, port: ad.port, priority: 0, weight: 0 } },
+    { name, type: "TXT", ttl: ttl(SERVICE_TTL_S), flush: true, data: txtOf(ad) },
+    ...addresses.map((a) => ({ name: target, type: "A", ttl: ttl(HOST_TTL_S), flush: true, data: a })),
+  ];
+}
+
+/** TXT strings (RFC 6763 §6): `id`, protocol version `v`, unicast port `u`, discovery port `d`. */
+function txtOf(ad: Advertised): string[] {
+  return [`id=${ad.id}`, `v=${PROTOCOL_VERSION}`, `u=${ad.port}`, `d=${ad.discoveryPort}`];
+}
+
+/** Whether a query asks for our records (the service type, service enumeration, or our instance or host). */
+export function asksForUs(query: DnsMessage, ad: Advertised): boolean {
+  const ours = new Set([
+    SERVICE,
+    "_services._dns-sd._udp.local",
+    instanceName(ad.instance).toLowerCase(),
+    `${ad.host}.local`.toLowerCase(),
+  ].map((n) => n.toLowerCase()));
+  for (const q of (query.questions ?? []).slice(0, MAX_RECORDS)) {
+    if (typeof q?.name === "string" && ours.has(q.name.toLowerCase())) return true;
+  }
+  return false;
+}
+
+/** One instance read from a response. */
+export interface Instance {
+  /** The instance label. */
+  instance: string;
+  id?: string;
+  version?: number;
+  address: string;
+  port: number;
+  /** Seconds the records live (0: a goodbye). */
+  ttl: number;
+}
+
+/** Why a response (or a record of it) was not used, counted. */
+export type DnssdDrop = "oversize" | "malformed" | "bad-record" | "full" | "rate-limit" | "backoff";
+
+/**
+ * The `_lanchat._udp` instances a response describes, each complete (SRV
+ * with a port, an A record of its target), checked: names and labels as the
+ * wire checks text, TXT `id` a node id, addresses IPv4 unicast. At most
+ * {@link MAX_RECORDS} records are read.
+ */
+export function readInstances(msg: DnsMessage): { instances: Instance[]; bad: number } {
+  const records = [...(msg.answers ?? []), ...(msg.additionals ?? [])].slice(0, MAX_RECORDS);
+  let bad = 0;
+  const srv = new Map<string, { target: string; port: number; ttl: number }>();
+  const txt = new Map<string, Record<string, string>>();
+  const a = new Map<string, string[]>();
+  const names = new Set<string>();
+  const suffix = `.${SERVICE}`;
+  for (const r of records) {
+    if (!r || typeof r.name !== "string" || typeof r.type !== "string") {
+      bad++;
+      continue;
+    }
+    const name = r.name.toLowerCase();
+    if (r.type === "PTR" && name === SERVICE && typeof r.data === "string") {
+      names.add(r.data);
+    } else if (r.type === "SRV" && name.endsWith(suffix)) {
+      const d = r.data;
+      if (typeof d?.target !== "string" || !Number.isInteger(d?.port) || d.port < 1 || d.port > 65535) bad++;
+      else srv.set(name, { target: d.target.toLowerCase(), port: d.port, ttl: ttlOf(r) });
+      names.add(r.name);
+    } else if (r.type === "TXT" && name.endsWith(suffix)) {
+      const kv = txtValues(r.data);
+      if (kv) txt.set(name, kv);
+      else bad++;
+    } else if (r.type === "A") {
+      if (typeof r.data !== "string" || !isUnicastV4(r.data)) {
+        bad++;
+        continue;
+      }
+      const list = a.get(name) ?? [];
+      if (list.length < 4) list.push(r.data);
+      a.set(name, list);
+    }
+  }
+  const instances: Instance[] = [];
+  for (const full of names) {
+    const key = full.toLowerCase();
+    if (!key.endsWith(suffix)) {
+      bad++;
+      continue;
+    }
+    const label = full.slice(0, -suffix.length);
+    if (label.length === 0 || label.includes(".") || textFieldProblem(label, 1) !== undefined) {
+      bad++;
+      continue;
+    }
+    const s = srv.get(key);
+    if (!s) continue; // a PTR alone: the SRV comes with a later answer
+    const kv = txt.get(key) ?? {};
+    const id = kv.id !== undefined && NODE_ID_PATTERN.test(kv.id) ? kv.id : undefined;
+    const version = kv.v !== undefined && /^\d{1,4}$/.test(kv.v) ? Number(kv.v) : undefined;
+    for (const address of a.get(s.target) ?? []) {
+      instances.push({ instance: label, id, version, address, port: s.port, ttl: s.ttl });
+    }
+  }
+  return { instances, bad };
+}
+
+function ttlOf(r: DnsRecord): number {
+  return typeof r.ttl === "number" && r.ttl >= 0 ? Math.min(r.ttl, SERVICE_TTL_S) : HOST_TTL_S;
+}
+
+/** TXT strings (dns-packet gives Buffers or strings) as key=value, at most 16 of them, each a text field. */
+function txtValues(data: unknown): Record<string, string> | undefined {
+  const list = Array.isArray(data) ? data : [data];
+  if (list.length > 16) return undefined;
+  const out: Record<string, string> = {};
+  const dec = new TextDecoder("utf-8", { fatal: true });
+  for (const item of list) {
+    let s: string;
+    try {
+      s = typeof item === "string" ? item : item instanceof Uint8Array ? dec.decode(item) : "";
+    } catch {
+      return undefined;
+    }
+    if (s.length > MAX_TEXT_FIELD + 8) return undefined;
+    const eq = s.indexOf("=");
+    if (eq > 0) out[s.slice(0, eq).toLowerCase()] = s.slice(eq + 1);
+  }
+  return out;
+}
+
+/** An IPv4 address a peer may have: not 0/8, loopback, multicast, reserved or the limited broadcast. */
+export function isUnicastV4(s: string): boolean {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (!m) return false;
+  const b = m.slice(1).map(Number);
+  if (b.some((x) => x > 255)) return false;
+  return b[0]! !== 0 && b[0]! !== 127 && b[0]! < 224;
+}
+
+/** A candidate the browser keeps. */
+interface Candidate {
+  instance: string;
+  id?: string;
+  to: Endpoint;
+  /** When its records stop being valid. */
+  expires: number;
+  /** When probing began; undefined once answered. */
+  probingSince?: number;
+}
+
+export interface BrowserOptions {
+  selfId: string;
+  /** Bound on candidates (the roster's, --max-peers). */
+  maxCandidates: number;
+  /** Whether the roster holds a peer at this address (it answered a probe, or is known already). */
+  answered: (address: string) => boolean;
+  /** Whether the roster holds this node id already. */
+  known: (id: string) => boolean;
+}
+
+/** Counters of the browser. */
+export interface BrowserCounters {
+  instancesSeen: number;
+  probed: number;
+  answered: number;
+  givenUp: number;
+  dropped: Record<DnssdDrop, number>;
+}
+
+/**
+ * Instances read from responses, kept as candidates: {@link endpoints} are
+ * the addresses discovery sends its hello to (probing, or answered and kept
+ * while their records live).
+ */
+export class Browser {
+  #o: BrowserOptions;
+  #candidates = new Map<string, Candidate>();
+  #backoff = new Map<string, number>();
+  #newBySource = new Map<string, number[]>();
+  #newOverall: number[] = [];
+  #changed = false;
+  readonly counters: BrowserCounters = {
+    instancesSeen: 0,
+    probed: 0,
+    answered: 0,
+    givenUp: 0,
+    dropped: { oversize: 0, malformed: 0, "bad-record": 0, full: 0, "rate-limit": 0, backoff: 0 },
+  };
+
+  constructor(o: BrowserOptions) {
+    this.#o = o;
+  }
+
+  /** Candidates now. */
+  get size(): number {
+    return this.#candidates.size;
+  }
+
+  /** Takes a decoded response from `source` (the responder, or the reflector that repeated it). */
+  take(msg: DnsMessage, source: string, now: number): void {
+    const { instances, bad } = readInstances(msg);
+    this.counters.dropped["bad-record"] += bad;
+    for (const inst of instances) {
+      this.counters.instancesSeen++;
+      if (inst.id === this.#o.selfId) continue;
+      const key = `${inst.address}:${inst.port}`;
+      const c = this.#candidates.get(key);
+      if (inst.ttl === 0) {
+        if (c) {
+          this.#candidates.delete(key);
+          this.#changed = true;
+        }
+        continue;
+      }
+      if (c) {
+        c.expires = Math.max(c.expires, now + inst.ttl * 1000);
+        continue;
+      }
+      if (this.#o.answered(inst.address)) {
+        // Known already (by broadcast, say): kept, not probed.
+        this.#add(key, inst, now, undefined);
+        continue;
+      }
+      if (inst.id !== undefined && this.#o.known(inst.id)) continue;
+      const until = this.#backoff.get(key);
+      if (until !== undefined && until > now) {
+        this.counters.dropped.backoff++;
+        continue;
+      }
+      if (this.#candidates.size >= this.#o.maxCandidates) {
+        this.counters.dropped.full++;
+        continue;
+      }
+      if (!this.#allowNew(source, now)) {
+        this.counters.dropped["rate-limit"]++;
+        continue;
+      }
+      this.counters.probed++;
+      this.#add(key, inst, now, now);
+    }
+  }
+
+  #add(key: string, inst: Instance, now: number, probingSince: number | undefined): void {
+    this.#candidates.set(key, {
+      instance: inst.instance,
+      id: inst.id,
+      to: { address: inst.address, port: inst.port },
+      expires: now + inst.ttl * 1000,
+      probingSince,
+    });
+    this.#changed = true;
+  }
+
+  #allowNew(source: string, now: number): boolean {
+    const fresh = (l: number[]) => l.filter((t) => t > now - RATE_WINDOW_MS);
+    const mine = fresh(this.#newBySource.get(source) ?? []);
+    this.#newOverall = fresh(this.#newOverall);
+    if (mine.length >= NEW_PER_SOURCE || this.#newOverall.length >= NEW_OVERALL) return false;
+    mine.push(now);
+    this.#newOverall.push(now);
+    if (this.#newBySource.size > 1024) this.#newBySource.clear();
+    this.#newBySource.set(source, mine);
+    return true;
+  }
+
+  /** Probes answered, given up or expired at `now`. */
+  tick(now: number): void {
+    for (const [key, c] of this.#candidates) {
+      if (c.probingSince !== undefined) {
+        if (this.#o.answered(c.to.address)) {
+          c.probingSince = undefined;
+          this.counters.answered++;
+        } else if (now - c.probingSince >= PROBE_WINDOW_MS) {
+          this.#candidates.delete(key);
+          this.#backoff.set(key, now + PROBE_BACKOFF_MS);
+          this.counters.givenUp++;
+          this.#changed = true;
+        }
+      } else if (c.expires <= now) {
+        if (this.#o.answered(c.to.address)) {
+          c.expires = now + RATE_WINDOW_MS; // records gone, the peer still there: looked at again later
+          continue;
+        }
+        this.#candidates.delete(key);
+        this.#changed = true;
+      }
+    }
+    for (const [key, until] of this.#backoff) if (until <= now) this.#backoff.delete(key);
+  }
+
+  /** The next time {@link tick} has something to do. */
+  nextDeadline(): number | undefined {
+    let next = Infinity;
+    for (const c of this.#candidates.values()) {
+      const at = c.probingSince !== undefined ? c.probingSince + PROBE_WINDOW_MS : c.expires;
+      if (at < next) next = at;
+    }
+    return next === Infinity ? undefined : next;
+  }
+
+  /** The endpoints discovery sends hellos to; `changed` when they differ from the last call's. */
+  endpoints(): { changed: boolean; endpoints: Endpoint[] } {
+    const changed = this.#changed;
+    this.#changed = false;
+    return { changed, endpoints: [...this.#candidates.values()].map((c) => c.to) };
+  }
+
+  /** The candidates, for `/status`. */
+  list(): { instance: string; id?: string; address: string; port: number; state: "probing" | "answered" }[] {
+    return [...this.#candidates.values()].map((c) => ({
+      instance: c.instance,
+      id: c.id,
+      address: c.to.address,
+      port: c.to.port,
+      state: c.probingSince !== undefined ? "probing" : "answered",
+    }));
+  }
+}
