@@ -161,6 +161,7 @@ export function readInstances(msg: DnsMessage): { instances: Instance[]; bad: nu
   const txt = new Map<string, Record<string, string>>();
   const a = new Map<string, string[]>();
   const names = new Set<string>();
+  const badTxt = new Set<string>();
   const suffix = `.${SERVICE}`;
   for (const r of records) {
     if (!r || typeof r.name !== "string" || typeof r.type !== "string") {
@@ -178,7 +179,10 @@ export function readInstances(msg: DnsMessage): { instances: Instance[]; bad: nu
     } else if (r.type === "TXT" && name.endsWith(suffix)) {
       const kv = txtValues(r.data);
       if (kv) txt.set(name, kv);
-      else bad++;
+      else {
+        badTxt.add(name);
+        bad++;
+      }
     } else if (r.type === "A") {
       if (typeof r.data !== "string" || !isUnicastV4(r.data)) {
         bad++;
@@ -202,7 +206,7 @@ export function readInstances(msg: DnsMessage): { instances: Instance[]; bad: nu
       continue;
     }
     const s = srv.get(key);
-    if (!s) continue; // a PTR alone: the SRV comes with a later answer
+    if (!s || badTxt.has(key)) continue; // a PTR alone: the SRV comes with a later answer
     const kv = txt.get(key) ?? {};
     const id = kv.id !== undefined && NODE_ID_PATTERN.test(kv.id) ? kv.id : undefined;
     const version = kv.v !== undefined && /^\d{1,4}$/.test(kv.v) ? Number(kv.v) : undefined;
