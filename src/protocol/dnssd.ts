@@ -43,9 +43,17 @@ export const PROBE_BACKOFF_MS = 300_000;
 export const NEW_PER_SOURCE = 8;
 export const NEW_OVERALL = 32;
 export const RATE_WINDOW_MS = 10_000;
-/** When this node queries after start (then every {@link REQUERY_MS}). */
+/**
+ * When this node queries after start; then after {@link REQUERY_MS}, the
+ * gap doubling up to {@link MAX_REQUERY_MS} (RFC 6762 §5.2). Each query
+ * lists the instances known (known-answer suppression, §7.1): a responder
+ * that finds its own there does not answer, so a steady LAN is quiet.
+ */
 export const QUERY_AT_MS = [0, 1000, 3000];
 export const REQUERY_MS = 60_000;
+export const MAX_REQUERY_MS = 3_600_000;
+/** Known answers a query carries at most (they must fit one 9,000-byte message). */
+export const MAX_KNOWN_ANSWERS = 100;
 /** When this node announces its records after start (RFC 6762 §8.3: at least twice, 1 s apart). */
 export const ANNOUNCE_AT_MS = [0, 1000, 3000];
 
@@ -119,8 +127,23 @@ function txtOf(ad: Advertised): string[] {
   return [`id=${ad.id}`, `v=${PROTOCOL_VERSION}`, `u=${ad.port}`, `d=${ad.discoveryPort}`];
 }
 
-/** Whether a query asks for our records (the service type, service enumeration, or our instance or host). */
+/**
+ * Whether a query asks for our records (the service type, service
+ * enumeration, or our instance or host), and does not already know our PTR
+ * with at least half its TTL left (known-answer suppression).
+ */
 export function asksForUs(query: DnsMessage, ad: Advertised): boolean {
+  const ours = instanceName(ad.instance).toLowerCase();
+  for (const k of (query.answers ?? []).slice(0, MAX_KNOWN_ANSWERS)) {
+    if (
+      k?.type === "PTR" && typeof k.name === "string" && k.name.toLowerCase() === SERVICE &&
+      typeof k.data === "string" && k.data.toLowerCase() === ours && (k.ttl ?? 0) >= SERVICE_TTL_S / 2
+    ) return false;
+  }
+  return asksForName(query, ad);
+}
+
+function asksForName(query: DnsMessage, ad: Advertised): boolean {
   const ours = new Set([
     SERVICE,
     "_services._dns-sd._udp.local",
@@ -141,8 +164,9 @@ export interface Instance {
   version?: number;
   address: string;
   port: number;
-  /** Seconds the records live (0: a goodbye). */
+  /** Seconds the records live (0: a goodbye): the SRV's, and the PTR's (the SRV's when no PTR came). */
   ttl: number;
+  ptrTtl: number;
 }
 
 /** Why a response (or a record of it) was not used, counted. */
@@ -161,6 +185,7 @@ export function readInstances(msg: DnsMessage): { instances: Instance[]; bad: nu
   const txt = new Map<string, Record<string, string>>();
   const a = new Map<string, string[]>();
   const names = new Set<string>();
+  const ptrTtl = new Map<string, number>();
   const badTxt = new Set<string>();
   const suffix = `.${SERVICE}`;
   for (const r of records) {
@@ -171,6 +196,7 @@ export function readInstances(msg: DnsMessage): { instances: Instance[]; bad: nu
     const name = r.name.toLowerCase();
     if (r.type === "PTR" && name === SERVICE && typeof r.data === "string") {
       names.add(r.data);
+      ptrTtl.set(r.data.toLowerCase(), ttlOf(r));
     } else if (r.type === "SRV" && name.endsWith(suffix)) {
       const d = r.data;
       if (typeof d?.target !== "string" || !Number.isInteger(d?.port) || d.port < 1 || d.port > 65535) bad++;
@@ -211,7 +237,15 @@ export function readInstances(msg: DnsMessage): { instances: Instance[]; bad: nu
     const id = kv.id !== undefined && NODE_ID_PATTERN.test(kv.id) ? kv.id : undefined;
     const version = kv.v !== undefined && /^\d{1,4}$/.test(kv.v) ? Number(kv.v) : undefined;
     for (const address of a.get(s.target) ?? []) {
-      instances.push({ instance: label, id, version, address, port: s.port, ttl: s.ttl });
+      instances.push({
+        instance: label,
+        id,
+        version,
+        address,
+        port: s.port,
+        ttl: s.ttl,
+        ptrTtl: ptrTtl.get(key) ?? s.ttl,
+      });
     }
   }
   return { instances, bad };
@@ -255,8 +289,9 @@ interface Candidate {
   instance: string;
   id?: string;
   to: Endpoint;
-  /** When its records stop being valid. */
+  /** When its records stop being valid; when its PTR does. */
   expires: number;
+  ptrExpires: number;
   /** When probing began; undefined once answered. */
   probingSince?: number;
 }
@@ -269,6 +304,11 @@ export interface BrowserOptions {
   answered: (address: string) => boolean;
   /** Whether the roster holds this node id already. */
   known: (id: string) => boolean;
+  /**
+   * Whether an address is on a subnet of this host's (its broadcasts reach
+   * us): such a node, once answered, is not sent unicast hellos as well.
+   */
+  onLink?: (address: string) => boolean;
 }
 
 /** Counters of the browser. */
@@ -327,6 +367,7 @@ export class Browser {
       }
       if (c) {
         c.expires = Math.max(c.expires, now + inst.ttl * 1000);
+        c.ptrExpires = Math.max(c.ptrExpires, now + inst.ptrTtl * 1000);
         continue;
       }
       if (this.#o.answered(inst.address)) {
@@ -359,6 +400,7 @@ export class Browser {
       id: inst.id,
       to: { address: inst.address, port: inst.port },
       expires: now + inst.ttl * 1000,
+      ptrExpires: now + inst.ptrTtl * 1000,
       probingSince,
     });
     this.#changed = true;
@@ -383,6 +425,7 @@ export class Browser {
         if (this.#o.answered(c.to.address)) {
           c.probingSince = undefined;
           this.counters.answered++;
+          this.#changed = true;
         } else if (now - c.probingSince >= PROBE_WINDOW_MS) {
           this.#candidates.delete(key);
           this.#backoff.set(key, now + PROBE_BACKOFF_MS);
@@ -415,7 +458,22 @@ export class Browser {
   endpoints(): { changed: boolean; endpoints: Endpoint[] } {
     const changed = this.#changed;
     this.#changed = false;
-    return { changed, endpoints: [...this.#candidates.values()].map((c) => c.to) };
+    const onLink = this.#o.onLink ?? (() => false);
+    const endpoints = [...this.#candidates.values()]
+      .filter((c) => c.probingSince !== undefined || !onLink(c.to.address))
+      .map((c) => c.to);
+    return { changed, endpoints };
+  }
+
+  /** The PTRs of the instances known now, for a query's known answers, with the TTL left. */
+  knownAnswers(now: number): DnsRecord[] {
+    const out: DnsRecord[] = [];
+    for (const c of this.#candidates.values()) {
+      const ttl = Math.floor((c.ptrExpires - now) / 1000);
+      if (ttl < SERVICE_TTL_S / 2 || out.length >= MAX_KNOWN_ANSWERS) continue;
+      out.push({ name: SERVICE, type: "PTR", ttl, data: instanceName(c.instance) });
+    }
+    return out;
   }
 
   /** The candidates, for `/status`. */

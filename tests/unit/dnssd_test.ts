@@ -68,7 +68,7 @@ Deno.test("our records, encoded and decoded, read back as our instance; a goodby
   const got = readInstances(wire(serviceRecords(AD, ["198.18.0.11"])));
   assert.equal(got.bad, 0);
   assert.deepEqual(got.instances, [
-    { instance: "alice", id: ID_A, version: 1, address: "198.18.0.11", port: 47475, ttl: 120 },
+    { instance: "alice", id: ID_A, version: 1, address: "198.18.0.11", port: 47475, ttl: 120, ptrTtl: 4500 },
   ]);
   const bye = readInstances(wire(serviceRecords(AD, ["198.18.0.11"], true)));
   assert.equal(bye.instances[0]!.ttl, 0);
@@ -179,4 +179,39 @@ Deno.test("a flood of instances is bounded: per responder, overall, and at --max
   }
   assert.equal(small.size, 3);
   assert.ok(small.counters.dropped.full > 0);
+});
+
+Deno.test("known-answer suppression: a query that lists our PTR with half its TTL left is not answered", () => {
+  const q = (ttl: number): DnsMessage =>
+    dnsPacket.decode(dnsPacket.encode({
+      type: "query",
+      questions: [{ name: SERVICE, type: "PTR" }],
+      answers: [{ name: SERVICE, type: "PTR", ttl, data: `alice.${SERVICE}` }],
+    } as never)) as DnsMessage;
+  assert.ok(!asksForUs(q(4500), AD));
+  assert.ok(!asksForUs(q(2250), AD));
+  assert.ok(asksForUs(q(2249), AD), "a PTR about to expire is refreshed");
+  // The browser lists what it knows, with the PTR's TTL left.
+  const b = browser({ answered: new Set(["198.18.0.139"]) });
+  b.take(wire(recordsOf("bob", ID_B, "198.18.0.139")), "198.18.0.1", 0);
+  assert.deepEqual(b.knownAnswers(1000), [{ name: SERVICE, type: "PTR", ttl: 4499, data: `bob.${SERVICE}` }]);
+  assert.deepEqual(b.knownAnswers(2_300_000), []);
+});
+
+Deno.test("an answered node on our own subnet is not sent unicast hellos besides the broadcast; one beyond it is", () => {
+  const answered = new Set<string>();
+  const b = new Browser({
+    selfId: ID_A,
+    maxCandidates: 10,
+    answered: (a) => answered.has(a),
+    known: () => false,
+    onLink: (a) => a.startsWith("198.18.0.") && Number(a.split(".")[3]) < 128,
+  });
+  b.take(wire(recordsOf("near", undefined, "198.18.0.12")), "198.18.0.12", 0);
+  b.take(wire(recordsOf("far", undefined, "198.18.0.139")), "198.18.0.1", 0);
+  assert.equal(b.endpoints().endpoints.length, 2, "both probed");
+  answered.add("198.18.0.12");
+  answered.add("198.18.0.139");
+  b.tick(100);
+  assert.deepEqual(b.endpoints(), { changed: true, endpoints: [{ address: "198.18.0.139", port: 47475 }] });
 });

@@ -26,6 +26,7 @@ import {
   Browser,
   type DnsMessage,
   MAX_MDNS_BYTES,
+  MAX_REQUERY_MS,
   MDNS_GROUP,
   MDNS_PORT,
   QUERY_AT_MS,
@@ -35,7 +36,7 @@ import {
 } from "../../protocol/dnssd.ts";
 import type { Roster } from "../../protocol/roster.ts";
 import type { MetricsWriter } from "../metrics.ts";
-import type { BroadcastTarget } from "../net_address.ts";
+import { type BroadcastTarget, parseIPv4 } from "../net_address.ts";
 import type { Service, ServiceContext } from "../service.ts";
 import type { Targets } from "../targets.ts";
 
@@ -62,6 +63,9 @@ export class MdnsService implements Service {
   #queryAt: number[] = [];
   #announceAt: number[] = [];
   #nextQuery: number | undefined;
+  #requeryGap = REQUERY_MS;
+  /** Our subnets, as [network, mask] (to tell a node our broadcasts reach from one they do not). */
+  #subnets: [number, number][] = [];
   #stopped = false;
   #log = logger("mdns");
   #c = { datagramsIn: 0, datagramsOut: 0, bytesIn: 0, bytesOut: 0, queriesAnswered: 0, sendErrors: 0 };
@@ -74,6 +78,10 @@ export class MdnsService implements Service {
       maxCandidates: o.maxPeers,
       answered: (address) => o.roster.countAt(address) > 0,
       known: (id) => o.roster.get(id) !== undefined,
+      onLink: (address) => {
+        const a = parseIPv4(address);
+        return a !== undefined && this.#subnets.some(([net, mask]) => ((a & mask) >>> 0) === net);
+      },
     });
   }
 
@@ -90,6 +98,15 @@ export class MdnsService implements Service {
   #reconcile(interfaces: BroadcastTarget[]): void {
     if (this.#stopped) return;
     const want = new Map(interfaces.filter((t) => !t.address.startsWith("127.")).map((t) => [t.address, t]));
+    try {
+      this.#subnets = [];
+      for (const a of this.#ctx.io.readInterfaces().addresses) {
+        const [addr, mask] = [parseIPv4(a.address), parseIPv4(a.netmask)];
+        if (want.has(a.address) && addr !== undefined && mask !== undefined) {
+          this.#subnets.push([(addr & mask) >>> 0, mask]);
+        }
+      }
+    } catch { /* Targets warns about unreadable interfaces */ }
     for (const [address, link] of this.#links) {
       if (!want.has(address)) {
         this.#close(link);
@@ -197,9 +214,17 @@ export class MdnsService implements Service {
   handleTimeout(now: number): void {
     if (this.#stopped) return;
     if (this.#nextQuery !== undefined && now >= this.#nextQuery) {
-      const query: DnsMessage = { type: "query", questions: [{ name: SERVICE, type: "PTR" }] };
+      const query: DnsMessage = {
+        type: "query",
+        questions: [{ name: SERVICE, type: "PTR" }],
+        answers: this.browser.knownAnswers(now),
+      };
       for (const link of this.#links.values()) this.#send(link, query);
-      this.#nextQuery = this.#queryAt.shift() ?? now + REQUERY_MS;
+      this.#nextQuery = this.#queryAt.shift();
+      if (this.#nextQuery === undefined) {
+        this.#nextQuery = now + this.#requeryGap;
+        this.#requeryGap = Math.min(this.#requeryGap * 2, MAX_REQUERY_MS);
+      }
     }
     while (this.#announceAt[0] !== undefined && now >= this.#announceAt[0]) {
       this.#announceAt.shift();
