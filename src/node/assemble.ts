@@ -36,6 +36,7 @@ import { NotifyService } from "./services/notify.ts";
 import { GdbusBus } from "./desktop_bus.ts";
 import { logger } from "../common/log.ts";
 import { MdnsService } from "./services/mdns.ts";
+import { PeerExchangeService } from "./services/peer_exchange.ts";
 import { instanceLabel } from "../protocol/dnssd.ts";
 
 /** The sockets a daemon with these options binds. */
@@ -272,6 +273,13 @@ export async function assemble(o: {
     busy: () => lanchat.discovery.self.presence === "busy",
     messageJson: (m) => conversations.messageJson(m),
   });
+  const peerExchange = new PeerExchangeService({
+    lanchat,
+    targets,
+    known: () => directory.known(),
+    self: { id: identity.id, incarnation: o.incarnation },
+    maxPeers: options.maxPeers ?? 1024,
+  });
   const services: Service[] = [
     lanchat,
     messaging,
@@ -284,6 +292,7 @@ export async function assemble(o: {
     ...(autoReply ? [autoReply] : []),
     ...(notify ? [notify] : []),
     ...(mdns ? [mdns] : []),
+    peerExchange,
     new StorageService(store),
     memory,
   ];

@@ -41,7 +41,7 @@ export class Targets {
   #listeners: ((t: Targets) => void)[] = [];
   /** `--peer` hosts as last resolved, and the endpoints DNS-SD found (see {@link setDiscovered}). */
   #configured: Endpoint[] = [];
-  #discovered: Endpoint[] = [];
+  #discovered = new Map<string, Endpoint[]>();
 
   constructor(io: DaemonIo, options: TargetOptions, notices: Notices) {
     this.#io = io;
@@ -110,18 +110,25 @@ export class Targets {
   }
 
   /**
-   * Endpoints found by DNS-SD (node/services/mdns.ts): announced to like
-   * `--peer` hosts, so that a node found there gets this node's signed
-   * hello and answers with its own.
+   * Endpoints found by `source` (DNS-SD, peer exchange, the known-peer
+   * cache): announced to like `--peer` hosts, so that a node found there
+   * gets this node's signed hello and answers with its own.
    */
-  setDiscovered(endpoints: Endpoint[]): void {
-    this.#discovered = endpoints;
+  setDiscovered(source: string, endpoints: Endpoint[]): void {
+    this.#discovered.set(source, endpoints);
     this.#publish();
   }
 
   #publish(): void {
-    const seen = new Set(this.#configured.map((e) => `${e.address}:${e.port}`));
-    this.statics = [...this.#configured, ...this.#discovered.filter((e) => !seen.has(`${e.address}:${e.port}`))];
+    const seen = new Set<string>();
+    const statics: Endpoint[] = [];
+    for (const e of [...this.#configured, ...[...this.#discovered.values()].flat()]) {
+      const key = `${e.address}:${e.port}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      statics.push(e);
+    }
+    this.statics = statics;
     for (const l of this.#listeners) l(this);
   }
 }

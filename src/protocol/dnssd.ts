@@ -353,6 +353,15 @@ export class Browser {
   take(msg: DnsMessage, source: string, now: number): void {
     const { instances, bad } = readInstances(msg);
     this.counters.dropped["bad-record"] += bad;
+    this.offer(instances, source, now);
+  }
+
+  /**
+   * Takes instances learnt from `source` (a responder, a peer's list, this
+   * node's own cache), checked already: each is a candidate to probe,
+   * within the bounds.
+   */
+  offer(instances: readonly Instance[], source: string, now: number): void {
     for (const inst of instances) {
       this.counters.instancesSeen++;
       if (inst.id === this.#o.selfId) continue;

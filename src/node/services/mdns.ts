@@ -36,7 +36,8 @@ import {
 } from "../../protocol/dnssd.ts";
 import type { Roster } from "../../protocol/roster.ts";
 import type { MetricsWriter } from "../metrics.ts";
-import { type BroadcastTarget, parseIPv4 } from "../net_address.ts";
+import type { BroadcastTarget } from "../net_address.ts";
+import { OnLink } from "../on_link.ts";
 import type { Service, ServiceContext } from "../service.ts";
 import type { Targets } from "../targets.ts";
 
@@ -64,8 +65,8 @@ export class MdnsService implements Service {
   #announceAt: number[] = [];
   #nextQuery: number | undefined;
   #requeryGap = REQUERY_MS;
-  /** Our subnets, as [network, mask] (to tell a node our broadcasts reach from one they do not). */
-  #subnets: [number, number][] = [];
+  /** Our subnets (to tell a node our broadcasts reach from one they do not). */
+  #onLink = new OnLink();
   #stopped = false;
   #log = logger("mdns");
   #c = { datagramsIn: 0, datagramsOut: 0, bytesIn: 0, bytesOut: 0, queriesAnswered: 0, sendErrors: 0 };
@@ -78,10 +79,7 @@ export class MdnsService implements Service {
       maxCandidates: o.maxPeers,
       answered: (address) => o.roster.countAt(address) > 0,
       known: (id) => o.roster.get(id) !== undefined,
-      onLink: (address) => {
-        const a = parseIPv4(address);
-        return a !== undefined && this.#subnets.some(([net, mask]) => ((a & mask) >>> 0) === net);
-      },
+      onLink: (address) => this.#onLink.has(address),
     });
   }
 
@@ -98,15 +96,7 @@ export class MdnsService implements Service {
   #reconcile(interfaces: BroadcastTarget[]): void {
     if (this.#stopped) return;
     const want = new Map(interfaces.filter((t) => !t.address.startsWith("127.")).map((t) => [t.address, t]));
-    try {
-      this.#subnets = [];
-      for (const a of this.#ctx.io.readInterfaces().addresses) {
-        const [addr, mask] = [parseIPv4(a.address), parseIPv4(a.netmask)];
-        if (want.has(a.address) && addr !== undefined && mask !== undefined) {
-          this.#subnets.push([(addr & mask) >>> 0, mask]);
-        }
-      }
-    } catch { /* Targets warns about unreadable interfaces */ }
+    this.#onLink.refresh(this.#ctx.io, interfaces);
     for (const [address, link] of this.#links) {
       if (!want.has(address)) {
         this.#close(link);
@@ -208,7 +198,7 @@ export class MdnsService implements Service {
 
   #sync(): void {
     const { changed, endpoints } = this.browser.endpoints();
-    if (changed) this.#targets.setDiscovered(endpoints);
+    if (changed) this.#targets.setDiscovered("mdns", endpoints);
   }
 
   handleTimeout(now: number): void {
