@@ -463,6 +463,22 @@ export class Browser {
     return next === Infinity ? undefined : next;
   }
 
+  /**
+   * When the driver should call {@link tick} next, at `now`: the next
+   * deadline, and twice a second while a candidate is probed (its answer
+   * is a roster join, which the browser does not see come).
+   */
+  nextWake(now: number): number | undefined {
+    let next = this.nextDeadline() ?? Infinity;
+    for (const c of this.#candidates.values()) {
+      if (c.probingSince !== undefined) {
+        next = Math.min(next, now + 500);
+        break;
+      }
+    }
+    return next === Infinity ? undefined : next;
+  }
+
   /** The endpoints discovery sends hellos to; `changed` when they differ from the last call's. */
   endpoints(): { changed: boolean; endpoints: Endpoint[] } {
     const changed = this.#changed;

@@ -6,7 +6,7 @@
  * deno-facts.md says), with the reflector on or off; Avahi's tools run
  * inside that mount namespace through {@link RoutedLan.avahi}.
  */
-import { sh } from "../../scripts/lan.ts";
+import { deleteNamespaces, sh } from "../../scripts/lan.ts";
 
 export interface RoutedHost {
   ns: string;
@@ -101,17 +101,7 @@ export async function createRoutedLan(perSide: number): Promise<RoutedLan> {
       }).spawn();
     },
     async destroy() {
-      for (const ns of [...created].reverse()) {
-        try {
-          const pids = (await sh("ip", ["netns", "pids", ns])).split(/\s+/).filter(Boolean).map(Number);
-          for (const pid of pids) {
-            try {
-              Deno.kill(pid, "SIGKILL");
-            } catch { /* gone */ }
-          }
-        } catch { /* gone */ }
-        await sh("ip", ["netns", "delete", ns]).catch(() => {});
-      }
+      await deleteNamespaces(created);
       if (holder) await holder.status.catch(() => {});
       await holder?.stdout.cancel().catch(() => {});
       await holder?.stderr.cancel().catch(() => {});

@@ -215,3 +215,14 @@ Deno.test("an answered node on our own subnet is not sent unicast hellos besides
   b.tick(100);
   assert.deepEqual(b.endpoints(), { changed: true, endpoints: [{ address: "198.18.0.139", port: 47475 }] });
 });
+
+Deno.test("a browser wakes twice a second while it probes, else at its next deadline, else never", () => {
+  const answered = new Set<string>();
+  const b = browser({ answered });
+  assert.equal(b.nextWake(0), undefined);
+  b.take(wire(recordsOf("bob", ID_B, "198.18.0.139")), "198.18.0.1", 0);
+  assert.equal(b.nextWake(100), 600);
+  answered.add("198.18.0.139");
+  b.tick(200);
+  assert.equal(b.nextWake(300), 120_000, "the SRV's TTL");
+});

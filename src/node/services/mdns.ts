@@ -235,9 +235,7 @@ export class MdnsService implements Service {
     if (this.#stopped) return undefined;
     let next = Math.min(this.#nextQuery ?? Infinity, this.#announceAt[0] ?? Infinity);
     for (const link of this.#links.values()) next = Math.min(next, link.answerDue ?? Infinity);
-    // While a candidate is probed, its answer (a roster join) is looked for twice a second.
-    const probing = this.browser.list().some((c) => c.state === "probing");
-    next = Math.min(next, this.browser.nextDeadline() ?? Infinity, probing ? this.#ctx.io.now() + 500 : Infinity);
+    next = Math.min(next, this.browser.nextWake(this.#ctx.io.now()) ?? Infinity);
     return next === Infinity ? undefined : next;
   }
 

@@ -172,12 +172,7 @@ export class PeerExchangeService implements Service {
   }
 
   pollTimeout(): number | undefined {
-    const probing = this.browser.list().some((c) => c.state === "probing");
-    const next = Math.min(
-      this.#nextAsk,
-      this.browser.nextDeadline() ?? Infinity,
-      probing ? this.#ctx.io.now() + 500 : Infinity,
-    );
+    const next = Math.min(this.#nextAsk, this.browser.nextWake(this.#ctx.io.now()) ?? Infinity);
     return next === Infinity ? undefined : next;
   }
 
