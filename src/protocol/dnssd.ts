@@ -156,6 +156,27 @@ function asksForName(query: DnsMessage, ad: Advertised): boolean {
   return false;
 }
 
+/**
+ * Whether a response claims our instance name for another host (an SRV of
+ * that name with another target: two nodes with one display name). RFC 6763
+ * §9 has the later one rename; see {@link renamed}.
+ */
+export function claimsOurName(msg: DnsMessage, ad: Advertised): boolean {
+  const ours = instanceName(ad.instance).toLowerCase();
+  const target = `${ad.host}.local`.toLowerCase();
+  for (const r of [...(msg.answers ?? []), ...(msg.additionals ?? [])].slice(0, MAX_RECORDS)) {
+    if (r?.type !== "SRV" || typeof r.name !== "string" || r.name.toLowerCase() !== ours) continue;
+    if (typeof r.data?.target === "string" && r.data.target.toLowerCase() !== target && r.ttl !== 0) return true;
+  }
+  return false;
+}
+
+/** Our instance label made unique by the start of our node id: `name (1a2b)`. */
+export function renamed(label: string, id: string): string {
+  const suffix = ` (${id.slice(0, 4)})`;
+  return instanceLabel(label.endsWith(suffix) ? label : `${[...label].slice(0, 56).join("")}${suffix}`);
+}
+
 /** One instance read from a response. */
 export interface Instance {
   /** The instance label. */

@@ -8,6 +8,7 @@ import {
   type Advertised,
   asksForUs,
   Browser,
+  claimsOurName,
   type DnsMessage,
   type DnsRecord,
   instanceLabel,
@@ -17,6 +18,7 @@ import {
   PROBE_WINDOW_MS,
   RATE_WINDOW_MS,
   readInstances,
+  renamed,
   SERVICE,
   serviceRecords,
 } from "../../src/protocol/dnssd.ts";
@@ -225,4 +227,18 @@ Deno.test("a browser wakes twice a second while it probes, else at its next dead
   answered.add("198.18.0.139");
   b.tick(200);
   assert.equal(b.nextWake(300), 120_000, "the SRV's TTL");
+});
+
+Deno.test("two nodes with one display name: the SRV of another host under our name is a claim; we rename once", () => {
+  const other = wire(serviceRecords({ ...AD, host: "lanchat-bbbb", id: ID_B }, ["198.18.0.12"]));
+  assert.ok(claimsOurName(other, AD));
+  assert.ok(!claimsOurName(wire(serviceRecords(AD, ["198.18.0.11"])), AD), "our own records, looped back");
+  assert.ok(
+    !claimsOurName(wire(serviceRecords({ ...AD, host: "lanchat-bbbb" }, ["198.18.0.12"], true)), AD),
+    "a goodbye",
+  );
+  const label = renamed("alice", ID_A);
+  assert.equal(label, "alice (aaaa)");
+  assert.equal(renamed(label, ID_A), label, "not again");
+  assert.ok(new TextEncoder().encode(renamed("é".repeat(31), ID_A)).length <= 63);
 });

@@ -24,12 +24,14 @@ import {
   ANNOUNCE_AT_MS,
   asksForUs,
   Browser,
+  claimsOurName,
   type DnsMessage,
   MAX_MDNS_BYTES,
   MAX_REQUERY_MS,
   MDNS_GROUP,
   MDNS_PORT,
   QUERY_AT_MS,
+  renamed,
   REQUERY_MS,
   SERVICE,
   serviceRecords,
@@ -167,6 +169,17 @@ export class MdnsService implements Service {
       }
       this.#c.queriesAnswered++;
     } else {
+      if (claimsOurName(msg, this.#ad)) {
+        const before = this.#ad.instance;
+        this.#ad.instance = renamed(before, this.#ad.id);
+        if (this.#ad.instance !== before) {
+          this.#log.info("mDNS: another node is advertised as {before}: this one is {after} now", {
+            before,
+            after: this.#ad.instance,
+          });
+          for (const l of this.#links.values()) this.#send(l, this.#response(l));
+        }
+      }
       this.browser.take(msg, from, now);
       this.browser.tick(now);
       this.#sync();
