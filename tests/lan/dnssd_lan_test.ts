@@ -7,11 +7,11 @@
  * a live node on the other side brings that node in. Needs root and Avahi.
  */
 import assert from "node:assert/strict";
-import { lanUnavailable } from "../../scripts/lan.ts";
+import { createLan, type LanHost, lanUnavailable, sh } from "../../scripts/lan.ts";
 import type { TransferJson } from "../../src/api/types.ts";
 import { DaemonProcess, killAll, runCli, tempDataDir, until } from "../support/daemon_process.ts";
 import { avahiUnavailable, createRoutedLan, type RoutedHost, type RoutedLan } from "../support/routed_lan.ts";
-import { peersIn } from "../support/lan_hosts.ts";
+import { peersIn, statusIn } from "../support/lan_hosts.ts";
 
 const unavailable = await lanUnavailable() ?? await avahiUnavailable();
 if (unavailable) console.warn(`DNS-SD LAN tests ignored: ${unavailable}`);
@@ -141,4 +141,76 @@ Deno.test({
         }
       }
     }),
+});
+
+const LIAR = new URL("../support/mdns_liar.ts", import.meta.url).pathname;
+const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
+
+Deno.test({
+  name: "a lying mDNS responder advertising 200 instances at a victim gets none into the roster and few hellos to it",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  fn: async () => {
+    const lan = await createLan(3);
+    try {
+      const [node, liar, victim] = lan.hosts as [LanHost, LanHost, LanHost];
+      // Every UDP datagram to the victim but mDNS, counted on the bridge.
+      await sh(
+        "ip",
+        ["netns", "exec", lan.bridgeNs, "nft", "-f", "-"],
+        [
+          "table bridge victim {",
+          "  chain forward {",
+          "    type filter hook forward priority 0; policy accept;",
+          `    ip daddr ${victim.address} udp dport != 5353 counter`,
+          "  }",
+          "}",
+        ].join("\n"),
+      );
+      await new DaemonProcess(["--name", "node", "--data-dir", tempDataDir(), "--interval", "1s"], {
+        netns: node.ns,
+      }).started();
+      const out = await new Deno.Command("ip", {
+        args: [
+          "netns",
+          "exec",
+          liar.ns,
+          Deno.execPath(),
+          "run",
+          "-A",
+          "--config",
+          CONFIG,
+          LIAR,
+          "--from",
+          liar.address,
+          "--victim",
+          victim.address,
+          "--instances",
+          "200",
+          "--oversize",
+          "20",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      // The probe window passes: every candidate is given up.
+      await new Promise((r) => setTimeout(r, 12_000));
+      const status = await statusIn(node.ns);
+      assert.deepEqual(await peersIn(node.ns), []);
+      assert.equal(status.mdns.candidates.length, 0, JSON.stringify(status.mdns.candidates));
+      const c = status.mdns.counters;
+      assert.ok(c.dropped["rate-limit"] > 0, JSON.stringify(c));
+      assert.ok(c.dropped.oversize > 0, JSON.stringify(c));
+      assert.ok(c.probed <= 16 && c.givenUp === c.probed, JSON.stringify(c));
+      const listed = await sh("ip", ["netns", "exec", lan.bridgeNs, "nft", "list", "table", "bridge", "victim"]);
+      const toVictim = Number(/counter packets (\d+)/.exec(listed)?.[1] ?? -1);
+      console.log(`200 lying instances, 20 oversized datagrams: ${toVictim} datagrams to the victim`);
+      // 8 new candidates per responder per 10 s, each sent a hello at once and one a second for 10 s.
+      assert.ok(toVictim >= 1 && toVictim <= 16 * 12, `${toVictim} datagrams to the victim`);
+    } finally {
+      await killAll();
+      await lan.destroy();
+    }
+  },
 });

@@ -268,6 +268,7 @@ export class MdnsService implements Service {
         instance: this.#ad.instance,
         interfaces: [...this.#links.keys()],
         candidates: this.browser.list(),
+        counters: { ...this.#c, ...this.browser.counters },
       },
     };
   }
