@@ -191,7 +191,36 @@ export interface Instance {
 }
 
 /** Why a response (or a record of it) was not used, counted. */
-export type DnssdDrop = "oversize" | "malformed" | "bad-record" | "full" | "rate-limit" | "backoff";
+export type DnssdDrop = "oversize" | "malformed" | "bad-record" | "full" | "rate-limit" | "backoff" | "flood";
+
+/** mDNS datagrams read a second from one source, and from all: past them a datagram is dropped undecoded. */
+export const DATAGRAMS_PER_SOURCE = 100;
+export const DATAGRAMS_OVERALL = 1000;
+
+/**
+ * The per-second budget of mDNS datagrams decoded, per source and overall,
+ * so that a flood at port 5353 costs a count, not a decode, per datagram.
+ */
+export class DatagramBudget {
+  #second = -1;
+  #all = 0;
+  #bySource = new Map<string, number>();
+
+  /** Whether a datagram from `source` at `now` may be read. */
+  allow(source: string, now: number): boolean {
+    const second = Math.floor(now / 1000);
+    if (second !== this.#second) {
+      this.#second = second;
+      this.#all = 0;
+      this.#bySource.clear();
+    }
+    const mine = this.#bySource.get(source) ?? 0;
+    if (mine >= DATAGRAMS_PER_SOURCE || this.#all >= DATAGRAMS_OVERALL) return false;
+    this.#bySource.set(source, mine + 1);
+    this.#all++;
+    return true;
+  }
+}
 
 /**
  * The `_lanchat._udp` instances a response describes, each complete (SRV
@@ -358,7 +387,7 @@ export class Browser {
     probed: 0,
     answered: 0,
     givenUp: 0,
-    dropped: { oversize: 0, malformed: 0, "bad-record": 0, full: 0, "rate-limit": 0, backoff: 0 },
+    dropped: { oversize: 0, malformed: 0, "bad-record": 0, full: 0, "rate-limit": 0, backoff: 0, flood: 0 },
   };
 
   constructor(o: BrowserOptions) {

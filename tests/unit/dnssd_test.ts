@@ -9,6 +9,9 @@ import {
   asksForUs,
   Browser,
   claimsOurName,
+  DatagramBudget,
+  DATAGRAMS_OVERALL,
+  DATAGRAMS_PER_SOURCE,
   type DnsMessage,
   type DnsRecord,
   instanceLabel,
@@ -241,4 +244,15 @@ Deno.test("two nodes with one display name: the SRV of another host under our na
   assert.equal(label, "alice (aaaa)");
   assert.equal(renamed(label, ID_A), label, "not again");
   assert.ok(new TextEncoder().encode(renamed("é".repeat(31), ID_A)).length <= 63);
+});
+
+Deno.test("mDNS datagrams are read at most 100 a second from one source (a reflector: a whole VLAN) and 1,000 from all", () => {
+  const b = new DatagramBudget();
+  let fromOne = 0;
+  for (let i = 0; i < 200; i++) if (b.allow("198.18.0.66", 10)) fromOne++;
+  assert.equal(fromOne, DATAGRAMS_PER_SOURCE);
+  let fromMany = fromOne;
+  for (let s = 0; s < 20; s++) for (let i = 0; i < 100; i++) if (b.allow(`198.18.1.${s}`, 20)) fromMany++;
+  assert.equal(fromMany, DATAGRAMS_OVERALL);
+  assert.ok(b.allow("198.18.0.66", 1000), "the next second");
 });

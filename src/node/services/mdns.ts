@@ -25,6 +25,7 @@ import {
   asksForUs,
   Browser,
   claimsOurName,
+  DatagramBudget,
   type DnsMessage,
   MAX_MDNS_BYTES,
   MAX_REQUERY_MS,
@@ -70,6 +71,7 @@ export class MdnsService implements Service {
   /** Our subnets (to tell a node our broadcasts reach from one they do not). */
   #onLink = new OnLink();
   #stopped = false;
+  #budget = new DatagramBudget();
   #log = logger("mdns");
   #c = { datagramsIn: 0, datagramsOut: 0, bytesIn: 0, bytesOut: 0, queriesAnswered: 0, sendErrors: 0 };
 
@@ -145,6 +147,10 @@ export class MdnsService implements Service {
     const now = this.#ctx.io.now();
     this.#c.datagramsIn++;
     this.#c.bytesIn += bytes.length;
+    if (!this.#budget.allow(from, now)) {
+      this.browser.counters.dropped.flood++;
+      return;
+    }
     if (bytes.length > MAX_MDNS_BYTES) {
       this.browser.counters.dropped.oversize++;
       return;
