@@ -30,6 +30,9 @@ export const MDNS_GROUP = "224.0.0.251";
 export const MDNS_PORT = 5353;
 /** RFC 6762 §17: an mDNS message is at most 9,000 bytes; larger is dropped unread. */
 export const MAX_MDNS_BYTES = 9000;
+/** SRV targets kept waiting for their A record, and for how long. */
+export const MAX_PENDING = 64;
+export const PENDING_MS = 30_000;
 /** Records of one message looked at; the rest are ignored. */
 export const MAX_RECORDS = 64;
 /** TTL of our records: RFC 6762 §10 recommends 120 s for host records, 4,500 s for the others. */
@@ -228,7 +231,14 @@ export class DatagramBudget {
  * wire checks text, TXT `id` a node id, addresses IPv4 unicast. At most
  * {@link MAX_RECORDS} records are read.
  */
-export function readInstances(msg: DnsMessage): { instances: Instance[]; bad: number } {
+export function readInstances(msg: DnsMessage): {
+  instances: Instance[];
+  bad: number;
+  /** Instances whose SRV target had no A record in the message (it may come in another), by target. */
+  unresolved: Map<string, Omit<Instance, "address">>;
+  /** The A records of the message, by name. */
+  addresses: Map<string, string[]>;
+} {
   const records = [...(msg.answers ?? []), ...(msg.additionals ?? [])].slice(0, MAX_RECORDS);
   let bad = 0;
   const srv = new Map<string, { target: string; port: number; ttl: number }>();
@@ -270,6 +280,7 @@ export function readInstances(msg: DnsMessage): { instances: Instance[]; bad: nu
     }
   }
   const instances: Instance[] = [];
+  const unresolved = new Map<string, Omit<Instance, "address">>();
   for (const full of names) {
     const key = full.toLowerCase();
     if (!key.endsWith(suffix)) {
@@ -286,19 +297,12 @@ export function readInstances(msg: DnsMessage): { instances: Instance[]; bad: nu
     const kv = txt.get(key) ?? {};
     const id = kv.id !== undefined && NODE_ID_PATTERN.test(kv.id) ? kv.id : undefined;
     const version = kv.v !== undefined && /^\d{1,4}$/.test(kv.v) ? Number(kv.v) : undefined;
-    for (const address of a.get(s.target) ?? []) {
-      instances.push({
-        instance: label,
-        id,
-        version,
-        address,
-        port: s.port,
-        ttl: s.ttl,
-        ptrTtl: ptrTtl.get(key) ?? s.ttl,
-      });
-    }
+    const inst = { instance: label, id, version, port: s.port, ttl: s.ttl, ptrTtl: ptrTtl.get(key) ?? s.ttl };
+    const addresses = a.get(s.target);
+    if (!addresses) unresolved.set(s.target, inst);
+    for (const address of addresses ?? []) instances.push({ ...inst, address });
   }
-  return { instances, bad };
+  return { instances, bad, unresolved, addresses: a };
 }
 
 function ttlOf(r: DnsRecord): number {
@@ -379,6 +383,7 @@ export class Browser {
   #o: BrowserOptions;
   #candidates = new Map<string, Candidate>();
   #backoff = new Map<string, number>();
+  #pending = new Map<string, { instance: Omit<Instance, "address">; expires: number }>();
   #newBySource = new Map<string, number[]>();
   #newOverall: number[] = [];
   #changed = false;
@@ -401,9 +406,26 @@ export class Browser {
 
   /** Takes a decoded response from `source` (the responder, or the reflector that repeated it). */
   take(msg: DnsMessage, source: string, now: number): void {
-    const { instances, bad } = readInstances(msg);
+    const { instances, bad, unresolved, addresses } = readInstances(msg);
     this.counters.dropped["bad-record"] += bad;
+    // An SRV whose target's A record comes in a later message (Avahi publishes the two apart) waits for it.
+    for (const [target, inst] of addresses.size > 0 ? this.#pending : []) {
+      const found = addresses.get(target);
+      if (inst.expires <= now || found) this.#pending.delete(target);
+      if (inst.expires <= now) continue;
+      for (const address of found ?? []) instances.push({ ...inst.instance, address });
+    }
+    for (const [target, instance] of unresolved) {
+      if (this.#pending.size >= MAX_PENDING && !this.#pending.has(target)) break;
+      this.#pending.set(target, { instance, expires: now + PENDING_MS });
+    }
     this.offer(instances, source, now);
+  }
+
+  /** SRV targets waiting for their A record (to be asked for), dropping those that waited too long. */
+  unresolvedTargets(now: number): string[] {
+    for (const [target, p] of this.#pending) if (p.expires <= now) this.#pending.delete(target);
+    return [...this.#pending.keys()];
   }
 
   /**

@@ -256,3 +256,19 @@ Deno.test("mDNS datagrams are read at most 100 a second from one source (a refle
   assert.equal(fromMany, DATAGRAMS_OVERALL);
   assert.ok(b.allow("198.18.0.66", 1000), "the next second");
 });
+
+Deno.test("an SRV whose A record comes in a later message (Avahi publishes them apart) is resolved then, not before", () => {
+  const [ptr, srv, txt, a] = recordsOf("bob", ID_B, "198.18.0.139");
+  const b = browser();
+  b.take(wire([ptr!, srv!, txt!]), "198.18.0.1", 0);
+  assert.equal(b.size, 0);
+  assert.deepEqual(b.unresolvedTargets(0), ["h-bob.local"]);
+  b.take(wire([a!]), "198.18.0.1", 1000);
+  assert.deepEqual(b.list().map((c) => [c.address, c.id]), [["198.18.0.139", ID_B]]);
+  assert.deepEqual(b.unresolvedTargets(1000), []);
+  // One that waited past PENDING_MS is dropped.
+  const late = browser();
+  late.take(wire([ptr!, srv!, txt!]), "198.18.0.1", 0);
+  late.take(wire([a!]), "198.18.0.1", 31_000);
+  assert.equal(late.size, 0);
+});

@@ -72,6 +72,7 @@ export class MdnsService implements Service {
   #onLink = new OnLink();
   #stopped = false;
   #budget = new DatagramBudget();
+  #lastAddressQuery = -Infinity;
   #log = logger("mdns");
   #c = { datagramsIn: 0, datagramsOut: 0, bytesIn: 0, bytesOut: 0, queriesAnswered: 0, sendErrors: 0 };
 
@@ -189,8 +190,19 @@ export class MdnsService implements Service {
       this.browser.take(msg, from, now);
       this.browser.tick(now);
       this.#sync();
+      this.#askAddresses(now);
     }
     this.#ctx.changed();
+  }
+
+  /** Asks for the A records of SRV targets that came without one (at most once a second). */
+  #askAddresses(now: number): void {
+    if (now - this.#lastAddressQuery < 1000) return;
+    const targets = this.browser.unresolvedTargets(now).slice(0, 16);
+    if (targets.length === 0) return;
+    this.#lastAddressQuery = now;
+    const query: DnsMessage = { type: "query", questions: targets.map((name) => ({ name, type: "A" })) };
+    for (const link of this.#links.values()) this.#send(link, query);
   }
 
   #response(link: Link, goodbye = false): DnsMessage {
