@@ -73,6 +73,21 @@ export async function lanUnavailable(): Promise<string | undefined> {
   return undefined;
 }
 
+/** Kills the processes left in these namespaces (by pid) and deletes them, the last made first. */
+export async function deleteNamespaces(created: readonly string[]): Promise<void> {
+  for (const ns of [...created].reverse()) {
+    try {
+      const pids = (await sh("ip", ["netns", "pids", ns])).split(/\s+/).filter(Boolean).map(Number);
+      for (const pid of pids) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch { /* gone */ }
+      }
+    } catch { /* namespace already gone */ }
+    await sh("ip", ["netns", "delete", ns]).catch(() => {});
+  }
+}
+
 /** Builds a lab of `n` hosts (at most 200). */
 export async function createLan(n: number, prefix = `lc${crypto.randomUUID().slice(0, 6)}`): Promise<Lan> {
   if (n < 1 || n > 200) throw new RangeError(`A lab has 1 to 200 hosts, not ${n}`);
@@ -111,19 +126,7 @@ export async function createLan(n: number, prefix = `lc${crypto.randomUUID().sli
     },
     cutLink: (h) => sh("ip", ["-n", bridgeNs, "link", "set", h.bridgePort, "down"]).then(() => {}),
     restoreLink: (h) => sh("ip", ["-n", bridgeNs, "link", "set", h.bridgePort, "up"]).then(() => {}),
-    async destroy() {
-      for (const ns of [...created].reverse()) {
-        try {
-          const pids = (await sh("ip", ["netns", "pids", ns])).split(/\s+/).filter(Boolean).map(Number);
-          for (const pid of pids) {
-            try {
-              Deno.kill(pid, "SIGKILL");
-            } catch { /* gone */ }
-          }
-        } catch { /* namespace already gone */ }
-        await sh("ip", ["netns", "delete", ns]).catch(() => {});
-      }
-    },
+    destroy: () => deleteNamespaces(created),
   };
   try {
     await sh("ip", ["netns", "add", bridgeNs]);

@@ -62,6 +62,7 @@ interface DaemonFlags {
   readReceipts: boolean;
   requireEncryption?: boolean;
   notify: boolean;
+  mdns: boolean;
 }
 
 export function registerDaemon(program: Command): void {
@@ -138,6 +139,10 @@ export function registerDaemon(program: Command): void {
     .option("--ipmsg-port <port>", "IP Messenger UDP port", parsePort, 2425)
     .option("--ipmsg-group <name>", "group shown to IP Messenger users", "lanchat")
     .option("--no-read-receipts", "never tell a peer that its messages were read")
+    .option(
+      "--no-mdns",
+      "neither advertise _lanchat._udp.local by mDNS/DNS-SD nor browse for it (by default both, on the interfaces announced on)",
+    )
     .option(
       "--no-notify",
       "no desktop notifications (by default a message that comes while no web page is open pops up on the session bus, unless busy)",
@@ -217,6 +222,7 @@ export function registerDaemon(program: Command): void {
         readReceipts: flags.readReceipts,
         requireEncryption: flags.requireEncryption ?? false,
         notify: flags.notify,
+        mdns: flags.mdns,
         files: {
           // Absolute, so that `lanchat accept` can say where files go wherever it runs.
           downloads: flags.downloads === undefined ? undefined : resolve(flags.downloads),

@@ -36,6 +36,9 @@ import type { SelfKey } from "./verify.ts";
 import { NotifyService } from "./services/notify.ts";
 import { GdbusBus } from "./desktop_bus.ts";
 import { logger } from "../common/log.ts";
+import { MdnsService } from "./services/mdns.ts";
+import { PeerExchangeService } from "./services/peer_exchange.ts";
+import { instanceLabel } from "../protocol/dnssd.ts";
 
 /** The sockets a daemon with these options binds. */
 export function socketSpecs(options: DaemonOptions): SocketSpec[] {
@@ -209,6 +212,21 @@ export async function assemble(o: {
   conversations.groupName = (id) => groups.groupName(id);
   const thread = new ThreadService({ store, conversations, groups });
   const memory = new MemoryService();
+  // DNS-SD (mDNS) on a real network only, unless --no-mdns.
+  const mdns = options.mdns !== false && io.openMulticast4
+    ? new MdnsService({
+      ad: {
+        instance: instanceLabel(lanchat.discovery.self.name),
+        host: `lanchat-${identity.id.slice(0, 12)}`,
+        id: identity.id,
+        port: o.ports.unicast,
+        discoveryPort: o.ports.discovery,
+      },
+      targets,
+      roster: lanchat.discovery.roster,
+      maxPeers: options.maxPeers ?? 1024,
+    })
+    : undefined;
   const autoReply = options.awayReply
     ? new AutoReplyService({
       text: options.awayReply,
@@ -260,6 +278,13 @@ export async function assemble(o: {
     busy: () => lanchat.discovery.self.presence === "busy",
     messageJson: (m) => conversations.messageJson(m),
   });
+  const peerExchange = new PeerExchangeService({
+    lanchat,
+    targets,
+    known: () => directory.known(),
+    self: { id: identity.id, incarnation: o.incarnation },
+    maxPeers: options.maxPeers ?? 1024,
+  });
   const services: Service[] = [
     lanchat,
     messaging,
@@ -271,6 +296,8 @@ export async function assemble(o: {
     ...(files ? [files] : []),
     ...(autoReply ? [autoReply] : []),
     ...(notify ? [notify] : []),
+    ...(mdns ? [mdns] : []),
+    peerExchange,
     new StorageService(store),
     memory,
   ];

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import dgram from "node:dgram";
 import { bindUdp, connectTcp, listenTcp, type Transport } from "./transport.ts";
 import { type InterfaceAddress, readInterfaces } from "./net_address.ts";
 import type { DesktopBus } from "./desktop_bus.ts";
@@ -80,6 +81,8 @@ export interface DaemonOptions {
    * `DBUS_SESSION_BUS_ADDRESS` is set (`--no-notify`).
    */
   notify?: boolean;
+  /** Advertise and browse `_lanchat._udp.local` by mDNS (default true; `--no-mdns`). */
+  mdns?: boolean;
   /** The notifier (tests: a fake bus, or gdbus by another path); default `gdbus` on the session bus. */
   desktopBus?: DesktopBus;
 }
@@ -106,6 +109,8 @@ export interface DaemonIo {
   listenTcp?(hostname: string, port: number): Deno.TcpListener;
   connectTcp?(hostname: string, port: number): Promise<Deno.TcpConn>;
   readInterfaces(): { addresses: InterfaceAddress[]; down: Set<string> };
+  /** An IPv4 UDP socket that can join multicast groups (mDNS); a fake network without it runs no mDNS. */
+  openMulticast4?(): dgram.Socket;
   resolve(host: string): Promise<string[]>;
   now(): number;
   hostname(): string;
@@ -118,6 +123,7 @@ export const realIo: DaemonIo = {
   listenTcp,
   connectTcp,
   readInterfaces,
+  openMulticast4: () => dgram.createSocket({ type: "udp4", reuseAddr: true }),
   resolve: (host) => Deno.resolveDns(host, "A"),
   now: () => performance.now(),
   hostname: () => Deno.hostname(),

@@ -39,6 +39,9 @@ export class Targets {
   #notices: Notices;
   #log = logger("daemon");
   #listeners: ((t: Targets) => void)[] = [];
+  /** `--peer` hosts as last resolved, and the endpoints DNS-SD found (see {@link setDiscovered}). */
+  #configured: Endpoint[] = [];
+  #discovered = new Map<string, Endpoint[]>();
 
   constructor(io: DaemonIo, options: TargetOptions, notices: Notices) {
     this.#io = io;
@@ -102,6 +105,29 @@ export class Targets {
     }
     this.interfaces = interfaces;
     this.broadcast = broadcast;
+    this.#configured = statics;
+    this.#publish();
+  }
+
+  /**
+   * Endpoints found by `source` (DNS-SD, peer exchange, the known-peer
+   * cache): announced to like `--peer` hosts, so that a node found there
+   * gets this node's signed hello and answers with its own.
+   */
+  setDiscovered(source: string, endpoints: Endpoint[]): void {
+    this.#discovered.set(source, endpoints);
+    this.#publish();
+  }
+
+  #publish(): void {
+    const seen = new Set<string>();
+    const statics: Endpoint[] = [];
+    for (const e of [...this.#configured, ...[...this.#discovered.values()].flat()]) {
+      const key = `${e.address}:${e.port}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      statics.push(e);
+    }
     this.statics = statics;
     for (const l of this.#listeners) l(this);
   }

@@ -161,7 +161,7 @@ export class Discovery {
       bytesIn: 0,
       bytesOut: 0,
       dropped: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
-      received: { hello: 0, goodbye: 0, ping: 0, pong: 0, msg: 0, ack: 0, read: 0, note: 0 },
+      received: { hello: 0, goodbye: 0, ping: 0, pong: 0, msg: 0, ack: 0, read: 0, note: 0, peers: 0 },
       peersJoined: 0,
       peersRestarted: 0,
       peersLeft: { goodbye: 0, timeout: 0 },

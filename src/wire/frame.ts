@@ -41,6 +41,7 @@ export const PacketType = {
   ack: 6,
   read: 7,
   note: 8,
+  peers: 9,
 } as const;
 export type PacketTypeName = keyof typeof PacketType;
 export type PacketTypeNumber = (typeof PacketType)[PacketTypeName];

@@ -5,3 +5,4 @@
  */
 export * from "./frame.ts";
 export * from "./packets.ts";
+export * from "./peer_list.ts";

@@ -14,6 +14,7 @@ import {
   type RawFrame,
   reject,
 } from "./frame.ts";
+import { type PeerList, peerListFields, validatePeerList } from "./peer_list.ts";
 
 /** A node id: 32 lowercase hex characters (128 bits of SHA-256 of the node's public key). */
 export const NODE_ID_PATTERN = /^[0-9a-f]{32}$/;
@@ -218,7 +219,7 @@ export interface Note {
   note: string;
 }
 
-export type Packet = Hello | Goodbye | Ping | Pong | Msg | Ack | Read | Note;
+export type Packet = Hello | Goodbye | Ping | Pong | Msg | Ack | Read | Note | PeerList;
 
 /** The byte span [start, end) of fragment `index` of a text of `length` bytes cut into `count` fragments. */
 export function fragmentSpan(length: number, count: number, index: number): [number, number] {
@@ -262,6 +263,8 @@ export function encodePacket(packet: Packet): Uint8Array {
       });
     case "goodbye":
       return encodeFrame(PacketType.goodbye, { id: packet.id, inc: packet.incarnation });
+    case "peers":
+      return encodeFrame(PacketType.peers, peerListFields(packet));
     case "ping":
       return encodeFrame(PacketType.ping, { id: packet.id, inc: packet.incarnation, n: packet.nonce });
     case "pong":
@@ -402,6 +405,11 @@ function validate(frame: RawFrame): Packet {
         messageId: hex32(b, "m"),
         ack: optionalBool(b, "ack"),
       };
+    case PacketType.peers: {
+      const list = validatePeerList(b, id, incarnation);
+      if (typeof list === "string") throw new FieldError(list);
+      return list;
+    }
     default:
       // decodeFrame only passes known types; a new type must be added here.
       throw new FieldError(`no validator for packet type ${frame.type}`);

@@ -127,7 +127,10 @@ const LONG_FILES: Record<string, string> = {};
 /** The files of src/ over `max` lines that `allowed` does not name, with their sizes. */
 function oversized(files: string[], max: number, allowed: Record<string, string>): string[] {
   return files
-    .map((f) => ({ f: f.slice(SRC.pathname.length), lines: Deno.readTextFileSync(f).split("\n").length - 1 }))
+    .map((f) => ({
+      f: f.startsWith(SRC.pathname) ? f.slice(SRC.pathname.length) : f,
+      lines: Deno.readTextFileSync(f).split("\n").length - 1,
+    }))
     .filter(({ f, lines }) => lines > max && allowed[f] === undefined)
     .map(({ f, lines }) => `${f}: ${lines} lines`);
 }

@@ -1,0 +1,34 @@
+/**
+ * Whether an address is on one of this host's subnets (its broadcasts reach
+ * us), from the interfaces announced on: a node there needs no unicast
+ * hellos besides the broadcast.
+ *
+ * @module
+ */
+import { type BroadcastTarget, parseIPv4 } from "./net_address.ts";
+import type { DaemonIo } from "./options.ts";
+
+export class OnLink {
+  /** [network, mask] of each subnet. */
+  #subnets: [number, number][] = [];
+
+  /** Re-reads the netmasks of the interfaces in `targets`. */
+  refresh(io: DaemonIo, targets: readonly BroadcastTarget[]): void {
+    const want = new Set(targets.map((t) => t.address));
+    const subnets: [number, number][] = [];
+    try {
+      for (const a of io.readInterfaces().addresses) {
+        const [addr, mask] = [parseIPv4(a.address), parseIPv4(a.netmask)];
+        if (want.has(a.address) && addr !== undefined && mask !== undefined) subnets.push([(addr & mask) >>> 0, mask]);
+      }
+    } catch {
+      return; // Targets warns about unreadable interfaces; the last subnets stay
+    }
+    this.#subnets = subnets;
+  }
+
+  has(address: string): boolean {
+    const a = parseIPv4(address);
+    return a !== undefined && this.#subnets.some(([net, mask]) => ((a & mask) >>> 0) === net);
+  }
+}
