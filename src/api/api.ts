@@ -79,7 +79,12 @@ export interface Api {
 export interface GroupsApi {
   list(): GroupJson[];
   lookup(query: string): GroupLookup;
-  create(name: string, members: string[]): Promise<{ group: GroupJson; message: StoredMessage }>;
+  /** GroupNameTakenError: this node is in a group of that name already (409), unless `sameName`. */
+  create(
+    name: string,
+    members: string[],
+    options?: { sameName?: boolean },
+  ): Promise<{ group: GroupJson; message: StoredMessage }>;
   add(id: string, members: string[]): Promise<{ group: GroupJson; message: StoredMessage }>;
   leave(id: string): Promise<{ group: GroupJson; message: StoredMessage }>;
   send(id: string, text: string, replyTo?: string): Promise<StoredMessage>;

@@ -1,7 +1,9 @@
 /**
  * Reading a request and writing an error, for the API's routes: bodies read
  * under a size limit as UTF-8 and JSON, the common fields checked with
- * messages that say what is wrong, and errors as JSON `{error, status}`.
+ * messages that say what is wrong, and errors as JSON `{error, status}`
+ * (with a `code` where a client words the error itself: `body_too_large`,
+ * `text_too_large` and `text_empty`, `bad_field` with its `field`).
  *
  * @module
  */
@@ -96,13 +98,21 @@ export function jsonError(status: number, message: string, headers: HeadersInit 
 /** Reads a request body of at most `limit` bytes as UTF-8 text. */
 export async function readBody(req: Request, limit = MAX_BODY_BYTES): Promise<string> {
   const declared = Number(req.headers.get("content-length") ?? NaN);
-  if (declared > limit) throw new HttpError(413, `Body is ${declared} bytes; the limit is ${limit}`);
+  if (declared > limit) {
+    throw new HttpError(413, `Body is ${declared} bytes; the limit is ${limit}`, {
+      code: "body_too_large",
+      size: declared,
+      limit,
+    });
+  }
   if (!req.body) return "";
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of req.body) {
     total += chunk.length;
-    if (total > limit) throw new HttpError(413, `Body is over the ${limit}-byte limit`);
+    if (total > limit) {
+      throw new HttpError(413, `Body is over the ${limit}-byte limit`, { code: "body_too_large", limit });
+    }
     chunks.push(chunk);
   }
   const all = new Uint8Array(total);
@@ -143,8 +153,10 @@ export function parseWait(url: URL): number {
 }
 
 export function checkText(v: unknown): string {
-  if (typeof v !== "string") throw new HttpError(400, 'Field "text" must be a string');
-  if (v.trim() === "") throw new HttpError(400, 'Field "text" is empty: nothing to send');
+  if (typeof v !== "string") {
+    throw new HttpError(400, 'Field "text" must be a string', { code: "bad_field", field: "text" });
+  }
+  if (v.trim() === "") throw new HttpError(400, 'Field "text" is empty: nothing to send', { code: "text_empty" });
   if (v.includes(MACHINE_LINE)) {
     throw new HttpError(
       400,
@@ -153,7 +165,11 @@ export function checkText(v: unknown): string {
   }
   const bytes = new TextEncoder().encode(v).length;
   if (bytes > MAX_TEXT_BYTES) {
-    throw new HttpError(413, `Text is ${bytes} bytes; the limit is ${MAX_TEXT_BYTES} (64 KiB)`);
+    throw new HttpError(413, `Text is ${bytes} bytes; the limit is ${MAX_TEXT_BYTES} (64 KiB)`, {
+      code: "text_too_large",
+      size: bytes,
+      limit: MAX_TEXT_BYTES,
+    });
   }
   return v;
 }

@@ -2,18 +2,20 @@
 import type { Command } from "commander";
 import type { MessageJson } from "../api/types.ts";
 import { daemonUrl, request } from "./client.ts";
-import { EXIT, httpOption, outcome, parseWaitSeconds } from "./options.ts";
-import { describeOutcome, readStdin } from "./send.ts";
+import { EXIT, httpOption, outcome, waitOption } from "./options.ts";
+import { checkMessageText, describeOutcome, readStdin } from "./send.ts";
+import { encodingOption } from "./text_input.ts";
 
 export function registerBroadcast(program: Command): void {
   program.command("broadcast")
     .description("Send a message to every peer online, each as its own reliable message")
     .argument("<text>", 'the message; "-" reads it from standard input')
-    .option("--wait <seconds>", "how long to wait for delivery", parseWaitSeconds, 5)
+    .addOption(waitOption("how long to wait for delivery", 5))
     .option("--json", "print the results as JSON")
+    .addOption(encodingOption())
     .addOption(httpOption())
-    .action(async (text: string, opts: { wait: number; json?: boolean; http?: string }) => {
-      const body = text === "-" ? (await readStdin()).replace(/\n$/, "") : text;
+    .action(async (text: string, opts: { wait: number; json?: boolean; encoding?: string; http?: string }) => {
+      const body = checkMessageText(text === "-" ? (await readStdin(opts.encoding)).replace(/\n$/, "") : text, "PEER");
       const { body: r } = await request<{ peers: number; results: MessageJson[] }>(
         daemonUrl(opts.http),
         `/broadcast?wait=${opts.wait}`,

@@ -32,6 +32,8 @@ import { resolveGroup } from "./group.ts";
 import { marksTail, offeredLine, ShownStates, stateLine, stateMark, stateRank } from "./marks.ts";
 import { OfferTransfers } from "./offers.ts";
 import { InvalidArgumentError } from "commander";
+import { encodingOption, inputLines } from "./text_input.ts";
+import { apiErrorWords } from "./api_words.ts";
 
 const DRAIN_MS = 5000;
 
@@ -63,8 +65,9 @@ export function registerChat(program: Command): void {
       parseLast,
       CHAT_LAST,
     )
+    .addOption(encodingOption())
     .addOption(httpOption())
-    .action(async (query: string, opts: { http?: string; last: number }) => {
+    .action(async (query: string, opts: { http?: string; last: number; encoding?: string }) => {
       const base = daemonUrl(opts.http);
       // A group: its messages, from any member, are the conversation; what is typed goes to all of them.
       const group = query.startsWith("@") ? await resolveGroup(base, query) : undefined;
@@ -159,7 +162,8 @@ export function registerChat(program: Command): void {
         } catch (e) {
           if (e instanceof NoDaemonError) return false;
           failed = true;
-          out(`(not sent: ${printableLine(e instanceof ApiError ? e.message : (e as Error).message)})`);
+          const why = e instanceof ApiError ? apiErrorWords(e, ["chat", query]).lines[0] : (e as Error).message;
+          out(`(not sent: ${printableLine(why ?? "")})`);
           return true;
         }
       };
@@ -242,7 +246,8 @@ export function registerChat(program: Command): void {
         }
       }
       await Promise.race([open, follow]);
-      for await (const line of Deno.stdin.readable.pipeThrough(new TextDecoderStream()).pipeThrough(lines())) {
+      // A line that is not UTF-8 (and no --encoding) is not sent: said, and the exit code is 2.
+      for await (const line of inputLines(Deno.stdin.readable, opts.encoding, (why) => out(`(not sent: ${why})`))) {
         if (line.trim() === "") continue;
         if (!connected || backlog.length > 0 || !(await post(line))) {
           backlog.push(line);
@@ -269,22 +274,4 @@ export function registerChat(program: Command): void {
         outcome.code = EXIT.error;
       }
     });
-}
-
-/** Splits a text stream into lines (without their line ends). */
-function lines(): TransformStream<string, string> {
-  let buf = "";
-  return new TransformStream({
-    transform(chunk, controller) {
-      buf += chunk;
-      let i: number;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        controller.enqueue(buf.slice(0, i).replace(/\r$/, ""));
-        buf = buf.slice(i + 1);
-      }
-    },
-    flush(controller) {
-      if (buf) controller.enqueue(buf);
-    },
-  });
 }

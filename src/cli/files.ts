@@ -19,7 +19,7 @@ import type { TransferJson } from "../api/types.ts";
 import { formatBytes } from "../protocol/files.ts";
 import { printableLine } from "../common/printable.ts";
 import { daemonUrl, getJson, request, table } from "./client.ts";
-import { EXIT, httpOption, outcome, parseWaitSeconds } from "./options.ts";
+import { EXIT, httpOption, outcome, waitOption } from "./options.ts";
 import { filesAndSize } from "./marks.ts";
 
 const ENDED = new Set(["done", "refused", "failed", "cancelled"]);
@@ -61,12 +61,7 @@ export function registerFiles(program: Command): void {
     )
     .argument("<peer>", "node id, id prefix, name, user or address; @NAME for a group (one transfer per member)")
     .argument("<paths...>", "files and folders")
-    .option(
-      "--wait <seconds>",
-      "how long to wait for the peer to accept (the transfer itself is followed to its end)",
-      parseWaitSeconds,
-      30,
-    )
+    .addOption(waitOption("how long to wait for the peer to accept (the transfer itself is followed to its end)", 30))
     .option("--json", "print only the result, as JSON")
     .addOption(httpOption())
     .action(async (peer: string, paths: string[], opts: { wait: number; json?: boolean; http?: string }) => {
@@ -125,11 +120,11 @@ export function registerFiles(program: Command): void {
     );
     if (name === "accept") {
       cmd.option("--to <dir>", "folder to put the files in (on the daemon's host)")
-        .option(
-          "--wait <seconds>",
-          "how long to wait for the sender when it does not send (the transfer itself is followed to its end)",
-          parseWaitSeconds,
-          30,
+        .addOption(
+          waitOption(
+            "how long to wait for the sender when it does not send (the transfer itself is followed to its end)",
+            30,
+          ),
         )
         .option("--no-wait", "say where the files go and return at once (the daemon fetches them by itself)");
     }

@@ -8,17 +8,15 @@ import type { Command } from "commander";
 import type { GroupJson, MessageJson } from "../api/types.ts";
 import { printableLine } from "../common/printable.ts";
 import { daemonUrl, getJson, request, table } from "./client.ts";
-import { httpOption } from "./options.ts";
+import { httpOption, UsageError } from "./options.ts";
+import { memberWords } from "./api_words.ts";
+import { groupNameProblem } from "../protocol/groups.ts";
 
 /** A group by what a user typed (`@NAME`, a name, an id or id prefix), or the API's error. */
 export async function resolveGroup(base: string, query: string): Promise<GroupJson> {
   const q = query.startsWith("@") ? query.slice(1) : query;
+  if (q.trim() === "") throw new UsageError("The group is an empty name: name it by @NAME, its name or its id");
   return await getJson<GroupJson>(base, `/groups/${encodeURIComponent(q)}`);
-}
-
-/** "alice, bob (offline), you" */
-function memberList(g: GroupJson): string {
-  return g.members.map((m) => m.self ? "you" : `${printableLine(m.name)}${m.online ? "" : " (offline)"}`).join(", ");
 }
 
 export function registerGroup(program: Command): void {
@@ -28,13 +26,16 @@ export function registerGroup(program: Command): void {
     .description("Create a group of you and some peers; they are told at once (or when they are back)")
     .argument("<name>", "the group's name, as you will write it after @")
     .argument("<peers...>", "its members besides you: node ids, names, users or addresses")
+    .option("--new", "make it even if you are in a group of that name already (then name each by its id)")
     .addOption(httpOption())
-    .action(async (name: string, peers: string[], opts: { http?: string }) => {
+    .action(async (name: string, peers: string[], opts: { new?: boolean; http?: string }) => {
+      const problem = groupNameProblem(name);
+      if (problem) throw new UsageError(`${problem}${name === "" ? ": give it one, e.g. lab" : ""}`);
       const { body } = await request<{ group: GroupJson }>(daemonUrl(opts.http), "/groups", {
         method: "POST",
-        body: { name, members: peers },
+        body: { name, members: peers, ...(opts.new ? { new: true } : {}) },
       });
-      console.log(`Created @${printableLine(body.group.name)}: ${memberList(body.group)}`);
+      console.log(`Created @${printableLine(body.group.name)}: ${memberWords(body.group)}`);
     });
   group.command("add")
     .description("Add peers to a group you are in; every member is told")
@@ -48,7 +49,7 @@ export function registerGroup(program: Command): void {
         method: "POST",
         body: { members: peers },
       });
-      console.log(`@${printableLine(body.group.name)}: ${memberList(body.group)}`);
+      console.log(`@${printableLine(body.group.name)}: ${memberWords(body.group)}`);
     });
   group.command("leave")
     .description("Leave a group: its members are told, and you get no more of its messages; its history stays")
@@ -71,7 +72,7 @@ export function registerGroup(program: Command): void {
       if (groups.length === 0) {
         return console.log('No groups. Make one with "lanchat group create NAME PEER..."');
       }
-      const rows = groups.map((g) => [`@${g.name}`, memberList(g) + (g.left ? " (you left)" : ""), g.id.slice(0, 12)]);
+      const rows = groups.map((g) => [`@${g.name}`, memberWords(g) + (g.left ? " (you left)" : ""), g.id.slice(0, 12)]);
       Deno.stdout.writeSync(new TextEncoder().encode(table(["GROUP", "MEMBERS", "ID"], rows)));
     });
   group.command("show")

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { InvalidArgumentError, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { textFieldProblem } from "../wire/mod.ts";
 
 /** Exit codes shared by every subcommand. */
@@ -61,11 +61,18 @@ export function formatDuration(ms: number): string {
   return parts.join("");
 }
 
+/** A bare number this large or larger is refused when it would also be a number of milliseconds in range. */
+export const BARE_SECONDS_BELOW = 100;
+
 /**
- * A duration within [minMs, maxMs]. A plain number is taken as seconds only
- * when that fits and the same number of milliseconds does not (`--interval
- * 5` is 5 s); when both or only milliseconds fit, it is an error that says
- * which unit to write, never a silent 33 minutes for `--interval 2000`.
+ * A duration within [minMs, maxMs], one grammar for every flag of every
+ * command (the daemon's `--interval`, `send --wait`, `send-file --wait`):
+ * `ms`, `s`, `m` and `h`, alone or combined (`500ms`, `30s`, `1m30s`,
+ * `1.5s`). A bare number is seconds, as `sleep` takes it (`--wait 5`,
+ * `--interval 0.5`), except that one of 100 or more which would also be a
+ * number of milliseconds in range is refused, saying which unit to write:
+ * never a silent 33 minutes for `--interval 2000`. Out of range, the error
+ * says the range (and `did you mean 500ms?` when that would fit).
  */
 export function parseDurationIn(minMs: number, maxMs: number): (s: string) => number {
   const range = `${formatDuration(minMs)} to ${formatDuration(maxMs)}`;
@@ -79,7 +86,7 @@ export function parseDurationIn(minMs: number, maxMs: number): (s: string) => nu
     const n = Number(s.trim());
     const asSeconds = Math.round(n * 1000);
     const asMs = Math.round(n);
-    if (fits(asSeconds) && !fits(asMs)) return asSeconds;
+    if (fits(asSeconds) && (n < BARE_SECONDS_BELOW || !fits(asMs))) return asSeconds;
     if (fits(asSeconds) && fits(asMs)) {
       throw new InvalidArgumentError(
         `"${s}" has no unit: write ${s.trim()}ms (${formatDuration(asMs)}) or ${s.trim()}s (${
@@ -244,13 +251,22 @@ export function usage<T>(parse: (s: string) => T): (s: string) => T {
   };
 }
 
-/** Seconds to wait, 0 to 60. */
+const waitDuration = parseDurationIn(0, 60_000);
+
+/**
+ * `--wait DURATION` of send, broadcast and send-file, 0 to 60 s, in the
+ * grammar of every duration ({@link parseDurationIn}: `30s`, `500ms`, `5`);
+ * returns seconds, as the API's `?wait=` takes them.
+ */
 export function parseWaitSeconds(s: string): number {
-  const n = Number(s);
-  if (!/^\d+(\.\d+)?$/.test(s) || n > 60) {
-    throw new InvalidArgumentError(`"${s}" is not a number of seconds from 0 to 60.`);
-  }
-  return n;
+  return waitDuration(s) / 1000;
+}
+
+/** `--wait DURATION` (0 to 60 s, {@link parseWaitSeconds}) with its default shown as typed: `5s`. */
+export function waitOption(help: string, defaultSeconds: number): Option {
+  return new Option("--wait <duration>", `${help}, 0 to 60s (e.g. 30s, 500ms; a bare number is seconds)`)
+    .argParser(parseWaitSeconds)
+    .default(defaultSeconds, `${defaultSeconds}s`);
 }
 
 /** A count from 1 to 10000. */
@@ -295,4 +311,33 @@ export function parseBudget(s: string): number {
     throw new InvalidArgumentError(`"${s}" is not a number of hellos a second from 1 to 10000.`);
   }
   return Number(s);
+}
+
+/**
+ * Refuses an empty value where something must be named (a required
+ * argument: PEER, ID, GROUP, PATH; an option's value: `--peer ""`) as a
+ * usage error (exit 2) before the daemon is asked, for every command but
+ * `daemon` (whose flags each have a parser) and the arguments a command
+ * words itself (TEXT, a group's NAME). Run as commander's preAction hook.
+ *
+ * @throws {UsageError} naming the argument or option.
+ */
+export function refuseEmpty(command: Command): void {
+  if (command.name() === "daemon") return;
+  const worded = new Set(["text", "name"]);
+  for (const [i, arg] of command.registeredArguments.entries()) {
+    if (!arg.required || worded.has(arg.name())) continue;
+    const given = command.processedArgs[i] as string | string[] | undefined;
+    const empty = Array.isArray(given) ? given.some((v) => v.trim() === "") : given?.trim() === "";
+    if (!empty) continue;
+    const what = arg.variadic ? `One of the ${arg.name().toUpperCase()}` : arg.name().toUpperCase();
+    throw new UsageError(`${what} is empty (expected: ${arg.description})`);
+  }
+  const opts = command.opts() as Record<string, unknown>;
+  for (const o of command.options) {
+    const v = opts[o.attributeName()];
+    if (typeof v === "string" && v.trim() === "") {
+      throw new UsageError(`${o.long ?? o.flags} is empty: give it a value`);
+    }
+  }
 }

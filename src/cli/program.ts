@@ -21,7 +21,7 @@ import { registerPresence } from "./presence.ts";
 import { registerGroup } from "./group.ts";
 import { registerOpen } from "./open.ts";
 import { registerKeygen } from "./keygen.ts";
-import { EXIT, outcome, UsageError } from "./options.ts";
+import { EXIT, outcome, refuseEmpty, UsageError } from "./options.ts";
 import { registerSend } from "./send.ts";
 import { registerThread } from "./thread.ts";
 import { registerPeers } from "./peers.ts";
@@ -33,7 +33,8 @@ import { registerService } from "./service.ts";
 import { registerInstall } from "./install.ts";
 import { registerCompletion } from "./completion.ts";
 import { registerDoctor } from "./doctor.ts";
-import { printableLine } from "../common/printable.ts";
+import { apiErrorWords } from "./api_words.ts";
+import { checkedArgs } from "./text_input.ts";
 
 /** Builds the program. */
 export function buildProgram(): Command {
@@ -66,6 +67,8 @@ export function buildProgram(): Command {
   registerInstall(program);
   registerCompletion(program);
   registerDoctor(program);
+  // An empty PEER, ID, GROUP or option value is a usage error (exit 2), said before the daemon is asked.
+  program.hook("preAction", (_program, action) => refuseEmpty(action));
   program.exitOverride();
   for (const c of program.commands) {
     c.exitOverride();
@@ -83,6 +86,8 @@ export async function run(args: string[]): Promise<number> {
   }
   outcome.code = EXIT.ok;
   try {
+    // Arguments that are not UTF-8: refused with where (text_input.ts).
+    args = await checkedArgs(args);
     await program.parseAsync(args, { from: "user" });
     return outcome.code;
   } catch (e) {
@@ -91,25 +96,11 @@ export async function run(args: string[]): Promise<number> {
       return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (e instanceof ApiError) {
-      console.error(`lanchat: ${printableLine(e.message)}`);
-      const candidates = e.body.candidates as
-        | { name: string; hostname?: string; id: string; online: boolean; trust?: string }[]
-        | undefined;
-      if (candidates?.length) {
-        console.error(e.status === 409 ? "Matching peers:" : "Known peers:");
-        for (const c of candidates.slice(0, 20)) {
-          const trust = c.trust ? `  key ${c.trust}` : "";
-          // The host too: "bob" on host2 and a peer named "bob@host2" elsewhere are told apart by it.
-          const host = c.hostname ? ` on ${printableLine(c.hostname)}` : "";
-          console.error(
-            `  ${printableLine(c.name)}${host}  ${c.id.slice(0, 12)}  ${c.online ? "online" : "offline"}${trust}`,
-          );
-        }
-        if (e.status === 409) {
-          console.error(`Name one by its full name or an id prefix, e.g. ${candidates[0]!.id.slice(0, 8)}`);
-        }
-      }
-      return EXIT.error;
+      // The API's error as it came for scripts (--json), in the CLI's words for people.
+      const { lines, code } = apiErrorWords(e, args);
+      if (args.includes("--json")) console.error(JSON.stringify(e.body));
+      else for (const [i, line] of lines.entries()) console.error(i === 0 ? `lanchat: ${line}` : line);
+      return code;
     }
     if (e instanceof UsageError) {
       console.error(`lanchat: ${e.message}`);

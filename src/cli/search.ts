@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import type { MessageJson } from "../api/types.ts";
 import { daemonUrl, formatMessage, getJson, request } from "./client.ts";
-import { httpOption, parseLimit, parsePlace, shellWord } from "./options.ts";
+import { httpOption, parseLimit, parsePlace, shellWord, UsageError } from "./options.ts";
 import { printableLine } from "../common/printable.ts";
 
 interface SearchJson {
@@ -31,6 +31,7 @@ export function registerSearch(program: Command): void {
       text: string,
       opts: { peer?: string; before?: string; limit: number; json?: boolean; http?: string },
     ) => {
+      if (text.trim() === "") throw new UsageError("The text to look for is empty: say what to search for");
       const base = daemonUrl(opts.http);
       const q = new URLSearchParams({ q: text, limit: String(opts.limit) });
       if (opts.peer) {

@@ -3,14 +3,35 @@ import type { Command } from "commander";
 import type { MessageJson } from "../api/types.ts";
 import { daemonUrl, followEvents, request } from "./client.ts";
 import { MAX_BATCH, MAX_BODY_BYTES } from "../api/http.ts";
-import { EXIT, httpOption, outcome, parseWaitSeconds } from "./options.ts";
+import { EXIT, httpOption, outcome, shellWord, UsageError, waitOption } from "./options.ts";
 import { printableLine } from "../common/printable.ts";
+import { MAX_TEXT_BYTES } from "../wire/mod.ts";
+import { sizeWords } from "./api_words.ts";
+import { encodingOption, readStdinText } from "./text_input.ts";
 
-/** Reads all of standard input as text. */
-export async function readStdin(): Promise<string> {
-  const chunks: string[] = [];
-  for await (const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())) chunks.push(chunk);
-  return chunks.join("");
+/**
+ * Reads all of standard input as text: strict UTF-8 (bytes that are not are
+ * refused with where, exit 2), or from `encoding` (`--encoding`).
+ */
+export function readStdin(encoding?: string): Promise<string> {
+  return readStdinText(encoding);
+}
+
+/**
+ * A message's text as typed, checked before the daemon is asked: empty, or
+ * over what one message carries (then: send it as a file), is a usage
+ * error (exit 2).
+ */
+export function checkMessageText(text: string, peer: string): string {
+  if (text.trim() === "") throw new UsageError("The message is empty: nothing to send");
+  const bytes = new TextEncoder().encode(text).length;
+  if (bytes > MAX_TEXT_BYTES) {
+    throw new UsageError(
+      `The message is ${sizeWords(bytes)}; the limit is ${sizeWords(MAX_TEXT_BYTES)}: send it as a file: ` +
+        `lanchat send-file ${shellWord(peer)} FILE`,
+    );
+  }
+  return text;
 }
 
 /** The line `send` prints for a message and the exit code it implies. */
@@ -47,16 +68,25 @@ export function registerSend(program: Command): void {
     .description("Send a message to a peer; exit 0 when delivered, 75 when queued")
     .argument("<peer>", "node id, id prefix, name, user or address; @NAME for a group")
     .argument("<text>", 'the message; "-" reads it from standard input')
-    .option("--wait <seconds>", "how long to wait for delivery", parseWaitSeconds, 5)
+    .addOption(waitOption("how long to wait for delivery", 5))
     .option("--json", "print the message as JSON")
     .option("--lines", 'with "-": send each non-empty line of standard input as its own message')
     .option("--sealed", "to an IP Messenger user: shown sealed until opened, and you learn when it is")
     .option("--reply <id>", "answer this message of the conversation (its id, or its first 8 or more hex digits)")
+    .addOption(encodingOption())
     .addOption(httpOption())
     .action(async (
       peer: string,
       text: string,
-      opts: { wait: number; json?: boolean; lines?: boolean; sealed?: boolean; reply?: string; http?: string },
+      opts: {
+        wait: number;
+        json?: boolean;
+        lines?: boolean;
+        sealed?: boolean;
+        reply?: string;
+        encoding?: string;
+        http?: string;
+      },
       cmd: Command,
     ) => {
       if (opts.sealed && (opts.lines || peer.startsWith("@"))) {
@@ -67,13 +97,14 @@ export function registerSend(program: Command): void {
       }
       if (opts.lines) {
         if (text !== "-") cmd.error('error: --lines reads standard input: pass "-" as the text');
-        const lines = (await readStdin()).split(/\r?\n/).filter((l) => l.trim() !== "");
-        if (lines.length === 0) cmd.error("error: standard input has no line to send");
         if (peer.startsWith("@")) cmd.error("error: --lines sends to a peer; to a group, send the text as one message");
+        const lines = (await readStdin(opts.encoding)).split(/\r?\n/).filter((l) => l.trim() !== "");
+        if (lines.length === 0) cmd.error("error: standard input has no line to send");
+        for (const line of lines) checkMessageText(line, peer);
         await sendLines(daemonUrl(opts.http), peer, lines, opts);
         return;
       }
-      const body = text === "-" ? (await readStdin()).replace(/\n$/, "") : text;
+      const body = checkMessageText(text === "-" ? (await readStdin(opts.encoding)).replace(/\n$/, "") : text, peer);
       const { body: m } = await request<MessageJson & { online: boolean }>(
         daemonUrl(opts.http),
         `/messages?wait=${opts.wait}`,

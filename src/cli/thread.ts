@@ -7,8 +7,9 @@
 import type { Command } from "commander";
 import type { MessageJson } from "../api/types.ts";
 import { daemonUrl, formatMessage, request } from "./client.ts";
-import { httpOption } from "./options.ts";
+import { httpOption, UsageError } from "./options.ts";
 import { readStdin } from "./send.ts";
+import { encodingOption } from "./text_input.ts";
 
 export function registerThread(program: Command): void {
   program.command("edit")
@@ -16,9 +17,11 @@ export function registerThread(program: Command): void {
     .argument("<id>", "the message's id, or its first 8 or more hex digits (lanchat inbox --ids)")
     .argument("<text>", 'the new text; "-" reads it from standard input')
     .option("--json", "print the message as JSON")
+    .addOption(encodingOption())
     .addOption(httpOption())
-    .action(async (id: string, text: string, opts: { json?: boolean; http?: string }) => {
-      const body = text === "-" ? (await readStdin()).replace(/\n$/, "") : text;
+    .action(async (id: string, text: string, opts: { json?: boolean; encoding?: string; http?: string }) => {
+      const body = text === "-" ? (await readStdin(opts.encoding)).replace(/\n$/, "") : text;
+      if (body.trim() === "") throw new UsageError("The new text is empty: to remove the message, lanchat delete ID");
       const { body: m } = await request<MessageJson>(daemonUrl(opts.http), `/messages/${encodeURIComponent(id)}/edit`, {
         method: "POST",
         body: { text: body },

@@ -25,6 +25,7 @@
  */
 import { NODE_ID_PATTERN, textFieldProblem } from "../wire/packets.ts";
 import { MACHINE_LINE } from "./machine_line.ts";
+import { nameKey } from "../common/name_key.ts";
 
 /** Marks the line of a message that says which group it belongs to. */
 export const GROUP_MARK = `${MACHINE_LINE}group `;
@@ -134,6 +135,28 @@ export function groupNameProblem(name: string): string | undefined {
   if (p) return `A group name ${p}`;
   if (name.trim() !== name) return "A group name must not start or end with spaces";
   return undefined;
+}
+
+/**
+ * A group name as compared for a clash: names that read alike are one
+ * name (`lab`, `Lab`, `ｌａｂ`, `la\u200Bb`): {@link nameKey} (invisible
+ * characters removed, NFKC) and case ignored, as `@NAME` is looked up.
+ */
+export function groupNameKey(name: string): string {
+  return nameKey(name).toLowerCase();
+}
+
+/**
+ * Creating a group of a name this node is already in a group of (by
+ * {@link groupNameKey}): refused unless asked for on purpose, since
+ * `@NAME` would then name two groups.
+ */
+export class GroupNameTakenError extends Error {
+  override name = "GroupNameTakenError";
+  /** `groupId`: the group this node is in that has the name. */
+  constructor(readonly groupId: string, readonly existing: string) {
+    super(`You are already in a group named “${existing}”: write to it, add people to it, or choose another name`);
+  }
 }
 
 /** A copy of a group that can be changed without changing the original. */

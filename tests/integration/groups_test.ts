@@ -162,10 +162,10 @@ Deno.test("a group of three: one conversation on every member, an offline member
     assert.equal((await fetch(`${a.httpUrl}/groups/%ZZ`)).status, 404);
     assert.equal((await fetch(`${a.httpUrl}/groups`).then((r) => r.json())).length, before);
     // Two groups of one name: "@lab" is ambiguous, never guessed; the id still names each.
-    assert.equal((await runCli(["group", "create", "lab", "carol", "--http", http(a)])).code, 0);
+    assert.equal((await runCli(["group", "create", "lab", "carol", "--new", "--http", http(a)])).code, 0);
     const twice = await runCli(["send", "@lab", "which one?", "--http", http(a)]);
     assert.equal(twice.code, 1);
-    assert.match(twice.stderr, /"@lab" matches 2 groups/);
+    assert.match(twice.stderr, /@lab names 2 groups; say which by its id/);
     assert.equal((await runCli(["send", `@${gid.slice(0, 8)}`, "this one", "--http", http(a)])).code, 0);
 
     // Leaving answers the message that tells the others, as the API shows messages.

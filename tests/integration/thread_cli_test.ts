@@ -62,7 +62,7 @@ Deno.test("lanchat send --reply, edit and delete reach the peer's inbox; a previ
     assert.match(unknown.stderr, /No message 0123456789ab/);
     const nowhere = await cli(["send", "carol", "x", "--reply", id], ha!);
     assert.equal(nowhere.code, 1);
-    assert.match(nowhere.stderr, /replyTo/);
+    assert.match(nowhere.stderr, /--reply/);
 
     // alice edits it, with the text from standard input: bob's inbox shows it edited, its JSON exactly so.
     const edited = await cli(["edit", id.slice(0, 10), "-"], ha!, "lunch at one?\n");

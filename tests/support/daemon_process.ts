@@ -7,8 +7,8 @@
 
 import { DEFAULT_HTTP } from "../../src/node/options.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
-const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
+export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+export const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
 
 /**
  * The flags a daemon runs with in tests: exactly the permissions and V8
@@ -18,7 +18,7 @@ const CONFIG = new URL("../../deno.json", import.meta.url).pathname;
  */
 export const DAEMON_PERMISSIONS: string[] = daemonFlags(CONFIG);
 /** The CLI's permissions: deno.json's `lanchat` task, as the installed launcher has them. */
-const CLI_PERMISSIONS: string[] = daemonFlags(CONFIG, "lanchat");
+export const CLI_PERMISSIONS: string[] = daemonFlags(CONFIG, "lanchat");
 
 function daemonFlags(config: string, task = "start"): string[] {
   const tasks = (JSON.parse(Deno.readTextFileSync(config)) as { tasks: Record<string, string> }).tasks;

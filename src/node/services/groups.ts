@@ -19,6 +19,8 @@ import {
   decodeGroup,
   encodeGroup,
   type GroupChange,
+  groupNameKey,
+  GroupNameTakenError,
   type GroupState,
   isMember,
   leaveGroup,
@@ -98,8 +100,9 @@ export class GroupsService implements Service {
 
   /**
    * A group by what a user typed: its id, an id prefix (4 digits or more),
-   * its name, or its name in any case; a leading `@` is ignored. By name, a
-   * group this node is in comes before one it left.
+   * its name, or its name in any case, or a name that reads the same
+   * ({@link groupNameKey}: width, invisible characters); a leading `@` is
+   * ignored. By name, a group this node is in comes before one it left.
    */
   lookup(query: string): GroupLookup {
     const q = query.startsWith("@") ? query.slice(1) : query;
@@ -107,11 +110,14 @@ export class GroupsService implements Service {
     const byId = this.#groups.get(q);
     if (byId) return { ok: true, group: this.json(byId) };
     const mine = all.filter((g) => isMember(g, this.#self));
+    const key = groupNameKey(q);
     const tries = [
       mine.filter((g) => g.name === q),
       mine.filter((g) => g.name.toLowerCase() === q.toLowerCase()),
+      mine.filter((g) => groupNameKey(g.name) === key),
       all.filter((g) => g.name === q),
       all.filter((g) => g.name.toLowerCase() === q.toLowerCase()),
+      all.filter((g) => groupNameKey(g.name) === key),
       /^[0-9a-f]{4,31}$/.test(q) ? all.filter((g) => g.id.startsWith(q)) : [],
     ];
     for (const found of tries) {
@@ -135,8 +141,20 @@ export class GroupsService implements Service {
    * Creates a group of this node and `members` and tells them.
    *
    * @throws {RangeError} for a bad name, no other member, or too many.
+   * @throws {GroupNameTakenError} when this node is in a group of that name
+   *   already (one it left does not count), unless `sameName` says to make
+   *   a second one.
    */
-  async create(name: string, members: string[]): Promise<{ group: GroupJson; message: StoredMessage }> {
+  async create(
+    name: string,
+    members: string[],
+    options: { sameName?: boolean } = {},
+  ): Promise<{ group: GroupJson; message: StoredMessage }> {
+    if (!options.sameName) {
+      const key = groupNameKey(name);
+      const taken = [...this.#groups.values()].find((g) => isMember(g, this.#self) && groupNameKey(g.name) === key);
+      if (taken) throw new GroupNameTakenError(taken.id, taken.name);
+    }
     const others = [...new Set(members)].filter((m) => m !== this.#self);
     if (others.length === 0) throw new RangeError("A group needs at least one member besides you");
     if (others.length + 1 > MAX_GROUP_MEMBERS) {
