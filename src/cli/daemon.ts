@@ -61,6 +61,7 @@ interface DaemonFlags {
   readReceipts: boolean;
   requireEncryption?: boolean;
   notify: boolean;
+  ipv6: boolean;
 }
 
 export function registerDaemon(program: Command): void {
@@ -107,9 +108,10 @@ export function registerDaemon(program: Command): void {
     .option("--broadcast <addr>", "also announce to this broadcast address (repeatable)", collect(parseIPv4Arg))
     .option(
       "--peer <host[:port]>",
-      "also announce by unicast to this host, e.g. across subnets (repeatable)",
+      "also announce by unicast to this host, e.g. across subnets: 198.18.0.12, host2:47475, [fd00::2]:47475, fd00::2 (repeatable)",
       collect(parsePeer),
     )
+    .option("--no-ipv6", "IPv4 only: no IPv6 multicast announces, unicast and file sockets on 0.0.0.0")
     .addOption(
       new Option("--key-file <path>", "network key shared by the group (lanchat keygen); $LANCHAT_KEY_FILE")
         .env("LANCHAT_KEY_FILE")
@@ -215,6 +217,7 @@ export function registerDaemon(program: Command): void {
         readReceipts: flags.readReceipts,
         requireEncryption: flags.requireEncryption ?? false,
         notify: flags.notify,
+        ipv6: flags.ipv6,
         files: {
           downloads: flags.downloads,
           accept: flags.acceptFiles,

@@ -168,7 +168,11 @@ export class Daemon {
         store,
         identity,
         incarnation,
-        ports: { discovery: portOf("discovery"), unicast: portOf("unicast") },
+        ports: {
+          discovery: portOf("discovery"),
+          unicast: portOf("unicast"),
+          ipv6: (sockets.get("unicast")!.addr as Deno.NetAddr).hostname.includes(":"),
+        },
         wall,
         notices,
         pagesOpen: () => (made ? made.#pagesOpen() : 0),
@@ -345,6 +349,8 @@ export class Daemon {
       },
       changed: () => void this.#pump(),
       durable: () => this.#durable(),
+      openSocket: (spec, service) => this.#openSocket(spec, service),
+      closeSocket: (name) => this.#closeSocket(name),
     };
     // The presence the node had before it stopped: in its first hellos already.
     const saved = this.#savedPresence();
@@ -369,6 +375,33 @@ export class Daemon {
       },
     );
     void this.#pump();
+  }
+
+  /** A socket opened while running (see {@link ServiceContext.openSocket}): bound, its group joined, read. */
+  async #openSocket(spec: SocketSpec, service: Service): Promise<void> {
+    if (this.#stopped || this.#sockets.has(spec.name)) return;
+    const socket = bind(this.#io, spec);
+    try {
+      if (spec.joinV6) {
+        if (!socket.joinMulticastV6) throw new Error("this socket cannot join an IPv6 multicast group");
+        await socket.joinMulticastV6(spec.joinV6.group, spec.joinV6.index);
+      }
+    } catch (e) {
+      socket.close();
+      throw e;
+    }
+    if (this.#stopped) return socket.close();
+    this.#sockets.set(spec.name, socket);
+    this.#bySocket.set(spec.name, service);
+    this.#loops.push(receiveLoop(socket, (b, f) => this.#onDatagram(spec.name, b, f), (e) => this.#onReceiveError(e)));
+  }
+
+  #closeSocket(name: string): void {
+    const socket = this.#sockets.get(name);
+    if (!socket) return;
+    this.#sockets.delete(name);
+    this.#bySocket.delete(name);
+    socket.close();
   }
 
   /** Says goodbye (every service), closes sockets, HTTP and the database. */
@@ -498,7 +531,9 @@ export class Daemon {
 
   async #send(t: Outgoing): Promise<void> {
     try {
-      await this.#sockets.get(t.socket)!.send(t.bytes, udpAddr(t.to.address, t.to.port));
+      const socket = this.#sockets.get(t.socket);
+      if (!socket) throw new Error(`socket ${t.socket} is closed`);
+      await socket.send(t.bytes, udpAddr(t.to.address, t.to.port));
     } catch (e) {
       this.#sendErrors++;
       this.#log.debug("Cannot send {kind} to {to}: {error}", {
@@ -530,6 +565,14 @@ function bind(io: DaemonIo, spec: SocketSpec): Transport {
   try {
     return io.bindUdp(spec.hostname, spec.port, { reuseAddress: spec.reuseAddress });
   } catch (e) {
+    if (spec.hostname === "::" && !(e instanceof BindError && e.inUse)) {
+      // A host without IPv6 (disabled in the kernel): IPv4 only, as with --no-ipv6.
+      logger("daemon").warn("Cannot bind UDP [::]:{port} ({error}): IPv4 only", {
+        port: spec.port,
+        error: (e as Error).message,
+      });
+      return bind(io, { ...spec, hostname: "0.0.0.0" });
+    }
     if (!(e instanceof BindError && e.inUse)) throw e;
     if (spec.inUse) throw new Error(spec.inUse, { cause: e });
     if (!spec.fallBackToFreePort || spec.port === 0) throw e;

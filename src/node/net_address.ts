@@ -12,6 +12,8 @@ export interface InterfaceAddress {
   family: "IPv4" | "IPv6";
   address: string;
   netmask: string;
+  /** IPv6: the scope id (the interface index for a link-local address; 0 for others). */
+  scopeid?: number | null;
 }
 
 /** One place announces go: a broadcast address and the interface it belongs to. */
@@ -92,6 +94,7 @@ export function readInterfaces(): { addresses: InterfaceAddress[]; down: Set<str
     family: i.family,
     address: i.address,
     netmask: i.netmask,
+    scopeid: i.scopeid,
   }));
   const down = new Set<string>();
   for (const name of new Set(addresses.map((a) => a.name))) {

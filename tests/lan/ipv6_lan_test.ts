@@ -1,0 +1,180 @@
+/**
+ * IPv6 on the namespace LAN (scripts/lan.ts with fd00:198:18::/64, nodad):
+ * an IPv6-only LAN of three hosts found by link-local multicast, messaging,
+ * a file and a kill -9 over it; a dual-stack host listed once with both
+ * addresses, beside a `--no-ipv6` one; `--peer [fd00:198:18::12]:47475`.
+ * Needs root; without it these tests are ignored with the reason printed.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { createLan, type Lan, type LanOptions, lanUnavailable } from "../../scripts/lan.ts";
+import type { PeerJson, TransferJson } from "../../src/api/types.ts";
+import { DaemonProcess, killAll, runCli, tempDataDir, until } from "../support/daemon_process.ts";
+import { peersIn } from "../support/lan_hosts.ts";
+
+const unavailable = await lanUnavailable();
+if (unavailable) console.warn(`IPv6 LAN tests ignored: ${unavailable}`);
+
+const INTERVAL_MS = 500;
+const PROBE_MS = 500;
+
+async function withLan6(n: number, options: LanOptions, body: (lan: Lan) => Promise<void>): Promise<void> {
+  const lan = await createLan(n, `l6${crypto.randomUUID().slice(0, 6)}`, options);
+  try {
+    await body(lan);
+  } finally {
+    await killAll();
+    await lan.destroy();
+  }
+}
+
+function startIn(lan: Lan, i: number, extra: string[] = []): DaemonProcess {
+  const h = lan.hosts[i]!;
+  return new DaemonProcess([
+    "--name",
+    `user${i + 1}`,
+    "--data-dir",
+    tempDataDir(),
+    "--interval",
+    `${INTERVAL_MS}ms`,
+    "--probe-timeout",
+    `${PROBE_MS}ms`,
+    ...extra,
+  ], { netns: h.ns });
+}
+
+/** Datagrams the daemon in `ns` sent or received by one mechanism (`/status` `traffic`). */
+async function traffic(ns: string, direction: "sent" | "received", mechanism: string): Promise<number> {
+  const r = await runCli(["status", "--json"], { netns: ns });
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout).traffic[direction][mechanism].datagrams;
+}
+
+const isIPv4 = (a: string) => /^\d+\.\d+\.\d+\.\d+$/.test(a);
+
+Deno.test({
+  name: "an IPv6-only LAN of three hosts: joined by link-local multicast, a message, a file, a kill -9 detected",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  fn: () =>
+    withLan6(3, { ipv4: false, ipv6: true }, async (lan) => {
+      const work = Deno.makeTempDirSync({ prefix: "lanchat-ipv6-" });
+      try {
+        const [a, b] = await Promise.all([
+          startIn(lan, 0).started(),
+          startIn(lan, 1, ["--downloads", `${work}/dl`, "--accept-files", "always"]).started(),
+        ]);
+        await a.joined(b.id, 5000);
+        await b.joined(a.id, 5000);
+        // Join time: from the third daemon's start line to its being in both rosters and both in its own.
+        const c = await startIn(lan, 2).started();
+        const t0 = Date.parse(c.lines.find((l) => /started/.test(l.message))!["@timestamp"]);
+        const joins = await Promise.all([a.joined(c.id, 5000), b.joined(c.id, 5000), c.joined(a.id, 5000)]);
+        await c.joined(b.id, 5000);
+        const joinMs = Math.max(...joins.map((l) => Date.parse(l["@timestamp"]))) - t0;
+        console.log(`IPv6-only LAN: a newcomer is in every roster ${joinMs} ms after its start line`);
+        // Every roster complete, every address IPv6 (no IPv4 on this LAN), link-local ones with their interface.
+        for (const [i, h] of lan.hosts.entries()) {
+          const peers = await peersIn(h.ns);
+          assert.deepEqual(peers.map((p) => p.id).sort(), [a, b, c].filter((_, j) => j !== i).map((d) => d.id).sort());
+          for (const p of peers) {
+            for (const x of p.addresses) {
+              assert.ok(x.address.includes(":"), `${x.address} is IPv6`);
+              if (x.address.startsWith("fe80:")) assert.ok(x.address.endsWith("%eth0"), `${x.address} has its scope`);
+            }
+          }
+        }
+        assert.ok(await traffic(lan.hosts[0]!.ns, "received", "ipv6-multicast") > 0);
+        // A message, over IPv6.
+        const sent = await runCli(["send", "user2", "hello over IPv6", "--wait", "10"], { netns: lan.hosts[0]!.ns });
+        assert.equal(sent.code, 0, `${sent.stdout}${sent.stderr}`);
+        const inbox = await runCli(["inbox", "--json"], { netns: lan.hosts[1]!.ns });
+        assert.ok(inbox.stdout.includes("hello over IPv6"), inbox.stdout);
+        // A file, over IPv6 TCP.
+        const bytes = crypto.getRandomValues(new Uint8Array(65536));
+        const big = new Uint8Array(4 * 1024 * 1024);
+        for (let i = 0; i < big.length; i += bytes.length) big.set(bytes, i);
+        big[12345] = 7;
+        await Deno.writeFile(`${work}/data.bin`, big);
+        const offer = await runCli(["send-file", "user2", `${work}/data.bin`, "--json", "--wait", "60"], {
+          netns: lan.hosts[0]!.ns,
+        });
+        assert.equal(offer.code, 0, `${offer.stdout}${offer.stderr}`);
+        const t = JSON.parse(offer.stdout) as TransferJson;
+        assert.equal(t.state, "done");
+        await until("the receiver to say done", async () => {
+          const r = await runCli(["transfers", "--json"], { netns: lan.hosts[1]!.ns });
+          return (JSON.parse(r.stdout) as TransferJson[]).some((x) => x.id === t.id && x.state === "done");
+        }, 10_000);
+        const got = await Deno.readFile(`${work}/dl/data.bin`);
+        assert.equal(createHash("sha256").update(got).digest("hex"), createHash("sha256").update(big).digest("hex"));
+        // kill -9: no goodbye; both others find it gone by probe timeout.
+        c.signal("SIGKILL");
+        for (const d of [a, b]) {
+          assert.equal((await d.left(c.id, 3 * INTERVAL_MS * 1.25 + PROBE_MS + 3000)).properties.reason, "timeout");
+        }
+      } finally {
+        await Deno.remove(work, { recursive: true }).catch(() => {});
+      }
+    }),
+});
+
+Deno.test({
+  name: "a dual-stack host is one roster entry with its IPv4 and IPv6 addresses; a --no-ipv6 host only IPv4",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  fn: () =>
+    withLan6(3, { ipv4: true, ipv6: true }, async (lan) => {
+      const [a, b, c] = await Promise.all([
+        startIn(lan, 0).started(),
+        startIn(lan, 1).started(),
+        startIn(lan, 2, ["--no-ipv6"]).started(),
+      ]);
+      for (const d of [b, c]) await a.joined(d.id, 5000);
+      let peers: PeerJson[] = [];
+      await until("b heard on IPv4 and IPv6", async () => {
+        peers = await peersIn(lan.hosts[0]!.ns);
+        const pb = peers.find((p) => p.id === b.id);
+        return !!pb && pb.addresses.some((x) => isIPv4(x.address)) && pb.addresses.some((x) => x.address.includes(":"));
+      }, 10_000);
+      assert.equal(peers.length, 2, JSON.stringify(peers));
+      assert.equal(peers.filter((p) => p.id === b.id).length, 1);
+      const pb = peers.find((p) => p.id === b.id)!;
+      assert.ok(pb.addresses.some((x) => x.address === lan.hosts[1]!.address));
+      assert.ok(pb.addresses.some((x) => x.address.startsWith("fe80:") && x.address.endsWith("%eth0")));
+      // The --no-ipv6 host: heard on IPv4 only, sends no IPv6 multicast, and still messages.
+      const pc = peers.find((p) => p.id === c.id)!;
+      assert.ok(pc.addresses.every((x) => isIPv4(x.address)), JSON.stringify(pc.addresses));
+      assert.equal(await traffic(lan.hosts[2]!.ns, "sent", "ipv6-multicast"), 0);
+      assert.ok(await traffic(lan.hosts[2]!.ns, "sent", "ipv4-broadcast") > 0);
+      const sent = await runCli(["send", "user3", "to the IPv4-only host", "--wait", "10"], {
+        netns: lan.hosts[0]!.ns,
+      });
+      assert.equal(sent.code, 0, `${sent.stdout}${sent.stderr}`);
+      // The CLI shows the IPv6 endpoint in brackets.
+      const table = await runCli(["peers"], { netns: lan.hosts[0]!.ns });
+      assert.match(table.stdout, /\[fe80::[0-9a-f:]+%eth0\]:47475/);
+    }),
+});
+
+Deno.test({
+  name: "--peer [fd00:198:18::12]:47475 finds a host by IPv6 unicast where no announce reaches",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  fn: () =>
+    withLan6(2, { ipv4: false, ipv6: true }, async (lan) => {
+      // Host 1 announces on no interface (and so hears no multicast): only its --peer finds host 2.
+      const [a, b] = await Promise.all([
+        startIn(lan, 0, ["--exclude-interface", "eth0", "--peer", `[${lan.hosts[1]!.address6}]:47475`]).started(),
+        startIn(lan, 1).started(),
+      ]);
+      await a.joined(b.id, 5000);
+      await b.joined(a.id, 5000);
+      const peers = await peersIn(lan.hosts[0]!.ns);
+      assert.deepEqual(peers.map((p) => p.addresses.map((x) => x.address)), [[lan.hosts[1]!.address6]]);
+      const sent = await runCli(["send", "user2", "by --peer over IPv6", "--wait", "10"], {
+        netns: lan.hosts[0]!.ns,
+      });
+      assert.equal(sent.code, 0, `${sent.stdout}${sent.stderr}`);
+    }),
+});
