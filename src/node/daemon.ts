@@ -351,6 +351,11 @@ export class Daemon {
       durable: () => this.#durable(),
       openSocket: (spec, service) => this.#openSocket(spec, service),
       closeSocket: (name) => this.#closeSocket(name),
+      loopMulticastV6: async (name, group, index) => {
+        const socket = this.#sockets.get(name);
+        if (!socket?.joinMulticastV6) return;
+        await (await socket.joinMulticastV6(group, index)).setLoopback(true);
+      },
     };
     // The presence the node had before it stopped: in its first hellos already.
     const saved = this.#savedPresence();

@@ -63,6 +63,13 @@ export interface ServiceContext {
   openSocket?(spec: SocketSpec, service: Service): Promise<void>;
   /** Closes a socket opened by {@link openSocket}. */
   closeSocket?(name: string): void;
+  /**
+   * Joins an IPv6 multicast group on a socket that sends to it, with
+   * multicast loopback on (Deno's default is off, and it has no other way to
+   * set IPV6_MULTICAST_LOOP): what it sends reaches the other daemons of the
+   * host too.
+   */
+  loopMulticastV6?(socket: string, group: string, index: number): Promise<void>;
 }
 
 /** A protocol (or other long-lived part) the driver runs. */

@@ -178,3 +178,22 @@ Deno.test({
       assert.equal(sent.code, 0, `${sent.stdout}${sent.stderr}`);
     }),
 });
+
+Deno.test({
+  name: "two daemons on one IPv6-only host find each other by the group's multicast loopback",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  fn: () =>
+    withLan6(1, { ipv4: false, ipv6: true }, async (lan) => {
+      // Neither announces on lo (IPv4 127.255.255.255, which would find the other by itself): only IPv6 on eth0.
+      const [a, b] = await Promise.all([
+        startIn(lan, 0, ["--exclude-interface", "lo"]).started(),
+        startIn(lan, 0, ["--exclude-interface", "lo", "--unicast-port", "0", "--http", "127.0.0.1:0"]).started(),
+      ]);
+      await a.joined(b.id, 5000);
+      await b.joined(a.id, 5000);
+      const peers = await peersIn(lan.hosts[0]!.ns);
+      assert.equal(peers.length, 1);
+      assert.ok(peers[0]!.addresses.every((x) => x.address.includes(":")), JSON.stringify(peers[0]!.addresses));
+    }),
+});

@@ -136,7 +136,13 @@ export class LanchatService implements Service {
 
   /** A socket per IPv6 interface announced on (see multicast6.ts). */
   #openMulticast6(): Promise<void> {
-    return this.multicast6.reconcile(this.targets.multicast6, this.targets.discoveryPort, this.#ctx, this);
+    return this.multicast6.reconcile(
+      this.targets.multicast6,
+      this.targets.discoveryPort,
+      this.#ctx,
+      this,
+      UNICAST_SOCKET,
+    );
   }
 
   onDatagram(socket: string, bytes: Uint8Array, source: Endpoint, now: number): void {

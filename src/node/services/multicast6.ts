@@ -12,7 +12,10 @@
  * interface receives only that interface's announces, so the interface is
  * known and the source is kept as `fe80::1%eth0`. Sending needs no socket of
  * its own: the unicast socket (dual-stack) sends to `ff02::4c4e:4348%eth0`,
- * whose scope picks the interface (there is no IP_MULTICAST_IF in Deno).
+ * whose scope picks the interface (there is no IP_MULTICAST_IF in Deno). It
+ * also joins the group on each interface, only so that multicast loopback
+ * can be turned on (Deno sets it per membership; it is off by default), so
+ * that the other daemons of the host hear it.
  *
  * A link-local source on the unicast socket (a message, a reply) also comes
  * without a scope: it gets the interface its node was last heard on by
@@ -36,6 +39,8 @@ export class Multicast6Sockets {
   /** Interface name → the index its socket was joined with. */
   #open = new Map<string, number>();
   #pending = new Set<string>();
+  /** Interface indexes the sending socket joined the group on (for multicast loopback). */
+  #looped = new Set<number>();
   /** Link-local address (bare) → the interface it was last heard on by multicast. */
   #scopes = new Map<string, string>();
   #notices: Notices;
@@ -56,7 +61,13 @@ export class Multicast6Sockets {
    * A socket that cannot be opened is said once and tried again at the next
    * refresh.
    */
-  async reconcile(targets: readonly Multicast6Target[], port: number, ctx: ServiceContext, service: Service) {
+  async reconcile(
+    targets: readonly Multicast6Target[],
+    port: number,
+    ctx: ServiceContext,
+    service: Service,
+    sender: string,
+  ): Promise<void> {
     if (!ctx.openSocket || !ctx.closeSocket) return;
     const wanted = new Map(targets.map((t) => [t.interface, t]));
     for (const [name, index] of this.#open) {
@@ -76,9 +87,19 @@ export class Multicast6Sockets {
           reuseAddress: true,
           joinV6: { group: LANCHAT_GROUP6, index: t.index },
         }, service).then(
-          () => {
+          async () => {
             this.#open.set(t.interface, t.index);
             this.#log.debug("Listening for IPv6 announces on {group}", { group: t.group });
+            // The other daemons of this host hear this one's announces (as they hear its IPv4 broadcasts on lo).
+            if (!this.#looped.has(t.index) && ctx.loopMulticastV6) {
+              this.#looped.add(t.index);
+              await ctx.loopMulticastV6(sender, LANCHAT_GROUP6, t.index).catch((e) =>
+                this.#log.debug("No IPv6 multicast loopback on {iface}: {error}", {
+                  iface: t.interface,
+                  error: (e as Error).message,
+                })
+              );
+            }
           },
           (e) =>
             this.#notices.once(
