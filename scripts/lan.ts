@@ -150,6 +150,13 @@ export async function createLan(
     for (const h of hosts) {
       await sh("ip", ["netns", "add", h.ns]);
       created.push(h.ns);
+      // An IPv4 lab is IPv4 only: without this every eth0 would get an IPv6 link-local address, and daemons
+      // (which speak IPv6 by default) would hear each other on it too.
+      if (!options.ipv6) {
+        for (const dev of ["all", "default"]) {
+          await sh("ip", ["netns", "exec", h.ns, "sysctl", "-qw", `net.ipv6.conf.${dev}.disable_ipv6=1`]);
+        }
+      }
       await sh("ip", [
         "-n",
         bridgeNs,
