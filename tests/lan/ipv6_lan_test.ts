@@ -85,6 +85,8 @@ Deno.test({
           }
         }
         assert.ok(await traffic(lan.hosts[0]!.ns, "received", "ipv6-multicast") > 0);
+        const status = await runCli(["status"], { netns: lan.hosts[0]!.ns });
+        assert.match(status.stdout, /announcing every 500 ms on: .*eth0 \(ff02::4c4e:4348\)/);
         // A message, over IPv6.
         const sent = await runCli(["send", "user2", "hello over IPv6", "--wait", "10"], { netns: lan.hosts[0]!.ns });
         assert.equal(sent.code, 0, `${sent.stdout}${sent.stderr}`);
@@ -195,5 +197,33 @@ Deno.test({
       const peers = await peersIn(lan.hosts[0]!.ns);
       assert.equal(peers.length, 1);
       assert.ok(peers[0]!.addresses.every((x) => x.address.includes(":")), JSON.stringify(peers[0]!.addresses));
+    }),
+});
+
+Deno.test({
+  name: "IPv6-only: a host whose cable is pulled leaves by timeout and rejoins when it is back",
+  ignore: unavailable !== undefined,
+  sanitizeResources: false,
+  fn: () =>
+    withLan6(2, { ipv4: false, ipv6: true }, async (lan) => {
+      const [a, b] = await Promise.all([startIn(lan, 0).started(), startIn(lan, 1).started()]);
+      await a.joined(b.id, 5000);
+      await lan.cutLink(lan.hosts[1]!);
+      assert.equal((await a.left(b.id, 3 * INTERVAL_MS * 1.25 + PROBE_MS + 3000)).properties.reason, "timeout");
+      await new Promise((r) => setTimeout(r, 2000));
+      const before = a.lines.length;
+      await lan.restoreLink(lan.hosts[1]!);
+      await a.waitFor(
+        (l) => a.lines.indexOf(l) >= before && /^Peer (joined|restarted)/.test(l.message) && l.properties.id === b.id,
+        15_000,
+        "rejoin after the cable is back",
+      );
+      await until(
+        "b to have a again",
+        async () => (await peersIn(lan.hosts[1]!.ns)).some((p) => p.id === a.id),
+        15_000,
+      );
+      const sent = await runCli(["send", "user1", "back again", "--wait", "10"], { netns: lan.hosts[1]!.ns });
+      assert.equal(sent.code, 0, `${sent.stdout}${sent.stderr}`);
     }),
 });

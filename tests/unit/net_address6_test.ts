@@ -218,3 +218,68 @@ Deno.test("traffic counts by mechanism both ways; a new mechanism adds its own r
   assert.match(text, /lanchat_traffic_bytes_total\{direction="received",mechanism="mdns"\} 90/);
   assert.match(text, /lanchat_traffic_datagrams_total\{direction="received",mechanism="ipv4-broadcast"\} 0/);
 });
+
+Deno.test("the IPv6 discovery sockets follow the interfaces: opened, closed when gone or recreated, retried on failure", async () => {
+  const log: string[] = [];
+  const warnings: string[] = [];
+  let failNext = false;
+  const ctx = {
+    openSocket: (spec: { name: string; hostname: string; port: number; joinV6?: { group: string; index: number } }) => {
+      if (failNext) {
+        failNext = false;
+        return Promise.reject(new Error("No such device (os error 19)"));
+      }
+      log.push(`open ${spec.name} ${spec.hostname}:${spec.port} join ${spec.joinV6?.group} #${spec.joinV6?.index}`);
+      return Promise.resolve();
+    },
+    closeSocket: (name: string) => void log.push(`close ${name}`),
+    loopMulticastV6: (socket: string, group: string, index: number) => {
+      log.push(`loop ${socket} ${group} #${index}`);
+      return Promise.resolve();
+    },
+  } as unknown as Parameters<Multicast6Sockets["reconcile"]>[2];
+  const notices = new Notices(() => 0);
+  const once = notices.once.bind(notices);
+  notices.once = (key, message, props) => {
+    warnings.push(key);
+    return once(key, message, props);
+  };
+  const m = new Multicast6Sockets(notices);
+  const t = (name: string, index: number) => ({
+    interface: name,
+    index,
+    address: "fe80::1",
+    group: `${LANCHAT_GROUP6}%${name}`,
+  });
+  const service = {} as Parameters<Multicast6Sockets["reconcile"]>[3];
+  await m.reconcile([t("eth0", 2)], 47474, ctx, service, "unicast");
+  await m.reconcile([t("eth0", 2)], 47474, ctx, service, "unicast"); // unchanged: nothing done
+  assert.deepEqual(log.splice(0), [
+    `open discovery6%eth0 ${LANCHAT_GROUP6}%eth0:47474 join ${LANCHAT_GROUP6} #2`,
+    `loop unicast ${LANCHAT_GROUP6} #2`,
+  ]);
+  assert.deepEqual(m.interfaces, ["eth0"]);
+  // Recreated (a new index): closed and opened again; gone: closed.
+  await m.reconcile([t("eth0", 7)], 47474, ctx, service, "unicast");
+  assert.deepEqual(log.splice(0), [
+    "close discovery6%eth0",
+    `open discovery6%eth0 ${LANCHAT_GROUP6}%eth0:47474 join ${LANCHAT_GROUP6} #7`,
+    `loop unicast ${LANCHAT_GROUP6} #7`,
+  ]);
+  await m.reconcile([], 47474, ctx, service, "unicast");
+  assert.deepEqual(log.splice(0), ["close discovery6%eth0"]);
+  assert.deepEqual(m.interfaces, []);
+  // A socket that cannot be opened is said once and tried again at the next refresh.
+  failNext = true;
+  await m.reconcile([t("wlan0", 3)], 47474, ctx, service, "unicast");
+  assert.deepEqual(log.splice(0), []);
+  assert.deepEqual(warnings, ["multicast6:wlan0"]);
+  assert.deepEqual(m.interfaces, []);
+  await m.reconcile([t("wlan0", 3)], 47474, ctx, service, "unicast");
+  assert.deepEqual(log.splice(0), [
+    `open discovery6%wlan0 ${LANCHAT_GROUP6}%wlan0:47474 join ${LANCHAT_GROUP6} #3`,
+    `loop unicast ${LANCHAT_GROUP6} #3`,
+  ]);
+  // With one IPv6 interface open, an unknown link-local source on the unicast socket is on it.
+  assert.deepEqual(m.source({ address: "fe80::9", port: 1 }, "unicast"), { address: "fe80::9%wlan0", port: 1 });
+});
