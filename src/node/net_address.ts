@@ -62,6 +62,12 @@ export interface InterfaceFilter {
   down?: ReadonlySet<string>;
 }
 
+/** Whether an interface passes the allow and deny lists and is not known to be down. */
+export function interfaceAllowed(name: string, filter: InterfaceFilter): boolean {
+  if (filter.include?.length && !filter.include.includes(name)) return false;
+  return !filter.exclude?.includes(name) && !filter.down?.has(name);
+}
+
 /** The broadcast targets for a list of interface addresses, one per subnet. */
 export function broadcastTargets(
   addresses: readonly InterfaceAddress[],
@@ -70,10 +76,7 @@ export function broadcastTargets(
   const out: BroadcastTarget[] = [];
   const seen = new Set<string>();
   for (const a of addresses) {
-    if (a.family !== "IPv4") continue;
-    if (filter.include?.length && !filter.include.includes(a.name)) continue;
-    if (filter.exclude?.includes(a.name)) continue;
-    if (filter.down?.has(a.name)) continue;
+    if (a.family !== "IPv4" || !interfaceAllowed(a.name, filter)) continue;
     const broadcast = directedBroadcast(a.address, a.netmask);
     if (!broadcast || seen.has(broadcast)) continue;
     seen.add(broadcast);

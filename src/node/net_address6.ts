@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { InterfaceAddress, InterfaceFilter } from "./net_address.ts";
+import { type InterfaceAddress, interfaceAllowed, type InterfaceFilter } from "./net_address.ts";
 
 /**
  * lanchat's link-local multicast group: `ff02::` + "LNCH" in hex. Not an
@@ -171,10 +171,7 @@ export function multicastTargets6(
   const out: Multicast6Target[] = [];
   const seen = new Set<string>();
   for (const a of addresses) {
-    if (a.family !== "IPv6" || !isLinkLocal6(a.address) || !a.scopeid) continue;
-    if (filter.include?.length && !filter.include.includes(a.name)) continue;
-    if (filter.exclude?.includes(a.name)) continue;
-    if (filter.down?.has(a.name)) continue;
+    if (a.family !== "IPv6" || !isLinkLocal6(a.address) || !a.scopeid || !interfaceAllowed(a.name, filter)) continue;
     if (seen.has(a.name) || !SCOPE.test(a.name)) continue;
     seen.add(a.name);
     out.push({

@@ -6,11 +6,10 @@
  * Needs root; without it these tests are ignored with the reason printed.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { createLan, type Lan, type LanOptions, lanUnavailable } from "../../scripts/lan.ts";
-import type { PeerJson, TransferJson } from "../../src/api/types.ts";
-import { DaemonProcess, killAll, runCli, tempDataDir, until } from "../support/daemon_process.ts";
-import { peersIn } from "../support/lan_hosts.ts";
+import type { PeerJson } from "../../src/api/types.ts";
+import { type DaemonProcess, killAll, runCli, until } from "../support/daemon_process.ts";
+import { lanDaemon, peersIn, sendFileIn, sendIn } from "../support/lan_hosts.ts";
 
 const unavailable = await lanUnavailable();
 if (unavailable) console.warn(`IPv6 LAN tests ignored: ${unavailable}`);
@@ -29,18 +28,7 @@ async function withLan6(n: number, options: LanOptions, body: (lan: Lan) => Prom
 }
 
 function startIn(lan: Lan, i: number, extra: string[] = []): DaemonProcess {
-  const h = lan.hosts[i]!;
-  return new DaemonProcess([
-    "--name",
-    `user${i + 1}`,
-    "--data-dir",
-    tempDataDir(),
-    "--interval",
-    `${INTERVAL_MS}ms`,
-    "--probe-timeout",
-    `${PROBE_MS}ms`,
-    ...extra,
-  ], { netns: h.ns });
+  return lanDaemon(lan.hosts[i]!.ns, `user${i + 1}`, extra);
 }
 
 /** Datagrams the daemon in `ns` sent or received by one mechanism (`/status` `traffic`). */
@@ -88,8 +76,7 @@ Deno.test({
         const status = await runCli(["status"], { netns: lan.hosts[0]!.ns });
         assert.match(status.stdout, /announcing every 500 ms on: .*eth0 \(ff02::4c4e:4348\)/);
         // A message, over IPv6.
-        const sent = await runCli(["send", "user2", "hello over IPv6", "--wait", "10"], { netns: lan.hosts[0]!.ns });
-        assert.equal(sent.code, 0, `${sent.stdout}${sent.stderr}`);
+        await sendIn(lan.hosts[0]!.ns, "user2", "hello over IPv6");
         const inbox = await runCli(["inbox", "--json"], { netns: lan.hosts[1]!.ns });
         assert.ok(inbox.stdout.includes("hello over IPv6"), inbox.stdout);
         // A file, over IPv6 TCP.
@@ -98,18 +85,13 @@ Deno.test({
         for (let i = 0; i < big.length; i += bytes.length) big.set(bytes, i);
         big[12345] = 7;
         await Deno.writeFile(`${work}/data.bin`, big);
-        const offer = await runCli(["send-file", "user2", `${work}/data.bin`, "--json", "--wait", "60"], {
-          netns: lan.hosts[0]!.ns,
+        await sendFileIn({
+          from: lan.hosts[0]!.ns,
+          to: lan.hosts[1]!.ns,
+          peer: "user2",
+          path: `${work}/data.bin`,
+          downloads: `${work}/dl`,
         });
-        assert.equal(offer.code, 0, `${offer.stdout}${offer.stderr}`);
-        const t = JSON.parse(offer.stdout) as TransferJson;
-        assert.equal(t.state, "done");
-        await until("the receiver to say done", async () => {
-          const r = await runCli(["transfers", "--json"], { netns: lan.hosts[1]!.ns });
-          return (JSON.parse(r.stdout) as TransferJson[]).some((x) => x.id === t.id && x.state === "done");
-        }, 10_000);
-        const got = await Deno.readFile(`${work}/dl/data.bin`);
-        assert.equal(createHash("sha256").update(got).digest("hex"), createHash("sha256").update(big).digest("hex"));
         // kill -9: no goodbye; both others find it gone by probe timeout.
         c.signal("SIGKILL");
         for (const d of [a, b]) {
@@ -149,10 +131,7 @@ Deno.test({
       assert.ok(pc.addresses.every((x) => isIPv4(x.address)), JSON.stringify(pc.addresses));
       assert.equal(await traffic(lan.hosts[2]!.ns, "sent", "ipv6-multicast"), 0);
       assert.ok(await traffic(lan.hosts[2]!.ns, "sent", "ipv4-broadcast") > 0);
-      const sent = await runCli(["send", "user3", "to the IPv4-only host", "--wait", "10"], {
-        netns: lan.hosts[0]!.ns,
-      });
-      assert.equal(sent.code, 0, `${sent.stdout}${sent.stderr}`);
+      await sendIn(lan.hosts[0]!.ns, "user3", "to the IPv4-only host");
       // The CLI shows the IPv6 endpoint in brackets.
       const table = await runCli(["peers"], { netns: lan.hosts[0]!.ns });
       assert.match(table.stdout, /\[fe80::[0-9a-f:]+%eth0\]:47475/);
@@ -174,10 +153,7 @@ Deno.test({
       await b.joined(a.id, 5000);
       const peers = await peersIn(lan.hosts[0]!.ns);
       assert.deepEqual(peers.map((p) => p.addresses.map((x) => x.address)), [[lan.hosts[1]!.address6]]);
-      const sent = await runCli(["send", "user2", "by --peer over IPv6", "--wait", "10"], {
-        netns: lan.hosts[0]!.ns,
-      });
-      assert.equal(sent.code, 0, `${sent.stdout}${sent.stderr}`);
+      await sendIn(lan.hosts[0]!.ns, "user2", "by --peer over IPv6");
     }),
 });
 
@@ -223,7 +199,6 @@ Deno.test({
         async () => (await peersIn(lan.hosts[1]!.ns)).some((p) => p.id === a.id),
         15_000,
       );
-      const sent = await runCli(["send", "user1", "back again", "--wait", "10"], { netns: lan.hosts[1]!.ns });
-      assert.equal(sent.code, 0, `${sent.stdout}${sent.stderr}`);
+      await sendIn(lan.hosts[1]!.ns, "user1", "back again");
     }),
 });
