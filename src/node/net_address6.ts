@@ -183,3 +183,26 @@ export function multicastTargets6(
   }
   return out;
 }
+
+/**
+ * Whether a PEER given as an IPv6 address (`fd00::12`, `[fd00::12]`,
+ * `[fd00::12]:47475`, `fe80::1`, `fe80::1%eth0`) names an endpoint written
+ * `[ADDR]:PORT`: the same address (a query without a scope matches any), and
+ * the same port when it gives one. False for a query that is no IPv6 address.
+ */
+export function matchesEndpoint6(query: string, endpoint: string): boolean {
+  const q = query.trim();
+  if (!q.startsWith("[") && (q.match(/:/g) ?? []).length < 2) return false;
+  let want: { host: string; port: number };
+  try {
+    want = splitHostPort(q, 0);
+  } catch {
+    return false;
+  }
+  const a = parseIPv6(want.host);
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(endpoint);
+  const b = m && parseIPv6(m[1]!);
+  if (!a || !b || a.groups.join() !== b.groups.join()) return false;
+  if (a.scope !== undefined && a.scope !== b.scope) return false;
+  return !/^\[.*\]:\d+$/.test(q) || want.port === Number(m![2]);
+}

@@ -77,8 +77,13 @@ Deno.test({
         assert.match(status.stdout, /announcing every 500 ms on: .*eth0 \(ff02::4c4e:4348\)/);
         // A message, over IPv6.
         await sendIn(lan.hosts[0]!.ns, "user2", "hello over IPv6");
+        // PEER as a link-local address, without its scope.
+        const ll = (await peersIn(lan.hosts[0]!.ns)).find((p) => p.id === b.id)!.addresses
+          .find((x) => x.address.startsWith("fe80:"))!.address.split("%")[0]!;
+        await sendIn(lan.hosts[0]!.ns, ll, "to a link-local address");
         const inbox = await runCli(["inbox", "--json"], { netns: lan.hosts[1]!.ns });
         assert.ok(inbox.stdout.includes("hello over IPv6"), inbox.stdout);
+        assert.ok(inbox.stdout.includes("to a link-local address"), inbox.stdout);
         // A file, over IPv6 TCP.
         const bytes = crypto.getRandomValues(new Uint8Array(65536));
         const big = new Uint8Array(4 * 1024 * 1024);
@@ -153,7 +158,8 @@ Deno.test({
       await b.joined(a.id, 5000);
       const peers = await peersIn(lan.hosts[0]!.ns);
       assert.deepEqual(peers.map((p) => p.addresses.map((x) => x.address)), [[lan.hosts[1]!.address6]]);
-      await sendIn(lan.hosts[0]!.ns, "user2", "by --peer over IPv6");
+      // PEER as the IPv6 address and port it was heard on.
+      await sendIn(lan.hosts[0]!.ns, `[${lan.hosts[1]!.address6}]:47475`, "by --peer over IPv6");
     }),
 });
 

@@ -4,6 +4,7 @@ import {
   isLinkLocal6,
   isMulticast6,
   LANCHAT_GROUP6,
+  matchesEndpoint6,
   multicastTargets6,
   parseIPv6,
   scoped,
@@ -282,4 +283,24 @@ Deno.test("the IPv6 discovery sockets follow the interfaces: opened, closed when
   ]);
   // With one IPv6 interface open, an unknown link-local source on the unicast socket is on it.
   assert.deepEqual(m.source({ address: "fe80::9", port: 1 }, "unicast"), { address: "fe80::9%wlan0", port: 1 });
+});
+
+Deno.test("a PEER given as an IPv6 address matches the endpoints it was heard on, scope and port as given", () => {
+  const rows: [string, string, boolean][] = [
+    ["fd00::12", "[fd00::12]:47475", true],
+    ["fd00:0:0::12", "[fd00::12]:47475", true],
+    ["[fd00::12]", "[fd00::12]:47475", true],
+    ["[fd00::12]:47475", "[fd00::12]:47475", true],
+    ["[fd00::12]:47476", "[fd00::12]:47475", false],
+    ["fd00::13", "[fd00::12]:47475", false],
+    ["fe80::1", "[fe80::1%eth0]:47475", true],
+    ["fe80::1%eth0", "[fe80::1%eth0]:47475", true],
+    ["[fe80::1%eth0]:47475", "[fe80::1%eth0]:47475", true],
+    ["fe80::1%wlan0", "[fe80::1%eth0]:47475", false],
+    ["198.18.0.12", "198.18.0.12:47475", false],
+    ["bob", "[fd00::12]:47475", false],
+    ["[fd00::12", "[fd00::12]:47475", false],
+    ["fd00::12", "fd00::12:47475", false],
+  ];
+  for (const [q, e, want] of rows) assert.equal(matchesEndpoint6(q, e), want, `${q} ~ ${e}`);
 });
