@@ -41,7 +41,8 @@ async function traffic(ns: string, direction: "sent" | "received", mechanism: st
 const isIPv4 = (a: string) => /^\d+\.\d+\.\d+\.\d+$/.test(a);
 
 Deno.test({
-  name: "an IPv6-only LAN of three hosts: joined by link-local multicast, a message, a file, a kill -9 detected",
+  name:
+    "an IPv6-only LAN of three hosts: joined by link-local multicast, a message, a file, a kill -9 detected, a goodbye",
   ignore: unavailable !== undefined,
   sanitizeResources: false,
   fn: () =>
@@ -102,6 +103,9 @@ Deno.test({
         for (const d of [a, b]) {
           assert.equal((await d.left(c.id, 3 * INTERVAL_MS * 1.25 + PROBE_MS + 3000)).properties.reason, "timeout");
         }
+        // A stop says goodbye to the group too: gone at once, not by timeout.
+        b.signal("SIGTERM");
+        assert.equal((await a.left(b.id, 2000)).properties.reason, "goodbye");
       } finally {
         await Deno.remove(work, { recursive: true }).catch(() => {});
       }
