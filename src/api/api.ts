@@ -16,6 +16,7 @@ import type {
 } from "./types.ts";
 import type { HistoryQuery, Pin, SearchResult, StoredMessage } from "../storage/store.ts";
 import type { HttpError } from "./request.ts";
+import type { DiagnosticsJson } from "./diagnostics_json.ts";
 
 /** What the HTTP layer needs from the daemon. */
 export interface Api {
@@ -68,6 +69,8 @@ export interface Api {
   groups: GroupsApi;
   /** Replies, edits and deletions; absent in a daemon without them. */
   thread?: ThreadApi;
+  /** What `lanchat doctor` reads (`GET /diagnostics`); absent in a daemon that keeps none. */
+  diagnostics?(): DiagnosticsJson;
   /** Compacts the heap now; undefined when the daemon cannot (V8's gc not exposed). */
   compactMemory(): { ok: true } | { ok: false; retryAfterMs: number } | undefined;
 }

@@ -15,6 +15,7 @@
  * | `GET /status` | this node and its counters | status.ts |
  * | `GET /healthz` | `ok`, or 503 with what is wrong (a damaged database), a line each; the only route open to all | status.ts |
  * | `GET /metrics` | Prometheus text | status.ts |
+ * | `GET /diagnostics` | what `lanchat doctor` reads: interfaces, ports, per-peer reachability, clock skew | diagnostics.ts |
  * | `POST /memory/compact` | compact the heap now (at most every 10 s) | status.ts |
  * | `POST /messages[?wait=S]` | send `{to, text, sealed?, replyTo?}`, `{group, text, replyTo?}` or `{messages: [{to, text}, …]}` | messages.ts |
  * | `GET /messages?peer=&group=&before=&after=&limit=` | a page of history, oldest first (before/after: a cursor or a time) | messages.ts |
@@ -55,9 +56,11 @@ import { fileRoutes } from "./routes/files.ts";
 import { presenceRoutes } from "./routes/presence.ts";
 import { eventRoutes } from "./routes/events.ts";
 import { settingsRoutes } from "./routes/settings.ts";
+import { diagnosticsRoutes } from "./routes/diagnostics.ts";
 
 export { HttpError, jsonError, MAX_BODY_BYTES, MAX_WAIT_SECONDS, readBody } from "./request.ts";
 export type { Api, FilesApi, GroupsApi } from "./api.ts";
+export type { DiagnosticsJson } from "./diagnostics_json.ts";
 export {
   crossOrigin,
   type HttpAccess,
@@ -98,6 +101,7 @@ export function createHandler(api: Api, access: HttpAccess = {}): HandlerWithStr
     .route(fileRoutes(api))
     .route(presenceRoutes(api))
     .route(settingsRoutes(api))
+    .route(diagnosticsRoutes(api))
     .route(eventRoutes(api, streams, pages))
     .route(sessionRoutes(access));
   const handler = ((req: Request) => app.handle(req)) as HandlerWithStreams;

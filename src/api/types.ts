@@ -120,6 +120,18 @@ export interface TransferJson {
   expires: string;
   /** Incoming, once accepted: the folder the files go in. */
   dir?: string;
+  /**
+   * Incoming, done: the top-level names its files were saved under in
+   * `dir` (a folder ends in "/"; made safe, `name (1).ext` beside one that
+   * was there), at most 200; absent when not known (after a restart).
+   */
+  saved?: string[];
+  /**
+   * The id of the message that carries the offer: one this node sent, or,
+   * from an IP Messenger user, the message the files came with (a lanchat
+   * offer received is its message's `files.offer`).
+   */
+  message?: string;
   error?: string;
   /**
    * Whether the file stream was end-to-end encrypted (every connection of

@@ -14,6 +14,7 @@ import { printable, printableLine } from "../common/printable.ts";
 import { parseDaemonAddress, UsageError } from "./options.ts";
 import { listenerUids } from "./port_owner.ts";
 import stringWidth from "string-width";
+import { marksTail, stateMark } from "./marks.ts";
 
 /** Raised when no daemon answers; the CLI exits with code 3. */
 export class NoDaemonError extends Error {
@@ -231,8 +232,8 @@ export function formatMessage(m: MessageJson): string {
   const t = new Date(m.direction === "in" ? m.receivedAt ?? m.sentAt : m.sentAt);
   const hhmmss = t.toTimeString().slice(0, 8);
   const date = t.toISOString().slice(0, 10);
-  const marks: string[] = [];
-  if (m.direction === "out" && m.status !== "delivered") marks.push(m.status);
+  // Yours: how far it has come (✓ delivered, ✓✓ read, ! failed, or in words), first.
+  const { symbol, words: marks } = stateMark(m);
   if (m.late) marks.push("late");
   // Everything a peer supplies is printed with its control characters shown, not obeyed.
   const name = printableLine(m.peer.name);
@@ -246,7 +247,7 @@ export function formatMessage(m: MessageJson): string {
   if (m.editedAt !== undefined && m.deletedAt === undefined) marks.push("edited");
   const safe = replyLine(m) + messageText(m);
   const text = safe.includes("\n") ? safe.replaceAll("\n", "\n    ") : safe;
-  return `${gap}${date} ${hhmmss}  ${who}: ${text}${marks.length ? `  (${marks.join(", ")})` : ""}`;
+  return `${gap}${date} ${hhmmss}  ${who}: ${text}${marksTail(symbol, marks)}`;
 }
 
 /** A message's text in a conversation (chat): what it answers, its text, `(edited)`. */
@@ -286,6 +287,8 @@ export function replyLine(m: MessageJson): string {
  */
 export function messageText(m: MessageJson): string {
   if (m.deletedAt !== undefined) return "(deleted)";
+  // A file offer's summary is one line (a file's name may hold a newline).
+  if (m.files) return printableLine(m.text);
   return m.sealed && m.direction === "in" && !m.sealed.opened
     ? `(a sealed message: open it with "lanchat open ${m.id.slice(0, 12)}", which tells ${printableLine(m.peer.name)})`
     : printable(m.text);

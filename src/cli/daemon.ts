@@ -1,6 +1,6 @@
 /** `lanchat daemon`: runs the discovery daemon until SIGINT or SIGTERM. */
-import type { Command } from "commander";
-import { Option } from "commander";
+import { resolve } from "node:path";
+import { Command, CommanderError, Option } from "commander";
 import { Daemon } from "../node/daemon.ts";
 import { installLastResort } from "../node/last_resort.ts";
 import { DEFAULT_DISCOVERY_PORT, DEFAULT_HTTP, DEFAULT_UNICAST_PORT } from "../node/options.ts";
@@ -27,6 +27,7 @@ import {
   parsePeer,
   parsePort,
   usage,
+  UsageError,
 } from "./options.ts";
 
 interface DaemonFlags {
@@ -211,6 +212,7 @@ export function registerDaemon(program: Command): void {
         maxPeers: flags.maxPeers,
         announceBudget: flags.announceBudget,
         networkKey: flags.keyFile?.key,
+        keyFilePath: flags.keyFile?.path,
         ipmsg: flags.ipmsg ? { port: flags.ipmsgPort, group: flags.ipmsgGroup } : undefined,
         httpMaxConnections: flags.httpMaxConnections,
         awayReply: flags.awayReply,
@@ -219,7 +221,8 @@ export function registerDaemon(program: Command): void {
         notify: flags.notify,
         ipv6: flags.ipv6,
         files: {
-          downloads: flags.downloads,
+          // Absolute, so that `lanchat accept` can say where files go wherever it runs.
+          downloads: flags.downloads === undefined ? undefined : resolve(flags.downloads),
           accept: flags.acceptFiles,
           autoAcceptMaxBytes: flags.autoAcceptMax,
           autoAcceptImages: flags.autoAcceptImages,
@@ -240,6 +243,30 @@ export function registerDaemon(program: Command): void {
         for (const s of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(s, () => onSignal(s));
       });
     });
+}
+
+/**
+ * Parses `args` as `lanchat daemon` would, without running anything (a key
+ * file named is read and checked, as the daemon would at start); returns the
+ * command, whose `options` say which flags take a value and what kind.
+ * `lanchat service` checks a unit's flags with it before writing the unit.
+ * @throws {UsageError} with the parser's message.
+ */
+export function parseDaemonArgs(args: string[]): Command {
+  const program = new Command("lanchat");
+  registerDaemon(program);
+  const cmd = program.commands[0]!
+    .exitOverride()
+    .configureOutput({ writeOut: () => {}, writeErr: () => {} })
+    .action(() => {}); // parse only: the daemon's action is replaced
+  try {
+    cmd.parse(args, { from: "user" });
+  } catch (e) {
+    if (!(e instanceof CommanderError)) throw e;
+    if (e.exitCode === 0) throw new UsageError(`${args.join(" ")}: help or version is no daemon flag`);
+    throw new UsageError(`Daemon flag refused: ${e.message.replace(/^error: /, "")}`);
+  }
+  return cmd;
 }
 
 /** A network key read from its file, with whether others than its owner may read that file. */

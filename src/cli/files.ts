@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import cliProgress from "cli-progress";
 import type { TransferJson } from "../api/types.ts";
@@ -19,6 +20,7 @@ import { formatBytes } from "../protocol/files.ts";
 import { printableLine } from "../common/printable.ts";
 import { daemonUrl, getJson, request, table } from "./client.ts";
 import { EXIT, httpOption, outcome, parseWaitSeconds } from "./options.ts";
+import { filesAndSize } from "./marks.ts";
 
 const ENDED = new Set(["done", "refused", "failed", "cancelled"]);
 
@@ -109,7 +111,10 @@ export function registerFiles(program: Command): void {
 
   for (
     const [name, help] of [
-      ["accept", "Accept a file offer (it goes to the daemon's --downloads folder, or --to DIR)"],
+      [
+        "accept",
+        "Accept a file offer: says where the files go (--downloads, or --to DIR), follows it, says where they are",
+      ],
       ["refuse", "Refuse a file offer"],
       ["cancel", "Cancel a transfer, either way"],
     ] as const
@@ -118,21 +123,60 @@ export function registerFiles(program: Command): void {
       "<id>",
       "the transfer's id (or its first 4+ characters)",
     );
-    if (name === "accept") cmd.option("--to <dir>", "folder to put the files in (on the daemon's host)");
-    cmd.option("--json", "print the transfer as JSON").addOption(httpOption())
-      .action(async (id: string, opts: { to?: string; json?: boolean; http?: string }) => {
-        const dir = opts.to && !opts.to.startsWith("/") ? `${Deno.cwd()}/${opts.to}` : opts.to;
-        const { body: t } = await request<TransferJson>(
-          daemonUrl(opts.http),
-          `/transfers/${encodeURIComponent(id)}/${name}`,
-          {
-            method: "POST",
-            body: dir ? { dir } : {},
-          },
-        );
-        console.log(opts.json ? JSON.stringify(t, null, 2) : describeTransfer(t));
+    if (name === "accept") {
+      cmd.option("--to <dir>", "folder to put the files in (on the daemon's host)")
+        .option(
+          "--wait <seconds>",
+          "how long to wait for the sender when it does not send (the transfer itself is followed to its end)",
+          parseWaitSeconds,
+          30,
+        )
+        .option("--no-wait", "say where the files go and return at once (the daemon fetches them by itself)");
+    }
+    cmd.option(
+      "--json",
+      name === "accept" ? "print the transfer as JSON, as accepted (at once)" : "print the transfer as JSON",
+    )
+      .addOption(httpOption())
+      .action(async (id: string, opts: { to?: string; json?: boolean; http?: string; wait?: number | false }) => {
+        const base = daemonUrl(opts.http);
+        const dir = opts.to === undefined ? undefined : resolve(opts.to);
+        const { body: t } = await request<TransferJson>(base, `/transfers/${encodeURIComponent(id)}/${name}`, {
+          method: "POST",
+          body: dir ? { dir } : {},
+        });
+        if (opts.json) return console.log(JSON.stringify(t, null, 2));
+        if (name !== "accept") return console.log(describeTransfer(t));
+        await acceptAndFollow(base, t, opts.wait);
       });
   }
+}
+
+/**
+ * `accept`: says where the files go (the absolute folder, on the daemon's
+ * host), then, unless `wait` is false, follows the transfer as `send-file`
+ * does and says where they are: exit 0 when every file came and was
+ * checked, 75 while the sender does not send, 1 when it failed.
+ */
+async function acceptAndFollow(base: string, t: TransferJson, wait: number | false | undefined): Promise<void> {
+  const from = printableLine(t.peer.name);
+  const folder = t.dir ? printableLine(t.dir) : "the downloads folder";
+  console.log(`accepted ${filesAndSize(t)} from ${from}: saving in ${folder}`);
+  if (wait === false) return;
+  const end = await follow(base, t, { wait: wait ?? 30 });
+  outcome.code = transferExit(end);
+  if (end.state === "done") {
+    const names = (end.saved ?? end.names).map(printableLine);
+    const shown = names.slice(0, 10).join(", ") + (names.length > 10 ? `, … (${names.length} in all)` : "");
+    const how = end.check === "size" ? "size checked" : "checked";
+    return console.log(`received ${filesAndSize(end)} from ${from}, ${how}, in ${folder}: ${shown}`);
+  }
+  if (ENDED.has(end.state)) return console.log(`${end.state}${end.error ? `: ${printableLine(end.error)}` : ""}`);
+  console.log(
+    `not all here yet (${end.state}): the daemon goes on fetching into ${folder}; see lanchat transfers ${
+      end.id.slice(0, 8)
+    }`,
+  );
 }
 
 /** What `POST /files` answers for a group: a transfer per member offered, and those it could not be offered to. */

@@ -3,11 +3,13 @@
  * and with --follow new messages as they arrive.
  */
 import type { Command } from "commander";
-import type { MessageJson } from "../api/types.ts";
+import type { MessageJson, TransferJson } from "../api/types.ts";
 import { daemonUrl, followEventsForever, formatMessage, getJson, readMarker, request, updateLine } from "./client.ts";
 import { httpOption, parseLimit, parsePlace, shellWord, UsageError } from "./options.ts";
 import { resolveGroup } from "./group.ts";
 import { printableLine } from "../common/printable.ts";
+import { offeredLine, ShownStates, stateLine } from "./marks.ts";
+import { OfferTransfers } from "./offers.ts";
 
 export function registerInbox(program: Command): void {
   program.command("inbox")
@@ -46,13 +48,26 @@ export function registerInbox(program: Command): void {
       let lastCursor = 0;
       // What is printed has been read: the peers get read receipts (unless --json: a program, not a person).
       const read = readMarker(base);
+      /** Whether a message is of what is shown (--peer, --group). */
+      const wanted = (m: MessageJson) =>
+        (!peerId || (m.peer.id === peerId && !m.group)) && (!groupId || m.group?.id === groupId);
+      // File offers are shown with their transfer (its id, `lanchat accept ID`, what came of it).
+      const offers = new OfferTransfers(base);
+      // Messages of yours shown, whose later states (✓ delivered, ✓✓ read, ! failed) --follow tells.
+      const states = new ShownStates();
       const print = (m: MessageJson) => {
         if (m.cursor <= lastCursor) return;
-        if (peerId && (m.peer.id !== peerId || m.group)) return;
-        if (groupId && m.group?.id !== groupId) return;
+        if (!wanted(m)) return;
         lastCursor = m.cursor;
-        console.log(opts.json ? JSON.stringify(m) : `${opts.ids ? `${m.id.slice(0, 12)}  ` : ""}${formatMessage(m)}`);
+        const line = `${opts.ids ? `${m.id.slice(0, 12)}  ` : ""}${formatMessage(m)}${offers.hint(m)}`;
+        console.log(opts.json ? JSON.stringify(m) : line);
         if (!opts.json) read.mark(m);
+        states.shown(m);
+      };
+      /** Prints a page, with the transfers of the offers in it known first. */
+      const printAll = async (got: MessageJson[]) => {
+        if (!opts.json) await offers.load(got);
+        for (const m of got) print(m);
       };
       const page = (params: Record<string, string>) => {
         const q = new URLSearchParams(params);
@@ -64,7 +79,7 @@ export function registerInbox(program: Command): void {
       const catchUp = async (cursor: number) => {
         for (let after = cursor;;) {
           const got = await page({ after: String(after), limit: "10000" });
-          for (const m of got) print(m);
+          await printAll(got);
           if (got.length < 10_000) return;
           after = got.at(-1)!.cursor;
         }
@@ -74,7 +89,7 @@ export function registerInbox(program: Command): void {
         if (opts.before) params.before = opts.before;
         if (opts.after) params.after = opts.after;
         const got = await page(params);
-        for (const m of got) print(m);
+        await printAll(got);
         // Where to go from here, for a person walking through history.
         if (!opts.json && !opts.follow && got.length > 0) {
           const hints: string[] = [];
@@ -102,7 +117,19 @@ export function registerInbox(program: Command): void {
       // after a daemon restart, what arrived meanwhile comes from history.
       await followEventsForever(base, (type, data) => {
         // New messages both ways, as history shows them: received, and sent (or queued) from here.
-        if (type === "message" || type === "sent" || type === "queued") print(data as MessageJson);
+        const m = data as MessageJson;
+        if (type === "message" || type === "sent" || type === "queued") print(m);
+        // One of yours already printed went further: a short line says so (--json: as before, the events do).
+        const step = type === "sent" || type === "delivered" || type === "read" || type === "failed";
+        if (step && !opts.json && m?.peer && m.cursor <= lastCursor && wanted(m) && states.advance(m)) {
+          console.log(stateLine(m, true));
+        }
+        if (type.startsWith("transfer-")) offers.update(data as TransferJson);
+        // Files an IP Messenger user sent with a message (printed before its transfer was made): how to take them.
+        const t = data as TransferJson;
+        if (type === "transfer-offered" && !opts.json && t?.direction === "in" && t.message && !groupId) {
+          if (!peerId || t.peer?.id === peerId) console.log(offeredLine(t));
+        }
         // One already printed edited or deleted: printed again as it now is (--json: the message, exact).
         if (type === "message-updated") {
           const m = (data as { message?: MessageJson }).message;

@@ -32,6 +32,7 @@ import { registerWeb } from "./web.ts";
 import { registerService } from "./service.ts";
 import { registerInstall } from "./install.ts";
 import { registerCompletion } from "./completion.ts";
+import { registerDoctor } from "./doctor.ts";
 import { printableLine } from "../common/printable.ts";
 
 /** Builds the program. */
@@ -64,6 +65,7 @@ export function buildProgram(): Command {
   registerService(program);
   registerInstall(program);
   registerCompletion(program);
+  registerDoctor(program);
   program.exitOverride();
   for (const c of program.commands) {
     c.exitOverride();
@@ -91,13 +93,17 @@ export async function run(args: string[]): Promise<number> {
     if (e instanceof ApiError) {
       console.error(`lanchat: ${printableLine(e.message)}`);
       const candidates = e.body.candidates as
-        | { name: string; id: string; online: boolean; trust?: string }[]
+        | { name: string; hostname?: string; id: string; online: boolean; trust?: string }[]
         | undefined;
       if (candidates?.length) {
         console.error(e.status === 409 ? "Matching peers:" : "Known peers:");
         for (const c of candidates.slice(0, 20)) {
           const trust = c.trust ? `  key ${c.trust}` : "";
-          console.error(`  ${printableLine(c.name)}  ${c.id.slice(0, 12)}  ${c.online ? "online" : "offline"}${trust}`);
+          // The host too: "bob" on host2 and a peer named "bob@host2" elsewhere are told apart by it.
+          const host = c.hostname ? ` on ${printableLine(c.hostname)}` : "";
+          console.error(
+            `  ${printableLine(c.name)}${host}  ${c.id.slice(0, 12)}  ${c.online ? "online" : "offline"}${trust}`,
+          );
         }
         if (e.status === 409) {
           console.error(`Name one by its full name or an id prefix, e.g. ${candidates[0]!.id.slice(0, 8)}`);

@@ -13,46 +13,34 @@
 import type { Command } from "commander";
 import { installPaths } from "./install.ts";
 import { EXIT, outcome } from "./options.ts";
+import {
+  absolutePath,
+  checkDaemonArgs,
+  systemUnitOptions,
+  UNIT_NAME,
+  type UnitOptions,
+  unitText,
+} from "./service_unit.ts";
 
-export const UNIT_NAME = "lanchat.service";
+export { UNIT_NAME };
 
-export interface UnitOptions {
-  /** The `lanchat` launcher to run. */
-  launcher: string;
-  /** Extra `lanchat daemon` flags. */
-  daemonArgs: string[];
-  system: boolean;
-  /** For a system unit: the user it runs as. */
-  user?: string;
+/** The unit for `lanchat service install|print`'s flags; checks them first (see service_unit.ts). */
+function buildUnit(
+  daemonArgs: string[],
+  opts: { system?: boolean; userName?: string; launcher?: string },
+): { text: string; launcher: string } {
+  const system = opts.system === true;
+  const launcher = absolutePath(opts.launcher ?? defaultLauncher(system), Deno.cwd());
+  const checked = checkDaemonArgs(daemonArgs, Deno.cwd());
+  const unit: UnitOptions = system
+    ? systemUnitOptions(launcher, checked, opts.userName)
+    : { launcher, daemonArgs: checked.args, system };
+  return { text: unitText(unit), launcher };
 }
 
-/** Quotes a word for a systemd command line. */
-function unitQuote(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `"${s.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
-}
-
-/** The unit file's text. */
-export function unitText(o: UnitOptions): string {
-  const exec = [o.launcher, "daemon", ...o.daemonArgs].map(unitQuote).join(" ");
-  return `[Unit]
-Description=lanchat: LAN discovery and messaging daemon
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Type=exec
-ExecStart=${exec}
-${o.system && o.user ? `User=${o.user}\n` : ""}# SIGTERM makes the daemon say goodbye to every peer and exit 0.
-KillSignal=SIGTERM
-TimeoutStopSec=10
-Restart=on-failure
-RestartSec=2
-# Room for the HTTP connection cap (--http-max-connections, 256) and more.
-LimitNOFILE=4096
-
-[Install]
-WantedBy=${o.system ? "multi-user.target" : "default.target"}
-`;
+/** The launcher a unit runs by default: the user's (~/.local), or for a system unit the system-wide one. */
+function defaultLauncher(system: boolean): string {
+  return installPaths(system ? "/usr/local" : `${Deno.env.get("HOME") ?? ""}/.local`).bin;
 }
 
 /** Where the unit goes. */
@@ -80,9 +68,16 @@ export function registerService(program: Command): void {
     .description("Run the daemon as a systemd service (a user unit; --system for a system one)");
   service.command("install")
     .description("Write lanchat.service, then enable and start it; flags after -- go to lanchat daemon")
-    .option("--system", "a system unit in /etc/systemd/system (started at boot; needs root)")
-    .option("--user-name <name>", "with --system: the user the daemon runs as (default: $USER)")
-    .option("--launcher <path>", "the lanchat launcher to run (default: the one lanchat install wrote)")
+    .option(
+      "--system",
+      "a system unit in /etc/systemd/system (started at boot, sandboxed, state in /var/lib/lanchat; needs root " +
+        "and a system-wide install: sudo lanchat install --prefix /usr/local)",
+    )
+    .option("--user-name <name>", "with --system: run as this user (default: a dynamic user, DynamicUser=yes)")
+    .option(
+      "--launcher <path>",
+      "the lanchat launcher to run (default: ~/.local/bin/lanchat; with --system /usr/local/bin/lanchat)",
+    )
     .option("--no-enable", "only write the unit")
     .argument("[daemon-flags...]", "flags for lanchat daemon, after --")
     .action(
@@ -92,14 +87,18 @@ export function registerService(program: Command): void {
       ) => {
         const home = Deno.env.get("HOME");
         const system = opts.system === true;
-        const launcher = opts.launcher ?? installPaths(`${home ?? ""}/.local`).bin;
+        const { text, launcher } = buildUnit(daemonArgs, opts);
         try {
           await Deno.stat(launcher);
         } catch {
-          throw new Error(`No lanchat launcher at ${launcher}: run "lanchat install" first, or pass --launcher PATH`);
+          throw new Error(
+            `No lanchat launcher at ${launcher}: run "${
+              system ? "sudo lanchat install --prefix /usr/local" : "lanchat install"
+            }" first, or pass --launcher PATH`,
+          );
         }
+        if (system) await checkReadableByAll(launcher);
         const path = unitPath(system, home);
-        const text = unitText({ launcher, daemonArgs, system, user: opts.userName ?? Deno.env.get("USER") });
         await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
         await Deno.writeTextFile(path, text);
         console.log(`wrote ${path}:`);
@@ -145,18 +144,36 @@ export function registerService(program: Command): void {
   service.command("print")
     .description("Print the unit lanchat service install would write")
     .option("--system", "a system unit")
-    .option("--user-name <name>", "with --system: the user the daemon runs as (default: $USER)")
+    .option("--user-name <name>", "with --system: run as this user (default: a dynamic user, DynamicUser=yes)")
     .option("--launcher <path>", "the lanchat launcher to run")
     .argument("[daemon-flags...]", "flags for lanchat daemon, after --")
     .action((daemonArgs: string[], opts: { system?: boolean; userName?: string; launcher?: string }) => {
-      const launcher = opts.launcher ?? installPaths(`${Deno.env.get("HOME") ?? ""}/.local`).bin;
-      console.log(
-        unitText({
-          launcher,
-          daemonArgs,
-          system: opts.system === true,
-          user: opts.userName ?? Deno.env.get("USER"),
-        }).trimEnd(),
-      );
+      console.log(buildUnit(daemonArgs, opts).text.trimEnd());
     });
+}
+
+/**
+ * Refuses a launcher the service's user could not run: the launcher, and the
+ * copy it runs (`<prefix>/lib/lanchat/current`), with every folder above
+ * them, must be readable by all (a+rX), as `lanchat install` leaves them
+ * under a umask of 022.
+ */
+async function checkReadableByAll(launcher: string): Promise<void> {
+  const copy = `${launcher.slice(0, launcher.lastIndexOf("/bin/"))}/lib/lanchat/current`;
+  // A launcher of your own (not written by lanchat install): only it is checked.
+  const ours = await Deno.stat(copy).then(() => true, () => false);
+  const paths = ours ? [launcher, `${copy}/deno`, `${copy}/app/main.ts`] : [launcher];
+  for (const path of paths) {
+    let at = "";
+    for (const part of path.split("/").slice(1)) {
+      at += `/${part}`;
+      const info = await Deno.stat(at);
+      const need = info.isDirectory || (at === path && !path.endsWith(".ts")) ? 0o005 : 0o004;
+      if (((info.mode ?? 0) & need) !== need) {
+        throw new Error(
+          `The service's user cannot read ${at} (mode ${((info.mode ?? 0) & 0o777).toString(8)}): run chmod a+rX on it`,
+        );
+      }
+    }
+  }
 }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { Diagnostics } from "./diagnostics.ts";
 import { fitTextField } from "../wire/mod.ts";
 import { VERSION } from "../common/version.ts";
 import type { Identity } from "../security/identity.ts";
@@ -55,6 +56,8 @@ export function socketSpecs(options: DaemonOptions): SocketSpec[] {
       hostname: options.ipv6 === false ? "0.0.0.0" : "::",
       port: options.unicastPort ?? DEFAULT_UNICAST_PORT,
       fallBackToFreePort: true,
+      // Files are served on TCP at the same number (services/files_serve.ts).
+      sameTcpPort: true,
     },
   ];
   if (options.ipmsg) {
@@ -88,6 +91,8 @@ export interface Parts {
   services: Service[];
   /** This node's key, for safety numbers. */
   self: SelfKey;
+  /** What `lanchat doctor` reads (GET /diagnostics). */
+  diagnostics: Diagnostics;
 }
 
 /**
@@ -292,6 +297,11 @@ export async function assemble(o: {
     files,
     services,
     self,
+    diagnostics: new Diagnostics(lanchat, {
+      keyFile: options.keyFilePath,
+      downloads: files ? options.files?.downloads ?? defaultDownloads(io.env) : undefined,
+      filePort: () => (files?.status().files as { port: number | null } | undefined)?.port ?? null,
+    }),
   };
 }
 

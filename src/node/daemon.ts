@@ -220,6 +220,13 @@ export class Daemon {
       status: () => this.views.status(),
       problems: () => this.views.problems(),
       metrics: () => this.views.metrics(),
+      diagnostics: () =>
+        this.parts.diagnostics.json({
+          dataDir: this.dataDir,
+          ports: this.ports,
+          now: this.#io.now(),
+          uptimeMs: this.#io.now() - this.#startedAt,
+        }),
       lookupPeer: (q) => directory.lookup(q),
       onlinePeers: () => directory.onlinePeers(),
       sendMessage: (to, text, replyTo) =>
@@ -567,6 +574,7 @@ export class Daemon {
 
 /** Binds one socket as its spec says. */
 function bind(io: DaemonIo, spec: SocketSpec): Transport {
+  if (spec.port === 0) return freePort(io, spec);
   try {
     return io.bindUdp(spec.hostname, spec.port, { reuseAddress: spec.reuseAddress });
   } catch (e) {
@@ -580,12 +588,37 @@ function bind(io: DaemonIo, spec: SocketSpec): Transport {
     }
     if (!(e instanceof BindError && e.inUse)) throw e;
     if (spec.inUse) throw new Error(spec.inUse, { cause: e });
-    if (!spec.fallBackToFreePort || spec.port === 0) throw e;
-    const socket = io.bindUdp(spec.hostname, 0, {});
+    if (!spec.fallBackToFreePort) throw e;
+    const socket = freePort(io, spec);
     logger("daemon").info("Unicast port {wanted} is in use (another daemon on this host?); using port {port}", {
       wanted: spec.port,
       port: (socket.addr as Deno.NetAddr).port,
     });
     return socket;
+  }
+}
+
+/**
+ * A UDP socket on a port the system picks; with `sameTcpPort`, one whose
+ * number is free on TCP too (the system picks UDP and TCP ports apart, so a
+ * number free on one can be taken on the other). Sockets whose number is
+ * taken on TCP stay open until one is found, so each try is another number
+ * (up to 32).
+ */
+function freePort(io: DaemonIo, spec: SocketSpec): Transport {
+  const rejected: Transport[] = [];
+  try {
+    for (let tries = 1;; tries++) {
+      const socket = io.bindUdp(spec.hostname, 0, {});
+      if (!spec.sameTcpPort || !io.listenTcp || tries === 32) return socket;
+      try {
+        io.listenTcp(spec.hostname, (socket.addr as Deno.NetAddr).port).close();
+        return socket;
+      } catch {
+        rejected.push(socket);
+      }
+    }
+  } finally {
+    for (const s of rejected) s.close();
   }
 }

@@ -139,7 +139,13 @@ export class Directory implements Service {
    * first of these rules that matches anything:
    *
    * 1. its node id;
-   * 2. its display name, exactly; 3. the same without regard to case;
+   * 2. its display name, exactly, or `NAME@HOST`: a peer named NAME (or,
+   *    an IP Messenger user, with the login NAME) on the host HOST (split at
+   *    the last `@`, so a name holding `@` itself is written in full before
+   *    it; the host name without regard to case, as DNS has it); both forms
+   *    together, so a peer whose name is `bob@host2` and a peer `bob` on
+   *    host2 are two matches (ambiguous), not the first one found;
+   *    3. the same without regard to case;
    * 4. an IPv4 address it was heard on (`A.B.C.D`), and with `:PORT` also
    *    that port (its unicast port, or 2425 for IP Messenger);
    * 5. an unambiguous id prefix (4+ hex characters);
@@ -186,10 +192,11 @@ export class Directory implements Service {
     // to another key. Ids, id prefixes and addresses are explicit enough.
     const trust = (c: Cand) => this.#pins.get(c.id)?.trust;
     const byName = (f: (c: Cand) => boolean) => (c: Cand) => f(c) && trust(c) !== "replaced";
+    const onHost = nameOnHost(q);
     const rules: ((c: Cand) => boolean)[] = [
       (c) => c.id === lower,
-      byName((c) => c.name === q),
-      byName((c) => c.name.toLowerCase() === lower),
+      byName((c) => c.name === q || (onHost !== undefined && onHost.matches(c, false))),
+      byName((c) => c.name.toLowerCase() === lower || (onHost !== undefined && onHost.matches(c, true))),
       (c) => atAddress(c) || atAddress6(c),
       (c) => /^[0-9a-f]{4,}$/.test(lower) && c.id.startsWith(lower),
       byName((c) => c.hostname === q || c.name.split("@")[0] === q || c.user === q),
@@ -223,6 +230,33 @@ export class Directory implements Service {
   drainEvents(): readonly DaemonEvent[] {
     return NOTHING;
   }
+}
+
+/**
+ * The `NAME@HOST` form of a query, split at its last `@` (a name may hold
+ * one; a host name cannot): `matches` a peer named NAME (or whose IP
+ * Messenger login is NAME) whose hostname is HOST, without regard to the
+ * host's case, and to the name's when `anyCase`. Undefined when the query
+ * has no `@` with something on both sides.
+ */
+export function nameOnHost(
+  query: string,
+): {
+  name: string;
+  host: string;
+  matches(c: { name: string; hostname: string; user?: string }, anyCase: boolean): boolean;
+} | undefined {
+  const at = query.lastIndexOf("@");
+  if (at <= 0 || at === query.length - 1) return undefined;
+  const name = query.slice(0, at);
+  const host = query.slice(at + 1).toLowerCase();
+  const same = (a: string | undefined, anyCase: boolean) =>
+    a !== undefined && (anyCase ? a.toLowerCase() === name.toLowerCase() : a === name);
+  return {
+    name,
+    host,
+    matches: (c, anyCase) => c.hostname.toLowerCase() === host && (same(c.name, anyCase) || same(c.user, anyCase)),
+  };
 }
 
 /** An IP Messenger peer as a known peer. */

@@ -58,6 +58,8 @@ export interface DaemonOptions {
   httpTokenFile?: string;
   /** The group's network key (32 bytes): every datagram sealed with it. */
   networkKey?: Uint8Array;
+  /** Where the network key was read from (for `lanchat doctor`). */
+  keyFilePath?: string;
   /** Bound on the roster (default 1024). */
   maxPeers?: number;
   /** Hellos a second each host may receive from all others (default 50): scales the announce interval. */

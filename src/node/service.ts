@@ -36,6 +36,12 @@ export interface SocketSpec {
   reuseAddress?: boolean;
   /** When the port is taken, bind a free one instead (and log it). */
   fallBackToFreePort?: boolean;
+  /**
+   * The same number is also a TCP port (the file port): a port chosen here
+   * (port 0, or the fallback) is one free on TCP too, or peers could not
+   * fetch this node's files.
+   */
+  sameTcpPort?: boolean;
   /** The error to give when the port is taken, in words. */
   inUse?: string;
   /** Join this IPv6 multicast group on the interface of this index once bound (a per-interface discovery socket). */

@@ -24,7 +24,7 @@ import {
   type Note,
   type Packet,
 } from "../wire/mod.ts";
-import { type LeaveReason, type Peer, Roster, type RosterEvent, type RosterOptions } from "./roster.ts";
+import { type LeaveReason, type Peer, randomNonce, Roster, type RosterEvent, type RosterOptions } from "./roster.ts";
 import type { Endpoint, Transmit, Via } from "./transmit.ts";
 import {
   announceDelay,
@@ -37,6 +37,7 @@ import {
 } from "./discovery_schedule.ts";
 import { goodbyeBytes, helloOf, type SelfInfo, signed, type Signer } from "./discovery_hello.ts";
 import { type AwaitedPong, Probes } from "./discovery_probes.ts";
+import { CHECK_INTERVALS, Reachability } from "./reachability.ts";
 
 export type { Endpoint, Transmit, Via } from "./transmit.ts";
 export {
@@ -93,6 +94,8 @@ export interface DiscoveryCounters {
   peersRestarted: number;
   peersLeft: Record<LeaveReason, number>;
   probesSent: number;
+  /** Pings to peers heard only by their hellos, asking whether they hear us (see reachability.ts). */
+  checksSent: number;
 }
 
 /** What the drain methods return when there is nothing: no allocation per call on the hot path. */
@@ -132,6 +135,9 @@ export class Discovery {
   /** The latest time this machine was told (stamps hellos sent from setTargets). */
   #now = 0;
   #probes: Probes;
+  /** Whether each peer hears us, not only we it (reachability.ts), for `lanchat doctor`. */
+  readonly reach = new Reachability();
+  #nextCheck = 0;
 
   constructor(options: DiscoveryOptions) {
     this.self = options.self;
@@ -160,6 +166,7 @@ export class Discovery {
       peersRestarted: 0,
       peersLeft: { goodbye: 0, timeout: 0 },
       probesSent: 0,
+      checksSent: 0,
     };
   }
 
@@ -282,6 +289,12 @@ export class Discovery {
         this.roster.heard(packet.id, packet.incarnation, from.address, from.port, now);
         break;
     }
+    // What a peer sends to our unicast socket in answer (a pong, an ack, a
+    // message, a note): it hears us. Not a ping: a peer probing us when it
+    // no longer hears us sends those too.
+    if (packet.kind !== "goodbye" && packet.kind !== "ping" && this.roster.get(packet.id)) {
+      this.reach.answered(packet.id, now);
+    }
     return undefined;
   }
 
@@ -309,6 +322,25 @@ export class Discovery {
     this.#counters.probesSent += this.#probes.start(probes, now);
     this.#probes.repeat(now);
     for (const event of events) this.#emit(event);
+    if (now >= this.#nextCheck) this.#check(now);
+  }
+
+  /**
+   * Check pings to peers heard only by their hellos for a while (see
+   * reachability.ts): a sweep at most once an announce interval, on a
+   * wake-up that comes anyway (each announce is one), so no timer of its own.
+   */
+  #check(now: number): void {
+    const interval = this.announceIntervalMs;
+    this.#nextCheck = now + interval;
+    for (const id of this.reach.due(this.roster.peers(), now, CHECK_INTERVALS * interval)) {
+      const to = this.roster.get(id)?.addresses[0];
+      if (!to) continue;
+      const nonce = randomNonce();
+      const ping = encodePacket({ kind: "ping", id: this.self.id, incarnation: this.self.incarnation, nonce });
+      this.#send("unicast", { address: to.address, port: to.port }, ping, "ping");
+      this.#counters.checksSent++;
+    }
   }
 
   /**
@@ -385,6 +417,11 @@ export class Discovery {
     if (obs.outcome === "ignored") {
       if (obs.peer) this.#counters.dropped["stale-incarnation"]++;
       return;
+    }
+    if (obs.peer) {
+      this.reach.hello(hello.id, from.address, now);
+      // A hello that answers ours (sent to our unicast port): it hears us.
+      if (hello.reply) this.reach.answered(hello.id, now);
     }
     if (obs.peer && hello.sentAt !== undefined && this.#wall) {
       obs.peer.clockOffset = hello.sentAt - Math.round(this.#wall(now));
@@ -498,7 +535,10 @@ export class Discovery {
   #emit(event: RosterEvent): void {
     if (event.type === "joined") this.#counters.peersJoined++;
     else if (event.type === "restarted") this.#counters.peersRestarted++;
-    else if (event.type === "left") this.#counters.peersLeft[event.reason]++;
+    else if (event.type === "left") {
+      this.#counters.peersLeft[event.reason]++;
+      this.reach.forget(event.peer.id);
+    }
     this.#events.push(event);
   }
 }

@@ -42,14 +42,21 @@ async function texts(d: DaemonProcess, peer: string): Promise<string[]> {
   return ms.filter((m) => m.direction === "in").map((m) => m.text);
 }
 
+/** Alice and bob on loopback, joined both ways; bob's data directory kept for his restart. */
+async function pair(port: number, bDir: string): Promise<[DaemonProcess, DaemonProcess]> {
+  const a = await startLoopbackDaemon(port, "alice").started();
+  const b = await startLoopbackDaemon(port, "bob", { dataDir: bDir }).started();
+  await a.joined(b.id, 5000);
+  await b.joined(a.id, 5000);
+  return [a, b];
+}
+
 Deno.test("a restarted peer talks again at once: its first message back opens a new session, and no datagram goes to a dead one", async () => {
   const port = freeUdpPort();
   const bDir = tempDataDir();
   try {
-    const a = await startLoopbackDaemon(port, "alice").started();
-    let b = await startLoopbackDaemon(port, "bob", { dataDir: bDir }).started();
-    await a.joined(b.id, 5000);
-    await b.joined(a.id, 5000);
+    const [a, first] = await pair(port, bDir);
+    let b = first;
     await send(a, "bob", "before");
     await send(b, "alice", "reply before");
     // Bob dies without a goodbye and comes back with new session keys (and none of the old).
@@ -93,12 +100,9 @@ Deno.test("a peer restarted gracefully (goodbye, then a new hello) is spoken to 
   const port = freeUdpPort();
   const bDir = tempDataDir();
   try {
-    const a = await startLoopbackDaemon(port, "alice").started();
-    let b = await startLoopbackDaemon(port, "bob", { dataDir: bDir }).started();
-    await a.joined(b.id, 5000);
-    await b.joined(a.id, 5000);
-    let r = await runCli(["send", "bob", "before", "--http", http(a)]);
-    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const [a, first] = await pair(port, bDir);
+    let b = first;
+    await send(a, "bob", "before");
     // A graceful restart: SIGTERM (goodbye), then the same data directory again.
     b.signal("SIGTERM");
     await b.wait();
@@ -107,7 +111,7 @@ Deno.test("a peer restarted gracefully (goodbye, then a new hello) is spoken to 
     await a.joined(b.id, 5000);
     await b.joined(a.id, 5000);
     const t0 = performance.now();
-    r = await runCli(["send", "bob", "after", "--http", http(a), "--wait", "20"]);
+    const r = await runCli(["send", "bob", "after", "--http", http(a), "--wait", "20"]);
     const ms = performance.now() - t0;
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const s = await status(b);

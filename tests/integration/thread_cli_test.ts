@@ -67,12 +67,13 @@ Deno.test("lanchat send --reply, edit and delete reach the peer's inbox; a previ
     // alice edits it, with the text from standard input: bob's inbox shows it edited, its JSON exactly so.
     const edited = await cli(["edit", id.slice(0, 10), "-"], ha!, "lunch at one?\n");
     assert.equal(edited.code, 0, edited.stderr);
-    assert.match(edited.stdout, /you → bob: lunch at one\? {2}\(edited\)\n$/);
+    // (issue 27: a message of yours shows its state, ✓ delivered or ✓✓ read, before its other marks)
+    assert.match(edited.stdout, /you → bob: lunch at one\? {2}✓✓? \(edited\)\n$/);
     await until("bob sees the edit", async () =>
       (await cli(["inbox"], hb!)).stdout.includes("one?"), 5000);
     assert.match(
       (await cli(["inbox"], hb!)).stdout,
-      /alice: lunch at one\? {2}\(edited\)\n.*you → alice: \(re: “lunch at one\?”\) yes\n/s,
+      /alice: lunch at one\? {2}\(edited\)\n.*you → alice: \(re: “lunch at one\?”\) yes {2}✓✓?\n/s,
     );
     const json = (await cli(["inbox", "--json"], hb!)).stdout.trim().split("\n").map((l) => JSON.parse(l));
     assert.equal(json[0].text, "lunch at one?");

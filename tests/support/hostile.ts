@@ -6,6 +6,7 @@
  * ```
  * deno run -A tests/support/hostile.ts forge-hello --victim ID --name NAME --to ADDR:PORT [--key FILE]
  * deno run -A tests/support/hostile.ts replay-hello --port 47474 --from ADDR --to ADDR:PORT
+ * deno run -A tests/support/hostile.ts skewed-hello --ahead-ms MS --to ADDR:PORT [--count N] [--name N] [--key FILE]
  * deno run -A tests/support/hostile.ts msg-twice --to-id ID --to ADDR:PORT --text T [--key FILE]
  * deno run -A tests/support/hostile.ts flood [--count N] [--rate R --seconds S] [--sources N] --to ADDR:PORT [--key FILE]
  * deno run -A tests/support/hostile.ts junk --rate R --seconds S --to ADDR:PORT
@@ -140,6 +141,20 @@ if (import.meta.main) {
       await new Promise((r) => setTimeout(r, Number(arg(args, "delay") ?? 1000)));
       await sock.send(captured, to);
       console.log(JSON.stringify({ captured: captured.length, replayed: 1 }));
+      break;
+    }
+    case "skewed-hello": {
+      // A host whose clock is --ahead-ms off: its signed hello says so, and
+      // (with a key) its seal is stamped with that time too.
+      const ahead = Number(arg(args, "ahead-ms") ?? 0);
+      const me = newNodeKey();
+      const hello = { ...helloFor(me.id, arg(args, "name") ?? "skewed", myPort), sentAt: Date.now() + ahead };
+      const count = Number(arg(args, "count") ?? 3);
+      for (let i = 0; i < count; i++) {
+        const bytes = encodeSigned(hello, me.signer);
+        await sock.send(sealer ? sealer.seal(bytes, Date.now() + ahead) : bytes, to);
+      }
+      console.log(JSON.stringify({ sent: count, id: me.id }));
       break;
     }
     case "msg-twice": {

@@ -64,6 +64,31 @@ Deno.test("daemon falls back to a free unicast port when its port is taken", asy
   }
 });
 
+Deno.test("a unicast port the system picks is one free on TCP too (the file port has its number)", async () => {
+  for (const unicastPort of [0, 47475]) {
+    const net = new FakeNetwork();
+    net.bind("198.18.0.1", 47475);
+    const tried: number[] = [];
+    const io = {
+      ...fakeHost(net, "198.18.0.1", () => [eth0("198.18.0.1")]),
+      // TCP is taken at the first two numbers the system gives for UDP.
+      listenTcp: (_h: string, port: number) => {
+        tried.push(port);
+        if (tried.length <= 2) throw new Deno.errors.AddrInUse("taken on TCP");
+        return { close() {} } as Deno.TcpListener;
+      },
+    };
+    const d = await Daemon.start({ http: null, dataDir: Deno.makeTempDirSync(), unicastPort }, io);
+    try {
+      assert.equal(tried.length, 3, `port ${unicastPort}: tried ${tried}`);
+      assert.equal(d.ports.unicast, tried[2]);
+      assert.equal(new Set(tried).size, 3, "a socket given up was closed, not kept: each try is another port");
+    } finally {
+      await d.stop();
+    }
+  }
+});
+
 Deno.test("daemon announces to static peers and extra broadcast addresses, resolving names", async () => {
   const net = new FakeNetwork();
   const d = await Daemon.start(

@@ -153,7 +153,9 @@ export class FilesService implements Service {
   // ---- the bus ----
 
   onEvent(event: DaemonEvent, now: number): void {
-    if (event.type === "ipmsg-files") return this.#s.ipmsg?.onOffer(event.peer.id, event.packetNo, event.files);
+    if (event.type === "ipmsg-files") {
+      return this.#s.ipmsg?.onOffer(event.peer.id, event.packetNo, event.files, event.messageId);
+    }
     if (event.type === "ipmsg-released") {
       for (const t of this.#s.transfers.values()) {
         if (

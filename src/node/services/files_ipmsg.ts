@@ -208,8 +208,8 @@ export class IpmsgFiles {
     } else this.#h.save(t);
   }
 
-  /** An IP Messenger user's attachments: an incoming offer like any other. */
-  onOffer(peer: string, packetNo: number, files: IpmsgAttachment[]): void {
+  /** An IP Messenger user's attachments: an incoming offer like any other (`message`: the one they came with). */
+  onOffer(peer: string, packetNo: number, files: IpmsgAttachment[], message?: string): void {
     if (files.length === 0) return;
     // A restarted client numbers its packets from the start again: its packet 21 offers other files than the
     // first instance's packet 21 did (the message layer told them apart), so the second is a new offer too.
@@ -235,6 +235,7 @@ export class IpmsgFiles {
       transferred: 0,
       filesDone: 0,
       ipmsg: { packetNo, files, dest: files.map(() => null), done: files.map(() => false) },
+      ...(message ? { message } : {}),
     };
     this.#h.transfers.set(key, t);
     this.#h.counters.offersReceived++;

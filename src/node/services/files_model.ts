@@ -85,7 +85,11 @@ export interface Transfer {
   names: string[];
   /** SHA-256 of the manifest. */
   manifest: string;
-  /** Outgoing: the message that carries the offer (delivered: the state becomes "offered"). */
+  /**
+   * Outgoing: the message that carries the offer (delivered: the state
+   * becomes "offered"). Incoming from an IP Messenger user: the message
+   * the files came with.
+   */
   message?: string;
   /** Outgoing, sent from the web page: the staging folder its upload went to, removed once the transfer ends. */
   staged?: string;

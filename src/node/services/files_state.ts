@@ -25,6 +25,7 @@ import {
 } from "./files_model.ts";
 import type { IpmsgFiles } from "./files_ipmsg.ts";
 import { imagesJson, keepsUpload } from "./files_images.ts";
+import { savedNames } from "./files_saved.ts";
 
 /** Progress events per transfer at most this often. */
 const PROGRESS_EVERY_MS = 250;
@@ -86,6 +87,7 @@ export class FilesState implements FilesHost {
       ? Math.round((t.bytes - t.transferred) / t.rate)
       : undefined;
     const images = imagesJson(t);
+    const saved = savedNames(t);
     return {
       id: t.id,
       direction: t.direction,
@@ -106,6 +108,8 @@ export class FilesState implements FilesHost {
       ...(t.error ? { error: t.error } : {}),
       ...(t.ipmsg ? { encrypted: false } : t.encrypted !== undefined ? { encrypted: t.encrypted } : {}),
       ...(images ? { images } : {}),
+      ...(saved ? { saved } : {}),
+      ...(t.message ? { message: t.message } : {}),
     };
   }
 

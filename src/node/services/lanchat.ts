@@ -20,6 +20,7 @@ import {
 import type { Peer, RosterEvent } from "../../protocol/roster.ts";
 import type { Admission } from "../../security/admission.ts";
 import type { Pins } from "../../security/pins.ts";
+import { SkewLog } from "../../security/skew_log.ts";
 import { fingerprintOf } from "../../security/signing.ts";
 import { isE2e, type StaticIdentity } from "../../security/e2e_wire.ts";
 import { decodePacket, DROP_REASONS, type DropReason, encodePacket, type Packet } from "../../wire/mod.ts";
@@ -69,6 +70,8 @@ export class LanchatService implements Service {
   readonly targets: Targets;
   /** End-to-end sessions with peers (absent: everything clear, as before; tests of the link alone). */
   readonly e2e: E2eLink | undefined;
+  /** Sealed datagrams refused for their send time, per source (for `lanchat doctor`). */
+  readonly skews = new SkewLog();
   #ctx!: ServiceContext;
   #notices: Notices;
   #handlers = new Map<Packet["kind"], PacketHandler[]>();
@@ -158,7 +161,10 @@ export class LanchatService implements Service {
     const verdict = this.admission.admit(bytes, from, via, now, this.#ctx.wall(now));
     if (!verdict.ok) {
       if (verdict.reason === "rate-limit") this.#notices.flood(from.address, verdict.limit!, "over its rate limit");
-      if (verdict.aheadMs !== undefined) this.#notices.clockSkew(from.address, verdict.aheadMs);
+      if (verdict.aheadMs !== undefined) {
+        this.#notices.clockSkew(from.address, verdict.aheadMs);
+        this.skews.refused(from.address, verdict.aheadMs, now);
+      }
       // Counted like any drop: datagramsIn = Σ received + Σ dropped.
       const c = this.discovery.counters;
       c.datagramsIn++;
