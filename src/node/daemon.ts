@@ -36,7 +36,8 @@ import { DEFAULT_HTTP_LIMITS, type HttpServer, serveHttp } from "./http_server.t
 import { Notices } from "./notices.ts";
 import { type DaemonIo, type DaemonOptions, DEFAULT_HTTP, realIo } from "./options.ts";
 import { NOTHING, type Outgoing, type Service, type ServiceContext, type SocketSpec } from "./service.ts";
-import { BindError, endpointOf, receiveLoop, type Transport, udpAddr } from "./transport.ts";
+import { endpointOf, receiveLoop, type Transport, udpAddr } from "./transport.ts";
+import { bind, bindJoined } from "./bind.ts";
 import { Views } from "./views.ts";
 import { LanWeb } from "./lan_web.ts";
 
@@ -392,16 +393,7 @@ export class Daemon {
   /** A socket opened while running (see {@link ServiceContext.openSocket}): bound, its group joined, read. */
   async #openSocket(spec: SocketSpec, service: Service): Promise<void> {
     if (this.#stopped || this.#sockets.has(spec.name)) return;
-    const socket = bind(this.#io, spec);
-    try {
-      if (spec.joinV6) {
-        if (!socket.joinMulticastV6) throw new Error("this socket cannot join an IPv6 multicast group");
-        await socket.joinMulticastV6(spec.joinV6.group, spec.joinV6.index);
-      }
-    } catch (e) {
-      socket.close();
-      throw e;
-    }
+    const socket = await bindJoined(this.#io, spec);
     if (this.#stopped) return socket.close();
     this.#sockets.set(spec.name, socket);
     this.#bySocket.set(spec.name, service);
@@ -569,56 +561,5 @@ export class Daemon {
   /** Wall-clock time (ms since the epoch) of a monotonic time from the io clock. */
   #wall(t: number): number {
     return this.#startedWall + (t - this.#startedAt);
-  }
-}
-
-/** Binds one socket as its spec says. */
-function bind(io: DaemonIo, spec: SocketSpec): Transport {
-  if (spec.port === 0) return freePort(io, spec);
-  try {
-    return io.bindUdp(spec.hostname, spec.port, { reuseAddress: spec.reuseAddress });
-  } catch (e) {
-    if (spec.hostname === "::" && !(e instanceof BindError && e.inUse)) {
-      // A host without IPv6 (disabled in the kernel): IPv4 only, as with --no-ipv6.
-      logger("daemon").warn("Cannot bind UDP [::]:{port} ({error}): IPv4 only", {
-        port: spec.port,
-        error: (e as Error).message,
-      });
-      return bind(io, { ...spec, hostname: "0.0.0.0" });
-    }
-    if (!(e instanceof BindError && e.inUse)) throw e;
-    if (spec.inUse) throw new Error(spec.inUse, { cause: e });
-    if (!spec.fallBackToFreePort) throw e;
-    const socket = freePort(io, spec);
-    logger("daemon").info("Unicast port {wanted} is in use (another daemon on this host?); using port {port}", {
-      wanted: spec.port,
-      port: (socket.addr as Deno.NetAddr).port,
-    });
-    return socket;
-  }
-}
-
-/**
- * A UDP socket on a port the system picks; with `sameTcpPort`, one whose
- * number is free on TCP too (the system picks UDP and TCP ports apart, so a
- * number free on one can be taken on the other). Sockets whose number is
- * taken on TCP stay open until one is found, so each try is another number
- * (up to 32).
- */
-function freePort(io: DaemonIo, spec: SocketSpec): Transport {
-  const rejected: Transport[] = [];
-  try {
-    for (let tries = 1;; tries++) {
-      const socket = io.bindUdp(spec.hostname, 0, {});
-      if (!spec.sameTcpPort || !io.listenTcp || tries === 32) return socket;
-      try {
-        io.listenTcp(spec.hostname, (socket.addr as Deno.NetAddr).port).close();
-        return socket;
-      } catch {
-        rejected.push(socket);
-      }
-    }
-  } finally {
-    for (const s of rejected) s.close();
   }
 }

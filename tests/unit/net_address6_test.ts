@@ -16,6 +16,9 @@ import { Multicast6Sockets } from "../../src/node/services/multicast6.ts";
 import { Notices } from "../../src/node/notices.ts";
 import { Traffic } from "../../src/node/traffic.ts";
 import { MetricsWriter } from "../../src/node/metrics.ts";
+import { bind } from "../../src/node/bind.ts";
+import { BindError, FakeNetwork } from "../../src/node/transport.ts";
+import type { DaemonIo } from "../../src/node/options.ts";
 
 Deno.test("parseIPv6 reads every RFC 4291 text form and refuses hostile ones", () => {
   const ok: [string, number[], string?][] = [
@@ -303,4 +306,28 @@ Deno.test("a PEER given as an IPv6 address matches the endpoints it was heard on
     ["fd00::12", "fd00::12:47475", false],
   ];
   for (const [q, e, want] of rows) assert.equal(matchesEndpoint6(q, e), want, `${q} ~ ${e}`);
+});
+
+Deno.test("a dual-stack socket that cannot be bound (no IPv6 on the host) is bound 0.0.0.0; a port in use is not", () => {
+  const net = new FakeNetwork();
+  const tried: string[] = [];
+  const io = {
+    bindUdp: (hostname: string, port: number) => {
+      tried.push(`${hostname}:${port}`);
+      if (hostname === "::") {
+        throw new BindError(hostname, port, new Error("Address family not supported by protocol (os error 97)"));
+      }
+      return net.bind(hostname, port);
+    },
+  } as unknown as DaemonIo;
+  const s = bind(io, { name: "unicast", hostname: "::", port: 47475 });
+  assert.deepEqual(s.addr, { transport: "udp", hostname: "0.0.0.0", port: 47475 });
+  assert.deepEqual(tried, [":::47475", "0.0.0.0:47475"]);
+  // In use on [::]: the usual rules (here: an error), not a silent move to IPv4.
+  const busy = {
+    bindUdp: (hostname: string, port: number) => {
+      throw new BindError(hostname, port, new Deno.errors.AddrInUse("in use"));
+    },
+  } as unknown as DaemonIo;
+  assert.throws(() => bind(busy, { name: "unicast", hostname: "::", port: 47475 }), /address already in use/);
 });
