@@ -21,6 +21,8 @@ export interface LanHost {
   /** Namespace name. */
   ns: string;
   address: string;
+  /** Its IPv6 address (fd00:198:18::11, …) when the lab has IPv6. */
+  address6?: string;
   /** The bridge-side end of its cable, in the bridge namespace. */
   bridgePort: string;
 }
@@ -88,14 +90,29 @@ export async function deleteNamespaces(created: readonly string[]): Promise<void
   }
 }
 
+/** IPv6 of the lab, when asked for: fd00:198:18::11, ::12, … /64. */
+export const SUBNET6 = "fd00:198:18:";
+
+/** What each host's eth0 gets: IPv4 (198.18.0.11, … /24; the default), IPv6 (fd00:198:18::11, … /64, and link-local). */
+export interface LanOptions {
+  ipv4?: boolean;
+  ipv6?: boolean;
+}
+
 /** Builds a lab of `n` hosts (at most 200). */
-export async function createLan(n: number, prefix = `lc${crypto.randomUUID().slice(0, 6)}`): Promise<Lan> {
+export async function createLan(
+  n: number,
+  prefix = `lc${crypto.randomUUID().slice(0, 6)}`,
+  options: LanOptions = {},
+): Promise<Lan> {
+  const ipv4 = options.ipv4 ?? true;
   if (n < 1 || n > 200) throw new RangeError(`A lab has 1 to 200 hosts, not ${n}`);
   const bridgeNs = `${prefix}-br`;
   const hosts: LanHost[] = Array.from({ length: n }, (_, i) => ({
     index: i,
     ns: `${prefix}-h${i + 1}`,
-    address: `${SUBNET}.${11 + i}`,
+    address: ipv4 ? `${SUBNET}.${11 + i}` : "",
+    ...(options.ipv6 ? { address6: `${SUBNET6}:${11 + i}` } : {}),
     bridgePort: `v${i + 1}`,
   }));
   const created: string[] = [];
@@ -136,6 +153,13 @@ export async function createLan(n: number, prefix = `lc${crypto.randomUUID().sli
     for (const h of hosts) {
       await sh("ip", ["netns", "add", h.ns]);
       created.push(h.ns);
+      // An IPv4 lab is IPv4 only: without this every eth0 would get an IPv6 link-local address, and daemons
+      // (which speak IPv6 by default) would hear each other on it too.
+      if (!options.ipv6) {
+        for (const dev of ["all", "default"]) {
+          await sh("ip", ["netns", "exec", h.ns, "sysctl", "-qw", `net.ipv6.conf.${dev}.disable_ipv6=1`]);
+        }
+      }
       await sh("ip", [
         "-n",
         bridgeNs,
@@ -151,7 +175,14 @@ export async function createLan(n: number, prefix = `lc${crypto.randomUUID().sli
         h.ns,
       ]);
       await sh("ip", ["-n", bridgeNs, "link", "set", h.bridgePort, "master", "br0", "up"]);
-      await sh("ip", ["-n", h.ns, "addr", "add", `${h.address}/24`, "dev", "eth0"]);
+      if (ipv4) await sh("ip", ["-n", h.ns, "addr", "add", `${h.address}/24`, "dev", "eth0"]);
+      if (h.address6) {
+        // No duplicate address detection (nodad, accept_dad=0): addresses, link-local too, usable at once.
+        for (const dev of ["all", "default", "eth0"]) {
+          await sh("ip", ["netns", "exec", h.ns, "sysctl", "-qw", `net.ipv6.conf.${dev}.accept_dad=0`]);
+        }
+        await sh("ip", ["-n", h.ns, "addr", "add", `${h.address6}/64`, "dev", "eth0", "nodad"]);
+      }
       await sh("ip", ["-n", h.ns, "link", "set", "eth0", "up"]);
       await sh("ip", ["-n", h.ns, "link", "set", "lo", "up"]);
     }

@@ -63,6 +63,7 @@ interface DaemonFlags {
   requireEncryption?: boolean;
   notify: boolean;
   mdns: boolean;
+  ipv6: boolean;
 }
 
 export function registerDaemon(program: Command): void {
@@ -109,9 +110,10 @@ export function registerDaemon(program: Command): void {
     .option("--broadcast <addr>", "also announce to this broadcast address (repeatable)", collect(parseIPv4Arg))
     .option(
       "--peer <host[:port]>",
-      "also announce by unicast to this host, e.g. across subnets (repeatable)",
+      "also announce by unicast to this host, e.g. across subnets: 198.18.0.12, host2:47475, [fd00::2]:47475, fd00::2 (repeatable)",
       collect(parsePeer),
     )
+    .option("--no-ipv6", "IPv4 only: no IPv6 multicast announces, unicast and file sockets on 0.0.0.0")
     .addOption(
       new Option("--key-file <path>", "network key shared by the group (lanchat keygen); $LANCHAT_KEY_FILE")
         .env("LANCHAT_KEY_FILE")
@@ -223,6 +225,7 @@ export function registerDaemon(program: Command): void {
         requireEncryption: flags.requireEncryption ?? false,
         notify: flags.notify,
         mdns: flags.mdns,
+        ipv6: flags.ipv6,
         files: {
           // Absolute, so that `lanchat accept` can say where files go wherever it runs.
           downloads: flags.downloads === undefined ? undefined : resolve(flags.downloads),

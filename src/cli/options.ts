@@ -7,6 +7,7 @@
  */
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { textFieldProblem } from "../wire/mod.ts";
+import { isMulticast6, splitHostPort } from "../node/net_address6.ts";
 
 /** Exit codes shared by every subcommand. */
 export const EXIT = {
@@ -201,13 +202,20 @@ export function parseIPv4Arg(s: string): string {
   return s;
 }
 
-/** `HOST[:PORT]` for --peer, checked now so a typo fails at start. */
+/** `HOST[:PORT]`, `[IPV6]:PORT` or a bare IPv6 literal for --peer, checked now so a typo fails at start. */
 export function parsePeer(s: string): string {
-  const { host, port } = hostPort(s, "a peer address", false);
-  if (host.startsWith("[")) {
-    throw new InvalidArgumentError(
-      `"${s}": --peer takes an IPv4 address or a host name; lanchat's unicast socket speaks IPv4 only.`,
-    );
+  const t = s.trim();
+  let host: string;
+  let port: number | undefined;
+  if (t.startsWith("[") || (t.match(/:/g) ?? []).length > 1) {
+    try {
+      ({ host, port } = splitHostPort(t, 47475));
+    } catch (e) {
+      throw new InvalidArgumentError(`${(e as Error).message.replace(/^Invalid address "[^"]*": /, `"${s}": `)}.`);
+    }
+    if (isMulticast6(host)) throw new InvalidArgumentError(`"${s}": a multicast address names no peer.`);
+  } else {
+    ({ host, port } = hostPort(s, "a peer address", false));
   }
   if (port === 0) throw new InvalidArgumentError(`"${s}": port 0 names no peer; give its unicast port (47475).`);
   return s;

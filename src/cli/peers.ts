@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import type { PeerJson } from "../api/types.ts";
 import { ago, daemonUrl, getJson, table } from "./client.ts";
 import { httpOption } from "./options.ts";
+import { formatHostPort } from "../node/net_address6.ts";
 
 /** Clock offsets at least this large are shown in the table (a keyed group refuses 30 s). */
 export const CLOCK_SHOWN_FROM_MS = 1000;
@@ -49,7 +50,7 @@ export function registerPeers(program: Command): void {
       const rows = peers.map((p) => [
         p.name,
         p.hostname,
-        p.addresses.map((a) => `${a.address}:${a.port}`).join(", "),
+        p.addresses.map((a) => formatHostPort(a.address, a.port)).join(", "),
         stateCell(p),
         ago(p.lastSeen),
         `${p.protocol ?? "lanchat"}${p.encrypted === false ? " (unencrypted)" : ""}`,

@@ -17,6 +17,8 @@ interface Status {
   intervalMs: number;
   announceIntervalMs?: number;
   interfaces: { interface: string; address: string; broadcast: string }[];
+  /** IPv6 interfaces multicast on (absent from a daemon before IPv6). */
+  interfaces6?: { interface: string; group: string; listening: boolean }[];
   peers: number;
   security: {
     group: string;
@@ -110,7 +112,12 @@ export function describeStatus(s: Status): string[] {
         : `off: ${s.notifications.off ?? "unavailable"}`
     }`,
     `announcing every ${interval} on: ${
-      s.interfaces.map((i) => `${i.interface} (${i.broadcast})`).join(", ") || "no interface"
+      [
+        ...s.interfaces.map((i) => `${i.interface} (${i.broadcast})`),
+        ...(s.interfaces6 ?? []).map((m) =>
+          `${m.interface} (${m.group.split("%")[0]}${m.listening ? "" : ", cannot listen"})`
+        ),
+      ].join(", ") || "no interface"
     }`,
     `peers: ${s.peers} online${
       s.ipmsg ? ` (${s.ipmsg.peers} of them IP Messenger)` : ""

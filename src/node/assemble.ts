@@ -39,6 +39,7 @@ import { logger } from "../common/log.ts";
 import { MdnsService } from "./services/mdns.ts";
 import { PeerExchangeService } from "./services/peer_exchange.ts";
 import { instanceLabel } from "../protocol/dnssd.ts";
+import { isLinkLocal6, withoutScope } from "./net_address6.ts";
 
 /** The sockets a daemon with these options binds. */
 export function socketSpecs(options: DaemonOptions): SocketSpec[] {
@@ -50,10 +51,12 @@ export function socketSpecs(options: DaemonOptions): SocketSpec[] {
       port: options.discoveryPort ?? DEFAULT_DISCOVERY_PORT,
       reuseAddress: true,
     },
-    // Each has its own unicast port: a second daemon on the host takes a free one.
+    // Each has its own unicast port: a second daemon on the host takes a free one. Dual-stack (`::`) with
+    // IPv6: it also sends the IPv6 multicast announces (Deno has no IP_MULTICAST_IF: the group's scope picks
+    // the interface) and takes IPv4 as ::ffff:a.b.c.d.
     {
       name: UNICAST_SOCKET,
-      hostname: "0.0.0.0",
+      hostname: options.ipv6 === false ? "0.0.0.0" : "::",
       port: options.unicastPort ?? DEFAULT_UNICAST_PORT,
       fallBackToFreePort: true,
       // Files are served on TCP at the same number (services/files_serve.ts).
@@ -112,7 +115,8 @@ export async function assemble(o: {
   store: Store;
   identity: Identity;
   incarnation: number;
-  ports: { discovery: number; unicast: number };
+  /** `ipv6` false: the unicast socket could not be dual-stack (the host has no IPv6), so no IPv6 at all. */
+  ports: { discovery: number; unicast: number; ipv6?: boolean };
   wall: (now: number) => number;
   notices: Notices;
   /** Event streams the web page holds open (late-bound: HTTP starts after the services are built). */
@@ -130,6 +134,7 @@ export async function assemble(o: {
     peers: options.peers,
     discoveryPort: o.ports.discovery,
     unicastPort: DEFAULT_UNICAST_PORT,
+    ipv6: options.ipv6 !== false && o.ports.ipv6 !== false,
   }, notices);
   const limits = new SourceLimits();
   // Late-bound: lanchat's roster and IP Messenger's users share one bound (--max-peers, 16 per address).
@@ -247,8 +252,11 @@ export async function assemble(o: {
       options: { ...options.files, downloads: options.files?.downloads ?? defaultDownloads(io.env) },
       send: (to, text) => conversations.sendMessage(to, text),
       addressOf: (peer) => lanchat.discovery.roster.get(peer)?.addresses[0],
+      // TCP reports a link-local peer without the scope the roster keeps it with.
       knownAddress: (address) =>
         lanchat.discovery.roster.countAt(address) > 0 ||
+        (isLinkLocal6(address) &&
+          lanchat.discovery.roster.peers().some((p) => p.addresses.some((a) => withoutScope(a.address) === address))) ||
         [...directory.known()].some((k) => k.address === address),
       isLanchat: (peer) => !knownIpmsg(peer) && ipmsg?.ipmsg.get(peer) === undefined,
       trusted: (peer) => pins.get(peer)?.trust === "trusted",
@@ -256,6 +264,7 @@ export async function assemble(o: {
       listenTcp: io.listenTcp,
       connectTcp: io.connectTcp,
       port: o.ports.unicast,
+      listenHost: options.ipv6 === false || o.ports.ipv6 === false ? "0.0.0.0" : "::",
       uploads: `${store.path.slice(0, store.path.lastIndexOf("/"))}/uploads`,
       ipmsg: ipmsg && {
         peer: (id) => {

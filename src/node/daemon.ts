@@ -36,7 +36,8 @@ import { DEFAULT_HTTP_LIMITS, type HttpServer, serveHttp } from "./http_server.t
 import { Notices } from "./notices.ts";
 import { type DaemonIo, type DaemonOptions, DEFAULT_HTTP, realIo } from "./options.ts";
 import { NOTHING, type Outgoing, type Service, type ServiceContext, type SocketSpec } from "./service.ts";
-import { BindError, endpointOf, receiveLoop, type Transport, udpAddr } from "./transport.ts";
+import { endpointOf, receiveLoop, type Transport, udpAddr } from "./transport.ts";
+import { bind, bindJoined } from "./bind.ts";
 import { Views } from "./views.ts";
 import { LanWeb } from "./lan_web.ts";
 
@@ -168,7 +169,11 @@ export class Daemon {
         store,
         identity,
         incarnation,
-        ports: { discovery: portOf("discovery"), unicast: portOf("unicast") },
+        ports: {
+          discovery: portOf("discovery"),
+          unicast: portOf("unicast"),
+          ipv6: (sockets.get("unicast")!.addr as Deno.NetAddr).hostname.includes(":"),
+        },
         wall,
         notices,
         pagesOpen: () => (made ? made.#pagesOpen() : 0),
@@ -352,6 +357,13 @@ export class Daemon {
       },
       changed: () => void this.#pump(),
       durable: () => this.#durable(),
+      openSocket: (spec, service) => this.#openSocket(spec, service),
+      closeSocket: (name) => this.#closeSocket(name),
+      loopMulticastV6: async (name, group, index) => {
+        const socket = this.#sockets.get(name);
+        if (!socket?.joinMulticastV6) return;
+        await (await socket.joinMulticastV6(group, index)).setLoopback(true);
+      },
     };
     // The presence the node had before it stopped: in its first hellos already.
     const saved = this.#savedPresence();
@@ -376,6 +388,24 @@ export class Daemon {
       },
     );
     void this.#pump();
+  }
+
+  /** A socket opened while running (see {@link ServiceContext.openSocket}): bound, its group joined, read. */
+  async #openSocket(spec: SocketSpec, service: Service): Promise<void> {
+    if (this.#stopped || this.#sockets.has(spec.name)) return;
+    const socket = await bindJoined(this.#io, spec);
+    if (this.#stopped) return socket.close();
+    this.#sockets.set(spec.name, socket);
+    this.#bySocket.set(spec.name, service);
+    this.#loops.push(receiveLoop(socket, (b, f) => this.#onDatagram(spec.name, b, f), (e) => this.#onReceiveError(e)));
+  }
+
+  #closeSocket(name: string): void {
+    const socket = this.#sockets.get(name);
+    if (!socket) return;
+    this.#sockets.delete(name);
+    this.#bySocket.delete(name);
+    socket.close();
   }
 
   /** Says goodbye (every service), closes sockets, HTTP and the database. */
@@ -505,7 +535,9 @@ export class Daemon {
 
   async #send(t: Outgoing): Promise<void> {
     try {
-      await this.#sockets.get(t.socket)!.send(t.bytes, udpAddr(t.to.address, t.to.port));
+      const socket = this.#sockets.get(t.socket);
+      if (!socket) throw new Error(`socket ${t.socket} is closed`);
+      await socket.send(t.bytes, udpAddr(t.to.address, t.to.port));
     } catch (e) {
       this.#sendErrors++;
       this.#log.debug("Cannot send {kind} to {to}: {error}", {
@@ -529,48 +561,5 @@ export class Daemon {
   /** Wall-clock time (ms since the epoch) of a monotonic time from the io clock. */
   #wall(t: number): number {
     return this.#startedWall + (t - this.#startedAt);
-  }
-}
-
-/** Binds one socket as its spec says. */
-function bind(io: DaemonIo, spec: SocketSpec): Transport {
-  if (spec.port === 0) return freePort(io, spec);
-  try {
-    return io.bindUdp(spec.hostname, spec.port, { reuseAddress: spec.reuseAddress });
-  } catch (e) {
-    if (!(e instanceof BindError && e.inUse)) throw e;
-    if (spec.inUse) throw new Error(spec.inUse, { cause: e });
-    if (!spec.fallBackToFreePort) throw e;
-    const socket = freePort(io, spec);
-    logger("daemon").info("Unicast port {wanted} is in use (another daemon on this host?); using port {port}", {
-      wanted: spec.port,
-      port: (socket.addr as Deno.NetAddr).port,
-    });
-    return socket;
-  }
-}
-
-/**
- * A UDP socket on a port the system picks; with `sameTcpPort`, one whose
- * number is free on TCP too (the system picks UDP and TCP ports apart, so a
- * number free on one can be taken on the other). Sockets whose number is
- * taken on TCP stay open until one is found, so each try is another number
- * (up to 32).
- */
-function freePort(io: DaemonIo, spec: SocketSpec): Transport {
-  const rejected: Transport[] = [];
-  try {
-    for (let tries = 1;; tries++) {
-      const socket = io.bindUdp(spec.hostname, 0, {});
-      if (!spec.sameTcpPort || !io.listenTcp || tries === 32) return socket;
-      try {
-        io.listenTcp(spec.hostname, (socket.addr as Deno.NetAddr).port).close();
-        return socket;
-      } catch {
-        rejected.push(socket);
-      }
-    }
-  } finally {
-    for (const s of rejected) s.close();
   }
 }

@@ -13,6 +13,7 @@ import type { IpmsgPeer } from "../protocol/ipmsg.ts";
 import type { Pins } from "../security/pins.ts";
 import type { KnownPeer, Store } from "../storage/store.ts";
 import { parseIPv4 } from "./net_address.ts";
+import { formatHostPort, matchesEndpoint6 } from "./net_address6.ts";
 import { IDLE_PEER_TTL_MS, MAX_IDLE_KNOWN_PEERS, PRUNE_EVERY_MS } from "./options.ts";
 import type { Outgoing, Service, ServiceContext } from "./service.ts";
 import { NOTHING } from "./service.ts";
@@ -166,7 +167,7 @@ export class Directory implements Service {
         name: k.name,
         hostname: k.hostname,
         online: false,
-        endpoints: [`${k.address}:${k.port}`],
+        endpoints: [formatHostPort(k.address, k.port)],
         protocol: k.protocol,
       });
     }
@@ -184,6 +185,8 @@ export class Directory implements Service {
     const atAddress = (c: Cand) =>
       at !== null && parseIPv4(at[1]!) !== undefined &&
       c.endpoints.some((e) => at[2] === undefined ? e.startsWith(`${at[1]}:`) : e === `${at[1]}:${Number(at[2])}`);
+    // Or an IPv6 address it was heard on (`fd00::12`, `[fe80::1%eth0]:47475`).
+    const atAddress6 = (c: Cand) => c.endpoints.some((e) => matchesEndpoint6(q, e));
     // A name picks a node only by a key pinned for it: not a key that claimed
     // a pinned name (a possible impersonation), not one whose name was handed
     // to another key. Ids, id prefixes and addresses are explicit enough.
@@ -194,7 +197,7 @@ export class Directory implements Service {
       (c) => c.id === lower,
       byName((c) => c.name === q || (onHost !== undefined && onHost.matches(c, false))),
       byName((c) => c.name.toLowerCase() === lower || (onHost !== undefined && onHost.matches(c, true))),
-      atAddress,
+      (c) => atAddress(c) || atAddress6(c),
       (c) => /^[0-9a-f]{4,}$/.test(lower) && c.id.startsWith(lower),
       byName((c) => c.hostname === q || c.name.split("@")[0] === q || c.user === q),
     ];

@@ -12,6 +12,8 @@ export interface InterfaceAddress {
   family: "IPv4" | "IPv6";
   address: string;
   netmask: string;
+  /** IPv6: the scope id (the interface index for a link-local address; 0 for others). */
+  scopeid?: number | null;
 }
 
 /** One place announces go: a broadcast address and the interface it belongs to. */
@@ -60,6 +62,12 @@ export interface InterfaceFilter {
   down?: ReadonlySet<string>;
 }
 
+/** Whether an interface passes the allow and deny lists and is not known to be down. */
+export function interfaceAllowed(name: string, filter: InterfaceFilter): boolean {
+  if (filter.include?.length && !filter.include.includes(name)) return false;
+  return !filter.exclude?.includes(name) && !filter.down?.has(name);
+}
+
 /** The broadcast targets for a list of interface addresses, one per subnet. */
 export function broadcastTargets(
   addresses: readonly InterfaceAddress[],
@@ -68,10 +76,7 @@ export function broadcastTargets(
   const out: BroadcastTarget[] = [];
   const seen = new Set<string>();
   for (const a of addresses) {
-    if (a.family !== "IPv4") continue;
-    if (filter.include?.length && !filter.include.includes(a.name)) continue;
-    if (filter.exclude?.includes(a.name)) continue;
-    if (filter.down?.has(a.name)) continue;
+    if (a.family !== "IPv4" || !interfaceAllowed(a.name, filter)) continue;
     const broadcast = directedBroadcast(a.address, a.netmask);
     if (!broadcast || seen.has(broadcast)) continue;
     seen.add(broadcast);
@@ -92,6 +97,7 @@ export function readInterfaces(): { addresses: InterfaceAddress[]; down: Set<str
     family: i.family,
     address: i.address,
     netmask: i.netmask,
+    scopeid: i.scopeid,
   }));
   const down = new Set<string>();
   for (const name of new Set(addresses.map((a) => a.name))) {

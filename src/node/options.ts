@@ -8,6 +8,7 @@
 import dgram from "node:dgram";
 import { bindUdp, connectTcp, listenTcp, type Transport } from "./transport.ts";
 import { type InterfaceAddress, readInterfaces } from "./net_address.ts";
+import { splitHostPort } from "./net_address6.ts";
 import type { DesktopBus } from "./desktop_bus.ts";
 
 export const DEFAULT_DISCOVERY_PORT = 47474;
@@ -43,8 +44,13 @@ export interface DaemonOptions {
   excludeInterfaces?: string[];
   /** Extra broadcast addresses. */
   broadcasts?: string[];
-  /** Static unicast peers: `HOST[:PORT]`, PORT being their unicast port. */
+  /** Static unicast peers: `HOST[:PORT]`, `[IPV6]:PORT`, PORT being their unicast port. */
   peers?: string[];
+  /**
+   * Speak IPv6 (default true): the unicast and file sockets dual-stack, and
+   * announces multicast on every IPv6 interface. False (`--no-ipv6`): IPv4 only.
+   */
+  ipv6?: boolean;
   /**
    * File holding the bearer token the HTTP API requires, on loopback too
    * (the API is its owner's); created (0600) if absent. Default
@@ -130,15 +136,9 @@ export const realIo: DaemonIo = {
   env: (name) => Deno.env.get(name),
 };
 
-/** Parses `HOST[:PORT]`; PORT defaults to `defaultPort`. */
+/** Parses `HOST[:PORT]`, `[IPV6]:PORT` or a bare IPv6 literal; PORT defaults to `defaultPort`. */
 export function parseHostPort(s: string, defaultPort: number): { host: string; port: number } {
-  const m = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(s.trim());
-  if (!m || !m[1]) throw new TypeError(`Invalid address "${s}": expected HOST or HOST:PORT`);
-  const port = m[2] === undefined ? defaultPort : Number(m[2]);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(`Invalid port in "${s}": expected 0 to 65535`);
-  }
-  return { host: m[1].replace(/^\[|\]$/g, ""), port };
+  return splitHostPort(s, defaultPort);
 }
 
 /** Why a host name could not be resolved, in words (the resolver's own errors dump its query structure). */

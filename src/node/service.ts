@@ -44,6 +44,8 @@ export interface SocketSpec {
   sameTcpPort?: boolean;
   /** The error to give when the port is taken, in words. */
   inUse?: string;
+  /** Join this IPv6 multicast group on the interface of this index once bound (a per-interface discovery socket). */
+  joinV6?: { group: string; index: number };
 }
 
 /** What the driver lends a service. */
@@ -57,6 +59,23 @@ export interface ServiceContext {
   changed(): void;
   /** Resolves once everything written so far is committed (see Store group commit). */
   durable(): Promise<void>;
+  /**
+   * Opens a socket while running (one per IPv6 interface, as interfaces
+   * come and go): its datagrams come to `service.onDatagram` under
+   * `spec.name`, and `Outgoing.socket` may name it. Throws when it cannot be
+   * bound or the group joined (nothing is left open then). Absent on a
+   * driver that opens none (tests).
+   */
+  openSocket?(spec: SocketSpec, service: Service): Promise<void>;
+  /** Closes a socket opened by {@link openSocket}. */
+  closeSocket?(name: string): void;
+  /**
+   * Joins an IPv6 multicast group on a socket that sends to it, with
+   * multicast loopback on (Deno's default is off, and it has no other way to
+   * set IPV6_MULTICAST_LOOP): what it sends reaches the other daemons of the
+   * host too.
+   */
+  loopMulticastV6?(socket: string, group: string, index: number): Promise<void>;
 }
 
 /** A protocol (or other long-lived part) the driver runs. */

@@ -1,7 +1,8 @@
 /**
  * Where announces go, re-read every few seconds: the directed broadcast of
- * every IPv4 interface that is up (with `--interface`/`--exclude-interface`
- * applied), the extra `--broadcast` addresses, and the `--peer` hosts
+ * every IPv4 interface that is up and lanchat's link-local multicast group
+ * on every IPv6 interface (with `--interface`/`--exclude-interface`
+ * applied; no IPv6 with `--no-ipv6`), the extra `--broadcast` addresses, and the `--peer` hosts
  * (host names resolved each time). Discovery announces to them; IP
  * Messenger broadcasts its entries to the same addresses.
  *
@@ -11,6 +12,7 @@ import { logger } from "../common/log.ts";
 import type { Endpoint } from "../protocol/discovery.ts";
 import { isOutOfFds } from "./http_server.ts";
 import { type BroadcastTarget, broadcastTargets, parseIPv4 } from "./net_address.ts";
+import { isIPv6, type Multicast6Target, multicastTargets6 } from "./net_address6.ts";
 import type { Notices } from "./notices.ts";
 import { type DaemonIo, dnsProblem, parseHostPort } from "./options.ts";
 
@@ -26,6 +28,8 @@ export interface TargetOptions {
   discoveryPort: number;
   /** Default port of a static peer (the unicast port). */
   unicastPort: number;
+  /** Multicast on IPv6 interfaces and announce to IPv6 static peers (default true; false: `--no-ipv6`). */
+  ipv6?: boolean;
 }
 
 /** The announce targets, as last read. */
@@ -33,6 +37,8 @@ export class Targets {
   /** The interfaces announced on (for `/status`). */
   interfaces: BroadcastTarget[] = [];
   broadcast: Endpoint[] = [];
+  /** The IPv6 interfaces announced on by link-local multicast (their group endpoints are in {@link broadcast}). */
+  multicast6: Multicast6Target[] = [];
   statics: Endpoint[] = [];
   #io: DaemonIo;
   #o: TargetOptions;
@@ -49,6 +55,11 @@ export class Targets {
     this.#notices = notices;
   }
 
+  /** The discovery port (announces go to it, the IPv6 discovery sockets bind it). */
+  get discoveryPort(): number {
+    return this.#o.discoveryPort;
+  }
+
   /** Calls `listener` after every refresh. */
   onRefresh(listener: (t: Targets) => void): void {
     this.#listeners.push(listener);
@@ -58,11 +69,15 @@ export class Targets {
   async refresh(): Promise<void> {
     const o = this.#o;
     let interfaces: BroadcastTarget[] = [];
+    let multicast6: Multicast6Target[] = [];
+    const ipv6 = o.ipv6 ?? true;
     const known = new Set<string>();
     try {
       const { addresses, down } = this.#io.readInterfaces();
       for (const a of addresses) known.add(a.name);
-      interfaces = broadcastTargets(addresses, { include: o.interfaces, exclude: o.excludeInterfaces, down });
+      const filter = { include: o.interfaces, exclude: o.excludeInterfaces, down };
+      interfaces = broadcastTargets(addresses, filter);
+      if (ipv6) multicast6 = multicastTargets6(addresses, filter);
     } catch (e) {
       if (isOutOfFds(e)) this.#notices.outOfFds("reading network interfaces", e);
       else this.#log.warn("Cannot read network interfaces: {error}", { error: (e as Error).message });
@@ -76,17 +91,36 @@ export class Targets {
         );
       }
     }
-    if (JSON.stringify(interfaces) !== JSON.stringify(this.interfaces)) {
-      this.#log.info("Announcing on {targets}", {
-        targets: interfaces.length ? interfaces.map((i) => `${i.interface} ${i.broadcast}`).join(", ") : "no interface",
-      });
+    if (
+      JSON.stringify(interfaces) !== JSON.stringify(this.interfaces) ||
+      JSON.stringify(multicast6) !== JSON.stringify(this.multicast6)
+    ) {
+      const all = [
+        ...interfaces.map((i) => `${i.interface} ${i.broadcast}`),
+        ...multicast6.map((m) => `${m.interface} ${m.group}`),
+      ];
+      this.#log.info("Announcing on {targets}", { targets: all.length ? all.join(", ") : "no interface" });
     }
     const port = o.discoveryPort;
     const broadcast: Endpoint[] = interfaces.map((i) => ({ address: i.broadcast, port }));
+    for (const m of multicast6) broadcast.push({ address: m.group, port });
     for (const b of o.broadcasts ?? []) broadcast.push({ address: b, port });
     const statics: Endpoint[] = [];
     for (const spec of o.peers ?? []) {
       const { host, port: p } = parseHostPort(spec, o.unicastPort);
+      if (isIPv6(host)) {
+        if (ipv6) statics.push({ address: host, port: p });
+        else {
+          this.#notices.once(
+            `no-ipv6:${host}`,
+            "--peer {host} is an IPv6 address and --no-ipv6 is given: not announced to",
+            {
+              host,
+            },
+          );
+        }
+        continue;
+      }
       if (parseIPv4(host) !== undefined) {
         statics.push({ address: host, port: p });
         continue;
@@ -104,6 +138,7 @@ export class Targets {
       }
     }
     this.interfaces = interfaces;
+    this.multicast6 = multicast6;
     this.broadcast = broadcast;
     this.#configured = statics;
     this.#publish();

@@ -12,6 +12,8 @@ export interface Transport {
   send(p: Uint8Array, addr: Deno.Addr): Promise<number>;
   receive(p?: Uint8Array): Promise<[Uint8Array, Deno.Addr]>;
   close(): void;
+  /** Joins an IPv6 multicast group on the interface of that index (absent: the socket cannot, as on a fake network). */
+  joinMulticastV6?(address: string, networkInterface: number): Promise<Deno.MulticastV6Membership>;
 }
 
 /**

@@ -3,10 +3,9 @@
  * every packet, TCP included; the transfer completes and arrives intact.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { createLan, lanUnavailable } from "../../scripts/lan.ts";
-import type { TransferJson } from "../../src/api/types.ts";
-import { DaemonProcess, killAll, runCli, tempDataDir, until } from "../support/daemon_process.ts";
+import { DaemonProcess, killAll, runCli, tempDataDir } from "../support/daemon_process.ts";
+import { sendFileIn } from "../support/lan_hosts.ts";
 
 const unavailable = await lanUnavailable();
 if (unavailable) console.warn(`LAN file test ignored: ${unavailable}`);
@@ -40,20 +39,13 @@ Deno.test({
       for (let i = 0; i < bytes.length; i += 65536) bytes.set(crypto.getRandomValues(new Uint8Array(65536)), i);
       await Deno.writeFile(`${work}/data.bin`, bytes);
       await lan.setLoss(5, { all: true });
-      const t0 = Date.now();
-      const sent = await runCli(["send-file", "user1", `${work}/data.bin`, "--json", "--wait", "60"], {
-        netns: lan.hosts[0]!.ns,
+      const seconds = await sendFileIn({
+        from: lan.hosts[0]!.ns,
+        to: lan.hosts[1]!.ns,
+        peer: "user1",
+        path: `${work}/data.bin`,
+        downloads: `${work}/dl`,
       });
-      const seconds = (Date.now() - t0) / 1000;
-      assert.equal(sent.code, 0, `${sent.stdout}${sent.stderr}`);
-      const t = JSON.parse(sent.stdout) as TransferJson;
-      assert.equal(t.state, "done");
-      await until("the receiver to say done", async () => {
-        const r = await runCli(["transfers", "--json"], { netns: lan.hosts[1]!.ns });
-        return (JSON.parse(r.stdout) as TransferJson[]).some((x) => x.id === t.id && x.state === "done");
-      }, 10_000);
-      const got = await Deno.readFile(`${work}/dl/data.bin`);
-      assert.equal(createHash("sha256").update(got).digest("hex"), createHash("sha256").update(bytes).digest("hex"));
       const dropped = await lan.dropped();
       assert.ok(dropped > 0, "the loss rule dropped packets");
       console.log(`32 MiB at 5 % loss of all packets, keyed: ${seconds.toFixed(1)} s, ${dropped} packets dropped`);

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { type Lan, lanUnavailable } from "../../scripts/lan.ts";
-import { DaemonProcess, ownerEnv, runCli, tempDataDir } from "../support/daemon_process.ts";
-import { peersIn, withLan } from "../support/lan_hosts.ts";
+import { type DaemonProcess, ownerEnv, runCli } from "../support/daemon_process.ts";
+import { lanDaemon, peersIn, withLan } from "../support/lan_hosts.ts";
 
 const unavailable = await lanUnavailable();
 if (unavailable) console.warn(`LAN tests ignored: ${unavailable}`);
@@ -18,16 +18,7 @@ const EXPIRY_BOUND_MS = 3 * INTERVAL_MS * 1.25 + PROBE_MS;
 
 function startIn(lan: Lan, i: number): DaemonProcess {
   const h = lan.hosts[i]!;
-  return new DaemonProcess([
-    "--name",
-    `user@${h.ns}`,
-    "--data-dir",
-    tempDataDir(),
-    "--interval",
-    `${INTERVAL_MS}ms`,
-    "--probe-timeout",
-    `${PROBE_MS}ms`,
-  ], { netns: h.ns });
+  return lanDaemon(h.ns, `user@${h.ns}`);
 }
 
 Deno.test({

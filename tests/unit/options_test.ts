@@ -74,10 +74,8 @@ Deno.test("addresses are checked at the flag, in words: the daemon's, a client's
   for (const [s, re] of badClient) assert.throws(() => parseDaemonAddress(s), re, s);
   assert.equal(parsePeer("nosuchhost.invalid"), "nosuchhost.invalid");
   assert.equal(parsePeer("198.18.0.12:47475"), "198.18.0.12:47475");
-  assert.throws(
-    () => parsePeer("[fe80::1]:47475"),
-    /IPv4 address or a host name; lanchat's unicast socket speaks IPv4/,
-  );
+  // Issue 28: IPv6 peers are accepted now (this asserted the IPv4-only refusal before).
+  assert.equal(parsePeer("[fe80::1]:47475"), "[fe80::1]:47475");
   assert.throws(() => parsePeer("a..b"), /"a\.\.b" is not a host name or an IPv4 address/);
   assert.throws(() => parseDiscoveryPort("0"), /cannot be 0: every host of the LAN must use the same one/);
   assert.equal(parseDiscoveryPort("47474"), 47474);

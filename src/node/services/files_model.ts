@@ -174,6 +174,8 @@ export interface FilesDeps {
   connectTcp(hostname: string, port: number): Promise<Deno.TcpConn>;
   /** The TCP port to serve on (the unicast UDP port's number). */
   port: number;
+  /** Where to listen for lanchat peers: `::` (dual-stack) with IPv6, else `0.0.0.0` (the default). */
+  listenHost?: string;
   /** Where files sent from the web page wait while offered (in the data directory). */
   uploads: string;
   /** With --ipmsg: IP Messenger users as senders of files. */

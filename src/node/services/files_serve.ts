@@ -21,6 +21,7 @@ import { FrameConn, StreamError } from "./file_stream.ts";
 import { Admission, PREAUTH_MS, type Ticket } from "./file_admission.ts";
 import { type Transfer, type TransferFile, transferKey } from "./files_model.ts";
 import type { FilesState } from "./files_state.ts";
+import { endpointOf } from "../transport.ts";
 
 /** Most file-stream connections served at once; more are refused. */
 export const MAX_SERVED_CONNECTIONS = 32;
@@ -49,9 +50,9 @@ export class FileServer {
   /** Opens the file port, and with --ipmsg IP Messenger's; one that cannot be opened is logged. */
   start(): void {
     try {
-      this.#listener = this.#s.d.listenTcp("0.0.0.0", this.#s.d.port);
+      this.#listener = this.#s.d.listenTcp(this.#s.d.listenHost ?? "0.0.0.0", this.#s.d.port);
       void this.#acceptLoop(this.#listener, (conn) => {
-        const ticket = this.admission.admit((conn.remoteAddr as Deno.NetAddr).hostname, this.#connections);
+        const ticket = this.admission.admit(endpointOf(conn.remoteAddr).address, this.#connections);
         if (!ticket) return;
         return () => this.#serveConn(conn, ticket);
       });

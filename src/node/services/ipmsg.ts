@@ -69,7 +69,10 @@ export class IpmsgService implements Service, Carrier {
     // At most MESSAGE_BURST messages stored from one address, then MESSAGE_RATE_PER_S a second.
     const budget = new RateLimiter({ rate: MESSAGE_RATE_PER_S, burst: MESSAGE_BURST });
     this.ipmsg = new Ipmsg({ ...o.ipmsg, allowMessage: (address, now) => budget.allow(address, now) });
-    o.targets.onRefresh((t) => this.ipmsg.setBroadcasts(t.broadcast.map((b) => b.address)));
+    // IPv4 broadcasts only: IP Messenger has no IPv6 (its socket is 0.0.0.0), lanchat's multicast group is its own.
+    o.targets.onRefresh((t) =>
+      this.ipmsg.setBroadcasts(t.broadcast.map((b) => b.address).filter((a) => !a.includes(":")))
+    );
   }
 
   start(ctx: ServiceContext, now: number): void {

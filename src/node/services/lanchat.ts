@@ -31,6 +31,9 @@ import { INTERFACE_REFRESH_MS } from "../options.ts";
 import type { Outgoing, Service, ServiceContext } from "../service.ts";
 import { NOTHING } from "../service.ts";
 import type { Targets } from "../targets.ts";
+import { formatHostPort } from "../net_address6.ts";
+import { Traffic } from "../traffic.ts";
+import { Multicast6Sockets } from "./multicast6.ts";
 
 /** The sockets this service owns (names the driver binds). */
 export const DISCOVERY_SOCKET = "discovery";
@@ -77,6 +80,10 @@ export class LanchatService implements Service {
   /** E2e handshake messages and keepalives taken, and their bytes. */
   #control = 0;
   #controlBytes = 0;
+  /** Datagrams and bytes by mechanism (IPv4 broadcast, IPv6 multicast, unicast). */
+  readonly traffic = new Traffic();
+  /** The IPv6 discovery sockets, one per interface. */
+  readonly multicast6: Multicast6Sockets;
   #log = logger("daemon");
 
   constructor(o: {
@@ -92,6 +99,7 @@ export class LanchatService implements Service {
     this.pins = o.pins;
     this.targets = o.targets;
     this.#notices = o.notices;
+    this.multicast6 = new Multicast6Sockets(o.notices);
     this.discovery = new Discovery({
       ...o.discovery,
       wall: o.wall,
@@ -118,17 +126,38 @@ export class LanchatService implements Service {
   async start(ctx: ServiceContext, now: number): Promise<void> {
     this.#ctx = ctx;
     await this.targets.refresh();
+    await this.#openMulticast6();
     this.discovery.start(now);
     ctx.every(INTERFACE_REFRESH_MS, async () => {
       await this.targets.refresh();
+      await this.#openMulticast6();
       ctx.changed();
     });
     // The replay window forgets nonces older than 30 s.
     ctx.every(1000, () => this.admission.sealer?.guard.prune(ctx.wall(ctx.io.now())));
   }
 
-  onDatagram(socket: string, bytes: Uint8Array, from: Endpoint, now: number): void {
-    const via = socket === DISCOVERY_SOCKET ? "broadcast" : "unicast";
+  /** A socket per IPv6 interface announced on (see multicast6.ts). */
+  #openMulticast6(): Promise<void> {
+    return this.multicast6.reconcile(
+      this.targets.multicast6,
+      this.targets.discoveryPort,
+      this.#ctx,
+      this,
+      UNICAST_SOCKET,
+    );
+  }
+
+  onDatagram(socket: string, bytes: Uint8Array, source: Endpoint, now: number): void {
+    const multicast = this.multicast6.interfaceOf(socket) !== undefined;
+    const via = socket === DISCOVERY_SOCKET || multicast ? "broadcast" : "unicast";
+    this.traffic.count(
+      "received",
+      multicast ? "ipv6-multicast" : socket === DISCOVERY_SOCKET ? "ipv4-broadcast" : "unicast",
+      bytes.length,
+    );
+    // A link-local source, kept with its interface (Deno gives none).
+    const from = this.multicast6.source(source, socket);
     const verdict = this.admission.admit(bytes, from, via, now, this.#ctx.wall(now));
     if (!verdict.ok) {
       if (verdict.reason === "rate-limit") this.#notices.flood(from.address, verdict.limit!, "over its rate limit");
@@ -248,7 +277,20 @@ export class LanchatService implements Service {
     const replies = this.#replies.length ? this.#replies.splice(0) : NOTHING;
     const e2e = this.e2e ? this.e2e.drain().map((t) => this.#e2eOutgoing(t, now)) : NOTHING;
     if (out.length === 0 && replies.length === 0 && e2e.length === 0) return NOTHING;
-    return [...replies, ...e2e, ...this.outgoingAll(out, now)];
+    return this.#counted([...replies, ...e2e, ...this.outgoingAll(out, now)]);
+  }
+
+  /** Counts what goes out by mechanism: the discovery socket's broadcasts, multicast to the IPv6 group, unicast. */
+  #counted(out: Outgoing[]): Outgoing[] {
+    for (const o of out) {
+      const mechanism = o.socket === DISCOVERY_SOCKET
+        ? "ipv4-broadcast"
+        : o.to.address.startsWith("ff")
+        ? "ipv6-multicast"
+        : "unicast";
+      this.traffic.count("sent", mechanism, o.bytes.length);
+    }
+    return out;
   }
 
   /**
@@ -285,7 +327,8 @@ export class LanchatService implements Service {
   /** A datagram that does not go through an e2e session: sealed with the network key, if any. */
   #clear(t: Transmit, now: number): Outgoing {
     return {
-      socket: t.via === "broadcast" ? DISCOVERY_SOCKET : UNICAST_SOCKET,
+      // The IPv6 group is sent to from the dual-stack unicast socket (the discovery socket is IPv4).
+      socket: t.via === "broadcast" && !t.to.address.includes(":") ? DISCOVERY_SOCKET : UNICAST_SOCKET,
       to: t.to,
       bytes: this.seal(t.bytes, now),
       kind: t.kind,
@@ -399,8 +442,13 @@ export class LanchatService implements Service {
       announceIntervalMs: d.announceIntervalMs,
       announceBudget: d.announceBudget,
       interfaces: this.targets.interfaces,
-      broadcastTargets: d.targets.broadcast.map((e) => `${e.address}:${e.port}`),
-      staticPeers: d.targets.peers.map((e) => `${e.address}:${e.port}`),
+      interfaces6: this.targets.multicast6.map((m) => ({
+        ...m,
+        listening: this.multicast6.interfaces.includes(m.interface),
+      })),
+      broadcastTargets: d.targets.broadcast.map((e) => formatHostPort(e.address, e.port)),
+      staticPeers: d.targets.peers.map((e) => formatHostPort(e.address, e.port)),
+      traffic: this.traffic.json(),
       peers: d.roster.size,
       security: {
         ...(sealer
@@ -439,6 +487,7 @@ export class LanchatService implements Service {
       Object.entries(c.received).map(([k, v]) => [`{kind="${k}"}`, v]),
     );
     this.e2e?.metrics(m);
+    this.traffic.metrics(m);
     m.single("lanchat_peers_joined_total", "counter", "Peers that joined.", c.peersJoined);
     m.single("lanchat_peers_restarted_total", "counter", "Peers seen restarting.", c.peersRestarted);
     m.metric(
@@ -467,14 +516,14 @@ export class LanchatService implements Service {
 
 /** Where a peer was heard, `address:port`, most recent first. */
 function endpoints(p: Peer): string[] {
-  return p.addresses.map((a) => `${a.address}:${a.port}`);
+  return p.addresses.map((a) => formatHostPort(a.address, a.port));
 }
 
 /** A peer joining, restarting or leaving: one `info` line. */
 function logRosterEvent(log: ReturnType<typeof logger>, event: RosterEvent): void {
   const p = event.peer;
   const first = p.addresses[0];
-  const address = first ? `${first.address}:${first.port}` : "?";
+  const address = first ? formatHostPort(first.address, first.port) : "?";
   if (event.type === "joined") {
     log.info("Peer joined: {name} ({id}) at {address}", { name: p.name, id: p.id, address });
   } else if (event.type === "restarted") {
