@@ -29,7 +29,7 @@ Deno.test("daemon flags are checked in words with exit 2; help shows defaults as
     [["daemon", "--port", "0"], /discovery port cannot be 0/],
     [["daemon", "--interval", "2000"], /"2000" has no unit: write 2000ms \(2s\) or 2000s \(33m20s\)/],
     [["daemon", "--probe-timeout", "500"], /did you mean 500ms\?/],
-    [["daemon", "--peer", "[fe80::1]:47475"], /speaks IPv4 only/],
+    [["daemon", "--peer", "[ff02::1]:47475"], /a multicast address names no peer/],
     [["daemon", "--peer", "bad..name"], /is not a host name or an IPv4 address/],
     [["peers", "--http", "127.0.0.1:99999"], /is not a port/],
     [["peers", "--http", "nonsense"], /has no port: expected HOST:PORT/],
