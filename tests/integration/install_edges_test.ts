@@ -72,6 +72,19 @@ Deno.test({
       assert.deepEqual([...Deno.readDirSync(`${prefix}/bin`)].map((e) => e.name), ["lanchat"]);
       const version = await run(`${prefix}/bin/lanchat`, ["--version"]);
       assert.deepEqual([version.code, version.stdout], [0, `${denoJson.version}\n`], version.stderr);
+      // A failure after the copy is complete (the completion files cannot be written: share is a file) changes
+      // nothing either: current is switched only once everything is written.
+      const grown = await run("mount", ["-o", "remount,size=400M", dir]);
+      assert.equal(grown.code, 0, grown.stderr);
+      Deno.removeSync(`${prefix}/share`, { recursive: true });
+      Deno.writeTextFileSync(`${prefix}/share`, "");
+      const third = await install(prefix);
+      assert.equal(third.code, 1, third.stdout);
+      assert.match(third.stderr, /nothing was changed/);
+      assert.equal(Deno.readLinkSync(`${lib}/current`), before);
+      assert.deepEqual([...Deno.readDirSync(lib)].map((e) => e.name).sort(), [before, "current"].sort());
+      assert.deepEqual([...Deno.readDirSync(`${prefix}/bin`)].map((e) => e.name), ["lanchat"]);
+      assert.equal(Deno.readTextFileSync(`${prefix}/bin/lanchat`), launcher);
     } finally {
       await run("umount", [dir]);
       Deno.removeSync(dir, { recursive: true });
