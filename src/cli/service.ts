@@ -16,6 +16,7 @@ import { EXIT, outcome, UsageError } from "./options.ts";
 import {
   absolutePath,
   checkDaemonArgs,
+  inHome,
   systemUnitOptions,
   UNIT_NAME,
   type UnitOptions,
@@ -40,12 +41,13 @@ function buildUnit(
 
 /**
  * The launcher a unit runs by default: the one running this command when it
- * is an installed one (it sets LANCHAT_LAUNCHER), else the user's
- * (~/.local), or for a system unit the system-wide one (/usr/local).
+ * is an installed one (it sets LANCHAT_LAUNCHER; for a system unit, unless it
+ * is in a home folder), else the user's (~/.local), or for a system unit the
+ * system-wide one (/usr/local).
  */
 function defaultLauncher(system: boolean): string {
   const running = Deno.env.get("LANCHAT_LAUNCHER");
-  if (running?.startsWith("/")) return running;
+  if (running?.startsWith("/") && !(system && inHome(running))) return running;
   if (system) return installPaths("/usr/local").bin;
   const home = Deno.env.get("HOME");
   if (!home) throw new UsageError("HOME is not set: cannot find your lanchat launcher; pass --launcher PATH");

@@ -192,6 +192,11 @@ function within(path: string, dir: string): boolean {
 /** Folders systemd's ProtectHome= hides. */
 const HOMES = ["/home", "/root", "/run/user"];
 
+/** Whether `path` is in a folder systemd's ProtectHome= hides. */
+export function inHome(path: string): boolean {
+  return HOMES.some((h) => within(path, h));
+}
+
 /**
  * The unit options of a system unit for checked flags: the state directory
  * as data and downloads folders unless flags say otherwise, the key file as a
@@ -201,7 +206,7 @@ const HOMES = ["/home", "/root", "/run/user"];
  */
 export function systemUnitOptions(launcher: string, checked: CheckedArgs, user?: string): UnitOptions {
   if (user !== undefined) checkUserName(user);
-  if (HOMES.some((h) => within(launcher, h))) {
+  if (inHome(launcher)) {
     throw new UsageError(
       `The system service cannot run ${launcher}: home folders are hidden from it (ProtectHome). Install lanchat ` +
         `system-wide first ("sudo lanchat install --prefix /usr/local"), then run this again`,

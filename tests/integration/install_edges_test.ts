@@ -174,3 +174,15 @@ Deno.test("a key file the daemon refuses is refused by service print with the pa
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("a system unit asked for from a launcher in a home folder runs /usr/local/bin/lanchat, a user unit that launcher", async () => {
+  const print = (extra: string[]) =>
+    run(Deno.execPath(), ["run", ...CLI_FLAGS, `${REPO}/main.ts`, "service", "print", ...extra], {
+      env: { LANCHAT_LAUNCHER: "/home/x/.local/bin/lanchat" },
+    });
+  const system = await print(["--system"]);
+  assert.equal(system.code, 0, system.stderr);
+  assert.match(system.stdout, /^ExecStart=\/usr\/local\/bin\/lanchat daemon /m);
+  const user = await print([]);
+  assert.match(user.stdout, /^ExecStart=\/home\/x\/\.local\/bin\/lanchat daemon$/m);
+});
