@@ -270,7 +270,7 @@ export function parseDaemonArgs(args: string[]): Command {
   } catch (e) {
     if (!(e instanceof CommanderError)) throw e;
     if (e.exitCode === 0) throw new UsageError(`${args.join(" ")}: help or version is no daemon flag`);
-    throw new UsageError(`Daemon flag refused: ${e.message.replace(/^error: /, "")}`);
+    throw new UsageError(`Daemon flag refused: ${e.message.replace(/^error: /, "").replace(/\.$/, "")}`);
   }
   return cmd;
 }

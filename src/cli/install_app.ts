@@ -4,7 +4,8 @@
  * `<prefix>/lib/lanchat/`, so that they start under any user, with any (or
  * no, or a read-only) HOME, and with no network:
  *
- * - `deno`: the runtime the install ran under (hard-linked, else copied);
+ * - `deno`: the runtime the install ran under (copied; hard-linked only when
+ *   the installing user owns it and no one else may write it);
  * - `app/`: main.ts, src/, web/, deno.lock and a deno.json whose imports are
  *   only the npm packages the program uses (not the test tools), set to read
  *   them from `app/node_modules/`, which Deno fills from the installing
@@ -26,6 +27,7 @@
  */
 import denoJson from "../../deno.json" with { type: "json" };
 import { VERSION } from "../common/version.ts";
+import { absolutePath } from "./service_unit.ts";
 
 /** What the copy holds of the clone, besides node_modules. */
 const APP_FILES = ["main.ts", "deno.lock", "src", "web"];
@@ -71,23 +73,52 @@ async function must(what: string, cmd: string, args: string[], opts: Deno.Comman
   return dec.decode(out.stdout);
 }
 
-/** Copies a tree (files, folders, symbolic links as links). */
-async function copyTree(from: string, to: string): Promise<void> {
+/**
+ * Copies a tree as files and folders, owned by the installing user. A
+ * symbolic link is followed (its target copied), except a relative one that
+ * stays inside `root` (node_modules' links to node_modules/.deno), kept as a
+ * link: never a link out of the copy, which its owner could change.
+ */
+async function copyTree(from: string, to: string, root = from): Promise<void> {
   const info = await Deno.lstat(from);
-  if (info.isSymlink) return await Deno.symlink(await Deno.readLink(from), to);
-  if (info.isFile) return await Deno.copyFile(from, to);
+  if (info.isSymlink) {
+    const target = await Deno.readLink(from);
+    const at = absolutePath(target, from.slice(0, from.lastIndexOf("/")));
+    if (!target.startsWith("/") && within(at, root)) return await Deno.symlink(target, to);
+  }
+  const real = await Deno.stat(from);
+  if (real.isFile) return await Deno.copyFile(from, to);
+  if (!real.isDirectory) throw new Error(`Cannot copy ${from}: not a file or a folder`);
   await Deno.mkdir(to);
-  for await (const e of Deno.readDir(from)) await copyTree(`${from}/${e.name}`, `${to}/${e.name}`);
+  for await (const e of Deno.readDir(from)) await copyTree(`${from}/${e.name}`, `${to}/${e.name}`, root);
 }
 
-/** Makes every folder and file of a tree readable (folders, executables: runnable) by all: the code has no secret. */
-async function openToAll(path: string): Promise<void> {
+/** Whether `path` is `dir` or inside it. */
+function within(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(`${dir}/`);
+}
+
+/**
+ * Makes every folder and file of the copy at `dir` readable (folders,
+ * executables: runnable) by all and writable by its owner only, and checks
+ * that `owner` (the installing user) owns every one and that every link
+ * stays inside: a file of another user's in a copy root runs would let that
+ * user run code as root.
+ */
+async function seal(dir: string, owner: number | null, path = dir): Promise<void> {
   const info = await Deno.lstat(path);
-  if (info.isSymlink) return;
+  if (info.isSymlink) {
+    const to = await Deno.realPath(path);
+    if (!within(to, await Deno.realPath(dir))) throw new Error(`Cannot install: ${path} links out of the copy`);
+    return;
+  }
+  if (owner !== null && info.uid !== owner) {
+    throw new Error(`Cannot install: ${path} is owned by uid ${info.uid}, not by the installing user (uid ${owner})`);
+  }
   const mode = (info.mode ?? 0) & 0o7777;
-  const want = info.isDirectory || mode & 0o100 ? mode | 0o555 : mode | 0o444;
+  const want = ((info.isDirectory || mode & 0o100 ? mode | 0o555 : mode | 0o444) & ~0o022) & ~0o6000;
   if (want !== mode) await Deno.chmod(path, want);
-  if (info.isDirectory) { for await (const e of Deno.readDir(path)) await openToAll(`${path}/${e.name}`); }
+  if (info.isDirectory) { for await (const e of Deno.readDir(path)) await seal(dir, owner, `${path}/${e.name}`); }
 }
 
 /** The npm packages (`name@version`) main.ts loads, asked of Deno's own module graph. */
@@ -148,25 +179,33 @@ async function commandLines(): Promise<string[] | undefined> {
   }
 }
 
+/** A copy made by {@link buildCopy}, not yet in use. */
+export interface Copy {
+  /** Its folder name in lib (`<version>-<time>`). */
+  name: string;
+  /** Its path. */
+  dir: string;
+}
+
 /**
- * Makes a new self-contained copy of `source` in `lib` (`<prefix>/lib/lanchat`),
- * switches `lib/current` to it, removes the copies no process runs from;
- * returns what it did, one line each.
+ * Makes a new self-contained copy of `source` in `lib` (`<prefix>/lib/lanchat`)
+ * and checks that it runs; `current` is not touched. On any failure the
+ * partial copy is removed and the error thrown.
  */
-export async function installApp(lib: string, source = repoDir()): Promise<string[]> {
-  const done: string[] = [];
-  await Deno.mkdir(lib, { recursive: true });
+export async function buildCopy(lib: string, done: string[], source = repoDir()): Promise<Copy> {
   const name = versionName();
   const dir = `${lib}/${name}`;
   await Deno.mkdir(dir);
   try {
-    // The runtime: npx's copy lives in npm's cache (which `npm cache clean` removes), a user's own may be unreadable to others.
+    const owner = (await Deno.stat(dir)).uid;
+    // The runtime: npx's copy lives in npm's cache (which `npm cache clean` removes), a user's own may be unreadable to
+    // others. Linked only when the installing user owns it and no one else may write it: root installing from a
+    // user's own install must not run a file that user can rewrite.
     const exec = Deno.execPath();
-    try {
-      await Deno.link(exec, `${dir}/deno`);
-    } catch {
-      await Deno.copyFile(exec, `${dir}/deno`);
-    }
+    const info = await Deno.stat(exec);
+    if (info.uid === owner && ((info.mode ?? 0) & 0o022) === 0) {
+      await Deno.link(exec, `${dir}/deno`).catch(() => Deno.copyFile(exec, `${dir}/deno`));
+    } else await Deno.copyFile(exec, `${dir}/deno`);
     await Deno.mkdir(`${dir}/app`);
     for (const f of APP_FILES) await copyTree(`${source}/${f}`, `${dir}/app/${f}`);
     let packages: number;
@@ -189,27 +228,63 @@ export async function installApp(lib: string, source = repoDir()): Promise<strin
         `${dir}/app/main.ts`,
       ], { cwd: `${dir}/app` });
     }
-    done.push(`copied lanchat ${VERSION} and its ${packages} npm packages to ${dir}`);
     // Compile once, so that users who cannot write deno_dir do not compile at every start. Twice: the
-    // second run stores V8's code cache of what the first compiled.
+    // second run stores V8's code cache of what the first compiled. Each run must print the version.
     for (let i = 0; i < 2; i++) {
       const [cmd, ...args] = runWords(dir, "lanchat");
-      await must("run the installed copy", cmd!, [...args, "--version"], { env: runEnv(dir), cwd: dir });
+      const out = await must("run the installed copy", cmd!, [...args, "--version"], { env: runEnv(dir), cwd: dir });
+      if (out.trim() !== VERSION) throw new Error(`Cannot run the installed copy: it printed ${JSON.stringify(out)}`);
     }
-    await openToAll(dir);
+    await checkCompiled(dir);
+    await seal(dir, owner);
+    done.push(`copied lanchat ${VERSION} and its ${packages} npm packages to ${dir}`);
+    return { name, dir };
   } catch (e) {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     throw e;
   }
-  const link = `${lib}/.current-${name}`;
-  await Deno.symlink(name, link);
+}
+
+/**
+ * Checks that deno_dir holds the compiled code: Deno says nothing when it
+ * cannot write its caches (a full disk), and a copy without them costs every
+ * user of it 0.4 s a run. Probed by a small file written next to them.
+ */
+async function checkCompiled(dir: string): Promise<void> {
+  const probe = `${dir}/deno_dir/.written`;
+  await Deno.writeFile(probe, new Uint8Array(64 * 1024));
+  await Deno.remove(probe);
+  let files = 0;
+  const count = async (at: string): Promise<void> => {
+    for await (const e of Deno.readDir(at)) {
+      if (e.isDirectory) await count(`${at}/${e.name}`);
+      else files++;
+    }
+  };
+  await count(`${dir}/deno_dir`).catch(() => {});
+  if (files === 0) throw new Error(`Cannot install: Deno wrote no compiled code into ${dir}/deno_dir`);
+}
+
+/** Switches `lib/current` to a copy, by renaming a new link over it: a reader sees the old or the new one. */
+export async function switchCurrent(lib: string, copy: Copy, done: string[]): Promise<void> {
+  const link = `${lib}/.current-${copy.name}`;
+  await Deno.symlink(copy.name, link);
   await Deno.rename(link, `${lib}/current`);
-  done.push(`switched ${lib}/current to ${name}`);
+  done.push(`switched ${lib}/current to ${copy.name}`);
+}
+
+/**
+ * Removes the copies in `lib` older than `copy` that no process runs from
+ * (compared by their real path: the launcher runs the copy through `cd -P`).
+ * A newer copy is another install's, which may not be in use yet: kept.
+ */
+export async function removeOldCopies(lib: string, copy: Copy, done: string[]): Promise<void> {
   const running = await commandLines();
+  const real = await Deno.realPath(lib);
   for await (const e of Deno.readDir(lib)) {
-    if (e.name === name || !VERSION_DIR.test(e.name)) continue;
+    if (e.name === copy.name || !VERSION_DIR.test(e.name) || stampOf(e.name) > stampOf(copy.name)) continue;
     const old = `${lib}/${e.name}`;
-    if (!running || running.some((line) => line.includes(`${old}/`))) {
+    if (!running || running.some((line) => line.includes(`${old}/`) || line.includes(`${real}/${e.name}/`))) {
       done.push(
         `kept ${old}: ${running ? "a lanchat process runs from it" : "cannot tell whether a process runs from it"}`,
       );
@@ -220,5 +295,25 @@ export async function installApp(lib: string, source = repoDir()): Promise<strin
   }
   // The launcher of the previous layout ran lib/lanchat/deno on the clone: no longer used (a running process keeps its inode).
   await Deno.remove(`${lib}/deno`).then(() => done.push(`removed ${lib}/deno (the previous layout)`), () => {});
-  return done;
+}
+
+/** The time stamp of a copy's folder name (sortable as text). */
+function stampOf(name: string): string {
+  return name.slice(name.lastIndexOf("-") + 1);
+}
+
+/**
+ * Runs `fn` holding the install lock of `lib` (`<prefix>/lib/lanchat.lock`):
+ * two installs into one prefix at once take turns instead of each removing
+ * the other's new copy.
+ */
+export async function withInstallLock<T>(lib: string, fn: () => Promise<T>): Promise<T> {
+  await Deno.mkdir(lib, { recursive: true });
+  const file = await Deno.open(`${lib}.lock`, { read: true, write: true, create: true, mode: 0o644 });
+  try {
+    await file.lock(true);
+    return await fn();
+  } finally {
+    file.close();
+  }
 }

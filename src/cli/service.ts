@@ -12,10 +12,11 @@
  */
 import type { Command } from "commander";
 import { installPaths } from "./install.ts";
-import { EXIT, outcome } from "./options.ts";
+import { EXIT, outcome, UsageError } from "./options.ts";
 import {
   absolutePath,
   checkDaemonArgs,
+  inHome,
   systemUnitOptions,
   UNIT_NAME,
   type UnitOptions,
@@ -38,9 +39,19 @@ function buildUnit(
   return { text: unitText(unit), launcher };
 }
 
-/** The launcher a unit runs by default: the user's (~/.local), or for a system unit the system-wide one. */
+/**
+ * The launcher a unit runs by default: the one running this command when it
+ * is an installed one (it sets LANCHAT_LAUNCHER; for a system unit, unless it
+ * is in a home folder), else the user's (~/.local), or for a system unit the
+ * system-wide one (/usr/local).
+ */
 function defaultLauncher(system: boolean): string {
-  return installPaths(system ? "/usr/local" : `${Deno.env.get("HOME") ?? ""}/.local`).bin;
+  const running = Deno.env.get("LANCHAT_LAUNCHER");
+  if (running?.startsWith("/") && !(system && inHome(running))) return running;
+  if (system) return installPaths("/usr/local").bin;
+  const home = Deno.env.get("HOME");
+  if (!home) throw new UsageError("HOME is not set: cannot find your lanchat launcher; pass --launcher PATH");
+  return installPaths(`${home}/.local`).bin;
 }
 
 /** Where the unit goes. */
@@ -99,8 +110,17 @@ export function registerService(program: Command): void {
         }
         if (system) await checkReadableByAll(launcher);
         const path = unitPath(system, home);
-        await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-        await Deno.writeTextFile(path, text);
+        try {
+          await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+          await Deno.writeTextFile(path, text);
+        } catch (e) {
+          if (!(e instanceof Deno.errors.PermissionDenied)) throw e;
+          throw new Error(
+            `Cannot write ${path}: permission denied${
+              system ? ": a system unit needs root (sudo lanchat service install --system)" : ""
+            }`,
+          );
+        }
         console.log(`wrote ${path}:`);
         console.log(text.replace(/^/gm, "  ").trimEnd());
         if (!opts.enable) return;
@@ -153,25 +173,38 @@ export function registerService(program: Command): void {
 }
 
 /**
- * Refuses a launcher the service's user could not run: the launcher, and the
- * copy it runs (`<prefix>/lib/lanchat/current`), with every folder above
- * them, must be readable by all (a+rX), as `lanchat install` leaves them
- * under a umask of 022.
+ * Refuses a launcher the service's user could not run, or that someone
+ * other than root (or you) could change under it: the launcher, and the copy
+ * it runs (`<prefix>/lib/lanchat/current`), with every folder above them
+ * (their real paths), must be readable by all (a+rX), as `lanchat install`
+ * leaves them under a umask of 022, owned by root or you, and writable by no
+ * one else (a folder writable by all only with the sticky bit, as /tmp).
  */
 async function checkReadableByAll(launcher: string): Promise<void> {
   const copy = `${launcher.slice(0, launcher.lastIndexOf("/bin/"))}/lib/lanchat/current`;
   // A launcher of your own (not written by lanchat install): only it is checked.
   const ours = await Deno.stat(copy).then(() => true, () => false);
   const paths = ours ? [launcher, `${copy}/deno`, `${copy}/app/main.ts`] : [launcher];
+  const me = Deno.uid();
   for (const path of paths) {
+    const real = await Deno.realPath(path);
     let at = "";
-    for (const part of path.split("/").slice(1)) {
-      at += `/${part}`;
+    for (const part of ["", ...real.split("/").slice(1)]) {
+      at = part === "" ? "/" : `${at === "/" ? "" : at}/${part}`;
       const info = await Deno.stat(at);
-      const need = info.isDirectory || (at === path && !path.endsWith(".ts")) ? 0o005 : 0o004;
-      if (((info.mode ?? 0) & need) !== need) {
+      const mode = info.mode ?? 0;
+      const need = info.isDirectory || (at === real && !real.endsWith(".ts")) ? 0o005 : 0o004;
+      if ((mode & need) !== need) {
         throw new Error(
-          `The service's user cannot read ${at} (mode ${((info.mode ?? 0) & 0o777).toString(8)}): run chmod a+rX on it`,
+          `The service's user cannot read ${at} (mode ${(mode & 0o777).toString(8)}): run chmod a+rX on it`,
+        );
+      }
+      const sticky = info.isDirectory && (mode & 0o1000) !== 0;
+      if ((info.uid !== 0 && info.uid !== me) || (mode & 0o022 && !(sticky && info.uid === 0))) {
+        throw new Error(
+          `The service would run ${real}, and ${at} (owner uid ${info.uid}, mode ${(mode & 0o7777).toString(8)}) ` +
+            `lets someone other than root change it: install lanchat where only root can write ` +
+            `(sudo lanchat install --prefix /usr/local)`,
         );
       }
     }

@@ -63,6 +63,66 @@ export function unitQuote(w: Word): string {
   return `"${escaped}"`;
 }
 
+/**
+ * A path for a unit setting that takes the rest of the line and expands
+ * specifiers but not `$`, with no quoting or escapes (`LoadCredential=ID:PATH`):
+ * `%` doubled, a control character written as `\\xNN` (which names no such
+ * file: such a path is refused earlier, see {@link checkSettingPath}, and
+ * can never end the line and start a directive).
+ * @throws {UsageError} for a path that starts or ends with a space or ends
+ * with `\\` (trimmed, or read as a line continuation).
+ */
+export function lineValue(path: string): string {
+  if (/^\s|\s$|\\$/.test(path)) {
+    throw new UsageError(`${JSON.stringify(path)}: a unit file cannot hold a path that starts or ends so`);
+  }
+  return hexControls(path.replaceAll("%", "%%"));
+}
+
+/** Control characters as `\\xNN`. */
+function hexControls(s: string): string {
+  return s.replace(/\p{Cc}/gu, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+}
+
+/**
+ * A path as a word of a space-separated list setting that unquotes and
+ * expands specifiers but not `$` (`ReadWritePaths=`): `%` doubled, quoted
+ * with `\\` and `"` escaped when it is not plain.
+ */
+export function listWord(path: string): string {
+  const s = hexControls(path.replaceAll("%", "%%"));
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `"${s.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
+}
+
+/**
+ * Refuses a path a unit setting other than ExecStart= cannot hold: those
+ * have no escape for a control character.
+ * @throws {UsageError}
+ */
+export function checkSettingPath(flag: string, path: string): void {
+  if (/\p{Cc}/u.test(path)) {
+    throw new UsageError(`${flag} ${JSON.stringify(path)}: a path with a control character cannot go into a unit file`);
+  }
+  lineValue(path);
+}
+
+/** A user name as systemd and useradd take it: letters, digits, `_`, `-`, not first a digit or `-`; or a uid. */
+const USER_NAME = /^(?:[A-Za-z_][A-Za-z0-9_-]{0,30}\$?|\d{1,10})$/;
+
+/**
+ * Checks a `--user-name`.
+ * @throws {UsageError} when it is not a user name.
+ */
+export function checkUserName(name: string): string {
+  if (!USER_NAME.test(name)) {
+    throw new UsageError(
+      `--user-name ${JSON.stringify(name)}: not a user name (letters, digits, _ and -, not starting with a digit ` +
+        `or -, at most 31; or a uid)`,
+    );
+  }
+  return name;
+}
+
 /** Whether an option's value is a path: its placeholder in the parser says so. */
 export function isPathOption(o: Option): boolean {
   return /<(dir|path|file)>/.test(o.flags);
@@ -106,6 +166,8 @@ export function checkDaemonArgs(args: string[], cwd: string): CheckedArgs {
       continue;
     }
     let value = eq > 0 ? a.slice(eq + 1) : args[++i]!;
+    // The daemon refuses an empty path at start; "" made absolute would be the current folder.
+    if (isPathOption(option) && value === "") throw new UsageError(`${option.long} needs a path, not an empty one`);
     if (isPathOption(option)) {
       value = absolutePath(value, cwd);
       pathAt.add(out.length + 1);
@@ -130,6 +192,11 @@ function within(path: string, dir: string): boolean {
 /** Folders systemd's ProtectHome= hides. */
 const HOMES = ["/home", "/root", "/run/user"];
 
+/** Whether `path` is in a folder systemd's ProtectHome= hides. */
+export function inHome(path: string): boolean {
+  return HOMES.some((h) => within(path, h));
+}
+
 /**
  * The unit options of a system unit for checked flags: the state directory
  * as data and downloads folders unless flags say otherwise, the key file as a
@@ -138,7 +205,8 @@ const HOMES = ["/home", "/root", "/run/user"];
  * @throws {UsageError} when the unit could not work.
  */
 export function systemUnitOptions(launcher: string, checked: CheckedArgs, user?: string): UnitOptions {
-  if (HOMES.some((h) => within(launcher, h))) {
+  if (user !== undefined) checkUserName(user);
+  if (inHome(launcher)) {
     throw new UsageError(
       `The system service cannot run ${launcher}: home folders are hidden from it (ProtectHome). Install lanchat ` +
         `system-wide first ("sudo lanchat install --prefix /usr/local"), then run this again`,
@@ -160,6 +228,7 @@ export function systemUnitOptions(launcher: string, checked: CheckedArgs, user?:
     if (a === "--key-file") {
       // Read once at start, as root would: a credential, so the key file may stay 0600 root.
       keyFile = path;
+      checkSettingPath(a, path);
       words.push(a, { raw: `%d/${KEY_CREDENTIAL}` });
       continue;
     }
@@ -172,7 +241,9 @@ export function systemUnitOptions(launcher: string, checked: CheckedArgs, user?:
           `choose a path there, or run it as a user of yours: --user-name NAME`,
       );
     }
-    writable.push(a === "--data-dir" || a === "--downloads" ? path : path.slice(0, path.lastIndexOf("/")) || "/");
+    const folder = a === "--data-dir" || a === "--downloads" ? path : path.slice(0, path.lastIndexOf("/")) || "/";
+    checkSettingPath(a, folder);
+    writable.push(folder);
   }
   const defaults: Word[] = [];
   if (!given.has("--data-dir")) defaults.push("--data-dir", { raw: "%S/lanchat" });
@@ -221,10 +292,10 @@ UMask=0077
 /** The unit file's text. */
 export function unitText(o: UnitOptions): string {
   const exec = [o.launcher, "daemon", ...o.daemonArgs].map(unitQuote).join(" ");
-  const who = !o.system ? "" : o.user ? `User=${o.user}\n` : "DynamicUser=yes\n";
+  const who = !o.system ? "" : o.user ? `User=${checkUserName(o.user)}\n` : "DynamicUser=yes\n";
   const state = o.system ? `StateDirectory=lanchat\nStateDirectoryMode=0700\n` : "";
-  const key = o.keyFile ? `LoadCredential=${KEY_CREDENTIAL}:${o.keyFile}\n` : "";
-  const rw = o.writable?.length ? `ReadWritePaths=${o.writable.map(unitQuote).join(" ")}\n` : "";
+  const key = o.keyFile ? `LoadCredential=${KEY_CREDENTIAL}:${lineValue(o.keyFile)}\n` : "";
+  const rw = o.writable?.length ? `ReadWritePaths=${o.writable.map(listWord).join(" ")}\n` : "";
   return `[Unit]
 Description=lanchat: LAN discovery and messaging daemon
 After=network-online.target
