@@ -40,6 +40,20 @@ export class Notices {
   }
 
   /**
+   * A newcomer refused because the roster (or its address's or /64's share)
+   * is full: one line a minute in all, whatever the sources, with the count.
+   */
+  rosterFull(address: string, size: number, maxPeers: number): void {
+    const n = this.#once.hit("roster-full", this.#now());
+    if (n > 0) {
+      this.#log.warn(
+        "Roster full: refused {count} newcomer(s) since the last such line, the last from {address} ({size} of --max-peers {maxPeers} peers; at most 16 per address and a quarter per IPv6 /64)",
+        { count: n, address, size, maxPeers },
+      );
+    }
+  }
+
+  /**
    * Running out of file descriptors, anywhere: counted, and logged at most
    * once a minute per place, never a crash.
    */

@@ -210,8 +210,13 @@ export class LanchatService implements Service {
 
   /** A packet decoded and admitted (clear, or opened from a session): to discovery, then the services built on it. */
   #take(packet: Packet, size: number, from: Endpoint, now: number, encrypted: boolean): void {
+    const fullBefore = packet.kind === "hello" ? this.discovery.counters.dropped["roster-full"] : 0;
     const refused = this.discovery.handlePacket(packet, size, from, now);
     if (refused) return this.#refused(refused, from);
+    if (packet.kind === "hello" && this.discovery.counters.dropped["roster-full"] > fullBefore) {
+      const roster = this.discovery.roster;
+      this.#notices.rosterFull(from.address, roster.size, roster.maxPeers);
+    }
     for (const handle of this.#handlers.get(packet.kind) ?? []) {
       const dropped = handle(packet, from, now, { encrypted });
       if (dropped) {
