@@ -10,10 +10,14 @@
 import { logger } from "../common/log.ts";
 import { OncePer } from "../common/once_per.ts";
 
+/** Lines of one kind a minute before they are held back (see {@link Notices.burst}). */
+export const BURST_LINES_PER_MINUTE = 30;
+
 export class Notices {
   /** Operations that failed for want of file descriptors. */
   fdExhausted = 0;
   #once = new OncePer();
+  #bursts = new Map<string, { start: number; lines: number; held: number }>();
   #log = logger("daemon");
   #now: () => number;
 
@@ -24,6 +28,29 @@ export class Notices {
   /** A warning logged once per `key` for as long as the daemon runs (keys are bounded: the oldest are forgotten). */
   once(key: string, message: string, properties: Record<string, unknown>): void {
     if (this.#once.hit(`once:${key}`, this.#now(), Infinity) > 0) this.#log.warn(message, properties);
+  }
+
+  /**
+   * Lines of one kind (peers joining) beyond `limit` a minute are held back:
+   * `ok` says whether to log this one, `held` how many were held back before it
+   * (to say so in it). A host inventing peers costs `limit` lines a minute.
+   */
+  burst(kind: string, limit = BURST_LINES_PER_MINUTE): { ok: boolean; held: number } {
+    const now = this.#now();
+    let b = this.#bursts.get(kind);
+    if (!b) this.#bursts.set(kind, b = { start: now, lines: 0, held: 0 });
+    if (now - b.start >= 60_000) {
+      b.start = now;
+      b.lines = 0;
+    }
+    if (b.lines >= limit) {
+      b.held++;
+      return { ok: false, held: 0 };
+    }
+    b.lines++;
+    const held = b.held;
+    b.held = 0;
+    return { ok: true, held };
   }
 
   /** A flood from one source: one line per source and kind per minute, with the count. */

@@ -391,7 +391,11 @@ export class LanchatService implements Service {
   drainEvents(): readonly DaemonEvent[] {
     this.e2e?.drainEvents();
     const events = this.discovery.drainEvents();
-    for (const e of events) logRosterEvent(this.#log, e);
+    for (const e of events) {
+      // A host inventing peers costs a few lines a minute, not one per invented peer.
+      const b = e.type === "presence" ? { ok: true, held: 0 } : this.#notices.burst("roster");
+      if (b.ok) logRosterEvent(this.#log, e, b.held);
+    }
     return events;
   }
 
@@ -525,7 +529,10 @@ function endpoints(p: Peer): string[] {
 }
 
 /** A peer joining, restarting or leaving: one `info` line. */
-function logRosterEvent(log: ReturnType<typeof logger>, event: RosterEvent): void {
+function logRosterEvent(log: ReturnType<typeof logger>, event: RosterEvent, held: number): void {
+  if (held > 0) {
+    log.info("{held} peer(s) joined, restarted or left without a line of their own (over 30 lines a minute)", { held });
+  }
   const p = event.peer;
   const first = p.addresses[0];
   const address = first ? formatHostPort(first.address, first.port) : "?";
