@@ -282,7 +282,7 @@ export class LanchatService implements Service {
     const replies = this.#replies.length ? this.#replies.splice(0) : NOTHING;
     const e2e = this.e2e ? this.e2e.drain().map((t) => this.#e2eOutgoing(t, now)) : NOTHING;
     if (out.length === 0 && replies.length === 0 && e2e.length === 0) return NOTHING;
-    return this.#counted([...replies, ...e2e, ...this.outgoingAll(out, now)]);
+    return [...this.#counted([...replies, ...e2e]), ...this.outgoingAll(out, now)];
   }
 
   /** Counts what goes out by mechanism: the discovery socket's broadcasts, multicast to the IPv6 group, unicast. */
@@ -307,6 +307,11 @@ export class LanchatService implements Service {
    * the group has one, but for e2e data, encrypted already.
    */
   outgoingAll(ts: readonly Transmit[], now: number): Outgoing[] {
+    // Counted here, whichever service calls (messaging, peer exchange): every lanchat datagram sent is in the traffic counters.
+    return this.#counted(this.#outgoing(ts, now));
+  }
+
+  #outgoing(ts: readonly Transmit[], now: number): Outgoing[] {
     const out: Outgoing[] = [];
     let viaE2e = false;
     for (const t of ts) {
