@@ -87,9 +87,9 @@ export const MAX_PEERS_PER_ADDRESS = 16;
  */
 export const MAX_SHARE_PER_PREFIX64 = 1 / 4;
 /**
- * Longest announce interval a peer is taken at until it has answered
- * something of ours (a pong, a message): a peer that never answers is probed
- * and gone within 3 of these, whatever interval its hellos claim.
+ * Longest announce interval a peer is taken at until it has answered one of
+ * our probes (a pong with the probe's random nonce): a peer that never
+ * answers is probed and gone within 3 of these, whatever its hellos claim.
  */
 export const MAX_UNVERIFIED_INTERVAL_MS = 60_000;
 /** Default time to wait for a pong before declaring a probed peer gone. */
@@ -157,7 +157,7 @@ export interface Peer {
   noteAhead?: { presence: "away" | "busy"; note?: string };
   /** Its X25519 static key (`nk`, base64url) from its signed hello; absent for a version before end-to-end encryption. */
   staticKey?: string;
-  /** It answered something of ours (a pong, a message): its advertised interval is trusted beyond {@link MAX_UNVERIFIED_INTERVAL_MS}. */
+  /** It answered our probe (a pong with its nonce): its advertised interval is trusted beyond {@link MAX_UNVERIFIED_INTERVAL_MS}. */
   verified?: boolean;
 }
 
@@ -391,10 +391,11 @@ export class Roster {
    * known peer at `address`:`port`. Unknown ids and stale incarnations are
    * ignored. Returns the peer when it was known.
    */
-  heard(id: string, incarnation: number, address: string, port: number, now: number): Peer | undefined {
+  heard(id: string, incarnation: number, address: string, port: number, now: number, nonce?: number): Peer | undefined {
     const peer = this.#peers.get(id);
     if (!peer || incarnation !== peer.incarnation) return undefined;
-    peer.verified = true;
+    // Only a pong carrying our probe's random nonce shows the peer answers (a ping or a message can be sent unasked).
+    if (nonce !== undefined && peer.probeNonce !== undefined && nonce >>> 0 === peer.probeNonce) peer.verified = true;
     this.#touch(peer, address, port, now);
     return peer;
   }

@@ -46,15 +46,49 @@ Deno.test("prefix64 names the /64 of an IPv6 address and nothing for IPv4", () =
   for (const [address, want] of rows) assert.equal(prefix64(address), want, address);
 });
 
-Deno.test("a peer that never answered is kept at most 3 × 60 s whatever interval it claims", () => {
-  const roster = new Roster({ selfId: "f".repeat(32) });
-  const hello = { ...helloFor("a".repeat(32), "slow", 47475), interval: 3_600_000 };
+Deno.test("a peer that never answered a probe is kept at most 3 × 60 s whatever interval it claims", () => {
+  const roster = new Roster({ selfId: "f".repeat(32), nonce: () => 7 });
+  const id = "a".repeat(32);
+  const hello = { ...helloFor(id, "slow", 47475), interval: 3_600_000 };
   roster.observe(hello, "198.18.0.9", 0);
-  assert.equal(roster.get("a".repeat(32))!.interval, MAX_UNVERIFIED_INTERVAL_MS);
-  // Once it answered (a pong), its own interval is taken at its next hello.
-  roster.heard(hello.id, hello.incarnation, "198.18.0.9", 47475, 1000);
+  assert.equal(roster.get(id)!.interval, MAX_UNVERIFIED_INTERVAL_MS);
+  // A ping or a message it sends unasked proves nothing: still bounded at its next hello.
+  roster.heard(id, hello.incarnation, "198.18.0.9", 47475, 1000);
+  roster.heard(id, hello.incarnation, "198.18.0.9", 47475, 1000, 7); // a pong before any probe: no nonce to match
   roster.observe(hello, "198.18.0.9", 2000);
-  assert.equal(roster.get("a".repeat(32))!.interval, 3_600_000);
+  assert.equal(roster.get(id)!.interval, MAX_UNVERIFIED_INTERVAL_MS);
+  // Silent: probed within 3 × 60 s (and a grid step) of its last hello, not 3 h.
+  let probedAt: number | undefined;
+  for (let t = roster.nextDeadline(); t !== undefined && probedAt === undefined; t = roster.nextDeadline()) {
+    if (roster.tick(t).probes.length > 0) probedAt = t;
+  }
+  assert.ok(
+    probedAt !== undefined && probedAt <= 2000 + 3 * MAX_UNVERIFIED_INTERVAL_MS + MAX_UNVERIFIED_INTERVAL_MS / 8,
+  );
+  // A pong with the wrong nonce does not verify it.
+  roster.heard(id, hello.incarnation, "198.18.0.9", 47475, probedAt + 1, 8);
+  roster.observe(hello, "198.18.0.9", probedAt + 2);
+  assert.equal(roster.get(id)!.interval, MAX_UNVERIFIED_INTERVAL_MS);
+});
+
+Deno.test("a probed peer that answers with the probe's nonce is taken at its own interval", () => {
+  const roster = new Roster({ selfId: "f".repeat(32), nonce: () => 7 });
+  const id = "a".repeat(32);
+  const hello = { ...helloFor(id, "slow", 47475), interval: 3_600_000 };
+  roster.observe(hello, "198.18.0.9", 0);
+  let t = 0;
+  for (
+    let d = roster.nextDeadline();
+    d !== undefined && roster.get(id)!.state !== "probing";
+    d = roster.nextDeadline()
+  ) {
+    t = d;
+    roster.tick(d);
+  }
+  assert.equal(roster.get(id)!.state, "probing");
+  roster.heard(id, hello.incarnation, "198.18.0.9", 47475, t + 1, 7);
+  roster.observe(hello, "198.18.0.9", t + 2);
+  assert.equal(roster.get(id)!.interval, 3_600_000);
 });
 
 Deno.test("IPv4 peers and other /64s are not held by one /64's share", () => {
