@@ -25,9 +25,18 @@ export class Notices {
     this.#now = now;
   }
 
-  /** A warning logged once per `key` for as long as the daemon runs (keys are bounded: the oldest are forgotten). */
+  /**
+   * A warning logged once per `key` for as long as the daemon runs (keys are
+   * bounded: the oldest are forgotten); beyond 30 such lines a minute, of
+   * all keys, they are held back and counted in the next.
+   */
   once(key: string, message: string, properties: Record<string, unknown>): void {
-    if (this.#once.hit(`once:${key}`, this.#now(), Infinity) > 0) this.#log.warn(message, properties);
+    if (this.#once.hit(`once:${key}`, this.#now(), Infinity) === 0) return;
+    // Many keys at once (a host inventing peers of an old version): a few lines a minute, and how many were held.
+    const b = this.burst("once");
+    if (!b.ok) return;
+    if (b.held > 0) this.#log.warn("{held} warning(s) not logged (over 30 a minute)", { held: b.held });
+    this.#log.warn(message, properties);
   }
 
   /**

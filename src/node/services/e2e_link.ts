@@ -213,7 +213,7 @@ export class E2eLink {
     const restartedAway = e.type === "joined" && (this.#leftAs.get(p.id) ?? p.incarnation) < p.incarnation;
     if (e.type === "joined") this.#leftAs.delete(p.id);
     if (e.type === "restarted" || restartedAway) this.sessions.peerRestarted(p.id, now);
-    if ((e.type === "joined" || e.type === "restarted") && !p.staticKey && this.#o.notices.burst("unencrypted").ok) {
+    if ((e.type === "joined" || e.type === "restarted") && !p.staticKey) {
       this.#o.notices.once(
         `unencrypted:${p.id}`,
         this.requireEncryption
