@@ -134,7 +134,7 @@ export class MessagingService implements Service, Carrier {
     const roster = this.#lanchat.discovery.roster;
     const routed = out.map((t) => {
       if (t.kind !== "msg" || t.peer === undefined) return t;
-      const to = this.#routes.pick(t.peer, roster.get(t.peer)?.addresses ?? [], now);
+      const to = this.#routes.pick(t.peer, roster.get(t.peer)?.addresses ?? []);
       return to ? { ...t, to: { address: to.address, port: to.port } } : t;
     });
     return this.#lanchat.outgoingAll(routed, now);

@@ -3,17 +3,17 @@
  * peer's addresses most recently heard first, and multicast hellos keep its
  * IPv6 link-local address fresh even where IPv6 unicast to it is blocked:
  * sending only to the first stalled messages there while IPv4 worked. So a
- * message goes to the address that last acknowledged one, and while nothing
- * is acknowledged for {@link ROTATE_AFTER_MS} (about four retransmissions,
- * see messaging_send.ts) the next of its addresses is tried, in turn.
- * Pure: the time is passed in.
+ * message goes to the address that last acknowledged one, and after
+ * {@link ROTATE_AFTER} datagrams with no ack each next one goes to the next
+ * of its addresses, in turn (counted, not timed: retransmissions back off
+ * exponentially, and turns by time fell on the same address each time).
  *
  * @module
  */
 import type { Endpoint } from "../../protocol/transmit.ts";
 
-/** Silence (no ack) after the first unacknowledged send before the next address is tried, and between tries. */
-export const ROTATE_AFTER_MS = 1500;
+/** Message datagrams sent with no ack (the first and two retransmissions, ~0.6 s) before the next address is tried. */
+export const ROTATE_AFTER = 3;
 
 /** An address as compared here: no scope, IPv4-mapped as IPv4. */
 function key(e: Endpoint): string {
@@ -23,26 +23,26 @@ function key(e: Endpoint): string {
 }
 
 export class PeerRoutes {
-  #routes = new Map<string, { preferred?: string; since?: number }>();
+  #routes = new Map<string, { preferred?: string; unacked: number }>();
 
-  /** Where a message datagram to `peer` goes now, among `addresses` (any order); undefined if none. */
-  pick(peer: string, addresses: readonly Endpoint[], now: number): Endpoint | undefined {
+  /** Where the next message datagram to `peer` goes, among `addresses` (any order); undefined if none. */
+  pick(peer: string, addresses: readonly Endpoint[]): Endpoint | undefined {
     if (addresses.length === 0) return undefined;
     if (addresses.length === 1) return addresses[0];
     let r = this.#routes.get(peer);
-    if (!r) this.#routes.set(peer, r = {});
-    r.since ??= now;
+    if (!r) this.#routes.set(peer, r = { unacked: 0 });
     // A stable order, so that turns go round all addresses whatever order hellos came in.
     const sorted = [...addresses].sort((a, b) => key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
     const first = r.preferred ?? key(addresses[0]!);
     const start = Math.max(0, sorted.findIndex((a) => key(a) === first));
-    const turns = Math.floor((now - r.since) / ROTATE_AFTER_MS);
+    const turns = r.unacked < ROTATE_AFTER ? 0 : 1 + r.unacked - ROTATE_AFTER;
+    r.unacked++;
     return sorted[(start + turns) % sorted.length];
   }
 
   /** An ack from `peer` came from `from`: that address works; it is used first from now on. */
   acked(peer: string, from: Endpoint): void {
-    this.#routes.set(peer, { preferred: key(from) });
+    this.#routes.set(peer, { preferred: key(from), unacked: 0 });
   }
 
   /** The peer left: nothing kept. */
