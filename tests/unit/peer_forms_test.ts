@@ -6,6 +6,11 @@
 import assert from "node:assert/strict";
 import { parsePeer } from "../../src/cli/options.ts";
 import { type InterfaceInfo, peerAddressProblem, scopeKnown } from "../../src/node/peer_address.ts";
+import type { InterfaceAddress } from "../../src/node/net_address.ts";
+import { Notices } from "../../src/node/notices.ts";
+import { Targets } from "../../src/node/targets.ts";
+import { FakeNetwork } from "../../src/node/transport.ts";
+import { eth0, fakeHost } from "../support/fake_host.ts";
 
 const IFACES: InterfaceInfo[] = [
   { family: "IPv4", name: "eth0", address: "198.18.0.12", netmask: "255.255.255.0", scopeid: null },
@@ -59,4 +64,28 @@ Deno.test("a scope names an interface by name or index", () => {
   assert.equal(scopeKnown("2", IFACES), true);
   assert.equal(scopeKnown("nosuch", IFACES), false);
   assert.equal(scopeKnown("3", IFACES), false);
+});
+
+Deno.test("a --peer scope naming no interface is not announced to until the interface appears", async () => {
+  let ifaces: InterfaceAddress[] = [
+    eth0("198.18.0.1"),
+    { name: "eth0", family: "IPv6", address: "fe80::1", netmask: "ffff:ffff:ffff:ffff::", scopeid: 2 },
+  ];
+  const io = fakeHost(new FakeNetwork(), "198.18.0.1", () => ifaces);
+  const targets = new Targets(io, {
+    peers: ["[fe80::9%wlan0]:47475", "[fe80::8%eth0]:47475", "[fe80::7%2]:47475"],
+    discoveryPort: 47474,
+    unicastPort: 47475,
+  }, new Notices(() => 0));
+  await targets.refresh();
+  assert.deepEqual(targets.statics.map((e) => e.address).sort(), ["fe80::7%2", "fe80::8%eth0"]);
+  ifaces = [...ifaces, {
+    name: "wlan0",
+    family: "IPv6",
+    address: "fe80::5",
+    netmask: "ffff:ffff:ffff:ffff::",
+    scopeid: 3,
+  }];
+  await targets.refresh();
+  assert.deepEqual(targets.statics.map((e) => e.address).sort(), ["fe80::7%2", "fe80::8%eth0", "fe80::9%wlan0"]);
 });
