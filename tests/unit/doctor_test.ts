@@ -390,6 +390,53 @@ Deno.test("doctor: a chain whose policy drops, unless our ports are accepted", (
   assert.equal(nftHits(policy([47474, 47475, 1]), PORTS.slice(0, 2)).length, 0);
 });
 
+Deno.test("doctor: rules of forward chains, and of chains only they jump to, are not ours; others still are", () => {
+  const rule = (chain: string, handle: number, expr: unknown[]) => ({
+    rule: { family: "ip", table: "filter", chain, handle, expr },
+  });
+  const udpDrop = [{ match: { op: "==", left: { payload: { protocol: "udp", field: "dport" } }, right: 47474 } }, {
+    drop: null,
+  }];
+  const ruleset = JSON.stringify({
+    nftables: [
+      { chain: { family: "ip", table: "filter", name: "FORWARD", hook: "forward", policy: "drop" } },
+      { chain: { family: "ip", table: "filter", name: "INPUT", hook: "input", policy: "accept" } },
+      { chain: { family: "ip", table: "filter", name: "DOCKER-USER" } },
+      { chain: { family: "ip", table: "filter", name: "MINE" } },
+      { chain: { family: "ip", table: "filter", name: "LOOSE" } },
+      rule("FORWARD", 1, [{ jump: { target: "DOCKER-USER" } }]),
+      rule("FORWARD", 2, udpDrop),
+      rule("DOCKER-USER", 3, udpDrop),
+      rule("INPUT", 4, [{ jump: { target: "MINE" } }]),
+      rule("MINE", 5, udpDrop),
+      rule("LOOSE", 6, udpDrop),
+      { chain: { family: "ip", table: "raw", name: "PREROUTING", hook: "prerouting", policy: "drop" } },
+    ],
+  });
+  assert.deepEqual(nftHits(ruleset, PORTS).map((h) => h.rule), [
+    "nftables ip filter MINE (handle 5): udp dport 47474 drop",
+    "nftables ip filter LOOSE (handle 6): udp dport 47474 drop",
+    "nftables ip raw PREROUTING: hook prerouting, policy drop",
+  ]);
+  const saved = [
+    "*filter",
+    ":INPUT ACCEPT [0:0]",
+    ":FORWARD DROP [0:0]",
+    ":OUTPUT ACCEPT [0:0]",
+    ":DOCKER-USER - [0:0]",
+    ":MINE - [0:0]",
+    "-A INPUT -j MINE",
+    "-A FORWARD -j DOCKER-USER",
+    "-A FORWARD -p udp --dport 47474 -j DROP",
+    "-A DOCKER-USER -p udp --dport 47474 -j DROP",
+    "-A MINE -p udp --dport 47475 -j DROP",
+    "COMMIT",
+  ].join("\n");
+  assert.deepEqual(iptablesHits(saved, PORTS).map((h) => h.rule), [
+    "iptables filter: -A MINE -p udp --dport 47475 -j DROP",
+  ]);
+});
+
 Deno.test("doctor: iptables-save rules", () => {
   const text = [
     "*filter",
