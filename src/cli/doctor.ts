@@ -206,7 +206,9 @@ export function describeDoctor(f: DoctorFacts, list: readonly Finding[]): string
       : f.daemonStatus !== undefined
       ? `daemon: ${stranger ? "another user's daemon" : "a daemon"} answers at ${url} but not this command ` +
         `(status ${f.daemonStatus}); checking the host only`
-      : `daemon: none answers at ${url}; checking the host only`,
+      : `daemon: no lanchat daemon answers at ${url}${
+        f.daemonError ? ` (${printableLine(f.daemonError)})` : ""
+      }; checking the host only`,
   );
   for (const i of interfaceRows(f)) {
     const heard = i.lastHelloAgoMs === undefined

@@ -529,7 +529,12 @@ Deno.test("doctor: another user's daemon on the default ports is daemon-refused,
   const own = findings({ ...f, uid: 65534 });
   assert.match(own[0]!.fix, /^Run lanchat doctor as the user the daemon runs as/);
   // A program of another user that took the port but answers no HTTP: nothing answers, its port is taken.
-  const squat = findings({ ...f, daemonStatus: undefined, daemonError: "127.0.0.1:47476 is listened on by another" });
+  const squatFacts = { ...f, daemonStatus: undefined, daemonError: "127.0.0.1:47476 is listened on by another" };
+  const squat = findings(squatFacts);
+  assert.equal(
+    describeDoctor(squatFacts, squat)[0],
+    "daemon: no lanchat daemon answers at 127.0.0.1:47476 (127.0.0.1:47476 is listened on by another); checking the host only",
+  );
   assert.deepEqual(squat.map((x) => x.id), ["daemon-not-running", ...PORTS.map(() => "port-taken"), "port-taken"]);
   assert.match(squat[1]!.message, /is bound by deno \(pid 500\)/);
   const unseen = findings({ ...f, daemonStatus: undefined, listeners: [{ proto: "udp", port: 47474, uid: 1001 }] });
