@@ -7,7 +7,7 @@ import { EXIT, httpOption, outcome, shellWord, UsageError, waitOption } from "./
 import { printableLine } from "../common/printable.ts";
 import { MAX_TEXT_BYTES } from "../wire/mod.ts";
 import { sizeWords } from "./api_words.ts";
-import { encodingOption, readStdinText } from "./text_input.ts";
+import { encodingOption, readStdinText, textOrStdin } from "./text_input.ts";
 
 /**
  * Reads all of standard input as text: strict UTF-8 (bytes that are not are
@@ -104,7 +104,7 @@ export function registerSend(program: Command): void {
         await sendLines(daemonUrl(opts.http), peer, lines, opts);
         return;
       }
-      const body = checkMessageText(text === "-" ? (await readStdin(opts.encoding)).replace(/\n$/, "") : text, peer);
+      const body = checkMessageText(await textOrStdin(text, opts.encoding), peer);
       const { body: m } = await request<MessageJson & { online: boolean }>(
         daemonUrl(opts.http),
         `/messages?wait=${opts.wait}`,

@@ -71,6 +71,7 @@ export class Messaging {
     storeErrors: 0,
     reassemblyDropped: 0,
     amendsRefused: 0,
+    nulsReplaced: 0,
   };
   #ctx: MessagingContext;
   #sender: Sender;

@@ -19,6 +19,99 @@ async function history(d: DaemonProcess, q = ""): Promise<MessageJson[]> {
   return await (await ownerFetch(`${d.httpUrl}/messages?limit=1000${q}`)).json();
 }
 
+Deno.test("a NUL in standard input is sent whole or refused, never cut there", async () => {
+  try {
+    const port = freeUdpPort();
+    const a = await startLoopbackDaemon(port, "alice").started();
+    const b = await startLoopbackDaemon(port, "bob").started();
+    await a.joined(b.id, 5000);
+    const r = await runCli(["send", "bob", "-", "--http", hp(a)], { stdin: "before\0after" });
+    if (r.code === 2) return; // refused, with a word: fine
+    assert.equal(r.code, 0, r.stderr);
+    await new Promise((res) => setTimeout(res, 500));
+    const mine = (await history(a)).filter((m) => m.direction === "out").map((m) => m.text);
+    const got = (await history(b)).filter((m) => m.direction === "in").map((m) => m.text);
+    assert.deepEqual(mine, ["before\0after"], "the sender's own history");
+    assert.deepEqual(got, ["before\0after"], "what bob got");
+    // And a lone NUL is not an empty message sent (`send bob ""` is refused).
+    const z = await runCli(["send", "bob", "-", "--http", hp(a)], { stdin: "\0" });
+    const stored = (await history(b)).filter((m) => m.direction === "in").map((m) => m.text);
+    assert.ok(z.code === 2 || stored.includes("\0"), `got ${JSON.stringify(stored)}`);
+  } finally {
+    await killAll();
+  }
+});
+
+Deno.test("a NUL from a local client is refused with where it is: the CLI exits 2, the API answers 400 text_nul", async () => {
+  try {
+    const port = freeUdpPort();
+    const a = await startLoopbackDaemon(port, "alice").started();
+    const b = await startLoopbackDaemon(port, "bob").started();
+    await a.joined(b.id, 5000);
+    const r = await runCli(["send", "bob", "-", "--http", hp(a)], { stdin: "before\0after" });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /NUL byte \(0x00\) at byte 6/);
+    const z = await runCli(["send", "bob", "-", "--http", hp(a)], { stdin: "\0" });
+    assert.equal(z.code, 2, z.stderr);
+    const res = await ownerFetch(`${a.httpUrl}/messages`, {
+      method: "POST",
+      body: JSON.stringify({ to: b.id, text: "p\u0000q" }),
+    });
+    const body = await res.json();
+    assert.equal(res.status, 400);
+    assert.equal(body.code, "text_nul");
+    assert.equal(body.at, 1);
+    assert.deepEqual((await history(a)).filter((m) => m.direction === "out"), [], "nothing stored, nothing sent");
+  } finally {
+    await killAll();
+  }
+});
+
+Deno.test("--encoding converts as iconv does or refuses: no silent U+FFFD, no dropped byte, no encoding backwards", async () => {
+  try {
+    const port = freeUdpPort();
+    const a = await startLoopbackDaemon(port, "alice").started();
+    const b = await startLoopbackDaemon(port, "bob").started();
+    await a.joined(b.id, 5000);
+    const cases: [string, string, string | undefined][] = [
+      ["\\201", "cp1252", undefined], // 0x81 is unassigned in cp1252: iconv refuses
+      ["h\\000i", "utf-16le", undefined], // odd length: iconv "incomplete character"
+      ["h\\000\\000\\330", "utf-16le", undefined], // a lone high surrogate
+      ["Y2Fm", "base64", "caf"], // if base64 is taken at all, it is decoded, not encoded
+    ];
+    const wrong: string[] = [];
+    for (const [octal, enc, expected] of cases) {
+      const before = (await history(b)).filter((m) => m.direction === "in").length;
+      // runCli takes stdin as a string (UTF-8 encoded): pipe the raw bytes ourselves.
+      const p = new Deno.Command("bash", {
+        args: [
+          "-c",
+          `printf '${octal}' | "$0" "$@"`,
+          ...cliArgs(["send", "bob", "-", "--encoding", enc, "--http", hp(a)]),
+        ],
+        stdout: "piped",
+        stderr: "piped",
+        env: { LANCHAT_HTTP_TOKEN: a.token ?? "" },
+      });
+      const out = await p.output();
+      const after = (await history(b)).filter((m) => m.direction === "in").slice(before);
+      const texts = after.map((m) => m.text);
+      const ok = expected === undefined ? out.code === 2 : out.code === 2 || texts.at(-1) === expected;
+      if (!ok) wrong.push(`--encoding ${enc} of printf '${octal}': exit ${out.code}, bob got ${JSON.stringify(texts)}`);
+    }
+    assert.deepEqual(wrong, []);
+  } finally {
+    await killAll();
+  }
+});
+
+/** The CLI as argv for bash's "$0" "$@". */
+function cliArgs(args: string[]): string[] {
+  const cfg = new URL("../../deno.json", import.meta.url).pathname;
+  const main = new URL("../../main.ts", import.meta.url).pathname;
+  return [Deno.execPath(), "run", "--config", cfg, "--allow-all", main, ...args];
+}
+
 Deno.test("reading one conversation does not mark another read (✓✓ only for what the peer was shown)", async () => {
   try {
     const port = freeUdpPort();

@@ -162,6 +162,11 @@ export class MessagingService implements Service, Carrier {
         "lanchat_message_amends_refused_total",
         "Edits and deletions refused: they named a message their sender did not send.",
       ],
+      [
+        "nulsReplaced",
+        "lanchat_message_nuls_replaced_total",
+        "Messages received (edits too) that held NUL characters, each replaced by U+FFFD before it was stored.",
+      ],
     ] as const;
     for (const [key, name, help] of rows) m.single(name, "counter", help, mc[key]);
   }
