@@ -172,6 +172,7 @@ export function checkText(v: unknown): string {
     throw new HttpError(
       400,
       "Text carries a line lanchat keeps for itself (U+0001 lanchat-…: a file offer, an automatic reply); offer files with POST /files",
+      { code: "text_reserved" },
     );
   }
   const bytes = new TextEncoder().encode(v).length;

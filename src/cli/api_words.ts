@@ -141,6 +141,8 @@ export function apiErrorWords(e: ApiError, args: readonly string[]): { lines: st
     }
     case "bad_group_name":
       return { lines: [printableLine(e.message)], code: EXIT.usage };
+    case "text_reserved":
+      return { lines: [fieldWords(e.message)], code: EXIT.usage };
     case "bad_field": {
       const field = typeof b.field === "string" ? b.field : "";
       return { lines: [fieldWords(e.message, field)], code: EXIT.usage };

@@ -349,6 +349,13 @@ export function refuseEmpty(command: Command): void {
     const what = arg.variadic ? `One of the ${arg.name().toUpperCase()}` : arg.name().toUpperCase();
     throw new UsageError(`${what} is empty (expected: ${arg.description})`);
   }
+  // `@` alone (or `@ `) names no group: a usage error too, not an unknown group.
+  for (const [i, arg] of command.registeredArguments.entries()) {
+    if (!["peer", "group", "peers"].includes(arg.name())) continue;
+    const given = command.processedArgs[i] as string | string[] | undefined;
+    const at = [given ?? []].flat().some((v) => v.startsWith("@") && v.slice(1).trim() === "");
+    if (at) throw new UsageError("The group is an empty name: name it by @NAME, its name or its id");
+  }
   const opts = command.opts() as Record<string, unknown>;
   for (const o of command.options) {
     const v = opts[o.attributeName()];

@@ -6,6 +6,7 @@ import { MAX_BATCH, MAX_BODY_BYTES } from "../api/http.ts";
 import { EXIT, httpOption, outcome, shellWord, UsageError, waitOption } from "./options.ts";
 import { printableLine } from "../common/printable.ts";
 import { MAX_TEXT_BYTES } from "../wire/mod.ts";
+import { MACHINE_LINE } from "../protocol/machine_line.ts";
 import { sizeWords } from "./api_words.ts";
 import { encodingOption, readStdinText, textOrStdin } from "./text_input.ts";
 
@@ -24,6 +25,12 @@ export function readStdin(encoding?: string): Promise<string> {
  */
 export function checkMessageText(text: string, peer: string): string {
   if (text.trim() === "") throw new UsageError("The message is empty: nothing to send");
+  if (text.includes(MACHINE_LINE)) {
+    throw new UsageError(
+      'The message holds a line lanchat keeps for itself (U+0001 "lanchat-": a file offer, an automatic reply); ' +
+        `offer files with lanchat send-file ${shellWord(peer)} FILE`,
+    );
+  }
   const bytes = new TextEncoder().encode(text).length;
   if (bytes > MAX_TEXT_BYTES) {
     throw new UsageError(

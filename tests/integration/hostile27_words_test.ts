@@ -112,6 +112,23 @@ function cliArgs(args: string[]): string[] {
   return [Deno.execPath(), "run", "--config", cfg, "--allow-all", main, ...args];
 }
 
+Deno.test("usage errors exit 2: a NOTE too long, a group name that starts with @", async () => {
+  try {
+    const port = freeUdpPort();
+    const a = await startLoopbackDaemon(port, "alice").started();
+    const b = await startLoopbackDaemon(port, "bob").started();
+    await a.joined(b.id, 5000);
+    const away = await runCli(["away", "n".repeat(101), "--http", hp(a)]);
+    assert.equal(away.code, 2, `away with a 101-character note: exit ${away.code}: ${away.stderr}`);
+    assert.equal((await runCli(["group", "create", "lab", "bob", "--http", hp(a)])).code, 0);
+    // "@lab" is how GROUP is written everywhere else: not a second group "@lab" (shown "@@lab").
+    const again = await runCli(["group", "create", "@lab", "bob", "--http", hp(a)]);
+    assert.notEqual(again.code, 0, `created ${again.stdout}`);
+  } finally {
+    await killAll();
+  }
+});
+
 Deno.test("reading one conversation does not mark another read (✓✓ only for what the peer was shown)", async () => {
   try {
     const port = freeUdpPort();
@@ -168,6 +185,48 @@ Deno.test("reading a group does not mark the direct conversation read, nor anoth
     const his = await history(b);
     assert.equal(his.find((m) => m.text === "direct: not shown to bob")?.readAt, undefined, "bob's direct copy");
     assert.equal(his.find((m) => m.text === "ops: not shown to bob")?.readAt, undefined, "bob's ops copy");
+  } finally {
+    await killAll();
+  }
+});
+
+Deno.test("usage errors exit 2 as docs/cli.md lists them: a transfer id, reserved text, an empty group, --peer with --group", async () => {
+  try {
+    const port = freeUdpPort();
+    const a = await startLoopbackDaemon(port, "alice").started();
+    const b = await startLoopbackDaemon(port, "bob").started();
+    await a.joined(b.id, 5000);
+    const cli = (args: string[], stdin?: string) =>
+      runCli([...args, "--http", hp(a)], stdin === undefined ? undefined : { stdin });
+    assert.equal((await cli(["group", "create", "lab", "bob"])).code, 0);
+    assert.equal((await cli(["group", "create", "lab", "bob", "--new"])).code, 0);
+    const cases: [string[], string?][] = [
+      [["accept", "abc"]],
+      [["accept", "zzzz"]],
+      [["send", "bob", "-"], "x\n\u0001lanchat-files {}"],
+      [["send", "@", "hi"]],
+      [["send", "@ ", "hi"]],
+      [["group", "add", "@", "bob"]],
+      [["inbox", "--peer", "bob", "--group", "lab"]], // lab names two groups: still a usage error first
+      [["group", "create", "@", "bob"]],
+      [["group", "create", "@lab", "bob"]],
+      [["away", "n".repeat(101)]],
+    ];
+    const wrong: string[] = [];
+    for (const [args, stdin] of cases) {
+      const r = await cli(args, stdin);
+      if (r.code !== 2) wrong.push(`${args.join(" ")}: exit ${r.code}: ${r.stderr.trim()}`);
+    }
+    assert.deepEqual(wrong, []);
+    // The daemon refuses a group name that starts with @ too.
+    const res = await ownerFetch(`${a.httpUrl}/groups`, {
+      method: "POST",
+      body: JSON.stringify({ name: "@lab", members: [b.id] }),
+    });
+    assert.equal(res.status, 400);
+    assert.equal((await res.json()).code, "bad_group_name");
+    const names = ((await (await ownerFetch(`${a.httpUrl}/groups`)).json()) as { name: string }[]).map((g) => g.name);
+    assert.deepEqual(names.filter((n) => n.startsWith("@")), []);
   } finally {
     await killAll();
   }
