@@ -130,11 +130,18 @@ async function connect(base: string, path: string, init: RequestInit): Promise<R
     return await fetch(`${base}${path}`, { ...init, headers });
   } catch (e) {
     const detail = `${e} ${(e as Error).cause ?? ""}`;
+    // In words: not Deno's "TypeError: Fetch failed: …" (a blocked port, a reset, a name that does not resolve).
     const why = /refused/i.test(detail)
       ? "connection refused"
       : (e as Error).name === "TimeoutError"
       ? "no answer in time"
-      : detail.trim();
+      : /port \d+ (are|is) blocked/i.test(detail)
+      ? `port ${new URL(base).port || "80"} is one a web client may not use; the daemon's port is 47476 unless set`
+      : /dns|lookup|resolve/i.test(detail)
+      ? `the name ${new URL(base).hostname} does not resolve`
+      : /reset/i.test(detail)
+      ? "the connection was reset"
+      : "cannot connect";
     throw new NoDaemonError(
       `No lanchat daemon answers at ${base} (${why}). Start one with "lanchat daemon", or point --http or LANCHAT_HTTP at a running one.`,
     );

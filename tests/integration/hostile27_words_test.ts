@@ -231,3 +231,31 @@ Deno.test("usage errors exit 2 as docs/cli.md lists them: a transfer id, reserve
     await killAll();
   }
 });
+
+Deno.test("wording: no daemon at a blocked port says so without Deno's TypeError; a transfer accepted twice says what it is", async () => {
+  try {
+    const blocked = await runCli(["status", "--http", "127.0.0.1:1"]);
+    assert.equal(blocked.code, 3, blocked.stderr);
+    assert.doesNotMatch(blocked.stderr, /TypeError|Fetch failed/);
+    assert.match(
+      blocked.stderr,
+      /No lanchat daemon answers at http:\/\/127\.0\.0\.1:1 \(port 1 is one a web client may not use/,
+    );
+    const port = freeUdpPort();
+    const a = await startLoopbackDaemon(port, "alice").started();
+    const b = await startLoopbackDaemon(port, "bob").started();
+    await a.joined(b.id, 5000);
+    const dir = await Deno.makeTempDir({ prefix: "hostile27-words-" });
+    await Deno.writeFile(`${dir}/report.pdf`, new Uint8Array(1000));
+    const offer = await runCli(["send-file", "alice", `${dir}/report.pdf`, "--wait", "0", "--http", hp(b)]);
+    const id = /transfers ([0-9a-f]{8})/.exec(offer.stdout)?.[1];
+    assert.ok(id, offer.stdout + offer.stderr);
+    assert.equal((await runCli(["accept", id!, "--wait", "10s", "--http", hp(a)])).code, 0);
+    const again = await runCli(["accept", id!, "--http", hp(a)]);
+    assert.equal(again.code, 1, again.stderr);
+    assert.match(again.stderr, /cannot be accepted: it (is done|is accepted already)/);
+    assert.doesNotMatch(again.stderr, /not waiting to be accepted/);
+  } finally {
+    await killAll();
+  }
+});
