@@ -14,6 +14,17 @@ import {
 } from "../support/daemon_process.ts";
 
 const hp = (d: DaemonProcess) => d.httpUrl.replace("http://", "");
+/** The CLI run against daemon `d`. */
+const on = (d: DaemonProcess, ...args: string[]) => runCli([...args, "--http", hp(d)]);
+
+/** Alice and bob on loopback, each seeing the other. */
+async function aliceAndBob(): Promise<{ a: DaemonProcess; b: DaemonProcess }> {
+  const port = freeUdpPort();
+  const a = await startLoopbackDaemon(port, "alice").started();
+  const b = await startLoopbackDaemon(port, "bob").started();
+  await a.joined(b.id, 5000);
+  return { a, b };
+}
 
 async function history(d: DaemonProcess, q = ""): Promise<MessageJson[]> {
   return await (await ownerFetch(`${d.httpUrl}/messages?limit=1000${q}`)).json();
@@ -44,10 +55,7 @@ Deno.test("a NUL in standard input is sent whole or refused, never cut there", a
 
 Deno.test("a NUL from a local client is refused with where it is: the CLI exits 2, the API answers 400 text_nul", async () => {
   try {
-    const port = freeUdpPort();
-    const a = await startLoopbackDaemon(port, "alice").started();
-    const b = await startLoopbackDaemon(port, "bob").started();
-    await a.joined(b.id, 5000);
+    const { a, b } = await aliceAndBob();
     const r = await runCli(["send", "bob", "-", "--http", hp(a)], { stdin: "before\0after" });
     assert.equal(r.code, 2, r.stderr);
     assert.match(r.stderr, /NUL byte \(0x00\) at byte 6/);
@@ -156,19 +164,15 @@ Deno.test("reading one conversation does not mark another read (✓✓ only for 
 
 Deno.test("reading a group does not mark the direct conversation read, nor another group", async () => {
   try {
-    const port = freeUdpPort();
-    const a = await startLoopbackDaemon(port, "alice").started();
-    const b = await startLoopbackDaemon(port, "bob").started();
-    await a.joined(b.id, 5000);
-    const cli = (d: DaemonProcess, ...args: string[]) => runCli([...args, "--http", hp(d)]);
-    assert.equal((await cli(a, "group", "create", "lab", "bob")).code, 0);
-    assert.equal((await cli(a, "group", "create", "ops", "bob")).code, 0);
+    const { a, b } = await aliceAndBob();
+    assert.equal((await on(a, "group", "create", "lab", "bob")).code, 0);
+    assert.equal((await on(a, "group", "create", "ops", "bob")).code, 0);
     await new Promise((r) => setTimeout(r, 500));
     // Bob is sent a direct message and one in ops he does not look at, then one in lab he reads.
-    assert.equal((await cli(a, "send", "bob", "direct: not shown to bob")).code, 0);
-    assert.equal((await cli(a, "send", "@ops", "ops: not shown to bob")).code, 0);
-    assert.equal((await cli(a, "send", "@lab", "lab: shown")).code, 0);
-    const shown = await cli(b, "inbox", "--group", "lab");
+    assert.equal((await on(a, "send", "bob", "direct: not shown to bob")).code, 0);
+    assert.equal((await on(a, "send", "@ops", "ops: not shown to bob")).code, 0);
+    assert.equal((await on(a, "send", "@lab", "lab: shown")).code, 0);
+    const shown = await on(b, "inbox", "--group", "lab");
     assert.match(shown.stdout, /lab: shown/);
     assert.doesNotMatch(shown.stdout, /not shown to bob/);
     // The lab message is read (the receipt came), the others are not.
@@ -192,10 +196,7 @@ Deno.test("reading a group does not mark the direct conversation read, nor anoth
 
 Deno.test("usage errors exit 2 as docs/cli.md lists them: a transfer id, reserved text, an empty group, --peer with --group", async () => {
   try {
-    const port = freeUdpPort();
-    const a = await startLoopbackDaemon(port, "alice").started();
-    const b = await startLoopbackDaemon(port, "bob").started();
-    await a.joined(b.id, 5000);
+    const { a, b } = await aliceAndBob();
     const cli = (args: string[], stdin?: string) =>
       runCli([...args, "--http", hp(a)], stdin === undefined ? undefined : { stdin });
     assert.equal((await cli(["group", "create", "lab", "bob"])).code, 0);
@@ -241,10 +242,7 @@ Deno.test("wording: no daemon at a blocked port says so without Deno's TypeError
       blocked.stderr,
       /No lanchat daemon answers at http:\/\/127\.0\.0\.1:1 \(port 1 is one a web client may not use/,
     );
-    const port = freeUdpPort();
-    const a = await startLoopbackDaemon(port, "alice").started();
-    const b = await startLoopbackDaemon(port, "bob").started();
-    await a.joined(b.id, 5000);
+    const { a, b } = await aliceAndBob();
     const dir = await Deno.makeTempDir({ prefix: "hostile27-words-" });
     await Deno.writeFile(`${dir}/report.pdf`, new Uint8Array(1000));
     const offer = await runCli(["send-file", "alice", `${dir}/report.pdf`, "--wait", "0", "--http", hp(b)]);
