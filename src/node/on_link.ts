@@ -27,6 +27,18 @@ export class OnLink {
     this.#subnets = subnets;
   }
 
+  /**
+   * Whether `address` is the network or the directed-broadcast address of
+   * one of these subnets (of a /30 or wider): never a peer's.
+   */
+  edge(address: string): boolean {
+    const a = parseIPv4(address);
+    if (a === undefined) return false;
+    return this.#subnets.some(([net, mask]) =>
+      (mask >>> 0) <= 0xfffffffc && (a === net || a === ((net | ~mask) >>> 0))
+    );
+  }
+
   has(address: string): boolean {
     const a = parseIPv4(address);
     return a !== undefined && this.#subnets.some(([net, mask]) => ((a & mask) >>> 0) === net);

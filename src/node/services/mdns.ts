@@ -85,6 +85,7 @@ export class MdnsService implements Service {
       answered: (address) => o.roster.countAt(address) > 0,
       known: (id) => o.roster.get(id) !== undefined,
       onLink: (address) => this.#onLink.has(address),
+      subnetEdge: (address) => this.#onLink.edge(address),
     });
   }
 

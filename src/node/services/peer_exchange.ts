@@ -69,6 +69,7 @@ export class PeerExchangeService implements Service {
       answered: (address) => roster.countAt(address) > 0,
       known: (id) => roster.get(id) !== undefined,
       onLink: (address) => this.#onLink.has(address),
+      subnetEdge: (address) => this.#onLink.edge(address),
     });
     o.lanchat.route(["peers"], (packet, _from, now) => {
       if (packet.kind === "peers") return this.#onPeers(packet, now);
