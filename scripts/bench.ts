@@ -687,7 +687,15 @@ async function benchScale(): Promise<void> {
   const rosterBytesPerPeer = Math.round((Deno.memoryUsage().heapUsed - before) / (rosters.length * 1000));
   // /peers with 1,000 peers, beside a bare server with the same bytes.
   let http = { daemon: 0, bare: 0, bytes: 0, peers: 0 };
-  let idle = { rssMiB: 0, runtimeFloorRssMiB: 0, cpuPercentIdle: 0, cpuPercent100Peers: 0, peers: 0 };
+  let idle = {
+    rssMiB: 0,
+    runtimeFloorRssMiB: 0,
+    cpuPercentIdle: 0,
+    cpuPercent100Peers: 0,
+    peers: 0,
+    /** Datagrams and bytes per second with the 100 peers, by direction and mechanism (the daemon's own counters). */
+    traffic: {} as Record<string, Record<string, { datagramsPerSecond: number; bytesPerSecond: number }>>,
+  };
   const port = freeUdpPort();
   try {
     const a = await startLoopbackDaemon(port, "scale", { intervalMs: 2000 }).started();
@@ -710,9 +718,23 @@ async function benchScale(): Promise<void> {
     const hundred = await fakePeers(100, a.unicastPort, 2000);
     const peers100 = await waitForPeers(a, 100, 10_000);
     await sleep(30_000);
-    const c1 = await cpu();
+    type Counts = Record<string, Record<string, { datagrams: number; bytes: number }>>;
+    const traffic = async (): Promise<Counts> => (await (await fetch(`${a.httpUrl}/status`)).json()).traffic;
+    const [c1, t1] = [await cpu(), await traffic()];
     await sleep(30_000);
     const cpu100 = (await cpu() - c1) / 300;
+    const t2 = await traffic();
+    const rates = Object.fromEntries(
+      Object.entries(t2).map(([direction, byMechanism]) => [
+        direction,
+        Object.fromEntries(
+          Object.entries(byMechanism).map(([m, c]) => [m, {
+            datagramsPerSecond: Math.round((c.datagrams - (t1[direction]?.[m]?.datagrams ?? 0)) / 3) / 10,
+            bytesPerSecond: Math.round((c.bytes - (t1[direction]?.[m]?.bytes ?? 0)) / 30),
+          }]),
+        ),
+      ]),
+    );
     const rss = (await (await fetch(`${a.httpUrl}/status`)).json()).memory.rssBytes;
     // It reports its RSS when told to stop, at the same moment as the daemon's.
     floorProcess.kill("SIGTERM");
@@ -732,6 +754,7 @@ async function benchScale(): Promise<void> {
       cpuPercentIdle: Math.round(cpuIdle * 100) / 100,
       cpuPercent100Peers: Math.round(cpu100 * 100) / 100,
       peers: peers100,
+      traffic: rates,
     };
     hundred.kill("SIGKILL");
     await hundred.status;
@@ -798,6 +821,13 @@ async function benchScale(): Promise<void> {
     `| RSS of the runtime floor, same time, same hellos (scripts/runtime_floor.ts: the daemon's modules, a socket verifying signatures, an HTTP server, a WAL database; no protocol) | ${idle.runtimeFloorRssMiB} MiB | |`,
     `| CPU, idle (no peers), 30 s | ${idle.cpuPercentIdle} % of a core | ≈ 0 |`,
     `| CPU with 100 peers announcing (50 hellos/s), 30 s | ${idle.cpuPercent100Peers} % of a core | |`,
+    ...(["received", "sent"] as const).map((d) =>
+      `| traffic ${d} with 100 peers, 30 s, by mechanism (the daemon's counters; IPv4 peers on loopback: no IPv6 multicast or mDNS there) | ${
+        Object.entries(idle.traffic[d] ?? {}).map(([m, r]) =>
+          `${m} ${r.datagramsPerSecond} datagrams/s (${(r.bytesPerSecond / 1000).toFixed(1)} kB/s)`
+        ).join(", ")
+      } | |`
+    ),
     "",
     `Measured ${started.toISOString()} on ${machine}, loopback; fake peers are \`scripts/fake_peers.ts\` (signed hellos).`,
     "",

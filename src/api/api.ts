@@ -61,7 +61,7 @@ export interface Api {
   sendSealed(to: string, text: string): Promise<StoredMessage>;
   /** Opens a sealed message received (id or unique prefix): read, and its sender told; RangeError if none. */
   openSealed(id: string): StoredMessage;
-  /** Marks what came from a peer read up to a cursor (default: all); a read receipt tells the peer. */
+  /** Marks what came from a peer in the direct conversation read up to a cursor (default: all); a read receipt tells the peer. */
   markRead(peer: string, upTo?: number): number;
   /** File transfer; absent in a daemon without it. */
   files?: FilesApi;

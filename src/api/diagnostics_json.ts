@@ -23,6 +23,10 @@ export interface DiagnosticsJson {
   hellosIn: number;
   /** Pings sent to ask whether a peer heard only by its hellos hears us. */
   checksSent: number;
+  /** Peers that joined since the daemon started (absent from a daemon before issue 27's fixes). */
+  peersJoined?: number;
+  /** Peers that left since, by how: a goodbye, or silence (timed out). */
+  peersLeft?: { goodbye: number; timeout: number };
   /** The last hello from each source address. */
   helloSources: { address: string; agoMs: number }[];
   peers: {

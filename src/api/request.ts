@@ -3,7 +3,8 @@
  * under a size limit as UTF-8 and JSON, the common fields checked with
  * messages that say what is wrong, and errors as JSON `{error, status}`
  * (with a `code` where a client words the error itself: `body_too_large`,
- * `text_too_large` and `text_empty`, `bad_field` with its `field`).
+ * `text_too_large`, `text_empty` and `text_nul` with its `at`, `bad_field`
+ * with its `field`).
  *
  * @module
  */
@@ -157,10 +158,21 @@ export function checkText(v: unknown): string {
     throw new HttpError(400, 'Field "text" must be a string', { code: "bad_field", field: "text" });
   }
   if (v.trim() === "") throw new HttpError(400, 'Field "text" is empty: nothing to send', { code: "text_empty" });
+  const nul = v.indexOf("\0");
+  if (nul >= 0) {
+    // SQLite hands a text back cut at its first NUL: refused here, not cut without a word (what a peer sends is
+    // not refused: its NULs become U+FFFD, see protocol/text_nul.ts).
+    const at = new TextEncoder().encode(v.slice(0, nul)).length;
+    throw new HttpError(400, `The text holds a NUL character (U+0000) at byte ${at}: a message cannot`, {
+      code: "text_nul",
+      at,
+    });
+  }
   if (v.includes(MACHINE_LINE)) {
     throw new HttpError(
       400,
       "Text carries a line lanchat keeps for itself (U+0001 lanchat-…: a file offer, an automatic reply); offer files with POST /files",
+      { code: "text_reserved" },
     );
   }
   const bytes = new TextEncoder().encode(v).length;

@@ -117,6 +117,15 @@ export function apiErrorWords(e: ApiError, args: readonly string[]): { lines: st
     }
     case "text_empty":
       return { lines: ["The message is empty: nothing to send"], code: EXIT.usage };
+    case "text_nul":
+      return {
+        lines: [
+          `The message holds a NUL byte (0x00) at byte ${
+            Number(b.at)
+          }: a message cannot; remove it, e.g. tr -d '\\000'`,
+        ],
+        code: EXIT.usage,
+      };
     case "text_too_large":
       return {
         lines: [`The message is ${sizeWords(Number(b.size))}; the limit is ${sizeWords(Number(b.limit))}: ${asFile}`],
@@ -132,6 +141,8 @@ export function apiErrorWords(e: ApiError, args: readonly string[]): { lines: st
     }
     case "bad_group_name":
       return { lines: [printableLine(e.message)], code: EXIT.usage };
+    case "text_reserved":
+      return { lines: [fieldWords(e.message)], code: EXIT.usage };
     case "bad_field": {
       const field = typeof b.field === "string" ? b.field : "";
       return { lines: [fieldWords(e.message, field)], code: EXIT.usage };

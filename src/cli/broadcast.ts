@@ -3,8 +3,8 @@ import type { Command } from "commander";
 import type { MessageJson } from "../api/types.ts";
 import { daemonUrl, request } from "./client.ts";
 import { EXIT, httpOption, outcome, waitOption } from "./options.ts";
-import { checkMessageText, describeOutcome, readStdin } from "./send.ts";
-import { encodingOption } from "./text_input.ts";
+import { checkMessageText, describeOutcome } from "./send.ts";
+import { encodingOption, textOrStdin } from "./text_input.ts";
 
 export function registerBroadcast(program: Command): void {
   program.command("broadcast")
@@ -15,7 +15,7 @@ export function registerBroadcast(program: Command): void {
     .addOption(encodingOption())
     .addOption(httpOption())
     .action(async (text: string, opts: { wait: number; json?: boolean; encoding?: string; http?: string }) => {
-      const body = checkMessageText(text === "-" ? (await readStdin(opts.encoding)).replace(/\n$/, "") : text, "PEER");
+      const body = checkMessageText(await textOrStdin(text, opts.encoding), "PEER");
       const { body: r } = await request<{ peers: number; results: MessageJson[] }>(
         daemonUrl(opts.http),
         `/broadcast?wait=${opts.wait}`,

@@ -130,11 +130,18 @@ async function connect(base: string, path: string, init: RequestInit): Promise<R
     return await fetch(`${base}${path}`, { ...init, headers });
   } catch (e) {
     const detail = `${e} ${(e as Error).cause ?? ""}`;
+    // In words: not Deno's "TypeError: Fetch failed: …" (a blocked port, a reset, a name that does not resolve).
     const why = /refused/i.test(detail)
       ? "connection refused"
       : (e as Error).name === "TimeoutError"
       ? "no answer in time"
-      : detail.trim();
+      : /port \d+ (are|is) blocked/i.test(detail)
+      ? `port ${new URL(base).port || "80"} is one a web client may not use; the daemon's port is 47476 unless set`
+      : /dns|lookup|resolve/i.test(detail)
+      ? `the name ${new URL(base).hostname} does not resolve`
+      : /reset/i.test(detail)
+      ? "the connection was reset"
+      : "cannot connect";
     throw new NoDaemonError(
       `No lanchat daemon answers at ${base} (${why}). Start one with "lanchat daemon", or point --http or LANCHAT_HTTP at a running one.`,
     );
@@ -322,6 +329,7 @@ export function table(header: string[], rows: string[][]): string {
  * (a daemon that cannot is not an error for the command that printed).
  */
 export function readMarker(base: string): { mark(m: MessageJson): void; flush(): Promise<void> } {
+  // By conversation: a peer's direct one (its id), or a group's ("@" and its id); each is marked on its own.
   const upTo = new Map<string, number>();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const flush = async () => {
@@ -330,15 +338,17 @@ export function readMarker(base: string): { mark(m: MessageJson): void; flush():
     const todo = [...upTo];
     upTo.clear();
     await Promise.all(
-      todo.map(([peer, cursor]) =>
-        request(base, "/messages/read", { method: "POST", body: { peer, upTo: cursor } }).catch(() => {})
-      ),
+      todo.map(([key, cursor]) => {
+        const body = key.startsWith("@") ? { group: key.slice(1), upTo: cursor } : { peer: key, upTo: cursor };
+        return request(base, "/messages/read", { method: "POST", body }).catch(() => {});
+      }),
     );
   };
   return {
     mark(m) {
       if (m.direction !== "in") return;
-      upTo.set(m.peer.id, Math.max(upTo.get(m.peer.id) ?? 0, m.cursor));
+      const key = m.group ? `@${m.group.id}` : m.peer.id;
+      upTo.set(key, Math.max(upTo.get(key) ?? 0, m.cursor));
       timer ??= setTimeout(() => void flush(), 200);
     },
     flush,

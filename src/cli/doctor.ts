@@ -5,7 +5,9 @@
  * announces on) and reads the host itself (interfaces, who holds the ports,
  * the firewall, key-file modes, free space), so it works, with less to say,
  * when no daemon runs. Exit 0 when all is well, 1 with the list otherwise;
- * `--json` prints `{ ok, daemon, interfaces, ports, findings: [{ id, severity, message, fix }] }`.
+ * `--json` prints `{ ok, daemon, interfaces, ports, findings: [{ id, severity, message, fix }] }`
+ * with what came from elsewhere exact; the text output shows its control
+ * characters (printable.ts).
  *
  * @module
  */
@@ -15,9 +17,17 @@ import { defaultDataDir, defaultDownloads, HTTP_TOKEN_FILE, KEY_FILE } from "../
 import { printableLine } from "../common/printable.ts";
 import { VERSION } from "../common/version.ts";
 import { DEFAULT_DISCOVERY_PORT, DEFAULT_UNICAST_PORT } from "../node/options.ts";
-import { ApiError, daemonUrl, getJson, NoDaemonError } from "./client.ts";
+import { ApiError, daemonUrl, getJson, NoDaemonError, NotOwnDaemonError } from "./client.ts";
 import type { OurPort } from "./doctor_firewall.ts";
-import { allWell, type DoctorFacts, type Finding, findings, type HostInterface, inSubnet } from "./doctor_findings.ts";
+import {
+  allWell,
+  type DoctorFacts,
+  type Finding,
+  findings,
+  type HostInterface,
+  httpStrangers,
+  inSubnet,
+} from "./doctor_findings.ts";
 import { humanDuration } from "./status.ts";
 import { fileModes, firewall, freeSpace, hostInterfaces, listeners } from "./doctor_system.ts";
 import { EXIT, httpOption, outcome, parseDiscoveryPort, parsePort } from "./options.ts";
@@ -55,7 +65,7 @@ export function registerDoctor(program: Command): void {
     )
     .action(async (opts: DoctorFlags) => {
       const facts = await gather(opts);
-      const list = findings(facts);
+      const list = findings(facts, opts.json ? (s) => s : printableLine);
       outcome.code = allWell(list) ? EXIT.ok : EXIT.error;
       if (opts.json) {
         console.log(JSON.stringify(
@@ -87,8 +97,12 @@ async function gather(opts: DoctorFlags): Promise<DoctorFacts> {
     if (e instanceof ApiError) {
       daemonError = `${e.status}: ${e.message}`;
       daemonStatus = e.status;
+    } else if (e instanceof NotOwnDaemonError) {
+      // Another user listens there: the token was kept back; ask without it what answers.
+      const answer = await askWithoutToken(url);
+      daemonStatus = answer?.status;
+      daemonError = answer ? `${answer.status}: ${answer.error}` : e.message;
     } else if (!(e instanceof NoDaemonError)) daemonError = (e as Error).message;
-    else if (e.name === "NotOwnDaemonError") daemonError = e.message;
   }
   const env = (n: string) => Deno.env.get(n);
   const dataDir = daemon?.dataDir ?? opts.dataDir ?? tryOr(() => defaultDataDir(env));
@@ -127,10 +141,30 @@ async function gather(opts: DoctorFlags): Promise<DoctorFacts> {
       ...(downloads ? [{ what: "downloads folder", path: downloads }] : []),
     ]),
     version: daemon?.version ?? VERSION,
+    uid: tryOr(() => Deno.uid()) ?? undefined,
   };
 }
 
-function tryOr(f: () => string): string | undefined {
+/**
+ * What answers `GET /diagnostics` at `url` when asked with no token (what
+ * another user's daemon says: 401), or undefined when nothing answers HTTP.
+ */
+async function askWithoutToken(url: string): Promise<{ status: number; error: string } | undefined> {
+  try {
+    const res = await fetch(`${url}/diagnostics`, { signal: AbortSignal.timeout(5000) });
+    const text = await res.text();
+    let error = text.trim().slice(0, 500) || `status ${res.status}`;
+    try {
+      const body = JSON.parse(text);
+      if (typeof body?.error === "string") error = body.error;
+    } catch { /* not JSON: the text as it came */ }
+    return { status: res.status, error };
+  } catch {
+    return undefined;
+  }
+}
+
+function tryOr<T>(f: () => T): T | undefined {
   try {
     return f();
   } catch {
@@ -162,12 +196,19 @@ export function interfaceRows(
 export function describeDoctor(f: DoctorFacts, list: readonly Finding[]): string[] {
   const d = f.daemon;
   const lines: string[] = [];
+  const url = printableLine(f.daemonUrl);
+  const stranger = httpStrangers(f)[0];
   lines.push(
     d
       ? `daemon: lanchat ${
         printableLine(d.version)
-      } at ${f.daemonUrl}, pid ${d.pid}, ${d.group} group, ${d.peers.length} peer(s)`
-      : `daemon: none answers at ${f.daemonUrl}; checking the host only`,
+      } at ${url}, pid ${d.pid}, ${d.group} group, ${d.peers.length} peer(s)`
+      : f.daemonStatus !== undefined
+      ? `daemon: ${stranger ? "another user's daemon" : "a daemon"} answers at ${url} but not this command ` +
+        `(status ${f.daemonStatus}); checking the host only`
+      : `daemon: no lanchat daemon answers at ${url}${
+        f.daemonError ? ` (${printableLine(f.daemonError)})` : ""
+      }; checking the host only`,
   );
   for (const i of interfaceRows(f)) {
     const heard = i.lastHelloAgoMs === undefined
@@ -176,7 +217,7 @@ export function describeDoctor(f: DoctorFacts, list: readonly Finding[]): string
       ? ", no hello heard"
       : `, last hello ${humanDuration(i.lastHelloAgoMs)} ago`;
     lines.push(
-      `interface ${i.name}: ${i.cidr}, broadcast ${i.broadcast}${i.up ? "" : ", down"}${
+      `interface ${printableLine(i.name)}: ${i.cidr}, broadcast ${i.broadcast}${i.up ? "" : ", down"}${
         i.announced === undefined ? "" : i.announced ? ", announced on" : ", not announced on"
       }${heard}`,
     );

@@ -4,8 +4,12 @@
  * rules), else from `iptables-save`/`ip6tables-save` text. A best effort, not
  * a firewall simulator: a rule that drops or rejects and whose conditions
  * could match one of our ports (a port match that includes it, or none at
- * all) is named; jumps, sets by name, marks and the order of rules are not
- * followed. Pure: the text comes in, the rules that match go out.
+ * all) is named; sets by name, marks and the order of rules are not
+ * followed. Only chains this host's own traffic goes through count: a base
+ * chain on the forward hook (routed packets: a Docker host's `FORWARD`
+ * policy drop) and the chains jumped to from such chains only are left out;
+ * a chain no base chain jumps to (a verdict map's, say) still counts. Pure:
+ * the text comes in, the rules that match go out.
  *
  * @module
  */
@@ -30,6 +34,33 @@ export interface FirewallHit {
 
 type Json = Record<string, unknown>;
 
+/** Hooks of base chains that see this host's own datagrams (not `forward`: routed packets only). */
+const OWN_HOOKS = ["prerouting", "input", "output", "postrouting", "ingress", "egress"];
+
+/**
+ * Which chains count, from the base chains (true: it sees our traffic) and
+ * the jumps between chains: one reached from a base chain that sees our
+ * traffic, or from no base chain at all (reached in a way not followed).
+ */
+function chainsThatCount(bases: Map<string, boolean>, jumps: Map<string, Set<string>>): (chain: string) => boolean {
+  const reach = (from: string[]) => {
+    const seen = new Set(from);
+    const todo = [...from];
+    for (let c = todo.pop(); c !== undefined; c = todo.pop()) {
+      for (const next of jumps.get(c) ?? []) {
+        if (!seen.has(next)) {
+          seen.add(next);
+          todo.push(next);
+        }
+      }
+    }
+    return seen;
+  };
+  const own = reach([...bases].filter(([, sees]) => sees).map(([c]) => c));
+  const any = reach([...bases.keys()]);
+  return (chain) => own.has(chain) || !any.has(chain);
+}
+
 /** Rules of `nft -j list ruleset` output that may drop our traffic. */
 export function nftHits(text: string, ours: readonly OurPort[]): FirewallHit[] {
   let doc: { nftables?: Json[] };
@@ -42,12 +73,28 @@ export function nftHits(text: string, ours: readonly OurPort[]): FirewallHit[] {
   const chains = new Map<string, Json>();
   const hits: FirewallHit[] = [];
   const accepted = new Map<string, Set<OurPort>>();
+  const bases = new Map<string, boolean>();
+  const jumps = new Map<string, Set<string>>();
+  for (const item of items) {
+    const c = item.chain as Json | undefined;
+    if (c?.hook !== undefined) bases.set(`${c.family} ${c.table} ${c.name}`, OWN_HOOKS.includes(String(c.hook)));
+    const r = item.rule as Json | undefined;
+    if (!r || !Array.isArray(r.expr)) continue;
+    for (const e of r.expr as Json[]) {
+      const to = ((e.jump ?? e.goto) as { target?: unknown } | undefined)?.target;
+      if (typeof to !== "string") continue;
+      const from = `${r.family} ${r.table} ${r.chain}`;
+      jumps.set(from, (jumps.get(from) ?? new Set()).add(`${r.family} ${r.table} ${to}`));
+    }
+  }
+  const counts = chainsThatCount(bases, jumps);
   for (const item of items) {
     const c = item.chain as Json | undefined;
     if (c) chains.set(`${c.family} ${c.table} ${c.name}`, c);
     const r = item.rule as Json | undefined;
     if (!r || !Array.isArray(r.expr)) continue;
     const where = `${r.family} ${r.table} ${r.chain}`;
+    if (!counts(where)) continue;
     const exprs = r.expr as Json[];
     const verdict = exprs.find((e) => "drop" in e || "reject" in e || "accept" in e);
     if (!verdict) continue;
@@ -69,7 +116,7 @@ export function nftHits(text: string, ours: readonly OurPort[]): FirewallHit[] {
     });
   }
   for (const [where, c] of chains) {
-    if (c.policy !== "drop" || !["input", "prerouting", "forward", "output"].includes(String(c.hook))) continue;
+    if (c.policy !== "drop" || !OWN_HOOKS.includes(String(c.hook))) continue;
     const open = accepted.get(where);
     const closed = ours.filter((p) => !open?.has(p));
     if (closed.length === 0) continue;
@@ -179,8 +226,9 @@ export function iptablesHits(text: string, ours: readonly OurPort[], tool = "ipt
   let table = "";
   const policies = new Map<string, string>();
   const accepted = new Map<string, Set<OurPort>>();
-  for (const raw of text.split("\n")) {
-    const line = raw.trim();
+  const lines = text.split("\n").map((l) => l.trim());
+  const counts = iptablesChainsThatCount(lines);
+  for (const line of lines) {
     if (line.startsWith("*")) table = line.slice(1);
     const pol = /^:(\S+) (\S+)/.exec(line);
     if (pol) policies.set(`${table} ${pol[1]}`, pol[2]!);
@@ -191,6 +239,7 @@ export function iptablesHits(text: string, ours: readonly OurPort[], tool = "ipt
       return i >= 0 ? t[i + 1] : undefined;
     };
     const chain = t[1]!;
+    if (!counts(`${table} ${chain}`)) continue;
     if (t.includes("--ctstate") || t.includes("--state")) continue; // connection state: not lanchat's datagrams
     const target = val("-j");
     if (!target || !["DROP", "REJECT", "ACCEPT"].includes(target)) continue;
@@ -212,12 +261,33 @@ export function iptablesHits(text: string, ours: readonly OurPort[], tool = "ipt
   }
   for (const [where, policy] of policies) {
     const chain = where.split(" ")[1]!;
-    if (policy !== "DROP" || !["INPUT", "OUTPUT", "FORWARD"].includes(chain)) continue;
+    if (policy !== "DROP" || !IPTABLES_OWN.includes(chain)) continue;
     const open = accepted.get(where);
     const closed = ours.filter((p) => !open?.has(p));
     if (closed.length) hits.push({ rule: `${tool} ${where}: policy DROP`, ports: closed, policy: true });
   }
   return hits;
+}
+
+/** Built-in iptables chains that see this host's own datagrams (not FORWARD). */
+const IPTABLES_OWN = ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"];
+
+/** Which `table chain` of iptables-save lines count (see {@link chainsThatCount}). */
+function iptablesChainsThatCount(lines: readonly string[]): (chain: string) => boolean {
+  const bases = new Map<string, boolean>();
+  const jumps = new Map<string, Set<string>>();
+  let table = "";
+  for (const line of lines) {
+    if (line.startsWith("*")) table = line.slice(1);
+    const declared = /^:(\S+) (\S+)/.exec(line);
+    if (declared && declared[2] !== "-") bases.set(`${table} ${declared[1]}`, declared[1] !== "FORWARD");
+    const jump = /^-A (\S+) .*-[jg] (\S+)/.exec(line);
+    if (jump) {
+      const from = `${table} ${jump[1]}`;
+      jumps.set(from, (jumps.get(from) ?? new Set()).add(`${table} ${jump[2]}`));
+    }
+  }
+  return chainsThatCount(bases, jumps);
 }
 
 /** Whether port `n` is in an iptables port list (`47474`, `47474:47480`, `1,2,3:4`). */

@@ -56,18 +56,23 @@ function run(cmd: string, args: string[]): { ok: true; out: string } | { ok: fal
   }
 }
 
-/** The sockets listening on `ports`, from `ss`; undefined when it cannot run. */
+/** The sockets listening on `ports`, from `ss`, with their owners; undefined when it cannot run. */
 export function listeners(ports: readonly OurPort[]): Listener[] | undefined {
   const out: Listener[] = [];
   for (const proto of ["udp", "tcp"] as const) {
-    const r = run("ss", ["-H", "-l", "-n", "-p", proto === "udp" ? "-u" : "-t"]);
+    const r = run("ss", ["-H", "-l", "-n", "-p", "-e", proto === "udp" ? "-u" : "-t"]);
     if (!r.ok) return undefined;
     out.push(...parseSs(r.out, proto).filter((l) => ports.some((p) => p.proto === proto && p.port === l.port)));
   }
-  return out;
+  const names = userNames();
+  return out.map((l) => l.uid !== undefined && names.has(l.uid) ? { ...l, user: names.get(l.uid) } : l);
 }
 
-/** `ss -H -l -n -p` lines as listeners (one per process holding the socket; none named when not ours to see). */
+/**
+ * `ss -H -l -n -p [-e]` lines as listeners (one per process holding the
+ * socket; none named when not ours to see), with the socket's uid when `-e`
+ * gave it (ss leaves `uid:` out for root's sockets: 0).
+ */
 export function parseSs(text: string, proto: "udp" | "tcp"): Listener[] {
   const out: Listener[] = [];
   for (const line of text.split("\n")) {
@@ -76,11 +81,26 @@ export function parseSs(text: string, proto: "udp" | "tcp"): Listener[] {
     const local = f[3]!;
     const port = Number(local.slice(local.lastIndexOf(":") + 1));
     if (!Number.isInteger(port)) continue;
+    const extended = /\bino:\d+/.test(line);
+    const uid = /\buid:(\d+)/.exec(line)?.[1];
+    const owner = uid !== undefined ? { uid: Number(uid) } : extended ? { uid: 0 } : {};
     const users = [...line.matchAll(/\("((?:[^"\\]|\\.)*)",pid=(\d+)/g)];
-    if (users.length === 0) out.push({ proto, port });
-    for (const u of users) out.push({ proto, port, process: u[1], pid: Number(u[2]) });
+    if (users.length === 0) out.push({ proto, port, ...owner });
+    for (const u of users) out.push({ proto, port, process: u[1], pid: Number(u[2]), ...owner });
   }
   return out;
+}
+
+/** The user names of /etc/passwd by uid (empty when it cannot be read). */
+function userNames(): Map<number, string> {
+  const names = new Map<number, string>();
+  try {
+    for (const line of Deno.readTextFileSync("/etc/passwd").split("\n")) {
+      const [name, , uid] = line.split(":");
+      if (name && uid && /^\d+$/.test(uid) && !names.has(Number(uid))) names.set(Number(uid), name);
+    }
+  } catch { /* names unknown: uids only */ }
+  return names;
 }
 
 /**

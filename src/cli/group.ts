@@ -8,9 +8,9 @@ import type { Command } from "commander";
 import type { GroupJson, MessageJson } from "../api/types.ts";
 import { printableLine } from "../common/printable.ts";
 import { daemonUrl, getJson, request, table } from "./client.ts";
-import { httpOption, UsageError } from "./options.ts";
+import { httpOption, shellWord, UsageError } from "./options.ts";
 import { memberWords } from "./api_words.ts";
-import { groupNameProblem } from "../protocol/groups.ts";
+import { newGroupNameProblem } from "../protocol/groups.ts";
 
 /** A group by what a user typed (`@NAME`, a name, an id or id prefix), or the API's error. */
 export async function resolveGroup(base: string, query: string): Promise<GroupJson> {
@@ -29,8 +29,15 @@ export function registerGroup(program: Command): void {
     .option("--new", "make it even if you are in a group of that name already (then name each by its id)")
     .addOption(httpOption())
     .action(async (name: string, peers: string[], opts: { new?: boolean; http?: string }) => {
-      const problem = groupNameProblem(name);
-      if (problem) throw new UsageError(`${problem}${name === "" ? ": give it one, e.g. lab" : ""}`);
+      const problem = newGroupNameProblem(name);
+      if (problem && name.startsWith("@") && name.length > 1) {
+        const ref = shellWord(name);
+        throw new UsageError(
+          `${problem}: write it without, e.g. lanchat group create ${shellWord(name.slice(1))} PEER...; ` +
+            `to add people to ${printableLine(ref)}: lanchat group add ${printableLine(ref)} PEER...`,
+        );
+      }
+      if (problem) throw new UsageError(`${problem}${name === "" || name === "@" ? ": give it one, e.g. lab" : ""}`);
       const { body } = await request<{ group: GroupJson }>(daemonUrl(opts.http), "/groups", {
         method: "POST",
         body: { name, members: peers, ...(opts.new ? { new: true } : {}) },

@@ -38,8 +38,9 @@ export function registerInbox(program: Command): void {
     ) => {
       const base = daemonUrl(opts.http);
       let peerId: string | undefined;
+      // A usage error whatever the daemon holds: said before either is looked up (exit 2).
+      if (opts.peer && opts.group) throw new UsageError("--peer and --group: choose one");
       const groupId = opts.group ? (await resolveGroup(base, opts.group)).id : undefined;
-      if (opts.peer && groupId) throw new UsageError("--peer and --group: choose one");
       if (opts.peer) {
         peerId = (await request<{ id: string }>(base, `/resolve?peer=${encodeURIComponent(opts.peer)}`)).body.id;
       }

@@ -32,21 +32,29 @@ export function parsePort(s: string): number {
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /**
- * A duration with units, `ms`, `s`, `m`, `h`, alone or combined: `500ms`,
- * `2s`, `1.5s`, `1m30s`, `1h`. Returns milliseconds, or undefined for a plain
- * number (see {@link parseDurationIn}).
+ * The duration grammar: units `h`, `m`, `s`, `ms`, each at most once and in
+ * that order (`1h30m`, `2m5s`, `1s500ms`; not `5s5s` nor `500ms1s`).
+ */
+const DURATION = /^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?(?:(\d+(?:\.\d+)?)ms)?$/;
+
+/**
+ * A duration with units, `ms`, `s`, `m`, `h`, alone or combined, each unit
+ * at most once, largest first: `500ms`, `2s`, `1.5s`, `1m30s`, `1h`. Returns
+ * milliseconds, or undefined for a plain number (see {@link parseDurationIn}).
  *
  * @throws {InvalidArgumentError} for anything else.
  */
 export function parseDuration(s: string): number | undefined {
   const t = s.trim();
   if (/^\d+(\.\d+)?$/.test(t)) return undefined;
-  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(t)) {
-    throw new InvalidArgumentError(`"${s}" is not a duration (e.g. 500ms, 2s, 1m30s, 1h).`);
+  const m = DURATION.exec(t);
+  if (!m || t === "") {
+    throw new InvalidArgumentError(
+      `"${s}" is not a duration (e.g. 500ms, 2s, 1m30s, 1h): units h, m, s, ms, each at most once, largest first.`,
+    );
   }
-  let ms = 0;
-  for (const [, n, unit] of t.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) ms += Number(n) * UNIT_MS[unit!]!;
-  return Math.round(ms);
+  const [h, min, sec, ms] = m.slice(1).map((n) => Number(n ?? 0));
+  return Math.round(h! * UNIT_MS.h! + min! * UNIT_MS.m! + sec! * UNIT_MS.s! + ms!);
 }
 
 /** A duration as a user types it: `500ms`, `2s`, `1m30s`, `33m20s`, `1h`. */
@@ -343,6 +351,13 @@ export function refuseEmpty(command: Command): void {
     if (!empty) continue;
     const what = arg.variadic ? `One of the ${arg.name().toUpperCase()}` : arg.name().toUpperCase();
     throw new UsageError(`${what} is empty (expected: ${arg.description})`);
+  }
+  // `@` alone (or `@ `) names no group: a usage error too, not an unknown group.
+  for (const [i, arg] of command.registeredArguments.entries()) {
+    if (!["peer", "group", "peers"].includes(arg.name())) continue;
+    const given = command.processedArgs[i] as string | string[] | undefined;
+    const at = [given ?? []].flat().some((v) => v.startsWith("@") && v.slice(1).trim() === "");
+    if (at) throw new UsageError("The group is an empty name: name it by @NAME, its name or its id");
   }
   const opts = command.opts() as Record<string, unknown>;
   for (const o of command.options) {

@@ -2,7 +2,8 @@
 import type { Command } from "commander";
 import { printableLine } from "../common/printable.ts";
 import { daemonUrl, request } from "./client.ts";
-import { httpOption } from "./options.ts";
+import { httpOption, UsageError } from "./options.ts";
+import { MAX_NOTE_CHARS } from "../wire/packets.ts";
 
 export function registerPresence(program: Command): void {
   for (
@@ -18,6 +19,11 @@ export function registerPresence(program: Command): void {
       const words = name === "online" ? [] : (args[0] as string[] | undefined) ?? [];
       const opts = args[name === "online" ? 0 : 1] as { http?: string };
       const note = words.join(" ").trim();
+      // Checked here, before the daemon is asked: too long whatever the daemon holds (exit 2).
+      const chars = [...note].length;
+      if (chars > MAX_NOTE_CHARS) {
+        throw new UsageError(`NOTE must be a text of at most ${MAX_NOTE_CHARS} characters (it is ${chars})`);
+      }
       const { body } = await request<{ presence: string; note?: string }>(daemonUrl(opts.http), "/presence", {
         method: "PUT",
         body: { presence: name, ...(note ? { note } : {}) },

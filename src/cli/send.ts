@@ -6,8 +6,9 @@ import { MAX_BATCH, MAX_BODY_BYTES } from "../api/http.ts";
 import { EXIT, httpOption, outcome, shellWord, UsageError, waitOption } from "./options.ts";
 import { printableLine } from "../common/printable.ts";
 import { MAX_TEXT_BYTES } from "../wire/mod.ts";
+import { MACHINE_LINE } from "../protocol/machine_line.ts";
 import { sizeWords } from "./api_words.ts";
-import { encodingOption, readStdinText } from "./text_input.ts";
+import { encodingOption, readStdinText, textOrStdin } from "./text_input.ts";
 
 /**
  * Reads all of standard input as text: strict UTF-8 (bytes that are not are
@@ -24,6 +25,12 @@ export function readStdin(encoding?: string): Promise<string> {
  */
 export function checkMessageText(text: string, peer: string): string {
   if (text.trim() === "") throw new UsageError("The message is empty: nothing to send");
+  if (text.includes(MACHINE_LINE)) {
+    throw new UsageError(
+      'The message holds a line lanchat keeps for itself (U+0001 "lanchat-": a file offer, an automatic reply); ' +
+        `offer files with lanchat send-file ${shellWord(peer)} FILE`,
+    );
+  }
   const bytes = new TextEncoder().encode(text).length;
   if (bytes > MAX_TEXT_BYTES) {
     throw new UsageError(
@@ -104,7 +111,7 @@ export function registerSend(program: Command): void {
         await sendLines(daemonUrl(opts.http), peer, lines, opts);
         return;
       }
-      const body = checkMessageText(text === "-" ? (await readStdin(opts.encoding)).replace(/\n$/, "") : text, peer);
+      const body = checkMessageText(await textOrStdin(text, opts.encoding), peer);
       const { body: m } = await request<MessageJson & { online: boolean }>(
         daemonUrl(opts.http),
         `/messages?wait=${opts.wait}`,

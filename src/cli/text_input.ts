@@ -68,43 +68,105 @@ const hex = (b: number) => `0x${b.toString(16).padStart(2, "0")}`;
 /**
  * The sentence for `what` (`standard input`, `line 3`, `argument "caf?"`)
  * that is not UTF-8 at `at`; with the line it is on when the text has
- * several.
+ * several. Text that starts with a UTF-16 byte order mark is named so.
  */
 export function notUtf8(what: string, bytes: Uint8Array, at: number): string {
   const line = bytes.subarray(0, at).filter((b) => b === 0x0a).length + 1;
   const many = bytes.includes(0x0a);
-  return `${what} is not valid UTF-8 at byte ${at} (${hex(bytes[at]!)})${many ? `, line ${line}` : ""}; ` +
-    "convert it, e.g. iconv -f latin1 -t utf-8, or pass --encoding latin1";
+  const utf16 = (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff);
+  const hint = utf16
+    ? "it starts with a UTF-16 byte order mark: pass --encoding utf-16, or convert it, e.g. iconv -f utf-16 -t utf-8"
+    : "convert it, e.g. iconv -f latin1 -t utf-8, or pass --encoding latin1";
+  return `${what} is not valid UTF-8 at byte ${at} (${hex(bytes[at]!)})${many ? `, line ${line}` : ""}; ${hint}`;
+}
+
+/** The sentence for `what` holding a NUL byte at `at` (SQLite would cut the text there). */
+function holdsNul(what: string, at: number): string {
+  return `${what} holds a NUL byte (0x00) at byte ${at}: a message cannot; remove it, e.g. tr -d '\\000'`;
 }
 
 const strict = new TextDecoder("utf-8", { fatal: true });
 
-/** Strict UTF-8: the text, or a {@link UsageError} saying where it is not UTF-8. */
+/** Strict UTF-8: the text, or a {@link UsageError} saying where it is not UTF-8 or holds a NUL. */
 export const UTF8: Codec = {
   name: "utf-8",
   decode(bytes, what) {
     const at = invalidUtf8At(bytes);
     if (at >= 0) throw new UsageError(notUtf8(what, bytes, at));
+    const nul = bytes.indexOf(0);
+    if (nul >= 0) throw new UsageError(holdsNul(what, nul));
     return strict.decode(bytes);
   },
 };
 
+/** Names iconv-lite takes that are not text encodings (they encode bytes as text): refused as unknown. */
+const NOT_TEXT = /^(base64|base64url|hex|binary)$/i;
+
 /**
  * The codec for `--encoding NAME` (undefined or a UTF-8 name: strict
- * UTF-8). iconv-lite is loaded only when another encoding is named.
+ * UTF-8). iconv-lite is loaded only when another encoding is named; it
+ * decodes as iconv does: bytes the encoding cannot decode (an unassigned
+ * byte, a character cut short, a lone UTF-16 surrogate) are refused with
+ * where, never turned into `�`.
  *
- * @throws {UsageError} for an encoding iconv-lite does not know.
+ * @throws {UsageError} for an encoding iconv-lite does not know, or one that is not a text encoding.
  */
 export async function codecFor(name: string | undefined): Promise<Codec> {
   if (name === undefined || /^utf-?8$/i.test(name.trim())) return UTF8;
   const iconv = (await import("iconv-lite")).default;
-  if (!iconv.encodingExists(name)) {
+  if (NOT_TEXT.test(name.trim()) || !iconv.encodingExists(name)) {
     throw new UsageError(
       `--encoding ${JSON.stringify(name)} is not an encoding lanchat knows; ` +
         "name one such as latin1, cp1252, gbk, big5, shift_jis, euc-kr or utf-16le",
     );
   }
-  return { name, decode: (bytes) => iconv.decode(bytes as unknown as Parameters<typeof iconv.decode>[0], name) };
+  type Bytes = Parameters<typeof iconv.decode>[0];
+  const encode = (text: string) => new Uint8Array(iconv.encode(text, name, { addBOM: false }));
+  // How U+FFFD itself is written in this encoding, if it can be (UTF-16: 0xfd 0xff): one that stands so is text.
+  const ownFffd = encode("\uFFFD");
+  const fffdWritten = iconv.decode(ownFffd as unknown as Bytes, name) === "\uFFFD" ? ownFffd : undefined;
+  const unit = /^(utf-?32|ucs-?4)/i.test(name) ? 4 : /^(utf-?16|ucs-?2)/i.test(name) ? 2 : 1;
+  return {
+    name,
+    decode(bytes, what) {
+      const bad = (at: number, why: string) => new UsageError(`${what} is not valid ${name} at byte ${at}: ${why}`);
+      if (bytes.length % unit !== 0) {
+        throw bad(bytes.length - (bytes.length % unit), "an incomplete character at the end");
+      }
+      const text = iconv.decode(bytes as unknown as Bytes, name);
+      // Where the character at `i` of the text starts in the bytes (a byte order mark iconv-lite took off counted).
+      const mark = [encode("\uFEFF"), encode("\uFEFF").reverse()].find((m) => m.every((b, k) => bytes[k] === b));
+      const bom = mark && !text.startsWith("\uFEFF") ? mark.length : 0;
+      const byteAt = (i: number) => bom + encode(text.slice(0, i)).length;
+      for (let i = text.indexOf("\uFFFD"); i >= 0; i = text.indexOf("\uFFFD", i + 1)) {
+        const at = byteAt(i);
+        const written = fffdWritten && fffdWritten.every((b, k) => bytes[at + k] === b);
+        if (!written) throw bad(at, `byte ${hex(bytes[at] ?? 0)} is not a character in ${name}`);
+      }
+      if (!text.isWellFormed()) {
+        const i = text.search(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/);
+        throw bad(byteAt(i), "a lone UTF-16 surrogate (half a character)");
+      }
+      const nul = text.indexOf("\0");
+      if (nul >= 0) throw new UsageError(holdsNul(what, byteAt(nul)));
+      return text;
+    },
+  };
+}
+
+/**
+ * The text a command was given: its argument, or standard input when it
+ * is `-` (strict UTF-8, or from `encoding`).
+ *
+ * @throws {UsageError} for `--encoding` with the text as an argument (it
+ *   applies to standard input only), or input refused by {@link readStdinText}.
+ */
+export async function textOrStdin(text: string, encoding: string | undefined): Promise<string> {
+  if (text === "-") return (await readStdinText(encoding)).replace(/\n$/, "");
+  if (encoding !== undefined) {
+    throw new UsageError('--encoding applies to standard input: give the text as "-" and pipe it in');
+  }
+  return text;
 }
 
 /** The `--encoding NAME` option of the commands that take text. */
@@ -143,20 +205,46 @@ export async function* inputLines(
 ): AsyncGenerator<string> {
   const codec = await codecFor(encoding);
   if (codec !== UTF8 && /^(utf-?16|ucs-?2|utf-?32)/i.test(codec.name)) {
-    // Not ASCII-compatible: decode it all as it streams, then split.
+    // Not ASCII-compatible: decode it all as it streams, then split; a line iconv would refuse is not given.
     const iconv = (await import("iconv-lite")).default;
     const dec = iconv.getDecoder(codec.name);
     let buf = "";
+    let n = 0;
+    let total = 0;
+    const checked = (line: string): string | undefined => {
+      n++;
+      const why = line.includes("\0")
+        ? `line ${n} holds a NUL character: a message cannot`
+        : !line.isWellFormed()
+        ? `line ${n} is not valid ${codec.name}: a lone UTF-16 surrogate (half a character)`
+        : undefined;
+      if (why === undefined) return line.replace(/\r$/, "");
+      outcome.code = EXIT.usage;
+      onBad(why);
+      return undefined;
+    };
     for await (const chunk of stream) {
+      total += chunk.length;
       buf += dec.write(chunk as unknown as Parameters<typeof dec.write>[0]);
       let i: number;
       while ((i = buf.indexOf("\n")) >= 0) {
-        yield buf.slice(0, i).replace(/\r$/, "");
+        const line = checked(buf.slice(0, i));
+        if (line !== undefined) yield line;
         buf = buf.slice(i + 1);
       }
     }
     buf += dec.end() ?? "";
-    if (buf) yield buf.replace(/\r$/, "");
+    const unit = /^(utf-?32)/i.test(codec.name) ? 4 : 2;
+    if (total % unit !== 0) {
+      outcome.code = EXIT.usage;
+      onBad(
+        `standard input is not valid ${codec.name} at byte ${
+          total - (total % unit)
+        }: an incomplete character at the end`,
+      );
+    }
+    const last = buf ? checked(buf) : undefined;
+    if (last !== undefined) yield last;
     return;
   }
   let pending: Uint8Array = new Uint8Array(0);

@@ -8,8 +8,7 @@ import type { Command } from "commander";
 import type { MessageJson } from "../api/types.ts";
 import { daemonUrl, formatMessage, request } from "./client.ts";
 import { httpOption, UsageError } from "./options.ts";
-import { readStdin } from "./send.ts";
-import { encodingOption } from "./text_input.ts";
+import { encodingOption, textOrStdin } from "./text_input.ts";
 
 export function registerThread(program: Command): void {
   program.command("edit")
@@ -20,7 +19,7 @@ export function registerThread(program: Command): void {
     .addOption(encodingOption())
     .addOption(httpOption())
     .action(async (id: string, text: string, opts: { json?: boolean; encoding?: string; http?: string }) => {
-      const body = text === "-" ? (await readStdin(opts.encoding)).replace(/\n$/, "") : text;
+      const body = await textOrStdin(text, opts.encoding);
       if (body.trim() === "") throw new UsageError("The new text is empty: to remove the message, lanchat delete ID");
       const { body: m } = await request<MessageJson>(daemonUrl(opts.http), `/messages/${encodeURIComponent(id)}/edit`, {
         method: "POST",

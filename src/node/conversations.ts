@@ -168,20 +168,24 @@ export class Conversations implements Service {
   }
 
   /**
-   * Marks what came from `peer` read, up to `upTo` (a cursor; default: all),
-   * and tells the peer with a read receipt unless receipts are off. Returns
-   * how many messages were newly marked.
+   * Marks what came from `peer` in one conversation (`group`'s, or the
+   * direct one) read, up to `upTo` (a cursor; default: all), and tells the
+   * peer with a read receipt unless receipts are off. Returns how many
+   * messages were newly marked.
    */
-  markRead(peer: string, upTo?: number): number {
+  markRead(peer: string, upTo?: number, group?: string): number {
     const now = this.#ctx.io.now();
     const r = this.#store.markReadIn(
       peer,
       upTo ?? this.#store.lastCursor(),
       this.#ctx.wall(now),
       `\n${SEALED_MARK}`,
+      group,
     );
     if (!r) return 0;
-    if (this.#receipts && r.marked > 0) this.#carriers.find((c) => c.carries(peer))?.markRead?.(peer, r.lastId, now);
+    if (this.#receipts && r.marked > 0) {
+      this.#carriers.find((c) => c.carries(peer))?.markRead?.(peer, r.lastId, now, group);
+    }
     this.#ctx.changed();
     return r.marked;
   }

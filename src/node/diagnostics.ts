@@ -52,6 +52,8 @@ export class Diagnostics {
       ownEchoes: c.dropped.self,
       hellosIn: c.received.hello,
       checksSent: c.checksSent,
+      peersJoined: c.peersJoined,
+      peersLeft: { ...c.peersLeft },
       helloSources: [...d.reach.helloSources()].map(([address, at]) => ({ address, agoMs: ago(at)! })),
       peers: d.roster.peers().map((p) => {
         const r = d.reach.of(p.id, f.now);

@@ -22,6 +22,19 @@
  */
 import { MAX_TEXT_FIELD, NODE_ID_PATTERN, PROTOCOL_VERSION, textFieldProblem } from "../wire/mod.ts";
 import type { Endpoint } from "./transmit.ts";
+import { isUnicastV4 } from "../common/unicast.ts";
+
+import { PER_ADDRESS, ProbeBounds, RATE_WINDOW_MS } from "./probe_bounds.ts";
+
+export { isUnicastV4 };
+export {
+  NEW_OVERALL,
+  NEW_PER_SOURCE,
+  PER_ADDRESS,
+  PROBE_BACKOFF_MS,
+  PROBES_PER_MINUTE,
+  RATE_WINDOW_MS,
+} from "./probe_bounds.ts";
 
 /** The service type lanchat advertises and browses. */
 export const SERVICE = "_lanchat._udp.local";
@@ -40,12 +53,6 @@ export const HOST_TTL_S = 120;
 export const SERVICE_TTL_S = 4500;
 /** How long a candidate is probed before it is given up. */
 export const PROBE_WINDOW_MS = 10_000;
-/** How long an endpoint that did not answer is left alone, whatever records name it. */
-export const PROBE_BACKOFF_MS = 300_000;
-/** New candidates one responder may bring in per {@link RATE_WINDOW_MS}, and all responders together. */
-export const NEW_PER_SOURCE = 8;
-export const NEW_OVERALL = 32;
-export const RATE_WINDOW_MS = 10_000;
 /**
  * When this node queries after start; then after {@link REQUERY_MS}, the
  * gap doubling up to {@link MAX_REQUERY_MS} (RFC 6762 §5.2). Each query
@@ -329,15 +336,6 @@ function txtValues(data: unknown): Record<string, string> | undefined {
   return out;
 }
 
-/** An IPv4 address a peer may have: not 0/8, loopback, multicast, reserved or the limited broadcast. */
-export function isUnicastV4(s: string): boolean {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  if (!m) return false;
-  const b = m.slice(1).map(Number);
-  if (b.some((x) => x > 255)) return false;
-  return b[0]! !== 0 && b[0]! !== 127 && b[0]! < 224;
-}
-
 /** A candidate the browser keeps. */
 interface Candidate {
   instance: string;
@@ -363,6 +361,11 @@ export interface BrowserOptions {
    * us): such a node, once answered, is not sent unicast hellos as well.
    */
   onLink?: (address: string) => boolean;
+  /**
+   * Whether an address is the network or directed-broadcast address of one
+   * of this host's subnets: never a peer's, so never probed.
+   */
+  subnetEdge?: (address: string) => boolean;
 }
 
 /** Counters of the browser. */
@@ -382,10 +385,8 @@ export interface BrowserCounters {
 export class Browser {
   #o: BrowserOptions;
   #candidates = new Map<string, Candidate>();
-  #backoff = new Map<string, number>();
+  #bounds = new ProbeBounds();
   #pending = new Map<string, { instance: Omit<Instance, "address">; expires: number }>();
-  #newBySource = new Map<string, number[]>();
-  #newOverall: number[] = [];
   #changed = false;
   readonly counters: BrowserCounters = {
     instancesSeen: 0,
@@ -451,14 +452,21 @@ export class Browser {
         c.ptrExpires = Math.max(c.ptrExpires, now + inst.ptrTtl * 1000);
         continue;
       }
+      if (!this.#acceptable(inst.address)) {
+        this.counters.dropped["bad-record"]++;
+        continue;
+      }
+      if (this.#atAddress(inst.address) >= PER_ADDRESS) {
+        this.counters.dropped["rate-limit"]++;
+        continue;
+      }
       if (this.#o.answered(inst.address)) {
         // Known already (by broadcast, say): kept, not probed.
         this.#add(key, inst, now, undefined);
         continue;
       }
       if (inst.id !== undefined && this.#o.known(inst.id)) continue;
-      const until = this.#backoff.get(key);
-      if (until !== undefined && until > now) {
+      if (this.#bounds.backedOff(inst.address, now)) {
         this.counters.dropped.backoff++;
         continue;
       }
@@ -466,7 +474,7 @@ export class Browser {
         this.counters.dropped.full++;
         continue;
       }
-      if (!this.#allowNew(source, now)) {
+      if (!this.#bounds.allowNew(source, now)) {
         this.counters.dropped["rate-limit"]++;
         continue;
       }
@@ -487,16 +495,17 @@ export class Browser {
     this.#changed = true;
   }
 
-  #allowNew(source: string, now: number): boolean {
-    const fresh = (l: number[]) => l.filter((t) => t > now - RATE_WINDOW_MS);
-    const mine = fresh(this.#newBySource.get(source) ?? []);
-    this.#newOverall = fresh(this.#newOverall);
-    if (mine.length >= NEW_PER_SOURCE || this.#newOverall.length >= NEW_OVERALL) return false;
-    mine.push(now);
-    this.#newOverall.push(now);
-    if (this.#newBySource.size > 1024) this.#newBySource.clear();
-    this.#newBySource.set(source, mine);
-    return true;
+  /** A unicast address (an IPv6 one as it is), not an edge of one of our subnets. */
+  #acceptable(address: string): boolean {
+    if (address.includes(":")) return true;
+    return isUnicastV4(address) && !(this.#o.subnetEdge?.(address) ?? false);
+  }
+
+  /** Candidates at `address` now, whatever their ports. */
+  #atAddress(address: string): number {
+    let n = 0;
+    for (const c of this.#candidates.values()) if (c.to.address === address) n++;
+    return n;
   }
 
   /** Probes answered, given up or expired at `now`. */
@@ -509,7 +518,7 @@ export class Browser {
           this.#changed = true;
         } else if (now - c.probingSince >= PROBE_WINDOW_MS) {
           this.#candidates.delete(key);
-          this.#backoff.set(key, now + PROBE_BACKOFF_MS);
+          this.#bounds.giveUp(c.to.address, now);
           this.counters.givenUp++;
           this.#changed = true;
         }
@@ -522,7 +531,7 @@ export class Browser {
         this.#changed = true;
       }
     }
-    for (const [key, until] of this.#backoff) if (until <= now) this.#backoff.delete(key);
+    this.#bounds.expire(now);
   }
 
   /** The next time {@link tick} has something to do. */

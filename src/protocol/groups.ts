@@ -138,6 +138,17 @@ export function groupNameProblem(name: string): string | undefined {
 }
 
 /**
+ * What is wrong with `name` for a group made here, or undefined: as
+ * {@link groupNameProblem}, and it must not start with `@` (that is how a
+ * group is written: `@lab` would be shown `@@lab`, and `send @lab` would
+ * name the other). A group a peer made is taken as the wire allows.
+ */
+export function newGroupNameProblem(name: string): string | undefined {
+  return groupNameProblem(name) ??
+    (name.startsWith("@") ? 'A group name cannot start with "@" (that is how a group is written)' : undefined);
+}
+
+/**
  * A group name as compared for a clash: names that read alike are one
  * name (`lab`, `Lab`, `ｌａｂ`, `la\u200Bb`): {@link nameKey} (invisible
  * characters removed, NFKC) and case ignored, as `@NAME` is looked up.

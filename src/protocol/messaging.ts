@@ -71,6 +71,7 @@ export class Messaging {
     storeErrors: 0,
     reassemblyDropped: 0,
     amendsRefused: 0,
+    nulsReplaced: 0,
   };
   #ctx: MessagingContext;
   #sender: Sender;
@@ -151,11 +152,13 @@ export class Messaging {
 
   /**
    * Tells `peer` that messages up to `messageId` (one of its, received
-   * here) were read: a small packet, sent again (1 s, doubling, 8 times)
-   * until the peer answers, and again when it comes back.
+   * here) were read, in that message's conversation (`group`'s, or the
+   * direct one): a small packet, sent again (1 s, doubling, 8 times) until
+   * the peer answers, and again when it comes back. The packet names only
+   * the message: the peer knows which conversation it is in.
    */
-  markRead(peer: string, messageId: string, now: number): void {
-    this.#receipts.markRead(peer, messageId, now);
+  markRead(peer: string, messageId: string, now: number, group?: string): void {
+    this.#receipts.markRead(peer, messageId, now, group);
   }
 
   /**

@@ -18,8 +18,12 @@ export class ReadReceipts {
   #ctx: MessagingContext;
   /** Where a peer is reachable, while it is. */
   #endpointOf: (peer: string) => Endpoint | undefined;
-  /** Read receipts to send, by peer: the newest message read, re-sent until the peer answers. */
-  #receipts = new Map<string, { messageId: string; nextAt: number; tries: number }>();
+  /**
+   * Read receipts to send, by peer and conversation (`PEER GROUP`, `PEER `
+   * for the direct one): the newest message read there, re-sent until the
+   * peer answers (a receipt in one conversation never replaces another's).
+   */
+  #receipts = new Map<string, { peer: string; messageId: string; nextAt: number; tries: number }>();
 
   constructor(ctx: MessagingContext, endpointOf: (peer: string) => Endpoint | undefined) {
     this.#ctx = ctx;
@@ -27,23 +31,24 @@ export class ReadReceipts {
   }
 
   /** See {@link Messaging.markRead}. */
-  markRead(peer: string, messageId: string, now: number): void {
-    this.#receipts.set(peer, { messageId, nextAt: now, tries: 0 });
-    this.#sendReceipt(peer, now);
+  markRead(peer: string, messageId: string, now: number, group?: string): void {
+    const key = `${peer} ${group ?? ""}`;
+    this.#receipts.set(key, { peer, messageId, nextAt: now, tries: 0 });
+    this.#sendReceipt(key, now);
   }
 
-  /** The peer is reachable again: a receipt that waited for it goes now. */
+  /** The peer is reachable again: the receipts that waited for it go now. */
   peerBack(peer: string, now: number): void {
-    const receipt = this.#receipts.get(peer);
-    if (receipt) {
+    for (const [key, receipt] of [...this.#receipts]) {
+      if (receipt.peer !== peer) continue;
       receipt.nextAt = now;
-      this.#sendReceipt(peer, now);
+      this.#sendReceipt(key, now);
     }
   }
 
   /** Receipts due again at `now`. */
   handleTimeout(now: number): void {
-    for (const peer of [...this.#receipts.keys()]) this.#sendReceipt(peer, now);
+    for (const key of [...this.#receipts.keys()]) this.#sendReceipt(key, now);
   }
 
   /** When the next receipt is due again (Infinity if none). */
@@ -53,12 +58,13 @@ export class ReadReceipts {
     return next;
   }
 
-  #sendReceipt(peer: string, now: number): void {
-    const r = this.#receipts.get(peer);
-    const to = this.#endpointOf(peer);
+  #sendReceipt(key: string, now: number): void {
+    const r = this.#receipts.get(key);
     if (!r || now < r.nextAt) return;
+    const peer = r.peer;
+    const to = this.#endpointOf(peer);
     if (r.tries >= RECEIPT_TRIES) {
-      this.#receipts.delete(peer);
+      this.#receipts.delete(key);
       return;
     }
     r.tries++;
@@ -77,7 +83,9 @@ export class ReadReceipts {
     const ctx = this.#ctx;
     if (packet.to !== ctx.self.id) return "not-for-me";
     if (packet.ack) {
-      if (this.#receipts.get(packet.id)?.messageId === packet.messageId) this.#receipts.delete(packet.id);
+      for (const [key, r] of this.#receipts) {
+        if (r.peer === packet.id && r.messageId === packet.messageId) this.#receipts.delete(key);
+      }
       return undefined;
     }
     try {

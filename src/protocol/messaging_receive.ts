@@ -136,6 +136,11 @@ export class Receiver {
       this.#ack(from, m.id, m.messageId, m.count, empty, true, "bad-utf8");
       return undefined;
     }
+    if (text.includes("\0")) {
+      // SQLite hands a text back cut at its first NUL: each becomes U+FFFD, so nothing after it is lost (counted).
+      text = text.replaceAll("\0", "\uFFFD");
+      ctx.counters.nulsReplaced++;
+    }
     const held: HeldMessage = {
       id: m.messageId,
       peer: m.id,

@@ -39,6 +39,8 @@ export interface MessagingCounters {
   reassemblyDropped: number;
   /** Edits and deletions refused: they named a message their sender did not send. */
   amendsRefused: number;
+  /** Messages (edits too) that held NUL characters, each replaced by U+FFFD before it was stored. */
+  nulsReplaced: number;
 }
 
 /**

@@ -245,8 +245,14 @@ export class Store {
 
   // Read marks: see read_marks.ts.
 
-  markReadIn(peer: string, upTo: number, at: number, unlessContaining: string): ReturnType<ReadMarks["markReadIn"]> {
-    return this.#reads.markReadIn(peer, upTo, at, unlessContaining);
+  markReadIn(
+    peer: string,
+    upTo: number,
+    at: number,
+    unlessContaining: string,
+    group?: string,
+  ): ReturnType<ReadMarks["markReadIn"]> {
+    return this.#reads.markReadIn(peer, upTo, at, unlessContaining, group);
   }
   markReadOut(peer: string, upToId: string, at: number): StoredMessage[] {
     return this.#reads.markReadOut(peer, upToId, at);

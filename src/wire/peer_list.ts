@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { isUnicastV4 } from "../common/unicast.ts";
 
 /** Entries one answer carries at most (so it stays within one datagram). */
 export const MAX_PEER_ENTRIES = 12;
@@ -55,6 +56,7 @@ export function validatePeerList(b: Record<string, unknown>, id: string, incarna
     if (typeof port !== "number" || !Number.isInteger(port) || port < 1 || port > 65535) {
       return "e: an entry's port is 1 to 65535";
     }
+    if (!isUnicastV4(address)) continue; // broadcast, multicast, loopback, 0/8: never probed
     entries.push({ id: eid, address, port });
   }
   return { kind: "peers", id, incarnation, ask, entries };

@@ -240,16 +240,17 @@ Deno.test("input that is not UTF-8 is refused with the byte (exit 2, nothing sen
       bytes(0xc4, 0xe3, 0xba, 0xc3),
     );
     assert.equal(gbk.code, 0, gbk.stderr);
-    // --encoding is standard input's: a UTF-8 argument beside it is left as it is.
+    // --encoding is standard input's: with the text as an argument it is refused, not ignored (hostile27b L1).
     const mixed = await cliBytes(["send", "bob", "naïve", "--encoding", "latin1", "--http", http]);
-    assert.equal(mixed.code, 0, mixed.stderr);
+    assert.equal(mixed.code, 2, mixed.stderr);
+    assert.match(mixed.stderr, /--encoding applies to standard input/);
 
     // chat: a line that is not UTF-8 is not sent, and said; the others go; exit 2 at the end.
     const chat = await cliBytes(["chat", "bob", "--http", http], bytes("hello\ncaf", 0xe9, "\nbye\n"));
     assert.equal(chat.code, 2, chat.stdout + chat.stderr);
     assert.match(chat.stdout, new RegExp(`\\(not sent: line 2 is not valid UTF-8 at byte 3 \\(0xe9\\); ${hint}\\)`));
     await until("bob to have bye", async () => (await inboxTexts(b)).includes("bye"), 5000);
-    assert.deepEqual(await inboxTexts(b), ["café", "你好", "naïve", "hello", "bye"]);
+    assert.deepEqual(await inboxTexts(b), ["café", "你好", "hello", "bye"]);
   } finally {
     await killAll();
   }

@@ -82,7 +82,7 @@ Deno.test("the sender killed (kill -9) with a queued outbox delivers it after it
     let b = await startLoopbackDaemon(port, "bob", { dataDir: bDir }).started();
     await a.joined(b.id, 2000);
     b.signal("SIGTERM");
-    await a.left(b.id, 2000);
+    await a.left(b.id, 5000);
     await b.wait();
     for (let i = 1; i <= 5; i++) {
       const r = await post(a, "/messages?wait=0", { to: "bob", text: `queued ${i}` });

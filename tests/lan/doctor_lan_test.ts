@@ -6,7 +6,8 @@
  * bridge drops what B sends A: B names A); a skewed clock via the hello's
  * send time (refused past the keyed group's window, and warned within it);
  * a full tmpfs under the downloads folder; a network key file others may
- * read. Each fault is undone before the next. Needs root, ip, nft and mount.
+ * read; a peer killed without a goodbye (B says it heard it and it is gone). Each fault is undone before the
+ * next. Needs root, ip, nft and mount.
  */
 import assert from "node:assert/strict";
 import { type Lan, lanUnavailable, sh } from "../../scripts/lan.ts";
@@ -186,6 +187,20 @@ Deno.test({
           .find((f) => f.id === "file-open-to-others")!;
         assert.equal(open.message, `The network key file ${key} has mode 644: other users of this host may read it`);
         assert.equal(open.fix, `chmod 600 ${key}`);
+
+        // A killed without a goodbye (kill -9): B heard it, and says it is gone, not that it never heard anyone.
+        a.signal("SIGKILL");
+        await b.left(a.id, 30_000);
+        const gone = (await doctorUntil(hb.ns, "no-peers", 10_000)).findings.find((f) => f.id === "no-peers")!;
+        assert.match(
+          gone.message,
+          /^\d+ peer\(s\) heard since the daemon started, all gone now \(\d+ said goodbye, [1-9]\d* stopped answering\)/,
+        );
+        assert.match(
+          gone.message,
+          new RegExp(`the last hello came \\d+ s ago from (${ha.address.replaceAll(".", "\\.")}|[0-9a-f:%\\w]+)$`),
+        );
+        assert.doesNotMatch(gone.message, /No lanchat peer heard|made no peer/);
       });
     } finally {
       await removeTmpfs(downloads);

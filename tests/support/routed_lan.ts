@@ -36,9 +36,12 @@ export async function avahiUnavailable(): Promise<string | undefined> {
   return undefined;
 }
 
-/** Builds the two subnets, `perSide` hosts on each. */
-export async function createRoutedLan(perSide: number): Promise<RoutedLan> {
-  const prefix = `ld${crypto.randomUUID().slice(0, 6)}`;
+/**
+ * Builds the two subnets, `perSide` hosts on each; namespaces are named
+ * `<tag><6 random hex>-…` (a short tag tells whose they are).
+ */
+export async function createRoutedLan(perSide: number, tag = "ld"): Promise<RoutedLan> {
+  const prefix = `${tag.slice(0, 4)}${crypto.randomUUID().slice(0, 6)}`;
   const router = `${prefix}-r`;
   const hosts: RoutedHost[] = [];
   for (let i = 0; i < perSide; i++) {

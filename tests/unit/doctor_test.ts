@@ -11,6 +11,7 @@ import { parseSs } from "../../src/cli/doctor_system.ts";
 import { describeDoctor, interfaceRows } from "../../src/cli/doctor.ts";
 import { createHandler } from "../../src/api/http.ts";
 import type { Api } from "../../src/api/api.ts";
+import { buildProgram } from "../../src/cli/program.ts";
 
 const PORTS: OurPort[] = [
   { proto: "udp", port: 47474, role: "discovery" },
@@ -390,6 +391,53 @@ Deno.test("doctor: a chain whose policy drops, unless our ports are accepted", (
   assert.equal(nftHits(policy([47474, 47475, 1]), PORTS.slice(0, 2)).length, 0);
 });
 
+Deno.test("doctor: rules of forward chains, and of chains only they jump to, are not ours; others still are", () => {
+  const rule = (chain: string, handle: number, expr: unknown[]) => ({
+    rule: { family: "ip", table: "filter", chain, handle, expr },
+  });
+  const udpDrop = [{ match: { op: "==", left: { payload: { protocol: "udp", field: "dport" } }, right: 47474 } }, {
+    drop: null,
+  }];
+  const ruleset = JSON.stringify({
+    nftables: [
+      { chain: { family: "ip", table: "filter", name: "FORWARD", hook: "forward", policy: "drop" } },
+      { chain: { family: "ip", table: "filter", name: "INPUT", hook: "input", policy: "accept" } },
+      { chain: { family: "ip", table: "filter", name: "DOCKER-USER" } },
+      { chain: { family: "ip", table: "filter", name: "MINE" } },
+      { chain: { family: "ip", table: "filter", name: "LOOSE" } },
+      rule("FORWARD", 1, [{ jump: { target: "DOCKER-USER" } }]),
+      rule("FORWARD", 2, udpDrop),
+      rule("DOCKER-USER", 3, udpDrop),
+      rule("INPUT", 4, [{ jump: { target: "MINE" } }]),
+      rule("MINE", 5, udpDrop),
+      rule("LOOSE", 6, udpDrop),
+      { chain: { family: "ip", table: "raw", name: "PREROUTING", hook: "prerouting", policy: "drop" } },
+    ],
+  });
+  assert.deepEqual(nftHits(ruleset, PORTS).map((h) => h.rule), [
+    "nftables ip filter MINE (handle 5): udp dport 47474 drop",
+    "nftables ip filter LOOSE (handle 6): udp dport 47474 drop",
+    "nftables ip raw PREROUTING: hook prerouting, policy drop",
+  ]);
+  const saved = [
+    "*filter",
+    ":INPUT ACCEPT [0:0]",
+    ":FORWARD DROP [0:0]",
+    ":OUTPUT ACCEPT [0:0]",
+    ":DOCKER-USER - [0:0]",
+    ":MINE - [0:0]",
+    "-A INPUT -j MINE",
+    "-A FORWARD -j DOCKER-USER",
+    "-A FORWARD -p udp --dport 47474 -j DROP",
+    "-A DOCKER-USER -p udp --dport 47474 -j DROP",
+    "-A MINE -p udp --dport 47475 -j DROP",
+    "COMMIT",
+  ].join("\n");
+  assert.deepEqual(iptablesHits(saved, PORTS).map((h) => h.rule), [
+    "iptables filter: -A MINE -p udp --dport 47475 -j DROP",
+  ]);
+});
+
 Deno.test("doctor: iptables-save rules", () => {
   const text = [
     "*filter",
@@ -448,4 +496,220 @@ Deno.test("GET /diagnostics is the owner's: 401 without the token, the JSON with
   );
   assert.equal(post.status, 405, "read-only");
   await post.body?.cancel();
+});
+
+/** Another user's daemon on the default ports, as root sees it (ss -p -e): pid and uid of every socket. */
+const NOBODYS = [
+  { proto: "tcp" as const, port: 47476, process: "deno", pid: 500, uid: 65534, user: "nobody" },
+  { proto: "udp" as const, port: 47474, process: "deno", pid: 500, uid: 65534, user: "nobody" },
+  { proto: "udp" as const, port: 47475, process: "deno", pid: 500, uid: 65534, user: "nobody" },
+  { proto: "tcp" as const, port: 47475, process: "deno", pid: 500, uid: 65534, user: "nobody" },
+];
+
+Deno.test("doctor: another user's daemon on the default ports is daemon-refused, its ports not 'taken'", () => {
+  const f = facts({
+    daemon: undefined,
+    daemonStatus: 401,
+    daemonError: "401: Missing or wrong bearer token: this lanchat answers its owner only",
+    ports: [...PORTS, { proto: "tcp", port: 47476, role: "http" }],
+    listeners: NOBODYS,
+    uid: 0,
+  });
+  const list = findings(f);
+  assert.deepEqual(list.map((x) => x.id), ["daemon-refused"]);
+  assert.match(
+    list[0]!.message,
+    /^The daemon at 127\.0\.0\.1:47476 is another user's \(nobody \(uid 65534\), pid 500\)/,
+  );
+  assert.match(list[0]!.fix, /sudo -u nobody lanchat doctor/);
+  const header = describeDoctor(f, list)[0]!;
+  assert.doesNotMatch(header, /none answers/, header);
+  assert.match(header, /another user's daemon answers at 127\.0\.0\.1:47476 but not this command \(status 401\)/);
+  // The same daemon seen by the owner's own CLI (no uid difference): the token is the fix.
+  const own = findings({ ...f, uid: 65534 });
+  assert.match(own[0]!.fix, /^Run lanchat doctor as the user the daemon runs as/);
+  // A program of another user that took the port but answers no HTTP: nothing answers, its port is taken.
+  const squatFacts = { ...f, daemonStatus: undefined, daemonError: "127.0.0.1:47476 is listened on by another" };
+  const squat = findings(squatFacts);
+  assert.equal(
+    describeDoctor(squatFacts, squat)[0],
+    "daemon: no lanchat daemon answers at 127.0.0.1:47476 (127.0.0.1:47476 is listened on by another); checking the host only",
+  );
+  assert.deepEqual(squat.map((x) => x.id), ["daemon-not-running", ...PORTS.map(() => "port-taken"), "port-taken"]);
+  assert.match(squat[1]!.message, /is bound by deno \(pid 500\)/);
+  const unseen = findings({ ...f, daemonStatus: undefined, listeners: [{ proto: "udp", port: 47474, uid: 1001 }] });
+  assert.match(unseen[1]!.message, /bound by a process of uid 1001/);
+});
+
+Deno.test("doctor: no peers now tells 'heard, all gone' from 'never heard' and from 'hellos that made no peer'", () => {
+  const gone = findings(facts({
+    daemon: diagnostics({
+      peers: [],
+      peersJoined: 2,
+      peersLeft: { goodbye: 1, timeout: 1 },
+      helloSources: [{ address: "198.18.0.13", agoMs: 9_000 }, { address: "198.18.0.12", agoMs: 6_700 }],
+    }),
+  }));
+  assert.deepEqual(gone.map((x) => x.id), ["no-peers"]);
+  assert.equal(
+    gone[0]!.message,
+    "2 peer(s) heard since the daemon started, all gone now (1 said goodbye, 1 stopped answering); " +
+      "the last hello came 7 s ago from 198.18.0.12",
+  );
+  const never = findings(facts({
+    daemon: diagnostics({
+      peers: [],
+      peersJoined: 0,
+      peersLeft: { goodbye: 0, timeout: 0 },
+      hellosIn: 0,
+      helloSources: [],
+    }),
+  }));
+  assert.match(never[0]!.message, /^No lanchat peer heard in the 60 s the daemon has run; it announces on eth0/);
+  assert.doesNotMatch(never[0]!.message, /hellos came/);
+  const refused = findings(
+    facts({ daemon: diagnostics({ peers: [], peersJoined: 0, hellosIn: 4, helloSources: [] }) }),
+  );
+  assert.match(refused[0]!.message, /\(4 hellos came but made no peer: see lanchat status for drops\)$/);
+});
+
+Deno.test("doctor: a peer's version is a note (exit 0), ordered as semver", () => {
+  const newer = findings(
+    facts({ daemon: diagnostics({ peers: [{ ...diagnostics().peers[0]!, version: "99.0.0" }] }) }),
+  );
+  assert.deepEqual(newer.map((x) => [x.id, x.severity]), [["version-behind", "info"]]);
+  assert.ok(allWell(newer), "a peer's self-reported version never fails doctor");
+  assert.ok(compareVersions("0.1.0-rc.1", "0.1.0") < 0);
+  assert.ok(compareVersions("0.1.0", "0.1.0-rc.1") > 0);
+  assert.ok(compareVersions("0.1.0-alpha", "0.1.0-alpha.1") < 0);
+  assert.ok(compareVersions("0.1.0-alpha.1", "0.1.0-alpha.beta") < 0, "numbers below words");
+  assert.ok(compareVersions("0.1.0-rc.2", "0.1.0-rc.10") < 0, "numerically");
+  assert.equal(compareVersions("1.0.0+build.5", "1.0.0"), 0, "build metadata ignored");
+  assert.ok(Number.isNaN(compareVersions("junk", "0.1.0")), "not a version: neither");
+  const junk = findings(
+    facts({ daemon: diagnostics({ peers: [{ ...diagnostics().peers[0]!, version: "x\x1b[2J" }] }) }),
+  );
+  assert.deepEqual(junk, []);
+});
+
+Deno.test("doctor: --json carries what came from elsewhere exactly; the text shows its control characters", () => {
+  const evil = "bob\u202e\x1b]0;PWNED\x07";
+  const f = facts({
+    daemon: diagnostics({
+      peers: [{ ...diagnostics().peers[0]!, name: evil, answerAgoMs: null, checksUnanswered: 3 }],
+    }),
+  });
+  const raw = findings(f, (s) => s);
+  assert.ok(raw[0]!.message.includes(evil), raw[0]!.message);
+  const text = findings(f);
+  assert.ok(!["\u202e", "\x1b", "\x07"].some((c) => text[0]!.message.includes(c)), text[0]!.message);
+  assert.match(text[0]!.message, /bob<U\+202E>\^\[\]0;PWNED\^G/);
+});
+
+/** Every command path of the program: `doctor`, `service install`, … */
+function commandPaths(): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const c of buildProgram().commands) out.set(c.name(), c.commands.map((s) => s.name()));
+  return out;
+}
+
+Deno.test("doctor: every fix names only commands that exist, and every id in docs/cli.md is made by some facts", () => {
+  const commands = commandPaths();
+  const nftFailed = { hits: [], unread: ["nft failed: Operation not permitted"] };
+  const hit = { rule: "nftables inet t input (handle 2): udp dport 47474 drop", ports: [PORTS[0]!] };
+  const keyed = diagnostics({
+    group: "keyed",
+    peers: [{ ...diagnostics().peers[0]!, clockOffsetMs: 20_000, version: "0.2.0" }, {
+      ...diagnostics().peers[0]!,
+      name: "carol",
+      version: "0.0.1",
+      answerAgoMs: null,
+      checksUnanswered: 3,
+    }],
+    skewRejected: [{ address: "198.18.0.13", count: 7, aheadMs: -95_000, agoMs: 1000 }],
+  });
+  const all = [
+    facts({ daemon: undefined, listeners: [{ proto: "udp", port: 47474, process: "nc", pid: 7 }] }),
+    facts({ daemon: undefined, daemonStatus: 404, daemonError: "404: Not found" }),
+    facts({ daemon: undefined, daemonStatus: 401, daemonError: "401: no", listeners: [] }),
+    facts({
+      daemon: undefined,
+      daemonStatus: 401,
+      uid: 0,
+      ports: [...PORTS, { proto: "tcp", port: 47476, role: "http" }],
+      listeners: NOBODYS,
+    }),
+    facts({ interfaces: [] }),
+    facts({ daemon: diagnostics({ interfaces: [] }) }),
+    facts({ daemon: diagnostics({ peers: [], helloSources: [] }) }),
+    facts({ daemon: diagnostics({ peers: [], peersJoined: 1, peersLeft: { goodbye: 1, timeout: 0 } }) }),
+    facts({
+      interfaces: [...facts().interfaces, {
+        name: "w",
+        address: "10.0.0.5",
+        cidr: "10.0.0.5/24",
+        broadcast: "",
+        up: true,
+      }],
+      daemon: diagnostics({
+        interfaces: [...diagnostics().interfaces, { interface: "w", address: "10.0.0.5", broadcast: "" }],
+      }),
+    }),
+    facts({ daemon: keyed }),
+    facts({ listeners: [...facts().listeners!, { proto: "udp", port: 47475, process: "socat", pid: 9 }] }),
+    facts({ listeners: undefined }),
+    facts({ firewall: { hits: [hit, { ...hit, ports: [], policy: true }], unread: [] } }),
+    facts({ firewall: nftFailed }),
+    facts({ firewall: nftFailed, uid: 0 }),
+    facts({ firewall: { hits: [], unread: ["nft is not installed"] } }),
+    facts({ files: [{ what: "network key file", path: "/k", mode: 0o644 }] }),
+    facts({
+      disks: [{ what: "data directory", path: "/d", freeBytes: 1 }, {
+        what: "downloads folder",
+        path: "/dl",
+        freeBytes: 1e8,
+      }],
+    }),
+  ].flatMap((f) => findings(f));
+  for (const x of all) {
+    for (const m of x.fix.matchAll(/\blanchat ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?/g)) {
+      const subs = commands.get(m[1]!);
+      assert.ok(subs, `${x.id}: "${m[0]}" is not a command: ${x.fix}`);
+      if (subs.length && m[2]) assert.ok(subs.includes(m[2]), `${x.id}: "${m[0]}" is not a command: ${x.fix}`);
+    }
+  }
+  const docs = Deno.readTextFileSync(new URL("../../docs/cli.md", import.meta.url));
+  const section = docs.slice(
+    docs.indexOf("## lanchat doctor"),
+    docs.indexOf("\n## ", docs.indexOf("## lanchat doctor")),
+  );
+  const documented = [...section.matchAll(/^\| (`[a-z-]+`(?:, `[a-z-]+`)*)(?: \(info\))? +\|/gm)]
+    .flatMap((m) => m[1]!.split(", ").map((id) => id.slice(1, -1)));
+  assert.ok(documented.includes("daemon-refused") && documented.includes("port-shared"), String(documented));
+  assert.deepEqual([...new Set(all.map((x) => x.id))].sort(), [...new Set(documented)].sort());
+});
+
+Deno.test("doctor: firewall-unread's fix fits why: tools missing, not root, or root and still refused", () => {
+  const fix = (unread: string[], uid?: number) =>
+    findings(facts({ firewall: { hits: [], unread }, uid })).find((x) => x.id === "firewall-unread")!.fix;
+  assert.equal(
+    fix(["nft is not installed", "iptables-save is not installed"], 0),
+    "Install nftables (the nft command) to have the firewall checked",
+  );
+  assert.match(
+    fix(["nft failed: Operation not permitted"], 1000),
+    /^Run lanchat doctor as root \(sudo lanchat doctor\)/,
+  );
+  assert.doesNotMatch(fix(["nft failed: Operation not permitted"], 0), /as root/);
+});
+
+Deno.test("doctor: ss -e lines carry the socket's owner (none printed: root)", () => {
+  const tcp = [
+    `LISTEN 0 128 127.0.0.1:47476 0.0.0.0:* users:(("deno",pid=500,fd=3)) uid:65534 ino:4726954 sk:1111 cgroup:/ <->`,
+    `LISTEN 0 128 0.0.0.0:47475 0.0.0.0:* ino:641 sk:105b cgroup:/ <->`,
+  ].join("\n");
+  assert.deepEqual(parseSs(tcp, "tcp"), [
+    { proto: "tcp", port: 47476, process: "deno", pid: 500, uid: 65534 },
+    { proto: "tcp", port: 47475, uid: 0 },
+  ]);
 });

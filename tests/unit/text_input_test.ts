@@ -1,6 +1,14 @@
 /** Strict UTF-8 for what a person gives the CLI (text_input.ts), and the one duration grammar (options.ts). */
 import assert from "node:assert/strict";
-import { checkedArgs, codecFor, inputLines, invalidUtf8At, readStdinText, UTF8 } from "../../src/cli/text_input.ts";
+import {
+  checkedArgs,
+  codecFor,
+  inputLines,
+  invalidUtf8At,
+  readStdinText,
+  textOrStdin,
+  UTF8,
+} from "../../src/cli/text_input.ts";
 import { EXIT, outcome, parseDurationIn, parseWaitSeconds, UsageError } from "../../src/cli/options.ts";
 import { apiErrorWords, fieldWords, sizeWords } from "../../src/cli/api_words.ts";
 import { ApiError } from "../../src/cli/client.ts";
@@ -74,6 +82,22 @@ Deno.test("--encoding converts from what iconv knows; utf-8 stays strict; an unk
     codecFor("klingon"),
     (e: Error) => e instanceof UsageError && /"klingon" is not an encoding/.test(e.message),
   );
+  // As iconv would (hostile27b L1): what the encoding cannot decode is refused with the byte, never U+FFFD.
+  const refused = async (enc: string, b: Uint8Array, re: RegExp) =>
+    await assert.rejects(async () => (await codecFor(enc)).decode(b, "standard input"), re);
+  await refused("cp1252", bytes(0x81), /not valid cp1252 at byte 0: byte 0x81 is not a character/);
+  await refused("utf-16le", bytes(0x68, 0, 0x69), /not valid utf-16le at byte 2: an incomplete character/);
+  await refused("utf-16le", bytes(0x68, 0, 0, 0xd8), /not valid utf-16le at byte 2: a lone UTF-16 surrogate/);
+  await refused("utf-16le", bytes(0x61, 0, 0, 0, 0x62, 0), /NUL byte \(0x00\) at byte 2/);
+  assert.equal((await codecFor("utf-16le")).decode(bytes(0xfd, 0xff), "x"), "\uFFFD", "a U+FFFD written is text");
+  assert.equal((await codecFor("utf-16")).decode(bytes(0xff, 0xfe, 0x68, 0, 0x69, 0), "x"), "hi");
+  for (const notText of ["base64", "hex", "binary"]) {
+    await assert.rejects(codecFor(notText), new RegExp(`"${notText}" is not an encoding lanchat knows`));
+  }
+  assert.throws(() => UTF8.decode(bytes(0xff, 0xfe, 0x68, 0), "standard input"), /pass --encoding utf-16/);
+  assert.throws(() => UTF8.decode(bytes("a", 0, "b"), "standard input"), /NUL byte \(0x00\) at byte 1/);
+  await assert.rejects(textOrStdin("café", "latin1"), /--encoding applies to standard input/);
+  assert.equal(await textOrStdin("café", undefined), "café");
   assert.equal(await readStdinText("latin1", streamOf(bytes("caf"), bytes(0xe9))), "café");
   await assert.rejects(readStdinText(undefined, streamOf(bytes("caf"), bytes(0xe9))), /at byte 3 \(0xe9\)/);
 });
@@ -153,6 +177,13 @@ Deno.test("one duration grammar: units alone or combined; a bare number is secon
   assert.throws(() => wait("1h30m"), /out of range/);
   assert.throws(() => wait("soon"), /"soon" is not a duration \(e\.g\. 500ms, 2s, 1m30s, 1h\)/);
   assert.throws(() => wait("100"), /"100" has no unit: did you mean 100ms\?/);
+  // Each unit at most once, largest first (hostile27b L4).
+  assert.equal(wait("1s500ms"), 1500);
+  assert.equal(wait("1m"), 60_000);
+  for (const bad of ["5s5s", "500ms1s", "1h1h", "30s1m", "1m30", "ms"]) {
+    assert.throws(() => wait(bad), new RegExp(`"${bad}" is not a duration .*each at most once, largest first`), bad);
+  }
+  assert.equal(parseDurationIn(50, 3_600_000 * 2)("1h30m"), 5_400_000);
   // The daemon's --interval: the same rule.
   const interval = parseDurationIn(50, 3_600_000);
   assert.equal(interval("1h"), 3_600_000);

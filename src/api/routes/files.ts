@@ -56,7 +56,10 @@ function filesOf(api: Api): FilesApi {
 
 function transferId(raw: string): string {
   if (!/^[0-9a-f]{4,32}$/.test(raw)) {
-    throw new HttpError(400, "A transfer id is 4 to 32 hex digits (see GET /transfers)");
+    throw new HttpError(400, "A transfer id is 4 to 32 hex digits (see GET /transfers)", {
+      code: "bad_field",
+      field: "transfer",
+    });
   }
   return raw;
 }

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { groupNameProblem, GroupNameTakenError } from "../../protocol/groups.ts";
+import { GroupNameTakenError, newGroupNameProblem } from "../../protocol/groups.ts";
 import { HttpError, json, readJsonObject } from "../request.ts";
 import type { Api } from "../api.ts";
 import { type Handler, Router } from "../router.ts";
@@ -46,7 +46,7 @@ export function groupRoutes(api: Api): Router {
         throw new HttpError(400, 'Field "new" must be true or false', { code: "bad_field", field: "new" });
       }
       const name = body.name;
-      const problem = groupNameProblem(name);
+      const problem = newGroupNameProblem(name);
       if (problem) throw new HttpError(400, problem, { code: "bad_group_name" });
       const members = memberIds(api, body.members);
       const r = await storing(async () => {

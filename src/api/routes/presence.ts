@@ -18,7 +18,10 @@ export function presenceRoutes(api: Api): Router {
         throw new HttpError(400, 'Field "presence" must be "online", "away" or "busy"');
       }
       if (body.note !== undefined && (typeof body.note !== "string" || [...body.note].length > MAX_NOTE_CHARS)) {
-        throw new HttpError(400, `Field "note" must be a text of at most ${MAX_NOTE_CHARS} characters`);
+        throw new HttpError(400, `Field "note" must be a text of at most ${MAX_NOTE_CHARS} characters`, {
+          code: "bad_field",
+          field: "note",
+        });
       }
       return json(api.setPresence(body.presence, body.note as string | undefined));
     });

@@ -69,7 +69,9 @@ export class Fetches {
     if (t.direction !== "in") {
       throw new FileError(`Transfer ${t.id} is one this node offered: only its receiver accepts it`, 409);
     }
-    if (t.state !== "offered") throw new FileError(`Transfer ${t.id} is ${t.state}, not waiting to be accepted`, 409);
+    if (t.state !== "offered") {
+      throw new FileError(`Transfer ${t.id} cannot be accepted: it ${notAcceptable(t.state)}`, 409);
+    }
     const target = dir ?? this.#s.d.options.downloads;
     const room = this.#s.room(target, t.bytes);
     if (room) {
@@ -410,5 +412,23 @@ export class Fetches {
     this.#s.save(t);
     this.#s.progress(t, true);
     await fc.sendControl(FrameType.verified, { file: idx });
+  }
+}
+
+/** What a transfer not waiting to be accepted is, in words (accepted already, done, ended). */
+function notAcceptable(state: string): string {
+  switch (state) {
+    case "waiting":
+      return "is accepted already and waits for its sender to be back";
+    case "active":
+      return "is accepted already and coming";
+    case "paused":
+      return "is accepted already and paused";
+    case "done":
+      return "is done (its files are here)";
+    case "failed":
+      return "failed";
+    default:
+      return `was ${state}`;
   }
 }

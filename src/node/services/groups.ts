@@ -367,15 +367,16 @@ export class GroupsService implements Service {
 
   /**
    * Marks what the members wrote to a group read, up to `upTo` (a cursor;
-   * default: all). A read receipt names the newest message read of its
-   * sender, so what that member wrote to this node before it is read too.
+   * default: all). A read receipt names the newest message of this group
+   * read from its sender, so what that member wrote to the group before it
+   * is read too (nothing of another conversation).
    */
   markRead(id: string, upTo?: number): number {
     const g = this.#groups.get(id);
     if (!g) throw new RangeError(`No group ${id}`);
     let n = 0;
     for (const member of g.members.keys()) {
-      if (member !== this.#self) n += this.#conversations.markRead(member, upTo);
+      if (member !== this.#self) n += this.#conversations.markRead(member, upTo, id);
     }
     return n;
   }

@@ -37,6 +37,7 @@ import {
   SERVICE,
   serviceRecords,
 } from "../../protocol/dnssd.ts";
+import { LegacyAnswers, type LegacyRefusal } from "../../protocol/legacy_answers.ts";
 import type { Roster } from "../../protocol/roster.ts";
 import type { MetricsWriter } from "../metrics.ts";
 import type { BroadcastTarget } from "../net_address.ts";
@@ -73,11 +74,20 @@ export class MdnsService implements Service {
   #onLink = new OnLink();
   #stopped = false;
   #budget = new DatagramBudget();
+  #legacy = new LegacyAnswers();
   #lastAddressQuery = -Infinity;
   #log = logger("mdns");
   /** lanchat's traffic counters, where mDNS is the mechanism `mdns`. */
   #traffic?: Traffic;
-  #c = { datagramsIn: 0, datagramsOut: 0, bytesIn: 0, bytesOut: 0, queriesAnswered: 0, sendErrors: 0 };
+  #c = {
+    datagramsIn: 0,
+    datagramsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    queriesAnswered: 0,
+    sendErrors: 0,
+    legacyRefused: { "off-link": 0, "rate-limit": 0 } as Record<LegacyRefusal, number>,
+  };
 
   constructor(o: { ad: Advertised; targets: Targets; roster: Roster; maxPeers: number; traffic?: Traffic }) {
     this.#ad = o.ad;
@@ -89,6 +99,7 @@ export class MdnsService implements Service {
       answered: (address) => o.roster.countAt(address) > 0,
       known: (id) => o.roster.get(id) !== undefined,
       onLink: (address) => this.#onLink.has(address),
+      subnetEdge: (address) => this.#onLink.edge(address),
     });
   }
 
@@ -171,7 +182,13 @@ export class MdnsService implements Service {
     if (msg.type === "query") {
       if (!asksForUs(msg, this.#ad)) return;
       if (port !== MDNS_PORT) {
-        // A one-shot (legacy unicast) query: answered to its port, with its id (RFC 6762 §6.7).
+        // A one-shot (legacy unicast) query: answered to its port, with its id (RFC 6762 §6.7), if its source is
+        // on this link (§11) and not answered within the last second.
+        const ok = this.#legacy.allow(from, this.#onLink.within(from, link.target.address), now);
+        if (ok !== true) {
+          this.#c.legacyRefused[ok]++;
+          return;
+        }
         this.#send(link, { ...this.#response(link), id: msg.id, questions: msg.questions }, { address: from, port });
       } else if (now - link.lastAnswer >= ANSWER_GAP_MS) {
         this.#send(link, this.#response(link));
@@ -313,6 +330,12 @@ export class MdnsService implements Service {
       "counter",
       "mDNS queries for our service answered.",
       c.queriesAnswered,
+    );
+    m.metric(
+      "lanchat_mdns_legacy_refused_total",
+      "counter",
+      "One-shot mDNS queries not answered: source off the link, or answered within the last second.",
+      Object.entries(c.legacyRefused).map(([r, v]) => [`{reason="${r}"}`, v]),
     );
     m.single(
       "lanchat_mdns_instances_seen_total",

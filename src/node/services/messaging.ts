@@ -34,8 +34,8 @@ export interface Carrier {
   send(to: string, text: string, now: number, copy?: GroupCopy, ref?: MessageRef): StoredMessage;
   /** Messages waiting for delivery. */
   outboxSize(): number;
-  /** Tells `peer` its messages up to `messageId` were read (carriers that have read receipts). */
-  markRead?(peer: string, messageId: string, now: number): void;
+  /** Tells `peer` its messages up to `messageId` were read, in that message's conversation (`group`'s or the direct one). */
+  markRead?(peer: string, messageId: string, now: number, group?: string): void;
   /** Tells `peer` its sealed message was opened (IP Messenger's READMSG). */
   openedSealed?(peer: string, info: SealedInfo, now: number): void;
 }
@@ -102,8 +102,8 @@ export class MessagingService implements Service, Carrier {
     return this.messaging.pendingCount();
   }
 
-  markRead(peer: string, messageId: string, now: number): void {
-    this.messaging.markRead(peer, messageId, now);
+  markRead(peer: string, messageId: string, now: number, group?: string): void {
+    this.messaging.markRead(peer, messageId, now, group);
     this.#ctx.changed();
   }
 
@@ -174,6 +174,11 @@ export class MessagingService implements Service, Carrier {
         "amendsRefused",
         "lanchat_message_amends_refused_total",
         "Edits and deletions refused: they named a message their sender did not send.",
+      ],
+      [
+        "nulsReplaced",
+        "lanchat_message_nuls_replaced_total",
+        "Messages received (edits too) that held NUL characters, each replaced by U+FFFD before it was stored.",
       ],
     ] as const;
     for (const [key, name, help] of rows) m.single(name, "counter", help, mc[key]);

@@ -12,6 +12,7 @@
  * @module
  */
 import type { DaemonEvent } from "../../api/types.ts";
+import { ANSWER_GAP_MS, AskSchedule } from "../../protocol/ask_schedule.ts";
 import { Browser, type Instance } from "../../protocol/dnssd.ts";
 import type { Transmit } from "../../protocol/transmit.ts";
 import { encodePacket, MAX_PEER_ENTRIES, type PeerEntry, type PeerList } from "../../wire/mod.ts";
@@ -22,14 +23,6 @@ import { NOTHING, type Outgoing, type Service, type ServiceContext } from "../se
 import type { Targets } from "../targets.ts";
 import type { LanchatService } from "./lanchat.ts";
 
-/**
- * Least time between two answers to one peer. A peer is asked when it
- * joins, again {@link ASK_AGAIN_MS} later (it may have learnt its own
- * far peers only as it started, like us), then every {@link ASK_GAP_MS}.
- */
-const ANSWER_GAP_MS = 10_000;
-const ASK_AGAIN_MS = 5_000;
-const ASK_GAP_MS = 600_000;
 /** Known peers from earlier contacts probed at start, most recently seen first. */
 const CACHE_PROBES = 32;
 /** How long an entry stays a candidate (it joins by answering well before). */
@@ -46,9 +39,8 @@ export class PeerExchangeService implements Service {
   #onLink = new OnLink();
   #out: Transmit[] = [];
   #answered = new Map<string, number>();
-  /** Peer id → when it is asked next; the earliest of them. */
-  #askAt = new Map<string, number>();
-  #nextAsk = Infinity;
+  /** When each peer is asked (protocol/ask_schedule.ts): at its join, soon after, then rarely; retried unanswered. */
+  #asks = new AskSchedule();
   #c = { asked: 0, answers: 0, requests: 0, entriesIn: 0, fromCache: 0, refused: 0 };
 
   constructor(o: {
@@ -69,6 +61,7 @@ export class PeerExchangeService implements Service {
       answered: (address) => roster.countAt(address) > 0,
       known: (id) => roster.get(id) !== undefined,
       onLink: (address) => this.#onLink.has(address),
+      subnetEdge: (address) => this.#onLink.edge(address),
     });
     o.lanchat.route(["peers"], (packet, _from, now) => {
       if (packet.kind === "peers") return this.#onPeers(packet, now);
@@ -118,6 +111,7 @@ export class PeerExchangeService implements Service {
       this.#c.answers++;
       return undefined;
     }
+    this.#asks.answered(p.id);
     this.#c.entriesIn += p.entries.length;
     this.browser.offer(p.entries.map(instanceOf), `peer:${p.id}`, now);
     this.browser.tick(now);
@@ -132,26 +126,27 @@ export class PeerExchangeService implements Service {
 
   onEvent(event: DaemonEvent, now: number): void {
     if (event.type === "left") {
-      this.#askAt.delete(event.peer.id);
+      this.#asks.left(event.peer.id);
       return;
     }
     if (event.type !== "joined" && event.type !== "restarted") return;
-    this.#ask(event.peer.id, now + ASK_AGAIN_MS);
+    this.#asks.joined(event.peer.id, now);
+    this.#askDue(now);
     this.browser.tick(now);
     this.#sync();
   }
 
-  /** Asks `id` for its peers now, and again at `next`. */
-  #ask(id: string, next: number): void {
-    const to = this.#lanchat.discovery.roster.get(id)?.addresses[0];
-    if (!to) {
-      this.#askAt.delete(id);
-      return;
+  /** Sends the requests due at `now`. */
+  #askDue(now: number): void {
+    for (const id of this.#asks.due(now)) {
+      const to = this.#lanchat.discovery.roster.get(id)?.addresses[0];
+      if (!to) {
+        this.#asks.left(id);
+        continue;
+      }
+      this.#send(id, to, { ask: true, entries: [] });
+      this.#c.asked++;
     }
-    this.#send(id, to, { ask: true, entries: [] });
-    this.#c.asked++;
-    this.#askAt.set(id, next);
-    this.#nextAsk = Math.min(this.#nextAsk, next);
   }
 
   #sync(): void {
@@ -160,19 +155,13 @@ export class PeerExchangeService implements Service {
   }
 
   handleTimeout(now: number): void {
-    if (now >= this.#nextAsk) {
-      this.#nextAsk = Infinity;
-      for (const [id, at] of [...this.#askAt]) {
-        if (at <= now) this.#ask(id, now + ASK_GAP_MS);
-        else this.#nextAsk = Math.min(this.#nextAsk, at);
-      }
-    }
+    this.#askDue(now);
     this.browser.tick(now);
     this.#sync();
   }
 
   pollTimeout(): number | undefined {
-    const next = Math.min(this.#nextAsk, this.browser.nextWake(this.#ctx.io.now()) ?? Infinity);
+    const next = Math.min(this.#asks.next() ?? Infinity, this.browser.nextWake(this.#ctx.io.now()) ?? Infinity);
     return next === Infinity ? undefined : next;
   }
 
@@ -192,6 +181,7 @@ export class PeerExchangeService implements Service {
       ['{what="asked"}', c.asked],
       ['{what="requests"}', c.requests],
       ['{what="answers"}', c.answers],
+      ['{what="retried"}', this.#asks.retried],
     ]);
     m.single("lanchat_peer_exchange_entries_total", "counter", "Entries received in peers' answers.", c.entriesIn);
     m.single(
