@@ -8,6 +8,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { textFieldProblem } from "../wire/mod.ts";
 import { isMulticast6, splitHostPort } from "../node/net_address6.ts";
+import { type InterfaceInfo, peerAddressProblem, readInterfaces } from "../node/peer_address.ts";
 
 /** Exit codes shared by every subcommand. */
 export const EXIT = {
@@ -211,7 +212,7 @@ export function parseIPv4Arg(s: string): string {
 }
 
 /** `HOST[:PORT]`, `[IPV6]:PORT` or a bare IPv6 literal for --peer, checked now so a typo fails at start. */
-export function parsePeer(s: string): string {
+export function parsePeer(s: string, interfaces: () => readonly InterfaceInfo[] = readInterfaces): string {
   const t = s.trim();
   let host: string;
   let port: number | undefined;
@@ -226,6 +227,8 @@ export function parsePeer(s: string): string {
     ({ host, port } = hostPort(s, "a peer address", false));
   }
   if (port === 0) throw new InvalidArgumentError(`"${s}": port 0 names no peer; give its unicast port (47475).`);
+  const problem = peerAddressProblem(host.replace(/^\[|\]$/g, ""), interfaces());
+  if (problem) throw new InvalidArgumentError(`"${s}": ${problem}.`);
   return s;
 }
 

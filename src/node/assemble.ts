@@ -230,6 +230,7 @@ export async function assemble(o: {
       targets,
       roster: lanchat.discovery.roster,
       maxPeers: options.maxPeers ?? 1024,
+      traffic: lanchat.traffic,
     })
     : undefined;
   const autoReply = options.awayReply

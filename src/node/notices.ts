@@ -10,10 +10,14 @@
 import { logger } from "../common/log.ts";
 import { OncePer } from "../common/once_per.ts";
 
+/** Lines of one kind a minute before they are held back (see {@link Notices.burst}). */
+export const BURST_LINES_PER_MINUTE = 30;
+
 export class Notices {
   /** Operations that failed for want of file descriptors. */
   fdExhausted = 0;
   #once = new OncePer();
+  #bursts = new Map<string, { start: number; lines: number; held: number }>();
   #log = logger("daemon");
   #now: () => number;
 
@@ -21,9 +25,41 @@ export class Notices {
     this.#now = now;
   }
 
-  /** A warning logged once per `key` for as long as the daemon runs (keys are bounded: the oldest are forgotten). */
+  /**
+   * A warning logged once per `key` for as long as the daemon runs (keys are
+   * bounded: the oldest are forgotten); beyond 30 such lines a minute, of
+   * all keys, they are held back and counted in the next.
+   */
   once(key: string, message: string, properties: Record<string, unknown>): void {
-    if (this.#once.hit(`once:${key}`, this.#now(), Infinity) > 0) this.#log.warn(message, properties);
+    if (this.#once.hit(`once:${key}`, this.#now(), Infinity) === 0) return;
+    // Many keys at once (a host inventing peers of an old version): a few lines a minute, and how many were held.
+    const b = this.burst("once");
+    if (!b.ok) return;
+    if (b.held > 0) this.#log.warn("{held} warning(s) not logged (over 30 a minute)", { held: b.held });
+    this.#log.warn(message, properties);
+  }
+
+  /**
+   * Lines of one kind (peers joining) beyond `limit` a minute are held back:
+   * `ok` says whether to log this one, `held` how many were held back before it
+   * (to say so in it). A host inventing peers costs `limit` lines a minute.
+   */
+  burst(kind: string, limit = BURST_LINES_PER_MINUTE): { ok: boolean; held: number } {
+    const now = this.#now();
+    let b = this.#bursts.get(kind);
+    if (!b) this.#bursts.set(kind, b = { start: now, lines: 0, held: 0 });
+    if (now - b.start >= 60_000) {
+      b.start = now;
+      b.lines = 0;
+    }
+    if (b.lines >= limit) {
+      b.held++;
+      return { ok: false, held: 0 };
+    }
+    b.lines++;
+    const held = b.held;
+    b.held = 0;
+    return { ok: true, held };
   }
 
   /** A flood from one source: one line per source and kind per minute, with the count. */
@@ -36,6 +72,20 @@ export class Notices {
         why,
         count: n,
       });
+    }
+  }
+
+  /**
+   * A newcomer refused because the roster (or its address's or /64's share)
+   * is full: one line a minute in all, whatever the sources, with the count.
+   */
+  rosterFull(address: string, size: number, maxPeers: number): void {
+    const n = this.#once.hit("roster-full", this.#now());
+    if (n > 0) {
+      this.#log.warn(
+        "Roster full: refused {count} newcomer(s) since the last such line, the last from {address} ({size} of --max-peers {maxPeers} peers; at most 16 per address and a quarter per IPv6 /64)",
+        { count: n, address, size, maxPeers },
+      );
     }
   }
 

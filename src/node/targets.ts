@@ -12,7 +12,8 @@ import { logger } from "../common/log.ts";
 import type { Endpoint } from "../protocol/discovery.ts";
 import { isOutOfFds } from "./http_server.ts";
 import { type BroadcastTarget, broadcastTargets, parseIPv4 } from "./net_address.ts";
-import { isIPv6, type Multicast6Target, multicastTargets6 } from "./net_address6.ts";
+import { isIPv6, type Multicast6Target, multicastTargets6, parseIPv6 } from "./net_address6.ts";
+import { scopeKnown } from "./peer_address.ts";
 import type { Notices } from "./notices.ts";
 import { type DaemonIo, dnsProblem, parseHostPort } from "./options.ts";
 
@@ -72,12 +73,15 @@ export class Targets {
     let multicast6: Multicast6Target[] = [];
     const ipv6 = o.ipv6 ?? true;
     const known = new Set<string>();
+    let addresses: readonly { name: string; scopeid?: number | null }[] = [];
     try {
-      const { addresses, down } = this.#io.readInterfaces();
+      const read = this.#io.readInterfaces();
+      const down = read.down;
+      addresses = read.addresses;
       for (const a of addresses) known.add(a.name);
       const filter = { include: o.interfaces, exclude: o.excludeInterfaces, down };
-      interfaces = broadcastTargets(addresses, filter);
-      if (ipv6) multicast6 = multicastTargets6(addresses, filter);
+      interfaces = broadcastTargets(read.addresses, filter);
+      if (ipv6) multicast6 = multicastTargets6(read.addresses, filter);
     } catch (e) {
       if (isOutOfFds(e)) this.#notices.outOfFds("reading network interfaces", e);
       else this.#log.warn("Cannot read network interfaces: {error}", { error: (e as Error).message });
@@ -109,7 +113,14 @@ export class Targets {
     for (const spec of o.peers ?? []) {
       const { host, port: p } = parseHostPort(spec, o.unicastPort);
       if (isIPv6(host)) {
-        if (ipv6) statics.push({ address: host, port: p });
+        const scope = parseIPv6(host)?.scope;
+        if (ipv6 && scope !== undefined && known.size > 0 && !scopeKnown(scope, addresses)) {
+          this.#notices.once(
+            `peer-scope:${host}`,
+            "--peer {host} names interface {scope}, which this host does not have (it has {names}); not announced to until it appears",
+            { host, scope, names: [...known].join(", ") },
+          );
+        } else if (ipv6) statics.push({ address: host, port: p });
         else {
           this.#notices.once(
             `no-ipv6:${host}`,

@@ -3,8 +3,8 @@
  * both ways, for `/metrics` and `/status`: `ipv4-broadcast` (the discovery
  * socket's directed broadcasts), `ipv6-multicast` (the link-local group on
  * each IPv6 interface) and `unicast` (everything to or from one peer: hello
- * replies, probes, messages, `--peer` announces). Another mechanism (mDNS,
- * say) adds its own name with {@link Traffic.count}; the three above are
+ * replies, probes, messages, `--peer` announces), and `mdns` (DNS-SD
+ * queries and answers, counted by the mDNS service). Every mechanism is
  * always listed, at 0 when unused.
  *
  * @module
@@ -12,7 +12,7 @@
 import { labelValue, type MetricsWriter } from "./metrics.ts";
 
 /** The mechanisms always listed. */
-export const MECHANISMS = ["ipv4-broadcast", "ipv6-multicast", "unicast"] as const;
+export const MECHANISMS = ["ipv4-broadcast", "ipv6-multicast", "unicast", "mdns"] as const;
 export type Mechanism = typeof MECHANISMS[number];
 
 /** Datagrams and bytes one way by one mechanism. */
@@ -59,7 +59,7 @@ export class Traffic {
     m.metric(
       "lanchat_traffic_datagrams_total",
       "counter",
-      "lanchat datagrams by direction and the mechanism that carried them (ipv4-broadcast, ipv6-multicast, unicast).",
+      "lanchat datagrams by direction and the mechanism that carried them (ipv4-broadcast, ipv6-multicast, unicast, mdns).",
       rows("datagrams"),
     );
     m.metric(

@@ -280,7 +280,7 @@ export class Discovery {
       }
       case "pong":
         this.#probes.answered(from.address, packet.id);
-        this.roster.heard(packet.id, packet.incarnation, from.address, from.port, now);
+        this.roster.heard(packet.id, packet.incarnation, from.address, from.port, now, packet.nonce);
         break;
       case "msg":
       case "ack":

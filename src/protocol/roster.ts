@@ -26,6 +26,7 @@
  */
 import TinyQueue from "tinyqueue";
 import type { Hello } from "../wire/mod.ts";
+import { prefix64 } from "./prefix64.ts";
 
 /**
  * A wake-up in the deadline queue: for `peer` (or the tombstone of `id`) at
@@ -79,6 +80,18 @@ export const STALE_INTERVALS = 3;
 export const DEFAULT_MAX_PEERS = 1024;
 /** Most distinct node ids one source address may have in the roster (a flood of random ids from one host stops here). */
 export const MAX_PEERS_PER_ADDRESS = 16;
+/**
+ * Share of the roster (of `maxPeers`) that peers first heard in one IPv6 /64
+ * may hold: a host picks addresses in its /64 at will, so the per-address
+ * cap alone does not stop one host filling the roster over IPv6.
+ */
+export const MAX_SHARE_PER_PREFIX64 = 1 / 4;
+/**
+ * Longest announce interval a peer is taken at until it has answered one of
+ * our probes (a pong with the probe's random nonce): a peer that never
+ * answers is probed and gone within 3 of these, whatever its hellos claim.
+ */
+export const MAX_UNVERIFIED_INTERVAL_MS = 60_000;
 /** Default time to wait for a pong before declaring a probed peer gone. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 500;
 /**
@@ -144,6 +157,8 @@ export interface Peer {
   noteAhead?: { presence: "away" | "busy"; note?: string };
   /** Its X25519 static key (`nk`, base64url) from its signed hello; absent for a version before end-to-end encryption. */
   staticKey?: string;
+  /** It answered our probe (a pong with its nonce): its advertised interval is trusted beyond {@link MAX_UNVERIFIED_INTERVAL_MS}. */
+  verified?: boolean;
 }
 
 export type LeaveReason = "goodbye" | "timeout";
@@ -229,9 +244,13 @@ export class Roster {
   readonly selfId: string;
   readonly probeTimeoutMs: number;
   readonly maxPeers: number;
+  /** Most peers first heard in one IPv6 /64: {@link MAX_SHARE_PER_PREFIX64} of {@link maxPeers}, at least {@link MAX_PEERS_PER_ADDRESS}. */
+  readonly maxPerPrefix64: number;
   #peers = new Map<string, Peer>();
   /** address → ids first heard there. */
   #byAddress = new Map<string, Set<string>>();
+  /** IPv6 /64 → ids first heard in it. */
+  #byPrefix = new Map<string, Set<string>>();
   /** id → [incarnation that left, until when the tombstone holds]. */
   #tombstones = new Map<string, { incarnation: number; until: number }>();
   #nonce: () => number;
@@ -248,6 +267,7 @@ export class Roster {
     this.selfId = options.selfId;
     this.probeTimeoutMs = options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
     this.maxPeers = options.maxPeers ?? DEFAULT_MAX_PEERS;
+    this.maxPerPrefix64 = Math.max(MAX_PEERS_PER_ADDRESS, Math.floor(this.maxPeers * MAX_SHARE_PER_PREFIX64));
     this.#others = options.others;
     this.#nonce = options.nonce ?? randomNonce;
   }
@@ -287,7 +307,9 @@ export class Roster {
     // A newcomer on a big LAN announces its short start-up interval before it
     // knows how big the LAN is; the caller's floor keeps it from being
     // probed by every host before its next (longer) announce.
-    const interval = Math.max(hello.interval, minInterval);
+    const known = this.#peers.get(hello.id);
+    const advertised = known?.verified ? hello.interval : Math.min(hello.interval, MAX_UNVERIFIED_INTERVAL_MS);
+    const interval = Math.max(advertised, minInterval);
     const tomb = this.#tombstones.get(hello.id);
     if (tomb) {
       if (tomb.until > now && hello.incarnation <= tomb.incarnation) {
@@ -295,15 +317,17 @@ export class Roster {
       }
       this.#tombstones.delete(hello.id);
     }
-    const known = this.#peers.get(hello.id);
     if (!known) {
       // Bounded: a full roster takes no newcomer (peers in it are never
       // evicted for one); nor does an address that already has its share.
       const fromHere = this.#byAddress.get(address);
+      const prefix = prefix64(address);
+      const inPrefix = prefix === undefined ? undefined : this.#byPrefix.get(prefix);
       const others = this.#others;
       if (
         this.#peers.size + (others?.count() ?? 0) >= this.maxPeers ||
-        (fromHere?.size ?? 0) + (others?.countAt(address) ?? 0) >= MAX_PEERS_PER_ADDRESS
+        (fromHere?.size ?? 0) + (others?.countAt(address) ?? 0) >= MAX_PEERS_PER_ADDRESS ||
+        (inPrefix?.size ?? 0) >= this.maxPerPrefix64
       ) {
         return { outcome: "full" };
       }
@@ -323,6 +347,8 @@ export class Roster {
       this.#peers.set(peer.id, peer);
       if (fromHere) fromHere.add(peer.id);
       else this.#byAddress.set(address, new Set([peer.id]));
+      if (inPrefix) inPrefix.add(peer.id);
+      else if (prefix !== undefined) this.#byPrefix.set(prefix, new Set([peer.id]));
       this.#queue({ at: this.#due(peer), id: peer.id, peer });
       this.#version++;
       const event: RosterEvent = { type: "joined", peer };
@@ -365,9 +391,11 @@ export class Roster {
    * known peer at `address`:`port`. Unknown ids and stale incarnations are
    * ignored. Returns the peer when it was known.
    */
-  heard(id: string, incarnation: number, address: string, port: number, now: number): Peer | undefined {
+  heard(id: string, incarnation: number, address: string, port: number, now: number, nonce?: number): Peer | undefined {
     const peer = this.#peers.get(id);
     if (!peer || incarnation !== peer.incarnation) return undefined;
+    // Only a pong carrying our probe's random nonce shows the peer answers (a ping or a message can be sent unasked).
+    if (nonce !== undefined && peer.probeNonce !== undefined && nonce >>> 0 === peer.probeNonce) peer.verified = true;
     this.#touch(peer, address, port, now);
     return peer;
   }
@@ -515,6 +543,9 @@ export class Roster {
     this.#probing.delete(peer);
     for (const [address, ids] of this.#byAddress) {
       if (ids.delete(peer.id) && ids.size === 0) this.#byAddress.delete(address);
+    }
+    for (const [prefix, ids] of this.#byPrefix) {
+      if (ids.delete(peer.id) && ids.size === 0) this.#byPrefix.delete(prefix);
     }
     // Only a goodbye leaves a tombstone: a peer that timed out (a cut cable)
     // must be able to rejoin with the same incarnation the moment it is heard.

@@ -210,8 +210,13 @@ export class LanchatService implements Service {
 
   /** A packet decoded and admitted (clear, or opened from a session): to discovery, then the services built on it. */
   #take(packet: Packet, size: number, from: Endpoint, now: number, encrypted: boolean): void {
+    const fullBefore = packet.kind === "hello" ? this.discovery.counters.dropped["roster-full"] : 0;
     const refused = this.discovery.handlePacket(packet, size, from, now);
     if (refused) return this.#refused(refused, from);
+    if (packet.kind === "hello" && this.discovery.counters.dropped["roster-full"] > fullBefore) {
+      const roster = this.discovery.roster;
+      this.#notices.rosterFull(from.address, roster.size, roster.maxPeers);
+    }
     for (const handle of this.#handlers.get(packet.kind) ?? []) {
       const dropped = handle(packet, from, now, { encrypted });
       if (dropped) {
@@ -277,7 +282,7 @@ export class LanchatService implements Service {
     const replies = this.#replies.length ? this.#replies.splice(0) : NOTHING;
     const e2e = this.e2e ? this.e2e.drain().map((t) => this.#e2eOutgoing(t, now)) : NOTHING;
     if (out.length === 0 && replies.length === 0 && e2e.length === 0) return NOTHING;
-    return this.#counted([...replies, ...e2e, ...this.outgoingAll(out, now)]);
+    return [...this.#counted([...replies, ...e2e]), ...this.outgoingAll(out, now)];
   }
 
   /** Counts what goes out by mechanism: the discovery socket's broadcasts, multicast to the IPv6 group, unicast. */
@@ -302,6 +307,11 @@ export class LanchatService implements Service {
    * the group has one, but for e2e data, encrypted already.
    */
   outgoingAll(ts: readonly Transmit[], now: number): Outgoing[] {
+    // Counted here, whichever service calls (messaging, peer exchange): every lanchat datagram sent is in the traffic counters.
+    return this.#counted(this.#outgoing(ts, now));
+  }
+
+  #outgoing(ts: readonly Transmit[], now: number): Outgoing[] {
     const out: Outgoing[] = [];
     let viaE2e = false;
     for (const t of ts) {
@@ -386,7 +396,11 @@ export class LanchatService implements Service {
   drainEvents(): readonly DaemonEvent[] {
     this.e2e?.drainEvents();
     const events = this.discovery.drainEvents();
-    for (const e of events) logRosterEvent(this.#log, e);
+    for (const e of events) {
+      // A host inventing peers costs a few lines a minute, not one per invented peer.
+      const b = e.type === "presence" ? { ok: true, held: 0 } : this.#notices.burst("roster");
+      if (b.ok) logRosterEvent(this.#log, e, b.held);
+    }
     return events;
   }
 
@@ -520,7 +534,10 @@ function endpoints(p: Peer): string[] {
 }
 
 /** A peer joining, restarting or leaving: one `info` line. */
-function logRosterEvent(log: ReturnType<typeof logger>, event: RosterEvent): void {
+function logRosterEvent(log: ReturnType<typeof logger>, event: RosterEvent, held: number): void {
+  if (held > 0) {
+    log.info("{held} peer(s) joined, restarted or left without a line of their own (over 30 lines a minute)", { held });
+  }
   const p = event.peer;
   const first = p.addresses[0];
   const address = first ? formatHostPort(first.address, first.port) : "?";

@@ -44,6 +44,7 @@ import type { BroadcastTarget } from "../net_address.ts";
 import { OnLink } from "../on_link.ts";
 import type { Service, ServiceContext } from "../service.ts";
 import type { Targets } from "../targets.ts";
+import type { Traffic } from "../traffic.ts";
 
 /** Least time between two multicast answers on one interface (RFC 6762 §6: once a second). */
 const ANSWER_GAP_MS = 1000;
@@ -76,6 +77,8 @@ export class MdnsService implements Service {
   #legacy = new LegacyAnswers();
   #lastAddressQuery = -Infinity;
   #log = logger("mdns");
+  /** lanchat's traffic counters, where mDNS is the mechanism `mdns`. */
+  #traffic?: Traffic;
   #c = {
     datagramsIn: 0,
     datagramsOut: 0,
@@ -86,8 +89,9 @@ export class MdnsService implements Service {
     legacyRefused: { "off-link": 0, "rate-limit": 0 } as Record<LegacyRefusal, number>,
   };
 
-  constructor(o: { ad: Advertised; targets: Targets; roster: Roster; maxPeers: number }) {
+  constructor(o: { ad: Advertised; targets: Targets; roster: Roster; maxPeers: number; traffic?: Traffic }) {
     this.#ad = o.ad;
+    this.#traffic = o.traffic;
     this.#targets = o.targets;
     this.browser = new Browser({
       selfId: o.ad.id,
@@ -159,6 +163,7 @@ export class MdnsService implements Service {
     const now = this.#ctx.io.now();
     this.#c.datagramsIn++;
     this.#c.bytesIn += bytes.length;
+    this.#traffic?.count("received", "mdns", bytes.length);
     if (!this.#budget.allow(from, now)) {
       this.browser.counters.dropped.flood++;
       return;
@@ -237,6 +242,7 @@ export class MdnsService implements Service {
     }
     this.#c.datagramsOut++;
     this.#c.bytesOut += bytes.length;
+    this.#traffic?.count("sent", "mdns", bytes.length);
     link.socket.send(bytes, to.port, to.address, (e) => {
       if (!e) return;
       this.#c.sendErrors++;

@@ -17,6 +17,7 @@ import type { MetricsWriter } from "../metrics.ts";
 import type { Outgoing, Service, ServiceContext } from "../service.ts";
 import { NOTHING } from "../service.ts";
 import type { LanchatService } from "./lanchat.ts";
+import { PeerRoutes } from "./peer_route.ts";
 
 /** A service that carries messages to some peers (lanchat's own, IP Messenger's). */
 export interface Carrier {
@@ -46,6 +47,7 @@ export class MessagingService implements Service, Carrier {
   #lanchat: LanchatService;
   #newMessaging: () => Messaging;
   #foreign: (peer: string) => boolean;
+  #routes = new PeerRoutes();
   #ctx!: ServiceContext;
 
   constructor(o: {
@@ -69,10 +71,12 @@ export class MessagingService implements Service, Carrier {
     this.messaging = this.#newMessaging();
     o.lanchat.route(
       ["msg", "ack", "read"],
-      (packet, from, now) =>
-        packet.kind === "msg" || packet.kind === "ack" || packet.kind === "read"
+      (packet, from, now) => {
+        if (packet.kind === "ack") this.#routes.acked(packet.id, from);
+        return packet.kind === "msg" || packet.kind === "ack" || packet.kind === "read"
           ? this.messaging.handlePacket(packet, from, now)
-          : undefined,
+          : undefined;
+      },
     );
     // Keep messaging's idea of where a peer is current (a changed address).
     o.lanchat.route(["hello"], (packet, _from, now) => {
@@ -107,8 +111,10 @@ export class MessagingService implements Service, Carrier {
     if (event.type !== "joined" && event.type !== "restarted" && event.type !== "left") return;
     const p = event.peer;
     const first: Endpoint | undefined = p.addresses[0];
-    if (event.type === "left") this.messaging.peerDown(p.id);
-    else if (first && event.type === "joined") this.messaging.peerUp(p.id, first, now);
+    if (event.type === "left") {
+      this.messaging.peerDown(p.id);
+      this.#routes.forget(p.id);
+    } else if (first && event.type === "joined") this.messaging.peerUp(p.id, first, now);
     else if (first) this.messaging.peerRestarted(p.id, first, now);
   }
 
@@ -124,7 +130,14 @@ export class MessagingService implements Service, Carrier {
     const out = this.messaging.drainTransmits();
     if (out.length === 0) return NOTHING;
     const now = this.#ctx.io.now();
-    return this.#lanchat.outgoingAll(out, now);
+    // A message goes where the peer last acknowledged one, and to its other addresses in turn while none is.
+    const roster = this.#lanchat.discovery.roster;
+    const routed = out.map((t) => {
+      if (t.kind !== "msg" || t.peer === undefined) return t;
+      const to = this.#routes.pick(t.peer, roster.get(t.peer)?.addresses ?? []);
+      return to ? { ...t, to: { address: to.address, port: to.port } } : t;
+    });
+    return this.#lanchat.outgoingAll(routed, now);
   }
 
   drainEvents(): readonly DaemonEvent[] {
