@@ -13,6 +13,7 @@ import type { GroupJson } from "../api/types.ts";
 import { printableLine } from "../common/printable.ts";
 import type { ApiError } from "./client.ts";
 import { EXIT, shellWord } from "./options.ts";
+import { shownName } from "./marks.ts";
 
 /** A peer as a 404/409 lists it. */
 interface PeerCandidate {
@@ -50,7 +51,7 @@ const FIELD_WORDS: Record<string, string> = {
 
 /** "alice, bob (offline), you" */
 export function memberWords(g: GroupJson): string {
-  return g.members.map((m) => m.self ? "you" : `${printableLine(m.name)}${m.online ? "" : " (offline)"}`).join(", ");
+  return g.members.map((m) => m.self ? "you" : `${shownName(m.name)}${m.online ? "" : " (offline)"}`).join(", ");
 }
 
 /** "with alice, bob (offline)": the members but you. */
