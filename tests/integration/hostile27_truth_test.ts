@@ -94,7 +94,7 @@ Deno.test("the id a group ambiguity tells you to type names that group, not a pe
 Deno.test("bob@host3 names bob on host3 when another bob is on host2", async () => {
   try {
     const port = freeUdpPort();
-    const { a, b2, b3 } = await twoBobs(port);
+    const { a, b3 } = await twoBobs(port);
     const r3 = await runCli(["send", "bob@host3", "to host3", "--http", hp(a)]);
     assert.equal(r3.code, 0, `README: "bob@host2: bob on host2"; got ${r3.code}: ${r3.stderr}`);
     assert.ok((await history(b3)).some((m) => m.text === "to host3"));
