@@ -13,6 +13,7 @@ import type { GroupJson } from "../api/types.ts";
 import { printableLine } from "../common/printable.ts";
 import type { ApiError } from "./client.ts";
 import { EXIT, shellWord } from "./options.ts";
+import { shownName } from "./marks.ts";
 
 /** A peer as a 404/409 lists it. */
 interface PeerCandidate {
@@ -50,7 +51,7 @@ const FIELD_WORDS: Record<string, string> = {
 
 /** "alice, bob (offline), you" */
 export function memberWords(g: GroupJson): string {
-  return g.members.map((m) => m.self ? "you" : `${printableLine(m.name)}${m.online ? "" : " (offline)"}`).join(", ");
+  return g.members.map((m) => m.self ? "you" : `${shownName(m.name)}${m.online ? "" : " (offline)"}`).join(", ");
 }
 
 /** "with alice, bob (offline)": the members but you. */
@@ -97,7 +98,7 @@ export function apiErrorWords(e: ApiError, args: readonly string[]): { lines: st
           ...groups.slice(0, 20).map((g) =>
             `  @${printableLine(g.name)}  ${g.id.slice(0, 12)}  ${withWords(g)}${g.left ? " (you left)" : ""}`
           ),
-          ...(groups[0] ? [`e.g. @${groups[0].id.slice(0, 8)} for the first`] : []),
+          ...(groups[0] ? [`e.g. @id:${groups[0].id.slice(0, 8)} for the first`] : []),
         ],
         code: EXIT.error,
       };
@@ -186,6 +187,17 @@ function peerLines(e: ApiError): string[] {
       `  ${printableLine(c.name)}${host}  ${c.id.slice(0, 12)}  ${c.online ? "online" : "offline"}${trust}`,
     );
   }
-  if (e.status === 409) lines.push(`Name one by its full name or an id prefix, e.g. ${candidates[0]!.id.slice(0, 8)}`);
+  // `id:HEX` always means an id (no name can take it), as NAME@HOST a name on one host.
+  if (e.status === 409) lines.push(`Name one by NAME@HOST or its id, e.g. ${idSuggestion(candidates)}`);
   return lines;
+}
+
+/** What to type for the first candidate: `bob@host2` when that names it alone, and always `id:68c2bbcb`. */
+function idSuggestion(candidates: PeerCandidate[]): string {
+  const c = candidates[0]!;
+  const id = `id:${c.id.slice(0, 8)}`;
+  const host = c.hostname?.toLowerCase();
+  const alone = host && !/[\s@]/.test(c.hostname! + c.name) &&
+    candidates.filter((o) => o.name === c.name && o.hostname?.toLowerCase() === host).length === 1;
+  return alone ? `${printableLine(shellWord(`${c.name}@${c.hostname}`))} or ${id}` : id;
 }

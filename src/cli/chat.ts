@@ -29,7 +29,16 @@ import {
 import { EXIT, httpOption, outcome } from "./options.ts";
 import { printableLine } from "../common/printable.ts";
 import { resolveGroup } from "./group.ts";
-import { marksTail, offeredLine, ShownStates, stateLine, stateMark, stateRank } from "./marks.ts";
+import {
+  marksTail,
+  offeredLine,
+  shownGroup,
+  shownName,
+  ShownStates,
+  stateLine,
+  stateMark,
+  stateRank,
+} from "./marks.ts";
 import { OfferTransfers } from "./offers.ts";
 import { InvalidArgumentError } from "commander";
 import { encodingOption, inputLines } from "./text_input.ts";
@@ -52,7 +61,7 @@ function parseLast(s: string): number {
 function ownLine(m: MessageJson): string {
   const { symbol, words } = stateMark(m);
   if (m.editedAt !== undefined && m.deletedAt === undefined) words.push("edited");
-  return `you: ${replyLine(m)}${messageText(m)}${marksTail(symbol, words)}`;
+  return `you: ${(replyLine(m) + messageText(m)).replaceAll("\n", "\n    ")}${marksTail(symbol, words)}`;
 }
 
 export function registerChat(program: Command): void {
@@ -81,11 +90,11 @@ export function registerChat(program: Command): void {
       const ours = (m: MessageJson) => group ? m.group?.id === group.id : m.peer?.id === peer.id && !m.group;
       const enc = new TextEncoder();
       const out = (s: string) => Deno.stdout.writeSync(enc.encode(s + "\n"));
-      const name = printableLine(peer.name);
+      const name = group ? `@${shownGroup(group.name)}` : shownName(peer.name);
       out(
         group
           ? `chatting in ${name} with ${
-            group.members.filter((m) => !m.self).map((m) => printableLine(m.name)).join(", ")
+            group.members.filter((m) => !m.self).map((m) => shownName(m.name)).join(", ")
           }; Ctrl-D ends`
           : `chatting with ${name} (${peer.online ? "online" : "offline: messages will wait"}); Ctrl-D ends`,
       );
@@ -113,7 +122,7 @@ export function registerChat(program: Command): void {
         }
         lastCursor = m.cursor;
         if (m.direction === "in") {
-          out(`${printableLine(m.peer.name)}: ${messageBody(m)}${offers.hint(m)}`);
+          out(`${shownName(m.peer.name)}: ${messageBody(m)}${offers.hint(m)}`);
           read.mark(m);
         } else if (mine) {
           out(`${ownLine(m)}${offers.hint(m)}`);

@@ -14,7 +14,7 @@ import { printable, printableLine } from "../common/printable.ts";
 import { parseDaemonAddress, UsageError } from "./options.ts";
 import { listenerUids } from "./port_owner.ts";
 import stringWidth from "string-width";
-import { marksTail, stateMark } from "./marks.ts";
+import { marksTail, shownGroup, shownName, stateMark } from "./marks.ts";
 
 /** Raised when no daemon answers; the CLI exits with code 3. */
 export class NoDaemonError extends Error {
@@ -243,10 +243,11 @@ export function formatMessage(m: MessageJson): string {
   const { symbol, words: marks } = stateMark(m);
   if (m.late) marks.push("late");
   // Everything a peer supplies is printed with its control characters shown, not obeyed.
-  const name = printableLine(m.peer.name);
+  // A name that could pass for "you" (or the CLI's words) is quoted: your lines alone start with `you`.
+  const name = shownName(m.peer.name);
   const gap = m.gapBefore ? `  … ${m.gapBefore} message${m.gapBefore > 1 ? "s" : ""} from ${name} missing …\n` : "";
   const who = m.group
-    ? `[${printableLine(m.group.name)}] ${m.direction === "in" ? name : "you"}`
+    ? `[${shownGroup(m.group.name)}] ${m.direction === "in" ? name : "you"}`
     : m.direction === "in"
     ? name
     : `you → ${name}`;
@@ -260,12 +261,13 @@ export function formatMessage(m: MessageJson): string {
 /** A message's text in a conversation (chat): what it answers, its text, `(edited)`. */
 export function messageBody(m: MessageJson): string {
   const edited = m.editedAt !== undefined && m.deletedAt === undefined ? "  (edited)" : "";
-  return replyLine(m) + messageText(m) + edited;
+  // Its later lines indented, as inbox does: no line of a text starts where a name or a note of the CLI does.
+  return (replyLine(m) + messageText(m)).replaceAll("\n", "\n    ") + edited;
 }
 
 /** A line saying a message was edited or deleted, as `message-updated` tells it (chat, inbox --follow). */
 export function updateLine(m: MessageJson): string {
-  const who = m.direction === "in" ? printableLine(m.peer.name) : "you";
+  const who = m.direction === "in" ? shownName(m.peer.name) : "you";
   if (m.deletedAt !== undefined) return `(${who} deleted a message: ${m.id.slice(0, 12)})`;
   return `(${who} edited ${m.id.slice(0, 12)}): ${messageText(m)}`;
 }

@@ -9,6 +9,26 @@
 import type { MessageJson, TransferJson } from "../api/types.ts";
 import { formatBytes } from "../protocol/files.ts";
 import { printableLine } from "../common/printable.ts";
+import { nameKey } from "../common/name_key.ts";
+
+/**
+ * A peer's (or a group's) name as a line shows it, so that it cannot pass
+ * for the CLI's own words: made printable, and written as a JSON string
+ * (`"you → bob"`) when it could read as yours (`you`, `you → …`, `you: …`,
+ * alike by case, width or invisible characters), holds `→`, starts with
+ * `(` (the CLI's notes and state lines do), `"` or a space, or ends with
+ * one. Your own lines start with `you`, which no name shown bare can.
+ */
+export function shownName(name: string): string {
+  const key = nameKey(name).toLowerCase();
+  const risky = /^you(?:$|[\s:→])/.test(key) || /[→]/.test(name) || /^[("“\s]|\s$/.test(name) || name === "";
+  return risky ? printableLine(JSON.stringify(name)) : printableLine(name);
+}
+
+/** A group's name as a line shows it (`[lab]`, `@lab`): as {@link shownName}, and quoted when it holds `]`. */
+export function shownGroup(name: string): string {
+  return name.includes("]") ? printableLine(JSON.stringify(name)) : shownName(name);
+}
 
 /** How far a message of yours has come, as a number that only grows: queued 1, sent 2, delivered or failed 3, read 4. */
 export function stateRank(m: MessageJson): number {
@@ -59,7 +79,7 @@ export function quoted(text: string): string {
 export function stateLine(m: MessageJson, naming = false): string {
   const what = m.deletedAt !== undefined ? `a deleted message (${m.id.slice(0, 12)})` : quoted(m.text);
   // Where several conversations are shown (inbox --follow), with whom.
-  const name = printableLine(m.peer.name);
+  const name = shownName(m.peer.name);
   const to = naming ? ` to ${name}` : "";
   if (m.status === "failed") return `(! not delivered${to}: ${what}${m.error ? `: ${printableLine(m.error)}` : ""})`;
   const rank = stateRank(m);
@@ -127,16 +147,18 @@ export class ShownStates {
 export function offerHint(m: MessageJson, t: TransferJson | null | undefined, now = Date.now()): string {
   if (m.deletedAt !== undefined) return "";
   // An IP Messenger user's message with files: no note says so, its transfer does.
-  if (m.files?.kind !== "offer") return t ? `  (${transferState(t, now)})` : "";
+  if (m.files?.kind !== "offer") return t ? `\n(${transferState(t, now)})` : "";
   const id = m.files.offer.slice(0, 8);
-  if (t === undefined) return m.direction === "in" ? `  (lanchat accept ${id})` : `  (transfer ${id})`;
-  if (t === null) return `  (no transfer ${id} here: see lanchat transfers)`;
-  return `  (${transferState(t, now)})`;
+  // On a line of its own that starts with "(": no text reaches there (its later lines are indented), no name
+  // starts so (shownName), so a peer's text cannot pass for it.
+  if (t === undefined) return m.direction === "in" ? `\n(lanchat accept ${id})` : `\n(transfer ${id})`;
+  if (t === null) return `\n(no transfer ${id} here: see lanchat transfers)`;
+  return `\n(${transferState(t, now)})`;
 }
 
 /** A transfer offered to you, on its own line (when its message came before it: IP Messenger). */
 export function offeredLine(t: TransferJson, now = Date.now()): string {
-  return `(${printableLine(t.peer.name)} offers ${filesAndSize(t)}: ${transferState(t, now)})`;
+  return `(${shownName(t.peer.name)} offers ${filesAndSize(t)}: ${transferState(t, now)})`;
 }
 
 /** `lanchat accept 1a2b3c4d`, or `transfer 1a2b3c4d: STATE…`. */

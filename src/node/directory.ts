@@ -144,13 +144,20 @@ export class Directory implements Service {
    *    the last `@`, so a name holding `@` itself is written in full before
    *    it; the host name without regard to case, as DNS has it); both forms
    *    together, so a peer whose name is `bob@host2` and a peer `bob` on
-   *    host2 are two matches (ambiguous), not the first one found;
+   *    host2 are two matches (ambiguous), not the first one found; a key
+   *    whose name is pinned to another (in conflict, or replaced) is chosen
+   *    by `NAME@HOST` when every other key holding the name is a peer known
+   *    on another host (two bobs on two hosts), else refused as by name;
    *    3. the same without regard to case;
    * 4. an IPv4 address it was heard on (`A.B.C.D`), and with `:PORT` also
    *    that port (its unicast port, or 2425 for IP Messenger);
-   * 5. an unambiguous id prefix (4+ hex characters);
+   * 5. an unambiguous id prefix (4+ hex characters); one that is also a
+   *    name (rules 2 and 3) is ambiguous, both listed, never the name;
    * 6. its hostname, the user part of a `user@host` name, or its IP
    *    Messenger login name.
+   *
+   * `id:HEX` is an id prefix and only that (the form the CLI suggests: no
+   * name can capture it, not even a peer named `id:…`).
    *
    * Exactly one match is the answer, whether online or not; more than one is
    * ambiguous, listed, never guessed (not even by preferring the one online:
@@ -191,8 +198,30 @@ export class Directory implements Service {
     // a pinned name (a possible impersonation), not one whose name was handed
     // to another key. Ids, id prefixes and addresses are explicit enough.
     const trust = (c: Cand) => this.#pins.get(c.id)?.trust;
-    const byName = (f: (c: Cand) => boolean) => (c: Cand) => f(c) && trust(c) !== "replaced";
     const onHost = nameOnHost(q);
+    // NAME@HOST names the one on that host: a key whose name another key holds (in conflict, or replaced)
+    // is still chosen by it when every such other key is a peer known on another host (two people called
+    // bob on two hosts), never when one is on the same host or not known (a new key for bob on host2).
+    const hostClear = (c: Cand) =>
+      onHost !== undefined && onHost.matches(c, true) && this.#pins.rivals(c.id).every((r) => {
+        const rival = cands.get(r);
+        return rival !== undefined && rival.hostname.toLowerCase() !== onHost.host;
+      });
+    const byName = (f: (c: Cand) => boolean) => (c: Cand) => f(c) && (trust(c) !== "replaced" || hostClear(c));
+    const view = (c: Cand) => {
+      const t = trust(c);
+      return { id: c.id, name: c.name, hostname: c.hostname, online: c.online, ...(t ? { trust: t } : {}) };
+    };
+    // `id:HEX` is an id prefix and nothing else: no name can take it (the CLI suggests this form).
+    const explicit = ID_FORM.exec(lower);
+    if (explicit) {
+      const hits = all.filter((c) => c.id.startsWith(explicit[1]!));
+      if (hits.length === 1) return { ok: true, peer: view(hits[0]!) };
+      if (hits.length > 1) return { ok: false, reason: "ambiguous", candidates: hits.map(view) };
+      return { ok: false, reason: "unknown", candidates: all.map(view) };
+    }
+    // A bare id prefix a name also takes (a peer named like another's id prefix) is ambiguous: never the name.
+    const prefixHits = /^[0-9a-f]{4,}$/.test(lower) ? all.filter((c) => c.id.startsWith(lower)) : [];
     const rules: ((c: Cand) => boolean)[] = [
       (c) => c.id === lower,
       byName((c) => c.name === q || (onHost !== undefined && onHost.matches(c, false))),
@@ -201,15 +230,14 @@ export class Directory implements Service {
       (c) => /^[0-9a-f]{4,}$/.test(lower) && c.id.startsWith(lower),
       byName((c) => c.hostname === q || c.name.split("@")[0] === q || c.user === q),
     ];
-    const view = (c: Cand) => {
-      const t = trust(c);
-      return { id: c.id, name: c.name, hostname: c.hostname, online: c.online, ...(t ? { trust: t } : {}) };
-    };
     for (const [i, rule] of rules.entries()) {
-      const hits = all.filter(rule);
+      let hits = all.filter(rule);
       const byNameRule = i === 1 || i === 2 || i === 5;
-      if (byNameRule && hits.some((h) => trust(h) === "conflict")) {
+      if (byNameRule && hits.some((h) => trust(h) === "conflict" && !hostClear(h))) {
         return { ok: false, reason: "conflict", candidates: hits.map(view) };
+      }
+      if ((i === 1 || i === 2) && hits.length > 0 && prefixHits.some((p) => !hits.includes(p))) {
+        hits = [...new Set([...hits, ...prefixHits])];
       }
       if (hits.length === 1) return { ok: true, peer: view(hits[0]!) };
       if (hits.length > 1) return { ok: false, reason: "ambiguous", candidates: hits.map(view) };
@@ -231,6 +259,9 @@ export class Directory implements Service {
     return NOTHING;
   }
 }
+
+/** `id:HEX`: an id prefix (4+ hex digits) that no name can take. */
+export const ID_FORM = /^id:([0-9a-f]{4,64})$/;
 
 /**
  * The `NAME@HOST` form of a query, split at its last `@` (a name may hold

@@ -80,6 +80,17 @@ export class Pins {
     return keyChangeNote(pin, owner);
   }
 
+  /**
+   * The other keys pinned with a pin's name (as it reads, {@link nameKey}),
+   * whatever their trust: a key in conflict has at least one; a replaced
+   * key has the one trusted in its place.
+   */
+  rivals(id: string): string[] {
+    const pin = this.#pins.get(id);
+    if (!pin) return [];
+    return [...this.#pins.values()].filter((p) => p.id !== id && this.#sameName(p.name, pin.name)).map((p) => p.id);
+  }
+
   /** The keys in conflict (a changed key for a pinned name), newest first, at most `max`, with their notes. */
   keyChanges(max = 10): { id: string; name: string; note: string }[] {
     return [...this.#pins.values()].filter((p) => p.trust === "conflict")

@@ -65,7 +65,7 @@ Deno.test("one rule names a peer: several matches are ambiguous whether online o
     assert.match(bob.stderr, /"bob" matches 2 peers; say which\nMatching peers:\n/);
     assert.match(bob.stderr, /\n {2}bob@h2 .* online\b/);
     assert.match(bob.stderr, /\n {2}bob@h3 .* offline\b/);
-    assert.match(bob.stderr, /Name one by its full name or an id prefix, e\.g\. [0-9a-f]{8}\n$/);
+    assert.match(bob.stderr, /Name one by NAME@HOST or its id, e\.g\. id:[0-9a-f]{8}\n$/);
     // Both listen on 127.0.0.1, on different unicast ports: the port picks one.
     const at3 = await runCli(["send", `127.0.0.1:${b3.unicastPort}`, "for h3", "--http", http]);
     assert.equal(at3.code, 75, at3.stderr);

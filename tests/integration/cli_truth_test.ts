@@ -245,10 +245,14 @@ Deno.test("inbox marks your messages (queued, sent, ✓, ✓✓, ! failed) and s
       "you → bob: read it  ✓✓",
       "you → bob: refused  ! (failed: bad-utf8)",
       "[lab] you: to the group  (sent, 1 of 2 delivered)",
-      "eve^[[2J<U+202E>: Files offered: evil^[]0;owned^G^J2026-12-04 10:00:00  you → eve: fake.txt (1 file, 3 B)  (lanchat accept aaaaaaaa)",
-      "eve^[[2J<U+202E>: Files offered: gone.txt (1 file, 3 B)  (no transfer bbbbbbbb here: see lanchat transfers)",
-      "eve^[[2J<U+202E>: Files offered: borrowed.txt (1 file, 3 B)  (no transfer cccccccc here: see lanchat transfers)",
-      "eve^[[2J<U+202E>: Files offered: report.pdf (1 file, 3 B)  (transfer dddddddd: received in /srv/down^[[1mloads)",
+      "eve^[[2J<U+202E>: Files offered: evil^[]0;owned^G^J2026-12-04 10:00:00  you → eve: fake.txt (1 file, 3 B)",
+      "(lanchat accept aaaaaaaa)",
+      "eve^[[2J<U+202E>: Files offered: gone.txt (1 file, 3 B)",
+      "(no transfer bbbbbbbb here: see lanchat transfers)",
+      "eve^[[2J<U+202E>: Files offered: borrowed.txt (1 file, 3 B)",
+      "(no transfer cccccccc here: see lanchat transfers)",
+      "eve^[[2J<U+202E>: Files offered: report.pdf (1 file, 3 B)",
+      "(transfer dddddddd: received in /srv/down^[[1mloads)",
       "bob: thanks",
     ]);
     // deno-lint-ignore no-control-regex
@@ -334,13 +338,13 @@ Deno.test("a file offer in inbox has its id and `lanchat accept ID`; accept says
     const inbox = await runCli(["inbox", "--http", http(b)]);
     assert.match(
       inbox.stdout,
-      new RegExp(`alice: Files offered: report\\.txt \\(1 file, 10 B\\) {2}\\(lanchat accept ${id.slice(0, 8)}\\)\\n`),
+      new RegExp(`alice: Files offered: report\\.txt \\(1 file, 10 B\\)\\n\\(lanchat accept ${id.slice(0, 8)}\\)\\n`),
     );
     // Alice's side: her offer, delivered, with its transfer's state.
     const mine = await runCli(["inbox", "--http", http(a)]);
     assert.match(
       mine.stdout,
-      new RegExp(`you → bob: Files offered: report\\.txt .* {2}✓✓? {2}\\(transfer ${id.slice(0, 8)}: `),
+      new RegExp(`you → bob: Files offered: report\\.txt .* {2}✓✓?\\n\\(transfer ${id.slice(0, 8)}: `),
     );
 
     const gone = await runCli(["accept", "deadbeef", "--http", http(b)]);
@@ -435,7 +439,7 @@ Deno.test("an IP Messenger user is named NICK@HOST by the host its packets give;
     const inbox = await runCli(["inbox", "--http", http]);
     assert.match(
       inbox.stdout,
-      new RegExp(`root: take this\\n {4}\\(Files offered: report\\.pdf .*\\) {2}\\(lanchat accept ${id}\\)\\n`),
+      new RegExp(`root: take this\\n {4}\\(Files offered: report\\.pdf .*\\)\\n\\(lanchat accept ${id}\\)\\n`),
     );
   } finally {
     client.sock.close();

@@ -186,7 +186,7 @@ Deno.test("a second group of a name you are in is refused by the daemon, alike n
       const other = g.members.find((m) => !m.self)!.name;
       assert.ok(rows.includes(`  @lab  ${g.id.slice(0, 12)}  with ${other}`), `${g.id} listed: ${amb.stderr}`);
     }
-    assert.match(rows.at(-1)!, /^e\.g\. @[0-9a-f]{8} for the first$/);
+    assert.match(rows.at(-1)!, /^e\.g\. @id:[0-9a-f]{8} for the first$/);
     const byId = await cli("send", `@${labs[1]!.id.slice(0, 8)}`, "to the second lab");
     assert.equal(byId.code, 0, byId.stderr);
     // chat and group show are worded the same way.

@@ -149,3 +149,23 @@ Deno.test("an IP Messenger user is NICK@HOST or LOGIN@HOST by the host its packe
     assert.equal(found(d.lookup("tux@vm")), tux.peer.id);
   }, [online]);
 });
+
+Deno.test("id:HEX is an id prefix only; a bare prefix that a name also takes is ambiguous, never the name", async () => {
+  const bob = lanchat("bob", "host2");
+  bob.peer.id = "68c2bbcb" + bob.peer.id.slice(8); // an id no other here starts with
+  const prefix = bob.peer.id.slice(0, 8);
+  const mallory = lanchat(prefix, "host9");
+  const named = lanchat(`id:${prefix}`, "host9");
+  await withDirectory([bob, mallory, named], (d) => {
+    const ids = (r: PeerLookup) => r.ok ? [r.peer.id] : r.candidates.map((c) => c.id).sort();
+    assert.deepEqual(ids(d.lookup(`id:${prefix}`)), [bob.peer.id]);
+    assert.deepEqual(ids(d.lookup(`ID:${prefix.toUpperCase()}`)), [bob.peer.id]);
+    const bare = d.lookup(prefix);
+    assert.equal(bare.ok, false);
+    assert.deepEqual(ids(bare), [bob.peer.id, mallory.peer.id].sort());
+    // A name no id starts with is still a name; `id:` with no such id is unknown, never the peer called so.
+    assert.deepEqual(ids(d.lookup("host9")).length, 2);
+    const none = d.lookup("id:ffff0000");
+    assert.ok(!none.ok && none.reason === "unknown");
+  });
+});

@@ -258,7 +258,7 @@ Deno.test("the API's errors in the CLI's words: codes first, HTTP words rewritte
     "@lab names 2 groups; say which by its id:",
     "  @lab  1a2b3c4d5e6f  with bob, carol",
     "  @lab  9f8e7d6c5b4a  with dave (offline)",
-    "e.g. @1a2b3c4d for the first",
+    "e.g. @id:1a2b3c4d for the first",
   ]);
   assert.ok(!two.lines.join("\n").includes("peers"), "worded for groups");
   const taken = apiErrorWords(

@@ -41,6 +41,7 @@ import {
 } from "./files_model.ts";
 import type { FilesState } from "./files_state.ts";
 import { headOf, noteImage } from "./files_images.ts";
+import { folderProblem, makeFolder } from "./files_folder.ts";
 
 /** Most transfers fetching at once; the others wait their turn. */
 export const MAX_ACTIVE_FETCHES = 4;
@@ -73,6 +74,9 @@ export class Fetches {
       throw new FileError(`Transfer ${t.id} cannot be accepted: it ${notAcceptable(t.state)}`, 409);
     }
     const target = dir ?? this.#s.d.options.downloads;
+    // A folder that cannot be made or written: not accepted (the offer stays), rather than retried for ever.
+    const unusable = folderProblem(target);
+    if (unusable) throw new FileError(`Not accepted: ${unusable}`, 409);
     const room = this.#s.room(target, t.bytes);
     if (room) {
       if (t.ipmsg) this.#s.d.ipmsg?.release(t.peer, t.ipmsg.packetNo);
@@ -286,7 +290,7 @@ export class Fetches {
     // Where each goes: safe names, and top-level names that exist already get "name (1)".
     const safe = safePaths(entries.map((e) => e.path));
     const tops = new Map<string, string>();
-    await Deno.mkdir(t.dir!, { recursive: true, mode: PRIVATE_DIR });
+    await makeFolder(t.dir!);
     const files: TransferFile[] = [];
     for (const [i, e] of entries.entries()) {
       const parts = safe[i];

@@ -24,7 +24,6 @@ import {
   hashFile,
   onDisk,
   partlyWritten,
-  PRIVATE_DIR,
   type Transfer,
   transferKey,
 } from "./files_model.ts";
@@ -40,6 +39,7 @@ import {
 } from "./ipmsg_file_stream.ts";
 import { fetchIpmsgFile, TooMuchError } from "./ipmsg_resume.ts";
 import { HASH_CHECK_MAX_BYTES, noteImage } from "./files_images.ts";
+import { makeFolder } from "./files_folder.ts";
 
 export class IpmsgFiles {
   #h: FilesHost;
@@ -268,7 +268,7 @@ export class IpmsgFiles {
     const sender = this.#h.d.ipmsg?.peer(t.peer);
     if (!sender) throw new StreamError(`${this.#h.d.peerName(t.peer)} is not online`);
     this.#h.activate(t);
-    await Deno.mkdir(t.dir!, { recursive: true, mode: PRIVATE_DIR });
+    await makeFolder(t.dir!);
     t.transferred = im.files.reduce((n, f, i) => n + (im.done[i] ? f.size : 0), 0);
     const onBytes = (n: number) => {
       // Bytes came: the sender still has the offer (see MAX_FRUITLESS_TRIES).

@@ -103,12 +103,23 @@ export class GroupsService implements Service {
    * its name, or its name in any case, or a name that reads the same
    * ({@link groupNameKey}: width, invisible characters); a leading `@` is
    * ignored. By name, a group this node is in comes before one it left.
+   * `id:HEX` is an id prefix only (what the CLI suggests: no name takes
+   * it); a bare id prefix that is also a group's name is ambiguous.
    */
   lookup(query: string): GroupLookup {
     const q = query.startsWith("@") ? query.slice(1) : query;
     const all = [...this.#groups.values()];
     const byId = this.#groups.get(q);
     if (byId) return { ok: true, group: this.json(byId) };
+    const answer = (found: GroupState[]): GroupLookup =>
+      found.length === 1
+        ? { ok: true, group: this.json(found[0]!) }
+        : { ok: false, reason: found.length ? "ambiguous" : "unknown", candidates: found.map((g) => this.json(g)) };
+    // `@id:HEX` is an id prefix and nothing else: no group name can take it (the CLI suggests this form).
+    const explicit = /^id:([0-9a-f]{4,31})$/.exec(q.toLowerCase());
+    if (explicit) return answer(all.filter((g) => g.id.startsWith(explicit[1]!)));
+    // A bare id prefix that a group's name also is: ambiguous, both listed, never the name.
+    const prefixed = /^[0-9a-f]{4,31}$/.test(q) ? all.filter((g) => g.id.startsWith(q)) : [];
     const mine = all.filter((g) => isMember(g, this.#self));
     const key = groupNameKey(q);
     const tries = [
@@ -118,9 +129,10 @@ export class GroupsService implements Service {
       all.filter((g) => g.name === q),
       all.filter((g) => g.name.toLowerCase() === q.toLowerCase()),
       all.filter((g) => groupNameKey(g.name) === key),
-      /^[0-9a-f]{4,31}$/.test(q) ? all.filter((g) => g.id.startsWith(q)) : [],
+      prefixed,
     ];
-    for (const found of tries) {
+    for (let found of tries) {
+      if (found.length > 0 && prefixed.some((g) => !found.includes(g))) found = [...new Set([...found, ...prefixed])];
       if (found.length === 1) return { ok: true, group: this.json(found[0]!) };
       if (found.length > 1) return { ok: false, reason: "ambiguous", candidates: found.map((g) => this.json(g)) };
     }
