@@ -19,7 +19,7 @@ import { FrameType } from "../../src/wire/file_frames.ts";
 import { type DaemonProcess, freeUdpPort, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
 import { startServingDaemon } from "../support/file_port.ts";
 import { fillUp, mountTmpfs, removeTmpfs, tmpfsUnavailable } from "../support/tmpfs.ts";
-import { cleanUp, made, sparseFile } from "../support/transfer_files.ts";
+import { cleanUp, fastDir, made, sparseFile } from "../support/transfer_files.ts";
 
 async function api<T>(d: DaemonProcess, path: string, body?: unknown): Promise<{ status: number; body: T }> {
   const res = await fetch(
@@ -116,8 +116,7 @@ async function offerAndFreeze(a: DaemonProcess, b: DaemonProcess, path: string):
 }
 
 Deno.test("a receiver that drops the connection mid-file, again and again, never brings the sender down", async () => {
-  const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
-  made.push(src);
+  const src = await fastDir("lanchat-src-");
   try {
     const { a, b, bDir } = await pair();
     await sparseFile(`${src}/big.img`, 512 * 1024 * 1024);
@@ -144,8 +143,7 @@ Deno.test("a receiver that drops the connection mid-file, again and again, never
 });
 
 Deno.test("a file cut short while it is being sent: the sender stays up, and the transfer fails on both sides, saying so", async () => {
-  const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
-  made.push(src);
+  const src = await fastDir("lanchat-src-");
   try {
     const { a, b, downloads } = await pair(["--accept-files", "always"]);
     made.push(downloads);
@@ -176,8 +174,7 @@ Deno.test("a file cut short while it is being sent: the sender stays up, and the
 });
 
 Deno.test("a file cut short while a send waits on a slow receiver: the sender stays up and tells the receiver why", async () => {
-  const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
-  made.push(src);
+  const src = await fastDir("lanchat-src-");
   try {
     const { a, b, bDir } = await pair();
     for (let i = 0; i < 4; i++) {
@@ -241,8 +238,7 @@ Deno.test("a file cut short while a send waits on a slow receiver: the sender st
 });
 
 Deno.test("a file grown or deleted while it is being sent: the bytes offered arrive, checked, and the sender stays up", async () => {
-  const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
-  made.push(src);
+  const src = await fastDir("lanchat-src-");
   try {
     const { a, b, downloads } = await pair(["--accept-files", "always"]);
     made.push(downloads);
@@ -286,9 +282,8 @@ Deno.test({
   name: "the receiver's disk fills up mid-transfer: the sender stays up, and the receiver says the disk is full",
   ignore: tmpfsUnavailable !== undefined,
   async fn() {
-    const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
+    const src = await fastDir("lanchat-src-");
     const downloads = Deno.makeTempDirSync({ prefix: "lanchat-dl-full-" });
-    made.push(src);
     await mountTmpfs(downloads, "600m");
     try {
       const { a, b } = await pair(["--accept-files", "always"], downloads);

@@ -15,7 +15,7 @@ import { dirHeader } from "../../src/wire/ipmsg_files.ts";
 import { MAX_FRUITLESS_TRIES } from "../../src/node/services/files.ts";
 import { type DaemonProcess, freeUdpPort, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
 import { IpmsgSender } from "../support/ipmsg_sender.ts";
-import { api, cleanUp, made, sha, sha256File, sparseFile } from "../support/transfer_files.ts";
+import { api, cleanUp, fastDir, made, sha, sha256File, sparseFile } from "../support/transfer_files.ts";
 
 const enc = new TextEncoder();
 /** Runs a daemon that may write no file over 1 MiB (RLIMIT_FSIZE, SIGXFSZ ignored: such writes fail with EFBIG). */
@@ -249,7 +249,7 @@ async function killSenderMidFile(a: DaemonProcess, b: DaemonProcess, path: strin
 }
 
 Deno.test("a lanchat sender back without the offer (its file changed, or its transfer gone) ends the transfer failed, in words, with no .part left", async () => {
-  const src = tempDir("lanchat-src-");
+  const src = await fastDir("lanchat-src-");
   try {
     const p = await lanchatPair();
     const { b, downloads } = p;

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { FilesNode, type FilesNodeOptions, waitFor } from "../support/files_node.ts";
 import { TamperProxy } from "../support/tamper_proxy.ts";
-import { sha, sha256File, sparseFile } from "../support/transfer_files.ts";
+import { cleanUp, fastDir, sha, sha256File, sparseFile } from "../support/transfer_files.ts";
 import { FrameType } from "../../src/wire/file_frames.ts";
 import { noteText, parseNote } from "../../src/protocol/files.ts";
 import type { StoredMessage } from "../../src/storage/store.ts";
@@ -219,7 +219,7 @@ Deno.test({
   ...opts,
   fn: () =>
     withProxy(async (a, b, proxy) => {
-      const src = Deno.makeTempDirSync({ prefix: "lanchat-src-" });
+      const src = await fastDir("lanchat-src-");
       try {
         // Restarts mid-file on both sides. Offsets past 4 GiB and more than 4,096 frames of 1 MiB, end to end between
         // daemons killed -9 on either side: files_test.ts ("a file over 4 GiB (sparse) resumes …"), whose daemons
@@ -246,7 +246,7 @@ Deno.test({
         for (const i of inits) assert.equal(i[4], FrameType.init);
         assert.equal(new Set(inits.map((i) => sha(i))).size, inits.length);
       } finally {
-        await Deno.remove(src, { recursive: true }).catch(() => {});
+        await cleanUp();
       }
     }),
 });
