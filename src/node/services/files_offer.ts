@@ -29,6 +29,7 @@ import {
   FileError,
   hashFile,
   type ImageEntry,
+  SourceMoved,
   type Transfer,
   type TransferFile,
   transferKey,
@@ -207,8 +208,9 @@ export class Offers {
         f.sha256 = await hashFile(f.source!, (head) => {
           const image = images.length < MAX_IMAGES ? imageEntry(i, f.path, f.size, head) : undefined;
           if (image) images.push(image);
-        });
+        }, { size: f.size, mtime: f.mtime });
       } catch (e) {
+        if (e instanceof SourceMoved) throw new FileError(`Cannot send ${f.source}: ${e.message}`);
         throw new FileError(`Cannot read ${f.source}: ${(e as Error).message}`);
       }
     }
