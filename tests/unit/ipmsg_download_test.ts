@@ -72,9 +72,18 @@ function fetchFrom(
 
 const SIZE = 3 * 1024 * 1024 + 12_345;
 
-Deno.test("an IP Messenger download is exactly the file however the sender cuts its stream", async () => {
+/** Runs `fn` in a fresh temporary folder, removed after whatever happened. */
+async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = Deno.makeTempDirSync();
   try {
+    await fn(dir);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+Deno.test("an IP Messenger download is exactly the file however the sender cuts its stream", () =>
+  inTempDir(async (dir) => {
     const file = randomBytes(SIZE);
     for (const steps of [[8192], [1], [7, 65536, 1_000_000, 3], [4 * 1024 * 1024]]) {
       const part = `${dir}/f${steps.join("-")}.part`;
@@ -84,14 +93,10 @@ Deno.test("an IP Messenger download is exactly the file however the sender cuts 
       assert.equal(await done, "whole");
       assert.deepEqual(Deno.readFileSync(part), bytes, `cut in ${steps.join(", ")}`);
     }
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("a resumed download from a sender that ignores the offset (iptux) rewrites the .part from byte 0, and one that honours it appends", async () => {
-  const dir = Deno.makeTempDirSync();
-  try {
+Deno.test("a resumed download from a sender that ignores the offset (iptux) rewrites the .part from byte 0, and one that honours it appends", () =>
+  inTempDir(async (dir) => {
     const file = randomBytes(SIZE);
     for (const honours of [false, true]) {
       const part = `${dir}/${honours}.part`;
@@ -102,14 +107,10 @@ Deno.test("a resumed download from a sender that ignores the offset (iptux) rewr
       assert.deepEqual(asked, [have - RESUME_OVERLAP]);
       assert.deepEqual(Deno.readFileSync(part), file);
     }
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("a sender that sends more than it offered fails the file; fewer, a stall or a break mid-file is a stream error, never a whole file", async () => {
-  const dir = Deno.makeTempDirSync();
-  try {
+Deno.test("a sender that sends more than it offered fails the file; fewer, a stall or a break mid-file is a stream error, never a whole file", () =>
+  inTempDir(async (dir) => {
     const file = randomBytes(SIZE);
     const more = new Uint8Array(SIZE + 1);
     more.set(file);
@@ -132,10 +133,7 @@ Deno.test("a sender that sends more than it offered fails the file; fewer, a sta
     await assert.rejects(broke, (e) => e instanceof StreamError && /connection broke/.test(e.message));
     // What came before the stall is in the .part, whole: a later attempt resumes from it.
     assert.deepEqual(Deno.readFileSync(`${dir}/d.part`), file.subarray(0, 2_000_000));
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-});
+  }));
 
 Deno.test({
   name: "a disk that fills mid-download fails that file with the reason (OneFileError), and nothing is left unhandled",
