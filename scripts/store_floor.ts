@@ -8,9 +8,9 @@
  *
  *   deno run --allow-read --allow-write scripts/store_floor.ts COUNT [BATCH]
  *
- * Prints one JSON line: µs per message on the sending side (insert in
- * batches of BATCH, one group commit per batch; `sent` and `delivered` written
- * behind) and on the receiving side (one release per message, one group
+ * Prints one JSON line: µs per message on the sending side (a posted batch
+ * of BATCH stored in one call, one transaction, as the daemon does; one group
+ * commit per batch; `sent` and `delivered` written behind) and on the receiving side (one release per message, one group
  * commit per 64, as a burst of datagrams is read), and the messages a second
  * both sides could store on the 2 cores if they did nothing else.
  */
@@ -31,13 +31,13 @@ sender.startGroupCommit(() => {});
 receiver.startGroupCommit(() => {});
 try {
   const ids = Array.from({ length: count }, () => timeOrderedId(Date.now()));
-  // Sending side: a posted batch is stored and committed before the API
-  // answers; then each message is marked sent and, on its ack, delivered.
+  // Sending side: a posted batch is stored (in one transaction) and committed
+  // before the API answers; then each message is marked sent and, on its ack, delivered.
   let t0 = performance.now();
   for (let i = 0; i < count; i += batch) {
-    for (let j = i; j < Math.min(count, i + batch); j++) {
-      sender.insertOutgoing({ id: ids[j]!, peer: peerOut, text, sentAt: Date.now() });
-    }
+    sender.insertOutgoingMany(
+      ids.slice(i, Math.min(count, i + batch)).map((id) => ({ id, peer: peerOut, text, sentAt: Date.now() })),
+    );
     sender.commit();
     for (let j = i; j < Math.min(count, i + batch); j++) sender.markSent(ids[j]!);
     for (let j = i; j < Math.min(count, i + batch); j++) sender.markDelivered(ids[j]!, Date.now(), 1);

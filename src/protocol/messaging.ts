@@ -23,17 +23,18 @@
  * @module
  */
 import type { Endpoint, Transmit } from "./transmit.ts";
-import { type GroupCopy, Sender, type SenderOptions } from "./messaging_send.ts";
+import { type GroupCopy, type OutgoingItem, Sender, type SenderOptions } from "./messaging_send.ts";
 import { Receiver } from "./messaging_receive.ts";
 import { ReadReceipts } from "./messaging_receipts.ts";
 import type { MessagingContext, MessagingCounters, MessagingEvent } from "./messaging_shared.ts";
-import type { Store, StoredMessage } from "../storage/store.ts";
+import type { Store, StoredMessage, StoreError } from "../storage/store.ts";
 import type { Ack, Msg, MsgRef, Read } from "../wire/mod.ts";
 
 export {
   type GroupCopy,
   OUTBOX_REFILL,
   OUTBOX_WINDOW,
+  type OutgoingItem,
   retransmitTimeout,
   RTO_INITIAL_MS,
   RTO_MAX_MS,
@@ -129,6 +130,16 @@ export class Messaging {
    */
   send(to: string, text: string, now: number, copy?: GroupCopy, ref?: MsgRef): StoredMessage {
     return this.#sender.send(to, text, now, copy, ref);
+  }
+
+  /**
+   * Stores several messages (a posted batch) in one transaction and sends
+   * them: each item's stored message, or the error that kept it from being
+   * stored (a RangeError for that item alone; a StoreError for all of them,
+   * as none was stored then).
+   */
+  sendMany(items: readonly OutgoingItem[], now: number): (StoredMessage | RangeError | StoreError)[] {
+    return this.#sender.sendMany(items, now);
   }
 
   /** The peer is reachable at `endpoint` (joined, restarted, or heard again): send its queue at once. */

@@ -10,7 +10,7 @@
  */
 import type { DaemonEvent } from "../../api/types.ts";
 import type { Endpoint } from "../../protocol/discovery.ts";
-import { type GroupCopy, Messaging } from "../../protocol/messaging.ts";
+import { type GroupCopy, Messaging, type OutgoingItem } from "../../protocol/messaging.ts";
 import type { SealedInfo } from "../../protocol/sealed.ts";
 import type { MessageRef, Store, StoredMessage } from "../../storage/store.ts";
 import type { MetricsWriter } from "../metrics.ts";
@@ -32,6 +32,12 @@ export interface Carrier {
    * @throws {StoreError} when it cannot be stored: then nothing is sent.
    */
   send(to: string, text: string, now: number, copy?: GroupCopy, ref?: MessageRef): StoredMessage;
+  /**
+   * Stores several messages (a batch) in one transaction and sends them when
+   * it can: each one's stored message or the error (RangeError, StoreError)
+   * that kept it from being stored. Optional: without it, {@link send} each.
+   */
+  sendMany?(items: readonly OutgoingItem[], now: number): (StoredMessage | Error)[];
   /** Messages waiting for delivery. */
   outboxSize(): number;
   /** Tells `peer` its messages up to `messageId` were read, in that message's conversation (`group`'s or the direct one). */
@@ -96,6 +102,10 @@ export class MessagingService implements Service, Carrier {
 
   send(to: string, text: string, now: number, copy?: GroupCopy, ref?: MessageRef): StoredMessage {
     return this.messaging.send(to, text, now, copy, ref);
+  }
+
+  sendMany(items: readonly OutgoingItem[], now: number): (StoredMessage | Error)[] {
+    return this.messaging.sendMany(items, now);
   }
 
   outboxSize(): number {
