@@ -53,6 +53,13 @@ export interface MessagingOptions extends SenderOptions {
   wall: (now: number) => number;
   /** Whether messages with `peer` go end-to-end encrypted (the lanchat link knows); default: not known. */
   encryptedWith?: (peer: string) => boolean | undefined;
+  /**
+   * In-order messages received wait for {@link Messaging.flush} to be stored
+   * together (one transaction for all that came since the last flush, instead
+   * of one each), and are acknowledged then; default: each is stored as it
+   * completes. The driver flushes before each commit.
+   */
+  deferReleases?: boolean;
 }
 
 /** The messaging state machine. */
@@ -93,7 +100,7 @@ export class Messaging {
     // Each part resumes what a previous run left: the outbox (a window of it
     // per peer; the rest stays on disk), and messages held for order.
     this.#sender = new Sender(this.#ctx, options);
-    this.#receiver = new Receiver(this.#ctx);
+    this.#receiver = new Receiver(this.#ctx, options.deferReleases ?? false);
     this.#receipts = new ReadReceipts(this.#ctx, (peer) => this.#sender.endpointOf(peer));
   }
 
@@ -183,6 +190,16 @@ export class Messaging {
       return undefined;
     }
     return this.#receiver.onMsg(packet, from, now);
+  }
+
+  /** Whether received messages wait for {@link flush} (with `deferReleases`). */
+  get deferred(): boolean {
+    return this.#receiver.deferred;
+  }
+
+  /** Stores the received messages that wait (with `deferReleases`) and acknowledges them. */
+  flush(now: number): void {
+    this.#receiver.flush(now);
   }
 
   /** Retransmissions, gap waits and reassembly expiry due at `now`. */

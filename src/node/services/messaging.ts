@@ -73,15 +73,22 @@ export class MessagingService implements Service, Carrier {
         wall: o.wall,
         foreignPeer: o.foreign,
         encryptedWith: (peer) => o.lanchat.e2e?.encryptedWith(peer),
+        // What a burst brings is stored in one transaction just before the group commit (beforeCommit).
+        deferReleases: true,
       });
     this.messaging = this.#newMessaging();
     o.lanchat.route(
       ["msg", "ack", "read"],
       (packet, from, now) => {
         if (packet.kind === "ack") this.#routes.acked(packet.id, from);
-        return packet.kind === "msg" || packet.kind === "ack" || packet.kind === "read"
+        const dropped = packet.kind === "msg" || packet.kind === "ack" || packet.kind === "read"
           ? this.messaging.handlePacket(packet, from, now)
           : undefined;
+        if (this.messaging.deferred) {
+          if (this.#ctx?.commitSoon) this.#ctx.commitSoon();
+          else this.messaging.flush(now);
+        }
+        return dropped;
       },
     );
     // Keep messaging's idea of where a peer is current (a changed address).
@@ -130,6 +137,10 @@ export class MessagingService implements Service, Carrier {
 
   handleTimeout(now: number): void {
     this.messaging.handleTimeout(now);
+  }
+
+  beforeCommit(now: number): void {
+    this.messaging.flush(now);
   }
 
   pollTimeout(): number | undefined {
