@@ -42,10 +42,12 @@ const NO_BYTES = new Uint8Array(0);
  * The outbox lives on disk: of the messages waiting for a peer, at most
  * this many are in memory (read in order, as earlier ones are
  * acknowledged: refilled when fewer than {@link OUTBOX_REFILL} are left), so
- * 100,000 messages queued for an absent peer cost memory for 256.
+ * 100,000 messages queued for an absent peer cost memory for 1,024 (about
+ * 400 KiB). Two posted batches of 500 fit: at 256 most of each went to disk
+ * and was read back as earlier ones were acked (6 % of a sender's time).
  */
-export const OUTBOX_WINDOW = 256;
-export const OUTBOX_REFILL = 128;
+export const OUTBOX_WINDOW = 1024;
+export const OUTBOX_REFILL = 512;
 
 /** First retransmission timeout. */
 export const RTO_INITIAL_MS = 200;

@@ -32,12 +32,16 @@ Deno.test("the sender killed (kill -9) just after two batches of 500 were accept
         body: JSON.stringify({ messages: texts.slice(from, from + 500).map((text) => ({ to: b.id, text })) }),
       })
     );
-    const answers = await Promise.all(posts);
+    const answers = await Promise.all(
+      posts.map(async (p) => {
+        const r = await p;
+        return { status: r.status, body: await r.json() };
+      }),
+    );
     // Killed the moment both answers came: most of the messages are still in flight.
     await a.kill();
-    for (const r of answers) {
-      const body = await r.json();
-      assert.equal(r.status, 202, JSON.stringify(body).slice(0, 200));
+    for (const { status, body } of answers) {
+      assert.equal(status, 202, JSON.stringify(body).slice(0, 200));
       assert.equal(body.messages.length, 500);
       assert.ok(body.messages.every((m: MessageJson) => m.id && !("error" in m)), "every one stored");
     }
