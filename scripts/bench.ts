@@ -12,19 +12,9 @@
  * clock, millisecond resolution). Results are also written to
  * bench/results/discovery.{json,md}.
  *
- * Messaging, two daemons on loopback:
- * - acked throughput: 4N messages posted to the sender's API in batches of
- *   500, and N one per request (64 at a time), each from the first post
- *   until the receiver has stored them all, beside a raw
- *   Deno UDP baseline (scripts/udp_baseline.ts: the same reused-buffer loop,
- *   the same datagram size) measured in the same run;
- * - latency: one message at a time, the daemon's own round-trip time from
- *   first transmission to the ack (which the receiver sends after its
- *   SQLite commit), p50 and p99.
- * - end-to-end encryption: acked messages/s (batches) between two daemons
- *   of this checkout (encrypted) and two of the last commit without it
- *   (`--plain-rev`, a git worktree), alternating rounds (`--e2e-rounds`),
- *   medians compared (scripts/bench_messaging_e2e.ts);
+ * Messaging, two daemons on loopback (scripts/bench_messaging.ts): acked
+ * messages/s in batches of 500 beside the storage floor's ceiling of the same
+ * run, one per request, raw UDP, latency p50/p99, encrypted beside unencrypted.
  * Messaging under loss, on the namespace LAN: 1,000 messages at 10 % and
  * 30 % loss on the bridge; time until all are acknowledged, and whether the
  * receiver has every one exactly once and in order.
@@ -48,7 +38,7 @@
  * Results are written to bench/results/*.json and *.md.
  *
  * Options: --only discovery,messaging,loss,security,scale,history  --sizes 2,4,8  --runs 5
- *          --crash-runs 3  --messages 5000  --latency-samples 500  --plain-rev 9af468c  --e2e-rounds 3
+ *          --crash-runs 3  --messages 5000  --latency-samples 500  --plain-rev 9af468c  --e2e-rounds 3  --messaging-runs 2
  *          --history-sizes 10000,100000,1000000  --history-parts sizes,fill,outbox
  *          --minutes 30  --warmup-minutes 5  --daemon-repo DIR (soak: daemons from another checkout)
  *          --fill-seconds 60  --fill-rate 7000  --fill-batch 100  --outbox 100000  --settle-seconds 60
@@ -73,7 +63,8 @@ import { benchHistory } from "./bench_history.ts";
 import { benchSoak } from "./bench_soak.ts";
 import { benchFiles } from "./bench_files.ts";
 import { benchWeb } from "./bench_web.ts";
-import { e2eVersusPlain, PLAIN_REV } from "./bench_messaging_e2e.ts";
+import { PLAIN_REV } from "./bench_messaging_e2e.ts";
+import { benchMessaging, throughput } from "./bench_messaging.ts";
 
 function arg(name: string, fallback: string): string {
   const i = Deno.args.indexOf(`--${name}`);
@@ -224,194 +215,6 @@ async function spawnReady(
   let buf = "";
   while (!buf.includes("ready")) buf += (await reader.read()).value ?? "";
   return { child, reader };
-}
-
-/** Raw UDP: datagrams/s a reused-buffer Deno loop receives from another Deno process. */
-async function rawUdp(count: number, size: number): Promise<number> {
-  const port = freeUdpPort();
-  const script = new URL("./udp_baseline.ts", import.meta.url).pathname;
-  const { child: recv, reader } = await spawnReady("./udp_baseline.ts", ["--allow-net"], [
-    "recv",
-    String(port),
-    String(count),
-  ]);
-  await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", script, "send", String(port), String(count), String(size)],
-  }).output();
-  let buf = "";
-  while (true) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buf += value;
-  }
-  await recv.status;
-  return JSON.parse(buf.trim().split("\n").at(-1)!).perSecond;
-}
-
-/** The storage floor (scripts/store_floor.ts) for `count` messages, in a process of its own. */
-async function storeFloor(count: number): Promise<
-  { senderUsPerMessage: number; receiverUsPerMessage: number; perSecond: number }
-> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-read",
-      "--allow-write",
-      new URL("./store_floor.ts", import.meta.url).pathname,
-      String(count),
-    ],
-    stderr: "inherit",
-  }).output();
-  if (!out.success) throw new Error("store_floor.ts failed");
-  return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
-}
-
-async function benchMessaging(): Promise<void> {
-  console.log(`messaging — two daemons on loopback`);
-  const port = freeUdpPort();
-  const text = "lunch at noon? ".repeat(6).trim(); // 89 bytes of text
-  try {
-    const a = await startLoopbackDaemon(port, "bench-a", { intervalMs: 2000 }).started();
-    const b = await startLoopbackDaemon(port, "bench-b", { intervalMs: 2000 }).started();
-    await a.joined(b.id, 5000);
-    const post = (wait: boolean) =>
-      fetch(`${a.httpUrl}/messages${wait ? "?wait=5" : ""}`, {
-        method: "POST",
-        body: JSON.stringify({ to: b.id, text }),
-      }).then((r) => r.json());
-    // Latency, one at a time.
-    const rtts: number[] = [];
-    for (let i = 0; i < LATENCY_SAMPLES; i++) rtts.push((await post(true)).rttMs);
-    // Throughput, two ways into the daemon: one message per request (64
-    // requests at a time), and batches of 1,000 per request (`send --lines`).
-    const single = await throughput(a, b, MESSAGES, text);
-    const perSecond = await throughput(a, b, MESSAGES * 4, text, BATCH);
-    // The datagram a message of this text makes, for the raw baseline.
-    const size = 6 + 2 + 220 + new TextEncoder().encode(text).length;
-    const raw = await rawUdp(Math.max(50_000, MESSAGES * 10), size);
-    const floor = await storeFloor(MESSAGES * 4);
-    // Every message above went end-to-end encrypted; the same figure beside daemons without it.
-    const e2e = await e2eVersusPlain({
-      rev: arg("plain-rev", PLAIN_REV),
-      rounds: Number(arg("e2e-rounds", "3")),
-      messages: MESSAGES * 4,
-      throughput: (x, y) => throughput(x, y, MESSAGES * 4, text, BATCH),
-    });
-    const result = {
-      e2e,
-      messages: MESSAGES * 4,
-      acked: { perSecond, oneMessagePerRequest: { perSecond: single, messages: MESSAGES } },
-      rawUdp: { perSecond: raw, datagramBytes: size },
-      ratio: Math.round((perSecond / raw) * 1000) / 1000,
-      storeFloor: { ...floor, ratio: Math.round((floor.perSecond / raw) * 1000) / 1000 },
-      latencyMs: {
-        p50: percentileOf(rtts, 50),
-        p99: percentileOf(rtts, 99),
-        max: Math.max(...rtts),
-        samples: rtts.length,
-      },
-    };
-    const md = [
-      `| figure | measured | target |`,
-      `|---|---|---|`,
-      `| acked messages/s, posted in batches of ${BATCH} (API → stored at the receiver, ${
-        MESSAGES * 4
-      } messages) | ${perSecond} | |`,
-      `| acked messages/s, one message per request, 64 requests at a time (${MESSAGES} messages) | ${single} | |`,
-      `| acked messages/s in batches, end-to-end encrypted / unencrypted (${e2e.rev}), medians of ${e2e.rounds} alternating rounds, same run | ${e2e.medians.encrypted} / ${e2e.medians.plain} = ${
-        (e2e.ratio * 100).toFixed(1)
-      } % | ≥ 90 % |`,
-      `| CPU both daemons spend per acked message, end-to-end encrypted / unencrypted (${e2e.rev}), medians | ${e2e.cpuMicrosPerMessage.medians.encrypted} / ${e2e.cpuMicrosPerMessage.medians.plain} µs | |`,
-      `| raw Deno UDP datagrams/s, same size (${size} B), same run | ${raw} | |`,
-      `| ratio | ${(result.ratio * 100).toFixed(1)} % | ≥ 50 % |`,
-      `| storage alone (scripts/store_floor.ts, the daemon's own Store calls, no network): µs per message, sender / receiver | ${floor.senderUsPerMessage} / ${floor.receiverUsPerMessage} µs | |`,
-      `| ceiling that storage alone sets, each side on a core of its own | ${floor.perSecond}/s = ${
-        (result.storeFloor.ratio * 100).toFixed(1)
-      } % of raw | |`,
-      `| latency p50 (first send → ack after the receiver's commit) | ${result.latencyMs.p50.toFixed(2)} ms | ≤ 1 ms |`,
-      `| latency p99 | ${result.latencyMs.p99.toFixed(2)} ms | ≤ 5 ms |`,
-      "",
-      `Measured ${started.toISOString()} on ${machine}, loopback.`,
-      "",
-    ].join("\n");
-    console.log(md);
-    // The session table alone (scripts/bench_e2e.ts, its own process so its memory is its own): 1,000 sessions, a handshake.
-    const table = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--v8-flags=--expose-gc", "--allow-all", new URL("./bench_e2e.ts", import.meta.url).pathname],
-      stdout: "piped",
-    }).output();
-    const tableOut = new TextDecoder().decode(table.stdout);
-    console.log(tableOut);
-    const memory = [...tableOut.matchAll(/memory: (\d+) peers .*? (initiator|responder): ([\d.]+) MiB/g)];
-    const handshake = /handshake: ([\d.]+) ms per new peer/.exec(tableOut);
-    if (memory.length > 0) {
-      summary.push([
-        `memory of ${memory[0]![1]} end-to-end sessions (initiator / responder)`,
-        memory.map((m) => `${m[3]} MiB`).join(" / "),
-        "≤ 4 MiB",
-      ]);
-    }
-    if (handshake) summary.push(["end-to-end handshake per new peer, both sides", `${handshake[1]} ms`, ""]);
-    summary.push(
-      [
-        `acked messages/s end-to-end encrypted vs unencrypted (${e2e.rev}), same run`,
-        `${e2e.medians.encrypted} vs ${e2e.medians.plain}: ${(e2e.ratio * 100).toFixed(1)} %`,
-        "≥ 90 %",
-      ],
-      [
-        `CPU both daemons spend per acked message, end-to-end encrypted vs unencrypted (${e2e.rev})`,
-        `${e2e.cpuMicrosPerMessage.medians.encrypted} vs ${e2e.cpuMicrosPerMessage.medians.plain} µs`,
-        "",
-      ],
-      [
-        "acked messages/s vs raw Deno UDP, same run",
-        `${perSecond} vs ${raw}: ${(result.ratio * 100).toFixed(1)} %`,
-        "≥ 50 %",
-      ],
-      [
-        "ceiling set by storage alone (both sides' SQLite work, no network)",
-        `${floor.perSecond}/s: ${(result.storeFloor.ratio * 100).toFixed(1)} % of raw`,
-        "",
-      ],
-      [
-        "message latency p50 / p99, loopback",
-        `${result.latencyMs.p50.toFixed(2)} / ${result.latencyMs.p99.toFixed(2)} ms`,
-        "≤ 1 / ≤ 5 ms",
-      ],
-    );
-    await writeResult("messaging", { measuredAt: started.toISOString(), machine, ...result }, md);
-  } finally {
-    await killAll();
-  }
-}
-
-const BATCH = 500;
-
-/**
- * Acked messages/s from `a` to `b`, until `b` stored all `count`: one
- * message per request with 64 requests at a time (`batch` 1), or `batch`
- * messages per request (`{"messages": […]}`) with two at a time.
- */
-async function throughput(a: DaemonProcess, b: DaemonProcess, count: number, text: string, batch = 1): Promise<number> {
-  const received0 = (await (await fetch(`${b.httpUrl}/status`)).json()).messaging.messagesReceived;
-  const t0 = performance.now();
-  let next = 0;
-  await Promise.all(Array.from({ length: batch === 1 ? 64 : 2 }, async () => {
-    while (next < count) {
-      const n = Math.min(batch, count - next);
-      next += n;
-      const body = batch === 1
-        ? { to: b.id, text }
-        : { messages: Array.from({ length: n }, () => ({ to: b.id, text })) };
-      const r = await fetch(`${a.httpUrl}/messages`, { method: "POST", body: JSON.stringify(body) });
-      if (r.status !== 202 && r.status !== 200) throw new Error(`POST /messages: ${r.status} ${await r.text()}`);
-      await r.body?.cancel();
-    }
-  }));
-  while ((await (await fetch(`${b.httpUrl}/status`)).json()).messaging.messagesReceived - received0 < count) {
-    await sleep(5);
-  }
-  return Math.round(count / ((performance.now() - t0) / 1000));
 }
 
 /**
@@ -963,7 +766,15 @@ async function benchLoss(): Promise<void> {
 }
 
 if (ONLY.has("discovery")) await benchDiscovery();
-if (ONLY.has("messaging")) await benchMessaging();
+if (ONLY.has("messaging")) {
+  await benchMessaging({ started, machine, summary, writeResult }, {
+    messages: MESSAGES,
+    latencySamples: LATENCY_SAMPLES,
+    plainRev: arg("plain-rev", PLAIN_REV),
+    e2eRounds: Number(arg("e2e-rounds", "3")),
+    runs: Number(arg("messaging-runs", "2")),
+  });
+}
 if (ONLY.has("loss")) await benchLoss();
 if (ONLY.has("security")) await benchSecurity();
 if (ONLY.has("scale")) await benchScale();

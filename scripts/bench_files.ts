@@ -13,6 +13,8 @@
  * - Resume after kill -9 of the sender at 50 %: bytes received twice.
  * - 10,000 files of 4 KiB in one folder: files per second.
  * - Namespace LAN, 5 % loss of all packets: 256 MiB, lanchat beside a raw copy.
+ * - IP Messenger download from the real iptux, 1 GiB on tmpfs, beside a bare GETFILEDATA reader
+ *   (scripts/bench_ipmsg_files.ts; skipped with the reason where iptux cannot run).
  *
  * Writes bench/results/files.{json,md}. `--files-gib N` sets the big file's size (default 1);
  * `--files-quick` runs the big-file rows only (no 10,000 files, no namespace LAN). The files are
@@ -419,6 +421,13 @@ export async function benchFiles(ctx: BenchContext, o: FilesOptions): Promise<vo
         await killAll();
         await lan.destroy();
       }
+    }
+    // IP Messenger download from the real iptux beside a bare GETFILEDATA reader (scripts/bench_ipmsg_files.ts).
+    {
+      const { benchIpmsgFiles } = await import("./bench_ipmsg_files.ts");
+      const ip = await benchIpmsgFiles({ gib: o.gib, rounds: 4 });
+      rows.push(...ip.rows);
+      results.ipmsg = ip.results;
     }
   } finally {
     await killAll();

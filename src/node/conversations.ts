@@ -82,8 +82,10 @@ export class Conversations implements Service {
     items: { to: string; text: string; copy?: GroupCopy; ref?: MessageRef }[],
   ): Promise<(StoredMessage | Error)[]> {
     const now = this.#ctx.io.now();
-    const results: (StoredMessage | Error)[] = [];
-    for (const { to, text, copy, ref } of items) {
+    const results: (StoredMessage | Error)[] = new Array(items.length);
+    // Each carrier that can store a batch in one transaction gets its items at once (in order).
+    const batches = new Map<Carrier, number[]>();
+    items.forEach(({ to, text, copy, ref }, at) => {
       try {
         const carrier = this.#carriers.find((c) => c.carries(to));
         if (!carrier) {
@@ -93,11 +95,18 @@ export class Conversations implements Service {
               : `No protocol carries messages to ${to}`,
           );
         }
-        results.push(carrier.send(to, text, now, copy, ref));
+        if (carrier.sendMany) {
+          const batch = batches.get(carrier) ?? [];
+          batches.set(carrier, batch);
+          batch.push(at);
+        } else results[at] = carrier.send(to, text, now, copy, ref);
       } catch (e) {
         if (!(e instanceof RangeError || e instanceof StoreError)) throw e;
-        results.push(e);
+        results[at] = e;
       }
+    });
+    for (const [carrier, ats] of batches) {
+      carrier.sendMany!(ats.map((at) => items[at]!), now).forEach((r, i) => results[ats[i]!] = r);
     }
     this.#ctx.changed();
     await this.#ctx.durable();

@@ -357,6 +357,9 @@ export class Daemon {
       },
       changed: () => void this.#pump(),
       durable: () => this.#durable(),
+      commitSoon: () => {
+        this.#commitTimer ??= setImmediate(() => this.#commit());
+      },
       openSocket: (spec, service) => this.#openSocket(spec, service),
       closeSocket: (name) => this.#closeSocket(name),
       loopMulticastV6: async (name, group, index) => {
@@ -463,6 +466,8 @@ export class Daemon {
    * gets an error.
    */
   #commit(): void {
+    // What a service kept for this commit is written first (it joins the open transaction, or opens one).
+    for (const s of this.#services) s.beforeCommit?.(this.#io.now());
     if (this.#commitTimer) clearImmediate(this.#commitTimer);
     this.#commitTimer = undefined;
     const waiters = this.#commitWaiters;

@@ -60,6 +60,12 @@ export interface ServiceContext {
   /** Resolves once everything written so far is committed (see Store group commit). */
   durable(): Promise<void>;
   /**
+   * Asks for a group commit at the end of this turn of the event loop though
+   * nothing may be written yet: the service writes what waited in its
+   * {@link Service.beforeCommit}. Absent in a driver without group commit.
+   */
+  commitSoon?(): void;
+  /**
    * Opens a socket while running (one per IPv6 interface, as interfaces
    * come and go): its datagrams come to `service.onDatagram` under
    * `spec.name`, and `Outgoing.socket` may name it. Throws when it cannot be
@@ -104,6 +110,8 @@ export interface Service {
   drainEvents?(): readonly DaemonEvent[];
   /** Every event on the bus, its own included. */
   onEvent?(event: DaemonEvent, now: number): void;
+  /** The group commit is about to happen: write what waited for it (see {@link ServiceContext.commitSoon}). */
+  beforeCommit?(now: number): void;
   /** The open group transaction committed: what was written is durable. */
   onCommitted?(now: number): void;
   /** The group commit failed: what was written since the last one is gone; start over from the store. */

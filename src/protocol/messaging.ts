@@ -23,17 +23,18 @@
  * @module
  */
 import type { Endpoint, Transmit } from "./transmit.ts";
-import { type GroupCopy, Sender, type SenderOptions } from "./messaging_send.ts";
+import { type GroupCopy, type OutgoingItem, Sender, type SenderOptions } from "./messaging_send.ts";
 import { Receiver } from "./messaging_receive.ts";
 import { ReadReceipts } from "./messaging_receipts.ts";
 import type { MessagingContext, MessagingCounters, MessagingEvent } from "./messaging_shared.ts";
-import type { Store, StoredMessage } from "../storage/store.ts";
+import type { Store, StoredMessage, StoreError } from "../storage/store.ts";
 import type { Ack, Msg, MsgRef, Read } from "../wire/mod.ts";
 
 export {
   type GroupCopy,
   OUTBOX_REFILL,
   OUTBOX_WINDOW,
+  type OutgoingItem,
   retransmitTimeout,
   RTO_INITIAL_MS,
   RTO_MAX_MS,
@@ -52,6 +53,13 @@ export interface MessagingOptions extends SenderOptions {
   wall: (now: number) => number;
   /** Whether messages with `peer` go end-to-end encrypted (the lanchat link knows); default: not known. */
   encryptedWith?: (peer: string) => boolean | undefined;
+  /**
+   * In-order messages received wait for {@link Messaging.flush} to be stored
+   * together (one transaction for all that came since the last flush, instead
+   * of one each), and are acknowledged then; default: each is stored as it
+   * completes. The driver flushes before each commit.
+   */
+  deferReleases?: boolean;
 }
 
 /** The messaging state machine. */
@@ -92,7 +100,7 @@ export class Messaging {
     // Each part resumes what a previous run left: the outbox (a window of it
     // per peer; the rest stays on disk), and messages held for order.
     this.#sender = new Sender(this.#ctx, options);
-    this.#receiver = new Receiver(this.#ctx);
+    this.#receiver = new Receiver(this.#ctx, options.deferReleases ?? false);
     this.#receipts = new ReadReceipts(this.#ctx, (peer) => this.#sender.endpointOf(peer));
   }
 
@@ -129,6 +137,16 @@ export class Messaging {
    */
   send(to: string, text: string, now: number, copy?: GroupCopy, ref?: MsgRef): StoredMessage {
     return this.#sender.send(to, text, now, copy, ref);
+  }
+
+  /**
+   * Stores several messages (a posted batch) in one transaction and sends
+   * them: each item's stored message, or the error that kept it from being
+   * stored (a RangeError for that item alone; a StoreError for all of them,
+   * as none was stored then).
+   */
+  sendMany(items: readonly OutgoingItem[], now: number): (StoredMessage | RangeError | StoreError)[] {
+    return this.#sender.sendMany(items, now);
   }
 
   /** The peer is reachable at `endpoint` (joined, restarted, or heard again): send its queue at once. */
@@ -172,6 +190,16 @@ export class Messaging {
       return undefined;
     }
     return this.#receiver.onMsg(packet, from, now);
+  }
+
+  /** Whether received messages wait for {@link flush} (with `deferReleases`). */
+  get deferred(): boolean {
+    return this.#receiver.deferred;
+  }
+
+  /** Stores the received messages that wait (with `deferReleases`) and acknowledges them. */
+  flush(now: number): void {
+    this.#receiver.flush(now);
   }
 
   /** Retransmissions, gap waits and reassembly expiry due at `now`. */

@@ -27,6 +27,15 @@ import { type Ack, encodePacket, type Msg } from "../wire/mod.ts";
  */
 export const GAP_WAIT_MS = 10_000;
 
+/** Messages stored in one go at {@link Receiver.flush}, with the acks that wait for it, per sender. */
+interface Deferred {
+  /** The sender's expected sequence number before the first of them (restored if they cannot be stored). */
+  from: number;
+  next: number;
+  messages: Release[];
+  acks: { to: Endpoint; messageId: string; count: number }[];
+}
+
 interface PeerIn {
   /** Next sequence number to show; undefined before the first message from this peer. */
   expected: number | undefined;
@@ -39,16 +48,50 @@ export class Receiver {
   #ctx: MessagingContext;
   #in = new Map<string, PeerIn>();
   #reassembly: Reassembly;
+  /** Whether in-order messages wait for {@link flush} to be stored together (see {@link MessagingOptions.deferReleases}). */
+  #defer: boolean;
+  #deferred = new Map<string, Deferred>();
+  #deferredIds = new Set<string>();
 
-  constructor(ctx: MessagingContext) {
+  constructor(ctx: MessagingContext, defer = false) {
     this.#ctx = ctx;
+    this.#defer = defer;
     this.#reassembly = new Reassembly(ctx.counters);
     // Resume the messages a previous run held for order.
     for (const h of ctx.store.heldMessages()) this.#peerIn(h.peer).held.set(h.seq, h);
   }
 
+  /** Whether messages wait for {@link flush}. */
+  get deferred(): boolean {
+    return this.#deferred.size > 0;
+  }
+
+  /**
+   * Stores the in-order messages that waited, each sender's in one
+   * transaction, then acknowledges them. When they cannot be stored none of
+   * them is acknowledged, and the sender's retries bring them again.
+   */
+  flush(now: number): void {
+    const ctx = this.#ctx;
+    const all = [...this.#deferred];
+    this.#deferred.clear();
+    this.#deferredIds.clear();
+    for (const [peer, d] of all) {
+      try {
+        this.#release(peer, d.messages, d.next, now);
+      } catch (e) {
+        storeError(ctx, e);
+        this.#peerIn(peer).expected = d.from;
+        continue;
+      }
+      ctx.counters.messagesReceived += d.messages.length;
+      for (const a of d.acks) this.#ack(a.to, peer, a.messageId, a.count, new Uint8Array(Math.ceil(a.count / 8)), true);
+    }
+  }
+
   /** Gap waits and reassembly expiry due at `now`. */
   handleTimeout(now: number): void {
+    this.flush(now);
     for (const [peer, state] of this.#in) {
       if (state.gapDeadline !== undefined && state.gapDeadline <= now) this.#skipGap(peer, state, now);
     }
@@ -112,6 +155,13 @@ export class Receiver {
     const empty = new Uint8Array(Math.ceil(m.count / 8));
     let partial = this.#reassembly.get(m.messageId);
     if (!partial) {
+      const unstored = this.#deferredIds.has(m.messageId) ? this.#deferred.get(m.id) : undefined;
+      if (unstored) {
+        // A retry of one that waits to be stored: acknowledged with it.
+        ctx.counters.duplicates++;
+        unstored.acks.push({ to: from, messageId: m.messageId, count: m.count });
+        return undefined;
+      }
       if (ctx.store.hasMessage(m.messageId)) {
         ctx.counters.duplicates++;
         this.#ack(from, m.id, m.messageId, m.count, empty, true);
@@ -150,6 +200,7 @@ export class Receiver {
       receivedAt: ctx.wall(now),
       ...(partial.ref ? { ref: partial.ref } : {}),
     };
+    if (this.#deferInOrder(held, partial.base, from, m.count)) return undefined;
     try {
       this.#accept(held, partial.base, now);
     } catch (e) {
@@ -162,8 +213,31 @@ export class Receiver {
     return undefined;
   }
 
+  /**
+   * The common case, deferred (when deferring): the next message of a sender
+   * whose order is known, with nothing held for a gap. Anything else stores
+   * what waited first, then goes the whole way ({@link #accept}).
+   */
+  #deferInOrder(m: HeldMessage, base: number, from: Endpoint, count: number): boolean {
+    if (!this.#defer) return false;
+    const s = this.#in.get(m.peer);
+    const expected = s?.expected;
+    if (!s || expected === undefined || m.seq !== expected || base > expected || s.held.size > 0) return false;
+    let d = this.#deferred.get(m.peer);
+    if (!d) this.#deferred.set(m.peer, d = { from: expected, next: expected, messages: [], acks: [] });
+    d.messages.push({ ...m, gapBefore: 0, late: false, wasHeld: false });
+    d.acks.push({ to: from, messageId: m.id, count });
+    d.next = expected + 1;
+    this.#deferredIds.add(m.id);
+    s.expected = expected + 1;
+    s.gapDeadline = undefined;
+    return true;
+  }
+
   /** Stores a complete incoming message: into the inbox if it is next, else held. */
   #accept(m: HeldMessage, base: number, now: number): void {
+    // What waited goes first: the order of the inbox and the sequence numbers stored are the senders'.
+    this.flush(now);
     const s = this.#peerIn(m.peer);
     if (s.expected === undefined) {
       const stored = this.#ctx.store.expectedSeq(m.peer);

@@ -20,7 +20,7 @@ import { Connection } from "./connection.ts";
 import { DeliveryStatus } from "./delivery_status.ts";
 import { Groups } from "./groups.ts";
 import { History, type HistoryQuery } from "./history.ts";
-import { type HeldMessage, Messages, type Release } from "./messages.ts";
+import { type HeldMessage, Messages, type OutgoingRow, type Release } from "./messages.ts";
 import { type KnownPeer, Peers, type Pin } from "./peers.ts";
 import { ReadMarks } from "./read_marks.ts";
 import { SearchIndex, type SearchResult } from "./search.ts";
@@ -31,7 +31,7 @@ import { type TransferRow, Transfers } from "./transfers.ts";
 
 export { DataDirInUseError, StoreError, WAL_CHECKPOINT_PAGES, WAL_FILE_LIMIT } from "./connection.ts";
 export { type HistoryQuery, MAX_PAGE } from "./history.ts";
-export type { HeldMessage, Release } from "./messages.ts";
+export type { HeldMessage, OutgoingRow, Release } from "./messages.ts";
 export type { KnownPeer, Pin } from "./peers.ts";
 export { SCHEMA_VERSION } from "./schema.ts";
 export {
@@ -153,6 +153,9 @@ export class Store {
 
   insertOutgoing(m: Parameters<Messages["insertOutgoing"]>[0]): StoredMessage {
     return this.#messages.insertOutgoing(m);
+  }
+  insertOutgoingMany(ms: readonly OutgoingRow[]): StoredMessage[] {
+    return this.#messages.insertOutgoingMany(ms);
   }
   copies(id: string): StoredMessage[] {
     return this.#messages.copies(id);

@@ -6,7 +6,8 @@
  * than it offered and one that sends fewer. The receiving lanchat is
  * killed with SIGKILL mid-download (the sender holds the stream at a known
  * point, so the kill is always mid-way) and started again on the same data.
- * A `.part` damaged at its end while lanchat was down is one case more.
+ * A `.part` damaged at its end while lanchat was down is one case more, and
+ * a file offered under a name that climbs (`../../escape.bin`) another.
  * What must hold: a file marked done is the file offered (SHA-256 of the
  * original); never done with more or fewer bytes; its transfer says
  * `check: "size"`, and `send-file` to an IP Messenger user says "size
@@ -435,5 +436,39 @@ Deno.test({
     });
     assert.equal(t.state, "done", JSON.stringify(t));
     assert.match(row, /— done, size checked/);
+  },
+});
+
+Deno.test({
+  name:
+    "a file offered under a hostile name (a path that climbs) lands in the downloads folder under a safe name, whole",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const ipmsgPort = freeUdpPort();
+    const data = tempDataDir();
+    const root = Deno.makeTempDirSync({ prefix: "lanchat-dl-root-" });
+    const downloads = `${root}/dl`;
+    const file = randomFile(5 * MiB + 3);
+    const sender = craftedSender(file, "ignore-offset");
+    const args = ["--ipmsg", "--ipmsg-port", String(ipmsgPort), "--downloads", downloads, "--accept-files", "always"];
+    try {
+      const d = await startLoopbackDaemon(freeUdpPort(), "alice", { dataDir: data, extra: args }).started();
+      await sender.enter(ipmsgPort);
+      await d.waitFor((l) => /^IP Messenger peer joined/.test(l.message), 10_000, "tux to join");
+      await sender.offer(ipmsgPort, 777, "../../escape.bin");
+      const t = await reach(d, ["done", "failed"]);
+      assert.equal(t.state, "done", JSON.stringify(t));
+      const names = [...Deno.readDirSync(downloads)].map((e) => e.name);
+      assert.equal(names.length, 1, JSON.stringify(names));
+      assert.ok(!names[0]!.includes("/") && names[0]!.includes("escape.bin"), names[0]);
+      assert.equal(sha(await Deno.readFile(`${downloads}/${names[0]}`)), sha(file));
+      // Nothing climbed out: the folder above the downloads holds only them.
+      assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name), ["dl"]);
+    } finally {
+      sender.close();
+      await killAll();
+      for (const dir of [data, root]) await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
   },
 });

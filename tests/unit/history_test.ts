@@ -355,7 +355,7 @@ Deno.test("the write-ahead log stays bounded under a long stream of commits", as
   }
 });
 
-Deno.test("an outbox of 5,000 for an absent peer is kept on disk, 256 in memory, delivered in order, and forgotten as acked", async () => {
+Deno.test("an outbox of 5,000 for an absent peer is kept on disk, a window of it in memory, delivered in order, and forgotten as acked", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "lanchat-outbox-" });
   let store = await Store.open(dir);
   const self = { id: "a".repeat(32), incarnation: 1 };

@@ -467,3 +467,59 @@ Deno.test("messaging reports a message the peer refuses as failed and stops retr
   a.store.close();
   b.store.close();
 });
+
+Deno.test("a batch is stored in one transaction: all in order, delivered once each, a bad item refused alone", async () => {
+  const a = await side(A, EA);
+  const b = await side(B, EB);
+  const link = new Link(a, b);
+  a.m.peerUp(B, EB, 0);
+  const texts = Array.from({ length: 300 }, (_, i) => `batch ${i}`);
+  const items = [
+    ...texts.slice(0, 100).map((text) => ({ to: B, text })),
+    { to: A, text: "to myself" },
+    { to: B, text: "x".repeat(65_537) },
+    ...texts.slice(100).map((text) => ({ to: B, text })),
+  ];
+  const out = a.m.sendMany(items, 0);
+  assert.equal(out.length, items.length);
+  assert.ok(out[100] instanceof RangeError && /itself/.test(out[100].message));
+  assert.ok(out[101] instanceof RangeError && /limit is 65536 bytes/.test(out[101].message));
+  const stored = out.filter((r) => !(r instanceof Error)) as { seq: number; text: string }[];
+  assert.deepEqual(stored.map((m) => m.text), texts);
+  assert.deepEqual(stored.map((m) => m.seq), texts.map((_, i) => i + 1), "numbered in the order posted");
+  assert.ok(link.run(30_000, () => a.m.pending().length === 0));
+  assert.deepEqual(inbox(b).map((m) => m.text), texts, "delivered once each, in order");
+  a.store.close();
+  b.store.close();
+});
+
+Deno.test("a batch the store refuses stores none of it, sends nothing, and reports the error for each item", async () => {
+  const a = await side(A, EA);
+  a.m.peerUp(B, EB, 0);
+  // As in the daemon: writes join a group transaction, each call in a savepoint of it.
+  a.store.startGroupCommit(() => {});
+  const many = a.store.insertOutgoingMany.bind(a.store);
+  // The disk fills on the 3rd insert of the batch: the first two are rolled back with it.
+  let n = 0;
+  const one = a.store.insertOutgoing.bind(a.store);
+  a.store.insertOutgoingMany = (rows) =>
+    a.store.transaction("store the messages", () =>
+      rows.map((r) => {
+        if (++n === 3) throw new Error("database or disk is full");
+        return one(r);
+      }));
+  const out = a.m.sendMany([1, 2, 3, 4].map((i) => ({ to: B, text: `full ${i}` })), 0);
+  a.store.commit();
+  assert.ok(out.every((r) => r instanceof StoreError && /disk is full/.test(r.message)), String(out));
+  assert.equal(a.store.history().length, 0, "nothing of the batch is stored");
+  assert.equal(a.m.pendingCount(), 0);
+  assert.deepEqual(a.m.drainTransmits(), [], "nothing is sent");
+  // The next batch goes, numbered from 1: the failed one took no sequence numbers.
+  a.store.insertOutgoingMany = many;
+  const again = a.m.sendMany([{ to: B, text: "after" }], 1);
+  a.store.commit();
+  assert.equal((again[0] as { seq: number }).seq, 1);
+  assert.equal(a.m.pendingCount(), 1);
+  assert.deepEqual(a.store.history().map((m) => m.text), ["after"]);
+  a.store.close();
+});

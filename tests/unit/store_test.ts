@@ -98,3 +98,17 @@ Deno.test("known peers never messaged are forgotten when long unseen, or beyond 
     store.close();
   }
 });
+
+Deno.test("a batch takes each peer's next sequence numbers in the order given, after and before single inserts", async () => {
+  const dir = Deno.makeTempDirSync();
+  const store = await Store.open(dir);
+  const C = "c".repeat(32);
+  const row = (id: string, peer: string) => ({ id: id.padStart(32, "0"), peer, text: id, sentAt: 1 });
+  store.insertOutgoing(row("1", PEER));
+  const batch = store.insertOutgoingMany([row("2", PEER), row("3", C), row("4", PEER), row("5", C), row("6", PEER)]);
+  assert.deepEqual(batch.map((m) => [m.text, m.seq]), [["2", 2], ["3", 1], ["4", 3], ["5", 2], ["6", 4]]);
+  assert.equal(store.insertOutgoing(row("7", PEER)).seq, 5);
+  assert.equal(store.insertOutgoing(row("8", C)).seq, 3);
+  store.close();
+  Deno.removeSync(dir, { recursive: true });
+});

@@ -46,12 +46,16 @@ export class RawReader {
 
   /** The next chunk (a copy: the read buffer is reused), or null at the end of the stream. */
   async read(): Promise<Uint8Array | null> {
-    const buf = this.#buf;
+    const n = await this.readInto(this.#buf);
+    return n === null ? null : this.#buf.slice(0, n);
+  }
+
+  /** Reads what has come into `buf` (no copy): how many bytes, or null at the end of the stream. */
+  readInto(buf: Uint8Array): Promise<number | null> {
     const reading = this.#conn.read(buf).catch((e) => {
       throw new StreamError(`the connection broke: ${(e as Error).message}`);
     });
-    const n = await withinStall(reading, this.#stallMs);
-    return n === null ? null : buf.slice(0, n);
+    return withinStall(reading, this.#stallMs);
   }
 }
 

@@ -10,7 +10,7 @@
  */
 import type { DaemonEvent } from "../../api/types.ts";
 import type { Endpoint } from "../../protocol/discovery.ts";
-import { type GroupCopy, Messaging } from "../../protocol/messaging.ts";
+import { type GroupCopy, Messaging, type OutgoingItem } from "../../protocol/messaging.ts";
 import type { SealedInfo } from "../../protocol/sealed.ts";
 import type { MessageRef, Store, StoredMessage } from "../../storage/store.ts";
 import type { MetricsWriter } from "../metrics.ts";
@@ -32,6 +32,12 @@ export interface Carrier {
    * @throws {StoreError} when it cannot be stored: then nothing is sent.
    */
   send(to: string, text: string, now: number, copy?: GroupCopy, ref?: MessageRef): StoredMessage;
+  /**
+   * Stores several messages (a batch) in one transaction and sends them when
+   * it can: each one's stored message or the error (RangeError, StoreError)
+   * that kept it from being stored. Optional: without it, {@link send} each.
+   */
+  sendMany?(items: readonly OutgoingItem[], now: number): (StoredMessage | Error)[];
   /** Messages waiting for delivery. */
   outboxSize(): number;
   /** Tells `peer` its messages up to `messageId` were read, in that message's conversation (`group`'s or the direct one). */
@@ -67,15 +73,22 @@ export class MessagingService implements Service, Carrier {
         wall: o.wall,
         foreignPeer: o.foreign,
         encryptedWith: (peer) => o.lanchat.e2e?.encryptedWith(peer),
+        // What a burst brings is stored in one transaction just before the group commit (beforeCommit).
+        deferReleases: true,
       });
     this.messaging = this.#newMessaging();
     o.lanchat.route(
       ["msg", "ack", "read"],
       (packet, from, now) => {
         if (packet.kind === "ack") this.#routes.acked(packet.id, from);
-        return packet.kind === "msg" || packet.kind === "ack" || packet.kind === "read"
+        const dropped = packet.kind === "msg" || packet.kind === "ack" || packet.kind === "read"
           ? this.messaging.handlePacket(packet, from, now)
           : undefined;
+        if (this.messaging.deferred) {
+          if (this.#ctx?.commitSoon) this.#ctx.commitSoon();
+          else this.messaging.flush(now);
+        }
+        return dropped;
       },
     );
     // Keep messaging's idea of where a peer is current (a changed address).
@@ -96,6 +109,10 @@ export class MessagingService implements Service, Carrier {
 
   send(to: string, text: string, now: number, copy?: GroupCopy, ref?: MessageRef): StoredMessage {
     return this.messaging.send(to, text, now, copy, ref);
+  }
+
+  sendMany(items: readonly OutgoingItem[], now: number): (StoredMessage | Error)[] {
+    return this.messaging.sendMany(items, now);
   }
 
   outboxSize(): number {
@@ -120,6 +137,10 @@ export class MessagingService implements Service, Carrier {
 
   handleTimeout(now: number): void {
     this.messaging.handleTimeout(now);
+  }
+
+  beforeCommit(now: number): void {
+    this.messaging.flush(now);
   }
 
   pollTimeout(): number | undefined {
