@@ -347,13 +347,13 @@ export async function benchFiles(ctx: BenchContext, o: FilesOptions): Promise<vo
 /**
  * The 10,000 × 4 KiB row: a folder of 10,000 files offered from one daemon to another on loopback, timed from the
  * offer's acceptance to the last file verified, the offer's making apart. `daemon` runs the daemons under a prefix
- * (a profiler). Alone: `deno task bench --only files-small`.
+ * (a profiler), or another checkout's (a "before"). Alone: `deno task bench --only files-small`.
  */
 export async function smallFiles(
   work: string,
   rows: [string, string, string][],
   results: Record<string, unknown>,
-  daemon: { prefix?: string[] } = {},
+  daemon: { prefix?: string[]; repo?: string } = {},
 ): Promise<void> {
   const count = 10_000;
   await Deno.mkdir(`${work}/many`);
@@ -364,33 +364,47 @@ export async function smallFiles(
     await Deno.writeFile(`${work}/many/f${i}.bin`, four);
   }
   const port = freeUdpPort();
-  const a = await startLoopbackDaemon(port, "a", { prefix: daemon.prefix }).started();
+  const a = await startLoopbackDaemon(port, "a", { prefix: daemon.prefix, repo: daemon.repo }).started(60_000);
   const b = await startLoopbackDaemon(port, "b", {
     prefix: daemon.prefix,
+    repo: daemon.repo,
     extra: ["--downloads", `${work}/dl`, "--accept-files", "always"],
   }).started();
   await a.joined(b.id, 5000);
-  const r = await transfer(a, b, [`${work}/many`]);
+  // CPU each daemon spent per file while the files went (from the offer made to the last verified): what the
+  // figure would be on cores of their own, which this shared VM's load does not move.
+  let cpu0: number[] | undefined;
+  const r = await transfer(a, b, [`${work}/many`], () => Promise.resolve(void (cpu0 ??= [cpuOf(a), cpuOf(b)])));
+  const cpu = [cpuOf(a) - (cpu0?.[0] ?? 0), cpuOf(b) - (cpu0?.[1] ?? 0)].map((s) => s / count * 1e6);
   const got = [...Deno.readDirSync(`${work}/dl/many`)].length;
   const filesPerS = count / r.seconds;
   console.log(
     `10,000 × 4 KiB: offer ${r.offerSeconds.toFixed(1)} s, transfer ${r.seconds.toFixed(1)} s ` +
-      `(${Math.round(filesPerS)} files/s beside the target of 3,000), ${got} files`,
+      `(${Math.round(filesPerS)} files/s beside the target of 3,000), ${got} files; CPU per file, sender / ` +
+      `receiver: ${cpu.map((c) => c.toFixed(0)).join(" / ")} µs`,
   );
   (results.small as unknown[] | undefined ?? (results.small = []) as unknown[]).push({
     offerSeconds: r.offerSeconds,
     seconds: r.seconds,
     filesPerS,
     files: got,
+    cpuMicrosPerFile: { sender: cpu[0], receiver: cpu[1] },
   });
   rows.push([
-    "10,000 files of 4 KiB in one folder: files/s (accept to all verified); offering them",
-    `${Math.round(filesPerS)} files/s (${r.seconds.toFixed(1)} s); offer ${r.offerSeconds.toFixed(1)} s`,
+    "10,000 files of 4 KiB in one folder: files/s (accept to all verified); offering them; CPU per file, sender / receiver",
+    `${Math.round(filesPerS)} files/s (${r.seconds.toFixed(1)} s); offer ${r.offerSeconds.toFixed(1)} s; ` +
+    `${cpu.map((c) => c.toFixed(0)).join(" / ")} µs`,
     "≥ 3,000 files/s",
   ]);
   await killAll();
   await Deno.remove(`${work}/dl`, { recursive: true });
   await Deno.remove(`${work}/many`, { recursive: true });
+}
+
+/** CPU seconds (user + system) a daemon has used, from /proc. */
+function cpuOf(d: DaemonProcess): number {
+  const f = Deno.readTextFileSync(`/proc/${d.child.pid}/stat`).split(") ")[1]!.split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 /** `deno task bench --only files-small`: the 10,000 × 4 KiB row alone, run twice (this VM is noisy). */

@@ -187,8 +187,8 @@ export class Fetches {
                 this.#oneFails(e, t, idx, f, rows);
               }
             }
+            await fc.sendFrames(out.splice(0));
           }
-          if (out.length > 0) await fc.sendFrames(out.splice(0));
           const p = sent.shift();
           if (!p) continue;
           // Before a file that takes a while, the rows of those done are stored: a restart shows what is on disk.
@@ -395,16 +395,24 @@ export class Fetches {
     const folder = final.slice(0, final.lastIndexOf("/"));
     // A small file is written with calls that do not wait on Deno's I/O threads (each wait cost more than the call).
     const small = f.size <= SMALL_FILE;
+    let opened = false;
     const out = await onDisk(async () => {
       if (!this.#folders.has(folder)) {
         await Deno.mkdir(folder, { recursive: true, mode: PRIVATE_DIR });
         this.#folders.add(folder);
       }
       const how = { read: true, write: true, create: true, mode: PRIVATE_FILE };
-      return small ? Deno.openSync(part, how) : await Deno.open(part, how);
-    });
+      if (!small) return { f: await Deno.open(part, how), fresh: false };
+      try {
+        // Made new (nothing to resume, no stat to ask), else opened as it is.
+        return { f: Deno.openSync(part, { ...how, createNew: true }), fresh: true };
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+        return { f: Deno.openSync(part, how), fresh: false };
+      }
+    }).then(({ f, fresh }) => (opened = fresh, f));
     try {
-      let offset = small ? out.statSync().size : (await out.stat()).size;
+      let offset = opened ? 0 : small ? out.statSync().size : (await out.stat()).size;
       if (offset > f.size) {
         await out.truncate(0);
         offset = 0;
@@ -487,7 +495,8 @@ export class Fetches {
         got += frame.payload.length;
         continue;
       }
-      if (got % (64 * 1024 * 1024) < frame.payload.length && this.#s.room(t.dir!, f.size - got)) {
+      // Room is checked every 64 MiB of the transfer (not per file: a statfs per small file cost more than its write).
+      if (t.transferred % (64 * 1024 * 1024) < frame.payload.length && this.#s.room(t.dir!, f.size - got)) {
         throw new FileError(this.#s.room(t.dir!, f.size - got)!);
       }
       if (first && got < first.length) first.set(frame.payload.subarray(0, first.length - got), got);
