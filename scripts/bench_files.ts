@@ -331,17 +331,7 @@ export async function benchFiles(ctx: BenchContext, o: FilesOptions): Promise<vo
     await killAll();
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }
-  const md = [
-    "| figure | measured | target |",
-    "|---|---|---|",
-    ...rows.map(([f, m, t]) => `| ${f} | ${m} | ${t} |`),
-    "",
-    `Measured ${ctx.started.toISOString()} on ${ctx.machine}. Reproduce: \`deno task bench --only files\` (as root).`,
-    "",
-  ].join("\n");
-  console.log("\n" + md);
-  await ctx.writeResult("files", { measuredAt: ctx.started.toISOString(), machine: ctx.machine, results }, md);
-  ctx.summary.push(...rows);
+  await writeRows(ctx, "files", rows, results, "`deno task bench --only files` (as root)");
 }
 
 /**
@@ -418,15 +408,26 @@ export async function benchSmallFiles(ctx: BenchContext): Promise<void> {
     await killAll();
     await Deno.remove(work, { recursive: true }).catch(() => {});
   }
+  await writeRows(ctx, "files-small", rows, results, "`deno task bench --only files-small`");
+}
+
+/** Prints a section's rows as markdown, writes them and its results under bench/results/, adds them to the summary. */
+async function writeRows(
+  ctx: BenchContext,
+  name: string,
+  rows: [string, string, string][],
+  results: Record<string, unknown>,
+  reproduce: string,
+): Promise<void> {
   const md = [
     "| figure | measured | target |",
     "|---|---|---|",
     ...rows.map(([f, m, t]) => `| ${f} | ${m} | ${t} |`),
     "",
-    `Measured ${ctx.started.toISOString()} on ${ctx.machine}. Reproduce: \`deno task bench --only files-small\`.`,
+    `Measured ${ctx.started.toISOString()} on ${ctx.machine}. Reproduce: ${reproduce}.`,
     "",
   ].join("\n");
   console.log("\n" + md);
-  await ctx.writeResult("files-small", { measuredAt: ctx.started.toISOString(), machine: ctx.machine, results }, md);
+  await ctx.writeResult(name, { measuredAt: ctx.started.toISOString(), machine: ctx.machine, results }, md);
   ctx.summary.push(...rows);
 }

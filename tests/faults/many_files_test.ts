@@ -9,34 +9,11 @@
  */
 import assert from "node:assert/strict";
 import type { TransferJson } from "../../src/api/types.ts";
-import { type DaemonProcess, freeUdpPort, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
-import { api, cleanUp, fastDir, made, sha256File } from "../support/transfer_files.ts";
+import { freeUdpPort, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
+import { api, cleanUp, fastDir, hashes, made, waitState } from "../support/transfer_files.ts";
 
 /** main before requests were pipelined: a previous version, which answers and asks one file at a time. */
 const PREVIOUS = "c189423";
-
-async function waitState(d: DaemonProcess, id: string, state: string, ms: number): Promise<TransferJson> {
-  let t: TransferJson | undefined;
-  await until(`transfer ${id} to be ${state}`, async () => {
-    t = await api<TransferJson>(d, `/transfers/${id}`).catch(() => undefined);
-    return t?.state === state || (t?.state === "failed" && state !== "failed");
-  }, ms).catch((e) => {
-    throw new Error(`${e.message}; it is ${JSON.stringify(t)}; its log:\n${d.rawStderr.slice(-12).join("\n")}`);
-  });
-  assert.equal(t!.state, state, JSON.stringify(t));
-  return t!;
-}
-
-/** Every file under `dir` with its SHA-256, by relative path. */
-async function hashes(dir: string, rel = ""): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const e of Deno.readDirSync(rel ? `${dir}/${rel}` : dir)) {
-    const p = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory) Object.assign(out, await hashes(dir, p));
-    else out[p] = await sha256File(`${dir}/${p}`);
-  }
-  return out;
-}
 
 /** Files in place under `dir` (recursively), by count: a `.part` (a file under way) is not one, but f1.bin.part is. */
 function count(dir: string): number {

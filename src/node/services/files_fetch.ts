@@ -43,7 +43,15 @@ import {
 import type { FilesState } from "./files_state.ts";
 import { headOf, noteImage } from "./files_images.ts";
 import { HEAD_BYTES } from "../../protocol/media_type.ts";
-import { existsSync, type Pending, pipelineOf, RowBatch, SMALL_FILE, writeSmall } from "./files_pipeline.ts";
+import {
+  existsSync,
+  type Pending,
+  PIPELINE_BYTES,
+  pipelineOf,
+  RowBatch,
+  SMALL_FILE,
+  writeSmall,
+} from "./files_pipeline.ts";
 import { folderProblem, makeFolder } from "./files_folder.ts";
 
 /** Most transfers fetching at once; the others wait their turn. */
@@ -172,7 +180,10 @@ export class Fetches {
           // The window is filled again once half of it has come: its requests (and the files verified
           // meanwhile, which the sender counts) go out in one write.
           if (sent.length <= window / 2 && next < todo.length) {
-            while (sent.length < window && next < todo.length) {
+            // Bytes asked for and still to come: large files are asked for one or two at a time (no .part opened
+            // long before its bytes come), small ones by the window.
+            let asked = sent.reduce((n, q) => n + q.f.size - q.offset, 0);
+            while (sent.length < window && next < todo.length && (sent.length === 0 || asked < PIPELINE_BYTES)) {
               const idx = todo[next++]!;
               const f = files[idx]!;
               try {
@@ -182,6 +193,7 @@ export class Fetches {
                   continue;
                 }
                 sent.push(p);
+                asked += f.size - p.offset;
                 out.push({ type: FrameType.get, payload: controlPayload({ file: idx, offset: p.offset }) });
               } catch (e) {
                 this.#oneFails(e, t, idx, f, rows);

@@ -86,5 +86,8 @@ export function pipelineOf(welcome: Record<string, unknown>): number {
   return typeof n === "number" && Number.isSafeInteger(n) && n > 1 ? Math.min(n, PIPELINE_MAX) : 1;
 }
 
+/** Bytes asked for and not yet come, at most, before another request is sent (one is always in flight). */
+export const PIPELINE_BYTES = 8 * 1024 * 1024;
+
 /** The most requests in flight on one connection, whatever a sender says it takes. */
 export const PIPELINE_MAX = 64;
