@@ -142,3 +142,41 @@ Deno.test("many small files with a previous version (no pipelining) either way: 
     await cleanUp();
   }
 });
+
+Deno.test("a file changed and one deleted at the sender between the offer and its fetch fail alone, saying so; the others arrive", async () => {
+  const port = freeUdpPort();
+  const src = await fastDir("lanchat-src-");
+  const downloads = await fastDir("lanchat-dl-");
+  try {
+    await Deno.mkdir(`${src}/many`);
+    for (let i = 0; i < 40; i++) await Deno.writeTextFile(`${src}/many/f${i}.bin`, `file ${i}\n`.repeat(400));
+    const a = await startLoopbackDaemon(port, "alice").started();
+    const b = await startLoopbackDaemon(port, "bob", { extra: ["--downloads", downloads, "--accept-files", "ask"] })
+      .started();
+    await a.joined(b.id, 5000);
+    const id = (await api<TransferJson>(a, "/files", { to: "bob", paths: [`${src}/many`] })).id;
+    await waitState(b, id, "offered", 10_000);
+    await Deno.writeTextFile(`${src}/many/f3.bin`, "grown\n", { append: true });
+    await Deno.remove(`${src}/many/f7.bin`);
+    await api(b, `/transfers/${id}/accept`, {});
+    const failed = await waitState(b, id, "failed", 60_000);
+    assert.match(
+      failed.error ?? "",
+      /^2 files of 40 did not come, changed at the sender since it was offered \(the others arrived\): /,
+    );
+    assert.match(failed.error ?? "", /many\/f3\.bin changed since it was offered/);
+    assert.match(failed.error ?? "", /many\/f7\.bin cannot be read any more/);
+    // The other 38 arrived, each whole; the two did not, not even as a .part.
+    const want = await hashes(`${src}/many`);
+    delete want["f3.bin"];
+    const got = await hashes(`${downloads}/many`);
+    assert.deepEqual(got, want);
+    // The sender hears the outcome, with the reason.
+    await until("the sender's transfer ends", async () => {
+      const t = await api<TransferJson>(a, `/transfers/${id}`);
+      return t.state !== "active" && /f3\.bin/.test(t.error ?? "");
+    }, 20_000);
+  } finally {
+    await cleanUp();
+  }
+});

@@ -21,11 +21,11 @@
 import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
 import type { TransferJson } from "../../api/types.ts";
-import { controlPayload, FrameType } from "../../wire/file_frames.ts";
+import { controlPayload, FrameType, parseControl } from "../../wire/file_frames.ts";
 import { collisionKey, safePaths } from "../../protocol/file_names.ts";
 import { finished, manifestMismatch, parseManifest } from "../../protocol/files.ts";
 import { notAutoAccepted, sniffImage } from "../../protocol/media_type.ts";
-import { FrameConn, RemoteError, StreamError } from "./file_stream.ts";
+import { controlOf, FrameConn, RemoteError, StreamError } from "./file_stream.ts";
 import { connectHandshake, fetchKey } from "./files_handshake.ts";
 import {
   FileError,
@@ -45,11 +45,13 @@ import { headOf, noteImage } from "./files_images.ts";
 import { HEAD_BYTES } from "../../protocol/media_type.ts";
 import {
   existsSync,
+  partlyGone,
   type Pending,
   PIPELINE_BYTES,
   pipelineOf,
   RowBatch,
   SMALL_FILE,
+  SourceGone,
   writeSmall,
 } from "./files_pipeline.ts";
 import { folderProblem, makeFolder } from "./files_folder.ts";
@@ -194,7 +196,7 @@ export class Fetches {
                 }
                 sent.push(p);
                 asked += f.size - p.offset;
-                out.push({ type: FrameType.get, payload: controlPayload({ file: idx, offset: p.offset }) });
+                out.push({ type: FrameType.get, payload: controlPayload({ file: idx, offset: p.offset, each: 1 }) });
               } catch (e) {
                 this.#oneFails(e, t, idx, f, rows);
               }
@@ -229,16 +231,15 @@ export class Fetches {
           rows.flush();
         } catch (e) {
           // Not lost: a file in place is found again, whole, on the next try (#alreadyHere).
-          this.#s.log.error("Cannot save the files of transfer {id}: {error}", {
-            id: t.id,
-            error: (e as Error).message,
-          });
+          this.#s.log.error("Cannot save the files of transfer {id}: {error}", { id: t.id, error: String(e) });
         }
       }
       fc.close();
       const failed = files.filter((f) => f.failed).map((f) => f.failed!);
       if (failed.length > 0) {
-        const error = partlyWritten(failed, t.count);
+        const error = files.some((f) => f.failed && !f.gone)
+          ? partlyWritten(failed, t.count)
+          : partlyGone(failed, t.count);
         this.#s.end(t, "failed", error);
         void this.#s.note(t, { kind: "refused", offer: t.id, reason: error });
         return;
@@ -383,6 +384,7 @@ export class Fetches {
   #oneFails(e: unknown, t: Transfer, idx: number, f: TransferFile, rows: RowBatch): void {
     if (!(e instanceof OneFileError)) throw e;
     f.failed = `${f.dest}: ${e.message}`;
+    if (e instanceof SourceGone) f.gone = true;
     void Deno.remove(`${t.dir}/${f.dest}.part`).catch(() => {});
     rows.add(idx, f);
     rows.flush();
@@ -485,7 +487,13 @@ export class Fetches {
     const final = `${t.dir}/${f.dest}`;
     const part = `${final}.part`;
     t.transferred += offset;
-    const head = await fc.control(FrameType.file);
+    const answer = await fc.next();
+    const refused = answer.type === FrameType.error ? parseControl(answer.payload) : undefined;
+    if (refused?.code === "changed" && refused.file === idx) {
+      // Changed or gone at the sender since it was offered: this file alone fails, the others still come.
+      throw new SourceGone(String(refused.error ?? "it changed at the sender since it was offered"));
+    }
+    const head = controlOf(answer, FrameType.file);
     if (head.file !== undefined && head.file !== idx) {
       throw new StreamError(`the sender answered a request for file ${head.file} in place of file ${idx}`);
     }

@@ -12,7 +12,7 @@
  * @module
  */
 import type { createHash } from "node:crypto";
-import type { Transfer, TransferFile } from "./files_model.ts";
+import { OneFileError, type Transfer, type TransferFile } from "./files_model.ts";
 import type { FilesState } from "./files_state.ts";
 
 /** Files up to this size are served and fetched with calls that do not wait on Deno's I/O threads. */
@@ -91,3 +91,16 @@ export const PIPELINE_BYTES = 8 * 1024 * 1024;
 
 /** The most requests in flight on one connection, whatever a sender says it takes. */
 export const PIPELINE_MAX = 64;
+
+/** A file changed or gone at the sender since it was offered: it fails alone (the sender said so, naming it). */
+export class SourceGone extends OneFileError {
+  override name = "SourceGone";
+}
+
+/** Why an offer failed when some of its files changed at the sender before they came (the others arrived). */
+export function partlyGone(failed: string[], count: number): string {
+  const head = failed.length === 1 ? "1 file" : `${failed.length} files`;
+  return `${head} of ${count} did not come, changed at the sender since it was offered (the others arrived): ${
+    failed.slice(0, 3).join("; ")
+  }${failed.length > 3 ? "; …" : ""}`;
+}

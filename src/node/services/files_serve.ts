@@ -252,6 +252,12 @@ export class FileServer {
       const small = file.size <= SMALL_FILE ? readSmall(file, req.offset) : undefined;
       const problem = small === undefined ? await unchanged(file) : typeof small === "string" ? small : undefined;
       if (problem) {
+        if (req.each) {
+          // This file alone: the fetcher said it goes on with the others (and tells the outcome in its note).
+          this.#s.counters.refusedFetches++;
+          await c.sendControl(FrameType.error, { code: "changed", error: problem, file: req.file });
+          continue;
+        }
         this.#s.end(t!, "failed", problem);
         return refuse("changed", problem);
       }
@@ -347,13 +353,16 @@ interface ServedConn extends FrameConn {
   ticket?: Ticket;
 }
 
-/** A `get` frame's file and offset (the control frame read as wire/file_frames.ts reads them all). */
-function parseGet(payload: Uint8Array): { file: number; offset: number } | undefined {
+/**
+ * A `get` frame's file and offset, and whether the fetcher takes a file changed at the source as that file's failure
+ * alone (`each: 1`; a previous version does not, and the offer fails). Read as wire/file_frames.ts reads them all.
+ */
+function parseGet(payload: Uint8Array): { file: number; offset: number; each: boolean } | undefined {
   const v = parseControl(payload);
   if (!v || !Number.isSafeInteger(v.file) || !Number.isSafeInteger(v.offset) || (v.offset as number) < 0) {
     return undefined;
   }
-  return { file: v.file as number, offset: v.offset as number };
+  return { file: v.file as number, offset: v.offset as number, each: v.each === 1 };
 }
 
 /** A `verified` frame's file. */
