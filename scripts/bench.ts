@@ -61,7 +61,7 @@ import { percentileOf, runScale } from "../src/sim/scale_sim.ts";
 import { helloFor } from "../tests/support/hostile.ts";
 import { benchHistory } from "./bench_history.ts";
 import { benchSoak } from "./bench_soak.ts";
-import { benchFiles } from "./bench_files.ts";
+import { benchFiles, benchSmallFiles } from "./bench_files.ts";
 import { benchWeb } from "./bench_web.ts";
 import { PLAIN_REV } from "./bench_messaging_e2e.ts";
 import { benchMessaging, throughput } from "./bench_messaging.ts";
@@ -806,6 +806,8 @@ if (ONLY.has("files")) {
     quick: Deno.args.includes("--files-quick"),
   });
 }
+
+if (ONLY.has("files-small")) await benchSmallFiles({ started, machine, summary, writeResult });
 
 if (ONLY.has("web")) {
   await benchWeb({ started, machine, summary, writeResult }, {

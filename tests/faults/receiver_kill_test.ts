@@ -17,33 +17,10 @@
 import assert from "node:assert/strict";
 import type { TransferJson } from "../../src/api/types.ts";
 import { type DaemonProcess, freeUdpPort, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
-import { api, cleanUp, fastDir, made, sha256File, sparseFile } from "../support/transfer_files.ts";
-
-async function waitState(d: DaemonProcess, id: string, state: string, ms: number): Promise<TransferJson> {
-  let t: TransferJson | undefined;
-  await until(`transfer ${id} to be ${state}`, async () => {
-    t = await api<TransferJson>(d, `/transfers/${id}`).catch(() => undefined);
-    return t?.state === state || (t?.state === "failed" && state !== "failed");
-  }, ms).catch((e) => {
-    throw new Error(`${e.message}; it is ${JSON.stringify(t)}; its log:\n${d.rawStderr.slice(-12).join("\n")}`);
-  });
-  assert.equal(t!.state, state, JSON.stringify(t));
-  return t!;
-}
+import { api, cleanUp, fastDir, hashes, made, sparseFile, waitState } from "../support/transfer_files.ts";
 
 async function size(path: string): Promise<number> {
   return (await Deno.stat(path).catch(() => undefined))?.size ?? -1;
-}
-
-/** Every file under `dir` with its SHA-256, by relative path. */
-async function hashes(dir: string, rel = ""): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const e of Deno.readDirSync(`${dir}/${rel}`)) {
-    const p = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory) Object.assign(out, await hashes(dir, p));
-    else out[p] = await sha256File(`${dir}/${p}`);
-  }
-  return out;
 }
 
 Deno.test("the receiver killed (kill -9) at each phase of a transfer, or its .part damaged, ends with the right bytes (SHA-256)", async () => {

@@ -5,7 +5,9 @@
  * ends (a 4 GiB download must not stay behind).
  */
 import { createHash } from "node:crypto";
-import { type DaemonProcess, killAll } from "./daemon_process.ts";
+import assert from "node:assert/strict";
+import type { TransferJson } from "../../src/api/types.ts";
+import { type DaemonProcess, killAll, until } from "./daemon_process.ts";
 import { mountTmpfs, removeTmpfs, tmpfsUnavailable } from "./tmpfs.ts";
 
 export function sha(bytes: Uint8Array): string {
@@ -69,4 +71,28 @@ export async function api<T>(d: DaemonProcess, path: string, body?: unknown): Pr
     body === undefined ? {} : { method: "POST", body: JSON.stringify(body) },
   );
   return await res.json() as T;
+}
+
+/** Waits for transfer `id` at `d` to be `state` (failing at once if it failed instead); its JSON then. */
+export async function waitState(d: DaemonProcess, id: string, state: string, ms: number): Promise<TransferJson> {
+  let t: TransferJson | undefined;
+  await until(`transfer ${id} to be ${state}`, async () => {
+    t = await api<TransferJson>(d, `/transfers/${id}`).catch(() => undefined);
+    return t?.state === state || (t?.state === "failed" && state !== "failed");
+  }, ms).catch((e) => {
+    throw new Error(`${e.message}; it is ${JSON.stringify(t)}; its log:\n${d.rawStderr.slice(-12).join("\n")}`);
+  });
+  assert.equal(t!.state, state, JSON.stringify(t));
+  return t!;
+}
+
+/** Every file under `dir` with its SHA-256, by relative path. */
+export async function hashes(dir: string, rel = ""): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const e of Deno.readDirSync(rel ? `${dir}/${rel}` : dir)) {
+    const p = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory) Object.assign(out, await hashes(dir, p));
+    else out[p] = await sha256File(`${dir}/${p}`);
+  }
+  return out;
 }

@@ -122,6 +122,24 @@ export class FrameConn {
   }
   #out = new Uint8Array(0);
 
+  /**
+   * Sends several frames in one write, each sealed in turn (a small file's
+   * head, data and end; a batch of requests): one write rather than one each.
+   */
+  async sendFrames(frames: { type: number; payload: Uint8Array }[]): Promise<void> {
+    const parts = frames.map(({ type, payload }) => {
+      const body = frameBody(type, payload);
+      return frameBytes(this.cipher ? this.cipher.seal(body) : body);
+    });
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    await this.writeAll(out);
+  }
+
   sendControl(type: number, value: Record<string, unknown>): Promise<void> {
     return this.send(type, controlPayload(value));
   }

@@ -21,15 +21,16 @@
 import { createHash } from "node:crypto";
 import { Buffer } from "node:buffer";
 import type { TransferJson } from "../../api/types.ts";
-import { FrameType } from "../../wire/file_frames.ts";
+import { controlPayload, FrameType, parseControl } from "../../wire/file_frames.ts";
 import { collisionKey, safePaths } from "../../protocol/file_names.ts";
 import { finished, manifestMismatch, parseManifest } from "../../protocol/files.ts";
 import { notAutoAccepted, sniffImage } from "../../protocol/media_type.ts";
-import { FrameConn, RemoteError, StreamError } from "./file_stream.ts";
+import { controlOf, FrameConn, RemoteError, StreamError } from "./file_stream.ts";
 import { connectHandshake, fetchKey } from "./files_handshake.ts";
 import {
   FileError,
   freeName,
+  hashFile,
   onDisk,
   OneFileError,
   partlyWritten,
@@ -41,6 +42,18 @@ import {
 } from "./files_model.ts";
 import type { FilesState } from "./files_state.ts";
 import { headOf, noteImage } from "./files_images.ts";
+import { HEAD_BYTES } from "../../protocol/media_type.ts";
+import {
+  existsSync,
+  partlyGone,
+  type Pending,
+  PIPELINE_BYTES,
+  pipelineOf,
+  RowBatch,
+  SMALL_FILE,
+  SourceGone,
+  writeSmall,
+} from "./files_pipeline.ts";
 import { folderProblem, makeFolder } from "./files_folder.ts";
 
 /** Most transfers fetching at once; the others wait their turn. */
@@ -145,37 +158,88 @@ export class Fetches {
       fc = new FrameConn(conn);
       reached = true;
       if (abort.signal.aborted) return;
-      await connectHandshake(fc, this.#s.d, t.id, peerKey);
+      const welcome = await connectHandshake(fc, this.#s.d, t.id, peerKey);
       this.#s.markEncrypted(t, peerKey !== undefined);
       this.#s.activate(t);
       // The sender still offers it: the back-off and the count of fruitless attempts start over.
       t.retryMs = undefined;
       t.tries = 0;
       fc.readAhead = true;
+      const resuming = this.#s.files(t).length === t.count;
       const files = await this.#manifest(fc, t);
       t.transferred = 0;
       for (const f of files) t.transferred += f.done ? f.size : 0;
-      for (const [idx, f] of files.entries()) {
-        if (f.done || f.failed) continue;
-        const before = t.transferred;
-        try {
-          await this.#fetchFile(fc, t, idx, f);
-        } catch (e) {
-          if (!(e instanceof OneFileError)) throw e;
-          // This file alone fails; the others still come.
-          f.failed = `${f.dest}: ${e.message}`;
-          t.transferred = before;
-          await Deno.remove(`${t.dir}/${f.dest}.part`).catch(() => {});
-          this.#s.d.store.saveTransferFiles(t.id, "in", [{ idx, json: JSON.stringify(f) }]);
-          this.#s.log.warn("Transfer {id}: {error}", { id: t.id, error: f.failed });
-          this.#s.save(t);
+      t.filesDone = files.filter((f) => f.done).length;
+      // A sender whose welcome says it answers requests in order is sent several before their answers
+      // come (a previous version says nothing: one at a time).
+      const window = pipelineOf(welcome);
+      const todo = files.flatMap((f, idx) => f.done || f.failed ? [] : [idx]);
+      const rows = new RowBatch(this.#s, t);
+      const sent: Pending[] = [];
+      const out: { type: number; payload: Uint8Array }[] = [];
+      try {
+        for (let next = 0; next < todo.length || sent.length > 0;) {
+          // The window is filled again once half of it has come: its requests (and the files verified
+          // meanwhile, which the sender counts) go out in one write.
+          if (sent.length <= window / 2 && next < todo.length) {
+            // Bytes asked for and still to come: large files are asked for one or two at a time (no .part opened
+            // long before its bytes come), small ones by the window.
+            let asked = sent.reduce((n, q) => n + q.f.size - q.offset, 0);
+            while (sent.length < window && next < todo.length && (sent.length === 0 || asked < PIPELINE_BYTES)) {
+              const idx = todo[next++]!;
+              const f = files[idx]!;
+              try {
+                const p = await this.#request(t, idx, f, resuming);
+                if (!p) {
+                  rows.add(idx, f);
+                  continue;
+                }
+                sent.push(p);
+                asked += f.size - p.offset;
+                out.push({ type: FrameType.get, payload: controlPayload({ file: idx, offset: p.offset, each: 1 }) });
+              } catch (e) {
+                this.#oneFails(e, t, idx, f, rows);
+              }
+            }
+            await fc.sendFrames(out.splice(0));
+          }
+          const p = sent.shift();
+          if (!p) continue;
+          // Before a file that takes a while, the rows of those done are stored: a restart shows what is on disk.
+          if (!p.small) rows.flush();
+          const before = t.transferred;
+          try {
+            if (await this.#receive(fc, t, p)) {
+              rows.add(p.idx, p.f);
+              out.push({ type: FrameType.verified, payload: controlPayload({ file: p.idx }) });
+            } // Damaged on the way: asked for once more, next.
+            else todo.splice(next, 0, p.idx);
+          } catch (e) {
+            // A file that fails alone takes back what it had counted (a broken stream keeps it: paused, not waiting).
+            if (e instanceof OneFileError) t.transferred = before;
+            this.#oneFails(e, t, p.idx, p.f, rows);
+          } finally {
+            p.out.close();
+          }
+          if (abort.signal.aborted) return;
         }
-        if (abort.signal.aborted) return;
+        // The last files verified, for the sender's count (they are here, whether it hears or not).
+        if (out.length > 0) await fc.sendFrames(out).catch(() => {});
+      } finally {
+        for (const p of sent) p.out.close();
+        try {
+          rows.flush();
+        } catch (e) {
+          // Not lost: a file in place is found again, whole, on the next try (#alreadyHere).
+          this.#s.log.error("Cannot save the files of transfer {id}: {error}", { id: t.id, error: String(e) });
+        }
       }
       fc.close();
       const failed = files.filter((f) => f.failed).map((f) => f.failed!);
       if (failed.length > 0) {
-        const error = partlyWritten(failed, t.count);
+        const error = files.some((f) => f.failed && !f.gone)
+          ? partlyWritten(failed, t.count)
+          : partlyGone(failed, t.count);
         this.#s.end(t, "failed", error);
         void this.#s.note(t, { kind: "refused", offer: t.id, reason: error });
         return;
@@ -316,40 +380,129 @@ export class Fetches {
     return `Refused: ${this.#s.d.peerName(t.peer)} sent files other than`;
   }
 
-  async #fetchFile(fc: FrameConn, t: Transfer, idx: number, f: TransferFile): Promise<void> {
+  /** File `idx` fails alone when `e` says so (it cannot be written); anything else ends this try. */
+  #oneFails(e: unknown, t: Transfer, idx: number, f: TransferFile, rows: RowBatch): void {
+    if (!(e instanceof OneFileError)) throw e;
+    f.failed = `${f.dest}: ${e.message}`;
+    if (e instanceof SourceGone) f.gone = true;
+    void Deno.remove(`${t.dir}/${f.dest}.part`).catch(() => {});
+    rows.add(idx, f);
+    rows.flush();
+    this.#s.log.warn("Transfer {id}: {error}", { id: t.id, error: f.failed });
+    this.#s.save(t);
+  }
+
+  /**
+   * Opens file `idx`'s `.part` (hashing what it has), for the rest to be asked for;
+   * undefined when it needs nothing (a resumed transfer whose file was
+   * renamed into place before the daemon stopped, and is whole).
+   */
+  async #request(
+    t: Transfer,
+    idx: number,
+    f: TransferFile,
+    resuming: boolean,
+  ): Promise<Pending | undefined> {
     const final = `${t.dir}/${f.dest}`;
     const part = `${final}.part`;
-    using out = await onDisk(async () => {
-      await Deno.mkdir(final.slice(0, final.lastIndexOf("/")), { recursive: true, mode: PRIVATE_DIR });
-      return await Deno.open(part, { read: true, write: true, create: true, mode: PRIVATE_FILE });
-    });
-    let offset = (await out.stat()).size;
-    if (offset > f.size) {
-      await out.truncate(0);
-      offset = 0;
-    }
-    const hash = createHash("sha256");
-    if (offset > 0) {
-      // Resume: hash what is already there, then ask for the rest.
-      const buf = new Uint8Array(1024 * 1024);
-      let at = 0;
-      while (at < offset) {
-        const n = await out.read(buf.subarray(0, Math.min(buf.length, offset - at)));
-        if (n === null) break;
-        hash.update(buf.subarray(0, n));
-        at += n;
+    if (resuming && await this.#alreadyHere(t, idx, f, final)) return undefined;
+    const folder = final.slice(0, final.lastIndexOf("/"));
+    // A small file is written with calls that do not wait on Deno's I/O threads (each wait cost more than the call).
+    const small = f.size <= SMALL_FILE;
+    let opened = false;
+    const out = await onDisk(async () => {
+      if (!this.#folders.has(folder)) {
+        await Deno.mkdir(folder, { recursive: true, mode: PRIVATE_DIR });
+        this.#folders.add(folder);
       }
-      this.#s.counters.resumed++;
-      this.#s.log.info("Resuming {file} at {offset} of {size}", { file: f.dest, offset, size: f.size });
+      const how = { read: true, write: true, create: true, mode: PRIVATE_FILE };
+      if (!small) return { f: await Deno.open(part, how), fresh: false };
+      try {
+        // Made new (nothing to resume, no stat to ask), else opened as it is.
+        return { f: Deno.openSync(part, { ...how, createNew: true }), fresh: true };
+      } catch (e) {
+        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+        return { f: Deno.openSync(part, how), fresh: false };
+      }
+    }).then(({ f, fresh }) => (opened = fresh, f));
+    try {
+      let offset = opened ? 0 : small ? out.statSync().size : (await out.stat()).size;
+      if (offset > f.size) {
+        await out.truncate(0);
+        offset = 0;
+      }
+      const hash = createHash("sha256");
+      if (offset > 0) {
+        // Resume: hash what is already there, then ask for the rest.
+        const buf = new Uint8Array(Math.min(offset, 1024 * 1024));
+        let at = 0;
+        while (at < offset) {
+          const n = await out.read(buf.subarray(0, Math.min(buf.length, offset - at)));
+          if (n === null) break;
+          hash.update(buf.subarray(0, n));
+          at += n;
+        }
+        this.#s.counters.resumed++;
+        this.#s.log.info("Resuming {file} at {offset} of {size}", { file: f.dest, offset, size: f.size });
+        await out.seek(offset, Deno.SeekMode.Start);
+      }
+      return { idx, f, out, offset, hash, small };
+    } catch (e) {
+      out.close();
+      throw e;
     }
-    await out.seek(offset, Deno.SeekMode.Start);
+  }
+
+  /** Folders made in this daemon's life (a folder of 10,000 files is made once, not asked for 10,000 times). */
+  #folders = new Set<string>();
+
+  /**
+   * Whether file `idx` of a resumed transfer is in place already, whole: it
+   * was renamed from its `.part` before the daemon stopped, and the row
+   * that says so was not written yet (they are written in batches). By its
+   * final name, size and SHA-256 only: a `.part` beside it may be another
+   * file of the offer (one named `X.part` next to `X`), never a sign.
+   */
+  async #alreadyHere(t: Transfer, idx: number, f: TransferFile, final: string): Promise<boolean> {
+    try {
+      const info = f.size <= SMALL_FILE ? Deno.statSync(final) : await Deno.stat(final);
+      if (!info.isFile || info.size !== f.size || await hashFile(final) !== f.sha256) return false;
+    } catch {
+      return false;
+    }
+    f.done = true;
+    noteImage(t, idx, f.dest!, f.size, await headOf(final));
+    t.filesDone++;
+    t.transferred += f.size;
+    return true;
+  }
+
+  /**
+   * The answer to a request: the file's bytes into its `.part`, checked
+   * (SHA-256) and renamed into place. False when it arrived damaged the first
+   * time (its `.part` emptied: it is to be asked for again).
+   */
+  async #receive(fc: FrameConn, t: Transfer, p: Pending): Promise<boolean> {
+    const { idx, f, out, offset, hash } = p;
+    const final = `${t.dir}/${f.dest}`;
+    const part = `${final}.part`;
     t.transferred += offset;
-    await fc.sendControl(FrameType.get, { file: idx, offset });
-    const head = await fc.control(FrameType.file);
+    const answer = await fc.next();
+    const refused = answer.type === FrameType.error ? parseControl(answer.payload) : undefined;
+    if (refused?.code === "changed" && refused.file === idx) {
+      // Changed or gone at the sender since it was offered: this file alone fails, the others still come.
+      throw new SourceGone(String(refused.error ?? "it changed at the sender since it was offered"));
+    }
+    const head = controlOf(answer, FrameType.file);
+    if (head.file !== undefined && head.file !== idx) {
+      throw new StreamError(`the sender answered a request for file ${head.file} in place of file ${idx}`);
+    }
     if (Number(head.size) !== f.size || Number(head.offset) !== offset) {
       throw new RemoteError("the file is not the one offered", "changed");
     }
     let got = offset;
+    // The first bytes, kept as they come (what the file is, by them) for a file fetched from its start.
+    const first = offset === 0 ? new Uint8Array(Math.min(f.size, HEAD_BYTES)) : undefined;
     // A write that fails fails this file alone: the rest of its frames are read (and dropped), so the
     // connection stays in step for the next file.
     let unwritable: Error | undefined;
@@ -362,11 +515,13 @@ export class Fetches {
         got += frame.payload.length;
         continue;
       }
-      if (got % (64 * 1024 * 1024) < frame.payload.length && this.#s.room(t.dir!, f.size - got)) {
+      // Room is checked every 64 MiB of the transfer (not per file: a statfs per small file cost more than its write).
+      if (t.transferred % (64 * 1024 * 1024) < frame.payload.length && this.#s.room(t.dir!, f.size - got)) {
         throw new FileError(this.#s.room(t.dir!, f.size - got)!);
       }
+      if (first && got < first.length) first.set(frame.payload.subarray(0, first.length - got), got);
       // The write runs on Deno's I/O threads while this one hashes the same bytes.
-      const written = writeAll(out, frame.payload);
+      const written = p.small ? writeSmall(out, frame.payload) : writeAll(out, frame.payload);
       hash.update(frame.payload);
       try {
         await written;
@@ -391,9 +546,10 @@ export class Fetches {
       if (f.retried) throw new RemoteError(`${f.dest} arrived damaged twice (SHA-256 mismatch)`, "corrupt");
       f.retried = true;
       this.#s.log.warn("{file} arrived damaged (SHA-256 mismatch): fetching it again", { file: f.dest });
-      return this.#fetchFile(fc, t, idx, f);
+      return false;
     }
-    if (t.autoAccepted && !sniffImage(await headOf(part))) {
+    const headBytes = first ?? await headOf(part);
+    if (t.autoAccepted && !sniffImage(headBytes)) {
       // Taken without asking as a picture, it is not one by its first bytes: it does not stay in the downloads.
       await Deno.remove(part).catch(() => {});
       throw new RemoteError(
@@ -402,20 +558,25 @@ export class Fetches {
         "mismatch",
       );
     }
-    await out.utime(new Date(), new Date(f.mtime)).catch(() => {});
+    const mtime = new Date(f.mtime);
+    if (p.small) {
+      try {
+        out.utimeSync(new Date(), mtime);
+      } catch { /* the time is not the sender's */ }
+    } else await out.utime(new Date(), mtime).catch(() => {});
     // Never overwrite: a file that appeared meanwhile under the final name keeps it.
     const folder = final.slice(0, final.lastIndexOf("/"));
-    const name = `${folder}/${await freeName(folder, final.slice(final.lastIndexOf("/") + 1), false)}`;
-    await onDisk(() => Deno.rename(part, name));
+    const free = p.small && !existsSync(final);
+    const name = free ? final : `${folder}/${await freeName(folder, final.slice(final.lastIndexOf("/") + 1), false)}`;
+    await onDisk(async () => p.small ? Deno.renameSync(part, name) : await Deno.rename(part, name));
     f.done = true;
     f.dest = name.slice(t.dir!.length + 1);
-    noteImage(t, idx, f.dest, f.size, await headOf(name));
+    noteImage(t, idx, f.dest, f.size, headBytes);
     t.filesDone++;
     this.#s.counters.filesReceived++;
-    this.#s.d.store.saveTransferFiles(t.id, "in", [{ idx, json: JSON.stringify(f) }]);
-    this.#s.save(t);
-    this.#s.progress(t, true);
-    await fc.sendControl(FrameType.verified, { file: idx });
+    // Stored in batches (files_pipeline.ts), the transfer's record and its progress event at most every so often.
+    this.#s.progress(t);
+    return true;
   }
 }
 

@@ -123,13 +123,15 @@ export function fetchKey(d: FilesDeps, peer: string): Uint8Array | undefined {
  * `peerKey` (from {@link fetchKey}), else as a previous version. A
  * handshake the stream spoiled (a frame altered on the way) is a
  * {@link StreamError}, tried again; a refusal, a {@link RemoteError}.
+ * Returns the welcome (what the sender says it can do: `pipeline`, the
+ * requests it answers in order when sent before their answers came).
  */
 export async function connectHandshake(
   fc: FrameConn,
   d: FilesDeps,
   offer: string,
   peerKey: Uint8Array | undefined,
-): Promise<void> {
+): Promise<Record<string, unknown>> {
   try {
     if (peerKey) return await e2eHandshake(fc, d, offer, peerKey);
     const hello = await fc.control(FrameType.hello);
@@ -145,14 +147,19 @@ export async function connectHandshake(
       signature: b64(signature),
     });
     if (d.networkKey) fc.cipher = new StreamCipher(streamKey(d.networkKey, challenge, nonce), "client");
-    await fc.control(FrameType.welcome);
+    return await fc.control(FrameType.welcome);
   } catch (e) {
     if (e instanceof RemoteError && e.code === "handshake") throw new StreamError(e.message);
     throw e;
   }
 }
 
-async function e2eHandshake(fc: FrameConn, d: FilesDeps, offer: string, peerKey: Uint8Array): Promise<void> {
+async function e2eHandshake(
+  fc: FrameConn,
+  d: FilesDeps,
+  offer: string,
+  peerKey: Uint8Array,
+): Promise<Record<string, unknown>> {
   const { initiator, initiation } = startFileHandshake(d.e2e!, peerKey);
   // At once: the server sends its hello without waiting, so the handshake costs one round trip.
   await fc.send(FrameType.init, initiation);
@@ -163,5 +170,5 @@ async function e2eHandshake(fc: FrameConn, d: FilesDeps, offer: string, peerKey:
   }
   fc.cipher = cipher;
   await fc.sendControl(FrameType.want, { v: 2, offer, hello: digest });
-  await fc.control(FrameType.welcome);
+  return await fc.control(FrameType.welcome);
 }

@@ -58,6 +58,8 @@ export interface TransferFile extends ManifestEntry {
   retried?: boolean;
   /** Incoming: why this file could not be written (the others of the offer still come). */
   failed?: string;
+  /** Incoming: it failed because it changed or went at the sender before it came (not a write that failed here). */
+  gone?: boolean;
 }
 
 /** A picture among a transfer's files (node/services/files_images.ts): `n` its index in them. */
