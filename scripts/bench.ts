@@ -803,6 +803,7 @@ if (ONLY.has("files")) {
   await benchFiles({ started, machine, summary, writeResult }, {
     gib: Number(arg("files-gib", "1")),
     bigGib: Number(arg("files-big-gib", "4")),
+    quick: Deno.args.includes("--files-quick"),
   });
 }
 

@@ -52,7 +52,7 @@ function cpuSeconds(): number {
 }
 
 /** One transfer of `path` between two file services in Workers; `e2e` false: both a previous version. */
-async function transferOnce(
+export async function transferOnce(
   path: string,
   work: string,
   e2e: boolean,

@@ -310,24 +310,52 @@ export function unb64(v: unknown): Uint8Array {
 
 /**
  * SHA-256 of a file, hex, read 1 MiB at a time (the event loop is not held);
- * `head` gets its first bytes (what a picture is told by).
+ * `head` gets its first bytes (what a picture is told by). With `expect`
+ * (the size and time an offer will state), exactly that many bytes are
+ * hashed, and a file that is not that size or time any more, before or
+ * after it was read, is a {@link SourceMoved}: its hash would not be of the
+ * bytes offered.
  */
-export async function hashFile(path: string, head?: (bytes: Uint8Array) => void): Promise<string> {
+export async function hashFile(
+  path: string,
+  head?: (bytes: Uint8Array) => void,
+  expect?: { size: number; mtime: number },
+): Promise<string> {
   using f = await Deno.open(path, { read: true });
-  return await hashOpen(f, head);
+  const sha256 = await hashOpen(f, head, expect?.size);
+  if (expect) {
+    const now = await f.stat();
+    if (now.size !== expect.size || (now.mtime?.getTime() ?? 0) !== expect.mtime) {
+      throw new SourceMoved(`it changed while it was read (${expect.size} bytes before, ${now.size} after)`);
+    }
+  }
+  return sha256;
 }
 
-/** SHA-256 of an open file from where it is, as {@link hashFile}. */
-export async function hashOpen(f: Deno.FsFile, head?: (bytes: Uint8Array) => void): Promise<string> {
+/** A file being read for an offer changed under the reader (grew, shrank or was written). */
+export class SourceMoved extends Error {
+  override name = "SourceMoved";
+}
+
+/** SHA-256 of an open file from where it is, as {@link hashFile}; with `size`, exactly that many bytes. */
+export async function hashOpen(f: Deno.FsFile, head?: (bytes: Uint8Array) => void, size?: number): Promise<string> {
   const hash = createHash("sha256");
   const buf = new Uint8Array(1024 * 1024);
   let first = true;
+  let got = 0;
   for (;;) {
-    const n = await f.read(buf);
+    const want = size === undefined ? buf.length : Math.min(buf.length, size - got);
+    // One byte past the size: a file that grew is told, not hashed short.
+    const n = await f.read(want > 0 ? buf.subarray(0, want) : buf.subarray(0, 1));
     if (n === null) break;
+    if (want === 0) throw new SourceMoved(`it grew while it was read (past ${size} bytes)`);
     if (first) head?.(buf.slice(0, Math.min(n, HEAD_BYTES)));
     first = false;
     hash.update(buf.subarray(0, n));
+    got += n;
+  }
+  if (size !== undefined && got < size) {
+    throw new SourceMoved(`it ended early while it was read (${got} of ${size} bytes)`);
   }
   return hash.digest("hex");
 }

@@ -29,6 +29,7 @@ import {
   FileError,
   hashFile,
   type ImageEntry,
+  SourceMoved,
   type Transfer,
   type TransferFile,
   transferKey,
@@ -212,8 +213,11 @@ export class Offers {
       try {
         // A small file is read whole with one call that does not wait on Deno's I/O threads (10,000 files of 4 KiB:
         // the waits and a 1 MiB buffer each were most of the offer's time).
-        f.sha256 = f.size <= SMALL_FILE ? hashSmall(f.source!, head) : await hashFile(f.source!, head);
+        f.sha256 = f.size <= SMALL_FILE
+          ? hashSmall(f.source!, head, f.size)
+          : await hashFile(f.source!, head, { size: f.size, mtime: f.mtime });
       } catch (e) {
+        if (e instanceof SourceMoved) throw new FileError(`Cannot send ${f.source}: ${e.message}`);
         throw new FileError(`Cannot read ${f.source}: ${(e as Error).message}`);
       }
     }
@@ -381,8 +385,12 @@ export class Offers {
 }
 
 /** SHA-256 of a small file, read whole at once, as hashFile (its first bytes to `head`). */
-function hashSmall(path: string, head: (bytes: Uint8Array) => void): string {
+function hashSmall(path: string, head: (bytes: Uint8Array) => void, size: number): string {
   const bytes = Deno.readFileSync(path);
+  // Not the size the offer states: it grew or shrank since its stat (as hashFile says for a big one).
+  if (bytes.length !== size) {
+    throw new SourceMoved(`it changed while it was read (${size} bytes before, ${bytes.length} after)`);
+  }
   head(bytes.subarray(0, HEAD_BYTES));
   return createHash("sha256").update(bytes).digest("hex");
 }
