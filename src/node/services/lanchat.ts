@@ -101,6 +101,8 @@ export class LanchatService implements Service {
     this.#notices = o.notices;
     this.multicast6 = new Multicast6Sockets(o.notices);
     this.discovery = new Discovery({
+      // Crashed peers found within seconds at any size (protocol/failure_detector.ts).
+      failureDetector: true,
       ...o.discovery,
       wall: o.wall,
       // A hello or goodbye reaches the roster only when signed by the key
