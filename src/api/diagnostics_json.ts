@@ -27,6 +27,22 @@ export interface DiagnosticsJson {
   peersJoined?: number;
   /** Peers that left since, by how: a goodbye, or silence (timed out). */
   peersLeft?: { goodbye: number; timeout: number };
+  /**
+   * The failure detector's counters (absent from a daemon before it): probe pings, indirect probes asked and
+   * relayed, suspicions raised and taken, refutations of suspicions of this node, suspicions ended refuted or by
+   * the last check, and peers removed by that check.
+   */
+  failureDetector?: {
+    probePings: number;
+    indirectAsked: number;
+    indirectRelayed: number;
+    suspicionsRaised: number;
+    suspicionsTaken: number;
+    refutations: number;
+    suspicionsRefuted: number;
+    suspicionsChecked: number;
+    removedAfterSuspicion: number;
+  };
   /** The last hello from each source address. */
   helloSources: { address: string; agoMs: number }[];
   peers: {
