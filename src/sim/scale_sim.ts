@@ -18,6 +18,8 @@ export interface ScaleOptions {
   newcomers?: number;
   /** Hosts crashing during the run (default 5). */
   crashes?: number;
+  /** Run the failure detector (default true; false: the protocol before it, for the figures beside). */
+  failureDetector?: boolean;
 }
 
 export interface ScaleResult {
@@ -63,7 +65,7 @@ export function runScale(o: ScaleOptions): ScaleResult {
   const starts = Array.from({ length: o.nodes }, () => Math.floor(random() * 60_000)).sort((a, b) => a - b);
   for (const at of starts) {
     lan.runUntil(at);
-    lan.addNode();
+    lan.addNode({ failureDetector: o.failureDetector ?? true });
   }
   // Warm up: long enough for every host to have announced at its settled interval.
   const warmup = 60_000 + 4 * Math.max(2000, Math.ceil(o.nodes / 50) * 1000);
@@ -99,7 +101,7 @@ export function runScale(o: ScaleOptions): ScaleResult {
     const t0 = lan.now;
     if (k % 3 !== 2 && result.newcomerSeesAllMs.length < newcomers || result.crashDetectedByAllMs.length >= crashes) {
       const others = lan.nodes.filter((n) => n.running);
-      const nc = lan.addNode();
+      const nc = lan.addNode({ failureDetector: o.failureDetector ?? true });
       const id = nc.discovery.self.id;
       // A host answers within the reply window; a lost answer waits for its next announce.
       lan.runFor(3 * lan.nodes[0]!.discovery.announceIntervalMs);
@@ -123,7 +125,10 @@ export function runScale(o: ScaleOptions): ScaleResult {
       result.crashIntervalMs.push(victim.discovery.announceIntervalMs);
       lan.crash(victim);
       crashed.add(victim);
-      const bound = 3 * victim.discovery.announceIntervalMs * 1.25 + 4 * victim.discovery.roster.probeTimeoutMs + 5000;
+      // Expiry: 3 intervals (the last hello up to 1.25 one before), the probe, slack; the detector: 20 s.
+      const bound = victim.discovery.detector
+        ? 20_000
+        : 3 * victim.discovery.announceIntervalMs * 1.25 + 4 * victim.discovery.roster.probeTimeoutMs + 5000;
       lan.runFor(bound);
       const others = lan.nodes.filter((n) => n.running);
       const left = others.map((n) =>
