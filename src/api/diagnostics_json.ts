@@ -1,4 +1,6 @@
 /** The JSON of `GET /diagnostics` (routes/diagnostics.ts), which `lanchat doctor` reads. */
+import type { DetectorCounters } from "../protocol/failure_detector.ts";
+
 /** The JSON of `GET /diagnostics`. Times are ms ago (null: never). */
 export interface DiagnosticsJson {
   version: string;
@@ -32,17 +34,7 @@ export interface DiagnosticsJson {
    * relayed, suspicions raised and taken, refutations of suspicions of this node, suspicions ended refuted or by
    * the last check, and peers removed by that check.
    */
-  failureDetector?: {
-    probePings: number;
-    indirectAsked: number;
-    indirectRelayed: number;
-    suspicionsRaised: number;
-    suspicionsTaken: number;
-    refutations: number;
-    suspicionsRefuted: number;
-    suspicionsChecked: number;
-    removedAfterSuspicion: number;
-  };
+  failureDetector?: DetectorCounters & { removedAfterSuspicion: number };
   /** The last hello from each source address. */
   helloSources: { address: string; agoMs: number }[];
   peers: {
