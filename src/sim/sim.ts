@@ -112,7 +112,8 @@ export class SimLan {
   /** Adds a node and starts it at the current time. */
   addNode(options: Partial<Omit<DiscoveryOptions, "self">> & { incarnation?: number; name?: string } = {}): SimNode {
     const index = this.nodes.length;
-    const address = `${SUBNET}${(index >> 8) & 255}.${(index & 255) + 1}`;
+    // 254 hosts per /24 (.1 to .254): no address ends in .0 or .255, which are no host's.
+    const address = `${SUBNET}${Math.floor(index / 254)}.${(index % 254) + 1}`;
     const id = (index + 1).toString(16).padStart(32, "0");
     const discovery = new Discovery({
       intervalMs: options.intervalMs,
