@@ -244,3 +244,44 @@ Deno.test("the detector's packets: encoded and decoded; bad fields refused; a Di
   const r = plain.handleDatagram(encodePacket(packets[0]!), { address: "198.18.0.2", port: 1 }, 0);
   assert.ok(!r.ok && r.reason === "unknown-type");
 });
+
+Deno.test("an indirect probe request is relayed only from a known peer, to a known peer at its address, 32 at once", () => {
+  const lan = lanOf(4, { intervalMs: 20_000 });
+  const [asker, relay, target] = [lan.nodes[0]!, lan.nodes[1]!, lan.nodes[2]!];
+  const relayTo = { address: relay.address, port: 47475 };
+  const pingsBy = (n: SimNode) => n.discovery.counters.datagramsOut;
+  const preq = (from: SimNode, address: string, nonce: number) =>
+    lan.inject(from, {
+      kind: "preq",
+      id: idOf(from),
+      incarnation: from.discovery.self.incarnation,
+      target: idOf(target),
+      address,
+      port: 47475,
+      nonce,
+    }, relayTo);
+  // A stranger whose hellos never reach the relay: not in its roster.
+  const stranger = lan.addNode({ failureDetector: true });
+  lan.cut = (from, to, packet) => from === stranger && to === relay && packet.kind === "hello";
+  lan.runFor(5);
+  assert.equal(relay.discovery.roster.get(idOf(stranger)), undefined);
+  const quiet = pingsBy(relay);
+  preq(stranger, target.address, 3);
+  lan.runFor(1);
+  assert.equal(pingsBy(relay), quiet, "nothing sent for a requester it does not know");
+  // A victim address the target was never heard on: not pinged (no reflection towards any address).
+  preq(asker, "198.18.0.200", 1);
+  lan.runFor(1);
+  assert.equal(pingsBy(relay), quiet, "nothing sent for an address the target is not at");
+  // From a requester the relay knows, to the target's own address: pinged, and the answer relayed.
+  const relayed = relay.discovery.counters.detector.indirectRelayed;
+  preq(asker, target.address, 2);
+  lan.runFor(5);
+  assert.equal(relay.discovery.counters.detector.indirectRelayed, relayed + 1, "the target's answer was relayed");
+  // A flood of requests: at most 32 pings in flight.
+  lan.crash(target);
+  const before = pingsBy(relay);
+  for (let i = 0; i < 100; i++) preq(asker, target.address, 100 + i);
+  lan.runFor(1);
+  assert.ok(pingsBy(relay) - before <= 32, `${pingsBy(relay) - before} pings for 100 requests`);
+});
