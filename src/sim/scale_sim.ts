@@ -46,8 +46,10 @@ export interface ScaleResult {
   crashIntervalMs: number[];
   /** Per (crash, surviving host) pair: ms until that host removed the crashed one. */
   pairCrashDetectedMs: number[];
-  /** Removals of a host that was running and reachable (see {@link SimLan.falseRemovals}). */
+  /** Removals of a host that was running and reachable (see {@link SimLan.falseRemovals}), after warm-up. */
   falseRemovals: number;
+  /** The same during warm-up (hosts starting: a newcomer's first hellos advertise its 2 s start-up interval). */
+  falseRemovalsWarmup: number;
   /** The failure detector's work over the run, summed over hosts. */
   suspicionsRaised: number;
   refutations: number;
@@ -92,6 +94,7 @@ export function runScale(o: ScaleOptions): ScaleResult {
     crashIntervalMs: [],
     pairCrashDetectedMs: [],
     falseRemovals: 0,
+    falseRemovalsWarmup: 0,
     suspicionsRaised: 0,
     refutations: 0,
   };
@@ -140,7 +143,8 @@ export function runScale(o: ScaleOptions): ScaleResult {
   }
   lan.runUntil(duration);
   result.convergedAtEnd = lan.converged();
-  result.falseRemovals = lan.falseRemovals.length;
+  result.falseRemovals = lan.falseRemovals.filter((f) => f.at >= warmup).length;
+  result.falseRemovalsWarmup = lan.falseRemovals.length - result.falseRemovals;
   for (const n of lan.nodes) {
     result.suspicionsRaised += n.discovery.counters.detector.suspicionsRaised;
     result.refutations += n.discovery.counters.detector.refutations;
