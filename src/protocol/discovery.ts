@@ -39,7 +39,7 @@ import {
 } from "./discovery_schedule.ts";
 import { noteOf, presenceOf } from "./discovery_presence.ts";
 import { goodbyeBytes, helloOf, type SelfInfo, signed, type Signer } from "./discovery_hello.ts";
-import { type AwaitedPong, Probes } from "./discovery_probes.ts";
+import { type AwaitedPong, DETECTOR_PINGS_PER_PROBE, Probes } from "./discovery_probes.ts";
 import { CHECK_INTERVALS, Reachability } from "./reachability.ts";
 import { type DetectorCounters, FailureDetector, PROBE_PERIOD_MS, zeroDetectorCounters } from "./failure_detector.ts";
 
@@ -182,6 +182,7 @@ export class Discovery {
     this.#probes = new Probes(this.roster, this.self, (to, ping) => this.#send("unicast", to, ping, "ping"));
     if (options.failureDetector === true) {
       this.self.failureDetector = true;
+      this.#probes.pings = DETECTOR_PINGS_PER_PROBE;
       this.detector = new FailureDetector(this.roster, this.self, {
         ping: (to, nonce) =>
           this.#send(
