@@ -46,7 +46,6 @@
 import { createLan, type Lan, lanUnavailable } from "./lan.ts";
 import {
   DaemonProcess,
-  freeTcpPort,
   freeUdpPort,
   killAll,
   type LogLine,
@@ -56,12 +55,11 @@ import {
   tempDataDir,
 } from "../tests/support/daemon_process.ts";
 import { newNetworkKeyText } from "../src/security/seal.ts";
-import { Roster } from "../src/protocol/roster.ts";
-import { percentileOf, runScale } from "../src/sim/scale_sim.ts";
-import { helloFor } from "../tests/support/hostile.ts";
+import { percentileOf } from "../src/sim/scale_sim.ts";
 import { benchHistory } from "./bench_history.ts";
 import { benchSoak } from "./bench_soak.ts";
 import { benchFiles, benchSmallFiles } from "./bench_files.ts";
+import { benchScale } from "./bench_scale.ts";
 import { benchWeb } from "./bench_web.ts";
 import { PLAIN_REV } from "./bench_messaging_e2e.ts";
 import { benchMessaging, throughput } from "./bench_messaging.ts";
@@ -71,8 +69,6 @@ function arg(name: string, fallback: string): string {
   return i >= 0 && Deno.args[i + 1] ? Deno.args[i + 1]! : fallback;
 }
 const ONLY = new Set(arg("only", "discovery,messaging,loss,security,scale").split(","));
-const SIM_SIZES = arg("sim-sizes", "10,100,1000").split(",").map(Number);
-const SIM_MINUTES = Number(arg("sim-minutes", "60"));
 const MESSAGES = Number(arg("messages", "5000"));
 const LATENCY_SAMPLES = Number(arg("latency-samples", "500"));
 const SIZES = arg("sizes", "2,4,8").split(",").map(Number);
@@ -363,334 +359,6 @@ async function floodAt(rate: number): Promise<FloodRow> {
   }
 }
 
-/** Requests/s wrk measures against `url` (10 s, 2 threads, 32 connections). */
-async function wrk(url: string, token?: string): Promise<number> {
-  const auth = token === undefined ? [] : ["-H", `Authorization: Bearer ${token}`];
-  const out = await new Deno.Command("wrk", { args: ["-t2", "-c32", "-d10s", ...auth, url], stdout: "piped" }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  const m = /Requests\/sec:\s+([\d.]+)/.exec(text);
-  if (!m) throw new Error(`wrk printed no rate:\n${text}`);
-  return Number(m[1]);
-}
-
-/** Starts fake peers announcing to `port`; resolves once each has announced. */
-async function fakePeers(count: number, port: number, intervalMs: number): Promise<Deno.ChildProcess> {
-  const { child } = await spawnReady("./fake_peers.ts", ["-A"], [
-    "--count",
-    String(count),
-    "--to",
-    `127.0.0.1:${port}`,
-    "--interval",
-    String(intervalMs),
-  ]);
-  return child;
-}
-
-async function waitForPeers(d: DaemonProcess, n: number, ms: number): Promise<number> {
-  const end = Date.now() + ms;
-  let size = 0;
-  while (Date.now() < end) {
-    size = (await (await fetch(`${d.httpUrl}/status`)).json()).peers;
-    if (size >= n) return size;
-    await sleep(200);
-  }
-  return size;
-}
-
-/**
- * The least a roster refresh can cost in this runtime: one `Map` lookup by
- * node id and two time writes, in 1,000 maps of 1,000 entries (each host's
- * roster at N = 1000), the sender varying as broadcasts do. Times the number
- * of deliveries in an hour at N = 1000 (every host hears every other once per
- * 20 s interval), it bounds how fast any per-host simulation can be.
- */
-function refreshFloor(): { nsPerRefresh: number; deliveriesPerHour: number; secondsPerHour: number } {
-  const n = 1000;
-  const ids = Array.from({ length: n }, (_, i) => (i + 1).toString(16).padStart(32, "0"));
-  const maps = Array.from(
-    { length: n },
-    () => new Map<string, { lastSeen: number; addresses: { lastSeen: number }[] }>(),
-  );
-  for (const id of ids) for (const m of maps) m.set(id, { lastSeen: 0, addresses: [{ lastSeen: 0 }] });
-  let now = 0.5;
-  let refreshes = 0;
-  const t0 = performance.now();
-  for (let k = 0; k < 3000; k++) {
-    const id = ids[(k * 7919) % n]!;
-    now += 0.37;
-    for (const m of maps) {
-      const p = m.get(id)!;
-      p.lastSeen = now;
-      p.addresses[0]!.lastSeen = now;
-      refreshes++;
-    }
-  }
-  const ns = ((performance.now() - t0) * 1e6) / refreshes;
-  const deliveriesPerHour = n * (n - 1) * (3600 / 20);
-  return {
-    nsPerRefresh: Math.round(ns),
-    deliveriesPerHour,
-    secondsPerHour: Math.round((ns * deliveriesPerHour) / 1e9),
-  };
-}
-
-/**
- * Scale: the simulator at N = 10, 100, 1000 (announce traffic, newcomer,
- * crash detection), roster memory per peer, `/peers` with 1,000 peers under
- * wrk beside a bare Deno.serve with the same bytes, idle RSS and CPU.
- */
-async function benchScale(): Promise<void> {
-  console.log(`scale — simulator, ${SIM_MINUTES} simulated minutes per size`);
-  const sims = [];
-  for (const n of SIM_SIZES) {
-    const r = runScale({ nodes: n, durationMs: SIM_MINUTES * 60_000 });
-    const row = {
-      nodes: n,
-      intervalMs: r.intervalMs,
-      announcesPerHostPerSecond: r.announcesPerHostPerSecond,
-      datagramsPerHostPerSecond: r.datagramsPerHostPerSecond,
-      newcomerSeesAllMs: { p50: percentileOf(r.newcomerSeesAllMs, 50), max: Math.max(...r.newcomerSeesAllMs) },
-      allSeeNewcomerMs: { p50: percentileOf(r.allSeeNewcomerMs, 50), max: Math.max(...r.allSeeNewcomerMs) },
-      pairsP99Ms: {
-        newcomerSees: percentileOf(r.pairNewcomerSeesMs, 99),
-        seesNewcomer: percentileOf(r.pairSeesNewcomerMs, 99),
-      },
-      crashDetectedByAllMs: {
-        p50: percentileOf(r.crashDetectedByAllMs, 50),
-        max: Math.max(...r.crashDetectedByAllMs),
-      },
-      converged: r.convergedAfterWarmup && r.convergedAtEnd,
-      simulatedSeconds: r.simulatedSeconds,
-      wallSeconds: r.wallSeconds,
-    };
-    console.log(JSON.stringify(row));
-    sims.push(row);
-  }
-  const floor = refreshFloor();
-  // Roster memory: heap per peer entry, over 20 rosters of 1,000, live after a full GC (the task
-  // passes --expose-gc; without it the figure also counts the garbage the setup made).
-  const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
-  gc();
-  const before = Deno.memoryUsage().heapUsed;
-  const rosters = Array.from({ length: 20 }, (_, k) => {
-    const r = new Roster({ selfId: "f".repeat(32), maxPeers: 2000 });
-    for (let i = 0; i < 1000; i++) {
-      r.observe(
-        {
-          ...helloFor((k * 1000 + i).toString(16).padStart(32, "0"), `user${i}@host-${i}`, 47475),
-          interval: 20_000,
-        },
-        `198.18.${i >> 8}.${i & 255}`,
-        i,
-      );
-    }
-    return r;
-  });
-  gc();
-  const rosterBytesPerPeer = Math.round((Deno.memoryUsage().heapUsed - before) / (rosters.length * 1000));
-  // /peers with 1,000 peers, beside a bare server with the same bytes.
-  let http = { daemon: 0, bare: 0, bytes: 0, peers: 0 };
-  let idle = {
-    rssMiB: 0,
-    runtimeFloorRssMiB: 0,
-    cpuPercentIdle: 0,
-    cpuPercent100Peers: 0,
-    peers: 0,
-    /** Datagrams and bytes per second with the 100 peers, by direction and mechanism (the daemon's own counters). */
-    traffic: {} as Record<string, Record<string, { datagramsPerSecond: number; bytesPerSecond: number }>>,
-  };
-  const port = freeUdpPort();
-  try {
-    const a = await startLoopbackDaemon(port, "scale", { intervalMs: 2000 }).started();
-    // Idle: no peers, 30 s.
-    await sleep(5000);
-    const cpu = async () => {
-      const c = (await (await fetch(`${a.httpUrl}/status`)).json()).cpu;
-      return c.userMs + c.systemMs;
-    };
-    const c0 = await cpu();
-    await sleep(30_000);
-    const cpuIdle = (await cpu() - c0) / 300;
-    // 100 peers announcing every 2 s, 60 s; beside it the runtime floor
-    // (scripts/runtime_floor.ts) verifying the same hellos from its own 100.
-    const floorPort = freeUdpPort();
-    const { child: floorProcess, reader: floorOut } = await spawnReady("./runtime_floor.ts", ["-A"], [
-      String(floorPort),
-    ]);
-    const floorPeers = await fakePeers(100, floorPort, 2000);
-    const hundred = await fakePeers(100, a.unicastPort, 2000);
-    const peers100 = await waitForPeers(a, 100, 10_000);
-    await sleep(30_000);
-    type Counts = Record<string, Record<string, { datagrams: number; bytes: number }>>;
-    const traffic = async (): Promise<Counts> => (await (await fetch(`${a.httpUrl}/status`)).json()).traffic;
-    const [c1, t1] = [await cpu(), await traffic()];
-    await sleep(30_000);
-    const cpu100 = (await cpu() - c1) / 300;
-    const t2 = await traffic();
-    const rates = Object.fromEntries(
-      Object.entries(t2).map(([direction, byMechanism]) => [
-        direction,
-        Object.fromEntries(
-          Object.entries(byMechanism).map(([m, c]) => [m, {
-            datagramsPerSecond: Math.round((c.datagrams - (t1[direction]?.[m]?.datagrams ?? 0)) / 3) / 10,
-            bytesPerSecond: Math.round((c.bytes - (t1[direction]?.[m]?.bytes ?? 0)) / 30),
-          }]),
-        ),
-      ]),
-    );
-    const rss = (await (await fetch(`${a.httpUrl}/status`)).json()).memory.rssBytes;
-    // It reports its RSS when told to stop, at the same moment as the daemon's.
-    floorProcess.kill("SIGTERM");
-    let floorText = "";
-    while (!floorText.includes("rssBytes")) {
-      const { value, done } = await floorOut.read();
-      if (done) throw new Error("runtime_floor.ts stopped without reporting its RSS");
-      floorText += value;
-    }
-    await floorProcess.status;
-    const floorRss: number = JSON.parse(floorText.trim().split("\n").at(-1)!).rssBytes;
-    floorPeers.kill("SIGKILL");
-    await floorPeers.status;
-    idle = {
-      rssMiB: Math.round(rss / 2 ** 20),
-      runtimeFloorRssMiB: Math.round(floorRss / 2 ** 20),
-      cpuPercentIdle: Math.round(cpuIdle * 100) / 100,
-      cpuPercent100Peers: Math.round(cpu100 * 100) / 100,
-      peers: peers100,
-      traffic: rates,
-    };
-    hundred.kill("SIGKILL");
-    await hundred.status;
-    // 1,000 peers.
-    const thousand = await fakePeers(1000, a.unicastPort, 20_000);
-    const peers = await waitForPeers(a, 1000, 30_000);
-    const body = new Uint8Array(await (await fetch(`${a.httpUrl}/peers`)).arrayBuffer());
-    const file = Deno.makeTempFileSync({ suffix: ".json" });
-    Deno.writeFileSync(file, body);
-    const barePort = freeTcpPort();
-    const { child: bare } = await spawnReady("./bare_serve.ts", ["--allow-net", "--allow-read"], [
-      file,
-      String(barePort),
-    ]);
-    const daemonRates: number[] = [];
-    const bareRates: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      bareRates.push(await wrk(`http://127.0.0.1:${barePort}/peers`));
-      daemonRates.push(await wrk(`${a.httpUrl}/peers`, a.token));
-    }
-    bare.kill("SIGKILL");
-    await bare.status;
-    thousand.kill("SIGKILL");
-    await thousand.status;
-    http = { daemon: Math.max(...daemonRates), bare: Math.max(...bareRates), bytes: body.length, peers };
-  } finally {
-    await killAll();
-  }
-  const result = { sims, rosterBytesPerPeer, simulatorFloor: floor, http, idle };
-  const md = [
-    "Simulator (`src/sim.ts`: the real discovery and roster code, fake clock and network, no loss), hosts start",
-    `within the first minute, then ${SIM_MINUTES} simulated minutes with 10 newcomers and 5 crashes:`,
-    "",
-    "| N | interval | announces received per host per s (mean / max) | all datagrams per host per s | newcomer sees everyone (p50 / max) | everyone sees newcomer (max) | per-pair p99: newcomer sees / is seen | crash detected by all (p50 / max) | converged | wall time |",
-    "|---|---|---|---|---|---|---|---|---|---|",
-    ...sims.map((r) =>
-      `| ${r.nodes} | ${
-        r.intervalMs / 1000
-      } s | ${r.announcesPerHostPerSecond.mean} / ${r.announcesPerHostPerSecond.max} | ${r.datagramsPerHostPerSecond.mean} / ${r.datagramsPerHostPerSecond.max} | ${
-        fmtMs(r.newcomerSeesAllMs.p50)
-      } / ${fmtMs(r.newcomerSeesAllMs.max)} | ${fmtMs(r.allSeeNewcomerMs.max)} | ${
-        fmtMs(r.pairsP99Ms.newcomerSees)
-      } / ${fmtMs(r.pairsP99Ms.seesNewcomer)} | ${fmtMs(r.crashDetectedByAllMs.p50)} / ${
-        fmtMs(r.crashDetectedByAllMs.max)
-      } | ${r.converged ? "yes" : "NO"} | ${r.wallSeconds} s for ${Math.round(r.simulatedSeconds / 60)} min |`
-    ),
-    "",
-    `Roster memory: ${rosterBytesPerPeer} bytes of heap per peer entry (20 rosters of 1,000).`,
-    "",
-    `Simulator floor: refreshing one entry of a bare \`Map\` (id → {lastSeen, addresses}) in each of 1,000 maps of 1,000 ` +
-    `entries costs ${floor.nsPerRefresh} ns here; an hour of N = 1000 at a 20 s interval is ${
-      (floor.deliveriesPerHour / 1e6).toFixed(0)
-    } million hello deliveries, so any simulator that hands every delivery to a real per-host roster needs at least ` +
-    `${floor.secondsPerHour} s for it on this machine, before the rest of the discovery code runs.`,
-    "",
-    "| figure | measured | target |",
-    "|---|---|---|",
-    `| \`/peers\` with ${http.peers} peers (${
-      Math.round(http.bytes / 1024)
-    } KiB), requests/s (wrk, 2 threads, 32 connections, 10 s) | ${Math.round(http.daemon)} | |`,
-    `| bare \`Deno.serve\` returning the same bytes, same run | ${Math.round(http.bare)} | |`,
-    `| ratio | ${(http.daemon / http.bare * 100).toFixed(1)} % | ≥ 80 % |`,
-    `| RSS after 60 s with ${idle.peers} peers announcing every 2 s | ${idle.rssMiB} MiB | ≤ 60 MB |`,
-    `| RSS of the runtime floor, same time, same hellos (scripts/runtime_floor.ts: the daemon's modules, a socket verifying signatures, an HTTP server, a WAL database; no protocol) | ${idle.runtimeFloorRssMiB} MiB | |`,
-    `| CPU, idle (no peers), 30 s | ${idle.cpuPercentIdle} % of a core | ≈ 0 |`,
-    `| CPU with 100 peers announcing (50 hellos/s), 30 s | ${idle.cpuPercent100Peers} % of a core | |`,
-    ...(["received", "sent"] as const).map((d) =>
-      `| traffic ${d} with 100 peers, 30 s, by mechanism (the daemon's counters; IPv4 peers on loopback: no IPv6 multicast or mDNS there) | ${
-        Object.entries(idle.traffic[d] ?? {}).map(([m, r]) =>
-          `${m} ${r.datagramsPerSecond} datagrams/s (${(r.bytesPerSecond / 1000).toFixed(1)} kB/s)`
-        ).join(", ")
-      } | |`
-    ),
-    "",
-    `Measured ${started.toISOString()} on ${machine}, loopback; fake peers are \`scripts/fake_peers.ts\` (signed hellos).`,
-    "",
-  ].join("\n");
-  console.log(md);
-  for (const r of sims) {
-    summary.push([
-      `simulated N = ${r.nodes}: announces received per host per s (max over hosts)`,
-      String(r.announcesPerHostPerSecond.max),
-      "≤ 50",
-    ]);
-  }
-  const big = sims.find((r) => r.nodes === 1000);
-  if (big) {
-    summary.push(
-      [
-        "simulated N = 1000: newcomer sees everyone, max of 10 (per-pair p99)",
-        `${fmtMs(big.newcomerSeesAllMs.max)} (${fmtMs(big.pairsP99Ms.newcomerSees)})`,
-        "p99 ≤ 3 s",
-      ],
-      ["simulated N = 1000: everyone sees newcomer, max of 10", fmtMs(big.allSeeNewcomerMs.max), "p99 ≤ 3 s"],
-      [
-        "simulated N = 1000: crash detected by all, p50 / max of 5",
-        `${fmtMs(big.crashDetectedByAllMs.p50)} / ${fmtMs(big.crashDetectedByAllMs.max)}`,
-        "bounded, reported",
-      ],
-      [
-        `simulator speed, N = 1000 for ${Math.round(big.simulatedSeconds / 60)} simulated minutes`,
-        `${big.wallSeconds} s`,
-        "well under a minute",
-      ],
-      [
-        "floor for any simulator delivering each hello to a real roster (N = 1000, 60 min)",
-        `${floor.secondsPerHour} s (${floor.nsPerRefresh} ns × ${(floor.deliveriesPerHour / 1e6).toFixed(0)} M)`,
-        "",
-      ],
-    );
-  }
-  summary.push(
-    [
-      `HTTP /peers with ${http.peers} peers vs bare Deno.serve, same bytes (wrk)`,
-      `${Math.round(http.daemon)} vs ${Math.round(http.bare)} req/s: ${(http.daemon / http.bare * 100).toFixed(0)} %`,
-      "≥ 80 %",
-    ],
-    [`RSS after 60 s with ${idle.peers} peers`, `${idle.rssMiB} MiB`, "≤ 60 MB"],
-    ["RSS of the runtime floor beside it (same modules and hellos, no protocol)", `${idle.runtimeFloorRssMiB} MiB`, ""],
-    [
-      "CPU idle (no peers) / with 100 peers",
-      `${idle.cpuPercentIdle} % / ${idle.cpuPercent100Peers} % of a core`,
-      "≈ 0",
-    ],
-  );
-  await writeResult("scale", { measuredAt: started.toISOString(), machine, ...result }, md);
-}
-
-function fmtMs(ms: number): string {
-  if (!Number.isFinite(ms)) return "not within the run";
-  return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${ms < 10 ? ms.toFixed(2) : Math.round(ms)} ms`;
-}
-
 async function benchLoss(): Promise<void> {
   const why = await lanUnavailable();
   if (why) {
@@ -777,7 +445,14 @@ if (ONLY.has("messaging")) {
 }
 if (ONLY.has("loss")) await benchLoss();
 if (ONLY.has("security")) await benchSecurity();
-if (ONLY.has("scale")) await benchScale();
+if (ONLY.has("scale")) {
+  await benchScale({ started, machine, summary, writeResult, spawnReady }, {
+    sizes: arg("sim-sizes", "10,100,1000").split(",").map(Number),
+    minutes: Number(arg("sim-minutes", "10")),
+    lossSize: Number(arg("sim-loss-size", "1000")),
+    partitionSize: Number(arg("sim-partition-size", "1000")),
+  });
+}
 if (ONLY.has("history")) {
   await benchHistory({ started, machine, summary, writeResult }, {
     sizes: arg("history-sizes", "10000,100000,1000000").split(",").map(Number),

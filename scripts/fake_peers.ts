@@ -2,14 +2,16 @@
  * Fake peers for benchmarks: N lanchat nodes (real Ed25519 keys, signed
  * hellos) that announce to one daemon from loopback source addresses
  * 127.0.0.2 … (at most 10 ids per address, under the roster's per-address
- * cap), every --interval, until killed. They answer nothing else: a
- * daemon keeps them because they keep announcing.
+ * cap), every --interval, until killed. They answer pings (the failure
+ * detector's probes) with a pong from each id on the probed socket, since a
+ * ping does not name whom it is for; nothing else.
  *
  *   deno run -A scripts/fake_peers.ts --count 1000 --to 127.0.0.1:PORT [--interval 20000]
  *
  * Prints "ready" once every peer has announced once.
  */
 import { encodeSigned, helloFor, newNodeKey } from "../tests/support/hostile.ts";
+import { decodePacket, encodePacket } from "../src/wire/mod.ts";
 
 function arg(name: string, fallback: string): string {
   const i = Deno.args.indexOf(`--${name}`);
@@ -25,19 +27,28 @@ const sockets = Array.from(
   { length: Math.ceil(count / PER_ADDRESS) },
   (_, i) => Deno.listenDatagram({ transport: "udp", hostname: `127.0.0.${2 + i}`, port: 0 }),
 );
+const idsOn = sockets.map(() => [] as string[]);
 const peers = Array.from({ length: count }, (_, i) => {
   const key = newNodeKey();
   const socket = sockets[Math.floor(i / PER_ADDRESS)]!;
+  idsOn[Math.floor(i / PER_ADDRESS)]!.push(key.id);
   const hello = { ...helloFor(key.id, `fake-${String(i).padStart(4, "0")}@bench`, (socket.addr as Deno.NetAddr).port) };
   hello.interval = interval;
   return { socket, bytes: encodeSigned(hello, key.signer) };
 });
 // Drain what the daemon sends back (replies, probes), so nothing piles up.
-for (const s of sockets) {
+for (const [k, s] of sockets.entries()) {
   (async () => {
     const buf = new Uint8Array(2048);
     try {
-      while (true) await s.receive(buf);
+      while (true) {
+        const [data, from] = await s.receive(buf);
+        const d = decodePacket(data);
+        if (!d.ok || d.value.kind !== "ping") continue;
+        for (const id of idsOn[k]!) {
+          await s.send(encodePacket({ kind: "pong", id, incarnation: 1, nonce: d.value.nonce }), from);
+        }
+      }
     } catch { /* closed */ }
   })();
 }

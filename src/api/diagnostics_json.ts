@@ -1,4 +1,6 @@
 /** The JSON of `GET /diagnostics` (routes/diagnostics.ts), which `lanchat doctor` reads. */
+import type { DetectorCounters } from "../protocol/failure_detector.ts";
+
 /** The JSON of `GET /diagnostics`. Times are ms ago (null: never). */
 export interface DiagnosticsJson {
   version: string;
@@ -27,6 +29,12 @@ export interface DiagnosticsJson {
   peersJoined?: number;
   /** Peers that left since, by how: a goodbye, or silence (timed out). */
   peersLeft?: { goodbye: number; timeout: number };
+  /**
+   * The failure detector's counters (absent from a daemon before it): probe pings, indirect probes asked and
+   * relayed, suspicions raised and taken, refutations of suspicions of this node, suspicions ended refuted or by
+   * the last check, and peers removed by that check.
+   */
+  failureDetector?: DetectorCounters & { removedAfterSuspicion: number };
   /** The last hello from each source address. */
   helloSources: { address: string; agoMs: number }[];
   peers: {

@@ -54,6 +54,7 @@ export class Diagnostics {
       checksSent: c.checksSent,
       peersJoined: c.peersJoined,
       peersLeft: { ...c.peersLeft },
+      failureDetector: { ...c.detector, removedAfterSuspicion: c.removedAfterSuspicion },
       helloSources: [...d.reach.helloSources()].map(([address, at]) => ({ address, agoMs: ago(at)! })),
       peers: d.roster.peers().map((p) => {
         const r = d.reach.of(p.id, f.now);

@@ -23,8 +23,10 @@ import {
   type Hello,
   type Note,
   type Packet,
+  PacketType,
+  type Suspect,
 } from "../wire/mod.ts";
-import { type LeaveReason, type Peer, randomNonce, Roster, type RosterEvent, type RosterOptions } from "./roster.ts";
+import { type LeaveReason, randomNonce, Roster, type RosterEvent, type RosterOptions } from "./roster.ts";
 import type { Endpoint, Transmit, Via } from "./transmit.ts";
 import {
   announceDelay,
@@ -35,9 +37,11 @@ import {
   scaledInterval,
   STARTUP_BURST_MS,
 } from "./discovery_schedule.ts";
+import { noteOf, presenceOf } from "./discovery_presence.ts";
 import { goodbyeBytes, helloOf, type SelfInfo, signed, type Signer } from "./discovery_hello.ts";
-import { type AwaitedPong, Probes } from "./discovery_probes.ts";
+import { type AwaitedPong, DETECTOR_PINGS_PER_PROBE, Probes } from "./discovery_probes.ts";
 import { CHECK_INTERVALS, Reachability } from "./reachability.ts";
+import { type DetectorCounters, FailureDetector, PROBE_PERIOD_MS, zeroDetectorCounters } from "./failure_detector.ts";
 
 export type { Endpoint, Transmit, Via } from "./transmit.ts";
 export {
@@ -79,7 +83,14 @@ export interface DiscoveryOptions {
    * daemon checks its signature and the pinned key here). A reason refuses
    * it: counted and dropped.
    */
-  admit?: (packet: Hello | Goodbye, from: Endpoint) => { reason: DropReason; detail: string } | undefined;
+  admit?: (packet: Hello | Goodbye | Suspect, from: Endpoint) => { reason: DropReason; detail: string } | undefined;
+  /**
+   * Run the failure detector (failure_detector.ts). The daemon and the
+   * simulator do; without it (the default, kept for the unit tests of the
+   * announce and probe schedules) this behaves as a version before it: no
+   * `fd` in hellos, its packets dropped as an unknown type.
+   */
+  failureDetector?: boolean;
 }
 
 /** Counters kept by the protocol; the driver adds socket-level ones. */
@@ -96,7 +107,18 @@ export interface DiscoveryCounters {
   probesSent: number;
   /** Pings to peers heard only by their hellos, asking whether they hear us (see reachability.ts). */
   checksSent: number;
+  /** The failure detector's (failure_detector.ts). */
+  detector: DetectorCounters;
+  /** Peers removed by the last check of a suspicion (also counted in peersLeft.timeout). */
+  removedAfterSuspicion: number;
 }
+
+/**
+ * Share of the announce budget hellos may take: the rest is left to the
+ * failure detector (about six datagrams a second per host, more while a
+ * suspicion is settled) and to replies.
+ */
+export const HELLO_SHARE = 0.8;
 
 /** What the drain methods return when there is nothing: no allocation per call on the hot path. */
 const NOTHING: readonly never[] = Object.freeze([]);
@@ -138,6 +160,9 @@ export class Discovery {
   /** Whether each peer hears us, not only we it (reachability.ts), for `lanchat doctor`. */
   readonly reach = new Reachability();
   #nextCheck = 0;
+  readonly detector: FailureDetector | undefined;
+  /** Suspects whose last check is under way: a removal of one is counted as found by the detector. */
+  #checking = new Set<string>();
 
   constructor(options: DiscoveryOptions) {
     this.self = options.self;
@@ -155,18 +180,48 @@ export class Discovery {
       others: options.others,
     });
     this.#probes = new Probes(this.roster, this.self, (to, ping) => this.#send("unicast", to, ping, "ping"));
+    if (options.failureDetector === true) {
+      this.self.failureDetector = true;
+      this.#probes.pings = DETECTOR_PINGS_PER_PROBE;
+      this.detector = new FailureDetector(this.roster, this.self, {
+        ping: (to, nonce) =>
+          this.#send(
+            "unicast",
+            to,
+            encodePacket({ kind: "ping", id: this.#selfId, incarnation: this.self.incarnation, nonce }),
+            "ping",
+          ),
+        unicast: (to, packet) => this.#send("unicast", to, encodePacket(packet), packet.kind),
+        suspect: (packet) => {
+          const bytes = signed(encodePacket(packet), this.#signer);
+          for (const t of this.#broadcastTargets) this.#send("broadcast", t, bytes, "suspect");
+          for (const t of this.#staticPeers) this.#send("unicast", t, bytes, "suspect");
+        },
+        refute: () => this.#announce(),
+        check: (peer, now) => {
+          const probe = this.roster.check(peer, now);
+          if (!probe) return;
+          this.#checking.add(peer.id);
+          this.#counters.probesSent += this.#probes.start([probe], now);
+        },
+        nonce: () => randomNonce(),
+        random: () => this.#random(),
+      });
+    }
     this.#counters = {
       datagramsIn: 0,
       datagramsOut: 0,
       bytesIn: 0,
       bytesOut: 0,
       dropped: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
-      received: { hello: 0, goodbye: 0, ping: 0, pong: 0, msg: 0, ack: 0, read: 0, note: 0, peers: 0 },
+      received: Object.fromEntries(Object.keys(PacketType).map((k) => [k, 0])) as Record<Packet["kind"], number>,
       peersJoined: 0,
       peersRestarted: 0,
       peersLeft: { goodbye: 0, timeout: 0 },
       probesSent: 0,
       checksSent: 0,
+      detector: this.detector?.counters ?? zeroDetectorCounters(),
+      removedAfterSuspicion: 0,
     };
   }
 
@@ -184,7 +239,7 @@ export class Discovery {
 
   /** The announce interval now: {@link scaledInterval} of the roster size. */
   get announceIntervalMs(): number {
-    return scaledInterval(this.intervalMs, this.roster.size, this.announceBudget);
+    return scaledInterval(this.intervalMs, this.roster.size, this.announceBudget * (this.detector ? HELLO_SHARE : 1));
   }
 
   /** Where announces go: broadcast addresses and static peers. */
@@ -197,6 +252,7 @@ export class Discovery {
     this.#now = now;
     this.#burst = STARTUP_BURST_MS.map((offset) => now + offset);
     this.#nextAnnounce = this.#burst.shift();
+    this.detector?.start(now);
   }
 
   /**
@@ -244,7 +300,12 @@ export class Discovery {
       return { ok: false, reason: "self", detail: "own datagram" };
     }
     if (this.#stopped) return undefined;
-    if (this.#admit && (packet.kind === "hello" || packet.kind === "goodbye")) {
+    if (!this.detector && (packet.kind === "suspect" || packet.kind === "preq" || packet.kind === "pack")) {
+      // A version before the failure detector does not know these types.
+      this.#counters.dropped["unknown-type"]++;
+      return { ok: false, reason: "unknown-type", detail: `packet type ${packet.kind}` };
+    }
+    if (this.#admit && (packet.kind === "hello" || packet.kind === "goodbye" || packet.kind === "suspect")) {
       const refused = this.#admit(packet, from);
       if (refused) {
         this.#counters.dropped[refused.reason]++;
@@ -281,6 +342,18 @@ export class Discovery {
       case "pong":
         this.#probes.answered(from.address, packet.id);
         this.roster.heard(packet.id, packet.incarnation, from.address, from.port, now, packet.nonce);
+        this.detector?.pong(packet.id, packet.nonce);
+        break;
+      case "suspect":
+        this.detector?.suspect(packet, now);
+        break;
+      case "preq":
+        this.roster.heard(packet.id, packet.incarnation, from.address, from.port, now);
+        this.detector?.preq(packet, from, now);
+        break;
+      case "pack":
+        this.roster.heard(packet.id, packet.incarnation, from.address, from.port, now);
+        this.detector?.pack(packet);
         break;
       case "msg":
       case "ack":
@@ -292,7 +365,10 @@ export class Discovery {
     // What a peer sends to our unicast socket in answer (a pong, an ack, a
     // message, a note): it hears us. Not a ping: a peer probing us when it
     // no longer hears us sends those too.
-    if (packet.kind !== "goodbye" && packet.kind !== "ping" && this.roster.get(packet.id)) {
+    if (
+      packet.kind !== "goodbye" && packet.kind !== "ping" && packet.kind !== "suspect" && packet.kind !== "preq" &&
+      this.roster.get(packet.id)
+    ) {
       this.reach.answered(packet.id, now);
     }
     return undefined;
@@ -322,6 +398,7 @@ export class Discovery {
     this.#counters.probesSent += this.#probes.start(probes, now);
     this.#probes.repeat(now);
     for (const event of events) this.#emit(event);
+    this.detector?.tick(now, late);
     if (now >= this.#nextCheck) this.#check(now);
   }
 
@@ -333,7 +410,10 @@ export class Discovery {
   #check(now: number): void {
     const interval = this.announceIntervalMs;
     this.#nextCheck = now + interval;
-    for (const id of this.reach.due(this.roster.peers(), now, CHECK_INTERVALS * interval)) {
+    // The failure detector pings every peer once a round (roster × its period) and a pong counts as an
+    // answer: check pings go only to peers it has not reached in two rounds, so the traffic is not doubled.
+    const round = this.detector ? 2 * this.roster.size * PROBE_PERIOD_MS : 0;
+    for (const id of this.reach.due(this.roster.peers(), now, Math.max(CHECK_INTERVALS * interval, round))) {
       const to = this.roster.get(id)?.addresses[0];
       if (!to) continue;
       const nonce = randomNonce();
@@ -364,6 +444,8 @@ export class Discovery {
     if (roster !== undefined && roster < next) next = roster;
     const ping = this.#probes.nextPing();
     if (ping < next) next = ping;
+    const detector = this.detector?.nextDeadline() ?? Infinity;
+    if (detector < next) next = detector;
     return next === Infinity ? undefined : next;
   }
 
@@ -394,6 +476,7 @@ export class Discovery {
     for (const t of this.#staticPeers) this.#send("unicast", t, bye, "goodbye");
     this.#stopped = true;
     this.#nextAnnounce = undefined;
+    this.detector?.stop();
     this.#replies.clear();
   }
 
@@ -428,7 +511,10 @@ export class Discovery {
     }
     if (obs.peer) {
       obs.peer.staticKey = hello.staticKey;
-      this.#presenceOf(obs.peer, hello, obs.outcome === "refreshed");
+      // A joining or restarting peer's state comes with that event; a change later is its own.
+      if (presenceOf(obs.peer, hello) && obs.outcome === "refreshed") {
+        this.#events.push({ type: "presence", peer: obs.peer });
+      }
     }
     if (obs.event) this.#emit(obs.event);
     if ((obs.outcome === "joined" || obs.outcome === "restarted") && !hello.reply) {
@@ -444,41 +530,6 @@ export class Discovery {
   }
 
   /**
-   * A peer's state from its hello. One that speaks end-to-end sends its note
-   * apart (see {@link takeNote}): a new away or busy waits for that note, so
-   * the state and its note change together, or for the next hello that still
-   * says it, if the note was lost. Back online clears the note at once.
-   */
-  #presenceOf(peer: Peer, hello: Hello, refreshed: boolean): void {
-    let presence = hello.presence;
-    let note = hello.note;
-    if (hello.staticKey) {
-      note = peer.note;
-      const ahead = peer.noteAhead;
-      peer.noteAhead = undefined;
-      if (presence === undefined) {
-        peer.pendingPresence = undefined;
-        note = undefined;
-      } else if (presence !== peer.presence && ahead?.presence === presence) {
-        peer.pendingPresence = undefined;
-        note = ahead.note;
-      } else if (presence !== peer.presence && peer.pendingPresence !== presence) {
-        peer.pendingPresence = presence;
-        presence = peer.presence;
-        if (presence === undefined) note = undefined;
-      } else if (presence !== peer.presence) {
-        peer.pendingPresence = undefined; // the note did not come: the state goes on without it
-        note = undefined;
-      }
-    }
-    if (peer.presence === presence && peer.note === note) return;
-    peer.presence = presence;
-    peer.note = note;
-    // A joining or restarting peer's state comes with that event; a change later is its own.
-    if (refreshed) this.#events.push({ type: "presence", peer });
-  }
-
-  /**
    * A peer's note, received over its end-to-end session: taken when it goes
    * with the state its hellos say (or one waiting for it). Returns why it
    * was not taken, if it was not.
@@ -486,20 +537,9 @@ export class Discovery {
   takeNote(n: Note): string | undefined {
     const peer = this.roster.get(n.id);
     if (!peer || peer.incarnation !== n.incarnation) return "not from a peer in the roster";
-    const state = peer.pendingPresence ?? peer.presence;
-    const note = n.note || undefined;
-    if (n.presence === undefined) return "for no state";
-    if (n.presence !== state) {
-      // Ahead of the hello that announces its state, maybe: kept for it.
-      peer.noteAhead = { presence: n.presence, note };
-      return "ahead of the hello that announces its state";
-    }
-    peer.pendingPresence = undefined;
-    if (peer.presence === n.presence && peer.note === note) return undefined;
-    peer.presence = n.presence;
-    peer.note = note;
-    this.#events.push({ type: "presence", peer });
-    return undefined;
+    const taken = noteOf(peer, n);
+    if (taken === true) this.#events.push({ type: "presence", peer });
+    return taken === true ? undefined : taken;
   }
 
   /**
@@ -533,10 +573,12 @@ export class Discovery {
   }
 
   #emit(event: RosterEvent): void {
+    if (event.type !== "left") this.#checking.delete(event.peer.id);
     if (event.type === "joined") this.#counters.peersJoined++;
     else if (event.type === "restarted") this.#counters.peersRestarted++;
     else if (event.type === "left") {
       this.#counters.peersLeft[event.reason]++;
+      if (this.#checking.delete(event.peer.id) && event.reason === "timeout") this.#counters.removedAfterSuspicion++;
       this.reach.forget(event.peer.id);
     }
     this.#events.push(event);

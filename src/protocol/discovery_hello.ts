@@ -27,6 +27,8 @@ export interface SelfInfo {
   staticKey?: string;
   /** Bumped on every change of presence (an auto-reply is sent once per absence). */
   presenceChanges?: number;
+  /** It runs the failure detector: announced as `fd` in its hellos. */
+  failureDetector?: boolean;
 }
 
 /** Signs this node's hellos and goodbyes (see wire `appendSignature`). */
@@ -55,6 +57,7 @@ export function helloOf(s: SelfInfo, interval: number, reply: boolean, sentAt: n
     ...(s.presence ? { presence: s.presence } : {}),
     ...(s.staticKey ? { staticKey: s.staticKey } : {}),
     ...(sentAt !== undefined ? { sentAt } : {}),
+    ...(s.failureDetector ? { failureDetector: true } : {}),
   };
 }
 

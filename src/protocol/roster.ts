@@ -40,6 +40,8 @@ interface Wake {
   at: number;
   id: string;
   peer: Peer | undefined;
+  /** The peer's {@link Peer.wakeGen} when queued: an older one was superseded by {@link Roster.check}. */
+  gen?: number;
 }
 
 /**
@@ -159,6 +161,10 @@ export interface Peer {
   staticKey?: string;
   /** It answered our probe (a pong with its nonce): its advertised interval is trusted beyond {@link MAX_UNVERIFIED_INTERVAL_MS}. */
   verified?: boolean;
+  /** Its hellos say it runs the failure detector (`fd`): it relays indirect probes and refutes suspicions. */
+  failureDetector?: boolean;
+  /** Bumped when {@link Roster.check} queues a wake-up of its own: older wake-ups of the peer are dropped. */
+  wakeGen?: number;
 }
 
 export type LeaveReason = "goodbye" | "timeout";
@@ -343,6 +349,7 @@ export class Roster {
         lastSeen: now,
         state: "alive",
         addresses: [{ address, port: hello.port, lastSeen: now }],
+        ...(hello.failureDetector ? { failureDetector: true } : {}),
       };
       this.#peers.set(peer.id, peer);
       if (fromHere) fromHere.add(peer.id);
@@ -377,8 +384,9 @@ export class Roster {
       known.addresses = [];
       known.firstSeen = now;
     }
+    known.failureDetector = hello.failureDetector === true;
     this.#touch(known, address, hello.port, now);
-    if (sooner) this.#queue({ at: this.#due(known), id: known.id, peer: known });
+    if (sooner) this.#queue({ at: this.#due(known), id: known.id, peer: known, gen: known.wakeGen });
     if (restarted) {
       const event: RosterEvent = { type: "restarted", peer: known, previousIncarnation };
       return { outcome: "restarted", peer: known, event };
@@ -398,6 +406,20 @@ export class Roster {
     if (nonce !== undefined && peer.probeNonce !== undefined && nonce >>> 0 === peer.probeNonce) peer.verified = true;
     this.#touch(peer, address, port, now);
     return peer;
+  }
+
+  /**
+   * Probes `peer` now, whatever its deadline (the failure detector's last
+   * check of a suspect): the same probe a silent peer gets, removed with
+   * reason `timeout` if it does not answer. Undefined when it is not in the
+   * roster or a probe is under way.
+   */
+  check(peer: Peer, now: number): ProbeRequest | undefined {
+    if (this.#peers.get(peer.id) !== peer || peer.state !== "alive" || peer.addresses.length === 0) return undefined;
+    const probe = this.#startProbe(peer, now);
+    peer.wakeGen = (peer.wakeGen ?? 0) + 1;
+    this.#queue({ at: this.#due(peer), id: peer.id, peer, gen: peer.wakeGen });
+    return probe;
   }
 
   /** Removes a peer that said goodbye. Returns the "left" event, if it was known. */
@@ -455,6 +477,7 @@ export class Roster {
       if (tomb && tomb.until <= now) this.#tombstones.delete(wake.id);
       return;
     }
+    if ((wake.gen ?? 0) !== (peer.wakeGen ?? 0)) return; // superseded by a check's own wake-up
     const due = this.#due(peer);
     if (due > now) {
       // Heard since this wake-up was queued (or left since, and then it comes
@@ -476,21 +499,25 @@ export class Roster {
       return;
     }
     if (now >= staleAt(peer.lastSeen, peer.interval)) {
-      peer.state = "probing";
-      peer.probeSentAt = now;
-      peer.probeDeadline = now + this.probeTimeoutMs;
-      peer.probeSlack = 0;
-      this.#probing.add(peer);
-      peer.probeNonce = this.#nonce() >>> 0;
-      this.#version++;
-      probes.push({ peer, nonce: peer.probeNonce, addresses: [...peer.addresses] });
+      probes.push(this.#startProbe(peer, now));
     } else {
       // A peer alive on one address forgets addresses it left (changed IP).
       const before = peer.addresses.length;
       peer.addresses = peer.addresses.filter((a) => now < staleAt(a.lastSeen, peer.interval));
       if (peer.addresses.length !== before) this.#version++;
     }
-    this.#wakes.push({ at: this.#due(peer), id: peer.id, peer });
+    this.#wakes.push({ at: this.#due(peer), id: peer.id, peer, gen: peer.wakeGen });
+  }
+
+  #startProbe(peer: Peer, now: number): ProbeRequest {
+    peer.state = "probing";
+    peer.probeSentAt = now;
+    peer.probeDeadline = now + this.probeTimeoutMs;
+    peer.probeSlack = 0;
+    this.#probing.add(peer);
+    peer.probeNonce = this.#nonce() >>> 0;
+    this.#version++;
+    return { peer, nonce: peer.probeNonce, addresses: [...peer.addresses] };
   }
 
   /** The earliest time at which {@link tick} may have something to do, if any (O(1)). */

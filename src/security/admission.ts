@@ -51,7 +51,15 @@ export const RESCUE_BUDGET = 2000;
 
 /** First byte of the type field in a lanchat frame, and the discovery types it may hold. */
 const TYPE_OFFSET = 5;
-const DISCOVERY_TYPES = new Set<number>([PacketType.hello, PacketType.goodbye, PacketType.ping, PacketType.pong]);
+const DISCOVERY_TYPES = new Set<number>([
+  PacketType.hello,
+  PacketType.goodbye,
+  PacketType.ping,
+  PacketType.pong,
+  PacketType.suspect,
+  PacketType.preq,
+  PacketType.pack,
+]);
 
 /** The per-source token buckets of every socket, shared by lanchat's admission and IP Messenger's. */
 export class SourceLimits {

@@ -9,7 +9,7 @@
  */
 import { nameKey } from "../common/name_key.ts";
 import type { Pin, Store } from "../storage/store.ts";
-import type { Goodbye, Hello } from "../wire/mod.ts";
+import type { Goodbye, Hello, Suspect } from "../wire/mod.ts";
 import { toHex } from "../wire/mod.ts";
 import { fingerprintOf, SignatureChecker } from "./signing.ts";
 import { keyChangeNote } from "./trust_words.ts";
@@ -99,11 +99,11 @@ export class Pins {
   }
 
   /**
-   * Lets a hello or goodbye reach the roster only when it is signed by the
+   * Lets a hello, goodbye or suspicion reach the roster only when it is signed by the
    * key its node id derives from, and that key is the one pinned for the id.
    * `at` is the wall-clock time, for the alert.
    */
-  check(packet: Hello | Goodbye, from: { address: string; port: number }, at: number) {
+  check(packet: Hello | Goodbye | Suspect, from: { address: string; port: number }, at: number) {
     const check = this.#checker.check(packet.id, packet.signed);
     if (!check.ok) {
       if (check.reason === "impersonation") this.#alert(packet, from, check.detail, at);
@@ -118,7 +118,7 @@ export class Pins {
     return undefined;
   }
 
-  #alert(packet: Hello | Goodbye, from: { address: string; port: number }, detail: string, at: number): void {
+  #alert(packet: Hello | Goodbye | Suspect, from: { address: string; port: number }, detail: string, at: number): void {
     const name = packet.kind === "hello" ? packet.name : this.#pins.get(packet.id)?.name ?? "?";
     const alert: ImpersonationAlert = {
       at: new Date(at).toISOString(),

@@ -10,7 +10,7 @@
 import TinyQueue from "tinyqueue";
 import { Discovery, type DiscoveryOptions, type Endpoint } from "../protocol/discovery.ts";
 import type { RosterEvent } from "../protocol/roster.ts";
-import { decodePacket, type Packet } from "../wire/mod.ts";
+import { decodePacket, encodePacket, type Packet } from "../wire/mod.ts";
 
 /** A small, fast, seedable PRNG (mulberry32) returning numbers in [0, 1). */
 export function seededRandom(seed: number): () => number {
@@ -46,6 +46,8 @@ export interface SimNode {
   /** When the node's pending wake-up is due, and the token that marks it current. */
   wakeAt: number | undefined;
   wakeToken: number;
+  /** While paused (SIGSTOP): what its socket buffer holds, read on resume; and when it was paused. */
+  paused?: { since: number; buffered: { packet: Packet; size: number; from: Endpoint }[] };
 }
 
 interface InFlight {
@@ -87,6 +89,14 @@ export class SimLan {
   #strings = new Map<string, string>();
   /** Announces are counted from this simulated time on (after a warm-up). */
   countFrom = Infinity;
+  /**
+   * A cut between two running nodes: datagrams from `from` do not reach `to`
+   * (one direction: a one-way link; both: a partition). Undefined: none.
+   */
+  cut: ((from: SimNode, to: SimNode, packet: Packet) => boolean) | undefined;
+  /** Removals (reason timeout) of a node that was running and reachable from the remover at the time. */
+  readonly falseRemovals: { at: number; by: SimNode; peer: SimNode }[] = [];
+  #byId = new Map<string, SimNode>();
 
   constructor(options: SimLanOptions = {}) {
     this.random = seededRandom(options.seed ?? 1);
@@ -102,12 +112,14 @@ export class SimLan {
   /** Adds a node and starts it at the current time. */
   addNode(options: Partial<Omit<DiscoveryOptions, "self">> & { incarnation?: number; name?: string } = {}): SimNode {
     const index = this.nodes.length;
-    const address = `${SUBNET}${(index >> 8) & 255}.${(index & 255) + 1}`;
+    // 254 hosts per /24 (.1 to .254): no address ends in .0 or .255, which are no host's.
+    const address = `${SUBNET}${Math.floor(index / 254)}.${(index % 254) + 1}`;
     const id = (index + 1).toString(16).padStart(32, "0");
     const discovery = new Discovery({
       intervalMs: options.intervalMs,
       probeTimeoutMs: options.probeTimeoutMs,
       random: options.random ?? this.random,
+      failureDetector: options.failureDetector ?? true,
       self: {
         id,
         incarnation: options.incarnation ?? 1,
@@ -132,6 +144,7 @@ export class SimLan {
     };
     this.nodes.push(node);
     this.#byAddress.set(address, node);
+    this.#byId.set(id, node);
     discovery.setTargets([this.broadcast], []);
     discovery.start(this.now);
     this.#pump(node);
@@ -145,6 +158,7 @@ export class SimLan {
       intervalMs: old.intervalMs,
       probeTimeoutMs: old.roster.probeTimeoutMs,
       random: this.random,
+      failureDetector: old.detector !== undefined,
       self: { ...old.self, incarnation: old.self.incarnation + 1 },
     });
     node.running = true;
@@ -161,6 +175,44 @@ export class SimLan {
     this.#pump(node);
     node.running = false;
     node.wakeAt = undefined;
+  }
+
+  /**
+   * Pauses a node as SIGSTOP does: it sends nothing and its timers do not
+   * fire, while what reaches it waits in its socket buffer.
+   */
+  pause(node: SimNode): void {
+    node.paused = { since: this.now, buffered: [] };
+    node.wakeToken++;
+  }
+
+  /** Resumes a paused node (SIGCONT): it reads what waited, then its timers fire, late by the pause. */
+  resume(node: SimNode): void {
+    const p = node.paused;
+    if (!p) return;
+    node.paused = undefined;
+    for (const b of p.buffered) node.discovery.handlePacket(b.packet, b.size, b.from, this.now);
+    const due = node.wakeAt ?? this.now;
+    node.wakeAt = undefined;
+    node.discovery.handleTimeout(this.now, Math.max(0, this.now - due));
+    this.#pump(node);
+  }
+
+  /**
+   * Puts a datagram on the wire as if `from` sent it (to the broadcast
+   * address unless `to` is given): what a hostile or confused host would send.
+   */
+  inject(from: SimNode, packet: Packet, to: Endpoint = this.broadcast): void {
+    const bytes = encodePacket(packet);
+    this.#queue.push({
+      at: this.now + this.latencyMs,
+      seq: this.#seq++,
+      from,
+      fromPort: to === this.broadcast ? SIM_DISCOVERY_PORT : SIM_UNICAST_PORT,
+      to,
+      packet: this.#canonical(packet),
+      size: bytes.length,
+    });
   }
 
   /** Kills a node: it falls silent without a goodbye. */
@@ -232,10 +284,15 @@ export class SimLan {
     const announce = d.packet.kind === "hello" && !d.packet.reply && this.now >= this.countFrom;
     for (const r of receivers) {
       if (!r.running || !r.linkUp) continue;
+      if (this.cut && r !== d.from && this.cut(d.from, r, d.packet)) continue;
       // A node hears its own broadcasts (as a socket bound to 0.0.0.0 does).
       if (r !== d.from && this.random() < this.loss) continue;
       r.received++;
       if (announce && r !== d.from) r.announcesReceived++;
+      if (r.paused) {
+        r.paused.buffered.push({ packet: d.packet, size: d.size, from });
+        continue;
+      }
       r.discovery.handlePacket(d.packet, d.size, from, this.now);
       this.#pump(r);
     }
@@ -266,7 +323,19 @@ export class SimLan {
 
   /** Moves a node's outputs onto the wire and its events into its log; re-arms its wake-up. */
   #pump(node: SimNode): void {
-    for (const event of node.discovery.drainEvents()) node.events.push({ at: this.now, event });
+    for (const event of node.discovery.drainEvents()) {
+      node.events.push({ at: this.now, event });
+      if (event.type === "left" && event.reason === "timeout") {
+        const peer = this.#byId.get(event.peer.id);
+        const ping: Packet = { kind: "ping", id: event.peer.id, incarnation: 0, nonce: 0 };
+        if (
+          peer?.running && !peer.paused && peer.linkUp &&
+          !(this.cut?.(peer, node, ping) || this.cut?.(node, peer, ping))
+        ) {
+          this.falseRemovals.push({ at: this.now, by: node, peer });
+        }
+      }
+    }
     for (const t of node.discovery.drainTransmits()) {
       if (!node.linkUp) continue;
       const decoded = decodePacket(t.bytes);

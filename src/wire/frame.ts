@@ -42,6 +42,9 @@ export const PacketType = {
   read: 7,
   note: 8,
   peers: 9,
+  suspect: 10,
+  preq: 11,
+  pack: 12,
 } as const;
 export type PacketTypeName = keyof typeof PacketType;
 export type PacketTypeNumber = (typeof PacketType)[PacketTypeName];
@@ -50,7 +53,7 @@ export type PacketTypeNumber = (typeof PacketType)[PacketTypeName];
  * Packet types whose JSON is followed by a binary payload: a message's text
  * fragment; the signature block of a hello or goodbye (see packets.ts).
  */
-const PAYLOAD_TYPES = new Set<number>([PacketType.hello, PacketType.goodbye, PacketType.msg]);
+const PAYLOAD_TYPES = new Set<number>([PacketType.hello, PacketType.goodbye, PacketType.msg, PacketType.suspect]);
 
 /** Why a datagram was dropped; each reason is a counter on /status and /metrics. */
 export type DropReason =

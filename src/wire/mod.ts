@@ -6,3 +6,4 @@
 export * from "./frame.ts";
 export * from "./packets.ts";
 export * from "./peer_list.ts";
+export * from "./probe_packets.ts";

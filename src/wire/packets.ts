@@ -15,6 +15,7 @@ import {
   reject,
 } from "./frame.ts";
 import { type PeerList, peerListFields, validatePeerList } from "./peer_list.ts";
+import { type ProbePacket, probePacketFields, validateProbePacket } from "./probe_packets.ts";
 
 /** A node id: 32 lowercase hex characters (128 bits of SHA-256 of the node's public key). */
 export const NODE_ID_PATTERN = /^[0-9a-f]{32}$/;
@@ -67,6 +68,11 @@ export interface Hello {
    * before end-to-end encryption, spoken to in the clear.
    */
   staticKey?: string;
+  /**
+   * The sender runs the failure detector (`fd: 1`; protocol/failure_detector.ts):
+   * it relays indirect probes and refutes suspicions. Absent from older versions.
+   */
+  failureDetector?: boolean;
   /** Set on a decoded hello that carries a signature block. */
   signed?: Signed;
 }
@@ -219,7 +225,7 @@ export interface Note {
   note: string;
 }
 
-export type Packet = Hello | Goodbye | Ping | Pong | Msg | Ack | Read | Note | PeerList;
+export type Packet = Hello | Goodbye | Ping | Pong | Msg | Ack | Read | Note | PeerList | ProbePacket;
 
 /** The byte span [start, end) of fragment `index` of a text of `length` bytes cut into `count` fragments. */
 export function fragmentSpan(length: number, count: number, index: number): [number, number] {
@@ -253,6 +259,7 @@ export function encodePacket(packet: Packet): Uint8Array {
         ...(packet.presence ? { pr: packet.presence } : {}),
         ...(packet.presence && packet.note ? { pn: packet.note } : {}),
         ...(packet.staticKey ? { nk: packet.staticKey } : {}),
+        ...(packet.failureDetector ? { fd: 1 } : {}),
       });
     case "note":
       return encodeFrame(PacketType.note, {
@@ -265,6 +272,10 @@ export function encodePacket(packet: Packet): Uint8Array {
       return encodeFrame(PacketType.goodbye, { id: packet.id, inc: packet.incarnation });
     case "peers":
       return encodeFrame(PacketType.peers, peerListFields(packet));
+    case "suspect":
+    case "preq":
+    case "pack":
+      return encodeFrame(PacketType[packet.kind], probePacketFields(packet));
     case "ping":
       return encodeFrame(PacketType.ping, { id: packet.id, inc: packet.incarnation, n: packet.nonce });
     case "pong":
@@ -318,7 +329,7 @@ export function decodePacket(bytes: Uint8Array): DecodeResult<Packet> {
   if (!frame.ok) return frame;
   try {
     const packet = validate(frame.value);
-    if (packet.kind === "hello" || packet.kind === "goodbye") {
+    if (packet.kind === "hello" || packet.kind === "goodbye" || packet.kind === "suspect") {
       const block = frame.value.payload ?? new Uint8Array();
       if (block.length === SIGNATURE_BLOCK) {
         packet.signed = {
@@ -363,6 +374,7 @@ function validate(frame: RawFrame): Packet {
           ? { note: text(b, "pn", 0).slice(0, MAX_NOTE_CHARS) }
           : {}),
         ...(b.nk === undefined ? {} : { staticKey: staticKeyField(b, "nk") }),
+        ...(b.fd === 1 ? { failureDetector: true } : {}),
       };
     case PacketType.note:
       return {
@@ -409,6 +421,14 @@ function validate(frame: RawFrame): Packet {
       const list = validatePeerList(b, id, incarnation);
       if (typeof list === "string") throw new FieldError(list);
       return list;
+    }
+    case PacketType.suspect:
+    case PacketType.preq:
+    case PacketType.pack: {
+      const kind = frame.type === PacketType.suspect ? "suspect" : frame.type === PacketType.preq ? "preq" : "pack";
+      const p = validateProbePacket(kind, b, id, incarnation);
+      if (typeof p === "string") throw new FieldError(p);
+      return p;
     }
     default:
       // decodeFrame only passes known types; a new type must be added here.

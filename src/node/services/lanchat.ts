@@ -101,6 +101,8 @@ export class LanchatService implements Service {
     this.#notices = o.notices;
     this.multicast6 = new Multicast6Sockets(o.notices);
     this.discovery = new Discovery({
+      // Crashed peers found within seconds at any size (protocol/failure_detector.ts).
+      failureDetector: true,
       ...o.discovery,
       wall: o.wall,
       // A hello or goodbye reaches the roster only when signed by the key
@@ -511,6 +513,15 @@ export class LanchatService implements Service {
       Object.entries(c.peersLeft).map(([k, v]) => [`{reason="${k}"}`, v]),
     );
     m.single("lanchat_probes_sent_total", "counter", "Probes sent to silent peers.", c.probesSent);
+    m.metric(
+      "lanchat_failure_detector_total",
+      "counter",
+      "The failure detector's work, by event (suspicions raised and taken, refutations, removals after a suspicion).",
+      [...Object.entries(c.detector), ["removedAfterSuspicion", c.removedAfterSuspicion]].map(([k, v]) => [
+        `{event="${k}"}`,
+        v as number,
+      ]),
+    );
     m.single(
       "lanchat_pongs_past_rate_limit_total",
       "counter",
