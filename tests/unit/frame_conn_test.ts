@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { FrameConn, StreamError } from "../../src/node/services/file_stream.ts";
 import { FrameType, MAX_FRAME_BODY } from "../../src/wire/file_frames.ts";
 import { StreamCipher } from "../../src/security/file_cipher.ts";
+import { concat } from "../../src/security/noise.ts";
 
 /** A connected pair: `evil` writes raw bytes, `fc` reads frames. */
 async function pair(): Promise<{ evil: Deno.TcpConn; fc: FrameConn; done: () => void }> {
@@ -124,16 +125,6 @@ function frames(n: number, size: (i: number) => number): Uint8Array[] {
   return Array.from({ length: n }, (_, i) => clearFrame(FrameType.data, new Uint8Array(size(i)).fill(i & 0xff)));
 }
 
-function joined(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 async function writeAll(c: Deno.Conn, bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length;) at += await c.write(bytes.subarray(at));
 }
@@ -154,7 +145,7 @@ for (const readAhead of [false, true]) {
     try {
       fc.readAhead = readAhead;
       const size = (i: number) => [0, 1, 4096, 100_000, 3, 70_000, 300_000][i % 7]!;
-      const writing = writeAll(evil, joined(frames(100, size)));
+      const writing = writeAll(evil, concat(...frames(100, size)));
       await expectFrames(fc, 100, size);
       await writing;
     } finally {
@@ -168,7 +159,7 @@ for (const readAhead of [false, true]) {
       fc.readAhead = readAhead;
       evil.setNoDelay(true);
       const size = (i: number) => [5, 0, 300, 2][i % 4]!;
-      const bytes = joined(frames(12, size));
+      const bytes = concat(...frames(12, size));
       const writing = (async () => {
         for (let at = 0; at < bytes.length; at++) {
           await writeAll(evil, bytes.subarray(at, at + 1));
@@ -189,7 +180,7 @@ Deno.test("a big frame's header split across reads, then its body in pieces, is 
   try {
     fc.readAhead = true;
     const size = (i: number) => [MAX_FRAME_BODY - 1, 10, MAX_FRAME_BODY - 1][i]!;
-    const bytes = joined(frames(3, size));
+    const bytes = concat(...frames(3, size));
     const writing = (async () => {
       let at = 0;
       for (const cut of [2, 3, 500_000, 1_048_600, 1_048_603, bytes.length]) {
@@ -209,9 +200,9 @@ Deno.test("a frame cut in half then closed, after whole frames read in the same 
   const { evil, fc, done } = await pair();
   try {
     fc.readAhead = true;
-    const whole = joined(frames(3, () => 1000));
+    const whole = concat(...frames(3, () => 1000));
     const cut = clearFrame(FrameType.data, new Uint8Array(5000)).subarray(0, 2000);
-    await writeAll(evil, joined([whole, cut]));
+    await writeAll(evil, concat(whole, cut));
     evil.close();
     await expectFrames(fc, 3, () => 1000);
     await rejectsWith(fc.next(), "closed", /closed the connection/);
@@ -235,7 +226,7 @@ Deno.test("a frame over the limit is refused at its header even when it comes af
   const { evil, fc, done } = await pair();
   try {
     fc.maxBody = 2000;
-    await writeAll(evil, joined([...frames(2, () => 100), head(2001), new Uint8Array(50)]));
+    await writeAll(evil, concat(...frames(2, () => 100), head(2001), new Uint8Array(50)));
     await expectFrames(fc, 2, () => 100);
     await rejectsWith(fc.next(), "oversized", /at most 2000/);
   } finally {
@@ -277,7 +268,7 @@ Deno.test("a frame handed out does not change while the next frames are read ahe
       const kept = await fc.next();
       const n = size > 100_000 ? 2 : 20;
       // Frames of other bytes arrive (and are read ahead) while the caller still holds the first.
-      const writing = writeAll(evil, joined(frames(n, () => size).map((f) => f.fill(9, 5))));
+      const writing = writeAll(evil, concat(...frames(n, () => size).map((f) => f.fill(9, 5))));
       await writing;
       await new Promise((r) => setTimeout(r, 50));
       assert.equal(kept.payload.length, size);

@@ -16,6 +16,7 @@ import {
   splitBody,
 } from "../../wire/file_frames.ts";
 import type { StreamCipher } from "../../security/file_cipher.ts";
+import { concat } from "../../security/noise.ts";
 
 /**
  * Sealed or opened bytes after which a young-generation collection is asked
@@ -170,14 +171,7 @@ export class FrameConn {
   async flush(): Promise<void> {
     if (this.#queued.length === 0) return;
     const parts = this.#queued;
-    const out = parts.length === 1 ? parts[0]! : new Uint8Array(this.queuedBytes);
-    if (parts.length > 1) {
-      let at = 0;
-      for (const p of parts) {
-        out.set(p, at);
-        at += p.length;
-      }
-    }
+    const out = parts.length === 1 ? parts[0]! : concat(...parts);
     this.#queued = [];
     this.queuedBytes = 0;
     await this.#write(out);
