@@ -16,6 +16,7 @@ import {
   splitBody,
 } from "../../wire/file_frames.ts";
 import type { StreamCipher } from "../../security/file_cipher.ts";
+import { concat } from "../../security/noise.ts";
 
 /**
  * Sealed or opened bytes after which a young-generation collection is asked
@@ -69,25 +70,43 @@ export class StreamError extends Error {
   }
 }
 
+/** Room a connection reads into once past its handshake: one read takes many small frames. */
+export const READ_BUFFER = 256 * 1024;
+/** A frame body larger than this is read alone, straight into its place (its bytes are never moved). */
+const BIG_BODY = 64 * 1024;
+
 export class FrameConn {
   readonly conn: Deno.Conn;
   cipher: StreamCipher | undefined;
   #closed = false;
   /**
-   * Frames are read whole with reads sized to them (a header, then exactly
-   * its body), each body into one of two buffers that are reused: no
-   * allocation per frame, and never more than one frame read ahead.
+   * Bytes read and not yet handed out are `#bufs[#cur][#start, #end)`: each
+   * read takes what the socket holds (many small frames at once), and frames
+   * are handed out as views of the buffer. A frame that does not fit after
+   * `#start` moves (its few bytes read so far) to the other buffer, so what
+   * was handed out last is never written over before the next call; a big
+   * frame's body is read alone into its place (only its header ever moves).
    */
-  #bodies = [new Uint8Array(64 * 1024), new Uint8Array(64 * 1024)];
-  #turn = 0;
-  #head = new Uint8Array(4);
-  /** The next frame, already being read (with {@link readAhead}). */
-  #ahead: Promise<Uint8Array> | undefined;
-  /** Read the next frame while the last is handled (bulk data; off during the handshake). */
+  #bufs = [new Uint8Array(16 * 1024), new Uint8Array(0)];
+  #cur = 0;
+  #start = 0;
+  #end = 0;
+  /** The last body's length (a big one: the next read is bounded to a frame like it). */
+  #last = 0;
+  /** The read under way (with {@link readAhead}, while the caller handles the last frame). */
+  #reading: Promise<void> | undefined;
+  /** How the last read failed, thrown once the frames read before it are taken. */
+  #failed: StreamError | undefined;
+  /** Read the next frames while the last is handled (bulk data; off during the handshake). */
   readAhead = false;
   stallMs: number;
   /** Largest frame body read (smaller while only control frames may come, as in the handshake). */
   maxBody = MAX_FRAME_BODY;
+  /** One stall deadline per connection: re-armed by bytes arriving, counted only while a caller waits. */
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #waiting = false;
+  #progress = 0;
+  #stalled = false;
 
   constructor(conn: Deno.Conn, stallMs = STALL_MS) {
     this.conn = conn;
@@ -127,17 +146,35 @@ export class FrameConn {
    * head, data and end; a batch of requests): one write rather than one each.
    */
   async sendFrames(frames: { type: number; payload: Uint8Array }[]): Promise<void> {
-    const parts = frames.map(({ type, payload }) => {
+    this.queue(frames);
+    await this.flush();
+  }
+
+  /**
+   * Seals `frames` now and keeps them to go out with the next write (or
+   * {@link flush}): the answers to several requests read at once go out in
+   * one write. Whatever is sent next goes after them.
+   */
+  queue(frames: { type: number; payload: Uint8Array }[]): void {
+    for (const { type, payload } of frames) {
       const body = frameBody(type, payload);
-      return frameBytes(this.cipher ? this.cipher.seal(body) : body);
-    });
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
+      const bytes = frameBytes(this.cipher ? this.cipher.seal(body) : body);
+      this.#queued.push(bytes);
+      this.queuedBytes += bytes.length;
     }
-    await this.writeAll(out);
+  }
+  #queued: Uint8Array[] = [];
+  /** Bytes queued and not yet written. */
+  queuedBytes = 0;
+
+  /** Writes what {@link queue} kept, in one write. */
+  async flush(): Promise<void> {
+    if (this.#queued.length === 0) return;
+    const parts = this.#queued;
+    const out = parts.length === 1 ? parts[0]! : concat(...parts);
+    this.#queued = [];
+    this.queuedBytes = 0;
+    await this.#write(out);
   }
 
   sendControl(type: number, value: Record<string, unknown>): Promise<void> {
@@ -145,6 +182,11 @@ export class FrameConn {
   }
 
   async writeAll(bytes: Uint8Array): Promise<void> {
+    await this.flush();
+    await this.#write(bytes);
+  }
+
+  async #write(bytes: Uint8Array): Promise<void> {
     let at = 0;
     while (at < bytes.length) at += await this.conn.write(bytes.subarray(at));
   }
@@ -152,17 +194,16 @@ export class FrameConn {
   /**
    * The next frame; throws {@link StreamError} when the stream ends, stalls
    * or is malformed. Its payload is valid until the next call (copy it to
-   * keep it): the buffer is reused.
+   * keep it): it is a view of a buffer that is reused.
    */
   async next(): Promise<{ type: number; payload: Uint8Array }> {
-    const reading = this.#ahead ?? this.#readFrame();
-    this.#ahead = undefined;
-    const body = await withinStall(reading, this.stallMs, () => this.close());
-    // The next frame goes into the other buffer while this one is handled.
-    if (this.readAhead) {
-      this.#ahead = this.#readFrame();
-      this.#ahead.catch(() => {}); // seen by the next call, if any
+    let body = this.#take();
+    while (!body) {
+      await this.#fill();
+      body = this.#take();
     }
+    // The next frames are read while this one is handled (never into the bytes handed out).
+    if (this.readAhead && !this.#reading && !this.#failed && !this.hasFrame()) this.#read();
     const plain = this.cipher ? this.cipher.open(body) : body;
     if (this.cipher) collectPaced(body.length);
     const frame = plain && splitBody(plain);
@@ -174,33 +215,111 @@ export class FrameConn {
     return frame;
   }
 
-  async #readFrame(): Promise<Uint8Array> {
-    await this.#readExact(this.#head);
-    const length = bodyLength(this.#head);
+  /** Whether a whole frame is read already (the next {@link next} will not wait on the peer). */
+  hasFrame(): boolean {
+    const have = this.#end - this.#start;
+    if (have < 4) return false;
+    const buf = this.#bufs[this.#cur]!;
+    return have >= 4 + new DataView(buf.buffer, buf.byteOffset + this.#start, 4).getUint32(0);
+  }
+
+  /** The body of the next whole frame read, or undefined (its header checked as soon as it is read). */
+  #take(): Uint8Array | undefined {
+    const length = this.#length();
+    if (length === undefined || this.#end - this.#start < 4 + length) return undefined;
+    const at = this.#start + 4;
+    this.#start = at + length;
+    this.#last = length;
+    return this.#bufs[this.#cur]!.subarray(at, at + length);
+  }
+
+  /** The length of the frame at `#start`, once its header is read; a header over the limit throws. */
+  #length(): number | undefined {
+    if (this.#end - this.#start < 4) return undefined;
+    const length = bodyLength(this.#bufs[this.#cur]!.subarray(this.#start, this.#start + 4));
     if (typeof length === "string") throw new StreamError(length, "oversized");
     if (length > this.maxBody) {
       throw new StreamError(`a frame of ${length} bytes (at most ${this.maxBody})`, "oversized");
     }
-    const i = this.#turn;
-    this.#turn = 1 - i;
-    if (this.#bodies[i]!.length < length) this.#bodies[i] = new Uint8Array(Math.min(MAX_FRAME_BODY, length * 2));
-    const body = this.#bodies[i]!.subarray(0, length);
-    await this.#readExact(body);
-    return body;
+    return length;
   }
 
-  async #readExact(into: Uint8Array): Promise<void> {
-    let got = 0;
-    while (got < into.length) {
-      let n: number | null;
-      try {
-        n = await this.conn.read(into.subarray(got));
-      } catch (e) {
-        throw new StreamError(`the connection broke: ${(e as Error).message}`, "closed");
-      }
-      if (n === null) throw new StreamError("the peer closed the connection", "closed");
-      got += n;
+  /** Waits for a read (the one under way, or a new one), under the connection's stall deadline. */
+  async #fill(): Promise<void> {
+    if (this.#failed) throw this.#failed;
+    if (!this.#reading) this.#read();
+    this.#waiting = true;
+    this.#progress = performance.now();
+    this.#timer ??= setTimeout(this.#onTimer, this.stallMs);
+    try {
+      await this.#reading;
+    } finally {
+      this.#waiting = false;
     }
+    if (this.#failed && this.#end - this.#start < 4 + (this.#length() ?? 0)) throw this.#failed;
+  }
+
+  /** The stall deadline: cuts the connection once nothing came for `stallMs` while a caller waited. */
+  #onTimer = (): void => {
+    this.#timer = undefined;
+    if (!this.#waiting || this.#closed) return;
+    const left = this.#progress + this.stallMs - performance.now();
+    if (left > 0) {
+      this.#timer = setTimeout(this.#onTimer, left);
+      return;
+    }
+    this.#stalled = true;
+    this.close();
+  };
+
+  /** Starts one read of what the socket holds, into the room after `#end` (bounded for a big frame). */
+  #read(): void {
+    const length = this.#length();
+    // Bytes the frame at #start needs: its whole length once known; before, its header, or a frame like the
+    // last if that was big (data comes in frames of one size: its body lands in place, never moved).
+    const need = 4 + (length ?? (this.#last > BIG_BODY ? this.#last : 0));
+    if (this.#start + need > this.#bufs[this.#cur]!.length || this.#end === this.#bufs[this.#cur]!.length) {
+      this.#move(need);
+    }
+    const buf = this.#bufs[this.#cur]!;
+    const big = length !== undefined ? length > BIG_BODY : this.#last > BIG_BODY;
+    const limit = big ? this.#start + need : buf.length;
+    this.#reading = this.#readInto(buf.subarray(this.#end, limit));
+  }
+
+  async #readInto(into: Uint8Array): Promise<void> {
+    try {
+      const n = await this.conn.read(into);
+      if (n === null) this.#failed = new StreamError("the peer closed the connection", "closed");
+      else {
+        this.#end += n;
+        this.#progress = performance.now();
+      }
+    } catch (e) {
+      this.#failed = this.#stalled
+        ? new StreamError(`nothing came for ${Math.round(this.stallMs / 1000)} s`, "stalled")
+        : new StreamError(`the connection broke: ${(e as Error).message}`, "closed");
+    } finally {
+      this.#reading = undefined;
+    }
+    if (this.#stalled && this.#failed?.kind === "closed") {
+      this.#failed = new StreamError(`nothing came for ${Math.round(this.stallMs / 1000)} s`, "stalled");
+    }
+  }
+
+  /** Moves the unread bytes to the start of the other buffer (grown to hold `need`): the current one keeps what was handed out. */
+  #move(need: number): void {
+    const from = this.#bufs[this.#cur]!;
+    const other = 1 - this.#cur;
+    const room = Math.max(
+      this.maxBody > READ_BUFFER ? READ_BUFFER : 16 * 1024,
+      need > BIG_BODY ? need + BIG_BODY : need,
+    );
+    if (this.#bufs[other]!.length < room) this.#bufs[other] = new Uint8Array(room);
+    this.#bufs[other]!.set(from.subarray(this.#start, this.#end));
+    this.#end -= this.#start;
+    this.#start = 0;
+    this.#cur = other;
   }
 
   /** The next frame, which must be a control frame of `type` (an error frame becomes a thrown {@link RemoteError}). */
@@ -211,6 +330,8 @@ export class FrameConn {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     try {
       this.conn.close();
     } catch { /* already closed */ }

@@ -40,6 +40,8 @@ export const MAX_SERVED_CONNECTIONS = 32;
  * nothing, and is asked one file at a time.
  */
 export const PIPELINE = 64;
+/** Small files' answers queued up to this many bytes before they are written (with fewer, at the next wait). */
+const SMALL_BATCH = 256 * 1024;
 
 /** The file port (and IP Messenger's), and every connection served on them. */
 export class FileServer {
@@ -214,6 +216,8 @@ export class FileServer {
       this.#s.emit("transfer-updated", t!);
     }
     for (;;) {
+      // Small files' answers wait while more requests are read already: they go out together, in one write.
+      if (!c.hasFrame()) await c.flush();
       const f = await c.next();
       if (f.type === FrameType.verified) {
         const v = parseVerified(f.payload);
@@ -280,7 +284,8 @@ export class FileServer {
     }];
     if (bytes.length > 0) frames.push({ type: FrameType.data, payload: bytes });
     frames.push({ type: FrameType.end, payload: controlPayload({ bytes: bytes.length }) });
-    await c.sendFrames(frames);
+    c.queue(frames);
+    if (c.queuedBytes >= SMALL_BATCH) await c.flush();
     this.#s.counters.bytesServed += bytes.length;
     t.transferred = Math.min(t.bytes, t.transferred + bytes.length);
     this.#s.progress(t);
