@@ -44,11 +44,16 @@ import type { FilesState } from "./files_state.ts";
 import { headOf, noteImage } from "./files_images.ts";
 import { HEAD_BYTES } from "../../protocol/media_type.ts";
 import {
+  afterTry,
+  DiskFull,
+  diskFull,
   existsSync,
+  fruitless,
   partlyGone,
   type Pending,
   PIPELINE_BYTES,
   pipelineOf,
+  roomAgain,
   RowBatch,
   SMALL_FILE,
   SourceGone,
@@ -139,12 +144,14 @@ export class Fetches {
     t.progressed = false;
     // Whether this try got through to the sender (IP Messenger users have no liveness: any try counts).
     let reached = t.ipmsg !== undefined;
+    let answered = false; // The sender answered the handshake: it has the offer (a try counts only if bytes came).
     this.#fetching++;
     let fc: FrameConn | undefined;
     abort.signal.addEventListener("abort", () => fc?.close());
     try {
       const wall = this.#s.wallNow();
       if (wall > t.expires) throw new RemoteError("the offer has expired", "expired");
+      roomAgain(t);
       if (t.ipmsg) {
         if (!this.#s.ipmsg) throw new FileError("an IP Messenger transfer: start the daemon with --ipmsg to fetch it");
         return await this.#s.ipmsg.fetch(t, abort.signal);
@@ -161,9 +168,7 @@ export class Fetches {
       const welcome = await connectHandshake(fc, this.#s.d, t.id, peerKey);
       this.#s.markEncrypted(t, peerKey !== undefined);
       this.#s.activate(t);
-      // The sender still offers it: the back-off and the count of fruitless attempts start over.
-      t.retryMs = undefined;
-      t.tries = 0;
+      answered = true;
       fc.readAhead = true;
       const resuming = this.#s.files(t).length === t.count;
       const files = await this.#manifest(fc, t);
@@ -216,7 +221,7 @@ export class Fetches {
             else todo.splice(next, 0, p.idx);
           } catch (e) {
             // A file that fails alone takes back what it had counted (a broken stream keeps it: paused, not waiting).
-            if (e instanceof OneFileError) t.transferred = before;
+            if (e instanceof OneFileError && !diskFull(e, t.dir!)) t.transferred = before;
             this.#oneFails(e, t, p.idx, p.f, rows);
           } finally {
             p.out.close();
@@ -282,21 +287,16 @@ export class Fetches {
       // A lanchat peer that cannot be reached is not counted: the roster says when it is gone, and
       // its offer waits for it (until it expires).
       const online = t.ipmsg ? this.#s.d.ipmsg?.peer(t.peer) !== undefined : this.#s.d.addressOf(t.peer) !== undefined;
-      if (t.progressed) t.tries = 0;
-      else if (online && reached) t.tries = (t.tries ?? 0) + 1;
+      if (!t.ipmsg) await afterTry(t, e, () => this.#s.files(t));
+      if (t.progressed) [t.tries, t.retryMs] = [0, undefined];
+      else if (online && reached && !(e instanceof DiskFull)) t.tries = (t.tries ?? 0) + 1;
       if ((t.tries ?? 0) >= MAX_FRUITLESS_TRIES) {
-        this.#s.end(
-          t,
-          "failed",
-          `${this.#s.d.peerName(t.peer)} sent nothing in ${t.tries} tries in a row, so it no longer offers this ` +
-            `(it may have restarted or withdrawn it); the last try: ${(e as Error).message}`,
-        );
-        return;
+        return this.#s.end(t, "failed", fruitless(this.#s.d.peerName(t.peer), t.tries!, answered, e));
       }
       const first = this.#s.d.options.retryFirstMs ?? RETRY_FIRST_MS;
       t.retryMs = Math.min(Math.min(RETRY_MAX_MS, first * 30), (t.retryMs ?? first / 2) * 2);
-      // Paused once bytes have come (the sender went away mid-way); waiting while none has.
-      const next = t.transferred > 0 ? "paused" : "waiting";
+      // Paused once bytes have come (the sender went away mid-way) or by a full disk; waiting while none has.
+      const next = t.transferred > 0 || e instanceof DiskFull ? "paused" : "waiting";
       if (t.state !== next) {
         t.state = next;
         t.error = (e as Error).message;
@@ -382,7 +382,7 @@ export class Fetches {
 
   /** File `idx` fails alone when `e` says so (it cannot be written); anything else ends this try. */
   #oneFails(e: unknown, t: Transfer, idx: number, f: TransferFile, rows: RowBatch): void {
-    if (!(e instanceof OneFileError)) throw e;
+    if (!(e instanceof OneFileError) || diskFull(e, t.dir!)) throw diskFull(e, t.dir!) ?? e;
     f.failed = `${f.dest}: ${e.message}`;
     if (e instanceof SourceGone) f.gone = true;
     void Deno.remove(`${t.dir}/${f.dest}.part`).catch(() => {});
@@ -510,7 +510,7 @@ export class Fetches {
       const frame = await fc.next();
       if (frame.type === FrameType.end) break;
       if (frame.type !== FrameType.data) throw new StreamError("expected file data");
-      if (got + frame.payload.length > f.size) throw new StreamError("more data than the file's size");
+      if (got + frame.payload.length > f.size) throw new StreamError(`more data than the size of ${f.dest}`);
       if (unwritable) {
         got += frame.payload.length;
         continue;
@@ -543,7 +543,8 @@ export class Fetches {
       this.#s.counters.corrupted++;
       await out.truncate(0);
       t.transferred -= got;
-      if (f.retried) throw new RemoteError(`${f.dest} arrived damaged twice (SHA-256 mismatch)`, "corrupt");
+      // Twice other bytes than the offer's: not the file offered (replaced keeping its size and time, as `cp -p` does).
+      if (f.retried) throw new SourceGone("it is not the file offered: it arrived damaged twice (SHA-256 mismatch)");
       f.retried = true;
       this.#s.log.warn("{file} arrived damaged (SHA-256 mismatch): fetching it again", { file: f.dest });
       return false;

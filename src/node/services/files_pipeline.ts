@@ -12,6 +12,7 @@
  * @module
  */
 import type { createHash } from "node:crypto";
+import { statfsSync } from "node:fs";
 import { OneFileError, type Transfer, type TransferFile } from "./files_model.ts";
 import type { FilesState } from "./files_state.ts";
 
@@ -103,4 +104,63 @@ export function partlyGone(failed: string[], count: number): string {
   return `${head} of ${count} did not come, changed at the sender since it was offered (the others arrived): ${
     failed.slice(0, 3).join("; ")
   }${failed.length > 3 ? "; …" : ""}`;
+}
+
+/**
+ * The disk of the downloads is full (ENOSPC, or the user's quota, EDQUOT): a
+ * problem of the whole transfer, not of the file being written. The try
+ * stops, the `.part`s stay, and the transfer pauses and goes on when there is
+ * room (no file is failed for it).
+ */
+export class DiskFull extends Error {
+  override name = "DiskFull";
+}
+
+/** `e` (a file that cannot be written: {@link OneFileError}) as a {@link DiskFull} when it says the disk (or quota) is full, else undefined. */
+export function diskFull(e: unknown, dir: string): DiskFull | undefined {
+  const m = e instanceof Error ? e.message : String(e);
+  if (!/No space left on device|Disk quota exceeded|ENOSPC|EDQUOT|os error (28|122)\b/i.test(m)) return undefined;
+  return new DiskFull(`the disk of ${dir} is full (${m}): the files that came are kept; it goes on when there is room`);
+}
+
+/** Why an incoming transfer is given up on after `tries` tries in a row that brought no file (see MAX_FRUITLESS_TRIES). */
+export function fruitless(name: string, tries: number, answered: boolean, e: unknown): string {
+  const last = e instanceof Error ? e.message : String(e);
+  return answered
+    ? `${name} answered, but no file came whole in ${tries} tries in a row; the last try: ${last}`
+    : `${name} sent nothing in ${tries} tries in a row, so it no longer offers this ` +
+      `(it may have restarted or withdrawn it); the last try: ${last}`;
+}
+
+/** Transfers whose last try stopped on a full disk: they are tried again only once there is room. */
+const full = new WeakSet<Transfer>();
+
+/**
+ * After a try that stopped on a full disk (`e`), the `.part`s of the small
+ * files not done yet go (an empty one made for a request in flight, or one
+ * cut by the full disk): each is fetched again whole. A large file's
+ * `.part` stays, for the fetch to go on from where it stopped.
+ */
+export async function afterTry(t: Transfer, e: unknown, files: () => TransferFile[]): Promise<void> {
+  if (!(e instanceof DiskFull)) return void full.delete(t);
+  full.add(t);
+  for (const f of files()) {
+    if (f.dest && !f.done && f.size <= SMALL_FILE) await Deno.remove(`${t.dir}/${f.dest}.part`).catch(() => {});
+  }
+}
+
+/** Throws {@link DiskFull} while a transfer stopped by a full disk still has no room (1 MiB, or what it lacks). */
+export function roomAgain(t: Transfer): void {
+  if (!full.has(t) || !t.dir) return;
+  let free: number;
+  try {
+    const s = statfsSync(t.dir);
+    free = Number(s.bavail) * Number(s.bsize);
+  } catch {
+    return;
+  }
+  if (free < Math.min(1024 * 1024, t.bytes - t.transferred) + 64 * 1024) {
+    throw new DiskFull(t.error ?? `the disk of ${t.dir} is full: it goes on when there is room`);
+  }
+  full.delete(t);
 }

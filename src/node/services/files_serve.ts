@@ -383,6 +383,9 @@ function parseVerified(payload: Uint8Array): number | undefined {
  */
 function readSmall(f: TransferFile, offset: number): Uint8Array | string {
   try {
+    // What it is before opening it: opening a named pipe put in its place would wait for a writer on the daemon's thread.
+    const before = Deno.statSync(f.source!);
+    if (!before.isFile) return `${f.path} changed since it was offered (it is not a regular file any more)`;
     using h = Deno.openSync(f.source!, { read: true });
     const info = h.statSync();
     if (!info.isFile || info.size !== f.size || (info.mtime?.getTime() ?? 0) !== f.mtime) {
