@@ -207,3 +207,29 @@ Deno.test("hostile29: a suspicion replayed in the name of a node that left (not 
   assert.equal(taken, 0, "taken from a sender no host lists");
   assert.equal(refuted, 0, "the victim refuted a stranger's replay");
 });
+
+Deno.test("hostile29 fix: on a 2-host LAN the survivor still finds its only peer's crash by the detector (local health holds)", () => {
+  const lan = lanOf(2, { intervalMs: 20_000 });
+  const [survivor, victim] = [lan.nodes[0]!, lan.nodes[1]!];
+  lan.crash(victim);
+  const t0 = lan.now;
+  const gone = lan.runUntil(t0 + 60_000, () => !survivor.discovery.roster.get(idOf(victim)));
+  const c = survivor.discovery.counters.detector;
+  console.log(`removed: ${gone} after ${((lan.now - t0) / 1000).toFixed(1)} s; raised ${c.suspicionsRaised}`);
+  // Expiry alone would take 3 intervals (60 s): the detector's suspicion and last check do it in seconds.
+  assert.ok(gone && lan.now - t0 <= 15_000, `removed after ${((lan.now - t0) / 1000).toFixed(1)} s`);
+  assert.ok(c.suspicionsRaised >= 1, "by a suspicion, not by expiry");
+});
+
+Deno.test("hostile29 fix: a node that stops hearing pongs raises no suspicion once its local health is gone", () => {
+  const lan = lanOf(6, { intervalMs: 20_000, seed: 9 });
+  const d = lan.nodes[2]!;
+  lan.cut = (_from, to, p) => to === d && (p.kind === "pong" || p.kind === "pack");
+  lan.runFor(60_000);
+  const c = d.discovery.counters.detector;
+  console.log(`deaf to answers for 60 s: raised ${c.suspicionsRaised}, withheld ${c.suspicionsWithheld}`);
+  // At most the probes that failed while its last answer was under 3 s old (one every 333 ms).
+  assert.ok(c.suspicionsRaised <= 9, `${c.suspicionsRaised} suspicions raised`);
+  assert.ok(c.suspicionsWithheld >= 10, `${c.suspicionsWithheld} withheld`);
+  assert.deepEqual(lan.nodes.flatMap((n) => n.events.filter((e) => e.event.type === "left")), []);
+});
