@@ -397,7 +397,9 @@ export class FailureDetector {
         this.#io.ping({ address: a.address, port: a.port }, nonce);
         this.counters.probePings++;
       }
-      for (const helper of this.#helpers(peer)) {
+      // No one answered us lately: asking helpers would only spend their pings and pongs on our own deafness.
+      const helpers = now - this.#lastAnswerAt > LOCAL_HEALTH_MS ? [] : this.#helpers(peer);
+      for (const helper of helpers) {
         const at = helper.addresses[0]!;
         this.#io.unicast({ address: at.address, port: at.port }, {
           kind: "preq",
