@@ -147,6 +147,8 @@ export class Discovery {
   #burst: number[] = [];
   #nextAnnounce: number | undefined;
   #replies = new NewcomerReplies();
+  /** A lower incarnation's hello per peer id, ignored while the higher one is listed (a restart from a backup). */
+  #lowerHellos = new Map<string, { hello: Hello; from: Endpoint; at: number }>();
   #transmits: Transmit[] = [];
   #events: RosterEvent[] = [];
   #warned = new Set<string>();
@@ -342,7 +344,7 @@ export class Discovery {
       case "pong":
         this.#probes.answered(from.address, packet.id);
         this.roster.heard(packet.id, packet.incarnation, from.address, from.port, now, packet.nonce);
-        this.detector?.pong(packet.id, packet.nonce);
+        this.detector?.pong(packet.id, packet.incarnation, packet.nonce, now);
         break;
       case "suspect":
         this.detector?.suspect(packet, now);
@@ -353,7 +355,7 @@ export class Discovery {
         break;
       case "pack":
         this.roster.heard(packet.id, packet.incarnation, from.address, from.port, now);
-        this.detector?.pack(packet);
+        this.detector?.pack(packet, now);
         break;
       case "msg":
       case "ack":
@@ -397,7 +399,14 @@ export class Discovery {
     const { probes, events } = this.roster.tick(now, late);
     this.#counters.probesSent += this.#probes.start(probes, now);
     this.#probes.repeat(now);
-    for (const event of events) this.#emit(event);
+    for (const event of events) {
+      this.#emit(event);
+      // Removed for silence after it announced a lower incarnation (restarted from a backup): that hello joins it.
+      const lower = event.type === "left" ? this.#lowerHellos.get(event.peer.id) : undefined;
+      if (lower && this.#lowerHellos.delete(event.peer.id) && now - lower.at < 3 * this.announceIntervalMs) {
+        this.#onHello(lower.hello, lower.from, now);
+      }
+    }
     this.detector?.tick(now, late);
     if (now >= this.#nextCheck) this.#check(now);
   }
@@ -499,6 +508,11 @@ export class Discovery {
     }
     if (obs.outcome === "ignored") {
       if (obs.peer) this.#counters.dropped["stale-incarnation"]++;
+      if (obs.peer && hello.incarnation < obs.peer.incarnation) {
+        // Signed and fresh (admitted): kept in case the entry it contradicts is removed (see tick).
+        if (this.#lowerHellos.size >= 64) this.#lowerHellos.delete(this.#lowerHellos.keys().next().value!);
+        this.#lowerHellos.set(hello.id, { hello, from, at: now });
+      }
       return;
     }
     if (obs.peer) {

@@ -25,6 +25,22 @@
  *   takes, and only the node's own key signs them: a node refutes only for
  *   itself, and the incarnation is not bumped (a bump means a restart here).
  *
+ * Hardened against what a hostile tester found (issue 29):
+ * - local health (Lifeguard's idea): a node that got no answer to any of its
+ *   pings (a pong or a `pack` from anyone) within {@link LOCAL_HEALTH_MS}
+ *   doubts its own link and raises no suspicion: a host whose unicast
+ *   inbound is firewalled no longer accuses one live peer after another. A
+ *   node whose only peer died still got that peer's pongs a probe earlier,
+ *   so it suspects it; after that, announce expiry is the fallback;
+ * - a pong (or relayed pong) counts only from the incarnation probed: a
+ *   process restarted with a lower incarnation does not keep the old entry;
+ * - suspicions are taken only from a sender in the roster at its current
+ *   incarnation, and one already taken (same sender, suspect, nonce) is not taken again
+ *   (a byte-exact replay), for {@link REPLAY_WINDOW_MS};
+ * - the second ping of a probe goes to every address of the peer (up to
+ *   {@link MAX_PROBE_ADDRESSES}): an unsigned ping in its name can move a
+ *   forged address to the front of its list, and must not make it look dead.
+ *
  * @module
  */
 import type { Peer, Roster } from "./roster.ts";
@@ -54,6 +70,19 @@ export const REPEAT_MS = 1000;
 export const MAX_RELAYS = 32;
 /** Suspicions held at once (a hostile flood of them stops here). */
 export const MAX_SUSPICIONS = 256;
+/** No answer to any of this node's pings within this long (ms): it doubts its own link and suspects no one. */
+export const LOCAL_HEALTH_MS = 3000;
+/** A suspicion (sender, nonce) taken is refused again for this long (ms): a replay is not taken. */
+export const REPLAY_WINDOW_MS = 120_000;
+/**
+ * A peer whose suspicion ended refuted (its hello heard) is not suspected
+ * again by this node for this long (ms): a host that hears broadcasts but
+ * not pings (a firewalled unicast port) would else be suspected and refute
+ * round after round. A crash in that time is found by the next suspicion.
+ */
+export const REFUTED_QUIET_MS = 20_000;
+/** Addresses of a peer the second ping of a probe goes to. */
+export const MAX_PROBE_ADDRESSES = 4;
 
 /** What the detector counts (folded into discovery's counters). */
 export interface DetectorCounters {
@@ -62,6 +91,10 @@ export interface DetectorCounters {
   /** `preq` sent, and relayed for others. */
   indirectAsked: number;
   indirectRelayed: number;
+  /** Probes that failed while this node had no answer from anyone (its own link in doubt): no suspicion raised. */
+  suspicionsWithheld: number;
+  /** Suspicions refused: sender not in the roster (or another incarnation), or a replay. */
+  suspicionsRefused: number;
   /** Suspicions this node raised (each broadcast up to SUSPECT_SENDS times), and took from others. */
   suspicionsRaised: number;
   suspicionsTaken: number;
@@ -79,6 +112,8 @@ export function zeroDetectorCounters(): DetectorCounters {
     probePings: 0,
     indirectAsked: 0,
     indirectRelayed: 0,
+    suspicionsWithheld: 0,
+    suspicionsRefused: 0,
     suspicionsRaised: 0,
     suspicionsTaken: 0,
     refutations: 0,
@@ -124,6 +159,7 @@ interface Relay {
   requester: Endpoint;
   requesterNonce: number;
   target: string;
+  targetIncarnation: number;
   until: number;
 }
 
@@ -141,6 +177,12 @@ export class FailureDetector {
   #relays = new Map<number, Relay>();
   #refuteSends = 0;
   #nextRefuteAt = Infinity;
+  /** When one of this node's pings was last answered (a pong or a pack): its local health. */
+  #lastAnswerAt = -Infinity;
+  /** `sender nonce` of suspicions taken → when (replays refused). */
+  #seen = new Map<string, number>();
+  /** Peer id → when a suspicion of it last ended refuted. */
+  #refutedAt = new Map<string, number>();
 
   constructor(roster: Roster, self: { id: string; incarnation: number }, io: DetectorIo) {
     this.#roster = roster;
@@ -156,6 +198,8 @@ export class FailureDetector {
   /** Starts probing at `now` (the first probe one period later, with jitter so nodes do not probe in step). */
   start(now: number): void {
     this.#nextProbeAt = now + Math.round(PROBE_PERIOD_MS * (0.5 + this.#io.random()));
+    // Healthy until shown otherwise: the first probes may raise suspicions.
+    this.#lastAnswerAt = now;
   }
 
   /** Stops everything (shutdown). */
@@ -164,16 +208,26 @@ export class FailureDetector {
     this.#probes.clear();
     this.#suspicions.clear();
     this.#relays.clear();
+    this.#seen.clear();
+    this.#refutedAt.clear();
     this.#refuteSends = 0;
     this.#nextRefuteAt = Infinity;
   }
 
-  /** A pong from `id` with `nonce`: answers one of our probes, or a ping we relay. */
-  pong(id: string, nonce: number): void {
+  /**
+   * A pong from `id` at `incarnation` with `nonce`: answers one of our
+   * probes, or a ping we relay. A pong from another incarnation (a process
+   * restarted since) does not answer for the entry probed.
+   */
+  pong(id: string, incarnation: number, nonce: number, now: number): void {
     const probe = this.#probes.get(nonce);
-    if (probe && probe.peer.id === id) this.#probes.delete(nonce);
+    if (probe && probe.peer.id === id && probe.peer.incarnation === incarnation) {
+      this.#probes.delete(nonce);
+      this.#lastAnswerAt = now;
+    }
     const relay = this.#relays.get(nonce);
-    if (relay && relay.target === id) {
+    if (relay && relay.target === id && relay.targetIncarnation === incarnation) {
+      this.#lastAnswerAt = now;
       this.#relays.delete(nonce);
       this.#io.unicast(relay.requester, {
         kind: "pack",
@@ -187,9 +241,12 @@ export class FailureDetector {
   }
 
   /** A relayed answer: the peer answered the ping we asked for. */
-  pack(p: PingAck): void {
+  pack(p: PingAck, now: number): void {
     const probe = this.#probes.get(p.nonce);
-    if (probe && probe.peer.id === p.target) this.#probes.delete(p.nonce);
+    if (probe && probe.peer.id === p.target) {
+      this.#probes.delete(p.nonce);
+      this.#lastAnswerAt = now;
+    }
   }
 
   /**
@@ -207,13 +264,22 @@ export class FailureDetector {
       requester: from,
       requesterNonce: p.nonce,
       target: p.target,
+      targetIncarnation: target!.incarnation,
       until: now + PROBE_TIMEOUT_MS,
     });
     this.#io.ping({ address: at.address, port: at.port }, nonce);
   }
 
-  /** A suspicion broadcast by another node (already authenticated by the driver). */
+  /**
+   * A suspicion broadcast by another node (already authenticated by the
+   * driver). Taken only from a sender in the roster at its current
+   * incarnation, and not twice with the same nonce (a replay).
+   */
   suspect(p: Suspect, now: number): void {
+    if (this.#roster.get(p.id)?.incarnation !== p.incarnation || !this.#fresh(p, now)) {
+      this.counters.suspicionsRefused++;
+      return;
+    }
     if (p.suspect === this.#self.id) {
       // Only for the incarnation running now; at most one refutation round at a time.
       if (p.suspectIncarnation !== this.#self.incarnation || this.#refuteSends > 0) return;
@@ -234,6 +300,21 @@ export class FailureDetector {
       nextSendAt: Infinity,
       nonce: 0,
     });
+  }
+
+  /** False for a suspicion (sender, suspect, incarnations, nonce) taken within {@link REPLAY_WINDOW_MS}; else records it. */
+  #fresh(p: Suspect, now: number): boolean {
+    const key = `${p.id} ${p.incarnation} ${p.suspect} ${p.suspectIncarnation} ${p.nonce >>> 0}`;
+    const at = this.#seen.get(key);
+    if (at !== undefined && now - at < REPLAY_WINDOW_MS) return false;
+    if (this.#seen.size >= 4 * MAX_SUSPICIONS) {
+      for (const [k, t] of this.#seen) if (now - t >= REPLAY_WINDOW_MS) this.#seen.delete(k);
+      // Still full of fresh ones (a flood): forget the oldest.
+      while (this.#seen.size >= 4 * MAX_SUSPICIONS) this.#seen.delete(this.#seen.keys().next().value!);
+    }
+    this.#seen.delete(key);
+    this.#seen.set(key, now);
+    return true;
   }
 
   /**
@@ -310,7 +391,15 @@ export class FailureDetector {
       p.indirect = true;
       this.#io.ping(p.to, nonce);
       this.counters.probePings++;
-      for (const helper of this.#helpers(peer)) {
+      // Its other addresses too: the first may be one an unsigned packet put there.
+      for (const a of peer.addresses.slice(0, MAX_PROBE_ADDRESSES)) {
+        if (a.address === p.to.address && a.port === p.to.port) continue;
+        this.#io.ping({ address: a.address, port: a.port }, nonce);
+        this.counters.probePings++;
+      }
+      // No one answered us lately: asking helpers would only spend their pings and pongs on our own deafness.
+      const helpers = now - this.#lastAnswerAt > LOCAL_HEALTH_MS ? [] : this.#helpers(peer);
+      for (const helper of helpers) {
         const at = helper.addresses[0]!;
         this.#io.unicast({ address: at.address, port: at.port }, {
           kind: "preq",
@@ -328,6 +417,12 @@ export class FailureDetector {
     if (p.indirect && now >= p.sentAt + PROBE_TIMEOUT_MS) {
       this.#probes.delete(nonce);
       if (this.#suspicions.has(peer.id) || peer.state !== "alive") return;
+      const refuted = this.#refutedAt.get(peer.id);
+      if (now - this.#lastAnswerAt > LOCAL_HEALTH_MS || (refuted !== undefined && now - refuted < REFUTED_QUIET_MS)) {
+        // No one answers us: our own link is in doubt, not this peer. Or it refuted a suspicion lately.
+        this.counters.suspicionsWithheld++;
+        return;
+      }
       this.counters.suspicionsRaised++;
       const s: Suspicion = {
         incarnation: peer.incarnation,
@@ -365,6 +460,10 @@ export class FailureDetector {
     }
     if (peer.lastSeen > s.since) {
       this.counters.suspicionsRefuted++;
+      if (this.#refutedAt.size >= 4 * MAX_SUSPICIONS) {
+        for (const [k, t] of this.#refutedAt) if (now - t >= REFUTED_QUIET_MS) this.#refutedAt.delete(k);
+      }
+      if (this.#refutedAt.size < 4 * MAX_SUSPICIONS) this.#refutedAt.set(id, now);
       this.#suspicions.delete(id);
       return;
     }
