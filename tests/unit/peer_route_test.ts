@@ -32,3 +32,11 @@ Deno.test("a link-local ack without its scope matches the scoped address; one ad
   r.forget("p");
   assert.equal(r.size, 0);
 });
+
+Deno.test("the roster's order flipping between sends (the peer's pings heard on each family) does not keep the turns on one address", () => {
+  const r = new PeerRoutes();
+  // Each datagram picked while the roster lists the addresses in the other order than for the last one.
+  const got = Array.from({ length: ROTATE_AFTER + 4 }, (_, i) => r.pick("p", i % 2 ? [V4, V6] : [V6, V4])!.address);
+  assert.ok(got.slice(ROTATE_AFTER).includes(V4.address), `every turn after ${ROTATE_AFTER} unacked went to ${got}`);
+  assert.deepEqual(got, [V6, V6, V6, V4, V6, V4, V6].map((e) => e.address));
+});

@@ -23,7 +23,7 @@ function key(e: Endpoint): string {
 }
 
 export class PeerRoutes {
-  #routes = new Map<string, { preferred?: string; unacked: number }>();
+  #routes = new Map<string, { preferred?: string; start?: string; unacked: number }>();
 
   /** Where the next message datagram to `peer` goes, among `addresses` (any order); undefined if none. */
   pick(peer: string, addresses: readonly Endpoint[]): Endpoint | undefined {
@@ -33,7 +33,11 @@ export class PeerRoutes {
     if (!r) this.#routes.set(peer, r = { unacked: 0 });
     // A stable order, so that turns go round all addresses whatever order hellos came in.
     const sorted = [...addresses].sort((a, b) => key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
-    const first = r.preferred ?? key(addresses[0]!);
+    // Where this run of unacknowledged datagrams began, kept for the run: the roster's order changes with every
+    // packet heard from the peer (the failure detector's pings, three a second), and a start that moved with it
+    // made the turns fall on the blocked address again and again.
+    if (r.unacked === 0 || r.start === undefined) r.start = r.preferred ?? key(addresses[0]!);
+    const first = r.start;
     const start = Math.max(0, sorted.findIndex((a) => key(a) === first));
     const turns = r.unacked < ROTATE_AFTER ? 0 : 1 + r.unacked - ROTATE_AFTER;
     r.unacked++;
