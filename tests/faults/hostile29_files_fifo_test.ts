@@ -8,23 +8,12 @@
  * fails alone, saying it changed, and the others arrive.
  */
 import assert from "node:assert/strict";
-import type { TransferJson } from "../../src/api/types.ts";
-import { freeUdpPort, startLoopbackDaemon, until } from "../support/daemon_process.ts";
-import { api, cleanUp, fastDir, waitState } from "../support/transfer_files.ts";
+import { until } from "../support/daemon_process.ts";
+import { api, cleanUp, offeredFolder, waitState } from "../support/transfer_files.ts";
 
 Deno.test("hostile29 fifo: an offered small file replaced by a named pipe does not freeze the sender; it fails alone", async () => {
-  const port = freeUdpPort();
-  const src = await fastDir("lanchat-src-");
-  const downloads = await fastDir("lanchat-dl-");
   try {
-    await Deno.mkdir(`${src}/many`);
-    for (let i = 0; i < 20; i++) await Deno.writeTextFile(`${src}/many/f${i}.bin`, `file ${i}\n`.repeat(400));
-    const a = await startLoopbackDaemon(port, "alice").started();
-    const b = await startLoopbackDaemon(port, "bob", { extra: ["--downloads", downloads, "--accept-files", "ask"] })
-      .started();
-    await a.joined(b.id, 5000);
-    const id = (await api<TransferJson>(a, "/files", { to: "bob", paths: [`${src}/many`] })).id;
-    await waitState(b, id, "offered", 10_000);
+    const { src, downloads, a, b, id } = await offeredFolder(20);
     await Deno.remove(`${src}/many/f3.bin`);
     const mk = await new Deno.Command("mkfifo", { args: [`${src}/many/f3.bin`] }).output();
     assert.ok(mk.success);

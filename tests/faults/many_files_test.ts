@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import type { TransferJson } from "../../src/api/types.ts";
 import { freeUdpPort, startLoopbackDaemon, tempDataDir, until } from "../support/daemon_process.ts";
-import { api, cleanUp, fastDir, hashes, made, waitState } from "../support/transfer_files.ts";
+import { api, cleanUp, fastDir, hashes, made, offeredFolder, waitState } from "../support/transfer_files.ts";
 
 /** main before requests were pipelined: a previous version, which answers and asks one file at a time. */
 const PREVIOUS = "c189423";
@@ -144,18 +144,8 @@ Deno.test("many small files with a previous version (no pipelining) either way: 
 });
 
 Deno.test("a file changed and one deleted at the sender between the offer and its fetch fail alone, saying so; the others arrive", async () => {
-  const port = freeUdpPort();
-  const src = await fastDir("lanchat-src-");
-  const downloads = await fastDir("lanchat-dl-");
   try {
-    await Deno.mkdir(`${src}/many`);
-    for (let i = 0; i < 40; i++) await Deno.writeTextFile(`${src}/many/f${i}.bin`, `file ${i}\n`.repeat(400));
-    const a = await startLoopbackDaemon(port, "alice").started();
-    const b = await startLoopbackDaemon(port, "bob", { extra: ["--downloads", downloads, "--accept-files", "ask"] })
-      .started();
-    await a.joined(b.id, 5000);
-    const id = (await api<TransferJson>(a, "/files", { to: "bob", paths: [`${src}/many`] })).id;
-    await waitState(b, id, "offered", 10_000);
+    const { src, downloads, a, b, id } = await offeredFolder(40);
     await Deno.writeTextFile(`${src}/many/f3.bin`, "grown\n", { append: true });
     await Deno.remove(`${src}/many/f7.bin`);
     await api(b, `/transfers/${id}/accept`, {});

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import assert from "node:assert/strict";
 import type { TransferJson } from "../../src/api/types.ts";
-import { type DaemonProcess, killAll, until } from "./daemon_process.ts";
+import { type DaemonProcess, freeUdpPort, killAll, startLoopbackDaemon, until } from "./daemon_process.ts";
 import { mountTmpfs, removeTmpfs, tmpfsUnavailable } from "./tmpfs.ts";
 
 export function sha(bytes: Uint8Array): string {
@@ -95,4 +95,29 @@ export async function hashes(dir: string, rel = ""): Promise<Record<string, stri
     else out[p] = await sha256File(`${dir}/${p}`);
   }
   return out;
+}
+
+/**
+ * A folder `many` of `count` small files (`file i` repeated, 3.6–4 KiB) in a fast source folder, offered by alice to
+ * bob (who asks before accepting, saving in a fast downloads folder), the offer seen at bob. {@link cleanUp} ends it.
+ */
+export async function offeredFolder(count: number): Promise<{
+  src: string;
+  downloads: string;
+  a: DaemonProcess;
+  b: DaemonProcess;
+  id: string;
+}> {
+  const port = freeUdpPort();
+  const src = await fastDir("lanchat-src-");
+  const downloads = await fastDir("lanchat-dl-");
+  await Deno.mkdir(`${src}/many`);
+  for (let i = 0; i < count; i++) await Deno.writeTextFile(`${src}/many/f${i}.bin`, `file ${i}\n`.repeat(400));
+  const a = await startLoopbackDaemon(port, "alice").started();
+  const b = await startLoopbackDaemon(port, "bob", { extra: ["--downloads", downloads, "--accept-files", "ask"] })
+    .started();
+  await a.joined(b.id, 5000);
+  const id = (await api<TransferJson>(a, "/files", { to: "bob", paths: [`${src}/many`] })).id;
+  await waitState(b, id, "offered", 10_000);
+  return { src, downloads, a, b, id };
 }
